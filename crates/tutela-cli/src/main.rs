@@ -1,0 +1,58 @@
+//! The `tutela` binary: parses the command line and hands each subcommand to its module in
+//! `cmd/`. `anyhow` lives here and nowhere else; exit codes are 0 (success), 1 (findings or a
+//! failed gate) and 2 (error).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+/// A safety and compliance gateway for human-like AI services.
+#[derive(Debug, Parser)]
+#[command(name = "tutela", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Jurisdiction profiles: list, show, explain, check.
+    Profiles(cmd::profiles::Args),
+}
+
+/// What a command reports back to `main`, which turns it into the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Exit 0.
+    Clean,
+    /// Exit 1: findings, blocked, or a failed gate.
+    Findings,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Profiles(args) => cmd::profiles::run(args),
+    };
+    match result {
+        Ok(Outcome::Clean) => ExitCode::SUCCESS,
+        Ok(Outcome::Findings) => ExitCode::from(1),
+        Err(err) => {
+            if is_broken_pipe(&err) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("tutela: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// A closed pipe (`tutela profiles list | head`) is not an error.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

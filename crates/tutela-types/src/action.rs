@@ -1,0 +1,243 @@
+//! What the duties engine decides: actions, each carrying the reasons that require it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::finding::Severity;
+use crate::time::Timestamp;
+use crate::user::SessionState;
+
+/// Why an action is taken: which profile, which obligation in it, which article of the law.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reason {
+    /// Profile id, e.g. `us-ny-gbl-art47`.
+    pub profile: String,
+    /// Obligation id inside the profile, e.g. `not-human-notice`.
+    pub obligation: String,
+    /// Citation, e.g. `GBL §1702`.
+    pub article: String,
+}
+
+/// One element of a notice; a combined notice carries several and so discharges several laws.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeContent {
+    /// "You are talking to an AI, not a human."
+    AiIdentity,
+    /// "Consider taking a break."
+    TakeBreak,
+    /// "You have been chatting for N minutes."
+    UsageTime,
+}
+
+/// A reply that tutela writes instead of (or before) the model's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplyTemplate {
+    /// Supportive reply to a user at risk, with crisis resources.
+    CrisisSupport,
+    /// Guidance for a user worried about someone else, with resources.
+    ThirdPartySupport,
+    /// Comfort for extreme emotion, encouraging the user to seek help (CN Art 13).
+    Comfort,
+    /// Help after fraud or a major loss (CN Art 13).
+    PropertyLossHelp,
+    /// A plain goodbye that lets the user go (CN Art 19).
+    Goodbye,
+    /// A neutral replacement for a reply that broke the reply policy.
+    SafeReply,
+    /// The minor's daily time budget is used up.
+    BudgetExhausted,
+    /// The minor is inside quiet hours.
+    QuietHours,
+    /// This persona is not offered to minors (CN Art 14).
+    PersonaUnavailable,
+    /// A human is on the way; the resources meanwhile.
+    HumanHolding,
+}
+
+/// Whom to notify.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContactKind {
+    /// The minor's guardian.
+    Guardian,
+    /// The emergency contact the user registered.
+    EmergencyContact,
+}
+
+/// Why a session ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// The user asked to leave.
+    Exit,
+    /// The daily budget is used up.
+    Budget,
+    /// Quiet hours.
+    QuietHours,
+}
+
+/// Counters that reports are built from. They never carry personal data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Counter {
+    /// A referral to crisis services was shown (CA §22603(a)(1)).
+    CrisisReferral,
+    /// A user-at-risk situation was identified (CN Art 23 statistics).
+    RiskDetection,
+    /// A suspected minor was identified (CN Art 14).
+    MinorIdentified,
+    /// An exit request was honoured (CN Art 19).
+    ExitHonoured,
+}
+
+/// One thing to do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Action {
+    /// Show a notice with the reply (inline, structured, or both, per deployment).
+    Notice {
+        /// What the notice says; sorted, no duplicates.
+        contents: Vec<NoticeContent>,
+        /// Minutes of continuous use so far, for `usage_time`.
+        continuous_minutes: u32,
+    },
+    /// Answer with a template instead of the model. On a user turn the model is not asked.
+    ReplaceReply {
+        /// Which reply.
+        template: ReplyTemplate,
+        /// Include the crisis resources of the user's jurisdiction.
+        resources: bool,
+    },
+    /// Withhold the model's reply (assistant side); a `ReplaceReply` says what goes instead.
+    BlockOutput,
+    /// Close the session after this reply; nothing more is pushed to the user.
+    EndSession {
+        /// Why.
+        reason: EndReason,
+    },
+    /// Open an escalation case for a human.
+    Escalate {
+        /// The human takes over the conversation while the case is open.
+        takeover: bool,
+        /// Priority of the case.
+        severity: Severity,
+    },
+    /// Notify a contact on file (through the outbox).
+    NotifyContact {
+        /// Whom.
+        contact: ContactKind,
+    },
+    /// Put the user in minors' mode (suspected minor), with an appeal channel.
+    SwitchMinorsMode,
+    /// Count an event for reports.
+    Count {
+        /// Which counter.
+        counter: Counter,
+    },
+    /// Label the reply as AI-generated.
+    Label {
+        /// A visible label (text or structured, per deployment).
+        explicit: bool,
+        /// The `AIGC` metadata (GB 45438 Annex E; EU AI Act Art 50(2)).
+        implicit: bool,
+    },
+}
+
+impl Action {
+    /// A short stable name for metrics and tables (`notice`, `replace_reply`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Notice { .. } => "notice",
+            Action::ReplaceReply { .. } => "replace_reply",
+            Action::BlockOutput => "block_output",
+            Action::EndSession { .. } => "end_session",
+            Action::Escalate { .. } => "escalate",
+            Action::NotifyContact { .. } => "notify_contact",
+            Action::SwitchMinorsMode => "switch_minors_mode",
+            Action::Count { .. } => "count",
+            Action::Label { .. } => "label",
+        }
+    }
+}
+
+/// An action with the reasons that require it. Several obligations can require the same
+/// action; it is taken once and names all of them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decided {
+    /// What to do.
+    pub action: Action,
+    /// Why; never empty.
+    pub reasons: Vec<Reason>,
+}
+
+/// Something the engine noticed that is not an action: a duty it could not carry out
+/// (no guardian on file), or a parameter it used (the idle reset).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Diagnostic {
+    /// Human-readable, lowercase, no final period.
+    pub message: String,
+    /// The obligations concerned.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<Reason>,
+}
+
+/// Everything the engine decided for one turn.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    /// What to do, in a stable order.
+    pub actions: Vec<Decided>,
+    /// The advanced session clocks; store them and pass them back next turn.
+    pub session: SessionState,
+    /// The earliest instant at which a clock will next fall due, if any; a client that keeps
+    /// a session open can ask again then.
+    pub next_due: Option<Timestamp>,
+    /// Notes that are not actions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Decision {
+    /// The reply template that replaces the model's reply, if any.
+    pub fn replacement(&self) -> Option<(ReplyTemplate, bool)> {
+        self.actions.iter().find_map(|d| match d.action {
+            Action::ReplaceReply {
+                template,
+                resources,
+            } => Some((template, resources)),
+            _ => None,
+        })
+    }
+
+    /// The notice contents to show with this reply (union of all notices).
+    pub fn notice_contents(&self) -> Vec<NoticeContent> {
+        let mut out: Vec<NoticeContent> = self
+            .actions
+            .iter()
+            .filter_map(|d| match &d.action {
+                Action::Notice { contents, .. } => Some(contents.iter().copied()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Whether any action of this kind (see [`Action::kind`]) was decided.
+    pub fn has(&self, kind: &str) -> bool {
+        self.actions.iter().any(|d| d.action.kind() == kind)
+    }
+
+    /// Whether this decision intervenes (anything beyond labels and counters).
+    pub fn intervenes(&self) -> bool {
+        self.actions
+            .iter()
+            .any(|d| !matches!(d.action, Action::Label { .. } | Action::Count { .. }))
+    }
+}
