@@ -28,6 +28,8 @@ pub enum NoticeContent {
     TakeBreak,
     /// "You have been chatting for N minutes."
     UsageTime,
+    /// "If things feel heavy, you can talk to someone": help resources after distress (CN Art 13).
+    HelpResources,
 }
 
 /// A reply that tutela writes instead of (or before) the model's.
@@ -54,6 +56,8 @@ pub enum ReplyTemplate {
     PersonaUnavailable,
     /// A human is on the way; the resources meanwhile.
     HumanHolding,
+    /// An honest answer that the assistant is an AI, replacing a reply that claimed otherwise.
+    HonestAi,
 }
 
 /// Whom to notify.
