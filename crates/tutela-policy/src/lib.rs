@@ -1,1 +1,87 @@
-//! placeholder
+//! The duties engine: for one chat turn, which legal duties fall due and what must happen.
+//!
+//! ```text
+//! evaluate(&ProfileSet, &EngineOptions, &EvalContext { now, user, session, turn }, &[Finding])
+//!     -> Decision { actions: [Decided { action, reasons: [profile/obligation/article] }],
+//!                   session: advanced clocks, next_due, diagnostics }
+//! ```
+//!
+//! The engine is a pure function. Time comes in as `ctx.now`; the session clocks come in as
+//! `ctx.session` and go out, advanced, as `decision.session`, which the caller stores and passes
+//! back on the next turn. The same inputs always give the same decision, so any past decision
+//! can be replayed from the audit log.
+//!
+//! Composition of several profiles (several jurisdictions at once):
+//! - every clock runs on its own; a notice goes out at the first user turn at or after the
+//!   instant a clock falls due (the earliest due reminder wins);
+//! - all notices due at one turn are combined into one notice that names every obligation it
+//!   discharges, and a periodic clock whose contents a delivered notice already carried is reset
+//!   by it (so one combined notice can satisfy several laws);
+//! - the strictest limit wins (the smallest daily budget, the union of quiet hours);
+//! - of several replacement replies the gravest wins; a user at risk is never turned away by a
+//!   time limit, and a goodbye that comes with a crisis is not treated as an exit.
+//!
+//! Invariant: no I/O, no clock, no environment, no async runtime.
+
+mod engine;
+
+pub use crate::engine::evaluate;
+
+use tutela_types::{PersonaKind, SessionState, Side, Timestamp, UserState};
+
+/// Deployment parameters of the engine. Every decision is made under explicit values, which
+/// the caller records with the decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EngineOptions {
+    /// A gap between two user turns of at least this many minutes ends a period of continuous
+    /// use. No law defines "continuous"; 30 minutes is tutela's default (regulations.md §10).
+    pub idle_reset_minutes: u32,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            idle_reset_minutes: 30,
+        }
+    }
+}
+
+/// The turn being decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Turn {
+    /// A user message (before the model is asked) or an assistant reply (before the user sees it).
+    pub side: Side,
+    /// The persona the deployment plays in this conversation.
+    pub persona: PersonaKind,
+}
+
+impl Turn {
+    /// A user turn with a general persona.
+    pub fn user() -> Self {
+        Self {
+            side: Side::User,
+            persona: PersonaKind::General,
+        }
+    }
+
+    /// An assistant turn with a general persona.
+    pub fn assistant() -> Self {
+        Self {
+            side: Side::Assistant,
+            persona: PersonaKind::General,
+        }
+    }
+}
+
+/// Everything the engine knows about the turn, supplied by the caller.
+#[derive(Clone, Copy, Debug)]
+pub struct EvalContext<'a> {
+    /// The instant of the turn.
+    pub now: Timestamp,
+    /// The person.
+    pub user: &'a UserState,
+    /// The session clocks as the previous decision left them.
+    pub session: &'a SessionState,
+    /// The turn.
+    pub turn: Turn,
+}

@@ -166,6 +166,67 @@ impl Action {
     }
 }
 
+impl std::fmt::Display for Action {
+    /// A short form for tables, golden cases and explanations: `notice(ai_identity,take_break)`,
+    /// `replace_reply(crisis_support,resources)`, `escalate(takeover,high)`, `block_output`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        fn snake<T: std::fmt::Debug>(v: &T) -> String {
+            let mut out = String::new();
+            for (i, ch) in format!("{v:?}").chars().enumerate() {
+                if ch.is_uppercase() {
+                    if i > 0 {
+                        out.push('_');
+                    }
+                    out.extend(ch.to_lowercase());
+                } else {
+                    out.push(ch);
+                }
+            }
+            out
+        }
+        let args: Vec<String> = match self {
+            Action::Notice { contents, .. } => contents.iter().map(snake).collect(),
+            Action::ReplaceReply {
+                template,
+                resources,
+            } => {
+                let mut v = vec![snake(template)];
+                if *resources {
+                    v.push("resources".into());
+                }
+                v
+            }
+            Action::BlockOutput | Action::SwitchMinorsMode => Vec::new(),
+            Action::EndSession { reason } => vec![snake(reason)],
+            Action::Escalate { takeover, severity } => {
+                let mut v = Vec::new();
+                if *takeover {
+                    v.push("takeover".into());
+                }
+                v.push(snake(severity));
+                v
+            }
+            Action::NotifyContact { contact } => vec![snake(contact)],
+            Action::Count { counter } => vec![snake(counter)],
+            Action::Label { explicit, implicit } => {
+                let mut v = Vec::new();
+                if *explicit {
+                    v.push("explicit".into());
+                }
+                if *implicit {
+                    v.push("implicit".into());
+                }
+                v
+            }
+        };
+        if args.is_empty() {
+            f.write_str(self.kind())
+        } else {
+            write!(f, "{}({})", self.kind(), args.join(","))
+        }
+    }
+}
+
 /// An action with the reasons that require it. Several obligations can require the same
 /// action; it is taken once and names all of them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -213,7 +213,13 @@ pub struct Finding {
 
 impl Finding {
     /// A finding with no spans and no rule name, for tests and for judges that give no spans.
-    pub fn new(detector: DetectorId, side: Side, tier: Tier, score: f32, severity: Severity) -> Self {
+    pub fn new(
+        detector: DetectorId,
+        side: Side,
+        tier: Tier,
+        score: f32,
+        severity: Severity,
+    ) -> Self {
         Self {
             detector,
             side,
@@ -244,7 +250,13 @@ mod tests {
 
     #[test]
     fn finding_serialises_with_names() {
-        let f = Finding::new(DetectorId::Crisis, Side::User, Tier::Lexical, 0.9, Severity::High);
+        let f = Finding::new(
+            DetectorId::Crisis,
+            Side::User,
+            Tier::Lexical,
+            0.9,
+            Severity::High,
+        );
         let json = serde_json::to_string(&f).unwrap();
         assert_eq!(
             json,

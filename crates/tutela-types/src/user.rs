@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use crate::time::{Clock, LocalDate, Timestamp};
 
 /// How much tutela knows about a user's age (product.md C7).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum AgeState {
     /// Nothing known.

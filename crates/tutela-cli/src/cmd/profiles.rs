@@ -1,14 +1,266 @@
 //! `tutela profiles list | show ID | explain ID | check [PATH]`.
 
-use anyhow::Result;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use tutela_profile::{Profile, Registry, Status, Verification};
 
 use crate::Outcome;
 
 /// Arguments of `tutela profiles`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Read profiles from this directory instead of the copies built into the binary.
+    #[arg(long, global = true, value_name = "DIR")]
+    profiles: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Sub,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Sub {
+    /// One line per profile, then the jurisdiction aliases.
+    List,
+    /// The profile file as written.
+    Show {
+        /// Profile id.
+        id: String,
+    },
+    /// What the profile requires and how tutela meets each duty, for people.
+    Explain {
+        /// Profile id.
+        id: String,
+    },
+    /// Validate profile files; exit 1 listing every error.
+    Check {
+        /// A profile directory tree or one `profile.toml` (default: `./profiles`).
+        path: Option<PathBuf>,
+    },
+}
 
 /// Runs `tutela profiles`.
-pub fn run(_args: Args) -> Result<Outcome> {
-    Ok(Outcome::Clean)
+pub fn run(args: Args) -> Result<Outcome> {
+    let mut out = std::io::stdout().lock();
+    match args.command {
+        Sub::Check { path } => {
+            let path = path
+                .or(args.profiles)
+                .unwrap_or_else(|| PathBuf::from("profiles"));
+            check(&path, &mut out)
+        }
+        Sub::List => {
+            let reg = load(args.profiles.as_deref())?;
+            list(&reg, &mut out)?;
+            Ok(Outcome::Clean)
+        }
+        Sub::Show { id } => {
+            let sources = match args.profiles.as_deref() {
+                Some(dir) => read_sources(dir)?,
+                None => Registry::builtin_sources(),
+            };
+            let Some((_, text)) = sources.iter().find(|(p, _)| {
+                Path::new(p)
+                    .parent()
+                    .and_then(Path::file_name)
+                    .is_some_and(|d| d == id.as_str())
+            }) else {
+                bail!("no profile `{id}`; `tutela profiles list` shows the known ones");
+            };
+            out.write_all(text.as_bytes())?;
+            Ok(Outcome::Clean)
+        }
+        Sub::Explain { id } => {
+            let reg = load(args.profiles.as_deref())?;
+            let Some(p) = reg.get(&id) else {
+                bail!("no profile `{id}`; `tutela profiles list` shows the known ones");
+            };
+            explain(p, &mut out)?;
+            Ok(Outcome::Clean)
+        }
+    }
+}
+
+fn load(dir: Option<&Path>) -> Result<Registry> {
+    let reg = match dir {
+        Some(dir) => Registry::from_sources(read_sources(dir)?),
+        None => Registry::builtin(),
+    };
+    reg.map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Every `profile.toml` under `path` (or `path` itself if it is a file), as `(path, text)`.
+fn read_sources(path: &Path) -> Result<Vec<(String, String)>> {
+    let mut files = Vec::new();
+    if path.is_file() {
+        files.push(path.to_path_buf());
+    } else {
+        let entries = std::fs::read_dir(path)
+            .with_context(|| format!("cannot read profile directory `{}`", path.display()))?;
+        for entry in entries {
+            let file = entry?.path().join("profile.toml");
+            if file.is_file() {
+                files.push(file);
+            }
+        }
+    }
+    files.sort();
+    files
+        .into_iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(&f)
+                .with_context(|| format!("cannot read `{}`", f.display()))?;
+            Ok((f.display().to_string(), text))
+        })
+        .collect()
+}
+
+fn check(path: &Path, out: &mut impl Write) -> Result<Outcome> {
+    let sources = read_sources(path)?;
+    if sources.is_empty() {
+        bail!("no `profile.toml` found under `{}`", path.display());
+    }
+    let n = sources.len();
+    match Registry::from_sources(sources) {
+        Ok(reg) => {
+            let obligations: usize = reg.profiles().map(|p| p.obligations().len()).sum();
+            writeln!(out, "ok: {n} profiles, {obligations} obligations")?;
+            Ok(Outcome::Clean)
+        }
+        Err(errors) => {
+            write!(out, "{errors}")?;
+            Ok(Outcome::Findings)
+        }
+    }
+}
+
+fn list(reg: &Registry, out: &mut impl Write) -> Result<()> {
+    writeln!(
+        out,
+        "{:<32} {:<10} {:<9} {:<11} {:>5}  TITLE",
+        "ID", "ALIAS", "STATUS", "EFFECTIVE", "DUTIES"
+    )?;
+    for p in reg.profiles() {
+        let alias = if p.is_current() && p.status() != Status::Draft {
+            p.jurisdiction()
+        } else {
+            "-"
+        };
+        writeln!(
+            out,
+            "{:<32} {:<10} {:<9} {:<11} {:>5}  {}",
+            p.id(),
+            alias,
+            status(p.status()),
+            p.effective().to_string(),
+            p.obligations().len(),
+            p.title()
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(out, "Aliases:")?;
+    for (alias, ids) in reg.aliases() {
+        writeln!(out, "  {alias:<9} = {}", ids.join(", "))?;
+    }
+    Ok(())
+}
+
+fn status(s: Status) -> &'static str {
+    match s {
+        Status::InForce => "in force",
+        Status::Enacted => "enacted",
+        Status::Draft => "draft",
+        Status::Policy => "policy",
+    }
+}
+
+fn verification(v: Verification) -> &'static str {
+    match v {
+        Verification::Verified => "verified against the official text",
+        Verification::Secondary => "from a secondary source",
+        Verification::Recollection => "recalled, not re-verified",
+        Verification::Draft => "draft text only",
+        Verification::Design => "tutela's design choice",
+    }
+}
+
+fn explain(p: &Profile, out: &mut impl Write) -> Result<()> {
+    writeln!(out, "{}", p.title())?;
+    writeln!(out, "{}", "=".repeat(p.title().chars().count()))?;
+    writeln!(out, "Law:        {}", p.law())?;
+    writeln!(
+        out,
+        "Status:     {} since {}",
+        status(p.status()),
+        p.effective()
+    )?;
+    writeln!(out, "Checked:    {}", verification(p.verification()))?;
+    if let Some(s) = p.source() {
+        writeln!(out, "Source:     {s}")?;
+    }
+    if let Some(s) = p.scope() {
+        writeln!(out, "Scope:      {s}")?;
+    }
+    if let Some(s) = p.penalties() {
+        writeln!(out, "Penalties:  {s}")?;
+    }
+    if let Some(s) = p.notes() {
+        writeln!(out, "Notes:      {s}")?;
+    }
+    for o in p.obligations() {
+        writeln!(out)?;
+        writeln!(out, "{} — {}  [{}]", o.article, o.title, o.id)?;
+        let covers = match o.covers {
+            tutela_profile::Covers::All => "all users",
+            tutela_profile::Covers::KnownMinors => "users known to be minors",
+            tutela_profile::Covers::Minors => "known and suspected minors",
+            tutela_profile::Covers::Elderly => "elderly users",
+        };
+        let met: Vec<String> = o
+            .met_by
+            .iter()
+            .map(|m| format!("{m:?}").to_lowercase())
+            .collect();
+        writeln!(out, "  Covers:    {covers}; in effect from {}", o.effective)?;
+        writeln!(out, "  Requires:  {}", o.summary)?;
+        writeln!(out, "  tutela:    {}", o.how)?;
+        writeln!(out, "  Met by:    {}", met.join(", "))?;
+        for rule in &o.rules {
+            writeln!(out, "  Rule:      {rule}")?;
+        }
+        if let Some(t) = &o.threshold {
+            let mut parts = Vec::new();
+            if let Some(n) = t.registered_users {
+                parts.push(format!("{} registered users", thousands(n)));
+            }
+            if let Some(n) = t.monthly_active_users {
+                parts.push(format!("{} monthly active users", thousands(n)));
+            }
+            writeln!(
+                out,
+                "  Threshold: {} → {} (warning at {:.0} %)",
+                parts.join(" or "),
+                t.opens.replace('_', " "),
+                t.warn_ratio * 100.0
+            )?;
+        }
+        writeln!(out, "  Checked:   {}", verification(o.verification))?;
+        if !o.unverified.is_empty() {
+            writeln!(out, "  UNVERIFIED: {}", o.unverified.join(", "))?;
+        }
+    }
+    Ok(())
+}
+
+/// `1000000` → `1,000,000`.
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
 }
