@@ -20,6 +20,8 @@ struct Cli {
 enum Command {
     /// Jurisdiction profiles: list, show, explain, check.
     Profiles(cmd::profiles::Args),
+    /// The tamper-evident audit log: verify.
+    Audit(cmd::audit::Args),
 }
 
 /// What a command reports back to `main`, which turns it into the exit code.
@@ -35,6 +37,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Profiles(args) => cmd::profiles::run(args),
+        Command::Audit(args) => cmd::audit::run(args),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

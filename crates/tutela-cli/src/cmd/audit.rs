@@ -1,0 +1,89 @@
+//! `tutela audit verify [--db PATH] [--head SEQ:HASH] [--json]`: walks the audit log's hash
+//! chain; exit 0 when it verifies, 1 when it finds tampering (naming the record and why), 2 on
+//! errors.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use tutela_store::{ChainLink, Store, Verification};
+
+use crate::Outcome;
+
+/// Arguments of `tutela audit`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: AuditCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum AuditCommand {
+    /// Check that no audit record was edited, deleted, inserted or reordered.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct VerifyArgs {
+    /// The SQLite database of `tutela serve`.
+    #[arg(long, value_name = "PATH", default_value = "./tutela.db")]
+    db: PathBuf,
+    /// A head printed by an earlier run and kept elsewhere; the chain must still contain it
+    /// unchanged (catches a rewrite of the whole chain).
+    #[arg(long, value_name = "SEQ:HASH")]
+    head: Option<ChainLink>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `tutela audit`.
+pub fn run(args: Args) -> Result<Outcome> {
+    match args.command {
+        AuditCommand::Verify(v) => verify(v),
+    }
+}
+
+fn verify(args: VerifyArgs) -> Result<Outcome> {
+    if !args.db.is_file() {
+        bail!("no database at `{}`", args.db.display());
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let result: Verification = runtime.block_on(async {
+        let store = Store::open(&args.db)
+            .await
+            .with_context(|| format!("cannot open `{}`", args.db.display()))?;
+        let result = store.verify(args.head.clone()).await;
+        store.close().await?;
+        result.context("cannot read the audit log")
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    } else {
+        print_human(&result);
+    }
+    Ok(if result.is_intact() {
+        Outcome::Clean
+    } else {
+        Outcome::Findings
+    })
+}
+
+fn print_human(v: &Verification) {
+    match (&v.tamper, &v.head) {
+        (None, Some(head)) => {
+            println!("audit log verified: {} records", v.records);
+            println!("head {head}");
+            println!(
+                "keep this head elsewhere and pass it as --head next time to detect a rewrite"
+            );
+        }
+        (None, None) => println!("audit log verified: empty"),
+        (Some(t), _) => {
+            println!("audit log TAMPERED: {t}");
+            println!("{} records verified before the problem", v.records);
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! The store's error type.
+
+/// Errors from the store. Messages are lowercase, without a final period.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Applying the embedded migrations failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value cannot be read back (a bad enum name, bad JSON, an out-of-range number).
+    #[error("stored value in `{table}.{column}` is invalid: {message}")]
+    Corrupt {
+        /// The table.
+        table: &'static str,
+        /// The column.
+        column: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value could not be encoded as JSON.
+    #[error("cannot encode {what} as JSON: {source}")]
+    Encode {
+        /// What was being encoded.
+        what: &'static str,
+        /// Why it failed.
+        source: serde_json::Error,
+    },
+    /// No row with this id.
+    #[error("no {what} with id `{id}`")]
+    NotFound {
+        /// The kind of thing (`user`, `escalation`, ...).
+        what: &'static str,
+        /// The id asked for.
+        id: String,
+    },
+    /// The operation does not fit the row's current state (claiming a resolved case).
+    #[error("{what} `{id}` is {state}: cannot {operation}")]
+    Conflict {
+        /// The kind of thing.
+        what: &'static str,
+        /// Its id.
+        id: String,
+        /// Its current state.
+        state: String,
+        /// What was attempted.
+        operation: &'static str,
+    },
+    /// The background audit writer has stopped (the store is closing).
+    #[error("the audit writer has stopped")]
+    WriterClosed,
+    /// The audit queue is full; the caller should use the awaiting path.
+    #[error("the audit queue is full")]
+    QueueFull,
+    /// Queued audit records could not be written (the batch failed).
+    #[error("writing queued audit records failed: {0}")]
+    AuditWrite(String),
+}
+
+/// Result alias for the store.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl StoreError {
+    pub(crate) fn corrupt(
+        table: &'static str,
+        column: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        StoreError::Corrupt {
+            table,
+            column,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn not_found(what: &'static str, id: impl ToString) -> Self {
+        StoreError::NotFound {
+            what,
+            id: id.to_string(),
+        }
+    }
+}

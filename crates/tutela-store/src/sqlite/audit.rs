@@ -1,0 +1,116 @@
+//! SQLite: appending to and reading the audit chain.
+
+use async_trait::async_trait;
+
+use super::SqliteStore;
+use super::users::BEGIN_WRITE;
+use crate::audit::{AuditQuery, ChainLink, GENESIS_HASH, NewAuditRecord, StoredAuditRecord};
+use crate::error::Result;
+use crate::traits::AuditLog;
+
+/// Largest page the admin query returns.
+const MAX_QUERY: u32 = 1_000;
+
+#[async_trait]
+impl AuditLog for SqliteStore {
+    async fn append(&self, records: &[NewAuditRecord]) -> Result<Vec<ChainLink>> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        // INVARIANT (single chain): the head is read and advanced inside one write
+        // transaction, under a process-wide lock; `BEGIN IMMEDIATE` extends that to other
+        // processes writing the same file.
+        let _serial = self.audit_lock.lock().await;
+        let mut tx = self.audit_pool.begin_with(BEGIN_WRITE).await?;
+        let head: Option<(i64, String)> =
+            sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+                .fetch_optional(&mut *tx)
+                .await?;
+        let (mut seq, mut prev) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
+        let mut links = Vec::with_capacity(records.len());
+        for new in records {
+            seq += 1;
+            let row = StoredAuditRecord::chain(new, seq, &prev);
+            sqlx::query(
+                "INSERT INTO audit_log (seq, at, kind, subject, session, jurisdiction, payload, \
+                 profile_hash, content_hash, prev_hash, hash) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(row.seq)
+            .bind(row.at)
+            .bind(&row.kind)
+            .bind(&row.subject)
+            .bind(&row.session)
+            .bind(&row.jurisdiction)
+            .bind(&row.payload)
+            .bind(&row.profile_hash)
+            .bind(&row.content_hash)
+            .bind(&row.prev_hash)
+            .bind(&row.hash)
+            .execute(&mut *tx)
+            .await?;
+            prev.clone_from(&row.hash);
+            links.push(row.link());
+        }
+        sqlx::query(
+            "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+        )
+        .bind(seq)
+        .bind(&prev)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(links)
+    }
+
+    async fn audit_page(&self, after_seq: i64, limit: u32) -> Result<Vec<StoredAuditRecord>> {
+        Ok(
+            sqlx::query_as("SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?")
+                .bind(after_seq)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn recorded_head(&self) -> Result<Option<ChainLink>> {
+        let head: Option<(i64, String)> =
+            sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(head.map(|(seq, hash)| ChainLink { seq, hash }))
+    }
+
+    async fn query_audit(&self, q: &AuditQuery) -> Result<Vec<StoredAuditRecord>> {
+        let limit = if q.limit == 0 {
+            MAX_QUERY
+        } else {
+            q.limit.min(MAX_QUERY)
+        };
+        // Only the conditions asked for, so SQLite picks the subject index for per-user
+        // queries and the primary key for paging.
+        let mut sql = String::from("SELECT * FROM audit_log WHERE seq > ?");
+        if q.subject.is_some() {
+            sql.push_str(" AND subject = ?");
+        }
+        if q.from.is_some() {
+            sql.push_str(" AND at >= ?");
+        }
+        if q.to.is_some() {
+            sql.push_str(" AND at < ?");
+        }
+        sql.push_str(" ORDER BY seq LIMIT ?");
+        let mut query = sqlx::query_as(&sql).bind(q.after_seq.unwrap_or(0));
+        if let Some(s) = &q.subject {
+            query = query.bind(s);
+        }
+        if let Some(t) = q.from {
+            query = query.bind(t.unix());
+        }
+        if let Some(t) = q.to {
+            query = query.bind(t.unix());
+        }
+        Ok(query.bind(i64::from(limit)).fetch_all(&self.pool).await?)
+    }
+}

@@ -1,0 +1,147 @@
+//! The SQLite backend: a WAL-mode database file (or an in-memory one for tests), migrations
+//! embedded from `migrations/sqlite/`, and runtime-checked queries (no `DATABASE_URL` at build).
+//!
+//! Connections: a pool for everything except audit appends, with `synchronous = NORMAL`
+//! (a commit survives a crash of the process; WAL keeps readers and the writer apart), and one
+//! dedicated audit connection with `synchronous = FULL`, so an audit commit is on disk when
+//! `append` returns, together with every commit before it. An in-memory database has a single
+//! connection shared by both, since each connection to `:memory:` would be a separate database.
+
+mod audit;
+mod escalations;
+mod outbox;
+mod reports;
+mod rows;
+mod sessions;
+mod users;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use tokio::sync::Mutex;
+
+use crate::audit::Pseudonymizer;
+use crate::error::{Result, StoreError};
+
+/// Pool size for a database file: readers run in parallel under WAL; writers queue on SQLite's
+/// lock (see `BUSY_TIMEOUT`). Eight covers a 2–8 core machine without idle waste.
+const POOL_SIZE: u32 = 8;
+
+/// How long a writer waits for SQLite's write lock before failing: long enough to ride out a
+/// checkpoint or a burst, short enough that a stuck request fails visibly.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The embedded migrations.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The SQLite implementation of every store trait.
+#[derive(Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    /// The audit connection (FULL sync); the same pool as `pool` for in-memory databases.
+    audit_pool: SqlitePool,
+    /// Serialises appends inside this process, so they queue here rather than spin on
+    /// SQLite's busy handler. Across processes `BEGIN IMMEDIATE` does the same.
+    audit_lock: Mutex<()>,
+    /// Salted hashes for subjects and content (salt from the `meta` table).
+    pseudonyms: Pseudonymizer,
+    options: StoreOptions,
+}
+
+/// Deployment choices the store needs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// The fixed UTC offset, in minutes east, of the report time zone: months of activity
+    /// (monthly active users) are calendar months there. `480` for China; default UTC.
+    pub report_utc_offset_minutes: i32,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database file at `path` and applies pending migrations.
+    pub async fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<Self> {
+        let base = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            .pragma("temp_store", "memory");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .min_connections(1)
+            .connect_with(base.clone().synchronous(SqliteSynchronous::Normal))
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        let audit_pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .connect_with(base.synchronous(SqliteSynchronous::Full))
+            .await?;
+        Self::finish(pool, audit_pool, options).await
+    }
+
+    /// A fresh in-memory database with the schema applied (tests, demos).
+    pub async fn open_in_memory(options: StoreOptions) -> Result<Self> {
+        let connect = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
+        // One connection that lives as long as the pool: the database is that connection.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(connect)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Self::finish(pool.clone(), pool, options).await
+    }
+
+    async fn finish(
+        pool: SqlitePool,
+        audit_pool: SqlitePool,
+        options: StoreOptions,
+    ) -> Result<Self> {
+        let salt = subject_salt(&pool).await?;
+        Ok(Self {
+            pool,
+            audit_pool,
+            audit_lock: Mutex::new(()),
+            pseudonyms: Pseudonymizer::new(salt),
+            options,
+        })
+    }
+
+    /// Salted hashes for subjects and content, with this database's salt.
+    pub fn pseudonyms(&self) -> &Pseudonymizer {
+        &self.pseudonyms
+    }
+
+    /// The options the store was opened with.
+    pub fn options(&self) -> StoreOptions {
+        self.options
+    }
+
+    /// The connection pool, for backend-specific tooling and tests.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Closes every connection (checkpointing the WAL).
+    pub async fn close(&self) {
+        self.audit_pool.close().await;
+        self.pool.close().await;
+    }
+}
+
+/// The per-database salt for pseudonyms (created by the first migration).
+async fn subject_salt(pool: &SqlitePool) -> Result<Vec<u8>> {
+    let salt: Option<String> =
+        sqlx::query_scalar("SELECT value FROM meta WHERE key = 'subject_salt'")
+            .fetch_optional(pool)
+            .await?;
+    let salt = salt.ok_or_else(|| StoreError::corrupt("meta", "subject_salt", "missing"))?;
+    Ok(salt.into_bytes())
+}

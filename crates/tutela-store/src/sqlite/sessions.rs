@@ -1,0 +1,190 @@
+//! SQLite: session clocks, session rows, daily usage and monthly activity.
+
+use async_trait::async_trait;
+use tutela_types::{LocalDate, SessionState, Timestamp};
+
+use super::SqliteStore;
+use super::rows::{StoredSession, parse_json, to_json};
+use super::users::BEGIN_WRITE;
+use crate::error::{Result, StoreError};
+use crate::model::{DailyUsage, MonthlyActive, Session, TurnRecord, month_of};
+use crate::traits::{SessionStore, UsageStore};
+
+const UPSERT_STATE: &str = "INSERT INTO session_state (user_id, state, updated_at) VALUES (?, ?, ?) \
+     ON CONFLICT (user_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at";
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn session_state(&self, user_id: &str) -> Result<Option<SessionState>> {
+        let state: Option<String> =
+            sqlx::query_scalar("SELECT state FROM session_state WHERE user_id = ?")
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        state
+            .map(|s| parse_json("session_state", "state", &s))
+            .transpose()
+    }
+
+    async fn save_session_state(
+        &self,
+        user_id: &str,
+        state: &SessionState,
+        at: Timestamp,
+    ) -> Result<()> {
+        sqlx::query(UPSERT_STATE)
+            .bind(user_id)
+            .bind(to_json("session state", state)?)
+            .bind(at.unix())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn record_turn(&self, turn: &TurnRecord) -> Result<()> {
+        let at = turn.at.unix();
+        let state = to_json("session state", &turn.state)?;
+        let month = month_of(turn.at, self.options.report_utc_offset_minutes);
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        sqlx::query(UPSERT_STATE)
+            .bind(&turn.user_id)
+            .bind(state)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, jurisdiction, started_at, last_seen_at, turns) \
+             VALUES (?, ?, ?, ?4, ?4, 1) \
+             ON CONFLICT (id) DO UPDATE SET turns = turns + 1, \
+             last_seen_at = max(last_seen_at, excluded.last_seen_at)",
+        )
+        .bind(&turn.session_id)
+        .bind(&turn.user_id)
+        .bind(&turn.jurisdiction)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO usage_daily (user_id, day, jurisdiction, seconds, turns) \
+             VALUES (?, ?, ?, ?, 1) \
+             ON CONFLICT (user_id, day, jurisdiction) DO UPDATE SET \
+             seconds = seconds + excluded.seconds, turns = turns + 1",
+        )
+        .bind(&turn.user_id)
+        .bind(turn.local_day.0)
+        .bind(&turn.jurisdiction)
+        .bind(i64::from(turn.usage_secs))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO activity_monthly (month, jurisdiction, user_id) VALUES (?, ?, ?) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(i64::from(month))
+        .bind(&turn.jurisdiction)
+        .bind(&turn.user_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn end_session(&self, session_id: &str, at: Timestamp, reason: &str) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
+        )
+        .bind(at.unix())
+        .bind(reason)
+        .bind(session_id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 && self.get_session(session_id).await?.is_none() {
+            return Err(StoreError::not_found("session", session_id));
+        }
+        Ok(())
+    }
+
+    async fn get_session(&self, session_id: &str) -> Result<Option<Session>> {
+        let row: Option<StoredSession> = sqlx::query_as("SELECT * FROM sessions WHERE id = ?")
+            .bind(session_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(Session::try_from).transpose()
+    }
+
+    async fn session_durations(&self, from: Timestamp, to: Timestamp) -> Result<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT COALESCE(ended_at, last_seen_at) - started_at FROM sessions \
+             WHERE started_at >= ? AND started_at < ? ORDER BY started_at",
+        )
+        .bind(from.unix())
+        .bind(to.unix())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
+#[async_trait]
+impl UsageStore for SqliteStore {
+    async fn daily_usage_secs(&self, user_id: &str, day: LocalDate) -> Result<u32> {
+        let secs: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(SUM(seconds), 0) FROM usage_daily WHERE user_id = ? AND day = ?",
+        )
+        .bind(user_id)
+        .bind(day.0)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u32::try_from(secs).unwrap_or(u32::MAX))
+    }
+
+    async fn usage_between(&self, from: LocalDate, to: LocalDate) -> Result<Vec<DailyUsage>> {
+        let rows: Vec<(String, i64, String, i64, i64)> = sqlx::query_as(
+            "SELECT user_id, day, jurisdiction, seconds, turns FROM usage_daily \
+             WHERE day BETWEEN ? AND ? ORDER BY day, jurisdiction, user_id",
+        )
+        .bind(from.0)
+        .bind(to.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(user_id, day, jurisdiction, seconds, turns)| {
+                Ok(DailyUsage {
+                    user_id,
+                    day: LocalDate(
+                        i32::try_from(day).map_err(|_| {
+                            StoreError::corrupt("usage_daily", "day", day.to_string())
+                        })?,
+                    ),
+                    jurisdiction,
+                    seconds: u32::try_from(seconds).unwrap_or(u32::MAX),
+                    turns: u32::try_from(turns).unwrap_or(u32::MAX),
+                })
+            })
+            .collect()
+    }
+
+    async fn monthly_active(&self, month: u32) -> Result<MonthlyActive> {
+        let month_key = i64::from(month);
+        let total: i64 = sqlx::query_scalar(
+            "SELECT COUNT(DISTINCT user_id) FROM activity_monthly WHERE month = ?",
+        )
+        .bind(month_key)
+        .fetch_one(&self.pool)
+        .await?;
+        let per: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT jurisdiction, COUNT(*) FROM activity_monthly WHERE month = ? \
+             GROUP BY jurisdiction ORDER BY jurisdiction",
+        )
+        .bind(month_key)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(MonthlyActive {
+            month,
+            total: u64::try_from(total).unwrap_or(0),
+            by_jurisdiction: per
+                .into_iter()
+                .map(|(j, n)| (j, u64::try_from(n).unwrap_or(0)))
+                .collect(),
+        })
+    }
+}

@@ -1,0 +1,397 @@
+//! SQLite: users, contacts, export and deletion.
+
+use async_trait::async_trait;
+use sqlx::SqliteConnection;
+use tutela_types::{AgeState, SessionState, Timestamp};
+
+use super::SqliteStore;
+use super::rows::{
+    StoredContact, StoredEscalation, StoredEscalationMessage, StoredIntervention, StoredSession,
+    StoredUser, enum_name, parse_json,
+};
+use crate::error::{Result, StoreError};
+use crate::model::{
+    DailyUsage, DeletionReport, Escalation, EscalationMessage, Intervention, Session, User,
+    UserExport, UserUpdate,
+};
+use crate::traits::UserStore;
+
+const USER_COLUMNS: &str = "id, first_seen, registered_at, age_state, age, elderly, \
+     guardian_consent, jurisdiction, utc_offset_minutes, minors_daily_minutes, quiet_start, \
+     quiet_end, updated_at, deleted_at";
+
+/// A `BEGIN IMMEDIATE` transaction: it takes the write lock at once, so a read inside it can
+/// never be invalidated by another writer (no `SQLITE_BUSY` on upgrade).
+pub(crate) const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+
+/// The id a deleted user's rows carry in statistics.
+pub(crate) fn tombstone_id(pseudonym: &str) -> String {
+    format!("deleted:{pseudonym}")
+}
+
+async fn load_user(conn: &mut SqliteConnection, id: &str) -> Result<Option<User>> {
+    let row: Option<StoredUser> = sqlx::query_as(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE id = ? AND deleted_at IS NULL"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let contacts: Vec<StoredContact> = sqlx::query_as(
+        "SELECT kind, channel, address FROM contacts WHERE user_id = ? \
+         ORDER BY kind, channel, address",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    row.into_domain(contacts).map(Some)
+}
+
+async fn write_user(conn: &mut SqliteConnection, user: &User) -> Result<()> {
+    let r = StoredUser::from_domain(user);
+    sqlx::query(
+        "UPDATE users SET registered_at = ?, age_state = ?, age = ?, elderly = ?, \
+         guardian_consent = ?, jurisdiction = ?, utc_offset_minutes = ?, \
+         minors_daily_minutes = ?, quiet_start = ?, quiet_end = ?, updated_at = ? WHERE id = ?",
+    )
+    .bind(r.registered_at)
+    .bind(r.age_state)
+    .bind(r.age)
+    .bind(r.elderly)
+    .bind(r.guardian_consent)
+    .bind(r.jurisdiction)
+    .bind(r.utc_offset_minutes)
+    .bind(r.minors_daily_minutes)
+    .bind(r.quiet_start)
+    .bind(r.quiet_end)
+    .bind(r.updated_at)
+    .bind(&r.id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_if_missing(conn: &mut SqliteConnection, id: &str, at: Timestamp) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO users (id, first_seen, updated_at) VALUES (?1, ?2, ?2) \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(at.unix())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl UserStore for SqliteStore {
+    async fn touch_user(&self, id: &str, at: Timestamp) -> Result<User> {
+        let mut conn = self.pool.acquire().await?;
+        // The common case is a known user: read first, write only for a newcomer.
+        if let Some(user) = load_user(&mut conn, id).await? {
+            return Ok(user);
+        }
+        insert_if_missing(&mut conn, id, at).await?;
+        load_user(&mut conn, id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("user", id))
+    }
+
+    async fn get_user(&self, id: &str) -> Result<Option<User>> {
+        let mut conn = self.pool.acquire().await?;
+        load_user(&mut conn, id).await
+    }
+
+    async fn update_user(&self, id: &str, update: &UserUpdate, at: Timestamp) -> Result<User> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        insert_if_missing(&mut tx, id, at).await?;
+        let mut user = load_user(&mut tx, id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("user", id))?;
+        if let Some(r) = update.registered_at {
+            user.registered_at.get_or_insert(r);
+        }
+        if let Some(v) = update.age_state {
+            user.age_state = v;
+        }
+        if let Some(v) = update.age {
+            user.age = v;
+        }
+        if let Some(v) = update.elderly {
+            user.elderly = v;
+        }
+        if let Some(v) = update.guardian_consent {
+            user.guardian_consent = v;
+        }
+        if let Some(v) = &update.jurisdiction {
+            user.jurisdiction.clone_from(v);
+        }
+        if let Some(v) = update.utc_offset_minutes {
+            user.utc_offset_minutes = v;
+        }
+        if let Some(v) = &update.minors {
+            user.minors = v.clone();
+        }
+        user.updated_at = at;
+        write_user(&mut tx, &user).await?;
+        if let Some(contacts) = &update.contacts {
+            sqlx::query("DELETE FROM contacts WHERE user_id = ?")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            for c in contacts {
+                sqlx::query(
+                    "INSERT INTO contacts (user_id, kind, channel, address, added_at) \
+                     VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                )
+                .bind(id)
+                .bind(enum_name(&c.kind))
+                .bind(&c.channel)
+                .bind(&c.address)
+                .bind(at.unix())
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        let user = load_user(&mut tx, id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("user", id))?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    async fn list_users(&self, after: Option<&str>, limit: u32) -> Result<Vec<User>> {
+        let mut conn = self.pool.acquire().await?;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM users WHERE deleted_at IS NULL AND id > ? ORDER BY id LIMIT ?",
+        )
+        .bind(after.unwrap_or(""))
+        .bind(i64::from(limit.min(1000)))
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(u) = load_user(&mut conn, &id).await? {
+                out.push(u);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn export_user(&self, id: &str, at: Timestamp) -> Result<Option<UserExport>> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let Some(user) = load_user(&mut tx, id).await? else {
+            return Ok(None);
+        };
+        let state: Option<String> =
+            sqlx::query_scalar("SELECT state FROM session_state WHERE user_id = ?")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let session_state = state
+            .map(|s| parse_json::<SessionState>("session_state", "state", &s))
+            .transpose()?;
+        let sessions: Vec<StoredSession> =
+            sqlx::query_as("SELECT * FROM sessions WHERE user_id = ? ORDER BY started_at")
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?;
+        let usage: Vec<(String, i64, String, i64, i64)> = sqlx::query_as(
+            "SELECT user_id, day, jurisdiction, seconds, turns FROM usage_daily \
+             WHERE user_id = ? ORDER BY day, jurisdiction",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let interventions: Vec<StoredIntervention> =
+            sqlx::query_as("SELECT * FROM interventions WHERE user_id = ? ORDER BY at, id")
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?;
+        let escalations: Vec<StoredEscalation> =
+            sqlx::query_as("SELECT * FROM escalations WHERE user_id = ? ORDER BY id")
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?;
+        let messages: Vec<StoredEscalationMessage> = sqlx::query_as(
+            "SELECT m.* FROM escalation_messages m JOIN escalations e ON e.id = m.escalation_id \
+             WHERE e.user_id = ? ORDER BY m.id",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO data_requests (subject, kind, requested_at, completed_at) \
+             VALUES (?1, 'export', ?2, ?2)",
+        )
+        .bind(self.pseudonyms.subject(id))
+        .bind(at.unix())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(UserExport {
+            user,
+            session_state,
+            sessions: sessions
+                .into_iter()
+                .map(Session::try_from)
+                .collect::<Result<_>>()?,
+            usage: usage
+                .into_iter()
+                .map(|(user_id, day, jurisdiction, seconds, turns)| {
+                    Ok(DailyUsage {
+                        user_id,
+                        day: tutela_types::LocalDate(i32::try_from(day).map_err(|_| {
+                            StoreError::corrupt("usage_daily", "day", day.to_string())
+                        })?),
+                        jurisdiction,
+                        seconds: u32::try_from(seconds).unwrap_or(u32::MAX),
+                        turns: u32::try_from(turns).unwrap_or(u32::MAX),
+                    })
+                })
+                .collect::<Result<_>>()?,
+            interventions: interventions
+                .into_iter()
+                .map(Intervention::try_from)
+                .collect::<Result<_>>()?,
+            escalations: escalations
+                .into_iter()
+                .map(Escalation::try_from)
+                .collect::<Result<_>>()?,
+            messages: messages
+                .into_iter()
+                .map(EscalationMessage::try_from)
+                .collect::<Result<_>>()?,
+        }))
+    }
+
+    async fn delete_user(&self, id: &str, at: Timestamp) -> Result<DeletionReport> {
+        let pseudonym = &self.pseudonyms.subject(id);
+        let tomb = tombstone_id(pseudonym);
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let user = load_user(&mut tx, id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("user", id))?;
+
+        // Content and contact data: removed.
+        let messages = sqlx::query(
+            "DELETE FROM escalation_messages WHERE escalation_id IN \
+             (SELECT id FROM escalations WHERE user_id = ?)",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let contacts = sqlx::query("DELETE FROM contacts WHERE user_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let notifications = sqlx::query("DELETE FROM outbox WHERE user_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM session_state WHERE user_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+
+        // Statistics: kept, keyed by the pseudonym instead of the user id; session ids (which
+        // the gateway may derive from the user id) become `<pseudonym>/<rowid>`.
+        sqlx::query("UPDATE sessions SET id = ?1 || '/' || rowid, user_id = ?1 WHERE user_id = ?2")
+            .bind(&tomb)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO usage_daily (user_id, day, jurisdiction, seconds, turns) \
+             SELECT ?1, day, jurisdiction, seconds, turns FROM usage_daily WHERE user_id = ?2 \
+             ON CONFLICT (user_id, day, jurisdiction) DO UPDATE SET \
+             seconds = seconds + excluded.seconds, turns = turns + excluded.turns",
+        )
+        .bind(&tomb)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM usage_daily WHERE user_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE OR IGNORE activity_monthly SET user_id = ? WHERE user_id = ?")
+            .bind(&tomb)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM activity_monthly WHERE user_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE interventions SET user_id = ?, session_id = NULL WHERE user_id = ?")
+            .bind(&tomb)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE escalations SET user_id = ?, session_id = NULL, resolution = NULL \
+             WHERE user_id = ?",
+        )
+        .bind(&tomb)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+
+        // The user row becomes a tombstone (for "deleted users" counts); a second deletion of
+        // a returning user keeps the one tombstone.
+        sqlx::query(
+            "INSERT INTO users (id, first_seen, registered_at, age_state, updated_at, deleted_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5) \
+             ON CONFLICT (id) DO UPDATE SET deleted_at = excluded.deleted_at, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(&tomb)
+        .bind(user.first_seen.unix())
+        .bind(user.registered_at.map(Timestamp::unix))
+        .bind(enum_name(&AgeState::Unknown))
+        .bind(at.unix())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM users WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO data_requests (subject, kind, requested_at, completed_at) \
+             VALUES (?1, 'deletion', ?2, ?2)",
+        )
+        .bind(pseudonym)
+        .bind(at.unix())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(DeletionReport {
+            pseudonym: pseudonym.to_owned(),
+            contacts,
+            messages,
+            notifications,
+        })
+    }
+
+    async fn registered_users(&self, at: Timestamp) -> Result<(u64, Vec<(String, u64)>)> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT COALESCE(jurisdiction, ''), COUNT(*) FROM users \
+             WHERE deleted_at IS NULL AND registered_at <= ? \
+             GROUP BY COALESCE(jurisdiction, '') ORDER BY 1",
+        )
+        .bind(at.unix())
+        .fetch_all(&self.pool)
+        .await?;
+        let per: Vec<(String, u64)> = rows
+            .into_iter()
+            .map(|(j, n)| (j, u64::try_from(n).unwrap_or(0)))
+            .collect();
+        Ok((per.iter().map(|(_, n)| n).sum(), per))
+    }
+}

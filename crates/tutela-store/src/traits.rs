@@ -1,0 +1,218 @@
+//! The narrow storage traits. Each backend (SQLite now, PostgreSQL later) implements all of
+//! them; callers depend on the one they need. Time is always an argument: no method reads the
+//! clock.
+
+use async_trait::async_trait;
+use tutela_types::{Counter, LocalDate, SessionState, Timestamp};
+
+use crate::audit::{AuditQuery, ChainLink, NewAuditRecord, StoredAuditRecord};
+use crate::error::Result;
+use crate::model::{
+    CounterTotal, DailyUsage, DeletionReport, Direction, Escalation, EscalationMessage,
+    EscalationStatus, Intervention, InterventionCount, MonthlyActive, NewEscalation,
+    NewNotification, Notification, RetryPolicy, Session, TurnRecord, User, UserExport, UserUpdate,
+};
+
+/// Users, their settings and contacts, export and deletion.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// The user, creating the record (first seen `at`) if this is their first turn.
+    async fn touch_user(&self, id: &str, at: Timestamp) -> Result<User>;
+    /// The user, if known (tombstones of deleted users are not found by their old id).
+    async fn get_user(&self, id: &str) -> Result<Option<User>>;
+    /// Applies a change, creating the record if needed; returns the new record.
+    async fn update_user(&self, id: &str, update: &UserUpdate, at: Timestamp) -> Result<User>;
+    /// Users ordered by id, after `after`, at most `limit` (admin listing); tombstones excluded.
+    async fn list_users(&self, after: Option<&str>, limit: u32) -> Result<Vec<User>>;
+    /// Everything held about the user (CN Art 16 copy); the request is recorded at `at`.
+    async fn export_user(&self, id: &str, at: Timestamp) -> Result<Option<UserExport>>;
+    /// Deletes the user's personal data (CN Art 16): contacts, session clocks, takeover
+    /// messages and notifications are removed; statistics rows keep only the user's pseudonym
+    /// (`deleted:<subject hash>`, the same subject as in the audit log); the
+    /// user row becomes a tombstone. The audit log is untouched (it holds no content).
+    async fn delete_user(&self, id: &str, at: Timestamp) -> Result<DeletionReport>;
+    /// Registered users (not deleted) at instant `at`, in total and per jurisdiction of record.
+    async fn registered_users(&self, at: Timestamp) -> Result<(u64, Vec<(String, u64)>)>;
+}
+
+/// Session clocks and session rows.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// The engine's clocks for this user.
+    async fn session_state(&self, user_id: &str) -> Result<Option<SessionState>>;
+    /// Stores the engine's clocks for this user.
+    async fn save_session_state(
+        &self,
+        user_id: &str,
+        state: &SessionState,
+        at: Timestamp,
+    ) -> Result<()>;
+    /// Records one turn in one transaction: the clocks, the session row (opened on its first
+    /// turn), the day's usage and the month's activity.
+    async fn record_turn(&self, turn: &TurnRecord) -> Result<()>;
+    /// Closes a session.
+    async fn end_session(&self, session_id: &str, at: Timestamp, reason: &str) -> Result<()>;
+    /// A session row.
+    async fn get_session(&self, session_id: &str) -> Result<Option<Session>>;
+    /// Durations in seconds of sessions started in `[from, to)` (end, or last turn, minus start).
+    async fn session_durations(&self, from: Timestamp, to: Timestamp) -> Result<Vec<i64>>;
+}
+
+/// Daily usage and monthly activity.
+#[async_trait]
+pub trait UsageStore: Send + Sync {
+    /// A user's usage on one local day, summed over jurisdictions.
+    async fn daily_usage_secs(&self, user_id: &str, day: LocalDate) -> Result<u32>;
+    /// All users' usage rows for local days in `[from, to]`.
+    async fn usage_between(&self, from: LocalDate, to: LocalDate) -> Result<Vec<DailyUsage>>;
+    /// Monthly active users in `month` (`yyyymm`, report time zone).
+    async fn monthly_active(&self, month: u32) -> Result<MonthlyActive>;
+}
+
+/// Interventions for the transparency report.
+#[async_trait]
+pub trait InterventionStore: Send + Sync {
+    /// Records interventions (one per decided action); returns their ids.
+    async fn record_interventions(&self, items: &[Intervention]) -> Result<Vec<i64>>;
+    /// Interventions in `[from, to)`, newest first, at most `limit`.
+    async fn interventions_between(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Intervention>>;
+    /// Counts in `[from, to)` by jurisdiction, kind and rule (profile + obligation).
+    async fn intervention_counts(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<InterventionCount>>;
+}
+
+/// Escalation cases and the messages of human takeover.
+#[async_trait]
+pub trait EscalationStore: Send + Sync {
+    /// Opens a case, or returns the user's active case (raising its severity and takeover
+    /// flag to the new request's); the flag says whether a new case was created.
+    async fn open_escalation(&self, new: &NewEscalation) -> Result<(Escalation, bool)>;
+    /// A case.
+    async fn get_escalation(&self, id: i64) -> Result<Option<Escalation>>;
+    /// The user's open or claimed case, if any.
+    async fn active_escalation(&self, user_id: &str) -> Result<Option<Escalation>>;
+    /// Cases with one of these statuses, oldest first, at most `limit`.
+    async fn list_escalations(
+        &self,
+        statuses: &[EscalationStatus],
+        limit: u32,
+    ) -> Result<Vec<Escalation>>;
+    /// A human claims an open case (or re-claims one they hold).
+    async fn claim_escalation(&self, id: i64, staff: &str, at: Timestamp) -> Result<Escalation>;
+    /// Closes a case.
+    async fn resolve_escalation(
+        &self,
+        id: i64,
+        staff: &str,
+        resolution: Option<&str>,
+        at: Timestamp,
+    ) -> Result<Escalation>;
+    /// Adds a message to an active case.
+    async fn add_escalation_message(
+        &self,
+        escalation_id: i64,
+        direction: Direction,
+        author: Option<&str>,
+        body: &str,
+        at: Timestamp,
+    ) -> Result<EscalationMessage>;
+    /// A case's messages in order.
+    async fn escalation_messages(&self, escalation_id: i64) -> Result<Vec<EscalationMessage>>;
+    /// Human replies to this user not yet delivered, oldest first.
+    async fn undelivered_replies(&self, user_id: &str) -> Result<Vec<EscalationMessage>>;
+    /// Marks replies as handed to the user.
+    async fn mark_delivered(&self, message_ids: &[i64], at: Timestamp) -> Result<()>;
+    /// Number of open and claimed cases (metrics).
+    async fn active_escalation_count(&self) -> Result<u64>;
+}
+
+/// The notification outbox.
+#[async_trait]
+pub trait Outbox: Send + Sync {
+    /// Enqueues a notification, due at once; returns its id.
+    async fn enqueue(&self, n: &NewNotification) -> Result<i64>;
+    /// Claims up to `limit` due notifications: each claim counts an attempt and leases the row
+    /// until `now + policy.lease_secs`, so a second worker does not take it meanwhile.
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        limit: u32,
+        policy: &RetryPolicy,
+    ) -> Result<Vec<Notification>>;
+    /// Delivered.
+    async fn mark_sent(&self, id: i64, at: Timestamp) -> Result<()>;
+    /// Failed: due again after the policy's backoff, or marked failed after the last attempt.
+    /// Returns the new row.
+    async fn mark_failed(
+        &self,
+        id: i64,
+        at: Timestamp,
+        error: &str,
+        policy: &RetryPolicy,
+    ) -> Result<Notification>;
+    /// A notification.
+    async fn get_notification(&self, id: i64) -> Result<Option<Notification>>;
+}
+
+/// Counters for reports.
+#[async_trait]
+pub trait CounterStore: Send + Sync {
+    /// Adds `by` to a counter for the day of `at` (in the report time zone) and jurisdiction.
+    async fn bump(
+        &self,
+        counter: Counter,
+        jurisdiction: &str,
+        at: Timestamp,
+        by: u64,
+    ) -> Result<()>;
+    /// Sums over days `[from, to]` of the report time zone, per counter and jurisdiction
+    /// (see [`crate::year_days`] for a calendar year).
+    async fn counter_totals(&self, from: LocalDate, to: LocalDate) -> Result<Vec<CounterTotal>>;
+}
+
+/// The append-only, hash-chained audit log. Appends must be serialised by the implementation so
+/// the chain never forks; use [`crate::AuditWriter`] rather than calling `append` directly.
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    /// Appends records in one transaction, in order, and returns their links once committed.
+    async fn append(&self, records: &[NewAuditRecord]) -> Result<Vec<ChainLink>>;
+    /// Rows with seq greater than `after_seq`, in seq order, at most `limit` (for the verifier).
+    async fn audit_page(&self, after_seq: i64, limit: u32) -> Result<Vec<StoredAuditRecord>>;
+    /// The head row: the last seq and hash as recorded at append time.
+    async fn recorded_head(&self) -> Result<Option<ChainLink>>;
+    /// Records matching a query, in seq order.
+    async fn query_audit(&self, query: &AuditQuery) -> Result<Vec<StoredAuditRecord>>;
+}
+
+/// Everything a backend implements.
+pub trait Backend:
+    UserStore
+    + SessionStore
+    + UsageStore
+    + InterventionStore
+    + EscalationStore
+    + Outbox
+    + CounterStore
+    + AuditLog
+{
+}
+
+impl<T> Backend for T where
+    T: UserStore
+        + SessionStore
+        + UsageStore
+        + InterventionStore
+        + EscalationStore
+        + Outbox
+        + CounterStore
+        + AuditLog
+{
+}
