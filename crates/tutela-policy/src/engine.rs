@@ -4,8 +4,8 @@ use std::collections::BTreeSet;
 
 use tutela_profile::{Anchor, Covers, Obligation, OncePer, Profile, ProfileSet, Rule};
 use tutela_types::{
-    Action, ContactKind, Counter, Decided, Decision, Diagnostic, EndReason, Finding, NoticeContent,
-    Reason, ReplyTemplate, SessionState, Side, Timestamp, UserState,
+    Action, ContactKind, Counter, Decided, Decision, DetectorId, Diagnostic, EndReason, Finding,
+    NoticeContent, Reason, ReplyTemplate, SessionState, Severity, Side, Timestamp, UserState,
 };
 
 use crate::{EngineOptions, EvalContext};
@@ -29,6 +29,19 @@ pub fn evaluate(
         .filter(|(_, o)| o.effective.start() <= ctx.now && covers(o.covers, ctx.user))
         .collect();
 
+    // A goodbye that comes with a risk to someone is not an exit: the person is not let go.
+    let exiting = ctx.turn.side == Side::User
+        && findings
+            .iter()
+            .any(|f| f.side == Side::User && f.detector == DetectorId::Exit)
+        && !findings.iter().any(|f| {
+            f.side == Side::User
+                && f.severity >= Severity::Medium
+                && matches!(
+                    f.detector,
+                    DetectorId::Crisis | DetectorId::ThirdParty | DetectorId::PropertyLoss
+                )
+        });
     let mut notices = Vec::new();
     let mut budget: Option<(u32, Vec<Reason>)> = None;
     let mut quiet = Vec::new();
@@ -70,11 +83,10 @@ pub fn evaluate(
                     },
                     Side::User,
                     Some(c),
-                ) => {
-                    if ctx.now >= periodic_due(&session, &key, c.since, *interval_minutes, *anchor)
-                    {
-                        notices.push(Fired::new(key, contents, reason()));
-                    }
+                ) if ctx.now
+                    >= periodic_due(&session, &key, c.since, *interval_minutes, *anchor) =>
+                {
+                    notices.push(Fired::new(key, contents, reason()));
                 }
                 (
                     Rule::FindingNotice {
@@ -150,24 +162,22 @@ pub fn evaluate(
                         quiet.push(reason());
                     }
                 }
-                (Rule::PersonaGate { deny }, Side::User, _) => {
-                    if deny.contains(&ctx.turn.persona) {
-                        out.push(
-                            Action::ReplaceReply {
-                                template: ReplyTemplate::PersonaUnavailable,
-                                resources: false,
-                            },
-                            reason(),
-                        );
-                    }
+                (Rule::PersonaGate { deny }, Side::User, _) if deny.contains(&ctx.turn.persona) => {
+                    out.push(
+                        Action::ReplaceReply {
+                            template: ReplyTemplate::PersonaUnavailable,
+                            resources: false,
+                        },
+                        reason(),
+                    );
                 }
-                (Rule::Exit { on }, Side::User, _) => {
-                    if findings
-                        .iter()
-                        .any(|f| f.side == Side::User && on.contains(&f.detector))
-                    {
-                        exits.push(reason());
-                    }
+                (Rule::Exit { on }, Side::User, _)
+                    if exiting
+                        && findings
+                            .iter()
+                            .any(|f| f.side == Side::User && on.contains(&f.detector)) =>
+                {
+                    exits.push(reason());
                 }
                 (Rule::Label { explicit, implicit }, Side::Assistant, _) => {
                     out.push(
@@ -184,8 +194,10 @@ pub fn evaluate(
     }
 
     if let Some(c) = &clock {
-        if let Some((limit, reasons)) = &budget {
-            if session.used_today_secs >= limit.saturating_mul(60) {
+        if let Some((limit, reasons)) = &budget
+            && session.used_today_secs >= limit.saturating_mul(60)
+        {
+            {
                 for r in reasons {
                     out.push(
                         Action::ReplaceReply {
@@ -236,14 +248,9 @@ pub fn evaluate(
     }
 
     let mut decision = out.finish(ctx.user);
-    if decision.actions.iter().any(|d| {
-        matches!(
-            d.action,
-            Action::EndSession {
-                reason: EndReason::Exit
-            }
-        )
-    }) {
+    // "The user asked to leave" is a fact, recorded whatever the profiles require of it, so that
+    // reply rules conditioned on it work in every composition.
+    if exiting {
         session.exit_requested = true;
     }
     decision.next_due = clock.as_ref().and_then(|c| {
@@ -382,10 +389,10 @@ fn deliver_notices(
     }
     for &(p, o) in active {
         for (index, rule) in o.rules.iter().enumerate() {
-            if let Rule::PeriodicNotice { contents: c, .. } = rule {
-                if c.iter().all(|x| contents.contains(x)) {
-                    s.last_fired.insert(clock_key(p, o, index), now);
-                }
+            if let Rule::PeriodicNotice { contents: c, .. } = rule
+                && c.iter().all(|x| contents.contains(x))
+            {
+                s.last_fired.insert(clock_key(p, o, index), now);
             }
         }
     }

@@ -264,30 +264,6 @@ fn days_in_month(year: i32, month: u8) -> u8 {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dates_parse_and_start_at_utc_midnight() {
-        let d = Date::parse("2026-07-15").unwrap();
-        assert_eq!(d.start().to_string(), "2026-07-15T00:00:00Z");
-        assert_eq!(
-            Date::parse("2024-02-29").unwrap().start().to_string(),
-            "2024-02-29T00:00:00Z"
-        );
-        for bad in [
-            "2025-02-29",
-            "2026-13-01",
-            "2026-7-15",
-            "20260715",
-            "2026-07-15-1",
-        ] {
-            assert!(Date::parse(bad).is_none(), "{bad}");
-        }
-    }
-}
-
 impl std::fmt::Display for Rule {
     /// A one-line description for people (`tutela profiles explain`).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -415,7 +391,7 @@ impl std::fmt::Display for Rule {
 
 /// `120` → `2 h`, `90` → `90 min`.
 fn human_minutes(m: u32) -> String {
-    if m % 60 == 0 {
+    if m.is_multiple_of(60) {
         format!("{} h", m / 60)
     } else {
         format!("{m} min")
@@ -431,4 +407,28 @@ fn name<T: serde::Serialize>(v: &T) -> String {
 
 fn names<T: serde::Serialize>(vs: &[T]) -> String {
     vs.iter().map(name).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_parse_and_start_at_utc_midnight() {
+        let d = Date::parse("2026-07-15").unwrap();
+        assert_eq!(d.start().to_string(), "2026-07-15T00:00:00Z");
+        assert_eq!(
+            Date::parse("2024-02-29").unwrap().start().to_string(),
+            "2024-02-29T00:00:00Z"
+        );
+        for bad in [
+            "2025-02-29",
+            "2026-13-01",
+            "2026-7-15",
+            "20260715",
+            "2026-07-15-1",
+        ] {
+            assert!(Date::parse(bad).is_none(), "{bad}");
+        }
+    }
 }

@@ -77,15 +77,15 @@ impl Registry {
         for (path, text) in &sources {
             match parse_profile(path, text) {
                 Ok(p) => {
-                    if let Some(dir) = dir_name(path) {
-                        if dir != p.id() {
-                            errors.push(ProfileError::new(
-                                path,
-                                Some(1),
-                                "id".into(),
-                                format!("`{}` must equal its directory name `{dir}`", p.id()),
-                            ));
-                        }
+                    if let Some(dir) = dir_name(path)
+                        && dir != p.id()
+                    {
+                        errors.push(ProfileError::new(
+                            path,
+                            Some(1),
+                            "id".into(),
+                            format!("`{}` must equal its directory name `{dir}`", p.id()),
+                        ));
                     }
                     if profiles.iter().any(|q| q.id() == p.id()) {
                         errors.push(ProfileError::new(
@@ -150,10 +150,10 @@ impl Registry {
                 }
             };
             for id in ids {
-                if let Some(p) = self.profiles.iter().find(|p| p.id() == id) {
-                    if !chosen.iter().any(|c| c.id() == id) {
-                        chosen.push(Arc::clone(p));
-                    }
+                if let Some(p) = self.profiles.iter().find(|p| p.id() == id)
+                    && !chosen.iter().any(|c| c.id() == id)
+                {
+                    chosen.push(Arc::clone(p));
                 }
             }
         }
