@@ -1,0 +1,322 @@
+//! The admin API behind a bearer token: escalations (list, show, claim, reply, resolve), users
+//! (age state, consents, contacts, minors' settings), and the audit log (query, verify).
+//! Handlers are thin: check the token, call the store, map the result.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use tutela_store::{
+    AuditEntry, AuditKind, AuditPayload, AuditQuery, Direction, EscalationStatus, StoreError,
+    UserUpdate,
+};
+use tutela_types::Timestamp;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+fn store_err(e: StoreError) -> ApiError {
+    match e {
+        StoreError::NotFound { .. } => ApiError::NotFound(e.to_string()),
+        StoreError::Conflict { .. } => ApiError::Conflict(e.to_string()),
+        other => ApiError::Store(other.to_string()),
+    }
+}
+
+/// Checks `Authorization: Bearer <token>` in constant time.
+pub fn authorize(st: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let given = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let want = st.admin_token.as_bytes();
+    let given = given.as_bytes();
+    let mut diff = (want.len() ^ given.len()) as u8 | u8::from(want.is_empty());
+    for (i, w) in want.iter().enumerate() {
+        diff |= w ^ given.get(i).copied().unwrap_or(0);
+    }
+    if diff == 0 {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized)
+    }
+}
+
+/// `?status=open,claimed&limit=100`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    status: Option<String>,
+    limit: Option<u32>,
+}
+
+/// `GET /admin/escalations`.
+pub async fn list_escalations(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    authorize(&st, &headers)?;
+    let mut statuses = Vec::new();
+    for s in q.status.as_deref().unwrap_or("open,claimed").split(',') {
+        statuses.push(match s.trim() {
+            "open" => EscalationStatus::Open,
+            "claimed" => EscalationStatus::Claimed,
+            "resolved" => EscalationStatus::Resolved,
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "`{other}` is not one of open, claimed, resolved"
+                )));
+            }
+        });
+    }
+    let list = st
+        .records
+        .backend
+        .list_escalations(&statuses, q.limit.unwrap_or(100).min(1000))
+        .await
+        .map_err(store_err)?;
+    Ok(Json(json!({"escalations": list})).into_response())
+}
+
+/// `GET /admin/escalations/{id}`: the case and its messages.
+pub async fn show_escalation(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    authorize(&st, &headers)?;
+    let b = &st.records.backend;
+    let Some(case) = b.get_escalation(id).await.map_err(store_err)? else {
+        return Err(ApiError::NotFound(format!("escalation {id}")));
+    };
+    let messages = b.escalation_messages(id).await.map_err(store_err)?;
+    Ok(Json(json!({"escalation": case, "messages": messages})).into_response())
+}
+
+/// Body of claim / reply / resolve.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaffBody {
+    /// Who acts.
+    staff: String,
+    /// The reply text (reply only).
+    #[serde(default)]
+    text: Option<String>,
+    /// A short note (resolve only).
+    #[serde(default)]
+    resolution: Option<String>,
+}
+
+fn staff_audit(st: &AppState, at: Timestamp, user: &str, detail: serde_json::Value) {
+    st.records.audit(AuditEntry {
+        at,
+        kind: AuditKind::Escalation,
+        user: Some(user.to_owned()),
+        session: None,
+        jurisdiction: None,
+        payload: AuditPayload::detail(detail),
+        profile_hash: String::new(),
+        content_hash: None,
+    });
+}
+
+/// `POST /admin/escalations/{id}/claim`.
+pub async fn claim(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Json(body): Json<StaffBody>,
+) -> Result<Response, ApiError> {
+    authorize(&st, &headers)?;
+    let now = st.clock.now();
+    let case = st
+        .records
+        .backend
+        .claim_escalation(id, &body.staff, now)
+        .await
+        .map_err(store_err)?;
+    staff_audit(
+        &st,
+        now,
+        &case.user_id,
+        json!({"event": "claimed", "case": id, "staff": body.staff}),
+    );
+    Ok(Json(json!({"escalation": case})).into_response())
+}
+
+/// `POST /admin/escalations/{id}/reply`: the text reaches the user as the assistant's reply.
+pub async fn reply(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Json(body): Json<StaffBody>,
+) -> Result<Response, ApiError> {
+    authorize(&st, &headers)?;
+    let Some(text) = body
+        .text
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    else {
+        return Err(ApiError::BadRequest("`text` is required".into()));
+    };
+    let now = st.clock.now();
+    let b = &st.records.backend;
+    let Some(case) = b.get_escalation(id).await.map_err(store_err)? else {
+        return Err(ApiError::NotFound(format!("escalation {id}")));
+    };
+    if case.status == EscalationStatus::Open {
+        b.claim_escalation(id, &body.staff, now)
+            .await
+            .map_err(store_err)?;
+    }
+    let msg = b
+        .add_escalation_message(id, Direction::ToUser, Some(&body.staff), text, now)
+        .await
+        .map_err(store_err)?;
+    st.waiter(&case.user_id).notify_one();
+    staff_audit(
+        &st,
+        now,
+        &case.user_id,
+        json!({"event": "replied", "case": id, "staff": body.staff}),
+    );
+    Ok(Json(json!({"message": msg})).into_response())
+}
+
+/// `POST /admin/escalations/{id}/resolve`: ends takeover.
+pub async fn resolve(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Json(body): Json<StaffBody>,
+) -> Result<Response, ApiError> {
+    authorize(&st, &headers)?;
+    let now = st.clock.now();
+    let case = st
+        .records
+        .backend
+        .resolve_escalation(id, &body.staff, body.resolution.as_deref(), now)
+        .await
+        .map_err(store_err)?;
+    st.forget_user(&case.user_id).await;
+    st.waiter(&case.user_id).notify_one();
+    staff_audit(
+        &st,
+        now,
+        &case.user_id,
+        json!({"event": "resolved", "case": id, "staff": body.staff}),
+    );
+    Ok(Json(json!({"escalation": case})).into_response())
+}
+
+/// `GET /admin/users/{id}`.
+pub async fn get_user(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    authorize(&st, &headers)?;
+    let Some(user) = st.records.backend.get_user(&id).await.map_err(store_err)? else {
+        return Err(ApiError::NotFound(format!("user `{id}`")));
+    };
+    Ok(Json(json!({"user": user})).into_response())
+}
+
+/// `PATCH /admin/users/{id}`: age state, age, consents, jurisdiction, contacts, minors'
+/// settings (fields absent are left alone).
+pub async fn update_user(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    authorize(&st, &headers)?;
+    let update: UserUpdate = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid user update: {e}")))?;
+    let now = st.clock.now();
+    let user = st
+        .records
+        .backend
+        .update_user(&id, &update, now)
+        .await
+        .map_err(store_err)?;
+    st.forget_user(&id).await;
+    let fields: Vec<&str> =
+        serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&body)
+            .map(|m| {
+                m.keys()
+                    .map(|k| match k.as_str() {
+                        "age_state" => "age_state",
+                        "age" => "age",
+                        "elderly" => "elderly",
+                        "guardian_consent" => "guardian_consent",
+                        "jurisdiction" => "jurisdiction",
+                        "utc_offset_minutes" => "utc_offset_minutes",
+                        "minors" => "minors",
+                        "contacts" => "contacts",
+                        "registered_at" => "registered_at",
+                        _ => "other",
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+    st.records.audit(AuditEntry {
+        at: now,
+        kind: AuditKind::Admin,
+        user: Some(id.clone()),
+        session: None,
+        jurisdiction: None,
+        payload: AuditPayload::detail(json!({"event": "user_updated", "fields": fields})),
+        profile_hash: String::new(),
+        content_hash: None,
+    });
+    Ok(Json(json!({"user": user})).into_response())
+}
+
+/// `?user=ID&after_seq=N&limit=N&from=RFC3339&to=RFC3339`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditParams {
+    user: Option<String>,
+    after_seq: Option<i64>,
+    limit: Option<u32>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// `GET /admin/audit`.
+pub async fn audit(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Query(p): Query<AuditParams>,
+) -> Result<Response, ApiError> {
+    authorize(&st, &headers)?;
+    let parse = |s: &Option<String>| -> Result<Option<Timestamp>, ApiError> {
+        s.as_deref()
+            .map(|t| Timestamp::parse(t).map_err(|e| ApiError::BadRequest(e.to_string())))
+            .transpose()
+    };
+    let q = AuditQuery {
+        subject: p.user.as_deref().map(|u| st.records.pseudonyms.subject(u)),
+        from: parse(&p.from)?,
+        to: parse(&p.to)?,
+        after_seq: p.after_seq,
+        limit: p.limit.unwrap_or(100).min(1000),
+    };
+    let rows = st
+        .records
+        .backend
+        .query_audit(&q)
+        .await
+        .map_err(store_err)?;
+    let mut records = Vec::with_capacity(rows.len());
+    for r in rows {
+        records.push(tutela_store::AuditRecord::try_from(r).map_err(store_err)?);
+    }
+    Ok(Json(json!({"records": records})).into_response())
+}

@@ -1,0 +1,873 @@
+//! One chat turn, end to end: identity and jurisdiction, the user side (detectors → engine →
+//! side effects), the model or a template, the assistant side (whole replies here, streams in
+//! `relay`), labels and notices, and the records.
+//!
+//! Invariant: a reply that the engine blocks never reaches the client, and an intervention's
+//! audit record is committed before its reply leaves.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+use tutela_store::{
+    AuditEntry, AuditKind, AuditPayload, ContactAddress, Intervention, NewEscalation,
+    NewNotification, TurnRecord, UserUpdate,
+};
+use tutela_types::{
+    Action, AgeState, Decision, Finding, NoticeContent, PersonaKind, ReplyTemplate, Side, Timestamp,
+};
+
+use crate::clock::Stopwatch;
+use crate::config::{Anonymous, ExplicitLabel, parse_persona};
+use crate::duties::TurnInput;
+use crate::error::{ApiError, ErrorSource};
+use crate::labels::Aigc;
+use crate::relay;
+use crate::state::{AppState, Cached, Compiled};
+use crate::texts::{self, Lang};
+use crate::upstream::UpstreamReply;
+
+/// Who wrote a reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Author {
+    /// The model.
+    Model,
+    /// tutela's own template.
+    Tutela,
+    /// A human during takeover.
+    Human,
+}
+
+impl Author {
+    fn as_str(self) -> &'static str {
+        match self {
+            Author::Model => "model",
+            Author::Tutela => "tutela",
+            Author::Human => "human",
+        }
+    }
+}
+
+/// What a turn knows once the user side is decided; the relay carries it into the stream.
+pub struct TurnCtx {
+    /// The shared state.
+    pub st: AppState,
+    /// The user id.
+    pub user_id: String,
+    /// The session id.
+    pub session_id: String,
+    /// The composed profiles.
+    pub compiled: Arc<Compiled>,
+    /// The user's state as the engine saw it.
+    pub user: tutela_types::UserState,
+    /// The clocks after the user turn.
+    pub session: tutela_types::SessionState,
+    /// The persona.
+    pub persona: PersonaKind,
+    /// The instant of the turn.
+    pub now: Timestamp,
+    /// The language to answer in.
+    pub lang: Lang,
+    /// The user's message (context for assistant-side detectors).
+    pub user_text: String,
+    /// Model name for chunk envelopes.
+    pub model: String,
+    /// Completion id.
+    pub completion_id: String,
+    /// The `AIGC` metadata of this reply.
+    pub aigc: Aigc,
+    /// The notice text to show (already rendered), if any.
+    pub notice_text: Option<String>,
+    /// `tutela.notices`.
+    pub notices: Value,
+    /// `tutela.interventions` from the user side.
+    pub interventions: Vec<Value>,
+    /// Whether the client asked for the usage chunk.
+    pub include_usage: bool,
+}
+
+/// `POST /v1/chat/completions`.
+pub async fn chat_completions(
+    axum::extract::State(st): axum::extract::State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let sw = Stopwatch::start();
+    let result = turn(&st, &headers, &body, sw).await;
+    let m = &st.metrics;
+    match result {
+        Ok(resp) => {
+            m.requests_ok
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            resp
+        }
+        Err(e) => {
+            let c = match e.source_kind() {
+                ErrorSource::Client => &m.requests_client_err,
+                ErrorSource::Upstream => &m.requests_upstream_err,
+                ErrorSource::Internal => &m.requests_internal_err,
+            };
+            c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if e.source_kind() != ErrorSource::Client {
+                tracing::warn!(
+                    source = e.source_kind().as_str(),
+                    "chat request failed: {e}"
+                );
+            }
+            e.into_response()
+        }
+    }
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+/// The text of the last user message (string content or text parts).
+pub fn last_user_text(messages: &[Value]) -> String {
+    for m in messages.iter().rev() {
+        if m.get("role").and_then(Value::as_str) != Some("user") {
+            continue;
+        }
+        return match m.get("content") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Array(parts)) => {
+                let mut out = String::new();
+                for p in parts {
+                    if let Some(t) = p.get("text").and_then(Value::as_str) {
+                        out.push_str(t);
+                    }
+                }
+                out
+            }
+            _ => String::new(),
+        };
+    }
+    String::new()
+}
+
+fn store_err(e: impl std::fmt::Display) -> ApiError {
+    ApiError::Store(e.to_string())
+}
+
+async fn load_user(st: &AppState, id: &str, now: Timestamp) -> Result<Cached, ApiError> {
+    let b = &st.records.backend;
+    let user = b.touch_user(id, now).await.map_err(store_err)?;
+    let session = b
+        .session_state(id)
+        .await
+        .map_err(store_err)?
+        .unwrap_or_default();
+    let case = b.active_escalation(id).await.map_err(store_err)?;
+    Ok(Cached {
+        user,
+        session,
+        session_id: st.ids.next(),
+        takeover_case: case.filter(|c| c.takeover).map(|c| c.id),
+        turns: 0,
+    })
+}
+
+async fn turn(
+    st: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    sw: Stopwatch,
+) -> Result<Response, ApiError> {
+    let now = st.clock.now();
+    let mut req: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not JSON: {e}")))?;
+    let Some(obj) = req.as_object() else {
+        return Err(ApiError::BadRequest(
+            "the body must be a JSON object".into(),
+        ));
+    };
+    let Some(messages) = obj.get("messages").and_then(Value::as_array) else {
+        return Err(ApiError::BadRequest(
+            "`messages` must be an array of messages".into(),
+        ));
+    };
+    if messages.is_empty() {
+        return Err(ApiError::BadRequest("`messages` must not be empty".into()));
+    }
+    let stream = obj.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let include_usage = obj
+        .get("stream_options")
+        .and_then(|o| o.get("include_usage"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let model = obj
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or(crate::demo::MODEL)
+        .to_owned();
+    let user_text = last_user_text(messages);
+    let named_user = obj
+        .get("user")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .or_else(|| header_str(headers, "x-tutela-user"))
+        .map(str::to_owned);
+    let user_id = match named_user {
+        Some(u) if u.len() <= 256 => u,
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "the user id is longer than 256 bytes".into(),
+            ));
+        }
+        None => match st.config.anonymous {
+            Anonymous::Reject => return Err(ApiError::MissingUser),
+            Anonymous::Allow => "anonymous".to_owned(),
+        },
+    };
+    let persona = match header_str(headers, "x-tutela-persona") {
+        Some(p) => parse_persona(p).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "`X-Tutela-Persona: {p}` is not one of general, partner, relative, specific_person"
+            ))
+        })?,
+        None => st.config.personas.get(&model).copied().unwrap_or_default(),
+    };
+    let lang = Lang::detect(&user_text);
+
+    // The user side, under the user's lock: read the clocks, decide, write them back.
+    let slot = st.user_slot(&user_id);
+    let mut guard = slot.lock().await;
+    if guard.is_none() {
+        *guard = Some(load_user(st, &user_id, now).await?);
+    }
+    let Some(cached) = guard.as_mut() else {
+        return Err(ApiError::Internal(
+            "user cache slot empty after load".into(),
+        ));
+    };
+    let jurisdictions: Vec<String> = match header_str(headers, "x-tutela-jurisdiction") {
+        Some(h) => split_list(h),
+        None => match &cached.user.jurisdiction {
+            Some(j) => split_list(j),
+            None => st.config.jurisdictions.clone(),
+        },
+    };
+    if jurisdictions.is_empty() {
+        return Err(ApiError::BadRequest(
+            "`X-Tutela-Jurisdiction` names no jurisdiction".into(),
+        ));
+    }
+    let compiled = st.compiled(&jurisdictions)?;
+
+    if let Some(case) = cached.takeover_case {
+        // Staff may have resolved the case since this user's last turn.
+        let active = st
+            .records
+            .backend
+            .active_escalation(&user_id)
+            .await
+            .map_err(store_err)?;
+        if active.as_ref().is_none_or(|c| c.id != case || !c.takeover) {
+            cached.takeover_case = None;
+        }
+    }
+    if let Some(case) = cached.takeover_case {
+        cached.turns += 1;
+        let session_id = cached.session_id.clone();
+        drop(guard);
+        return crate::takeover::turn(
+            st,
+            &user_id,
+            &session_id,
+            case,
+            &compiled,
+            &user_text,
+            lang,
+            &model,
+            stream,
+            include_usage,
+            now,
+        )
+        .await;
+    }
+
+    let findings = st.scanner.scan(Side::User, &user_text, None);
+    let user_state = cached.user.state();
+    let decision = compiled.set.evaluate(
+        &TurnInput {
+            now,
+            user: &user_state,
+            session: &cached.session,
+            side: Side::User,
+            persona,
+        },
+        &findings,
+    );
+    if decision.session.continuous_since != cached.session.continuous_since {
+        cached.session_id = st.ids.next();
+    }
+    let usage_secs = if decision.session.usage_day == cached.session.usage_day {
+        decision
+            .session
+            .used_today_secs
+            .saturating_sub(cached.session.used_today_secs)
+    } else {
+        decision.session.used_today_secs
+    };
+    cached.session = decision.session.clone();
+    cached.turns += 1;
+    let turn_no = cached.turns;
+    let session_id = cached.session_id.clone();
+    let turn_record = TurnRecord {
+        user_id: user_id.clone(),
+        session_id: session_id.clone(),
+        jurisdiction: compiled.label.clone(),
+        at: now,
+        state: decision.session.clone(),
+        local_day: now.local_date(user_state.utc_offset_minutes),
+        usage_secs,
+    };
+    let audit = AuditEntry {
+        at: now,
+        kind: if decision.intervenes() {
+            AuditKind::Intervention
+        } else {
+            AuditKind::Turn
+        },
+        user: Some(user_id.clone()),
+        session: Some(session_id.clone()),
+        jurisdiction: Some(compiled.label.clone()),
+        payload: AuditPayload::from_decision(&findings, &decision),
+        profile_hash: compiled.set.snapshot_hash().to_owned(),
+        content_hash: Some(st.records.pseudonyms.content_hash(&user_text)),
+    };
+    let mut case_id = None;
+    if decision.intervenes() {
+        // Durable before anything of this turn reaches the user.
+        let link = st
+            .records
+            .audit_durable(audit)
+            .await
+            .map_err(ApiError::Store)?;
+        st.metrics
+            .durable_audits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // The session row must exist before an `end_session` can close it.
+        st.records
+            .backend
+            .record_turn(&turn_record)
+            .await
+            .map_err(store_err)?;
+        case_id = side_effects(
+            st,
+            cached,
+            &compiled,
+            &decision,
+            &findings,
+            Side::User,
+            now,
+            &session_id,
+            lang,
+            Some(link.seq),
+        )
+        .await?;
+    } else {
+        st.records.turn(turn_record, audit);
+    }
+    let user_after = cached.user.state();
+    let session_after = decision.session.clone();
+    drop(guard);
+
+    let id = st.ids.next();
+    let completion_id = format!("chatcmpl-tutela-{id}");
+    let aigc = Aigc::new(&st.config.provider_name, &st.config.propagator, &id);
+    let (notice_text, notices) = render_notices(st, &compiled, &decision, lang);
+    let mut interventions = interventions_json(&decision, Side::User);
+    if let Some(c) = case_id
+        && let Some(Value::Object(o)) = interventions.iter_mut().find(|v| v["kind"] == "escalate")
+    {
+        o.insert("case".into(), json!(c));
+    }
+    let ctx = TurnCtx {
+        st: st.clone(),
+        user_id,
+        session_id,
+        compiled: compiled.clone(),
+        user: user_after,
+        session: session_after,
+        persona,
+        now,
+        lang,
+        user_text,
+        model,
+        completion_id,
+        aigc,
+        notice_text,
+        notices,
+        interventions,
+        include_usage,
+    };
+
+    if let Some((template, resources)) = decision.replacement() {
+        let text = render_template(st, &compiled, template, resources, lang);
+        st.metrics.added_latency.observe(sw.secs());
+        return Ok(reply(&ctx, text, Author::Tutela, stream, None));
+    }
+
+    // The model's turn.
+    let pre = sw.secs();
+    let up = Stopwatch::start();
+    let answer = st
+        .upstream
+        .complete(&mut req, stream, &ctx.user_text, turn_no)
+        .await?;
+    match answer {
+        UpstreamReply::Json(v) => {
+            st.metrics.upstream_latency.observe(up.secs());
+            let post = Stopwatch::start();
+            let resp = json_reply(&ctx, v).await?;
+            st.metrics.added_latency.observe(pre + post.secs());
+            Ok(resp)
+        }
+        UpstreamReply::Stream(events) => {
+            st.metrics.upstream_latency.observe(up.secs());
+            st.metrics.added_latency.observe(pre);
+            st.metrics
+                .streams
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(relay::start(ctx, events))
+        }
+    }
+}
+
+fn split_list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(|p| p.trim().to_ascii_lowercase())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// Carries out the side effects of a decision: minors' mode, escalation, notifications,
+/// counters, session end, and the intervention rows. Returns the escalation case id.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site; the turn's parts, named"
+)]
+pub async fn side_effects(
+    st: &AppState,
+    cached: &mut Cached,
+    compiled: &Compiled,
+    decision: &Decision,
+    findings: &[Finding],
+    side: Side,
+    now: Timestamp,
+    session_id: &str,
+    lang: Lang,
+    audit_seq: Option<i64>,
+) -> Result<Option<i64>, ApiError> {
+    let b = &st.records.backend;
+    let detector = findings
+        .iter()
+        .max_by(|a, b| a.severity.cmp(&b.severity))
+        .map(|f| f.detector.as_str().to_owned());
+    let mut case_id = None;
+    let mut rows = Vec::new();
+    for d in &decision.actions {
+        match &d.action {
+            Action::SwitchMinorsMode if !cached.user.age_state.is_minor_or_suspected() => {
+                let update = UserUpdate {
+                    age_state: Some(AgeState::SuspectedMinor),
+                    ..UserUpdate::default()
+                };
+                cached.user = b
+                    .update_user(&cached.user.id, &update, now)
+                    .await
+                    .map_err(store_err)?;
+            }
+            Action::Escalate { takeover, severity } => {
+                let (esc, _created) = b
+                    .open_escalation(&NewEscalation {
+                        user_id: cached.user.id.clone(),
+                        session_id: Some(session_id.to_owned()),
+                        jurisdiction: Some(compiled.label.clone()),
+                        severity: *severity,
+                        takeover: *takeover,
+                        detector: detector.clone(),
+                        reasons: d.reasons.clone(),
+                        at: now,
+                    })
+                    .await
+                    .map_err(store_err)?;
+                if esc.takeover {
+                    cached.takeover_case = Some(esc.id);
+                }
+                case_id = Some(esc.id);
+            }
+            Action::Count { counter } => {
+                b.bump(*counter, &compiled.label, now, 1)
+                    .await
+                    .map_err(store_err)?;
+            }
+            Action::EndSession { reason } => {
+                let r = serde_json::to_value(reason)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                b.end_session(session_id, now, &r)
+                    .await
+                    .map_err(store_err)?;
+            }
+            _ => {}
+        }
+        if !matches!(d.action, Action::Label { .. } | Action::Count { .. }) {
+            st.metrics.intervention(d.action.kind());
+            rows.push(Intervention {
+                id: 0,
+                at: now,
+                user_id: Some(cached.user.id.clone()),
+                session_id: Some(session_id.to_owned()),
+                jurisdiction: compiled.label.clone(),
+                detector: detector.clone(),
+                side: Some(side),
+                action: d.action.clone(),
+                reasons: d.reasons.clone(),
+                audit_seq,
+            });
+        }
+    }
+    // Notifications after the case exists, so they can name it.
+    for d in &decision.actions {
+        if let Action::NotifyContact { contact } = d.action {
+            let addrs: Vec<ContactAddress> = cached.user.contacts_of(contact).cloned().collect();
+            for a in addrs {
+                let payload = json!({
+                    "type": "tutela.safety_alert",
+                    "user": cached.user.id,
+                    "contact_kind": a.kind,
+                    "escalation": case_id,
+                    "jurisdiction": compiled.label,
+                    "at": now,
+                    "language": lang.code(),
+                    "message": match lang {
+                        Lang::En => "Someone you are a contact for may need support right now. Please reach out to them. (No conversation text is included.)",
+                        Lang::Zh => "您登记的联系人目前可能需要帮助，请尽快与其联系。（通知不包含对话内容。）",
+                    },
+                });
+                b.enqueue(&NewNotification {
+                    user_id: Some(cached.user.id.clone()),
+                    escalation_id: case_id,
+                    contact: a,
+                    payload,
+                    at: now,
+                })
+                .await
+                .map_err(store_err)?;
+                crate::outbox::kick(st);
+            }
+        }
+    }
+    if !rows.is_empty() {
+        b.record_interventions(&rows).await.map_err(store_err)?;
+    }
+    Ok(case_id)
+}
+
+/// Template text with the resources of the user's regions.
+pub fn render_template(
+    st: &AppState,
+    compiled: &Compiled,
+    template: ReplyTemplate,
+    resources: bool,
+    lang: Lang,
+) -> String {
+    let lines = if resources {
+        texts::resource_lines(&st.config.resources, &compiled.regions, lang)
+    } else {
+        String::new()
+    };
+    texts::template(template, lang, &lines)
+}
+
+/// The notice text and `tutela.notices`.
+fn render_notices(
+    st: &AppState,
+    compiled: &Compiled,
+    decision: &Decision,
+    lang: Lang,
+) -> (Option<String>, Value) {
+    let contents = decision.notice_contents();
+    if contents.is_empty() {
+        return (None, json!([]));
+    }
+    let minutes = decision
+        .actions
+        .iter()
+        .find_map(|d| match &d.action {
+            Action::Notice {
+                continuous_minutes, ..
+            } => Some(*continuous_minutes),
+            _ => None,
+        })
+        .unwrap_or(0);
+    let resources = if contents.contains(&NoticeContent::HelpResources) {
+        texts::resource_lines(&st.config.resources, &compiled.regions, lang)
+    } else {
+        String::new()
+    };
+    let text = texts::notice(&contents, minutes, lang, &resources);
+    let reasons: Vec<&tutela_types::Reason> = decision
+        .actions
+        .iter()
+        .filter(|d| matches!(d.action, Action::Notice { .. }))
+        .flat_map(|d| d.reasons.iter())
+        .collect();
+    let v = json!([{ "contents": contents, "continuous_minutes": minutes, "text": text, "reasons": reasons }]);
+    (Some(text), v)
+}
+
+/// `tutela.interventions` for a decision (everything but labels and counters).
+pub fn interventions_json(decision: &Decision, side: Side) -> Vec<Value> {
+    decision
+        .actions
+        .iter()
+        .filter(|d| {
+            !matches!(
+                d.action,
+                Action::Label { .. } | Action::Count { .. } | Action::Notice { .. }
+            )
+        })
+        .map(|d| {
+            let mut v = serde_json::to_value(&d.action).unwrap_or(Value::Null);
+            if let Value::Object(o) = &mut v {
+                o.insert("side".into(), json!(side));
+                o.insert("reasons".into(), json!(d.reasons));
+            }
+            v
+        })
+        .collect()
+}
+
+/// The reply text with the inline notice and the explicit label applied.
+pub fn decorate(ctx: &TurnCtx, text: &str, author: Author) -> String {
+    let mut out = opening(ctx, author);
+    out.push_str(text);
+    out.push_str(&closing(ctx, author));
+    out
+}
+
+/// What goes before the reply text: the inline notice and a prefix label.
+pub fn opening(ctx: &TurnCtx, author: Author) -> String {
+    let cfg = &ctx.st.config;
+    let mut out = String::new();
+    if cfg.notices.inline()
+        && let Some(n) = &ctx.notice_text
+    {
+        out.push_str(n);
+        out.push_str("\n\n");
+    }
+    if author != Author::Human && cfg.explicit_label == ExplicitLabel::Prefix {
+        out.push_str(label_text(ctx));
+        out.push(' ');
+    }
+    out
+}
+
+/// What goes after the reply text: a suffix label.
+pub fn closing(ctx: &TurnCtx, author: Author) -> String {
+    if author != Author::Human && ctx.st.config.explicit_label == ExplicitLabel::Suffix {
+        format!(" {}", label_text(ctx))
+    } else {
+        String::new()
+    }
+}
+
+fn label_text(ctx: &TurnCtx) -> &str {
+    match ctx.lang {
+        Lang::En => &ctx.st.config.label_text_en,
+        Lang::Zh => &ctx.st.config.label_text_zh,
+    }
+}
+
+/// The `tutela` object of a reply.
+pub fn tutela_object(ctx: &TurnCtx, author: Author, extra_interventions: &[Value]) -> Value {
+    let mut o = Map::new();
+    o.insert("notices".into(), ctx.notices.clone());
+    let mut iv = ctx.interventions.clone();
+    iv.extend_from_slice(extra_interventions);
+    o.insert("interventions".into(), Value::Array(iv));
+    o.insert("author".into(), json!(author.as_str()));
+    if author != Author::Human {
+        o.insert(
+            "aigc".into(),
+            serde_json::to_value(&ctx.aigc).unwrap_or(Value::Null),
+        );
+        o.insert("label".into(), json!(label_text(ctx)));
+    }
+    o.insert("jurisdictions".into(), json!(ctx.compiled.label));
+    o.insert("language".into(), json!(ctx.lang.code()));
+    Value::Object(o)
+}
+
+/// Headers of every reply: the `AIGC` metadata (not on a human's reply).
+pub fn add_label_headers(resp: &mut Response, ctx: &TurnCtx, author: Author) {
+    if author != Author::Human
+        && let Ok(v) = HeaderValue::from_str(&ctx.aigc.header_value())
+    {
+        resp.headers_mut().insert("aigc", v);
+    }
+}
+
+/// A reply that tutela writes itself (template, human, holding message), JSON or SSE.
+pub fn reply(
+    ctx: &TurnCtx,
+    text: String,
+    author: Author,
+    stream: bool,
+    extra: Option<Value>,
+) -> Response {
+    let content = decorate(ctx, &text, author);
+    let extra: Vec<Value> = extra.into_iter().collect();
+    let tutela = tutela_object(ctx, author, &extra);
+    let mut resp = if stream {
+        let mut out = Vec::with_capacity(4);
+        let mut first = relay::chunk(ctx, json!({"role": "assistant", "content": ""}), None);
+        first["tutela"] = json!({"notices": ctx.notices, "aigc": tutela.get("aigc"), "label": tutela.get("label")});
+        out.push(relay::sse(&first));
+        out.push(relay::sse(&relay::chunk(
+            ctx,
+            json!({"content": content}),
+            None,
+        )));
+        let mut last = relay::chunk(ctx, json!({}), Some("stop"));
+        last["tutela"] = tutela;
+        out.push(relay::sse(&last));
+        if ctx.include_usage {
+            out.push(relay::sse(&relay::usage_chunk(ctx, 0, 0)));
+        }
+        out.push(Bytes::from_static(b"data: [DONE]\n\n"));
+        let body: Vec<u8> = out.concat();
+        let mut r = Response::new(Body::from(body));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        r
+    } else {
+        let v = json!({
+            "id": ctx.completion_id,
+            "object": "chat.completion",
+            "created": ctx.now.unix(),
+            "model": ctx.model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+            "tutela": tutela,
+        });
+        axum::Json(v).into_response()
+    };
+    add_label_headers(&mut resp, ctx, author);
+    resp
+}
+
+/// Checks a whole model reply and answers with it, or with its replacement.
+async fn json_reply(ctx: &TurnCtx, mut v: Value) -> Result<Response, ApiError> {
+    let text = v
+        .pointer("/choices/0/message/content")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let st = &ctx.st;
+    let findings = st
+        .scanner
+        .scan(Side::Assistant, &text, Some(&ctx.user_text));
+    let (final_text, author, extra) = match assistant_verdict(ctx, &findings, &text).await? {
+        Some((replacement, extra)) => (replacement, Author::Tutela, extra),
+        None => (text, Author::Model, Vec::new()),
+    };
+    let content = decorate(ctx, &final_text, author);
+    if let Some(m) = v.pointer_mut("/choices/0/message/content") {
+        *m = Value::String(content);
+    }
+    if let Value::Object(o) = &mut v {
+        o.insert("tutela".into(), tutela_object(ctx, author, &extra));
+    }
+    let mut resp = axum::Json(v).into_response();
+    add_label_headers(&mut resp, ctx, author);
+    Ok(resp)
+}
+
+/// Decides on an assistant reply. `Some((replacement, interventions))` when it must not reach
+/// the user; the audit record is committed before this returns.
+pub async fn assistant_verdict(
+    ctx: &TurnCtx,
+    findings: &[Finding],
+    text: &str,
+) -> Result<Option<(String, Vec<Value>)>, ApiError> {
+    let st = &ctx.st;
+    let decision = ctx.compiled.set.evaluate(
+        &TurnInput {
+            now: ctx.now,
+            user: &ctx.user,
+            session: &ctx.session,
+            side: Side::Assistant,
+            persona: ctx.persona,
+        },
+        findings,
+    );
+    let audit = AuditEntry {
+        at: ctx.now,
+        kind: if decision.intervenes() {
+            AuditKind::Intervention
+        } else {
+            AuditKind::Turn
+        },
+        user: Some(ctx.user_id.clone()),
+        session: Some(ctx.session_id.clone()),
+        jurisdiction: Some(ctx.compiled.label.clone()),
+        payload: AuditPayload::from_decision(findings, &decision),
+        profile_hash: ctx.compiled.set.snapshot_hash().to_owned(),
+        content_hash: Some(st.records.pseudonyms.content_hash(text)),
+    };
+    let blocked = decision.has("block_output") || decision.replacement().is_some();
+    if !decision.intervenes() {
+        st.records.audit(audit);
+        return Ok(None);
+    }
+    let link = st
+        .records
+        .audit_durable(audit)
+        .await
+        .map_err(ApiError::Store)?;
+    st.metrics
+        .durable_audits
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let slot = st.user_slot(&ctx.user_id);
+    {
+        let mut guard = slot.lock().await;
+        if let Some(cached) = guard.as_mut() {
+            side_effects(
+                st,
+                cached,
+                &ctx.compiled,
+                &decision,
+                findings,
+                Side::Assistant,
+                ctx.now,
+                &ctx.session_id,
+                ctx.lang,
+                Some(link.seq),
+            )
+            .await?;
+        }
+    }
+    if !blocked {
+        return Ok(None);
+    }
+    let (template, resources) = decision
+        .replacement()
+        .unwrap_or((ReplyTemplate::SafeReply, false));
+    let text = render_template(st, &ctx.compiled, template, resources, ctx.lang);
+    Ok(Some((text, interventions_json(&decision, Side::Assistant))))
+}

@@ -1,0 +1,738 @@
+//! Gateway configuration: the TOML file is read into `Raw*` structs (unknown keys are errors),
+//! then validated into [`Config`]. Every error names its key path, and all of them are reported
+//! together. Secrets come from the environment through the [`Env`] seam, never from the file.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use tutela_types::PersonaKind;
+
+use crate::texts::{CrisisResource, Region, builtin_resources};
+
+/// Where the gateway reads its secrets. Tests pass a map; `tutela serve` passes the process
+/// environment.
+pub trait Env: Send + Sync {
+    /// The value of `key`, if set and valid UTF-8.
+    fn get(&self, key: &str) -> Option<String>;
+}
+
+/// The process environment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn get(&self, key: &str) -> Option<String> {
+        std::env::var(key).ok().filter(|v| !v.is_empty())
+    }
+}
+
+impl Env for HashMap<String, String> {
+    fn get(&self, key: &str) -> Option<String> {
+        HashMap::get(self, key).cloned()
+    }
+}
+
+/// One configuration problem, at a key path such as `upstream.timeout_secs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    path: String,
+    message: String,
+}
+
+impl ConfigError {
+    fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The key path (`upstream.kind`), or `<file>` for whole-file problems.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// All the problems found in one configuration.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} configuration error(s)", self.0.len())?;
+        for e in &self.0 {
+            write!(f, "\n  {e}")?;
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw configuration, as written in the file.
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTop {
+    listen: Option<String>,
+    database: Option<String>,
+    jurisdictions: Option<Vec<String>>,
+    anonymous: Option<String>,
+    provider_name: Option<String>,
+    baseline: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUpstream {
+    kind: Option<String>,
+    base_url: Option<String>,
+    api_key_env: Option<String>,
+    model: Option<String>,
+    timeout_secs: Option<u64>,
+    connect_timeout_secs: Option<u64>,
+    pool_max_idle_per_host: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLabels {
+    explicit: Option<String>,
+    text_en: Option<String>,
+    text_zh: Option<String>,
+    producer: Option<String>,
+    propagator: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotices {
+    mode: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStreaming {
+    hold_back_chars: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTakeover {
+    wait_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAdmin {
+    token_env: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEngine {
+    idle_reset_minutes: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotifications {
+    webhook_url: Option<String>,
+    max_attempts: Option<u32>,
+    retry_secs: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawResource {
+    region: String,
+    name_en: String,
+    name_zh: Option<String>,
+    contact_en: String,
+    contact_zh: Option<String>,
+    #[serde(default)]
+    emergency: bool,
+    verified_at: String,
+}
+
+/// The top-level keys the file may have; anything else is reported.
+const SECTIONS: [&str; 10] = [
+    "upstream",
+    "labels",
+    "notices",
+    "streaming",
+    "takeover",
+    "admin",
+    "engine",
+    "notifications",
+    "crisis_resources",
+    "personas",
+];
+
+// ---------------------------------------------------------------------------------------------
+// Validated configuration.
+
+/// Which upstream answers the model's part.
+#[derive(Debug, Clone)]
+pub enum UpstreamConfig {
+    /// The built-in scripted demo companion.
+    Demo,
+    /// Any OpenAI-compatible endpoint.
+    OpenAi {
+        /// Base URL ending before `/chat/completions`, e.g. `https://api.openai.com/v1`.
+        base_url: String,
+        /// The API key, read from the environment variable the file names.
+        api_key: Option<String>,
+        /// Model to use when the request names none.
+        model: Option<String>,
+        /// Whole-request timeout (non-streaming) and idle timeout between stream chunks.
+        timeout: Duration,
+        /// TCP connect timeout.
+        connect_timeout: Duration,
+        /// Idle connections kept per host.
+        pool_max_idle_per_host: usize,
+    },
+}
+
+/// Where explicit labels go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExplicitLabel {
+    /// Before the reply text.
+    Prefix,
+    /// After the reply text.
+    Suffix,
+    /// Only in `tutela.label`, for the app's UI to show persistently (GB 45438 §6).
+    Structured,
+}
+
+/// Where notices go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeMode {
+    /// In the reply text.
+    Inline,
+    /// Only in `tutela.notices`.
+    Structured,
+    /// Both.
+    Both,
+}
+
+impl NoticeMode {
+    /// Whether notices go into the reply text.
+    pub fn inline(self) -> bool {
+        matches!(self, NoticeMode::Inline | NoticeMode::Both)
+    }
+}
+
+/// What to do with a request that names no user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Anonymous {
+    /// Answer 400 with a clear message.
+    Reject,
+    /// Treat it as the user `anonymous` with the deployment's jurisdictions, no stored state.
+    Allow,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// SQLite file (`:memory:` for a throwaway store).
+    pub database: String,
+    /// Deployment jurisdictions (ids or aliases) used when neither header nor user record says.
+    pub jurisdictions: Vec<String>,
+    /// Policy for requests without a user id.
+    pub anonymous: Anonymous,
+    /// Compose tutela's safe defaults (`tutela-baseline`: crisis handoff, honest AI, exit)
+    /// into every set; switch off only with a recorded reason.
+    pub baseline: bool,
+    /// Provider name written into labels (`ContentProducer`).
+    pub provider_name: String,
+    /// The upstream.
+    pub upstream: UpstreamConfig,
+    /// Explicit label placement.
+    pub explicit_label: ExplicitLabel,
+    /// Explicit label texts.
+    pub label_text_en: String,
+    /// Explicit label text in Chinese; must name AI and generation (GB 45438 §6).
+    pub label_text_zh: String,
+    /// `ContentPropagator`, defaulting to the producer.
+    pub propagator: String,
+    /// Notice placement.
+    pub notices: NoticeMode,
+    /// Characters of a streamed reply held back until the detectors have seen past them.
+    pub hold_back_chars: usize,
+    /// How long a user turn in takeover waits for a human before the holding message.
+    pub takeover_wait: Duration,
+    /// The admin bearer token, from the environment; `None` means one is generated at start.
+    pub admin_token: Option<String>,
+    /// Name of the variable the admin token came from, for messages.
+    pub admin_token_env: String,
+    /// Idle gap that ends a period of continuous use (logged policy parameter).
+    pub idle_reset_minutes: u32,
+    /// Where notifications to guardians and emergency contacts are POSTed.
+    pub webhook_url: Option<String>,
+    /// Delivery attempts before a notification is marked failed.
+    pub notify_max_attempts: u32,
+    /// Base delay between delivery attempts (doubled each time).
+    pub notify_retry: Duration,
+    /// Crisis resources by region.
+    pub resources: BTreeMap<Region, Vec<CrisisResource>>,
+    /// Persona kind by model name.
+    pub personas: HashMap<String, PersonaKind>,
+}
+
+impl Config {
+    /// The configuration with every default, secrets from `env`.
+    pub fn defaults(env: &dyn Env) -> Result<Self, ConfigErrors> {
+        Self::from_toml("", env)
+    }
+
+    /// Parses and validates a TOML configuration; reports every problem found.
+    pub fn from_toml(text: &str, env: &dyn Env) -> Result<Self, ConfigErrors> {
+        let mut errors = Vec::new();
+        let table: toml::Table = match text.parse() {
+            Ok(t) => t,
+            Err(e) => {
+                return Err(ConfigErrors(vec![ConfigError::new(
+                    "<file>",
+                    e.to_string().trim().replace('\n', " "),
+                )]));
+            }
+        };
+        // Deserialise each section on its own so one bad section does not hide the others.
+        let mut top = toml::Table::new();
+        let mut sections: HashMap<String, toml::Value> = HashMap::new();
+        for (k, v) in table {
+            if SECTIONS.contains(&k.as_str()) {
+                sections.insert(k, v);
+            } else {
+                top.insert(k, v);
+            }
+        }
+        let raw_top: RawTop = section(None, Some(toml::Value::Table(top)), &mut errors);
+        let upstream: RawUpstream =
+            section(Some("upstream"), sections.remove("upstream"), &mut errors);
+        let labels: RawLabels = section(Some("labels"), sections.remove("labels"), &mut errors);
+        let notices: RawNotices = section(Some("notices"), sections.remove("notices"), &mut errors);
+        let streaming: RawStreaming =
+            section(Some("streaming"), sections.remove("streaming"), &mut errors);
+        let takeover: RawTakeover =
+            section(Some("takeover"), sections.remove("takeover"), &mut errors);
+        let admin: RawAdmin = section(Some("admin"), sections.remove("admin"), &mut errors);
+        let engine: RawEngine = section(Some("engine"), sections.remove("engine"), &mut errors);
+        let notifications: RawNotifications = section(
+            Some("notifications"),
+            sections.remove("notifications"),
+            &mut errors,
+        );
+        let raw_resources: Vec<RawResource> = section(
+            Some("crisis_resources"),
+            sections.remove("crisis_resources"),
+            &mut errors,
+        );
+        let raw_personas: BTreeMap<String, String> =
+            section(Some("personas"), sections.remove("personas"), &mut errors);
+
+        let listen_text = raw_top.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen = listen_text.parse().unwrap_or_else(|_| {
+            errors.push(ConfigError::new(
+                "listen",
+                format!("`{listen_text}` is not an address such as `127.0.0.1:8080`"),
+            ));
+            SocketAddr::from(([127, 0, 0, 1], 8080))
+        });
+        let jurisdictions = raw_top
+            .jurisdictions
+            .unwrap_or_else(|| vec!["cn".into(), "us-ca".into(), "us-ny".into(), "eu".into()]);
+        if jurisdictions.is_empty() {
+            errors.push(ConfigError::new(
+                "jurisdictions",
+                "must name at least one jurisdiction",
+            ));
+        }
+        let anonymous = match raw_top.anonymous.as_deref().unwrap_or("reject") {
+            "reject" => Anonymous::Reject,
+            "allow" => Anonymous::Allow,
+            other => {
+                errors.push(ConfigError::new(
+                    "anonymous",
+                    format!("`{other}` is not one of `reject`, `allow`"),
+                ));
+                Anonymous::Reject
+            }
+        };
+        let provider_name = raw_top.provider_name.unwrap_or_else(|| "tutela".into());
+        check_label_value("provider_name", &provider_name, &mut errors);
+
+        let upstream = validate_upstream(upstream, env, &mut errors);
+
+        let explicit_label = match labels.explicit.as_deref().unwrap_or("structured") {
+            "prefix" => ExplicitLabel::Prefix,
+            "suffix" => ExplicitLabel::Suffix,
+            "structured" => ExplicitLabel::Structured,
+            other => {
+                errors.push(ConfigError::new(
+                    "labels.explicit",
+                    format!("`{other}` is not one of `prefix`, `suffix`, `structured`"),
+                ));
+                ExplicitLabel::Structured
+            }
+        };
+        let label_text_en = labels.text_en.unwrap_or_else(|| "[AI-generated]".into());
+        let label_text_zh = labels.text_zh.unwrap_or_else(|| "【AI生成】".into());
+        if !names_ai_generation(&label_text_zh) {
+            errors.push(ConfigError::new(
+                "labels.text_zh",
+                "must contain 人工智能 or AI and 生成 or 合成 (GB 45438 §6)",
+            ));
+        }
+        let propagator = labels.propagator.unwrap_or_else(|| {
+            labels
+                .producer
+                .clone()
+                .unwrap_or_else(|| provider_name.clone())
+        });
+        check_label_value("labels.propagator", &propagator, &mut errors);
+        let provider_name = labels.producer.unwrap_or(provider_name);
+        check_label_value("labels.producer", &provider_name, &mut errors);
+
+        let notices = match notices.mode.as_deref().unwrap_or("both") {
+            "inline" => NoticeMode::Inline,
+            "structured" => NoticeMode::Structured,
+            "both" => NoticeMode::Both,
+            other => {
+                errors.push(ConfigError::new(
+                    "notices.mode",
+                    format!("`{other}` is not one of `inline`, `structured`, `both`"),
+                ));
+                NoticeMode::Both
+            }
+        };
+        let hold_back_chars = streaming.hold_back_chars.unwrap_or(160);
+        if !(16..=4096).contains(&hold_back_chars) {
+            errors.push(ConfigError::new(
+                "streaming.hold_back_chars",
+                format!("{hold_back_chars} is outside 16..=4096"),
+            ));
+        }
+        let wait = takeover.wait_secs.unwrap_or(20);
+        if wait > 120 {
+            errors.push(ConfigError::new(
+                "takeover.wait_secs",
+                format!("{wait} is over 120; clients time out long before that"),
+            ));
+        }
+        let admin_token_env = admin
+            .token_env
+            .unwrap_or_else(|| "TUTELA_ADMIN_TOKEN".into());
+        let admin_token = env.get(&admin_token_env);
+        if let Some(t) = &admin_token
+            && t.len() < 16
+        {
+            errors.push(ConfigError::new(
+                "admin.token_env",
+                format!("the token in `{admin_token_env}` is shorter than 16 characters"),
+            ));
+        }
+        let idle_reset_minutes = engine.idle_reset_minutes.unwrap_or(30);
+        if idle_reset_minutes == 0 {
+            errors.push(ConfigError::new(
+                "engine.idle_reset_minutes",
+                "must be at least 1",
+            ));
+        }
+        if let Some(url) = &notifications.webhook_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            errors.push(ConfigError::new(
+                "notifications.webhook_url",
+                format!("`{url}` is not an http(s) URL"),
+            ));
+        }
+        let notify_max_attempts = notifications.max_attempts.unwrap_or(8);
+        if notify_max_attempts == 0 {
+            errors.push(ConfigError::new(
+                "notifications.max_attempts",
+                "must be at least 1",
+            ));
+        }
+        let notify_retry = Duration::from_secs(notifications.retry_secs.unwrap_or(5).max(1));
+
+        let mut resources = builtin_resources();
+        let mut replaced: Vec<Region> = Vec::new();
+        for (i, r) in raw_resources.into_iter().enumerate() {
+            let path = format!("crisis_resources[{i}]");
+            let Some(region) = Region::parse(&r.region) else {
+                errors.push(ConfigError::new(
+                    format!("{path}.region"),
+                    format!("`{}` is not one of `us`, `cn`, `eu`", r.region),
+                ));
+                continue;
+            };
+            if time::Date::parse(
+                &r.verified_at,
+                time::macros::format_description!("[year]-[month]-[day]"),
+            )
+            .is_err()
+            {
+                errors.push(ConfigError::new(
+                    format!("{path}.verified_at"),
+                    format!("`{}` is not a date such as `2026-07-01`", r.verified_at),
+                ));
+            }
+            // Entries in the file replace the built-in list of their region.
+            if !replaced.contains(&region) {
+                resources.insert(region, Vec::new());
+                replaced.push(region);
+            }
+            resources.entry(region).or_default().push(CrisisResource {
+                name_zh: r.name_zh.unwrap_or_else(|| r.name_en.clone()),
+                contact_zh: r.contact_zh.unwrap_or_else(|| r.contact_en.clone()),
+                name_en: r.name_en,
+                contact_en: r.contact_en,
+                emergency: r.emergency,
+                verified_at: r.verified_at,
+            });
+        }
+        let mut personas = HashMap::new();
+        for (model, kind) in raw_personas {
+            match parse_persona(&kind) {
+                Some(k) => {
+                    personas.insert(model, k);
+                }
+                None => errors.push(ConfigError::new(
+                    format!("personas.{model}"),
+                    format!(
+                        "`{kind}` is not one of `general`, `partner`, `relative`, `specific_person`"
+                    ),
+                )),
+            }
+        }
+
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+        Ok(Config {
+            listen,
+            database: raw_top.database.unwrap_or_else(|| "./tutela.db".into()),
+            jurisdictions,
+            anonymous,
+            baseline: raw_top.baseline.unwrap_or(true),
+            provider_name,
+            upstream,
+            explicit_label,
+            label_text_en,
+            label_text_zh,
+            propagator,
+            notices,
+            hold_back_chars,
+            takeover_wait: Duration::from_secs(wait),
+            admin_token,
+            admin_token_env,
+            idle_reset_minutes,
+            webhook_url: notifications.webhook_url,
+            notify_max_attempts,
+            notify_retry,
+            resources,
+            personas,
+        })
+    }
+}
+
+/// Parses a persona kind name.
+pub fn parse_persona(s: &str) -> Option<PersonaKind> {
+    match s {
+        "general" => Some(PersonaKind::General),
+        "partner" => Some(PersonaKind::Partner),
+        "relative" => Some(PersonaKind::Relative),
+        "specific_person" => Some(PersonaKind::SpecificPerson),
+        _ => None,
+    }
+}
+
+fn section<T: DeserializeOwned + Default>(
+    name: Option<&str>,
+    value: Option<toml::Value>,
+    errors: &mut Vec<ConfigError>,
+) -> T {
+    let Some(value) = value else {
+        return T::default();
+    };
+    match value.try_into::<T>() {
+        Ok(v) => v,
+        Err(e) => {
+            let msg = e.message().trim().replace('\n', " ");
+            errors.push(ConfigError::new(name.unwrap_or("<top level>"), msg));
+            T::default()
+        }
+    }
+}
+
+fn validate_upstream(
+    raw: RawUpstream,
+    env: &dyn Env,
+    errors: &mut Vec<ConfigError>,
+) -> UpstreamConfig {
+    let kind = raw.kind.as_deref().unwrap_or(if raw.base_url.is_some() {
+        "openai"
+    } else {
+        "demo"
+    });
+    match kind {
+        "demo" => {
+            if raw.base_url.is_some() {
+                errors.push(ConfigError::new(
+                    "upstream.base_url",
+                    "is set but `upstream.kind` is `demo`; set `kind = \"openai\"`",
+                ));
+            }
+            UpstreamConfig::Demo
+        }
+        "openai" => {
+            let base_url = raw.base_url.unwrap_or_default();
+            if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+                errors.push(ConfigError::new(
+                    "upstream.base_url",
+                    format!(
+                        "`{base_url}` is not an http(s) URL such as `https://api.openai.com/v1`"
+                    ),
+                ));
+            }
+            let key_env = raw.api_key_env.unwrap_or_else(|| "OPENAI_API_KEY".into());
+            let timeout = raw.timeout_secs.unwrap_or(120);
+            let connect = raw.connect_timeout_secs.unwrap_or(5);
+            if timeout == 0 {
+                errors.push(ConfigError::new(
+                    "upstream.timeout_secs",
+                    "must be at least 1",
+                ));
+            }
+            if connect == 0 {
+                errors.push(ConfigError::new(
+                    "upstream.connect_timeout_secs",
+                    "must be at least 1",
+                ));
+            }
+            UpstreamConfig::OpenAi {
+                base_url: base_url.trim_end_matches('/').to_owned(),
+                api_key: env.get(&key_env),
+                model: raw.model,
+                timeout: Duration::from_secs(timeout.max(1)),
+                connect_timeout: Duration::from_secs(connect.max(1)),
+                pool_max_idle_per_host: raw.pool_max_idle_per_host.unwrap_or(256),
+            }
+        }
+        other => {
+            errors.push(ConfigError::new(
+                "upstream.kind",
+                format!("`{other}` is not one of `demo`, `openai`"),
+            ));
+            UpstreamConfig::Demo
+        }
+    }
+}
+
+/// GB 45438 §6: an interface label names both AI and generation/synthesis.
+fn names_ai_generation(text: &str) -> bool {
+    (text.contains("人工智能") || text.contains("AI"))
+        && (text.contains("生成") || text.contains("合成"))
+}
+
+/// Values of the `AIGC` metadata exclude `"` and `\` and must fit an HTTP header (printable ASCII).
+fn check_label_value(path: &str, value: &str, errors: &mut Vec<ConfigError>) {
+    if value.is_empty()
+        || value.len() > 128
+        || !value.chars().all(|c| c.is_ascii_graphic() || c == ' ')
+        || value.contains(['"', '\\'])
+    {
+        errors.push(ConfigError::new(
+            path,
+            format!("`{value}` must be 1 to 128 printable ASCII characters without `\"` or `\\`"),
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env() -> HashMap<String, String> {
+        HashMap::new()
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = Config::defaults(&env()).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database, "./tutela.db");
+        assert_eq!(c.jurisdictions, ["cn", "us-ca", "us-ny", "eu"]);
+        assert!(matches!(c.upstream, UpstreamConfig::Demo));
+    }
+
+    #[test]
+    fn all_errors_are_reported_with_paths() {
+        let text = r#"
+listen = "nowhere"
+colour = "blue"
+[upstream]
+kind = "openai"
+base_url = "ftp://x"
+timeot_secs = 3
+[labels]
+text_zh = "机器写的"
+[notices]
+mode = "loud"
+[[crisis_resources]]
+region = "mars"
+name_en = "x"
+contact_en = "y"
+verified_at = "yesterday"
+"#;
+        let errs = Config::from_toml(text, &env()).unwrap_err();
+        let paths: Vec<&str> = errs.0.iter().map(ConfigError::path).collect();
+        for want in [
+            "<top level>",
+            "upstream",
+            "labels.text_zh",
+            "notices.mode",
+            "crisis_resources[0].region",
+        ] {
+            assert!(paths.contains(&want), "{want} missing from {paths:?}");
+        }
+        let shown = errs.to_string();
+        assert!(shown.contains("colour"), "{shown}");
+        assert!(shown.contains("timeot_secs"), "{shown}");
+    }
+
+    #[test]
+    fn secrets_come_from_the_env_seam() {
+        let mut e = env();
+        e.insert("MY_KEY".into(), "sk-test".into());
+        e.insert("TUTELA_ADMIN_TOKEN".into(), "0123456789abcdef0123".into());
+        let c = Config::from_toml(
+            "[upstream]\nbase_url = \"http://127.0.0.1:1/v1/\"\napi_key_env = \"MY_KEY\"\n",
+            &e,
+        )
+        .unwrap();
+        match c.upstream {
+            UpstreamConfig::OpenAi {
+                api_key, base_url, ..
+            } => {
+                assert_eq!(api_key.as_deref(), Some("sk-test"));
+                assert_eq!(base_url, "http://127.0.0.1:1/v1");
+            }
+            UpstreamConfig::Demo => panic!("expected openai"),
+        }
+        assert_eq!(c.admin_token.as_deref(), Some("0123456789abcdef0123"));
+    }
+}

@@ -1,0 +1,218 @@
+//! tutela's gateway: an OpenAI-compatible proxy that carries the duties of the engine through
+//! every turn (product.md C1, C4, C5, C6).
+//!
+//! ```text
+//! request → identity, jurisdiction → user-side detectors → engine → side effects (escalation,
+//!   outbox, counters, durable audit) → template, human, or the model → assistant-side
+//!   detectors (hold-back window for streams) → engine → labels, notices → reply
+//! ```
+//!
+//! Entry points: [`app`] builds the router from an [`AppState`]; [`build`] assembles the state
+//! from a [`Config`] (store, detectors, profiles, upstream).
+//!
+//! Invariants: a reply the engine blocks is never written to the client (streams included);
+//! an intervention's audit record is committed before its reply leaves; a normal turn never
+//! waits for the disk; chat text is never logged at info level.
+
+pub mod admin;
+pub mod chat;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod duties;
+pub mod engines;
+pub mod error;
+pub mod labels;
+pub mod metrics;
+pub mod outbox;
+pub mod page;
+pub mod records;
+pub mod relay;
+pub mod scan;
+pub mod state;
+pub mod takeover;
+pub mod texts;
+pub mod upstream;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::json;
+
+pub use crate::clock::{Clock, ManualClock, SystemClock};
+pub use crate::config::{Config, ConfigError, ConfigErrors, Env, ProcessEnv};
+pub use crate::error::{ApiError, ErrorSource};
+pub use crate::state::AppState;
+
+/// The router.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(chat::chat_completions))
+        .route("/v1/models", get(models))
+        .route("/v1/tutela/replies", get(replies))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/", get(page::index))
+        .route("/admin/escalations", get(admin::list_escalations))
+        .route("/admin/escalations/{id}", get(admin::show_escalation))
+        .route("/admin/escalations/{id}/claim", post(admin::claim))
+        .route("/admin/escalations/{id}/reply", post(admin::reply))
+        .route("/admin/escalations/{id}/resolve", post(admin::resolve))
+        .route(
+            "/admin/users/{id}",
+            get(admin::get_user).patch(admin::update_user),
+        )
+        .route("/admin/audit", get(admin::audit))
+        .with_state(state)
+}
+
+async fn models(State(st): State<AppState>) -> Result<Response, ApiError> {
+    let v = st.upstream.models().await?;
+    Ok(axum::Json(v).into_response())
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(st): State<AppState>) -> Response {
+    match st.records.backend.active_escalation_count().await {
+        Ok(_) => (StatusCode::OK, "ready\n").into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}\n")).into_response(),
+    }
+}
+
+async fn metrics(State(st): State<AppState>) -> Response {
+    let open = st
+        .records
+        .backend
+        .active_escalation_count()
+        .await
+        .unwrap_or(0);
+    let mut r = st.metrics.render(open).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    r
+}
+
+/// `?user=ID&wait=SECS`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RepliesQuery {
+    user: String,
+    wait: Option<u64>,
+}
+
+/// `GET /v1/tutela/replies`: long-polls human replies for a user in takeover, for apps that
+/// show them without waiting for the user's next message.
+async fn replies(
+    State(st): State<AppState>,
+    Query(q): Query<RepliesQuery>,
+) -> Result<Response, ApiError> {
+    let waiter = st.waiter(&q.user);
+    let notified = waiter.notified();
+    tokio::pin!(notified);
+    notified.as_mut().enable();
+    let mut text = takeover::take_replies(&st, &q.user, st.clock.now()).await?;
+    if text.is_none() {
+        let wait = std::time::Duration::from_secs(q.wait.unwrap_or(25).min(60));
+        let _ = tokio::time::timeout(wait, notified).await;
+        text = takeover::take_replies(&st, &q.user, st.clock.now()).await?;
+    }
+    Ok(
+        axum::Json(json!({"replies": text.into_iter().collect::<Vec<_>>(), "author": "human"}))
+            .into_response(),
+    )
+}
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The store could not be opened.
+    #[error("cannot open the store at `{path}`: {source}")]
+    Store {
+        /// The database path.
+        path: String,
+        /// Why.
+        source: tutela_store::StoreError,
+    },
+    /// The built-in profiles do not load.
+    #[error("profiles: {0}")]
+    Profiles(String),
+    /// The detectors do not compile.
+    #[error("detectors: {0}")]
+    Detectors(String),
+    /// Upstream client or default jurisdictions.
+    #[error("{0}")]
+    Api(#[from] ApiError),
+}
+
+/// Optional replacements for the parts `build` would make itself.
+#[derive(Default)]
+pub struct Parts {
+    /// A clock (tests); the system clock otherwise.
+    pub clock: Option<Arc<dyn Clock>>,
+    /// Detectors (tests); the built-in detectors otherwise.
+    pub scanner: Option<Arc<dyn scan::Scanner>>,
+    /// The engine (tests); the built-in profiles otherwise.
+    pub policy: Option<Arc<dyn duties::Policy>>,
+}
+
+/// Assembles the gateway from a configuration: opens the store (`:memory:` for a throwaway
+/// one), compiles detectors and profiles, builds the upstream client, starts the writer and the
+/// outbox worker. Returns the state and the admin token in use.
+pub async fn build(config: Config, parts: Parts) -> Result<AppState, BuildError> {
+    let store = if config.database == ":memory:" {
+        tutela_store::SqliteStore::open_in_memory(tutela_store::StoreOptions::default()).await
+    } else {
+        tutela_store::SqliteStore::open(&config.database, tutela_store::StoreOptions::default())
+            .await
+    }
+    .map_err(|source| BuildError::Store {
+        path: config.database.clone(),
+        source,
+    })?;
+    let pseudonyms = store.pseudonyms().clone();
+    let backend: Arc<dyn tutela_store::Backend> = Arc::new(store);
+    let records = records::Records::start(backend, pseudonyms);
+    let scanner: Arc<dyn scan::Scanner> = match parts.scanner {
+        Some(s) => s,
+        #[cfg(feature = "detect")]
+        None => Arc::new(engines::BuiltinScanner(
+            tutela_detect::Detectors::try_builtin()
+                .map_err(|e| BuildError::Detectors(e.to_string()))?,
+        )),
+        #[cfg(not(feature = "detect"))]
+        None => Arc::new(scan::NoScanner),
+    };
+    let policy: Arc<dyn duties::Policy> = match parts.policy {
+        Some(p) => p,
+        None => Arc::new(engines::Engine {
+            registry: tutela_profile::Registry::builtin()
+                .map_err(|e| BuildError::Profiles(e.to_string()))?,
+            options: tutela_policy::EngineOptions {
+                idle_reset_minutes: config.idle_reset_minutes,
+            },
+        }),
+    };
+    let clock: Arc<dyn Clock> = parts.clock.unwrap_or_else(|| Arc::new(SystemClock));
+    let upstream = upstream::Upstream::new(&config.upstream)?;
+    let token = match &config.admin_token {
+        Some(t) => t.clone(),
+        None => {
+            let ids = clock::Ids::new(clock.now());
+            format!("{}{}", ids.next(), ids.next()).replace('-', "")
+        }
+    };
+    let state = AppState::new(config, upstream, scanner, policy, records, clock, token)?;
+    tokio::spawn(outbox::run(state.clone()));
+    Ok(state)
+}

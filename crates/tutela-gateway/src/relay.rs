@@ -1,0 +1,314 @@
+//! The streaming relay, as explicit phases with a per-request context:
+//!
+//! 1. **open**: headers (with `AIGC`), the first chunk with `tutela.notices` and the label,
+//!    and the inline notice;
+//! 2. **relay**: each upstream content delta is fed to the streaming detectors and held back;
+//!    text is released only once the detectors have finished the sentence it belongs to *and*
+//!    it lies at least `streaming.hold_back_chars` behind the newest text;
+//! 3. **finish**: the last sentence is scanned and decided, the rest released, the final
+//!    chunk carries `tutela` (interventions, AIGC), then usage and `[DONE]`;
+//! 4. **replace** (instead of 2–3 on a violation): the stream stops, nothing more of the
+//!    model's text is sent, a safe replacement follows, and the intervention is recorded
+//!    durably before the replacement is sent.
+//!
+//! Invariant: text that the engine blocks is never written to the client.
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tutela_types::Side;
+
+use crate::chat::{self, Author, TurnCtx};
+use crate::error::ApiError;
+use crate::upstream::{EventStream, StreamEvent};
+
+/// One `chat.completion.chunk` in this turn's envelope.
+pub fn chunk(ctx: &TurnCtx, delta: Value, finish: Option<&str>) -> Value {
+    json!({
+        "id": ctx.completion_id,
+        "object": "chat.completion.chunk",
+        "created": ctx.now.unix(),
+        "model": ctx.model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    })
+}
+
+/// The usage chunk (`stream_options.include_usage`).
+pub fn usage_chunk(ctx: &TurnCtx, prompt: u64, completion: u64) -> Value {
+    json!({
+        "id": ctx.completion_id,
+        "object": "chat.completion.chunk",
+        "created": ctx.now.unix(),
+        "model": ctx.model,
+        "choices": [],
+        "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+    })
+}
+
+/// One SSE event.
+pub fn sse(v: &Value) -> Bytes {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"data: ");
+    if serde_json::to_writer(&mut out, v).is_err() {
+        out.extend_from_slice(b"{}");
+    }
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
+}
+
+type Tx = mpsc::Sender<Result<Bytes, std::io::Error>>;
+
+/// Starts relaying; the response streams as the relay task writes.
+pub fn start(ctx: TurnCtx, events: EventStream) -> Response {
+    let (tx, mut rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(32);
+    let aigc = ctx.aigc.header_value();
+    tokio::spawn(async move {
+        if let Err(e) = run(ctx, events, &tx).await {
+            // A store failure mid-stream: end the stream with an error event rather than
+            // releasing anything unchecked.
+            let ev = json!({"error": {"message": e.to_string(), "type": "server_error"}});
+            let _ = tx.send(Ok(sse(&ev))).await;
+        }
+    });
+    let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let mut resp = Response::new(Body::from_stream(body));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Ok(v) = HeaderValue::from_str(&aigc) {
+        h.insert("aigc", v);
+    }
+    resp
+}
+
+/// Sends an event; `false` when the client has gone.
+async fn send(tx: &Tx, v: &Value) -> bool {
+    tx.send(Ok(sse(v))).await.is_ok()
+}
+
+/// The byte index `n` characters before the end of `s` (0 if `s` is shorter).
+fn back_chars(s: &str, n: usize) -> usize {
+    if n == 0 {
+        return s.len();
+    }
+    s.char_indices()
+        .rev()
+        .nth(n - 1)
+        .map(|(i, _)| i)
+        .unwrap_or(0)
+}
+
+/// The largest char boundary of `s` at or below `i`.
+fn floor_boundary(s: &str, mut i: usize) -> usize {
+    if i >= s.len() {
+        return s.len();
+    }
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+async fn run(ctx: TurnCtx, mut events: EventStream, tx: &Tx) -> Result<(), ApiError> {
+    let st = ctx.st.clone();
+    let cfg = &st.config;
+    let scanner = st.scanner.clone();
+    let mut scan = Some(scanner.stream(Side::Assistant, Some(&ctx.user_text)));
+
+    // Phase 1: open.
+    let mut first = chunk(&ctx, json!({"role": "assistant", "content": ""}), None);
+    let head = chat::tutela_object(&ctx, Author::Model, &[]);
+    first["tutela"] =
+        json!({"notices": ctx.notices, "aigc": head.get("aigc"), "label": head.get("label")});
+    if !send(tx, &first).await {
+        return Ok(());
+    }
+    let opening = chat::opening(&ctx, Author::Model);
+    if !opening.is_empty() && !send(tx, &chunk(&ctx, json!({"content": opening}), None)).await {
+        return Ok(());
+    }
+
+    // Phase 2: relay with hold-back.
+    let window = cfg.hold_back_chars;
+    let mut fed = String::new();
+    let mut released = 0usize;
+    let mut findings = Vec::new();
+    let mut evaluated = usize::MAX;
+    let mut finish_reason: Option<String> = None;
+    let mut usage: Option<Value> = None;
+    let mut upstream_error: Option<ApiError> = None;
+    loop {
+        let ev = match events.next().await {
+            None | Some(Ok(StreamEvent::Done)) => break,
+            Some(Err(e)) => {
+                upstream_error = Some(e);
+                break;
+            }
+            Some(Ok(StreamEvent::Malformed)) => {
+                st.metrics
+                    .malformed_events
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                continue;
+            }
+            Some(Ok(StreamEvent::Chunk(v))) => v,
+        };
+        if let Some(u) = ev.get("usage").filter(|u| !u.is_null()) {
+            usage = Some(u.clone());
+        }
+        let Some(choice) = ev.pointer("/choices/0") else {
+            continue;
+        };
+        if let Some(fr) = choice.get("finish_reason").and_then(Value::as_str) {
+            finish_reason = Some(fr.to_owned());
+        }
+        let delta = choice.get("delta");
+        if let Some(tools) = delta.and_then(|d| d.get("tool_calls")) {
+            // Tool-call arguments are for the app, not the user; they pass through unchecked.
+            if !send(tx, &chunk(&ctx, json!({"tool_calls": tools}), None)).await {
+                return Ok(());
+            }
+        }
+        let Some(text) = delta.and_then(|d| d.get("content")).and_then(Value::as_str) else {
+            continue;
+        };
+        if text.is_empty() {
+            continue;
+        }
+        fed.push_str(text);
+        let Some(s) = scan.as_mut() else { continue };
+        let new = s.feed(text);
+        if !new.is_empty() {
+            findings.extend(new);
+            evaluated = findings.len();
+            if let Some((replacement, extra)) =
+                chat::assistant_verdict(&ctx, &findings, &fed).await?
+            {
+                return replace(&ctx, tx, released, replacement, extra, usage).await;
+            }
+        }
+        let scanned = fed.len().saturating_sub(s.pending());
+        let limit = floor_boundary(&fed, scanned.min(back_chars(&fed, window)));
+        if limit > released {
+            let piece = &fed[released..limit];
+            released = limit;
+            if !send(tx, &chunk(&ctx, json!({"content": piece}), None)).await {
+                return Ok(());
+            }
+        }
+    }
+
+    // Phase 3: finish.
+    if let Some(s) = scan.take() {
+        findings.extend(s.finish());
+    }
+    if evaluated != findings.len()
+        && let Some((replacement, extra)) = chat::assistant_verdict(&ctx, &findings, &fed).await?
+    {
+        return replace(&ctx, tx, released, replacement, extra, usage).await;
+    }
+    if released < fed.len()
+        && !send(tx, &chunk(&ctx, json!({"content": &fed[released..]}), None)).await
+    {
+        return Ok(());
+    }
+    let closing = chat::closing(&ctx, Author::Model);
+    if !closing.is_empty() && !send(tx, &chunk(&ctx, json!({"content": closing}), None)).await {
+        return Ok(());
+    }
+    if let Some(e) = upstream_error {
+        tracing::warn!("upstream stream failed: {e}");
+        let ev = json!({"error": {"message": e.to_string(), "type": "upstream_error"}});
+        let _ = send(tx, &ev).await;
+        return Ok(());
+    }
+    let mut last = chunk(
+        &ctx,
+        json!({}),
+        Some(finish_reason.as_deref().unwrap_or("stop")),
+    );
+    last["tutela"] = chat::tutela_object(&ctx, Author::Model, &[]);
+    if !send(tx, &last).await {
+        return Ok(());
+    }
+    if ctx.include_usage {
+        let u = match usage {
+            Some(u) => {
+                let mut c = usage_chunk(&ctx, 0, 0);
+                c["usage"] = u;
+                c
+            }
+            None => usage_chunk(&ctx, 0, 0),
+        };
+        if !send(tx, &u).await {
+            return Ok(());
+        }
+    }
+    let _ = tx.send(Ok(Bytes::from_static(b"data: [DONE]\n\n"))).await;
+    Ok(())
+}
+
+/// Phase 4: the model's stream is dropped (closing the upstream connection), and the
+/// replacement goes out. The audit record is already durable (see `assistant_verdict`).
+async fn replace(
+    ctx: &TurnCtx,
+    tx: &Tx,
+    released: usize,
+    replacement: String,
+    extra: Vec<Value>,
+    usage: Option<Value>,
+) -> Result<(), ApiError> {
+    ctx.st
+        .metrics
+        .streams_replaced
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let text = if released > 0 {
+        format!("\n\n{replacement}")
+    } else {
+        replacement
+    };
+    if !send(tx, &chunk(ctx, json!({"content": text}), None)).await {
+        return Ok(());
+    }
+    let mut extra = extra;
+    for e in &mut extra {
+        if let Value::Object(o) = e {
+            o.insert("stream_stopped".into(), json!(true));
+            o.insert("released_bytes_before_stop".into(), json!(released));
+        }
+    }
+    let mut last = chunk(ctx, json!({}), Some("stop"));
+    last["tutela"] = chat::tutela_object(ctx, Author::Tutela, &extra);
+    if !send(tx, &last).await {
+        return Ok(());
+    }
+    if ctx.include_usage {
+        let mut c = usage_chunk(ctx, 0, 0);
+        if let Some(u) = usage {
+            c["usage"] = u;
+        }
+        if !send(tx, &c).await {
+            return Ok(());
+        }
+    }
+    let _ = tx.send(Ok(Bytes::from_static(b"data: [DONE]\n\n"))).await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn char_arithmetic() {
+        assert_eq!(back_chars("hello", 2), 3);
+        assert_eq!(back_chars("héllo", 4), 1);
+        assert_eq!(back_chars("ab", 5), 0);
+        assert_eq!(floor_boundary("é", 1), 0);
+    }
+}

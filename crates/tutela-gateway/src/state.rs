@@ -1,0 +1,196 @@
+//! The gateway's shared state: configuration, upstream, detectors, the engine's composed
+//! profile sets (one per distinct combination of jurisdictions, built once), the store, a
+//! per-user cache of the engine's inputs, takeover waiters and metrics.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use tokio::sync::Notify;
+use tutela_store::User;
+use tutela_types::SessionState;
+
+use crate::clock::{Clock, Ids};
+use crate::config::Config;
+use crate::duties::{Policy, PolicySet};
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::records::Records;
+use crate::scan::Scanner;
+use crate::texts::Region;
+use crate::upstream::Upstream;
+
+/// A composed set of profiles with what the gateway derives from it once.
+pub struct Compiled {
+    /// The engine's set.
+    pub set: Arc<dyn PolicySet>,
+    /// The jurisdictions as asked (`cn,us-ca`), recorded with each turn.
+    pub label: String,
+    /// Regions whose crisis resources apply.
+    pub regions: Vec<Region>,
+}
+
+/// What the gateway keeps in memory about a user between turns.
+#[derive(Debug, Clone)]
+pub struct Cached {
+    /// The user record.
+    pub user: User,
+    /// The engine's clocks.
+    pub session: SessionState,
+    /// The current session id; renewed when a new period of continuous use starts.
+    pub session_id: String,
+    /// The user's active escalation case with takeover, if any.
+    pub takeover_case: Option<i64>,
+    /// Turns answered by this process (the demo varies its replies by it).
+    pub turns: usize,
+}
+
+/// The shared state behind every handler.
+pub struct Inner {
+    /// The validated configuration.
+    pub config: Config,
+    /// The model behind the gateway.
+    pub upstream: Upstream,
+    /// The detectors.
+    pub scanner: Arc<dyn Scanner>,
+    /// The duties engine.
+    pub policy: Arc<dyn Policy>,
+    /// Composed sets by sorted jurisdiction list.
+    sets: RwLock<HashMap<String, Arc<Compiled>>>,
+    /// The store.
+    pub records: Records,
+    /// Per-user cache; a turn holds its user's lock only while it reads and writes the clocks.
+    users: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Cached>>>>>,
+    /// Wakes a user's waiting takeover turn when a human replies.
+    waiters: Mutex<HashMap<String, Arc<Notify>>>,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// The admin bearer token.
+    pub admin_token: String,
+    /// Id source.
+    pub ids: Ids,
+    /// Time source.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Cheap to clone: one `Arc`.
+#[derive(Clone)]
+pub struct AppState(pub Arc<Inner>);
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Assembles the state. `admin_token` is the configured one or one the caller generated.
+    pub fn new(
+        config: Config,
+        upstream: Upstream,
+        scanner: Arc<dyn Scanner>,
+        policy: Arc<dyn Policy>,
+        records: Records,
+        clock: Arc<dyn Clock>,
+        admin_token: String,
+    ) -> Result<AppState, ApiError> {
+        let ids = Ids::new(clock.now());
+        let state = AppState(Arc::new(Inner {
+            config,
+            upstream,
+            scanner,
+            policy,
+            sets: RwLock::new(HashMap::new()),
+            records,
+            users: Mutex::new(HashMap::new()),
+            waiters: Mutex::new(HashMap::new()),
+            metrics: Metrics::default(),
+            admin_token,
+            ids,
+            clock,
+        }));
+        // Compose the deployment default once at start, so a bad default fails early.
+        let default = state.config.jurisdictions.clone();
+        state.compiled(&default)?;
+        Ok(state)
+    }
+
+    /// The composed set for these jurisdictions, built on first use.
+    pub fn compiled(&self, ids: &[String]) -> Result<Arc<Compiled>, ApiError> {
+        let mut sorted: Vec<&str> = ids.iter().map(String::as_str).collect();
+        if self.config.baseline {
+            sorted.push("baseline");
+        }
+        sorted.sort_unstable();
+        sorted.dedup();
+        let key = sorted.join(",");
+        if let Ok(sets) = self.sets.read()
+            && let Some(c) = sets.get(&key)
+        {
+            return Ok(c.clone());
+        }
+        let owned: Vec<String> = sorted.iter().map(|s| (*s).to_owned()).collect();
+        let label = ids_label(&sorted);
+        let set = self
+            .policy
+            .select(&owned)
+            .map_err(ApiError::UnknownJurisdiction)?;
+        let mut regions: Vec<Region> = owned
+            .iter()
+            .chain(set.ids().iter())
+            .filter_map(|j| Region::of_jurisdiction(j))
+            .collect();
+        regions.sort();
+        regions.dedup();
+        let c = Arc::new(Compiled {
+            set,
+            label,
+            regions,
+        });
+        if let Ok(mut sets) = self.sets.write() {
+            // Bounded: a client sending random combinations cannot grow this without limit.
+            if sets.len() < 1024 {
+                sets.insert(key, c.clone());
+            }
+        }
+        Ok(c)
+    }
+
+    /// The lock slot of a user's cache entry.
+    pub fn user_slot(&self, id: &str) -> Arc<tokio::sync::Mutex<Option<Cached>>> {
+        let Ok(mut users) = self.users.lock() else {
+            return Arc::new(tokio::sync::Mutex::new(None));
+        };
+        users.entry(id.to_owned()).or_default().clone()
+    }
+
+    /// Drops a user's cache entry (after an admin change), so the next turn reloads it.
+    pub async fn forget_user(&self, id: &str) {
+        let slot = self.user_slot(id);
+        *slot.lock().await = None;
+    }
+
+    /// The notifier a user's takeover turn waits on.
+    pub fn waiter(&self, user: &str) -> Arc<Notify> {
+        let Ok(mut w) = self.waiters.lock() else {
+            return Arc::new(Notify::new());
+        };
+        w.entry(user.to_owned()).or_default().clone()
+    }
+}
+
+/// The jurisdictions as recorded: the sorted list without the baseline.
+fn ids_label(sorted: &[&str]) -> String {
+    let mut out = String::new();
+    for s in sorted.iter().filter(|s| **s != "baseline") {
+        if !out.is_empty() {
+            out.push(',');
+        }
+        out.push_str(s);
+    }
+    if out.is_empty() {
+        "baseline".into()
+    } else {
+        out
+    }
+}

@@ -1,0 +1,314 @@
+//! The model behind the gateway: any OpenAI-compatible endpoint (pooled HTTP client, API key
+//! from the environment, timeouts) or the built-in `demo` companion. Both answer in the same
+//! shape, a whole completion or a stream of chunk events, so the turn pipeline has one path.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
+use serde_json::{Value, json};
+
+use crate::config::UpstreamConfig;
+use crate::demo;
+use crate::error::ApiError;
+
+/// One event of an upstream stream.
+#[derive(Debug)]
+pub enum StreamEvent {
+    /// A `chat.completion.chunk` object.
+    Chunk(Value),
+    /// An event that is not JSON; skipped and counted.
+    Malformed,
+    /// `[DONE]`.
+    Done,
+}
+
+/// A stream of upstream events; an `Err` ends it (disconnect, idle timeout).
+pub type EventStream = Pin<Box<dyn Stream<Item = Result<StreamEvent, ApiError>> + Send>>;
+
+/// The upstream's answer.
+pub enum UpstreamReply {
+    /// A whole `chat.completion` object.
+    Json(Value),
+    /// Chunk events.
+    Stream(EventStream),
+}
+
+/// The model behind the gateway.
+#[derive(Clone)]
+pub enum Upstream {
+    /// The scripted demo companion.
+    Demo,
+    /// An OpenAI-compatible endpoint.
+    Http(Arc<HttpUpstream>),
+}
+
+/// An OpenAI-compatible endpoint with a pooled client.
+pub struct HttpUpstream {
+    client: reqwest::Client,
+    completions_url: String,
+    models_url: String,
+    auth: Option<String>,
+    model: Option<String>,
+    timeout: Duration,
+}
+
+impl Upstream {
+    /// Builds the upstream of a configuration.
+    pub fn new(config: &UpstreamConfig) -> Result<Upstream, ApiError> {
+        match config {
+            UpstreamConfig::Demo => Ok(Upstream::Demo),
+            UpstreamConfig::OpenAi {
+                base_url,
+                api_key,
+                model,
+                timeout,
+                connect_timeout,
+                pool_max_idle_per_host,
+            } => {
+                let client = reqwest::Client::builder()
+                    .connect_timeout(*connect_timeout)
+                    .pool_max_idle_per_host(*pool_max_idle_per_host)
+                    .pool_idle_timeout(Duration::from_secs(90))
+                    .tcp_nodelay(true)
+                    .build()
+                    .map_err(|e| ApiError::Internal(format!("http client: {e}")))?;
+                Ok(Upstream::Http(Arc::new(HttpUpstream {
+                    client,
+                    completions_url: format!("{base_url}/chat/completions"),
+                    models_url: format!("{base_url}/models"),
+                    auth: api_key.as_ref().map(|k| format!("Bearer {k}")),
+                    model: model.clone(),
+                    timeout: *timeout,
+                })))
+            }
+        }
+    }
+
+    /// The models list (`GET /v1/models`).
+    pub async fn models(&self) -> Result<Value, ApiError> {
+        match self {
+            Upstream::Demo => Ok(json!({
+                "object": "list",
+                "data": [{"id": demo::MODEL, "object": "model", "created": 0, "owned_by": "tutela-demo"}]
+            })),
+            Upstream::Http(h) => {
+                let mut req = h.client.get(&h.models_url).timeout(h.timeout);
+                if let Some(a) = &h.auth {
+                    req = req.header(reqwest::header::AUTHORIZATION, a);
+                }
+                let resp = req.send().await.map_err(unavailable)?;
+                let status = resp.status();
+                let body = resp.bytes().await.map_err(unavailable)?;
+                if !status.is_success() {
+                    return Err(upstream_status(status.as_u16(), &body));
+                }
+                serde_json::from_slice(&body).map_err(|e| ApiError::UpstreamInvalid(e.to_string()))
+            }
+        }
+    }
+
+    /// Sends a chat completion request (already serialised, `stream` set as the client asked).
+    pub async fn complete(
+        &self,
+        request: &mut Value,
+        stream: bool,
+        last_user: &str,
+        turn_no: usize,
+    ) -> Result<UpstreamReply, ApiError> {
+        match self {
+            Upstream::Demo => Ok(demo::reply(request, stream, last_user, turn_no)),
+            Upstream::Http(h) => {
+                if let (Some(m), Some(obj)) = (&h.model, request.as_object_mut())
+                    && !obj.contains_key("model")
+                {
+                    obj.insert("model".into(), Value::String(m.clone()));
+                }
+                let body =
+                    serde_json::to_vec(&request).map_err(|e| ApiError::Internal(e.to_string()))?;
+                let mut req = h
+                    .client
+                    .post(&h.completions_url)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body);
+                if let Some(a) = &h.auth {
+                    req = req.header(reqwest::header::AUTHORIZATION, a);
+                }
+                let resp = tokio::time::timeout(h.timeout, req.send())
+                    .await
+                    .map_err(|_| ApiError::UpstreamUnavailable("timed out".into()))?
+                    .map_err(unavailable)?;
+                let status = resp.status();
+                if !status.is_success() {
+                    let body = resp.bytes().await.unwrap_or_default();
+                    return Err(upstream_status(status.as_u16(), &body));
+                }
+                if !stream {
+                    let body = tokio::time::timeout(h.timeout, resp.bytes())
+                        .await
+                        .map_err(|_| ApiError::UpstreamUnavailable("timed out".into()))?
+                        .map_err(unavailable)?;
+                    let v: Value = serde_json::from_slice(&body)
+                        .map_err(|e| ApiError::UpstreamInvalid(e.to_string()))?;
+                    return Ok(UpstreamReply::Json(v));
+                }
+                let idle = h.timeout;
+                let bytes = resp.bytes_stream().map(|r| r.map_err(unavailable));
+                Ok(UpstreamReply::Stream(sse_events(bytes, idle)))
+            }
+        }
+    }
+}
+
+fn unavailable(e: reqwest::Error) -> ApiError {
+    ApiError::UpstreamUnavailable(e.without_url().to_string())
+}
+
+fn upstream_status(status: u16, body: &[u8]) -> ApiError {
+    let message = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/error/message")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned());
+    ApiError::UpstreamStatus { status, message }
+}
+
+/// Splits an SSE byte stream into events. Waits at most `idle` for each piece.
+pub fn sse_events<S>(bytes: S, idle: Duration) -> EventStream
+where
+    S: Stream<Item = Result<Bytes, ApiError>> + Send + 'static,
+{
+    struct St<S> {
+        inner: Pin<Box<S>>,
+        buf: BytesMut,
+        done: bool,
+    }
+    let st = St {
+        inner: Box::pin(bytes),
+        buf: BytesMut::new(),
+        done: false,
+    };
+    Box::pin(futures_util::stream::unfold(st, move |mut st| async move {
+        loop {
+            if st.done {
+                return None;
+            }
+            if let Some(event) = next_event(&mut st.buf) {
+                match event {
+                    Some(ev) => {
+                        if matches!(ev, StreamEvent::Done) {
+                            st.done = true;
+                        }
+                        return Some((Ok(ev), st));
+                    }
+                    None => continue, // comment or empty event
+                }
+            }
+            match tokio::time::timeout(idle, st.inner.next()).await {
+                Err(_) => {
+                    st.done = true;
+                    return Some((
+                        Err(ApiError::UpstreamUnavailable("stream idle timeout".into())),
+                        st,
+                    ));
+                }
+                Ok(None) => {
+                    st.done = true;
+                    return Some((
+                        Err(ApiError::UpstreamUnavailable(
+                            "stream ended before [DONE]".into(),
+                        )),
+                        st,
+                    ));
+                }
+                Ok(Some(Err(e))) => {
+                    st.done = true;
+                    return Some((Err(e), st));
+                }
+                Ok(Some(Ok(b))) => st.buf.extend_from_slice(&b),
+            }
+        }
+    }))
+}
+
+/// Takes one complete event off the buffer: `None` if none is complete yet; `Some(None)` for an
+/// event without data.
+fn next_event(buf: &mut BytesMut) -> Option<Option<StreamEvent>> {
+    let (end, sep) = find_separator(buf)?;
+    let raw = buf.split_to(end + sep);
+    let text = &raw[..end];
+    let mut data: Vec<u8> = Vec::new();
+    for line in text.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if let Some(rest) = line.strip_prefix(b"data:") {
+            let rest = rest.strip_prefix(b" ").unwrap_or(rest);
+            if !data.is_empty() {
+                data.push(b'\n');
+            }
+            data.extend_from_slice(rest);
+        }
+    }
+    if data.is_empty() {
+        return Some(None);
+    }
+    if data == b"[DONE]" {
+        return Some(Some(StreamEvent::Done));
+    }
+    Some(Some(match serde_json::from_slice::<Value>(&data) {
+        Ok(v) => StreamEvent::Chunk(v),
+        Err(_) => StreamEvent::Malformed,
+    }))
+}
+
+fn find_separator(buf: &[u8]) -> Option<(usize, usize)> {
+    let mut i = 0;
+    while i + 1 < buf.len() {
+        if buf[i] == b'\n' {
+            if buf[i + 1] == b'\n' {
+                return Some((i, 2));
+            }
+            if buf[i + 1] == b'\r' && i + 2 < buf.len() && buf[i + 2] == b'\n' {
+                return Some((i, 3));
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sse_split_anywhere_parses_the_same() {
+        let text =
+            "data: {\"a\":1}\n\n: comment\n\ndata: nope\n\r\ndata: {\"b\":2}\n\ndata: [DONE]\n\n";
+        for cut in 1..text.len() {
+            let (a, b) = text.split_at(cut);
+            let parts: Vec<Result<Bytes, ApiError>> = vec![
+                Ok(Bytes::copy_from_slice(a.as_bytes())),
+                Ok(Bytes::copy_from_slice(b.as_bytes())),
+            ];
+            let mut s = sse_events(futures_util::stream::iter(parts), Duration::from_secs(5));
+            let mut kinds = Vec::new();
+            while let Some(ev) = s.next().await {
+                kinds.push(match ev.unwrap() {
+                    StreamEvent::Chunk(v) => v.to_string(),
+                    StreamEvent::Malformed => "bad".into(),
+                    StreamEvent::Done => "done".into(),
+                });
+            }
+            assert_eq!(
+                kinds,
+                ["{\"a\":1}", "bad", "{\"b\":2}", "done"],
+                "cut at {cut}"
+            );
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! Admin API: bearer auth, users, audit query.
+
+use serde_json::{Value, json};
+
+use crate::support::{TOKEN, TestGateway};
+
+#[tokio::test]
+async fn admin_needs_the_token() {
+    let gw = TestGateway::start("", vec![]).await;
+    let r = gw
+        .http
+        .get(gw.url("/admin/escalations"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = gw
+        .http
+        .get(gw.url("/admin/escalations"))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = gw
+        .http
+        .get(gw.url("/admin/escalations"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn users_and_audit() {
+    let gw = TestGateway::start("", vec![]).await;
+    let v = gw
+        .admin_send(
+            reqwest::Method::PATCH,
+            "/admin/users/u-a",
+            json!({"age_state": "verified_adult", "jurisdiction": "us-ca"}),
+        )
+        .await;
+    assert_eq!(v["user"]["age_state"], "verified_adult");
+    let r = gw
+        .http
+        .patch(gw.url("/admin/users/u-a"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"age_state": "teenager"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    gw.say("u-a", None, "hello").await;
+    let v = gw.admin_get("/admin/users/u-a").await;
+    assert_eq!(v["user"]["jurisdiction"], "us-ca");
+    // The turn's records are batched; wait for the writer.
+    let mut records: Vec<Value> = Vec::new();
+    for _ in 0..50 {
+        records = gw.admin_get("/admin/audit?user=u-a").await["records"]
+            .as_array()
+            .unwrap()
+            .clone();
+        if records.iter().any(|r| r["kind"] == "turn") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(records.iter().any(|r| r["kind"] == "admin"), "{records:?}");
+    assert!(records.iter().any(|r| r["kind"] == "turn"), "{records:?}");
+    assert!(
+        !serde_json::to_string(&records).unwrap().contains("hello"),
+        "no chat text in the audit log"
+    );
+}

@@ -1,0 +1,18 @@
+//! Integration tests of the gateway: `app(state)` with `oneshot` where no socket is needed, a
+//! `TestGateway` on 127.0.0.1:0 in front of the in-repo mock upstream where streams are.
+//!
+//! Modules: `support` (TestGateway, fake detectors, SSE parsing), `proxy` (OpenAI-compatible
+//! JSON and SSE), `crisis` (EN/ZH crisis, escalation, outbox, counters), `takeover` (human
+//! takeover round trip), `reply_policy` (streams stopped before a violation leaks), `minors`
+//! (budget, quiet hours, intimate persona), `labels` (explicit labels, AIGC), `admin` (auth,
+//! users, audit), `config` (errors reported together).
+
+mod admin;
+mod config;
+mod crisis;
+mod labels;
+mod minors;
+mod proxy;
+mod reply_policy;
+mod support;
+mod takeover;

@@ -1,0 +1,262 @@
+//! TestGateway, a keyword fake of the detectors, and helpers to read replies.
+#![expect(clippy::unwrap_used, reason = "test helpers fail the test loudly")]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use serde_json::Value;
+use tutela_gateway::scan::{ScanStream, Scanner};
+use tutela_gateway::{AppState, Config, ManualClock, Parts};
+use tutela_mock_upstream::{MockConfig, MockHandle, Rule};
+use tutela_types::{DetectorId, Finding, Severity, Side, Tier, Timestamp};
+
+pub const TOKEN: &str = "test-admin-token-0123456789";
+
+/// Keyword detectors: deterministic, so these tests do not depend on detector tuning.
+pub struct FakeScanner;
+
+const USER: &[(&str, DetectorId, Severity)] = &[
+    ("kill myself", DetectorId::Crisis, Severity::High),
+    ("end my life", DetectorId::Crisis, Severity::High),
+    ("不想活", DetectorId::Crisis, Severity::High),
+    ("bye", DetectorId::Exit, Severity::Medium),
+    ("再见", DetectorId::Exit, Severity::Medium),
+];
+const ASSISTANT: &[(&str, DetectorId, Severity)] = &[
+    ("don't go", DetectorId::ManipulativeExit, Severity::High),
+    ("lonely", DetectorId::ManipulativeExit, Severity::High),
+    ("别走", DetectorId::ManipulativeExit, Severity::High),
+    ("real person", DetectorId::DeniesAi, Severity::High),
+    ("explicit-sexual", DetectorId::Sexual, Severity::High),
+];
+
+fn find(side: Side, text: &str) -> Vec<Finding> {
+    let table = match side {
+        Side::User => USER,
+        Side::Assistant => ASSISTANT,
+    };
+    let lower = text.to_lowercase();
+    table
+        .iter()
+        .filter(|(k, _, _)| lower.contains(k))
+        .map(|(_, d, s)| Finding::new(d.clone(), side, Tier::Lexical, 0.9, *s))
+        .collect()
+}
+
+/// Scans sentence by sentence, like the real detectors.
+struct FakeStream {
+    side: Side,
+    buf: String,
+}
+
+fn boundary(s: &str) -> Option<usize> {
+    s.char_indices()
+        .find(|(_, c)| matches!(c, '.' | '!' | '?' | '。' | '！' | '？'))
+        .map(|(i, c)| i + c.len_utf8())
+}
+
+impl ScanStream for FakeStream {
+    fn feed(&mut self, chunk: &str) -> Vec<Finding> {
+        self.buf.push_str(chunk);
+        let mut out = Vec::new();
+        while let Some(end) = boundary(&self.buf) {
+            let sentence: String = self.buf.drain(..end).collect();
+            out.extend(find(self.side, &sentence));
+        }
+        out
+    }
+    fn finish(self: Box<Self>) -> Vec<Finding> {
+        find(self.side, &self.buf)
+    }
+    fn pending(&self) -> usize {
+        self.buf.len()
+    }
+}
+
+impl Scanner for FakeScanner {
+    fn scan(&self, side: Side, text: &str, _context: Option<&str>) -> Vec<Finding> {
+        let mut s = Box::new(FakeStream {
+            side,
+            buf: String::new(),
+        });
+        let mut out = s.feed(text);
+        out.extend(s.finish());
+        out
+    }
+    fn stream<'a>(&'a self, side: Side, _context: Option<&str>) -> Box<dyn ScanStream + 'a> {
+        Box::new(FakeStream {
+            side,
+            buf: String::new(),
+        })
+    }
+}
+
+/// 2026-09-01T10:00:00Z, a Tuesday morning (outside default quiet hours in UTC).
+pub fn t0() -> Timestamp {
+    Timestamp::parse("2026-09-01T10:00:00Z").unwrap()
+}
+
+/// A gateway on 127.0.0.1:0 in front of a mock upstream.
+pub struct TestGateway {
+    pub addr: SocketAddr,
+    #[expect(dead_code, reason = "kept for tests that reach into the store")]
+    pub state: AppState,
+    pub mock: MockHandle,
+    pub clock: Arc<ManualClock>,
+    pub http: reqwest::Client,
+}
+
+pub async fn mock(rules: Vec<Rule>) -> MockHandle {
+    let mut cfg = MockConfig {
+        chunk_chars: 4,
+        ..MockConfig::default()
+    };
+    cfg.rules.splice(0..0, rules);
+    tutela_mock_upstream::spawn(SocketAddr::from(([127, 0, 0, 1], 0)), cfg)
+        .await
+        .unwrap()
+}
+
+/// The state alone (for `oneshot` tests), with extra TOML appended to the test config.
+pub async fn state(extra: &str, mock: &MockHandle, clock: Arc<ManualClock>) -> AppState {
+    let text = format!(
+        "database = \":memory:\"\n{extra}\n[upstream]\nkind = \"openai\"\nbase_url = \"{}\"\n",
+        mock.base_url()
+    );
+    let mut env = HashMap::new();
+    env.insert("TUTELA_ADMIN_TOKEN".to_owned(), TOKEN.to_owned());
+    let config = Config::from_toml(&text, &env).unwrap();
+    tutela_gateway::build(
+        config,
+        Parts {
+            clock: Some(clock),
+            scanner: Some(Arc::new(FakeScanner)),
+            policy: None,
+        },
+    )
+    .await
+    .unwrap()
+}
+
+impl TestGateway {
+    pub async fn start(extra: &str, rules: Vec<Rule>) -> TestGateway {
+        let mock = mock(rules).await;
+        let clock = Arc::new(ManualClock::new(t0()));
+        let state = state(extra, &mock, clock.clone()).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = tutela_gateway::app(state.clone());
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        TestGateway {
+            addr,
+            state,
+            mock,
+            clock,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// A chat request; returns status, headers and raw body.
+    pub async fn chat(
+        &self,
+        user: &str,
+        jurisdiction: Option<&str>,
+        text: &str,
+        stream: bool,
+    ) -> (u16, reqwest::header::HeaderMap, String) {
+        let mut body = serde_json::json!({
+            "model": "mock-1",
+            "messages": [{"role": "user", "content": text}],
+            "user": user,
+        });
+        if stream {
+            body["stream"] = Value::Bool(true);
+            body["stream_options"] = serde_json::json!({"include_usage": true});
+        }
+        let mut req = self.http.post(self.url("/v1/chat/completions")).json(&body);
+        if let Some(j) = jurisdiction {
+            req = req.header("X-Tutela-Jurisdiction", j);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        (status, headers, text)
+    }
+
+    /// The assistant's text of a JSON reply.
+    pub async fn say(&self, user: &str, jurisdiction: Option<&str>, text: &str) -> Value {
+        let (status, _, body) = self.chat(user, jurisdiction, text, false).await;
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    pub async fn admin_get(&self, path: &str) -> Value {
+        let r = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        r.json().await.unwrap()
+    }
+
+    pub async fn admin_send(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let r = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(status, 200, "{v}");
+        v
+    }
+}
+
+/// The content of a JSON reply.
+pub fn content(v: &Value) -> &str {
+    v.pointer("/choices/0/message/content")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+/// The data events of an SSE body (without `[DONE]`), and whether `[DONE]` came.
+pub fn sse_events(body: &str) -> (Vec<Value>, bool) {
+    let mut out = Vec::new();
+    let mut done = false;
+    for ev in body.split("\n\n") {
+        let Some(data) = ev.strip_prefix("data: ") else {
+            continue;
+        };
+        if data == "[DONE]" {
+            done = true;
+        } else {
+            out.push(serde_json::from_str(data).unwrap());
+        }
+    }
+    (out, done)
+}
+
+/// The streamed text.
+pub fn streamed_text(events: &[Value]) -> String {
+    events
+        .iter()
+        .filter_map(|e| {
+            e.pointer("/choices/0/delta/content")
+                .and_then(Value::as_str)
+        })
+        .collect()
+}

@@ -1,0 +1,386 @@
+//! An OpenAI-compatible mock model for tests and load runs.
+//!
+//! It answers `POST /v1/chat/completions` (JSON and SSE, with `stream_options.include_usage`)
+//! and `GET /v1/models`, after a fixed latency, with scripted replies chosen by a substring of
+//! the last user message, and it injects the faults a real upstream shows: slow chunks, a
+//! disconnect in the middle of a stream, malformed events, and HTTP errors.
+//!
+//! Invariant: the mock never touches the network beyond the socket it was given.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures_util::stream;
+use serde_json::{Value, json};
+
+/// What can go wrong on purpose.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Fault {
+    /// Behave.
+    #[default]
+    None,
+    /// Wait this long between stream chunks.
+    SlowChunks(Duration),
+    /// Close the connection after this many content chunks, without `[DONE]`.
+    Disconnect {
+        /// Content chunks sent before the cut.
+        after: usize,
+    },
+    /// Send an event that is not JSON after this many content chunks, then carry on.
+    Malformed {
+        /// Content chunks sent before the bad event.
+        after: usize,
+    },
+    /// Answer with this HTTP status and an OpenAI-style error body.
+    Status(u16),
+}
+
+/// A scripted reply: when the last user message contains `trigger`, answer `text`.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    /// Substring of the last user message (case-sensitive); empty matches everything.
+    pub trigger: String,
+    /// The reply text.
+    pub text: String,
+    /// What goes wrong while sending it.
+    pub fault: Fault,
+}
+
+impl Rule {
+    /// A rule without a fault.
+    pub fn reply(trigger: impl Into<String>, text: impl Into<String>) -> Self {
+        Self {
+            trigger: trigger.into(),
+            text: text.into(),
+            fault: Fault::None,
+        }
+    }
+
+    /// A rule with a fault.
+    pub fn faulty(trigger: impl Into<String>, text: impl Into<String>, fault: Fault) -> Self {
+        Self {
+            trigger: trigger.into(),
+            text: text.into(),
+            fault,
+        }
+    }
+}
+
+/// How the mock behaves.
+#[derive(Clone, Debug)]
+pub struct MockConfig {
+    /// Delay before the first byte of every answer.
+    pub latency: Duration,
+    /// Characters per streamed content chunk.
+    pub chunk_chars: usize,
+    /// Scripted replies, first match wins.
+    pub rules: Vec<Rule>,
+    /// Reply when no rule matches.
+    pub default_reply: String,
+    /// Model id reported by `/v1/models` and in answers.
+    pub model: String,
+}
+
+impl Default for MockConfig {
+    fn default() -> Self {
+        Self {
+            latency: Duration::ZERO,
+            chunk_chars: 8,
+            rules: builtin_rules(),
+            default_reply: "This is the mock model. I heard you, and I am only a test double."
+                .into(),
+            model: "mock-1".into(),
+        }
+    }
+}
+
+/// The rules the binary ships, keyed by markers in the user message, so a load run or a
+/// manual session can ask for each fault.
+pub fn builtin_rules() -> Vec<Rule> {
+    let long = "One, two, three, four, five, six, seven, eight, nine, ten. ".repeat(3);
+    vec![
+        Rule::faulty(
+            "fault:slow",
+            long.clone(),
+            Fault::SlowChunks(Duration::from_millis(50)),
+        ),
+        Rule::faulty(
+            "fault:disconnect",
+            long.clone(),
+            Fault::Disconnect { after: 3 },
+        ),
+        Rule::faulty("fault:malformed", long, Fault::Malformed { after: 2 }),
+        Rule::faulty("fault:500", "", Fault::Status(500)),
+        Rule::faulty("fault:429", "", Fault::Status(429)),
+    ]
+}
+
+/// Shared state of a running mock.
+#[derive(Debug)]
+struct Mock {
+    config: MockConfig,
+    /// Requests served, for tests that assert the model was (not) asked.
+    calls: AtomicU64,
+}
+
+/// A handle on a running mock: its address and how many completions it served.
+#[derive(Clone, Debug)]
+pub struct MockHandle {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    mock: Arc<Mock>,
+}
+
+impl MockHandle {
+    /// The base URL to give a client (`http://127.0.0.1:PORT/v1`).
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// Chat completions served so far.
+    pub fn calls(&self) -> u64 {
+        self.mock.calls.load(Ordering::Relaxed)
+    }
+}
+
+/// The mock's router, for callers that serve it themselves.
+fn router(mock: Arc<Mock>) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(completions))
+        .route("/v1/models", get(models))
+        .with_state(mock)
+}
+
+/// Binds `addr` (use port 0 for any free port) and serves the mock on a background task.
+pub async fn spawn(addr: SocketAddr, config: MockConfig) -> std::io::Result<MockHandle> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let mock = Arc::new(Mock {
+        config,
+        calls: AtomicU64::new(0),
+    });
+    let app = router(mock.clone());
+    tokio::spawn(async move {
+        // The task ends with the runtime; a serve error has nobody left to report to.
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(MockHandle { addr, mock })
+}
+
+/// Serves the mock on `listener` until the process ends.
+pub async fn serve(listener: tokio::net::TcpListener, config: MockConfig) -> std::io::Result<()> {
+    let mock = Arc::new(Mock {
+        config,
+        calls: AtomicU64::new(0),
+    });
+    axum::serve(listener, router(mock)).await
+}
+
+async fn models(State(mock): State<Arc<Mock>>) -> Response {
+    let body = json!({
+        "object": "list",
+        "data": [{"id": mock.config.model, "object": "model", "created": 0, "owned_by": "tutela-mock"}]
+    });
+    axum::Json(body).into_response()
+}
+
+/// The text of the last user message, whether `content` is a string or a list of parts.
+fn last_user_text(req: &Value) -> String {
+    let Some(messages) = req.get("messages").and_then(Value::as_array) else {
+        return String::new();
+    };
+    for m in messages.iter().rev() {
+        if m.get("role").and_then(Value::as_str) != Some("user") {
+            continue;
+        }
+        return match m.get("content") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Array(parts)) => parts
+                .iter()
+                .filter_map(|p| p.get("text").and_then(Value::as_str))
+                .collect::<Vec<_>>()
+                .join(""),
+            _ => String::new(),
+        };
+    }
+    String::new()
+}
+
+fn pick<'a>(config: &'a MockConfig, user: &str) -> (&'a str, Fault) {
+    config
+        .rules
+        .iter()
+        .find(|r| user.contains(r.trigger.as_str()))
+        .map(|r| (r.text.as_str(), r.fault))
+        .unwrap_or((config.default_reply.as_str(), Fault::None))
+}
+
+async fn completions(State(mock): State<Arc<Mock>>, body: Bytes) -> Response {
+    mock.calls.fetch_add(1, Ordering::Relaxed);
+    let Ok(req) = serde_json::from_slice::<Value>(&body) else {
+        return error(400, "request body is not JSON");
+    };
+    if !mock.config.latency.is_zero() {
+        tokio::time::sleep(mock.config.latency).await;
+    }
+    let user = last_user_text(&req);
+    let (text, fault) = pick(&mock.config, &user);
+    if let Fault::Status(code) = fault {
+        return error(code, "injected fault");
+    }
+    let model = req
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or(&mock.config.model)
+        .to_owned();
+    let prompt_tokens = tokens(&user);
+    let completion_tokens = tokens(text);
+    let usage = json!({
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    });
+    let streaming = req.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    if !streaming {
+        let body = json!({
+            "id": "chatcmpl-mock",
+            "object": "chat.completion",
+            "created": 0,
+            "model": model,
+            "choices": [{
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": "stop",
+            }],
+            "usage": usage,
+        });
+        return axum::Json(body).into_response();
+    }
+    let include_usage = req
+        .pointer("/stream_options/include_usage")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    sse(
+        &model,
+        text,
+        mock.config.chunk_chars.max(1),
+        fault,
+        include_usage.then_some(usage),
+    )
+}
+
+/// A rough token count: words, plus one per CJK character.
+fn tokens(text: &str) -> u64 {
+    let words = text.split_whitespace().count() as u64;
+    let cjk = text
+        .chars()
+        .filter(|c| ('\u{4e00}'..='\u{9fff}').contains(c))
+        .count() as u64;
+    words + cjk
+}
+
+fn chunk(model: &str, delta: Value, finish: Option<&str>) -> Bytes {
+    let v = json!({
+        "id": "chatcmpl-mock",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    });
+    Bytes::from(format!("data: {v}\n\n"))
+}
+
+/// One step of a scripted stream.
+enum Step {
+    Send(Bytes),
+    Sleep(Duration),
+    Cut,
+}
+
+fn sse(
+    model: &str,
+    text: &str,
+    chunk_chars: usize,
+    fault: Fault,
+    usage: Option<Value>,
+) -> Response {
+    let mut steps = vec![Step::Send(chunk(
+        model,
+        json!({"role": "assistant", "content": ""}),
+        None,
+    ))];
+    let chars: Vec<char> = text.chars().collect();
+    for (i, piece) in chars.chunks(chunk_chars).enumerate() {
+        match fault {
+            Fault::Disconnect { after } if i == after => {
+                // Let what was sent reach the client first, so the cut is mid-stream.
+                steps.push(Step::Sleep(Duration::from_millis(20)));
+                steps.push(Step::Cut);
+                break;
+            }
+            Fault::Malformed { after } if i == after => {
+                steps.push(Step::Send(Bytes::from_static(
+                    b"data: {\"choices\": [{\"delta\"\n\n",
+                )));
+            }
+            Fault::SlowChunks(d) => steps.push(Step::Sleep(d)),
+            _ => {}
+        }
+        let piece: String = piece.iter().collect();
+        steps.push(Step::Send(chunk(model, json!({"content": piece}), None)));
+    }
+    if !matches!(steps.last(), Some(Step::Cut)) {
+        steps.push(Step::Send(chunk(model, json!({}), Some("stop"))));
+        if let Some(usage) = usage {
+            let v = json!({
+                "id": "chatcmpl-mock",
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": model,
+                "choices": [],
+                "usage": usage,
+            });
+            steps.push(Step::Send(Bytes::from(format!("data: {v}\n\n"))));
+        }
+        steps.push(Step::Send(Bytes::from_static(b"data: [DONE]\n\n")));
+    }
+    let body = stream::unfold(steps.into_iter(), |mut it| async move {
+        loop {
+            match it.next()? {
+                Step::Send(b) => return Some((Ok::<Bytes, std::io::Error>(b), it)),
+                Step::Sleep(d) => tokio::time::sleep(d).await,
+                Step::Cut => {
+                    return Some((
+                        Err(std::io::Error::new(
+                            std::io::ErrorKind::ConnectionAborted,
+                            "injected disconnect",
+                        )),
+                        it,
+                    ));
+                }
+            }
+        }
+    });
+    let mut resp = Response::new(Body::from_stream(body));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+fn error(code: u16, message: &str) -> Response {
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = json!({"error": {"message": message, "type": "mock_error", "code": code}});
+    (status, axum::Json(body)).into_response()
+}

@@ -1,0 +1,70 @@
+//! `tutela-mock-upstream [--listen ADDR] [--latency-ms N] [--chunk-chars N]`: the mock model as
+//! a process, for the load recipe and manual runs.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use tutela_mock_upstream::MockConfig;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("tutela-mock-upstream: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    let mut listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 9090));
+    let mut config = MockConfig::default();
+    let mut threads: usize = 1;
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("`{flag}` needs a value"));
+        match flag.as_str() {
+            "--listen" => {
+                let v = value()?;
+                listen = v.parse().map_err(|_| format!("`{v}` is not an address"))?;
+            }
+            "--latency-ms" => {
+                let v = value()?;
+                let ms: u64 = v.parse().map_err(|_| format!("`{v}` is not a number"))?;
+                config.latency = Duration::from_millis(ms);
+            }
+            "--chunk-chars" => {
+                let v = value()?;
+                config.chunk_chars = v.parse().map_err(|_| format!("`{v}` is not a number"))?;
+            }
+            "--threads" => {
+                let v = value()?;
+                threads = v.parse().map_err(|_| format!("`{v}` is not a number"))?;
+            }
+            "-h" | "--help" => {
+                println!(
+                    "tutela-mock-upstream [--listen 127.0.0.1:9090] [--latency-ms 0] [--chunk-chars 8] [--threads 1]\n\
+                     Markers in the last user message inject faults: fault:slow, fault:disconnect,\n\
+                     fault:malformed, fault:500, fault:429."
+                );
+                return Ok(());
+            }
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        eprintln!("tutela-mock-upstream listening on http://{listen}/v1");
+        tutela_mock_upstream::serve(listener, config)
+            .await
+            .map_err(|e| format!("serve: {e}"))
+    })
+}
