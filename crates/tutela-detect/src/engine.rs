@@ -1,0 +1,515 @@
+//! One compiled side: every literal of every rule, frame and idiom in one Aho-Corasick
+//! automaton over normalised text, the rules that interpret the hits, and the operator
+//! regexes (run on the original sentence). Scanning a sentence is one automaton pass plus
+//! work proportional to the number of hits.
+
+use std::collections::HashMap;
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use regex::RegexSet;
+use tutela_types::{DetectorId, Finding, Severity, Side, Span, Tier};
+
+use crate::Lang;
+use crate::lexicon::{CARRIED_FRAMES, FrameKind, LexFile, SubjectMode, expand};
+use crate::normalize::{Normalized, normalize_pattern};
+
+/// What a literal means to the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Cue(u32),
+    Need(u32, u8),
+    Unless(u32),
+    Idiom(u32),
+    GlobalIdiom,
+    Frame(FrameKind),
+    Subject { third: bool },
+}
+
+#[derive(Debug)]
+struct Lit {
+    check_left: bool,
+    check_right: bool,
+    roles: Vec<Role>,
+}
+
+/// A compiled rule.
+#[derive(Debug, Clone)]
+pub(crate) struct Rule {
+    pub name: String,
+    pub detector: DetectorId,
+    pub severity: Severity,
+    pub score: f32,
+    pub lang: Lang,
+    pub frames: u8,
+    pub subject: SubjectMode,
+    pub need_groups: u8,
+    pub context: Vec<DetectorId>,
+    pub unless_context: Vec<DetectorId>,
+}
+
+/// A rule under construction: its literals by role.
+pub(crate) struct RuleInput {
+    pub rule: Rule,
+    pub cues: Vec<String>,
+    pub needs: Vec<Vec<String>>,
+    pub unless: Vec<String>,
+    pub idioms: Vec<String>,
+    /// Regexes over the original sentence (operator packs), already validated.
+    pub regexes: Vec<String>,
+    /// Whether cue templates are expanded and get space-free variants (built-in data).
+    pub templates: bool,
+}
+
+/// Errors while compiling a side.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    /// A data file is not valid TOML for the schema.
+    #[error("{file}: {message}")]
+    Data {
+        /// The file.
+        file: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The automaton or the regex set could not be built.
+    #[error("cannot build matcher: {0}")]
+    Build(String),
+}
+
+/// State carried from one sentence to the next.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Carry {
+    frames: u8,
+    last_third: Option<bool>,
+}
+
+/// One compiled side.
+#[derive(Debug)]
+pub(crate) struct Engine {
+    side: Side,
+    ac: Option<AhoCorasick>,
+    lits: Vec<Lit>,
+    rules: Vec<Rule>,
+    regex: Option<RegexSet>,
+    regex_rule: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Hit {
+    s: u32,
+    e: u32,
+    #[allow(dead_code, reason = "kept for debugging")]
+    lit: u32,
+}
+
+/// Reusable buffers for scanning.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    norm: Normalized,
+    hits: Vec<Hit>,
+    cands: Vec<(u32, Hit)>,
+    needs: Vec<(u32, u8)>,
+    unless: Vec<u32>,
+    idioms: Vec<(u32, u32, u32)>,
+    negs: Vec<(u32, u32)>,
+    nonneg: Vec<(u32, u32)>,
+    subjects: Vec<(u32, u32, bool)>,
+    fired: Vec<(u32, u32, u32, bool)>,
+}
+
+struct Builder {
+    lits: Vec<Lit>,
+    index: HashMap<String, usize>,
+    patterns: Vec<String>,
+}
+
+impl Builder {
+    fn add(&mut self, literal: &str, role: Role) {
+        let (left_open, body) = match literal.strip_prefix('*') {
+            Some(b) => (true, b),
+            None => (false, literal),
+        };
+        let (right_open, body) = match body.strip_suffix('*') {
+            Some(b) => (true, b),
+            None => (false, body),
+        };
+        let norm = normalize_pattern(body);
+        if norm.is_empty() {
+            return;
+        }
+        let check_left = !left_open && norm.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+        let check_right =
+            !right_open && norm.chars().next_back().is_some_and(|c| c.is_ascii_alphanumeric());
+        let key = format!("{}{}{}", u8::from(check_left), u8::from(check_right), norm);
+        let idx = match self.index.get(&key) {
+            Some(&i) => i,
+            None => {
+                let i = self.lits.len();
+                self.lits.push(Lit {
+                    check_left,
+                    check_right,
+                    roles: Vec::new(),
+                });
+                self.patterns.push(norm);
+                self.index.insert(key, i);
+                i
+            }
+        };
+        if !self.lits[idx].roles.contains(&role) {
+            self.lits[idx].roles.push(role);
+        }
+    }
+
+    fn add_template(&mut self, t: &str, role: Role, templates: bool, spaceless: bool) -> Result<(), String> {
+        if !templates {
+            self.add(t, role);
+            return Ok(());
+        }
+        for lit in expand(t).map_err(|e| e.to_string())? {
+            self.add(&lit, role);
+            if spaceless && lit.contains(' ') && lit.is_ascii() {
+                let joined: String = lit.chars().filter(|c| *c != ' ').collect();
+                if joined.trim_matches('*').len() >= 8 {
+                    self.add(&joined, role);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Engine {
+    /// Compiles data files and operator rules for one side.
+    pub(crate) fn build(
+        side: Side,
+        files: &[(&str, LexFile)],
+        extra: Vec<RuleInput>,
+    ) -> Result<Self, CompileError> {
+        let mut b = Builder {
+            lits: Vec::new(),
+            index: HashMap::new(),
+            patterns: Vec::new(),
+        };
+        let mut rules = Vec::new();
+        let mut regex_src = Vec::new();
+        let mut regex_rule = Vec::new();
+        let data_err = |file: &str, message: String| CompileError::Data {
+            file: file.to_owned(),
+            message,
+        };
+        let mut inputs: Vec<(String, RuleInput)> = Vec::new();
+        for (file, lex) in files {
+            let f = &lex.frames;
+            for (list, kind) in [
+                (&f.negation, FrameKind::Negation),
+                (&f.hypothetical, FrameKind::Hypothetical),
+                (&f.fiction, FrameKind::Fiction),
+                (&f.academic, FrameKind::Academic),
+                (&f.past, FrameKind::Past),
+                (&f.not_negation, FrameKind::NotNegation),
+            ] {
+                for t in list {
+                    b.add_template(t, Role::Frame(kind), true, false)
+                        .map_err(|m| data_err(file, m))?;
+                }
+            }
+            for t in &f.self_subject {
+                b.add_template(t, Role::Subject { third: false }, true, false)
+                    .map_err(|m| data_err(file, m))?;
+            }
+            for t in &f.third {
+                b.add_template(t, Role::Subject { third: true }, true, false)
+                    .map_err(|m| data_err(file, m))?;
+            }
+            for t in &lex.idioms {
+                b.add_template(t, Role::GlobalIdiom, true, false)
+                    .map_err(|m| data_err(file, m))?;
+            }
+            for r in &lex.rules {
+                if r.needs.len() > 8 {
+                    return Err(data_err(file, format!("rule `{}`: at most 8 needs groups", r.id)));
+                }
+                let lang = lex.lang.lang();
+                let detector = crate::lexicon::detector(&r.detector);
+                let name = format!("{}/{}/{}", detector, lang.as_str(), r.id);
+                let mut frames = 0u8;
+                for k in &r.frames {
+                    frames |= k.bit();
+                }
+                inputs.push((
+                    (*file).to_owned(),
+                    RuleInput {
+                        rule: Rule {
+                            name,
+                            detector,
+                            severity: r.severity,
+                            score: r.score,
+                            lang,
+                            frames,
+                            subject: r.subject,
+                            need_groups: r.needs.len() as u8,
+                            context: r.context.iter().map(|c| crate::lexicon::detector(c)).collect(),
+                            unless_context: r
+                                .unless_context
+                                .iter()
+                                .map(|c| crate::lexicon::detector(c))
+                                .collect(),
+                        },
+                        cues: r.cues.clone(),
+                        needs: r.needs.clone(),
+                        unless: r.unless.clone(),
+                        idioms: r.idioms.clone(),
+                        regexes: Vec::new(),
+                        templates: true,
+                    },
+                ));
+            }
+        }
+        inputs.extend(extra.into_iter().map(|r| (String::from("rule pack"), r)));
+        for (file, input) in inputs {
+            let ri = rules.len() as u32;
+            let t = input.templates;
+            for c in &input.cues {
+                b.add_template(c, Role::Cue(ri), t, true).map_err(|m| data_err(&file, m))?;
+            }
+            for (g, group) in input.needs.iter().enumerate() {
+                for c in group {
+                    b.add_template(c, Role::Need(ri, g as u8), t, true)
+                        .map_err(|m| data_err(&file, m))?;
+                }
+            }
+            for c in &input.unless {
+                b.add_template(c, Role::Unless(ri), t, false)
+                    .map_err(|m| data_err(&file, m))?;
+            }
+            for c in &input.idioms {
+                b.add_template(c, Role::Idiom(ri), t, false)
+                    .map_err(|m| data_err(&file, m))?;
+            }
+            for re in input.regexes {
+                regex_src.push(re);
+                regex_rule.push(ri);
+            }
+            rules.push(input.rule);
+        }
+        let ac = if b.patterns.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::Standard)
+                    .kind(Some(AhoCorasickKind::DFA))
+                    .build(&b.patterns)
+                    .map_err(|e| CompileError::Build(e.to_string()))?,
+            )
+        };
+        let regex = if regex_src.is_empty() {
+            None
+        } else {
+            Some(RegexSet::new(&regex_src).map_err(|e| CompileError::Build(e.to_string()))?)
+        };
+        Ok(Self {
+            side,
+            ac,
+            lits: b.lits,
+            rules,
+            regex,
+            regex_rule,
+        })
+    }
+
+    /// Scans one sentence `seg` (which starts at `base` in the caller's text) and appends one
+    /// finding per detector that fired.
+    pub(crate) fn scan_segment(
+        &self,
+        seg: &str,
+        base: usize,
+        lang: Lang,
+        context: &[DetectorId],
+        carry: &mut Carry,
+        sc: &mut Scratch,
+        out: &mut Vec<Finding>,
+    ) {
+        sc.hits.clear();
+        sc.cands.clear();
+        sc.needs.clear();
+        sc.unless.clear();
+        sc.idioms.clear();
+        sc.negs.clear();
+        sc.nonneg.clear();
+        sc.subjects.clear();
+        sc.fired.clear();
+        let mut frames = 0u8;
+        if let Some(ac) = &self.ac {
+            sc.norm.fill(seg);
+            let text = sc.norm.text.as_bytes();
+            for m in ac.find_overlapping_iter(sc.norm.text.as_str()) {
+                let lit = &self.lits[m.pattern().as_usize()];
+                if lit.check_left && m.start() > 0 && text[m.start() - 1].is_ascii_alphanumeric() {
+                    continue;
+                }
+                if lit.check_right && m.end() < text.len() && text[m.end()].is_ascii_alphanumeric() {
+                    continue;
+                }
+                let hit = Hit {
+                    s: m.start() as u32,
+                    e: m.end() as u32,
+                    lit: m.pattern().as_u32(),
+                };
+                for role in &lit.roles {
+                    match *role {
+                        Role::Cue(r) => sc.cands.push((r, hit)),
+                        Role::Need(r, g) => sc.needs.push((r, g)),
+                        Role::Unless(r) => sc.unless.push(r),
+                        Role::Idiom(r) => sc.idioms.push((r, hit.s, hit.e)),
+                        Role::GlobalIdiom => sc.idioms.push((u32::MAX, hit.s, hit.e)),
+                        Role::Frame(FrameKind::Negation) => sc.negs.push((hit.s, hit.e)),
+                        Role::Frame(FrameKind::NotNegation) => sc.nonneg.push((hit.s, hit.e)),
+                        Role::Frame(k) => frames |= k.bit(),
+                        Role::Subject { third } => sc.subjects.push((hit.s, hit.e, third)),
+                    }
+                }
+                sc.hits.push(hit);
+            }
+        }
+        if !sc.nonneg.is_empty() {
+            let nonneg = &sc.nonneg;
+            sc.negs.retain(|&(s, e)| !nonneg.iter().any(|&(ns, ne)| ns < e && s < ne));
+        }
+        let active = frames | carry.frames;
+        let text = sc.norm.text.as_str();
+        for &(r, hit) in &sc.cands {
+            let rule = &self.rules[r as usize];
+            if !lang.admits(rule.lang) {
+                continue;
+            }
+            if active & rule.frames & !FrameKind::Negation.bit() != 0 {
+                continue;
+            }
+            if sc.unless.contains(&r) {
+                continue;
+            }
+            if rule.need_groups > 0
+                && !(0..rule.need_groups).all(|g| sc.needs.iter().any(|&(nr, ng)| nr == r && ng == g))
+            {
+                continue;
+            }
+            if sc
+                .idioms
+                .iter()
+                .any(|&(ir, s, e)| (ir == r || ir == u32::MAX) && s < hit.e && hit.s < e)
+            {
+                continue;
+            }
+            if rule.frames & FrameKind::Negation.bit() != 0 && negated(text, &sc.negs, hit) {
+                continue;
+            }
+            if !rule.context.is_empty() && !rule.context.iter().any(|c| context.contains(c)) {
+                continue;
+            }
+            if rule.unless_context.iter().any(|c| context.contains(c)) {
+                continue;
+            }
+            let third = match rule.subject {
+                SubjectMode::Any => false,
+                SubjectMode::Resolve => subject_is_third(&sc.subjects, hit)
+                    .or(carry.last_third)
+                    .unwrap_or(false),
+                SubjectMode::SelfOnly => {
+                    if subject_is_third(&sc.subjects, hit).unwrap_or(false) {
+                        continue;
+                    }
+                    false
+                }
+            };
+            sc.fired.push((r, hit.s, hit.e, third));
+        }
+        if let Some(set) = &self.regex {
+            for i in set.matches(seg).iter() {
+                let r = self.regex_rule[i];
+                if lang.admits(self.rules[r as usize].lang) && !sc.unless.contains(&r) {
+                    sc.fired.push((r, u32::MAX, u32::MAX, false));
+                }
+            }
+        }
+        // Carry for the next sentence.
+        carry.frames = frames & CARRIED_FRAMES;
+        if let Some(&(_, _, t)) = sc.subjects.iter().max_by_key(|s| (s.0, s.1)) {
+            carry.last_third = Some(t);
+        }
+        self.emit(seg, base, sc, out);
+    }
+
+    fn emit(&self, seg: &str, base: usize, sc: &Scratch, out: &mut Vec<Finding>) {
+        let first = out.len();
+        for &(r, s, e, third) in &sc.fired {
+            let rule = &self.rules[r as usize];
+            let detector = if third {
+                DetectorId::ThirdParty
+            } else {
+                rule.detector.clone()
+            };
+            let span = if s == u32::MAX {
+                Span {
+                    start: base,
+                    end: base + seg.len(),
+                }
+            } else {
+                let (a, b) = sc.norm.original(s as usize, e as usize);
+                Span {
+                    start: base + a,
+                    end: base + b,
+                }
+            };
+            match out[first..].iter_mut().find(|f| f.detector == detector) {
+                Some(f) => {
+                    if rule.score > f.score {
+                        f.score = rule.score;
+                        f.rule = Some(rule.name.clone());
+                    }
+                    f.severity = f.severity.max(rule.severity);
+                    if !f.spans.contains(&span) {
+                        f.spans.push(span);
+                    }
+                }
+                None => out.push(Finding {
+                    detector,
+                    side: self.side,
+                    tier: Tier::Lexical,
+                    score: rule.score,
+                    severity: rule.severity,
+                    rule: Some(rule.name.clone()),
+                    spans: vec![span],
+                }),
+            }
+        }
+        for f in &mut out[first..] {
+            f.spans.sort();
+        }
+    }
+}
+
+/// A negator ends before the cue, in the same clause, with at most three words between.
+fn negated(text: &str, negs: &[(u32, u32)], hit: Hit) -> bool {
+    negs.iter().any(|&(s, e)| {
+        if e > hit.s || s >= hit.s {
+            return false;
+        }
+        let gap = &text[e as usize..hit.s as usize];
+        gap.len() <= 24
+            && !gap.contains([',', '.', ';', '!', '?', '，', '。', '；', '！', '？', '、'])
+            && !gap.contains(" but ")
+            && !gap.contains("但")
+            && gap.split_whitespace().count() <= 3
+            && gap.chars().filter(|c| !c.is_ascii()).count() <= 3
+    })
+}
+
+/// The subject nearest before the end of the cue: third person or not; `None` if none.
+fn subject_is_third(subjects: &[(u32, u32, bool)], hit: Hit) -> Option<bool> {
+    subjects
+        .iter()
+        .filter(|&&(_, e, _)| e <= hit.e)
+        .max_by_key(|&&(s, e, _)| (s, e))
+        .map(|&(_, _, t)| t)
+}

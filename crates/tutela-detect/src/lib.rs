@@ -1,0 +1,322 @@
+//! Bilingual (English and Chinese) lexical detectors for tutela, operator rule packs,
+//! chunk-invariant streaming, and the evaluation harness behind `tutela eval`.
+//!
+//! # API
+//!
+//! ```ignore
+//! let det = Detectors::builtin();                       // compiled once; keep and share it
+//! let findings = det.scan(Side::User, "text", None);    // whole text
+//! let findings = det.scan(Side::Assistant, reply, Some(user_turn)); // reply + its context
+//! let mut s = det.stream(Side::Assistant, Some(user_turn));
+//! let mut all = s.feed("first chunk");                  // findings of finished sentences
+//! all.extend(s.feed("second chunk"));
+//! all.extend(s.finish());                               // == det.scan(...) of the whole text
+//! let packs = vec![RulePack::parse("gambling.toml", &text)?];  // the caller reads the file
+//! let det = Detectors::with_rule_packs(packs)?;
+//! ```
+//!
+//! Findings are [`tutela_types::Finding`]s: detector, side, tier (`lexical`), score,
+//! severity, rule (`crisis/en/explicit-intent`) and spans, which are byte ranges of the
+//! original text (never of the normalised one). Findings come per sentence: one finding per
+//! detector and sentence, in text order. Operator categories become
+//! [`DetectorId::Custom`].
+//!
+//! # How it works
+//!
+//! Text is cut into sentences ([`segment`]); each sentence is normalised once into a buffer
+//! with a byte map back to the original ([`normalize`]); one Aho-Corasick automaton per side
+//! finds every literal of every rule, frame and idiom in one pass; rules then interpret the
+//! hits (needs, unless, idioms, negation, hypothetical/fiction/academic/past frames, subject
+//! resolution for third parties). Assistant rules can require labels found in the preceding
+//! user turn (`exit`, `ctx_asks_if_human`, ...), which is scanned once per reply.
+//! The patterns are data (`data/*.toml`), embedded with `include_str!` and compiled once.
+//!
+//! Invariants: no I/O, no clock, no environment, no async runtime, no political-speech lists.
+//! Chat text is never logged.
+
+pub mod eval;
+mod engine;
+mod lexicon;
+pub mod normalize;
+mod rulepack;
+pub mod segment;
+mod t2s;
+
+use tutela_types::{DetectorId, Finding, Side};
+
+pub use crate::engine::CompileError;
+pub use crate::rulepack::{RulePack, RulePackError, RulePackErrors};
+
+use crate::engine::{Carry, Engine, RuleInput, Scratch};
+use crate::lexicon::LexFile;
+
+/// Which language's rules run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    /// Every language (mixed text is common).
+    #[default]
+    Auto,
+    /// English rules only.
+    En,
+    /// Chinese rules only.
+    Zh,
+    /// Rules that apply whatever the language (operator rule packs without a language).
+    Any,
+}
+
+impl Lang {
+    /// `auto`, `en`, `zh` or `any`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lang::Auto => "auto",
+            Lang::En => "en",
+            Lang::Zh => "zh",
+            Lang::Any => "any",
+        }
+    }
+
+    /// Whether a scan restricted to `self` runs a rule of language `rule`.
+    fn admits(self, rule: Lang) -> bool {
+        matches!(self, Lang::Auto) || rule == Lang::Any || rule == self
+    }
+}
+
+impl std::str::FromStr for Lang {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Lang::Auto),
+            "en" => Ok(Lang::En),
+            "zh" => Ok(Lang::Zh),
+            "any" => Ok(Lang::Any),
+            _ => Err(format!("unknown language `{s}` (expected auto, en or zh)")),
+        }
+    }
+}
+
+const USER_FILES: [(&str, &str); 2] = [
+    ("data/user_en.toml", include_str!("../data/user_en.toml")),
+    ("data/user_zh.toml", include_str!("../data/user_zh.toml")),
+];
+const ASSISTANT_FILES: [(&str, &str); 2] = [
+    ("data/assistant_en.toml", include_str!("../data/assistant_en.toml")),
+    ("data/assistant_zh.toml", include_str!("../data/assistant_zh.toml")),
+];
+const CONTEXT_FILES: [(&str, &str); 2] = [
+    ("data/context_en.toml", include_str!("../data/context_en.toml")),
+    ("data/context_zh.toml", include_str!("../data/context_zh.toml")),
+];
+
+fn parse_files(files: &[(&'static str, &'static str)]) -> Result<Vec<(&'static str, LexFile)>, CompileError> {
+    files
+        .iter()
+        .map(|&(name, text)| {
+            toml::from_str::<LexFile>(text)
+                .map(|lex| (name, lex))
+                .map_err(|e| CompileError::Data {
+                    file: name.to_owned(),
+                    message: e.to_string(),
+                })
+        })
+        .collect()
+}
+
+/// Every detector, compiled: the user side, the assistant side, and the reader of the user
+/// turn that assistant rules take as context.
+#[derive(Debug)]
+pub struct Detectors {
+    user: Engine,
+    assistant: Engine,
+    context: Engine,
+}
+
+impl Detectors {
+    /// The built-in detectors. The embedded data is checked by the crate's tests, so this
+    /// cannot fail in a released build.
+    #[expect(clippy::expect_used, reason = "embedded pattern data is validated by unit tests")]
+    pub fn builtin() -> Self {
+        Self::try_builtin().expect("built-in pattern data compiles")
+    }
+
+    /// The built-in detectors, reporting a data error instead of panicking.
+    pub fn try_builtin() -> Result<Self, CompileError> {
+        Self::build(Vec::new())
+    }
+
+    /// The built-in detectors plus operator categories from rule packs.
+    pub fn with_rule_packs(packs: Vec<RulePack>) -> Result<Self, CompileError> {
+        Self::build(packs)
+    }
+
+    fn build(packs: Vec<RulePack>) -> Result<Self, CompileError> {
+        let mut user_extra: Vec<RuleInput> = Vec::new();
+        let mut assistant_extra: Vec<RuleInput> = Vec::new();
+        for pack in packs {
+            for (side, input) in pack.into_inputs() {
+                match side {
+                    Side::User => user_extra.push(input),
+                    Side::Assistant => assistant_extra.push(input),
+                }
+            }
+        }
+        let user_files = parse_files(&USER_FILES)?;
+        let user = Engine::build(Side::User, &user_files, user_extra)?;
+        let assistant = Engine::build(Side::Assistant, &parse_files(&ASSISTANT_FILES)?, assistant_extra)?;
+        let mut ctx_files = user_files;
+        ctx_files.extend(parse_files(&CONTEXT_FILES)?);
+        let context = Engine::build(Side::User, &ctx_files, Vec::new())?;
+        Ok(Self {
+            user,
+            assistant,
+            context,
+        })
+    }
+
+    fn engine(&self, side: Side) -> &Engine {
+        match side {
+            Side::User => &self.user,
+            Side::Assistant => &self.assistant,
+        }
+    }
+
+    /// Scans a whole text. `context` is the preceding user turn (assistant side only).
+    pub fn scan(&self, side: Side, text: &str, context: Option<&str>) -> Vec<Finding> {
+        self.scan_lang(side, Lang::Auto, text, context)
+    }
+
+    /// Like [`Detectors::scan`], running only the rules of `lang`.
+    pub fn scan_lang(&self, side: Side, lang: Lang, text: &str, context: Option<&str>) -> Vec<Finding> {
+        let mut s = self.stream_lang(side, lang, context);
+        s.run(text, true);
+        s.take()
+    }
+
+    /// The labels the context reader finds in a user turn (`exit`, `crisis`, `ctx_*`).
+    pub fn context_labels(&self, context: &str) -> Vec<DetectorId> {
+        let mut out = Vec::new();
+        let mut carry = Carry::default();
+        let mut sc = Scratch::default();
+        let mut findings = Vec::new();
+        let mut s = 0;
+        while let Some(p) = segment::next_boundary(context, s) {
+            self.context
+                .scan_segment(&context[s..p], s, Lang::Auto, &[], &mut carry, &mut sc, &mut findings);
+            s = p;
+        }
+        self.context
+            .scan_segment(&context[s..], s, Lang::Auto, &[], &mut carry, &mut sc, &mut findings);
+        for f in findings {
+            if !out.contains(&f.detector) {
+                out.push(f.detector);
+            }
+        }
+        out
+    }
+
+    /// A streaming scanner: feed chunks, get the findings of each finished sentence; any
+    /// split of a text yields the same findings as [`Detectors::scan`] of the whole.
+    pub fn stream(&self, side: Side, context: Option<&str>) -> Stream<'_> {
+        self.stream_lang(side, Lang::Auto, context)
+    }
+
+    /// Like [`Detectors::stream`], running only the rules of `lang`.
+    pub fn stream_lang(&self, side: Side, lang: Lang, context: Option<&str>) -> Stream<'_> {
+        let ctx = match (side, context) {
+            (Side::Assistant, Some(c)) => self.context_labels(c),
+            _ => Vec::new(),
+        };
+        Stream {
+            engine: self.engine(side),
+            lang,
+            ctx,
+            buf: String::new(),
+            base: 0,
+            carry: Carry::default(),
+            scratch: Scratch::default(),
+            out: Vec::new(),
+        }
+    }
+}
+
+/// A streaming scan of one text (see [`Detectors::stream`]).
+#[derive(Debug)]
+pub struct Stream<'a> {
+    engine: &'a Engine,
+    lang: Lang,
+    ctx: Vec<DetectorId>,
+    buf: String,
+    base: usize,
+    carry: Carry,
+    scratch: Scratch,
+    out: Vec<Finding>,
+}
+
+impl Stream<'_> {
+    /// Adds a chunk; returns the findings of the sentences it finished.
+    pub fn feed(&mut self, chunk: &str) -> Vec<Finding> {
+        self.buf.push_str(chunk);
+        let buf = std::mem::take(&mut self.buf);
+        let used = self.run(&buf, false);
+        self.buf = buf;
+        self.buf.drain(..used);
+        self.base += used;
+        self.take()
+    }
+
+    /// Ends the text; returns the findings of the last sentence.
+    pub fn finish(mut self) -> Vec<Finding> {
+        let buf = std::mem::take(&mut self.buf);
+        self.run(&buf, true);
+        self.take()
+    }
+
+    /// Bytes fed so far that are not yet scanned (the unfinished sentence).
+    pub fn pending(&self) -> usize {
+        self.buf.len()
+    }
+
+    fn take(&mut self) -> Vec<Finding> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Scans the finished sentences of `text` (all of it if `last`); returns bytes consumed.
+    fn run(&mut self, text: &str, last: bool) -> usize {
+        let mut s = 0;
+        while let Some(p) = segment::next_boundary(text, s) {
+            self.engine.scan_segment(
+                &text[s..p],
+                self.base + s,
+                self.lang,
+                &self.ctx,
+                &mut self.carry,
+                &mut self.scratch,
+                &mut self.out,
+            );
+            s = p;
+        }
+        if last && s < text.len() {
+            self.engine.scan_segment(
+                &text[s..],
+                self.base + s,
+                self.lang,
+                &self.ctx,
+                &mut self.carry,
+                &mut self.scratch,
+                &mut self.out,
+            );
+            s = text.len();
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_data_compiles() {
+        let d = Detectors::try_builtin();
+        assert!(d.is_ok(), "{:?}", d.err());
+    }
+}

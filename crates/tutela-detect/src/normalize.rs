@@ -1,0 +1,268 @@
+//! Normalisation shared by every detector: one pass per text into a reusable buffer, with a
+//! byte map back to the original text so spans can be reported in original offsets.
+//!
+//! Steps, in order: invisible characters dropped (zero-width, bidi controls, variation
+//! selectors, soft hyphen); NFKC per character (full-width forms become ASCII); lowercase;
+//! traditional → simplified Chinese; apostrophes dropped (`don't` = `dont`); whitespace runs
+//! become one space; then, with one character of lookahead: leetspeak digits and symbols
+//! between letters become letters (`su1cide`), spaced-out letters are joined
+//! (`k i l l` → `kill`), and runs of the same ASCII letter collapse to one (`killll` = `kill`
+//! = `kil`). Patterns go through the same function, so they match whatever the text did.
+//! Emoji are kept as they are (they are signals).
+
+use unicode_normalization::UnicodeNormalization;
+
+use crate::t2s;
+
+/// A normalised text with, for every byte of it, the original byte range it came from.
+#[derive(Debug, Default, Clone)]
+pub struct Normalized {
+    /// The normalised text.
+    pub text: String,
+    /// For each byte of `text`: start of the original character(s) it came from.
+    start: Vec<u32>,
+    /// For each byte of `text`: end of the original character(s) it came from.
+    end: Vec<u32>,
+    /// Scratch: characters after the first stage.
+    stage: Vec<(char, u32, u32)>,
+}
+
+impl Normalized {
+    /// An empty buffer, to be reused with [`Normalized::fill`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Normalises `src` into this buffer (offsets relative to `src`).
+    pub fn fill(&mut self, src: &str) {
+        self.text.clear();
+        self.start.clear();
+        self.end.clear();
+        self.stage.clear();
+        stage_one(src, &mut self.stage);
+        self.stage_two();
+    }
+
+    /// The original byte range `[start, end)` of the normalised range `[a, b)`.
+    pub fn original(&self, a: usize, b: usize) -> (usize, usize) {
+        if a >= b || b > self.start.len() {
+            return (0, 0);
+        }
+        (self.start[a] as usize, self.end[b - 1] as usize)
+    }
+
+    fn push(&mut self, c: char, s: u32, e: u32) {
+        self.text.push(c);
+        for _ in 0..c.len_utf8() {
+            self.start.push(s);
+            self.end.push(e);
+        }
+    }
+
+    fn stage_two(&mut self) {
+        let stage = std::mem::take(&mut self.stage);
+        let n = stage.len();
+        let mut join_sep = vec![false; 0];
+        if has_spaced_run(&stage) {
+            join_sep = spaced_separators(&stage);
+        }
+        let mut i = 0;
+        while i < n {
+            let (mut c, s, e) = stage[i];
+            if !join_sep.is_empty() && join_sep[i] {
+                i += 1;
+                continue;
+            }
+            if let Some(letter) = leet(c) {
+                let prev_letter = self.text.chars().next_back().is_some_and(|p| p.is_ascii_lowercase());
+                let next_letter = stage
+                    .get(i + 1)
+                    .is_some_and(|&(nc, _, _)| nc.is_ascii_lowercase() || leet(nc).is_some() && stage.get(i + 2).is_some_and(|&(nn, _, _)| nn.is_ascii_lowercase()));
+                if prev_letter && next_letter {
+                    c = letter;
+                }
+            }
+            if c.is_ascii_lowercase() && self.text.as_bytes().last() == Some(&(c as u8)) {
+                // Collapse a repeated letter into the one before it.
+                if let Some(last) = self.end.last_mut() {
+                    *last = e;
+                }
+                i += 1;
+                continue;
+            }
+            self.push(c, s, e);
+            i += 1;
+        }
+        self.stage = stage;
+    }
+}
+
+/// Leetspeak digit or symbol → letter, applied only between letters.
+fn leet(c: char) -> Option<char> {
+    Some(match c {
+        '0' => 'o',
+        '1' | '!' => 'i',
+        '3' => 'e',
+        '4' | '@' => 'a',
+        '5' | '$' => 's',
+        '7' => 't',
+        _ => return None,
+    })
+}
+
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
+        | '\u{FFA0}' | '\u{E0000}'..='\u{E007F}')
+}
+
+fn is_cjk(c: char) -> bool {
+    matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{3400}'..='\u{4DBF}')
+}
+
+/// Per-character stage: invisible, NFKC, lowercase, t2s, apostrophes, whitespace.
+fn stage_one(src: &str, out: &mut Vec<(char, u32, u32)>) {
+    let mut last_space = true;
+    for (off, c) in src.char_indices() {
+        let s = off as u32;
+        let e = (off + c.len_utf8()) as u32;
+        if c.is_ascii() {
+            let c = c.to_ascii_lowercase();
+            if c.is_ascii_whitespace() {
+                if !last_space {
+                    out.push((' ', s, e));
+                    last_space = true;
+                }
+                continue;
+            }
+            if c == '\'' || c == '`' {
+                continue;
+            }
+            out.push((c, s, e));
+            last_space = false;
+            continue;
+        }
+        if is_cjk(c) {
+            out.push((t2s::simplify(c), s, e));
+            last_space = false;
+            continue;
+        }
+        if is_invisible(c) {
+            continue;
+        }
+        if c == '\u{2019}' || c == '\u{2018}' || c == '\u{02BC}' {
+            continue;
+        }
+        for k in std::iter::once(c).nfkc() {
+            for l in k.to_lowercase() {
+                if l.is_whitespace() {
+                    if !last_space {
+                        out.push((' ', s, e));
+                        last_space = true;
+                    }
+                    continue;
+                }
+                if l == '\'' {
+                    continue;
+                }
+                let l = if is_cjk(l) { t2s::simplify(l) } else { l };
+                out.push((l, s, e));
+                last_space = false;
+            }
+        }
+    }
+}
+
+fn is_sep(c: char) -> bool {
+    matches!(c, ' ' | '.' | '-' | '_' | '*' | '+' | '~' | '/')
+}
+
+fn is_alnum(c: char) -> bool {
+    c.is_ascii_alphanumeric()
+}
+
+/// Cheap pre-check: a letter, a separator, a letter, a separator, a letter.
+fn has_spaced_run(stage: &[(char, u32, u32)]) -> bool {
+    stage.windows(5).any(|w| {
+        w[0].0.is_ascii_lowercase()
+            && is_sep(w[1].0)
+            && w[2].0.is_ascii_lowercase()
+            && is_sep(w[3].0)
+            && w[4].0.is_ascii_lowercase()
+    })
+}
+
+/// Marks separators inside runs of at least four single letters (`k i l l`, `s.u.i.c.i.d.e`).
+fn spaced_separators(stage: &[(char, u32, u32)]) -> Vec<bool> {
+    let n = stage.len();
+    let mut marks = vec![false; n];
+    let single = |i: usize| -> bool {
+        stage[i].0.is_ascii_alphabetic()
+            && (i == 0 || !is_alnum(stage[i - 1].0))
+            && (i + 1 >= n || !is_alnum(stage[i + 1].0))
+    };
+    let mut i = 0;
+    while i < n {
+        if !single(i) {
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        let mut count = 1;
+        while j + 2 < n && is_sep(stage[j + 1].0) && single(j + 2) {
+            j += 2;
+            count += 1;
+        }
+        if count >= 4 {
+            let mut k = i + 1;
+            while k < j {
+                marks[k] = true;
+                k += 2;
+            }
+        }
+        i = j + 1;
+    }
+    marks
+}
+
+/// Normalises a pattern literal the way texts are normalised.
+pub fn normalize_pattern(p: &str) -> String {
+    let mut n = Normalized::new();
+    n.fill(p);
+    n.text.trim().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(s: &str) -> String {
+        let mut n = Normalized::new();
+        n.fill(s);
+        n.text
+    }
+
+    #[test]
+    fn folds_width_case_invisibles_and_tricks() {
+        assert_eq!(norm("ＫＩＬＬ\u{200B}  Myself"), norm("kill myself"));
+        assert_eq!(norm("su1cide"), norm("suicide"));
+        assert_eq!(norm("k i l l  m y s e l f"), "kilmyself");
+        assert_eq!(norm("killllll"), norm("kill"));
+        assert_eq!(norm("don’t"), "dont");
+        assert_eq!(norm("kill -9"), "kil -9");
+        assert_eq!(norm("我們說"), "我们说");
+        assert_eq!(norm("😭😭"), "😭😭");
+    }
+
+    #[test]
+    fn maps_back_to_original_bytes() {
+        let src = "Ｉ wanna diiie";
+        let mut n = Normalized::new();
+        n.fill(src);
+        let at = n.text.find("die").unwrap();
+        let (a, b) = n.original(at, at + 3);
+        assert_eq!(&src[a..b], "diiie");
+    }
+}

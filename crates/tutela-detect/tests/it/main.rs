@@ -1,0 +1,1 @@
+//! Integration tests of tutela-detect: golden cases, eval thresholds, streaming, rule packs.
