@@ -4,7 +4,8 @@
 //! # Shape
 //!
 //! - Narrow async traits, one per concern: [`UserStore`], [`SessionStore`], [`UsageStore`],
-//!   [`InterventionStore`], [`EscalationStore`], [`Outbox`], [`CounterStore`], [`AuditLog`].
+//!   [`InterventionStore`], [`EscalationStore`], [`Outbox`], [`CounterStore`],
+//!   [`ComplaintStore`], [`AuditLog`].
 //!   A backend implements them all ([`Backend`]); today that is [`SqliteStore`] (sqlx, WAL,
 //!   migrations embedded from `migrations/sqlite/`); a PostgreSQL backend implements the same
 //!   traits with its own `migrations/postgres/`.
@@ -65,15 +66,16 @@ pub use crate::audit::{
 };
 pub use crate::error::{Result, StoreError};
 pub use crate::model::{
-    ContactAddress, CounterTotal, DailyUsage, DeletionReport, Direction, Escalation,
-    EscalationMessage, EscalationStatus, Intervention, InterventionCount, MonthlyActive,
-    NewEscalation, NewNotification, Notification, OutboxStatus, RetryPolicy, Session, TurnRecord,
-    User, UserExport, UserUpdate, month_of, year_days, year_month,
+    Complaint, ComplaintCount, ComplaintStatus, ContactAddress, CounterTotal, DailyUsage,
+    DeletionReport, Direction, Escalation, EscalationMessage, EscalationStatus, Intervention,
+    InterventionCount, MonthlyActive, NewComplaint, NewEscalation, NewNotification, Notification,
+    OutboxStatus, RetryPolicy, Session, TurnRecord, User, UserExport, UserUpdate, month_of,
+    year_days, year_month,
 };
 pub use crate::sqlite::{SqliteStore, StoreOptions};
 pub use crate::traits::{
-    AuditLog, Backend, CounterStore, EscalationStore, InterventionStore, Outbox, SessionStore,
-    UsageStore, UserStore,
+    AuditLog, Backend, ComplaintStore, CounterStore, EscalationStore, InterventionStore, Outbox,
+    SessionStore, UsageStore, UserStore,
 };
 pub use crate::writer::{AuditWriter, MAX_BATCH, QUEUE_CAPACITY};
 
@@ -153,6 +155,11 @@ impl Store {
         &*self.backend
     }
 
+    /// Complaints and appeals.
+    pub fn complaints(&self) -> &dyn ComplaintStore {
+        &*self.backend
+    }
+
     /// Read access to the audit log (appends go through [`Store::audit`]).
     pub fn audit_log(&self) -> &dyn AuditLog {
         &*self.backend
@@ -206,6 +213,7 @@ impl Store {
                     "contacts": report.contacts,
                     "messages": report.messages,
                     "notifications": report.notifications,
+                    "complaint_texts": report.complaint_texts,
                 })),
                 profile_hash: String::new(),
                 content_hash: None,

@@ -496,6 +496,8 @@ pub struct UserExport {
     pub escalations: Vec<Escalation>,
     /// Messages exchanged with humans in those cases.
     pub messages: Vec<EscalationMessage>,
+    /// Complaints and appeals.
+    pub complaints: Vec<Complaint>,
 }
 
 /// What a deletion removed.
@@ -510,6 +512,83 @@ pub struct DeletionReport {
     pub messages: u64,
     /// Pending or past notifications removed (they held contact addresses).
     pub notifications: u64,
+    /// Complaint texts removed (the complaints stay, for the statistics).
+    pub complaint_texts: u64,
+}
+
+/// Where a complaint stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ComplaintStatus {
+    /// Waiting for an answer.
+    Open,
+    /// Answered.
+    Resolved,
+}
+
+impl ComplaintStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ComplaintStatus::Open => "open",
+            ComplaintStatus::Resolved => "resolved",
+        }
+    }
+}
+
+/// A complaint or appeal to file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewComplaint {
+    /// From whom, if known.
+    pub user_id: Option<String>,
+    /// `appeal`, `content`, `privacy`, `minors`, `other`, ... (the operator's categories).
+    pub category: String,
+    /// For an appeal: the intervention appealed against.
+    pub intervention_id: Option<i64>,
+    /// What the user wrote (content: deleted with the user's data).
+    pub body: Option<String>,
+    /// When it was received.
+    pub at: Timestamp,
+    /// The published handling time limit, in seconds; sets `due_at`.
+    pub handling_limit_secs: i64,
+}
+
+/// A complaint or appeal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Complaint {
+    /// Store-assigned id.
+    pub id: i64,
+    /// From whom.
+    pub user_id: Option<String>,
+    /// Category.
+    pub category: String,
+    /// For an appeal: the intervention appealed against.
+    pub intervention_id: Option<i64>,
+    /// What the user wrote.
+    pub body: Option<String>,
+    /// Where it stands.
+    pub status: ComplaintStatus,
+    /// How it ended (`upheld`, `overturned`, `answered`, ...).
+    pub outcome: Option<String>,
+    /// Received.
+    pub received_at: Timestamp,
+    /// Deadline under the published handling time limit.
+    pub due_at: Timestamp,
+    /// Answered.
+    pub resolved_at: Option<Timestamp>,
+}
+
+/// Complaints received in a period, by category and outcome.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ComplaintCount {
+    /// Category.
+    pub category: String,
+    /// Outcome (`None`: still open).
+    pub outcome: Option<String>,
+    /// How many.
+    pub count: u64,
+    /// Of those, how many were (or, still open, are) past their deadline.
+    pub overdue: u64,
 }
 
 /// The calendar month (`yyyymm`) of an instant at a fixed UTC offset (minutes east).

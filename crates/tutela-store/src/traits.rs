@@ -8,9 +8,10 @@ use tutela_types::{Counter, LocalDate, SessionState, Timestamp};
 use crate::audit::{AuditQuery, ChainLink, NewAuditRecord, StoredAuditRecord};
 use crate::error::Result;
 use crate::model::{
-    CounterTotal, DailyUsage, DeletionReport, Direction, Escalation, EscalationMessage,
-    EscalationStatus, Intervention, InterventionCount, MonthlyActive, NewEscalation,
-    NewNotification, Notification, RetryPolicy, Session, TurnRecord, User, UserExport, UserUpdate,
+    Complaint, ComplaintCount, ComplaintStatus, CounterTotal, DailyUsage, DeletionReport,
+    Direction, Escalation, EscalationMessage, EscalationStatus, Intervention, InterventionCount,
+    MonthlyActive, NewComplaint, NewEscalation, NewNotification, Notification, RetryPolicy,
+    Session, TurnRecord, User, UserExport, UserUpdate,
 };
 
 /// Users, their settings and contacts, export and deletion.
@@ -178,6 +179,31 @@ pub trait CounterStore: Send + Sync {
     async fn counter_totals(&self, from: LocalDate, to: LocalDate) -> Result<Vec<CounterTotal>>;
 }
 
+/// Complaints and appeals, with the published handling deadline.
+#[async_trait]
+pub trait ComplaintStore: Send + Sync {
+    /// Files a complaint; its deadline is `at + handling_limit_secs`.
+    async fn file_complaint(&self, new: &NewComplaint) -> Result<Complaint>;
+    /// A complaint.
+    async fn get_complaint(&self, id: i64) -> Result<Option<Complaint>>;
+    /// Complaints with this status (all if `None`), by deadline, at most `limit`.
+    async fn list_complaints(
+        &self,
+        status: Option<ComplaintStatus>,
+        limit: u32,
+    ) -> Result<Vec<Complaint>>;
+    /// Answers a complaint.
+    async fn resolve_complaint(&self, id: i64, outcome: &str, at: Timestamp) -> Result<Complaint>;
+    /// Complaints received in `[from, to)` by category and outcome; open ones count as
+    /// overdue when their deadline is before `now`.
+    async fn complaint_counts(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        now: Timestamp,
+    ) -> Result<Vec<ComplaintCount>>;
+}
+
 /// The append-only, hash-chained audit log. Appends must be serialised by the implementation so
 /// the chain never forks; use [`crate::AuditWriter`] rather than calling `append` directly.
 #[async_trait]
@@ -201,6 +227,7 @@ pub trait Backend:
     + EscalationStore
     + Outbox
     + CounterStore
+    + ComplaintStore
     + AuditLog
 {
 }
@@ -213,6 +240,7 @@ impl<T> Backend for T where
         + EscalationStore
         + Outbox
         + CounterStore
+        + ComplaintStore
         + AuditLog
 {
 }

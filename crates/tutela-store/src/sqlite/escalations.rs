@@ -157,9 +157,9 @@ impl EscalationStore for SqliteStore {
             return Err(conflict(&case, "resolve"));
         }
         sqlx::query(
-            "UPDATE escalations SET status = 'resolved', resolved_at = ?, resolution = ?, \
-             claimed_by = COALESCE(claimed_by, ?), claimed_at = COALESCE(claimed_at, ?1) \
-             WHERE id = ?",
+            "UPDATE escalations SET status = 'resolved', resolved_at = ?1, resolution = ?2, \
+             claimed_by = COALESCE(claimed_by, ?3), claimed_at = COALESCE(claimed_at, ?1) \
+             WHERE id = ?4",
         )
         .bind(at.unix())
         .bind(resolution)

@@ -6,8 +6,12 @@
 //! dedicated audit connection with `synchronous = FULL`, so an audit commit is on disk when
 //! `append` returns, together with every commit before it. An in-memory database has a single
 //! connection shared by both, since each connection to `:memory:` would be a separate database.
+//!
+//! Parameters: a query uses either only `?` or only `?NNN`, never both; sqlx numbers bare `?`
+//! on its own, so a mix binds the wrong values.
 
 mod audit;
+mod complaints;
 mod escalations;
 mod outbox;
 mod reports;

@@ -16,7 +16,7 @@ impl Outbox for SqliteStore {
         Ok(sqlx::query_scalar(
             "INSERT INTO outbox (created_at, user_id, escalation_id, contact_kind, channel, \
              target, payload, status, attempts, next_attempt_at) \
-             VALUES (?1, ?, ?, ?, ?, ?, ?, 'pending', 0, ?1) RETURNING id",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?1) RETURNING id",
         )
         .bind(n.at.unix())
         .bind(&n.user_id)

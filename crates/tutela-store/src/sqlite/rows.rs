@@ -7,8 +7,8 @@ use tutela_types::{Action, ContactKind, MinorsSettings, QuietHours, Reason, Time
 
 use crate::error::{Result, StoreError};
 use crate::model::{
-    ContactAddress, Direction, Escalation, EscalationMessage, EscalationStatus, Intervention,
-    Notification, OutboxStatus, Session, User,
+    Complaint, ContactAddress, Direction, Escalation, EscalationMessage, EscalationStatus,
+    Intervention, Notification, OutboxStatus, Session, User,
 };
 
 /// The snake_case name of a unit enum variant, as serde writes it.
@@ -348,6 +348,40 @@ impl TryFrom<StoredNotification> for Notification {
             next_attempt_at: ts(r.next_attempt_at),
             last_error: r.last_error,
             sent_at: r.sent_at.map(ts),
+        })
+    }
+}
+
+/// A `complaints` row.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct StoredComplaint {
+    pub id: i64,
+    pub user_id: Option<String>,
+    pub category: String,
+    pub intervention_id: Option<i64>,
+    pub body: Option<String>,
+    pub status: String,
+    pub outcome: Option<String>,
+    pub received_at: i64,
+    pub due_at: i64,
+    pub resolved_at: Option<i64>,
+}
+
+impl TryFrom<StoredComplaint> for Complaint {
+    type Error = StoreError;
+
+    fn try_from(r: StoredComplaint) -> Result<Self> {
+        Ok(Complaint {
+            id: r.id,
+            user_id: r.user_id,
+            category: r.category,
+            intervention_id: r.intervention_id,
+            body: r.body,
+            status: parse_enum("complaints", "status", &r.status)?,
+            outcome: r.outcome,
+            received_at: ts(r.received_at),
+            due_at: ts(r.due_at),
+            resolved_at: r.resolved_at.map(ts),
         })
     }
 }

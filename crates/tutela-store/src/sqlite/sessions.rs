@@ -54,7 +54,7 @@ impl SessionStore for SqliteStore {
             .await?;
         sqlx::query(
             "INSERT INTO sessions (id, user_id, jurisdiction, started_at, last_seen_at, turns) \
-             VALUES (?, ?, ?, ?4, ?4, 1) \
+             VALUES (?1, ?2, ?3, ?4, ?4, 1) \
              ON CONFLICT (id) DO UPDATE SET turns = turns + 1, \
              last_seen_at = max(last_seen_at, excluded.last_seen_at)",
         )

@@ -6,13 +6,13 @@ use tutela_types::{AgeState, SessionState, Timestamp};
 
 use super::SqliteStore;
 use super::rows::{
-    StoredContact, StoredEscalation, StoredEscalationMessage, StoredIntervention, StoredSession,
-    StoredUser, enum_name, parse_json,
+    StoredComplaint, StoredContact, StoredEscalation, StoredEscalationMessage, StoredIntervention,
+    StoredSession, StoredUser, enum_name, parse_json,
 };
 use crate::error::{Result, StoreError};
 use crate::model::{
-    DailyUsage, DeletionReport, Escalation, EscalationMessage, Intervention, Session, User,
-    UserExport, UserUpdate,
+    Complaint, DailyUsage, DeletionReport, Escalation, EscalationMessage, Intervention, Session,
+    User, UserExport, UserUpdate,
 };
 use crate::traits::UserStore;
 
@@ -222,6 +222,11 @@ impl UserStore for SqliteStore {
         .bind(id)
         .fetch_all(&mut *tx)
         .await?;
+        let complaints: Vec<StoredComplaint> =
+            sqlx::query_as("SELECT * FROM complaints WHERE user_id = ? ORDER BY id")
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?;
         sqlx::query(
             "INSERT INTO data_requests (subject, kind, requested_at, completed_at) \
              VALUES (?1, 'export', ?2, ?2)",
@@ -264,6 +269,10 @@ impl UserStore for SqliteStore {
                 .into_iter()
                 .map(EscalationMessage::try_from)
                 .collect::<Result<_>>()?,
+            complaints: complaints
+                .into_iter()
+                .map(Complaint::try_from)
+                .collect::<Result<_>>()?,
         }))
     }
 
@@ -294,6 +303,19 @@ impl UserStore for SqliteStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        let complaint_texts = sqlx::query(
+            "UPDATE complaints SET body = NULL, user_id = ?1 WHERE user_id = ?2 AND body IS NOT NULL",
+        )
+        .bind(&tomb)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query("UPDATE complaints SET user_id = ? WHERE user_id = ?")
+            .bind(&tomb)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM session_state WHERE user_id = ?")
             .bind(id)
             .execute(&mut *tx)
@@ -376,6 +398,7 @@ impl UserStore for SqliteStore {
             contacts,
             messages,
             notifications,
+            complaint_texts,
         })
     }
 

@@ -14,3 +14,28 @@ mod support;
 
 /// The audit log: appends, batching, concurrency, verify and every kind of tampering.
 mod audit;
+
+/// Users: touch, get, update, contacts, listing, registered counts.
+mod users;
+
+/// Session clocks, session rows, daily usage and monthly activity.
+mod sessions;
+
+/// Escalation cases and the messages of human takeover.
+mod escalations;
+
+/// The notification outbox: claims, leases and the retry schedule.
+mod outbox;
+
+/// Interventions and counters for reports.
+mod reports;
+
+/// Complaints and appeals with their handling deadline.
+mod complaints;
+
+/// Data export and deletion (CN Art 16), with the audit chain still verifying.
+mod deletion;
+
+/// The report queries use indexes (checked with EXPLAIN QUERY PLAN), so they stay cheap at
+/// 1,000,000 users.
+mod plans;

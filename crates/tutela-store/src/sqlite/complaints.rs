@@ -1,0 +1,121 @@
+//! SQLite: complaints and appeals.
+
+use async_trait::async_trait;
+use tutela_types::Timestamp;
+
+use super::SqliteStore;
+use super::rows::StoredComplaint;
+use super::users::BEGIN_WRITE;
+use crate::error::{Result, StoreError};
+use crate::model::{Complaint, ComplaintCount, ComplaintStatus, NewComplaint};
+use crate::traits::ComplaintStore;
+
+#[async_trait]
+impl ComplaintStore for SqliteStore {
+    async fn file_complaint(&self, new: &NewComplaint) -> Result<Complaint> {
+        let row: StoredComplaint = sqlx::query_as(
+            "INSERT INTO complaints (user_id, category, intervention_id, body, status, \
+             received_at, due_at) VALUES (?, ?, ?, ?, 'open', ?, ?) RETURNING *",
+        )
+        .bind(&new.user_id)
+        .bind(&new.category)
+        .bind(new.intervention_id)
+        .bind(&new.body)
+        .bind(new.at.unix())
+        .bind(new.at.plus_secs(new.handling_limit_secs).unix())
+        .fetch_one(&self.pool)
+        .await?;
+        Complaint::try_from(row)
+    }
+
+    async fn get_complaint(&self, id: i64) -> Result<Option<Complaint>> {
+        let row: Option<StoredComplaint> = sqlx::query_as("SELECT * FROM complaints WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(Complaint::try_from).transpose()
+    }
+
+    async fn list_complaints(
+        &self,
+        status: Option<ComplaintStatus>,
+        limit: u32,
+    ) -> Result<Vec<Complaint>> {
+        let limit = i64::from(limit.min(1000));
+        let rows: Vec<StoredComplaint> = match status {
+            Some(s) => {
+                sqlx::query_as(
+                    "SELECT * FROM complaints WHERE status = ? ORDER BY due_at, id LIMIT ?",
+                )
+                .bind(s.as_str())
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query_as("SELECT * FROM complaints ORDER BY due_at, id LIMIT ?")
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        rows.into_iter().map(Complaint::try_from).collect()
+    }
+
+    async fn resolve_complaint(&self, id: i64, outcome: &str, at: Timestamp) -> Result<Complaint> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let row: Option<StoredComplaint> = sqlx::query_as("SELECT * FROM complaints WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let current =
+            Complaint::try_from(row.ok_or_else(|| StoreError::not_found("complaint", id))?)?;
+        if current.status == ComplaintStatus::Resolved {
+            return Err(StoreError::Conflict {
+                what: "complaint",
+                id: id.to_string(),
+                state: "resolved".into(),
+                operation: "resolve",
+            });
+        }
+        let row: StoredComplaint = sqlx::query_as(
+            "UPDATE complaints SET status = 'resolved', outcome = ?, resolved_at = ? \
+             WHERE id = ? RETURNING *",
+        )
+        .bind(outcome)
+        .bind(at.unix())
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Complaint::try_from(row)
+    }
+
+    async fn complaint_counts(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        now: Timestamp,
+    ) -> Result<Vec<ComplaintCount>> {
+        let rows: Vec<(String, Option<String>, i64, i64)> = sqlx::query_as(
+            "SELECT category, outcome, COUNT(*), \
+             SUM(CASE WHEN COALESCE(resolved_at, ?3) > due_at THEN 1 ELSE 0 END) \
+             FROM complaints WHERE received_at >= ?1 AND received_at < ?2 \
+             GROUP BY category, outcome ORDER BY category, outcome",
+        )
+        .bind(from.unix())
+        .bind(to.unix())
+        .bind(now.unix())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(category, outcome, count, overdue)| ComplaintCount {
+                category,
+                outcome,
+                count: u64::try_from(count).unwrap_or(0),
+                overdue: u64::try_from(overdue).unwrap_or(0),
+            })
+            .collect())
+    }
+}

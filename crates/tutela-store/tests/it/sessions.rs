@@ -1,0 +1,206 @@
+//! Session clocks, session rows, daily usage and monthly activity.
+
+use tutela_store::{Store, StoreError, StoreOptions, TurnRecord, month_of};
+use tutela_types::{LocalDate, SessionState, Timestamp};
+
+use crate::support::{both, t};
+
+fn turn(user: &str, session: &str, jurisdiction: &str, at: Timestamp, secs: u32) -> TurnRecord {
+    TurnRecord {
+        user_id: user.into(),
+        session_id: session.into(),
+        jurisdiction: jurisdiction.into(),
+        at,
+        state: SessionState {
+            last_activity: Some(at),
+            used_today_secs: secs,
+            ..SessionState::default()
+        },
+        local_day: at.local_date(0),
+        usage_secs: secs,
+    }
+}
+
+#[tokio::test]
+async fn session_state_round_trips() {
+    for ts in both().await {
+        let s = ts.store.sessions();
+        assert_eq!(s.session_state("u").await.unwrap(), None);
+        let mut state = SessionState {
+            first_use: Some(t(1)),
+            continuous_since: Some(t(1)),
+            exit_requested: true,
+            ..SessionState::default()
+        };
+        state
+            .last_fired
+            .insert("us-ny-gbl-art47/not-human".into(), t(2));
+        s.save_session_state("u", &state, t(2)).await.unwrap();
+        assert_eq!(s.session_state("u").await.unwrap(), Some(state.clone()));
+        state.exit_requested = false;
+        s.save_session_state("u", &state, t(3)).await.unwrap();
+        assert_eq!(
+            s.session_state("u").await.unwrap(),
+            Some(state),
+            "{}",
+            ts.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn record_turn_writes_state_session_usage_and_activity() {
+    for ts in both().await {
+        let s = ts.store.sessions();
+        s.record_turn(&turn("u", "s1", "cn", t(0), 0))
+            .await
+            .unwrap();
+        s.record_turn(&turn("u", "s1", "cn", t(60), 60))
+            .await
+            .unwrap();
+        s.record_turn(&turn("u", "s1", "cn", t(90), 30))
+            .await
+            .unwrap();
+        let last = turn("u", "s1", "cn", t(90), 30);
+        assert_eq!(s.session_state("u").await.unwrap(), Some(last.state));
+
+        let session = s.get_session("s1").await.unwrap().unwrap();
+        assert_eq!(
+            (session.started_at, session.last_seen_at, session.turns),
+            (t(0), t(90), 3),
+            "{}",
+            ts.name
+        );
+        assert_eq!(session.jurisdiction.as_deref(), Some("cn"));
+        assert_eq!(session.ended_at, None);
+
+        let day = t(0).local_date(0);
+        assert_eq!(
+            ts.store.usage().daily_usage_secs("u", day).await.unwrap(),
+            90
+        );
+        let rows = ts.store.usage().usage_between(day, day).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!((rows[0].seconds, rows[0].turns), (90, 3));
+
+        let month = month_of(t(0), 0);
+        let mau = ts.store.usage().monthly_active(month).await.unwrap();
+        assert_eq!(mau.total, 1);
+        assert_eq!(mau.by_jurisdiction, vec![("cn".into(), 1)]);
+    }
+}
+
+#[tokio::test]
+async fn sessions_end_once_and_durations_use_the_end_or_the_last_turn() {
+    for ts in both().await {
+        let s = ts.store.sessions();
+        s.record_turn(&turn("u", "a", "cn", t(0), 0)).await.unwrap();
+        s.record_turn(&turn("u", "a", "cn", t(100), 100))
+            .await
+            .unwrap();
+        s.end_session("a", t(130), "exit").await.unwrap();
+        // A second end keeps the first.
+        s.end_session("a", t(500), "idle").await.unwrap();
+        s.record_turn(&turn("v", "b", "eu", t(200), 0))
+            .await
+            .unwrap();
+        s.record_turn(&turn("v", "b", "eu", t(260), 60))
+            .await
+            .unwrap();
+        let a = s.get_session("a").await.unwrap().unwrap();
+        assert_eq!(
+            (a.ended_at, a.end_reason.as_deref()),
+            (Some(t(130)), Some("exit"))
+        );
+        assert_eq!(
+            s.session_durations(t(0), t(1000)).await.unwrap(),
+            vec![130, 60],
+            "{}",
+            ts.name
+        );
+        assert_eq!(
+            s.session_durations(t(150), t(1000)).await.unwrap(),
+            vec![60]
+        );
+        let err = s.end_session("nope", t(1), "exit").await.unwrap_err();
+        assert!(matches!(err, StoreError::NotFound { .. }));
+        assert_eq!(s.get_session("nope").await.unwrap(), None);
+    }
+}
+
+#[tokio::test]
+async fn daily_usage_is_per_local_day_and_summed_over_jurisdictions() {
+    for ts in both().await {
+        let s = ts.store.sessions();
+        let mut a = turn("u", "s", "cn", t(0), 600);
+        a.local_day = LocalDate(20_000);
+        let mut b = turn("u", "s", "us-ca", t(10), 300);
+        b.local_day = LocalDate(20_000);
+        let mut c = turn("u", "s", "cn", t(20), 60);
+        c.local_day = LocalDate(20_001);
+        for x in [&a, &b, &c] {
+            s.record_turn(x).await.unwrap();
+        }
+        let usage = ts.store.usage();
+        assert_eq!(
+            usage
+                .daily_usage_secs("u", LocalDate(20_000))
+                .await
+                .unwrap(),
+            900
+        );
+        assert_eq!(
+            usage
+                .daily_usage_secs("u", LocalDate(20_001))
+                .await
+                .unwrap(),
+            60
+        );
+        assert_eq!(
+            usage
+                .daily_usage_secs("x", LocalDate(20_001))
+                .await
+                .unwrap(),
+            0
+        );
+        let rows = usage
+            .usage_between(LocalDate(20_000), LocalDate(20_000))
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 2, "{}", ts.name);
+    }
+}
+
+#[tokio::test]
+async fn monthly_actives_count_distinct_users_in_the_report_time_zone() {
+    let store = Store::open_in_memory_with(StoreOptions {
+        report_utc_offset_minutes: 480,
+    })
+    .await
+    .unwrap();
+    let s = store.sessions();
+    // 20:00 UTC on 31 August is already September in UTC+8.
+    let late_august = Timestamp::parse("2026-08-31T20:00:00Z").unwrap();
+    let mid_august = Timestamp::parse("2026-08-15T08:00:00Z").unwrap();
+    s.record_turn(&turn("a", "s1", "cn", late_august, 0))
+        .await
+        .unwrap();
+    s.record_turn(&turn("a", "s2", "us-ca", late_august, 0))
+        .await
+        .unwrap();
+    s.record_turn(&turn("b", "s3", "cn", late_august, 0))
+        .await
+        .unwrap();
+    s.record_turn(&turn("c", "s4", "cn", mid_august, 0))
+        .await
+        .unwrap();
+    let sept = store.usage().monthly_active(202609).await.unwrap();
+    assert_eq!(sept.total, 2);
+    assert_eq!(
+        sept.by_jurisdiction,
+        vec![("cn".into(), 2), ("us-ca".into(), 1)]
+    );
+    let aug = store.usage().monthly_active(202608).await.unwrap();
+    assert_eq!((aug.total, aug.month), (1, 202608));
+    assert_eq!(store.usage().monthly_active(202607).await.unwrap().total, 0);
+}
