@@ -22,6 +22,12 @@ enum Command {
     Profiles(cmd::profiles::Args),
     /// The tamper-evident audit log: verify.
     Audit(cmd::audit::Args),
+    /// Run the gateway (OpenAI-compatible API, admin API, page at `/`).
+    Serve(cmd::serve::Args),
+    /// Run the detectors on one text; exit 1 when there are findings.
+    Check(cmd::check::Args),
+    /// Score the detectors on a labelled JSONL set.
+    Eval(cmd::eval::Args),
 }
 
 /// What a command reports back to `main`, which turns it into the exit code.
@@ -38,6 +44,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Profiles(args) => cmd::profiles::run(args),
         Command::Audit(args) => cmd::audit::run(args),
+        Command::Serve(args) => cmd::serve::run(args),
+        Command::Check(args) => cmd::check::run(args),
+        Command::Eval(args) => cmd::eval::run(args),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

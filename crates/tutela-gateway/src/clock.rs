@@ -107,3 +107,22 @@ impl Ids {
         format!("{}-{n:012x}", self.prefix)
     }
 }
+
+/// A 128-bit random token (hex) from the OS; falls back to a hash of the clock, the process
+/// and an address where `/dev/urandom` is missing.
+pub fn random_token(now: Timestamp) -> String {
+    use std::io::Read as _;
+    let mut buf = [0u8; 16];
+    let from_os = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .is_ok();
+    if !from_os {
+        let mut h = Sha256::new();
+        h.update(now.unix().to_le_bytes());
+        h.update(std::process::id().to_le_bytes());
+        let probe = Box::new(0u8);
+        h.update(format!("{:p}", &*probe).as_bytes());
+        buf.copy_from_slice(&h.finalize()[..16]);
+    }
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}

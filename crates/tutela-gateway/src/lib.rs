@@ -207,10 +207,7 @@ pub async fn build(config: Config, parts: Parts) -> Result<AppState, BuildError>
     let upstream = upstream::Upstream::new(&config.upstream)?;
     let token = match &config.admin_token {
         Some(t) => t.clone(),
-        None => {
-            let ids = clock::Ids::new(clock.now());
-            format!("{}{}", ids.next(), ids.next()).replace('-', "")
-        }
+        None => clock::random_token(clock.now()),
     };
     let state = AppState::new(config, upstream, scanner, policy, records, clock, token)?;
     tokio::spawn(outbox::run(state.clone()));

@@ -1,0 +1,111 @@
+//! `tutela serve [--config FILE]`: runs the gateway. Defaults: listen `127.0.0.1:8080`, SQLite
+//! `./tutela.db`, upstream `demo`, jurisdictions `cn, us-ca, us-ny, eu`, page at `/`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use tutela_gateway::{Config, Parts, ProcessEnv};
+
+use crate::Outcome;
+
+/// Arguments of `tutela serve`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A TOML configuration file; every key is optional.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Listen address, overriding the file (e.g. `127.0.0.1:0` for any free port).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<std::net::SocketAddr>,
+    /// SQLite database file, overriding the file (`:memory:` for a throwaway store).
+    #[arg(long, value_name = "PATH")]
+    database: Option<String>,
+}
+
+/// Runs `tutela serve` until Ctrl-C or SIGTERM.
+pub fn run(args: Args) -> Result<Outcome> {
+    let text = match &args.config {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read `{}`", path.display()))?,
+        None => String::new(),
+    };
+    let mut config = Config::from_toml(&text, &ProcessEnv).map_err(|e| {
+        let file = args
+            .config
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "defaults".into());
+        anyhow::anyhow!("{file}: {e}")
+    })?;
+    if let Some(l) = args.listen {
+        config.listen = l;
+    }
+    if let Some(d) = args.database {
+        config.database = d;
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(config))?;
+    Ok(Outcome::Clean)
+}
+
+async fn serve(config: Config) -> Result<()> {
+    let listen = config.listen;
+    let token_env = config.admin_token_env.clone();
+    let generated = config.admin_token.is_none();
+    let upstream = match &config.upstream {
+        tutela_gateway::config::UpstreamConfig::Demo => "demo (scripted companion)".to_owned(),
+        tutela_gateway::config::UpstreamConfig::OpenAi { base_url, .. } => base_url.clone(),
+    };
+    let database = config.database.clone();
+    let state = tutela_gateway::build(config, Parts::default()).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    eprintln!("tutela gateway listening on http://{addr}/");
+    eprintln!(
+        "  OpenAI-compatible API: http://{addr}/v1   upstream: {upstream}   store: {database}"
+    );
+    if generated {
+        eprintln!(
+            "  admin token (generated for this run; set {token_env} to choose one): {}",
+            state.admin_token
+        );
+    }
+    axum::serve(listener, tutela_gateway::app(state))
+        .with_graceful_shutdown(shutdown())
+        .await
+        .context("server error")?;
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
