@@ -23,6 +23,8 @@
 //!
 //! Invariant: no I/O, no clock, no environment, no async runtime.
 
+#![deny(missing_docs)]
+
 mod engine;
 
 pub use crate::engine::evaluate;

@@ -9,6 +9,8 @@
 //!
 //! Invariant: no I/O, no clock, no environment, no async runtime.
 
+#![deny(missing_docs)]
+
 mod error;
 mod model;
 mod raw;

@@ -8,6 +8,8 @@
 //! Invariant: this crate does no I/O, never reads the clock or the environment, and has no
 //! async runtime.
 
+#![deny(missing_docs)]
+
 mod action;
 mod finding;
 mod time;
