@@ -48,7 +48,7 @@ pub fn evaluate(
     let mut exits = Vec::new();
     for &(p, o) in &active {
         for (index, rule) in o.rules.iter().enumerate() {
-            let key = clock_key(p, o, index);
+            let key = || clock_key(p, o, index);
             let reason = || reason(p, o);
             match (rule, ctx.turn.side, clock.as_ref()) {
                 (
@@ -66,13 +66,13 @@ pub fn evaluate(
                         }),
                         (OncePer::Session, None) => true,
                         (OncePer::Ever, None) => c.first_use,
-                        (OncePer::Day, None) => session.last_fired.get(&key).is_none_or(|t| {
+                        (OncePer::Day, None) => session.last_fired.get(&key()).is_none_or(|t| {
                             t.local_date(ctx.user.utc_offset_minutes)
                                 != ctx.now.local_date(ctx.user.utc_offset_minutes)
                         }),
                     };
                     if due {
-                        notices.push(Fired::new(key, contents, reason()));
+                        notices.push(Fired::new(key(), contents, reason()));
                     }
                 }
                 (
@@ -84,9 +84,9 @@ pub fn evaluate(
                     Side::User,
                     Some(c),
                 ) if ctx.now
-                    >= periodic_due(&session, &key, c.since, *interval_minutes, *anchor) =>
+                    >= periodic_due(&session, &key(), c.since, *interval_minutes, *anchor) =>
                 {
-                    notices.push(Fired::new(key, contents, reason()));
+                    notices.push(Fired::new(key(), contents, reason()));
                 }
                 (
                     Rule::FindingNotice {
@@ -101,12 +101,13 @@ pub fn evaluate(
                     let hit = findings.iter().any(|f| {
                         f.side == side && f.severity >= *min_severity && on.contains(&f.detector)
                     });
-                    let rested = session
-                        .last_fired
-                        .get(&key)
-                        .is_none_or(|t| ctx.now.secs_since(*t) >= i64::from(*min_gap_minutes) * 60);
-                    if hit && rested && side == Side::User {
-                        notices.push(Fired::new(key, contents, reason()));
+                    let rested = || {
+                        session.last_fired.get(&key()).is_none_or(|t| {
+                            ctx.now.secs_since(*t) >= i64::from(*min_gap_minutes) * 60
+                        })
+                    };
+                    if side == Side::User && hit && rested() {
+                        notices.push(Fired::new(key(), contents, reason()));
                     }
                 }
                 (
@@ -595,12 +596,8 @@ impl Collector {
         for d in &mut merged {
             d.reasons.sort();
         }
-        merged.sort_by(|a, b| {
-            rank(&a.action)
-                .cmp(&rank(&b.action))
-                .then_with(|| a.action.kind().cmp(b.action.kind()))
-                .then_with(|| format!("{:?}", a.action).cmp(&format!("{:?}", b.action)))
-        });
+        // Stable: within a kind, the order of profiles (by id) and obligations (file order).
+        merged.sort_by_key(|d| rank(&d.action));
         Decision {
             actions: merged,
             session: SessionState::default(),
