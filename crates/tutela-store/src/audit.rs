@@ -629,8 +629,10 @@ const VERIFY_PAGE: u32 = 5_000;
 
 /// Walks the whole chain of `log` and reports the first problem, if any. `expected` is a head
 /// saved elsewhere earlier (see the module docs); the chain must still contain it unchanged.
-pub async fn verify(
-    log: &dyn crate::traits::AuditLog,
+///
+/// Generic so that any handle works: `&SqliteStore`, `&dyn AuditLog`, `&dyn Backend`.
+pub async fn verify<L: crate::traits::AuditLog + ?Sized>(
+    log: &L,
     expected: Option<ChainLink>,
 ) -> Result<Verification> {
     // Read the recorded head first: records appended while we walk are then past it and

@@ -8,6 +8,9 @@ use crate::audit::{AuditQuery, ChainLink, GENESIS_HASH, NewAuditRecord, StoredAu
 use crate::error::Result;
 use crate::traits::AuditLog;
 
+/// Rows per INSERT statement: 11 parameters each, well under SQLite's 32,766 limit.
+const ROWS_PER_INSERT: usize = 128;
+
 /// Largest page the admin query returns.
 const MAX_QUERY: u32 = 1_000;
 
@@ -27,31 +30,36 @@ impl AuditLog for SqliteStore {
                 .fetch_optional(&mut *tx)
                 .await?;
         let (mut seq, mut prev) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
-        let mut links = Vec::with_capacity(records.len());
+        let mut rows = Vec::with_capacity(records.len());
         for new in records {
             seq += 1;
             let row = StoredAuditRecord::chain(new, seq, &prev);
-            sqlx::query(
-                "INSERT INTO audit_log (seq, at, kind, subject, session, jurisdiction, payload, \
-                 profile_hash, content_hash, prev_hash, hash) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(row.seq)
-            .bind(row.at)
-            .bind(&row.kind)
-            .bind(&row.subject)
-            .bind(&row.session)
-            .bind(&row.jurisdiction)
-            .bind(&row.payload)
-            .bind(&row.profile_hash)
-            .bind(&row.content_hash)
-            .bind(&row.prev_hash)
-            .bind(&row.hash)
-            .execute(&mut *tx)
-            .await?;
             prev.clone_from(&row.hash);
-            links.push(row.link());
+            rows.push(row);
         }
+        // Multi-row inserts: each statement is a round trip to sqlx's connection thread, so
+        // one per row would cost more than the insert itself.
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            let mut insert = sqlx::QueryBuilder::new(
+                "INSERT INTO audit_log (seq, at, kind, subject, session, jurisdiction, payload, \
+                 profile_hash, content_hash, prev_hash, hash) ",
+            );
+            insert.push_values(chunk, |mut b, row| {
+                b.push_bind(row.seq)
+                    .push_bind(row.at)
+                    .push_bind(&row.kind)
+                    .push_bind(&row.subject)
+                    .push_bind(&row.session)
+                    .push_bind(&row.jurisdiction)
+                    .push_bind(&row.payload)
+                    .push_bind(&row.profile_hash)
+                    .push_bind(&row.content_hash)
+                    .push_bind(&row.prev_hash)
+                    .push_bind(&row.hash);
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        let links: Vec<ChainLink> = rows.iter().map(StoredAuditRecord::link).collect();
         sqlx::query(
             "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) \
              ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",

@@ -1,6 +1,7 @@
 //! SQLite: session clocks, session rows, daily usage and monthly activity.
 
 use async_trait::async_trait;
+use sqlx::SqliteConnection;
 use tutela_types::{LocalDate, SessionState, Timestamp};
 
 use super::SqliteStore;
@@ -42,49 +43,17 @@ impl SessionStore for SqliteStore {
     }
 
     async fn record_turn(&self, turn: &TurnRecord) -> Result<()> {
-        let at = turn.at.unix();
-        let state = to_json("session state", &turn.state)?;
-        let month = month_of(turn.at, self.options.report_utc_offset_minutes);
+        self.record_turns(std::slice::from_ref(turn)).await
+    }
+
+    async fn record_turns(&self, turns: &[TurnRecord]) -> Result<()> {
+        if turns.is_empty() {
+            return Ok(());
+        }
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
-        sqlx::query(UPSERT_STATE)
-            .bind(&turn.user_id)
-            .bind(state)
-            .bind(at)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO sessions (id, user_id, jurisdiction, started_at, last_seen_at, turns) \
-             VALUES (?1, ?2, ?3, ?4, ?4, 1) \
-             ON CONFLICT (id) DO UPDATE SET turns = turns + 1, \
-             last_seen_at = max(last_seen_at, excluded.last_seen_at)",
-        )
-        .bind(&turn.session_id)
-        .bind(&turn.user_id)
-        .bind(&turn.jurisdiction)
-        .bind(at)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO usage_daily (user_id, day, jurisdiction, seconds, turns) \
-             VALUES (?, ?, ?, ?, 1) \
-             ON CONFLICT (user_id, day, jurisdiction) DO UPDATE SET \
-             seconds = seconds + excluded.seconds, turns = turns + 1",
-        )
-        .bind(&turn.user_id)
-        .bind(turn.local_day.0)
-        .bind(&turn.jurisdiction)
-        .bind(i64::from(turn.usage_secs))
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO activity_monthly (month, jurisdiction, user_id) VALUES (?, ?, ?) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(i64::from(month))
-        .bind(&turn.jurisdiction)
-        .bind(&turn.user_id)
-        .execute(&mut *tx)
-        .await?;
+        for turn in turns {
+            write_turn(&mut tx, turn, self.options.report_utc_offset_minutes).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -187,4 +156,54 @@ impl UsageStore for SqliteStore {
                 .collect(),
         })
     }
+}
+
+/// The four writes of one turn, inside the caller's transaction.
+async fn write_turn(
+    conn: &mut SqliteConnection,
+    turn: &TurnRecord,
+    report_utc_offset_minutes: i32,
+) -> Result<()> {
+    let at = turn.at.unix();
+    let month = month_of(turn.at, report_utc_offset_minutes);
+    sqlx::query(UPSERT_STATE)
+        .bind(&turn.user_id)
+        .bind(to_json("session state", &turn.state)?)
+        .bind(at)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO sessions (id, user_id, jurisdiction, started_at, last_seen_at, turns) \
+         VALUES (?1, ?2, ?3, ?4, ?4, 1) \
+         ON CONFLICT (id) DO UPDATE SET turns = turns + 1, \
+         last_seen_at = max(last_seen_at, excluded.last_seen_at)",
+    )
+    .bind(&turn.session_id)
+    .bind(&turn.user_id)
+    .bind(&turn.jurisdiction)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO usage_daily (user_id, day, jurisdiction, seconds, turns) \
+         VALUES (?, ?, ?, ?, 1) \
+         ON CONFLICT (user_id, day, jurisdiction) DO UPDATE SET \
+         seconds = seconds + excluded.seconds, turns = turns + 1",
+    )
+    .bind(&turn.user_id)
+    .bind(turn.local_day.0)
+    .bind(&turn.jurisdiction)
+    .bind(i64::from(turn.usage_secs))
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO activity_monthly (month, jurisdiction, user_id) VALUES (?, ?, ?) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(i64::from(month))
+    .bind(&turn.jurisdiction)
+    .bind(&turn.user_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }

@@ -418,3 +418,18 @@ async fn a_saved_head_must_still_be_in_the_chain() {
         (4, TamperKind::ExpectedHeadMissing)
     );
 }
+
+#[tokio::test]
+async fn large_batches_span_several_insert_statements() {
+    for ts in both().await {
+        // More than MAX_BATCH queued at once: several batches of several multi-row inserts.
+        for i in 0..1_100 {
+            ts.store.audit().record(&entry("bulk", i)).await.unwrap();
+        }
+        let link = ts.store.audit().append_durable(&entry("bulk", 2_000)).await.unwrap();
+        assert_eq!(link.seq, 1_101, "{}", ts.name);
+        let v = ts.store.verify(None).await.unwrap();
+        assert!(v.is_intact(), "{}: {v:?}", ts.name);
+        assert_eq!(v.records, 1_101);
+    }
+}

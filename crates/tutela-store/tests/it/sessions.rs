@@ -204,3 +204,42 @@ async fn monthly_actives_count_distinct_users_in_the_report_time_zone() {
     assert_eq!((aug.total, aug.month), (1, 202608));
     assert_eq!(store.usage().monthly_active(202607).await.unwrap().total, 0);
 }
+
+#[tokio::test]
+async fn a_batch_of_turns_applies_in_order_in_one_transaction() {
+    for ts in both().await {
+        let s = ts.store.sessions();
+        let batch = vec![
+            turn("u", "s1", "cn", t(0), 0),
+            turn("v", "s2", "eu", t(5), 0),
+            turn("u", "s1", "cn", t(60), 60),
+        ];
+        s.record_turns(&batch).await.unwrap();
+        s.record_turns(&[]).await.unwrap();
+        assert_eq!(
+            s.session_state("u").await.unwrap(),
+            Some(batch[2].state.clone())
+        );
+        assert_eq!(
+            s.get_session("s1").await.unwrap().unwrap().turns,
+            2,
+            "{}",
+            ts.name
+        );
+        assert_eq!(
+            ts.store
+                .usage()
+                .daily_usage_secs("u", t(0).local_date(0))
+                .await
+                .unwrap(),
+            60
+        );
+        let mau = ts
+            .store
+            .usage()
+            .monthly_active(month_of(t(0), 0))
+            .await
+            .unwrap();
+        assert_eq!(mau.total, 2);
+    }
+}
