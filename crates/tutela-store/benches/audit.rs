@@ -1,5 +1,6 @@
-//! Audit append throughput on a SQLite file: one durable append at a time, durable appends from
-//! 16 concurrent callers (group commit), and queued records flushed in bulk.
+//! Write throughput on a SQLite file: audit appends (one durable append at a time, durable
+//! appends from 16 concurrent callers (group commit), queued records flushed in bulk, the
+//! enqueue alone), and turn records committed in batches.
 //!
 //! Run: `cargo bench -p tutela-store --bench audit`.
 
@@ -8,8 +9,8 @@
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use tutela_store::{AuditEntry, AuditKind, AuditPayload, Store};
-use tutela_types::{Action, Decided, Reason, Severity, Timestamp};
+use tutela_store::{AuditEntry, AuditKind, AuditPayload, Store, TurnRecord};
+use tutela_types::{Action, Decided, Reason, SessionState, Severity, Timestamp};
 
 fn entry(i: u64) -> AuditEntry {
     AuditEntry {
@@ -36,6 +37,25 @@ fn entry(i: u64) -> AuditEntry {
         content_hash: Some(
             "9b1c2d3e4f5a6b7c9b1c2d3e4f5a6b7c9b1c2d3e4f5a6b7c9b1c2d3e4f5a6b7c".into(),
         ),
+    }
+}
+
+fn turn(i: u64) -> TurnRecord {
+    let at = Timestamp::from_unix(1_790_000_000 + i as i64);
+    TurnRecord {
+        user_id: format!("user-{}", i % 100_000),
+        session_id: format!("session-{}", i % 200_000),
+        jurisdiction: "cn".into(),
+        at,
+        state: SessionState {
+            first_use: Some(at),
+            continuous_since: Some(at),
+            last_activity: Some(at),
+            used_today_secs: 600,
+            ..SessionState::default()
+        },
+        local_day: at.local_date(480),
+        usage_secs: 30,
     }
 }
 
@@ -109,6 +129,23 @@ fn bench(c: &mut Criterion) {
             let e = entry(i);
             let s = store.clone();
             async move { s.audit().record(&e).await.unwrap() }
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("turn_records");
+    g.sample_size(10).measurement_time(Duration::from_secs(5));
+    const TURNS: u64 = 512;
+    g.throughput(Throughput::Elements(TURNS));
+    g.bench_function("record_turns_batch_512", |b| {
+        b.to_async(&rt).iter(|| {
+            i += TURNS;
+            let base = i;
+            let s = store.clone();
+            async move {
+                let batch: Vec<TurnRecord> = (0..TURNS).map(|k| turn(base + k)).collect();
+                s.sessions().record_turns(&batch).await.unwrap();
+            }
         })
     });
     g.finish();

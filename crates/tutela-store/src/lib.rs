@@ -1,48 +1,67 @@
 //! Storage for tutela: users, sessions, usage, interventions, escalations, the notification
-//! outbox, report counters and the tamper-evident audit log.
+//! outbox, report counters, complaints and the tamper-evident audit log.
 //!
 //! # Shape
 //!
 //! - Narrow async traits, one per concern: [`UserStore`], [`SessionStore`], [`UsageStore`],
 //!   [`InterventionStore`], [`EscalationStore`], [`Outbox`], [`CounterStore`],
-//!   [`ComplaintStore`], [`AuditLog`].
-//!   A backend implements them all ([`Backend`]); today that is [`SqliteStore`] (sqlx, WAL,
-//!   migrations embedded from `migrations/sqlite/`); a PostgreSQL backend implements the same
-//!   traits with its own `migrations/postgres/`.
-//! - [`Store`] is the handle the gateway and the CLI hold: it opens the database, hands out the
-//!   traits (`store.users()`, `store.sessions()`, ...), and owns the [`AuditWriter`].
+//!   [`ComplaintStore`], [`AuditLog`]. They are object-safe (`async-trait`), so callers can
+//!   hold `Arc<dyn Backend>` or `&dyn UserStore`. A backend implements them all ([`Backend`]);
+//!   today that is [`SqliteStore`] (sqlx, WAL, runtime-checked queries so builds need no
+//!   `DATABASE_URL`, migrations embedded from `migrations/sqlite/`). A PostgreSQL backend
+//!   implements the same traits with its own `migrations/postgres/`.
+//! - [`Store`] is a ready-made handle: it opens the database, hands out the traits
+//!   (`store.users()`, `store.sessions()`, ...), owns an [`AuditWriter`], and adds the
+//!   audited data-rights operations ([`Store::delete_user`], [`Store::export_user`]).
+//!   A caller with its own writer task (the gateway) may use [`SqliteStore`] directly.
 //! - Domain types ([`User`], [`Escalation`], [`AuditRecord`], ...) are separate from the
-//!   `Stored*` rows of each table; conversions are explicit and report corrupt values with the
-//!   table and column.
+//!   `Stored*` rows of each table; conversions are explicit and report a corrupt value with
+//!   its table and column. Rows must stay readable forever: migrations only add.
 //!
 //! # Time
 //!
-//! Every method takes the time as a [`Timestamp`] argument. The store never reads the clock;
-//! the audit writer forms batches without a timer.
+//! Every method takes the time as a [`Timestamp`] argument; the store never reads the clock.
+//! The audit writer forms batches without a timer (group commit: whatever queued while the
+//! previous commit ran). Calendar months (monthly active users) and counter days use the
+//! fixed UTC offset of the report time zone ([`StoreOptions`]); usage days are the user's
+//! local days, computed by the caller.
+//!
+//! # Writes on the hot path
+//!
+//! - A normal turn: queue its audit record ([`AuditWriter::record`], returns at once) and its
+//!   [`TurnRecord`]; a writer commits turns in batches with [`SessionStore::record_turns`]
+//!   (one transaction for the clocks, session row, daily usage and monthly activity of many
+//!   turns).
+//! - An intervention: [`AuditWriter::append_durable`] returns once the record is committed on a
+//!   `synchronous = FULL` connection, so the record is on disk before the reply leaves.
 //!
 //! # The audit log
 //!
-//! Append-only and hash-chained (see [`audit`] for the encoding). All appends go through the
-//! one [`AuditWriter`] task per [`Store`], inside one write transaction each, so the chain
-//! never forks:
-//! - `store.audit().append_durable(&entry).await` returns once the record is committed with
-//!   `synchronous = FULL`: use it for interventions, before the reply leaves.
-//! - `store.audit().record(&entry).await` only queues (it waits only if 4,096 records are
-//!   already queued): use it for normal turns. `flush()` waits for the queue.
-//! - [`Store::verify`] (and `tutela audit verify`) walks the chain and names the first record
-//!   that was edited, deleted, inserted or reordered.
+//! Append-only (SQL triggers refuse `UPDATE` and `DELETE`) and hash-chained (see [`audit`] for
+//! the canonical encoding). Appends read and advance the head inside one `BEGIN IMMEDIATE`
+//! transaction under a process-wide lock, so the chain never forks, even with two processes on
+//! one file. [`audit::verify`] (and `tutela audit verify`) walks the chain and names the first
+//! record that was edited, deleted, inserted or reordered, and checks the head row; a head
+//! saved elsewhere (`--head SEQ:HASH`) also catches a rewrite of the whole chain.
 //!
 //! Records hold no chat text: users and sessions appear as salted pseudonyms
-//! ([`Pseudonymizer`]), messages as salted content hashes, and the payload holds findings,
-//! actions and reasons. So [`Store::delete_user`] removes a user's content (takeover messages,
-//! contacts, notifications, session clocks) and the chain still verifies.
+//! ([`Pseudonymizer`], salt per database), messages as salted content hashes, and the payload
+//! holds findings (detector, score, spans, rule), actions and reasons. So deleting a user's data
+//! ([`UserStore::delete_user`]: takeover messages, contacts, notifications, complaint texts,
+//! session clocks; statistics re-keyed to `deleted:<pseudonym>`) never touches the chain, and
+//! the chain still verifies.
+//!
+//! # SQL conventions
+//!
+//! A query uses either only `?` or only `?NNN` placeholders: sqlx numbers bare `?` on its own,
+//! so a mix binds wrong values. Write transactions begin with `BEGIN IMMEDIATE`.
 //!
 //! # Example
 //!
 //! ```ignore
 //! let store = Store::open("tutela.db").await?;
 //! let user = store.users().touch_user("u-42", now).await?;
-//! store.sessions().record_turn(&turn).await?;
+//! store.sessions().record_turns(&[turn]).await?;
 //! store.audit().record(&entry).await?;            // normal turn: queued
 //! store.audit().append_durable(&crisis).await?;   // intervention: committed first
 //! assert!(store.verify(None).await?.is_intact());

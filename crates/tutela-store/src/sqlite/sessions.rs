@@ -1,7 +1,7 @@
 //! SQLite: session clocks, session rows, daily usage and monthly activity.
 
 use async_trait::async_trait;
-use sqlx::SqliteConnection;
+use sqlx::{QueryBuilder, SqliteConnection};
 use tutela_types::{LocalDate, SessionState, Timestamp};
 
 use super::SqliteStore;
@@ -51,8 +51,8 @@ impl SessionStore for SqliteStore {
             return Ok(());
         }
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
-        for turn in turns {
-            write_turn(&mut tx, turn, self.options.report_utc_offset_minutes).await?;
+        for chunk in turns.chunks(TURNS_PER_STATEMENT) {
+            write_turns(&mut tx, chunk, self.options.report_utc_offset_minutes).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -158,52 +158,75 @@ impl UsageStore for SqliteStore {
     }
 }
 
-/// The four writes of one turn, inside the caller's transaction.
-async fn write_turn(
+/// Turns per multi-row statement: each statement is one round trip to sqlx's connection
+/// thread, which costs more than the row itself; 100 keeps parameters (5 per row) far below
+/// SQLite's limit.
+const TURNS_PER_STATEMENT: usize = 100;
+
+/// The four writes of a run of turns, inside the caller's transaction, as four multi-row
+/// upserts. SQLite applies the rows of one statement in order, so two turns of the same user
+/// in one run add up and the later clocks win.
+async fn write_turns(
     conn: &mut SqliteConnection,
-    turn: &TurnRecord,
+    turns: &[TurnRecord],
     report_utc_offset_minutes: i32,
 ) -> Result<()> {
-    let at = turn.at.unix();
-    let month = month_of(turn.at, report_utc_offset_minutes);
-    sqlx::query(UPSERT_STATE)
-        .bind(&turn.user_id)
-        .bind(to_json("session state", &turn.state)?)
-        .bind(at)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(
-        "INSERT INTO sessions (id, user_id, jurisdiction, started_at, last_seen_at, turns) \
-         VALUES (?1, ?2, ?3, ?4, ?4, 1) \
-         ON CONFLICT (id) DO UPDATE SET turns = turns + 1, \
+    let states = turns
+        .iter()
+        .map(|t| to_json("session state", &t.state))
+        .collect::<Result<Vec<_>>>()?;
+
+    let mut q = QueryBuilder::new("INSERT INTO session_state (user_id, state, updated_at) ");
+    q.push_values(turns.iter().zip(&states), |mut b, (t, state)| {
+        b.push_bind(&t.user_id)
+            .push_bind(state)
+            .push_bind(t.at.unix());
+    });
+    q.push(
+        " ON CONFLICT (user_id) DO UPDATE SET state = excluded.state, \
+         updated_at = excluded.updated_at",
+    );
+    q.build().execute(&mut *conn).await?;
+
+    let mut q = QueryBuilder::new(
+        "INSERT INTO sessions (id, user_id, jurisdiction, started_at, last_seen_at, turns) ",
+    );
+    q.push_values(turns, |mut b, t| {
+        b.push_bind(&t.session_id)
+            .push_bind(&t.user_id)
+            .push_bind(&t.jurisdiction)
+            .push_bind(t.at.unix())
+            .push_bind(t.at.unix())
+            .push_bind(1_i64);
+    });
+    q.push(
+        " ON CONFLICT (id) DO UPDATE SET turns = turns + 1, \
          last_seen_at = max(last_seen_at, excluded.last_seen_at)",
-    )
-    .bind(&turn.session_id)
-    .bind(&turn.user_id)
-    .bind(&turn.jurisdiction)
-    .bind(at)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "INSERT INTO usage_daily (user_id, day, jurisdiction, seconds, turns) \
-         VALUES (?, ?, ?, ?, 1) \
-         ON CONFLICT (user_id, day, jurisdiction) DO UPDATE SET \
+    );
+    q.build().execute(&mut *conn).await?;
+
+    let mut q =
+        QueryBuilder::new("INSERT INTO usage_daily (user_id, day, jurisdiction, seconds, turns) ");
+    q.push_values(turns, |mut b, t| {
+        b.push_bind(&t.user_id)
+            .push_bind(t.local_day.0)
+            .push_bind(&t.jurisdiction)
+            .push_bind(i64::from(t.usage_secs))
+            .push_bind(1_i64);
+    });
+    q.push(
+        " ON CONFLICT (user_id, day, jurisdiction) DO UPDATE SET \
          seconds = seconds + excluded.seconds, turns = turns + 1",
-    )
-    .bind(&turn.user_id)
-    .bind(turn.local_day.0)
-    .bind(&turn.jurisdiction)
-    .bind(i64::from(turn.usage_secs))
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "INSERT INTO activity_monthly (month, jurisdiction, user_id) VALUES (?, ?, ?) \
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(i64::from(month))
-    .bind(&turn.jurisdiction)
-    .bind(&turn.user_id)
-    .execute(&mut *conn)
-    .await?;
+    );
+    q.build().execute(&mut *conn).await?;
+
+    let mut q = QueryBuilder::new("INSERT INTO activity_monthly (month, jurisdiction, user_id) ");
+    q.push_values(turns, |mut b, t| {
+        b.push_bind(i64::from(month_of(t.at, report_utc_offset_minutes)))
+            .push_bind(&t.jurisdiction)
+            .push_bind(&t.user_id);
+    });
+    q.push(" ON CONFLICT DO NOTHING");
+    q.build().execute(&mut *conn).await?;
     Ok(())
 }

@@ -426,7 +426,12 @@ async fn large_batches_span_several_insert_statements() {
         for i in 0..1_100 {
             ts.store.audit().record(&entry("bulk", i)).await.unwrap();
         }
-        let link = ts.store.audit().append_durable(&entry("bulk", 2_000)).await.unwrap();
+        let link = ts
+            .store
+            .audit()
+            .append_durable(&entry("bulk", 2_000))
+            .await
+            .unwrap();
         assert_eq!(link.seq, 1_101, "{}", ts.name);
         let v = ts.store.verify(None).await.unwrap();
         assert!(v.is_intact(), "{}: {v:?}", ts.name);

@@ -243,3 +243,39 @@ async fn a_batch_of_turns_applies_in_order_in_one_transaction() {
         assert_eq!(mau.total, 2);
     }
 }
+
+#[tokio::test]
+async fn batches_longer_than_one_statement_add_up() {
+    for ts in both().await {
+        let batch: Vec<TurnRecord> = (0..250)
+            .map(|i| {
+                turn(
+                    &format!("u{}", i % 10),
+                    &format!("s{}", i % 10),
+                    "cn",
+                    t(i),
+                    6,
+                )
+            })
+            .collect();
+        ts.store.sessions().record_turns(&batch).await.unwrap();
+        for u in 0..10 {
+            let secs = ts
+                .store
+                .usage()
+                .daily_usage_secs(&format!("u{u}"), t(0).local_date(0))
+                .await
+                .unwrap();
+            assert_eq!(secs, 25 * 6, "{}", ts.name);
+            let s = ts
+                .store
+                .sessions()
+                .get_session(&format!("s{u}"))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(s.turns, 25);
+            assert_eq!(s.last_seen_at, t(240 + u));
+        }
+    }
+}
