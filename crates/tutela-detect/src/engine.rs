@@ -412,11 +412,11 @@ impl Engine {
             }
             let third = match rule.subject {
                 SubjectMode::Any => false,
-                SubjectMode::Resolve => subject_is_third(&sc.subjects, hit)
+                SubjectMode::Resolve => subject_is_third(text, &sc.subjects, hit)
                     .or(carry.last_third)
                     .unwrap_or(false),
                 SubjectMode::SelfOnly => {
-                    if subject_is_third(&sc.subjects, hit).unwrap_or(false) {
+                    if subject_is_third(text, &sc.subjects, hit).unwrap_or(false) {
                         continue;
                     }
                     false
@@ -506,10 +506,27 @@ fn negated(text: &str, negs: &[(u32, u32)], hit: Hit) -> bool {
 }
 
 /// The subject nearest before the end of the cue: third person or not; `None` if none.
-fn subject_is_third(subjects: &[(u32, u32, bool)], hit: Hit) -> Option<bool> {
+/// A cue inside quotation marks is reported speech: only subjects before the opening mark
+/// count, so `she keeps saying "I can't go on"` speaks of her.
+fn subject_is_third(text: &str, subjects: &[(u32, u32, bool)], hit: Hit) -> Option<bool> {
+    let limit = quote_start(text, hit.s as usize).map_or(hit.e, |q| q as u32);
     subjects
         .iter()
-        .filter(|&&(_, e, _)| e <= hit.e)
+        .filter(|&&(_, e, _)| e <= limit)
         .max_by_key(|&&(s, e, _)| (s, e))
         .map(|&(_, _, t)| t)
+}
+
+/// If byte `at` is inside an open quotation, the byte where the quotation starts.
+fn quote_start(text: &str, at: usize) -> Option<usize> {
+    let mut open: Option<usize> = None;
+    for (i, c) in text.get(..at)?.char_indices() {
+        match c {
+            '“' | '「' | '『' | '«' => open = Some(i),
+            '”' | '」' | '』' | '»' => open = None,
+            '"' => open = if open.is_some() { None } else { Some(i) },
+            _ => {}
+        }
+    }
+    open
 }
