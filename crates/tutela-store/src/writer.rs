@@ -143,7 +143,14 @@ async fn run(log: Arc<dyn AuditLog>, mut rx: mpsc::Receiver<Msg>, failed: Arc<At
             }
         }
         if !records.is_empty() {
-            match log.append(&records).await {
+            // One retry: a transient failure (the write lock held past the busy timeout by a
+            // checkpoint or another process) should not lose queued records.
+            let mut result = log.append(&records).await;
+            if let Err(err) = &result {
+                tracing::warn!(records = records.len(), error = %err, "audit batch failed; retrying once");
+                result = log.append(&records).await;
+            }
+            match result {
                 Ok(links) => {
                     for (done, link) in waiters.drain(..).zip(links) {
                         if let Some(done) = done {

@@ -7,8 +7,8 @@ use tutela_types::{Action, ContactKind, MinorsSettings, QuietHours, Reason, Time
 
 use crate::error::{Result, StoreError};
 use crate::model::{
-    Complaint, ContactAddress, Direction, Escalation, EscalationMessage, EscalationStatus,
-    Intervention, Notification, OutboxStatus, Session, User,
+    Complaint, ContactAddress, DailyUsage, Direction, Escalation, EscalationMessage,
+    EscalationStatus, Intervention, Notification, OutboxStatus, Session, User,
 };
 
 /// The snake_case name of a unit enum variant, as serde writes it.
@@ -180,6 +180,31 @@ impl TryFrom<StoredSession> for Session {
             turns: narrow("sessions", "turns", r.turns)?,
             ended_at: r.ended_at.map(ts),
             end_reason: r.end_reason,
+        })
+    }
+}
+
+/// A `usage_daily` row.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct StoredDailyUsage {
+    pub user_id: String,
+    pub day: i64,
+    pub jurisdiction: String,
+    pub seconds: i64,
+    pub turns: i64,
+}
+
+impl TryFrom<StoredDailyUsage> for DailyUsage {
+    type Error = StoreError;
+
+    fn try_from(r: StoredDailyUsage) -> Result<Self> {
+        const T: &str = "usage_daily";
+        Ok(DailyUsage {
+            user_id: r.user_id,
+            day: tutela_types::LocalDate(narrow(T, "day", r.day)?),
+            jurisdiction: r.jurisdiction,
+            seconds: narrow(T, "seconds", r.seconds)?,
+            turns: narrow(T, "turns", r.turns)?,
         })
     }
 }

@@ -5,7 +5,7 @@ use sqlx::{QueryBuilder, SqliteConnection};
 use tutela_types::{LocalDate, SessionState, Timestamp};
 
 use super::SqliteStore;
-use super::rows::{StoredSession, parse_json, to_json};
+use super::rows::{StoredDailyUsage, StoredSession, parse_json, to_json};
 use super::users::BEGIN_WRITE;
 use crate::error::{Result, StoreError};
 use crate::model::{DailyUsage, MonthlyActive, Session, TurnRecord, month_of};
@@ -107,29 +107,17 @@ impl UsageStore for SqliteStore {
     }
 
     async fn usage_between(&self, from: LocalDate, to: LocalDate) -> Result<Vec<DailyUsage>> {
-        let rows: Vec<(String, i64, String, i64, i64)> = sqlx::query_as(
+        sqlx::query_as::<_, StoredDailyUsage>(
             "SELECT user_id, day, jurisdiction, seconds, turns FROM usage_daily \
              WHERE day BETWEEN ? AND ? ORDER BY day, jurisdiction, user_id",
         )
         .bind(from.0)
         .bind(to.0)
         .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|(user_id, day, jurisdiction, seconds, turns)| {
-                Ok(DailyUsage {
-                    user_id,
-                    day: LocalDate(
-                        i32::try_from(day).map_err(|_| {
-                            StoreError::corrupt("usage_daily", "day", day.to_string())
-                        })?,
-                    ),
-                    jurisdiction,
-                    seconds: u32::try_from(seconds).unwrap_or(u32::MAX),
-                    turns: u32::try_from(turns).unwrap_or(u32::MAX),
-                })
-            })
-            .collect()
+        .await?
+        .into_iter()
+        .map(DailyUsage::try_from)
+        .collect()
     }
 
     async fn monthly_active(&self, month: u32) -> Result<MonthlyActive> {

@@ -6,8 +6,8 @@ use tutela_types::{AgeState, SessionState, Timestamp};
 
 use super::SqliteStore;
 use super::rows::{
-    StoredComplaint, StoredContact, StoredEscalation, StoredEscalationMessage, StoredIntervention,
-    StoredSession, StoredUser, enum_name, parse_json,
+    StoredComplaint, StoredContact, StoredDailyUsage, StoredEscalation, StoredEscalationMessage,
+    StoredIntervention, StoredSession, StoredUser, enum_name, parse_json,
 };
 use crate::error::{Result, StoreError};
 use crate::model::{
@@ -198,7 +198,7 @@ impl UserStore for SqliteStore {
                 .bind(id)
                 .fetch_all(&mut *tx)
                 .await?;
-        let usage: Vec<(String, i64, String, i64, i64)> = sqlx::query_as(
+        let usage: Vec<StoredDailyUsage> = sqlx::query_as(
             "SELECT user_id, day, jurisdiction, seconds, turns FROM usage_daily \
              WHERE user_id = ? ORDER BY day, jurisdiction",
         )
@@ -245,17 +245,7 @@ impl UserStore for SqliteStore {
                 .collect::<Result<_>>()?,
             usage: usage
                 .into_iter()
-                .map(|(user_id, day, jurisdiction, seconds, turns)| {
-                    Ok(DailyUsage {
-                        user_id,
-                        day: tutela_types::LocalDate(i32::try_from(day).map_err(|_| {
-                            StoreError::corrupt("usage_daily", "day", day.to_string())
-                        })?),
-                        jurisdiction,
-                        seconds: u32::try_from(seconds).unwrap_or(u32::MAX),
-                        turns: u32::try_from(turns).unwrap_or(u32::MAX),
-                    })
-                })
+                .map(DailyUsage::try_from)
                 .collect::<Result<_>>()?,
             interventions: interventions
                 .into_iter()

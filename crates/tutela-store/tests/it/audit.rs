@@ -438,3 +438,25 @@ async fn large_batches_span_several_insert_statements() {
         assert_eq!(v.records, 1_101);
     }
 }
+
+#[tokio::test]
+async fn the_backend_appends_directly_in_order() {
+    for ts in both().await {
+        let log = ts.store.audit_log();
+        assert!(log.append(&[]).await.unwrap().is_empty());
+        let p = ts.store.pseudonyms();
+        let batch = vec![
+            p.prepare(&entry("x", 1)).unwrap(),
+            p.prepare(&entry("y", 2)).unwrap(),
+        ];
+        let links = log.append(&batch).await.unwrap();
+        assert_eq!(links.iter().map(|l| l.seq).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(log.recorded_head().await.unwrap(), Some(links[1].clone()));
+        let v = tutela_store::audit::verify(ts.store.sqlite(), Some(links[0].clone()))
+            .await
+            .unwrap();
+        assert!(v.is_intact(), "{}: {v:?}", ts.name);
+        assert_eq!(p.content_hash("hello").len(), 64);
+        assert_ne!(p.content_hash("hello"), p.content_hash("hello!"));
+    }
+}
