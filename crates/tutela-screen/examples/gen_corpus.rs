@@ -1,0 +1,2 @@
+//! Corpus generator.
+fn main() {}

@@ -1,0 +1,29 @@
+//! Offline half of tutela: corpus screening (`tutela screen`, TC260-003 5.1 and 9.2) and
+//! model assessment (`tutela assess`, TC260-003 8.2–8.3 and 9.3–9.4).
+//!
+//! - [`screen`]: streams JSONL (plain, gzip, zstd) and Parquet through the detectors, operator
+//!   rule packs and the [`pii`] scanner on all cores with bounded memory; writes kept and
+//!   removed shards, a per-source table with the 5 % rule, the samples, JSON and HTML;
+//!   resumable from `checkpoint.json`; [`screen::merge`] joins per-shard runs.
+//! - [`review`]: the manual-review file and its score.
+//! - [`assess`]: question banks, the bilingual [`refusal`] detector, grading, gates, the bank
+//!   linter, and the OpenAI-compatible client behind the [`assess::Model`] seam.
+//! - [`stats`]: Wilson intervals and the gates.
+//!
+//! Invariants: no chat or corpus text is logged; samples are drawn by a seeded hash, never by
+//! reading order, so a run, a resumed run and merged shards give the same numbers; no
+//! question bank or keyword list for political, religious or historical topics is shipped.
+
+pub mod assess;
+pub mod doc;
+pub mod error;
+pub mod input;
+pub mod pii;
+pub mod refusal;
+pub mod review;
+pub mod sample;
+pub mod screen;
+pub mod stats;
+pub mod summary;
+
+pub use crate::error::ScreenError;
