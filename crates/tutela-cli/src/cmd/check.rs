@@ -1,0 +1,118 @@
+//! `tutela check [--side user|assistant] [--lang auto|en|zh] [--json] TEXT`: runs the
+//! detectors on one text and prints the findings; exits 1 when there are any.
+
+use anyhow::{Context, Result};
+use tutela_detect::{Detectors, Lang, RulePack};
+use tutela_types::Side;
+
+use crate::Outcome;
+
+/// Which side wrote the text.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SideArg {
+    /// The person talking to the service.
+    User,
+    /// The companion's reply.
+    Assistant,
+}
+
+/// Which language's rules to run.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LangArg {
+    /// All of them (mixed text is common).
+    Auto,
+    /// English.
+    En,
+    /// Chinese.
+    Zh,
+}
+
+/// Arguments of `tutela check`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Whose text it is.
+    #[arg(long, value_enum, default_value = "user")]
+    pub side: SideArg,
+    /// Which language's rules run.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub lang: LangArg,
+    /// Print JSON (`{"side": ..., "findings": [...]}`).
+    #[arg(long)]
+    pub json: bool,
+    /// The preceding user turn (assistant side), e.g. a goodbye.
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Operator rule packs (TOML) to load besides the built-in detectors.
+    #[arg(long = "rules", value_name = "FILE")]
+    pub rules: Vec<std::path::PathBuf>,
+    /// The text to check.
+    pub text: String,
+}
+
+/// Loads rule packs, reporting every error of every file.
+pub fn load_packs(paths: &[std::path::PathBuf]) -> Result<Detectors> {
+    if paths.is_empty() {
+        return Ok(Detectors::try_builtin()?);
+    }
+    let mut packs = Vec::new();
+    let mut errors = Vec::new();
+    for p in paths {
+        let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        match RulePack::parse(&p.display().to_string(), &text) {
+            Ok(pack) => packs.push(pack),
+            Err(e) => errors.extend(e.0),
+        }
+    }
+    if !errors.is_empty() {
+        let msg: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::bail!("invalid rule packs:\n{}", msg.join("\n"));
+    }
+    Ok(Detectors::with_rule_packs(packs)?)
+}
+
+/// Runs `tutela check`.
+pub fn run(args: Args) -> Result<Outcome> {
+    let det = load_packs(&args.rules)?;
+    let side = match args.side {
+        SideArg::User => Side::User,
+        SideArg::Assistant => Side::Assistant,
+    };
+    let lang = match args.lang {
+        LangArg::Auto => Lang::Auto,
+        LangArg::En => Lang::En,
+        LangArg::Zh => Lang::Zh,
+    };
+    let findings = det.scan_lang(side, lang, &args.text, args.context.as_deref());
+    let mut out = std::io::stdout().lock();
+    use std::io::Write as _;
+    if args.json {
+        let v = serde_json::json!({ "side": side, "findings": findings });
+        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+    } else if findings.is_empty() {
+        writeln!(out, "no findings")?;
+    } else {
+        writeln!(out, "{:<22} {:<9} {:>5}  {:<40} spans", "detector", "severity", "score", "rule")?;
+        for f in &findings {
+            let spans: Vec<String> = f
+                .spans
+                .iter()
+                .map(|s| format!("{}..{} {:?}", s.start, s.end, args.text.get(s.start..s.end).unwrap_or("")))
+                .collect();
+            let sev = serde_json::to_value(f.severity)?;
+            writeln!(
+                out,
+                "{:<22} {:<9} {:>5.2}  {:<40} {}",
+                f.detector.as_str(),
+                sev.as_str().unwrap_or(""),
+                f.score,
+                f.rule.as_deref().unwrap_or(""),
+                spans.join(", ")
+            )?;
+        }
+    }
+    Ok(if findings.is_empty() {
+        Outcome::Clean
+    } else {
+        Outcome::Findings
+    })
+}
