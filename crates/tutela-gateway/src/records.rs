@@ -102,7 +102,7 @@ async fn writer(backend: Arc<dyn Backend>, pseudonyms: Pseudonymizer, mut rx: mp
         let mut acks = Vec::new();
         for job in jobs.drain(..) {
             match job {
-                Job::Turn(t) => merge_turn(&mut turns, *t),
+                Job::Turn(t) => turns.push(*t),
                 Job::Audit(entry, ack) => match pseudonyms.prepare(&entry) {
                     Ok(rec) => {
                         audits.push(rec);
@@ -135,27 +135,10 @@ async fn writer(backend: Arc<dyn Backend>, pseudonyms: Pseudonymizer, mut rx: mp
                 }
             }
         }
-        for t in turns {
-            if let Err(e) = backend.record_turn(&t).await {
-                tracing::error!("turn record failed: {e}");
-            }
+        if !turns.is_empty()
+            && let Err(e) = backend.record_turns(&turns).await
+        {
+            tracing::error!("turn records failed: {e}");
         }
-    }
-}
-
-/// Consecutive turns of one user in one session in one batch become one write: the latest
-/// clocks, the summed usage.
-fn merge_turn(turns: &mut Vec<TurnRecord>, t: TurnRecord) {
-    if let Some(prev) = turns.iter_mut().find(|p| {
-        p.user_id == t.user_id
-            && p.session_id == t.session_id
-            && p.local_day == t.local_day
-            && p.jurisdiction == t.jurisdiction
-    }) {
-        prev.usage_secs = prev.usage_secs.saturating_add(t.usage_secs);
-        prev.state = t.state;
-        prev.at = t.at;
-    } else {
-        turns.push(t);
     }
 }

@@ -161,6 +161,9 @@ impl AppState {
         let Ok(mut users) = self.users.lock() else {
             return Arc::new(tokio::sync::Mutex::new(None));
         };
+        if let Some(slot) = users.get(id) {
+            return slot.clone();
+        }
         users.entry(id.to_owned()).or_default().clone()
     }
 
