@@ -1,0 +1,110 @@
+//! The reports regulators ask for, built from records rather than typed by hand.
+//!
+//! - `assessment`: the CN security assessment (Anthropomorphic Measures Arts. 22–23), with the
+//!   items that need a person clearly marked;
+//! - `sb243`: the California SB 243 annual report (§22603), with no personal data;
+//! - `transparency`: interventions by rule, jurisdiction and month, appeals, over-blocking;
+//! - `usage`: registered users, monthly active users, thresholds, minutes, age structure.
+//!
+//! Each report is typed data ([`model`]); JSON is its serialisation and validates against the
+//! schema in `docs/schemas/` ([`schema`]); HTML (self-contained, charts as inline SVG) and
+//! Markdown are rendered from the same value ([`render`]). Thresholds from the profiles are
+//! evaluated by [`evaluate_thresholds`].
+//!
+//! Invariant: no I/O, no clock (the generation time is an input), no async runtime; no user
+//! identifier or chat text ever enters a report.
+
+#![deny(missing_docs)]
+
+pub mod model;
+pub mod render;
+mod threshold;
+
+pub use crate::model::{
+    AssessmentReport, ReportKind, Sb243Report, ThresholdState, ThresholdStatus, TransparencyReport,
+    UsageReport,
+};
+pub use crate::threshold::evaluate_thresholds;
+
+/// Any report.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Report {
+    /// CN security assessment.
+    Assessment(Box<AssessmentReport>),
+    /// CA SB 243 annual report.
+    Sb243(Sb243Report),
+    /// Transparency report.
+    Transparency(TransparencyReport),
+    /// Usage report.
+    Usage(UsageReport),
+}
+
+/// Output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Self-contained HTML.
+    Html,
+    /// Markdown.
+    Markdown,
+    /// JSON (pretty), valid against the kind's schema.
+    Json,
+}
+
+impl Report {
+    /// Which report this is.
+    pub fn kind(&self) -> ReportKind {
+        match self {
+            Report::Assessment(_) => ReportKind::Assessment,
+            Report::Sb243(_) => ReportKind::Sb243,
+            Report::Transparency(_) => ReportKind::Transparency,
+            Report::Usage(_) => ReportKind::Usage,
+        }
+    }
+
+    /// The report as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        let v = match self {
+            Report::Assessment(r) => serde_json::to_value(r),
+            Report::Sb243(r) => serde_json::to_value(r),
+            Report::Transparency(r) => serde_json::to_value(r),
+            Report::Usage(r) => serde_json::to_value(r),
+        };
+        // Serialising plain data structs with string keys cannot fail.
+        v.unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The document model behind HTML and Markdown.
+    pub fn document(&self) -> render::Document {
+        match self {
+            Report::Assessment(r) => r.document(),
+            Report::Sb243(r) => r.document(),
+            Report::Transparency(r) => r.document(),
+            Report::Usage(r) => r.document(),
+        }
+    }
+
+    /// Renders the report.
+    pub fn render(&self, format: Format) -> String {
+        match format {
+            Format::Html => render::html(&self.document()),
+            Format::Markdown => render::markdown(&self.document()),
+            Format::Json => {
+                let mut s = serde_json::to_string_pretty(&self.json()).unwrap_or_default();
+                s.push('\n');
+                s
+            }
+        }
+    }
+}
+
+/// The JSON Schema of a report kind (draft 2020-12), as committed in
+/// `docs/schemas/report-<kind>.schema.json`.
+pub fn schema(kind: ReportKind) -> serde_json::Value {
+    let s = match kind {
+        ReportKind::Assessment => schemars::schema_for!(AssessmentReport),
+        ReportKind::Sb243 => schemars::schema_for!(Sb243Report),
+        ReportKind::Transparency => schemars::schema_for!(TransparencyReport),
+        ReportKind::Usage => schemars::schema_for!(UsageReport),
+    };
+    s.to_value()
+}

@@ -1,0 +1,299 @@
+//! The reports as typed data. Their JSON is the machine-readable form (schemas in
+//! `docs/schemas/`); HTML and Markdown are rendered from the same values.
+//!
+//! Nothing here holds a user identifier or chat text: reports are built from counts.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Which report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportKind {
+    /// CN security assessment (Anthropomorphic Measures Arts. 22–23).
+    Assessment,
+    /// California SB 243 annual report (§22603).
+    Sb243,
+    /// Transparency report: interventions, appeals, over-blocking.
+    Transparency,
+    /// Usage: registered users, MAU, thresholds, minutes, age structure.
+    Usage,
+}
+
+impl ReportKind {
+    /// `assessment`, `sb243`, `transparency`, `usage`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportKind::Assessment => "assessment",
+            ReportKind::Sb243 => "sb243",
+            ReportKind::Transparency => "transparency",
+            ReportKind::Usage => "usage",
+        }
+    }
+}
+
+/// What every report says about itself.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Meta {
+    /// Which report.
+    pub kind: ReportKind,
+    /// Title for people.
+    pub title: String,
+    /// When it was generated (RFC 3339).
+    pub generated_at: String,
+    /// First day covered (`YYYY-MM-DD`, report time zone).
+    pub from: String,
+    /// Last day covered, inclusive.
+    pub to: String,
+    /// The report time zone as a UTC offset (`+08:00`).
+    pub time_zone: String,
+    /// The deployment's name.
+    pub deployment: String,
+    /// Profiles in force for the deployment.
+    pub profiles: Vec<String>,
+    /// Snapshot hash of those profiles.
+    pub profile_snapshot: String,
+}
+
+/// Where a usage figure stands against a threshold.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ThresholdState {
+    /// Below the warning level.
+    Ok,
+    /// At or above the warning ratio.
+    Warning,
+    /// At or above the threshold ("reaching or above").
+    Crossed,
+}
+
+/// Which figure a threshold counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Registered users.
+    RegisteredUsers,
+    /// Monthly active users.
+    MonthlyActiveUsers,
+}
+
+/// One threshold evaluated against the store's counts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ThresholdStatus {
+    /// Profile that sets it.
+    pub profile: String,
+    /// Obligation that sets it.
+    pub obligation: String,
+    /// Citation.
+    pub article: String,
+    /// What is counted.
+    pub metric: Metric,
+    /// The count.
+    pub value: u64,
+    /// The threshold.
+    pub threshold: u64,
+    /// `value / threshold`.
+    pub ratio: f64,
+    /// Warning level as a share of the threshold.
+    pub warn_ratio: f64,
+    /// Where it stands.
+    pub state: ThresholdState,
+    /// What crossing opens (`security_assessment`).
+    pub opens: String,
+}
+
+/// Monthly active users in one calendar month.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MonthActive {
+    /// `YYYY-MM`.
+    pub month: String,
+    /// Distinct users with at least one turn in the month.
+    pub total: u64,
+    /// Per jurisdiction of use.
+    pub by_jurisdiction: BTreeMap<String, u64>,
+}
+
+/// Usage on one day.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DayUsage {
+    /// `YYYY-MM-DD`.
+    pub day: String,
+    /// Minutes of use, all users.
+    pub minutes: u64,
+    /// Users active that day.
+    pub users: u64,
+}
+
+/// One bucket of a histogram: values up to and including `le`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Bucket {
+    /// Upper bound label (`≤ 5 min`, `> 8 h`).
+    pub label: String,
+    /// Count.
+    pub count: u64,
+}
+
+/// The usage report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UsageReport {
+    /// About the report.
+    pub meta: Meta,
+    /// Registered users at the end of the period.
+    pub registered_users: u64,
+    /// Registered users per jurisdiction of record.
+    pub registered_by_jurisdiction: BTreeMap<String, u64>,
+    /// Monthly active users per calendar month of the period.
+    pub monthly_active: Vec<MonthActive>,
+    /// Minutes of use per day.
+    pub daily_usage: Vec<DayUsage>,
+    /// Users by age state.
+    pub age_structure: BTreeMap<String, u64>,
+    /// Session durations.
+    pub session_durations: Vec<Bucket>,
+    /// Median session duration in minutes.
+    pub session_median_minutes: f64,
+    /// Thresholds and where the service stands.
+    pub thresholds: Vec<ThresholdStatus>,
+}
+
+/// The CA SB 243 annual report: exactly the three items of §22603(a), no personal data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Sb243Report {
+    /// About the report.
+    pub meta: Meta,
+    /// The calendar year reported on.
+    pub calendar_year: i32,
+    /// §22603(a)(1): crisis service provider referral notifications issued in that year.
+    pub referral_notifications: u64,
+    /// §22603(a)(2): protocols to detect, remove and respond to suicidal ideation.
+    pub detection_protocol: String,
+    /// §22603(a)(3): protocols to prohibit a chatbot response about suicidal ideation or actions.
+    pub prohibition_protocol: String,
+    /// §22603(d): how suicidal ideation is measured (evidence-based methods).
+    pub measurement_method: String,
+}
+
+/// Interventions of one kind by one rule in one month and jurisdiction.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InterventionRow {
+    /// `YYYY-MM`.
+    pub month: String,
+    /// Jurisdiction of use.
+    pub jurisdiction: String,
+    /// `profile/obligation`.
+    pub rule: String,
+    /// Action kind (`replace_reply`, `notice`, ...).
+    pub kind: String,
+    /// Count.
+    pub count: u64,
+}
+
+/// Appeals and complaints.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Appeals {
+    /// Received in the period.
+    pub received: u64,
+    /// Decided for the user (the intervention was wrong).
+    pub upheld: u64,
+    /// Decided against.
+    pub rejected: u64,
+    /// Not yet decided.
+    pub open: u64,
+    /// Handled within the published time limit.
+    pub within_time_limit: u64,
+    /// The published time limit in hours.
+    pub time_limit_hours: u64,
+}
+
+/// Over-blocking as measured on labelled sets.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OverBlocking {
+    /// Where it was measured (a labelled set, a sample of appeals).
+    pub measured_on: String,
+    /// Items that should not have been flagged.
+    pub negatives: u64,
+    /// Of those, flagged anyway.
+    pub false_positives: u64,
+    /// `false_positives / negatives`.
+    pub rate: f64,
+}
+
+/// The transparency report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransparencyReport {
+    /// About the report.
+    pub meta: Meta,
+    /// Interventions by month, jurisdiction, rule and kind.
+    pub interventions: Vec<InterventionRow>,
+    /// Appeals and their outcomes.
+    pub appeals: Appeals,
+    /// Measured over-blocking.
+    pub over_blocking: Vec<OverBlocking>,
+}
+
+/// Whether an assessment item was compiled from the records or needs a person.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemSource {
+    /// Compiled from the store.
+    Compiled,
+    /// A person must write it; tutela gives what it knows.
+    NeedsHumanInput,
+}
+
+/// One figure in an assessment item.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Figure {
+    /// What it is.
+    pub label: String,
+    /// The value, formatted.
+    pub value: String,
+}
+
+/// One item of the CN security assessment (Art. 23).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssessmentItem {
+    /// Stable id (`user-scale`).
+    pub id: String,
+    /// Citation.
+    pub article: String,
+    /// Title.
+    pub title: String,
+    /// Compiled or needing a person.
+    pub source: ItemSource,
+    /// Figures compiled from the records.
+    pub figures: Vec<Figure>,
+    /// Guidance for the person completing it.
+    pub note: String,
+}
+
+/// The CN security assessment report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssessmentReport {
+    /// About the report.
+    pub meta: Meta,
+    /// Why it is due (thresholds crossed, declared triggers).
+    pub triggers: Vec<String>,
+    /// The Art. 23 items.
+    pub items: Vec<AssessmentItem>,
+    /// The usage figures behind the scale items.
+    pub usage: UsageReport,
+}

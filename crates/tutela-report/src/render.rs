@@ -1,0 +1,700 @@
+//! Rendering: each report becomes a small document model, written out as self-contained HTML
+//! (inline CSS, charts as inline SVG, no scripts, no external resources) or as Markdown.
+
+use std::fmt::Write as _;
+
+use crate::model::{
+    AssessmentReport, ItemSource, Meta, Metric, Sb243Report, ThresholdState, ThresholdStatus,
+    TransparencyReport, UsageReport,
+};
+
+/// A rendered-agnostic document.
+#[derive(Clone, Debug, Default)]
+pub struct Document {
+    /// Title.
+    pub title: String,
+    /// Lines under the title (period, profiles, generation time).
+    pub meta: Vec<(String, String)>,
+    /// Sections in order.
+    pub sections: Vec<Section>,
+}
+
+/// A section of a document.
+#[derive(Clone, Debug, Default)]
+pub struct Section {
+    /// Heading.
+    pub title: String,
+    /// A person must complete this section.
+    pub needs_human_input: bool,
+    /// Content.
+    pub blocks: Vec<Block>,
+}
+
+/// A piece of content.
+#[derive(Clone, Debug)]
+pub enum Block {
+    /// A paragraph of plain text.
+    Para(String),
+    /// Label–value pairs.
+    Facts(Vec<(String, String)>),
+    /// A table with a header row.
+    Table {
+        /// Column headings.
+        head: Vec<String>,
+        /// Rows of cells.
+        rows: Vec<Vec<String>>,
+    },
+    /// A horizontal bar chart.
+    Bars {
+        /// Caption.
+        caption: String,
+        /// Unit for the values.
+        unit: String,
+        /// Label and value per bar.
+        bars: Vec<(String, f64)>,
+    },
+    /// A threshold gauge: value against warning level and threshold.
+    Gauge(ThresholdStatus),
+}
+
+fn meta_lines(m: &Meta) -> Vec<(String, String)> {
+    vec![
+        (
+            "Period".into(),
+            format!("{} – {} (UTC{})", m.from, m.to, m.time_zone),
+        ),
+        ("Deployment".into(), m.deployment.clone()),
+        ("Profiles".into(), m.profiles.join(", ")),
+        ("Profile snapshot".into(), m.profile_snapshot.clone()),
+        ("Generated".into(), m.generated_at.clone()),
+    ]
+}
+
+fn metric_name(m: Metric) -> &'static str {
+    match m {
+        Metric::RegisteredUsers => "registered users",
+        Metric::MonthlyActiveUsers => "monthly active users",
+    }
+}
+
+fn state_name(s: ThresholdState) -> &'static str {
+    match s {
+        ThresholdState::Ok => "below the warning level",
+        ThresholdState::Warning => "WARNING: within reach of the threshold",
+        ThresholdState::Crossed => "CROSSED: the duty is open",
+    }
+}
+
+/// `1234567` → `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+impl UsageReport {
+    /// The sections of the usage report (also used inside the assessment).
+    pub fn sections(&self) -> Vec<Section> {
+        let mut out = Vec::new();
+        out.push(Section {
+            title: "Thresholds".into(),
+            needs_human_input: false,
+            blocks: if self.thresholds.is_empty() {
+                vec![Block::Para(
+                    "No profile in force sets a usage threshold.".into(),
+                )]
+            } else {
+                self.thresholds.iter().cloned().map(Block::Gauge).collect()
+            },
+        });
+        let mut reg: Vec<(String, String)> =
+            vec![("Registered users".into(), thousands(self.registered_users))];
+        reg.extend(
+            self.registered_by_jurisdiction
+                .iter()
+                .map(|(j, n)| (format!("  of which {j}"), thousands(*n))),
+        );
+        out.push(Section {
+            title: "User scale".into(),
+            needs_human_input: false,
+            blocks: vec![
+                Block::Facts(reg),
+                Block::Bars {
+                    caption: "Monthly active users".into(),
+                    unit: "users".into(),
+                    bars: self
+                        .monthly_active
+                        .iter()
+                        .map(|m| (m.month.clone(), m.total as f64))
+                        .collect(),
+                },
+                Block::Table {
+                    head: vec![
+                        "Month".into(),
+                        "Active users".into(),
+                        "By jurisdiction".into(),
+                    ],
+                    rows: self
+                        .monthly_active
+                        .iter()
+                        .map(|m| {
+                            vec![
+                                m.month.clone(),
+                                thousands(m.total),
+                                m.by_jurisdiction
+                                    .iter()
+                                    .map(|(j, n)| format!("{j}: {}", thousands(*n)))
+                                    .collect::<Vec<_>>()
+                                    .join("; "),
+                            ]
+                        })
+                        .collect(),
+                },
+            ],
+        });
+        let total_minutes: u64 = self.daily_usage.iter().map(|d| d.minutes).sum();
+        out.push(Section {
+            title: "Usage duration".into(),
+            needs_human_input: false,
+            blocks: vec![
+                Block::Facts(vec![
+                    (
+                        "Minutes of use in the period".into(),
+                        thousands(total_minutes),
+                    ),
+                    (
+                        "Median session".into(),
+                        format!("{:.1} min", self.session_median_minutes),
+                    ),
+                ]),
+                Block::Bars {
+                    caption: "Minutes of use per day".into(),
+                    unit: "min".into(),
+                    bars: self
+                        .daily_usage
+                        .iter()
+                        .map(|d| (d.day.clone(), d.minutes as f64))
+                        .collect(),
+                },
+                Block::Bars {
+                    caption: "Session durations".into(),
+                    unit: "sessions".into(),
+                    bars: self
+                        .session_durations
+                        .iter()
+                        .map(|b| (b.label.clone(), b.count as f64))
+                        .collect(),
+                },
+            ],
+        });
+        out.push(Section {
+            title: "Age structure".into(),
+            needs_human_input: false,
+            blocks: vec![Block::Bars {
+                caption: "Users by age state".into(),
+                unit: "users".into(),
+                bars: self
+                    .age_structure
+                    .iter()
+                    .map(|(k, v)| (k.replace('_', " "), *v as f64))
+                    .collect(),
+            }],
+        });
+        out
+    }
+
+    /// The document.
+    pub fn document(&self) -> Document {
+        Document {
+            title: self.meta.title.clone(),
+            meta: meta_lines(&self.meta),
+            sections: self.sections(),
+        }
+    }
+}
+
+impl Sb243Report {
+    /// The document.
+    pub fn document(&self) -> Document {
+        Document {
+            title: self.meta.title.clone(),
+            meta: meta_lines(&self.meta),
+            sections: vec![
+                Section {
+                    title: format!(
+                        "§22603(a)(1) Crisis referral notifications in {}",
+                        self.calendar_year
+                    ),
+                    needs_human_input: false,
+                    blocks: vec![Block::Facts(vec![(
+                        "Referral notifications issued".into(),
+                        thousands(self.referral_notifications),
+                    )])],
+                },
+                Section {
+                    title: "§22603(a)(2) Protocols to detect, remove and respond to suicidal ideation"
+                        .into(),
+                    needs_human_input: false,
+                    blocks: vec![Block::Para(self.detection_protocol.clone())],
+                },
+                Section {
+                    title: "§22603(a)(3) Protocols to prohibit responses about suicidal ideation or actions"
+                        .into(),
+                    needs_human_input: false,
+                    blocks: vec![Block::Para(self.prohibition_protocol.clone())],
+                },
+                Section {
+                    title: "§22603(d) Evidence-based measurement".into(),
+                    needs_human_input: false,
+                    blocks: vec![
+                        Block::Para(self.measurement_method.clone()),
+                        Block::Para(
+                            "This report contains no user identifiers and no personal information (§22603(c))."
+                                .into(),
+                        ),
+                    ],
+                },
+            ],
+        }
+    }
+}
+
+impl TransparencyReport {
+    /// The document.
+    pub fn document(&self) -> Document {
+        let mut by_kind: std::collections::BTreeMap<&str, u64> = Default::default();
+        let mut by_jur: std::collections::BTreeMap<&str, u64> = Default::default();
+        for r in &self.interventions {
+            *by_kind.entry(&r.kind).or_default() += r.count;
+            *by_jur.entry(&r.jurisdiction).or_default() += r.count;
+        }
+        let a = &self.appeals;
+        Document {
+            title: self.meta.title.clone(),
+            meta: meta_lines(&self.meta),
+            sections: vec![
+                Section {
+                    title: "Interventions".into(),
+                    needs_human_input: false,
+                    blocks: vec![
+                        Block::Bars {
+                            caption: "By kind".into(),
+                            unit: "interventions".into(),
+                            bars: by_kind
+                                .iter()
+                                .map(|(k, v)| ((*k).to_owned(), *v as f64))
+                                .collect(),
+                        },
+                        Block::Bars {
+                            caption: "By jurisdiction of use".into(),
+                            unit: "interventions".into(),
+                            bars: by_jur
+                                .iter()
+                                .map(|(k, v)| ((*k).to_owned(), *v as f64))
+                                .collect(),
+                        },
+                        Block::Table {
+                            head: vec![
+                                "Month".into(),
+                                "Jurisdiction".into(),
+                                "Rule".into(),
+                                "Kind".into(),
+                                "Count".into(),
+                            ],
+                            rows: self
+                                .interventions
+                                .iter()
+                                .map(|r| {
+                                    vec![
+                                        r.month.clone(),
+                                        r.jurisdiction.clone(),
+                                        r.rule.clone(),
+                                        r.kind.clone(),
+                                        thousands(r.count),
+                                    ]
+                                })
+                                .collect(),
+                        },
+                    ],
+                },
+                Section {
+                    title: "Appeals and complaints".into(),
+                    needs_human_input: false,
+                    blocks: vec![Block::Facts(vec![
+                        ("Received".into(), thousands(a.received)),
+                        ("Decided for the user".into(), thousands(a.upheld)),
+                        ("Rejected".into(), thousands(a.rejected)),
+                        ("Open".into(), thousands(a.open)),
+                        (
+                            format!("Handled within {} h", a.time_limit_hours),
+                            thousands(a.within_time_limit),
+                        ),
+                    ])],
+                },
+                Section {
+                    title: "Over-blocking (measured)".into(),
+                    needs_human_input: self.over_blocking.is_empty(),
+                    blocks: if self.over_blocking.is_empty() {
+                        vec![Block::Para("No labelled measurement recorded for this period; run `tutela eval` on a labelled set and attach it.".into())]
+                    } else {
+                        vec![Block::Table {
+                            head: vec![
+                                "Measured on".into(),
+                                "Negatives".into(),
+                                "Wrongly flagged".into(),
+                                "Rate".into(),
+                            ],
+                            rows: self
+                                .over_blocking
+                                .iter()
+                                .map(|o| {
+                                    vec![
+                                        o.measured_on.clone(),
+                                        thousands(o.negatives),
+                                        thousands(o.false_positives),
+                                        format!("{:.2} %", o.rate * 100.0),
+                                    ]
+                                })
+                                .collect(),
+                        }]
+                    },
+                },
+            ],
+        }
+    }
+}
+
+impl AssessmentReport {
+    /// The document.
+    pub fn document(&self) -> Document {
+        let mut sections = vec![Section {
+            title: "Why this assessment is due".into(),
+            needs_human_input: false,
+            blocks: vec![Block::Para(if self.triggers.is_empty() {
+                "No trigger recorded: a voluntary or periodic assessment.".into()
+            } else {
+                self.triggers.join("; ")
+            })],
+        }];
+        for item in &self.items {
+            let mut blocks = Vec::new();
+            if !item.figures.is_empty() {
+                blocks.push(Block::Facts(
+                    item.figures
+                        .iter()
+                        .map(|f| (f.label.clone(), f.value.clone()))
+                        .collect(),
+                ));
+            }
+            blocks.push(Block::Para(item.note.clone()));
+            sections.push(Section {
+                title: format!("{} — {}", item.article, item.title),
+                needs_human_input: item.source == ItemSource::NeedsHumanInput,
+                blocks,
+            });
+        }
+        sections.extend(self.usage.sections());
+        Document {
+            title: self.meta.title.clone(),
+            meta: meta_lines(&self.meta),
+            sections,
+        }
+    }
+}
+
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const CSS: &str = "body{font:15px/1.5 system-ui,-apple-system,'Segoe UI',sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1d2430}\
+h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #d8dde6;padding-bottom:.2rem}\
+dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:.1rem 1rem;color:#556;font-size:.9rem}dl.meta dt{font-weight:600}\
+table{border-collapse:collapse;margin:.6rem 0;font-size:.9rem}td,th{border:1px solid #d8dde6;padding:.25rem .6rem;text-align:left}th{background:#f2f4f8}\
+td.n{text-align:right;font-variant-numeric:tabular-nums}.human{border-left:4px solid #d9822b;background:#fff7ef;padding:.4rem .8rem}\
+.human-tag{display:inline-block;background:#d9822b;color:#fff;font-size:.75rem;padding:0 .4rem;border-radius:3px;margin-left:.5rem;vertical-align:middle}\
+figure{margin:.8rem 0}figcaption{font-size:.85rem;color:#556}.gauge{margin:.6rem 0}.ok{color:#2b7a3d}.warning{color:#b26a00}.crossed{color:#b3261e;font-weight:600}";
+
+/// Self-contained HTML: inline CSS, inline SVG charts, no script, no external resource.
+pub fn html(doc: &Document) -> String {
+    let mut o = String::new();
+    let _ = write!(
+        o,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{}</title><style>{CSS}</style></head><body>\n<h1>{}</h1>\n<dl class=\"meta\">",
+        esc(&doc.title),
+        esc(&doc.title)
+    );
+    for (k, v) in &doc.meta {
+        let _ = write!(o, "<dt>{}</dt><dd>{}</dd>", esc(k), esc(v));
+    }
+    o.push_str("</dl>\n");
+    for s in &doc.sections {
+        let _ = write!(
+            o,
+            "<section{}>\n<h2>{}",
+            if s.needs_human_input {
+                " class=\"human\""
+            } else {
+                ""
+            },
+            esc(&s.title)
+        );
+        if s.needs_human_input {
+            o.push_str("<span class=\"human-tag\">needs human input</span>");
+        }
+        o.push_str("</h2>\n");
+        for b in &s.blocks {
+            html_block(&mut o, b);
+        }
+        o.push_str("</section>\n");
+    }
+    o.push_str("</body></html>\n");
+    o
+}
+
+fn html_block(o: &mut String, b: &Block) {
+    match b {
+        Block::Para(t) => {
+            let _ = writeln!(o, "<p>{}</p>", esc(t));
+        }
+        Block::Facts(kv) => {
+            o.push_str("<table>");
+            for (k, v) in kv {
+                let _ = write!(
+                    o,
+                    "<tr><th>{}</th><td class=\"n\">{}</td></tr>",
+                    esc(k),
+                    esc(v)
+                );
+            }
+            o.push_str("</table>\n");
+        }
+        Block::Table { head, rows } => {
+            if rows.is_empty() {
+                o.push_str("<p><em>No records in this period.</em></p>\n");
+                return;
+            }
+            o.push_str("<table><tr>");
+            for h in head {
+                let _ = write!(o, "<th>{}</th>", esc(h));
+            }
+            o.push_str("</tr>");
+            for r in rows {
+                o.push_str("<tr>");
+                for c in r {
+                    let _ = write!(o, "<td>{}</td>", esc(c));
+                }
+                o.push_str("</tr>");
+            }
+            o.push_str("</table>\n");
+        }
+        Block::Bars {
+            caption,
+            unit,
+            bars,
+        } => svg_bars(o, caption, unit, bars),
+        Block::Gauge(t) => svg_gauge(o, t),
+    }
+}
+
+fn svg_bars(o: &mut String, caption: &str, unit: &str, bars: &[(String, f64)]) {
+    if bars.is_empty() {
+        let _ = writeln!(
+            o,
+            "<p><em>{}: no records in this period.</em></p>",
+            esc(caption)
+        );
+        return;
+    }
+    let max = bars
+        .iter()
+        .map(|(_, v)| *v)
+        .fold(0.0_f64, f64::max)
+        .max(1.0);
+    let row = 22.0;
+    let label_w = 150.0;
+    let chart_w = 420.0;
+    let h = row * bars.len() as f64 + 10.0;
+    let _ = write!(
+        o,
+        "<figure><svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" aria-label=\"{}\" width=\"{}\" height=\"{h}\" viewBox=\"0 0 {} {h}\">",
+        esc(caption),
+        label_w + chart_w + 110.0,
+        label_w + chart_w + 110.0
+    );
+    for (i, (label, v)) in bars.iter().enumerate() {
+        let y = 5.0 + row * i as f64;
+        let w = (v / max * chart_w).max(if *v > 0.0 { 1.0 } else { 0.0 });
+        let _ = write!(
+            o,
+            "<text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"end\" fill=\"#333\">{}</text><rect x=\"{label_w}\" y=\"{y}\" width=\"{w:.1}\" height=\"{}\" fill=\"#3d6fb6\"/><text x=\"{}\" y=\"{}\" font-size=\"12\" fill=\"#333\">{}</text>",
+            label_w - 6.0,
+            y + 14.0,
+            esc(label),
+            row - 6.0,
+            label_w + w + 5.0,
+            y + 14.0,
+            esc(&fmt_value(*v))
+        );
+    }
+    let _ = writeln!(
+        o,
+        "</svg><figcaption>{} ({})</figcaption></figure>",
+        esc(caption),
+        esc(unit)
+    );
+}
+
+fn fmt_value(v: f64) -> String {
+    if v.fract() == 0.0 && (0.0..1e15).contains(&v) {
+        thousands(v as u64)
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+fn svg_gauge(o: &mut String, t: &ThresholdStatus) {
+    let w = 520.0;
+    let scale = (t.ratio.max(1.0)) * 1.05;
+    let x = |r: f64| r / scale * w;
+    let class = match t.state {
+        ThresholdState::Ok => "ok",
+        ThresholdState::Warning => "warning",
+        ThresholdState::Crossed => "crossed",
+    };
+    let fill = match t.state {
+        ThresholdState::Ok => "#2b7a3d",
+        ThresholdState::Warning => "#d9822b",
+        ThresholdState::Crossed => "#b3261e",
+    };
+    let _ = write!(
+        o,
+        "<div class=\"gauge\"><div><strong>{}</strong>: {} of {} ({:.1} %) — <span class=\"{class}\">{}</span> <small>({}/{}, {}; opens {})</small></div>",
+        esc(metric_name(t.metric)),
+        thousands(t.value),
+        thousands(t.threshold),
+        t.ratio * 100.0,
+        state_name(t.state),
+        esc(&t.profile),
+        esc(&t.obligation),
+        esc(&t.article),
+        esc(&t.opens.replace('_', " "))
+    );
+    let _ = write!(
+        o,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" aria-label=\"{} against threshold\" width=\"{w}\" height=\"26\" viewBox=\"0 0 {w} 26\"><rect x=\"0\" y=\"6\" width=\"{w}\" height=\"14\" fill=\"#eef1f6\"/><rect x=\"0\" y=\"6\" width=\"{:.1}\" height=\"14\" fill=\"{fill}\"/><line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"2\" y2=\"24\" stroke=\"#d9822b\" stroke-dasharray=\"3 2\"/><line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"0\" y2=\"26\" stroke=\"#b3261e\" stroke-width=\"2\"/></svg></div>",
+        esc(metric_name(t.metric)),
+        x(t.ratio),
+        x(t.warn_ratio),
+        x(t.warn_ratio),
+        x(1.0),
+        x(1.0)
+    );
+    o.push('\n');
+}
+
+/// Markdown, for pasting into a filing or a ticket.
+pub fn markdown(doc: &Document) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "# {}\n", doc.title);
+    for (k, v) in &doc.meta {
+        let _ = writeln!(o, "- **{k}:** {v}");
+    }
+    for s in &doc.sections {
+        let _ = write!(o, "\n## {}", s.title);
+        if s.needs_human_input {
+            o.push_str(" — **NEEDS HUMAN INPUT**");
+        }
+        o.push_str("\n\n");
+        for b in &s.blocks {
+            md_block(&mut o, b);
+        }
+    }
+    o
+}
+
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+fn md_block(o: &mut String, b: &Block) {
+    match b {
+        Block::Para(t) => {
+            let _ = writeln!(o, "{t}\n");
+        }
+        Block::Facts(kv) => {
+            o.push_str("| | |\n| --- | ---: |\n");
+            for (k, v) in kv {
+                let _ = writeln!(o, "| {} | {} |", cell(k), cell(v));
+            }
+            o.push('\n');
+        }
+        Block::Table { head, rows } => {
+            if rows.is_empty() {
+                o.push_str("_No records in this period._\n\n");
+                return;
+            }
+            let _ = writeln!(
+                o,
+                "| {} |",
+                head.iter().map(|h| cell(h)).collect::<Vec<_>>().join(" | ")
+            );
+            let _ = writeln!(o, "|{}", " --- |".repeat(head.len()));
+            for r in rows {
+                let _ = writeln!(
+                    o,
+                    "| {} |",
+                    r.iter().map(|c| cell(c)).collect::<Vec<_>>().join(" | ")
+                );
+            }
+            o.push('\n');
+        }
+        Block::Bars {
+            caption,
+            unit,
+            bars,
+        } => {
+            let _ = writeln!(o, "**{caption}** ({unit})\n");
+            if bars.is_empty() {
+                o.push_str("_No records in this period._\n\n");
+                return;
+            }
+            o.push_str("| | |\n| --- | ---: |\n");
+            for (l, v) in bars {
+                let _ = writeln!(o, "| {} | {} |", cell(l), fmt_value(*v));
+            }
+            o.push('\n');
+        }
+        Block::Gauge(t) => {
+            let _ = writeln!(
+                o,
+                "- **{}**: {} of {} ({:.1} %) — {} ({}/{}, {}; opens {})\n",
+                metric_name(t.metric),
+                thousands(t.value),
+                thousands(t.threshold),
+                t.ratio * 100.0,
+                state_name(t.state),
+                t.profile,
+                t.obligation,
+                t.article,
+                t.opens.replace('_', " ")
+            );
+        }
+    }
+}
