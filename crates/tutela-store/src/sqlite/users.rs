@@ -393,17 +393,18 @@ impl UserStore for SqliteStore {
     }
 
     async fn registered_users(&self, at: Timestamp) -> Result<(u64, Vec<(String, u64)>)> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT COALESCE(jurisdiction, ''), COUNT(*) FROM users \
+        // Grouped by the bare column so the (jurisdiction, registered_at) index gives the order.
+        let rows: Vec<(Option<String>, i64)> = sqlx::query_as(
+            "SELECT jurisdiction, COUNT(*) FROM users \
              WHERE deleted_at IS NULL AND registered_at <= ? \
-             GROUP BY COALESCE(jurisdiction, '') ORDER BY 1",
+             GROUP BY jurisdiction ORDER BY jurisdiction",
         )
         .bind(at.unix())
         .fetch_all(&self.pool)
         .await?;
         let per: Vec<(String, u64)> = rows
             .into_iter()
-            .map(|(j, n)| (j, u64::try_from(n).unwrap_or(0)))
+            .map(|(j, n)| (j.unwrap_or_default(), u64::try_from(n).unwrap_or(0)))
             .collect();
         Ok((per.iter().map(|(_, n)| n).sum(), per))
     }
