@@ -416,7 +416,8 @@ impl Engine {
                     .or(carry.last_third)
                     .unwrap_or(false),
                 SubjectMode::SelfOnly => {
-                    if subject_is_third(text, &sc.subjects, hit).unwrap_or(false) {
+                    let before = Hit { e: hit.s, ..hit };
+                    if subject_is_third(text, &sc.subjects, before).unwrap_or(false) {
                         continue;
                     }
                     false

@@ -140,6 +140,13 @@ fn stage_one(src: &str, out: &mut Vec<(char, u32, u32)>) {
             if c == '\'' || c == '`' {
                 continue;
             }
+            if c == '-' || c == '_' {
+                if !last_space {
+                    out.push((' ', s, e));
+                    last_space = true;
+                }
+                continue;
+            }
             out.push((c, s, e));
             last_space = false;
             continue;
