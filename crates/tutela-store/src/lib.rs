@@ -5,8 +5,8 @@
 //!
 //! - Narrow async traits, one per concern: [`UserStore`], [`SessionStore`], [`UsageStore`],
 //!   [`InterventionStore`], [`EscalationStore`], [`Outbox`], [`CounterStore`],
-//!   [`ComplaintStore`], [`AuditLog`]. They are object-safe (`async-trait`), so callers can
-//!   hold `Arc<dyn Backend>` or `&dyn UserStore`. A backend implements them all ([`Backend`]);
+//!   [`ComplaintStore`], [`Retention`], [`AuditLog`]. They are object-safe (`async-trait`),
+//!   so callers can hold `Arc<dyn Backend>` or `&dyn UserStore`. A backend implements them all ([`Backend`]);
 //!   today that is [`SqliteStore`] (sqlx, WAL, runtime-checked queries so builds need no
 //!   `DATABASE_URL`, migrations embedded from `migrations/sqlite/`). A PostgreSQL backend
 //!   implements the same traits with its own `migrations/postgres/`.
@@ -88,13 +88,13 @@ pub use crate::model::{
     Complaint, ComplaintCount, ComplaintStatus, ContactAddress, CounterTotal, DailyUsage,
     DeletionReport, Direction, Escalation, EscalationMessage, EscalationStatus, Intervention,
     InterventionCount, MonthlyActive, NewComplaint, NewEscalation, NewNotification, Notification,
-    OutboxStatus, RetryPolicy, Session, TurnRecord, User, UserExport, UserUpdate, month_of,
-    year_days, year_month,
+    OutboxStatus, PurgeReport, RetryPolicy, Session, TurnRecord, User, UserExport, UserUpdate,
+    month_of, year_days, year_month,
 };
 pub use crate::sqlite::{SqliteStore, StoreOptions};
 pub use crate::traits::{
     AuditLog, Backend, ComplaintStore, CounterStore, EscalationStore, InterventionStore, Outbox,
-    SessionStore, UsageStore, UserStore,
+    Retention, SessionStore, UsageStore, UserStore,
 };
 pub use crate::writer::{AuditWriter, MAX_BATCH, QUEUE_CAPACITY};
 
@@ -176,6 +176,11 @@ impl Store {
 
     /// Complaints and appeals.
     pub fn complaints(&self) -> &dyn ComplaintStore {
+        &*self.backend
+    }
+
+    /// Retention purges.
+    pub fn retention(&self) -> &dyn Retention {
         &*self.backend
     }
 

@@ -591,6 +591,17 @@ pub struct ComplaintCount {
     pub overdue: u64,
 }
 
+/// What a retention purge removed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PurgeReport {
+    /// Takeover messages of cases resolved before the cutoff.
+    pub messages: u64,
+    /// Delivered or abandoned notifications created before the cutoff.
+    pub notifications: u64,
+    /// Texts of complaints resolved before the cutoff (the complaints stay for statistics).
+    pub complaint_texts: u64,
+}
+
 /// The calendar month (`yyyymm`) of an instant at a fixed UTC offset (minutes east).
 pub fn month_of(at: Timestamp, utc_offset_minutes: i32) -> u32 {
     let (year, month) = year_month(at.local_date(utc_offset_minutes));

@@ -10,8 +10,8 @@ use crate::error::Result;
 use crate::model::{
     Complaint, ComplaintCount, ComplaintStatus, CounterTotal, DailyUsage, DeletionReport,
     Direction, Escalation, EscalationMessage, EscalationStatus, Intervention, InterventionCount,
-    MonthlyActive, NewComplaint, NewEscalation, NewNotification, Notification, RetryPolicy,
-    Session, TurnRecord, User, UserExport, UserUpdate,
+    MonthlyActive, NewComplaint, NewEscalation, NewNotification, Notification, PurgeReport,
+    RetryPolicy, Session, TurnRecord, User, UserExport, UserUpdate,
 };
 
 /// Users, their settings and contacts, export and deletion.
@@ -207,6 +207,15 @@ pub trait ComplaintStore: Send + Sync {
     ) -> Result<Vec<ComplaintCount>>;
 }
 
+/// Retention: content that is no longer needed is removed on a schedule the deployment sets.
+#[async_trait]
+pub trait Retention: Send + Sync {
+    /// Removes content older than `before`: takeover messages of cases resolved before it,
+    /// notifications sent or failed before it (they hold contact addresses), and the texts of
+    /// complaints resolved before it. Statistics and the audit log are untouched.
+    async fn purge_content(&self, before: Timestamp) -> Result<PurgeReport>;
+}
+
 /// The append-only, hash-chained audit log. Appends must be serialised by the implementation so
 /// the chain never forks; use [`crate::AuditWriter`] rather than calling `append` directly.
 #[async_trait]
@@ -231,6 +240,7 @@ pub trait Backend:
     + Outbox
     + CounterStore
     + ComplaintStore
+    + Retention
     + AuditLog
 {
 }
@@ -244,6 +254,7 @@ impl<T> Backend for T where
         + Outbox
         + CounterStore
         + ComplaintStore
+        + Retention
         + AuditLog
 {
 }

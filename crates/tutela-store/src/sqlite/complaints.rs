@@ -7,8 +7,8 @@ use super::SqliteStore;
 use super::rows::StoredComplaint;
 use super::users::BEGIN_WRITE;
 use crate::error::{Result, StoreError};
-use crate::model::{Complaint, ComplaintCount, ComplaintStatus, NewComplaint};
-use crate::traits::ComplaintStore;
+use crate::model::{Complaint, ComplaintCount, ComplaintStatus, NewComplaint, PurgeReport};
+use crate::traits::{ComplaintStore, Retention};
 
 #[async_trait]
 impl ComplaintStore for SqliteStore {
@@ -117,5 +117,41 @@ impl ComplaintStore for SqliteStore {
                 overdue: u64::try_from(overdue).unwrap_or(0),
             })
             .collect())
+    }
+}
+
+#[async_trait]
+impl Retention for SqliteStore {
+    async fn purge_content(&self, before: Timestamp) -> Result<PurgeReport> {
+        let cutoff = before.unix();
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let messages = sqlx::query(
+            "DELETE FROM escalation_messages WHERE escalation_id IN \
+             (SELECT id FROM escalations WHERE status = 'resolved' AND resolved_at < ?)",
+        )
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let notifications =
+            sqlx::query("DELETE FROM outbox WHERE status IN ('sent', 'failed') AND created_at < ?")
+                .bind(cutoff)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        let complaint_texts = sqlx::query(
+            "UPDATE complaints SET body = NULL \
+             WHERE status = 'resolved' AND resolved_at < ? AND body IS NOT NULL",
+        )
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(PurgeReport {
+            messages,
+            notifications,
+            complaint_texts,
+        })
     }
 }

@@ -255,3 +255,67 @@ async fn deletion_removes_content_keeps_statistics_and_the_chain_verifies() {
         assert!(store.verify(None).await.unwrap().is_intact());
     }
 }
+
+#[tokio::test]
+async fn retention_purges_old_content_of_closed_cases_only() {
+    for ts in both().await {
+        let store = &ts.store;
+        let old_case = populate(store, "old").await;
+        let open_case = populate(store, "current").await;
+        // The old case is resolved early; its notification was sent; its complaint answered.
+        store
+            .escalations()
+            .resolve_escalation(old_case, "staff", None, t(10))
+            .await
+            .unwrap();
+        let p = tutela_store::RetryPolicy::default();
+        for n in store.outbox().claim_due(t(10), 10, &p).await.unwrap() {
+            if n.user_id.as_deref() == Some("old") {
+                store.outbox().mark_sent(n.id, t(10)).await.unwrap();
+            }
+        }
+        let complaints = store.complaints().list_complaints(None, 10).await.unwrap();
+        let old_complaint = complaints
+            .iter()
+            .find(|c| c.user_id.as_deref() == Some("old"))
+            .unwrap();
+        store
+            .complaints()
+            .resolve_complaint(old_complaint.id, "answered", t(10))
+            .await
+            .unwrap();
+
+        let purged = store.retention().purge_content(t(100)).await.unwrap();
+        assert_eq!(
+            (
+                purged.messages,
+                purged.notifications,
+                purged.complaint_texts
+            ),
+            (2, 1, 1),
+            "{}",
+            ts.name
+        );
+        assert!(
+            store
+                .escalations()
+                .escalation_messages(old_case)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            store
+                .escalations()
+                .escalation_messages(open_case)
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+        // Nothing left to purge; the chain is untouched.
+        let again = store.retention().purge_content(t(100)).await.unwrap();
+        assert_eq!(again, tutela_store::PurgeReport::default());
+        assert!(store.verify(None).await.unwrap().is_intact());
+    }
+}
