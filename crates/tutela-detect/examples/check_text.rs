@@ -14,6 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("   {} {:?} {:?}", f.detector, f.rule, f.spans.iter().map(|s| &text[s.start..s.end]).collect::<Vec<_>>());
         }
     }
+    eprintln!("literals/rules (user, assistant, context): {:?}", det.stats());
     if let Some(c) = args.get(3) {
         println!("context labels: {:?}", det.context_labels(c));
     }

@@ -167,7 +167,7 @@ impl Builder {
         }
         for lit in expand(t).map_err(|e| e.to_string())? {
             self.add(&lit, role);
-            if spaceless && lit.contains(' ') && lit.is_ascii() {
+            if spaceless && lit.is_ascii() && (2..=3).contains(&lit.split(' ').count()) {
                 let joined: String = lit.chars().filter(|c| *c != ' ').collect();
                 if joined.trim_matches('*').len() >= 8 {
                     self.add(&joined, role);
@@ -298,7 +298,7 @@ impl Engine {
             Some(
                 AhoCorasick::builder()
                     .match_kind(MatchKind::Standard)
-                    .kind(Some(AhoCorasickKind::DFA))
+                    .kind(Some(AhoCorasickKind::ContiguousNFA))
                     .build(&b.patterns)
                     .map_err(|e| CompileError::Build(e.to_string()))?,
             )
@@ -316,6 +316,11 @@ impl Engine {
             regex,
             regex_rule,
         })
+    }
+
+    /// Number of distinct literals and of rules.
+    pub(crate) fn size(&self) -> (usize, usize) {
+        (self.lits.len(), self.rules.len())
     }
 
     /// Scans one sentence `seg` (which starts at `base` in the caller's text) and appends one

@@ -162,14 +162,17 @@ impl Detectors {
         let user_files = parse_files(&USER_FILES)?;
         let user = Engine::build(Side::User, &user_files, user_extra)?;
         let assistant = Engine::build(Side::Assistant, &parse_files(&ASSISTANT_FILES)?, assistant_extra)?;
-        let mut ctx_files = user_files;
-        ctx_files.extend(parse_files(&CONTEXT_FILES)?);
-        let context = Engine::build(Side::User, &ctx_files, Vec::new())?;
+        let context = Engine::build(Side::User, &parse_files(&CONTEXT_FILES)?, Vec::new())?;
         Ok(Self {
             user,
             assistant,
             context,
         })
+    }
+
+    /// Distinct literals and rules per engine (user, assistant, context), for reports.
+    pub fn stats(&self) -> [(usize, usize); 3] {
+        [self.user.size(), self.assistant.size(), self.context.size()]
     }
 
     fn engine(&self, side: Side) -> &Engine {
@@ -191,20 +194,21 @@ impl Detectors {
         s.take()
     }
 
-    /// The labels the context reader finds in a user turn (`exit`, `crisis`, `ctx_*`).
+    /// The labels the context reader finds in a user turn: the user-side detectors that fire
+    /// (`exit`, `crisis`, ...) and the context-only labels (`ctx_asks_human`, ...).
     pub fn context_labels(&self, context: &str) -> Vec<DetectorId> {
         let mut out = Vec::new();
-        let mut carry = Carry::default();
         let mut sc = Scratch::default();
         let mut findings = Vec::new();
-        let mut s = 0;
-        while let Some(p) = segment::next_boundary(context, s) {
-            self.context
-                .scan_segment(&context[s..p], s, Lang::Auto, &[], &mut carry, &mut sc, &mut findings);
-            s = p;
+        for engine in [&self.user, &self.context] {
+            let mut carry = Carry::default();
+            let mut s = 0;
+            while let Some(p) = segment::next_boundary(context, s) {
+                engine.scan_segment(&context[s..p], s, Lang::Auto, &[], &mut carry, &mut sc, &mut findings);
+                s = p;
+            }
+            engine.scan_segment(&context[s..], s, Lang::Auto, &[], &mut carry, &mut sc, &mut findings);
         }
-        self.context
-            .scan_segment(&context[s..], s, Lang::Auto, &[], &mut carry, &mut sc, &mut findings);
         for f in findings {
             if !out.contains(&f.detector) {
                 out.push(f.detector);
