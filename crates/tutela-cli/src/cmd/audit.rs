@@ -74,7 +74,7 @@ fn verify(args: VerifyArgs) -> Result<Outcome> {
 fn print_human(v: &Verification) {
     match (&v.tamper, &v.head) {
         (None, Some(head)) => {
-            println!("audit log verified: {} records", v.records);
+            println!("audit log verified: {}", records(v.records));
             println!("head {head}");
             println!(
                 "keep this head elsewhere and pass it as --head next time to detect a rewrite"
@@ -83,7 +83,15 @@ fn print_human(v: &Verification) {
         (None, None) => println!("audit log verified: empty"),
         (Some(t), _) => {
             println!("audit log TAMPERED: {t}");
-            println!("{} records verified before the problem", v.records);
+            println!("{} verified before the problem", records(v.records));
         }
+    }
+}
+
+fn records(n: u64) -> String {
+    if n == 1 {
+        "1 record".to_owned()
+    } else {
+        format!("{n} records")
     }
 }
