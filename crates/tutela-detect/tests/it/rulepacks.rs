@@ -57,6 +57,7 @@ frames = ["sarcasm"]
 fn unknown_fields_are_rejected_with_a_line() {
     let errs = RulePack::parse("p.toml", "[pack]\nname = \"p\"\n\n[[category]]\nname = \"x\"\nside = \"user\"\nseverity = \"low\"\nkeyword = [\"typo\"]\n").unwrap_err();
     assert_eq!(errs.0.len(), 1);
-    assert_eq!(errs.0[0].line, 4, "{errs}");
+    assert_eq!(errs.0[0].line, 8, "{errs}");
     assert!(errs.0[0].message.contains("keyword"), "{errs}");
 }
+
