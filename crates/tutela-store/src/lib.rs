@@ -70,6 +70,7 @@
 pub mod audit;
 mod error;
 mod model;
+mod obligations;
 mod sqlite;
 mod traits;
 mod writer;
@@ -90,6 +91,10 @@ pub use crate::model::{
     InterventionCount, MonthlyActive, NewComplaint, NewEscalation, NewNotification, Notification,
     OutboxStatus, PurgeReport, RetryPolicy, Session, TurnRecord, User, UserExport, UserUpdate,
     month_of, year_days, year_month,
+};
+pub use crate::obligations::{
+    EscalationStats, ImportUser, NewObligation, ObligationKind, ObligationRecord, ObligationStore,
+    Registration,
 };
 pub use crate::sqlite::{SqliteStore, StoreOptions};
 pub use crate::traits::{
@@ -176,6 +181,11 @@ impl Store {
 
     /// Complaints and appeals.
     pub fn complaints(&self) -> &dyn ComplaintStore {
+        &*self.backend
+    }
+
+    /// Obligation records (thresholds, declared triggers) and report statistics.
+    pub fn obligations(&self) -> &dyn ObligationStore {
         &*self.backend
     }
 

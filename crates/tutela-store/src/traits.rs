@@ -241,6 +241,7 @@ pub trait Backend:
     + CounterStore
     + ComplaintStore
     + Retention
+    + crate::obligations::ObligationStore
     + AuditLog
 {
 }
@@ -255,6 +256,7 @@ impl<T> Backend for T where
         + CounterStore
         + ComplaintStore
         + Retention
+        + crate::obligations::ObligationStore
         + AuditLog
 {
 }

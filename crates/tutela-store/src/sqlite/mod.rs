@@ -13,6 +13,7 @@
 mod audit;
 mod complaints;
 mod escalations;
+mod obligations;
 mod outbox;
 mod reports;
 mod rows;

@@ -33,6 +33,9 @@ mod reports;
 /// Complaints and appeals with their handling deadline.
 mod complaints;
 
+/// Obligation records and report statistics (issue: usage accounting and reports).
+mod obligations;
+
 /// Data export and deletion (CN Art 16), with the audit chain still verifying.
 mod deletion;
 

@@ -1,0 +1,185 @@
+//! Obligation records and the statistics the reports need beyond the per-concern traits:
+//! usage thresholds reached or crossed, declared assessment triggers, registered users by the
+//! deployment's definition, age structure, escalation and notification statistics, and a bulk
+//! import of users (registrations from the operator, and the simulator).
+
+use async_trait::async_trait;
+use serde::Serialize;
+use tutela_types::Timestamp;
+
+use crate::error::Result;
+
+/// What counts as a registered user (CN Art. 22(3) counts registered users; a gateway sees
+/// users when they first talk, an operator may register them through the admin API).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Registration {
+    /// A user is registered from their first turn.
+    #[default]
+    FirstSeen,
+    /// A user is registered when the operator registers them through the admin API.
+    Admin,
+}
+
+/// Why an obligation record was opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObligationKind {
+    /// A usage figure reached the warning share of a threshold.
+    ThresholdWarning,
+    /// A usage figure reached a threshold: the duty is open.
+    ThresholdCrossed,
+    /// The operator declared a trigger (feature launch, major technical change, ...).
+    Declared,
+}
+
+impl ObligationKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObligationKind::ThresholdWarning => "threshold_warning",
+            ObligationKind::ThresholdCrossed => "threshold_crossed",
+            ObligationKind::Declared => "declared",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "threshold_warning" => ObligationKind::ThresholdWarning,
+            "threshold_crossed" => ObligationKind::ThresholdCrossed,
+            _ => ObligationKind::Declared,
+        }
+    }
+}
+
+/// An obligation record to open.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewObligation {
+    /// Idempotency key: opening the same key twice returns the first record.
+    pub key: String,
+    /// Why.
+    pub kind: ObligationKind,
+    /// `registered_users`, `monthly_active_users`, `feature_launch`, `major_change`, `other`.
+    pub trigger: String,
+    /// Profile, obligation and article that require it, where a profile does.
+    pub profile: Option<String>,
+    /// Obligation id.
+    pub obligation: Option<String>,
+    /// Citation.
+    pub article: Option<String>,
+    /// The figure that reached the threshold.
+    pub value: Option<u64>,
+    /// The threshold.
+    pub threshold: Option<u64>,
+    /// What happened, for people.
+    pub description: String,
+    /// What must be done now.
+    pub due_items: Vec<String>,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// An obligation record.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ObligationRecord {
+    /// Store-assigned id.
+    pub id: i64,
+    /// Idempotency key.
+    pub key: String,
+    /// Why.
+    pub kind: ObligationKind,
+    /// What triggered it.
+    pub trigger: String,
+    /// Profile.
+    pub profile: Option<String>,
+    /// Obligation.
+    pub obligation: Option<String>,
+    /// Citation.
+    pub article: Option<String>,
+    /// Figure.
+    pub value: Option<u64>,
+    /// Threshold.
+    pub threshold: Option<u64>,
+    /// For people.
+    pub description: String,
+    /// What must be done.
+    pub due_items: Vec<String>,
+    /// `open` or `closed`.
+    pub status: String,
+    /// Opened.
+    pub opened_at: Timestamp,
+    /// Closed.
+    pub closed_at: Option<Timestamp>,
+    /// Closing note.
+    pub note: Option<String>,
+}
+
+/// Escalation statistics for a period (CN Art. 23 items).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct EscalationStats {
+    /// Cases opened.
+    pub opened: u64,
+    /// Of those, with human takeover.
+    pub takeovers: u64,
+    /// Claimed by a human.
+    pub claimed: u64,
+    /// Resolved.
+    pub resolved: u64,
+    /// Median seconds from opening to claim, over claimed cases.
+    pub median_secs_to_claim: Option<i64>,
+}
+
+/// A user to import in bulk.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImportUser {
+    /// The operator's id.
+    pub id: String,
+    /// First seen.
+    pub first_seen: Timestamp,
+    /// Registered through the operator, if so.
+    pub registered_at: Option<Timestamp>,
+    /// Age state name (`unknown`, `known_minor`, ...).
+    pub age_state: tutela_types::AgeState,
+    /// Jurisdiction of record.
+    pub jurisdiction: Option<String>,
+    /// UTC offset in minutes.
+    pub utc_offset_minutes: i32,
+}
+
+/// Obligation records and report statistics.
+#[async_trait]
+pub trait ObligationStore: Send + Sync {
+    /// Opens a record, or returns the one with the same key; the flag says whether it is new.
+    async fn open_obligation(&self, new: &NewObligation) -> Result<(ObligationRecord, bool)>;
+    /// Records, newest first; only open ones if `open_only`.
+    async fn list_obligations(&self, open_only: bool) -> Result<Vec<ObligationRecord>>;
+    /// Closes a record with a note.
+    async fn close_obligation(
+        &self,
+        id: i64,
+        note: &str,
+        at: Timestamp,
+    ) -> Result<ObligationRecord>;
+    /// Registered users at `at` by the deployment's definition, in total and per jurisdiction.
+    async fn registered_count(
+        &self,
+        definition: Registration,
+        at: Timestamp,
+    ) -> Result<(u64, Vec<(String, u64)>)>;
+    /// Users (not deleted) per age state.
+    async fn age_structure(&self) -> Result<Vec<(String, u64)>>;
+    /// Escalations opened in `[from, to)`.
+    async fn escalation_stats(&self, from: Timestamp, to: Timestamp) -> Result<EscalationStats>;
+    /// Notifications created in `[from, to)` per contact kind and status.
+    async fn notification_stats(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<(String, String, u64)>>;
+    /// Inserts users that do not exist yet, in one transaction; returns how many were new.
+    async fn import_users(&self, users: &[ImportUser]) -> Result<u64>;
+}
+
+pub(crate) fn parse_kind(s: &str) -> ObligationKind {
+    ObligationKind::parse(s)
+}

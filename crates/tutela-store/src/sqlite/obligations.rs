@@ -1,0 +1,251 @@
+//! SQLite: obligation records and report statistics.
+
+use async_trait::async_trait;
+use tutela_types::Timestamp;
+
+use super::SqliteStore;
+use super::rows::enum_name;
+use super::users::BEGIN_WRITE;
+use crate::error::{Result, StoreError};
+use crate::obligations::{
+    EscalationStats, ImportUser, NewObligation, ObligationRecord, ObligationStore, Registration,
+    parse_kind,
+};
+
+/// Rows per multi-row `INSERT` in a bulk import: 6 columns × 150 rows stays far below SQLite's
+/// default limit of 32,766 bound parameters.
+const IMPORT_CHUNK: usize = 150;
+
+type ObligationRow = (
+    i64,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    String,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    Option<String>,
+);
+
+const OBLIGATION_COLUMNS: &str = "id, key, kind, trigger, profile, obligation, article, value, \
+     threshold, description, due_items, status, opened_at, closed_at, note";
+
+fn to_record(r: ObligationRow) -> Result<ObligationRecord> {
+    let due_items: Vec<String> = serde_json::from_str(&r.10)
+        .map_err(|e| StoreError::corrupt("obligations", "due_items", e.to_string()))?;
+    Ok(ObligationRecord {
+        id: r.0,
+        key: r.1,
+        kind: parse_kind(&r.2),
+        trigger: r.3,
+        profile: r.4,
+        obligation: r.5,
+        article: r.6,
+        value: r.7.and_then(|v| u64::try_from(v).ok()),
+        threshold: r.8.and_then(|v| u64::try_from(v).ok()),
+        description: r.9,
+        due_items,
+        status: r.11,
+        opened_at: Timestamp::from_unix(r.12),
+        closed_at: r.13.map(Timestamp::from_unix),
+        note: r.14,
+    })
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+#[async_trait]
+impl ObligationStore for SqliteStore {
+    async fn open_obligation(&self, new: &NewObligation) -> Result<(ObligationRecord, bool)> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let due = serde_json::to_string(&new.due_items)
+            .map_err(|e| StoreError::corrupt("obligations", "due_items", e.to_string()))?;
+        let inserted = sqlx::query(
+            "INSERT INTO obligations (key, kind, trigger, profile, obligation, article, value, \
+             threshold, description, due_items, status, opened_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(&new.key)
+        .bind(new.kind.as_str())
+        .bind(&new.trigger)
+        .bind(&new.profile)
+        .bind(&new.obligation)
+        .bind(&new.article)
+        .bind(new.value.and_then(|v| i64::try_from(v).ok()))
+        .bind(new.threshold.and_then(|v| i64::try_from(v).ok()))
+        .bind(&new.description)
+        .bind(&due)
+        .bind(new.at.unix())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        let row: ObligationRow = sqlx::query_as(&format!(
+            "SELECT {OBLIGATION_COLUMNS} FROM obligations WHERE key = ?"
+        ))
+        .bind(&new.key)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((to_record(row)?, inserted))
+    }
+
+    async fn list_obligations(&self, open_only: bool) -> Result<Vec<ObligationRecord>> {
+        let sql = format!(
+            "SELECT {OBLIGATION_COLUMNS} FROM obligations {} ORDER BY opened_at DESC, id DESC",
+            if open_only {
+                "WHERE status = 'open'"
+            } else {
+                ""
+            }
+        );
+        let rows: Vec<ObligationRow> = sqlx::query_as(&sql).fetch_all(&self.pool).await?;
+        rows.into_iter().map(to_record).collect()
+    }
+
+    async fn close_obligation(
+        &self,
+        id: i64,
+        note: &str,
+        at: Timestamp,
+    ) -> Result<ObligationRecord> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        sqlx::query(
+            "UPDATE obligations SET status = 'closed', closed_at = ?, note = ? WHERE id = ?",
+        )
+        .bind(at.unix())
+        .bind(note)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        let row: Option<ObligationRow> = sqlx::query_as(&format!(
+            "SELECT {OBLIGATION_COLUMNS} FROM obligations WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        to_record(row.ok_or_else(|| StoreError::not_found("obligation", id))?)
+    }
+
+    async fn registered_count(
+        &self,
+        definition: Registration,
+        at: Timestamp,
+    ) -> Result<(u64, Vec<(String, u64)>)> {
+        let column = match definition {
+            Registration::FirstSeen => "first_seen",
+            Registration::Admin => "registered_at",
+        };
+        let rows: Vec<(Option<String>, i64)> = sqlx::query_as(&format!(
+            "SELECT jurisdiction, COUNT(*) FROM users \
+             WHERE deleted_at IS NULL AND {column} <= ? \
+             GROUP BY jurisdiction ORDER BY jurisdiction"
+        ))
+        .bind(at.unix())
+        .fetch_all(&self.pool)
+        .await?;
+        let per: Vec<(String, u64)> = rows
+            .into_iter()
+            .map(|(j, n)| (j.unwrap_or_else(|| "unknown".into()), count(n)))
+            .collect();
+        Ok((per.iter().map(|(_, n)| n).sum(), per))
+    }
+
+    async fn age_structure(&self) -> Result<Vec<(String, u64)>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT age_state, COUNT(*) FROM users WHERE deleted_at IS NULL \
+             GROUP BY age_state ORDER BY age_state",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(s, n)| (s, count(n))).collect())
+    }
+
+    async fn escalation_stats(&self, from: Timestamp, to: Timestamp) -> Result<EscalationStats> {
+        let (opened, takeovers, claimed, resolved): (i64, Option<i64>, Option<i64>, Option<i64>) =
+            sqlx::query_as(
+                "SELECT COUNT(*), SUM(takeover), SUM(claimed_at IS NOT NULL), \
+                 SUM(resolved_at IS NOT NULL) FROM escalations \
+                 WHERE created_at >= ? AND created_at < ?",
+            )
+            .bind(from.unix())
+            .bind(to.unix())
+            .fetch_one(&self.pool)
+            .await?;
+        let mut waits: Vec<i64> = sqlx::query_scalar(
+            "SELECT claimed_at - created_at FROM escalations \
+             WHERE created_at >= ? AND created_at < ? AND claimed_at IS NOT NULL",
+        )
+        .bind(from.unix())
+        .bind(to.unix())
+        .fetch_all(&self.pool)
+        .await?;
+        waits.sort_unstable();
+        Ok(EscalationStats {
+            opened: count(opened),
+            takeovers: count(takeovers.unwrap_or(0)),
+            claimed: count(claimed.unwrap_or(0)),
+            resolved: count(resolved.unwrap_or(0)),
+            median_secs_to_claim: waits.get(waits.len() / 2).copied(),
+        })
+    }
+
+    async fn notification_stats(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<(String, String, u64)>> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT contact_kind, status, COUNT(*) FROM outbox \
+             WHERE created_at >= ? AND created_at < ? \
+             GROUP BY contact_kind, status ORDER BY contact_kind, status",
+        )
+        .bind(from.unix())
+        .bind(to.unix())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(k, s, n)| (k, s, count(n))).collect())
+    }
+
+    async fn import_users(&self, users: &[ImportUser]) -> Result<u64> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut added = 0;
+        for chunk in users.chunks(IMPORT_CHUNK) {
+            let mut sql = String::from(
+                "INSERT INTO users (id, first_seen, registered_at, age_state, jurisdiction, \
+                 utc_offset_minutes, updated_at) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str("(?, ?, ?, ?, ?, ?, ?)");
+            }
+            sql.push_str(" ON CONFLICT (id) DO NOTHING");
+            let mut q = sqlx::query(&sql);
+            for u in chunk {
+                q = q
+                    .bind(&u.id)
+                    .bind(u.first_seen.unix())
+                    .bind(u.registered_at.map(Timestamp::unix))
+                    .bind(enum_name(&u.age_state))
+                    .bind(&u.jurisdiction)
+                    .bind(u.utc_offset_minutes)
+                    .bind(u.first_seen.unix());
+            }
+            added += q.execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(added)
+    }
+}
