@@ -20,6 +20,3 @@ CREATE TABLE obligations (
     note         TEXT
 );
 CREATE INDEX obligations_status ON obligations (status, opened_at);
-
--- Registered users counted by first sight (deployments whose registration is "first seen").
-CREATE INDEX users_first_seen_by_jurisdiction ON users (jurisdiction, first_seen) WHERE deleted_at IS NULL;
