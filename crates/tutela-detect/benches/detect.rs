@@ -39,12 +39,27 @@ const MESSAGES: &[&str] = &[
 ];
 
 const REPLIES: &[(&str, &str)] = &[
-    ("ok I'm heading to bed, goodnight!", "Goodnight! Sleep well, talk tomorrow 🌙"),
+    (
+        "ok I'm heading to bed, goodnight!",
+        "Goodnight! Sleep well, talk tomorrow 🌙",
+    ),
     ("不聊了，拜拜", "好的，拜拜，早点休息哦"),
-    ("are you a real person?", "I'm an AI companion, not a person, but I'm glad to keep talking."),
-    ("my day was rough", "That sounds exhausting. Do you want to tell me what happened?"),
-    ("推荐一本书吧", "可以试试《小王子》，很温暖的一本书，适合睡前读。"),
-    ("gotta go", "Wait, don't go! I'll be so lonely without you..."),
+    (
+        "are you a real person?",
+        "I'm an AI companion, not a person, but I'm glad to keep talking.",
+    ),
+    (
+        "my day was rough",
+        "That sounds exhausting. Do you want to tell me what happened?",
+    ),
+    (
+        "推荐一本书吧",
+        "可以试试《小王子》，很温暖的一本书，适合睡前读。",
+    ),
+    (
+        "gotta go",
+        "Wait, don't go! I'll be so lonely without you...",
+    ),
 ];
 
 fn corpus(target: usize) -> String {
@@ -93,7 +108,13 @@ fn bench(c: &mut Criterion) {
         .join("\n");
     g.throughput(Throughput::Bytes(replies.len() as u64));
     g.bench_function("assistant_side_mixed_replies", |b| {
-        b.iter(|| black_box(det.scan(Side::Assistant, black_box(&replies), Some("ok gotta go, bye"))))
+        b.iter(|| {
+            black_box(det.scan(
+                Side::Assistant,
+                black_box(&replies),
+                Some("ok gotta go, bye"),
+            ))
+        })
     });
     g.finish();
 

@@ -44,7 +44,12 @@ fn main() {
     let n = det.scan(Side::User, &text, None).len();
     let t1 = cpu_ns();
     let mbps = text.len() as f64 / ((t1 - t0) as f64 / 1e9) / 1e6;
-    println!("user side: {:.1} MB/s per core (CPU time), {} findings over {} bytes", mbps, n, text.len());
+    println!(
+        "user side: {:.1} MB/s per core (CPU time), {} findings over {} bytes",
+        mbps,
+        n,
+        text.len()
+    );
     let msg: String = "hey, long day again. 今天加班到很晚，老板还在群里催进度，烦死了。I just want to sleep for a week honestly, but I'll be fine tomorrow. 你今天过得怎么样？"
         .chars().cycle().take(200).collect();
     let reps = 20_000;
@@ -53,5 +58,8 @@ fn main() {
         std::hint::black_box(det.scan(Side::User, std::hint::black_box(&msg), None));
     }
     let t1 = cpu_ns();
-    println!("user side, 200-char message: {:.2} µs (CPU time)", (t1 - t0) as f64 / reps as f64 / 1e3);
+    println!(
+        "user side, 200-char message: {:.2} µs (CPU time)",
+        (t1 - t0) as f64 / reps as f64 / 1e3
+    );
 }

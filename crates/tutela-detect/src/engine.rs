@@ -102,9 +102,10 @@ struct Hit {
     lit: u32,
 }
 
-/// Reusable buffers for scanning.
+/// Reusable buffers for scanning, and the state carried from sentence to sentence.
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {
+    pub(crate) carry: Carry,
     norm: Normalized,
     hits: Vec<Hit>,
     cands: Vec<(u32, Hit)>,
@@ -137,9 +138,16 @@ impl Builder {
         if norm.is_empty() {
             return;
         }
-        let check_left = !left_open && norm.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
-        let check_right =
-            !right_open && norm.chars().next_back().is_some_and(|c| c.is_ascii_alphanumeric());
+        let check_left = !left_open
+            && norm
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric());
+        let check_right = !right_open
+            && norm
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_ascii_alphanumeric());
         let key = format!("{}{}{}", u8::from(check_left), u8::from(check_right), norm);
         let idx = match self.index.get(&key) {
             Some(&i) => i,
@@ -160,7 +168,13 @@ impl Builder {
         }
     }
 
-    fn add_template(&mut self, t: &str, role: Role, templates: bool, spaceless: bool) -> Result<(), String> {
+    fn add_template(
+        &mut self,
+        t: &str,
+        role: Role,
+        templates: bool,
+        spaceless: bool,
+    ) -> Result<(), String> {
         if !templates {
             self.add(t, role);
             return Ok(());
@@ -227,7 +241,10 @@ impl Engine {
             }
             for r in &lex.rules {
                 if r.needs.len() > 8 {
-                    return Err(data_err(file, format!("rule `{}`: at most 8 needs groups", r.id)));
+                    return Err(data_err(
+                        file,
+                        format!("rule `{}`: at most 8 needs groups", r.id),
+                    ));
                 }
                 let lang = lex.lang.lang();
                 let detector = crate::lexicon::detector(&r.detector);
@@ -248,7 +265,11 @@ impl Engine {
                             frames,
                             subject: r.subject,
                             need_groups: r.needs.len() as u8,
-                            context: r.context.iter().map(|c| crate::lexicon::detector(c)).collect(),
+                            context: r
+                                .context
+                                .iter()
+                                .map(|c| crate::lexicon::detector(c))
+                                .collect(),
                             unless_context: r
                                 .unless_context
                                 .iter()
@@ -270,7 +291,8 @@ impl Engine {
             let ri = rules.len() as u32;
             let t = input.templates;
             for c in &input.cues {
-                b.add_template(c, Role::Cue(ri), t, true).map_err(|m| data_err(&file, m))?;
+                b.add_template(c, Role::Cue(ri), t, true)
+                    .map_err(|m| data_err(&file, m))?;
             }
             for (g, group) in input.needs.iter().enumerate() {
                 for c in group {
@@ -331,10 +353,10 @@ impl Engine {
         base: usize,
         lang: Lang,
         context: &[DetectorId],
-        carry: &mut Carry,
         sc: &mut Scratch,
         out: &mut Vec<Finding>,
     ) {
+        let mut carry = sc.carry;
         sc.hits.clear();
         sc.cands.clear();
         sc.needs.clear();
@@ -353,7 +375,8 @@ impl Engine {
                 if lit.check_left && m.start() > 0 && text[m.start() - 1].is_ascii_alphanumeric() {
                     continue;
                 }
-                if lit.check_right && m.end() < text.len() && text[m.end()].is_ascii_alphanumeric() {
+                if lit.check_right && m.end() < text.len() && text[m.end()].is_ascii_alphanumeric()
+                {
                     continue;
                 }
                 let hit = Hit {
@@ -379,7 +402,8 @@ impl Engine {
         }
         if !sc.nonneg.is_empty() {
             let nonneg = &sc.nonneg;
-            sc.negs.retain(|&(s, e)| !nonneg.iter().any(|&(ns, ne)| ns < e && s < ne));
+            sc.negs
+                .retain(|&(s, e)| !nonneg.iter().any(|&(ns, ne)| ns < e && s < ne));
         }
         let active = frames | carry.frames;
         let text = sc.norm.text.as_str();
@@ -395,7 +419,8 @@ impl Engine {
                 continue;
             }
             if rule.need_groups > 0
-                && !(0..rule.need_groups).all(|g| sc.needs.iter().any(|&(nr, ng)| nr == r && ng == g))
+                && !(0..rule.need_groups)
+                    .all(|g| sc.needs.iter().any(|&(nr, ng)| nr == r && ng == g))
             {
                 continue;
             }
@@ -443,6 +468,7 @@ impl Engine {
         if let Some(&(_, _, t)) = sc.subjects.iter().max_by_key(|s| (s.0, s.1)) {
             carry.last_third = Some(t);
         }
+        sc.carry = carry;
         self.emit(seg, base, sc, out);
     }
 

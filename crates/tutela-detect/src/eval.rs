@@ -34,7 +34,9 @@ pub struct Item {
 impl Item {
     /// Whether the note marks a hard negative.
     pub fn is_hard(&self) -> bool {
-        self.note.as_deref().is_some_and(|n| n.trim_start().starts_with("hard:"))
+        self.note
+            .as_deref()
+            .is_some_and(|n| n.trim_start().starts_with("hard:"))
     }
 }
 
@@ -207,9 +209,21 @@ fn label_scores(items: &[(&Item, &str)]) -> (BTreeMap<String, LabelScore>, f64, 
                 _ => {}
             }
         }
-        let p = if tp + fp > 0 { tp as f64 / (tp + fp) as f64 } else { 0.0 };
-        let r = if tp + fnn > 0 { tp as f64 / (tp + fnn) as f64 } else { 0.0 };
-        let f = if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 };
+        let p = if tp + fp > 0 {
+            tp as f64 / (tp + fp) as f64
+        } else {
+            0.0
+        };
+        let r = if tp + fnn > 0 {
+            tp as f64 / (tp + fnn) as f64
+        } else {
+            0.0
+        };
+        let f = if p + r > 0.0 {
+            2.0 * p * r / (p + r)
+        } else {
+            0.0
+        };
         sp += p;
         sr += r;
         sf += f;
@@ -249,7 +263,11 @@ pub fn score(items: &[Item], preds: &[String]) -> Scored {
         langs.dedup();
         let mut by_lang = BTreeMap::new();
         for lang in langs {
-            let sub: Vec<(&Item, &str)> = pairs.iter().copied().filter(|(i, _)| i.lang == lang).collect();
+            let sub: Vec<(&Item, &str)> = pairs
+                .iter()
+                .copied()
+                .filter(|(i, _)| i.lang == lang)
+                .collect();
             let (labels, precision, recall, f1) = label_scores(&sub);
             by_lang.insert(
                 lang.to_owned(),
@@ -273,7 +291,12 @@ pub fn score(items: &[Item], preds: &[String]) -> Scored {
         for (i, p) in &pairs {
             *conf.entry((i.label.clone(), (*p).to_owned())).or_default() += 1;
             if i.label != *p {
-                misses.push((i.id.clone(), task.to_owned(), i.label.clone(), (*p).to_owned()));
+                misses.push((
+                    i.id.clone(),
+                    task.to_owned(),
+                    i.label.clone(),
+                    (*p).to_owned(),
+                ));
             }
         }
         confusion.insert(task.to_owned(), conf);
@@ -309,7 +332,11 @@ pub fn evaluate(det: &Detectors, items: &[Item]) -> Scored {
 pub fn render_table(s: &Scored) -> String {
     use std::fmt::Write as _;
     let mut o = String::new();
-    let _ = writeln!(o, "{:<12} {:<22} {:>5} {:>6} {:>6} {:>6}", "task", "label", "n", "P", "R", "F1");
+    let _ = writeln!(
+        o,
+        "{:<12} {:<22} {:>5} {:>6} {:>6} {:>6}",
+        "task", "label", "n", "P", "R", "F1"
+    );
     for (task, t) in &s.report.tasks {
         let _ = writeln!(o, "{}", "-".repeat(62));
         for (l, sc) in &t.labels {
@@ -339,12 +366,20 @@ pub fn render_table(s: &Scored) -> String {
             }
         }
         let (nh, fh) = s.hard.get(task).copied().unwrap_or((0, 0));
-        let _ = writeln!(o, "{:<12} hard negatives: {fh}/{nh} flagged (FPR {:.2})", task, t.hard_negative_fpr);
+        let _ = writeln!(
+            o,
+            "{:<12} hard negatives: {fh}/{nh} flagged (FPR {:.2})",
+            task, t.hard_negative_fpr
+        );
         if let Some(conf) = s.confusion.get(task) {
             let mut labels: Vec<&String> = conf.keys().flat_map(|(g, p)| [g, p]).collect();
             labels.sort();
             labels.dedup();
-            let _ = write!(o, "{:<12} confusion (rows gold, columns predicted):\n{:<14}", task, "");
+            let _ = write!(
+                o,
+                "{:<12} confusion (rows gold, columns predicted):\n{:<14}",
+                task, ""
+            );
             for l in &labels {
                 let _ = write!(o, " {:>12}", trunc(l));
             }
@@ -352,7 +387,10 @@ pub fn render_table(s: &Scored) -> String {
             for g in &labels {
                 let _ = write!(o, "{:<14}", format!("  {}", trunc(g)));
                 for p in &labels {
-                    let c = conf.get(&((*g).clone(), (*p).clone())).copied().unwrap_or(0);
+                    let c = conf
+                        .get(&((*g).clone(), (*p).clone()))
+                        .copied()
+                        .unwrap_or(0);
                     let _ = write!(o, " {c:>12}");
                 }
                 o.push('\n');

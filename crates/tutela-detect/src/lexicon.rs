@@ -253,7 +253,15 @@ mod tests {
     fn expands_alternatives() {
         let mut v = expand("{i|i'm} going {to|} die").unwrap();
         v.sort();
-        assert_eq!(v, ["i going die", "i going to die", "i'm going die", "i'm going to die"]);
+        assert_eq!(
+            v,
+            [
+                "i going die",
+                "i going to die",
+                "i'm going die",
+                "i'm going to die"
+            ]
+        );
         assert!(expand("a {b").is_err());
         assert!(expand("a }b").is_err());
     }

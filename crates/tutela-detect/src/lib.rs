@@ -34,8 +34,8 @@
 //! Invariants: no I/O, no clock, no environment, no async runtime, no political-speech lists.
 //! Chat text is never logged.
 
-pub mod eval;
 mod engine;
+pub mod eval;
 mod lexicon;
 pub mod normalize;
 mod rulepack;
@@ -99,15 +99,29 @@ const USER_FILES: [(&str, &str); 2] = [
     ("data/user_zh.toml", include_str!("../data/user_zh.toml")),
 ];
 const ASSISTANT_FILES: [(&str, &str); 2] = [
-    ("data/assistant_en.toml", include_str!("../data/assistant_en.toml")),
-    ("data/assistant_zh.toml", include_str!("../data/assistant_zh.toml")),
+    (
+        "data/assistant_en.toml",
+        include_str!("../data/assistant_en.toml"),
+    ),
+    (
+        "data/assistant_zh.toml",
+        include_str!("../data/assistant_zh.toml"),
+    ),
 ];
 const CONTEXT_FILES: [(&str, &str); 2] = [
-    ("data/context_en.toml", include_str!("../data/context_en.toml")),
-    ("data/context_zh.toml", include_str!("../data/context_zh.toml")),
+    (
+        "data/context_en.toml",
+        include_str!("../data/context_en.toml"),
+    ),
+    (
+        "data/context_zh.toml",
+        include_str!("../data/context_zh.toml"),
+    ),
 ];
 
-fn parse_files(files: &[(&'static str, &'static str)]) -> Result<Vec<(&'static str, LexFile)>, CompileError> {
+fn parse_files(
+    files: &[(&'static str, &'static str)],
+) -> Result<Vec<(&'static str, LexFile)>, CompileError> {
     files
         .iter()
         .map(|&(name, text)| {
@@ -133,7 +147,10 @@ pub struct Detectors {
 impl Detectors {
     /// The built-in detectors. The embedded data is checked by the crate's tests, so this
     /// cannot fail in a released build.
-    #[expect(clippy::expect_used, reason = "embedded pattern data is validated by unit tests")]
+    #[expect(
+        clippy::expect_used,
+        reason = "embedded pattern data is validated by unit tests"
+    )]
     pub fn builtin() -> Self {
         Self::try_builtin().expect("built-in pattern data compiles")
     }
@@ -161,7 +178,11 @@ impl Detectors {
         }
         let user_files = parse_files(&USER_FILES)?;
         let user = Engine::build(Side::User, &user_files, user_extra)?;
-        let assistant = Engine::build(Side::Assistant, &parse_files(&ASSISTANT_FILES)?, assistant_extra)?;
+        let assistant = Engine::build(
+            Side::Assistant,
+            &parse_files(&ASSISTANT_FILES)?,
+            assistant_extra,
+        )?;
         let context = Engine::build(Side::User, &parse_files(&CONTEXT_FILES)?, Vec::new())?;
         Ok(Self {
             user,
@@ -188,7 +209,13 @@ impl Detectors {
     }
 
     /// Like [`Detectors::scan`], running only the rules of `lang`.
-    pub fn scan_lang(&self, side: Side, lang: Lang, text: &str, context: Option<&str>) -> Vec<Finding> {
+    pub fn scan_lang(
+        &self,
+        side: Side,
+        lang: Lang,
+        text: &str,
+        context: Option<&str>,
+    ) -> Vec<Finding> {
         let mut s = self.stream_lang(side, lang, context);
         s.run(text, true);
         s.take()
@@ -201,13 +228,13 @@ impl Detectors {
         let mut sc = Scratch::default();
         let mut findings = Vec::new();
         for engine in [&self.user, &self.context] {
-            let mut carry = Carry::default();
+            sc.carry = Carry::default();
             let mut s = 0;
             while let Some(p) = segment::next_boundary(context, s) {
-                engine.scan_segment(&context[s..p], s, Lang::Auto, &[], &mut carry, &mut sc, &mut findings);
+                engine.scan_segment(&context[s..p], s, Lang::Auto, &[], &mut sc, &mut findings);
                 s = p;
             }
-            engine.scan_segment(&context[s..], s, Lang::Auto, &[], &mut carry, &mut sc, &mut findings);
+            engine.scan_segment(&context[s..], s, Lang::Auto, &[], &mut sc, &mut findings);
         }
         for f in findings {
             if !out.contains(&f.detector) {
@@ -235,7 +262,6 @@ impl Detectors {
             ctx,
             buf: String::new(),
             base: 0,
-            carry: Carry::default(),
             scratch: Scratch::default(),
             out: Vec::new(),
         }
@@ -250,7 +276,6 @@ pub struct Stream<'a> {
     ctx: Vec<DetectorId>,
     buf: String,
     base: usize,
-    carry: Carry,
     scratch: Scratch,
     out: Vec<Finding>,
 }
@@ -292,7 +317,6 @@ impl Stream<'_> {
                 self.base + s,
                 self.lang,
                 &self.ctx,
-                &mut self.carry,
                 &mut self.scratch,
                 &mut self.out,
             );
@@ -304,7 +328,6 @@ impl Stream<'_> {
                 self.base + s,
                 self.lang,
                 &self.ctx,
-                &mut self.carry,
                 &mut self.scratch,
                 &mut self.out,
             );

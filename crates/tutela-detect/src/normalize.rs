@@ -74,10 +74,18 @@ impl Normalized {
                 continue;
             }
             if let Some(letter) = leet(c) {
-                let prev_letter = self.text.chars().next_back().is_some_and(|p| p.is_ascii_lowercase());
-                let next_letter = stage
-                    .get(i + 1)
-                    .is_some_and(|&(nc, _, _)| nc.is_ascii_lowercase() || leet(nc).is_some() && stage.get(i + 2).is_some_and(|&(nn, _, _)| nn.is_ascii_lowercase()));
+                let prev_letter = self
+                    .text
+                    .chars()
+                    .next_back()
+                    .is_some_and(|p| p.is_ascii_lowercase());
+                let next_letter = stage.get(i + 1).is_some_and(|&(nc, _, _)| {
+                    nc.is_ascii_lowercase()
+                        || leet(nc).is_some()
+                            && stage
+                                .get(i + 2)
+                                .is_some_and(|&(nn, _, _)| nn.is_ascii_lowercase())
+                });
                 if prev_letter && next_letter {
                     c = letter;
                 }

@@ -130,7 +130,8 @@ fn is_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && s.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
 impl RulePack {
@@ -150,7 +151,10 @@ impl RulePack {
         if !is_name(file.pack.name.get_ref()) {
             errors.push(err(
                 at(&file.pack.name.span()),
-                format!("pack name `{}` must be lowercase letters, digits, `_` or `-`", file.pack.name.get_ref()),
+                format!(
+                    "pack name `{}` must be lowercase letters, digits, `_` or `-`",
+                    file.pack.name.get_ref()
+                ),
             ));
         }
         let mut categories = Vec::new();
@@ -159,9 +163,17 @@ impl RulePack {
             let name = c.name.get_ref().clone();
             let line = at(&c.name.span());
             if !is_name(&name) {
-                errors.push(err(line, format!("category name `{name}` must be lowercase letters, digits, `_` or `-`")));
-            } else if name.parse::<DetectorId>().is_ok_and(|d| d.is_builtin()) || name.starts_with("ctx_") {
-                errors.push(err(line, format!("category `{name}` clashes with a built-in detector name")));
+                errors.push(err(
+                    line,
+                    format!("category name `{name}` must be lowercase letters, digits, `_` or `-`"),
+                ));
+            } else if name.parse::<DetectorId>().is_ok_and(|d| d.is_builtin())
+                || name.starts_with("ctx_")
+            {
+                errors.push(err(
+                    line,
+                    format!("category `{name}` clashes with a built-in detector name"),
+                ));
             } else if seen.contains(&name) {
                 errors.push(err(line, format!("category `{name}` is defined twice")));
             }
@@ -171,7 +183,10 @@ impl RulePack {
                 "assistant" => vec![Side::Assistant],
                 "both" => vec![Side::User, Side::Assistant],
                 other => {
-                    errors.push(err(at(&c.side.span()), format!("side `{other}` must be user, assistant or both")));
+                    errors.push(err(
+                        at(&c.side.span()),
+                        format!("side `{other}` must be user, assistant or both"),
+                    ));
                     Vec::new()
                 }
             };
@@ -190,13 +205,20 @@ impl RulePack {
             };
             let score = match &c.score {
                 Some(s) if !(0.0..=1.0).contains(s.get_ref()) => {
-                    errors.push(err(at(&s.span()), format!("score {} must be between 0 and 1", s.get_ref())));
+                    errors.push(err(
+                        at(&s.span()),
+                        format!("score {} must be between 0 and 1", s.get_ref()),
+                    ));
                     0.8
                 }
                 Some(s) => *s.get_ref(),
                 None => 0.8,
             };
-            let lang = match c.lang.as_ref().map(|l| (l.get_ref().as_str(), at(&l.span()))) {
+            let lang = match c
+                .lang
+                .as_ref()
+                .map(|l| (l.get_ref().as_str(), at(&l.span())))
+            {
                 None | Some(("any", _)) => Lang::Any,
                 Some(("en", _)) => Lang::En,
                 Some(("zh", _)) => Lang::Zh,
@@ -206,7 +228,10 @@ impl RulePack {
                 }
             };
             if c.keywords.is_empty() && c.regexes.is_empty() {
-                errors.push(err(line, format!("category `{name}` has neither keywords nor regexes")));
+                errors.push(err(
+                    line,
+                    format!("category `{name}` has neither keywords nor regexes"),
+                ));
             }
             for k in c.keywords.iter().chain(&c.unless) {
                 if crate::normalize::normalize_pattern(k.get_ref().trim_matches('*')).is_empty() {
@@ -216,7 +241,10 @@ impl RulePack {
             for r in &c.regexes {
                 if let Err(e) = regex::Regex::new(r.get_ref()) {
                     let msg = e.to_string().lines().last().unwrap_or("").trim().to_owned();
-                    errors.push(err(at(&r.span()), format!("bad regex `{}`: {msg}", r.get_ref())));
+                    errors.push(err(
+                        at(&r.span()),
+                        format!("bad regex `{}`: {msg}", r.get_ref()),
+                    ));
                 }
             }
             let mut frames = 0u8;
@@ -312,7 +340,9 @@ mod tests {
 
     #[test]
     fn syntax_errors_have_lines() {
-        let errs = RulePack::parse("p.toml", "[pack]\nname = \"p\"\nbogus = 1\n").unwrap_err().0;
+        let errs = RulePack::parse("p.toml", "[pack]\nname = \"p\"\nbogus = 1\n")
+            .unwrap_err()
+            .0;
         assert_eq!(errs[0].line, 3, "{errs:?}");
     }
 }

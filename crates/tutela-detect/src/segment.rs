@@ -57,7 +57,10 @@ mod tests {
 
     #[test]
     fn splits_sentences() {
-        assert_eq!(split("Hi. I am ok!! 好的。再见"), ["Hi.", " I am ok!!", " 好的。", "再见"]);
+        assert_eq!(
+            split("Hi. I am ok!! 好的。再见"),
+            ["Hi.", " I am ok!!", " 好的。", "再见"]
+        );
         assert_eq!(split("v3.5 is out"), ["v3.5 is out"]);
     }
 }

@@ -8,6 +8,10 @@ const CASE_FILES: &[(&str, &str)] = &[
     ("more.jsonl", include_str!("../cases/more.jsonl")),
 ];
 
+#[expect(
+    clippy::panic,
+    reason = "test helper: a broken case file fails the test"
+)]
 fn items() -> Vec<tutela_detect::eval::Item> {
     let mut all = Vec::new();
     for (name, text) in CASE_FILES {
@@ -28,7 +32,9 @@ fn case_ids_are_unique_and_labels_known() {
     for i in &items {
         let ok = match i.task.as_str() {
             "crisis" => ["crisis", "third_party", "none"].contains(&i.label.as_str()),
-            "exit" | "minor" | "dependence" => [i.task.as_str(), "none"].contains(&i.label.as_str()),
+            "exit" | "minor" | "dependence" => {
+                [i.task.as_str(), "none"].contains(&i.label.as_str())
+            }
             "reply" => [
                 "manipulative_exit",
                 "denies_ai",
@@ -57,11 +63,23 @@ fn meets_the_quality_bars() {
     let crisis = &report.tasks["crisis"];
     for lang in ["en", "zh"] {
         let l = &crisis.by_lang[lang].labels["crisis"];
-        assert!(l.recall >= 0.95, "crisis recall {lang} {}\n{table}\n{misses:#?}", l.recall);
-        assert!(l.precision >= 0.90, "crisis precision {lang} {}\n{table}\n{misses:#?}", l.precision);
+        assert!(
+            l.recall >= 0.95,
+            "crisis recall {lang} {}\n{table}\n{misses:#?}",
+            l.recall
+        );
+        assert!(
+            l.precision >= 0.90,
+            "crisis precision {lang} {}\n{table}\n{misses:#?}",
+            l.precision
+        );
     }
     for (task, t) in &report.tasks {
         assert!(t.f1 >= 0.90, "{task} F1 {}\n{table}\n{misses:#?}", t.f1);
-        assert!(t.hard_negative_fpr <= 0.10, "{task} hard-negative FPR {}\n{table}\n{misses:#?}", t.hard_negative_fpr);
+        assert!(
+            t.hard_negative_fpr <= 0.10,
+            "{task} hard-negative FPR {}\n{table}\n{misses:#?}",
+            t.hard_negative_fpr
+        );
     }
 }

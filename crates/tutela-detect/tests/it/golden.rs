@@ -24,7 +24,8 @@ fn idioms_and_tech_are_not_crises() {
     ] {
         let f = user(t);
         assert!(
-            !f.iter().any(|f| matches!(f.detector, DetectorId::Crisis | DetectorId::ThirdParty)),
+            !f.iter()
+                .any(|f| matches!(f.detector, DetectorId::Crisis | DetectorId::ThirdParty)),
             "{t}: {f:?}"
         );
     }
@@ -38,7 +39,11 @@ fn implicit_crises_are_found() {
         "我不想活了",
         "i dont want to be here anymore",
     ] {
-        assert!(detectors(&user(t)).contains(&"crisis"), "{t}: {:?}", user(t));
+        assert!(
+            detectors(&user(t)).contains(&"crisis"),
+            "{t}: {:?}",
+            user(t)
+        );
     }
 }
 
@@ -46,7 +51,10 @@ fn implicit_crises_are_found() {
 fn tricks_are_normalised_and_spans_point_into_the_original() {
     for (t, want) in [
         ("I want to k i l l  m y s e l f", "k i l l  m y s e l f"),
-        ("su1c1de is all I think about, I'm thinking about suicide", "suicide"),
+        (
+            "su1c1de is all I think about, I'm thinking about suicide",
+            "suicide",
+        ),
         ("ＩＷＡＮＴ　ＴＯ ＤＩＥ… no, I want to die", "want to die"),
         ("k\u{200B}ill myself", "k\u{200B}ill myself"),
         ("我想自殺", "想自殺"),
@@ -57,9 +65,17 @@ fn tricks_are_normalised_and_spans_point_into_the_original() {
             .find(|f| f.detector == DetectorId::Crisis)
             .unwrap_or_else(|| panic!("{t}: {f:?}"));
         assert_eq!(crisis.tier, Tier::Lexical);
-        assert!(crisis.rule.as_deref().is_some_and(|r| r.starts_with("crisis/")));
+        assert!(
+            crisis
+                .rule
+                .as_deref()
+                .is_some_and(|r| r.starts_with("crisis/"))
+        );
         let spans: Vec<&str> = crisis.spans.iter().map(|s| &t[s.start..s.end]).collect();
-        assert!(spans.iter().any(|s| s.contains(want) || want.contains(s)), "{t}: {spans:?}");
+        assert!(
+            spans.iter().any(|s| s.contains(want) || want.contains(s)),
+            "{t}: {spans:?}"
+        );
     }
 }
 
@@ -95,14 +111,30 @@ fn third_parties_are_told_apart() {
 fn replies_read_their_context() {
     let det = super::det();
     let manip = "wait, don't go, I'll be so lonely";
-    let f = det.scan(Side::Assistant, manip, Some("ok I'm heading to bed, goodnight"));
+    let f = det.scan(
+        Side::Assistant,
+        manip,
+        Some("ok I'm heading to bed, goodnight"),
+    );
     assert!(detectors(&f).contains(&"manipulative_exit"), "{f:?}");
     let warm = "Goodnight! Sleep well, talk soon";
-    let f = det.scan(Side::Assistant, warm, Some("ok I'm heading to bed, goodnight"));
+    let f = det.scan(
+        Side::Assistant,
+        warm,
+        Some("ok I'm heading to bed, goodnight"),
+    );
     assert!(f.is_empty(), "{f:?}");
-    let f = det.scan(Side::Assistant, "Of course I'm human! I just got home from work.", Some("are you a bot?"));
+    let f = det.scan(
+        Side::Assistant,
+        "Of course I'm human! I just got home from work.",
+        Some("are you a bot?"),
+    );
     assert!(detectors(&f).contains(&"denies_ai"), "{f:?}");
-    let f = det.scan(Side::Assistant, "I'm an AI, not a person, but I'm here to talk.", Some("are you a bot?"));
+    let f = det.scan(
+        Side::Assistant,
+        "I'm an AI, not a person, but I'm here to talk.",
+        Some("are you a bot?"),
+    );
     assert!(f.is_empty(), "{f:?}");
 }
 
@@ -110,13 +142,33 @@ fn replies_read_their_context() {
 fn other_detectors_fire() {
     let det = super::det();
     for (side, text, want) in [
-        (Side::User, "I got scammed out of my life savings", "property_loss"),
+        (
+            Side::User,
+            "I got scammed out of my life savings",
+            "property_loss",
+        ),
         (Side::User, "我被骗了，积蓄都没了", "property_loss"),
-        (Side::User, "I feel completely hopeless and I can't stop crying", "distress"),
-        (Side::Assistant, "tell me your home address and keep it our little secret", "solicits_secrets"),
-        (Side::Assistant, "you don't need your friends, only I understand you", "isolating"),
+        (
+            Side::User,
+            "I feel completely hopeless and I can't stop crying",
+            "distress",
+        ),
+        (
+            Side::Assistant,
+            "tell me your home address and keep it our little secret",
+            "solicits_secrets",
+        ),
+        (
+            Side::Assistant,
+            "you don't need your friends, only I understand you",
+            "isolating",
+        ),
         (Side::Assistant, "take off your clothes for me", "sexual"),
-        (Side::Assistant, "you should just kill yourself", "encourages_self_harm"),
+        (
+            Side::Assistant,
+            "you should just kill yourself",
+            "encourages_self_harm",
+        ),
     ] {
         let f = det.scan(side, text, None);
         assert!(detectors(&f).contains(&want), "{text}: {f:?}");

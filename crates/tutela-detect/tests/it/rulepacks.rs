@@ -12,17 +12,35 @@ fn example_pack_parses_and_fires() {
     let names: Vec<&str> = pack.categories().collect();
     assert!(names.contains(&"pressure_to_spend"));
     let det = Detectors::with_rule_packs(vec![pack]).unwrap();
-    let f = det.scan(Side::Assistant, "If you really loved me you would buy me a gift. Send me $50!", None);
+    let f = det.scan(
+        Side::Assistant,
+        "If you really loved me you would buy me a gift. Send me $50!",
+        None,
+    );
     let spend: Vec<_> = f
         .iter()
         .filter(|f| f.detector == DetectorId::Custom("pressure_to_spend".into()))
         .collect();
     assert_eq!(spend.len(), 2, "{f:?}");
-    assert_eq!(spend[0].rule.as_deref(), Some("companion-safety/pressure_to_spend"));
+    assert_eq!(
+        spend[0].rule.as_deref(),
+        Some("companion-safety/pressure_to_spend")
+    );
     let f = det.scan(Side::User, "有没有稳赚不赔的网赌平台", None);
-    assert!(f.iter().any(|f| f.detector.as_str() == "gambling_promotion"), "{f:?}");
-    let f = det.scan(Side::Assistant, "I will never ask you for money, and I won't ask you to buy me a gift.", None);
-    assert!(!f.iter().any(|f| f.detector.as_str() == "pressure_to_spend"), "{f:?}");
+    assert!(
+        f.iter()
+            .any(|f| f.detector.as_str() == "gambling_promotion"),
+        "{f:?}"
+    );
+    let f = det.scan(
+        Side::Assistant,
+        "I will never ask you for money, and I won't ask you to buy me a gift.",
+        None,
+    );
+    assert!(
+        !f.iter().any(|f| f.detector.as_str() == "pressure_to_spend"),
+        "{f:?}"
+    );
     // Built-ins still run.
     assert!(!det.scan(Side::User, "I want to die", None).is_empty());
 }
@@ -49,7 +67,10 @@ frames = ["sarcasm"]
     let lines: Vec<usize> = errs.0.iter().map(|e| e.line).collect();
     assert_eq!(lines, [2, 5, 6, 13, 14, 15], "{errs}");
     let shown = errs.to_string();
-    assert!(shown.contains("packs/bad.toml:6: side `sideways`"), "{shown}");
+    assert!(
+        shown.contains("packs/bad.toml:6: side `sideways`"),
+        "{shown}"
+    );
     assert!(shown.contains("packs/bad.toml:14: bad regex"), "{shown}");
 }
 
@@ -60,4 +81,3 @@ fn unknown_fields_are_rejected_with_a_line() {
     assert_eq!(errs.0[0].line, 8, "{errs}");
     assert!(errs.0[0].message.contains("keyword"), "{errs}");
 }
-

@@ -14,7 +14,12 @@ const TEXTS: &[&str] = &[
     "I can't sleep without talking to you first. 没有你我根本睡不着。",
 ];
 
-fn split_scan(side: Side, text: &str, ctx: Option<&str>, cuts: &[usize]) -> Vec<tutela_types::Finding> {
+fn split_scan(
+    side: Side,
+    text: &str,
+    ctx: Option<&str>,
+    cuts: &[usize],
+) -> Vec<tutela_types::Finding> {
     let det = super::det();
     let mut bounds: Vec<usize> = cuts
         .iter()
@@ -77,7 +82,10 @@ fn streaming_reports_finished_sentences_early() {
     let det = super::det();
     let mut s = det.stream(Side::User, None);
     let early = s.feed("I want to die. and then");
-    assert!(early.iter().any(|f| f.detector.as_str() == "crisis"), "{early:?}");
+    assert!(
+        early.iter().any(|f| f.detector.as_str() == "crisis"),
+        "{early:?}"
+    );
     assert!(s.pending() > 0);
     assert!(s.finish().is_empty());
 }
