@@ -45,6 +45,15 @@ pub struct Args {
     /// Operator rule packs (TOML) to load besides the built-in detectors.
     #[arg(long = "rules", value_name = "FILE")]
     pub rules: Vec<std::path::PathBuf>,
+    /// Judge tier: base URL of an OpenAI-compatible API (`.../v1`); unsure lexical findings
+    /// are confirmed or dropped by the model. The API key is read from `TUTELA_JUDGE_API_KEY`.
+    #[cfg(feature = "judge")]
+    #[arg(long, value_name = "URL")]
+    pub judge_url: Option<String>,
+    /// Judge tier: the model to ask.
+    #[cfg(feature = "judge")]
+    #[arg(long, value_name = "MODEL", default_value = "gpt-4o-mini")]
+    pub judge_model: String,
     /// The text to check.
     pub text: String,
 }
@@ -57,7 +66,8 @@ pub fn load_packs(paths: &[std::path::PathBuf]) -> Result<Detectors> {
     let mut packs = Vec::new();
     let mut errors = Vec::new();
     for p in paths {
-        let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        let text =
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
         match RulePack::parse(&p.display().to_string(), &text) {
             Ok(pack) => packs.push(pack),
             Err(e) => errors.extend(e.0),
@@ -83,6 +93,17 @@ pub fn run(args: Args) -> Result<Outcome> {
         LangArg::Zh => Lang::Zh,
     };
     let findings = det.scan_lang(side, lang, &args.text, args.context.as_deref());
+    #[cfg(feature = "judge")]
+    let findings = match &args.judge_url {
+        Some(url) => judge(
+            url,
+            &args.judge_model,
+            &args.text,
+            args.context.as_deref(),
+            findings,
+        )?,
+        None => findings,
+    };
     let mut out = std::io::stdout().lock();
     use std::io::Write as _;
     if args.json {
@@ -91,12 +112,23 @@ pub fn run(args: Args) -> Result<Outcome> {
     } else if findings.is_empty() {
         writeln!(out, "no findings")?;
     } else {
-        writeln!(out, "{:<22} {:<9} {:>5}  {:<40} spans", "detector", "severity", "score", "rule")?;
+        writeln!(
+            out,
+            "{:<22} {:<9} {:>5}  {:<40} spans",
+            "detector", "severity", "score", "rule"
+        )?;
         for f in &findings {
             let spans: Vec<String> = f
                 .spans
                 .iter()
-                .map(|s| format!("{}..{} {:?}", s.start, s.end, args.text.get(s.start..s.end).unwrap_or("")))
+                .map(|s| {
+                    format!(
+                        "{}..{} {:?}",
+                        s.start,
+                        s.end,
+                        args.text.get(s.start..s.end).unwrap_or("")
+                    )
+                })
                 .collect();
             let sev = serde_json::to_value(f.severity)?;
             writeln!(
@@ -115,4 +147,23 @@ pub fn run(args: Args) -> Result<Outcome> {
     } else {
         Outcome::Findings
     })
+}
+
+/// Sends the unsure findings to the judge tier.
+#[cfg(feature = "judge")]
+fn judge(
+    url: &str,
+    model: &str,
+    text: &str,
+    context: Option<&str>,
+    findings: Vec<tutela_types::Finding>,
+) -> Result<Vec<tutela_types::Finding>> {
+    let mut cfg = tutela_judge::JudgeConfig::new(url, model);
+    cfg.api_key = std::env::var("TUTELA_JUDGE_API_KEY").ok();
+    let judge = tutela_judge::Judge::new(cfg)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the judge runtime")?;
+    Ok(rt.block_on(judge.review(text, context, findings)))
 }
