@@ -394,7 +394,11 @@ impl Engine {
                         Role::Frame(FrameKind::Negation) => sc.negs.push((hit.s, hit.e)),
                         Role::Frame(FrameKind::NotNegation) => sc.nonneg.push((hit.s, hit.e)),
                         Role::Frame(k) => frames |= k.bit(),
-                        Role::Subject { third } => sc.subjects.push((hit.s, hit.e, third)),
+                        Role::Subject { third } => {
+                            if !is_object(&sc.norm.text, hit.s as usize) {
+                                sc.subjects.push((hit.s, hit.e, third));
+                            }
+                        }
                     }
                 }
                 sc.hits.push(hit);
@@ -535,6 +539,44 @@ fn negated(text: &str, negs: &[(u32, u32)], hit: Hit) -> bool {
             && gap.split_whitespace().count() <= 3
             && gap.chars().filter(|c| !c.is_ascii()).count() <= 3
     })
+}
+
+/// Whether the word starting at `at` is the object of a preposition or verb just before it
+/// (`跟大家`, `told her`), and so not the subject of what follows.
+fn is_object(text: &str, at: usize) -> bool {
+    let Some(before) = text.get(..at) else {
+        return false;
+    };
+    if let Some(c) = before.chars().next_back() {
+        if "跟和向给对替帮把让被陪找问".contains(c) || before.ends_with("告诉") {
+            return true;
+        }
+    }
+    let prev = before.trim_end().rsplit(' ').next().unwrap_or("");
+    before.ends_with(' ')
+        && matches!(
+            prev,
+            "to" | "with"
+                | "for"
+                | "at"
+                | "about"
+                | "from"
+                | "told"
+                | "tell"
+                | "gave"
+                | "give"
+                | "send"
+                | "sent"
+                | "texted"
+                | "called"
+                | "asked"
+                | "help"
+                | "helped"
+                | "miss"
+                | "love"
+                | "hate"
+                | "without"
+        )
 }
 
 /// The subject nearest before the end of the cue: third person or not; `None` if none.
