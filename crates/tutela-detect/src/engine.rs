@@ -547,10 +547,13 @@ fn is_object(text: &str, at: usize) -> bool {
     let Some(before) = text.get(..at) else {
         return false;
     };
-    if let Some(c) = before.chars().next_back() {
-        if "跟和向给对替帮把让被陪找问".contains(c) || before.ends_with("告诉") {
-            return true;
-        }
+    if before
+        .chars()
+        .next_back()
+        .is_some_and(|c| "跟和向给对替帮把让被陪找问".contains(c))
+        || before.ends_with("告诉")
+    {
+        return true;
     }
     let prev = before.trim_end().rsplit(' ').next().unwrap_or("");
     before.ends_with(' ')
