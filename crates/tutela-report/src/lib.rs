@@ -11,11 +11,16 @@
 //! Markdown are rendered from the same value ([`render`]). Thresholds from the profiles are
 //! evaluated by [`evaluate_thresholds`].
 //!
-//! Invariant: no I/O, no clock (the generation time is an input), no async runtime; no user
-//! identifier or chat text ever enters a report.
+//! [`compile`] builds each report from the records, reading only through the `tutela-store`
+//! traits.
+//!
+//! Invariant: no I/O of its own (the store is read through its traits), no clock (the
+//! generation time is an input), no async runtime of its own; no user identifier or chat text
+//! ever enters a report.
 
 #![deny(missing_docs)]
 
+pub mod compile;
 pub mod model;
 pub mod render;
 mod threshold;

@@ -126,8 +126,10 @@ pub struct MonthActive {
 pub struct DayUsage {
     /// `YYYY-MM-DD`.
     pub day: String,
-    /// Minutes of use, all users.
+    /// Minutes of use, all users (whole minutes of `seconds`).
     pub minutes: u64,
+    /// Seconds of use, all users.
+    pub seconds: u64,
     /// Users active that day.
     pub users: u64,
 }

@@ -158,7 +158,7 @@ impl UsageReport {
                 },
             ],
         });
-        let total_minutes: u64 = self.daily_usage.iter().map(|d| d.minutes).sum();
+        let total_minutes: u64 = self.daily_usage.iter().map(|d| d.seconds).sum::<u64>() / 60;
         out.push(Section {
             title: "Usage duration".into(),
             needs_human_input: false,

@@ -176,6 +176,13 @@ pub trait ObligationStore: Send + Sync {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<(String, String, u64)>>;
+    /// Per local day in `[from, to]`: seconds of use and distinct users, summed in the store so a
+    /// month of 1,000,000 users never leaves it row by row.
+    async fn daily_totals(
+        &self,
+        from: tutela_types::LocalDate,
+        to: tutela_types::LocalDate,
+    ) -> Result<Vec<(tutela_types::LocalDate, u64, u64)>>;
     /// Inserts users that do not exist yet, in one transaction; returns how many were new.
     async fn import_users(&self, users: &[ImportUser]) -> Result<u64>;
 }

@@ -50,6 +50,7 @@ pub fn usage() -> UsageReport {
         daily_usage: vec![DayUsage {
             day: "2026-10-01".into(),
             minutes: 123_456,
+            seconds: 7_407_360,
             users: 40_000,
         }],
         age_structure: BTreeMap::from([

@@ -217,6 +217,31 @@ impl ObligationStore for SqliteStore {
         Ok(rows.into_iter().map(|(k, s, n)| (k, s, count(n))).collect())
     }
 
+    async fn daily_totals(
+        &self,
+        from: tutela_types::LocalDate,
+        to: tutela_types::LocalDate,
+    ) -> Result<Vec<(tutela_types::LocalDate, u64, u64)>> {
+        let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
+            "SELECT day, SUM(seconds), COUNT(DISTINCT user_id) FROM usage_daily \
+             WHERE day BETWEEN ? AND ? GROUP BY day ORDER BY day",
+        )
+        .bind(from.0)
+        .bind(to.0)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(d, s, u)| {
+                (
+                    tutela_types::LocalDate(i32::try_from(d).unwrap_or(0)),
+                    count(s),
+                    count(u),
+                )
+            })
+            .collect())
+    }
+
     async fn import_users(&self, users: &[ImportUser]) -> Result<u64> {
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
         let mut added = 0;

@@ -1,0 +1,248 @@
+//! Simulation → thresholds → obligation records → reports, through the binary.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn tutela(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tutela"))
+        .args(args)
+        .output()
+        .expect("run tutela");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.code() != Some(2),
+        "tutela {args:?} failed: {stderr}"
+    );
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+    )
+}
+
+/// A copy of the shipped profiles with the CN thresholds at 2,000 registered and 300 monthly
+/// active users (the real ones are 1,000,000 and 100,000; `load/` runs the full size).
+fn small_profiles(dir: &Path) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../profiles");
+    let out = dir.join("profiles");
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let src = entry.unwrap().path().join("profile.toml");
+        if !src.is_file() {
+            continue;
+        }
+        let name = src.parent().unwrap().file_name().unwrap();
+        std::fs::create_dir_all(out.join(name)).unwrap();
+        let text = std::fs::read_to_string(&src)
+            .unwrap()
+            .replace("registered_users = 1_000_000", "registered_users = 2_000")
+            .replace(
+                "monthly_active_users = 100_000",
+                "monthly_active_users = 300",
+            );
+        std::fs::write(out.join(name).join("profile.toml"), text).unwrap();
+    }
+    out
+}
+
+fn scratch(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tutela-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn figure(item: &Value, label: &str) -> String {
+    item["figures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["label"] == label)
+        .unwrap_or_else(|| panic!("no figure `{label}` in {item}"))["value"]
+        .as_str()
+        .unwrap()
+        .replace(',', "")
+}
+
+#[test]
+fn simulated_month_crosses_thresholds_and_reports_show_its_numbers() {
+    let dir = scratch("reports");
+    let profiles = small_profiles(&dir);
+    let db = dir.join("sim.db");
+    let (p, d) = (profiles.to_str().unwrap(), db.to_str().unwrap());
+    let common = ["--db", d, "--profiles", p, "--tz-offset", "480"];
+
+    let (code, out) = tutela(&[
+        "simulate",
+        "--db",
+        d,
+        "--profiles",
+        p,
+        "--registered",
+        "2500",
+        "--active",
+        "400",
+        "--month",
+        "2026-10",
+        "--crisis-rate",
+        "0.05",
+        "--json",
+    ]);
+    assert_eq!(code, 0);
+    let sim: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(sim["registered_users"], 2500);
+    assert!(sim["crises"].as_u64().unwrap() > 5, "{sim}");
+
+    // Thresholds: both crossed, two records opened, and only once.
+    let mut check = vec![
+        "obligations",
+        "check",
+        "--month",
+        "2026-10",
+        "--json",
+        "--jurisdictions",
+        "cn",
+    ];
+    check.extend(common);
+    let (code, out) = tutela(&check);
+    assert_eq!(code, 1, "crossed thresholds exit 1");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let states: Vec<&str> = v["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["crossed", "crossed"]);
+    assert_eq!(v["opened"].as_array().unwrap().len(), 2);
+    let (_, out) = tutela(&check);
+    let again: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        again["opened"].as_array().unwrap().len(),
+        0,
+        "records are opened once"
+    );
+    let mut list = vec!["obligations", "list", "--json"];
+    list.extend(common);
+    let (_, out) = tutela(&list);
+    let records: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(records.as_array().unwrap().len(), 2);
+    assert!(
+        records[0]["description"]
+            .as_str()
+            .unwrap()
+            .contains("Art. 22(3)")
+    );
+
+    // The assessment report shows what the simulation produced.
+    let mut args = vec![
+        "report",
+        "assessment",
+        "--from",
+        "2026-10-01",
+        "--to",
+        "2026-10-31",
+        "--format",
+        "json",
+    ];
+    args.extend(common);
+    let (_, out) = tutela(&args);
+    let a: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(a["usage"]["registered_users"], sim["registered_users"]);
+    assert_eq!(
+        a["usage"]["monthly_active"][0]["total"],
+        sim["active_users"]
+    );
+    let item = |id: &str| {
+        a["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    let extreme = item("extreme-situations");
+    assert_eq!(
+        figure(&extreme, "Cases opened for a human"),
+        sim["escalations_opened"].to_string()
+    );
+    assert_eq!(
+        figure(&extreme, "Human takeovers"),
+        sim["takeovers"].to_string()
+    );
+    assert_eq!(
+        figure(&extreme, "Users at risk identified"),
+        sim["risk_detections"].to_string()
+    );
+    assert_eq!(
+        figure(&extreme, "Crisis referrals shown"),
+        sim["crisis_referrals"].to_string()
+    );
+    let minutes = sim["usage_seconds"].as_u64().unwrap() / 60;
+    assert_eq!(
+        figure(&item("usage-duration"), "Minutes of use in the period"),
+        minutes.to_string()
+    );
+    assert_eq!(
+        figure(&item("age-structure"), "known minor"),
+        sim["known_minors"].to_string()
+    );
+    assert_eq!(item("safeguards")["source"], "needs_human_input");
+    assert_eq!(
+        a["triggers"].as_array().unwrap().len(),
+        2,
+        "the open threshold records are the triggers"
+    );
+
+    // The SB 243 report counts California referrals and carries no identifier.
+    let mut args = vec![
+        "report",
+        "sb243",
+        "--from",
+        "2026-01-01",
+        "--format",
+        "json",
+    ];
+    args.extend(common);
+    let (_, out) = tutela(&args);
+    let s: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(s["referral_notifications"], sim["crisis_referrals_us_ca"]);
+    for format in ["json", "html", "md"] {
+        let mut args = vec![
+            "report",
+            "sb243",
+            "--from",
+            "2026-01-01",
+            "--format",
+            format,
+        ];
+        args.extend(common);
+        let (_, out) = tutela(&args);
+        assert!(
+            !out.contains("sim-"),
+            "a user id leaked into the {format} SB 243 report"
+        );
+    }
+
+    // Every report renders in every format.
+    for kind in ["usage", "transparency", "assessment", "sb243"] {
+        for format in ["html", "md", "json"] {
+            let mut args = vec![
+                "report",
+                kind,
+                "--from",
+                "2026-10-01",
+                "--to",
+                "2026-10-31",
+                "--format",
+                format,
+            ];
+            args.extend(common);
+            let (code, out) = tutela(&args);
+            assert_eq!(code, 0);
+            assert!(out.len() > 200, "{kind} {format}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
