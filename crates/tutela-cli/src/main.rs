@@ -22,12 +22,22 @@ enum Command {
     Profiles(cmd::profiles::Args),
     /// The tamper-evident audit log: verify.
     Audit(cmd::audit::Args),
+    /// Reports compiled from the records: assessment, sb243, transparency, usage.
+    Report(cmd::report::ReportArgs),
+    /// Obligation records: usage thresholds and declared assessment triggers.
+    Obligations(cmd::report::ObligationArgs),
+    /// Generate realistic users and conversations to see thresholds and reports working.
+    Simulate(cmd::simulate::Args),
     /// Run the gateway (OpenAI-compatible API, admin API, page at `/`).
     Serve(cmd::serve::Args),
     /// Run the detectors on one text; exit 1 when there are findings.
     Check(cmd::check::Args),
     /// Score the detectors on a labelled JSONL set.
     Eval(cmd::eval::Args),
+    /// Screen a training corpus (TC260-003 5.1, 9.2): kept/removed shards, sources, samples.
+    Screen(cmd::screen::Args),
+    /// Assess a model with question banks (TC260-003 9.3, 9.4); `assess lint` checks banks.
+    Assess(cmd::assess::Args),
 }
 
 /// What a command reports back to `main`, which turns it into the exit code.
@@ -45,8 +55,13 @@ fn main() -> ExitCode {
         Command::Profiles(args) => cmd::profiles::run(args),
         Command::Audit(args) => cmd::audit::run(args),
         Command::Serve(args) => cmd::serve::run(args),
+        Command::Report(args) => cmd::report::run_report(args),
+        Command::Obligations(args) => cmd::report::run_obligations(args),
+        Command::Simulate(args) => cmd::simulate::run(args),
         Command::Check(args) => cmd::check::run(args),
         Command::Eval(args) => cmd::eval::run(args),
+        Command::Screen(args) => cmd::screen::run(args),
+        Command::Assess(args) => cmd::assess::run(args),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

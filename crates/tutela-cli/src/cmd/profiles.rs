@@ -81,7 +81,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     }
 }
 
-fn load(dir: Option<&Path>) -> Result<Registry> {
+pub(crate) fn load(dir: Option<&Path>) -> Result<Registry> {
     let reg = match dir {
         Some(dir) => Registry::from_sources(read_sources(dir)?),
         None => Registry::builtin(),
@@ -253,7 +253,7 @@ fn explain(p: &Profile, out: &mut impl Write) -> Result<()> {
 }
 
 /// `1000000` → `1,000,000`.
-fn thousands(n: u64) -> String {
+pub(crate) fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, ch) in s.chars().enumerate() {
