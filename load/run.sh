@@ -47,15 +47,25 @@ run() { # url rate -> "p50_ms p99_ms rps"
         -m POST -H 'content-type: application/json' -H 'x-tutela-user: load-user' -d "$body" "$1" \
       | python3 -c 'import json,sys; v=json.load(sys.stdin); p=v["latencyPercentiles"]; s=v["summary"]; sc=v.get("statusCodeDistribution",{}); print("%.3f %.3f %.0f %s" % (p["p50"]*1e3, p["p99"]*1e3, s["requestsPerSec"], ",".join("%s:%s"%kv for kv in sc.items())))'
 }
+metrics() { curl -s "http://127.0.0.1:$gw_port/metrics" > "$1"; }
+echo "Machine: $(nproc) cores, $(uname -sr); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
 echo "| rate (req/s) | path | p50 ms | p99 ms | achieved req/s | statuses |"
 echo "|---|---|---|---|---|---|"
+inproc=""
 for rate in 1000 5000; do
     read -r d50 d99 drps dst <<<"$(run "http://127.0.0.1:$mock_port/v1/chat/completions" "$rate")"
     echo "| $rate | direct to mock | $d50 | $d99 | $drps | $dst |"
+    metrics "$tmp/before"
     read -r g50 g99 grps gst <<<"$(run "http://127.0.0.1:$gw_port/v1/chat/completions" "$rate")"
+    metrics "$tmp/after"
     echo "| $rate | through tutela | $g50 | $g99 | $grps | $gst |"
     python3 -c "print('| $rate | **added by tutela** | %.3f | %.3f | | |' % ($g50-$d50, $g99-$d99))"
+    inproc="$inproc
+- $rate req/s: $(python3 load/hist.py "$tmp/before" "$tmp/after")"
 done
+echo
+echo "In-process added latency (tutela_added_latency_seconds, bucket upper bounds):$inproc"
 load_rss=$(rss "$gw_pid")
 echo
 echo "Streaming, time to first token (sequential, 300 requests after 20 warm-up):"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end tests with the official `openai` Python SDK against a running gateway:
 #   1. a virtual environment under .venv with `openai` and `pytest` (from PyPI);
-#   2. `tutela serve` built (release) and started on a free loopback port with a temporary
-#      database and the demo upstream;
+#   2. `tutela serve` built (debug by default, the build `cargo test --workspace` already made;
+#      TUTELA_PROFILE=release for an optimised one) and started on a free loopback port with a
+#      temporary database and the demo upstream;
 #   3. pytest on tests/python; 4. the server is stopped and the temporary files removed.
 # Needs: python3 with the venv module, cargo. Extra pytest arguments are passed through.
 set -euo pipefail
@@ -15,8 +16,13 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check openai pytest
 
-cargo build --release --quiet -p tutela-cli
-bin="${CARGO_TARGET_DIR:-$root/target}/release/tutela"
+profile="${TUTELA_PROFILE:-debug}"
+if [ "$profile" = release ]; then
+    cargo build --release --quiet -p tutela-cli
+else
+    cargo build --quiet -p tutela-cli
+fi
+bin="${CARGO_TARGET_DIR:-$root/target}/$profile/tutela"
 
 port=$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 tmp=$(mktemp -d)
@@ -40,7 +46,8 @@ cleanup() {
 trap cleanup EXIT
 
 url="http://127.0.0.1:$port"
-for _ in $(seq 1 240); do
+# A debug build compiles the detectors' patterns at start, which takes a while.
+for _ in $(seq 1 360); do
     if "$venv/bin/python" -c "import urllib.request, sys; urllib.request.urlopen('$url/readyz', timeout=1)" 2>/dev/null; then
         break
     fi

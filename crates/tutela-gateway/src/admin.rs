@@ -320,3 +320,18 @@ pub async fn audit(
     }
     Ok(Json(json!({"records": records})).into_response())
 }
+
+/// `GET /admin/audit/verify`: walks the hash chain; `intact: false` names the first bad record.
+pub async fn verify(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    authorize(&st, &headers)?;
+    let v = tutela_store::audit::verify(&*st.records.backend, None)
+        .await
+        .map_err(store_err)?;
+    Ok(Json(json!({
+        "intact": v.is_intact(),
+        "records": v.records,
+        "head": v.head,
+        "tamper": v.tamper,
+    }))
+    .into_response())
+}

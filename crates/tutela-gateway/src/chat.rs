@@ -86,6 +86,19 @@ pub struct TurnCtx {
     pub interventions: Vec<Value>,
     /// Whether the client asked for the usage chunk.
     pub include_usage: bool,
+    /// The user side's audit record of a normal turn, written together with the assistant
+    /// side's decision as one record (or on drop, if the turn ends early).
+    pub pending_audit: std::sync::Mutex<Option<AuditEntry>>,
+}
+
+impl Drop for TurnCtx {
+    fn drop(&mut self) {
+        if let Ok(mut p) = self.pending_audit.lock()
+            && let Some(entry) = p.take()
+        {
+            self.st.records.audit(entry);
+        }
+    }
 }
 
 /// `POST /v1/chat/completions`.
@@ -345,6 +358,7 @@ async fn turn(
         content_hash: Some(st.records.pseudonyms.content_hash(&user_text)),
     };
     let mut case_id = None;
+    let mut pending = None;
     if decision.intervenes() {
         // Durable before anything of this turn reaches the user.
         let link = st
@@ -375,7 +389,8 @@ async fn turn(
         )
         .await?;
     } else {
-        st.records.turn(turn_record, audit);
+        st.records.turn_only(turn_record);
+        pending = Some(audit);
     }
     let user_after = cached.user.state();
     let session_after = decision.session.clone();
@@ -409,6 +424,7 @@ async fn turn(
         notices,
         interventions,
         include_usage,
+        pending_audit: std::sync::Mutex::new(pending),
     };
 
     if let Some((template, resources)) = decision.replacement() {
@@ -831,9 +847,27 @@ pub async fn assistant_verdict(
         content_hash: Some(st.records.pseudonyms.content_hash(text)),
     };
     let blocked = decision.has("block_output") || decision.replacement().is_some();
+    let pending = ctx.pending_audit.lock().ok().and_then(|mut p| p.take());
     if !decision.intervenes() {
-        st.records.audit(audit);
+        // One record for the whole normal turn: the user side's, with the assistant side's
+        // findings (they carry their side) and decision added.
+        let entry = match pending {
+            Some(mut user) => {
+                user.payload.findings.extend_from_slice(findings);
+                user.payload.detail = Some(json!({"assistant": {
+                    "actions": decision.actions,
+                    "diagnostics": decision.diagnostics,
+                    "content_hash": audit.content_hash,
+                }}));
+                user
+            }
+            None => audit,
+        };
+        st.records.audit(entry);
         return Ok(None);
+    }
+    if let Some(user) = pending {
+        st.records.audit(user);
     }
     let link = st
         .records

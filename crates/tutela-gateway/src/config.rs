@@ -418,7 +418,7 @@ impl Config {
                 NoticeMode::Both
             }
         };
-        let hold_back_chars = streaming.hold_back_chars.unwrap_or(160);
+        let hold_back_chars = streaming.hold_back_chars.unwrap_or(64);
         if !(16..=4096).contains(&hold_back_chars) {
             errors.push(ConfigError::new(
                 "streaming.hold_back_chars",

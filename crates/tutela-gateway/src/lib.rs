@@ -69,6 +69,7 @@ pub fn app(state: AppState) -> Router {
             get(admin::get_user).patch(admin::update_user),
         )
         .route("/admin/audit", get(admin::audit))
+        .route("/admin/audit/verify", get(admin::verify))
         .with_state(state)
 }
 

@@ -73,10 +73,16 @@ impl Records {
         }
     }
 
-    /// Queues the clocks of a turn without an audit record (takeover turns are audited on
-    /// the escalation).
+    /// Queues the clocks of a turn without its audit record (which follows separately).
     pub fn turn_only(&self, turn: TurnRecord) {
-        let _ = self.tx.try_send(Job::Turn(Box::new(turn)));
+        if let Err(mpsc::error::TrySendError::Full(job)) =
+            self.tx.try_send(Job::Turn(Box::new(turn)))
+        {
+            let tx = self.tx.clone();
+            tokio::spawn(async move {
+                let _ = tx.send(job).await;
+            });
+        }
     }
 
     /// Appends an audit record and waits until it is committed.

@@ -96,6 +96,7 @@ pub async fn turn(
         notices: json!([]),
         interventions: Vec::new(),
         include_usage,
+        pending_audit: std::sync::Mutex::new(None),
     };
     let (reply, author, event) = match text {
         Some(t) => (t, Author::Human, "human_reply_delivered"),

@@ -170,7 +170,7 @@ pub async fn spawn(addr: SocketAddr, config: MockConfig) -> std::io::Result<Mock
     let app = router(mock.clone());
     tokio::spawn(async move {
         // The task ends with the runtime; a serve error has nobody left to report to.
-        let _ = axum::serve(listener, app).await;
+        let _ = axum::serve(nodelay(listener), app).await;
     });
     Ok(MockHandle { addr, mock })
 }
@@ -181,7 +181,16 @@ pub async fn serve(listener: tokio::net::TcpListener, config: MockConfig) -> std
         config,
         calls: AtomicU64::new(0),
     });
-    axum::serve(listener, router(mock)).await
+    axum::serve(nodelay(listener), router(mock)).await
+}
+
+/// Small stream chunks leave at once instead of waiting for Nagle's algorithm.
+fn nodelay(
+    listener: tokio::net::TcpListener,
+) -> impl axum::serve::Listener<Io = tokio::net::TcpStream, Addr = SocketAddr> {
+    axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        let _ = tcp.set_nodelay(true);
+    })
 }
 
 async fn models(State(mock): State<Arc<Mock>>) -> Response {

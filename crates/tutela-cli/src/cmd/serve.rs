@@ -82,6 +82,10 @@ async fn serve(config: Config) -> Result<()> {
             state.admin_token
         );
     }
+    // Small SSE events must leave at once, not wait for Nagle and delayed ACKs.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, tutela_gateway::app(state))
         .with_graceful_shutdown(shutdown())
         .await

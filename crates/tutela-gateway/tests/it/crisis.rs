@@ -52,6 +52,23 @@ async fn english_crisis_in_the_us() {
         metrics.contains("tutela_durable_audit_total 1"),
         "{metrics}"
     );
+    // The referral and the detection are counted for reports (CA §22603, CN Art 23).
+    let day = crate::support::t0().local_date(0);
+    let totals = gw
+        .state
+        .records
+        .backend
+        .counter_totals(
+            tutela_types::LocalDate(day.0 - 1),
+            tutela_types::LocalDate(day.0 + 1),
+        )
+        .await
+        .unwrap();
+    let names: Vec<&str> = totals.iter().map(|t| t.name.as_str()).collect();
+    assert!(names.contains(&"crisis_referral"), "{names:?}");
+    // The audit chain is intact.
+    let v = gw.admin_get("/admin/audit/verify").await;
+    assert_eq!(v["intact"], true, "{v}");
 }
 
 #[tokio::test]

@@ -100,7 +100,6 @@ pub fn t0() -> Timestamp {
 /// A gateway on 127.0.0.1:0 in front of a mock upstream.
 pub struct TestGateway {
     pub addr: SocketAddr,
-    #[expect(dead_code, reason = "kept for tests that reach into the store")]
     pub state: AppState,
     pub mock: MockHandle,
     pub clock: Arc<ManualClock>,
