@@ -35,10 +35,71 @@ impl Normalized {
 
     /// Normalises `src` into this buffer (offsets relative to `src`).
     pub fn fill(&mut self, src: &str) {
+        if src.is_ascii() && !maybe_spaced_ascii(src.as_bytes()) {
+            self.fill_ascii(src.as_bytes());
+        } else {
+            self.fill_general(src);
+        }
+    }
+
+    /// The single-pass path for ASCII text without spaced-out letters; produces exactly what
+    /// [`Normalized::fill_general`] does (a unit test holds them equal).
+    fn fill_ascii(&mut self, b: &[u8]) {
+        self.text.clear();
+        self.start.clear();
+        self.end.clear();
+        self.text.reserve(b.len());
+        self.start.reserve(b.len());
+        self.end.reserve(b.len());
+        let mut last_space = true;
+        for i in 0..b.len() {
+            let s = i as u32;
+            let e = s + 1;
+            let c = stage_byte(b[i]);
+            let Some(mut c) = c else { continue };
+            if c == b' ' {
+                if !last_space {
+                    self.push(' ', s, e);
+                    last_space = true;
+                }
+                continue;
+            }
+            last_space = false;
+            if let Some(letter) = leet(c as char) {
+                let prev_letter = self
+                    .text
+                    .as_bytes()
+                    .last()
+                    .is_some_and(u8::is_ascii_lowercase);
+                let next = next_stage(b, i + 1);
+                let next_letter = next.is_some_and(|(n, j)| {
+                    n.is_ascii_lowercase()
+                        || leet(n as char).is_some()
+                            && next_stage(b, j + 1).is_some_and(|(nn, _)| nn.is_ascii_lowercase())
+                });
+                if prev_letter && next_letter {
+                    c = letter as u8;
+                }
+            }
+            if c.is_ascii_lowercase() && self.text.as_bytes().last() == Some(&c) {
+                if let Some(last) = self.end.last_mut() {
+                    *last = e;
+                }
+                continue;
+            }
+            self.push(c as char, s, e);
+        }
+    }
+
+    fn fill_general(&mut self, src: &str) {
         self.text.clear();
         self.start.clear();
         self.end.clear();
         self.stage.clear();
+        self.stage.reserve(src.len());
+        self.text.reserve(src.len() + 8);
+        self.start.reserve(src.len() + 8);
+        self.end.reserve(src.len() + 8);
         stage_one(src, &mut self.stage);
         self.stage_two();
     }
@@ -52,10 +113,14 @@ impl Normalized {
     }
 
     fn push(&mut self, c: char, s: u32, e: u32) {
+        let n = c.len_utf8();
         self.text.push(c);
-        for _ in 0..c.len_utf8() {
+        if n == 1 {
             self.start.push(s);
             self.end.push(e);
+        } else {
+            self.start.extend(std::iter::repeat_n(s, n));
+            self.end.extend(std::iter::repeat_n(e, n));
         }
     }
 
@@ -103,6 +168,48 @@ impl Normalized {
         }
         self.stage = stage;
     }
+}
+
+/// Stage one for one ASCII byte: `None` if dropped (apostrophes), `b' '` for whitespace,
+/// hyphens and underscores, the lowercase byte otherwise.
+fn stage_byte(c: u8) -> Option<u8> {
+    match c.to_ascii_lowercase() {
+        b'\'' | b'`' => None,
+        b'-' | b'_' => Some(b' '),
+        c if c.is_ascii_whitespace() => Some(b' '),
+        c => Some(c),
+    }
+}
+
+/// The next stage-one byte at or after `from`, and its index.
+fn next_stage(b: &[u8], from: usize) -> Option<(u8, usize)> {
+    (from..b.len()).find_map(|j| stage_byte(b[j]).map(|c| (c, j)))
+}
+
+/// Conservative check for spaced-out letters (`k i l l`): three one-letter words in a row,
+/// separated only by non-alphanumerics. False positives only cost the general path.
+fn maybe_spaced_ascii(b: &[u8]) -> bool {
+    let mut singles = 0;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_alphanumeric() {
+            let start = i;
+            while i < b.len() && b[i].is_ascii_alphanumeric() {
+                i += 1;
+            }
+            if i - start == 1 && b[start].is_ascii_alphabetic() {
+                singles += 1;
+                if singles >= 3 {
+                    return true;
+                }
+            } else {
+                singles = 0;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    false
 }
 
 /// Leetspeak digit or symbol → letter, applied only between letters.
@@ -170,6 +277,34 @@ fn stage_one(src: &str, out: &mut Vec<(char, u32, u32)>) {
         if c == '\u{2019}' || c == '\u{2018}' || c == '\u{02BC}' {
             continue;
         }
+        // Fast paths for what chat text is full of; each equals NFKC + lowercase.
+        if let Some(a) = ('\u{FF01}'..='\u{FF5E}')
+            .contains(&c)
+            .then(|| char::from_u32(c as u32 - 0xFEE0))
+            .flatten()
+        {
+            {
+                let a = a.to_ascii_lowercase();
+                if a == '\'' || a == '`' {
+                    continue;
+                }
+                if a == '-' || a == '_' {
+                    if !last_space {
+                        out.push((' ', s, e));
+                        last_space = true;
+                    }
+                    continue;
+                }
+                out.push((a, s, e));
+                last_space = false;
+                continue;
+            }
+        }
+        if ('\u{3001}'..='\u{3035}').contains(&c) || ('\u{1F300}'..='\u{1FAFF}').contains(&c) {
+            out.push((c, s, e));
+            last_space = false;
+            continue;
+        }
         for k in std::iter::once(c).nfkc() {
             for l in k.to_lowercase() {
                 if l.is_whitespace() {
@@ -179,7 +314,14 @@ fn stage_one(src: &str, out: &mut Vec<(char, u32, u32)>) {
                     }
                     continue;
                 }
-                if l == '\'' {
+                if l == '\'' || l == '`' {
+                    continue;
+                }
+                if l == '-' || l == '_' {
+                    if !last_space {
+                        out.push((' ', s, e));
+                        last_space = true;
+                    }
                     continue;
                 }
                 let l = if is_cjk(l) { t2s::simplify(l) } else { l };
@@ -269,6 +411,44 @@ mod tests {
         assert_eq!(norm("kill -9"), "kil 9");
         assert_eq!(norm("我們說"), "我们说");
         assert_eq!(norm("😭😭"), "😭😭");
+    }
+
+    #[test]
+    fn ascii_fast_path_equals_general_path() {
+        use proptest::prelude::*;
+        let mut runner = proptest::test_runner::TestRunner::default();
+        runner
+            .run(&"[a-zA-Z0-9 '`_.!@$-]{0,40}|([a-z] ){0,6}[a-z]{0,3}", |s| {
+                let mut a = Normalized::new();
+                a.fill(&s);
+                let mut g = Normalized::new();
+                g.fill_general(&s);
+                prop_assert_eq!(&a.text, &g.text);
+                prop_assert_eq!(&a.start, &g.start);
+                prop_assert_eq!(&a.end, &g.end);
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn fast_paths_equal_nfkc() {
+        use unicode_normalization::UnicodeNormalization;
+        for u in (0xFF01u32..=0xFF5E)
+            .chain(0x3001..=0x3035)
+            .chain(0x1F300..=0x1FAFF)
+        {
+            let Some(c) = char::from_u32(u) else { continue };
+            let via_nfkc: String = std::iter::once(c)
+                .nfkc()
+                .flat_map(char::to_lowercase)
+                .filter(|c| *c != '\'' && *c != '`')
+                .map(|c| if c == '-' || c == '_' { ' ' } else { c })
+                .collect();
+            let mut n = Normalized::new();
+            n.fill(&format!("#{c}"));
+            assert_eq!(n.text, format!("#{via_nfkc}"), "U+{u:04X}");
+        }
     }
 
     #[test]

@@ -4,6 +4,26 @@
 use std::sync::OnceLock;
 
 static TABLE: OnceLock<Vec<(char, char)>> = OnceLock::new();
+static DIRECT: OnceLock<Vec<char>> = OnceLock::new();
+
+/// First and last code point of the direct-lookup range (CJK Extension A and the URO).
+const LO: u32 = 0x3400;
+const HI: u32 = 0x9FFF;
+
+fn direct() -> &'static [char] {
+    DIRECT.get_or_init(|| {
+        let mut v: Vec<char> = (LO..=HI)
+            .map(|u| char::from_u32(u).unwrap_or(' '))
+            .collect();
+        for &(t, s) in table() {
+            let u = t as u32;
+            if (LO..=HI).contains(&u) {
+                v[(u - LO) as usize] = s;
+            }
+        }
+        v
+    })
+}
 
 fn table() -> &'static [(char, char)] {
     TABLE.get_or_init(|| {
@@ -23,6 +43,10 @@ fn table() -> &'static [(char, char)] {
 
 /// The simplified form of `c`, or `c` itself.
 pub fn simplify(c: char) -> char {
+    let u = c as u32;
+    if (LO..=HI).contains(&u) {
+        return direct()[(u - LO) as usize];
+    }
     let t = table();
     match t.binary_search_by_key(&c, |p| p.0) {
         Ok(i) => t[i].1,
