@@ -319,6 +319,11 @@ pub async fn transparency(
     }
     Ok(TransparencyReport {
         meta: meta(ReportKind::Transparency, "Transparency report", set, p, o),
+        totals_by_kind: store
+            .intervention_kinds(from, to)
+            .await?
+            .into_iter()
+            .collect(),
         interventions,
         appeals,
         over_blocking,
@@ -366,11 +371,14 @@ pub async fn assessment(
             .or_default() += n;
     }
     let counts = store.intervention_counts(from, to).await?;
+    // Per kind from the interventions themselves: `counts` has a row per reason, so an
+    // intervention required by two rules would count twice there.
+    let kinds = store.intervention_kinds(from, to).await?;
     let by_kind = |kind: &str| -> u64 {
-        counts
+        kinds
             .iter()
-            .filter(|c| c.kind == kind)
-            .map(|c| c.count)
+            .filter(|(k, _)| k == kind)
+            .map(|(_, n)| *n)
             .sum()
     };
     let by_obligation = |ob: &str| -> u64 {

@@ -240,7 +240,10 @@ pub struct OverBlocking {
 pub struct TransparencyReport {
     /// About the report.
     pub meta: Meta,
-    /// Interventions by month, jurisdiction, rule and kind.
+    /// Interventions per action kind, each counted once.
+    pub totals_by_kind: BTreeMap<String, u64>,
+    /// Interventions by month, jurisdiction, rule and kind; an intervention required by
+    /// several rules appears once under each.
     pub interventions: Vec<InterventionRow>,
     /// Appeals and their outcomes.
     pub appeals: Appeals,

@@ -268,12 +268,7 @@ impl Sb243Report {
 impl TransparencyReport {
     /// The document.
     pub fn document(&self) -> Document {
-        let mut by_kind: std::collections::BTreeMap<&str, u64> = Default::default();
-        let mut by_jur: std::collections::BTreeMap<&str, u64> = Default::default();
-        for r in &self.interventions {
-            *by_kind.entry(&r.kind).or_default() += r.count;
-            *by_jur.entry(&r.jurisdiction).or_default() += r.count;
-        }
+        let by_kind = &self.totals_by_kind;
         let a = &self.appeals;
         Document {
             title: self.meta.title.clone(),
@@ -287,14 +282,6 @@ impl TransparencyReport {
                             caption: "By kind".into(),
                             unit: "interventions".into(),
                             bars: by_kind
-                                .iter()
-                                .map(|(k, v)| ((*k).to_owned(), *v as f64))
-                                .collect(),
-                        },
-                        Block::Bars {
-                            caption: "By jurisdiction of use".into(),
-                            unit: "interventions".into(),
-                            bars: by_jur
                                 .iter()
                                 .map(|(k, v)| ((*k).to_owned(), *v as f64))
                                 .collect(),

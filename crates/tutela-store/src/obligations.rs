@@ -176,6 +176,13 @@ pub trait ObligationStore: Send + Sync {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<(String, String, u64)>>;
+    /// Interventions in `[from, to)` per action kind, each intervention counted once whatever
+    /// its number of reasons.
+    async fn intervention_kinds(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<(String, u64)>>;
     /// Per local day in `[from, to]`: seconds of use and distinct users, summed in the store so a
     /// month of 1,000,000 users never leaves it row by row.
     async fn daily_totals(

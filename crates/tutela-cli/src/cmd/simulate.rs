@@ -62,6 +62,8 @@ struct Summary {
     turns: u64,
     usage_seconds: u64,
     crises: u64,
+    interventions: u64,
+    replaced_replies: u64,
     escalations_opened: u64,
     takeovers: u64,
     risk_detections: u64,
@@ -200,6 +202,7 @@ pub fn run(args: Args) -> Result<Outcome> {
             sets.insert(j, set);
         }
         let mut turns = Vec::with_capacity(TURN_BATCH);
+        let mut pending: Vec<Intervention> = Vec::new();
         for i in 0..args.active {
             let uid = format!("sim-{i:07}");
             let (age, j) = users[i as usize];
@@ -262,14 +265,23 @@ pub fn run(args: Args) -> Result<Outcome> {
                         s.crises += 1;
                         record_crisis(&store, &d, &uid, &sid, j, at, &mut s).await?;
                     }
+                    if d.replacement().is_some() {
+                        s.replaced_replies += 1;
+                    }
+                    pending.extend(interventions(&d, &uid, &sid, j, at, crisis));
                     if turns.len() >= TURN_BATCH {
                         store.sessions().record_turns(&turns).await?;
                         turns.clear();
+                        s.interventions += pending.len() as u64;
+                        store.interventions().record_interventions(&pending).await?;
+                        pending.clear();
                     }
                 }
             }
         }
         store.sessions().record_turns(&turns).await?;
+        s.interventions += pending.len() as u64;
+        store.interventions().record_interventions(&pending).await?;
         s.active_users = args.active;
         store.close().await?;
         anyhow::Ok(s)
@@ -310,7 +322,6 @@ async fn record_crisis(
     at: Timestamp,
     s: &mut Summary,
 ) -> Result<()> {
-    let mut items = Vec::new();
     for decided in &d.actions {
         match &decided.action {
             Action::Escalate { takeover, severity } => {
@@ -347,21 +358,34 @@ async fn record_crisis(
             }
             _ => {}
         }
-        if !matches!(decided.action, Action::Label { .. } | Action::Count { .. }) {
-            items.push(Intervention {
-                id: 0,
-                at,
-                user_id: Some(uid.into()),
-                session_id: Some(sid.into()),
-                jurisdiction: j.into(),
-                detector: Some("crisis".into()),
-                side: Some(Side::User),
-                action: decided.action.clone(),
-                reasons: decided.reasons.clone(),
-                audit_seq: None,
-            });
-        }
     }
-    store.interventions().record_interventions(&items).await?;
     Ok(())
+}
+
+/// The interventions of a decision, as the gateway records them (labels and counters are not
+/// interventions).
+fn interventions(
+    d: &tutela_types::Decision,
+    uid: &str,
+    sid: &str,
+    j: &str,
+    at: Timestamp,
+    crisis: bool,
+) -> Vec<Intervention> {
+    d.actions
+        .iter()
+        .filter(|a| !matches!(a.action, Action::Label { .. } | Action::Count { .. }))
+        .map(|a| Intervention {
+            id: 0,
+            at,
+            user_id: Some(uid.into()),
+            session_id: Some(sid.into()),
+            jurisdiction: j.into(),
+            detector: crisis.then(|| "crisis".into()),
+            side: Some(Side::User),
+            action: a.action.clone(),
+            reasons: a.reasons.clone(),
+            audit_seq: None,
+        })
+        .collect()
 }

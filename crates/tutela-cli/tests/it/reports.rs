@@ -179,6 +179,10 @@ fn simulated_month_crosses_thresholds_and_reports_show_its_numbers() {
         figure(&extreme, "Crisis referrals shown"),
         sim["crisis_referrals"].to_string()
     );
+    assert_eq!(
+        figure(&extreme, "Replies replaced by tutela"),
+        sim["replaced_replies"].to_string()
+    );
     let minutes = sim["usage_seconds"].as_u64().unwrap() / 60;
     assert_eq!(
         figure(&item("usage-duration"), "Minutes of use in the period"),
@@ -224,6 +228,29 @@ fn simulated_month_crosses_thresholds_and_reports_show_its_numbers() {
             "a user id leaked into the {format} SB 243 report"
         );
     }
+
+    // The transparency report counts each intervention once per kind.
+    let mut args = vec![
+        "report",
+        "transparency",
+        "--from",
+        "2026-10-01",
+        "--to",
+        "2026-10-31",
+        "--format",
+        "json",
+    ];
+    args.extend(common);
+    let (_, out) = tutela(&args);
+    let t: Value = serde_json::from_str(&out).unwrap();
+    let total: u64 = t["totals_by_kind"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(total, sim["interventions"].as_u64().unwrap());
+    assert_eq!(t["totals_by_kind"]["replace_reply"], sim["replaced_replies"]);
 
     // Every report renders in every format.
     for kind in ["usage", "transparency", "assessment", "sb243"] {

@@ -85,6 +85,7 @@ pub fn all() -> Vec<Report> {
         }),
         Report::Transparency(TransparencyReport {
             meta: meta(ReportKind::Transparency),
+            totals_by_kind: BTreeMap::from([("replace_reply".into(), 7)]),
             interventions: vec![InterventionRow {
                 month: "2026-10".into(),
                 jurisdiction: "us-ca".into(),

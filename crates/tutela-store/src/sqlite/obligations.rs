@@ -217,6 +217,22 @@ impl ObligationStore for SqliteStore {
         Ok(rows.into_iter().map(|(k, s, n)| (k, s, count(n))).collect())
     }
 
+    async fn intervention_kinds(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<(String, u64)>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT kind, COUNT(*) FROM interventions WHERE at >= ? AND at < ? \
+             GROUP BY kind ORDER BY kind",
+        )
+        .bind(from.unix())
+        .bind(to.unix())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(k, n)| (k, count(n))).collect())
+    }
+
     async fn daily_totals(
         &self,
         from: tutela_types::LocalDate,
