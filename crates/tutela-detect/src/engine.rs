@@ -395,7 +395,9 @@ impl Engine {
                         Role::Frame(FrameKind::NotNegation) => sc.nonneg.push((hit.s, hit.e)),
                         Role::Frame(k) => frames |= k.bit(),
                         Role::Subject { third } => {
-                            if !is_object(&sc.norm.text, hit.s as usize) {
+                            if !is_object(&sc.norm.text, hit.s as usize)
+                                && !(third && is_perceiver(&sc.norm.text, hit.e as usize))
+                            {
                                 sc.subjects.push((hit.s, hit.e, third));
                             }
                         }
@@ -582,14 +584,55 @@ fn is_object(text: &str, at: usize) -> bool {
         )
 }
 
+/// Whether the third person ending at `at` only perceives or asks about what follows
+/// (`they didn't realise it was...`, `他们都问我...`): the speaker is still the one at risk.
+fn is_perceiver(text: &str, at: usize) -> bool {
+    let Some(after) = text.get(at..) else {
+        return false;
+    };
+    let after = after.trim_start();
+    const EN: [&str; 14] = [
+        "dont know",
+        "didnt know",
+        "doesnt know",
+        "dont realise",
+        "didnt realise",
+        "dont realize",
+        "didnt realize",
+        "had no idea",
+        "have no idea",
+        "never knew",
+        "wont know",
+        "didnt notice",
+        "wont notice",
+        "will never know",
+    ];
+    const ZH: [&str; 10] = [
+        "不知道",
+        "没发现",
+        "没注意",
+        "以为",
+        "还以为",
+        "都问我",
+        "问我",
+        "不懂",
+        "都不知道",
+        "没看出",
+    ];
+    EN.iter().any(|p| after.starts_with(p)) || ZH.iter().any(|p| after.starts_with(p))
+}
+
 /// The subject nearest before the end of the cue: third person or not; `None` if none.
 /// A cue inside quotation marks is reported speech: only subjects before the opening mark
 /// count, so `she keeps saying "I can't go on"` speaks of her.
 fn subject_is_third(text: &str, subjects: &[(u32, u32, bool)], hit: Hit) -> Option<bool> {
-    let limit = quote_start(text, hit.s as usize).map_or(hit.e, |q| q as u32);
+    // Subjects starting inside the cue (`欠朋友的钱`) are not its subject; one starting with
+    // it (`i want to die`) is.
+    let (limit_s, limit_e) =
+        quote_start(text, hit.s as usize).map_or((hit.s, hit.e), |q| (q as u32, q as u32));
     subjects
         .iter()
-        .filter(|&&(_, e, _)| e <= limit)
+        .filter(|&&(s, e, _)| s <= limit_s && e <= limit_e)
         .max_by_key(|&&(s, e, _)| (s, e))
         .map(|&(_, _, t)| t)
 }

@@ -159,7 +159,8 @@ pub struct TaskReport {
     pub labels: BTreeMap<String, LabelScore>,
     /// The same per language.
     pub by_lang: BTreeMap<String, LangReport>,
-    /// Share of `hard:` items predicted positive.
+    /// Share of hard negatives (`hard:` items whose gold label is `none`/`ok`) predicted
+    /// positive for any label.
     pub hard_negative_fpr: f64,
 }
 
@@ -280,7 +281,10 @@ pub fn score(items: &[Item], preds: &[String]) -> Scored {
                 },
             );
         }
-        let hard_items: Vec<&(&Item, &str)> = pairs.iter().filter(|(i, _)| i.is_hard()).collect();
+        let hard_items: Vec<&(&Item, &str)> = pairs
+            .iter()
+            .filter(|(i, _)| i.is_hard() && is_negative(&i.label))
+            .collect();
         let hard_fp = hard_items.iter().filter(|(_, p)| !is_negative(p)).count();
         let fpr = if hard_items.is_empty() {
             0.0
