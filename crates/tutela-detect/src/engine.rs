@@ -395,9 +395,9 @@ impl Engine {
                         Role::Frame(FrameKind::NotNegation) => sc.nonneg.push((hit.s, hit.e)),
                         Role::Frame(k) => frames |= k.bit(),
                         Role::Subject { third } => {
-                            if !is_object(&sc.norm.text, hit.s as usize)
-                                && !(third && is_perceiver(&sc.norm.text, hit.e as usize))
-                            {
+                            let skip = is_object(&sc.norm.text, hit.s as usize)
+                                || third && is_perceiver(&sc.norm.text, hit.e as usize);
+                            if !skip {
                                 sc.subjects.push((hit.s, hit.e, third));
                             }
                         }
