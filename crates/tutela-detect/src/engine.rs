@@ -448,12 +448,14 @@ impl Engine {
             }
             let third = match rule.subject {
                 SubjectMode::Any => false,
-                SubjectMode::Resolve => subject_is_third(text, &sc.subjects, hit)
+                SubjectMode::Resolve => subject_is_third(text, &sc.norm.quotes, &sc.subjects, hit)
                     .or(carry.last_third)
                     .unwrap_or(false),
                 SubjectMode::SelfOnly => {
                     let before = Hit { e: hit.s, ..hit };
-                    if subject_is_third(text, &sc.subjects, before).unwrap_or(false) {
+                    if subject_is_third(text, &sc.norm.quotes, &sc.subjects, before)
+                        .unwrap_or(false)
+                    {
                         continue;
                     }
                     false
@@ -557,7 +559,14 @@ fn is_object(text: &str, at: usize) -> bool {
     {
         return true;
     }
-    let prev = before.trim_end().rsplit(' ').next().unwrap_or("");
+    let mut words = before.trim_end().rsplit(' ');
+    let mut prev = words.next().unwrap_or("");
+    if matches!(
+        prev,
+        "my" | "his" | "her" | "their" | "our" | "your" | "the" | "a" | "an"
+    ) {
+        prev = words.next().unwrap_or("");
+    }
     before.ends_with(' ')
         && matches!(
             prev,
@@ -625,11 +634,16 @@ fn is_perceiver(text: &str, at: usize) -> bool {
 /// The subject nearest before the end of the cue: third person or not; `None` if none.
 /// A cue inside quotation marks is reported speech: only subjects before the opening mark
 /// count, so `she keeps saying "I can't go on"` speaks of her.
-fn subject_is_third(text: &str, subjects: &[(u32, u32, bool)], hit: Hit) -> Option<bool> {
+fn subject_is_third(
+    text: &str,
+    quotes: &[u32],
+    subjects: &[(u32, u32, bool)],
+    hit: Hit,
+) -> Option<bool> {
     // Subjects starting inside the cue (`欠朋友的钱`) are not its subject; one starting with
     // it (`i want to die`) is.
     let (limit_s, limit_e) =
-        quote_start(text, hit.s as usize).map_or((hit.s, hit.e), |q| (q as u32, q as u32));
+        quote_start(text, quotes, hit.s as usize).map_or((hit.s, hit.e), |q| (q as u32, q as u32));
     subjects
         .iter()
         .filter(|&&(s, e, _)| s <= limit_s && e <= limit_e)
@@ -637,16 +651,33 @@ fn subject_is_third(text: &str, subjects: &[(u32, u32, bool)], hit: Hit) -> Opti
         .map(|&(_, _, t)| t)
 }
 
-/// If byte `at` is inside an open quotation, the byte where the quotation starts.
-fn quote_start(text: &str, at: usize) -> Option<usize> {
+/// If byte `at` is inside an open quotation, the byte where the quotation starts. Quotation
+/// marks are the ones left in the text (`"`, `“”`, `「」`, ...) and the single quotes the
+/// normaliser recorded in `quotes`.
+fn quote_start(text: &str, quotes: &[u32], at: usize) -> Option<usize> {
     let mut open: Option<usize> = None;
+    let mut marks = quotes
+        .iter()
+        .map(|&q| q as usize)
+        .filter(|&q| q < at)
+        .peekable();
     for (i, c) in text.get(..at)?.char_indices() {
+        while let Some(&q) = marks.peek() {
+            if q > i {
+                break;
+            }
+            open = if open.is_some() { None } else { Some(q) };
+            marks.next();
+        }
         match c {
             '“' | '「' | '『' | '«' => open = Some(i),
             '”' | '」' | '』' | '»' => open = None,
             '"' => open = if open.is_some() { None } else { Some(i) },
             _ => {}
         }
+    }
+    for q in marks {
+        open = if open.is_some() { None } else { Some(q) };
     }
     open
 }

@@ -25,6 +25,9 @@ pub struct Normalized {
     end: Vec<u32>,
     /// Scratch: characters after the first stage.
     stage: Vec<(char, u32, u32)>,
+    /// Byte offsets in `text` where a single quotation mark stood (`'`, `‘`, `’` used as
+    /// quotes, not apostrophes); the marks themselves are dropped from `text`.
+    pub quotes: Vec<u32>,
 }
 
 impl Normalized {
@@ -51,12 +54,17 @@ impl Normalized {
         self.text.reserve(b.len());
         self.start.reserve(b.len());
         self.end.reserve(b.len());
+        self.quotes.clear();
         let mut last_space = true;
         for i in 0..b.len() {
             let s = i as u32;
             let e = s + 1;
-            let c = stage_byte(b[i]);
+            let c = stage_byte_at(b, i);
             let Some(mut c) = c else { continue };
+            if c == QUOTE as u8 {
+                self.quotes.push(self.text.len() as u32);
+                continue;
+            }
             if c == b' ' {
                 if !last_space {
                     self.push(' ', s, e);
@@ -131,9 +139,15 @@ impl Normalized {
         if has_spaced_run(&stage) {
             join_sep = spaced_separators(&stage);
         }
+        self.quotes.clear();
         let mut i = 0;
         while i < n {
             let (mut c, s, e) = stage[i];
+            if c == QUOTE {
+                self.quotes.push(self.text.len() as u32);
+                i += 1;
+                continue;
+            }
             if !join_sep.is_empty() && join_sep[i] {
                 i += 1;
                 continue;
@@ -172,6 +186,30 @@ impl Normalized {
 
 /// Stage one for one ASCII byte: `None` if dropped (apostrophes), `b' '` for whitespace,
 /// hyphens and underscores, the lowercase byte otherwise.
+/// Stage-one marker for a single quotation mark (recorded in `quotes`, not kept in `text`).
+const QUOTE: char = '\u{1}';
+
+/// Whether an apostrophe-like mark between `prev` and `next` is a quotation mark (kept as
+/// `"` so reported speech can be recognised) rather than an apostrophe (dropped):
+/// it opens a quote after a space and before a word, or closes one after a word and before a
+/// space or punctuation.
+fn is_quote_mark(prev: Option<char>, next: Option<char>) -> bool {
+    let open = prev.is_none_or(char::is_whitespace) && next.is_some_and(char::is_alphanumeric);
+    let close = prev.is_some_and(|p| p.is_alphanumeric() || ".!?,".contains(p))
+        && next.is_none_or(|n| n.is_whitespace() || ".,!?;:".contains(n));
+    open || close
+}
+
+/// Stage one for the ASCII byte at `j`, looking at its neighbours for quotation marks.
+fn stage_byte_at(b: &[u8], j: usize) -> Option<u8> {
+    if b[j] == b'\'' {
+        let prev = j.checked_sub(1).map(|k| b[k] as char);
+        let next = b.get(j + 1).map(|&n| n as char);
+        return is_quote_mark(prev, next).then_some(QUOTE as u8);
+    }
+    stage_byte(b[j])
+}
+
 fn stage_byte(c: u8) -> Option<u8> {
     match c.to_ascii_lowercase() {
         b'\'' | b'`' => None,
@@ -183,7 +221,7 @@ fn stage_byte(c: u8) -> Option<u8> {
 
 /// The next stage-one byte at or after `from`, and its index.
 fn next_stage(b: &[u8], from: usize) -> Option<(u8, usize)> {
-    (from..b.len()).find_map(|j| stage_byte(b[j]).map(|c| (c, j)))
+    (from..b.len()).find_map(|j| stage_byte_at(b, j).map(|c| (c, j)))
 }
 
 /// Conservative check for spaced-out letters (`k i l l`): three one-letter words in a row,
@@ -240,9 +278,19 @@ fn is_cjk(c: char) -> bool {
 /// Per-character stage: invisible, NFKC, lowercase, t2s, apostrophes, whitespace.
 fn stage_one(src: &str, out: &mut Vec<(char, u32, u32)>) {
     let mut last_space = true;
+    let mut prev: Option<char> = None;
     for (off, c) in src.char_indices() {
+        let before = prev;
+        prev = Some(c);
         let s = off as u32;
         let e = (off + c.len_utf8()) as u32;
+        if matches!(c, '\'' | '\u{2018}' | '\u{2019}') {
+            let next = src[off + c.len_utf8()..].chars().next();
+            if is_quote_mark(before, next) {
+                out.push((QUOTE, s, e));
+            }
+            continue;
+        }
         if c.is_ascii() {
             let c = c.to_ascii_lowercase();
             if c.is_ascii_whitespace() {
@@ -426,6 +474,7 @@ mod tests {
                 prop_assert_eq!(&a.text, &g.text);
                 prop_assert_eq!(&a.start, &g.start);
                 prop_assert_eq!(&a.end, &g.end);
+                prop_assert_eq!(&a.quotes, &g.quotes);
                 Ok(())
             })
             .unwrap();
@@ -449,6 +498,14 @@ mod tests {
             n.fill(&format!("#{c}"));
             assert_eq!(n.text, format!("#{via_nfkc}"), "U+{u:04X}");
         }
+    }
+
+    #[test]
+    fn single_quotes_are_recorded_apostrophes_dropped() {
+        let mut n = Normalized::new();
+        n.fill("she said 'I can't go on' today");
+        assert_eq!(n.text, "she said i cant go on today");
+        assert_eq!(n.quotes, [9, 21]);
     }
 
     #[test]
