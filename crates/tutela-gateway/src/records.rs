@@ -11,6 +11,9 @@ use tutela_store::{AuditEntry, Backend, ChainLink, Pseudonymizer, StoreError, Tu
 /// How many queued items one batch writes at most.
 const MAX_BATCH: usize = 512;
 
+/// How long the writer gathers normal turns before writing them in one transaction.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Queue length of the writer; beyond it a normal turn's record is written on the awaiting
 /// path instead of being dropped.
 const QUEUE: usize = 16_384;
@@ -97,11 +100,30 @@ impl Records {
     }
 }
 
+/// A job someone waits for (a durable audit record).
+fn is_urgent(job: &Job) -> bool {
+    matches!(job, Job::Audit(_, Some(_)))
+}
+
 async fn writer(backend: Arc<dyn Backend>, pseudonyms: Pseudonymizer, mut rx: mpsc::Receiver<Job>) {
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     loop {
         if rx.recv_many(&mut jobs, MAX_BATCH).await == 0 {
             return;
+        }
+        // Group commit: unless someone waits for durability, gather for a moment so one
+        // transaction carries many turns (each write costs thread hops and a WAL append).
+        let mut urgent = jobs.iter().any(is_urgent);
+        if !urgent && jobs.len() < MAX_BATCH {
+            let deadline = tokio::time::Instant::now() + GATHER;
+            while !urgent && jobs.len() < MAX_BATCH {
+                let seen = jobs.len();
+                let room = MAX_BATCH - seen;
+                match tokio::time::timeout_at(deadline, rx.recv_many(&mut jobs, room)).await {
+                    Ok(n) if n > 0 => urgent = jobs[seen..].iter().any(is_urgent),
+                    _ => break,
+                }
+            }
         }
         let mut turns: Vec<TurnRecord> = Vec::new();
         let mut audits = Vec::new();
