@@ -525,6 +525,15 @@ impl Engine {
         }
         for f in &mut out[first..] {
             f.spans.sort();
+            // Merge overlapping spans: one range per stretch of matched text.
+            let mut merged: Vec<Span> = Vec::with_capacity(f.spans.len());
+            for s in f.spans.drain(..) {
+                match merged.last_mut() {
+                    Some(last) if s.start < last.end => last.end = last.end.max(s.end),
+                    _ => merged.push(s),
+                }
+            }
+            f.spans = merged;
         }
     }
 }
