@@ -190,7 +190,7 @@ async fn load_user(st: &AppState, id: &str, now: Timestamp) -> Result<Cached, Ap
 async fn turn(
     st: &AppState,
     headers: &HeaderMap,
-    body: &[u8],
+    body: &Bytes,
     sw: Stopwatch,
 ) -> Result<Response, ApiError> {
     let now = st.clock.now();
@@ -438,7 +438,7 @@ async fn turn(
     let up = Stopwatch::start();
     let answer = st
         .upstream
-        .complete(&mut req, stream, &ctx.user_text, turn_no)
+        .complete(&mut req, body.clone(), stream, &ctx.user_text, turn_no)
         .await?;
     match answer {
         UpstreamReply::Json(v) => {

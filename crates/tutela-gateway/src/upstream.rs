@@ -110,10 +110,12 @@ impl Upstream {
         }
     }
 
-    /// Sends a chat completion request (already serialised, `stream` set as the client asked).
+    /// Sends a chat completion request. `raw` is the client's body, forwarded as it came when
+    /// nothing needs changing (saves re-serialising it); `request` is the same body parsed.
     pub async fn complete(
         &self,
         request: &mut Value,
+        raw: Bytes,
         stream: bool,
         last_user: &str,
         turn_no: usize,
@@ -121,13 +123,16 @@ impl Upstream {
         match self {
             Upstream::Demo => Ok(demo::reply(request, stream, last_user, turn_no)),
             Upstream::Http(h) => {
-                if let (Some(m), Some(obj)) = (&h.model, request.as_object_mut())
-                    && !obj.contains_key("model")
-                {
-                    obj.insert("model".into(), Value::String(m.clone()));
-                }
-                let body =
-                    serde_json::to_vec(&request).map_err(|e| ApiError::Internal(e.to_string()))?;
+                let body = match (&h.model, request.as_object_mut()) {
+                    (Some(m), Some(obj)) if !obj.contains_key("model") => {
+                        obj.insert("model".into(), Value::String(m.clone()));
+                        Bytes::from(
+                            serde_json::to_vec(&request)
+                                .map_err(|e| ApiError::Internal(e.to_string()))?,
+                        )
+                    }
+                    _ => raw,
+                };
                 let mut req = h
                     .client
                     .post(&h.completions_url)
