@@ -292,6 +292,9 @@ fn cache_key(item: &BankItem, model: &str) -> (String, String) {
     )
 }
 
+/// An answered question: id, answer, judge reply.
+type Answered = (String, String, Option<String>);
+
 /// Asks the model every question not yet in `answers.jsonl`; returns all answers by id.
 /// Each answer is appended to the cache as it arrives, so an interrupted run resumes.
 pub fn collect_answers(
@@ -334,7 +337,7 @@ pub fn collect_answers(
         .enable_all()
         .build()
         .map_err(|e| ScreenError::io(&cfg.out, e))?;
-    let results: Vec<Result<(String, String, Option<String>), ScreenError>> = rt.block_on(async {
+    let results: Vec<Result<Answered, ScreenError>> = rt.block_on(async {
         let sem = Arc::new(tokio::sync::Semaphore::new(cfg.concurrency.max(1)));
         let mut set = tokio::task::JoinSet::new();
         for item in todo {

@@ -10,11 +10,23 @@
 //!   linter, and the OpenAI-compatible client behind the [`assess::Model`] seam.
 //! - [`stats`]: Wilson intervals and the gates.
 //!
+//! # Scale
+//!
+//! Screening is embarrassingly parallel per file. A corpus too big for one machine is split
+//! by file: every machine gets the same ordered INPUT list and runs
+//! `tutela screen INPUT... --out DIR_K --shard K/N` (it screens the files at positions
+//! `i % N == K - 1`); then `tutela screen merge DIR_1 ... DIR_N --out REPORT` adds the counts,
+//! merges the bottom-k samples, applies the 5 % rule to the merged per-source counts and
+//! moves rejected sources' kept files aside in every shard directory. The merged report has
+//! the same numbers as one run over everything (tested with shards run side by side, and by
+//! `bench/screen/run.sh` with one process per core).
+//!
 //! Invariants: no chat or corpus text is logged; samples are drawn by a seeded hash, never by
 //! reading order, so a run, a resumed run and merged shards give the same numbers; no
 //! question bank or keyword list for political, religious or historical topics is shipped.
 
 pub mod assess;
+pub mod corpus;
 pub mod doc;
 pub mod error;
 pub mod input;

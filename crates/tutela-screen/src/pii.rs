@@ -313,7 +313,7 @@ pub fn luhn_valid(digits: &[u8]) -> bool {
         }
         sum += v;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// GB 11643-1999: 17 digits, a birth date `YYYYMMDD` at 7–14, and a check character from the

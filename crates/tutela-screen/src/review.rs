@@ -55,8 +55,11 @@ fn push_field(s: &mut String, f: &str) {
     }
 }
 
+/// A CSV record and the line it starts on.
+pub type CsvRow = (u64, Vec<String>);
+
 /// Parses CSV text into records; the error names the line where a quoted field never ends.
-pub fn parse_csv(text: &str) -> Result<Vec<(u64, Vec<String>)>, (u64, String)> {
+pub fn parse_csv(text: &str) -> Result<Vec<CsvRow>, (u64, String)> {
     let mut rows = Vec::new();
     let mut row = Vec::new();
     let mut field = String::new();

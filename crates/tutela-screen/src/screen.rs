@@ -268,10 +268,14 @@ pub fn run(cfg: &ScreenConfig, det: &Detectors) -> Result<Report, ScreenError> {
                 out.display()
             )));
         }
-        Checkpoint {
+        // Written before any output, so that a run killed before its first checkpoint
+        // resumes (from nothing) instead of finding output it does not know.
+        let ck = Checkpoint {
             fingerprint: fingerprint.clone(),
             ..Checkpoint::default()
-        }
+        };
+        write_json_atomic(&ck_path, &ck)?;
+        ck
     };
     restore_outputs(out, &ck)?;
 
@@ -297,6 +301,10 @@ pub fn run(cfg: &ScreenConfig, det: &Detectors) -> Result<Report, ScreenError> {
 
     let (batch_tx, batch_rx) = sync_channel::<Batch>(threads * 2);
     let batch_rx = Arc::new(Mutex::new(batch_rx));
+    // Only the workers hold the receiver, so a writer that stops early unblocks the reader.
+    let worker_rxs: Vec<Arc<Mutex<Receiver<Batch>>>> =
+        (0..threads).map(|_| batch_rx.clone()).collect();
+    drop(batch_rx);
     let (out_tx, out_rx) = sync_channel::<Output>(threads * 2);
 
     let result = std::thread::scope(|scope| {
@@ -310,15 +318,13 @@ pub fn run(cfg: &ScreenConfig, det: &Detectors) -> Result<Report, ScreenError> {
                 *slot = Some(e);
             }
         });
-        for _ in 0..threads {
-            let rx = batch_rx.clone();
+        for rx in worker_rxs {
             let tx = out_tx.clone();
             let threshold = threshold.clone();
             scope.spawn(move || work(cfg, det, &rx, &tx, &threshold));
         }
         drop(out_tx);
-        let r = write_all(cfg, &mut ck, out_rx, &threshold, &read_count, bar.as_ref());
-        r
+        write_all(cfg, &mut ck, out_rx, &threshold, &read_count, bar.as_ref())
     });
     if let Some(bar) = &bar {
         bar.finish_and_clear();
