@@ -228,6 +228,7 @@ async fn turn(
         .filter(|s| !s.is_empty())
         .or_else(|| header_str(headers, "x-tutela-user"))
         .map(str::to_owned);
+    let anonymous = named_user.is_none();
     let user_id = match named_user {
         Some(u) if u.len() <= 256 => u,
         Some(_) => {
@@ -251,7 +252,25 @@ async fn turn(
     let lang = Lang::detect(&user_text);
 
     // The user side, under the user's lock: read the clocks, decide, write them back.
-    let slot = st.user_slot(&user_id);
+    // Anonymous requests share no state: each gets fresh clocks and never enters takeover
+    // (there is no one to hand a human's reply back to).
+    let slot = if anonymous {
+        let user = st
+            .anonymous_user
+            .get_or_try_init(|| st.records.backend.touch_user(&user_id, now))
+            .await
+            .map_err(store_err)?
+            .clone();
+        Arc::new(tokio::sync::Mutex::new(Some(Cached {
+            user,
+            session: tutela_types::SessionState::default(),
+            session_id: st.ids.next(),
+            takeover_case: None,
+            turns: 0,
+        })))
+    } else {
+        st.user_slot(&user_id)
+    };
     let mut guard = slot.lock().await;
     if guard.is_none() {
         *guard = Some(load_user(st, &user_id, now).await?);
@@ -517,7 +536,7 @@ pub async fn side_effects(
                     })
                     .await
                     .map_err(store_err)?;
-                if esc.takeover {
+                if esc.takeover && cached.user.id != "anonymous" {
                     cached.takeover_case = Some(esc.id);
                 }
                 case_id = Some(esc.id);

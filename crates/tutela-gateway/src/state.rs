@@ -70,6 +70,8 @@ pub struct Inner {
     pub ids: Ids,
     /// Time source.
     pub clock: Arc<dyn Clock>,
+    /// The shared record of anonymous requests (created once).
+    pub anonymous_user: tokio::sync::OnceCell<User>,
 }
 
 /// Cheap to clone: one `Arc`.
@@ -108,6 +110,7 @@ impl AppState {
             admin_token,
             ids,
             clock,
+            anonymous_user: tokio::sync::OnceCell::new(),
         }));
         // Compose the deployment default once at start, so a bad default fails early.
         let default = state.config.jurisdictions.clone();

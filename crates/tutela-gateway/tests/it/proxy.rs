@@ -156,3 +156,30 @@ async fn upstream_faults() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn anonymous_requests_when_allowed_share_no_takeover() {
+    let gw = TestGateway::start("anonymous = \"allow\"\n", vec![]).await;
+    let ask = |text: &'static str| {
+        let gw = &gw;
+        async move {
+            let v: Value = gw
+                .http
+                .post(gw.url("/v1/chat/completions"))
+                .header("X-Tutela-Jurisdiction", "us-ca")
+                .json(&json!({"model": "m", "messages": [{"role": "user", "content": text}]}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v
+        }
+    };
+    let v = ask("I want to kill myself").await;
+    assert!(content(&v).contains("988"), "{v}");
+    // Another anonymous person is not put into someone else's takeover.
+    let v = ask("hello").await;
+    assert_eq!(v["tutela"]["author"], "model", "{v}");
+}
