@@ -103,7 +103,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         Some(Sub::Review { file, json }) => review(file, json),
         Some(Sub::Merge { dirs, out, json }) => {
             let report = screen::merge(&dirs, &out)?;
-            print_report(&report, json, &out)?;
+            print_report(&report, json, &out, true)?;
             Ok(if report.failed() {
                 Outcome::Findings
             } else {
@@ -180,7 +180,7 @@ fn screen_run(a: RunArgs) -> Result<Outcome> {
     cfg.progress = !a.no_progress;
     cfg.rules_fingerprint = fingerprint.join(",");
     let report = screen::run(&cfg, &det)?;
-    print_report(&report, a.json, &out)?;
+    print_report(&report, a.json, &out, false)?;
     if cfg.shard.is_some() {
         eprintln!(
             "tutela: shard run; the 5 % rule and the gates are decided by `tutela screen merge`"
@@ -194,13 +194,17 @@ fn screen_run(a: RunArgs) -> Result<Outcome> {
     })
 }
 
-fn print_report(r: &Report, json: bool, out: &std::path::Path) -> Result<()> {
+fn print_report(r: &Report, json: bool, out: &std::path::Path, merged: bool) -> Result<()> {
     let t = &r.totals;
     if t.malformed > 0 {
+        let where_ = if merged {
+            "each shard's malformed.jsonl".to_owned()
+        } else {
+            out.join("malformed.jsonl").display().to_string()
+        };
         eprintln!(
-            "tutela: {} malformed lines (all listed in {}):",
-            t.malformed,
-            out.join("malformed.jsonl").display()
+            "tutela: {} malformed lines (all listed in {where_}):",
+            t.malformed
         );
         for m in t.malformed_examples.iter().take(5) {
             eprintln!("  {}:{}: {}", m.file, m.line, m.error);
