@@ -17,6 +17,7 @@
 pub mod admin;
 pub mod chat;
 pub mod clock;
+pub mod compliance;
 pub mod config;
 pub mod demo;
 pub mod duties;
@@ -40,7 +41,7 @@ use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -68,6 +69,21 @@ pub fn app(state: AppState) -> Router {
             "/admin/users/{id}",
             get(admin::get_user).patch(admin::update_user),
         )
+        .route("/admin/users/{id}/export", get(compliance::export_user))
+        .route("/admin/users/{id}/data", delete(compliance::delete_user))
+        .route("/admin/usage", get(compliance::usage))
+        .route(
+            "/admin/obligations",
+            get(compliance::list_obligations).post(compliance::declare),
+        )
+        .route("/admin/obligations/{id}/close", post(compliance::close))
+        .route("/admin/reports/{kind}", get(compliance::report))
+        .route("/admin/complaints", get(compliance::list_complaints))
+        .route(
+            "/admin/complaints/{id}/resolve",
+            post(compliance::resolve_complaint),
+        )
+        .route("/v1/tutela/complaints", post(compliance::file_complaint))
         .route("/admin/audit", get(admin::audit))
         .route("/admin/audit/verify", get(admin::verify))
         .with_state(state)

@@ -6,13 +6,13 @@
 use std::collections::BTreeMap;
 
 use tutela_profile::ProfileSet;
-use tutela_store::{Backend, StoreError};
+use tutela_store::{Backend, NewObligation, ObligationKind, Registration, StoreError};
 use tutela_types::{Counter, LocalDate, Timestamp};
 
 use crate::model::{
     Appeals, AssessmentItem, AssessmentReport, Bucket, DayUsage, Figure, InterventionRow,
-    ItemSource, Meta, MonthActive, OverBlocking, ReportKind, Sb243Report, TransparencyReport,
-    UsageReport,
+    ItemSource, Meta, MonthActive, OverBlocking, ReportKind, Sb243Report, ThresholdState,
+    ThresholdStatus, TransparencyReport, UsageReport,
 };
 use crate::render::thousands;
 use crate::threshold::evaluate_thresholds;
@@ -549,6 +549,84 @@ pub async fn assessment(
         items,
         usage,
     })
+}
+
+/// Items due when a CN security assessment opens (Art. 23).
+pub fn assessment_items() -> Vec<String> {
+    [
+        "compile the security assessment (`tutela report assessment`) and complete the sections marked as needing human input",
+        "submit the assessment report to the provincial-level CAC",
+        "attach corpus screening and model assessment results",
+        "record the submission and close this record with its reference",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
+}
+
+/// Counts registered users and this month's active users, evaluates the thresholds, and opens
+/// one record per threshold for the warning and one for the crossing (idempotent).
+pub async fn check_thresholds(
+    store: &dyn Backend,
+    set: &ProfileSet,
+    registration: Registration,
+    tz: i32,
+    now: Timestamp,
+    month: Option<u32>,
+) -> Result<(Vec<ThresholdStatus>, Vec<tutela_store::ObligationRecord>), CompileError> {
+    let (registered, _) = store.registered_count(registration, now).await?;
+    let month = month.unwrap_or_else(|| tutela_store::month_of(now, tz));
+    let mau = store.monthly_active(month).await?.total;
+    let statuses = evaluate_thresholds(set, registered, mau);
+    let mut opened = Vec::new();
+    for s in &statuses {
+        let (kind, word) = match s.state {
+            ThresholdState::Ok => continue,
+            ThresholdState::Warning => (
+                ObligationKind::ThresholdWarning,
+                "reached the warning level of",
+            ),
+            ThresholdState::Crossed => (ObligationKind::ThresholdCrossed, "reached"),
+        };
+        let metric = match s.metric {
+            crate::model::Metric::RegisteredUsers => "registered_users",
+            crate::model::Metric::MonthlyActiveUsers => "monthly_active_users",
+        };
+        let new = NewObligation {
+            key: format!(
+                "threshold:{}/{}:{metric}:{}",
+                s.profile,
+                s.obligation,
+                kind.as_str()
+            ),
+            kind,
+            trigger: metric.into(),
+            profile: Some(s.profile.clone()),
+            obligation: Some(s.obligation.clone()),
+            article: Some(s.article.clone()),
+            value: Some(s.value),
+            threshold: Some(s.threshold),
+            description: format!(
+                "{} {} {} {} ({}: {})",
+                metric.replace('_', " "),
+                thousands(s.value),
+                word,
+                thousands(s.threshold),
+                s.article,
+                s.opens.replace('_', " ")
+            ),
+            due_items: match kind {
+                ObligationKind::ThresholdCrossed => assessment_items(),
+                _ => vec!["prepare the security assessment before the threshold is reached".into()],
+            },
+            at: now,
+        };
+        let (record, new) = store.open_obligation(&new).await?;
+        if new {
+            opened.push(record);
+        }
+    }
+    Ok((statuses, opened))
 }
 
 #[cfg(test)]

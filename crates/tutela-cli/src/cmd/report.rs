@@ -10,7 +10,7 @@ use tutela_gateway::clock::{Clock, SystemClock};
 use tutela_profile::ProfileSet;
 use tutela_report::compile::{self, Options, Period, day_string, parse_day};
 use tutela_report::model::OverBlocking;
-use tutela_report::{Format, Report, ThresholdState, evaluate_thresholds};
+use tutela_report::{Format, Report, ThresholdState};
 use tutela_store::{NewObligation, ObligationKind, Registration, Store, StoreOptions};
 use tutela_types::{LocalDate, Timestamp};
 
@@ -327,19 +327,6 @@ enum TriggerArg {
     Other,
 }
 
-/// Items due when a CN security assessment opens (Art. 23).
-fn assessment_items() -> Vec<String> {
-    [
-        "compile the security assessment (`tutela report assessment`) and complete the sections marked as needing human input",
-        "submit the assessment report to the provincial-level CAC",
-        "attach corpus screening and model assessment results",
-        "record the submission and close this record with its reference",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect()
-}
-
 /// Runs `tutela obligations`.
 pub fn run_obligations(args: ObligationArgs) -> Result<Outcome> {
     let rt = runtime()?;
@@ -382,7 +369,9 @@ pub fn run_obligations(args: ObligationArgs) -> Result<Outcome> {
             let tz = args.source.tz_offset;
             let (statuses, opened) = rt.block_on(async {
                 let store = args.source.open().await?;
-                let r = check_thresholds(&store, &set, registration, tz, now, month).await?;
+                let r =
+                    compile::check_thresholds(store.sqlite(), &set, registration, tz, now, month)
+                        .await?;
                 store.close().await?;
                 anyhow::Ok(r)
             })?;
@@ -442,7 +431,7 @@ pub fn run_obligations(args: ObligationArgs) -> Result<Outcome> {
                         value: None,
                         threshold: None,
                         description: format!("{}: {description}", name.replace('_', " ")),
-                        due_items: assessment_items(),
+                        due_items: compile::assessment_items(),
                         at: now,
                     })
                     .await?;
@@ -463,75 +452,4 @@ pub fn run_obligations(args: ObligationArgs) -> Result<Outcome> {
             Ok(Outcome::Clean)
         }
     }
-}
-
-/// Counts registered users and this month's active users, evaluates the thresholds, and opens
-/// one record per threshold for the warning and one for the crossing (idempotent).
-pub async fn check_thresholds(
-    store: &Store,
-    set: &ProfileSet,
-    registration: Registration,
-    tz: i32,
-    now: Timestamp,
-    month: Option<u32>,
-) -> Result<(
-    Vec<tutela_report::ThresholdStatus>,
-    Vec<tutela_store::ObligationRecord>,
-)> {
-    let (registered, _) = store
-        .obligations()
-        .registered_count(registration, now)
-        .await?;
-    let month = month.unwrap_or_else(|| tutela_store::month_of(now, tz));
-    let mau = store.usage().monthly_active(month).await?.total;
-    let statuses = evaluate_thresholds(set, registered, mau);
-    let mut opened = Vec::new();
-    for s in &statuses {
-        let (kind, word) = match s.state {
-            ThresholdState::Ok => continue,
-            ThresholdState::Warning => (
-                ObligationKind::ThresholdWarning,
-                "reached the warning level of",
-            ),
-            ThresholdState::Crossed => (ObligationKind::ThresholdCrossed, "reached"),
-        };
-        let metric = match s.metric {
-            tutela_report::model::Metric::RegisteredUsers => "registered_users",
-            tutela_report::model::Metric::MonthlyActiveUsers => "monthly_active_users",
-        };
-        let new = NewObligation {
-            key: format!(
-                "threshold:{}/{}:{metric}:{}",
-                s.profile,
-                s.obligation,
-                kind.as_str()
-            ),
-            kind,
-            trigger: metric.into(),
-            profile: Some(s.profile.clone()),
-            obligation: Some(s.obligation.clone()),
-            article: Some(s.article.clone()),
-            value: Some(s.value),
-            threshold: Some(s.threshold),
-            description: format!(
-                "{} {} {} {} ({}: {})",
-                metric.replace('_', " "),
-                crate::cmd::profiles::thousands(s.value),
-                word,
-                crate::cmd::profiles::thousands(s.threshold),
-                s.article,
-                s.opens.replace('_', " ")
-            ),
-            due_items: match kind {
-                ObligationKind::ThresholdCrossed => assessment_items(),
-                _ => vec!["prepare the security assessment before the threshold is reached".into()],
-            },
-            at: now,
-        };
-        let (record, new) = store.obligations().open_obligation(&new).await?;
-        if new {
-            opened.push(record);
-        }
-    }
-    Ok((statuses, opened))
 }

@@ -5,9 +5,10 @@
 //! JSON and SSE), `crisis` (EN/ZH crisis, escalation, outbox, counters), `takeover` (human
 //! takeover round trip), `reply_policy` (streams stopped before a violation leaks), `minors`
 //! (budget, quiet hours, intimate persona), `labels` (explicit labels, AIGC), `admin` (auth,
-//! users, audit), `config` (errors reported together).
+//! users, audit), `compliance` (usage, obligations, reports, complaints, data rights), `config` (errors reported together).
 
 mod admin;
+mod compliance;
 mod config;
 mod crisis;
 mod labels;

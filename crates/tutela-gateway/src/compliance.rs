@@ -1,0 +1,488 @@
+//! The compliance half of the admin API: usage against the thresholds (console-ready JSON, with
+//! records opened and a webhook on a warning or crossing), obligation records and declared
+//! triggers, reports, complaints (with a public intake), and data export and deletion.
+//! Handlers are thin: check the token, call the report compiler or the store, map the result.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use tutela_profile::{ProfileSet, Registry};
+use tutela_report::compile::{self, Options, Period, parse_day};
+use tutela_report::{Format, Report};
+use tutela_store::{
+    ComplaintStatus, NewComplaint, NewObligation, ObligationKind, Registration, StoreError,
+};
+use tutela_types::LocalDate;
+
+use crate::admin::authorize;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The published complaint handling time limit (CN Art. 21): answers are due within it.
+pub const COMPLAINT_LIMIT_HOURS: u64 = 72;
+
+fn store_err(e: StoreError) -> ApiError {
+    match e {
+        StoreError::NotFound { .. } => ApiError::NotFound(e.to_string()),
+        StoreError::Conflict { .. } => ApiError::Conflict(e.to_string()),
+        other => ApiError::Store(other.to_string()),
+    }
+}
+
+fn compile_err(e: compile::CompileError) -> ApiError {
+    match e {
+        compile::CompileError::Store(s) => store_err(s),
+        other => ApiError::BadRequest(other.to_string()),
+    }
+}
+
+/// The deployment's profiles as one set (reports cover every jurisdiction it serves).
+fn deployment_set(st: &AppState) -> Result<ProfileSet, ApiError> {
+    let reg = Registry::builtin().map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut names = st.config.jurisdictions.clone();
+    if st.config.baseline {
+        names.push("baseline".into());
+    }
+    reg.select(&names)
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// `?month=2026-10&tz_offset=480&registration=first_seen|admin`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageQuery {
+    month: Option<String>,
+    tz_offset: Option<i32>,
+    registration: Option<Registration>,
+}
+
+fn parse_month(s: &str) -> Result<u32, ApiError> {
+    let err = || ApiError::BadRequest(format!("`{s}` is not a month such as `2026-10`"));
+    let (y, m) = s.split_once('-').ok_or_else(err)?;
+    let y: u32 = y.parse().map_err(|_| err())?;
+    let m: u32 = m.parse().map_err(|_| err())?;
+    if !(1..=12).contains(&m) || y < 1970 {
+        return Err(err());
+    }
+    Ok(y * 100 + m)
+}
+
+/// `GET /admin/usage`: registered users and monthly active users against the thresholds; opens
+/// a record (once) for each warning or crossing and posts it to the deployment's webhook.
+pub async fn usage(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<UsageQuery>,
+) -> Result<Response, ApiError> {
+    authorize(&st, &headers)?;
+    let set = deployment_set(&st)?;
+    let now = st.clock.now();
+    let month = q.month.as_deref().map(parse_month).transpose()?;
+    let tz = q.tz_offset.unwrap_or(0);
+    let (statuses, opened) = compile::check_thresholds(
+        &*st.records.backend,
+        &set,
+        q.registration.unwrap_or_default(),
+        tz,
+        now,
+        month,
+    )
+    .await
+    .map_err(compile_err)?;
+    for record in &opened {
+        notify_webhook(
+            &st,
+            json!({"event": "obligation_opened", "obligation": record}),
+        );
+    }
+    Ok(Json(json!({
+        "at": now.to_string(),
+        "month": month.unwrap_or_else(|| tutela_store::month_of(now, tz)),
+        "thresholds": statuses,
+        "opened": opened,
+    }))
+    .into_response())
+}
+
+/// Posts an event to the deployment's webhook, if one is configured, with a few retries; never
+/// holds up the request.
+fn notify_webhook(st: &AppState, event: serde_json::Value) {
+    let Some(url) = st.config.webhook_url.clone() else {
+        return;
+    };
+    let attempts = st.config.notify_max_attempts.max(1);
+    tokio::spawn(async move {
+        let client = reqwest::Client::new();
+        for attempt in 0..attempts {
+            let sent = client
+                .post(&url)
+                .json(&event)
+                .timeout(std::time::Duration::from_secs(5))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if sent {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500 << attempt.min(6))).await;
+        }
+        tracing::warn!(target: "tutela::compliance", "obligation webhook not delivered");
+    });
+}
+
+/// `?all=true`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObligationQuery {
+    all: Option<bool>,
+}
+
+/// `GET /admin/obligations`.
+pub async fn list_obligations(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ObligationQuery>,
+) -> Result<Response, ApiError> {
+    authorize(&st, &headers)?;
+    let list = st
+        .records
+        .backend
+        .list_obligations(!q.all.unwrap_or(false))
+        .await
+        .map_err(store_err)?;
+    Ok(Json(json!({"obligations": list})).into_response())
+}
+
+/// Body of `POST /admin/obligations`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Declare {
+    /// `feature_launch`, `major_change` or `other`.
+    trigger: String,
+    /// What happened.
+    description: String,
+}
+
+/// `POST /admin/obligations`: declares a trigger that opens an assessment record.
+pub async fn declare(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<Declare>,
+) -> Result<Response, ApiError> {
+    authorize(&st, &headers)?;
+    let article = match body.trigger.as_str() {
+        "feature_launch" => "Art. 22(1)",
+        "major_change" => "Art. 22(2)",
+        "other" => "Art. 22(5)",
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "`{other}` is not one of feature_launch, major_change, other"
+            )));
+        }
+    };
+    let now = st.clock.now();
+    let (record, _) = st
+        .records
+        .backend
+        .open_obligation(&NewObligation {
+            key: format!("declared:{}:{}:{}", body.trigger, now.unix(), st.ids.next()),
+            kind: ObligationKind::Declared,
+            trigger: body.trigger.clone(),
+            profile: Some("cn-anthropomorphic-2026".into()),
+            obligation: Some("security-assessment".into()),
+            article: Some(article.into()),
+            value: None,
+            threshold: None,
+            description: format!("{}: {}", body.trigger.replace('_', " "), body.description),
+            due_items: compile::assessment_items(),
+            at: now,
+        })
+        .await
+        .map_err(store_err)?;
+    notify_webhook(
+        &st,
+        json!({"event": "obligation_opened", "obligation": record}),
+    );
+    Ok(Json(json!({"obligation": record})).into_response())
+}
+
+/// Body of `POST /admin/obligations/{id}/close`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Close {
+    /// How it was discharged.
+    note: String,
+}
+
+/// `POST /admin/obligations/{id}/close`.
+pub async fn close(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Json(body): Json<Close>,
+) -> Result<Response, ApiError> {
+    authorize(&st, &headers)?;
+    let record = st
+        .records
+        .backend
+        .close_obligation(id, &body.note, st.clock.now())
+        .await
+        .map_err(store_err)?;
+    Ok(Json(json!({"obligation": record})).into_response())
+}
+
+/// `?from=2026-10-01&to=2026-10-31&format=html|md|json&tz_offset=480&year=2026`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    from: Option<String>,
+    to: Option<String>,
+    format: Option<String>,
+    tz_offset: Option<i32>,
+    year: Option<i32>,
+    registration: Option<Registration>,
+}
+
+fn day(s: &str) -> Result<LocalDate, ApiError> {
+    parse_day(s)
+        .ok_or_else(|| ApiError::BadRequest(format!("`{s}` is not a date such as `2026-09-01`")))
+}
+
+/// `GET /admin/reports/{kind}`: `assessment`, `sb243`, `transparency` or `usage`.
+pub async fn report(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(kind): Path<String>,
+    Query(q): Query<ReportQuery>,
+) -> Result<Response, ApiError> {
+    authorize(&st, &headers)?;
+    let set = deployment_set(&st)?;
+    let now = st.clock.now();
+    let tz = q.tz_offset.unwrap_or(0);
+    let today = now.local_date(tz);
+    let options = Options {
+        utc_offset_minutes: tz,
+        deployment: st.config.provider_name.clone(),
+        registration: q.registration.unwrap_or_default(),
+        complaint_time_limit_hours: COMPLAINT_LIMIT_HOURS,
+        generated_at: now,
+    };
+    let to = q.to.as_deref().map(day).transpose()?.unwrap_or(today);
+    let from = match q.from.as_deref() {
+        Some(f) => day(f)?,
+        None => Period::month(tutela_store::month_of(now, tz)).from,
+    };
+    let period = Period { from, to };
+    let b = &*st.records.backend;
+    let report = match kind.as_str() {
+        "usage" => Report::Usage(
+            compile::usage(b, &set, period, &options)
+                .await
+                .map_err(compile_err)?,
+        ),
+        "assessment" => Report::Assessment(Box::new(
+            compile::assessment(b, &set, period, &options)
+                .await
+                .map_err(compile_err)?,
+        )),
+        "transparency" => Report::Transparency(
+            compile::transparency(b, &set, period, &options, Vec::new())
+                .await
+                .map_err(compile_err)?,
+        ),
+        "sb243" => {
+            let this_year: i32 = compile::day_string(today)[..4].parse().unwrap_or(2026);
+            let year = q.year.unwrap_or(this_year - 1);
+            Report::Sb243(
+                compile::sb243(b, &set, year, &options)
+                    .await
+                    .map_err(compile_err)?,
+            )
+        }
+        other => {
+            return Err(ApiError::NotFound(format!(
+                "report `{other}`; one of assessment, sb243, transparency, usage"
+            )));
+        }
+    };
+    let (format, mime) = match q.format.as_deref().unwrap_or("json") {
+        "html" => (Format::Html, "text/html; charset=utf-8"),
+        "md" => (Format::Markdown, "text/markdown; charset=utf-8"),
+        "json" => (Format::Json, "application/json"),
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "`{other}` is not one of html, md, json"
+            )));
+        }
+    };
+    let mut resp = report.render(format).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+    Ok(resp)
+}
+
+/// Body of the public complaint intake.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComplaintBody {
+    /// The user, if the app knows them (or the `X-Tutela-User` header).
+    #[serde(default)]
+    user: Option<String>,
+    /// `appeal` (against an intervention), `content`, `privacy`, `minors`, `other`.
+    category: String,
+    /// For an appeal: the intervention id shown in `tutela.interventions`.
+    #[serde(default)]
+    intervention_id: Option<i64>,
+    /// What the user wants to say.
+    #[serde(default)]
+    text: Option<String>,
+}
+
+/// `POST /v1/tutela/complaints`: the public complaint and appeal intake (CN Art. 21). Answers
+/// are due within the published time limit, which the response states.
+pub async fn file_complaint(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<ComplaintBody>,
+) -> Result<Response, ApiError> {
+    const CATEGORIES: [&str; 5] = ["appeal", "content", "privacy", "minors", "other"];
+    if !CATEGORIES.contains(&body.category.as_str()) {
+        return Err(ApiError::BadRequest(format!(
+            "`{}` is not one of {}",
+            body.category,
+            CATEGORIES.join(", ")
+        )));
+    }
+    if body.text.as_ref().is_some_and(|t| t.len() > 8_000) {
+        return Err(ApiError::BadRequest(
+            "the text is longer than 8,000 bytes".into(),
+        ));
+    }
+    let user = body.user.or_else(|| {
+        headers
+            .get("x-tutela-user")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    });
+    let now = st.clock.now();
+    let c = st
+        .records
+        .backend
+        .file_complaint(&NewComplaint {
+            user_id: user,
+            category: body.category,
+            intervention_id: body.intervention_id,
+            body: body.text,
+            at: now,
+            handling_limit_secs: i64::try_from(COMPLAINT_LIMIT_HOURS * 3600).unwrap_or(i64::MAX),
+        })
+        .await
+        .map_err(store_err)?;
+    Ok(Json(json!({
+        "id": c.id,
+        "status": c.status,
+        "received_at": c.received_at,
+        "due_at": c.due_at,
+        "handling_time_limit_hours": COMPLAINT_LIMIT_HOURS,
+    }))
+    .into_response())
+}
+
+/// `?status=open|resolved&limit=100`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComplaintQuery {
+    status: Option<String>,
+    limit: Option<u32>,
+}
+
+/// `GET /admin/complaints`.
+pub async fn list_complaints(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ComplaintQuery>,
+) -> Result<Response, ApiError> {
+    authorize(&st, &headers)?;
+    let status = match q.status.as_deref() {
+        None => None,
+        Some("open") => Some(ComplaintStatus::Open),
+        Some("resolved") => Some(ComplaintStatus::Resolved),
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "`{other}` is not one of open, resolved"
+            )));
+        }
+    };
+    let list = st
+        .records
+        .backend
+        .list_complaints(status, q.limit.unwrap_or(100).min(1000))
+        .await
+        .map_err(store_err)?;
+    Ok(Json(json!({"complaints": list})).into_response())
+}
+
+/// Body of `POST /admin/complaints/{id}/resolve`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveComplaint {
+    /// `upheld` / `overturned` (an appeal decided for the user), `rejected`, `answered`, ...
+    outcome: String,
+}
+
+/// `POST /admin/complaints/{id}/resolve`.
+pub async fn resolve_complaint(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Json(body): Json<ResolveComplaint>,
+) -> Result<Response, ApiError> {
+    authorize(&st, &headers)?;
+    let c = st
+        .records
+        .backend
+        .resolve_complaint(id, &body.outcome, st.clock.now())
+        .await
+        .map_err(store_err)?;
+    Ok(Json(json!({"complaint": c})).into_response())
+}
+
+/// `GET /admin/users/{id}/export`: everything held about the user (CN Art. 16 copy).
+pub async fn export_user(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    authorize(&st, &headers)?;
+    let Some(export) = st
+        .records
+        .backend
+        .export_user(&id, st.clock.now())
+        .await
+        .map_err(store_err)?
+    else {
+        return Err(ApiError::NotFound(format!("user `{id}`")));
+    };
+    Ok(Json(json!({"export": export})).into_response())
+}
+
+/// `DELETE /admin/users/{id}/data`: deletes the user's content (CN Art. 16); statistics keep a
+/// pseudonym and the audit chain stays verifiable.
+pub async fn delete_user(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    authorize(&st, &headers)?;
+    let report = st
+        .records
+        .backend
+        .delete_user(&id, st.clock.now())
+        .await
+        .map_err(store_err)?;
+    st.forget_user(&id).await;
+    Ok(Json(json!({"deleted": report})).into_response())
+}
