@@ -231,10 +231,16 @@ fn explain(p: &Profile, out: &mut impl Write) -> Result<()> {
         if let Some(t) = &o.threshold {
             let mut parts = Vec::new();
             if let Some(n) = t.registered_users {
-                parts.push(format!("{} registered users", thousands(n)));
+                parts.push(format!(
+                    "{} registered users",
+                    tutela_report::render::thousands(n)
+                ));
             }
             if let Some(n) = t.monthly_active_users {
-                parts.push(format!("{} monthly active users", thousands(n)));
+                parts.push(format!(
+                    "{} monthly active users",
+                    tutela_report::render::thousands(n)
+                ));
             }
             writeln!(
                 out,
@@ -250,17 +256,4 @@ fn explain(p: &Profile, out: &mut impl Write) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// `1000000` → `1,000,000`.
-pub(crate) fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
 }

@@ -83,7 +83,6 @@ impl Source {
             &self.db,
             StoreOptions {
                 report_utc_offset_minutes: self.tz_offset,
-                ..StoreOptions::default()
             },
         )
         .await
