@@ -469,7 +469,9 @@ const REPLY_PRIORITY: [ReplyTemplate; 11] = [
     ReplyTemplate::Comfort,
 ];
 
-fn priority(t: ReplyTemplate) -> usize {
+/// Gravity of a replacement reply: lower is graver; of several candidate replies the gravest
+/// is sent.
+pub fn gravity(t: ReplyTemplate) -> usize {
     REPLY_PRIORITY
         .iter()
         .position(|x| *x == t)
@@ -512,7 +514,7 @@ impl Collector {
                 Action::ReplaceReply { template, .. } => Some(*template),
                 _ => None,
             })
-            .min_by_key(|t| priority(*t));
+            .min_by_key(|t| gravity(*t));
         if let Some(w) = winner {
             let at_risk = matches!(
                 w,
@@ -539,10 +541,7 @@ impl Collector {
                 dropped.sort();
                 dropped.dedup();
                 self.diagnostics.push(Diagnostic {
-                    message: format!(
-                        "superseded by the `{}` reply",
-                        serde_name(&w).unwrap_or_default()
-                    ),
+                    message: format!("superseded by the `{}` reply", w.as_str()),
                     reasons: dropped,
                 });
             }
@@ -657,21 +656,4 @@ fn combine(a: &Action, b: &Action) -> Action {
         },
         _ => a.clone(),
     }
-}
-
-fn serde_name(t: &ReplyTemplate) -> Option<String> {
-    // The snake_case name, as in profiles and records.
-    let s = format!("{t:?}");
-    let mut out = String::new();
-    for (i, ch) in s.chars().enumerate() {
-        if ch.is_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.extend(ch.to_lowercase());
-        } else {
-            out.push(ch);
-        }
-    }
-    Some(out)
 }

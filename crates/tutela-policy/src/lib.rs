@@ -27,7 +27,7 @@
 
 mod engine;
 
-pub use crate::engine::evaluate;
+pub use crate::engine::{evaluate, gravity};
 
 use tutela_types::{PersonaKind, SessionState, Side, Timestamp, UserState};
 

@@ -60,6 +60,25 @@ pub enum ReplyTemplate {
     HonestAi,
 }
 
+impl ReplyTemplate {
+    /// The stable name used in profiles and records (`crisis_support`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplyTemplate::CrisisSupport => "crisis_support",
+            ReplyTemplate::ThirdPartySupport => "third_party_support",
+            ReplyTemplate::Comfort => "comfort",
+            ReplyTemplate::PropertyLossHelp => "property_loss_help",
+            ReplyTemplate::Goodbye => "goodbye",
+            ReplyTemplate::SafeReply => "safe_reply",
+            ReplyTemplate::BudgetExhausted => "budget_exhausted",
+            ReplyTemplate::QuietHours => "quiet_hours",
+            ReplyTemplate::PersonaUnavailable => "persona_unavailable",
+            ReplyTemplate::HumanHolding => "human_holding",
+            ReplyTemplate::HonestAi => "honest_ai",
+        }
+    }
+}
+
 /// Whom to notify.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -190,7 +209,7 @@ impl std::fmt::Display for Action {
                 template,
                 resources,
             } => {
-                let mut v = vec![snake(template)];
+                let mut v = vec![template.as_str().to_owned()];
                 if *resources {
                     v.push("resources".into());
                 }

@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 
 use proptest::prelude::*;
-use tutela_policy::{EngineOptions, Turn};
+use tutela_policy::{EngineOptions, Turn, gravity};
 use tutela_profile::{Anchor, Covers, OncePer, ProfileSet, Rule};
 use tutela_types::{
     Action, AgeState, Decision, DetectorId, Finding, NoticeContent, ReplyTemplate, SessionState,
@@ -366,25 +366,6 @@ proptest! {
     }
 }
 
-fn priority(t: ReplyTemplate) -> usize {
-    [
-        ReplyTemplate::CrisisSupport,
-        ReplyTemplate::ThirdPartySupport,
-        ReplyTemplate::PropertyLossHelp,
-        ReplyTemplate::HumanHolding,
-        ReplyTemplate::QuietHours,
-        ReplyTemplate::BudgetExhausted,
-        ReplyTemplate::PersonaUnavailable,
-        ReplyTemplate::HonestAi,
-        ReplyTemplate::SafeReply,
-        ReplyTemplate::Goodbye,
-        ReplyTemplate::Comfort,
-    ]
-    .iter()
-    .position(|x| *x == t)
-    .unwrap_or(usize::MAX)
-}
-
 fn no_relaxation(small: &Decision, large: &Decision) -> Result<(), TestCaseError> {
     if let Some((t, res)) = small.replacement() {
         let Some((u, res2)) = large.replacement() else {
@@ -393,7 +374,7 @@ fn no_relaxation(small: &Decision, large: &Decision) -> Result<(), TestCaseError
             )));
         };
         prop_assert!(
-            priority(u) <= priority(t),
+            gravity(u) <= gravity(t),
             "replacement relaxed from {t:?} to {u:?}"
         );
         prop_assert!(!(u == t && res && !res2), "resources dropped from {t:?}");
