@@ -107,6 +107,53 @@ pub async fn usage(
     .into_response())
 }
 
+/// How often the gateway counts users against the thresholds on its own: often enough that a
+/// compliance officer hears of a 90 % warning the day it happens, rarely enough that counting a
+/// million users (about 2 s) never matters.
+pub const THRESHOLD_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Runs until the process ends: every [`THRESHOLD_CHECK_EVERY`], counts registered users and
+/// this month's active users (UTC months, first-seen registration; `/admin/usage` takes other
+/// choices), opens a record for each new warning or crossing and posts it to the webhook.
+pub async fn watch_thresholds(st: AppState) {
+    loop {
+        match deployment_set(&st) {
+            Ok(set) => {
+                let now = st.clock.now();
+                match compile::check_thresholds(
+                    &*st.records.backend,
+                    &set,
+                    Registration::FirstSeen,
+                    0,
+                    now,
+                    None,
+                )
+                .await
+                {
+                    Ok((_, opened)) => {
+                        for record in opened {
+                            tracing::warn!(
+                                target: "tutela::compliance",
+                                "obligation opened: {}",
+                                record.description
+                            );
+                            notify_webhook(
+                                &st,
+                                json!({"event": "obligation_opened", "obligation": record}),
+                            );
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(target: "tutela::compliance", "threshold check failed: {e}")
+                    }
+                }
+            }
+            Err(e) => tracing::error!(target: "tutela::compliance", "threshold check: {e}"),
+        }
+        tokio::time::sleep(THRESHOLD_CHECK_EVERY).await;
+    }
+}
+
 /// Posts an event to the deployment's webhook, if one is configured, with a few retries; never
 /// holds up the request.
 fn notify_webhook(st: &AppState, event: serde_json::Value) {

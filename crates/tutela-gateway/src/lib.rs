@@ -228,5 +228,6 @@ pub async fn build(config: Config, parts: Parts) -> Result<AppState, BuildError>
     };
     let state = AppState::new(config, upstream, scanner, policy, records, clock, token)?;
     tokio::spawn(outbox::run(state.clone()));
+    tokio::spawn(compliance::watch_thresholds(state.clone()));
     Ok(state)
 }
