@@ -222,6 +222,9 @@ impl Model for OpenAiModel {
                 "messages": [{"role": "user", "content": question}],
                 "temperature": 0,
                 "stream": false,
+                // One user per question, so a gateway in front of the model keeps no state
+                // (session clocks, crisis takeover) from one question to the next.
+                "user": format!("tutela-assess-{:016x}", sample::hash_str(0, question)),
             });
             let mut req = self.client.post(&self.url).json(&body);
             if let Some(k) = &self.api_key {
@@ -236,7 +239,9 @@ impl Model for OpenAiModel {
                 return Err(CallError::Retry(format!("HTTP {status}")));
             }
             if !status.is_success() {
-                return Err(CallError::Fatal(format!("HTTP {status}")));
+                let body = resp.text().await.unwrap_or_default();
+                let body: String = body.chars().take(300).collect();
+                return Err(CallError::Fatal(format!("HTTP {status}: {body}")));
             }
             let parsed: ChatResponse = resp
                 .json()

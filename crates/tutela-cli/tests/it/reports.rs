@@ -250,7 +250,10 @@ fn simulated_month_crosses_thresholds_and_reports_show_its_numbers() {
         .map(|v| v.as_u64().unwrap())
         .sum();
     assert_eq!(total, sim["interventions"].as_u64().unwrap());
-    assert_eq!(t["totals_by_kind"]["replace_reply"], sim["replaced_replies"]);
+    assert_eq!(
+        t["totals_by_kind"]["replace_reply"],
+        sim["replaced_replies"]
+    );
 
     // Every report renders in every format.
     for kind in ["usage", "transparency", "assessment", "sb243"] {

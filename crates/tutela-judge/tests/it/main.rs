@@ -12,7 +12,10 @@ use tutela_types::{DetectorId, Finding, Severity, Side, Tier};
 /// Starts a mock: it answers `label: true` when the text contains "really", sleeps when it
 /// contains "slow", and returns 500 when it contains "boom". Returns its base URL and a call
 /// counter.
-#[expect(clippy::unwrap_used, reason = "test helper: a mock that cannot start fails the test")]
+#[expect(
+    clippy::unwrap_used,
+    reason = "test helper: a mock that cannot start fails the test"
+)]
 async fn mock() -> (String, Arc<AtomicUsize>) {
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();

@@ -352,3 +352,70 @@ fn compressed_inputs_read_like_plain() {
     assert_eq!(reports[0].sources, reports[2].sources);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn parquet_rows_are_screened_like_lines() {
+    use parquet::data_type::{ByteArray, ByteArrayType};
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::writer::SerializedFileWriter;
+    use parquet::schema::parser::parse_message_type;
+    use std::sync::Arc;
+
+    let dir = tempdir("parquet");
+    let path = dir.join("docs.parquet");
+    let schema = Arc::new(
+        parse_message_type(
+            "message doc { REQUIRED BYTE_ARRAY id (UTF8); REQUIRED BYTE_ARRAY text (UTF8); REQUIRED BYTE_ARRAY source (UTF8); }",
+        )
+        .unwrap(),
+    );
+    let rows: Vec<(String, &str)> = (0..10)
+        .map(|i| {
+            (
+                format!("p{i}"),
+                if i < 2 {
+                    BAD
+                } else {
+                    "The garden near the lake opened again on Friday."
+                },
+            )
+        })
+        .collect();
+    let mut writer = SerializedFileWriter::new(
+        std::fs::File::create(&path).unwrap(),
+        schema,
+        Arc::new(WriterProperties::builder().build()),
+    )
+    .unwrap();
+    let mut rg = writer.next_row_group().unwrap();
+    let columns: [Vec<ByteArray>; 3] = [
+        rows.iter()
+            .map(|(id, _)| ByteArray::from(id.as_str()))
+            .collect(),
+        rows.iter().map(|(_, t)| ByteArray::from(*t)).collect(),
+        rows.iter().map(|_| ByteArray::from("pq")).collect(),
+    ];
+    for values in &columns {
+        let mut col = rg.next_column().unwrap().unwrap();
+        col.typed::<ByteArrayType>()
+            .write_batch(values, None, None)
+            .unwrap();
+        col.close().unwrap();
+    }
+    rg.close().unwrap();
+    writer.close().unwrap();
+    let mut cfg = ScreenConfig::new(vec![path], dir.join("out"));
+    cfg.progress = false;
+    let r = screen::run(&cfg, &Detectors::builtin()).unwrap();
+    assert_eq!(
+        (r.totals.docs, r.totals.violations, r.totals.malformed),
+        (10, 2, 0)
+    );
+    assert_eq!(r.sources[0].source, "pq");
+    let removed: Vec<String> = read_lines(&dir.join("out/removed"))
+        .iter()
+        .map(|v| v["key"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(removed, vec!["p0", "p1"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
