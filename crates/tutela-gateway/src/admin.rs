@@ -17,7 +17,8 @@ use tutela_types::Timestamp;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-fn store_err(e: StoreError) -> ApiError {
+/// Maps a store error to the API error the client sees.
+pub(crate) fn store_err(e: StoreError) -> ApiError {
     match e {
         StoreError::NotFound { .. } => ApiError::NotFound(e.to_string()),
         StoreError::Conflict { .. } => ApiError::Conflict(e.to_string()),

@@ -12,25 +12,15 @@ use serde_json::json;
 use tutela_profile::{ProfileSet, Registry};
 use tutela_report::compile::{self, Options, Period, parse_day};
 use tutela_report::{Format, Report};
-use tutela_store::{
-    ComplaintStatus, NewComplaint, NewObligation, ObligationKind, Registration, StoreError,
-};
+use tutela_store::{ComplaintStatus, NewComplaint, NewObligation, ObligationKind, Registration};
 use tutela_types::LocalDate;
 
-use crate::admin::authorize;
+use crate::admin::{authorize, store_err};
 use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The published complaint handling time limit (CN Art. 21): answers are due within it.
 pub const COMPLAINT_LIMIT_HOURS: u64 = 72;
-
-fn store_err(e: StoreError) -> ApiError {
-    match e {
-        StoreError::NotFound { .. } => ApiError::NotFound(e.to_string()),
-        StoreError::Conflict { .. } => ApiError::Conflict(e.to_string()),
-        other => ApiError::Store(other.to_string()),
-    }
-}
 
 fn compile_err(e: compile::CompileError) -> ApiError {
     match e {
@@ -60,14 +50,8 @@ pub struct UsageQuery {
 }
 
 fn parse_month(s: &str) -> Result<u32, ApiError> {
-    let err = || ApiError::BadRequest(format!("`{s}` is not a month such as `2026-10`"));
-    let (y, m) = s.split_once('-').ok_or_else(err)?;
-    let y: u32 = y.parse().map_err(|_| err())?;
-    let m: u32 = m.parse().map_err(|_| err())?;
-    if !(1..=12).contains(&m) || y < 1970 {
-        return Err(err());
-    }
-    Ok(y * 100 + m)
+    compile::parse_month(s)
+        .ok_or_else(|| ApiError::BadRequest(format!("`{s}` is not a month such as `2026-10`")))
 }
 
 /// `GET /admin/usage`: registered users and monthly active users against the thresholds; opens

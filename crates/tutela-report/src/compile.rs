@@ -86,6 +86,13 @@ pub fn day_string(d: LocalDate) -> String {
     format!("{y:04}-{m:02}-{day:02}")
 }
 
+/// Parses `YYYY-MM` into `yyyymm`.
+pub fn parse_month(s: &str) -> Option<u32> {
+    let (y, m) = s.split_once('-')?;
+    let (y, m): (u32, u32) = (y.parse().ok()?, m.parse().ok()?);
+    ((1..=12).contains(&m) && (1970..=9999).contains(&y)).then_some(y * 100 + m)
+}
+
 /// Parses `YYYY-MM-DD` into a local day.
 pub fn parse_day(s: &str) -> Option<LocalDate> {
     let d = tutela_profile::Date::parse(s)?;

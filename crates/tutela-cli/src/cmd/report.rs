@@ -224,14 +224,7 @@ pub fn run_report(args: ReportArgs) -> Result<Outcome> {
 
 /// `YYYY-MM` → `yyyymm`.
 pub fn parse_month(s: &str) -> Result<u32> {
-    let err = || anyhow::anyhow!("`{s}` is not a month such as `2026-10`");
-    let (y, m) = s.split_once('-').ok_or_else(err)?;
-    let y: u32 = y.parse().map_err(|_| err())?;
-    let m: u32 = m.parse().map_err(|_| err())?;
-    if !(1..=12).contains(&m) || y < 1970 {
-        return Err(err());
-    }
-    Ok(y * 100 + m)
+    compile::parse_month(s).with_context(|| format!("`{s}` is not a month such as `2026-10`"))
 }
 
 /// Over-blocking from `tutela eval --json`: the hard-negative false-positive rate of each task.
