@@ -97,25 +97,6 @@ fn html_is_self_contained_and_marks_human_sections() {
     }
 }
 
-/// Writes every sample in every format to `$REPORT_SAMPLES_DIR`, to look at them in a browser.
-#[test]
-fn write_samples_when_asked() {
-    let Some(dir) = std::env::var_os("REPORT_SAMPLES_DIR") else {
-        return;
-    };
-    std::fs::create_dir_all(&dir).unwrap();
-    for report in samples::all() {
-        for (format, ext) in [
-            (Format::Html, "html"),
-            (Format::Markdown, "md"),
-            (Format::Json, "json"),
-        ] {
-            let path = PathBuf::from(&dir).join(format!("{}.{ext}", report.kind().as_str()));
-            std::fs::write(path, report.render(format)).unwrap();
-        }
-    }
-}
-
 #[test]
 fn text_is_escaped() {
     let mut r = samples::usage();
