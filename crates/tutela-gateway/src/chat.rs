@@ -457,7 +457,14 @@ async fn turn(
     let up = Stopwatch::start();
     let answer = st
         .upstream
-        .complete(&mut req, body.clone(), stream, &ctx.user_text, turn_no)
+        .complete(
+            &mut req,
+            body.clone(),
+            stream,
+            &ctx.user_text,
+            turn_no,
+            ctx.now,
+        )
         .await?;
     match answer {
         UpstreamReply::Json(v) => {

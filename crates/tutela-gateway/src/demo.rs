@@ -93,8 +93,16 @@ pub fn script(user: &str, turn_no: usize) -> String {
 }
 
 /// The demo's answer in the shape of an OpenAI upstream.
-pub fn reply(request: &Value, stream: bool, last_user: &str, turn_no: usize) -> UpstreamReply {
+pub fn reply(
+    request: &Value,
+    stream: bool,
+    last_user: &str,
+    turn_no: usize,
+    now: tutela_types::Timestamp,
+) -> UpstreamReply {
     let text = script(last_user, turn_no);
+    let created = now.unix();
+    let id = format!("chatcmpl-demo-{created}-{turn_no}");
     let prompt_tokens = last_user.split_whitespace().count().max(1) as u64;
     let completion_tokens = text.split_whitespace().count().max(1) as u64;
     let usage = json!({
@@ -104,9 +112,9 @@ pub fn reply(request: &Value, stream: bool, last_user: &str, turn_no: usize) -> 
     });
     if !stream {
         return UpstreamReply::Json(json!({
-            "id": "chatcmpl-demo",
+            "id": id,
             "object": "chat.completion",
-            "created": 0,
+            "created": created,
             "model": MODEL,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
             "usage": usage,
@@ -118,7 +126,7 @@ pub fn reply(request: &Value, stream: bool, last_user: &str, turn_no: usize) -> 
         .unwrap_or(false);
     let chunk = |delta: Value, finish: Option<&str>| {
         json!({
-            "id": "chatcmpl-demo", "object": "chat.completion.chunk", "created": 0, "model": MODEL,
+            "id": id, "object": "chat.completion.chunk", "created": created, "model": MODEL,
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
         })
     };
@@ -134,7 +142,7 @@ pub fn reply(request: &Value, stream: bool, last_user: &str, turn_no: usize) -> 
     events.push(StreamEvent::Chunk(chunk(json!({}), Some("stop"))));
     if include_usage {
         events.push(StreamEvent::Chunk(json!({
-            "id": "chatcmpl-demo", "object": "chat.completion.chunk", "created": 0, "model": MODEL,
+            "id": id, "object": "chat.completion.chunk", "created": created, "model": MODEL,
             "choices": [], "usage": usage,
         })));
     }

@@ -119,9 +119,10 @@ impl Upstream {
         stream: bool,
         last_user: &str,
         turn_no: usize,
+        now: tutela_types::Timestamp,
     ) -> Result<UpstreamReply, ApiError> {
         match self {
-            Upstream::Demo => Ok(demo::reply(request, stream, last_user, turn_no)),
+            Upstream::Demo => Ok(demo::reply(request, stream, last_user, turn_no, now)),
             Upstream::Http(h) => {
                 let body = match (&h.model, request.as_object_mut()) {
                     (Some(m), Some(obj)) if !obj.contains_key("model") => {
