@@ -276,3 +276,106 @@ fn simulated_month_crosses_thresholds_and_reports_show_its_numbers() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The 90 % warning comes first, as its own record, and the crossing later as another; each
+/// once.
+#[test]
+fn warning_at_ninety_percent_then_the_crossing() {
+    let dir = scratch("warning");
+    let profiles = small_profiles(&dir);
+    let db = dir.join("sim.db");
+    let (p, d) = (profiles.to_str().unwrap(), db.to_str().unwrap());
+    let check = [
+        "obligations",
+        "check",
+        "--month",
+        "2026-10",
+        "--json",
+        "--jurisdictions",
+        "cn",
+        "--db",
+        d,
+        "--profiles",
+        p,
+    ];
+    let kinds = |v: &Value| -> Vec<String> {
+        v["opened"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}:{}",
+                    r["trigger"].as_str().unwrap(),
+                    r["kind"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+
+    // 1,850 registered (92.5 % of 2,000) and 280 active (93 % of 300): warnings.
+    tutela(&[
+        "simulate",
+        "--db",
+        d,
+        "--profiles",
+        p,
+        "--registered",
+        "1850",
+        "--active",
+        "280",
+        "--month",
+        "2026-10",
+        "--json",
+    ]);
+    let (code, out) = tutela(&check);
+    assert_eq!(code, 1, "a warning exits 1");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let states: Vec<&str> = v["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["warning", "warning"]);
+    let mut opened = kinds(&v);
+    opened.sort();
+    assert_eq!(
+        opened,
+        [
+            "monthly_active_users:threshold_warning",
+            "registered_users:threshold_warning"
+        ]
+    );
+
+    // More users: both thresholds crossed, two more records; the warnings are not repeated.
+    tutela(&[
+        "simulate",
+        "--db",
+        d,
+        "--profiles",
+        p,
+        "--registered",
+        "2100",
+        "--active",
+        "310",
+        "--month",
+        "2026-10",
+        "--json",
+    ]);
+    let (_, out) = tutela(&check);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let mut opened = kinds(&v);
+    opened.sort();
+    assert_eq!(
+        opened,
+        [
+            "monthly_active_users:threshold_crossed",
+            "registered_users:threshold_crossed"
+        ]
+    );
+    let (_, out) = tutela(&["obligations", "list", "--json", "--db", d]);
+    let all: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 4);
+    let _ = std::fs::remove_dir_all(&dir);
+}
