@@ -59,7 +59,7 @@ pub struct Inner {
     /// The store.
     pub records: Records,
     /// Per-user cache; a turn holds its user's lock only while it reads and writes the clocks.
-    users: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Cached>>>>>,
+    users: Mutex<Slots>,
     /// Wakes a user's waiting takeover turn when a human replies.
     waiters: Mutex<HashMap<String, Arc<Notify>>>,
     /// Metrics.
@@ -72,6 +72,33 @@ pub struct Inner {
     pub clock: Arc<dyn Clock>,
     /// The shared record of anonymous requests (created once).
     pub anonymous_user: tokio::sync::OnceCell<User>,
+}
+
+/// Users kept in memory before idle ones are dropped: about 1 KB each, so at most ~100 MB.
+const MAX_CACHED_USERS: usize = 100_000;
+
+/// Past the cap, sweep once per this many new users.
+const SWEEP_EVERY: usize = 1_024;
+
+type Slots = HashMap<String, Arc<tokio::sync::Mutex<Option<Cached>>>>;
+
+/// Drops the entries nobody holds whose last turn is at least `idle_secs` old (or that were
+/// never filled). Their clocks were written by the turn writer long before (it gathers for
+/// milliseconds), so the store holds what the cache held.
+fn evict_idle(users: &mut Slots, now: tutela_types::Timestamp, idle_secs: i64) {
+    users.retain(|_, slot| {
+        if Arc::strong_count(slot) > 1 {
+            return true;
+        }
+        match slot.try_lock() {
+            Ok(entry) => entry.as_ref().is_some_and(|c| {
+                c.session
+                    .last_activity
+                    .is_some_and(|t| now.secs_since(t) < idle_secs)
+            }),
+            Err(_) => true,
+        }
+    });
 }
 
 /// Cheap to clone: one `Arc`.
@@ -159,13 +186,21 @@ impl AppState {
         Ok(c)
     }
 
-    /// The lock slot of a user's cache entry.
+    /// The lock slot of a user's cache entry. When the cache is full, users idle for longer
+    /// than the idle reset are dropped first (they reload from the store on their next turn,
+    /// which would open a new period of use anyway).
     pub fn user_slot(&self, id: &str) -> Arc<tokio::sync::Mutex<Option<Cached>>> {
         let Ok(mut users) = self.users.lock() else {
             return Arc::new(tokio::sync::Mutex::new(None));
         };
         if let Some(slot) = users.get(id) {
             return slot.clone();
+        }
+        // Sweep only every SWEEP_EVERY insertions past the cap, so a cache full of active users
+        // costs one pass per batch of newcomers, not one per newcomer.
+        if users.len() >= MAX_CACHED_USERS && users.len() % SWEEP_EVERY == 0 {
+            let idle = i64::from(self.config.idle_reset_minutes) * 60;
+            evict_idle(&mut users, self.clock.now(), idle);
         }
         users.entry(id.to_owned()).or_default().clone()
     }
@@ -198,5 +233,44 @@ fn ids_label(sorted: &[&str]) -> String {
         "baseline".into()
     } else {
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tutela_types::Timestamp;
+
+    fn slot(last: Option<i64>) -> Arc<tokio::sync::Mutex<Option<Cached>>> {
+        let session = SessionState {
+            last_activity: last.map(Timestamp::from_unix),
+            ..SessionState::default()
+        };
+        Arc::new(tokio::sync::Mutex::new(Some(Cached {
+            user: User::new("u", Timestamp::from_unix(0)),
+            session,
+            session_id: "s".into(),
+            takeover_case: None,
+            turns: 1,
+        })))
+    }
+
+    #[test]
+    fn only_idle_unheld_entries_are_evicted() {
+        let now = Timestamp::from_unix(10_000);
+        let mut users: Slots = HashMap::new();
+        users.insert("recent".into(), slot(Some(9_500)));
+        users.insert("idle".into(), slot(Some(1_000)));
+        users.insert("never".into(), Arc::new(tokio::sync::Mutex::new(None)));
+        let held = slot(Some(1_000));
+        users.insert("held".into(), held.clone());
+        let locked = slot(Some(1_000));
+        let guard = locked.try_lock().unwrap();
+        users.insert("locked".into(), locked.clone());
+        evict_idle(&mut users, now, 1_800);
+        drop(guard);
+        let mut left: Vec<&str> = users.keys().map(String::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["held", "locked", "recent"]);
     }
 }
