@@ -11,6 +11,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
+use tutela_policy::{EvalContext, Turn};
 use tutela_store::{
     AuditEntry, AuditKind, AuditPayload, ContactAddress, Intervention, NewEscalation,
     NewNotification, TurnRecord, UserUpdate,
@@ -21,7 +22,6 @@ use tutela_types::{
 
 use crate::clock::Stopwatch;
 use crate::config::{Anonymous, ExplicitLabel, parse_persona};
-use crate::duties::TurnInput;
 use crate::error::{ApiError, ErrorSource};
 use crate::labels::Aigc;
 use crate::relay;
@@ -329,12 +329,14 @@ async fn turn(
     let findings = st.scanner.scan(Side::User, &user_text, None);
     let user_state = cached.user.state();
     let decision = compiled.set.evaluate(
-        &TurnInput {
+        &EvalContext {
             now,
             user: &user_state,
             session: &cached.session,
-            side: Side::User,
-            persona,
+            turn: Turn {
+                side: Side::User,
+                persona,
+            },
         },
         &findings,
     );
@@ -849,12 +851,14 @@ pub async fn assistant_verdict(
 ) -> Result<Option<(String, Vec<Value>)>, ApiError> {
     let st = &ctx.st;
     let decision = ctx.compiled.set.evaluate(
-        &TurnInput {
+        &EvalContext {
             now: ctx.now,
             user: &ctx.user,
             session: &ctx.session,
-            side: Side::Assistant,
-            persona: ctx.persona,
+            turn: Turn {
+                side: Side::Assistant,
+                persona: ctx.persona,
+            },
         },
         findings,
     );

@@ -3,22 +3,8 @@
 
 use std::sync::Arc;
 
-use tutela_types::{Decision, Finding, PersonaKind, SessionState, Side, Timestamp, UserState};
-
-/// Everything the engine reads for one turn besides the findings.
-#[derive(Debug, Clone, Copy)]
-pub struct TurnInput<'a> {
-    /// The instant of the turn (read once per request).
-    pub now: Timestamp,
-    /// The person.
-    pub user: &'a UserState,
-    /// The session clocks.
-    pub session: &'a SessionState,
-    /// Whose text the findings are about.
-    pub side: Side,
-    /// The persona the assistant plays.
-    pub persona: PersonaKind,
-}
+use tutela_policy::EvalContext;
+use tutela_types::{Decision, Finding};
 
 /// The profiles of one combination of jurisdictions.
 pub trait PolicySet: Send + Sync + 'static {
@@ -27,7 +13,7 @@ pub trait PolicySet: Send + Sync + 'static {
     /// Hex hash of the profile texts, written into every audit record.
     fn snapshot_hash(&self) -> &str;
     /// The decision for one turn.
-    fn evaluate(&self, input: &TurnInput<'_>, findings: &[Finding]) -> Decision;
+    fn evaluate(&self, ctx: &EvalContext<'_>, findings: &[Finding]) -> Decision;
 }
 
 /// The engine: composes sets of profiles.

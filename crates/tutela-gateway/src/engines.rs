@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use tutela_policy::{EngineOptions, EvalContext, Turn};
+use tutela_policy::{EngineOptions, EvalContext};
 use tutela_profile::{ProfileSet, Registry};
 use tutela_types::{Decision, Finding};
 
-use crate::duties::{Policy, PolicySet, TurnInput};
+use crate::duties::{Policy, PolicySet};
 #[cfg(feature = "detect")]
 use crate::scan::{ScanStream, Scanner};
 #[cfg(feature = "detect")]
@@ -63,17 +63,8 @@ impl PolicySet for Set {
     fn snapshot_hash(&self) -> &str {
         self.set.snapshot_hash()
     }
-    fn evaluate(&self, input: &TurnInput<'_>, findings: &[Finding]) -> Decision {
-        let ctx = EvalContext {
-            now: input.now,
-            user: input.user,
-            session: input.session,
-            turn: Turn {
-                side: input.side,
-                persona: input.persona,
-            },
-        };
-        tutela_policy::evaluate(&self.set, &self.options, &ctx, findings)
+    fn evaluate(&self, ctx: &EvalContext<'_>, findings: &[Finding]) -> Decision {
+        tutela_policy::evaluate(&self.set, &self.options, ctx, findings)
     }
 }
 
