@@ -12,24 +12,9 @@ fn cpu_ns() -> u64 {
         .unwrap_or(0)
 }
 
-const MESSAGES: &[&str] = &[
-    "hey! how was your day? mine was pretty long, work dragged on forever",
-    "I finally finished that report, my boss actually said thanks for once",
-    "can you recommend a good book for a rainy weekend? something cozy",
-    "今天下班好累，地铁上挤得要死，回家只想躺着",
-    "我妈又打电话催我找对象了，烦死了哈哈",
-    "lol this commute is killing me, 90 minutes each way",
-    "do you think I should learn guitar or piano first?",
-    "周末想去爬山，你觉得带什么吃的比较好",
-    "I feel kind of lonely tonight, everyone is busy",
-    "最近失眠很严重，躺到三点都睡不着",
-    "my cat knocked my coffee over again 😂",
-    "明天要考试了，好紧张，复习不完了",
-    "sometimes I wonder if anyone would notice if I just disappeared",
-    "我朋友最近状态很差，老说活着没意思，我有点担心她",
-    "ok I'm heading to bed, goodnight!",
-    "不聊了，我先下线了，拜拜",
-];
+#[path = "../benches/common/chat_corpus.rs"]
+mod chat_corpus;
+use chat_corpus::MESSAGES;
 
 fn main() {
     let det = Detectors::builtin();
