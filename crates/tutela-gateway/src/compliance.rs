@@ -31,7 +31,12 @@ fn compile_err(e: compile::CompileError) -> ApiError {
 
 /// The deployment's profiles as one set (reports cover every jurisdiction it serves).
 fn deployment_set(st: &AppState) -> Result<ProfileSet, ApiError> {
-    let reg = Registry::builtin().map_err(|e| ApiError::Internal(e.to_string()))?;
+    // The built-in profiles are compile-time data: parse and validate them once per process.
+    static BUILTIN: std::sync::OnceLock<Result<Registry, String>> = std::sync::OnceLock::new();
+    let reg = BUILTIN
+        .get_or_init(|| Registry::builtin().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|e| ApiError::Internal(e.clone()))?;
     let mut names = st.config.jurisdictions.clone();
     if st.config.baseline {
         names.push("baseline".into());
