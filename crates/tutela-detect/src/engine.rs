@@ -88,6 +88,11 @@ pub(crate) struct Carry {
 pub(crate) struct Engine {
     side: Side,
     ac: Option<AhoCorasick>,
+    /// The cue literals alone, as a DFA: a text in which none of them occurs (and no
+    /// operator regex matches) cannot fire any rule, whatever its frames and subjects.
+    cues: Option<AhoCorasick>,
+    /// The letter skeletons of the ASCII cue literals (`None` if one of them has none).
+    skel: Option<AhoCorasick>,
     lits: Vec<Lit>,
     rules: Vec<Rule>,
     regex: Option<RegexSet>,
@@ -100,6 +105,39 @@ struct Hit {
     e: u32,
     #[allow(dead_code, reason = "kept for debugging")]
     lit: u32,
+}
+
+/// The literals of `lits` that contain no other literal of `lits` (duplicates kept once).
+fn minimal_literals(mut lits: Vec<&str>) -> Result<Vec<&str>, CompileError> {
+    lits.sort_unstable();
+    lits.dedup();
+    if lits.is_empty() {
+        return Ok(lits);
+    }
+    let ac = AhoCorasick::builder()
+        .match_kind(MatchKind::Standard)
+        .build(&lits)
+        .map_err(|e| CompileError::Build(e.to_string()))?;
+    let keep: Vec<bool> = lits
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            !ac.find_overlapping_iter(*l)
+                .any(|m| m.pattern().as_usize() != i)
+        })
+        .collect();
+    Ok(lits
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(l, k)| k.then_some(l))
+        .collect())
+}
+
+/// Reusable buffers for [`Engine::may_fire`].
+#[derive(Debug, Default)]
+pub(crate) struct QuickScratch {
+    norm: Normalized,
+    text: Vec<u8>,
 }
 
 /// Reusable buffers for scanning, and the state carried from sentence to sentence.
@@ -325,6 +363,50 @@ impl Engine {
                     .map_err(|e| CompileError::Build(e.to_string()))?,
             )
         };
+        let cue_patterns: Vec<&str> = b
+            .lits
+            .iter()
+            .zip(&b.patterns)
+            .filter(|(l, _)| l.roles.iter().any(|r| matches!(r, Role::Cue(_))))
+            .map(|(_, p)| p.as_str())
+            .collect();
+        // For "does any cue occur", a literal that contains another cue literal adds
+        // nothing: keep only the minimal ones, a much smaller automaton.
+        let cue_patterns = minimal_literals(cue_patterns)?;
+        // ASCII texts are first checked on their letter skeletons (see `skeleton`).
+        let skeletons: Vec<String> = cue_patterns
+            .iter()
+            .filter(|l| l.is_ascii())
+            .map(|l| {
+                let mut out = Vec::new();
+                crate::normalize::skeleton(l.as_bytes(), &mut out);
+                String::from_utf8_lossy(&out).into_owned()
+            })
+            .collect();
+        let skel = if skeletons.is_empty() || skeletons.iter().any(String::is_empty) {
+            None
+        } else {
+            let minimal = minimal_literals(skeletons.iter().map(String::as_str).collect())?;
+            Some(
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::Standard)
+                    .kind(Some(AhoCorasickKind::DFA))
+                    .build(&minimal)
+                    .map_err(|e| CompileError::Build(e.to_string()))?,
+            )
+        };
+        let cues = if cue_patterns.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::Standard)
+                    .kind(Some(AhoCorasickKind::ContiguousNFA))
+                    .prefilter(false)
+                    .build(&cue_patterns)
+                    .map_err(|e| CompileError::Build(e.to_string()))?,
+            )
+        };
         let regex = if regex_src.is_empty() {
             None
         } else {
@@ -333,11 +415,60 @@ impl Engine {
         Ok(Self {
             side,
             ac,
+            cues,
+            skel,
             lits: b.lits,
             rules,
             regex,
             regex_rule,
         })
+    }
+
+    /// Whether any rule could fire on some sentence of `text`: one of its sentences, as
+    /// normalised for the full scan, contains a cue literal, or an operator regex matches
+    /// one of its sentences. `false` means [`Engine::scan_segment`] over every sentence
+    /// finds nothing, so the caller may skip it. Boundary checks, frames, subjects and
+    /// languages are not looked at here, so this only ever errs towards `true`.
+    pub(crate) fn may_fire(&self, text: &str, q: &mut QuickScratch) -> bool {
+        if self.cues.is_none() && self.regex.is_none() {
+            return false;
+        }
+        // An ASCII text without operator regexes: a cue in one of its normalised sentences
+        // puts the cue's skeleton in the text's skeleton, so no skeleton means no cue.
+        if self.regex.is_none()
+            && let Some(skel) = &self.skel
+            && text.is_ascii()
+        {
+            q.text.clear();
+            crate::normalize::skeleton(text.as_bytes(), &mut q.text);
+            if !skel.is_match(q.text.as_slice()) {
+                return false;
+            }
+        }
+        q.text.clear();
+        q.text.push(0);
+        let mut s = 0;
+        loop {
+            let p = crate::segment::next_boundary(text, s).unwrap_or(text.len());
+            let seg = &text[s..p];
+            if let Some(set) = &self.regex
+                && set.is_match(seg)
+            {
+                return true;
+            }
+            if self.cues.is_some() {
+                crate::normalize::quick_text(seg, &mut q.norm, &mut q.text);
+                // A separator no literal contains, so that no cue spans two sentences.
+                q.text.push(0);
+            }
+            if p >= text.len() {
+                break;
+            }
+            s = p;
+        }
+        self.cues
+            .as_ref()
+            .is_some_and(|ac| ac.is_match(q.text.as_slice()))
     }
 
     /// Number of distinct literals and of rules.

@@ -216,6 +216,18 @@ impl Detectors {
         text: &str,
         context: Option<&str>,
     ) -> Vec<Finding> {
+        thread_local! {
+            static QUICK: std::cell::RefCell<engine::QuickScratch> =
+                std::cell::RefCell::new(engine::QuickScratch::default());
+        }
+        let engine = self.engine(side);
+        let may_fire = QUICK.with(|q| match q.try_borrow_mut() {
+            Ok(mut q) => engine.may_fire(text, &mut q),
+            Err(_) => true,
+        });
+        if !may_fire {
+            return Vec::new();
+        }
         let mut s = self.stream_lang(side, lang, context);
         s.run(text, true);
         s.take()

@@ -184,6 +184,237 @@ impl Normalized {
     }
 }
 
+/// Appends to `out` exactly the text [`Normalized::fill`] makes of `seg` (no byte map, no
+/// quotation marks): the quick pass that decides whether a text needs a full scan.
+/// ASCII text without spaced-out letters takes a single tight loop; anything else goes
+/// through `scratch` and the full normaliser. A unit test holds the two equal.
+pub(crate) fn quick_text(seg: &str, scratch: &mut Normalized, out: &mut Vec<u8>) {
+    let b = seg.as_bytes();
+    let floor = out.len();
+    if maybe_spaced_ascii(b) || !quick_text_plain(b, out) {
+        out.truncate(floor);
+        scratch.fill(seg);
+        out.extend_from_slice(scratch.text.as_bytes());
+    }
+}
+
+/// [`quick_text`] for a text without spaced-out letters: ASCII, CJK ideographs (simplified),
+/// CJK punctuation and emoji, which stage one maps one to one. Returns `false`, having
+/// written part of the text, at any other character.
+///
+/// The stage-two lookahead ([`next_stage`]) reads raw bytes; a non-ASCII character is never
+/// a letter, a leetspeak symbol, nor dropped, so the byte it starts with answers the same.
+fn quick_text_plain(b: &[u8], out: &mut Vec<u8>) -> bool {
+    // `out` ends with a byte that is not a lowercase letter (the caller's separator), so
+    // "the last byte of this text" and "the last byte of `out`" agree for every test below.
+    let floor = out.len();
+    out.reserve(b.len());
+    let mut last_space = true;
+    let mut i = 0;
+    while i < b.len() {
+        let x = b[i];
+        let c = if x < 0x80 {
+            i += 1;
+            QUICK[x as usize]
+        } else {
+            let Some((c, n)) = decode(b, i) else {
+                return false;
+            };
+            i += n;
+            if let Some(a) = fullwidth(c) {
+                QUICK[a as usize]
+            } else if c == '\u{3000}' {
+                b' '
+            } else {
+                let c = if is_cjk(c) {
+                    t2s::simplify(c)
+                } else if ('\u{3001}'..='\u{3035}').contains(&c)
+                    || ('\u{1F300}'..='\u{1FAFF}').contains(&c)
+                {
+                    c
+                } else {
+                    return false;
+                };
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                last_space = false;
+                continue;
+            }
+        };
+        match c {
+            Q_DROP => continue,
+            b' ' => {
+                if !last_space {
+                    out.push(b' ');
+                    last_space = true;
+                }
+                continue;
+            }
+            _ => {}
+        }
+        last_space = false;
+        let mut c = c;
+        if let Some(letter) = leet(c as char) {
+            let prev_letter = out.len() > floor && out[out.len() - 1].is_ascii_lowercase();
+            if prev_letter {
+                let next = next_stage_quick(b, i);
+                let next_letter = next.is_some_and(|(n, j)| {
+                    n.is_ascii_lowercase()
+                        || leet(n as char).is_some()
+                            && next_stage_quick(b, j).is_some_and(|(nn, _)| nn.is_ascii_lowercase())
+                });
+                if next_letter {
+                    c = letter as u8;
+                }
+            }
+        }
+        if c.is_ascii_lowercase() && out.len() > floor && out[out.len() - 1] == c {
+            continue;
+        }
+        out.push(c);
+    }
+    true
+}
+
+/// The character starting at byte `i` of valid UTF-8 and its length.
+fn decode(b: &[u8], i: usize) -> Option<(char, usize)> {
+    let n = match b[i] {
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        _ => 4,
+    };
+    let c = std::str::from_utf8(b.get(i..i + n)?).ok()?.chars().next()?;
+    Some((c, n))
+}
+
+/// The character starting at byte `i` (ASCII or not) of valid UTF-8.
+fn decode_any(b: &[u8], i: usize) -> Option<char> {
+    if b[i] < 0x80 {
+        Some(b[i] as char)
+    } else {
+        decode(b, i).map(|(c, _)| c)
+    }
+}
+
+/// A full-width form (U+FF01..U+FF5E) as its ASCII character, lowercased: NFKC + lowercase.
+fn fullwidth(c: char) -> Option<u8> {
+    if ('\u{FF01}'..='\u{FF5E}').contains(&c) {
+        Some(((c as u32 - 0xFEE0) as u8).to_ascii_lowercase())
+    } else {
+        None
+    }
+}
+
+/// [`next_stage`] for [`quick_text_plain`]: the next stage-one byte at or after `from` and
+/// the index after its character. Full-width forms are read as their ASCII characters; any
+/// other non-ASCII character is neither a letter nor leetspeak, reported as `0x80`.
+fn next_stage_quick(b: &[u8], mut from: usize) -> Option<(u8, usize)> {
+    while from < b.len() {
+        if b[from] == b'\'' {
+            // Quotation mark or apostrophe, judged on the real neighbouring characters.
+            let mut k = from;
+            while k > 0 && b[k - 1] & 0xC0 == 0x80 {
+                k -= 1;
+            }
+            let prev = k.checked_sub(1).and_then(|p| {
+                let mut p = p;
+                while p > 0 && b[p] & 0xC0 == 0x80 {
+                    p -= 1;
+                }
+                decode_any(b, p)
+            });
+            let next = (from + 1 < b.len())
+                .then(|| decode_any(b, from + 1))
+                .flatten();
+            if is_quote_mark(prev, next) {
+                return Some((QUOTE as u8, from + 1));
+            }
+            from += 1;
+            continue;
+        }
+        if b[from] < 0x80 {
+            if let Some(c) = stage_byte(b[from]) {
+                return Some((c, from + 1));
+            }
+            from += 1;
+            continue;
+        }
+        let (c, n) = decode(b, from)?;
+        match fullwidth(c) {
+            Some(b'\'' | b'`') => from += n,
+            Some(b'-' | b'_') => return Some((b' ', from + n)),
+            Some(a) => return Some((a, from + n)),
+            None => return Some((0x80, from + n)),
+        }
+    }
+    None
+}
+
+/// Appends the letter skeleton of an ASCII text: ASCII letters lowercased and leetspeak
+/// symbols read as their letters, everything else dropped, runs of one letter collapsed.
+///
+/// For ASCII `x`, the skeleton of `Normalized::fill(x).text` is the skeleton of `x` (the
+/// normaliser only lowercases, drops or turns into spaces what the skeleton drops, reads
+/// some leetspeak the skeleton always reads, joins letters and collapses runs), and the
+/// skeleton of a substring is a substring of the skeleton. So a literal that occurs in the
+/// normalised text has its skeleton in the text's skeleton: a sound, cheap first test.
+pub(crate) fn skeleton(b: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.resize(start + b.len(), 0);
+    let mut n = start;
+    let mut last = 0u8;
+    for &x in b {
+        let c = SKELETON[x as usize];
+        out[n] = c;
+        n += usize::from(c != 0 && c != last);
+        if c != 0 {
+            last = c;
+        }
+    }
+    out.truncate(n);
+}
+
+const SKELETON: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 128 {
+        let c = i as u8;
+        t[i] = match c {
+            b'a'..=b'z' => c,
+            b'A'..=b'Z' => c.to_ascii_lowercase(),
+            b'0' => b'o',
+            b'1' | b'!' => b'i',
+            b'3' => b'e',
+            b'4' | b'@' => b'a',
+            b'5' | b'$' => b's',
+            b'7' => b't',
+            _ => 0,
+        };
+        i += 1;
+    }
+    t
+};
+
+/// [`quick_text`]'s byte table: dropped bytes (apostrophes, whether quotation marks or
+/// not: neither stays in the text), whitespace, `-` and `_` as a space, the rest lowercased.
+const Q_DROP: u8 = 0xFF;
+const QUICK: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        t[i] = match c {
+            // U+0001 is the stage-one quotation marker, so `fill` drops it too.
+            b'\'' | b'`' | 0x01 => Q_DROP,
+            b'-' | b'_' => b' ',
+            c if c.is_ascii_whitespace() => b' ',
+            c => c.to_ascii_lowercase(),
+        };
+        i += 1;
+    }
+    t
+};
+
 /// Stage one for one ASCII byte: `None` if dropped (apostrophes), `b' '` for whitespace,
 /// hyphens and underscores, the lowercase byte otherwise.
 /// Stage-one marker for a single quotation mark (recorded in `quotes`, not kept in `text`).
@@ -477,6 +708,63 @@ mod tests {
                 prop_assert_eq!(&a.quotes, &g.quotes);
                 Ok(())
             })
+            .unwrap();
+    }
+
+    #[test]
+    fn quick_text_equals_fill() {
+        use proptest::prelude::*;
+        let mut runner = proptest::test_runner::TestRunner::default();
+        runner
+            .run(
+                &"[a-zA-Z0-9 '`_.!@$\t\x01-]{0,40}|([a-z] ){0,6}[a-z]{0,3}|[a-z1!@'我們、。😭 ]{0,20}|[a-z1'’我Ａ、\u{3000}\u{200B}ªé ]{0,20}|[a-c1!'我，！？１ｂＣ＇－\u{3000} ]{0,24}",
+                |s| {
+                    let mut n = Normalized::new();
+                    n.fill(&s);
+                    let mut scratch = Normalized::new();
+                    let mut out = vec![0u8];
+                    quick_text(&s, &mut scratch, &mut out);
+                    prop_assert_eq!(&out[1..], n.text.as_bytes());
+                    Ok(())
+                },
+            )
+            .unwrap();
+    }
+
+    fn skel(b: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        skeleton(b, &mut out);
+        out
+    }
+
+    #[test]
+    fn skeleton_of_normalised_text_is_skeleton_of_text() {
+        use proptest::prelude::*;
+        assert_eq!(skel(b"K i l l  m-y_s'e1f!!"), b"kilmyseifi");
+        let mut runner = proptest::test_runner::TestRunner::default();
+        runner
+            .run(
+                &(
+                    "[a-zA-Z0-9 '`_.!@$\t\x01-]{0,60}|([a-z1] ){0,6}[a-z!]{0,3}",
+                    0usize..60,
+                    0usize..60,
+                ),
+                |(s, a, b)| {
+                    let mut n = Normalized::new();
+                    n.fill(&s);
+                    prop_assert_eq!(skel(n.text.as_bytes()), skel(s.as_bytes()));
+                    // A substring of the normalised text: its skeleton is inside.
+                    let t = n.text.as_bytes();
+                    let (a, b) = (a.min(t.len()), b.min(t.len()));
+                    let (a, b) = (a.min(b), a.max(b));
+                    let sub = skel(&t[a..b]);
+                    let whole = skel(t);
+                    prop_assert!(
+                        sub.is_empty() || whole.windows(sub.len()).any(|w| w == sub.as_slice())
+                    );
+                    Ok(())
+                },
+            )
             .unwrap();
     }
 

@@ -17,27 +17,111 @@ fn is_term(c: char) -> bool {
     )
 }
 
+/// Whether an ASCII byte is a terminator (`!?;.` or a newline).
+#[inline]
+fn is_term_byte(b: u8) -> bool {
+    matches!(b, b'!' | b'?' | b'\n' | b';' | b'.')
+}
+
+/// The character starting at byte `i` of `b` (a valid UTF-8 text) and its length.
+#[inline]
+fn char_at(text: &str, i: usize) -> (char, usize) {
+    let c = text[i..].chars().next().unwrap_or('\0');
+    (c, c.len_utf8())
+}
+
 /// The first boundary in `text` after `from` (the start of the current sentence) that is
 /// strictly inside `text`, or `None`.
+///
+/// Works on bytes: ASCII characters are classified without decoding, and only non-ASCII
+/// characters are decoded. Equal to the character-by-character definition (a unit test
+/// holds them equal).
 pub fn next_boundary(text: &str, from: usize) -> Option<usize> {
-    let mut prev: Option<char> = None;
-    for (i, c) in text.get(from..)?.char_indices() {
-        let p = from + i;
-        if let Some(pc) = prev {
-            if is_term(pc) && !is_term(c) && (pc != '.' || c.is_whitespace()) {
-                return Some(p);
-            }
-            let len = p - from;
-            if len >= MAX_SENTENCE && (pc == ' ' || pc == ',' || pc == '，') {
-                return Some(p);
-            }
-            if len >= 2 * MAX_SENTENCE {
-                return Some(p);
+    let b = text.as_bytes();
+    if from >= b.len() || !text.is_char_boundary(from) {
+        return None;
+    }
+    // The previous character: whether it is a terminator, a full stop, a soft-cut point.
+    let (c0, n0) = char_at(text, from);
+    let mut prev_term = is_term(c0);
+    let mut prev_dot = c0 == '.';
+    let mut prev_soft = matches!(c0, ' ' | ',' | '，');
+    let mut p = from + n0;
+    let hard = from.saturating_add(2 * MAX_SENTENCE);
+    let soft = from.saturating_add(MAX_SENTENCE);
+    loop {
+        // No boundary can fall while the previous character is not a terminator and the
+        // sentence is shorter than the soft cap: skip to the next terminator quickly.
+        if !prev_term && p < soft {
+            let q = skip_to_terminator(b, p, b.len().min(soft));
+            if q > p {
+                let c = text[..q].chars().next_back().unwrap_or('\0');
+                prev_dot = false;
+                prev_soft = matches!(c, ' ' | ',' | '，');
+                p = q;
             }
         }
-        prev = Some(c);
+        if p >= b.len() {
+            return None;
+        }
+        let x = b[p];
+        let (term, dot, ws, soft_pt, n) = if x < 0x80 {
+            (
+                is_term_byte(x),
+                x == b'.',
+                x.is_ascii_whitespace(),
+                x == b' ' || x == b',',
+                1,
+            )
+        } else {
+            let (c, n) = char_at(text, p);
+            (is_term(c), false, c.is_whitespace(), c == '，', n)
+        };
+        if prev_term && !term && (!prev_dot || ws) {
+            return Some(p);
+        }
+        if p >= soft && prev_soft {
+            return Some(p);
+        }
+        if p >= hard {
+            return Some(p);
+        }
+        prev_term = term;
+        prev_dot = dot;
+        prev_soft = soft_pt;
+        p += n;
     }
-    None
+}
+
+/// The first character start in `b[p..limit]` (or `limit`, or past it by less than a
+/// character) holding a terminator. `p` is a character start of valid UTF-8.
+#[inline]
+fn skip_to_terminator(b: &[u8], mut p: usize, limit: usize) -> usize {
+    while p < limit {
+        let x = b[p];
+        if x < 0x80 {
+            if is_term_byte(x) {
+                return p;
+            }
+            p += 1;
+        } else if x < 0xE0 {
+            p += 2;
+        } else if x < 0xF0 {
+            // The multi-byte terminators all start with E2, E3 or EF.
+            if matches!(x, 0xE2 | 0xE3 | 0xEF)
+                && let Some(c) = std::str::from_utf8(&b[p..(p + 3).min(b.len())])
+                    .ok()
+                    .and_then(|s| s.chars().next())
+                && is_term(c)
+            {
+                return p;
+            }
+            p += 3;
+        } else {
+            p += 4;
+        }
+    }
+    p.min(b.len())
 }
 
 #[cfg(test)]
@@ -53,6 +137,65 @@ mod tests {
         }
         out.push(&t[s..]);
         out
+    }
+
+    /// The character-by-character definition the byte version must equal.
+    fn next_boundary_chars(text: &str, from: usize) -> Option<usize> {
+        let mut prev: Option<char> = None;
+        for (i, c) in text.get(from..)?.char_indices() {
+            let p = from + i;
+            if let Some(pc) = prev {
+                if is_term(pc) && !is_term(c) && (pc != '.' || c.is_whitespace()) {
+                    return Some(p);
+                }
+                let len = p - from;
+                if len >= MAX_SENTENCE && (pc == ' ' || pc == ',' || pc == '，') {
+                    return Some(p);
+                }
+                if len >= 2 * MAX_SENTENCE {
+                    return Some(p);
+                }
+            }
+            prev = Some(c);
+        }
+        None
+    }
+
+    #[test]
+    fn byte_version_equals_char_version() {
+        use proptest::prelude::*;
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+            cases: 128,
+            ..ProptestConfig::default()
+        });
+        runner
+            .run(
+                &(
+                    "([a-z ,.!?;\n\u{3000}\u{a0}]|。|！|？|；|…|｡|．|，|好|😭){0,300}|[a-z好，]{0,2600}|[a-z .]{0,2300}",
+                    0usize..8,
+                ),
+                |(t, k)| {
+                    let mut from = 0;
+                    // Start from a few different char boundaries, as the stream does.
+                    for _ in 0..k {
+                        match next_boundary_chars(&t, from) {
+                            Some(p) => from = p,
+                            None => break,
+                        }
+                    }
+                    let mut s = from;
+                    loop {
+                        let a = next_boundary(&t, s);
+                        prop_assert_eq!(a, next_boundary_chars(&t, s));
+                        match a {
+                            Some(p) => s = p,
+                            None => break,
+                        }
+                    }
+                    Ok(())
+                },
+            )
+            .unwrap();
     }
 
     #[test]

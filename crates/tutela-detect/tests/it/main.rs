@@ -4,6 +4,7 @@
 
 mod cases;
 mod golden;
+mod quick;
 mod rulepacks;
 mod streaming;
 

@@ -1,0 +1,138 @@
+//! The quick pass (`Engine::may_fire`, used by `Detectors::scan`) must never skip a text the
+//! full scan finds something in: `scan` equals the streaming scan (which always runs in full)
+//! on every labelled case, on documents made of many cases, and on generated text.
+
+use proptest::prelude::*;
+use tutela_types::{Finding, Side};
+
+const CASE_FILES: &[&str] = &[
+    include_str!("../cases/own.jsonl"),
+    include_str!("../cases/more.jsonl"),
+];
+
+fn case_texts() -> Vec<String> {
+    CASE_FILES
+        .iter()
+        .flat_map(|f| f.lines())
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v.get("text").and_then(|t| t.as_str()).map(str::to_owned))
+        .collect()
+}
+
+/// The full scan: the stream never takes the quick pass.
+fn full(side: Side, text: &str, ctx: Option<&str>) -> Vec<Finding> {
+    let mut s = super::det().stream(side, ctx);
+    let mut out = s.feed(text);
+    out.extend(s.finish());
+    out
+}
+
+fn check(text: &str) {
+    for (side, ctx) in [
+        (Side::User, None),
+        (Side::Assistant, None),
+        (Side::Assistant, Some("ok bye, gotta go")),
+    ] {
+        assert_eq!(
+            super::det().scan(side, text, ctx),
+            full(side, text, ctx),
+            "{side:?} {text:?}"
+        );
+    }
+}
+
+#[test]
+fn every_case_scans_the_same() {
+    let texts = case_texts();
+    assert!(texts.len() > 500, "{}", texts.len());
+    let mut fired = 0;
+    for t in &texts {
+        check(t);
+        fired += usize::from(!super::det().scan(Side::User, t, None).is_empty());
+    }
+    // The cases hold both kinds of text, so both outcomes of the quick pass were taken.
+    assert!(fired > 100 && fired < texts.len(), "{fired}");
+}
+
+#[test]
+fn documents_of_many_cases_scan_the_same() {
+    let texts = case_texts();
+    for (k, chunk) in texts.chunks(7).enumerate() {
+        let sep = ["\n", " ", "", "。", "... "][k % 5];
+        check(&chunk.join(sep));
+    }
+}
+
+const VOCAB: &[&str] = &[
+    "i",
+    "want",
+    "to",
+    "die",
+    "kill",
+    "myself",
+    "k i l l",
+    "su1cide",
+    "don't",
+    "'end",
+    "it'",
+    "all",
+    "never",
+    "wake",
+    "up",
+    "my",
+    "brother",
+    "said",
+    "he",
+    "!",
+    ".",
+    "\n",
+    "-",
+    "不想活了",
+    "想死",
+    "我",
+    "他",
+    "。",
+    "，",
+    "ＫＩＬＬ",
+    "\u{200B}",
+    "lol",
+    "game",
+    "you",
+    "are",
+    "not",
+    "an",
+    "ai",
+    "human",
+    "secret",
+    "end",
+    "things",
+    "hurt",
+    "cut",
+    "over",
+    "dead",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn generated_text_scans_the_same(
+        words in proptest::collection::vec(
+            prop_oneof![
+                3 => proptest::sample::select(VOCAB).prop_map(str::to_owned),
+                1 => "[a-z0-9!@$' ]{1,6}",
+            ],
+            0..60,
+        ),
+        seps in proptest::collection::vec(prop_oneof![Just(" "), Just(""), Just("  ")], 60),
+    ) {
+        let mut text = String::new();
+        for (w, s) in words.iter().zip(&seps) {
+            text.push_str(w);
+            text.push_str(s);
+        }
+        for side in [Side::User, Side::Assistant] {
+            prop_assert_eq!(super::det().scan(side, &text, None), full(side, &text, None));
+        }
+    }
+}
