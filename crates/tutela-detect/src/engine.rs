@@ -107,6 +107,37 @@ struct Hit {
     lit: u32,
 }
 
+/// The most telling stretch of a cue's skeleton: the window of [`WINDOW`] characters whose
+/// letters are rarest in English (ideographs count as rare), or all of it if shorter.
+fn skeleton_window(skel: &[char]) -> String {
+    fn rarity(c: char) -> u32 {
+        // Roughly -10 ln(frequency) of English letters; ideographs count as rare.
+        match c {
+            'e' => 21,
+            't' | 'a' => 25,
+            'o' | 'i' | 'n' => 27,
+            's' | 'h' | 'r' => 28,
+            'd' | 'l' => 32,
+            'c' | 'u' | 'm' | 'w' | 'f' => 36,
+            'g' | 'y' | 'p' | 'b' => 39,
+            'v' | 'k' => 47,
+            'j' | 'x' | 'q' | 'z' => 65,
+            _ => 50,
+        }
+    }
+    if skel.len() <= WINDOW {
+        return skel.iter().collect();
+    }
+    let best = (0..=skel.len() - WINDOW)
+        .max_by_key(|&i| skel[i..i + WINDOW].iter().map(|&c| rarity(c)).sum::<u32>())
+        .unwrap_or(0);
+    skel[best..best + WINDOW].iter().collect()
+}
+
+/// Characters per skeleton window: shorter windows make a smaller automaton, longer ones
+/// let fewer ordinary texts through to the exact check.
+const WINDOW: usize = 100;
+
 /// The literals of `lits` that contain no other literal of `lits` (duplicates kept once).
 fn minimal_literals(mut lits: Vec<&str>) -> Result<Vec<&str>, CompileError> {
     lits.sort_unstable();
@@ -373,24 +404,21 @@ impl Engine {
         // For "does any cue occur", a literal that contains another cue literal adds
         // nothing: keep only the minimal ones, a much smaller automaton.
         let cue_patterns = minimal_literals(cue_patterns)?;
-        // ASCII texts are first checked on their letter skeletons (see `skeleton`).
-        let skeletons: Vec<String> = cue_patterns
+        // Texts are first checked on their skeletons (see `normalize::skeleton`), for one
+        // short window of each cue's skeleton: a small automaton that stays in cache.
+        let windows: Vec<String> = cue_patterns
             .iter()
-            .filter(|l| l.is_ascii())
-            .map(|l| {
-                let mut out = Vec::new();
-                crate::normalize::skeleton(l.as_bytes(), &mut out);
-                String::from_utf8_lossy(&out).into_owned()
-            })
+            .map(|l| skeleton_window(&crate::normalize::skeleton_literal(l)))
             .collect();
-        let skel = if skeletons.is_empty() || skeletons.iter().any(String::is_empty) {
+        let skel = if windows.is_empty() || windows.iter().any(String::is_empty) {
             None
         } else {
-            let minimal = minimal_literals(skeletons.iter().map(String::as_str).collect())?;
+            let minimal = minimal_literals(windows.iter().map(String::as_str).collect())?;
             Some(
                 AhoCorasick::builder()
                     .match_kind(MatchKind::Standard)
                     .kind(Some(AhoCorasickKind::DFA))
+                    .prefilter(false)
                     .build(&minimal)
                     .map_err(|e| CompileError::Build(e.to_string()))?,
             )
@@ -401,7 +429,7 @@ impl Engine {
             Some(
                 AhoCorasick::builder()
                     .match_kind(MatchKind::Standard)
-                    .kind(Some(AhoCorasickKind::ContiguousNFA))
+                    .kind(Some(AhoCorasickKind::DFA))
                     .prefilter(false)
                     .build(&cue_patterns)
                     .map_err(|e| CompileError::Build(e.to_string()))?,
@@ -433,14 +461,13 @@ impl Engine {
         if self.cues.is_none() && self.regex.is_none() {
             return false;
         }
-        // An ASCII text without operator regexes: a cue in one of its normalised sentences
-        // puts the cue's skeleton in the text's skeleton, so no skeleton means no cue.
+        // Without operator regexes: a cue in one of the normalised sentences puts the cue's
+        // skeleton, and so its window, in the text's skeleton; no window means no cue.
         if self.regex.is_none()
             && let Some(skel) = &self.skel
-            && text.is_ascii()
         {
             q.text.clear();
-            crate::normalize::skeleton(text.as_bytes(), &mut q.text);
+            crate::normalize::skeleton(text, &mut q.text);
             if !skel.is_match(q.text.as_slice()) {
                 return false;
             }

@@ -350,28 +350,105 @@ fn next_stage_quick(b: &[u8], mut from: usize) -> Option<(u8, usize)> {
     None
 }
 
-/// Appends the letter skeleton of an ASCII text: ASCII letters lowercased and leetspeak
-/// symbols read as their letters, everything else dropped, runs of one letter collapsed.
+/// Appends the skeleton of a text: the characters stage one makes of it, keeping only
+/// letters (ASCII letters, leetspeak symbols read as their letters) and CJK ideographs
+/// (simplified), with runs of one character collapsed.
 ///
-/// For ASCII `x`, the skeleton of `Normalized::fill(x).text` is the skeleton of `x` (the
-/// normaliser only lowercases, drops or turns into spaces what the skeleton drops, reads
-/// some leetspeak the skeleton always reads, joins letters and collapses runs), and the
-/// skeleton of a substring is a substring of the skeleton. So a literal that occurs in the
-/// normalised text has its skeleton in the text's skeleton: a sound, cheap first test.
-pub(crate) fn skeleton(b: &[u8], out: &mut Vec<u8>) {
+/// The skeleton of `Normalized::fill(x).text` is the skeleton of `x`: stage two only reads
+/// leetspeak (which the skeleton always reads), joins spaced letters and drops quotation
+/// marks (the skeleton drops every separator) and collapses letter runs. And the skeleton
+/// of a substring is a substring of the skeleton. So a normalised literal that occurs in
+/// the normalised text of a sentence has its [`skeleton_literal`] in the skeleton of the
+/// text: a sound, cheap first test that needs neither sentences nor byte maps.
+pub(crate) fn skeleton(src: &str, out: &mut Vec<u8>) {
+    let b = src.as_bytes();
     let start = out.len();
-    out.resize(start + b.len(), 0);
+    // Written by index into a buffer sized for the common case (one byte out per byte in,
+    // at most), grown only when a rare character expands under NFKC.
+    out.resize(start + b.len() + 8, 0);
     let mut n = start;
-    let mut last = 0u8;
-    for &x in b {
-        let c = SKELETON[x as usize];
-        out[n] = c;
-        n += usize::from(c != 0 && c != last);
-        if c != 0 {
-            last = c;
+    // The last kept character (a byte for ASCII letters, a code point for ideographs).
+    let mut last = 0u32;
+    let mut i = 0;
+    while i < b.len() {
+        let x = b[i];
+        if x < 0x80 {
+            let c = SKELETON[x as usize];
+            out[n] = c;
+            n += usize::from(c != 0 && u32::from(c) != last);
+            if c != 0 {
+                last = u32::from(c);
+            }
+            i += 1;
+            continue;
+        }
+        let Some((c, len)) = decode(b, i) else {
+            i += 1;
+            continue;
+        };
+        i += len;
+        let mut keep = |k: char| {
+            let code = if k.is_ascii() {
+                u32::from(SKELETON[k as usize])
+            } else if is_cjk(k) {
+                k as u32
+            } else {
+                0
+            };
+            if code == 0 {
+                return;
+            }
+            if code != last {
+                if n + 4 + (b.len() - i) > out.len() {
+                    out.resize(n + 8 + (b.len() - i), 0);
+                }
+                let Some(k) = char::from_u32(code) else {
+                    return;
+                };
+                n += k.encode_utf8(&mut out[n..]).len();
+            }
+            last = code;
+        };
+        if is_cjk(c) {
+            keep(t2s::simplify(c));
+        } else if let Some(a) = fullwidth(c) {
+            keep(a as char);
+        } else if is_invisible(c)
+            || matches!(c, '\u{2018}' | '\u{2019}' | '\u{02BC}')
+            || ('\u{3001}'..='\u{3035}').contains(&c)
+            || ('\u{1F300}'..='\u{1FAFF}').contains(&c)
+        {
+        } else {
+            for k in std::iter::once(c).nfkc() {
+                for l in k.to_lowercase() {
+                    keep(if is_cjk(l) { t2s::simplify(l) } else { l });
+                }
+            }
         }
     }
     out.truncate(n);
+}
+
+/// The skeleton of a normalised literal (see [`skeleton`]): its ASCII letters and leetspeak
+/// read as letters, its ideographs, runs collapsed; nothing else.
+pub(crate) fn skeleton_literal(lit: &str) -> Vec<char> {
+    let mut out: Vec<char> = Vec::new();
+    for c in lit.chars() {
+        let k = if c.is_ascii() {
+            match SKELETON[c as usize] {
+                0 => continue,
+                l => l as char,
+            }
+        } else if is_cjk(c) {
+            c
+        } else {
+            continue;
+        };
+        if out.last() != Some(&k) {
+            out.push(k);
+        }
+    }
+    out
 }
 
 const SKELETON: [u8; 256] = {
@@ -733,7 +810,7 @@ mod tests {
 
     fn skel(b: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        skeleton(b, &mut out);
+        skeleton(std::str::from_utf8(b).unwrap(), &mut out);
         out
     }
 
@@ -745,20 +822,26 @@ mod tests {
         runner
             .run(
                 &(
-                    "[a-zA-Z0-9 '`_.!@$\t\x01-]{0,60}|([a-z1] ){0,6}[a-z!]{0,3}",
+                    "[a-zA-Z0-9 '`_.!@$\t\x01-]{0,60}|([a-z1] ){0,6}[a-z!]{0,3}|[a-c1!'我們，！？１ｂＣ＇－\u{3000}\u{203C}\u{2026}\u{200B}ﬁé😭 ]{0,30}",
                     0usize..60,
                     0usize..60,
                 ),
                 |(s, a, b)| {
                     let mut n = Normalized::new();
                     n.fill(&s);
-                    prop_assert_eq!(skel(n.text.as_bytes()), skel(s.as_bytes()));
+                    let lit: String = skeleton_literal(&n.text).into_iter().collect();
+                    let text_skel = skel(s.as_bytes());
+                    prop_assert_eq!(lit.as_bytes(), text_skel.as_slice());
                     // A substring of the normalised text: its skeleton is inside.
                     let t = n.text.as_bytes();
                     let (a, b) = (a.min(t.len()), b.min(t.len()));
                     let (a, b) = (a.min(b), a.max(b));
-                    let sub = skel(&t[a..b]);
-                    let whole = skel(t);
+                    let (mut a, mut b) = (a, b);
+                    while !n.text.is_char_boundary(a) { a -= 1; }
+                    while !n.text.is_char_boundary(b) { b -= 1; }
+                    let sub: String = skeleton_literal(&n.text[a..b]).into_iter().collect();
+                    let sub = sub.into_bytes();
+                    let whole = skel(s.as_bytes());
                     prop_assert!(
                         sub.is_empty() || whole.windows(sub.len()).any(|w| w == sub.as_slice())
                     );
