@@ -154,6 +154,8 @@ fn scan_numbers(b: &[u8], out: &mut Vec<PiiHit>) {
         }
         // A number glued to letters or digits on the left (`abc123`, `x9`) is an identifier.
         if i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_') {
+            // Past the `(` or `+` itself (`2+2`, `f(1)`), then the rest of the identifier.
+            i += 1;
             while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
                 i += 1;
             }
@@ -444,6 +446,19 @@ mod tests {
         assert_eq!(cn_id_check_char(b"11010519491231002"), Some(b'X'));
         assert!(luhn_valid(b"79927398713"));
         assert!(!luhn_valid(b"79927398710"));
+    }
+
+    #[test]
+    fn a_sign_or_parenthesis_glued_to_a_word_ends_the_scan() {
+        // These once looped forever: `+` or `(` after a letter or digit, before a digit.
+        for t in ["2+2", "n+1 and f(1)", "x(5", "a+1", "1(2)3 555-0100"] {
+            let _ = scan(t);
+        }
+        assert!(
+            scan("call f(1) or +1 415 555 0100")
+                .iter()
+                .any(|h| h.kind == PiiKind::PhoneUs)
+        );
     }
 
     proptest::proptest! {
