@@ -4,6 +4,7 @@
 //! work proportional to the number of hits.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex::RegexSet;
@@ -88,11 +89,8 @@ pub(crate) struct Carry {
 pub(crate) struct Engine {
     side: Side,
     ac: Option<AhoCorasick>,
-    /// The cue literals alone, as a DFA: a text in which none of them occurs (and no
-    /// operator regex matches) cannot fire any rule, whatever its frames and subjects.
-    cues: Option<AhoCorasick>,
-    /// The letter skeletons of the ASCII cue literals (`None` if one of them has none).
-    skel: Option<AhoCorasick>,
+    /// The automata of the quick pass (see [`Engine::may_fire`]), built on first use.
+    quick: Quick,
     lits: Vec<Lit>,
     rules: Vec<Rule>,
     regex: Option<RegexSet>,
@@ -107,36 +105,79 @@ struct Hit {
     lit: u32,
 }
 
-/// The most telling stretch of a cue's skeleton: the window of [`WINDOW`] characters whose
-/// letters are rarest in English (ideographs count as rare), or all of it if shorter.
-fn skeleton_window(skel: &[char]) -> String {
-    fn rarity(c: char) -> u32 {
-        // Roughly -10 ln(frequency) of English letters; ideographs count as rare.
-        match c {
-            'e' => 21,
-            't' | 'a' => 25,
-            'o' | 'i' | 'n' => 27,
-            's' | 'h' | 'r' => 28,
-            'd' | 'l' => 32,
-            'c' | 'u' | 'm' | 'w' | 'f' => 36,
-            'g' | 'y' | 'p' | 'b' => 39,
-            'v' | 'k' => 47,
-            'j' | 'x' | 'q' | 'z' => 65,
-            _ => 50,
-        }
-    }
-    if skel.len() <= WINDOW {
-        return skel.iter().collect();
-    }
-    let best = (0..=skel.len() - WINDOW)
-        .max_by_key(|&i| skel[i..i + WINDOW].iter().map(|&c| rarity(c)).sum::<u32>())
-        .unwrap_or(0);
-    skel[best..best + WINDOW].iter().collect()
+/// The quick pass's literals, and its automata, each built on first use: a scanner that
+/// never sees a non-ASCII text never builds the large automaton for one, and a side that is
+/// never scanned (screening reads the assistant side only) builds nothing. An automaton
+/// that cannot be built is `None`, and `None` only ever lets a text through to the full scan.
+#[derive(Debug)]
+struct Quick {
+    /// The cue literals, normalised.
+    cues_src: Vec<String>,
+    /// Whether every cue has a non-empty skeleton (else no skeleton shortcut).
+    shortcut: bool,
+    /// Every cue's skeleton, and the all-ASCII ones among them. An ASCII text's skeleton
+    /// holds only ASCII letters, so only those can occur in it; their automaton has a
+    /// 26-letter alphabet and rows a fraction of the size, and stays in cache far better.
+    skeletons: Vec<String>,
+    ascii_skeletons: Vec<String>,
+    cues: OnceLock<Option<AhoCorasick>>,
+    skel: OnceLock<Option<AhoCorasick>>,
+    skel_ascii: OnceLock<Option<AhoCorasick>>,
 }
 
-/// Characters per skeleton window: shorter windows make a smaller automaton, longer ones
-/// let fewer ordinary texts through to the exact check.
-const WINDOW: usize = 100;
+impl Quick {
+    fn new(cues_src: Vec<String>) -> Self {
+        let skeletons: Vec<String> = cues_src
+            .iter()
+            .map(|l| crate::normalize::skeleton_literal(l).into_iter().collect())
+            .collect();
+        let shortcut = !skeletons.iter().any(String::is_empty);
+        let ascii_skeletons = skeletons.iter().filter(|s| s.is_ascii()).cloned().collect();
+        Self {
+            cues_src,
+            shortcut,
+            skeletons,
+            ascii_skeletons,
+            cues: OnceLock::new(),
+            skel: OnceLock::new(),
+            skel_ascii: OnceLock::new(),
+        }
+    }
+
+    /// The cue literals alone (a contiguous NFA: it only reads texts the skeleton let
+    /// through, and builds fast).
+    fn cues(&self) -> Option<&AhoCorasick> {
+        self.cues
+            .get_or_init(|| any_of(&self.cues_src, AhoCorasickKind::ContiguousNFA))
+            .as_ref()
+    }
+
+    fn skel(&self) -> Option<&AhoCorasick> {
+        self.skel
+            .get_or_init(|| any_of(&self.skeletons, AhoCorasickKind::DFA))
+            .as_ref()
+    }
+
+    /// `Some` automaton that never matches when there are no ASCII skeletons.
+    fn skel_ascii(&self) -> Option<&AhoCorasick> {
+        self.skel_ascii
+            .get_or_init(|| any_of(&self.ascii_skeletons, AhoCorasickKind::DFA))
+            .as_ref()
+    }
+}
+
+/// An automaton that answers whether any of `pats` occurs: only the minimal literals (one
+/// that contains another adds nothing), no prefilter (the patterns are many). `None` if
+/// it cannot be built. No patterns: an automaton that never matches.
+fn any_of(pats: &[String], kind: AhoCorasickKind) -> Option<AhoCorasick> {
+    let minimal = minimal_literals(pats.iter().map(String::as_str).collect()).ok()?;
+    AhoCorasick::builder()
+        .match_kind(MatchKind::Standard)
+        .kind(Some(kind))
+        .prefilter(false)
+        .build(&minimal)
+        .ok()
+}
 
 /// The literals of `lits` that contain no other literal of `lits` (duplicates kept once).
 fn minimal_literals(mut lits: Vec<&str>) -> Result<Vec<&str>, CompileError> {
@@ -394,47 +435,14 @@ impl Engine {
                     .map_err(|e| CompileError::Build(e.to_string()))?,
             )
         };
-        let cue_patterns: Vec<&str> = b
+        let cue_patterns: Vec<String> = b
             .lits
             .iter()
             .zip(&b.patterns)
             .filter(|(l, _)| l.roles.iter().any(|r| matches!(r, Role::Cue(_))))
-            .map(|(_, p)| p.as_str())
+            .map(|(_, p)| p.clone())
             .collect();
-        // For "does any cue occur", a literal that contains another cue literal adds
-        // nothing: keep only the minimal ones, a much smaller automaton.
-        let cue_patterns = minimal_literals(cue_patterns)?;
-        // Texts are first checked on their skeletons (see `normalize::skeleton`), for one
-        // short window of each cue's skeleton: a small automaton that stays in cache.
-        let windows: Vec<String> = cue_patterns
-            .iter()
-            .map(|l| skeleton_window(&crate::normalize::skeleton_literal(l)))
-            .collect();
-        let skel = if windows.is_empty() || windows.iter().any(String::is_empty) {
-            None
-        } else {
-            let minimal = minimal_literals(windows.iter().map(String::as_str).collect())?;
-            Some(
-                AhoCorasick::builder()
-                    .match_kind(MatchKind::Standard)
-                    .kind(Some(AhoCorasickKind::DFA))
-                    .prefilter(false)
-                    .build(&minimal)
-                    .map_err(|e| CompileError::Build(e.to_string()))?,
-            )
-        };
-        let cues = if cue_patterns.is_empty() {
-            None
-        } else {
-            Some(
-                AhoCorasick::builder()
-                    .match_kind(MatchKind::Standard)
-                    .kind(Some(AhoCorasickKind::DFA))
-                    .prefilter(false)
-                    .build(&cue_patterns)
-                    .map_err(|e| CompileError::Build(e.to_string()))?,
-            )
-        };
+        let quick = Quick::new(cue_patterns);
         let regex = if regex_src.is_empty() {
             None
         } else {
@@ -443,8 +451,7 @@ impl Engine {
         Ok(Self {
             side,
             ac,
-            cues,
-            skel,
+            quick,
             lits: b.lits,
             rules,
             regex,
@@ -458,17 +465,23 @@ impl Engine {
     /// finds nothing, so the caller may skip it. Boundary checks, frames, subjects and
     /// languages are not looked at here, so this only ever errs towards `true`.
     pub(crate) fn may_fire(&self, text: &str, q: &mut QuickScratch) -> bool {
-        if self.cues.is_none() && self.regex.is_none() {
+        let quick = &self.quick;
+        if quick.cues_src.is_empty() && self.regex.is_none() {
             return false;
         }
         // Without operator regexes: a cue in one of the normalised sentences puts the cue's
-        // skeleton, and so its window, in the text's skeleton; no window means no cue.
-        if self.regex.is_none()
-            && let Some(skel) = &self.skel
-        {
+        // skeleton in the text's skeleton; no skeleton means no cue.
+        if self.regex.is_none() && quick.shortcut {
             q.text.clear();
             crate::normalize::skeleton(text, &mut q.text);
-            if !skel.is_match(q.text.as_slice()) {
+            let found = if text.is_ascii() {
+                quick
+                    .skel_ascii()
+                    .is_none_or(|a| a.is_match(q.text.as_slice()))
+            } else {
+                quick.skel().is_none_or(|a| a.is_match(q.text.as_slice()))
+            };
+            if !found {
                 return false;
             }
         }
@@ -483,7 +496,7 @@ impl Engine {
             {
                 return true;
             }
-            if self.cues.is_some() {
+            if !quick.cues_src.is_empty() {
                 crate::normalize::quick_text(seg, &mut q.norm, &mut q.text);
                 // A separator no literal contains, so that no cue spans two sentences.
                 q.text.push(0);
@@ -493,9 +506,16 @@ impl Engine {
             }
             s = p;
         }
-        self.cues
-            .as_ref()
-            .is_some_and(|ac| ac.is_match(q.text.as_slice()))
+        !quick.cues_src.is_empty() && quick.cues().is_none_or(|ac| ac.is_match(q.text.as_slice()))
+    }
+
+    /// Builds the quick pass's automata now rather than on first use.
+    pub(crate) fn prepare(&self) {
+        let _ = (
+            self.quick.cues(),
+            self.quick.skel(),
+            self.quick.skel_ascii(),
+        );
     }
 
     /// Number of distinct literals and of rules.

@@ -191,6 +191,14 @@ impl Detectors {
         })
     }
 
+    /// Builds now what the quick pass of [`Detectors::scan`] would otherwise build on first
+    /// use (a few hundred milliseconds): for servers, so no request pays for it.
+    pub fn prepare(&self) {
+        self.user.prepare();
+        self.assistant.prepare();
+        self.context.prepare();
+    }
+
     /// Distinct literals and rules per engine (user, assistant, context), for reports.
     pub fn stats(&self) -> [(usize, usize); 3] {
         [self.user.size(), self.assistant.size(), self.context.size()]

@@ -191,7 +191,12 @@ impl Normalized {
 pub(crate) fn quick_text(seg: &str, scratch: &mut Normalized, out: &mut Vec<u8>) {
     let b = seg.as_bytes();
     let floor = out.len();
-    if maybe_spaced_ascii(b) || !quick_text_plain(b, out) {
+    let spaced = if seg.is_ascii() {
+        maybe_spaced_ascii(b)
+    } else {
+        maybe_spaced_chars(seg)
+    };
+    if spaced || !quick_text_plain(b, out) {
         out.truncate(floor);
         scratch.fill(seg);
         out.extend_from_slice(scratch.text.as_bytes());
@@ -382,6 +387,31 @@ pub(crate) fn skeleton(src: &str, out: &mut Vec<u8>) {
             i += 1;
             continue;
         }
+        // Ideographs (three bytes, the bulk of Chinese text) without the general machinery.
+        if (0xE3..=0xE9).contains(&x) && i + 2 < b.len() {
+            let u = (u32::from(x & 0x0F) << 12)
+                | (u32::from(b[i + 1] & 0x3F) << 6)
+                | u32::from(b[i + 2] & 0x3F);
+            if let Some(c) = char::from_u32(u)
+                && is_cjk(c)
+            {
+                i += 3;
+                let k = t2s::simplify(c);
+                let code = k as u32;
+                // As `keep` below: only ideographs are kept (a simplified form outside the
+                // ranges is dropped, as `skeleton_literal` drops it).
+                if is_cjk(k) && code != last {
+                    if n + 4 + (b.len() - i) > out.len() {
+                        out.resize(n + 8 + (b.len() - i), 0);
+                    }
+                    n += k.encode_utf8(&mut out[n..]).len();
+                }
+                if is_cjk(k) {
+                    last = code;
+                }
+                continue;
+            }
+        }
         let Some((c, len)) = decode(b, i) else {
             i += 1;
             continue;
@@ -556,6 +586,34 @@ fn maybe_spaced_ascii(b: &[u8]) -> bool {
         }
     }
     false
+}
+
+/// [`maybe_spaced_ascii`] for any text, reading full-width forms as their ASCII characters
+/// (stage one does), every other non-ASCII character as a separator.
+fn maybe_spaced_chars(seg: &str) -> bool {
+    let mut singles = 0;
+    let mut run = 0;
+    let mut run_alpha = false;
+    for c in seg.chars() {
+        let a = fullwidth(c).map_or(c, char::from);
+        if a.is_ascii_alphanumeric() {
+            run += 1;
+            run_alpha = a.is_ascii_alphabetic();
+            continue;
+        }
+        if run > 0 {
+            if run == 1 && run_alpha {
+                singles += 1;
+                if singles >= 3 {
+                    return true;
+                }
+            } else {
+                singles = 0;
+            }
+            run = 0;
+        }
+    }
+    run == 1 && run_alpha && singles >= 2
 }
 
 /// Leetspeak digit or symbol → letter, applied only between letters.

@@ -203,10 +203,13 @@ pub async fn build(config: Config, parts: Parts) -> Result<AppState, BuildError>
     let scanner: Arc<dyn scan::Scanner> = match parts.scanner {
         Some(s) => s,
         #[cfg(feature = "detect")]
-        None => Arc::new(engines::BuiltinScanner(
-            tutela_detect::Detectors::try_builtin()
-                .map_err(|e| BuildError::Detectors(e.to_string()))?,
-        )),
+        None => {
+            let detectors = tutela_detect::Detectors::try_builtin()
+                .map_err(|e| BuildError::Detectors(e.to_string()))?;
+            // Build the quick-pass automata now, so the first requests do not wait for them.
+            detectors.prepare();
+            Arc::new(engines::BuiltinScanner(detectors))
+        }
         #[cfg(not(feature = "detect"))]
         None => Arc::new(scan::NoScanner),
     };
