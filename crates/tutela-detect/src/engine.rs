@@ -121,8 +121,8 @@ struct Quick {
     skeletons: Vec<String>,
     ascii_skeletons: Vec<String>,
     cues: OnceLock<Option<AhoCorasick>>,
-    skel: OnceLock<Option<AhoCorasick>>,
-    skel_ascii: OnceLock<Option<AhoCorasick>>,
+    skel: OnceLock<Option<aho_corasick::dfa::DFA>>,
+    skel_ascii: OnceLock<Option<aho_corasick::dfa::DFA>>,
 }
 
 impl Quick {
@@ -152,18 +152,67 @@ impl Quick {
             .as_ref()
     }
 
-    fn skel(&self) -> Option<&AhoCorasick> {
-        self.skel
-            .get_or_init(|| any_of(&self.skeletons, AhoCorasickKind::DFA))
-            .as_ref()
+    /// A bare DFA, stepped by [`skeleton_hit_any`].
+    fn skel(&self) -> Option<&aho_corasick::dfa::DFA> {
+        self.skel.get_or_init(|| bare_dfa(&self.skeletons)).as_ref()
     }
 
-    /// `Some` automaton that never matches when there are no ASCII skeletons.
-    fn skel_ascii(&self) -> Option<&AhoCorasick> {
+    /// A bare DFA (its transitions are stepped by [`skeleton_hit`], fused with building
+    /// the skeleton); one that never matches when there are no ASCII skeletons.
+    fn skel_ascii(&self) -> Option<&aho_corasick::dfa::DFA> {
         self.skel_ascii
-            .get_or_init(|| any_of(&self.ascii_skeletons, AhoCorasickKind::DFA))
+            .get_or_init(|| bare_dfa(&self.ascii_skeletons))
             .as_ref()
     }
+}
+
+/// Whether the skeleton of the ASCII text `b` (see `normalize::skeleton`) holds a pattern
+/// of `dfa`: the skeleton is built and searched in one pass, a byte at a time, without
+/// being written anywhere.
+fn skeleton_hit(dfa: &aho_corasick::dfa::DFA, b: &[u8]) -> bool {
+    use aho_corasick::Anchored;
+    use aho_corasick::automaton::Automaton;
+    let Ok(mut sid) = dfa.start_state(Anchored::No) else {
+        return true;
+    };
+    let mut last = 0u8;
+    for &x in b {
+        let c = crate::normalize::SKELETON[x as usize];
+        if c == 0 || c == last {
+            continue;
+        }
+        last = c;
+        sid = dfa.next_state(Anchored::No, sid, c);
+        if dfa.is_match(sid) {
+            return true;
+        }
+    }
+    false
+}
+
+/// [`skeleton_hit`] for any text (the general skeleton, ideographs included).
+fn skeleton_hit_any(dfa: &aho_corasick::dfa::DFA, text: &str) -> bool {
+    use aho_corasick::Anchored;
+    use aho_corasick::automaton::Automaton;
+    let Ok(mut sid) = dfa.start_state(Anchored::No) else {
+        return true;
+    };
+    crate::normalize::skeleton_each(text, |c| {
+        sid = dfa.next_state(Anchored::No, sid, c);
+        dfa.is_match(sid)
+    })
+}
+
+/// A bare unanchored DFA over the minimal literals of `pats`, for stepping by hand; one
+/// that never matches if `pats` is empty. `None` if it cannot be built.
+fn bare_dfa(pats: &[String]) -> Option<aho_corasick::dfa::DFA> {
+    let minimal = minimal_literals(pats.iter().map(String::as_str).collect()).ok()?;
+    aho_corasick::dfa::DFA::builder()
+        .match_kind(MatchKind::Standard)
+        .start_kind(aho_corasick::StartKind::Unanchored)
+        .prefilter(false)
+        .build(&minimal)
+        .ok()
 }
 
 /// An automaton that answers whether any of `pats` occurs: only the minimal literals (one
@@ -472,14 +521,12 @@ impl Engine {
         // Without operator regexes: a cue in one of the normalised sentences puts the cue's
         // skeleton in the text's skeleton; no skeleton means no cue.
         if self.regex.is_none() && quick.shortcut {
-            q.text.clear();
-            crate::normalize::skeleton(text, &mut q.text);
             let found = if text.is_ascii() {
                 quick
                     .skel_ascii()
-                    .is_none_or(|a| a.is_match(q.text.as_slice()))
+                    .is_none_or(|d| skeleton_hit(d, text.as_bytes()))
             } else {
-                quick.skel().is_none_or(|a| a.is_match(q.text.as_slice()))
+                quick.skel().is_none_or(|d| skeleton_hit_any(d, text))
             };
             if !found {
                 return false;
@@ -867,4 +914,39 @@ fn quote_start(text: &str, quotes: &[u32], at: usize) -> Option<usize> {
         open = if open.is_some() { None } else { Some(q) };
     }
     open
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fused_skeleton_search_equals_search_of_the_skeleton() {
+        use proptest::prelude::*;
+        let pats: Vec<String> = ["kil", "mysel", "die", "不想活", "想死", "sex", "ai"]
+            .iter()
+            .map(|p| (*p).to_owned())
+            .collect();
+        let ascii: Vec<String> = pats.iter().filter(|p| p.is_ascii()).cloned().collect();
+        let (Some(all), Some(asc)) = (bare_dfa(&pats), bare_dfa(&ascii)) else {
+            panic!("automata build");
+        };
+        let reference = AhoCorasick::new(&pats).unwrap();
+        let mut runner = proptest::test_runner::TestRunner::default();
+        runner
+            .run(
+                &"[a-zA-Z0-9 !@$'.-]{0,40}|[a-z1 想死不活了們ＫＩ\u{200B}]{0,24}",
+                |t| {
+                    let mut sk = Vec::new();
+                    crate::normalize::skeleton(&t, &mut sk);
+                    let want = reference.is_match(sk.as_slice());
+                    prop_assert_eq!(skeleton_hit_any(&all, &t), want);
+                    if t.is_ascii() {
+                        prop_assert_eq!(skeleton_hit(&asc, t.as_bytes()), want);
+                    }
+                    Ok(())
+                },
+            )
+            .unwrap();
+    }
 }

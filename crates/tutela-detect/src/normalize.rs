@@ -365,26 +365,51 @@ fn next_stage_quick(b: &[u8], mut from: usize) -> Option<(u8, usize)> {
 /// of a substring is a substring of the skeleton. So a normalised literal that occurs in
 /// the normalised text of a sentence has its [`skeleton_literal`] in the skeleton of the
 /// text: a sound, cheap first test that needs neither sentences nor byte maps.
+#[cfg(test)]
 pub(crate) fn skeleton(src: &str, out: &mut Vec<u8>) {
+    skeleton_each(src, |c| {
+        out.push(c);
+        false
+    });
+}
+
+/// [`skeleton`], handing each byte of it to `emit` instead of writing it; stops as soon as
+/// `emit` returns `true`, and returns whether it did.
+#[inline]
+pub(crate) fn skeleton_each(src: &str, mut emit: impl FnMut(u8) -> bool) -> bool {
     let b = src.as_bytes();
-    let start = out.len();
-    // Written by index into a buffer sized for the common case (one byte out per byte in,
-    // at most), grown only when a rare character expands under NFKC.
-    out.resize(start + b.len() + 8, 0);
-    let mut n = start;
     // The last kept character (a byte for ASCII letters, a code point for ideographs).
     let mut last = 0u32;
     let mut i = 0;
+    // Keeps one stage-one character: ASCII through the table, ideographs as they are,
+    // anything else dropped; a repeat of the last kept character is dropped too.
+    let mut keep = |k: char, last: &mut u32| -> bool {
+        let code = if k.is_ascii() {
+            u32::from(SKELETON[k as usize])
+        } else if is_cjk(k) {
+            k as u32
+        } else {
+            0
+        };
+        if code == 0 || code == *last {
+            return false;
+        }
+        *last = code;
+        let mut buf = [0u8; 4];
+        let Some(k) = char::from_u32(code) else {
+            return false;
+        };
+        k.encode_utf8(&mut buf).bytes().any(&mut emit)
+    };
     while i < b.len() {
         let x = b[i];
         if x < 0x80 {
-            let c = SKELETON[x as usize];
-            out[n] = c;
-            n += usize::from(c != 0 && u32::from(c) != last);
-            if c != 0 {
-                last = u32::from(c);
-            }
             i += 1;
+            let c = SKELETON[x as usize];
+            // (`keep` maps a skeleton letter to itself.)
+            if c != 0 && u32::from(c) != last && keep(c as char, &mut last) {
+                return true;
+            }
             continue;
         }
         // Ideographs (three bytes, the bulk of Chinese text) without the general machinery.
@@ -396,18 +421,8 @@ pub(crate) fn skeleton(src: &str, out: &mut Vec<u8>) {
                 && is_cjk(c)
             {
                 i += 3;
-                let k = t2s::simplify(c);
-                let code = k as u32;
-                // As `keep` below: only ideographs are kept (a simplified form outside the
-                // ranges is dropped, as `skeleton_literal` drops it).
-                if is_cjk(k) && code != last {
-                    if n + 4 + (b.len() - i) > out.len() {
-                        out.resize(n + 8 + (b.len() - i), 0);
-                    }
-                    n += k.encode_utf8(&mut out[n..]).len();
-                }
-                if is_cjk(k) {
-                    last = code;
+                if keep(t2s::simplify(c), &mut last) {
+                    return true;
                 }
                 continue;
             }
@@ -417,32 +432,14 @@ pub(crate) fn skeleton(src: &str, out: &mut Vec<u8>) {
             continue;
         };
         i += len;
-        let mut keep = |k: char| {
-            let code = if k.is_ascii() {
-                u32::from(SKELETON[k as usize])
-            } else if is_cjk(k) {
-                k as u32
-            } else {
-                0
-            };
-            if code == 0 {
-                return;
-            }
-            if code != last {
-                if n + 4 + (b.len() - i) > out.len() {
-                    out.resize(n + 8 + (b.len() - i), 0);
-                }
-                let Some(k) = char::from_u32(code) else {
-                    return;
-                };
-                n += k.encode_utf8(&mut out[n..]).len();
-            }
-            last = code;
-        };
         if is_cjk(c) {
-            keep(t2s::simplify(c));
+            if keep(t2s::simplify(c), &mut last) {
+                return true;
+            }
         } else if let Some(a) = fullwidth(c) {
-            keep(a as char);
+            if keep(a as char, &mut last) {
+                return true;
+            }
         } else if is_invisible(c)
             || matches!(c, '\u{2018}' | '\u{2019}' | '\u{02BC}')
             || ('\u{3001}'..='\u{3035}').contains(&c)
@@ -451,12 +448,14 @@ pub(crate) fn skeleton(src: &str, out: &mut Vec<u8>) {
         } else {
             for k in std::iter::once(c).nfkc() {
                 for l in k.to_lowercase() {
-                    keep(if is_cjk(l) { t2s::simplify(l) } else { l });
+                    if keep(if is_cjk(l) { t2s::simplify(l) } else { l }, &mut last) {
+                        return true;
+                    }
                 }
             }
         }
     }
-    out.truncate(n);
+    false
 }
 
 /// The skeleton of a normalised literal (see [`skeleton`]): its ASCII letters and leetspeak
@@ -481,7 +480,8 @@ pub(crate) fn skeleton_literal(lit: &str) -> Vec<char> {
     out
 }
 
-const SKELETON: [u8; 256] = {
+/// The skeleton of each ASCII byte: its lowercase letter, or 0 if it is dropped.
+pub(crate) const SKELETON: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut i = 0;
     while i < 128 {
