@@ -120,6 +120,8 @@ struct Quick {
     /// 26-letter alphabet and rows a fraction of the size, and stays in cache far better.
     skeletons: Vec<String>,
     ascii_skeletons: Vec<String>,
+    /// The longest of them, in bytes.
+    ascii_longest: usize,
     cues: OnceLock<Option<AhoCorasick>>,
     skel: OnceLock<Option<aho_corasick::dfa::DFA>>,
     skel_ascii: OnceLock<Option<aho_corasick::dfa::DFA>>,
@@ -132,12 +134,15 @@ impl Quick {
             .map(|l| crate::normalize::skeleton_literal(l).into_iter().collect())
             .collect();
         let shortcut = !skeletons.iter().any(String::is_empty);
-        let ascii_skeletons = skeletons.iter().filter(|s| s.is_ascii()).cloned().collect();
+        let ascii_skeletons: Vec<String> =
+            skeletons.iter().filter(|s| s.is_ascii()).cloned().collect();
+        let ascii_longest = ascii_skeletons.iter().map(String::len).max().unwrap_or(0);
         Self {
             cues_src,
             shortcut,
             skeletons,
             ascii_skeletons,
+            ascii_longest,
             cues: OnceLock::new(),
             skel: OnceLock::new(),
             skel_ascii: OnceLock::new(),
@@ -182,6 +187,83 @@ fn skeleton_hit(dfa: &aho_corasick::dfa::DFA, b: &[u8]) -> bool {
             continue;
         }
         last = c;
+        sid = dfa.next_state(Anchored::No, sid, c);
+        if dfa.is_match(sid) {
+            return true;
+        }
+    }
+    false
+}
+
+/// [`skeleton_hit`] for longer texts: the skeleton is written out (branch-free), cut into
+/// four stretches that overlap by `longest - 1` bytes, and the four are searched in
+/// lockstep. Each DFA step waits on the one before it; four independent walks keep the
+/// core busy in the meantime. A pattern occurrence starts in exactly one stretch and, being
+/// at most `longest` bytes long, ends inside that stretch's overlap, so it is found.
+fn skeleton_hit_lanes(
+    dfa: &aho_corasick::dfa::DFA,
+    b: &[u8],
+    longest: usize,
+    buf: &mut Vec<u8>,
+) -> bool {
+    use aho_corasick::Anchored;
+    use aho_corasick::automaton::Automaton;
+    const LANES: usize = 4;
+    if b.len() < LANES * (longest + 16) {
+        return skeleton_hit(dfa, b);
+    }
+    let Ok(start) = dfa.start_state(Anchored::No) else {
+        return true;
+    };
+    buf.clear();
+    buf.resize(b.len(), 0);
+    let mut n = 0;
+    let mut last = 0u8;
+    for &x in b {
+        let c = crate::normalize::SKELETON[x as usize];
+        buf[n] = c;
+        n += usize::from(c != 0 && c != last);
+        if c != 0 {
+            last = c;
+        }
+    }
+    let sk = &buf[..n];
+    if n < LANES * (longest + 16) {
+        return walk(dfa, start, sk);
+    }
+    let step = n / LANES;
+    let lane = |k: usize| -> &[u8] {
+        let from = k * step;
+        let to = if k + 1 == LANES {
+            n
+        } else {
+            ((k + 1) * step + longest.saturating_sub(1)).min(n)
+        };
+        &sk[from..to]
+    };
+    let (l0, l1, l2, l3) = (lane(0), lane(1), lane(2), lane(3));
+    let common = l0.len().min(l1.len()).min(l2.len()).min(l3.len());
+    let (mut s0, mut s1, mut s2, mut s3) = (start, start, start, start);
+    for i in 0..common {
+        s0 = dfa.next_state(Anchored::No, s0, l0[i]);
+        s1 = dfa.next_state(Anchored::No, s1, l1[i]);
+        s2 = dfa.next_state(Anchored::No, s2, l2[i]);
+        s3 = dfa.next_state(Anchored::No, s3, l3[i]);
+        if dfa.is_match(s0) | dfa.is_match(s1) | dfa.is_match(s2) | dfa.is_match(s3) {
+            return true;
+        }
+    }
+    walk(dfa, s0, &l0[common..])
+        || walk(dfa, s1, &l1[common..])
+        || walk(dfa, s2, &l2[common..])
+        || walk(dfa, s3, &l3[common..])
+}
+
+/// Steps `dfa` from `sid` over `s`; whether it reaches a match.
+fn walk(dfa: &aho_corasick::dfa::DFA, mut sid: aho_corasick::automaton::StateID, s: &[u8]) -> bool {
+    use aho_corasick::Anchored;
+    use aho_corasick::automaton::Automaton;
+    for &c in s {
         sid = dfa.next_state(Anchored::No, sid, c);
         if dfa.is_match(sid) {
             return true;
@@ -522,9 +604,9 @@ impl Engine {
         // skeleton in the text's skeleton; no skeleton means no cue.
         if self.regex.is_none() && quick.shortcut {
             let found = if text.is_ascii() {
-                quick
-                    .skel_ascii()
-                    .is_none_or(|d| skeleton_hit(d, text.as_bytes()))
+                quick.skel_ascii().is_none_or(|d| {
+                    skeleton_hit_lanes(d, text.as_bytes(), quick.ascii_longest, &mut q.text)
+                })
             } else {
                 quick.skel().is_none_or(|d| skeleton_hit_any(d, text))
             };
@@ -943,6 +1025,30 @@ mod tests {
                     prop_assert_eq!(skeleton_hit_any(&all, &t), want);
                     if t.is_ascii() {
                         prop_assert_eq!(skeleton_hit(&asc, t.as_bytes()), want);
+                        // Long texts take the four-lane search (longest pattern: 5 bytes).
+                        let long = format!("{}{t}{}", "xz".repeat(350), "qv ".repeat(250));
+                        let mut sk = Vec::new();
+                        crate::normalize::skeleton(&long, &mut sk);
+                        let mut buf = Vec::new();
+                        prop_assert_eq!(
+                            skeleton_hit_lanes(&asc, long.as_bytes(), 5, &mut buf),
+                            reference.is_match(sk.as_slice())
+                        );
+                        // A pattern at every possible lane edge.
+                        for at in [0, 300, 349, 350, 351, 699, 700, 1050, 1399] {
+                            let mut v: Vec<u8> = b"xz".repeat(700);
+                            v[at..(at + 3).min(1400)]
+                                .copy_from_slice(&b"die"[..(1400 - at).min(3)]);
+                            let text = String::from_utf8(v).unwrap();
+                            let mut sk = Vec::new();
+                            crate::normalize::skeleton(&text, &mut sk);
+                            prop_assert_eq!(
+                                skeleton_hit_lanes(&asc, text.as_bytes(), 5, &mut buf),
+                                reference.is_match(sk.as_slice()),
+                                "at {}",
+                                at
+                            );
+                        }
                     }
                     Ok(())
                 },
