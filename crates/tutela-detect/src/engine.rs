@@ -600,6 +600,12 @@ impl Engine {
         if quick.cues_src.is_empty() && self.regex.is_none() {
             return false;
         }
+        // Without a skeleton shortcut (a cue with no letters in it, as on the user side),
+        // the per-sentence pass alone costs about as much as it saves on chat-sized texts
+        // and adds to every text that fires: go straight to the full scan.
+        if self.regex.is_none() && !quick.shortcut {
+            return true;
+        }
         // Without operator regexes: a cue in one of the normalised sentences puts the cue's
         // skeleton in the text's skeleton; no skeleton means no cue.
         if self.regex.is_none() && quick.shortcut {
