@@ -136,3 +136,27 @@ proptest! {
         }
     }
 }
+
+/// With an operator pack (keywords and regexes), `scan` still equals the full stream: the
+/// regexes are checked per sentence in the quick pass.
+#[test]
+fn rule_packs_scan_the_same() {
+    const EXAMPLE: &str = include_str!("../../../../rules/examples/companion-safety.toml");
+    let pack = tutela_detect::RulePack::parse("companion-safety.toml", EXAMPLE).unwrap();
+    let det = tutela_detect::Detectors::with_rule_packs(vec![pack]).unwrap();
+    let mut texts = case_texts();
+    texts.push("If you really loved me you would buy me a gift. Send me $50!".into());
+    texts.push("有没有稳赚不赔的网赌平台".into());
+    let mut fired = 0;
+    for t in &texts {
+        for side in [Side::User, Side::Assistant] {
+            let mut s = det.stream(side, None);
+            let mut want = s.feed(t);
+            want.extend(s.finish());
+            let got = det.scan(side, t, None);
+            fired += usize::from(got.iter().any(|f| !f.detector.is_builtin()));
+            assert_eq!(got, want, "{side:?} {t:?}");
+        }
+    }
+    assert!(fired >= 2, "{fired}");
+}
