@@ -21,6 +21,15 @@ WORK=${WORK:-/tmp/tutela-bench-work}
 CORES=$(nproc)
 HERE=$ROOT/bench/screen
 now() { date +%s.%N; }
+# cpu FILE CMD...: runs CMD, writes the CPU seconds (user + system, children included) it used
+# to FILE. "Per core" below divides by CPU time, so helper threads and processes count.
+cpu() {
+  local out=$1; shift
+  python3 -c 'import resource, subprocess, sys
+subprocess.run(sys.argv[2:])
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+open(sys.argv[1], "w").write(f"{r.ru_utime + r.ru_stime:.2f}")' "$out" "$@"
+}
 secs() { python3 -c "print(f'{$2 - $1:.2f}')"; }
 
 cd "$ROOT"
@@ -37,9 +46,9 @@ rm -rf "$WORK"; mkdir -p "$WORK"
 cat "$CORPUS"/corpus/* > /dev/null
 t0=$(now); cat "$CORPUS"/corpus/* > /dev/null; t1=$(now); RAW_S=$(secs $t0 $t1)
 t0=$(now)
-for f in "$CORPUS"/corpus/*; do
+cpu "$WORK/dec.cpu" bash -c 'for f in "$1"/corpus/*; do
   case $f in *.gz) gzip -dc "$f";; *.zst) zstd -dcq "$f";; *) cat "$f";; esac
-done > /dev/null
+done > /dev/null' _ "$CORPUS"
 t1=$(now); DEC_S=$(secs $t0 $t1)
 # The I/O floor of any screener that writes its kept shards: read, decompress and write the
 # same bytes back to the output disk (one core), then drop them.
@@ -55,7 +64,8 @@ rm -rf "$WORK/copy"
 # 2. tutela screen, all cores and one core.
 t0=$(now); "$TUTELA" screen "$CORPUS/corpus" --out "$WORK/tutela" --rules "$CORPUS/rules.toml" --no-progress > "$WORK/tutela.txt" || true; t1=$(now)
 TUT_S=$(secs $t0 $t1)
-t0=$(now); "$TUTELA" screen "$CORPUS/corpus" --out "$WORK/tutela-1" --rules "$CORPUS/rules.toml" --threads 1 --no-progress > /dev/null || true; t1=$(now)
+sync
+t0=$(now); cpu "$WORK/tut1.cpu" "$TUTELA" screen "$CORPUS/corpus" --out "$WORK/tutela-1" --rules "$CORPUS/rules.toml" --threads 1 --no-progress > /dev/null || true; t1=$(now)
 TUT1_S=$(secs $t0 $t1)
 
 # 3. Shards in separate processes, merged; must equal the single run.
@@ -86,10 +96,11 @@ for f in $(ls "$CORPUS"/corpus/* | sort -t- -k3); do
 done
 DT_DOCS=0; DT_BYTES=0; DT_S=nan
 if [ "$DT_VER" != "not installed" ]; then
-  t0=$(now); "$VENV/bin/python" "$HERE/datatrove_pipeline.py" "$WORK/dt-in" "$WORK/dt-out" 1 > "$WORK/dt.log" 2>&1; t1=$(now)
+  t0=$(now); cpu "$WORK/dt.cpu" "$VENV/bin/python" "$HERE/datatrove_pipeline.py" "$WORK/dt-in" "$WORK/dt-out" 1 > "$WORK/dt.log" 2>&1; t1=$(now)
   DT_S=$(secs $t0 $t1)
   # tutela on exactly the same files, one core, for the per-core comparison.
-  t0=$(now); "$TUTELA" screen "$WORK/dt-in" --out "$WORK/tutela-dt" --rules "$CORPUS/rules.toml" --threads 1 --no-progress > /dev/null || true; t1=$(now)
+  sync
+  t0=$(now); cpu "$WORK/tdt.cpu" "$TUTELA" screen "$WORK/dt-in" --out "$WORK/tutela-dt" --rules "$CORPUS/rules.toml" --threads 1 --no-progress > /dev/null || true; t1=$(now)
   TDT_S=$(secs $t0 $t1)
 fi
 
@@ -98,6 +109,12 @@ python3 - "$WORK" "$CORPUS" "$STORED" "$RAW_S" "$DEC_S" "$TUT_S" "$TUT1_S" "$DT_
 import json, sys, platform, subprocess, datetime
 w, corpus, stored, raw_s, dec_s, tut_s, tut1_s, dt_s, tdt_s, cores, dt_ver, merge_same, size_mb, copy_s = sys.argv[1:]
 copy_s = float(copy_s)
+def cpu_of(name):
+    try:
+        return float(open(f"{w}/{name}.cpu").read())
+    except (OSError, ValueError):
+        return float("nan")
+dec_c, tut1_c, dt_c, tdt_c = (cpu_of(n) for n in ("dec", "tut1", "dt", "tdt"))
 stored = int(stored); cores = int(cores)
 raw_s, dec_s, tut_s, tut1_s, dt_s, tdt_s = map(float, (raw_s, dec_s, tut_s, tut1_s, dt_s, tdt_s))
 s = json.load(open(f"{w}/tutela/summary.json"))
@@ -111,17 +128,17 @@ print(f"- corpus: {docs} documents, {dec/MB:.0f} MB decompressed JSON, {stored/M
 print("| what | seconds | docs/s | MB/s (decompressed) | MB/s per core |")
 print("|---|---:|---:|---:|---:|")
 print(f"| raw read, stored bytes (`cat`, 1 core) | {raw_s:.2f} | – | {stored/MB/raw_s:.0f} (stored) | {stored/MB/raw_s:.0f} |")
-print(f"| raw read + decompress (`cat`/`zstd -dc`/`gzip -dc`, 1 core) | {dec_s:.2f} | {docs/dec_s:.0f} | {dec/MB/dec_s:.0f} | {dec/MB/dec_s:.0f} |")
+print(f"| raw read + decompress (`cat`/`zstd -dc`/`gzip -dc`, 1 core) | {dec_s:.2f} | {docs/dec_s:.0f} | {dec/MB/dec_s:.0f} | {dec/MB/dec_c:.0f} (per CPU-second) |")
 print(f"| raw read + decompress + write back (`… > file`, 1 core) | {copy_s:.2f} | {docs/copy_s:.0f} | {dec/MB/copy_s:.0f} | {dec/MB/copy_s:.0f} |")
 print(f"| tutela screen, {cores} threads | {tut_s:.2f} | {docs/tut_s:.0f} | {dec/MB/tut_s:.1f} | {dec/MB/tut_s/cores:.1f} |")
-print(f"| tutela screen, 1 thread | {tut1_s:.2f} | {docs/tut1_s:.0f} | {dec/MB/tut1_s:.1f} | {dec/MB/tut1_s:.1f} |")
+print(f"| tutela screen, 1 worker thread (+ reader and writer threads) | {tut1_s:.2f} | {docs/tut1_s:.0f} | {dec/MB/tut1_s:.1f} | {dec/MB/tut1_c:.1f} (per CPU-second) |")
 if dt_s == dt_s:
     d = json.load(open(f"{w}/tutela-dt/summary.json"))["totals"]
-    print(f"| datatrove {dt_ver}, 1 task, {d['docs']} docs subset | {dt_s:.2f} | {d['docs']/dt_s:.0f} | {d['raw_bytes']/MB/dt_s:.1f} | {d['raw_bytes']/MB/dt_s:.1f} |")
-    print(f"| tutela screen, 1 thread, same subset | {tdt_s:.2f} | {d['docs']/tdt_s:.0f} | {d['raw_bytes']/MB/tdt_s:.1f} | {d['raw_bytes']/MB/tdt_s:.1f} |")
-    print(f"\nPer core on the same files: tutela / datatrove = **{dt_s/tdt_s:.1f}×**.")
-print(f"\nraw read (decompressed, 1 core) / tutela per core = **{(dec/dec_s)/(dec/tut1_s):.1f}×** slower than the physical limit (one core each).")
-print(f"\nread + decompress + write back (1 core) / tutela per core = **{tut1_s/copy_s:.1f}×**: tutela writes its kept and removed shards (about the whole corpus), which the raw read does not.")
+    print(f"| datatrove {dt_ver}, 1 task, {d['docs']} docs subset | {dt_s:.2f} | {d['docs']/dt_s:.0f} | {d['raw_bytes']/MB/dt_s:.1f} | {d['raw_bytes']/MB/dt_c:.1f} (per CPU-second) |")
+    print(f"| tutela screen, 1 worker thread, same subset | {tdt_s:.2f} | {d['docs']/tdt_s:.0f} | {d['raw_bytes']/MB/tdt_s:.1f} | {d['raw_bytes']/MB/tdt_c:.1f} (per CPU-second) |")
+    print(f"\nPer core (CPU time) on the same files: tutela / datatrove = **{dt_c/tdt_c:.1f}×** (wall clock: {dt_s/tdt_s:.1f}×).")
+print(f"\nraw read + decompress / tutela, per core (CPU time) = **{tut1_c/dec_c:.1f}×** slower than the physical limit (wall clock, 1 worker thread: {tut1_s/dec_s:.1f}×).")
+print(f"\nread + decompress + write back / tutela (wall clock, 1 worker thread) = **{tut1_s/copy_s:.1f}×**: tutela writes its kept and removed shards (about the whole corpus), which the raw read does not.")
 print(f"\nRejected sources: {', '.join(s['rejected_sources']) or 'none'}. Technical check pass rate {s['technical']['rate']*100:.2f} %. Manual sample: {len(t['sample'])} items. Malformed lines: {t['malformed']}.")
 print(f"\n{cores} shard processes merged == single run: **{merge_same}**.")
 PY
