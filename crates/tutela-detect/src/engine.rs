@@ -215,19 +215,9 @@ fn skeleton_hit_lanes(
     let Ok(start) = dfa.start_state(Anchored::No) else {
         return true;
     };
-    buf.clear();
-    buf.resize(b.len(), 0);
-    let mut n = 0;
-    let mut last = 0u8;
-    for &x in b {
-        let c = crate::normalize::SKELETON[x as usize];
-        buf[n] = c;
-        n += usize::from(c != 0 && c != last);
-        if c != 0 {
-            last = c;
-        }
-    }
-    let sk = &buf[..n];
+    crate::normalize::ascii_skeleton(b, buf);
+    let sk = buf.as_slice();
+    let n = sk.len();
     if n < LANES * (longest + 16) {
         return walk(dfa, start, sk);
     }
@@ -644,13 +634,16 @@ impl Engine {
         !quick.cues_src.is_empty() && quick.cues().is_none_or(|ac| ac.is_match(q.text.as_slice()))
     }
 
-    /// Builds the quick pass's automata now rather than on first use.
+    /// Builds now, rather than on first use, the quick-pass automata [`Engine::may_fire`]
+    /// will use (none for a side without a skeleton shortcut or operator regexes).
     pub(crate) fn prepare(&self) {
-        let _ = (
-            self.quick.cues(),
-            self.quick.skel(),
-            self.quick.skel_ascii(),
-        );
+        if self.regex.is_none() {
+            if !self.quick.shortcut {
+                return;
+            }
+            let _ = (self.quick.skel(), self.quick.skel_ascii());
+        }
+        let _ = self.quick.cues();
     }
 
     /// Number of distinct literals and of rules.

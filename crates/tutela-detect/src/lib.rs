@@ -194,9 +194,9 @@ impl Detectors {
     /// Builds now what the quick pass of [`Detectors::scan`] would otherwise build on first
     /// use (a few hundred milliseconds): for servers, so no request pays for it.
     pub fn prepare(&self) {
+        // The context engine is read sentence by sentence, never through the quick pass.
         self.user.prepare();
         self.assistant.prepare();
-        self.context.prepare();
     }
 
     /// Distinct literals and rules per engine (user, assistant, context), for reports.

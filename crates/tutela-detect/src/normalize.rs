@@ -458,6 +458,23 @@ pub(crate) fn skeleton_each(src: &str, mut emit: impl FnMut(u8) -> bool) -> bool
     false
 }
 
+/// [`skeleton`] of an ASCII text into `buf` (replacing what it held), branch-free.
+pub(crate) fn ascii_skeleton(b: &[u8], buf: &mut Vec<u8>) {
+    buf.clear();
+    buf.resize(b.len(), 0);
+    let mut n = 0;
+    let mut last = 0u8;
+    for &x in b {
+        let c = SKELETON[x as usize];
+        buf[n] = c;
+        n += usize::from(c != 0 && c != last);
+        if c != 0 {
+            last = c;
+        }
+    }
+    buf.truncate(n);
+}
+
 /// The skeleton of a normalised literal (see [`skeleton`]): its ASCII letters and leetspeak
 /// read as letters, its ideographs, runs collapsed; nothing else.
 pub(crate) fn skeleton_literal(lit: &str) -> Vec<char> {
