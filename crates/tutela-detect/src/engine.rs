@@ -122,7 +122,7 @@ struct Quick {
     ascii_skeletons: Vec<String>,
     /// The longest of them, in bytes.
     ascii_longest: usize,
-    cues: OnceLock<Option<AhoCorasick>>,
+    cues: OnceLock<Option<aho_corasick::nfa::contiguous::NFA>>,
     skel: OnceLock<Option<aho_corasick::nfa::contiguous::NFA>>,
     skel_ascii: OnceLock<Option<aho_corasick::dfa::DFA>>,
 }
@@ -151,10 +151,8 @@ impl Quick {
 
     /// The cue literals alone (a contiguous NFA: it only reads texts the skeleton let
     /// through, and builds fast).
-    fn cues(&self) -> Option<&AhoCorasick> {
-        self.cues
-            .get_or_init(|| any_of(&self.cues_src, AhoCorasickKind::ContiguousNFA))
-            .as_ref()
+    fn cues(&self) -> Option<&aho_corasick::nfa::contiguous::NFA> {
+        self.cues.get_or_init(|| bare_nfa(&self.cues_src)).as_ref()
     }
 
     /// A bare contiguous NFA, stepped by [`skeleton_hit_any`]. A DFA (61 MB: ideographs
@@ -251,30 +249,41 @@ fn skeleton_hit_lanes(
         || walk(dfa, s3, &l3[common..])
 }
 
-/// Steps `dfa` from `sid` over `s`; whether it reaches a match.
-fn walk(dfa: &aho_corasick::dfa::DFA, mut sid: aho_corasick::automaton::StateID, s: &[u8]) -> bool {
+/// Steps `a` from `sid` over `s`; whether it reaches a match.
+fn walk(
+    a: &impl aho_corasick::automaton::Automaton,
+    mut sid: aho_corasick::automaton::StateID,
+    s: &[u8],
+) -> bool {
     use aho_corasick::Anchored;
-    use aho_corasick::automaton::Automaton;
     for &c in s {
-        sid = dfa.next_state(Anchored::No, sid, c);
-        if dfa.is_match(sid) {
+        sid = a.next_state(Anchored::No, sid, c);
+        if a.is_match(sid) {
             return true;
         }
     }
     false
 }
 
+/// Whether any pattern of `a` occurs in `s` (`true` if `a` cannot search unanchored).
+fn occurs(a: &impl aho_corasick::automaton::Automaton, s: &[u8]) -> bool {
+    match a.start_state(aho_corasick::Anchored::No) {
+        Ok(start) => walk(a, start, s),
+        Err(_) => true,
+    }
+}
+
 /// [`skeleton_hit`] for any text (the general skeleton, ideographs included), on any
 /// automaton (the gateway keeps a contiguous NFA for these: a DFA over the ideographs'
 /// bytes is five times the size).
-fn skeleton_hit_any(dfa: &impl aho_corasick::automaton::Automaton, text: &str) -> bool {
+fn skeleton_hit_any(a: &impl aho_corasick::automaton::Automaton, text: &str) -> bool {
     use aho_corasick::Anchored;
-    let Ok(mut sid) = dfa.start_state(Anchored::No) else {
+    let Ok(mut sid) = a.start_state(Anchored::No) else {
         return true;
     };
     crate::normalize::skeleton_each(text, |c| {
-        sid = dfa.next_state(Anchored::No, sid, c);
-        dfa.is_match(sid)
+        sid = a.next_state(Anchored::No, sid, c);
+        a.is_match(sid)
     })
 }
 
@@ -296,19 +305,6 @@ fn bare_dfa(pats: &[String]) -> Option<aho_corasick::dfa::DFA> {
     aho_corasick::dfa::DFA::builder()
         .match_kind(MatchKind::Standard)
         .start_kind(aho_corasick::StartKind::Unanchored)
-        .prefilter(false)
-        .build(&minimal)
-        .ok()
-}
-
-/// An automaton that answers whether any of `pats` occurs: only the minimal literals (one
-/// that contains another adds nothing), no prefilter (the patterns are many). `None` if
-/// it cannot be built. No patterns: an automaton that never matches.
-fn any_of(pats: &[String], kind: AhoCorasickKind) -> Option<AhoCorasick> {
-    let minimal = minimal_literals(pats.iter().map(String::as_str).collect()).ok()?;
-    AhoCorasick::builder()
-        .match_kind(MatchKind::Standard)
-        .kind(Some(kind))
         .prefilter(false)
         .build(&minimal)
         .ok()
@@ -645,7 +641,7 @@ impl Engine {
             }
             s = p;
         }
-        !quick.cues_src.is_empty() && quick.cues().is_none_or(|ac| ac.is_match(q.text.as_slice()))
+        !quick.cues_src.is_empty() && quick.cues().is_none_or(|a| occurs(a, &q.text))
     }
 
     /// Builds now, rather than on first use, the quick-pass automata [`Engine::may_fire`]
