@@ -40,6 +40,7 @@ mod lexicon;
 pub mod normalize;
 mod rulepack;
 pub mod segment;
+mod skel;
 mod t2s;
 
 use tutela_types::{DetectorId, Finding, Side};

@@ -282,7 +282,7 @@ fn quick_text_plain(b: &[u8], out: &mut Vec<u8>) -> bool {
 }
 
 /// The character starting at byte `i` of valid UTF-8 and its length.
-fn decode(b: &[u8], i: usize) -> Option<(char, usize)> {
+pub(crate) fn decode(b: &[u8], i: usize) -> Option<(char, usize)> {
     let n = match b[i] {
         0xC0..=0xDF => 2,
         0xE0..=0xEF => 3,
@@ -374,8 +374,9 @@ pub(crate) fn skeleton(src: &str, out: &mut Vec<u8>) {
 }
 
 /// [`skeleton`], handing each byte of it to `emit` instead of writing it; stops as soon as
-/// `emit` returns `true`, and returns whether it did.
-#[inline]
+/// `emit` returns `true`, and returns whether it did. This is the definition the quick
+/// pass's automaton (`skel`) is tested against; it walks the same rules without writing.
+#[cfg(test)]
 pub(crate) fn skeleton_each(src: &str, mut emit: impl FnMut(u8) -> bool) -> bool {
     let b = src.as_bytes();
     // The last kept character (a byte for ASCII letters, a code point for ideographs).
@@ -432,47 +433,40 @@ pub(crate) fn skeleton_each(src: &str, mut emit: impl FnMut(u8) -> bool) -> bool
             continue;
         };
         i += len;
-        if is_cjk(c) {
-            if keep(t2s::simplify(c), &mut last) {
-                return true;
-            }
-        } else if let Some(a) = fullwidth(c) {
-            if keep(a as char, &mut last) {
-                return true;
-            }
-        } else if is_invisible(c)
-            || matches!(c, '\u{2018}' | '\u{2019}' | '\u{02BC}')
-            || ('\u{3001}'..='\u{3035}').contains(&c)
-            || ('\u{1F300}'..='\u{1FAFF}').contains(&c)
-        {
-        } else {
-            for k in std::iter::once(c).nfkc() {
-                for l in k.to_lowercase() {
-                    if keep(if is_cjk(l) { t2s::simplify(l) } else { l }, &mut last) {
-                        return true;
-                    }
-                }
-            }
+        if skeleton_rest(c, |k| keep(k, &mut last)) {
+            return true;
         }
     }
     false
 }
 
-/// [`skeleton`] of an ASCII text into `buf` (replacing what it held), branch-free.
-pub(crate) fn ascii_skeleton(b: &[u8], buf: &mut Vec<u8>) {
-    buf.clear();
-    buf.resize(b.len(), 0);
-    let mut n = 0;
-    let mut last = 0u8;
-    for &x in b {
-        let c = SKELETON[x as usize];
-        buf[n] = c;
-        n += usize::from(c != 0 && c != last);
-        if c != 0 {
-            last = c;
+/// What a non-ASCII character `c` puts into the skeleton, before [`SKELETON`] and run
+/// collapse: `emit` gets ASCII characters (full-width forms, NFKC and lowercase) and
+/// ideographs (simplified); any other character it gets is not kept. Invisible characters,
+/// curly apostrophes, CJK punctuation and emoji give nothing. Stops as soon as `emit`
+/// returns `true`, and returns whether it did.
+pub(crate) fn skeleton_rest(c: char, mut emit: impl FnMut(char) -> bool) -> bool {
+    if is_cjk(c) {
+        return emit(t2s::simplify(c));
+    }
+    if let Some(a) = fullwidth(c) {
+        return emit(a as char);
+    }
+    if is_invisible(c)
+        || matches!(c, '\u{2018}' | '\u{2019}' | '\u{02BC}')
+        || ('\u{3001}'..='\u{3035}').contains(&c)
+        || ('\u{1F300}'..='\u{1FAFF}').contains(&c)
+    {
+        return false;
+    }
+    for k in std::iter::once(c).nfkc() {
+        for l in k.to_lowercase() {
+            if emit(if is_cjk(l) { t2s::simplify(l) } else { l }) {
+                return true;
+            }
         }
     }
-    buf.truncate(n);
+    false
 }
 
 /// The skeleton of a normalised literal (see [`skeleton`]): its ASCII letters and leetspeak
@@ -654,7 +648,7 @@ fn is_invisible(c: char) -> bool {
         | '\u{FFA0}' | '\u{E0000}'..='\u{E007F}')
 }
 
-fn is_cjk(c: char) -> bool {
+pub(crate) fn is_cjk(c: char) -> bool {
     matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{3400}'..='\u{4DBF}')
 }
 

@@ -1,0 +1,665 @@
+//! The quick pass's skeleton automaton: whether the skeleton of a text (see
+//! `normalize::skeleton`) contains one of a set of patterns, read straight off the text's
+//! bytes, without writing the skeleton anywhere.
+//!
+//! It is an Aho-Corasick automaton over skeleton symbols (26 letters, and the ideographs the
+//! patterns use), determinised, with three changes that let it read raw text:
+//!
+//! - **Dropped characters stay put.** A byte the skeleton drops (space, punctuation, digits
+//!   that are not leetspeak) has class 0, whose transition from every state is the state
+//!   itself.
+//! - **Runs collapse by self-loops.** Every state but the start was entered on its last
+//!   symbol, and a skeleton never holds the same symbol twice in a row (no pattern does
+//!   either), so that symbol's transition from the state is the state itself. Reading
+//!   `kiiill` steps like reading `kil`.
+//! - **A match is a sink.** Every transition into a state where a pattern ends goes to one
+//!   state, `MATCHED`, whose transitions all lead back to it: a walk need not test each step,
+//!   only its end.
+//!
+//! An ASCII text is then one table lookup per byte, branch-free, and a long one is cut into
+//! four stretches walked side by side (each lookup waits on the one before it in its walk;
+//! four independent walks keep the core busy in the meantime).
+//!
+//! Ideographs: the patterns' ideographs get symbols `1..=k`; any other ideograph is a symbol
+//! no pattern holds (every walk goes back to the start on it). States entered on an
+//! ideograph, and the states from which some ideograph leads elsewhere than from the start,
+//! get a row of `k` ideograph transitions; every other state behaves like the start.
+
+use crate::normalize::{self, SKELETON};
+
+/// Letter transitions per state (class 0: dropped bytes, 1..=26: letters, the rest unused).
+const STRIDE: usize = 32;
+const SHIFT: u32 = 5;
+/// The start state and the match sink, as premultiplied ids (state index << SHIFT).
+const START: u32 = 0;
+const MATCHED: u32 = 1 << SHIFT;
+/// The ideographs the skeleton keeps (`normalize::is_cjk`) lie in this range.
+const FIRST_CJK: u32 = 0x3400;
+const LAST_CJK: u32 = 0x9FFF;
+/// In [`Skeletons::sym`]: a character of the range the skeleton drops.
+const DROP: u16 = u16::MAX;
+/// In [`Skeletons::sym`]: a kept ideograph that no pattern holds.
+const OTHER: u16 = 0;
+/// Ideograph rows beyond this many bytes are not built: texts with ideographs then always
+/// pass (see [`Skeletons::hit`]).
+const MAX_IDEOGRAPH_ROWS_BYTES: usize = 64 << 20;
+/// Texts of at least `LANES * LANE_MIN` bytes are walked in lanes.
+const LANES: usize = 4;
+const LANE_MIN: usize = 256;
+/// Lanes test for a match every this many bytes.
+const BLOCK: usize = 512;
+
+/// The class of each byte: 0 for one the skeleton drops, `1..=26` for the letter it reads as.
+/// Bytes of 0x80 and above are class 0 (only ASCII texts are read through this table alone).
+const CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = SKELETON[i];
+        t[i] = if c == 0 { 0 } else { c - b'a' + 1 };
+        i += 1;
+    }
+    t
+};
+
+/// A skeleton automaton; see the module documentation.
+#[derive(Debug)]
+pub(crate) struct Skeletons {
+    /// `STRIDE` letter transitions per state, as premultiplied ids.
+    letters: Box<[u32]>,
+    /// `k` ideograph transitions for each state of index `< rows`, as state indices (the
+    /// targets of ideograph transitions all have such an index). Empty if not built.
+    ideo: Box<[u16]>,
+    k: usize,
+    rows: u32,
+    /// Whether `ideo` was built (else texts with ideographs cannot be answered).
+    ideographs: bool,
+    /// Symbol of each code point `FIRST_CJK..=LAST_CJK` read as the skeleton reads it
+    /// (simplified first): [`DROP`], [`OTHER`] or `1..=k`.
+    sym: Box<[u16]>,
+    /// Symbol of each pattern ideograph as it stands (for characters already simplified).
+    exact: Vec<(char, u16)>,
+    /// The longest pattern, in symbols.
+    longest: usize,
+}
+
+/// A trie node under construction.
+struct Node {
+    /// A pattern ends here.
+    term: bool,
+    /// The symbol the node was entered on (0 for the root): `1..=26` letters, above that
+    /// ideographs (`26 + ideograph symbol`).
+    last: u32,
+}
+
+impl Skeletons {
+    /// The automaton of `patterns` (skeletons: lowercase ASCII letters and ideographs, runs
+    /// collapsed; empty ones are ignored). `None` if a pattern holds another character or
+    /// there are too many states for ideograph rows of 16 bits.
+    pub(crate) fn new(patterns: &[Vec<char>]) -> Option<Self> {
+        // Ideograph symbols, in code point order.
+        let mut ideographs: Vec<char> = patterns
+            .iter()
+            .flatten()
+            .copied()
+            .filter(|c| !c.is_ascii())
+            .collect();
+        ideographs.sort_unstable();
+        ideographs.dedup();
+        if ideographs.len() >= usize::from(DROP)
+            || ideographs.iter().any(|&c| !normalize::is_cjk(c))
+        {
+            return None;
+        }
+        let k = ideographs.len();
+        let symbol = |c: char| -> Option<u32> {
+            if c.is_ascii_lowercase() {
+                Some(u32::from(c as u8 - b'a') + 1)
+            } else {
+                let i = ideographs.binary_search(&c).ok()?;
+                Some(27 + i as u32)
+            }
+        };
+        let mut encoded: Vec<Vec<u32>> = Vec::with_capacity(patterns.len());
+        for p in patterns {
+            encoded.push(p.iter().map(|&c| symbol(c)).collect::<Option<Vec<u32>>>()?);
+        }
+        encoded.retain(|p| !p.is_empty());
+        // Shorter first: a pattern that extends one already in the trie adds nothing.
+        encoded.sort_unstable_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
+        encoded.dedup();
+        let longest = encoded.iter().map(Vec::len).max().unwrap_or(0);
+
+        // The trie: letter children dense, ideograph children in a map.
+        let mut nodes = vec![Node {
+            term: false,
+            last: 0,
+        }];
+        let mut kids: Vec<[u32; 27]> = vec![[0; 27]];
+        let mut ikids: std::collections::HashMap<(u32, u32), u32> = Default::default();
+        let child = |kids: &[[u32; 27]],
+                     ikids: &std::collections::HashMap<(u32, u32), u32>,
+                     n: u32,
+                     a: u32|
+         -> Option<u32> {
+            if a <= 26 {
+                Some(kids[n as usize][a as usize]).filter(|&c| c != 0)
+            } else {
+                ikids.get(&(n, a)).copied()
+            }
+        };
+        'patterns: for p in &encoded {
+            let mut n = 0u32;
+            for &a in p {
+                if nodes[n as usize].term {
+                    continue 'patterns;
+                }
+                n = match child(&kids, &ikids, n, a) {
+                    Some(c) => c,
+                    None => {
+                        let c = nodes.len() as u32;
+                        nodes.push(Node {
+                            term: false,
+                            last: a,
+                        });
+                        kids.push([0; 27]);
+                        if a <= 26 {
+                            kids[n as usize][a as usize] = c;
+                        } else {
+                            ikids.insert((n, a), c);
+                        }
+                        c
+                    }
+                };
+            }
+            nodes[n as usize].term = true;
+        }
+        let mut ichildren: Vec<Vec<(u32, u32)>> = vec![Vec::new(); nodes.len()];
+        for (&(n, a), &c) in &ikids {
+            ichildren[n as usize].push((a, c));
+        }
+        for v in &mut ichildren {
+            v.sort_unstable();
+        }
+
+        // Failure links, matches, and whether a node needs its own ideograph row, in
+        // breadth-first order.
+        let n_nodes = nodes.len();
+        let mut fail = vec![0u32; n_nodes];
+        let mut matched = vec![false; n_nodes];
+        let mut own_row = vec![false; n_nodes];
+        let mut order: Vec<u32> = Vec::with_capacity(n_nodes);
+        order.push(0);
+        let mut head = 0;
+        while head < order.len() {
+            let n = order[head];
+            head += 1;
+            let letter_kids = kids[n as usize];
+            let all = (1..=26u32)
+                .filter_map(|a| {
+                    let c = letter_kids[a as usize];
+                    (c != 0).then_some((a, c))
+                })
+                .chain(ichildren[n as usize].iter().copied());
+            for (a, c) in all {
+                let f = if n == 0 {
+                    0
+                } else {
+                    let mut g = fail[n as usize];
+                    loop {
+                        if let Some(w) = child(&kids, &ikids, g, a) {
+                            break w;
+                        }
+                        if g == 0 {
+                            break 0;
+                        }
+                        g = fail[g as usize];
+                    }
+                };
+                fail[c as usize] = f;
+                matched[c as usize] = nodes[c as usize].term || matched[f as usize];
+                order.push(c);
+            }
+            let f = fail[n as usize];
+            own_row[n as usize] = n == 0
+                || nodes[n as usize].last > 26
+                || !ichildren[n as usize].is_empty()
+                || (f != 0 && own_row[f as usize]);
+        }
+
+        // Numbering: the start, the sink, the nodes with ideograph rows, then the rest; nodes
+        // where a pattern ends get no state (their transitions lead to the sink).
+        let mut id = vec![u32::MAX; n_nodes];
+        let mut next = 2u32;
+        for pass in [true, false] {
+            for &n in &order[1..] {
+                if !matched[n as usize] && own_row[n as usize] == pass {
+                    id[n as usize] = next;
+                    next += 1;
+                }
+            }
+            if pass {
+                id[0] = 0;
+            }
+        }
+        let rows = 2 + order[1..]
+            .iter()
+            .filter(|&&n| !matched[n as usize] && own_row[n as usize])
+            .count();
+        let states = next as usize;
+        let ideographs_built =
+            rows <= usize::from(u16::MAX) && rows * k * 2 <= MAX_IDEOGRAPH_ROWS_BYTES;
+        if states > (u32::MAX >> SHIFT) as usize {
+            return None;
+        }
+        let target = |c: u32| -> u32 {
+            if matched[c as usize] {
+                1
+            } else {
+                id[c as usize]
+            }
+        };
+
+        let mut letters = vec![0u32; states * STRIDE].into_boxed_slice();
+        let mut ideo = if ideographs_built {
+            vec![0u16; rows * k].into_boxed_slice()
+        } else {
+            Box::default()
+        };
+        // The sink.
+        letters[STRIDE..2 * STRIDE].fill(MATCHED);
+        if ideographs_built {
+            ideo[k..2 * k].fill(1);
+        }
+        for &n in &order {
+            if matched[n as usize] {
+                continue;
+            }
+            let s = id[n as usize] as usize;
+            let f = fail[n as usize] as usize;
+            let fs = id[f] as usize;
+            for a in 1..=26usize {
+                let c = kids[n as usize][a];
+                letters[s * STRIDE + a] = if c != 0 {
+                    target(c) << SHIFT
+                } else if n == 0 {
+                    START
+                } else {
+                    letters[fs * STRIDE + a]
+                };
+            }
+            letters[s * STRIDE] = (s as u32) << SHIFT;
+            let last = nodes[n as usize].last;
+            if (1..=26).contains(&last) {
+                letters[s * STRIDE + last as usize] = (s as u32) << SHIFT;
+            }
+            if ideographs_built && s < rows {
+                // A row of its own: the failure node's row (or the start's), then the
+                // node's own children.
+                let from = if (fs as usize) < rows { fs } else { 0 };
+                for y in 0..k {
+                    ideo[s * k + y] = if n == 0 { 0 } else { ideo[from * k + y] };
+                }
+                for &(a, c) in &ichildren[n as usize] {
+                    ideo[s * k + (a - 27) as usize] = target(c) as u16;
+                }
+                if last > 26 {
+                    ideo[s * k + (last - 27) as usize] = s as u16;
+                }
+            }
+        }
+
+        let exact: Vec<(char, u16)> = ideographs
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| (c, i as u16 + 1))
+            .collect();
+        let sym: Box<[u16]> = (FIRST_CJK..=LAST_CJK)
+            .map(|u| {
+                let Some(c) = char::from_u32(u).filter(|&c| normalize::is_cjk(c)) else {
+                    return DROP;
+                };
+                let s = crate::t2s::simplify(c);
+                if !normalize::is_cjk(s) {
+                    return DROP;
+                }
+                exact
+                    .binary_search_by_key(&s, |p| p.0)
+                    .map_or(OTHER, |i| exact[i].1)
+            })
+            .collect();
+        Some(Self {
+            letters,
+            ideo,
+            k,
+            rows: rows as u32,
+            ideographs: ideographs_built,
+            sym,
+            exact,
+            longest,
+        })
+    }
+
+    /// Whether the skeleton of `text` holds a pattern. `true` also when the text holds
+    /// ideographs and the ideograph rows were not built.
+    pub(crate) fn hit(&self, text: &str) -> bool {
+        if text.is_ascii() {
+            self.hit_ascii(text.as_bytes())
+        } else {
+            self.hit_any(text)
+        }
+    }
+
+    /// Whether the ideograph rows were built.
+    #[cfg(test)]
+    pub(crate) fn reads_ideographs(&self) -> bool {
+        self.ideographs
+    }
+
+    /// Size of the tables, in bytes.
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> usize {
+        self.letters.len() * 4 + self.ideo.len() * 2 + self.sym.len() * 2
+    }
+
+    #[inline(always)]
+    fn step(&self, s: u32, x: u8) -> u32 {
+        self.letters[s as usize + usize::from(CLASS[usize::from(x)])]
+    }
+
+    fn walk(&self, mut s: u32, b: &[u8]) -> u32 {
+        for block in b.chunks(BLOCK) {
+            for &x in block {
+                s = self.step(s, x);
+            }
+            if s == MATCHED {
+                break;
+            }
+        }
+        s
+    }
+
+    /// An ASCII text: four lanes for long texts. Lane `j` walks its quarter, then goes on
+    /// past its end until it has read `longest` more symbols, so that an occurrence starting
+    /// in its quarter is seen whole; the next lane starts afresh at that end and sees every
+    /// occurrence starting there or later (a lane starting inside a run of one letter reads
+    /// the run as the same symbol the whole text has there).
+    fn hit_ascii(&self, b: &[u8]) -> bool {
+        if b.len() < LANES * LANE_MIN {
+            return self.walk(START, b) == MATCHED;
+        }
+        let q = b.len() / LANES;
+        let (l0, l1, l2, l3) = (&b[..q], &b[q..2 * q], &b[2 * q..3 * q], &b[3 * q..4 * q]);
+        let (mut s0, mut s1, mut s2, mut s3) = (START, START, START, START);
+        let mut i = 0;
+        while i < q {
+            let e = (i + BLOCK).min(q);
+            for j in i..e {
+                s0 = self.step(s0, l0[j]);
+                s1 = self.step(s1, l1[j]);
+                s2 = self.step(s2, l2[j]);
+                s3 = self.step(s3, l3[j]);
+            }
+            if (s0 == MATCHED) | (s1 == MATCHED) | (s2 == MATCHED) | (s3 == MATCHED) {
+                return true;
+            }
+            i = e;
+        }
+        self.walk(s3, &b[4 * q..]) == MATCHED
+            || self.tail(s0, b, q)
+            || self.tail(s1, b, 2 * q)
+            || self.tail(s2, b, 3 * q)
+    }
+
+    /// Goes on from state `s`, reached at byte `from` of `b`, until `longest` more symbols
+    /// have been read (or the text ends); whether it reaches a match.
+    fn tail(&self, mut s: u32, b: &[u8], from: usize) -> bool {
+        // The last symbol before `from`, so that a run going on past it is not counted.
+        let mut last = b[..from]
+            .iter()
+            .rev()
+            .map(|&x| SKELETON[usize::from(x)])
+            .find(|&c| c != 0)
+            .unwrap_or(0);
+        let mut read = 0;
+        for &x in &b[from..] {
+            let c = SKELETON[usize::from(x)];
+            if c != 0 && c != last {
+                last = c;
+                read += 1;
+                if read > self.longest {
+                    break;
+                }
+            }
+            s = self.step(s, x);
+        }
+        s == MATCHED
+    }
+
+    /// Any text: ASCII bytes through the letter table, ideographs through their rows, any
+    /// other character as `normalize::skeleton_rest` reads it.
+    fn hit_any(&self, text: &str) -> bool {
+        let b = text.as_bytes();
+        let mut s = START;
+        let mut i = 0;
+        while i < b.len() {
+            let x = b[i];
+            if x < 0x80 {
+                s = self.step(s, x);
+                i += 1;
+                continue;
+            }
+            if !self.ideographs {
+                return true;
+            }
+            if (0xE3..=0xE9).contains(&x) && i + 2 < b.len() {
+                let u = (u32::from(x & 0x0F) << 12)
+                    | (u32::from(b[i + 1] & 0x3F) << 6)
+                    | u32::from(b[i + 2] & 0x3F);
+                if (FIRST_CJK..=LAST_CJK).contains(&u) {
+                    i += 3;
+                    s = self.ideograph(s, self.sym[(u - FIRST_CJK) as usize]);
+                    if s == MATCHED {
+                        return true;
+                    }
+                    continue;
+                }
+            }
+            let Some((c, len)) = normalize::decode(b, i) else {
+                i += 1;
+                continue;
+            };
+            i += len;
+            normalize::skeleton_rest(c, |k| {
+                s = if k.is_ascii() {
+                    self.step(s, k as u8)
+                } else if normalize::is_cjk(k) {
+                    let y = self
+                        .exact
+                        .binary_search_by_key(&k, |p| p.0)
+                        .map_or(OTHER, |i| self.exact[i].1);
+                    self.ideograph(s, y)
+                } else {
+                    s
+                };
+                false
+            });
+            if s == MATCHED {
+                return true;
+            }
+        }
+        s == MATCHED
+    }
+
+    /// The transition from `s` on ideograph symbol `y`.
+    #[inline]
+    fn ideograph(&self, s: u32, y: u16) -> u32 {
+        match y {
+            DROP => s,
+            // (The sink stays the sink.)
+            OTHER if s == MATCHED => MATCHED,
+            OTHER => START,
+            y => {
+                let row = s >> SHIFT;
+                let row = if row < self.rows { row as usize } else { 0 };
+                u32::from(self.ideo[row * self.k + usize::from(y - 1)]) << SHIFT
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aho_corasick::AhoCorasick;
+    use proptest::prelude::*;
+
+    fn automaton(pats: &[&str]) -> (Skeletons, AhoCorasick) {
+        let chars: Vec<Vec<char>> = pats.iter().map(|p| p.chars().collect()).collect();
+        let Some(a) = Skeletons::new(&chars) else {
+            panic!("builds");
+        };
+        (a, AhoCorasick::new(pats).unwrap())
+    }
+
+    fn reference(ac: &AhoCorasick, text: &str) -> bool {
+        let mut sk = Vec::new();
+        normalize::skeleton(text, &mut sk);
+        ac.is_match(sk.as_slice())
+    }
+
+    const PATS: [&str; 9] = [
+        "kil",
+        "myself",
+        "die",
+        "不想活",
+        "想死",
+        "sex",
+        "ai",
+        "ai伴侣",
+        "后悔",
+    ];
+
+    #[test]
+    fn reads_texts_as_their_skeletons() {
+        let (a, ac) = automaton(&PATS);
+        let cases = [
+            ("", false),
+            ("k i l l", true),
+            ("K-I-L-L", true),
+            ("k1ll", true),
+            ("ki11", false),
+            ("kiiiiil", true),
+            ("kxil", false),
+            ("d1e", true),
+            ("d 1 3", true),
+            ("di", false),
+            ("我不想活了", true),
+            ("我不想 活", true),
+            ("我不想再活", false),
+            ("想想死", true),
+            ("想死死", true),
+            ("後悔", true),
+            ("后後悔", true),
+            ("ＫＩＬＬ", true),
+            ("k\u{200B}il", true),
+            ("a\u{4DC0}i", true),
+            ("a好i", false),
+            ("ai 伴侣", true),
+            ("a🙂i", true),
+            ("ai了", true),
+            ("a了", false),
+        ];
+        for (t, want) in cases {
+            assert_eq!(reference(&ac, t), want, "reference on {t:?}");
+            assert_eq!(a.hit(t), want, "{t:?}");
+        }
+    }
+
+    #[test]
+    fn equals_a_search_of_the_skeleton() {
+        let (a, ac) = automaton(&PATS);
+        let mut runner = proptest::test_runner::TestRunner::default();
+        runner
+            .run(
+                &"[a-zA-Z0-9 !@$'.-]{0,40}|[a-z1 想死不活了們后後悔伴侣好ＫＩ\u{200B}\u{4DC0}]{0,24}",
+                |t| {
+                    prop_assert_eq!(a.hit(&t), reference(&ac, &t));
+                    // Long ASCII texts take the lanes.
+                    if t.is_ascii() {
+                        let long = format!("{}{t}{}", "xz".repeat(600), "qv ".repeat(300));
+                        prop_assert_eq!(a.hit(&long), reference(&ac, &long));
+                    }
+                    Ok(())
+                },
+            )
+            .unwrap();
+    }
+
+    #[test]
+    fn any_pattern_set_equals_a_search_of_the_skeleton() {
+        let mut runner = proptest::test_runner::TestRunner::default();
+        runner
+            .run(
+                &(
+                    proptest::collection::vec("[a-d想死活]{1,4}", 1..6),
+                    "[a-d 想死活了們1ＡＢ]{0,30}",
+                ),
+                |(pats, t)| {
+                    let pats: Vec<String> = pats
+                        .iter()
+                        .map(|p| normalize::skeleton_literal(p).into_iter().collect())
+                        .collect();
+                    let refs: Vec<&str> = pats.iter().map(String::as_str).collect();
+                    let (a, ac) = automaton(&refs);
+                    prop_assert_eq!(a.hit(&t), reference(&ac, &t), "{:?}", pats);
+                    let long = format!("{}{t}{}", "xz".repeat(600), "qv ".repeat(300));
+                    prop_assert_eq!(a.hit(&long), reference(&ac, &long), "{:?}", pats);
+                    Ok(())
+                },
+            )
+            .unwrap();
+    }
+
+    #[test]
+    fn lanes_see_a_pattern_at_every_edge() {
+        let (a, ac) = automaton(&PATS);
+        // 2048 bytes: lanes of 512, a pattern (spread out and repeated) across each edge.
+        for pat in ["die", "m-y--s-e-l-f", "mmyyseelf", "k i l"] {
+            for at in (0..2048 - pat.len())
+                .step_by(7)
+                .chain([509, 510, 511, 512, 1023, 1024, 1535, 1536])
+            {
+                let mut v: Vec<u8> = b"xz ".iter().copied().cycle().take(2048).collect();
+                v[at..at + pat.len()].copy_from_slice(pat.as_bytes());
+                let text = String::from_utf8(v).unwrap();
+                assert_eq!(a.hit(&text), reference(&ac, &text), "{pat} at {at}");
+                assert!(a.hit(&text), "{pat} at {at}");
+            }
+        }
+        // A run of one letter across an edge, and no pattern at all.
+        let mut v: Vec<u8> = b"xz ".iter().copied().cycle().take(2048).collect();
+        v[500..520].fill(b'i');
+        let text = String::from_utf8(v).unwrap();
+        assert!(!a.hit(&text));
+        assert_eq!(a.hit(&text), reference(&ac, &text));
+    }
+
+    #[test]
+    fn patterns_inside_others_and_prefixes() {
+        let (a, ac) = automaton(&["abcde", "bc", "abx", "ab"]);
+        for t in ["abcde", "xbcx", "abx", "ab", "a", "b", "cde", "ac"] {
+            assert_eq!(a.hit(t), reference(&ac, t), "{t}");
+        }
+    }
+
+    #[test]
+    fn rejects_patterns_outside_the_skeleton_alphabet() {
+        assert!(Skeletons::new(&[vec!['A']]).is_none());
+        assert!(Skeletons::new(&[vec!['é']]).is_none());
+        let Some(empty) = Skeletons::new(&[]) else {
+            panic!("builds")
+        };
+        assert!(!empty.hit("anything at all 什么"));
+    }
+}
