@@ -45,7 +45,7 @@ const OTHER: u16 = 0;
 const MAX_IDEOGRAPH_ROWS_BYTES: usize = 64 << 20;
 /// Texts of at least `LANES * LANE_MIN` bytes are walked in lanes.
 const LANES: usize = 4;
-const LANE_MIN: usize = 256;
+const LANE_MIN: usize = 64;
 /// Lanes test for a match every this many bytes.
 const BLOCK: usize = 512;
 
@@ -79,14 +79,17 @@ pub(crate) struct Skeletons {
     sym: Box<[u16]>,
     /// Symbol of each pattern ideograph as it stands (for characters already simplified).
     exact: Vec<(char, u16)>,
-    /// The longest pattern, in symbols.
-    longest: usize,
+    /// The depth of each state (symbols of the longest text suffix it stands for); 255 for
+    /// 255 or more. The sink has depth 0 (a lane that reached it is done).
+    depth: Box<[u8]>,
 }
 
 /// A trie node under construction.
 struct Node {
     /// A pattern ends here.
     term: bool,
+    /// Symbols from the root.
+    depth: u32,
     /// The symbol the node was entered on (0 for the root): `1..=26` letters, above that
     /// ideographs (`26 + ideograph symbol`).
     last: u32,
@@ -128,11 +131,11 @@ impl Skeletons {
         // Shorter first: a pattern that extends one already in the trie adds nothing.
         encoded.sort_unstable_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
         encoded.dedup();
-        let longest = encoded.iter().map(Vec::len).max().unwrap_or(0);
 
         // The trie: letter children dense, ideograph children in a map.
         let mut nodes = vec![Node {
             term: false,
+            depth: 0,
             last: 0,
         }];
         let mut kids: Vec<[u32; 27]> = vec![[0; 27]];
@@ -158,8 +161,10 @@ impl Skeletons {
                     Some(c) => c,
                     None => {
                         let c = nodes.len() as u32;
+                        let depth = nodes[n as usize].depth + 1;
                         nodes.push(Node {
                             term: false,
+                            depth,
                             last: a,
                         });
                         kids.push([0; 27]);
@@ -260,6 +265,12 @@ impl Skeletons {
             }
         };
 
+        let mut depth = vec![0u8; states].into_boxed_slice();
+        for (n, node) in nodes.iter().enumerate() {
+            if !matched[n] {
+                depth[id[n] as usize] = node.depth.min(255) as u8;
+            }
+        }
         let mut letters = vec![0u32; states * STRIDE].into_boxed_slice();
         let mut ideo = if ideographs_built {
             vec![0u16; rows * k].into_boxed_slice()
@@ -336,7 +347,7 @@ impl Skeletons {
             ideographs: ideographs_built,
             sym,
             exact,
-            longest,
+            depth,
         })
     }
 
@@ -359,7 +370,7 @@ impl Skeletons {
     /// Size of the tables, in bytes.
     #[cfg(test)]
     pub(crate) fn bytes(&self) -> usize {
-        self.letters.len() * 4 + self.ideo.len() * 2 + self.sym.len() * 2
+        self.letters.len() * 4 + self.ideo.len() * 2 + self.sym.len() * 2 + self.depth.len()
     }
 
     #[inline(always)]
@@ -380,8 +391,8 @@ impl Skeletons {
     }
 
     /// An ASCII text: four lanes for long texts. Lane `j` walks its quarter, then goes on
-    /// past its end until it has read `longest` more symbols, so that an occurrence starting
-    /// in its quarter is seen whole; the next lane starts afresh at that end and sees every
+    /// past its end until its state stands for no more symbols than it has read there
+    /// (see [`Skeletons::tail`]); the next lane starts afresh at that end and sees every
     /// occurrence starting there or later (a lane starting inside a run of one letter reads
     /// the run as the same symbol the whole text has there).
     fn hit_ascii(&self, b: &[u8]) -> bool {
@@ -411,8 +422,12 @@ impl Skeletons {
             || self.tail(s2, b, 3 * q)
     }
 
-    /// Goes on from state `s`, reached at byte `from` of `b`, until `longest` more symbols
-    /// have been read (or the text ends); whether it reaches a match.
+    /// Goes on from state `s`, reached just before byte `from` of `b`, for as long as an
+    /// occurrence that started before `from` could still be under way; whether it reaches
+    /// a match. A state of depth `d` means the last `d` symbols read are the start of some
+    /// pattern, and no occurrence under way started earlier than that; once `d` is at
+    /// most the number of symbols read from `from` on, every occurrence under way started
+    /// at `from` or later, which the next lane sees.
     fn tail(&self, mut s: u32, b: &[u8], from: usize) -> bool {
         // The last symbol before `from`, so that a run going on past it is not counted.
         let mut last = b[..from]
@@ -421,15 +436,16 @@ impl Skeletons {
             .map(|&x| SKELETON[usize::from(x)])
             .find(|&c| c != 0)
             .unwrap_or(0);
-        let mut read = 0;
+        let mut read = 0usize;
         for &x in &b[from..] {
+            let d = self.depth[(s >> SHIFT) as usize];
+            if d < u8::MAX && usize::from(d) <= read {
+                break;
+            }
             let c = SKELETON[usize::from(x)];
             if c != 0 && c != last {
                 last = c;
                 read += 1;
-                if read > self.longest {
-                    break;
-                }
             }
             s = self.step(s, x);
         }
@@ -589,6 +605,8 @@ mod tests {
                     if t.is_ascii() {
                         let long = format!("{}{t}{}", "xz".repeat(600), "qv ".repeat(300));
                         prop_assert_eq!(a.hit(&long), reference(&ac, &long));
+                        let repeated = t.repeat(8);
+                        prop_assert_eq!(a.hit(&repeated), reference(&ac, &repeated));
                     }
                     Ok(())
                 },

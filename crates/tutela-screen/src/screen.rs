@@ -63,8 +63,13 @@ pub struct ScreenConfig {
     pub progress: bool,
     /// Bytes per batch handed to a worker.
     pub batch_bytes: usize,
-    /// Write a checkpoint after about this many input bytes.
+    /// Write a checkpoint after about this many input bytes (and at the end), but never
+    /// after less input than `checkpoint_ratio` times the size of the last checkpoint: it
+    /// holds the review sample's texts (4,000 of them by default), and checkpoints should
+    /// stay a small share of the work.
     pub checkpoint_bytes: u64,
+    /// See `checkpoint_bytes` (16 by default).
+    pub checkpoint_ratio: u64,
     /// Names and hashes of the rule packs, so a resumed run checks it uses the same ones.
     pub rules_fingerprint: String,
     /// Test hook: stop with [`ScreenError::Interrupted`] after writing this many batches
@@ -89,6 +94,7 @@ impl ScreenConfig {
             progress: true,
             batch_bytes: 1 << 20,
             checkpoint_bytes: 64 << 20,
+            checkpoint_ratio: 16,
             rules_fingerprint: String::new(),
             stop_after_batches: None,
         }
@@ -774,6 +780,7 @@ fn write_all(
         files: BTreeMap::new(),
     });
     let mut since_ck = 0u64;
+    let mut ck_every = cfg.checkpoint_bytes;
     let mut written_batches = 0u64;
     for o in rx {
         pending.insert(o.seq, o);
@@ -832,9 +839,15 @@ fn write_all(
                 ck.done.insert(o.file_index);
                 ck.current = None;
                 open = None;
-                save_checkpoint(out, ck, &mut mal)?;
-                since_ck = 0;
-            } else if since_ck >= cfg.checkpoint_bytes {
+                // A finished file not yet in a checkpoint is screened again on resume
+                // (`restore_outputs` deletes its output).
+                if since_ck >= ck_every {
+                    ck_every = cfg
+                        .checkpoint_bytes
+                        .max(16 * save_checkpoint(out, ck, &mut mal)?);
+                    since_ck = 0;
+                }
+            } else if since_ck >= ck_every {
                 let mut outputs = BTreeMap::new();
                 for (rel, (w, len)) in cur.files.iter_mut() {
                     w.flush().map_err(|e| ScreenError::io(&out.join(rel), e))?;
@@ -845,32 +858,42 @@ fn write_all(
                     records: cur.records,
                     outputs,
                 });
-                save_checkpoint(out, ck, &mut mal)?;
+                ck_every = cfg
+                    .checkpoint_bytes
+                    .max(16 * save_checkpoint(out, ck, &mut mal)?);
                 since_ck = 0;
             }
         }
+    }
+    // The final checkpoint, when every file ended (after an error part of a file may be
+    // written, and the last checkpoint stands).
+    if open.is_none() && since_ck > 0 {
+        save_checkpoint(out, ck, &mut mal)?;
     }
     mal.0.flush().map_err(|e| ScreenError::io(&mpath, e))?;
     Ok(())
 }
 
+/// Writes the checkpoint; returns its size in bytes.
 fn save_checkpoint(
     out: &Path,
     ck: &mut Checkpoint,
     mal: &mut (BufWriter<File>, u64),
-) -> Result<(), ScreenError> {
+) -> Result<u64, ScreenError> {
     let mpath = out.join("malformed.jsonl");
     mal.0.flush().map_err(|e| ScreenError::io(&mpath, e))?;
     ck.malformed_len = mal.1;
     write_json_atomic(&out.join("checkpoint.json"), ck)
 }
 
-/// Writes JSON to `path` through a temporary file and a rename.
-pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), ScreenError> {
+/// Writes JSON to `path` through a temporary file and a rename; returns its size in bytes.
+pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<u64, ScreenError> {
     let tmp = path.with_extension("json.tmp");
     let data = serde_json::to_vec(value).map_err(|e| ScreenError::Config(e.to_string()))?;
+    let len = data.len() as u64;
     fs::write(&tmp, data).map_err(|e| ScreenError::io(&tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| ScreenError::io(path, e))
+    fs::rename(&tmp, path).map_err(|e| ScreenError::io(path, e))?;
+    Ok(len)
 }
 
 fn finish(cfg: &ScreenConfig, ck: &Checkpoint) -> Result<Report, ScreenError> {

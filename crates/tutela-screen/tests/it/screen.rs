@@ -211,10 +211,13 @@ fn interrupted_run_resumes_to_the_same_output() {
     let (dir, _) = corpus("resume", 250_000);
     let det = detectors();
     let full = screen::run(&config(&dir, dir.join("full")), &det).unwrap();
-    for stop in [2, 9, 21] {
-        let out = dir.join(format!("resumed-{stop}"));
+    // Checkpoints every 20 kB, and (ratio 16) only after 16 times their own size: finished
+    // files not yet in a checkpoint are screened again.
+    for (stop, ratio) in [(2, 0), (9, 0), (21, 0), (9, 16), (21, 16)] {
+        let out = dir.join(format!("resumed-{stop}-{ratio}"));
         let mut cfg = config(&dir, out.clone());
         cfg.checkpoint_bytes = 20_000;
+        cfg.checkpoint_ratio = ratio;
         cfg.stop_after_batches = Some(stop);
         assert!(matches!(
             screen::run(&cfg, &det),
@@ -226,7 +229,7 @@ fn interrupted_run_resumes_to_the_same_output() {
         assert_eq!(tree(&out), tree(&dir.join("full")), "stop after {stop}");
     }
     // Other settings in the same directory are refused.
-    let mut cfg = config(&dir, dir.join("resumed-2"));
+    let mut cfg = config(&dir, dir.join("resumed-2-0"));
     cfg.seed = 1;
     assert!(matches!(
         screen::run(&cfg, &det),
