@@ -38,9 +38,13 @@ pub struct Doc<'a> {
     pub id: Option<String>,
 }
 
-/// Reads the fields of `line`; the error says what is wrong with it.
+/// Reads the fields of `line`; the error says what is wrong with it. The whole line must
+/// be UTF-8 (as JSON text must be), checked once up front, so the parser need not check
+/// each string again.
 pub fn extract<'a>(line: &'a [u8], fields: &Fields) -> Result<Doc<'a>, String> {
-    let mut de = serde_json::Deserializer::from_slice(line);
+    let line = simdutf8::compat::from_utf8(line)
+        .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
+    let mut de = serde_json::Deserializer::from_str(line);
     let doc = Seed { fields }
         .deserialize(&mut de)
         .map_err(|e| e.to_string())?;
@@ -183,6 +187,10 @@ mod tests {
         assert!(extract(br#"{"text":"x"} junk"#, &f).is_err());
         assert!(extract(br#"[1]"#, &f).is_err());
         assert!(extract(br#"{"text":"x""#, &f).is_err());
+        assert_eq!(
+            extract(b"{\"text\":\"ok\",\"meta\":\"\xff\"}", &f).unwrap_err(),
+            "invalid UTF-8 at byte 21"
+        );
         let custom = Fields {
             text: "content".into(),
             source: "origin".into(),

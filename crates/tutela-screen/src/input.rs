@@ -113,6 +113,16 @@ pub struct Records {
 }
 
 impl Records {
+    /// Empty, with room for a batch of about `bytes` bytes (so that filling it does not
+    /// copy it over and over as it grows).
+    pub fn with_capacity(bytes: usize) -> Self {
+        Self {
+            data: Vec::with_capacity(bytes + (64 << 10)),
+            lines: Vec::with_capacity(bytes / 256 + 16),
+            raw_bytes: 0,
+        }
+    }
+
     fn clear(&mut self) {
         self.data.clear();
         self.lines.clear();

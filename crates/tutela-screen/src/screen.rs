@@ -184,6 +184,46 @@ struct Partial {
     outputs: BTreeMap<String, u64>,
 }
 
+/// Buffers handed back for reuse: batches from the workers to the reader, kept-line buffers
+/// from the writer to the workers. There are never more of them than batches in flight;
+/// reusing them spares the allocator and the page faults of a fresh megabyte per batch.
+#[derive(Default)]
+struct Recycle {
+    records: Mutex<Vec<Records>>,
+    bytes: Mutex<Vec<Vec<u8>>>,
+}
+
+impl Recycle {
+    fn records(&self, batch_bytes: usize) -> Records {
+        self.records
+            .lock()
+            .ok()
+            .and_then(|mut v| v.pop())
+            .unwrap_or_else(|| Records::with_capacity(batch_bytes))
+    }
+
+    fn give_records(&self, r: Records) {
+        if let Ok(mut v) = self.records.lock() {
+            v.push(r);
+        }
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        self.bytes
+            .lock()
+            .ok()
+            .and_then(|mut v| v.pop())
+            .unwrap_or_default()
+    }
+
+    fn give_bytes(&self, mut b: Vec<u8>) {
+        b.clear();
+        if let Ok(mut v) = self.bytes.lock() {
+            v.push(b);
+        }
+    }
+}
+
 struct Batch {
     seq: u64,
     file_index: u64,
@@ -312,13 +352,15 @@ pub fn run(cfg: &ScreenConfig, det: &Detectors) -> Result<Report, ScreenError> {
         (0..threads).map(|_| batch_rx.clone()).collect();
     drop(batch_rx);
     let (out_tx, out_rx) = sync_channel::<Output>(threads * 2);
+    let recycle = Recycle::default();
+    let recycle = &recycle;
 
     let result = std::thread::scope(|scope| {
         let read_count2 = read_count.clone();
         let reader_error = &reader_error;
         let selected = &selected;
         scope.spawn(move || {
-            if let Err(e) = read_all(cfg, selected, skip_first, read_count2, &batch_tx)
+            if let Err(e) = read_all(cfg, selected, skip_first, read_count2, &batch_tx, recycle)
                 && let Ok(mut slot) = reader_error.lock()
             {
                 *slot = Some(e);
@@ -327,10 +369,18 @@ pub fn run(cfg: &ScreenConfig, det: &Detectors) -> Result<Report, ScreenError> {
         for rx in worker_rxs {
             let tx = out_tx.clone();
             let threshold = threshold.clone();
-            scope.spawn(move || work(cfg, det, &rx, &tx, &threshold));
+            scope.spawn(move || work(cfg, det, &rx, &tx, &threshold, recycle));
         }
         drop(out_tx);
-        write_all(cfg, &mut ck, out_rx, &threshold, &read_count, bar.as_ref())
+        write_all(
+            cfg,
+            &mut ck,
+            out_rx,
+            &threshold,
+            &read_count,
+            bar.as_ref(),
+            recycle,
+        )
     });
     if let Some(bar) = &bar {
         bar.finish_and_clear();
@@ -430,6 +480,7 @@ fn read_all(
     skip_first: Option<(u64, u64)>,
     count: Arc<AtomicU64>,
     tx: &SyncSender<Batch>,
+    recycle: &Recycle,
 ) -> Result<(), ScreenError> {
     let mut seq = 0u64;
     for (index, path) in selected {
@@ -444,7 +495,7 @@ fn read_all(
             })?;
         }
         loop {
-            let mut records = Records::default();
+            let mut records = recycle.records(cfg.batch_bytes);
             let n = reader
                 .next_batch(&mut records, cfg.batch_bytes)
                 .map_err(|message| ScreenError::Input {
@@ -477,6 +528,7 @@ fn work(
     rx: &Mutex<Receiver<Batch>>,
     tx: &SyncSender<Output>,
     threshold: &AtomicU64,
+    recycle: &Recycle,
 ) {
     let mut pii_hits = Vec::new();
     loop {
@@ -490,10 +542,12 @@ fn work(
         let out = screen_batch(
             cfg,
             det,
-            batch,
+            &batch,
             threshold.load(Ordering::Relaxed),
             &mut pii_hits,
+            recycle,
         );
+        recycle.give_records(batch.records);
         if tx.send(out).is_err() {
             return;
         }
@@ -531,9 +585,10 @@ fn detector_reason(d: &DetectorId) -> String {
 fn screen_batch(
     cfg: &ScreenConfig,
     det: &Detectors,
-    batch: Batch,
+    batch: &Batch,
     threshold: u64,
     pii_hits: &mut Vec<pii::PiiHit>,
+    recycle: &Recycle,
 ) -> Output {
     let mut acc = Accum::default();
     let mut kept: BTreeMap<String, Vec<u8>> = BTreeMap::new();
@@ -578,9 +633,7 @@ fn screen_batch(
             }
         };
         let source: &str = d.source.as_deref().unwrap_or(&base_name);
-        let key =
-            d.id.clone()
-                .unwrap_or_else(|| format!("{base_name}:{line}"));
+        let key = d.id.unwrap_or_else(|| format!("{base_name}:{line}"));
         let text: &str = &d.text;
         let mut reasons: Vec<Reason<'_>> = Vec::new();
         let findings = det.scan(Side::Assistant, text, None);
@@ -676,7 +729,9 @@ fn screen_batch(
             acc.kept += 1;
             let buf = match kept.get_mut(source) {
                 Some(b) => b,
-                None => kept.entry(source.to_owned()).or_default(),
+                None => kept
+                    .entry(source.to_owned())
+                    .or_insert_with(|| recycle.bytes()),
             };
             buf.extend_from_slice(raw);
             buf.push(b'\n');
@@ -762,6 +817,7 @@ fn write_all(
     threshold: &AtomicU64,
     read_count: &AtomicU64,
     bar: Option<&indicatif::ProgressBar>,
+    recycle: &Recycle,
 ) -> Result<(), ScreenError> {
     let out = &cfg.out;
     let names: BTreeMap<u64, String> = cfg
@@ -784,7 +840,7 @@ fn write_all(
     let mut written_batches = 0u64;
     for o in rx {
         pending.insert(o.seq, o);
-        while let Some(o) = pending.remove(&next) {
+        while let Some(mut o) = pending.remove(&next) {
             next += 1;
             if open.as_ref().is_none_or(|f| f.file_index != o.file_index) {
                 open = Some(OpenFiles {
@@ -795,13 +851,14 @@ fn write_all(
             }
             let Some(cur) = open.as_mut() else { continue };
             let stem = names.get(&o.file_index).cloned().unwrap_or_default();
-            for (source, data) in &o.kept {
+            for (source, data) in std::mem::take(&mut o.kept) {
                 write_to(
                     out,
                     cur,
-                    format!("kept/{}/{stem}", source_slug(source)),
-                    data,
+                    format!("kept/{}/{stem}", source_slug(&source)),
+                    &data,
                 )?;
+                recycle.give_bytes(data);
             }
             write_to(out, cur, format!("removed/{stem}"), &o.removed)?;
             mal.0
