@@ -33,6 +33,12 @@ struct Lit {
     roles: Vec<Role>,
 }
 
+impl Lit {
+    fn is_cue(&self) -> bool {
+        self.roles.iter().any(|r| matches!(r, Role::Cue(_)))
+    }
+}
+
 /// A compiled rule.
 #[derive(Debug, Clone)]
 pub(crate) struct Rule {
@@ -105,41 +111,29 @@ struct Hit {
     lit: u32,
 }
 
-/// The quick pass's literals, and its automata, each built on first use: a side that is
+/// The quick pass's skeletons, and their automaton, built on first use: a side that is
 /// never scanned (screening reads the assistant side only) builds nothing. An automaton
 /// that cannot be built is `None`, and `None` only ever lets a text through to the full scan.
 #[derive(Debug)]
 struct Quick {
-    /// The cue literals, normalised.
-    cues_src: Vec<String>,
+    /// Whether the side has any cue literal.
+    any: bool,
     /// Whether every cue has a non-empty skeleton (else no skeleton shortcut).
     shortcut: bool,
     /// Every cue's skeleton.
     skeletons: Vec<Vec<char>>,
-    cues: OnceLock<Option<aho_corasick::nfa::contiguous::NFA>>,
     skel: OnceLock<Option<crate::skel::Skeletons>>,
 }
 
 impl Quick {
-    fn new(cues_src: Vec<String>) -> Self {
-        let skeletons: Vec<Vec<char>> = cues_src
-            .iter()
-            .map(|l| crate::normalize::skeleton_literal(l))
-            .collect();
-        let shortcut = !skeletons.iter().any(Vec::is_empty);
+    fn new<'a>(cues: impl Iterator<Item = &'a str>) -> Self {
+        let skeletons: Vec<Vec<char>> = cues.map(crate::normalize::skeleton_literal).collect();
         Self {
-            cues_src,
-            shortcut,
+            any: !skeletons.is_empty(),
+            shortcut: !skeletons.iter().any(Vec::is_empty),
             skeletons,
-            cues: OnceLock::new(),
             skel: OnceLock::new(),
         }
-    }
-
-    /// The cue literals alone (a contiguous NFA: it only reads texts the skeleton let
-    /// through, and builds fast).
-    fn cues(&self) -> Option<&aho_corasick::nfa::contiguous::NFA> {
-        self.cues.get_or_init(|| bare_nfa(&self.cues_src)).as_ref()
     }
 
     /// The skeleton automaton of every cue.
@@ -148,67 +142,6 @@ impl Quick {
             .get_or_init(|| crate::skel::Skeletons::new(&self.skeletons))
             .as_ref()
     }
-}
-
-/// Steps `a` from `sid` over `s`; whether it reaches a match.
-fn walk(
-    a: &impl aho_corasick::automaton::Automaton,
-    mut sid: aho_corasick::automaton::StateID,
-    s: &[u8],
-) -> bool {
-    use aho_corasick::Anchored;
-    for &c in s {
-        sid = a.next_state(Anchored::No, sid, c);
-        if a.is_match(sid) {
-            return true;
-        }
-    }
-    false
-}
-
-/// Whether any pattern of `a` occurs in `s` (`true` if `a` cannot search unanchored).
-fn occurs(a: &impl aho_corasick::automaton::Automaton, s: &[u8]) -> bool {
-    match a.start_state(aho_corasick::Anchored::No) {
-        Ok(start) => walk(a, start, s),
-        Err(_) => true,
-    }
-}
-
-/// A bare contiguous NFA over the minimal literals of `pats`, for stepping by hand; one
-/// that never matches if `pats` is empty. `None` if it cannot be built.
-fn bare_nfa(pats: &[String]) -> Option<aho_corasick::nfa::contiguous::NFA> {
-    let minimal = minimal_literals(pats.iter().map(String::as_str).collect()).ok()?;
-    aho_corasick::nfa::contiguous::NFA::builder()
-        .match_kind(MatchKind::Standard)
-        .prefilter(false)
-        .build(&minimal)
-        .ok()
-}
-
-/// The literals of `lits` that contain no other literal of `lits` (duplicates kept once).
-fn minimal_literals(mut lits: Vec<&str>) -> Result<Vec<&str>, CompileError> {
-    lits.sort_unstable();
-    lits.dedup();
-    if lits.is_empty() {
-        return Ok(lits);
-    }
-    let ac = AhoCorasick::builder()
-        .match_kind(MatchKind::Standard)
-        .build(&lits)
-        .map_err(|e| CompileError::Build(e.to_string()))?;
-    let keep: Vec<bool> = lits
-        .iter()
-        .enumerate()
-        .map(|(i, l)| {
-            !ac.find_overlapping_iter(*l)
-                .any(|m| m.pattern().as_usize() != i)
-        })
-        .collect();
-    Ok(lits
-        .into_iter()
-        .zip(keep)
-        .filter_map(|(l, k)| k.then_some(l))
-        .collect())
 }
 
 /// Reusable buffers for [`Engine::may_fire`].
@@ -441,14 +374,13 @@ impl Engine {
                     .map_err(|e| CompileError::Build(e.to_string()))?,
             )
         };
-        let cue_patterns: Vec<String> = b
-            .lits
-            .iter()
-            .zip(&b.patterns)
-            .filter(|(l, _)| l.roles.iter().any(|r| matches!(r, Role::Cue(_))))
-            .map(|(_, p)| p.clone())
-            .collect();
-        let quick = Quick::new(cue_patterns);
+        let quick = Quick::new(
+            b.lits
+                .iter()
+                .zip(&b.patterns)
+                .filter(|(l, _)| l.is_cue())
+                .map(|(_, p)| p.as_str()),
+        );
         let regex = if regex_src.is_empty() {
             None
         } else {
@@ -472,7 +404,7 @@ impl Engine {
     /// languages are not looked at here, so this only ever errs towards `true`.
     pub(crate) fn may_fire(&self, text: &str, q: &mut QuickScratch) -> bool {
         let quick = &self.quick;
-        if quick.cues_src.is_empty() && self.regex.is_none() {
+        if !quick.any && self.regex.is_none() {
             return false;
         }
         // Without a skeleton shortcut (a cue with no letters in it, as on the user side),
@@ -497,7 +429,7 @@ impl Engine {
             {
                 return true;
             }
-            if !quick.cues_src.is_empty() {
+            if quick.any {
                 crate::normalize::quick_text(seg, &mut q.norm, &mut q.text);
                 // A separator no literal contains, so that no cue spans two sentences.
                 q.text.push(0);
@@ -507,19 +439,20 @@ impl Engine {
             }
             s = p;
         }
-        !quick.cues_src.is_empty() && quick.cues().is_none_or(|a| occurs(a, &q.text))
+        // The side's automaton over the normalised sentences: does a cue literal occur?
+        quick.any
+            && self.ac.as_ref().is_none_or(|ac| {
+                ac.find_overlapping_iter(q.text.as_slice())
+                    .any(|m| self.lits[m.pattern().as_usize()].is_cue())
+            })
     }
 
-    /// Builds now, rather than on first use, the quick-pass automata [`Engine::may_fire`]
-    /// will use (none for a side without a skeleton shortcut or operator regexes).
+    /// Builds now, rather than on first use, the skeleton automaton [`Engine::may_fire`]
+    /// will use (none for a side without a skeleton shortcut or with operator regexes).
     pub(crate) fn prepare(&self) {
-        if self.regex.is_none() {
-            if !self.quick.shortcut {
-                return;
-            }
+        if self.regex.is_none() && self.quick.shortcut {
             let _ = self.quick.skel();
         }
-        let _ = self.quick.cues();
     }
 
     /// Number of distinct literals and of rules.
