@@ -95,7 +95,7 @@ pub(crate) struct Carry {
 pub(crate) struct Engine {
     side: Side,
     ac: Option<AhoCorasick>,
-    /// The automata of the quick pass (see [`Engine::may_fire`]), built on first use.
+    /// The automata of the quick pass (see [`Engine::must_read`]), built on first use.
     quick: Quick,
     lits: Vec<Lit>,
     rules: Vec<Rule>,
@@ -144,11 +144,13 @@ impl Quick {
     }
 }
 
-/// Reusable buffers for [`Engine::may_fire`].
+/// Reusable buffers for [`Engine::must_read`].
 #[derive(Debug, Default)]
 pub(crate) struct QuickScratch {
     norm: Normalized,
     text: Vec<u8>,
+    /// Per sentence: where it ends in `text`, and in the scanned text.
+    ends: Vec<(usize, usize)>,
 }
 
 /// Reusable buffers for scanning, and the state carried from sentence to sentence.
@@ -397,29 +399,33 @@ impl Engine {
         })
     }
 
-    /// Whether any rule could fire on some sentence of `text`: one of its sentences, as
-    /// normalised for the full scan, contains a cue literal, or an operator regex matches
-    /// one of its sentences. `false` means [`Engine::scan_segment`] over every sentence
-    /// finds nothing, so the caller may skip it. Boundary checks, frames, subjects and
-    /// languages are not looked at here, so this only ever errs towards `true`.
-    pub(crate) fn may_fire(&self, text: &str, q: &mut QuickScratch) -> bool {
+    /// How much of `text` a scan must read: `0` if no rule can fire on any of its sentences,
+    /// else the end of the last sentence on which one could (a rule fires only on a
+    /// sentence holding one of its cues, or matching an operator regex; sentences after the
+    /// last such one add no finding, and the sentences before it are cut the same way
+    /// whether the text goes on or not). A sentence "could" when, as normalised for the
+    /// full scan, it contains a cue literal; boundary checks, frames, subjects and
+    /// languages are not looked at here, so this only ever errs towards reading more.
+    pub(crate) fn must_read(&self, text: &str, q: &mut QuickScratch) -> usize {
         let quick = &self.quick;
         if !quick.any && self.regex.is_none() {
-            return false;
+            return 0;
         }
         // Without a skeleton shortcut (a cue with no letters in it, as on the user side),
         // the per-sentence pass alone costs about as much as it saves on chat-sized texts
         // and adds to every text that fires: go straight to the full scan.
         if self.regex.is_none() && !quick.shortcut {
-            return true;
+            return text.len();
         }
         // Without operator regexes: a cue in one of the normalised sentences puts the cue's
         // skeleton in the text's skeleton; no skeleton means no cue.
-        if self.regex.is_none() && quick.shortcut && !quick.skel().is_none_or(|d| d.hit(text)) {
-            return false;
+        if self.regex.is_none() && !quick.skel().is_none_or(|d| d.hit(text)) {
+            return 0;
         }
         q.text.clear();
         q.text.push(0);
+        q.ends.clear();
+        let mut regex_end = 0;
         let mut s = 0;
         loop {
             let p = crate::segment::next_boundary(text, s).unwrap_or(text.len());
@@ -427,10 +433,11 @@ impl Engine {
             if let Some(set) = &self.regex
                 && set.is_match(seg)
             {
-                return true;
+                regex_end = p;
             }
             if quick.any {
                 crate::normalize::quick_text(seg, &mut q.norm, &mut q.text);
+                q.ends.push((q.text.len(), p));
                 // A separator no literal contains, so that no cue spans two sentences.
                 q.text.push(0);
             }
@@ -439,15 +446,27 @@ impl Engine {
             }
             s = p;
         }
-        // The side's automaton over the normalised sentences: does a cue literal occur?
-        quick.any
-            && self.ac.as_ref().is_none_or(|ac| {
-                ac.find_overlapping_iter(q.text.as_slice())
-                    .any(|m| self.lits[m.pattern().as_usize()].is_cue())
-            })
+        if !quick.any {
+            return regex_end;
+        }
+        let Some(ac) = &self.ac else {
+            return text.len();
+        };
+        // The side's automaton over the normalised sentences: the last cue literal, and
+        // the end of its sentence.
+        let cue_end = ac
+            .find_overlapping_iter(q.text.as_slice())
+            .filter(|m| self.lits[m.pattern().as_usize()].is_cue())
+            .map(|m| m.end())
+            .max()
+            .map_or(0, |e| {
+                let i = q.ends.partition_point(|&(t, _)| t < e);
+                q.ends.get(i).map_or(text.len(), |&(_, p)| p)
+            });
+        regex_end.max(cue_end)
     }
 
-    /// Builds now, rather than on first use, the skeleton automaton [`Engine::may_fire`]
+    /// Builds now, rather than on first use, the skeleton automaton [`Engine::must_read`]
     /// will use (none for a side without a skeleton shortcut or with operator regexes).
     pub(crate) fn prepare(&self) {
         if self.regex.is_none() && self.quick.shortcut {

@@ -230,15 +230,16 @@ impl Detectors {
                 std::cell::RefCell::new(engine::QuickScratch::default());
         }
         let engine = self.engine(side);
-        let may_fire = QUICK.with(|q| match q.try_borrow_mut() {
-            Ok(mut q) => engine.may_fire(text, &mut q),
-            Err(_) => true,
+        // Only the sentences up to the last one on which a rule could fire.
+        let end = QUICK.with(|q| match q.try_borrow_mut() {
+            Ok(mut q) => engine.must_read(text, &mut q),
+            Err(_) => text.len(),
         });
-        if !may_fire {
+        if end == 0 {
             return Vec::new();
         }
         let mut s = self.stream_lang(side, lang, context);
-        s.run(text, true);
+        s.run(text.get(..end).unwrap_or(text), true);
         s.take()
     }
 

@@ -1,6 +1,7 @@
-//! The quick pass (`Engine::may_fire`, used by `Detectors::scan`) must never skip a text the
-//! full scan finds something in: `scan` equals the streaming scan (which always runs in full)
-//! on every labelled case, on documents made of many cases, and on generated text.
+//! The quick pass (`Engine::must_read`, used by `Detectors::scan`) must never skip a text,
+//! or the tail of a text, that the full scan finds something in: `scan` equals the
+//! streaming scan (which always runs in full) on every labelled case, on documents made of
+//! many cases, and on generated text.
 
 use proptest::prelude::*;
 use tutela_types::{Finding, Side};
