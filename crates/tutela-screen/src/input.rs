@@ -2,7 +2,7 @@
 //! lines with their 1-based line (or row) number, in batches of bounded size.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -104,7 +104,8 @@ impl<R: Read> Read for Counting<R> {
 /// number and byte range in `data`.
 #[derive(Debug, Default)]
 pub struct Records {
-    /// The records' bytes (JSON text, without the newline).
+    /// The records' bytes (JSON text), each followed by its line ending, which is outside
+    /// the record's range.
     pub data: Vec<u8>,
     /// `(line, start, end)` per record.
     pub lines: Vec<(u64, usize, usize)>,
@@ -134,10 +135,14 @@ impl Records {
 pub enum RecordReader {
     /// JSONL in any compression.
     Lines {
-        /// The decompressed stream.
-        reader: Box<dyn BufRead + Send>,
+        /// The decompressed stream (read straight into the batches, in large reads).
+        reader: Box<dyn Read + Send>,
         /// The last line number read.
         line: u64,
+        /// Bytes read past the last line handed out (the start of the next line).
+        pending: Vec<u8>,
+        /// The stream has ended.
+        eof: bool,
     },
     /// Parquet rows.
     #[cfg(feature = "parquet")]
@@ -155,19 +160,22 @@ impl RecordReader {
         let file = File::open(path).map_err(|e| ScreenError::io(path, e))?;
         let counted = Counting { inner: file, count };
         const BUF: usize = 1 << 20;
-        let reader: Box<dyn BufRead + Send> = match Format::of(path) {
-            Format::Jsonl => Box::new(BufReader::with_capacity(BUF, counted)),
-            Format::JsonlGz => Box::new(BufReader::with_capacity(
-                BUF,
-                flate2::read::MultiGzDecoder::new(BufReader::with_capacity(BUF, counted)),
+        let reader: Box<dyn Read + Send> = match Format::of(path) {
+            Format::Jsonl => Box::new(counted),
+            Format::JsonlGz => Box::new(flate2::read::MultiGzDecoder::new(
+                BufReader::with_capacity(BUF, counted),
             )),
-            Format::JsonlZst => Box::new(BufReader::with_capacity(
-                BUF,
+            Format::JsonlZst => Box::new(
                 zstd::stream::read::Decoder::new(counted).map_err(|e| ScreenError::io(path, e))?,
-            )),
+            ),
             Format::Parquet => return open_parquet(path, counted),
         };
-        Ok(RecordReader::Lines { reader, line: 0 })
+        Ok(RecordReader::Lines {
+            reader,
+            line: 0,
+            pending: Vec::new(),
+            eof: false,
+        })
     }
 
     /// Skips `n` records (resumption).
@@ -200,28 +208,64 @@ impl RecordReader {
     ) -> Result<u64, String> {
         let mut n = 0u64;
         match self {
-            RecordReader::Lines { reader, line } => {
-                while out.data.len() < max_bytes && n < max_records {
-                    let start = out.data.len();
-                    let read = reader
-                        .read_until(b'\n', &mut out.data)
-                        .map_err(|e| format!("read error after line {line}: {e}"))?;
-                    if read == 0 {
-                        break;
-                    }
-                    *line += 1;
-                    n += 1;
-                    out.raw_bytes += read as u64;
-                    let mut end = out.data.len();
-                    if end > start && out.data[end - 1] == b'\n' {
-                        end -= 1;
+            RecordReader::Lines {
+                reader,
+                line,
+                pending,
+                eof,
+            } => {
+                // Lines are cut in place in `out.data` (newlines stay in it, outside the
+                // records' ranges); what follows the last line handed out waits in `pending`.
+                let base = out.data.len();
+                out.data.append(pending);
+                let mut cut = base;
+                loop {
+                    while n < max_records && cut - base < max_bytes {
+                        let Some(nl) = memchr::memchr(b'\n', &out.data[cut..]) else {
+                            break;
+                        };
+                        let start = cut;
+                        let mut end = cut + nl;
+                        cut = end + 1;
                         if end > start && out.data[end - 1] == b'\r' {
                             end -= 1;
                         }
+                        *line += 1;
+                        n += 1;
+                        out.raw_bytes += (cut - start) as u64;
+                        out.lines.push((*line, start, end));
                     }
-                    out.data.truncate(end);
-                    out.lines.push((*line, start, end));
+                    if n >= max_records || cut - base >= max_bytes {
+                        break;
+                    }
+                    if *eof {
+                        // A last line without a newline.
+                        if cut < out.data.len() {
+                            let start = cut;
+                            let end = out.data.len();
+                            cut = end;
+                            *line += 1;
+                            n += 1;
+                            out.raw_bytes += (cut - start) as u64;
+                            out.lines.push((*line, start, end));
+                        }
+                        break;
+                    }
+                    // Up to the batch size (a little more, for the line that crosses it).
+                    let want = (base + max_bytes)
+                        .saturating_sub(out.data.len())
+                        .max(64 << 10);
+                    let got = reader
+                        .by_ref()
+                        .take(want as u64)
+                        .read_to_end(&mut out.data)
+                        .map_err(|e| format!("read error after line {line}: {e}"))?;
+                    if got == 0 {
+                        *eof = true;
+                    }
                 }
+                pending.extend_from_slice(&out.data[cut..]);
+                out.data.truncate(cut);
             }
             #[cfg(feature = "parquet")]
             RecordReader::Parquet { rows, line } => {
@@ -275,4 +319,72 @@ fn open_parquet(path: &Path, _counted: Counting<File>) -> Result<RecordReader, S
         path: path.display().to_string(),
         message: "this build has no Parquet support (feature `parquet`)".into(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn reader(data: Vec<u8>) -> RecordReader {
+        RecordReader::Lines {
+            reader: Box::new(std::io::Cursor::new(data)),
+            line: 0,
+            pending: Vec::new(),
+            eof: false,
+        }
+    }
+
+    /// Lines as `BufRead::read_until` cuts them: without `\n` and a `\r` before it.
+    fn reference(data: &[u8]) -> Vec<(u64, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut rest = data;
+        let mut n = 0;
+        while !rest.is_empty() {
+            n += 1;
+            let (mut l, r) = match rest.iter().position(|&c| c == b'\n') {
+                Some(i) => (&rest[..=i], &rest[i + 1..]),
+                None => (rest, &rest[rest.len()..]),
+            };
+            if let Some(x) = l.strip_suffix(b"\n") {
+                l = x.strip_suffix(b"\r").unwrap_or(x);
+            }
+            out.push((n, l.to_vec()));
+            rest = r;
+        }
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn batches_cut_lines_like_read_until(
+            lines in proptest::collection::vec("[a-z\r]{0,40}", 0..60),
+            newline_at_end in any::<bool>(),
+            batch in 1usize..200,
+            skip in 0u64..10,
+        ) {
+            let mut data = lines.join("\n").into_bytes();
+            if newline_at_end && !data.is_empty() {
+                data.push(b'\n');
+            }
+            let want = reference(&data);
+            let mut r = reader(data.clone());
+            r.skip(skip).unwrap();
+            let mut got = Vec::new();
+            let mut raw = 0;
+            let mut recs = Records::default();
+            while r.next_batch(&mut recs, batch).unwrap() > 0 {
+                raw += recs.raw_bytes;
+                for &(n, s, e) in &recs.lines {
+                    got.push((n, recs.data[s..e].to_vec()));
+                }
+            }
+            let skipped = want.iter().take(skip as usize).map(|(_, l)| l.len()).sum::<usize>();
+            prop_assert_eq!(&got[..], &want[want.len().min(skip as usize)..]);
+            prop_assert!(raw as usize <= data.len() - skipped.min(data.len()));
+            if skip == 0 {
+                prop_assert_eq!(raw as usize, data.len());
+            }
+        }
+    }
 }
