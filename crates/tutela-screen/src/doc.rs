@@ -34,8 +34,8 @@ pub struct Doc<'a> {
     pub text: Cow<'a, str>,
     /// The source, if the record names one.
     pub source: Option<Cow<'a, str>>,
-    /// The id, if the record has one.
-    pub id: Option<String>,
+    /// The id, if the record has one (a number as its JSON text).
+    pub id: Option<Cow<'a, str>>,
 }
 
 /// Reads the fields of `line`; the error says what is wrong with it. The whole line must
@@ -62,7 +62,7 @@ pub fn extract<'a>(line: &'a [u8], fields: &Fields) -> Result<Doc<'a>, String> {
 struct Partial<'a> {
     text: Option<Cow<'a, str>>,
     source: Option<Cow<'a, str>>,
-    id: Option<String>,
+    id: Option<Cow<'a, str>>,
 }
 
 struct Seed<'f> {
@@ -98,7 +98,7 @@ impl<'de> Visitor<'de> for Seed<'_> {
                 let v: Option<Str<'de>> = map.next_value()?;
                 p.source = v.map(|s| s.0);
             } else if key == self.fields.id.as_str() {
-                let v: Option<Id> = map.next_value()?;
+                let v: Option<Id<'de>> = map.next_value()?;
                 p.id = v.map(|s| s.0);
             } else {
                 map.next_value::<IgnoredAny>()?;
@@ -133,28 +133,31 @@ impl<'de> de::Deserialize<'de> for Str<'de> {
     }
 }
 
-/// An id: a string or a number, kept as text.
-struct Id(String);
+/// An id: a string (borrowed when it has no escapes) or a number, kept as text.
+struct Id<'a>(Cow<'a, str>);
 
-impl<'de> de::Deserialize<'de> for Id {
+impl<'de> de::Deserialize<'de> for Id<'de> {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
-        impl Visitor<'_> for V {
-            type Value = Id;
+        impl<'de> Visitor<'de> for V {
+            type Value = Id<'de>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a string or a number")
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Id, E> {
-                Ok(Id(v.to_owned()))
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Id<'de>, E> {
+                Ok(Id(Cow::Borrowed(v)))
             }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Id, E> {
-                Ok(Id(v.to_string()))
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Id<'de>, E> {
+                Ok(Id(Cow::Owned(v.to_owned())))
             }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Id, E> {
-                Ok(Id(v.to_string()))
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Id<'de>, E> {
+                Ok(Id(Cow::Owned(v.to_string())))
             }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Id, E> {
-                Ok(Id(v.to_string()))
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Id<'de>, E> {
+                Ok(Id(Cow::Owned(v.to_string())))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Id<'de>, E> {
+                Ok(Id(Cow::Owned(v.to_string())))
             }
         }
         d.deserialize_any(V)

@@ -17,6 +17,7 @@
 //! as tags (a post about feeling low is not a violation), rule-pack categories for the user
 //! side are violations.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, IsTerminal, Write};
@@ -633,7 +634,9 @@ fn screen_batch(
             }
         };
         let source: &str = d.source.as_deref().unwrap_or(&base_name);
-        let key = d.id.unwrap_or_else(|| format!("{base_name}:{line}"));
+        let key: Cow<'_, str> = d
+            .id
+            .unwrap_or_else(|| Cow::Owned(format!("{base_name}:{line}")));
         let text: &str = &d.text;
         let mut reasons: Vec<Reason<'_>> = Vec::new();
         let findings = det.scan(Side::Assistant, text, None);
@@ -740,7 +743,7 @@ fn screen_batch(
         if h <= threshold {
             acc.sample.push(SampleItem {
                 hash: h,
-                key,
+                key: key.into_owned(),
                 source: source.to_owned(),
                 file: batch.file_name.clone(),
                 line,
