@@ -34,10 +34,15 @@ const SHIFT: u32 = 5;
 const START: u32 = 0;
 const MATCHED: u32 = 1 << SHIFT;
 /// The ideographs the skeleton keeps (`normalize::is_cjk`) lie in this range.
-const FIRST_CJK: u32 = 0x3400;
+/// The range of [`Skeletons::sym`]: CJK punctuation and symbols, and the ideographs the
+/// skeleton keeps (`normalize::is_cjk`).
+const FIRST_CJK: u32 = 0x3000;
 const LAST_CJK: u32 = 0x9FFF;
-/// In [`Skeletons::sym`]: a character of the range the skeleton drops.
+/// In [`Skeletons::sym`]: a character the skeleton drops.
 const DROP: u16 = u16::MAX;
+/// In [`Skeletons::sym`]: a character to read through `normalize::skeleton_rest` (its
+/// NFKC form holds letters or ideographs, as `㎏` or `㈠` do).
+const GENERAL: u16 = u16::MAX - 1;
 /// In [`Skeletons::sym`]: a kept ideograph that no pattern holds.
 const OTHER: u16 = 0;
 /// Ideograph rows beyond this many bytes are not built: texts with ideographs then always
@@ -67,15 +72,16 @@ const CLASS: [u8; 256] = {
 pub(crate) struct Skeletons {
     /// `STRIDE` letter transitions per state, as premultiplied ids.
     letters: Box<[u32]>,
-    /// `k` ideograph transitions for each state of index `< rows`, as state indices (the
-    /// targets of ideograph transitions all have such an index). Empty if not built.
+    /// The ideograph transitions of the states of index `< rows`, as state indices (the
+    /// targets of ideograph transitions all have such an index), by symbol: symbol `y`'s
+    /// column is `ideo[y * rows..(y + 1) * rows]` (so that the multiplication depends on the
+    /// text, not on the previous state). Empty if not built.
     ideo: Box<[u16]>,
-    k: usize,
     rows: u32,
     /// Whether `ideo` was built (else texts with ideographs cannot be answered).
     ideographs: bool,
     /// Symbol of each code point `FIRST_CJK..=LAST_CJK` read as the skeleton reads it
-    /// (simplified first): [`DROP`], [`OTHER`] or `1..=k`.
+    /// (simplified first): [`DROP`], [`GENERAL`], [`OTHER`] or `1..=k`.
     sym: Box<[u16]>,
     /// Symbol of each pattern ideograph as it stands (for characters already simplified).
     exact: Vec<(char, u16)>,
@@ -109,7 +115,7 @@ impl Skeletons {
             .collect();
         ideographs.sort_unstable();
         ideographs.dedup();
-        if ideographs.len() >= usize::from(DROP)
+        if ideographs.len() >= usize::from(GENERAL)
             || ideographs.iter().any(|&c| !normalize::is_cjk(c))
         {
             return None;
@@ -253,7 +259,7 @@ impl Skeletons {
             .count();
         let states = next as usize;
         let ideographs_built =
-            rows <= usize::from(u16::MAX) && rows * k * 2 <= MAX_IDEOGRAPH_ROWS_BYTES;
+            rows <= usize::from(u16::MAX) && rows * (k + 1) * 2 <= MAX_IDEOGRAPH_ROWS_BYTES;
         if states > (u32::MAX >> SHIFT) as usize {
             return None;
         }
@@ -273,14 +279,17 @@ impl Skeletons {
         }
         let mut letters = vec![0u32; states * STRIDE].into_boxed_slice();
         let mut ideo = if ideographs_built {
-            vec![0u16; rows * k].into_boxed_slice()
+            // Column 0 is [`OTHER`]'s: to the start from every row but the sink's.
+            vec![0u16; rows * (k + 1)].into_boxed_slice()
         } else {
             Box::default()
         };
         // The sink.
         letters[STRIDE..2 * STRIDE].fill(MATCHED);
         if ideographs_built {
-            ideo[k..2 * k].fill(1);
+            for y in 0..=k {
+                ideo[y * rows + 1] = 1;
+            }
         }
         for &n in &order {
             if matched[n as usize] {
@@ -308,14 +317,14 @@ impl Skeletons {
                 // A row of its own: the failure node's row (or the start's), then the
                 // node's own children.
                 let from = if (fs as usize) < rows { fs } else { 0 };
-                for y in 0..k {
-                    ideo[s * k + y] = if n == 0 { 0 } else { ideo[from * k + y] };
+                for y in 1..=k {
+                    ideo[y * rows + s] = if n == 0 { 0 } else { ideo[y * rows + from] };
                 }
                 for &(a, c) in &ichildren[n as usize] {
-                    ideo[s * k + (a - 27) as usize] = target(c) as u16;
+                    ideo[(a - 26) as usize * rows + s] = target(c) as u16;
                 }
                 if last > 26 {
-                    ideo[s * k + (last - 27) as usize] = s as u16;
+                    ideo[(last - 26) as usize * rows + s] = s as u16;
                 }
             }
         }
@@ -327,9 +336,22 @@ impl Skeletons {
             .collect();
         let sym: Box<[u16]> = (FIRST_CJK..=LAST_CJK)
             .map(|u| {
-                let Some(c) = char::from_u32(u).filter(|&c| normalize::is_cjk(c)) else {
+                let Some(c) = char::from_u32(u) else {
                     return DROP;
                 };
+                if !normalize::is_cjk(c) {
+                    // Punctuation and symbols: dropped, or read the general way.
+                    let mut kept = false;
+                    normalize::skeleton_rest(c, |k| {
+                        kept |= if k.is_ascii() {
+                            SKELETON[k as usize] != 0
+                        } else {
+                            normalize::is_cjk(k)
+                        };
+                        false
+                    });
+                    return if kept { GENERAL } else { DROP };
+                }
                 let s = crate::t2s::simplify(c);
                 if !normalize::is_cjk(s) {
                     return DROP;
@@ -342,7 +364,6 @@ impl Skeletons {
         Some(Self {
             letters,
             ideo,
-            k,
             rows: rows as u32,
             ideographs: ideographs_built,
             sym,
@@ -474,10 +495,24 @@ impl Skeletons {
                     | u32::from(b[i + 2] & 0x3F);
                 if (FIRST_CJK..=LAST_CJK).contains(&u) {
                     i += 3;
-                    s = self.ideograph(s, self.sym[(u - FIRST_CJK) as usize]);
+                    s = match self.sym[(u - FIRST_CJK) as usize] {
+                        GENERAL => self.rest(s, char::from_u32(u).unwrap_or(' ')),
+                        y => self.ideograph(s, y),
+                    };
                     if s == MATCHED {
                         return true;
                     }
+                    continue;
+                }
+            }
+            // Full-width forms (`，`, `！`, `Ａ`): their ASCII characters, lowercased.
+            if x == 0xEF && i + 2 < b.len() {
+                let u = (u32::from(x & 0x0F) << 12)
+                    | (u32::from(b[i + 1] & 0x3F) << 6)
+                    | u32::from(b[i + 2] & 0x3F);
+                if (0xFF01..=0xFF5E).contains(&u) {
+                    i += 3;
+                    s = self.step(s, ((u - 0xFEE0) as u8).to_ascii_lowercase());
                     continue;
                 }
             }
@@ -486,20 +521,7 @@ impl Skeletons {
                 continue;
             };
             i += len;
-            normalize::skeleton_rest(c, |k| {
-                s = if k.is_ascii() {
-                    self.step(s, k as u8)
-                } else if normalize::is_cjk(k) {
-                    let y = self
-                        .exact
-                        .binary_search_by_key(&k, |p| p.0)
-                        .map_or(OTHER, |i| self.exact[i].1);
-                    self.ideograph(s, y)
-                } else {
-                    s
-                };
-                false
-            });
+            s = self.rest(s, c);
             if s == MATCHED {
                 return true;
             }
@@ -507,18 +529,38 @@ impl Skeletons {
         s == MATCHED
     }
 
+    /// The transitions from `s` on what a non-ASCII character other than an ideograph of
+    /// the common range puts into the skeleton (rare: kept out of the main loop).
+    #[inline(never)]
+    fn rest(&self, mut s: u32, c: char) -> u32 {
+        normalize::skeleton_rest(c, |k| {
+            s = if k.is_ascii() {
+                self.step(s, k as u8)
+            } else if normalize::is_cjk(k) {
+                let y = self
+                    .exact
+                    .binary_search_by_key(&k, |p| p.0)
+                    .map_or(OTHER, |i| self.exact[i].1);
+                self.ideograph(s, y)
+            } else {
+                s
+            };
+            false
+        });
+        s
+    }
+
     /// The transition from `s` on ideograph symbol `y`.
     #[inline]
     fn ideograph(&self, s: u32, y: u16) -> u32 {
         match y {
             DROP => s,
-            // (The sink stays the sink.)
-            OTHER if s == MATCHED => MATCHED,
-            OTHER => START,
+            // (OTHER has a column of its own, so that the common case takes no branch.)
             y => {
                 let row = s >> SHIFT;
                 let row = if row < self.rows { row as usize } else { 0 };
-                u32::from(self.ideo[row * self.k + usize::from(y - 1)]) << SHIFT
+                let col = usize::from(y) * self.rows as usize;
+                u32::from(self.ideo[col + row]) << SHIFT
             }
         }
     }
@@ -584,6 +626,11 @@ mod tests {
             ("ai 伴侣", true),
             ("a🙂i", true),
             ("ai了", true),
+            ("a。i", true),
+            ("d！e", true),
+            ("k㎏", false),
+            ("㎏ill", false),
+            ("ki㎏", false),
             ("a了", false),
         ];
         for (t, want) in cases {
@@ -598,7 +645,7 @@ mod tests {
         let mut runner = proptest::test_runner::TestRunner::default();
         runner
             .run(
-                &"[a-zA-Z0-9 !@$'.-]{0,40}|[a-z1 想死不活了們后後悔伴侣好ＫＩ\u{200B}\u{4DC0}]{0,24}",
+                &"[a-zA-Z0-9 !@$'.-]{0,40}|[a-z1 想死不活了們后後悔伴侣好ＫＩ！，。㎏㈠\u{3000}\u{200B}\u{4DC0}]{0,24}",
                 |t| {
                     prop_assert_eq!(a.hit(&t), reference(&ac, &t));
                     // Long ASCII texts take the lanes.
