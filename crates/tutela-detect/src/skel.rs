@@ -17,8 +17,8 @@
 //!   only its end.
 //!
 //! An ASCII text is then one table lookup per byte, branch-free, and a long one is cut into
-//! four stretches walked side by side (each lookup waits on the one before it in its walk;
-//! four independent walks keep the core busy in the meantime).
+//! eight stretches walked side by side (each lookup waits on the one before it in its walk;
+//! eight independent walks keep the core busy in the meantime).
 //!
 //! Ideographs: the patterns' ideographs get symbols `1..=k`; any other ideograph is a symbol
 //! no pattern holds (every walk goes back to the start on it). States entered on an
@@ -49,8 +49,8 @@ const OTHER: u16 = 0;
 /// pass (see [`Skeletons::hit`]).
 const MAX_IDEOGRAPH_ROWS_BYTES: usize = 64 << 20;
 /// Texts of at least `LANES * LANE_MIN` bytes are walked in lanes.
-const LANES: usize = 4;
-const LANE_MIN: usize = 64;
+const LANES: usize = 8;
+const LANE_MIN: usize = 32;
 /// Lanes test for a match every this many bytes.
 const BLOCK: usize = 512;
 
@@ -66,6 +66,14 @@ const CLASS: [u8; 256] = {
     }
     t
 };
+
+/// The letter transition from `s` on byte `x`. `letters` has a power-of-two length (so
+/// the mask keeps every index in bounds, and the compiler drops the bounds check).
+#[inline(always)]
+fn step(letters: &[u32], s: u32, x: u8) -> u32 {
+    let mask = letters.len().wrapping_sub(1);
+    letters[(s as usize + usize::from(CLASS[usize::from(x)])) & mask]
+}
 
 /// A skeleton automaton; see the module documentation.
 #[derive(Debug)]
@@ -277,7 +285,8 @@ impl Skeletons {
                 depth[id[n] as usize] = node.depth.min(255) as u8;
             }
         }
-        let mut letters = vec![0u32; states * STRIDE].into_boxed_slice();
+        // A power of two in length, so that a masked index needs no bounds check.
+        let mut letters = vec![0u32; (states * STRIDE).next_power_of_two()].into_boxed_slice();
         let mut ideo = if ideographs_built {
             // Column 0 is [`OTHER`]'s: to the start from every row but the sink's.
             vec![0u16; rows * (k + 1)].into_boxed_slice()
@@ -396,7 +405,7 @@ impl Skeletons {
 
     #[inline(always)]
     fn step(&self, s: u32, x: u8) -> u32 {
-        self.letters[s as usize + usize::from(CLASS[usize::from(x)])]
+        step(&self.letters, s, x)
     }
 
     fn walk(&self, mut s: u32, b: &[u8]) -> u32 {
@@ -411,7 +420,7 @@ impl Skeletons {
         s
     }
 
-    /// An ASCII text: four lanes for long texts. Lane `j` walks its quarter, then goes on
+    /// An ASCII text: eight lanes for long texts. Lane `j` walks its eighth, then goes on
     /// past its end until its state stands for no more symbols than it has read there
     /// (see [`Skeletons::tail`]); the next lane starts afresh at that end and sees every
     /// occurrence starting there or later (a lane starting inside a run of one letter reads
@@ -420,27 +429,32 @@ impl Skeletons {
         if b.len() < LANES * LANE_MIN {
             return self.walk(START, b) == MATCHED;
         }
+        let t: &[u32] = &self.letters;
+        if t.is_empty() {
+            return false;
+        }
         let q = b.len() / LANES;
-        let (l0, l1, l2, l3) = (&b[..q], &b[q..2 * q], &b[2 * q..3 * q], &b[3 * q..4 * q]);
-        let (mut s0, mut s1, mut s2, mut s3) = (START, START, START, START);
+        let lanes: [&[u8]; LANES] = std::array::from_fn(|k| &b[k * q..(k + 1) * q]);
+        let mut s = [START; LANES];
         let mut i = 0;
         while i < q {
             let e = (i + BLOCK).min(q);
+            #[expect(
+                clippy::needless_range_loop,
+                reason = "one index walks eight slices in lockstep"
+            )]
             for j in i..e {
-                s0 = self.step(s0, l0[j]);
-                s1 = self.step(s1, l1[j]);
-                s2 = self.step(s2, l2[j]);
-                s3 = self.step(s3, l3[j]);
+                for k in 0..LANES {
+                    s[k] = step(t, s[k], lanes[k][j]);
+                }
             }
-            if (s0 == MATCHED) | (s1 == MATCHED) | (s2 == MATCHED) | (s3 == MATCHED) {
+            if s.contains(&MATCHED) {
                 return true;
             }
             i = e;
         }
-        self.walk(s3, &b[4 * q..]) == MATCHED
-            || self.tail(s0, b, q)
-            || self.tail(s1, b, 2 * q)
-            || self.tail(s2, b, 3 * q)
+        self.walk(s[LANES - 1], &b[LANES * q..]) == MATCHED
+            || (0..LANES - 1).any(|k| self.tail(s[k], b, (k + 1) * q))
     }
 
     /// Goes on from state `s`, reached just before byte `from` of `b`, for as long as an
@@ -689,12 +703,12 @@ mod tests {
     #[test]
     fn lanes_see_a_pattern_at_every_edge() {
         let (a, ac) = automaton(&PATS);
-        // 2048 bytes: lanes of 512, a pattern (spread out and repeated) across each edge.
+        // 2048 bytes: lanes of 256, a pattern (spread out and repeated) across each edge.
         for pat in ["die", "m-y--s-e-l-f", "mmyyseelf", "k i l"] {
-            for at in (0..2048 - pat.len())
-                .step_by(7)
-                .chain([509, 510, 511, 512, 1023, 1024, 1535, 1536])
-            {
+            for at in (0..2048 - pat.len()).step_by(7).chain([
+                253, 254, 255, 256, 509, 510, 511, 512, 767, 768, 1023, 1024, 1535, 1536, 1791,
+                1792,
+            ]) {
                 let mut v: Vec<u8> = b"xz ".iter().copied().cycle().take(2048).collect();
                 v[at..at + pat.len()].copy_from_slice(pat.as_bytes());
                 let text = String::from_utf8(v).unwrap();
