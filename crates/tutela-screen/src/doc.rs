@@ -44,6 +44,14 @@ pub struct Doc<'a> {
 pub fn extract<'a>(line: &'a [u8], fields: &Fields) -> Result<Doc<'a>, String> {
     let line = simdutf8::compat::from_utf8(line)
         .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
+    match flat::extract(line, fields) {
+        Some(doc) => Ok(doc),
+        None => general(line, fields),
+    }
+}
+
+/// [`extract`] through the general parser.
+fn general<'a>(line: &'a str, fields: &Fields) -> Result<Doc<'a>, String> {
     let mut de = serde_json::Deserializer::from_str(line);
     let doc = Seed { fields }
         .deserialize(&mut de)
@@ -56,6 +64,153 @@ pub fn extract<'a>(line: &'a [u8], fields: &Fields) -> Result<Doc<'a>, String> {
             id: doc.id,
         }),
         None => Err(format!("no string field `{}`", fields.text)),
+    }
+}
+
+/// The common case without the general parser: one flat object whose strings have no
+/// escapes. It reads exactly a subset of what the general parser accepts, and yields the
+/// same document for it; anything else (escapes, nesting, a field of the wrong type, an
+/// error) is left to the general parser (`None`).
+mod flat {
+    use std::borrow::Cow;
+
+    use super::{Doc, Fields};
+
+    fn ws(b: &[u8], mut i: usize) -> usize {
+        while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r') {
+            i += 1;
+        }
+        i
+    }
+
+    /// A string starting at the quote at `i`, without escapes or control characters: its
+    /// contents and the index after its closing quote.
+    fn string(s: &str, i: usize) -> Option<(&str, usize)> {
+        let b = s.as_bytes();
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let len = memchr::memchr2(b'"', b'\\', &b[i + 1..])?;
+        let end = i + 1 + len;
+        if b[end] != b'"' || b[i + 1..end].iter().fold(false, |a, &c| a | (c < 0x20)) {
+            return None;
+        }
+        // The quotes are ASCII, so both ends are character boundaries.
+        Some((s.get(i + 1..end)?, end + 1))
+    }
+
+    /// A JSON number starting at `i`: the index after it.
+    fn number(b: &[u8], mut i: usize) -> Option<usize> {
+        let digits = |b: &[u8], mut i: usize| {
+            let s = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            (i > s).then_some(i)
+        };
+        if b.get(i) == Some(&b'-') {
+            i += 1;
+        }
+        i = match b.get(i)? {
+            b'0' => i + 1,
+            b'1'..=b'9' => digits(b, i)?,
+            _ => return None,
+        };
+        if b.get(i) == Some(&b'.') {
+            i = digits(b, i + 1)?;
+        }
+        if matches!(b.get(i), Some(b'e' | b'E')) {
+            i += 1;
+            if matches!(b.get(i), Some(b'+' | b'-')) {
+                i += 1;
+            }
+            i = digits(b, i)?;
+        }
+        Some(i)
+    }
+
+    enum Value<'a> {
+        Str(&'a str),
+        /// A number: its text.
+        Num(&'a str),
+        Null,
+        Bool,
+    }
+
+    fn value(s: &str, i: usize) -> Option<(Value<'_>, usize)> {
+        let b = s.as_bytes();
+        match b.get(i)? {
+            b'"' => string(s, i).map(|(v, e)| (Value::Str(v), e)),
+            b'n' if b[i..].starts_with(b"null") => Some((Value::Null, i + 4)),
+            b't' if b[i..].starts_with(b"true") => Some((Value::Bool, i + 4)),
+            b'f' if b[i..].starts_with(b"false") => Some((Value::Bool, i + 5)),
+            b'-' | b'0'..=b'9' => number(b, i).and_then(|e| Some((Value::Num(s.get(i..e)?), e))),
+            _ => None,
+        }
+    }
+
+    pub(super) fn extract<'a>(s: &'a str, fields: &Fields) -> Option<Doc<'a>> {
+        let b = s.as_bytes();
+        let mut i = ws(b, 0);
+        if b.get(i) != Some(&b'{') {
+            return None;
+        }
+        i = ws(b, i + 1);
+        let (mut text, mut source, mut id) = (None, None, None);
+        if b.get(i) == Some(&b'}') {
+            return None;
+        }
+        loop {
+            let (key, e) = string(s, i)?;
+            i = ws(b, e);
+            if b.get(i) != Some(&b':') {
+                return None;
+            }
+            i = ws(b, i + 1);
+            let (v, e) = value(s, i)?;
+            i = ws(b, e);
+            // The same reading as the general parser's (a later field wins).
+            if key == fields.text {
+                text = match v {
+                    Value::Str(t) => Some(t),
+                    Value::Null => None,
+                    _ => return None,
+                };
+            } else if key == fields.source {
+                source = match v {
+                    Value::Str(t) => Some(t),
+                    Value::Null => None,
+                    _ => return None,
+                };
+            } else if key == fields.id {
+                id = match v {
+                    Value::Str(t) => Some(t),
+                    Value::Null => None,
+                    // A whole number is kept as written; others are left to the parser.
+                    Value::Num(n)
+                        if n.bytes().all(|c| c.is_ascii_digit())
+                            && (n == "0" || !n.starts_with('0'))
+                            && n.parse::<u64>().is_ok() =>
+                    {
+                        Some(n)
+                    }
+                    _ => return None,
+                };
+            }
+            match b.get(i)? {
+                b',' => i = ws(b, i + 1),
+                b'}' => break,
+                _ => return None,
+            }
+        }
+        if ws(b, i + 1) != b.len() {
+            return None;
+        }
+        Some(Doc {
+            text: Cow::Borrowed(text?),
+            source: source.map(Cow::Borrowed),
+            id: id.map(Cow::Borrowed),
+        })
     }
 }
 
@@ -167,6 +322,69 @@ impl<'de> de::Deserialize<'de> for Id<'de> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn json_line() -> impl Strategy<Value = String> {
+        let key = prop_oneof![
+            Just("\"text\"".to_owned()),
+            Just("\"source\"".to_owned()),
+            Just("\"id\"".to_owned()),
+            Just("\"lang\"".to_owned()),
+            Just("\"te\\u0078t\"".to_owned()),
+        ];
+        let value = prop_oneof![
+            2 => "\"[a-z 你好\\\\\"\u{1}é]{0,12}\"",
+            3 => "\"[a-z 你好é]{0,12}\"",
+            2 => prop::sample::select(vec![
+                "0", "7", "-3", "1.5", "1e3", "007", "-0", "18446744073709551616", "1.", "-",
+                "null", "true", "false", "nul", "{\"a\":1}", "[1,2]", "\"\\u4f60\"",
+            ])
+            .prop_map(str::to_owned),
+        ];
+        let ws = prop::sample::select(vec!["", " ", "\t", "\r\n "]);
+        (
+            prop::collection::vec((key, ws.clone(), value, ws.clone()), 0..5),
+            ws,
+            prop::sample::select(vec!["", "", "", "", "}", " x", ","]),
+        )
+            .prop_map(|(fields, w, tail)| {
+                let body: Vec<String> = fields
+                    .into_iter()
+                    .map(|(k, a, v, b)| format!("{a}{k}{b}:{a}{v}{b}"))
+                    .collect();
+                format!("{w}{{{}}}{w}{tail}", body.join(","))
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn the_flat_reading_agrees_with_the_parser(line in json_line()) {
+            let f = Fields::default();
+            if let Some(d) = flat::extract(&line, &f) {
+                prop_assert_eq!(Ok(d), general(&line, &f), "{}", line);
+            }
+        }
+    }
+
+    #[test]
+    fn the_flat_reading_takes_the_common_case() {
+        let f = Fields::default();
+        for line in [
+            r#"{"id":"a-1","source":"web","lang":"en","text":"Hello, 你好."}"#,
+            r#" { "text" : "x" , "id" : 12 } "#,
+            r#"{"text":"x","score":-1.5e3,"ok":true,"n":null}"#,
+        ] {
+            assert!(flat::extract(line, &f).is_some(), "{line}");
+        }
+        for line in [
+            r#"{"text":"a \"quote\""}"#,
+            r#"{"text":"x","meta":{"a":1}}"#,
+            r#"{"text":"x","id":1.5}"#,
+            r#"{"text":1}"#,
+        ] {
+            assert!(flat::extract(line, &f).is_none(), "{line}");
+        }
+    }
 
     #[test]
     fn reads_fields_and_skips_the_rest() {
