@@ -55,6 +55,7 @@ pub(crate) struct Rule {
 }
 
 /// A rule under construction: its literals by role.
+#[derive(Debug, Clone)]
 pub(crate) struct RuleInput {
     pub rule: Rule,
     pub cues: Vec<String>,

@@ -43,6 +43,8 @@ pub mod segment;
 mod skel;
 mod t2s;
 
+use std::sync::OnceLock;
+
 use tutela_types::{DetectorId, Finding, Side};
 
 pub use crate::engine::CompileError;
@@ -140,7 +142,11 @@ fn parse_files(
 /// turn that assistant rules take as context.
 #[derive(Debug)]
 pub struct Detectors {
-    user: Engine,
+    /// The user side, built on first use (screening a corpus never reads it; a server's
+    /// `prepare` builds it up front).
+    user: OnceLock<Engine>,
+    /// The operator's user-side categories, for that build.
+    user_extra: Vec<RuleInput>,
     assistant: Engine,
     context: Engine,
 }
@@ -177,8 +183,11 @@ impl Detectors {
                 }
             }
         }
-        let user_files = parse_files(&USER_FILES)?;
-        let user = Engine::build(Side::User, &user_files, user_extra)?;
+        // The user side is built on first use. Whatever could make that build fail is
+        // checked now: the built-in files parse here (and compile, as the unit tests show),
+        // and the operator's user-side categories compile on their own.
+        parse_files(&USER_FILES)?;
+        Engine::build(Side::User, &[], user_extra.clone())?;
         let assistant = Engine::build(
             Side::Assistant,
             &parse_files(&ASSISTANT_FILES)?,
@@ -186,28 +195,48 @@ impl Detectors {
         )?;
         let context = Engine::build(Side::User, &parse_files(&CONTEXT_FILES)?, Vec::new())?;
         Ok(Self {
-            user,
+            user: OnceLock::new(),
+            user_extra,
             assistant,
             context,
         })
     }
 
-    /// Builds now what the quick pass of [`Detectors::scan`] would otherwise build on first
-    /// use (a few hundred milliseconds): for servers, so no request pays for it.
+    /// The user side, built now if it is not yet.
+    #[expect(
+        clippy::expect_used,
+        reason = "checked at construction: the built-in data by unit tests and parsing, the \
+                  operator's categories by a build of their own"
+    )]
+    fn user(&self) -> &Engine {
+        self.user.get_or_init(|| {
+            let files = parse_files(&USER_FILES).expect("built-in user-side data parses");
+            Engine::build(Side::User, &files, self.user_extra.clone())
+                .expect("built-in user-side data and checked rule packs compile")
+        })
+    }
+
+    /// Builds now what [`Detectors::scan`] would otherwise build on first use (the user
+    /// side, the quick-pass automata: a few hundred milliseconds): for servers, so no
+    /// request pays for it.
     pub fn prepare(&self) {
         // The context engine is read sentence by sentence, never through the quick pass.
-        self.user.prepare();
+        self.user().prepare();
         self.assistant.prepare();
     }
 
     /// Distinct literals and rules per engine (user, assistant, context), for reports.
     pub fn stats(&self) -> [(usize, usize); 3] {
-        [self.user.size(), self.assistant.size(), self.context.size()]
+        [
+            self.user().size(),
+            self.assistant.size(),
+            self.context.size(),
+        ]
     }
 
     fn engine(&self, side: Side) -> &Engine {
         match side {
-            Side::User => &self.user,
+            Side::User => self.user(),
             Side::Assistant => &self.assistant,
         }
     }
@@ -249,7 +278,7 @@ impl Detectors {
         let mut out = Vec::new();
         let mut sc = Scratch::default();
         let mut findings = Vec::new();
-        for engine in [&self.user, &self.context] {
+        for engine in [self.user(), &self.context] {
             sc.carry = Carry::default();
             let mut s = 0;
             while let Some(p) = segment::next_boundary(context, s) {
