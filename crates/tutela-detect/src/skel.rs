@@ -20,10 +20,13 @@
 //! eight stretches walked side by side (each lookup waits on the one before it in its walk;
 //! eight independent walks keep the core busy in the meantime).
 //!
-//! Ideographs: the patterns' ideographs get symbols `1..=k`; any other ideograph is a symbol
-//! no pattern holds (every walk goes back to the start on it). States entered on an
-//! ideograph, and the states from which some ideograph leads elsewhere than from the start,
-//! get a row of `k` ideograph transitions; every other state behaves like the start.
+//! Ideographs: the patterns' ideographs get symbols `1..=k`; any other ideograph is symbol 0,
+//! which no pattern holds (every walk but the sink's goes back to the start on it). States
+//! entered on an ideograph, and the states from which some ideograph leads elsewhere than
+//! from the start, get ideograph transitions of their own (a table by symbol, then state);
+//! every other state behaves like the start. CJK punctuation, full-width forms and the rare
+//! characters whose NFKC form holds letters are read from small tables or, rarely, the
+//! general rule (`normalize::skeleton_rest`).
 
 use crate::normalize::{self, SKELETON};
 
