@@ -20,7 +20,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufWriter, IsTerminal, Write};
+use std::io::{BufWriter, IoSlice, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -35,7 +35,7 @@ use crate::error::ScreenError;
 use crate::input::{RecordReader, Records};
 use crate::pii;
 use crate::sample;
-use crate::summary::{Accum, Malformed, Report, SampleItem, SourceStats};
+use crate::summary::{Accum, Malformed, Report, SampleItem, SampleSet, SourceStats};
 
 /// How to screen.
 #[derive(Clone, Debug)]
@@ -186,13 +186,12 @@ struct Partial {
     outputs: BTreeMap<String, u64>,
 }
 
-/// Buffers handed back for reuse: batches from the workers to the reader, kept-line buffers
-/// from the writer to the workers. There are never more of them than batches in flight;
+/// Batch buffers handed back for reuse, from the writer (which writes the kept lines
+/// straight out of them) to the reader. There are never more of them than batches in flight;
 /// reusing them spares the allocator and the page faults of a fresh megabyte per batch.
 #[derive(Default)]
 struct Recycle {
     records: Mutex<Vec<Records>>,
-    bytes: Mutex<Vec<Vec<u8>>>,
 }
 
 impl Recycle {
@@ -209,21 +208,14 @@ impl Recycle {
             v.push(r);
         }
     }
+}
 
-    fn bytes(&self) -> Vec<u8> {
-        self.bytes
-            .lock()
-            .ok()
-            .and_then(|mut v| v.pop())
-            .unwrap_or_default()
-    }
-
-    fn give_bytes(&self, mut b: Vec<u8>) {
-        b.clear();
-        if let Ok(mut v) = self.bytes.lock() {
-            v.push(b);
-        }
-    }
+/// A piece of a kept shard: bytes of the batch (kept lines with their `\n`, back to back),
+/// or a `\n` the batch lacks (a line ending in `\r\n`, a last line without one).
+#[derive(Debug, PartialEq, Eq)]
+enum Piece {
+    Bytes(usize, usize),
+    Newline,
 }
 
 struct Batch {
@@ -239,7 +231,10 @@ struct Output {
     file_index: u64,
     last: bool,
     nrecords: u64,
-    kept: BTreeMap<String, Vec<u8>>,
+    /// The batch, whose bytes the kept pieces point into.
+    records: Records,
+    /// Per source, the kept lines as pieces of `records.data`.
+    kept: BTreeMap<String, Vec<Piece>>,
     removed: Vec<u8>,
     malformed: Vec<u8>,
     accum: Accum,
@@ -371,7 +366,7 @@ pub fn run(cfg: &ScreenConfig, det: &Detectors) -> Result<Report, ScreenError> {
         for rx in worker_rxs {
             let tx = out_tx.clone();
             let threshold = threshold.clone();
-            scope.spawn(move || work(cfg, det, &rx, &tx, &threshold, recycle));
+            scope.spawn(move || work(cfg, det, &rx, &tx, &threshold));
         }
         drop(out_tx);
         write_all(
@@ -530,7 +525,6 @@ fn work(
     rx: &Mutex<Receiver<Batch>>,
     tx: &SyncSender<Output>,
     threshold: &AtomicU64,
-    recycle: &Recycle,
 ) {
     let mut pii_hits = Vec::new();
     loop {
@@ -541,15 +535,14 @@ fn work(
                 Err(_) => return,
             }
         };
-        let out = screen_batch(
+        let mut out = screen_batch(
             cfg,
             det,
             &batch,
             threshold.load(Ordering::Relaxed),
             &mut pii_hits,
-            recycle,
         );
-        recycle.give_records(batch.records);
+        out.records = batch.records;
         if tx.send(out).is_err() {
             return;
         }
@@ -590,10 +583,9 @@ fn screen_batch(
     batch: &Batch,
     threshold: u64,
     pii_hits: &mut Vec<pii::PiiHit>,
-    recycle: &Recycle,
 ) -> Output {
     let mut acc = Accum::default();
-    let mut kept: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut kept: BTreeMap<String, Vec<Piece>> = BTreeMap::new();
     let mut removed = Vec::new();
     let mut malformed = Vec::new();
     let recs = &batch.records;
@@ -730,14 +722,21 @@ fn screen_batch(
             }
         } else {
             acc.kept += 1;
-            let buf = match kept.get_mut(source) {
-                Some(b) => b,
-                None => kept
-                    .entry(source.to_owned())
-                    .or_insert_with(|| recycle.bytes()),
+            let pieces = match kept.get_mut(source) {
+                Some(p) => p,
+                None => kept.entry(source.to_owned()).or_default(),
             };
-            buf.extend_from_slice(raw);
-            buf.push(b'\n');
+            // The line with its `\n` where the batch has one, joined to the line before
+            // when that one ends right there.
+            if recs.data.get(e) == Some(&b'\n') {
+                match pieces.last_mut() {
+                    Some(Piece::Bytes(_, end)) if *end == s => *end = e + 1,
+                    _ => pieces.push(Piece::Bytes(s, e + 1)),
+                }
+            } else {
+                pieces.push(Piece::Bytes(s, e));
+                pieces.push(Piece::Newline);
+            }
         }
         let h = sample::key_hash(cfg.seed, source, &key);
         if h <= threshold {
@@ -758,6 +757,7 @@ fn screen_batch(
         file_index: batch.file_index,
         last: batch.last,
         nrecords: recs.lines.len() as u64,
+        records: Records::default(),
         kept,
         removed,
         malformed,
@@ -795,6 +795,40 @@ fn open_append(out: &Path, rel: &str) -> Result<(BufWriter<File>, u64), ScreenEr
         .map_err(|e| ScreenError::io(&path, e))?;
     let len = f.metadata().map_err(|e| ScreenError::io(&path, e))?.len();
     Ok((BufWriter::with_capacity(256 << 10, f), len))
+}
+
+/// [`write_to`] for pieces: one vectored write (no copy) when they fill the file's buffer.
+fn write_slices_to(
+    out: &Path,
+    open: &mut OpenFiles,
+    rel: String,
+    slices: &mut [IoSlice<'_>],
+) -> Result<(), ScreenError> {
+    let total: usize = slices.iter().map(|s| s.len()).sum();
+    if total == 0 {
+        return Ok(());
+    }
+    if !open.files.contains_key(&rel) {
+        let w = open_append(out, &rel)?;
+        open.files.insert(rel.clone(), w);
+    }
+    if let Some((w, len)) = open.files.get_mut(&rel) {
+        let mut rest = slices;
+        while !rest.is_empty() {
+            let n = w
+                .write_vectored(rest)
+                .map_err(|e| ScreenError::io(&out.join(&rel), e))?;
+            if n == 0 {
+                return Err(ScreenError::io(
+                    &out.join(&rel),
+                    std::io::Error::from(std::io::ErrorKind::WriteZero),
+                ));
+            }
+            IoSlice::advance_slices(&mut rest, n);
+        }
+        *len += total as u64;
+    }
+    Ok(())
 }
 
 fn write_to(out: &Path, open: &mut OpenFiles, rel: String, data: &[u8]) -> Result<(), ScreenError> {
@@ -840,6 +874,8 @@ fn write_all(
     });
     let mut since_ck = 0u64;
     let mut ck_every = cfg.checkpoint_bytes;
+    // The sample is kept apart while batches come in (see `SampleSet`).
+    let mut sample = SampleSet::new(cfg.manual_sample, std::mem::take(&mut ck.accum.sample));
     let mut written_batches = 0u64;
     for o in rx {
         pending.insert(o.seq, o);
@@ -854,15 +890,22 @@ fn write_all(
             }
             let Some(cur) = open.as_mut() else { continue };
             let stem = names.get(&o.file_index).cloned().unwrap_or_default();
-            for (source, data) in std::mem::take(&mut o.kept) {
-                write_to(
+            for (source, pieces) in std::mem::take(&mut o.kept) {
+                let mut slices: Vec<IoSlice<'_>> = pieces
+                    .iter()
+                    .map(|p| match *p {
+                        Piece::Bytes(s, e) => IoSlice::new(&o.records.data[s..e]),
+                        Piece::Newline => IoSlice::new(b"\n"),
+                    })
+                    .collect();
+                write_slices_to(
                     out,
                     cur,
                     format!("kept/{}/{stem}", source_slug(&source)),
-                    &data,
+                    &mut slices,
                 )?;
-                recycle.give_bytes(data);
             }
+            recycle.give_records(std::mem::take(&mut o.records));
             write_to(out, cur, format!("removed/{stem}"), &o.removed)?;
             mal.0
                 .write_all(&o.malformed)
@@ -870,11 +913,9 @@ fn write_all(
             mal.1 += o.malformed.len() as u64;
             cur.records += o.nrecords;
             since_ck += o.accum.raw_bytes;
+            sample.add(std::mem::take(&mut o.accum.sample));
             ck.accum.merge(o.accum, cfg.manual_sample);
-            threshold.store(
-                ck.accum.sample_threshold(cfg.manual_sample),
-                Ordering::Relaxed,
-            );
+            threshold.store(sample.threshold(), Ordering::Relaxed);
             if let Some(bar) = bar {
                 bar.set_position(read_count.load(Ordering::Relaxed));
                 bar.set_message(format!(
@@ -904,7 +945,7 @@ fn write_all(
                 if since_ck >= ck_every {
                     ck_every = cfg
                         .checkpoint_bytes
-                        .max(16 * save_checkpoint(out, ck, &mut mal)?);
+                        .max(cfg.checkpoint_ratio * save_checkpoint(out, ck, &sample, &mut mal)?);
                     since_ck = 0;
                 }
             } else if since_ck >= ck_every {
@@ -920,7 +961,7 @@ fn write_all(
                 });
                 ck_every = cfg
                     .checkpoint_bytes
-                    .max(16 * save_checkpoint(out, ck, &mut mal)?);
+                    .max(cfg.checkpoint_ratio * save_checkpoint(out, ck, &sample, &mut mal)?);
                 since_ck = 0;
             }
         }
@@ -928,22 +969,28 @@ fn write_all(
     // The final checkpoint, when every file ended (after an error part of a file may be
     // written, and the last checkpoint stands).
     if open.is_none() && since_ck > 0 {
-        save_checkpoint(out, ck, &mut mal)?;
+        save_checkpoint(out, ck, &sample, &mut mal)?;
     }
+    ck.accum.sample = sample.into_vec();
     mal.0.flush().map_err(|e| ScreenError::io(&mpath, e))?;
     Ok(())
 }
 
-/// Writes the checkpoint; returns its size in bytes.
+/// Writes the checkpoint (with the sample, which the writer keeps apart meanwhile); returns
+/// its size in bytes.
 fn save_checkpoint(
     out: &Path,
     ck: &mut Checkpoint,
+    sample: &SampleSet,
     mal: &mut (BufWriter<File>, u64),
 ) -> Result<u64, ScreenError> {
     let mpath = out.join("malformed.jsonl");
     mal.0.flush().map_err(|e| ScreenError::io(&mpath, e))?;
     ck.malformed_len = mal.1;
-    write_json_atomic(&out.join("checkpoint.json"), ck)
+    ck.accum.sample = sample.to_vec();
+    let written = write_json_atomic(&out.join("checkpoint.json"), ck);
+    ck.accum.sample = Vec::new();
+    written
 }
 
 /// Writes JSON to `path` through a temporary file and a rename; returns its size in bytes.

@@ -66,6 +66,54 @@ pub struct SampleItem {
     pub text: String,
 }
 
+/// The manual-review sample while a run goes on: the `k` items of smallest
+/// `(hash, key, source)`, the first of equal ones kept, as [`Accum::merge`] keeps them, but
+/// in a map, so that the few items each batch adds cost a few steps rather than a pass over
+/// the whole sample.
+#[derive(Debug)]
+pub(crate) struct SampleSet {
+    k: usize,
+    items: BTreeMap<(u64, String, String), SampleItem>,
+}
+
+impl SampleSet {
+    pub(crate) fn new(k: usize, items: Vec<SampleItem>) -> Self {
+        let mut set = Self {
+            k,
+            items: BTreeMap::new(),
+        };
+        set.add(items);
+        set
+    }
+
+    pub(crate) fn add(&mut self, items: Vec<SampleItem>) {
+        for item in items {
+            let key = (item.hash, item.key.clone(), item.source.clone());
+            self.items.entry(key).or_insert(item);
+        }
+        while self.items.len() > self.k {
+            self.items.pop_last();
+        }
+    }
+
+    /// As [`Accum::sample_threshold`].
+    pub(crate) fn threshold(&self) -> u64 {
+        match self.items.last_key_value() {
+            Some(((hash, _, _), _)) if self.items.len() >= self.k => *hash,
+            _ => u64::MAX,
+        }
+    }
+
+    /// The sample in order, as [`Accum::sample`] holds it.
+    pub(crate) fn to_vec(&self) -> Vec<SampleItem> {
+        self.items.values().cloned().collect()
+    }
+
+    pub(crate) fn into_vec(self) -> Vec<SampleItem> {
+        self.items.into_values().collect()
+    }
+}
+
 /// A line that could not be screened.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Malformed {
@@ -384,4 +432,50 @@ pub fn esc(s: &str) -> String {
         }
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn item(hash: u64, key: u8, source: u8, line: u64) -> SampleItem {
+        SampleItem {
+            hash,
+            key: format!("k{key}"),
+            source: format!("s{source}"),
+            file: "f".into(),
+            line,
+            screen: "kept".into(),
+            reasons: Vec::new(),
+            text: String::new(),
+        }
+    }
+
+    proptest! {
+        /// The writer's sample set keeps what merging accumulators keeps, duplicates included.
+        #[test]
+        fn sample_set_keeps_what_merge_keeps(
+            batches in prop::collection::vec(
+                prop::collection::vec((0u64..40, 0u8..4, 0u8..3), 0..12), 0..12),
+            k in 0usize..20,
+        ) {
+            let mut acc = Accum::default();
+            let mut set = SampleSet::new(k, Vec::new());
+            let mut line = 0;
+            for batch in batches {
+                let items: Vec<SampleItem> = batch
+                    .into_iter()
+                    .map(|(h, key, source)| {
+                        line += 1;
+                        item(h, key, source, line)
+                    })
+                    .collect();
+                set.add(items.clone());
+                acc.merge(Accum { sample: items, ..Accum::default() }, k);
+                prop_assert_eq!(set.threshold(), acc.sample_threshold(k));
+            }
+            prop_assert_eq!(set.into_vec(), acc.sample);
+        }
+    }
 }

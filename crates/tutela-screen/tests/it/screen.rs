@@ -301,6 +301,32 @@ fn source_file(dir: &Path, name: &str, docs: usize, bad: usize) -> PathBuf {
 }
 
 #[test]
+fn kept_lines_end_in_one_newline_whatever_the_input_had() {
+    let dir = tempdir("line-ends");
+    let f = dir.join("ends.jsonl");
+    std::fs::write(
+        &f,
+        format!(
+            "{{\"text\":\"first\"}}\r\n{{\"text\":\"second\"}}\n\n{{\"text\":\"{BAD}\"}}\n\
+             {{\"text\":\"third\"}}\n{{\"text\":\"fourth\"}}\r\n{{\"text\":\"last\"}}"
+        ),
+    )
+    .unwrap();
+    let mut cfg = ScreenConfig::new(vec![f], dir.join("out"));
+    cfg.progress = false;
+    screen::run(&cfg, &Detectors::builtin()).unwrap();
+    // (One bad document in six: the source is rejected, its kept lines set aside.)
+    let kept =
+        std::fs::read_to_string(dir.join("out/rejected/ends.jsonl/00000-ends.jsonl")).unwrap();
+    assert_eq!(
+        kept,
+        "{\"text\":\"first\"}\n{\"text\":\"second\"}\n{\"text\":\"third\"}\n\
+         {\"text\":\"fourth\"}\n{\"text\":\"last\"}\n"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn five_percent_rule() {
     let dir = tempdir("five");
     let files = vec![
