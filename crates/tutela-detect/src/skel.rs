@@ -84,10 +84,14 @@ pub(crate) struct Skeletons {
     /// `STRIDE` letter transitions per state, as premultiplied ids.
     letters: Box<[u32]>,
     /// The ideograph transitions of the states of index `< rows`, as state indices (the
-    /// targets of ideograph transitions all have such an index), by symbol: symbol `y`'s
-    /// column is `ideo[y * rows..(y + 1) * rows]` (so that the multiplication depends on the
-    /// text, not on the previous state). Empty if not built.
-    ideo: Box<[u16]>,
+    /// targets of ideograph transitions all have such an index): the start's by symbol
+    /// (`root`), and each other row's as its differences from the start's, sorted by symbol
+    /// (`exceptions[offsets[r]..offsets[r + 1]]`). Most rows differ in two or three
+    /// symbols, so the whole takes a few hundred kilobytes where a dense table took
+    /// megabytes and missed the cache. Empty if not built.
+    root: Box<[u16]>,
+    offsets: Box<[u32]>,
+    exceptions: Box<[(u16, u16)]>,
     rows: u32,
     /// Whether `ideo` was built (else texts with ideographs cannot be answered).
     ideographs: bool,
@@ -373,9 +377,37 @@ impl Skeletons {
                     .map_or(OTHER, |i| exact[i].1)
             })
             .collect();
+        // Each row as its differences from the start's row: a few entries for most rows.
+        let (root, offsets, exceptions) = if ideographs_built {
+            let root: Box<[u16]> = (0..=k).map(|y| ideo[y * rows]).collect();
+            let mut offsets = Vec::with_capacity(rows + 1);
+            let mut exceptions = Vec::new();
+            offsets.push(0u32);
+            for r in 0..rows {
+                if r > 0 {
+                    for (y, &t) in root.iter().enumerate() {
+                        let own = ideo[y * rows + r];
+                        if own != t {
+                            exceptions.push((y as u16, own));
+                        }
+                    }
+                }
+                offsets.push(exceptions.len() as u32);
+            }
+            (
+                root,
+                offsets.into_boxed_slice(),
+                exceptions.into_boxed_slice(),
+            )
+        } else {
+            (Box::default(), Box::default(), Box::default())
+        };
+        drop(ideo);
         Some(Self {
             letters,
-            ideo,
+            root,
+            offsets,
+            exceptions,
             rows: rows as u32,
             ideographs: ideographs_built,
             sym,
@@ -403,7 +435,12 @@ impl Skeletons {
     /// Size of the tables, in bytes.
     #[cfg(test)]
     pub(crate) fn bytes(&self) -> usize {
-        self.letters.len() * 4 + self.ideo.len() * 2 + self.sym.len() * 2 + self.depth.len()
+        self.letters.len() * 4
+            + self.root.len() * 2
+            + self.offsets.len() * 4
+            + self.exceptions.len() * 4
+            + self.sym.len() * 2
+            + self.depth.len()
     }
 
     #[inline(always)]
@@ -576,8 +613,22 @@ impl Skeletons {
             y => {
                 let row = s >> SHIFT;
                 let row = if row < self.rows { row as usize } else { 0 };
-                let col = usize::from(y) * self.rows as usize;
-                u32::from(self.ideo[col + row]) << SHIFT
+                let mut t = self.root[usize::from(y)];
+                if row > 0 {
+                    let from = self.offsets[row] as usize;
+                    let to = self.offsets[row + 1] as usize;
+                    let ex = &self.exceptions[from..to];
+                    if ex.len() <= 8 {
+                        for &(ey, et) in ex {
+                            if ey == y {
+                                t = et;
+                            }
+                        }
+                    } else if let Ok(i) = ex.binary_search_by_key(&y, |e| e.0) {
+                        t = ex[i].1;
+                    }
+                }
+                u32::from(t) << SHIFT
             }
         }
     }
@@ -697,6 +748,27 @@ mod tests {
                     prop_assert_eq!(a.hit(&t), reference(&ac, &t), "{:?}", pats);
                     let long = format!("{}{t}{}", "xz".repeat(600), "qv ".repeat(300));
                     prop_assert_eq!(a.hit(&long), reference(&ac, &long), "{:?}", pats);
+                    Ok(())
+                },
+            )
+            .unwrap();
+    }
+
+    #[test]
+    fn rows_with_many_ideograph_transitions() {
+        // `我` starts twenty patterns: its row differs from the start's in twenty symbols
+        // (read by binary search); `我们` fails to `们`, which starts a few.
+        const SECOND: &str = "一二三四五六七八九十天地人心手口目耳山水";
+        let mut pats: Vec<String> = SECOND.chars().map(|c| format!("我{c}")).collect();
+        pats.extend(["们一", "们天", "你我们地"].map(str::to_owned));
+        let refs: Vec<&str> = pats.iter().map(String::as_str).collect();
+        let (a, ac) = automaton(&refs);
+        let mut runner = proptest::test_runner::TestRunner::default();
+        runner
+            .run(
+                &"[我们你他一二三四五六七八九十天地人心手口目耳山水好a ]{0,16}",
+                |t| {
+                    prop_assert_eq!(a.hit(&t), reference(&ac, &t));
                     Ok(())
                 },
             )
