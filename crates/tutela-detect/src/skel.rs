@@ -23,8 +23,8 @@
 //! Ideographs: the patterns' ideographs get symbols `1..=k`; any other ideograph is symbol 0,
 //! which no pattern holds (every walk but the sink's goes back to the start on it). States
 //! entered on an ideograph, and the states from which some ideograph leads elsewhere than
-//! from the start, get ideograph transitions of their own (a table by symbol, then state);
-//! every other state behaves like the start. CJK punctuation, full-width forms and the rare
+//! from the start, get ideograph transitions of their own, kept as their differences from
+//! the start's (a few per state); every other state behaves like the start. CJK punctuation, full-width forms and the rare
 //! characters whose NFKC form holds letters are read from small tables or, rarely, the
 //! general rule (`normalize::skeleton_rest`).
 
