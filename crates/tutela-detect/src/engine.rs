@@ -152,6 +152,21 @@ pub(crate) struct QuickScratch {
     text: Vec<u8>,
     /// Per sentence: where it ends in `text`, and in the scanned text.
     ends: Vec<(usize, usize)>,
+    /// Every match of the side's automaton in `text` (pattern, start, end), by end; valid
+    /// when `exact` (the last `must_read` read every sentence), so that the full scan of
+    /// the same sentences need not search them again.
+    hits: Vec<Match>,
+    exact: bool,
+}
+
+/// A match of a side's automaton: pattern, start, end.
+type Match = (usize, usize, usize);
+
+impl QuickScratch {
+    /// Whether the last `must_read` kept the matches of every sentence it read.
+    pub(crate) fn has_hits(&self) -> bool {
+        self.exact
+    }
 }
 
 /// Reusable buffers for scanning, and the state carried from sentence to sentence.
@@ -408,6 +423,7 @@ impl Engine {
     /// full scan, it contains a cue literal; boundary checks, frames, subjects and
     /// languages are not looked at here, so this only ever errs towards reading more.
     pub(crate) fn must_read(&self, text: &str, q: &mut QuickScratch) -> usize {
+        q.exact = false;
         let quick = &self.quick;
         if !quick.any && self.regex.is_none() {
             return 0;
@@ -454,16 +470,20 @@ impl Engine {
             return text.len();
         };
         // The side's automaton over the normalised sentences: the last cue literal, and
-        // the end of its sentence.
-        let cue_end = ac
-            .find_overlapping_iter(q.text.as_slice())
-            .filter(|m| self.lits[m.pattern().as_usize()].is_cue())
-            .map(|m| m.end())
-            .max()
-            .map_or(0, |e| {
-                let i = q.ends.partition_point(|&(t, _)| t < e);
-                q.ends.get(i).map_or(text.len(), |&(_, p)| p)
-            });
+        // the end of its sentence. The matches are kept for the full scan.
+        q.hits.clear();
+        let mut last_cue = None;
+        for m in ac.find_overlapping_iter(q.text.as_slice()) {
+            if self.lits[m.pattern().as_usize()].is_cue() {
+                last_cue = Some(m.end());
+            }
+            q.hits.push((m.pattern().as_usize(), m.start(), m.end()));
+        }
+        q.exact = true;
+        let cue_end = last_cue.map_or(0, |e| {
+            let i = q.ends.partition_point(|&(t, _)| t < e);
+            q.ends.get(i).map_or(text.len(), |&(_, p)| p)
+        });
         regex_end.max(cue_end)
     }
 
@@ -491,6 +511,64 @@ impl Engine {
         sc: &mut Scratch,
         out: &mut Vec<Finding>,
     ) {
+        self.scan_segment_with(seg, base, lang, context, sc, out, None);
+    }
+
+    /// Scans the first `end` bytes of `text` sentence by sentence, as [`Engine::scan_segment`]
+    /// does, taking each sentence's automaton matches from the `must_read` that just read
+    /// the same text into `q` (its normalised sentences equal those of the full scan, a
+    /// property test shows, so their matches are the same). `false` (and nothing done) if
+    /// `q` holds none.
+    pub(crate) fn scan_prefix_with_hits(
+        &self,
+        text: &str,
+        end: usize,
+        lang: Lang,
+        context: &[DetectorId],
+        q: &QuickScratch,
+        out: &mut Vec<Finding>,
+    ) -> bool {
+        if !q.exact {
+            return false;
+        }
+        let mut sc = Scratch::default();
+        // `q.text` opens with a separator; each sentence's text is followed by one.
+        let mut from_q = 1;
+        let mut s = 0;
+        let mut h = 0;
+        for &(to_q, p) in &q.ends {
+            if s >= end {
+                break;
+            }
+            // Matches end in order, and none spans a separator.
+            let first = h;
+            while h < q.hits.len() && q.hits[h].2 <= to_q {
+                h += 1;
+            }
+            let pre = (&q.hits[first..h], from_q);
+            self.scan_segment_with(&text[s..p], s, lang, context, &mut sc, out, Some(pre));
+            s = p;
+            from_q = to_q + 1;
+        }
+        true
+    }
+
+    /// [`Engine::scan_segment`], with the sentence's automaton matches given (`pre`: the
+    /// matches and the offset of the sentence in the text they were found in) or searched.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "scan_segment's arguments and the matches found before"
+    )]
+    fn scan_segment_with(
+        &self,
+        seg: &str,
+        base: usize,
+        lang: Lang,
+        context: &[DetectorId],
+        sc: &mut Scratch,
+        out: &mut Vec<Finding>,
+        pre: Option<(&[Match], usize)>,
+    ) {
         let mut carry = sc.carry;
         sc.hits.clear();
         sc.cands.clear();
@@ -505,19 +583,32 @@ impl Engine {
         if let Some(ac) = &self.ac {
             sc.norm.fill(seg);
             let text = sc.norm.text.as_bytes();
-            for m in ac.find_overlapping_iter(sc.norm.text.as_str()) {
-                let lit = &self.lits[m.pattern().as_usize()];
-                if lit.check_left && m.start() > 0 && text[m.start() - 1].is_ascii_alphanumeric() {
+            let mut given;
+            let mut searched;
+            let matches: &mut dyn Iterator<Item = (usize, usize, usize)> = match pre {
+                Some((hits, off)) => {
+                    given = hits.iter().map(move |&(p, s, e)| (p, s - off, e - off));
+                    &mut given
+                }
+                None => {
+                    searched = ac
+                        .find_overlapping_iter(sc.norm.text.as_str())
+                        .map(|m| (m.pattern().as_usize(), m.start(), m.end()));
+                    &mut searched
+                }
+            };
+            for (pid, start, end) in matches {
+                let lit = &self.lits[pid];
+                if lit.check_left && start > 0 && text[start - 1].is_ascii_alphanumeric() {
                     continue;
                 }
-                if lit.check_right && m.end() < text.len() && text[m.end()].is_ascii_alphanumeric()
-                {
+                if lit.check_right && end < text.len() && text[end].is_ascii_alphanumeric() {
                     continue;
                 }
                 let hit = Hit {
-                    s: m.start() as u32,
-                    e: m.end() as u32,
-                    lit: m.pattern().as_u32(),
+                    s: start as u32,
+                    e: end as u32,
+                    lit: pid as u32,
                 };
                 for role in &lit.roles {
                     match *role {

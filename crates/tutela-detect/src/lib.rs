@@ -259,16 +259,41 @@ impl Detectors {
                 std::cell::RefCell::new(engine::QuickScratch::default());
         }
         let engine = self.engine(side);
-        // Only the sentences up to the last one on which a rule could fire.
-        let end = QUICK.with(|q| match q.try_borrow_mut() {
-            Ok(mut q) => engine.must_read(text, &mut q),
-            Err(_) => text.len(),
-        });
-        if end == 0 {
-            return Vec::new();
-        }
+        QUICK.with(|q| {
+            let Ok(mut q) = q.try_borrow_mut() else {
+                return self.scan_stream(side, lang, text, context);
+            };
+            // Only the sentences up to the last one on which a rule could fire.
+            let end = engine.must_read(text, &mut q);
+            if end == 0 {
+                return Vec::new();
+            }
+            let text = text.get(..end).unwrap_or(text);
+            if !q.has_hits() {
+                return self.scan_stream(side, lang, text, context);
+            }
+            let ctx = match (side, context) {
+                (Side::Assistant, Some(c)) => self.context_labels(c),
+                _ => Vec::new(),
+            };
+            let mut out = Vec::new();
+            if engine.scan_prefix_with_hits(text, end, lang, &ctx, &q, &mut out) {
+                return out;
+            }
+            self.scan_stream(side, lang, text, context)
+        })
+    }
+
+    /// A whole text through a stream (which searches every sentence itself).
+    fn scan_stream(
+        &self,
+        side: Side,
+        lang: Lang,
+        text: &str,
+        context: Option<&str>,
+    ) -> Vec<Finding> {
         let mut s = self.stream_lang(side, lang, context);
-        s.run(text.get(..end).unwrap_or(text), true);
+        s.run(text, true);
         s.take()
     }
 
