@@ -666,13 +666,13 @@ fn screen_batch(
             tags.insert(f.detector.as_str());
         }
         for t in tags {
-            *acc.tags.entry(t.to_owned()).or_default() += 1;
+            count(&mut acc.tags, t);
         }
         pii_hits.clear();
         pii::scan_into(text, pii_hits);
         let has_pii = !pii_hits.is_empty();
         for h in pii_hits.iter() {
-            *acc.pii_hits.entry(h.kind.as_str().to_owned()).or_default() += 1;
+            count(&mut acc.pii_hits, h.kind.as_str());
             reasons.push(Reason {
                 reason: format!("pii:{}", h.kind.as_str()),
                 rule: None,
@@ -693,7 +693,7 @@ fn screen_batch(
         distinct.sort_unstable();
         distinct.dedup();
         for r in &distinct {
-            *st.by_reason.entry((*r).to_owned()).or_default() += 1;
+            count(&mut st.by_reason, r);
         }
         if violation {
             st.violations += 1;
@@ -762,6 +762,16 @@ fn screen_batch(
         removed,
         malformed,
         accum: acc,
+    }
+}
+
+/// Adds one to `key`'s count (allocating the key only the first time).
+fn count(map: &mut BTreeMap<String, u64>, key: &str) {
+    match map.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            map.insert(key.to_owned(), 1);
+        }
     }
 }
 
