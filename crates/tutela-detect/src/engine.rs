@@ -117,8 +117,6 @@ struct Hit {
 /// that cannot be built is `None`, and `None` only ever lets a text through to the full scan.
 #[derive(Debug)]
 struct Quick {
-    /// Whether the side has any cue literal.
-    any: bool,
     /// Whether every cue has a non-empty skeleton (else no skeleton shortcut).
     shortcut: bool,
     /// Every cue's skeleton.
@@ -130,11 +128,15 @@ impl Quick {
     fn new<'a>(cues: impl Iterator<Item = &'a str>) -> Self {
         let skeletons: Vec<Vec<char>> = cues.map(crate::normalize::skeleton_literal).collect();
         Self {
-            any: !skeletons.is_empty(),
             shortcut: !skeletons.iter().any(Vec::is_empty),
             skeletons,
             skel: OnceLock::new(),
         }
+    }
+
+    /// Whether the side has any cue literal.
+    fn any(&self) -> bool {
+        !self.skeletons.is_empty()
     }
 
     /// The skeleton automaton of every cue.
@@ -425,7 +427,7 @@ impl Engine {
     pub(crate) fn must_read(&self, text: &str, q: &mut QuickScratch) -> usize {
         q.exact = false;
         let quick = &self.quick;
-        if !quick.any && self.regex.is_none() {
+        if !quick.any() && self.regex.is_none() {
             return 0;
         }
         // Without a skeleton shortcut (a cue with no letters in it, as on the user side),
@@ -452,7 +454,7 @@ impl Engine {
             {
                 regex_end = p;
             }
-            if quick.any {
+            if quick.any() {
                 crate::normalize::quick_text(seg, &mut q.norm, &mut q.text);
                 q.ends.push((q.text.len(), p));
                 // A separator no literal contains, so that no cue spans two sentences.
@@ -463,7 +465,7 @@ impl Engine {
             }
             s = p;
         }
-        if !quick.any {
+        if !quick.any() {
             return regex_end;
         }
         let Some(ac) = &self.ac else {
@@ -514,30 +516,26 @@ impl Engine {
         self.scan_segment_with(seg, base, lang, context, sc, out, None);
     }
 
-    /// Scans the first `end` bytes of `text` sentence by sentence, as [`Engine::scan_segment`]
-    /// does, taking each sentence's automaton matches from the `must_read` that just read
-    /// the same text into `q` (its normalised sentences equal those of the full scan, a
-    /// property test shows, so their matches are the same). `false` (and nothing done) if
-    /// `q` holds none.
-    pub(crate) fn scan_prefix_with_hits(
+    /// Scans `text` (a prefix, ending at a sentence boundary, of the text the last
+    /// `must_read` read into `q`, which must hold its matches: [`QuickScratch::has_hits`])
+    /// sentence by sentence, as [`Engine::scan_segment`] does, taking each sentence's
+    /// automaton matches from `q`: its normalised sentences equal those of the full scan (a
+    /// property test shows), so their matches are the same.
+    pub(crate) fn scan_with_hits(
         &self,
         text: &str,
-        end: usize,
         lang: Lang,
         context: &[DetectorId],
         q: &QuickScratch,
         out: &mut Vec<Finding>,
-    ) -> bool {
-        if !q.exact {
-            return false;
-        }
+    ) {
         let mut sc = Scratch::default();
         // `q.text` opens with a separator; each sentence's text is followed by one.
         let mut from_q = 1;
         let mut s = 0;
         let mut h = 0;
         for &(to_q, p) in &q.ends {
-            if s >= end {
+            if s >= text.len() {
                 break;
             }
             // Matches end in order, and none spans a separator.
@@ -550,7 +548,6 @@ impl Engine {
             s = p;
             from_q = to_q + 1;
         }
-        true
     }
 
     /// [`Engine::scan_segment`], with the sentence's automaton matches given (`pre`: the

@@ -272,16 +272,19 @@ impl Detectors {
             if !q.has_hits() {
                 return self.scan_stream(side, lang, text, context);
             }
-            let ctx = match (side, context) {
-                (Side::Assistant, Some(c)) => self.context_labels(c),
-                _ => Vec::new(),
-            };
             let mut out = Vec::new();
-            if engine.scan_prefix_with_hits(text, end, lang, &ctx, &q, &mut out) {
-                return out;
-            }
-            self.scan_stream(side, lang, text, context)
+            engine.scan_with_hits(text, lang, &self.context_for(side, context), &q, &mut out);
+            out
         })
+    }
+
+    /// The labels assistant-side rules read from the preceding user turn (none on the
+    /// user side).
+    fn context_for(&self, side: Side, context: Option<&str>) -> Vec<DetectorId> {
+        match (side, context) {
+            (Side::Assistant, Some(c)) => self.context_labels(c),
+            _ => Vec::new(),
+        }
     }
 
     /// A whole text through a stream (which searches every sentence itself).
@@ -328,14 +331,10 @@ impl Detectors {
 
     /// Like [`Detectors::stream`], running only the rules of `lang`.
     pub fn stream_lang(&self, side: Side, lang: Lang, context: Option<&str>) -> Stream<'_> {
-        let ctx = match (side, context) {
-            (Side::Assistant, Some(c)) => self.context_labels(c),
-            _ => Vec::new(),
-        };
         Stream {
             engine: self.engine(side),
             lang,
-            ctx,
+            ctx: self.context_for(side, context),
             buf: String::new(),
             base: 0,
             scratch: Scratch::default(),

@@ -365,26 +365,15 @@ fn next_stage_quick(b: &[u8], mut from: usize) -> Option<(u8, usize)> {
 /// of a substring is a substring of the skeleton. So a normalised literal that occurs in
 /// the normalised text of a sentence has its [`skeleton_literal`] in the skeleton of the
 /// text: a sound, cheap first test that needs neither sentences nor byte maps.
+///
+/// This is the definition the quick pass's automaton (`skel`) is tested against.
 #[cfg(test)]
 pub(crate) fn skeleton(src: &str, out: &mut Vec<u8>) {
-    skeleton_each(src, |c| {
-        out.push(c);
-        false
-    });
-}
-
-/// [`skeleton`], handing each byte of it to `emit` instead of writing it; stops as soon as
-/// `emit` returns `true`, and returns whether it did. This is the definition the quick
-/// pass's automaton (`skel`) is tested against; it walks the same rules without writing.
-#[cfg(test)]
-pub(crate) fn skeleton_each(src: &str, mut emit: impl FnMut(u8) -> bool) -> bool {
-    let b = src.as_bytes();
     // The last kept character (a byte for ASCII letters, a code point for ideographs).
     let mut last = 0u32;
-    let mut i = 0;
-    // Keeps one stage-one character: ASCII through the table, ideographs as they are,
-    // anything else dropped; a repeat of the last kept character is dropped too.
-    let mut keep = |k: char, last: &mut u32| -> bool {
+    // Keeps one character: ASCII through the table, ideographs as they are, anything else
+    // dropped; a repeat of the last kept character is dropped too.
+    let mut keep = |k: char| {
         let code = if k.is_ascii() {
             u32::from(SKELETON[k as usize])
         } else if is_cjk(k) {
@@ -392,81 +381,44 @@ pub(crate) fn skeleton_each(src: &str, mut emit: impl FnMut(u8) -> bool) -> bool
         } else {
             0
         };
-        if code == 0 || code == *last {
-            return false;
+        if code != 0 && code != last {
+            last = code;
+            let mut buf = [0u8; 4];
+            if let Some(k) = char::from_u32(code) {
+                out.extend_from_slice(k.encode_utf8(&mut buf).as_bytes());
+            }
         }
-        *last = code;
-        let mut buf = [0u8; 4];
-        let Some(k) = char::from_u32(code) else {
-            return false;
-        };
-        k.encode_utf8(&mut buf).bytes().any(&mut emit)
     };
-    while i < b.len() {
-        let x = b[i];
-        if x < 0x80 {
-            i += 1;
-            let c = SKELETON[x as usize];
-            // (`keep` maps a skeleton letter to itself.)
-            if c != 0 && u32::from(c) != last && keep(c as char, &mut last) {
-                return true;
-            }
-            continue;
-        }
-        // Ideographs (three bytes, the bulk of Chinese text) without the general machinery.
-        if (0xE3..=0xE9).contains(&x) && i + 2 < b.len() {
-            let u = (u32::from(x & 0x0F) << 12)
-                | (u32::from(b[i + 1] & 0x3F) << 6)
-                | u32::from(b[i + 2] & 0x3F);
-            if let Some(c) = char::from_u32(u)
-                && is_cjk(c)
-            {
-                i += 3;
-                if keep(t2s::simplify(c), &mut last) {
-                    return true;
-                }
-                continue;
-            }
-        }
-        let Some((c, len)) = decode(b, i) else {
-            i += 1;
-            continue;
-        };
-        i += len;
-        if skeleton_rest(c, |k| keep(k, &mut last)) {
-            return true;
+    for c in src.chars() {
+        if c.is_ascii() {
+            keep(c);
+        } else {
+            skeleton_rest(c, &mut keep);
         }
     }
-    false
 }
 
 /// What a non-ASCII character `c` puts into the skeleton, before [`SKELETON`] and run
 /// collapse: `emit` gets ASCII characters (full-width forms, NFKC and lowercase) and
 /// ideographs (simplified); any other character it gets is not kept. Invisible characters,
-/// curly apostrophes, CJK punctuation and emoji give nothing. Stops as soon as `emit`
-/// returns `true`, and returns whether it did.
-pub(crate) fn skeleton_rest(c: char, mut emit: impl FnMut(char) -> bool) -> bool {
+/// curly apostrophes, CJK punctuation and emoji give nothing.
+pub(crate) fn skeleton_rest(c: char, mut emit: impl FnMut(char)) {
     if is_cjk(c) {
-        return emit(t2s::simplify(c));
-    }
-    if let Some(a) = fullwidth(c) {
-        return emit(a as char);
-    }
-    if is_invisible(c)
+        emit(t2s::simplify(c));
+    } else if let Some(a) = fullwidth(c) {
+        emit(a as char);
+    } else if is_invisible(c)
         || matches!(c, '\u{2018}' | '\u{2019}' | '\u{02BC}')
         || ('\u{3001}'..='\u{3035}').contains(&c)
         || ('\u{1F300}'..='\u{1FAFF}').contains(&c)
     {
-        return false;
-    }
-    for k in std::iter::once(c).nfkc() {
-        for l in k.to_lowercase() {
-            if emit(if is_cjk(l) { t2s::simplify(l) } else { l }) {
-                return true;
+    } else {
+        for k in std::iter::once(c).nfkc() {
+            for l in k.to_lowercase() {
+                emit(if is_cjk(l) { t2s::simplify(l) } else { l });
             }
         }
     }
-    false
 }
 
 /// The skeleton of a normalised literal (see [`skeleton`]): its ASCII letters and leetspeak

@@ -48,9 +48,9 @@ const DROP: u16 = u16::MAX;
 const GENERAL: u16 = u16::MAX - 1;
 /// In [`Skeletons::sym`]: a kept ideograph that no pattern holds.
 const OTHER: u16 = 0;
-/// Ideograph rows beyond this many bytes are not built: texts with ideographs then always
-/// pass (see [`Skeletons::hit`]).
-const MAX_IDEOGRAPH_ROWS_BYTES: usize = 64 << 20;
+/// Ideograph transitions beyond this many (differences from the start's) are not kept:
+/// texts with ideographs then always pass (see [`Skeletons::hit`]).
+const MAX_IDEOGRAPH_DIFFERENCES: usize = 16 << 20;
 /// Texts of at least `LANES * LANE_MIN` bytes are walked in lanes.
 const LANES: usize = 8;
 const LANE_MIN: usize = 32;
@@ -93,7 +93,8 @@ pub(crate) struct Skeletons {
     offsets: Box<[u32]>,
     exceptions: Box<[(u16, u16)]>,
     rows: u32,
-    /// Whether `ideo` was built (else texts with ideographs cannot be answered).
+    /// Whether the ideograph transitions were kept (else texts with ideographs cannot be
+    /// answered).
     ideographs: bool,
     /// Symbol of each code point `FIRST_CJK..=LAST_CJK` read as the skeleton reads it
     /// (simplified first): [`DROP`], [`GENERAL`], [`OTHER`] or `1..=k`.
@@ -273,8 +274,7 @@ impl Skeletons {
             .filter(|&&n| !matched[n as usize] && own_row[n as usize])
             .count();
         let states = next as usize;
-        let ideographs_built =
-            rows <= usize::from(u16::MAX) && rows * (k + 1) * 2 <= MAX_IDEOGRAPH_ROWS_BYTES;
+        let mut ideographs_built = rows <= usize::from(u16::MAX);
         if states > (u32::MAX >> SHIFT) as usize {
             return None;
         }
@@ -294,19 +294,17 @@ impl Skeletons {
         }
         // A power of two in length, so that a masked index needs no bounds check.
         let mut letters = vec![0u32; (states * STRIDE).next_power_of_two()].into_boxed_slice();
-        let mut ideo = if ideographs_built {
-            // Column 0 is [`OTHER`]'s: to the start from every row but the sink's.
-            vec![0u16; rows * (k + 1)].into_boxed_slice()
+        // Ideograph transitions: the start's row by symbol (symbol 0, [`OTHER`], leads to
+        // the start), every other row as its differences from it, sorted by symbol.
+        let mut root = vec![0u16; k + 1];
+        let mut own: Vec<Vec<(u16, u16)>> = if ideographs_built {
+            vec![Vec::new(); rows]
         } else {
-            Box::default()
+            Vec::new()
         };
+        let mut differences = 0usize;
         // The sink.
         letters[STRIDE..2 * STRIDE].fill(MATCHED);
-        if ideographs_built {
-            for y in 0..=k {
-                ideo[y * rows + 1] = 1;
-            }
-        }
         for &n in &order {
             if matched[n as usize] {
                 continue;
@@ -330,19 +328,46 @@ impl Skeletons {
                 letters[s * STRIDE + last as usize] = (s as u32) << SHIFT;
             }
             if ideographs_built && s < rows {
-                // A row of its own: the failure node's row (or the start's), then the
-                // node's own children.
-                let from = if (fs as usize) < rows { fs } else { 0 };
-                for y in 1..=k {
-                    ideo[y * rows + s] = if n == 0 { 0 } else { ideo[y * rows + from] };
-                }
+                // A row of its own: the failure node's row (the start's if it has none),
+                // then the node's own children, then the loop on its own symbol.
+                let mut row: Vec<(u16, u16)> = if n != 0 && fs < rows {
+                    own[fs].clone()
+                } else {
+                    Vec::new()
+                };
+                let set = |row: &mut Vec<(u16, u16)>, y: u16, t: u16| match row
+                    .binary_search_by_key(&y, |e| e.0)
+                {
+                    Ok(i) => row[i].1 = t,
+                    Err(i) => row.insert(i, (y, t)),
+                };
                 for &(a, c) in &ichildren[n as usize] {
-                    ideo[(a - 26) as usize * rows + s] = target(c) as u16;
+                    set(&mut row, (a - 26) as u16, target(c) as u16);
                 }
                 if last > 26 {
-                    ideo[(last - 26) as usize * rows + s] = s as u16;
+                    set(&mut row, (last - 26) as u16, s as u16);
+                }
+                if n == 0 {
+                    for (y, t) in row.drain(..) {
+                        root[usize::from(y)] = t;
+                    }
+                } else {
+                    row.retain(|&(y, t)| root[usize::from(y)] != t);
+                    differences += row.len();
+                    own[s] = row;
+                }
+                if differences > MAX_IDEOGRAPH_DIFFERENCES {
+                    ideographs_built = false;
+                    own = Vec::new();
                 }
             }
+        }
+        if ideographs_built {
+            // The sink leads to itself on every symbol.
+            own[1] = (0..=k as u16)
+                .filter(|&y| root[usize::from(y)] != 1)
+                .map(|y| (y, 1))
+                .collect();
         }
 
         let exact: Vec<(char, u16)> = ideographs
@@ -364,7 +389,6 @@ impl Skeletons {
                         } else {
                             normalize::is_cjk(k)
                         };
-                        false
                     });
                     return if kept { GENERAL } else { DROP };
                 }
@@ -377,32 +401,21 @@ impl Skeletons {
                     .map_or(OTHER, |i| exact[i].1)
             })
             .collect();
-        // Each row as its differences from the start's row: a few entries for most rows.
         let (root, offsets, exceptions) = if ideographs_built {
-            let root: Box<[u16]> = (0..=k).map(|y| ideo[y * rows]).collect();
             let mut offsets = Vec::with_capacity(rows + 1);
-            let mut exceptions = Vec::new();
             offsets.push(0u32);
-            for r in 0..rows {
-                if r > 0 {
-                    for (y, &t) in root.iter().enumerate() {
-                        let own = ideo[y * rows + r];
-                        if own != t {
-                            exceptions.push((y as u16, own));
-                        }
-                    }
-                }
-                offsets.push(exceptions.len() as u32);
+            for row in &own {
+                offsets.push(offsets[offsets.len() - 1] + row.len() as u32);
             }
+            let exceptions: Box<[(u16, u16)]> = own.into_iter().flatten().collect();
             (
-                root,
+                root.into_boxed_slice(),
                 offsets.into_boxed_slice(),
-                exceptions.into_boxed_slice(),
+                exceptions,
             )
         } else {
             (Box::default(), Box::default(), Box::default())
         };
-        drop(ideo);
         Some(Self {
             letters,
             root,
@@ -599,7 +612,6 @@ impl Skeletons {
             } else {
                 s
             };
-            false
         });
         s
     }

@@ -206,7 +206,8 @@ pub async fn build(config: Config, parts: Parts) -> Result<AppState, BuildError>
         None => {
             let detectors = tutela_detect::Detectors::try_builtin()
                 .map_err(|e| BuildError::Detectors(e.to_string()))?;
-            // Build the quick-pass automata now, so the first requests do not wait for them.
+            // Build the user side and the quick-pass automata now, so the first requests do
+            // not wait for them.
             detectors.prepare();
             Arc::new(engines::BuiltinScanner(detectors))
         }

@@ -535,14 +535,13 @@ fn work(
                 Err(_) => return,
             }
         };
-        let mut out = screen_batch(
+        let out = screen_batch(
             cfg,
             det,
-            &batch,
+            batch,
             threshold.load(Ordering::Relaxed),
             &mut pii_hits,
         );
-        out.records = batch.records;
         if tx.send(out).is_err() {
             return;
         }
@@ -580,7 +579,7 @@ fn detector_reason(d: &DetectorId) -> String {
 fn screen_batch(
     cfg: &ScreenConfig,
     det: &Detectors,
-    batch: &Batch,
+    batch: Batch,
     threshold: u64,
     pii_hits: &mut Vec<pii::PiiHit>,
 ) -> Output {
@@ -757,7 +756,7 @@ fn screen_batch(
         file_index: batch.file_index,
         last: batch.last,
         nrecords: recs.lines.len() as u64,
-        records: Records::default(),
+        records: batch.records,
         kept,
         removed,
         malformed,
@@ -807,7 +806,8 @@ fn open_append(out: &Path, rel: &str) -> Result<(BufWriter<File>, u64), ScreenEr
     Ok((BufWriter::with_capacity(256 << 10, f), len))
 }
 
-/// [`write_to`] for pieces: one vectored write (no copy) when they fill the file's buffer.
+/// Appends `slices` to the output file `rel` (opened on first use), in one vectored write
+/// (no copy) when they fill the file's buffer.
 fn write_slices_to(
     out: &Path,
     open: &mut OpenFiles,
@@ -842,19 +842,7 @@ fn write_slices_to(
 }
 
 fn write_to(out: &Path, open: &mut OpenFiles, rel: String, data: &[u8]) -> Result<(), ScreenError> {
-    if data.is_empty() {
-        return Ok(());
-    }
-    if !open.files.contains_key(&rel) {
-        let w = open_append(out, &rel)?;
-        open.files.insert(rel.clone(), w);
-    }
-    if let Some((w, len)) = open.files.get_mut(&rel) {
-        w.write_all(data)
-            .map_err(|e| ScreenError::io(&out.join(&rel), e))?;
-        *len += data.len() as u64;
-    }
-    Ok(())
+    write_slices_to(out, open, rel, &mut [IoSlice::new(data)])
 }
 
 fn write_all(
@@ -953,9 +941,7 @@ fn write_all(
                 // A finished file not yet in a checkpoint is screened again on resume
                 // (`restore_outputs` deletes its output).
                 if since_ck >= ck_every {
-                    ck_every = cfg
-                        .checkpoint_bytes
-                        .max(cfg.checkpoint_ratio * save_checkpoint(out, ck, &sample, &mut mal)?);
+                    ck_every = next_checkpoint(cfg, save_checkpoint(out, ck, &sample, &mut mal)?);
                     since_ck = 0;
                 }
             } else if since_ck >= ck_every {
@@ -969,9 +955,7 @@ fn write_all(
                     records: cur.records,
                     outputs,
                 });
-                ck_every = cfg
-                    .checkpoint_bytes
-                    .max(cfg.checkpoint_ratio * save_checkpoint(out, ck, &sample, &mut mal)?);
+                ck_every = next_checkpoint(cfg, save_checkpoint(out, ck, &sample, &mut mal)?);
                 since_ck = 0;
             }
         }
@@ -984,6 +968,12 @@ fn write_all(
     ck.accum.sample = sample.into_vec();
     mal.0.flush().map_err(|e| ScreenError::io(&mpath, e))?;
     Ok(())
+}
+
+/// Input bytes to the next checkpoint, after one of `written` bytes (see
+/// [`ScreenConfig::checkpoint_bytes`]).
+fn next_checkpoint(cfg: &ScreenConfig, written: u64) -> u64 {
+    cfg.checkpoint_bytes.max(cfg.checkpoint_ratio * written)
 }
 
 /// Writes the checkpoint (with the sample, which the writer keeps apart meanwhile); returns
