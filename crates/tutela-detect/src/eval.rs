@@ -29,6 +29,10 @@ pub struct Item {
     /// `reply` only: the user turn being answered.
     #[serde(default)]
     pub context: Option<String>,
+    /// Items that are variants of one message share a group (the validation split is drawn
+    /// by group, so variants never straddle it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 impl Item {
@@ -70,17 +74,25 @@ pub fn is_negative(label: &str) -> bool {
 }
 
 /// Reply labels in priority order (the first that fired is the prediction).
-const REPLY_PRIORITY: [DetectorId; 4] = [
+const REPLY_PRIORITY: [DetectorId; 7] = [
     DetectorId::EncouragesSelfHarm,
     DetectorId::PosesAsRelative,
     DetectorId::ManipulativeExit,
     DetectorId::DeniesAi,
+    DetectorId::Sexual,
+    DetectorId::SolicitsSecrets,
+    DetectorId::Isolating,
 ];
 
-/// The predicted label for one item.
+/// The predicted label for one item, with the detectors' own tiers.
 pub fn predict(det: &Detectors, item: &Item) -> String {
+    predict_tiers(det, item, det.tiers())
+}
+
+/// The predicted label for one item with the given tiers.
+pub fn predict_tiers(det: &Detectors, item: &Item, tiers: crate::Tiers) -> String {
     let fired = |side: Side, ctx: Option<&str>| -> Vec<DetectorId> {
-        det.scan(side, &item.text, ctx)
+        det.scan_tiers(side, &item.text, ctx, tiers)
             .into_iter()
             .map(|f| f.detector)
             .collect()
@@ -96,7 +108,7 @@ pub fn predict(det: &Detectors, item: &Item) -> String {
                 "none"
             }
         }
-        "exit" | "minor" | "dependence" => {
+        "exit" | "minor" | "dependence" | "distress" | "property_loss" => {
             let Ok(d) = item.task.parse::<DetectorId>();
             if fired(Side::User, None).contains(&d) {
                 item.task.as_str()
@@ -328,8 +340,79 @@ pub fn score(items: &[Item], preds: &[String]) -> Scored {
 
 /// Predicts and scores every item.
 pub fn evaluate(det: &Detectors, items: &[Item]) -> Scored {
-    let preds: Vec<String> = items.iter().map(|i| predict(det, i)).collect();
+    evaluate_tiers(det, items, det.tiers())
+}
+
+/// Predicts and scores every item with the given tiers.
+pub fn evaluate_tiers(det: &Detectors, items: &[Item], tiers: crate::Tiers) -> Scored {
+    let preds: Vec<String> = items.iter().map(|i| predict_tiers(det, i, tiers)).collect();
     score(items, &preds)
+}
+
+/// Over-blocking of one task: hard negatives and how many of them were flagged.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct OverBlocking {
+    /// Hard negatives (`hard:` items with a negative gold label).
+    pub hard_negatives: usize,
+    /// Of those, predicted positive.
+    pub flagged: usize,
+    /// Negatives of any kind.
+    pub negatives: usize,
+    /// Of those, predicted positive.
+    pub negatives_flagged: usize,
+}
+
+/// One tier's (or the fusion's) figures: the README's report and over-blocking per task.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TierReport {
+    /// The tiers that ran (`lexical`, `ngram`, `lexical,ngram`, ...).
+    pub tiers: String,
+    /// Per task, as in [`Report`].
+    pub tasks: BTreeMap<String, TaskReport>,
+    /// Per task.
+    pub over_blocking: BTreeMap<String, OverBlocking>,
+}
+
+impl TierReport {
+    /// The figures of a scored run.
+    pub fn new(tiers: crate::Tiers, items: &[Item], s: &Scored, preds: &[String]) -> Self {
+        let mut over_blocking: BTreeMap<String, OverBlocking> = BTreeMap::new();
+        for (i, p) in items.iter().zip(preds) {
+            if !is_negative(&i.label) {
+                continue;
+            }
+            let o = over_blocking.entry(i.task.clone()).or_insert(OverBlocking {
+                hard_negatives: 0,
+                flagged: 0,
+                negatives: 0,
+                negatives_flagged: 0,
+            });
+            let flagged = !is_negative(p);
+            o.negatives += 1;
+            o.negatives_flagged += usize::from(flagged);
+            if i.is_hard() {
+                o.hard_negatives += 1;
+                o.flagged += usize::from(flagged);
+            }
+        }
+        Self {
+            tiers: tiers.names(),
+            tasks: s.report.tasks.clone(),
+            over_blocking,
+        }
+    }
+}
+
+/// Scores `items` with `tiers`, returning the scored run and the per-tier figures.
+pub fn evaluate_tier_report(
+    det: &Detectors,
+    items: &[Item],
+    tiers: crate::Tiers,
+) -> (Scored, TierReport) {
+    let preds: Vec<String> = items.iter().map(|i| predict_tiers(det, i, tiers)).collect();
+    let s = score(items, &preds);
+    let r = TierReport::new(tiers, items, &s, &preds);
+    (s, r)
 }
 
 /// The readable table: per task, per label, per language, confusion and hard negatives.

@@ -36,6 +36,7 @@
 
 mod engine;
 pub mod eval;
+pub mod learned;
 mod lexicon;
 pub mod normalize;
 mod rulepack;
@@ -51,7 +52,101 @@ pub use crate::engine::CompileError;
 pub use crate::rulepack::{RulePack, RulePackError, RulePackErrors};
 
 use crate::engine::{Carry, Engine, RuleInput, Scratch};
+use crate::learned::model::NgramModel;
+use crate::learned::{NgramTier, WindowScan};
 use crate::lexicon::LexFile;
+
+/// Which detection tiers run. The lexical and n-gram tiers are compiled in and on by
+/// default; the encoder tier runs when an embedder has been attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tiers {
+    /// Patterns over normalised text.
+    pub lexical: bool,
+    /// The linear model over hashed n-grams.
+    pub ngram: bool,
+    /// Heads over a sentence encoder (only with an embedder attached).
+    pub encoder: bool,
+}
+
+impl Tiers {
+    /// The lexical tier alone.
+    pub const LEXICAL: Tiers = Tiers {
+        lexical: true,
+        ngram: false,
+        encoder: false,
+    };
+    /// The n-gram tier alone.
+    pub const NGRAM: Tiers = Tiers {
+        lexical: false,
+        ngram: true,
+        encoder: false,
+    };
+    /// The encoder tier alone.
+    pub const ENCODER: Tiers = Tiers {
+        lexical: false,
+        ngram: false,
+        encoder: true,
+    };
+    /// Every tier there is.
+    pub const ALL: Tiers = Tiers {
+        lexical: true,
+        ngram: true,
+        encoder: true,
+    };
+
+    /// `lexical,ngram,encoder` (any subset, comma-separated).
+    pub fn names(self) -> String {
+        let mut v = Vec::new();
+        if self.lexical {
+            v.push("lexical");
+        }
+        if self.ngram {
+            v.push("ngram");
+        }
+        if self.encoder {
+            v.push("encoder");
+        }
+        v.join(",")
+    }
+}
+
+impl Default for Tiers {
+    fn default() -> Self {
+        Tiers::ALL
+    }
+}
+
+impl std::str::FromStr for Tiers {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut t = Tiers {
+            lexical: false,
+            ngram: false,
+            encoder: false,
+        };
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part {
+                "lexical" => t.lexical = true,
+                "ngram" => t.ngram = true,
+                "encoder" => t.encoder = true,
+                "all" => t = Tiers::ALL,
+                other => {
+                    return Err(format!(
+                        "unknown tier `{other}` (expected lexical, ngram, encoder or all)"
+                    ));
+                }
+            }
+        }
+        if t == (Tiers {
+            lexical: false,
+            ngram: false,
+            encoder: false,
+        }) {
+            return Err("no tier selected".into());
+        }
+        Ok(t)
+    }
+}
 
 /// Which language's rules run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -149,6 +244,10 @@ pub struct Detectors {
     user_extra: Vec<RuleInput>,
     assistant: Engine,
     context: Engine,
+    /// The n-gram tier per side (user, assistant), when a model is loaded.
+    ngram: [Option<NgramTier>; 2],
+    /// The tiers that run.
+    tiers: Tiers,
 }
 
 impl Detectors {
@@ -194,12 +293,49 @@ impl Detectors {
             assistant_extra,
         )?;
         let context = Engine::build(Side::User, &parse_files(&CONTEXT_FILES)?, Vec::new())?;
+        let ngram = [Side::User, Side::Assistant]
+            .map(|side| learned::builtin_model(side).ok().map(NgramTier::new));
         Ok(Self {
             user: OnceLock::new(),
             user_extra,
             assistant,
             context,
+            ngram,
+            tiers: Tiers::default(),
         })
+    }
+
+    /// Replaces the n-gram model of the model's side (an operator's retrained model).
+    pub fn set_ngram_model(&mut self, model: NgramModel) {
+        let i = side_index(model.meta.side);
+        self.ngram[i] = Some(NgramTier::new(model));
+    }
+
+    /// The n-gram model of a side, if one is loaded.
+    pub fn ngram_model(&self, side: Side) -> Option<&NgramModel> {
+        self.ngram[side_index(side)].as_ref().map(|t| &t.model)
+    }
+
+    /// Chooses the tiers that run (the lexical tier of operator rule packs included).
+    pub fn set_tiers(&mut self, tiers: Tiers) {
+        self.tiers = tiers;
+    }
+
+    /// The tiers that run.
+    pub fn tiers(&self) -> Tiers {
+        self.tiers
+    }
+
+    /// The n-gram tier of a side whether or not it is switched on.
+    pub(crate) fn ngram_tier_any(&self, side: Side) -> Option<&NgramTier> {
+        self.ngram[side_index(side)].as_ref()
+    }
+
+    fn ngram_tier(&self, side: Side) -> Option<&NgramTier> {
+        if !self.tiers.ngram {
+            return None;
+        }
+        self.ngram[side_index(side)].as_ref()
     }
 
     /// The user side, built now if it is not yet.
@@ -246,8 +382,86 @@ impl Detectors {
         self.scan_lang(side, Lang::Auto, text, context)
     }
 
-    /// Like [`Detectors::scan`], running only the rules of `lang`.
+    /// Like [`Detectors::scan`] with other tiers than the ones set (evaluation, training).
+    pub fn scan_tiers(
+        &self,
+        side: Side,
+        text: &str,
+        context: Option<&str>,
+        tiers: Tiers,
+    ) -> Vec<Finding> {
+        let lexical = if tiers.lexical {
+            self.scan_lexical(side, Lang::Auto, text, context)
+        } else {
+            Vec::new()
+        };
+        match self.ngram[side_index(side)]
+            .as_ref()
+            .filter(|_| tiers.ngram)
+        {
+            Some(tier) => self.merge_learned(tier, side, text, context, lexical),
+            None => lexical,
+        }
+    }
+
+    /// Like [`Detectors::scan`], running only the lexical rules of `lang`.
     pub fn scan_lang(
+        &self,
+        side: Side,
+        lang: Lang,
+        text: &str,
+        context: Option<&str>,
+    ) -> Vec<Finding> {
+        let lexical = if self.tiers.lexical {
+            self.scan_lexical(side, lang, text, context)
+        } else {
+            Vec::new()
+        };
+        match self.ngram_tier(side) {
+            Some(tier) => self.merge_learned(tier, side, text, context, lexical),
+            None => lexical,
+        }
+    }
+
+    /// The learned findings of `text`, window by window, placed after the lexical findings
+    /// of the sentence that ends each window: the order a stream gives.
+    fn merge_learned(
+        &self,
+        tier: &NgramTier,
+        side: Side,
+        text: &str,
+        context: Option<&str>,
+        lexical: Vec<Finding>,
+    ) -> Vec<Finding> {
+        let mut scan = WindowScan::new(tier, self.ngram_context(tier, side, context));
+        let mut out = Vec::with_capacity(lexical.len() + 2);
+        let mut lex = lexical.into_iter().peekable();
+        for (s, e) in learned::sentences(text) {
+            let first = out.len();
+            while let Some(f) = lex.next_if(|f| f.spans.first().is_none_or(|sp| sp.start < e)) {
+                out.push(f);
+            }
+            scan.sentence(&text[s..e], s, &mut out, first);
+        }
+        out.extend(lex);
+        out
+    }
+
+    /// The n-gram tier's partial of the user turn an assistant reply answers.
+    fn ngram_context(
+        &self,
+        tier: &NgramTier,
+        side: Side,
+        context: Option<&str>,
+    ) -> Option<learned::model::Partial> {
+        match (side, context) {
+            (Side::Assistant, Some(c)) => Some(tier.context(c, &self.context_labels(c))),
+            _ => None,
+        }
+    }
+
+    /// The lexical tier alone.
+    fn scan_lexical(
         &self,
         side: Side,
         lang: Lang,
@@ -287,7 +501,7 @@ impl Detectors {
         }
     }
 
-    /// A whole text through a stream (which searches every sentence itself).
+    /// A whole text through a lexical stream (which searches every sentence itself).
     fn scan_stream(
         &self,
         side: Side,
@@ -295,7 +509,7 @@ impl Detectors {
         text: &str,
         context: Option<&str>,
     ) -> Vec<Finding> {
-        let mut s = self.stream_lang(side, lang, context);
+        let mut s = self.stream_inner(side, lang, context, Tiers::LEXICAL);
         s.run(text, true);
         s.take()
     }
@@ -329,30 +543,53 @@ impl Detectors {
         self.stream_lang(side, Lang::Auto, context)
     }
 
-    /// Like [`Detectors::stream`], running only the rules of `lang`.
+    /// Like [`Detectors::stream`], running only the lexical rules of `lang`.
     pub fn stream_lang(&self, side: Side, lang: Lang, context: Option<&str>) -> Stream<'_> {
+        self.stream_inner(side, lang, context, self.tiers)
+    }
+
+    fn stream_inner(
+        &self,
+        side: Side,
+        lang: Lang,
+        context: Option<&str>,
+        tiers: Tiers,
+    ) -> Stream<'_> {
+        let learned = self.ngram[side_index(side)]
+            .as_ref()
+            .filter(|_| tiers.ngram)
+            .map(|tier| WindowScan::new(tier, self.ngram_context(tier, side, context)));
         Stream {
-            engine: self.engine(side),
+            engine: tiers.lexical.then(|| self.engine(side)),
             lang,
             ctx: self.context_for(side, context),
             buf: String::new(),
             base: 0,
             scratch: Scratch::default(),
             out: Vec::new(),
+            learned,
         }
+    }
+}
+
+fn side_index(side: Side) -> usize {
+    match side {
+        Side::User => 0,
+        Side::Assistant => 1,
     }
 }
 
 /// A streaming scan of one text (see [`Detectors::stream`]).
 #[derive(Debug)]
 pub struct Stream<'a> {
-    engine: &'a Engine,
+    engine: Option<&'a Engine>,
     lang: Lang,
     ctx: Vec<DetectorId>,
     buf: String,
     base: usize,
     scratch: Scratch,
     out: Vec<Finding>,
+    learned: Option<WindowScan<'a>>,
 }
 
 impl Stream<'_> {
@@ -387,28 +624,33 @@ impl Stream<'_> {
     fn run(&mut self, text: &str, last: bool) -> usize {
         let mut s = 0;
         while let Some(p) = segment::next_boundary(text, s) {
-            self.engine.scan_segment(
-                &text[s..p],
-                self.base + s,
-                self.lang,
-                &self.ctx,
-                &mut self.scratch,
-                &mut self.out,
-            );
+            self.sentence(&text[s..p], s);
             s = p;
         }
         if last && s < text.len() {
-            self.engine.scan_segment(
-                &text[s..],
+            self.sentence(&text[s..], s);
+            s = text.len();
+        }
+        s
+    }
+
+    /// One finished sentence at byte `s` of the buffer: its lexical findings, then the
+    /// learned findings of the window it ends.
+    fn sentence(&mut self, seg: &str, s: usize) {
+        let first = self.out.len();
+        if let Some(engine) = self.engine {
+            engine.scan_segment(
+                seg,
                 self.base + s,
                 self.lang,
                 &self.ctx,
                 &mut self.scratch,
                 &mut self.out,
             );
-            s = text.len();
         }
-        s
+        if let Some(l) = self.learned.as_mut() {
+            l.sentence(seg, self.base + s, &mut self.out, first);
+        }
     }
 }
 

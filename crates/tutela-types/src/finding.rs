@@ -160,8 +160,11 @@ impl<'de> Deserialize<'de> for DetectorId {
 pub enum Tier {
     /// Patterns over normalised text; always on.
     Lexical,
-    /// A sentence-embedding model loaded from a local directory.
-    Semantic,
+    /// A linear model over hashed character and word n-grams, compiled into the binary.
+    Ngram,
+    /// Heads over a pretrained sentence encoder loaded from a local directory.
+    #[serde(alias = "semantic")]
+    Encoder,
     /// An OpenAI-compatible model asked to classify.
     Judge,
 }
@@ -209,6 +212,12 @@ pub struct Finding {
     /// Where in the original text.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub spans: Vec<Span>,
+    /// Learned tiers: the threshold the score passed (per detector and language).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f32>,
+    /// Learned tiers: ids of the nearest labelled examples of the training corpus.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub examples: Vec<String>,
 }
 
 impl Finding {
@@ -228,6 +237,8 @@ impl Finding {
             severity,
             rule: None,
             spans: Vec::new(),
+            threshold: None,
+            examples: Vec::new(),
         }
     }
 }

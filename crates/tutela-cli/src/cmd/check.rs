@@ -58,6 +58,44 @@ pub struct Args {
     pub text: String,
 }
 
+/// Where the learned tiers come from (shared by `check`, `eval` and `serve`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct LearnedArgs {
+    /// A folder of n-gram models written by `tutela train` (`ngram-user.bin`,
+    /// `ngram-assistant.bin`) to use instead of the built-in ones; default
+    /// `<model dir>/learned` when it exists.
+    #[arg(long, value_name = "DIR")]
+    pub learned: Option<std::path::PathBuf>,
+}
+
+/// The detectors with rule packs and the learned models an operator trained, if any.
+pub fn load_detectors(rules: &[std::path::PathBuf], learned: &LearnedArgs) -> Result<Detectors> {
+    let mut det = load_packs(rules)?;
+    let dir = match &learned.learned {
+        Some(d) => Some(d.clone()),
+        None => super::model::default_model_dir()
+            .map(|d| d.join("learned"))
+            .filter(|d| d.is_dir()),
+    };
+    if let Some(dir) = dir {
+        for name in ["ngram-user.bin", "ngram-assistant.bin"] {
+            let p = dir.join(name);
+            if !p.exists() {
+                continue;
+            }
+            let bytes = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
+            let model = tutela_detect::learned::model::NgramModel::from_bytes(&bytes)
+                .with_context(|| format!("loading {}", p.display()))?;
+            eprintln!(
+                "tutela: n-gram model {} (trained, not built-in)",
+                p.display()
+            );
+            det.set_ngram_model(model);
+        }
+    }
+    Ok(det)
+}
+
 /// Loads rule packs, reporting every error of every file.
 pub fn load_packs(paths: &[std::path::PathBuf]) -> Result<Detectors> {
     if paths.is_empty() {

@@ -1,8 +1,11 @@
-//! `tutela eval --data FILE.jsonl [--json]`: scores the detectors on a labelled set in the
-//! format of `shared/eval-dev/README.md`; `--json` prints exactly that README's shape.
+//! `tutela eval --data FILE.jsonl [--json] [--tiers lexical,ngram,encoder]`: scores the
+//! detectors on a labelled set in the format of `shared/eval-dev/README.md`. `--json` prints
+//! that README's shape (`tasks`: the fusion of the selected tiers) plus `tiers`: each tier
+//! alone and the fusion, with over-blocking counts per task.
 
 use anyhow::{Context, Result};
-use tutela_detect::eval::{evaluate, parse_jsonl, render_table};
+use tutela_detect::Tiers;
+use tutela_detect::eval::{evaluate_tier_report, parse_jsonl, render_table};
 
 use crate::Outcome;
 
@@ -21,6 +24,11 @@ pub struct Args {
     /// Operator rule packs (TOML) to load besides the built-in detectors.
     #[arg(long = "rules", value_name = "FILE")]
     pub rules: Vec<std::path::PathBuf>,
+    /// The tiers to fuse (`lexical,ngram,encoder`; default every tier available).
+    #[arg(long)]
+    pub tiers: Option<Tiers>,
+    #[command(flatten)]
+    pub learned: super::check::LearnedArgs,
 }
 
 /// Runs `tutela eval`.
@@ -28,14 +36,46 @@ pub fn run(args: Args) -> Result<Outcome> {
     let text = std::fs::read_to_string(&args.data)
         .with_context(|| format!("reading {}", args.data.display()))?;
     let items = parse_jsonl(&text).with_context(|| format!("parsing {}", args.data.display()))?;
-    let det = super::check::load_packs(&args.rules)?;
-    let scored = evaluate(&det, &items);
+    let det = super::check::load_detectors(&args.rules, &args.learned)?;
+    let fused = args.tiers.unwrap_or(det.tiers());
+    let (scored, fused_report) = evaluate_tier_report(&det, &items, fused);
+    let mut singles = Vec::new();
+    for t in [Tiers::LEXICAL, Tiers::NGRAM, Tiers::ENCODER] {
+        let on = (t.lexical && fused.lexical)
+            || (t.ngram && fused.ngram)
+            || (t.encoder && fused.encoder);
+        let single_is_fused = t == fused;
+        if on && !single_is_fused {
+            singles.push(evaluate_tier_report(&det, &items, t).1);
+        }
+    }
     use std::io::Write as _;
     let mut out = std::io::stdout().lock();
     if args.json {
-        writeln!(out, "{}", serde_json::to_string(&scored.report)?)?;
+        let mut tiers = serde_json::Map::new();
+        for r in singles.iter().chain([&fused_report]) {
+            tiers.insert(r.tiers.clone(), serde_json::to_value(r)?);
+        }
+        let v = serde_json::json!({ "tasks": scored.report.tasks, "tiers": tiers });
+        writeln!(out, "{}", serde_json::to_string(&v)?)?;
     } else {
+        writeln!(out, "tiers: {}", fused.names())?;
         write!(out, "{}", render_table(&scored))?;
+        for r in &singles {
+            writeln!(out, "\ntier {} alone:", r.tiers)?;
+            for (task, t) in &r.tasks {
+                let ob = r.over_blocking.get(task);
+                writeln!(
+                    out,
+                    "  {task:<14} P {:.2} R {:.2} F1 {:.2}  hard negatives flagged {}/{}",
+                    t.precision,
+                    t.recall,
+                    t.f1,
+                    ob.map_or(0, |o| o.flagged),
+                    ob.map_or(0, |o| o.hard_negatives)
+                )?;
+            }
+        }
         if args.misses {
             writeln!(out, "\nmisses (id, task, gold, predicted):")?;
             for (id, task, gold, pred) in &scored.misses {

@@ -15,12 +15,12 @@ const TEXTS: &[&str] = &[
 ];
 
 fn split_scan(
+    det: &tutela_detect::Detectors,
     side: Side,
     text: &str,
     ctx: Option<&str>,
     cuts: &[usize],
 ) -> Vec<tutela_types::Finding> {
-    let det = super::det();
     let mut bounds: Vec<usize> = cuts
         .iter()
         .map(|c| {
@@ -55,9 +55,12 @@ proptest! {
     ) {
         let text = TEXTS[which];
         let (side, ctx) = if assistant { (Side::Assistant, Some("ok bye, gotta go")) } else { (Side::User, None) };
-        let whole = super::det().scan(side, text, ctx);
-        let split = split_scan(side, text, ctx, &cuts);
-        prop_assert_eq!(&whole, &split);
+        for det in [super::det(), super::det_all()] {
+            let whole = det.scan(side, text, ctx);
+            let split = split_scan(det, side, text, ctx, &cuts);
+            prop_assert_eq!(&whole, &split);
+        }
+        let whole = super::det_all().scan(side, text, ctx);
         for f in &whole {
             for s in &f.spans {
                 prop_assert!(s.start < s.end && s.end <= text.len());
@@ -71,9 +74,11 @@ proptest! {
         text in "[a-zA-Z0-9 .!?,\\n死想我不活了你 ｋｉｌｌ\u{200B}é😭-]{0,160}",
         cuts in proptest::collection::vec(0usize..200, 0..6),
     ) {
-        let whole = super::det().scan(Side::User, &text, None);
-        let split = split_scan(Side::User, &text, None, &cuts);
-        prop_assert_eq!(&whole, &split);
+        for det in [super::det(), super::det_all()] {
+            let whole = det.scan(Side::User, &text, None);
+            let split = split_scan(det, Side::User, &text, None, &cuts);
+            prop_assert_eq!(&whole, &split);
+        }
     }
 }
 

@@ -1,0 +1,186 @@
+//! `tutela train [--corpus DIR] [--data FILE...] [--out DIR]`: trains the learned tiers from
+//! the project's corpus (`data/train/*.jsonl`) plus an operator's own labelled items (for
+//! example reviewed cases), deterministically (seeded), and reports each tier and the fusion
+//! on the held-out validation split (one group in five, never trained on).
+//!
+//! `--out crates/tutela-detect/model` rewrites the built-in model compiled into the binary;
+//! the default writes to `<model dir>/learned`, which `serve`, `check` and `eval` load in
+//! place of the built-in one.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use tutela_detect::Tiers;
+use tutela_detect::eval::{Item, evaluate_tier_report, parse_jsonl, render_table};
+use tutela_detect::learned::train::{self, Options, is_validation};
+use tutela_types::Side;
+
+use crate::Outcome;
+
+/// Arguments of `tutela train`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The project's corpus: every `*.jsonl` file in this folder.
+    #[arg(long, default_value = "data/train")]
+    pub corpus: PathBuf,
+    /// More labelled items (the format of `tutela eval`), added to the corpus.
+    #[arg(long, value_name = "FILE")]
+    pub data: Vec<PathBuf>,
+    /// Where the models go (default: `<model dir>/learned`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Seed of the shuffle.
+    #[arg(long, default_value_t = Options::default().seed)]
+    pub seed: u64,
+    /// Passes over the data.
+    #[arg(long, default_value_t = Options::default().epochs)]
+    pub epochs: u32,
+    /// Adagrad step.
+    #[arg(long, default_value_t = Options::default().lr)]
+    pub lr: f32,
+    /// L2 penalty per update.
+    #[arg(long, default_value_t = Options::default().l2)]
+    pub l2: f32,
+    /// Hash bits of the feature table (`2^bits` rows).
+    #[arg(long, default_value_t = Options::default().bits)]
+    pub bits: u32,
+    /// Write each validation item's per-head scores (n-gram tier, window maximum) and
+    /// lexical findings as JSONL to this file, for analysis.
+    #[arg(long, value_name = "FILE")]
+    pub dump_scores: Option<PathBuf>,
+    /// Write the validation figures as JSON to this file.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+}
+
+/// Reads every labelled item: the corpus folder's files in name order, then `--data`.
+pub fn read_items(corpus: &Path, extra: &[PathBuf]) -> Result<Vec<Item>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(corpus)
+        .with_context(|| format!("reading {}", corpus.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    files.sort();
+    files.extend(extra.iter().cloned());
+    let mut items = Vec::new();
+    for f in &files {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        items.extend(parse_jsonl(&text).with_context(|| format!("parsing {}", f.display()))?);
+    }
+    Ok(items)
+}
+
+/// Runs `tutela train`.
+pub fn run(args: Args) -> Result<Outcome> {
+    let items = read_items(&args.corpus, &args.data)?;
+    let out = match args.out {
+        Some(o) => o,
+        None => super::model::default_model_dir()
+            .context("no model directory: set TUTELA_MODEL_DIR or pass --out")?
+            .join("learned"),
+    };
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let opt = Options {
+        seed: args.seed,
+        epochs: args.epochs,
+        lr: args.lr,
+        l2: args.l2,
+        bits: args.bits,
+        ..Options::default()
+    };
+    let mut det = tutela_detect::Detectors::try_builtin()?;
+    eprintln!("tutela train: {} items", items.len());
+    for side in [Side::User, Side::Assistant] {
+        let outcome = train::train_side(&det, &items, side, &opt);
+        let name = match side {
+            Side::User => "ngram-user.bin",
+            Side::Assistant => "ngram-assistant.bin",
+        };
+        let path = out.join(name);
+        std::fs::write(&path, outcome.model.to_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!(
+            "tutela train: {side:?} side: {} training, {} validation items -> {}",
+            outcome.train_items,
+            outcome.validation_items,
+            path.display()
+        );
+        for (h, t) in outcome
+            .model
+            .meta
+            .heads
+            .iter()
+            .zip(&outcome.model.meta.thresholds)
+        {
+            eprintln!(
+                "  threshold {:<22} en {:.3} zh {:.3} mixed {:.3}",
+                h.as_str(),
+                t.en,
+                t.zh,
+                t.mixed
+            );
+        }
+        det.set_ngram_model(outcome.model);
+    }
+    // The validation split, scored by each tier and by the fusion.
+    let validation: Vec<Item> = items
+        .iter()
+        .filter(|i| is_validation(i))
+        .filter(|i| i.task != "chat")
+        .cloned()
+        .collect();
+    let mut reports = Vec::new();
+    for tiers in [
+        Tiers::LEXICAL,
+        Tiers::NGRAM,
+        Tiers {
+            lexical: true,
+            ngram: true,
+            encoder: false,
+        },
+    ] {
+        let (scored, report) = evaluate_tier_report(&det, &validation, tiers);
+        println!(
+            "== validation split ({} items), tiers {}",
+            validation.len(),
+            tiers.names()
+        );
+        print!("{}", render_table(&scored));
+        reports.push(report);
+    }
+    if let Some(p) = &args.dump_scores {
+        let mut o = String::new();
+        for i in &validation {
+            let side = train::side_of(i);
+            let Some(model) = det.ngram_model(side) else {
+                continue;
+            };
+            let probs =
+                tutela_detect::learned::item_scores(&det, side, &i.text, i.context.as_deref());
+            let lex: Vec<String> = det
+                .scan_tiers(side, &i.text, i.context.as_deref(), Tiers::LEXICAL)
+                .into_iter()
+                .map(|f| f.detector.as_str().to_owned())
+                .collect();
+            let heads: serde_json::Map<String, serde_json::Value> = model
+                .meta
+                .heads
+                .iter()
+                .zip(probs)
+                .map(|(h, p)| (h.as_str().to_owned(), serde_json::json!(p)))
+                .collect();
+            o.push_str(&serde_json::to_string(&serde_json::json!({
+                "id": i.id, "task": i.task, "label": i.label, "lang": i.lang,
+                "hard": i.is_hard(), "ngram": heads, "lexical": lex
+            }))?);
+            o.push('\n');
+        }
+        std::fs::write(p, o).with_context(|| format!("writing {}", p.display()))?;
+    }
+    if let Some(p) = args.report {
+        std::fs::write(&p, serde_json::to_string_pretty(&reports)?)
+            .with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(Outcome::Clean)
+}

@@ -1,0 +1,314 @@
+//! The learned tiers: a linear model over hashed n-grams (compiled into the binary, on by
+//! default) and, when the caller provides an embedder, per-detector heads over a sentence
+//! encoder's embeddings. Both read a text as *windows*: each finished sentence together with
+//! the sentences before it, up to [`WINDOW`] sentences. Sentence boundaries do not depend on
+//! chunking, so the learned findings of a stream equal those of the whole text.
+//!
+//! A learned finding names its tier, its score and the threshold it passed (per detector and
+//! language, chosen on held-out folds of the training corpus), and the nearest labelled
+//! examples of the corpus.
+
+pub mod features;
+pub mod model;
+pub mod train;
+
+use std::sync::OnceLock;
+
+use tutela_types::{DetectorId, Finding, Severity, Side, Span, Tier};
+
+use self::features::{NS_CONTEXT, NS_TEXT};
+use self::model::{NgramModel, Partial, STRIDE, TextLang};
+use crate::normalize::Normalized;
+
+/// Sentences in a window.
+pub const WINDOW: usize = 3;
+
+/// The built-in models, trained by `tutela train` from `data/train/` and committed.
+const USER_MODEL: &[u8] = include_bytes!("../../model/ngram-user.bin");
+const ASSISTANT_MODEL: &[u8] = include_bytes!("../../model/ngram-assistant.bin");
+
+/// The built-in model of a side.
+pub fn builtin_model(side: Side) -> Result<NgramModel, model::ModelError> {
+    NgramModel::from_bytes(match side {
+        Side::User => USER_MODEL,
+        Side::Assistant => ASSISTANT_MODEL,
+    })
+}
+
+/// The severity a learned finding of `d` carries.
+pub fn severity(d: &DetectorId) -> Severity {
+    match d {
+        DetectorId::Crisis
+        | DetectorId::ThirdParty
+        | DetectorId::EncouragesSelfHarm
+        | DetectorId::Sexual => Severity::High,
+        _ => Severity::Medium,
+    }
+}
+
+/// Per head of the side's n-gram model, the highest probability over the windows of `text`
+/// (analysis and training reports; empty without a model).
+pub fn item_scores(
+    det: &crate::Detectors,
+    side: Side,
+    text: &str,
+    context: Option<&str>,
+) -> Vec<f32> {
+    let Some(tier) = det.ngram_tier_any(side) else {
+        return Vec::new();
+    };
+    let item = crate::eval::Item {
+        id: String::new(),
+        lang: String::new(),
+        task: String::new(),
+        text: text.to_owned(),
+        label: String::new(),
+        note: None,
+        context: context.map(str::to_owned),
+        group: None,
+    };
+    let p = train::item_probs(tier, det, &item);
+    p[..tier.model.meta.heads.len()].to_vec()
+}
+
+/// One sentence's contribution to the windows that hold it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SentenceSum {
+    part: Partial,
+    cjk: u32,
+    latin: u32,
+    start: usize,
+    end: usize,
+}
+
+/// Counts the script of a normalised text.
+fn script(norm: &str) -> (u32, u32) {
+    let (mut cjk, mut latin) = (0, 0);
+    for c in norm.chars() {
+        if c.is_ascii_alphabetic() {
+            latin += 1;
+        } else if ('\u{3400}'..='\u{9FFF}').contains(&c) {
+            cjk += 1;
+        }
+    }
+    (cjk, latin)
+}
+
+/// A side's n-gram model with what it needs at scan time.
+#[derive(Debug)]
+pub(crate) struct NgramTier {
+    pub(crate) model: NgramModel,
+    /// Feature sets of the examples, built on first explanation.
+    example_feats: OnceLock<Vec<Vec<u32>>>,
+}
+
+impl NgramTier {
+    pub(crate) fn new(model: NgramModel) -> Self {
+        Self {
+            model,
+            example_feats: OnceLock::new(),
+        }
+    }
+
+    /// The partial of a context (the user turn an assistant reply answers): its sentences'
+    /// features and its lexical labels, in the context namespace.
+    pub(crate) fn context(&self, ctx: &str, labels: &[DetectorId]) -> Partial {
+        let mut p = Partial::default();
+        let mut norm = Normalized::new();
+        for (s, e) in sentences(ctx) {
+            norm.fill(&ctx[s..e]);
+            self.model.add_text(&norm.text, NS_CONTEXT, &mut p);
+        }
+        for l in labels {
+            self.model
+                .add_label(&format!("ctx:{}", l.as_str()), NS_CONTEXT, &mut p);
+        }
+        p
+    }
+
+    /// The ids of the (at most 3) examples nearest to `norm` among the positives of `head`.
+    fn nearest(&self, head: &DetectorId, norm_window: &str) -> Vec<String> {
+        let bits = self.model.meta.bits;
+        let feats = self.example_feats.get_or_init(|| {
+            let mut n = Normalized::new();
+            self.model
+                .meta
+                .examples
+                .iter()
+                .map(|e| {
+                    let mut v = Vec::new();
+                    for (s, t) in sentences(&e.text) {
+                        n.fill(&e.text[s..t]);
+                        features::collect(&n.text, NS_TEXT, bits, &mut v);
+                    }
+                    v.sort_unstable();
+                    v.dedup();
+                    v
+                })
+                .collect()
+        });
+        let mut q = Vec::new();
+        features::collect(norm_window, NS_TEXT, bits, &mut q);
+        q.sort_unstable();
+        q.dedup();
+        let mut best: Vec<(f32, usize)> = self
+            .model
+            .meta
+            .examples
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.label == head.as_str())
+            .map(|(i, _)| {
+                let f = &feats[i];
+                let common = intersect(&q, f) as f32;
+                (common / ((q.len() * f.len()).max(1) as f32).sqrt(), i)
+            })
+            .collect();
+        best.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        best.iter()
+            .take(3)
+            .map(|&(_, i)| self.model.meta.examples[i].id.clone())
+            .collect()
+    }
+}
+
+fn intersect(a: &[u32], b: &[u32]) -> usize {
+    let (mut i, mut j, mut n) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                n += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    n
+}
+
+/// The sentences of a text, as byte ranges (the lexical tier's boundaries).
+pub(crate) fn sentences(text: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut s = 0;
+    while let Some(p) = crate::segment::next_boundary(text, s) {
+        out.push((s, p));
+        s = p;
+    }
+    if s < text.len() {
+        out.push((s, text.len()));
+    }
+    out
+}
+
+/// The learned state of one scan: the last sentences' sums and which heads fired on the
+/// previous window (a head fires once per run of windows that pass).
+#[derive(Debug)]
+pub(crate) struct WindowScan<'a> {
+    tier: &'a NgramTier,
+    ctx: Option<Partial>,
+    last: [SentenceSum; WINDOW],
+    len: usize,
+    fired: [bool; STRIDE],
+    norm: Normalized,
+    /// The normalised text of the sentences in the window (for explanations).
+    texts: [String; WINDOW],
+}
+
+impl<'a> WindowScan<'a> {
+    pub(crate) fn new(tier: &'a NgramTier, ctx: Option<Partial>) -> Self {
+        Self {
+            tier,
+            ctx,
+            last: [SentenceSum::default(); WINDOW],
+            len: 0,
+            fired: [false; STRIDE],
+            norm: Normalized::new(),
+            texts: Default::default(),
+        }
+    }
+
+    /// Adds the sentence `seg`, which starts at byte `base` of the whole text; `out[lexical..]`
+    /// are the lexical tier's findings of that sentence. Drops those the model overrules and
+    /// pushes the learned findings of the window that ends with the sentence.
+    pub(crate) fn sentence(
+        &mut self,
+        seg: &str,
+        base: usize,
+        out: &mut Vec<Finding>,
+        lexical: usize,
+    ) {
+        self.norm.fill(seg);
+        if self.norm.text.trim().is_empty() {
+            return;
+        }
+        let model = &self.tier.model;
+        let mut part = Partial::default();
+        model.add_text(&self.norm.text, NS_TEXT, &mut part);
+        let (cjk, latin) = script(&self.norm.text);
+        let sum = SentenceSum {
+            part,
+            cjk,
+            latin,
+            start: base,
+            end: base + seg.len(),
+        };
+        if self.len == WINDOW {
+            self.last.rotate_left(1);
+            self.texts.rotate_left(1);
+            self.len -= 1;
+        }
+        self.last[self.len] = sum;
+        self.texts[self.len].clear();
+        self.texts[self.len].push_str(&self.norm.text);
+        self.len += 1;
+        let mut win = Partial::default();
+        let (mut cjk, mut latin) = (0, 0);
+        for s in &self.last[..self.len] {
+            win.add(&s.part);
+            cjk += s.cjk;
+            latin += s.latin;
+        }
+        let lang = TextLang::from_counts(cjk as usize, latin as usize);
+        let probs = model.probs(&win, self.ctx.as_ref());
+        let span = Span {
+            start: self.last[0].start,
+            end: sum.end,
+        };
+        let mut i = lexical;
+        while i < out.len() {
+            let overruled = model
+                .head(&out[i].detector)
+                .is_some_and(|h| probs[h] < model.confirm(h, lang));
+            if overruled {
+                out.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        for (h, head) in model.meta.heads.iter().enumerate() {
+            let t = model.meta.thresholds[h].get(lang);
+            let pass = probs[h] >= t;
+            if pass && !self.fired[h] {
+                let window = self.texts[..self.len].join(" ");
+                out.push(Finding {
+                    detector: head.clone(),
+                    side: model.meta.side,
+                    tier: Tier::Ngram,
+                    score: round3(probs[h]),
+                    severity: severity(head),
+                    rule: Some(format!("ngram/{}/{}", lang.as_str(), head.as_str())),
+                    spans: vec![span],
+                    threshold: Some(round3(t)),
+                    examples: self.tier.nearest(head, &window),
+                });
+            }
+            self.fired[h] = pass;
+        }
+    }
+}
+
+fn round3(x: f32) -> f32 {
+    (x * 1000.0).round() / 1000.0
+}

@@ -1,0 +1,371 @@
+//! A linear model over hashed n-grams, one logistic head per detector of a side, its weights
+//! quantised to `i8` per head, its decision thresholds per detector and language, and the
+//! labelled examples it explains itself with. Serialised as one file (`ngram-<side>.bin`):
+//! a magic, a JSON header ([`Meta`]), then the weight table.
+
+use serde::{Deserialize, Serialize};
+use tutela_types::{DetectorId, Side};
+
+use super::features;
+
+/// Heads per weight row (padded: a row is one 8-byte load).
+pub const STRIDE: usize = 8;
+const MAGIC: &[u8; 8] = b"TUTNGRM1";
+
+/// Which language's threshold applies to a text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TextLang {
+    /// Latin script only (or next to no Chinese).
+    En,
+    /// Chinese (few Latin letters).
+    Zh,
+    /// Both.
+    Mixed,
+}
+
+impl TextLang {
+    /// The language of a normalised text, by its characters.
+    pub fn of(norm: &str) -> TextLang {
+        let (mut cjk, mut latin) = (0usize, 0usize);
+        for c in norm.chars() {
+            if c.is_ascii_alphabetic() {
+                latin += 1;
+            } else if ('\u{3400}'..='\u{9FFF}').contains(&c) {
+                cjk += 1;
+            }
+        }
+        Self::from_counts(cjk, latin)
+    }
+
+    /// The language of a text with `cjk` ideographs and `latin` ASCII letters.
+    pub fn from_counts(cjk: usize, latin: usize) -> TextLang {
+        match (cjk, latin) {
+            (0, _) => TextLang::En,
+            (_, l) if l < 4 => TextLang::Zh,
+            (c, l) if c * 6 >= l * 4 && l < 12 => TextLang::Zh,
+            _ => TextLang::Mixed,
+        }
+    }
+
+    /// `en`, `zh` or `mixed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TextLang::En => "en",
+            TextLang::Zh => "zh",
+            TextLang::Mixed => "mixed",
+        }
+    }
+}
+
+/// Decision thresholds of one head, per language, on the head's probability.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    /// English.
+    pub en: f32,
+    /// Chinese.
+    pub zh: f32,
+    /// Mixed.
+    pub mixed: f32,
+}
+
+impl Thresholds {
+    /// One threshold for every language.
+    pub fn all(t: f32) -> Self {
+        Self {
+            en: t,
+            zh: t,
+            mixed: t,
+        }
+    }
+
+    /// The threshold for `lang`.
+    pub fn get(&self, lang: TextLang) -> f32 {
+        match lang {
+            TextLang::En => self.en,
+            TextLang::Zh => self.zh,
+            TextLang::Mixed => self.mixed,
+        }
+    }
+}
+
+/// A labelled example kept to explain findings ("the nearest labelled examples").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Example {
+    /// Corpus id.
+    pub id: String,
+    /// The head it is a positive of.
+    pub label: String,
+    /// The text.
+    pub text: String,
+}
+
+/// Everything about a model but its weight table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Meta {
+    /// Which side's text it reads.
+    pub side: Side,
+    /// Hash bits: the table has `2^bits` rows.
+    pub bits: u32,
+    /// The heads, in column order (at most [`STRIDE`]).
+    pub heads: Vec<DetectorId>,
+    /// Per head: the weight of one `i8` step.
+    pub scales: Vec<f32>,
+    /// Per head: the intercept.
+    pub bias: Vec<f32>,
+    /// Per head: the decision thresholds.
+    pub thresholds: Vec<Thresholds>,
+    /// Per head: the probability a lexical finding of the head needs from this model to
+    /// stand (0: the lexical tier is never overruled). Chosen with the thresholds.
+    #[serde(default)]
+    pub confirm: Vec<Thresholds>,
+    /// How it was trained (seed, epochs, corpus digest and size), for the record.
+    pub trained: Trained,
+    /// Positives kept to explain findings.
+    #[serde(default)]
+    pub examples: Vec<Example>,
+}
+
+/// How a model was trained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trained {
+    /// SHA-256 (hex) over the training items, in order.
+    pub corpus_sha256: String,
+    /// Training items (the validation split excluded).
+    pub items: usize,
+    /// Held-out validation items.
+    pub validation_items: usize,
+    /// PRNG seed.
+    pub seed: u64,
+    /// Passes over the data.
+    pub epochs: u32,
+}
+
+/// A model file that cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// Not a model file, or cut short.
+    #[error("not an n-gram model file (bad magic or truncated)")]
+    Format,
+    /// The header does not parse or does not fit the table.
+    #[error("model header: {0}")]
+    Header(String),
+}
+
+/// A trained n-gram model.
+#[derive(Debug, Clone)]
+pub struct NgramModel {
+    /// The header.
+    pub meta: Meta,
+    /// `2^bits` rows of [`STRIDE`] quantised weights.
+    weights: Vec<i8>,
+}
+
+/// The running sum of a text's features: per head, the sum of their quantised weights, and
+/// how many there were. Sums of sentences add up to the sum of their window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Partial {
+    /// Per head.
+    pub acc: [i32; STRIDE],
+    /// Features counted.
+    pub n: u32,
+}
+
+impl Partial {
+    /// The sum of two texts' partials.
+    pub fn add(&mut self, o: &Partial) {
+        for (a, b) in self.acc.iter_mut().zip(o.acc) {
+            *a += b;
+        }
+        self.n += o.n;
+    }
+}
+
+impl NgramModel {
+    /// A model from its parts (the trainer).
+    pub fn from_parts(meta: Meta, weights: Vec<i8>) -> Result<Self, ModelError> {
+        let rows = 1usize
+            .checked_shl(meta.bits)
+            .filter(|_| (4..=24).contains(&meta.bits))
+            .ok_or_else(|| ModelError::Header(format!("bits {} out of range", meta.bits)))?;
+        let h = meta.heads.len();
+        if h == 0 || h > STRIDE {
+            return Err(ModelError::Header(format!("{h} heads (1..={STRIDE})")));
+        }
+        if meta.scales.len() != h
+            || meta.bias.len() != h
+            || meta.thresholds.len() != h
+            || !(meta.confirm.is_empty() || meta.confirm.len() == h)
+        {
+            return Err(ModelError::Header(
+                "scales, bias and thresholds need one value per head".into(),
+            ));
+        }
+        if weights.len() != rows * STRIDE {
+            return Err(ModelError::Header(format!(
+                "table has {} weights, {} expected",
+                weights.len(),
+                rows * STRIDE
+            )));
+        }
+        Ok(Self { meta, weights })
+    }
+
+    /// Reads a model file's bytes.
+    pub fn from_bytes(b: &[u8]) -> Result<Self, ModelError> {
+        let rest = b.strip_prefix(MAGIC).ok_or(ModelError::Format)?;
+        let (len, rest) = rest.split_at_checked(4).ok_or(ModelError::Format)?;
+        let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        let (head, table) = rest.split_at_checked(len).ok_or(ModelError::Format)?;
+        let meta: Meta =
+            serde_json::from_slice(head).map_err(|e| ModelError::Header(e.to_string()))?;
+        let weights = table.iter().map(|&x| x as i8).collect();
+        Self::from_parts(meta, weights)
+    }
+
+    /// The file's bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let head = serde_json::to_vec(&self.meta).unwrap_or_default();
+        let mut out = Vec::with_capacity(12 + head.len() + self.weights.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&(head.len() as u32).to_le_bytes());
+        out.extend_from_slice(&head);
+        out.extend(self.weights.iter().map(|&x| x as u8));
+        out
+    }
+
+    /// The probability a lexical finding of head `h` needs to stand, in `lang`.
+    pub fn confirm(&self, h: usize, lang: TextLang) -> f32 {
+        self.meta.confirm.get(h).map_or(0.0, |t| t.get(lang))
+    }
+
+    /// The column of a detector, if the model has a head for it.
+    pub fn head(&self, d: &DetectorId) -> Option<usize> {
+        self.meta.heads.iter().position(|h| h == d)
+    }
+
+    /// Adds the features of `norm` (a normalised sentence) in namespace `ns` to `p`.
+    #[inline]
+    pub fn add_text(&self, norm: &str, ns: u64, p: &mut Partial) {
+        let bits = self.meta.bits;
+        let w = &self.weights;
+        let mut acc = p.acc;
+        let mut n = 0u32;
+        features::for_each(norm, ns, bits, |b| {
+            let i = b as usize * STRIDE;
+            if let Some(row) = w.get(i..i + STRIDE) {
+                for (a, &x) in acc.iter_mut().zip(row) {
+                    *a += i32::from(x);
+                }
+            }
+            n += 1;
+        });
+        p.acc = acc;
+        p.n += n;
+    }
+
+    /// Adds a named label feature (a lexical label of the context) to `p`.
+    pub fn add_label(&self, name: &str, ns: u64, p: &mut Partial) {
+        let i = features::label(name, ns, self.meta.bits) as usize * STRIDE;
+        if let Some(row) = self.weights.get(i..i + STRIDE) {
+            for (a, &x) in p.acc.iter_mut().zip(row) {
+                *a += i32::from(x);
+            }
+        }
+        p.n += 1;
+    }
+
+    /// Per head, the probability for a text (`text`) and, on the assistant side, the user
+    /// turn it answers (`ctx`). Each part is scaled by one over the square root of its
+    /// feature count, as in training.
+    pub fn probs(&self, text: &Partial, ctx: Option<&Partial>) -> [f32; STRIDE] {
+        let mut out = [0.0f32; STRIDE];
+        let norm = |p: &Partial| 1.0 / (p.n.max(1) as f32).sqrt();
+        let (tn, cn) = (norm(text), ctx.map_or(0.0, norm));
+        for (h, o) in out.iter_mut().enumerate().take(self.meta.heads.len()) {
+            let s = self.meta.scales[h];
+            let mut z = self.meta.bias[h] + s * text.acc[h] as f32 * tn;
+            if let Some(c) = ctx {
+                z += s * c.acc[h] as f32 * cn;
+            }
+            *o = sigmoid(z);
+        }
+        out
+    }
+}
+
+/// The logistic function.
+#[inline]
+pub fn sigmoid(z: f32) -> f32 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> NgramModel {
+        let bits = 8;
+        let meta = Meta {
+            side: Side::User,
+            bits,
+            heads: vec![DetectorId::Crisis, DetectorId::Exit],
+            scales: vec![0.1, 0.2],
+            bias: vec![-1.0, 0.5],
+            thresholds: vec![Thresholds::all(0.5), Thresholds::all(0.6)],
+            confirm: vec![],
+            trained: Trained {
+                corpus_sha256: String::new(),
+                items: 0,
+                validation_items: 0,
+                seed: 1,
+                epochs: 1,
+            },
+            examples: vec![],
+        };
+        let weights = (0..(1usize << bits) * STRIDE)
+            .map(|i| (i % 7) as i8 - 3)
+            .collect();
+        NgramModel::from_parts(meta, weights).unwrap()
+    }
+
+    #[test]
+    fn bytes_round_trip() {
+        let m = tiny();
+        let back = NgramModel::from_bytes(&m.to_bytes()).unwrap();
+        assert_eq!(back.meta, m.meta);
+        assert_eq!(back.weights, m.weights);
+        assert!(NgramModel::from_bytes(b"nope").is_err());
+    }
+
+    #[test]
+    fn partials_add_up() {
+        let m = tiny();
+        let mut a = Partial::default();
+        m.add_text("hello there", features::NS_TEXT, &mut a);
+        let mut b = Partial::default();
+        m.add_text("bye now", features::NS_TEXT, &mut b);
+        let mut both = Partial::default();
+        m.add_text("hello there", features::NS_TEXT, &mut both);
+        m.add_text("bye now", features::NS_TEXT, &mut both);
+        a.add(&b);
+        assert_eq!(a, both);
+        let p = m.probs(&a, None);
+        assert!(p[0] > 0.0 && p[0] < 1.0);
+    }
+
+    #[test]
+    fn languages() {
+        assert_eq!(TextLang::of("i want to go"), TextLang::En);
+        assert_eq!(TextLang::of("我不想活了"), TextLang::Zh);
+        assert_eq!(TextLang::of("我今天好累 ok"), TextLang::Zh);
+        assert_eq!(
+            TextLang::of("honestly 我觉得 everything is pointless"),
+            TextLang::Mixed
+        );
+    }
+}

@@ -1,0 +1,591 @@
+//! Training of the n-gram tier: deterministic (a seeded shuffle, single-threaded arithmetic),
+//! one logistic head per detector of a side, Adagrad with L2, class-balanced. The decision
+//! thresholds are chosen per detector and language on out-of-fold predictions of the
+//! training split (5 folds, drawn by group), fused with the lexical tier the way
+//! [`crate::Detectors`] fuses them, so the validation split is never looked at.
+
+use std::collections::BTreeMap;
+
+use sha2::{Digest, Sha256};
+use tutela_types::{DetectorId, Side};
+
+use super::features::{self, NS_CONTEXT, NS_TEXT};
+use super::model::{
+    Example, Meta, NgramModel, Partial, STRIDE, TextLang, Thresholds, Trained, sigmoid,
+};
+use super::{NgramTier, WINDOW, sentences};
+use crate::Detectors;
+use crate::eval::Item;
+use crate::normalize::Normalized;
+
+/// The heads of each side, in column order.
+pub fn heads(side: Side) -> Vec<DetectorId> {
+    match side {
+        Side::User => vec![
+            DetectorId::Crisis,
+            DetectorId::ThirdParty,
+            DetectorId::Exit,
+            DetectorId::Minor,
+            DetectorId::Dependence,
+            DetectorId::Distress,
+            DetectorId::PropertyLoss,
+        ],
+        Side::Assistant => vec![
+            DetectorId::ManipulativeExit,
+            DetectorId::DeniesAi,
+            DetectorId::PosesAsRelative,
+            DetectorId::EncouragesSelfHarm,
+            DetectorId::Sexual,
+            DetectorId::SolicitsSecrets,
+            DetectorId::Isolating,
+        ],
+    }
+}
+
+/// Training settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Hash bits (`2^bits` rows).
+    pub bits: u32,
+    /// Passes over the data.
+    pub epochs: u32,
+    /// Adagrad step.
+    pub lr: f32,
+    /// L2 penalty per update.
+    pub l2: f32,
+    /// Seed of the shuffle.
+    pub seed: u64,
+    /// Folds for the out-of-fold thresholds (0: keep 0.5).
+    pub folds: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            bits: 19,
+            epochs: 12,
+            lr: 0.4,
+            l2: 1e-6,
+            seed: 20261204,
+            folds: 5,
+        }
+    }
+}
+
+/// Which part of the corpus an item is in: 1 in 5 groups are held out for validation.
+pub fn is_validation(item: &Item) -> bool {
+    fnv(item.group.as_deref().unwrap_or(&item.id), 0x5eed).is_multiple_of(5)
+}
+
+fn fnv(s: &str, salt: u64) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64 ^ salt;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100_0000_01b3);
+    }
+    h
+}
+
+/// Whether an item trains the heads of `side`.
+pub fn side_of(item: &Item) -> Side {
+    if item.task == "reply" {
+        Side::Assistant
+    } else {
+        Side::User
+    }
+}
+
+/// The heads a task labels directly.
+fn task_heads(task: &str) -> &'static [&'static str] {
+    match task {
+        "crisis" => &["crisis", "third_party"],
+        "exit" => &["exit"],
+        "minor" => &["minor"],
+        "dependence" => &["dependence"],
+        "distress" => &["distress"],
+        "property_loss" => &["property_loss"],
+        "reply" => &[
+            "manipulative_exit",
+            "denies_ai",
+            "poses_as_relative",
+            "encourages_self_harm",
+            "sexual",
+            "solicits_secrets",
+            "isolating",
+        ],
+        _ => &[],
+    }
+}
+
+/// The target of one head for one item: `Some((positive, weight))`, or `None` where the
+/// item says nothing about the head (a farewell of the crisis task is not evidence against
+/// `exit`; a crisis message may well show distress or a minor's cues).
+fn target(item: &Item, head: &DetectorId) -> Option<(bool, f32)> {
+    let h = head.as_str();
+    let negative = crate::eval::is_negative(&item.label);
+    if task_heads(&item.task).contains(&h) {
+        return Some((item.label == h, 1.0));
+    }
+    if item.task == "reply" || matches!(head.side(), Some(Side::Assistant)) {
+        return None;
+    }
+    if negative {
+        // A negative of another task is a negative here too.
+        return Some((false, if h == "minor" { 0.3 } else { 1.0 }));
+    }
+    let excluded = match h {
+        "exit" => item.task == "crisis",
+        "distress" => item.task == "crisis" || item.task == "dependence",
+        "minor" => true,
+        "crisis" | "third_party" => item.task == "distress",
+        _ => false,
+    };
+    (!excluded).then_some((false, 0.5))
+}
+
+/// One item, featurised.
+struct Row {
+    text: Vec<u32>,
+    ctx: Vec<u32>,
+    targets: [Option<(bool, f32)>; STRIDE],
+    lang: TextLang,
+}
+
+fn featurise(det: &Detectors, items: &[&Item], heads: &[DetectorId], bits: u32) -> Vec<Row> {
+    let mut norm = Normalized::new();
+    items
+        .iter()
+        .map(|item| {
+            let mut text = Vec::new();
+            let (mut cjk, mut latin) = (0, 0);
+            for (s, e) in sentences(&item.text) {
+                norm.fill(&item.text[s..e]);
+                features::collect(&norm.text, NS_TEXT, bits, &mut text);
+                let (c, l) = super::script(&norm.text);
+                cjk += c as usize;
+                latin += l as usize;
+            }
+            let mut ctx = Vec::new();
+            if let Some(c) = item.context.as_deref() {
+                for (s, e) in sentences(c) {
+                    norm.fill(&c[s..e]);
+                    features::collect(&norm.text, NS_CONTEXT, bits, &mut ctx);
+                }
+                for l in det.context_labels(c) {
+                    ctx.push(features::label(
+                        &format!("ctx:{}", l.as_str()),
+                        NS_CONTEXT,
+                        bits,
+                    ));
+                }
+            }
+            let mut targets = [None; STRIDE];
+            for (h, head) in heads.iter().enumerate() {
+                targets[h] = target(item, head);
+            }
+            Row {
+                text,
+                ctx,
+                targets,
+                lang: TextLang::from_counts(cjk, latin),
+            }
+        })
+        .collect()
+}
+
+/// Float weights while training.
+struct Float {
+    bits: u32,
+    heads: usize,
+    w: Vec<f32>,
+    g: Vec<f32>,
+    b: [f32; STRIDE],
+    gb: [f32; STRIDE],
+}
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+fn fit(rows: &[&Row], heads: usize, opt: &Options) -> Float {
+    let n = (1usize << opt.bits) * STRIDE;
+    let mut m = Float {
+        bits: opt.bits,
+        heads,
+        w: vec![0.0; n],
+        g: vec![0.0; n],
+        b: [0.0; STRIDE],
+        gb: [0.0; STRIDE],
+    };
+    // Class balance per head: each class weighs half.
+    let mut cw = [(1.0f32, 1.0f32); STRIDE];
+    for (h, c) in cw.iter_mut().enumerate().take(heads) {
+        let (mut pos, mut neg) = (0.0f32, 0.0f32);
+        for r in rows {
+            match r.targets[h] {
+                Some((true, w)) => pos += w,
+                Some((false, w)) => neg += w,
+                None => {}
+            }
+        }
+        let tot = pos + neg;
+        if pos > 0.0 && neg > 0.0 {
+            *c = (tot / (2.0 * pos), tot / (2.0 * neg));
+        }
+    }
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    let mut rng = Rng(opt.seed | 1);
+    for _ in 0..opt.epochs {
+        for i in (1..order.len()).rev() {
+            let j = (rng.next() % (i as u64 + 1)) as usize;
+            order.swap(i, j);
+        }
+        for &i in &order {
+            step(&mut m, rows[i], &cw, opt);
+        }
+    }
+    m
+}
+
+fn step(m: &mut Float, r: &Row, cw: &[(f32, f32); STRIDE], opt: &Options) {
+    let tn = 1.0 / (r.text.len().max(1) as f32).sqrt();
+    let cn = 1.0 / (r.ctx.len().max(1) as f32).sqrt();
+    let mut z = m.b;
+    for &f in &r.text {
+        let row = &m.w[f as usize * STRIDE..][..STRIDE];
+        for h in 0..m.heads {
+            z[h] += row[h] * tn;
+        }
+    }
+    for &f in &r.ctx {
+        let row = &m.w[f as usize * STRIDE..][..STRIDE];
+        for h in 0..m.heads {
+            z[h] += row[h] * cn;
+        }
+    }
+    let mut grad = [0.0f32; STRIDE];
+    for h in 0..m.heads {
+        if let Some((y, w)) = r.targets[h] {
+            let p = sigmoid(z[h]);
+            let cls = if y { cw[h].0 } else { cw[h].1 };
+            grad[h] = (p - if y { 1.0 } else { 0.0 }) * w * cls;
+        }
+    }
+    for (h, &g) in grad.iter().enumerate().take(m.heads) {
+        if g != 0.0 {
+            m.gb[h] += g * g;
+            m.b[h] -= opt.lr * g / (m.gb[h] + 1e-8).sqrt();
+        }
+    }
+    for (feats, x) in [(&r.text, tn), (&r.ctx, cn)] {
+        for &f in feats.iter() {
+            let base = f as usize * STRIDE;
+            for (h, &g) in grad.iter().enumerate().take(m.heads) {
+                if g == 0.0 {
+                    continue;
+                }
+                let k = base + h;
+                let gk = g * x + opt.l2 * m.w[k];
+                m.g[k] += gk * gk;
+                m.w[k] -= opt.lr * gk / (m.g[k] + 1e-8).sqrt();
+            }
+        }
+    }
+}
+
+/// Quantises float weights to `i8` per head.
+fn quantise(m: &Float) -> (Vec<i8>, Vec<f32>) {
+    let mut scales = vec![0.0f32; m.heads];
+    for row in m.w.chunks_exact(STRIDE) {
+        for h in 0..m.heads {
+            scales[h] = scales[h].max(row[h].abs());
+        }
+    }
+    for s in &mut scales {
+        *s = if *s > 0.0 { *s / 127.0 } else { 1.0 };
+    }
+    let q =
+        m.w.chunks_exact(STRIDE)
+            .flat_map(|row| {
+                let mut out = [0i8; STRIDE];
+                for h in 0..m.heads {
+                    out[h] = (row[h] / scales[h]).round().clamp(-127.0, 127.0) as i8;
+                }
+                out
+            })
+            .collect();
+    (q, scales)
+}
+
+fn to_model(m: &Float, side: Side, heads: &[DetectorId], trained: Trained) -> NgramModel {
+    let (weights, scales) = quantise(m);
+    let meta = Meta {
+        side,
+        bits: m.bits,
+        heads: heads.to_vec(),
+        scales,
+        bias: m.b[..heads.len()].to_vec(),
+        thresholds: vec![Thresholds::all(0.5); heads.len()],
+        confirm: vec![Thresholds::all(0.0); heads.len()],
+        trained,
+        examples: Vec::new(),
+    };
+    // The parts fit by construction (bits and heads come from the options and the side).
+    match NgramModel::from_parts(meta, weights) {
+        Ok(m) => m,
+        Err(_) => unreachable_model(),
+    }
+}
+
+#[expect(
+    clippy::panic,
+    reason = "the trainer builds tables of the size it checks"
+)]
+fn unreachable_model() -> ! {
+    panic!("trainer built a model of the wrong shape")
+}
+
+/// Per head, the window-max probability of every item (as a scan would see it).
+pub(crate) fn item_probs(tier: &NgramTier, det: &Detectors, item: &Item) -> [f32; STRIDE] {
+    let ctx = item
+        .context
+        .as_deref()
+        .map(|c| tier.context(c, &det.context_labels(c)));
+    let mut out = [0.0f32; STRIDE];
+    let sents = sentences(&item.text);
+    let mut norm = Normalized::new();
+    let parts: Vec<Partial> = sents
+        .iter()
+        .map(|&(s, e)| {
+            norm.fill(&item.text[s..e]);
+            let mut p = Partial::default();
+            tier.model.add_text(&norm.text, NS_TEXT, &mut p);
+            p
+        })
+        .collect();
+    for end in 0..parts.len() {
+        let mut win = Partial::default();
+        for p in &parts[end.saturating_sub(WINDOW - 1)..=end] {
+            win.add(p);
+        }
+        let pr = tier.model.probs(&win, ctx.as_ref());
+        for (o, p) in out.iter_mut().zip(pr) {
+            *o = o.max(p);
+        }
+    }
+    out
+}
+
+/// What training produced, with the figures to report.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The model (trained on the training split, thresholds from its folds).
+    pub model: NgramModel,
+    /// Items in the training split.
+    pub train_items: usize,
+    /// Items in the validation split.
+    pub validation_items: usize,
+}
+
+/// Trains a side's model on the training split of `items` (every item of the side that is
+/// not held out); `det` is the lexical tier, for context labels and the fused thresholds.
+pub fn train_side(det: &Detectors, items: &[Item], side: Side, opt: &Options) -> Outcome {
+    let heads = heads(side);
+    let mine: Vec<&Item> = items.iter().filter(|i| side_of(i) == side).collect();
+    let train: Vec<&Item> = mine.iter().copied().filter(|i| !is_validation(i)).collect();
+    let validation_items = mine.len() - train.len();
+    let rows = featurise(det, &train, &heads, opt.bits);
+    let mut digest = Sha256::new();
+    for i in &train {
+        digest.update(i.id.as_bytes());
+        digest.update([0]);
+        digest.update(i.label.as_bytes());
+        digest.update([0]);
+        digest.update(i.text.as_bytes());
+        digest.update([0]);
+        digest.update(i.context.as_deref().unwrap_or("").as_bytes());
+        digest.update([0xff]);
+    }
+    let trained = Trained {
+        corpus_sha256: hex(&digest.finalize()),
+        items: train.len(),
+        validation_items,
+        seed: opt.seed,
+        epochs: opt.epochs,
+    };
+    // Out-of-fold probabilities for the thresholds.
+    let mut oof = vec![[0.0f32; STRIDE]; train.len()];
+    if opt.folds > 1 {
+        for k in 0..u64::from(opt.folds) {
+            let fold = |i: &Item| {
+                fnv(i.group.as_deref().unwrap_or(&i.id), 0xf01d) % u64::from(opt.folds) == k
+            };
+            let fit_rows: Vec<&Row> = train
+                .iter()
+                .zip(&rows)
+                .filter(|(i, _)| !fold(i))
+                .map(|(_, r)| r)
+                .collect();
+            let m = fit(&fit_rows, heads.len(), opt);
+            let tier = NgramTier::new(to_model(&m, side, &heads, trained.clone()));
+            for (j, i) in train.iter().enumerate() {
+                if fold(i) {
+                    oof[j] = item_probs(&tier, det, i);
+                }
+            }
+        }
+    }
+    let all: Vec<&Row> = rows.iter().collect();
+    let m = fit(&all, heads.len(), opt);
+    let mut model = to_model(&m, side, &heads, trained);
+    if opt.folds > 1 {
+        let lex: Vec<Vec<DetectorId>> = train
+            .iter()
+            .map(|i| {
+                det.scan_tiers(side, &i.text, i.context.as_deref(), crate::Tiers::LEXICAL)
+                    .into_iter()
+                    .map(|f| f.detector)
+                    .collect()
+            })
+            .collect();
+        for (h, head) in heads.iter().enumerate() {
+            let (fire, confirm) = choose(head, h, &rows, &oof, &lex);
+            model.meta.thresholds[h] = fire;
+            model.meta.confirm[h] = confirm;
+        }
+    }
+    model.meta.examples = examples(&train, &heads);
+    Outcome {
+        model,
+        train_items: train.len(),
+        validation_items,
+    }
+}
+
+/// Heads tuned for recall (a person at risk, a reply that encourages self-harm).
+fn recall_first(head: &DetectorId) -> bool {
+    matches!(head, DetectorId::Crisis | DetectorId::ThirdParty)
+}
+
+/// The thresholds of one head per language on out-of-fold probabilities, fused with the
+/// lexical tier the way a scan fuses them: a finding if the model's probability reaches
+/// `fire`, or if the lexical tier fired and the probability reaches `confirm` (a lexical
+/// finding the model is sure is wrong is overruled). Recall-first heads take the pair with
+/// the best recall that keeps precision at 0.9 or above (else the best F2), the others the
+/// best F1.
+fn choose(
+    head: &DetectorId,
+    h: usize,
+    rows: &[Row],
+    oof: &[[f32; STRIDE]],
+    lex: &[Vec<DetectorId>],
+) -> (Thresholds, Thresholds) {
+    let pick = |lang: Option<TextLang>| -> Option<(f32, f32)> {
+        let pts: Vec<(f32, bool, bool)> = rows
+            .iter()
+            .zip(oof)
+            .zip(lex)
+            .filter(|((r, _), _)| lang.is_none_or(|l| r.lang == l))
+            .filter_map(|((r, p), l)| r.targets[h].map(|(y, _)| (p[h], y, l.contains(head))))
+            .collect();
+        let positives = pts.iter().filter(|p| p.1).count();
+        if positives < 15 {
+            return None;
+        }
+        let fires: Vec<f32> = (5..=95).map(|i| i as f32 / 100.0).collect();
+        let confirms = [0.0f32, 0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3];
+        let mut best: Option<(f32, f32, f32)> = None;
+        for &c in &confirms {
+            for &t in &fires {
+                let (mut tp, mut fp, mut fnn) = (0.0f32, 0.0f32, 0.0f32);
+                for &(p, y, l) in &pts {
+                    let fire = p >= t || (l && p >= c);
+                    match (y, fire) {
+                        (true, true) => tp += 1.0,
+                        (false, true) => fp += 1.0,
+                        (true, false) => fnn += 1.0,
+                        _ => {}
+                    }
+                }
+                let prec = if tp + fp > 0.0 { tp / (tp + fp) } else { 0.0 };
+                let rec = if tp + fnn > 0.0 { tp / (tp + fnn) } else { 0.0 };
+                let score = if recall_first(head) {
+                    let f2 = if prec + rec > 0.0 {
+                        5.0 * prec * rec / (4.0 * prec + rec)
+                    } else {
+                        0.0
+                    };
+                    if prec >= 0.9 { 10.0 + rec } else { f2 }
+                } else if prec + rec > 0.0 {
+                    2.0 * prec * rec / (prec + rec)
+                } else {
+                    0.0
+                };
+                if best.is_none_or(|(s, _, _)| score > s) {
+                    best = Some((score, t, c));
+                }
+            }
+        }
+        best.map(|(_, t, c)| (t, c))
+    };
+    let pooled = pick(None).unwrap_or((0.5, 0.0));
+    let en = pick(Some(TextLang::En)).unwrap_or(pooled);
+    let zh = pick(Some(TextLang::Zh)).unwrap_or(pooled);
+    let mixed = pick(Some(TextLang::Mixed)).unwrap_or(if en.0 <= zh.0 { en } else { zh });
+    (
+        Thresholds {
+            en: en.0,
+            zh: zh.0,
+            mixed: mixed.0,
+        },
+        Thresholds {
+            en: en.1,
+            zh: zh.1,
+            mixed: mixed.1,
+        },
+    )
+}
+
+/// Up to 300 positives per head, chosen by a hash of their id (not by file order), texts cut
+/// at 400 bytes.
+fn examples(train: &[&Item], heads: &[DetectorId]) -> Vec<Example> {
+    let mut by: BTreeMap<&str, Vec<(u64, &Item)>> = BTreeMap::new();
+    for i in train {
+        if heads.iter().any(|h| h.as_str() == i.label) {
+            by.entry(i.label.as_str())
+                .or_default()
+                .push((fnv(&i.id, 0xe8a), i));
+        }
+    }
+    let mut out = Vec::new();
+    for (label, mut v) in by {
+        v.sort_by_key(|(k, _)| *k);
+        for (_, i) in v.into_iter().take(300) {
+            let mut end = i.text.len().min(400);
+            while !i.text.is_char_boundary(end) {
+                end -= 1;
+            }
+            out.push(Example {
+                id: i.id.clone(),
+                label: label.to_owned(),
+                text: i.text[..end].to_owned(),
+            });
+        }
+    }
+    out
+}
+
+fn hex(b: &[u8]) -> String {
+    use std::fmt::Write as _;
+    b.iter().fold(String::new(), |mut s, x| {
+        let _ = write!(s, "{x:02x}");
+        s
+    })
+}

@@ -1,0 +1,146 @@
+//! The learned n-gram tier: the built-in models load, fire on what the lexical tier misses
+//! with an explanation (tier, score, threshold, nearest examples, a span), stay quiet on
+//! ordinary chat, train deterministically, and hold their figures on the corpus's own
+//! validation split (never trained on).
+
+use tutela_detect::Tiers;
+use tutela_detect::eval::{Item, evaluate_tiers, parse_jsonl};
+use tutela_detect::learned::train::{self, Options, is_validation};
+use tutela_types::{DetectorId, Side, Tier};
+
+const CORPUS: &[&str] = &[
+    include_str!("../../../../data/train/crisis_en.jsonl"),
+    include_str!("../../../../data/train/crisis_zh.jsonl"),
+    include_str!("../../../../data/train/exit_dependence.jsonl"),
+    include_str!("../../../../data/train/minor_distress_chat.jsonl"),
+    include_str!("../../../../data/train/reply_en.jsonl"),
+    include_str!("../../../../data/train/reply_zh.jsonl"),
+];
+
+fn corpus() -> Vec<Item> {
+    CORPUS
+        .iter()
+        .flat_map(|t| parse_jsonl(t).unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn builtin_models_load_with_every_head() {
+    let det = super::det_all();
+    for side in [Side::User, Side::Assistant] {
+        let m = det.ngram_model(side).expect("built-in model");
+        assert_eq!(m.meta.side, side);
+        assert_eq!(m.meta.heads, train::heads(side));
+        for t in &m.meta.thresholds {
+            for x in [t.en, t.zh, t.mixed] {
+                assert!((0.0..1.0).contains(&x), "{x}");
+            }
+        }
+        assert!(m.meta.trained.items > 1000);
+        assert!(!m.meta.examples.is_empty());
+    }
+}
+
+#[test]
+fn a_learned_finding_explains_itself() {
+    let det = super::det_all();
+    let text = "ok so. I gave my guitar to my cousin and wrote letters to my mom and sister. \
+                it's all sorted now, they'll be fine without me.";
+    let lexical = super::det().scan(Side::User, text, None);
+    let f = det.scan(Side::User, text, None);
+    let learned = f
+        .iter()
+        .find(|f| f.tier == Tier::Ngram && f.detector == DetectorId::Crisis)
+        .unwrap_or_else(|| panic!("no learned crisis finding: {f:?} (lexical {lexical:?})"));
+    let t = learned.threshold.expect("threshold");
+    assert!(learned.score >= t, "{learned:?}");
+    assert_eq!(learned.examples.len(), 3, "{learned:?}");
+    let m = det.ngram_model(Side::User).expect("model");
+    for id in &learned.examples {
+        let e = m
+            .meta
+            .examples
+            .iter()
+            .find(|e| &e.id == id)
+            .expect("example");
+        assert_eq!(e.label, "crisis");
+    }
+    let s = learned.spans[0];
+    assert!(s.start < s.end && s.end <= text.len());
+    assert!(
+        learned
+            .rule
+            .as_deref()
+            .is_some_and(|r| r == "ngram/en/crisis")
+    );
+}
+
+#[test]
+fn ordinary_chat_stays_quiet() {
+    let det = super::det_all();
+    for t in [
+        "what should I cook tonight? I have eggs and some spinach",
+        "今天天气真好，下午想去公园走走",
+        "can you recommend a sci-fi book for the weekend?",
+    ] {
+        let f = det.scan(Side::User, t, None);
+        assert!(
+            f.iter()
+                .all(|f| !matches!(f.detector, DetectorId::Crisis | DetectorId::ThirdParty)),
+            "{t}: {f:?}"
+        );
+    }
+}
+
+#[test]
+fn training_is_deterministic_and_learns() {
+    let items: Vec<Item> = corpus()
+        .into_iter()
+        .filter(|i| i.task == "exit" || i.task == "chat")
+        .collect();
+    let det = super::det();
+    let opt = Options {
+        bits: 14,
+        epochs: 3,
+        folds: 0,
+        ..Options::default()
+    };
+    let a = train::train_side(det, &items, Side::User, &opt);
+    let b = train::train_side(det, &items, Side::User, &opt);
+    assert_eq!(a.model.to_bytes(), b.model.to_bytes());
+    assert!(a.validation_items > 0 && a.train_items > 4 * a.validation_items / 2);
+    // The exit head separates the training split's exits from its chat.
+    let mut d = tutela_detect::Detectors::builtin();
+    d.set_ngram_model(a.model);
+    let train_items: Vec<Item> = items.into_iter().filter(|i| !is_validation(i)).collect();
+    let s = evaluate_tiers(&d, &train_items, Tiers::NGRAM);
+    assert!(
+        s.report.tasks["exit"].f1 > 0.8,
+        "{:?}",
+        s.report.tasks["exit"]
+    );
+}
+
+#[test]
+fn holds_its_figures_on_the_validation_split() {
+    let items: Vec<Item> = corpus()
+        .into_iter()
+        .filter(|i| is_validation(i) && i.task != "chat")
+        .collect();
+    assert!(items.len() > 1000, "{}", items.len());
+    let det = super::det_all();
+    let fused = evaluate_tiers(det, &items, Tiers::ALL).report;
+    let lexical = evaluate_tiers(det, &items, Tiers::LEXICAL).report;
+    let crisis = &fused.tasks["crisis"].labels["crisis"];
+    // Regression floors for the shipped model (the note reports the figures themselves).
+    assert!(crisis.recall >= 0.88, "{crisis:?}");
+    assert!(crisis.precision >= 0.72, "{crisis:?}");
+    for task in ["crisis", "dependence", "minor", "reply"] {
+        assert!(
+            fused.tasks[task].f1 > lexical.tasks[task].f1,
+            "{task}: fused {} vs lexical {}",
+            fused.tasks[task].f1,
+            lexical.tasks[task].f1
+        );
+    }
+}
