@@ -31,7 +31,13 @@ fn main() {
         std::process::exit(2);
     };
     let verbose = rest.iter().any(|a| a == "-v");
+    let started = std::time::Instant::now();
     let enc = Encoder::load(Path::new(dir)).expect("model");
+    println!(
+        "loaded in {:.0} ms, {:.1} MB of weights in memory",
+        started.elapsed().as_secs_f64() * 1e3,
+        enc.weight_bytes() as f64 / 1e6
+    );
     let text = std::fs::read_to_string(reference).expect("reference file");
     let (mut same_ids, mut n, mut cosines) = (0, 0, Vec::new());
     for line in text.lines().filter(|l| !l.trim().is_empty()) {

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 /// Why a model could not be imported, written or loaded.
 #[derive(thiserror::Error, Debug)]
 pub enum EncoderError {
-    /// Reading or writing a file failed.
-    #[error("{}: {source}", path.display())]
+    /// Reading or writing a file failed (the cause is the error's source).
+    #[error("{}", path.display())]
     Io {
         /// The file or directory.
         path: PathBuf,
