@@ -34,9 +34,10 @@ fn main() {
     let started = std::time::Instant::now();
     let enc = Encoder::load(Path::new(dir)).expect("model");
     println!(
-        "loaded in {:.0} ms, {:.1} MB of weights in memory",
+        "loaded in {:.0} ms, {:.1} MB of weights, {:.1} MB in all",
         started.elapsed().as_secs_f64() * 1e3,
-        enc.weight_bytes() as f64 / 1e6
+        enc.weight_bytes() as f64 / 1e6,
+        enc.memory_bytes() as f64 / 1e6
     );
     let text = std::fs::read_to_string(reference).expect("reference file");
     let (mut same_ids, mut n, mut cosines) = (0, 0, Vec::new());

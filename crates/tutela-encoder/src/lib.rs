@@ -132,6 +132,12 @@ impl Encoder {
     pub fn weight_bytes(&self) -> usize {
         self.network.bytes()
     }
+
+    /// Bytes held in memory: the weights and the tokenizer (its trie of the pieces, their
+    /// scores, the charsmap).
+    pub fn memory_bytes(&self) -> usize {
+        self.network.bytes() + self.tokenizer.bytes()
+    }
 }
 
 /// Cuts one text's ids into spans of at most [`TOKEN_BUDGET`] tokens whose cores tile it.

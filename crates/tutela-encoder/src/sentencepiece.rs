@@ -36,7 +36,7 @@ impl Tokenizer {
     /// Parses a SentencePiece `.model` file; `label` names it in errors.
     pub(crate) fn parse(label: &str, data: &[u8]) -> Result<Tokenizer, EncoderError> {
         let bad = |what: String| EncoderError::format(label, what);
-        let mut pieces: Vec<Vec<u8>> = Vec::new();
+        let mut pieces: Vec<&[u8]> = Vec::new();
         let mut scores = Vec::new();
         let mut charsmap: &[u8] = &[];
         let mut add_dummy_prefix = true;
@@ -59,7 +59,7 @@ impl Tokenizer {
                     if std::str::from_utf8(text).is_err() {
                         return Err(bad(format!("piece {} is not UTF-8", pieces.len())));
                     }
-                    pieces.push(text.to_vec());
+                    pieces.push(text);
                     scores.push(score);
                 }
                 (2, Value::Bytes(trainer)) => {
@@ -121,6 +121,19 @@ impl Tokenizer {
     /// The number of pieces.
     pub(crate) fn vocab_size(&self) -> usize {
         self.scores.len()
+    }
+
+    /// The bytes held: the trie, the scores and the charsmap.
+    pub(crate) fn bytes(&self) -> usize {
+        let t = &self.trie;
+        std::mem::size_of_val(&*t.root)
+            + t.first.len() * 4
+            + t.count.len() * 2
+            + t.label.len()
+            + t.value.len() * 4
+            + self.scores.len() * 4
+            + self.normalizer.units.len() * 4
+            + self.normalizer.replacements.len()
     }
 
     /// The ids of `text`: `<s>`, the pieces, `</s>`. A text that normalises to nothing is
@@ -225,12 +238,20 @@ struct PieceTrie {
 impl PieceTrie {
     const ROOT: u32 = 0;
 
-    fn build(pieces: &[Vec<u8>]) -> PieceTrie {
+    fn build(pieces: &[&[u8]]) -> PieceTrie {
         let mut order: Vec<u32> = (0..pieces.len() as u32).collect();
-        // Stable, so among equal pieces the last keeps the node (the highest id), as a map
+        // Ties by id, so among equal pieces the last keeps the node (the highest id), as a map
         // from piece to id written in id order would.
-        order.sort_by(|&a, &b| pieces[a as usize].cmp(&pieces[b as usize]));
-        let key = |k: u32| pieces[k as usize].as_slice();
+        order.sort_unstable_by(|&a, &b| pieces[a as usize].cmp(pieces[b as usize]).then(a.cmp(&b)));
+        // The keys side by side in sorted order: the walk below reads them in sequence.
+        let mut bytes = Vec::with_capacity(pieces.iter().map(|p| p.len()).sum());
+        let mut starts = Vec::with_capacity(pieces.len() + 1);
+        for &k in &order {
+            starts.push(bytes.len());
+            bytes.extend_from_slice(pieces[k as usize]);
+        }
+        starts.push(bytes.len());
+        let key = |i: usize| &bytes[starts[i]..starts[i + 1]];
         let mut trie = PieceTrie {
             root: Box::new([0; 256]),
             first: vec![0],
@@ -242,7 +263,7 @@ impl PieceTrie {
         // at depth `depth`.
         let mut queue = std::collections::VecDeque::from([(0u32, 0usize, order.len(), 0usize)]);
         while let Some((node, mut lo, hi, depth)) = queue.pop_front() {
-            while lo < hi && key(order[lo]).len() == depth {
+            while lo < hi && key(lo).len() == depth {
                 if depth > 0 {
                     trie.value[node as usize] = order[lo] + 1;
                 }
@@ -250,9 +271,9 @@ impl PieceTrie {
             }
             trie.first[node as usize] = trie.label.len() as u32;
             while lo < hi {
-                let byte = key(order[lo])[depth];
+                let byte = key(lo)[depth];
                 let mut end = lo + 1;
-                while end < hi && key(order[end])[depth] == byte {
+                while end < hi && key(end)[depth] == byte {
                     end += 1;
                 }
                 let child = trie.label.len() as u32;

@@ -115,7 +115,7 @@ fn info(args: InfoArgs) -> Result<Outcome> {
     })?;
     let load_ms = started.elapsed().as_secs_f64() * 1e3;
     let info = encoder.info();
-    let memory = encoder.weight_bytes();
+    let memory = encoder.memory_bytes();
     if args.json {
         let value = serde_json::json!({
             "dir": dir,
