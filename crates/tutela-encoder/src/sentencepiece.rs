@@ -6,6 +6,10 @@
 //! It gives the token ids of the reference tokenizer the wheel ships, which treats every piece
 //! (control and user-defined ones too) as matchable text and an unknown character as one
 //! `<unk>` each; scores add up in `f64` and ties keep the earlier-ending predecessor, as there.
+//!
+//! The charsmap is needed: NFKC alone (then the same whitespace rules) gives the reference ids
+//! for 347 of 349 written chat texts but only 1105 of 1500 random ones (control, zero-width
+//! and other characters that `nmt_nfkc` drops or maps and NFKC keeps); the charsmap gives all.
 
 use crate::error::EncoderError;
 
