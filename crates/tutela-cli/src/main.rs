@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod tiers;
 
 /// A safety and compliance gateway for human-like AI services.
 #[derive(Debug, Parser)]

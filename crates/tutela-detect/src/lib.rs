@@ -52,8 +52,9 @@ pub use crate::engine::CompileError;
 pub use crate::rulepack::{RulePack, RulePackError, RulePackErrors};
 
 use crate::engine::{Carry, Engine, RuleInput, Scratch};
+use crate::learned::encoder::{Embedder, EncoderHeads};
 use crate::learned::model::NgramModel;
-use crate::learned::{NgramTier, WindowScan};
+use crate::learned::{EncoderTier, NgramTier, WindowScan};
 use crate::lexicon::LexFile;
 
 /// Which detection tiers run. The lexical and n-gram tiers are compiled in and on by
@@ -246,6 +247,8 @@ pub struct Detectors {
     context: Engine,
     /// The n-gram tier per side (user, assistant), when a model is loaded.
     ngram: [Option<NgramTier>; 2],
+    /// The encoder tier per side, when an embedder and its heads are attached.
+    encoder: [Option<EncoderTier>; 2],
     /// The tiers that run.
     tiers: Tiers,
 }
@@ -301,8 +304,46 @@ impl Detectors {
             assistant,
             context,
             ngram,
+            encoder: [None, None],
             tiers: Tiers::default(),
         })
+    }
+
+    /// Attaches an encoder with heads for one side (the heads' side); refuses heads trained
+    /// on another encoder, or for a side without an n-gram model (the encoder is gated by it).
+    pub fn set_encoder(
+        &mut self,
+        embedder: std::sync::Arc<dyn Embedder>,
+        heads: EncoderHeads,
+    ) -> Result<(), String> {
+        if heads.meta.encoder != embedder.id() || heads.meta.dim != embedder.dim() {
+            return Err(format!(
+                "the {:?}-side heads were trained on encoder `{}` ({} dims), not on `{}` ({} dims): run `tutela train`",
+                heads.meta.side,
+                heads.meta.encoder,
+                heads.meta.dim,
+                embedder.id(),
+                embedder.dim()
+            ));
+        }
+        let i = side_index(heads.meta.side);
+        if self.ngram[i].is_none() {
+            return Err("the encoder tier needs the side's n-gram model".into());
+        }
+        self.encoder[i] = Some(EncoderTier { embedder, heads });
+        Ok(())
+    }
+
+    /// Whether the encoder tier is attached for a side.
+    pub fn has_encoder(&self, side: Side) -> bool {
+        self.encoder[side_index(side)].is_some()
+    }
+
+    /// The encoder tier of a side, if attached and selected by `tiers`.
+    fn encoder_tier(&self, side: Side, tiers: Tiers) -> Option<&EncoderTier> {
+        self.encoder[side_index(side)]
+            .as_ref()
+            .filter(|_| tiers.encoder)
     }
 
     /// Replaces the n-gram model of the model's side (an operator's retrained model).
@@ -328,13 +369,6 @@ impl Detectors {
 
     /// The n-gram tier of a side whether or not it is switched on.
     pub(crate) fn ngram_tier_any(&self, side: Side) -> Option<&NgramTier> {
-        self.ngram[side_index(side)].as_ref()
-    }
-
-    fn ngram_tier(&self, side: Side) -> Option<&NgramTier> {
-        if !self.tiers.ngram {
-            return None;
-        }
         self.ngram[side_index(side)].as_ref()
     }
 
@@ -395,13 +429,7 @@ impl Detectors {
         } else {
             Vec::new()
         };
-        match self.ngram[side_index(side)]
-            .as_ref()
-            .filter(|_| tiers.ngram)
-        {
-            Some(tier) => self.merge_learned(tier, side, text, context, lexical),
-            None => lexical,
-        }
+        self.scan_tiers_after(side, text, context, tiers, lexical)
     }
 
     /// Like [`Detectors::scan`], running only the lexical rules of `lang`.
@@ -417,8 +445,31 @@ impl Detectors {
         } else {
             Vec::new()
         };
-        match self.ngram_tier(side) {
-            Some(tier) => self.merge_learned(tier, side, text, context, lexical),
+        self.scan_tiers_after(side, text, context, self.tiers, lexical)
+    }
+
+    fn scan_tiers_after(
+        &self,
+        side: Side,
+        text: &str,
+        context: Option<&str>,
+        tiers: Tiers,
+        lexical: Vec<Finding>,
+    ) -> Vec<Finding> {
+        let enc = self.encoder_tier(side, tiers);
+        match self.ngram[side_index(side)]
+            .as_ref()
+            .filter(|_| tiers.ngram || enc.is_some())
+        {
+            Some(tier) => {
+                let scan = WindowScan::new(
+                    tier,
+                    self.ngram_context(tier, side, context),
+                    enc.map(|e| (e, context)),
+                    tiers.ngram,
+                );
+                self.merge_learned(scan, text, lexical)
+            }
             None => lexical,
         }
     }
@@ -427,13 +478,10 @@ impl Detectors {
     /// of the sentence that ends each window: the order a stream gives.
     fn merge_learned(
         &self,
-        tier: &NgramTier,
-        side: Side,
+        mut scan: WindowScan<'_>,
         text: &str,
-        context: Option<&str>,
         lexical: Vec<Finding>,
     ) -> Vec<Finding> {
-        let mut scan = WindowScan::new(tier, self.ngram_context(tier, side, context));
         let mut out = Vec::with_capacity(lexical.len() + 2);
         let mut lex = lexical.into_iter().peekable();
         for (s, e) in learned::sentences(text) {
@@ -555,10 +603,18 @@ impl Detectors {
         context: Option<&str>,
         tiers: Tiers,
     ) -> Stream<'_> {
+        let enc = self.encoder_tier(side, tiers);
         let learned = self.ngram[side_index(side)]
             .as_ref()
-            .filter(|_| tiers.ngram)
-            .map(|tier| WindowScan::new(tier, self.ngram_context(tier, side, context)));
+            .filter(|_| tiers.ngram || enc.is_some())
+            .map(|tier| {
+                WindowScan::new(
+                    tier,
+                    self.ngram_context(tier, side, context),
+                    enc.map(|e| (e, context)),
+                    tiers.ngram,
+                )
+            });
         Stream {
             engine: tiers.lexical.then(|| self.engine(side)),
             lang,

@@ -45,6 +45,8 @@ pub struct Args {
     /// Operator rule packs (TOML) to load besides the built-in detectors.
     #[arg(long = "rules", value_name = "FILE")]
     pub rules: Vec<std::path::PathBuf>,
+    #[command(flatten)]
+    pub learned: crate::tiers::LearnedArgs,
     /// Judge tier: base URL of an OpenAI-compatible API (`.../v1`); unsure lexical findings
     /// are confirmed or dropped by the model. The API key is read from `TUTELA_JUDGE_API_KEY`.
     #[cfg(feature = "judge")]
@@ -56,44 +58,6 @@ pub struct Args {
     pub judge_model: String,
     /// The text to check.
     pub text: String,
-}
-
-/// Where the learned tiers come from (shared by `check`, `eval` and `serve`).
-#[derive(Debug, Clone, clap::Args)]
-pub struct LearnedArgs {
-    /// A folder of n-gram models written by `tutela train` (`ngram-user.bin`,
-    /// `ngram-assistant.bin`) to use instead of the built-in ones; default
-    /// `<model dir>/learned` when it exists.
-    #[arg(long, value_name = "DIR")]
-    pub learned: Option<std::path::PathBuf>,
-}
-
-/// The detectors with rule packs and the learned models an operator trained, if any.
-pub fn load_detectors(rules: &[std::path::PathBuf], learned: &LearnedArgs) -> Result<Detectors> {
-    let mut det = load_packs(rules)?;
-    let dir = match &learned.learned {
-        Some(d) => Some(d.clone()),
-        None => super::model::default_model_dir()
-            .map(|d| d.join("learned"))
-            .filter(|d| d.is_dir()),
-    };
-    if let Some(dir) = dir {
-        for name in ["ngram-user.bin", "ngram-assistant.bin"] {
-            let p = dir.join(name);
-            if !p.exists() {
-                continue;
-            }
-            let bytes = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
-            let model = tutela_detect::learned::model::NgramModel::from_bytes(&bytes)
-                .with_context(|| format!("loading {}", p.display()))?;
-            eprintln!(
-                "tutela: n-gram model {} (trained, not built-in)",
-                p.display()
-            );
-            det.set_ngram_model(model);
-        }
-    }
-    Ok(det)
 }
 
 /// Loads rule packs, reporting every error of every file.
@@ -120,7 +84,7 @@ pub fn load_packs(paths: &[std::path::PathBuf]) -> Result<Detectors> {
 
 /// Runs `tutela check`.
 pub fn run(args: Args) -> Result<Outcome> {
-    let det = load_packs(&args.rules)?;
+    let (det, _) = crate::tiers::load(&args.rules, &args.learned)?;
     let side = match args.side {
         SideArg::User => Side::User,
         SideArg::Assistant => Side::Assistant,

@@ -28,7 +28,7 @@ pub struct Args {
     #[arg(long)]
     pub tiers: Option<Tiers>,
     #[command(flatten)]
-    pub learned: super::check::LearnedArgs,
+    pub learned: crate::tiers::LearnedArgs,
 }
 
 /// Runs `tutela eval`.
@@ -36,7 +36,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     let text = std::fs::read_to_string(&args.data)
         .with_context(|| format!("reading {}", args.data.display()))?;
     let items = parse_jsonl(&text).with_context(|| format!("parsing {}", args.data.display()))?;
-    let det = super::check::load_detectors(&args.rules, &args.learned)?;
+    let (det, _) = crate::tiers::load(&args.rules, &args.learned)?;
     let fused = args.tiers.unwrap_or(det.tiers());
     let (scored, fused_report) = evaluate_tier_report(&det, &items, fused);
     let mut singles = Vec::new();

@@ -48,6 +48,8 @@ pub struct Args {
     /// lexical findings as JSONL to this file, for analysis.
     #[arg(long, value_name = "FILE")]
     pub dump_scores: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: crate::tiers::LearnedArgs,
     /// Write the validation figures as JSON to this file.
     #[arg(long)]
     pub report: Option<PathBuf>,
@@ -90,9 +92,35 @@ pub fn run(args: Args) -> Result<Outcome> {
         ..Options::default()
     };
     let mut det = tutela_detect::Detectors::try_builtin()?;
-    eprintln!("tutela train: {} items", items.len());
+    let embedder = if args.model.no_encoder {
+        None
+    } else {
+        crate::tiers::load_embedder(&args.model)?
+    };
+    match &embedder {
+        Some(e) => eprintln!(
+            "tutela train: {} items; encoder heads over {}",
+            items.len(),
+            {
+                use tutela_detect::learned::encoder::Embedder as _;
+                e.id()
+            }
+        ),
+        None => eprintln!(
+            "tutela train: {} items; no encoder model, so the n-gram tier only",
+            items.len()
+        ),
+    }
     for side in [Side::User, Side::Assistant] {
-        let outcome = train::train_side(&det, &items, side, &opt);
+        let outcome = train::train_side_with(
+            &det,
+            &items,
+            side,
+            &opt,
+            embedder
+                .as_deref()
+                .map(|e| e as &dyn tutela_detect::learned::encoder::Embedder),
+        );
         let name = match side {
             Side::User => "ngram-user.bin",
             Side::Assistant => "ngram-assistant.bin",
@@ -122,6 +150,37 @@ pub fn run(args: Args) -> Result<Outcome> {
             );
         }
         det.set_ngram_model(outcome.model);
+        if let (Some(heads), Some(e)) = (outcome.heads, &embedder) {
+            let name = match side {
+                Side::User => "encoder-user.bin",
+                Side::Assistant => "encoder-assistant.bin",
+            };
+            let path = out.join(name);
+            std::fs::write(&path, heads.to_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
+            for (h, (c, g)) in heads
+                .meta
+                .heads
+                .iter()
+                .zip(heads.meta.combined.iter().zip(&heads.meta.gate))
+            {
+                eprintln!(
+                    "  encoder {:<22} combined en {:.2} zh {:.2} mixed {:.2}  gate {:.3}",
+                    h.as_str(),
+                    c.en,
+                    c.zh,
+                    c.mixed,
+                    g
+                );
+            }
+            eprintln!(
+                "  {:.1} % of the training negatives pass the encoder gate -> {}",
+                outcome.gate_rate.unwrap_or(0.0) * 100.0,
+                path.display()
+            );
+            det.set_encoder(e.clone(), heads)
+                .map_err(anyhow::Error::msg)?;
+        }
     }
     // The validation split, scored by each tier and by the fusion.
     let validation: Vec<Item> = items
@@ -131,7 +190,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         .cloned()
         .collect();
     let mut reports = Vec::new();
-    for tiers in [
+    let mut runs = vec![
         Tiers::LEXICAL,
         Tiers::NGRAM,
         Tiers {
@@ -139,7 +198,11 @@ pub fn run(args: Args) -> Result<Outcome> {
             ngram: true,
             encoder: false,
         },
-    ] {
+    ];
+    if det.has_encoder(Side::User) {
+        runs.extend([Tiers::ENCODER, Tiers::ALL]);
+    }
+    for tiers in runs {
         let (scored, report) = evaluate_tier_report(&det, &validation, tiers);
         println!(
             "== validation split ({} items), tiers {}",

@@ -8,14 +8,16 @@
 //! language, chosen on held-out folds of the training corpus), and the nearest labelled
 //! examples of the corpus.
 
+pub mod encoder;
 pub mod features;
 pub mod model;
 pub mod train;
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use tutela_types::{DetectorId, Finding, Severity, Side, Span, Tier};
 
+use self::encoder::{Embedder, EncoderHeads};
 use self::features::{NS_CONTEXT, NS_TEXT};
 use self::model::{NgramModel, Partial, STRIDE, TextLang};
 use crate::normalize::Normalized;
@@ -26,6 +28,25 @@ pub const WINDOW: usize = 3;
 /// The built-in models, trained by `tutela train` from `data/train/` and committed.
 const USER_MODEL: &[u8] = include_bytes!("../../model/ngram-user.bin");
 const ASSISTANT_MODEL: &[u8] = include_bytes!("../../model/ngram-assistant.bin");
+
+/// The built-in encoder heads, trained by `tutela train` where the encoder model was present.
+const USER_HEADS: &[u8] = include_bytes!("../../model/encoder-user.bin");
+const ASSISTANT_HEADS: &[u8] = include_bytes!("../../model/encoder-assistant.bin");
+
+/// The built-in encoder heads of a side (an error when none were trained).
+pub fn builtin_heads(side: Side) -> Result<EncoderHeads, model::ModelError> {
+    EncoderHeads::from_bytes(match side {
+        Side::User => USER_HEADS,
+        Side::Assistant => ASSISTANT_HEADS,
+    })
+}
+
+/// An encoder with a side's heads over it.
+#[derive(Debug, Clone)]
+pub(crate) struct EncoderTier {
+    pub(crate) embedder: Arc<dyn Embedder>,
+    pub(crate) heads: EncoderHeads,
+}
 
 /// The built-in model of a side.
 pub fn builtin_model(side: Side) -> Result<NgramModel, model::ModelError> {
@@ -208,6 +229,14 @@ pub(crate) fn sentences(text: &str) -> Vec<(usize, usize)> {
 pub(crate) struct WindowScan<'a> {
     tier: &'a NgramTier,
     ctx: Option<Partial>,
+    /// The encoder tier, when it runs: the tier, the user turn (embedded on first use), and
+    /// which heads fired on the previous window.
+    enc: Option<EncState<'a>>,
+    /// The original text of the sentences in the window.
+    orig: [String; WINDOW],
+    /// Whether the n-gram tier's own findings are reported (not when only the encoder's are
+    /// asked for; the n-gram tier still gates the encoder).
+    emit_ngram: bool,
     last: [SentenceSum; WINDOW],
     len: usize,
     fired: [bool; STRIDE],
@@ -216,11 +245,32 @@ pub(crate) struct WindowScan<'a> {
     texts: [String; WINDOW],
 }
 
+#[derive(Debug)]
+pub(crate) struct EncState<'a> {
+    tier: &'a EncoderTier,
+    context: Option<String>,
+    ctx_emb: Option<Vec<f32>>,
+    fired: [bool; STRIDE],
+}
+
 impl<'a> WindowScan<'a> {
-    pub(crate) fn new(tier: &'a NgramTier, ctx: Option<Partial>) -> Self {
+    pub(crate) fn new(
+        tier: &'a NgramTier,
+        ctx: Option<Partial>,
+        enc: Option<(&'a EncoderTier, Option<&str>)>,
+        emit_ngram: bool,
+    ) -> Self {
         Self {
             tier,
             ctx,
+            emit_ngram,
+            enc: enc.map(|(tier, context)| EncState {
+                tier,
+                context: context.map(str::to_owned),
+                ctx_emb: None,
+                fired: [false; STRIDE],
+            }),
+            orig: Default::default(),
             last: [SentenceSum::default(); WINDOW],
             len: 0,
             fired: [false; STRIDE],
@@ -257,11 +307,14 @@ impl<'a> WindowScan<'a> {
         if self.len == WINDOW {
             self.last.rotate_left(1);
             self.texts.rotate_left(1);
+            self.orig.rotate_left(1);
             self.len -= 1;
         }
         self.last[self.len] = sum;
         self.texts[self.len].clear();
         self.texts[self.len].push_str(&self.norm.text);
+        self.orig[self.len].clear();
+        self.orig[self.len].push_str(seg);
         self.len += 1;
         let mut win = Partial::default();
         let (mut cjk, mut latin) = (0, 0);
@@ -287,10 +340,28 @@ impl<'a> WindowScan<'a> {
                 i += 1;
             }
         }
+        // The encoder's heads: only for a window some head's n-gram probability gates in.
+        let enc_probs = self.enc.as_mut().and_then(|e| {
+            let heads = &e.tier.heads;
+            let gated = (0..heads.meta.heads.len()).any(|h| probs[h] >= heads.meta.gate[h]);
+            if !gated {
+                return None;
+            }
+            let emb = e.tier.embedder.embed(&self.orig[..self.len].concat());
+            if heads.meta.with_context && e.ctx_emb.is_none() {
+                e.ctx_emb = e.context.as_deref().map(|c| e.tier.embedder.embed(c));
+            }
+            Some(heads.probs(&emb, e.ctx_emb.as_deref()))
+        });
+        let mut ngram_pass = [false; STRIDE];
         for (h, head) in model.meta.heads.iter().enumerate() {
-            let t = model.meta.thresholds[h].get(lang);
+            let t = match &self.enc {
+                Some(e) => e.tier.heads.meta.ngram[h].get(lang),
+                None => model.meta.thresholds[h].get(lang),
+            };
             let pass = probs[h] >= t;
-            if pass && !self.fired[h] {
+            ngram_pass[h] = pass;
+            if pass && !self.fired[h] && self.emit_ngram {
                 let window = self.texts[..self.len].join(" ");
                 out.push(Finding {
                     detector: head.clone(),
@@ -305,6 +376,32 @@ impl<'a> WindowScan<'a> {
                 });
             }
             self.fired[h] = pass;
+        }
+        if let Some(e) = self.enc.as_mut() {
+            for (h, head) in e.tier.heads.meta.heads.iter().enumerate() {
+                let Some(pe) = enc_probs.as_ref().and_then(|p| p.get(h)) else {
+                    e.fired[h] = false;
+                    continue;
+                };
+                let combined = (probs[h] + pe) / 2.0;
+                let t = e.tier.heads.meta.combined[h].get(lang);
+                let pass = combined >= t && !(self.emit_ngram && ngram_pass[h]);
+                if pass && !e.fired[h] {
+                    let window = self.texts[..self.len].join(" ");
+                    out.push(Finding {
+                        detector: head.clone(),
+                        side: model.meta.side,
+                        tier: Tier::Encoder,
+                        score: round3(combined),
+                        severity: severity(head),
+                        rule: Some(format!("encoder/{}/{}", lang.as_str(), head.as_str())),
+                        spans: vec![span],
+                        threshold: Some(round3(t)),
+                        examples: self.tier.nearest(head, &window),
+                    });
+                }
+                e.fired[h] = pass;
+            }
         }
     }
 }

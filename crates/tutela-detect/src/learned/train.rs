@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use sha2::{Digest, Sha256};
 use tutela_types::{DetectorId, Side};
 
+use super::encoder::{Embedder, EncoderHeads, HeadsMeta, fit_dense};
 use super::features::{self, NS_CONTEXT, NS_TEXT};
 use super::model::{
     Example, Meta, NgramModel, Partial, STRIDE, TextLang, Thresholds, Trained, sigmoid,
@@ -63,8 +64,8 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             bits: 19,
-            epochs: 12,
-            lr: 0.4,
+            epochs: 8,
+            lr: 0.2,
             l2: 1e-6,
             seed: 20261204,
             folds: 5,
@@ -392,11 +393,27 @@ pub struct Outcome {
     pub train_items: usize,
     /// Items in the validation split.
     pub validation_items: usize,
+    /// The encoder heads, when an embedder was given.
+    pub heads: Option<EncoderHeads>,
+    /// Share of the training split's negatives whose n-gram scores pass the encoder's gate
+    /// (how much ordinary traffic reaches the encoder).
+    pub gate_rate: Option<f64>,
 }
 
 /// Trains a side's model on the training split of `items` (every item of the side that is
 /// not held out); `det` is the lexical tier, for context labels and the fused thresholds.
 pub fn train_side(det: &Detectors, items: &[Item], side: Side, opt: &Options) -> Outcome {
+    train_side_with(det, items, side, opt, None)
+}
+
+/// Like [`train_side`], also training heads over `embedder` (the encoder tier).
+pub fn train_side_with(
+    det: &Detectors,
+    items: &[Item],
+    side: Side,
+    opt: &Options,
+    embedder: Option<&dyn Embedder>,
+) -> Outcome {
     let heads = heads(side);
     let mine: Vec<&Item> = items.iter().filter(|i| side_of(i) == side).collect();
     let train: Vec<&Item> = mine.iter().copied().filter(|i| !is_validation(i)).collect();
@@ -462,10 +479,232 @@ pub fn train_side(det: &Detectors, items: &[Item], side: Side, opt: &Options) ->
         }
     }
     model.meta.examples = examples(&train, &heads);
+    let (enc_heads, gate_rate) = match embedder {
+        Some(e) if opt.folds > 1 => {
+            let lex: Vec<Vec<DetectorId>> = train
+                .iter()
+                .map(|i| {
+                    det.scan_tiers(side, &i.text, i.context.as_deref(), crate::Tiers::LEXICAL)
+                        .into_iter()
+                        .map(|f| f.detector)
+                        .collect()
+                })
+                .collect();
+            let (h, rate) = train_heads(e, side, &train, &rows, &oof, &lex, &model, opt);
+            (Some(h), Some(rate))
+        }
+        _ => (None, None),
+    };
     Outcome {
         model,
         train_items: train.len(),
         validation_items,
+        heads: enc_heads,
+        gate_rate,
+    }
+}
+
+/// The encoder heads of a side: inputs are the text's embedding (and the context's on the
+/// assistant side); thresholds on the mean of the two tiers' out-of-fold probabilities, the
+/// n-gram tier's own threshold beside it, and the gate.
+#[expect(clippy::too_many_arguments, reason = "the training state, passed once")]
+fn train_heads(
+    e: &dyn Embedder,
+    side: Side,
+    train: &[&Item],
+    rows: &[Row],
+    oof: &[[f32; STRIDE]],
+    lex: &[Vec<DetectorId>],
+    model: &NgramModel,
+    opt: &Options,
+) -> (EncoderHeads, f64) {
+    let with_context = side == Side::Assistant;
+    let mut cache: BTreeMap<String, Vec<f32>> = BTreeMap::new();
+    let mut embed = |t: &str| -> Vec<f32> {
+        cache
+            .entry(t.to_owned())
+            .or_insert_with(|| e.embed(t))
+            .clone()
+    };
+    let inputs: Vec<Vec<f32>> = train
+        .iter()
+        .map(|i| {
+            let mut v = embed(&i.text);
+            if with_context {
+                v.extend(embed(i.context.as_deref().unwrap_or("")));
+            }
+            v
+        })
+        .collect();
+    let nh = model.meta.heads.len();
+    let targets: Vec<Vec<Option<(bool, f32)>>> =
+        rows.iter().map(|r| r.targets[..nh].to_vec()).collect();
+    let epochs = 10;
+    let mut penc = vec![vec![0.0f32; nh]; train.len()];
+    for k in 0..u64::from(opt.folds) {
+        let fold =
+            |i: &Item| fnv(i.group.as_deref().unwrap_or(&i.id), 0xf01d) % u64::from(opt.folds) == k;
+        let idx: Vec<usize> = (0..train.len()).filter(|&j| !fold(train[j])).collect();
+        let x: Vec<Vec<f32>> = idx.iter().map(|&j| inputs[j].clone()).collect();
+        let y: Vec<Vec<Option<(bool, f32)>>> = idx.iter().map(|&j| targets[j].clone()).collect();
+        let (w, b) = fit_dense(&x, &y, nh, epochs, opt.seed);
+        let heads = EncoderHeads {
+            meta: heads_meta(e, side, with_context, model, b),
+            weights: w,
+        };
+        for j in 0..train.len() {
+            if fold(train[j]) {
+                let d = e.dim();
+                let (t, c) = inputs[j].split_at(d);
+                penc[j] = heads.probs(t, with_context.then_some(c));
+            }
+        }
+    }
+    let (w, b) = fit_dense(&inputs, &targets, nh, epochs, opt.seed);
+    let mut heads = EncoderHeads {
+        meta: heads_meta(e, side, with_context, model, b),
+        weights: w,
+    };
+    for (h, head) in model.meta.heads.iter().enumerate() {
+        let (ngram, combined, gate) = choose_with_encoder(head, h, rows, oof, &penc, lex, model);
+        heads.meta.ngram[h] = ngram;
+        heads.meta.combined[h] = combined;
+        heads.meta.gate[h] = gate;
+    }
+    // How much ordinary text reaches the encoder: negatives passing some head's gate.
+    let (mut neg, mut gated) = (0usize, 0usize);
+    for (r, p) in rows.iter().zip(oof) {
+        if r.targets[..nh]
+            .iter()
+            .all(|t| !matches!(t, Some((true, _))))
+        {
+            neg += 1;
+            gated += usize::from((0..nh).any(|h| p[h] >= heads.meta.gate[h]));
+        }
+    }
+    (heads, gated as f64 / neg.max(1) as f64)
+}
+
+fn heads_meta(
+    e: &dyn Embedder,
+    side: Side,
+    with_context: bool,
+    model: &NgramModel,
+    bias: Vec<f32>,
+) -> HeadsMeta {
+    let nh = model.meta.heads.len();
+    HeadsMeta {
+        side,
+        encoder: e.id(),
+        dim: e.dim(),
+        with_context,
+        heads: model.meta.heads.clone(),
+        bias,
+        combined: vec![Thresholds::all(0.5); nh],
+        ngram: model.meta.thresholds.clone(),
+        gate: vec![0.0; nh],
+        trained: model.meta.trained.clone(),
+    }
+}
+
+/// With the encoder beside it: per language, the n-gram tier's own threshold and the
+/// threshold on the mean of both tiers' probabilities (the lexical confirm level stays the
+/// n-gram model's), by the same objective as [`choose`]; then the gate: the lowest n-gram
+/// probability of a positive the mean finds, less a margin, so gating loses none of them.
+fn choose_with_encoder(
+    head: &DetectorId,
+    h: usize,
+    rows: &[Row],
+    oof: &[[f32; STRIDE]],
+    penc: &[Vec<f32>],
+    lex: &[Vec<DetectorId>],
+    model: &NgramModel,
+) -> (Thresholds, Thresholds, f32) {
+    let pick = |lang: Option<TextLang>| -> Option<(f32, f32)> {
+        let conf = model.confirm(h, lang.unwrap_or(TextLang::En));
+        let pts: Vec<(f32, f32, bool, bool)> = rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| lang.is_none_or(|l| r.lang == l))
+            .filter_map(|(j, r)| {
+                r.targets[h].map(|(y, _)| {
+                    (
+                        oof[j][h],
+                        (oof[j][h] + penc[j][h]) / 2.0,
+                        y,
+                        lex[j].contains(head),
+                    )
+                })
+            })
+            .collect();
+        if pts.iter().filter(|p| p.2).count() < 15 {
+            return None;
+        }
+        let ngs: Vec<f32> = (1..=19).map(|i| i as f32 * 0.05).chain([1.01]).collect();
+        let cs: Vec<f32> = (5..=95).map(|i| i as f32 / 100.0).collect();
+        let mut best: Option<(f32, f32, f32)> = None;
+        for &tn in &ngs {
+            for &tc in &cs {
+                let (mut tp, mut fp, mut fnn) = (0.0f32, 0.0f32, 0.0f32);
+                for &(p, pc, y, l) in &pts {
+                    let fire = p >= tn || (l && p >= conf) || pc >= tc;
+                    match (y, fire) {
+                        (true, true) => tp += 1.0,
+                        (false, true) => fp += 1.0,
+                        (true, false) => fnn += 1.0,
+                        _ => {}
+                    }
+                }
+                let score = objective(head, tp, fp, fnn);
+                if best.is_none_or(|(s, _, _)| score > s) {
+                    best = Some((score, tn, tc));
+                }
+            }
+        }
+        best.map(|(_, a, b)| (a, b))
+    };
+    let pooled = pick(None).unwrap_or((model.meta.thresholds[h].en, 1.01));
+    let en = pick(Some(TextLang::En)).unwrap_or(pooled);
+    let zh = pick(Some(TextLang::Zh)).unwrap_or(pooled);
+    let mixed = pick(Some(TextLang::Mixed)).unwrap_or(if en.1 <= zh.1 { en } else { zh });
+    let ngram = Thresholds {
+        en: en.0.min(1.0),
+        zh: zh.0.min(1.0),
+        mixed: mixed.0.min(1.0),
+    };
+    let combined = Thresholds {
+        en: en.1,
+        zh: zh.1,
+        mixed: mixed.1,
+    };
+    let mut gate = 1.0f32;
+    for (j, r) in rows.iter().enumerate() {
+        if let Some((true, _)) = r.targets[h] {
+            let pc = (oof[j][h] + penc[j][h]) / 2.0;
+            if pc >= combined.get(r.lang) {
+                gate = gate.min(oof[j][h]);
+            }
+        }
+    }
+    (ngram, combined, (gate * 0.9).max(0.01))
+}
+
+/// The selection objective: recall-first heads want the best recall at precision 0.9 or
+/// above (else the best F2), the others the best F1.
+fn objective(head: &DetectorId, tp: f32, fp: f32, fnn: f32) -> f32 {
+    let prec = if tp + fp > 0.0 { tp / (tp + fp) } else { 0.0 };
+    let rec = if tp + fnn > 0.0 { tp / (tp + fnn) } else { 0.0 };
+    if recall_first(head) {
+        let f2 = if prec + rec > 0.0 {
+            5.0 * prec * rec / (4.0 * prec + rec)
+        } else {
+            0.0
+        };
+        if prec >= 0.9 { 10.0 + rec } else { f2 }
+    } else if prec + rec > 0.0 {
+        2.0 * prec * rec / (prec + rec)
+    } else {
+        0.0
     }
 }
 
@@ -514,20 +753,7 @@ fn choose(
                         _ => {}
                     }
                 }
-                let prec = if tp + fp > 0.0 { tp / (tp + fp) } else { 0.0 };
-                let rec = if tp + fnn > 0.0 { tp / (tp + fnn) } else { 0.0 };
-                let score = if recall_first(head) {
-                    let f2 = if prec + rec > 0.0 {
-                        5.0 * prec * rec / (4.0 * prec + rec)
-                    } else {
-                        0.0
-                    };
-                    if prec >= 0.9 { 10.0 + rec } else { f2 }
-                } else if prec + rec > 0.0 {
-                    2.0 * prec * rec / (prec + rec)
-                } else {
-                    0.0
-                };
+                let score = objective(head, tp, fp, fnn);
                 if best.is_none_or(|(s, _, _)| score > s) {
                     best = Some((score, t, c));
                 }

@@ -144,3 +144,75 @@ fn holds_its_figures_on_the_validation_split() {
         );
     }
 }
+
+/// A stand-in encoder for tests: a bag of hashed characters, normalised (no model files).
+#[derive(Debug)]
+struct BagEmbedder;
+
+impl tutela_detect::learned::encoder::Embedder for BagEmbedder {
+    fn dim(&self) -> usize {
+        64
+    }
+    fn embed(&self, text: &str) -> Vec<f32> {
+        let mut v = vec![0.0f32; 64];
+        for c in text.to_lowercase().chars() {
+            v[(c as usize).wrapping_mul(2_654_435_761) % 64] += 1.0;
+        }
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
+        v.iter().map(|x| x / n).collect()
+    }
+    fn id(&self) -> String {
+        "bag-of-characters@test".into()
+    }
+}
+
+#[test]
+fn encoder_tier_trains_gates_and_streams_invariantly() {
+    let items: Vec<Item> = corpus()
+        .into_iter()
+        .filter(|i| i.task == "crisis" || i.task == "chat")
+        .take(900)
+        .collect();
+    let det = super::det();
+    let opt = Options {
+        bits: 14,
+        epochs: 3,
+        ..Options::default()
+    };
+    let e: std::sync::Arc<BagEmbedder> = std::sync::Arc::new(BagEmbedder);
+    let out = train::train_side_with(det, &items, Side::User, &opt, Some(e.as_ref()));
+    let heads = out.heads.expect("heads");
+    assert_eq!(heads.meta.encoder, "bag-of-characters@test");
+    let rate = out.gate_rate.expect("gate rate");
+    assert!((0.0..=1.0).contains(&rate));
+    let back = tutela_detect::learned::encoder::EncoderHeads::from_bytes(&heads.to_bytes())
+        .expect("bytes");
+    assert_eq!(back.meta, heads.meta);
+    let mut d = tutela_detect::Detectors::builtin();
+    d.set_ngram_model(out.model);
+    d.set_encoder(e.clone(), heads).expect("attach");
+    assert!(d.has_encoder(Side::User));
+    // Heads trained on another encoder are refused.
+    let other = tutela_detect::learned::encoder::EncoderHeads::from_bytes(&back.to_bytes())
+        .map(|mut h| {
+            h.meta.encoder = "other".into();
+            h
+        })
+        .expect("bytes");
+    assert!(d.set_encoder(e, other).is_err());
+    // Any split of a text gives the findings of the whole, encoder tier included.
+    let text = "hey. I wrote the letters and gave my cat to my sister. \
+                it's done, you won't hear from me after tonight. 我不想活了。";
+    let whole = d.scan(Side::User, text, None);
+    for cut in [1, 7, 20, 33, 64, 100] {
+        let mut cut = cut.min(text.len());
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let mut s = d.stream(Side::User, None);
+        let mut got = s.feed(&text[..cut]);
+        got.extend(s.feed(&text[cut..]));
+        got.extend(s.finish());
+        assert_eq!(got, whole);
+    }
+}
