@@ -11,3 +11,4 @@
 )]
 
 mod reports;
+mod tiers;
