@@ -1,13 +1,14 @@
-//! Criterion benchmarks of the lexical tier: throughput of the user-side and assistant-side
-//! detector sets on mixed English/Chinese chat (MB/s per core), per-message latency for a
-//! 200-character message, and streaming in small chunks.
+//! Criterion benchmarks of the embedded tiers: throughput of the user-side and assistant-side
+//! detector sets (lexical + n-gram, as shipped) on mixed English/Chinese chat (MB/s per
+//! core), each tier alone, per-message latency for a 200-character message, and streaming in
+//! small chunks.
 //!
 //! Run: `cargo bench -p tutela-detect --bench detect`.
 
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use tutela_detect::Detectors;
+use tutela_detect::{Detectors, Tiers};
 use tutela_types::Side;
 
 #[path = "common/chat_corpus.rs"]
@@ -64,6 +65,12 @@ fn bench(c: &mut Criterion) {
     g.bench_function("user_side_1MiB_mixed_chat", |b| {
         b.iter(|| black_box(det.scan(Side::User, black_box(&text), None)))
     });
+    g.bench_function("user_side_1MiB_lexical_tier_alone", |b| {
+        b.iter(|| black_box(det.scan_tiers(Side::User, black_box(&text), None, Tiers::LEXICAL)))
+    });
+    g.bench_function("user_side_1MiB_ngram_tier_alone", |b| {
+        b.iter(|| black_box(det.scan_tiers(Side::User, black_box(&text), None, Tiers::NGRAM)))
+    });
     g.bench_function("normalise_only_1MiB", |b| {
         let mut n = tutela_detect::normalize::Normalized::new();
         b.iter(|| {
@@ -98,6 +105,9 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("latency");
     g.bench_function("user_side_200_chars", |b| {
         b.iter(|| black_box(det.scan(Side::User, black_box(&msg), None)))
+    });
+    g.bench_function("user_side_200_chars_ngram_tier_alone", |b| {
+        b.iter(|| black_box(det.scan_tiers(Side::User, black_box(&msg), None, Tiers::NGRAM)))
     });
     g.bench_function("assistant_side_200_chars_with_context", |b| {
         b.iter(|| black_box(det.scan(Side::Assistant, black_box(&msg), Some("ok gotta go, bye"))))

@@ -1,5 +1,6 @@
-//! Hashed n-gram features of a normalised sentence: character 1–4-grams (with a space at
-//! either end, so word edges are features) and, for runs of ASCII letters and digits, word
+//! Hashed n-gram features of a normalised sentence: character 2–4-grams (with a space at
+//! either end, so word edges are features), 1-grams of non-ASCII characters (ideographs,
+//! emoji) and, for runs of ASCII letters and digits, word
 //! unigrams and bigrams. Every feature is a bucket in `[0, 2^bits)`; a namespace value keeps
 //! the user turn that an assistant reply answers apart from the reply itself.
 //!
@@ -44,7 +45,8 @@ pub fn for_each(norm: &str, ns: u64, bits: u32, mut sink: impl FnMut(u32)) {
         let g2 = mix(g[0], c);
         let g3 = mix(g[1], c);
         let g4 = mix(g[2], c);
-        if c != u64::from(b' ') {
+        // A single Latin letter or digit says nothing; a single ideograph or emoji does.
+        if c >= 0x80 {
             sink(bucket(g1, bits));
         }
         if have >= 1 {
@@ -113,8 +115,8 @@ mod tests {
         collect("i want to go home", NS_TEXT, 16, &mut b);
         assert_eq!(a, b);
         assert!(a.iter().all(|&x| x < (1 << 16)));
-        // 17 characters + 2 edge spaces: 1-grams (no spaces) + 2..4-grams, 5 words + 4 bigrams.
-        assert_eq!(a.len(), 13 + 18 + 17 + 16 + 5 + 4);
+        // 17 characters + 2 edge spaces: 2..4-grams, 5 words + 4 bigrams (no ASCII 1-grams).
+        assert_eq!(a.len(), 18 + 17 + 16 + 5 + 4);
         let mut c = Vec::new();
         collect("i want to go home", NS_CONTEXT, 16, &mut c);
         assert_ne!(a, c, "namespaces differ");

@@ -13,6 +13,7 @@ pub mod features;
 pub mod model;
 pub mod train;
 
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use tutela_types::{DetectorId, Finding, Severity, Side, Span, Tier};
@@ -119,15 +120,15 @@ fn script(norm: &str) -> (u32, u32) {
 #[derive(Debug)]
 pub(crate) struct NgramTier {
     pub(crate) model: NgramModel,
-    /// Feature sets of the examples, built on first explanation.
-    example_feats: OnceLock<Vec<Vec<u32>>>,
+    /// The examples' inverted index, built on first explanation.
+    examples: OnceLock<ExampleIndex>,
 }
 
 impl NgramTier {
     pub(crate) fn new(model: NgramModel) -> Self {
         Self {
             model,
-            example_feats: OnceLock::new(),
+            examples: OnceLock::new(),
         }
     }
 
@@ -147,66 +148,76 @@ impl NgramTier {
         p
     }
 
-    /// The ids of the (at most 3) examples nearest to `norm` among the positives of `head`.
+    /// The ids of the (at most 3) examples nearest to `norm_window` among the positives of
+    /// `head`: cosine of their feature sets, through an inverted index built on first use.
     fn nearest(&self, head: &DetectorId, norm_window: &str) -> Vec<String> {
         let bits = self.model.meta.bits;
-        let feats = self.example_feats.get_or_init(|| {
-            let mut n = Normalized::new();
-            self.model
-                .meta
-                .examples
-                .iter()
-                .map(|e| {
-                    let mut v = Vec::new();
-                    for (s, t) in sentences(&e.text) {
-                        n.fill(&e.text[s..t]);
-                        features::collect(&n.text, NS_TEXT, bits, &mut v);
-                    }
-                    v.sort_unstable();
-                    v.dedup();
-                    v
-                })
-                .collect()
-        });
+        let index = self
+            .examples
+            .get_or_init(|| ExampleIndex::build(&self.model));
         let mut q = Vec::new();
         features::collect(norm_window, NS_TEXT, bits, &mut q);
         q.sort_unstable();
         q.dedup();
-        let mut best: Vec<(f32, usize)> = self
-            .model
-            .meta
-            .examples
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.label == head.as_str())
-            .map(|(i, _)| {
-                let f = &feats[i];
-                let common = intersect(&q, f) as f32;
-                (common / ((q.len() * f.len()).max(1) as f32).sqrt(), i)
+        let Some((postings, size)) = index.by_label.get(head.as_str()) else {
+            return Vec::new();
+        };
+        // Features most of the label's examples share say little about which is nearest and
+        // cost the most: they are skipped.
+        let cap = (size / 5).max(8);
+        let mut common: HashMap<u32, u32> = HashMap::new();
+        for f in &q {
+            if let Some(list) = postings.get(f).filter(|l| l.len() <= cap) {
+                for &e in list {
+                    *common.entry(e).or_default() += 1;
+                }
+            }
+        }
+        let mut best: Vec<(f32, u32)> = common
+            .into_iter()
+            .map(|(e, c)| {
+                let len = index.lens[e as usize];
+                (c as f32 / ((q.len() * len).max(1) as f32).sqrt(), e)
             })
             .collect();
         best.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         best.iter()
             .take(3)
-            .map(|&(_, i)| self.model.meta.examples[i].id.clone())
+            .map(|&(_, i)| self.model.meta.examples[i as usize].id.clone())
             .collect()
     }
 }
 
-fn intersect(a: &[u32], b: &[u32]) -> usize {
-    let (mut i, mut j, mut n) = (0, 0, 0);
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                n += 1;
-                i += 1;
-                j += 1;
+/// The examples' feature sets as posting lists per label: feature → examples holding it.
+#[derive(Debug, Default)]
+struct ExampleIndex {
+    /// Per label: posting lists, and how many examples the label has.
+    by_label: HashMap<String, (HashMap<u32, Vec<u32>>, usize)>,
+    /// Distinct features per example.
+    lens: Vec<usize>,
+}
+
+impl ExampleIndex {
+    fn build(model: &NgramModel) -> Self {
+        let mut out = ExampleIndex::default();
+        let mut n = Normalized::new();
+        for (i, e) in model.meta.examples.iter().enumerate() {
+            let mut v = Vec::new();
+            for (s, t) in sentences(&e.text) {
+                n.fill(&e.text[s..t]);
+                features::collect(&n.text, NS_TEXT, model.meta.bits, &mut v);
+            }
+            v.sort_unstable();
+            v.dedup();
+            out.lens.push(v.len());
+            let (label, size) = out.by_label.entry(e.label.clone()).or_default();
+            *size += 1;
+            for f in v {
+                label.entry(f).or_default().push(i as u32);
             }
         }
+        out
     }
-    n
 }
 
 /// The sentences of a text, as byte ranges (the lexical tier's boundaries).
