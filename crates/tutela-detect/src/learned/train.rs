@@ -739,9 +739,14 @@ fn choose(
             return None;
         }
         let fires: Vec<f32> = (5..=95).map(|i| i as f32 / 100.0).collect();
-        let confirms = [0.0f32, 0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3];
+        // A lexical finding that a person is at risk is never overruled by the model.
+        let confirms: &[f32] = if recall_first(head) {
+            &[0.0]
+        } else {
+            &[0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3]
+        };
         let mut best: Option<(f32, f32, f32)> = None;
-        for &c in &confirms {
+        for &c in confirms {
             for &t in &fires {
                 let (mut tp, mut fp, mut fnn) = (0.0f32, 0.0f32, 0.0f32);
                 for &(p, y, l) in &pts {
