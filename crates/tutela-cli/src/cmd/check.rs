@@ -116,8 +116,8 @@ pub fn run(args: Args) -> Result<Outcome> {
     } else {
         writeln!(
             out,
-            "{:<22} {:<9} {:>5}  {:<40} spans",
-            "detector", "severity", "score", "rule"
+            "{:<22} {:<8} {:<9} {:>5}  {:<40} spans",
+            "detector", "tier", "severity", "score", "rule"
         )?;
         for f in &findings {
             let spans: Vec<String> = f
@@ -133,15 +133,32 @@ pub fn run(args: Args) -> Result<Outcome> {
                 })
                 .collect();
             let sev = serde_json::to_value(f.severity)?;
+            let tier = serde_json::to_value(f.tier)?;
             writeln!(
                 out,
-                "{:<22} {:<9} {:>5.2}  {:<40} {}",
+                "{:<22} {:<8} {:<9} {:>5.2}  {:<40} {}",
                 f.detector.as_str(),
+                tier.as_str().unwrap_or(""),
                 sev.as_str().unwrap_or(""),
                 f.score,
                 f.rule.as_deref().unwrap_or(""),
                 spans.join(", ")
             )?;
+            if let Some(t) = f.threshold {
+                writeln!(
+                    out,
+                    "{:<22} passed its threshold {t:.3}; nearest labelled examples:",
+                    ""
+                )?;
+                let examples = det.ngram_model(side).map(|m| &m.meta.examples);
+                for id in &f.examples {
+                    let text = examples
+                        .and_then(|ex| ex.iter().find(|e| &e.id == id))
+                        .map(|e| e.text.chars().take(100).collect::<String>())
+                        .unwrap_or_default();
+                    writeln!(out, "{:<24} {id}: {text}", "")?;
+                }
+            }
         }
     }
     Ok(if findings.is_empty() {
