@@ -56,9 +56,43 @@ fn message_200() -> String {
     base.chars().cycle().take(200).collect()
 }
 
+/// Ordinary companion chat (the corpus's `chat` items, none of them a finding by label),
+/// repeated to about 1 MiB: the traffic most messages are.
+fn ordinary_chat() -> String {
+    let items = tutela_detect::eval::parse_jsonl(include_str!(
+        "../../../data/train/minor_distress_chat.jsonl"
+    ))
+    .unwrap_or_default();
+    let chat: Vec<&str> = items
+        .iter()
+        .filter(|i| i.task == "chat")
+        .map(|i| i.text.as_str())
+        .collect();
+    let mut s = String::new();
+    for t in chat.iter().cycle().take(40_000) {
+        if s.len() >= 1 << 20 {
+            break;
+        }
+        s.push_str(t);
+        s.push('\n');
+    }
+    s
+}
+
 fn bench(c: &mut Criterion) {
     let det = Detectors::builtin();
     let text = corpus(1 << 20);
+    let chat = ordinary_chat();
+    let mut g = c.benchmark_group("ordinary_chat");
+    g.throughput(Throughput::Bytes(chat.len() as u64));
+    g.sample_size(20);
+    g.bench_function("ngram_tier_alone", |b| {
+        b.iter(|| black_box(det.scan_tiers(Side::User, black_box(&chat), None, Tiers::NGRAM)))
+    });
+    g.bench_function("lexical_and_ngram", |b| {
+        b.iter(|| black_box(det.scan(Side::User, black_box(&chat), None)))
+    });
+    g.finish();
     let mut g = c.benchmark_group("throughput");
     g.throughput(Throughput::Bytes(text.len() as u64));
     g.sample_size(20);
