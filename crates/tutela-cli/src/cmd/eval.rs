@@ -39,8 +39,8 @@ pub fn run(args: Args) -> Result<Outcome> {
     let (det, _) = crate::tiers::load(&args.rules, &args.learned)?;
     let mut fused = args.tiers.unwrap_or(det.tiers());
     // Report the tiers that can run: the encoder only when its model and heads are loaded.
-    fused.encoder &= det.has_encoder(tutela_types::Side::User)
-        || det.has_encoder(tutela_types::Side::Assistant);
+    fused.encoder &=
+        det.has_encoder(tutela_types::Side::User) || det.has_encoder(tutela_types::Side::Assistant);
     let (scored, fused_report) = evaluate_tier_report(&det, &items, fused);
     let mut singles = Vec::new();
     for t in [Tiers::LEXICAL, Tiers::NGRAM, Tiers::ENCODER] {

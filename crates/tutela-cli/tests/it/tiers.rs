@@ -22,7 +22,9 @@ fn tutela(args: &[&str], model: Option<&str>) -> (i32, String, String) {
 
 /// The imported encoder model, if the environment names one.
 fn model() -> Option<String> {
-    let dir = std::env::var("TUTELA_MODEL_DIR").ok().filter(|d| !d.is_empty());
+    let dir = std::env::var("TUTELA_MODEL_DIR")
+        .ok()
+        .filter(|d| !d.is_empty());
     let present = dir
         .as_deref()
         .is_some_and(|d| std::path::Path::new(d).join("manifest.json").exists());
