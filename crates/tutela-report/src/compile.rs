@@ -16,6 +16,7 @@ use crate::model::{
 };
 use crate::render::thousands;
 use crate::threshold::evaluate_thresholds;
+use crate::tiers;
 
 /// Errors while compiling a report.
 #[derive(Debug, thiserror::Error)]
@@ -317,13 +318,18 @@ pub async fn transparency(
             continue;
         }
         appeals.received += c.count;
-        match c.outcome.as_deref() {
-            None => appeals.open += c.count,
-            Some("upheld" | "overturned") => appeals.upheld += c.count,
-            Some(_) => appeals.rejected += c.count,
+        match tiers::outcome(c.outcome.as_deref()) {
+            tiers::Outcome::Open => appeals.open += c.count,
+            tiers::Outcome::Upheld => appeals.upheld += c.count,
+            tiers::Outcome::Rejected => appeals.rejected += c.count,
         }
         appeals.within_time_limit += c.count - c.overdue.min(c.count);
     }
+    let tiers = tiers::figures(
+        &store.finding_tiers(from, to).await?,
+        &store.intervention_tiers(from, to).await?,
+        &store.appeal_tiers(from, to).await?,
+    );
     Ok(TransparencyReport {
         meta: meta(ReportKind::Transparency, "Transparency report", set, p, o),
         totals_by_kind: store
@@ -334,6 +340,7 @@ pub async fn transparency(
         interventions,
         appeals,
         over_blocking,
+        tiers,
     })
 }
 

@@ -4,6 +4,8 @@
 //!   items that need a person clearly marked;
 //! - `sb243`: the California SB 243 annual report (§22603), with no personal data;
 //! - `transparency`: interventions by rule, jurisdiction and month, appeals, over-blocking;
+//!   findings, interventions and over-blocking (appeals decided for the user) by detection tier
+//!   (lexical, n-gram, encoder, judge) and detector;
 //! - `usage`: registered users, monthly active users, thresholds, minutes, age structure.
 //!
 //! Each report is typed data ([`model`]); JSON is its serialisation and validates against the
@@ -24,6 +26,7 @@ pub mod compile;
 pub mod model;
 pub mod render;
 mod threshold;
+mod tiers;
 
 pub use crate::model::{
     AssessmentReport, ReportKind, Sb243Report, ThresholdState, ThresholdStatus, TransparencyReport,

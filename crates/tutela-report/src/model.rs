@@ -234,6 +234,124 @@ pub struct OverBlocking {
     pub rate: f64,
 }
 
+/// The detection tier behind a figure: the four tiers of `tutela-detect`, and two causes that
+/// are no tier, for interventions and appeals.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum DetectionTier {
+    /// Patterns over normalised text.
+    Lexical,
+    /// The linear model over hashed character and word n-grams.
+    Ngram,
+    /// Heads over a sentence encoder (older records: `semantic`).
+    Encoder,
+    /// A model asked to classify.
+    Judge,
+    /// No finding caused it: a session-start or usage notice, a budget, quiet hours; for an
+    /// appeal, also one that names no intervention.
+    NoFinding,
+    /// It names a detector, but the records do not say which tier found it (no audit record
+    /// linked, or the record holds no finding of that detector).
+    NotRecorded,
+}
+
+impl DetectionTier {
+    /// The four tiers, in order.
+    pub const TIERS: [DetectionTier; 4] = [
+        DetectionTier::Lexical,
+        DetectionTier::Ngram,
+        DetectionTier::Encoder,
+        DetectionTier::Judge,
+    ];
+
+    /// `lexical`, `ngram`, `encoder`, `judge`, `no_finding`, `not_recorded`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DetectionTier::Lexical => "lexical",
+            DetectionTier::Ngram => "ngram",
+            DetectionTier::Encoder => "encoder",
+            DetectionTier::Judge => "judge",
+            DetectionTier::NoFinding => "no_finding",
+            DetectionTier::NotRecorded => "not_recorded",
+        }
+    }
+}
+
+impl From<tutela_types::Tier> for DetectionTier {
+    fn from(t: tutela_types::Tier) -> Self {
+        match t {
+            tutela_types::Tier::Lexical => DetectionTier::Lexical,
+            tutela_types::Tier::Ngram => DetectionTier::Ngram,
+            tutela_types::Tier::Encoder => DetectionTier::Encoder,
+            tutela_types::Tier::Judge => DetectionTier::Judge,
+        }
+    }
+}
+
+/// Appeals against the interventions of one tier (or detector and tier), with the report's
+/// definition of over-blocking: an appeal decided for the user (`upheld` or `overturned`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TierAppeals {
+    /// Received in the period.
+    pub received: u64,
+    /// Decided for the user: the intervention was wrong (over-blocking).
+    pub upheld: u64,
+    /// Decided against.
+    pub rejected: u64,
+    /// Not yet decided.
+    pub open: u64,
+    /// `upheld / (upheld + rejected)`; `null` when none was decided.
+    pub upheld_rate: Option<f64>,
+}
+
+/// One tier's figures.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TierSummary {
+    /// Which tier.
+    pub tier: DetectionTier,
+    /// Findings of the tier in the period's audit records, all detectors.
+    pub findings: u64,
+    /// Interventions caused by a finding of the tier, each counted once.
+    pub interventions: u64,
+    /// Those interventions per action kind.
+    pub interventions_by_kind: BTreeMap<String, u64>,
+    /// Appeals received in the period against interventions of the tier.
+    pub appeals: TierAppeals,
+}
+
+/// One detector's figures through one tier.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DetectorTierRow {
+    /// The detector (`crisis`) or operator category; `null` for `no_finding`.
+    pub detector: Option<String>,
+    /// Which tier.
+    pub tier: DetectionTier,
+    /// Findings in the period's audit records.
+    pub findings: u64,
+    /// Interventions it caused, each counted once.
+    pub interventions: u64,
+    /// Appeals received in the period against those interventions.
+    pub appeals: TierAppeals,
+}
+
+/// Findings, interventions and over-blocking by detection tier.
+///
+/// An intervention is attributed to the tier of the finding that caused it: in its audit
+/// record, the gravest finding of the detector it names (on its side; the last of equals).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TierFigures {
+    /// Per tier: the four tiers always, `no_finding` and `not_recorded` when not zero.
+    pub by_tier: Vec<TierSummary>,
+    /// Per detector and tier, every pair with a finding, an intervention or an appeal.
+    pub by_detector: Vec<DetectorTierRow>,
+}
+
 /// The transparency report.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -249,6 +367,8 @@ pub struct TransparencyReport {
     pub appeals: Appeals,
     /// Measured over-blocking.
     pub over_blocking: Vec<OverBlocking>,
+    /// Findings, interventions and appeals (over-blocking) by detection tier and detector.
+    pub tiers: TierFigures,
 }
 
 /// Whether an assessment item was compiled from the records or needs a person.

@@ -4,8 +4,8 @@
 use std::fmt::Write as _;
 
 use crate::model::{
-    AssessmentReport, ItemSource, Meta, Metric, Sb243Report, ThresholdState, ThresholdStatus,
-    TransparencyReport, UsageReport,
+    AssessmentReport, DetectionTier, ItemSource, Meta, Metric, Sb243Report, ThresholdState,
+    ThresholdStatus, TierAppeals, TierFigures, TransparencyReport, UsageReport,
 };
 
 /// A rendered-agnostic document.
@@ -83,6 +83,127 @@ fn state_name(s: ThresholdState) -> &'static str {
         ThresholdState::Warning => "WARNING: within reach of the threshold",
         ThresholdState::Crossed => "CROSSED: the duty is open",
     }
+}
+
+fn tier_name(t: DetectionTier) -> &'static str {
+    match t {
+        DetectionTier::Lexical => "lexical",
+        DetectionTier::Ngram => "n-gram",
+        DetectionTier::Encoder => "encoder",
+        DetectionTier::Judge => "judge",
+        DetectionTier::NoFinding => "no finding",
+        DetectionTier::NotRecorded => "tier not recorded",
+    }
+}
+
+fn rate(r: Option<f64>) -> String {
+    r.map_or_else(|| "—".into(), |r| format!("{:.1} %", r * 100.0))
+}
+
+fn appeal_cells(a: &TierAppeals) -> [String; 5] {
+    [
+        thousands(a.received),
+        thousands(a.upheld),
+        thousands(a.rejected),
+        thousands(a.open),
+        rate(a.upheld_rate),
+    ]
+}
+
+/// The two per-tier sections of the transparency report.
+fn tier_sections(t: &TierFigures) -> [Section; 2] {
+    let detection = Section {
+        title: "Findings and interventions by detection tier".into(),
+        needs_human_input: false,
+        blocks: vec![
+            Block::Para("Tiers: lexical (patterns over normalised text), n-gram (a linear model over character and word n-grams), encoder (heads over a sentence encoder), judge (a model asked to classify). An intervention counts under the tier of the finding that caused it: in its audit record, the gravest finding of the detector it names. \"No finding\": no finding caused it (session-start and usage notices, budgets, quiet hours). \"Tier not recorded\": its audit record is not linked or does not hold that finding.".into()),
+            Block::Bars {
+                caption: "Interventions by tier".into(),
+                unit: "interventions".into(),
+                bars: t
+                    .by_tier
+                    .iter()
+                    .map(|s| (tier_name(s.tier).to_owned(), s.interventions as f64))
+                    .collect(),
+            },
+            Block::Table {
+                head: vec![
+                    "Tier".into(),
+                    "Findings".into(),
+                    "Interventions".into(),
+                    "By kind".into(),
+                ],
+                rows: t
+                    .by_tier
+                    .iter()
+                    .map(|s| {
+                        vec![
+                            tier_name(s.tier).to_owned(),
+                            thousands(s.findings),
+                            thousands(s.interventions),
+                            s.interventions_by_kind
+                                .iter()
+                                .map(|(k, n)| format!("{k}: {}", thousands(*n)))
+                                .collect::<Vec<_>>()
+                                .join("; "),
+                        ]
+                    })
+                    .collect(),
+            },
+            Block::Table {
+                head: vec![
+                    "Detector".into(),
+                    "Tier".into(),
+                    "Findings".into(),
+                    "Interventions".into(),
+                    "Appeals".into(),
+                    "Decided for the user".into(),
+                ],
+                rows: t
+                    .by_detector
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.detector.clone().unwrap_or_else(|| "—".into()),
+                            tier_name(r.tier).to_owned(),
+                            thousands(r.findings),
+                            thousands(r.interventions),
+                            thousands(r.appeals.received),
+                            thousands(r.appeals.upheld),
+                        ]
+                    })
+                    .collect(),
+            },
+        ],
+    };
+    let over_blocking = Section {
+        title: "Over-blocking by tier (appeals)".into(),
+        needs_human_input: false,
+        blocks: vec![
+            Block::Para("Appeals received in the period, split by the tier of the finding behind the intervention appealed against. An appeal decided for the user (upheld or overturned) is an intervention that should not have happened: over-blocking. The share is of the decided appeals.".into()),
+            Block::Table {
+                head: vec![
+                    "Tier".into(),
+                    "Interventions".into(),
+                    "Appeals".into(),
+                    "Decided for the user".into(),
+                    "Rejected".into(),
+                    "Open".into(),
+                    "Share decided for the user".into(),
+                ],
+                rows: t
+                    .by_tier
+                    .iter()
+                    .map(|s| {
+                        let mut row = vec![tier_name(s.tier).to_owned(), thousands(s.interventions)];
+                        row.extend(appeal_cells(&s.appeals));
+                        row
+                    })
+                    .collect(),
+            },
+        ],
+    };
+    [detection, over_blocking]
 }
 
 /// `1234567` → `1,234,567`.
@@ -270,6 +391,7 @@ impl TransparencyReport {
     pub fn document(&self) -> Document {
         let by_kind = &self.totals_by_kind;
         let a = &self.appeals;
+        let [detection, tier_over_blocking] = tier_sections(&self.tiers);
         Document {
             title: self.meta.title.clone(),
             meta: meta_lines(&self.meta),
@@ -310,6 +432,7 @@ impl TransparencyReport {
                         },
                     ],
                 },
+                detection,
                 Section {
                     title: "Appeals and complaints".into(),
                     needs_human_input: false,
@@ -324,6 +447,7 @@ impl TransparencyReport {
                         ),
                     ])],
                 },
+                tier_over_blocking,
                 Section {
                     title: "Over-blocking (measured)".into(),
                     needs_human_input: self.over_blocking.is_empty(),

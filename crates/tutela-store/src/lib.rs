@@ -93,8 +93,8 @@ pub use crate::model::{
     month_of, year_days, year_month,
 };
 pub use crate::obligations::{
-    EscalationStats, ImportUser, NewObligation, ObligationKind, ObligationRecord, ObligationStore,
-    Registration,
+    AppealTierCount, EscalationStats, FindingTierCount, ImportUser, InterventionTierCount,
+    NewObligation, ObligationKind, ObligationRecord, ObligationStore, Registration,
 };
 pub use crate::sqlite::{SqliteStore, StoreOptions};
 pub use crate::traits::{

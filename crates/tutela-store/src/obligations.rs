@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 use serde::Serialize;
-use tutela_types::Timestamp;
+use tutela_types::{Tier, Timestamp};
 
 use crate::error::Result;
 
@@ -129,6 +129,51 @@ pub struct EscalationStats {
     pub median_secs_to_claim: Option<i64>,
 }
 
+/// Findings recorded in the audit log, per detector and detection tier (transparency report).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FindingTierCount {
+    /// The detector (`crisis`) or operator category.
+    pub detector: String,
+    /// The tier that produced the findings (a record's `semantic` reads as `encoder`).
+    pub tier: Tier,
+    /// How many findings.
+    pub count: u64,
+}
+
+/// Interventions per action kind, the detector they name, and the tier of the finding that
+/// caused them (transparency report).
+///
+/// The finding is read from the intervention's audit record: the gravest finding of the named
+/// detector on the intervention's side, the last one on a tie, which is the finding the
+/// gateway took the detector from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InterventionTierCount {
+    /// Action kind (`replace_reply`, `notice`, ...).
+    pub kind: String,
+    /// The detector the intervention names; `None` when its turn had no finding.
+    pub detector: Option<String>,
+    /// The tier of that detector's finding; `None` when the intervention names no detector,
+    /// is not linked to an audit record, or its record holds no finding of the detector.
+    pub tier: Option<Tier>,
+    /// How many interventions.
+    pub count: u64,
+}
+
+/// Appeals per the detector and tier behind the intervention appealed against, and outcome
+/// (transparency report: over-blocking per tier).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AppealTierCount {
+    /// The detector the appealed intervention names; `None` when the appeal names no
+    /// intervention or the intervention names no detector.
+    pub detector: Option<String>,
+    /// The tier of that detector's finding, as for [`InterventionTierCount::tier`].
+    pub tier: Option<Tier>,
+    /// Outcome (`None`: still open).
+    pub outcome: Option<String>,
+    /// How many appeals.
+    pub count: u64,
+}
+
 /// A user to import in bulk.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ImportUser {
@@ -190,6 +235,20 @@ pub trait ObligationStore: Send + Sync {
         from: tutela_types::LocalDate,
         to: tutela_types::LocalDate,
     ) -> Result<Vec<(tutela_types::LocalDate, u64, u64)>>;
+    /// Findings held by the audit records of turns in `[from, to)`, per detector and tier.
+    /// Reads each record of the period once (records without findings are skipped before
+    /// their JSON is parsed); no subject, session or content leaves the store.
+    async fn finding_tiers(&self, from: Timestamp, to: Timestamp) -> Result<Vec<FindingTierCount>>;
+    /// Interventions in `[from, to)` per kind, detector and the tier of the finding that
+    /// caused them (see [`InterventionTierCount`]); each intervention counted once.
+    async fn intervention_tiers(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<InterventionTierCount>>;
+    /// Appeals (complaints of category `appeal`) received in `[from, to)` per detector and
+    /// tier of the appealed intervention's finding, and outcome.
+    async fn appeal_tiers(&self, from: Timestamp, to: Timestamp) -> Result<Vec<AppealTierCount>>;
     /// Inserts users that do not exist yet, in one transaction; returns how many were new.
     async fn import_users(&self, users: &[ImportUser]) -> Result<u64>;
 }

@@ -10,6 +10,9 @@
 
 mod samples;
 
+/// Per-tier figures of the transparency report, compiled from a store.
+mod tiers;
+
 use std::path::PathBuf;
 
 use tutela_report::{Format, Report, ReportKind, schema};

@@ -3,8 +3,9 @@
 use std::collections::BTreeMap;
 
 use tutela_report::model::{
-    Appeals, AssessmentItem, Bucket, DayUsage, Figure, InterventionRow, ItemSource, Meta,
-    MonthActive, OverBlocking,
+    Appeals, AssessmentItem, Bucket, DayUsage, DetectionTier, DetectorTierRow, Figure,
+    InterventionRow, ItemSource, Meta, MonthActive, OverBlocking, TierAppeals, TierFigures,
+    TierSummary,
 };
 use tutela_report::{
     AssessmentReport, Report, ReportKind, Sb243Report, TransparencyReport, UsageReport,
@@ -72,6 +73,80 @@ pub fn usage() -> UsageReport {
     }
 }
 
+/// Per-tier figures with every field filled (an open appeal, a decided one, a tier without
+/// decided appeals, an intervention with no finding).
+pub fn tiers() -> TierFigures {
+    let appeals = |received, upheld, rejected, open, upheld_rate| TierAppeals {
+        received,
+        upheld,
+        rejected,
+        open,
+        upheld_rate,
+    };
+    TierFigures {
+        by_tier: vec![
+            TierSummary {
+                tier: DetectionTier::Lexical,
+                findings: 12,
+                interventions: 5,
+                interventions_by_kind: BTreeMap::from([("replace_reply".into(), 5)]),
+                appeals: appeals(3, 1, 2, 0, Some(1.0 / 3.0)),
+            },
+            TierSummary {
+                tier: DetectionTier::Ngram,
+                findings: 4,
+                interventions: 2,
+                interventions_by_kind: BTreeMap::from([("replace_reply".into(), 2)]),
+                appeals: appeals(1, 0, 0, 1, None),
+            },
+            TierSummary {
+                tier: DetectionTier::Encoder,
+                findings: 0,
+                interventions: 0,
+                interventions_by_kind: BTreeMap::new(),
+                appeals: TierAppeals::default(),
+            },
+            TierSummary {
+                tier: DetectionTier::Judge,
+                findings: 0,
+                interventions: 0,
+                interventions_by_kind: BTreeMap::new(),
+                appeals: TierAppeals::default(),
+            },
+            TierSummary {
+                tier: DetectionTier::NoFinding,
+                findings: 0,
+                interventions: 9,
+                interventions_by_kind: BTreeMap::from([("notice".into(), 9)]),
+                appeals: TierAppeals::default(),
+            },
+        ],
+        by_detector: vec![
+            DetectorTierRow {
+                detector: None,
+                tier: DetectionTier::NoFinding,
+                findings: 0,
+                interventions: 9,
+                appeals: TierAppeals::default(),
+            },
+            DetectorTierRow {
+                detector: Some("crisis".into()),
+                tier: DetectionTier::Lexical,
+                findings: 12,
+                interventions: 5,
+                appeals: appeals(3, 1, 2, 0, Some(1.0 / 3.0)),
+            },
+            DetectorTierRow {
+                detector: Some("crisis".into()),
+                tier: DetectionTier::Ngram,
+                findings: 4,
+                interventions: 2,
+                appeals: appeals(1, 0, 0, 1, None),
+            },
+        ],
+    }
+}
+
 pub fn all() -> Vec<Report> {
     vec![
         Report::Usage(usage()),
@@ -107,6 +182,7 @@ pub fn all() -> Vec<Report> {
                 false_positives: 2,
                 rate: 0.02,
             }],
+            tiers: tiers(),
         }),
         Report::Assessment(Box::new(AssessmentReport {
             meta: meta(ReportKind::Assessment),

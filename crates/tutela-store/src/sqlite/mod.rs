@@ -18,6 +18,7 @@ mod outbox;
 mod reports;
 mod rows;
 mod sessions;
+mod tiers;
 mod users;
 
 use std::path::Path;

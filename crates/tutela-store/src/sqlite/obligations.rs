@@ -8,8 +8,8 @@ use super::rows::enum_name;
 use super::users::BEGIN_WRITE;
 use crate::error::{Result, StoreError};
 use crate::obligations::{
-    EscalationStats, ImportUser, NewObligation, ObligationRecord, ObligationStore, Registration,
-    parse_kind,
+    AppealTierCount, EscalationStats, FindingTierCount, ImportUser, InterventionTierCount,
+    NewObligation, ObligationRecord, ObligationStore, Registration, parse_kind,
 };
 
 /// Rows per multi-row `INSERT` in a bulk import: 6 columns × 150 rows stays far below SQLite's
@@ -256,6 +256,22 @@ impl ObligationStore for SqliteStore {
                 )
             })
             .collect())
+    }
+
+    async fn finding_tiers(&self, from: Timestamp, to: Timestamp) -> Result<Vec<FindingTierCount>> {
+        super::tiers::finding_tiers(&self.pool, from, to).await
+    }
+
+    async fn intervention_tiers(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<InterventionTierCount>> {
+        super::tiers::intervention_tiers(&self.pool, from, to).await
+    }
+
+    async fn appeal_tiers(&self, from: Timestamp, to: Timestamp) -> Result<Vec<AppealTierCount>> {
+        super::tiers::appeal_tiers(&self.pool, from, to).await
     }
 
     async fn import_users(&self, users: &[ImportUser]) -> Result<u64> {

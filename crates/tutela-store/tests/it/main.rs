@@ -33,6 +33,9 @@ mod reports;
 /// Complaints and appeals with their handling deadline.
 mod complaints;
 
+/// Findings, interventions and appeals by detection tier (transparency report).
+mod tiers;
+
 /// Obligation records and report statistics (issue: usage accounting and reports).
 mod obligations;
 
