@@ -75,6 +75,15 @@ pub fn load_embedder(args: &LearnedArgs) -> Result<Option<Arc<UseEmbedder>>> {
 
 /// Rule packs, then the learned tiers.
 pub fn load(rules: &[PathBuf], args: &LearnedArgs) -> Result<(Detectors, Loaded)> {
+    load_with(rules, args, &|e| e)
+}
+
+/// Like [`load`], attaching the encoder through `wrap` (the gateway counts embedded windows).
+pub fn load_with(
+    rules: &[PathBuf],
+    args: &LearnedArgs,
+    wrap: &dyn Fn(Arc<dyn Embedder>) -> Arc<dyn Embedder>,
+) -> Result<(Detectors, Loaded)> {
     let mut det = crate::cmd::check::load_packs(rules)?;
     let learned = match &args.learned {
         Some(d) => Some(d.clone()),
@@ -124,6 +133,7 @@ pub fn load(rules: &[PathBuf], args: &LearnedArgs) -> Result<(Detectors, Loaded)
         loaded.encoder_missing = Some(msg);
         return Ok((det, loaded));
     };
+    let attached = wrap(embedder.clone());
     for side in [Side::User, Side::Assistant] {
         let h = match heads.iter().position(|h| h.meta.side == side) {
             Some(i) => heads.swap_remove(i),
@@ -132,7 +142,7 @@ pub fn load(rules: &[PathBuf], args: &LearnedArgs) -> Result<(Detectors, Loaded)
                 Err(_) => continue,
             },
         };
-        if let Err(e) = det.set_encoder(embedder.clone(), h) {
+        if let Err(e) = det.set_encoder(attached.clone(), h) {
             eprintln!("tutela: encoder tier off for the {side:?} side: {e}");
         }
     }

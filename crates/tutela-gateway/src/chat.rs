@@ -6,6 +6,7 @@
 //! audit record is committed before its reply leaves.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -17,11 +18,13 @@ use tutela_store::{
     NewNotification, TurnRecord, UserUpdate,
 };
 use tutela_types::{
-    Action, AgeState, Decision, Finding, NoticeContent, PersonaKind, ReplyTemplate, Side, Timestamp,
+    Action, AgeState, Decision, Finding, NoticeContent, PersonaKind, ReplyTemplate, SessionState,
+    Side, Timestamp,
 };
 
 use crate::clock::Stopwatch;
 use crate::config::{Anonymous, ExplicitLabel, parse_persona};
+use crate::encoder;
 use crate::error::{ApiError, ErrorSource};
 use crate::labels::Aigc;
 use crate::relay;
@@ -250,6 +253,9 @@ async fn turn(
         None => st.config.personas.get(&model).copied().unwrap_or_default(),
     };
     let lang = Lang::detect(&user_text);
+    // The encoder's scan of the message starts now, on the blocking pool, and runs while the
+    // rest of the user side and the upstream request go on.
+    let encoder = st.encoder.spawn(&st.scanner, Side::User, &user_text);
 
     // The user side, under the user's lock: read the clocks, decide, write them back.
     // Anonymous requests share no state: each gets fresh clocks and never enters takeover
@@ -326,35 +332,119 @@ async fn turn(
         .await;
     }
 
-    let findings = st.scanner.scan(Side::User, &user_text, None);
+    // The quick tiers now, under the lock; the encoder (when attached) has been running on
+    // the blocking pool since the request was read.
+    let quick = st.scanner.scan_quick(Side::User, &user_text, None);
     let user_state = cached.user.state();
-    let decision = compiled.set.evaluate(
-        &EvalContext {
-            now,
-            user: &user_state,
-            session: &cached.session,
-            turn: Turn {
-                side: Side::User,
-                persona,
+    let session_before = cached.session.clone();
+    let eval_user = |findings: &[Finding]| {
+        compiled.set.evaluate(
+            &EvalContext {
+                now,
+                user: &user_state,
+                session: &session_before,
+                turn: Turn {
+                    side: Side::User,
+                    persona,
+                },
             },
-        },
-        &findings,
-    );
-    if decision.session.continuous_since != cached.session.continuous_since {
+            findings,
+        )
+    };
+    let first = eval_user(&quick);
+    if first.session.continuous_since != cached.session.continuous_since {
         cached.session_id = st.ids.next();
     }
-    let usage_secs = if decision.session.usage_day == cached.session.usage_day {
-        decision
+    let usage_secs = if first.session.usage_day == cached.session.usage_day {
+        first
             .session
             .used_today_secs
             .saturating_sub(cached.session.used_today_secs)
     } else {
-        decision.session.used_today_secs
+        first.session.used_today_secs
     };
-    cached.session = decision.session.clone();
+    cached.session = first.session.clone();
     cached.turns += 1;
     let turn_no = cached.turns;
     let session_id = cached.session_id.clone();
+
+    // With the encoder in flight: let go of the user's lock, ask the upstream (unless a
+    // template answers) while the encoder finishes, then decide on every tier's findings.
+    // Nothing of the reply leaves before that decision.
+    let mut findings = quick;
+    let mut decision = first.clone();
+    let mut encoder_note: Option<&'static str> = None;
+    let up = Stopwatch::start();
+    let mut call = None;
+    let mut early: Option<(Result<UpstreamReply, ApiError>, f64)> = None;
+    let mut held = Some(guard);
+    if let Some(pending) = encoder {
+        held = None;
+        if first.replacement().is_none() {
+            call = Some(Box::pin(st.upstream.complete(
+                &mut req,
+                body.clone(),
+                stream,
+                &user_text,
+                turn_no,
+                now,
+            )));
+        }
+        let wait = pending.wait();
+        tokio::pin!(wait);
+        let outcome = match call.as_mut() {
+            None => {
+                let w = Stopwatch::start();
+                let o = wait.await;
+                st.metrics.encoder_wait.observe(w.secs());
+                o
+            }
+            Some(c) => tokio::select! {
+                biased;
+                o = &mut wait => {
+                    st.metrics.encoder_wait.observe(0.0);
+                    o
+                }
+                a = c.as_mut() => {
+                    early = Some((a, up.secs()));
+                    let w = Stopwatch::start();
+                    let o = wait.await;
+                    st.metrics.encoder_wait.observe(w.secs());
+                    o
+                }
+            },
+        };
+        match outcome {
+            encoder::Outcome::Ran(found, windows) => {
+                st.metrics.encoder_ran(Side::User, windows);
+                let added = crate::scan::merge_encoder(&findings, found);
+                if !added.is_empty() {
+                    findings.extend(added);
+                    decision = eval_user(&findings);
+                }
+            }
+            encoder::Outcome::TimedOut => {
+                st.metrics.encoder_timeouts.fetch_add(1, Ordering::Relaxed);
+                encoder_note = Some("timeout");
+            }
+            encoder::Outcome::Failed => {
+                st.metrics.encoder_failures.fetch_add(1, Ordering::Relaxed);
+                encoder_note = Some("failed");
+            }
+        }
+        if decision.intervenes() || decision.session != first.session {
+            let mut g = slot.lock().await;
+            if g.is_none() {
+                *g = Some(load_user(st, &user_id, now).await?);
+            }
+            if let Some(c) = g.as_mut() {
+                merge_session(&mut c.session, &first.session, &decision.session);
+            }
+            held = Some(g);
+        }
+    }
+    st.metrics.learned_findings(&findings);
+
     let turn_record = TurnRecord {
         user_id: user_id.clone(),
         session_id: session_id.clone(),
@@ -364,7 +454,7 @@ async fn turn(
         local_day: now.local_date(user_state.utc_offset_minutes),
         usage_secs,
     };
-    let audit = AuditEntry {
+    let mut audit = AuditEntry {
         at: now,
         kind: if decision.intervenes() {
             AuditKind::Intervention
@@ -378,18 +468,26 @@ async fn turn(
         profile_hash: compiled.set.snapshot_hash().to_owned(),
         content_hash: Some(st.records.pseudonyms.content_hash(&user_text)),
     };
+    if let Some(note) = encoder_note {
+        // The turn was decided without the encoder tier; the record says so.
+        audit.payload.detail = Some(json!({ "encoder": note }));
+    }
     let mut case_id = None;
     let mut pending = None;
+    let mut user_after = user_state.clone();
     if decision.intervenes() {
+        let Some(cached) = held.as_mut().and_then(|g| g.as_mut()) else {
+            return Err(ApiError::Internal(
+                "user cache slot empty after load".into(),
+            ));
+        };
         // Durable before anything of this turn reaches the user.
         let link = st
             .records
             .audit_durable(audit)
             .await
             .map_err(ApiError::Store)?;
-        st.metrics
-            .durable_audits
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        st.metrics.durable_audits.fetch_add(1, Ordering::Relaxed);
         // The session row must exist before an `end_session` can close it.
         st.records
             .backend
@@ -409,13 +507,13 @@ async fn turn(
             Some(link.seq),
         )
         .await?;
+        user_after = cached.user.state();
     } else {
         st.records.turn_only(turn_record);
         pending = Some(audit);
     }
-    let user_after = cached.user.state();
     let session_after = decision.session.clone();
-    drop(guard);
+    drop(held);
 
     let id = st.ids.next();
     let completion_id = format!("chatcmpl-tutela-{id}");
@@ -437,7 +535,7 @@ async fn turn(
         persona,
         now,
         lang,
-        user_text,
+        user_text: user_text.clone(),
         model,
         completion_id,
         aigc,
@@ -449,41 +547,86 @@ async fn turn(
     };
 
     if let Some((template, resources)) = decision.replacement() {
+        // The model's reply, if it was asked (the encoder decided after), is dropped unread:
+        // its connection closes and not a byte of it reaches the client.
+        drop(early);
+        drop(call);
         let text = render_template(st, &compiled, template, resources, lang);
         st.metrics.added_latency.observe(sw.secs());
         return Ok(reply(&ctx, text, Author::Tutela, stream, None));
     }
 
     // The model's turn.
-    let pre = sw.secs();
-    let up = Stopwatch::start();
-    let answer = st
-        .upstream
-        .complete(
-            &mut req,
-            body.clone(),
-            stream,
-            &ctx.user_text,
-            turn_no,
-            ctx.now,
-        )
-        .await?;
-    match answer {
+    let (answer, up_secs) = if let Some(a) = early {
+        a
+    } else if let Some(c) = call.as_mut() {
+        let a = c.await;
+        (a, up.secs())
+    } else {
+        // Asked only now: without the encoder, or when the quick tiers chose a template the
+        // full decision did not keep.
+        drop(call);
+        let up = Stopwatch::start();
+        let a = st
+            .upstream
+            .complete(&mut req, body.clone(), stream, &user_text, turn_no, now)
+            .await;
+        (a, up.secs())
+    };
+    st.metrics.upstream_latency.observe(up_secs);
+    match answer? {
         UpstreamReply::Json(v) => {
-            st.metrics.upstream_latency.observe(up.secs());
-            let post = Stopwatch::start();
             let resp = json_reply(&ctx, v).await?;
-            st.metrics.added_latency.observe(pre + post.secs());
+            st.metrics
+                .added_latency
+                .observe((sw.secs() - up_secs).max(0.0));
             Ok(resp)
         }
         UpstreamReply::Stream(events) => {
-            st.metrics.upstream_latency.observe(up.secs());
-            st.metrics.added_latency.observe(pre);
             st.metrics
-                .streams
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                .added_latency
+                .observe((sw.secs() - up_secs).max(0.0));
+            st.metrics.streams.fetch_add(1, Ordering::Relaxed);
             Ok(relay::start(ctx, events))
         }
+    }
+}
+
+/// Applies to `current` what moved between `before` and `after` (the clocks a decision on more
+/// findings moved further), keeping what another turn of the same user wrote meanwhile.
+fn merge_session(current: &mut SessionState, before: &SessionState, after: &SessionState) {
+    if current == before {
+        *current = after.clone();
+        return;
+    }
+    let (Ok(Value::Object(b)), Ok(Value::Object(a)), Ok(Value::Object(mut c))) = (
+        serde_json::to_value(before),
+        serde_json::to_value(after),
+        serde_json::to_value(&*current),
+    ) else {
+        return;
+    };
+    for (k, v) in a {
+        let old = b.get(&k);
+        if old == Some(&v) {
+            continue;
+        }
+        // Maps (the clocks' last firings) merge key by key.
+        match (old, &v, c.get_mut(&k)) {
+            (Some(Value::Object(ob)), Value::Object(nv), Some(Value::Object(cur))) => {
+                for (kk, vv) in nv {
+                    if ob.get(kk) != Some(vv) {
+                        cur.insert(kk.clone(), vv.clone());
+                    }
+                }
+            }
+            _ => {
+                c.insert(k, v);
+            }
+        }
+    }
+    if let Ok(s) = serde_json::from_value(Value::Object(c)) {
+        *current = s;
     }
 }
 
@@ -823,9 +966,18 @@ async fn json_reply(ctx: &TurnCtx, mut v: Value) -> Result<Response, ApiError> {
         .unwrap_or("")
         .to_owned();
     let st = &ctx.st;
-    let findings = st
-        .scanner
-        .scan(Side::Assistant, &text, Some(&ctx.user_text));
+    let scan = || {
+        st.scanner
+            .scan(Side::Assistant, &text, Some(&ctx.user_text))
+    };
+    let findings = if st.scanner.has_encoder(Side::Assistant) {
+        let (f, windows) = st.encoder.run_here(scan).await;
+        st.metrics.encoder_ran(Side::Assistant, windows);
+        f
+    } else {
+        scan()
+    };
+    st.metrics.learned_findings(&findings);
     let (final_text, author, extra) = match assistant_verdict(ctx, &findings, &text).await? {
         Some((replacement, extra)) => (replacement, Author::Tutela, extra),
         None => (text, Author::Model, Vec::new()),
@@ -884,11 +1036,18 @@ pub async fn assistant_verdict(
         let entry = match pending {
             Some(mut user) => {
                 user.payload.findings.extend_from_slice(findings);
-                user.payload.detail = Some(json!({"assistant": {
+                let assistant = json!({
                     "actions": decision.actions,
                     "diagnostics": decision.diagnostics,
                     "content_hash": audit.content_hash,
-                }}));
+                });
+                match &mut user.payload.detail {
+                    // The user side's note (an encoder fallback) stays beside it.
+                    Some(Value::Object(o)) => {
+                        o.insert("assistant".into(), assistant);
+                    }
+                    d => *d = Some(json!({ "assistant": assistant })),
+                }
                 user
             }
             None => audit,

@@ -127,6 +127,13 @@ struct RawStreaming {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawDetectors {
+    rules: Option<Vec<String>>,
+    encoder_wait_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawTakeover {
     wait_secs: Option<u64>,
 }
@@ -165,11 +172,12 @@ struct RawResource {
 }
 
 /// The top-level keys the file may have; anything else is reported.
-const SECTIONS: [&str; 10] = [
+const SECTIONS: [&str; 11] = [
     "upstream",
     "labels",
     "notices",
     "streaming",
+    "detectors",
     "takeover",
     "admin",
     "engine",
@@ -271,6 +279,13 @@ pub struct Config {
     pub notices: NoticeMode,
     /// Characters of a streamed reply held back until the detectors have seen past them.
     pub hold_back_chars: usize,
+    /// How long a user turn waits for the encoder tier's scan of the user's message (counted
+    /// from its start, which is concurrent with the upstream request); past it, the turn is
+    /// decided on the quick tiers and the fallback is counted.
+    pub encoder_wait: Duration,
+    /// Operator rule packs (TOML files) loaded beside the built-in detectors by `tutela serve`;
+    /// relative paths are relative to the configuration file.
+    pub rule_packs: Vec<String>,
     /// How long a user turn in takeover waits for a human before the holding message.
     pub takeover_wait: Duration,
     /// The admin bearer token, from the environment; `None` means one is generated at start.
@@ -326,6 +341,8 @@ impl Config {
         let notices: RawNotices = section(Some("notices"), sections.remove("notices"), &mut errors);
         let streaming: RawStreaming =
             section(Some("streaming"), sections.remove("streaming"), &mut errors);
+        let detectors: RawDetectors =
+            section(Some("detectors"), sections.remove("detectors"), &mut errors);
         let takeover: RawTakeover =
             section(Some("takeover"), sections.remove("takeover"), &mut errors);
         let admin: RawAdmin = section(Some("admin"), sections.remove("admin"), &mut errors);
@@ -423,6 +440,13 @@ impl Config {
             errors.push(ConfigError::new(
                 "streaming.hold_back_chars",
                 format!("{hold_back_chars} is outside 16..=4096"),
+            ));
+        }
+        let encoder_wait_ms = detectors.encoder_wait_ms.unwrap_or(250);
+        if !(1..=10_000).contains(&encoder_wait_ms) {
+            errors.push(ConfigError::new(
+                "detectors.encoder_wait_ms",
+                format!("{encoder_wait_ms} is outside 1..=10000"),
             ));
         }
         let wait = takeover.wait_secs.unwrap_or(20);
@@ -536,6 +560,8 @@ impl Config {
             propagator,
             notices,
             hold_back_chars,
+            encoder_wait: Duration::from_millis(encoder_wait_ms),
+            rule_packs: detectors.rules.unwrap_or_default(),
             takeover_wait: Duration::from_secs(wait),
             admin_token,
             admin_token_env,

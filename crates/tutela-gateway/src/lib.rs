@@ -21,6 +21,7 @@ pub mod compliance;
 pub mod config;
 pub mod demo;
 pub mod duties;
+pub mod encoder;
 pub mod engines;
 pub mod error;
 pub mod labels;
@@ -98,9 +99,22 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// Ready when the store answers. The encoder tier is optional: the body says whether it runs
+/// and, if not, why.
 async fn readyz(State(st): State<AppState>) -> Response {
     match st.records.backend.active_escalation_count().await {
-        Ok(_) => (StatusCode::OK, "ready\n").into_response(),
+        Ok(_) => {
+            let t = st.scanner.tiers();
+            let why = t.encoder_missing.as_deref().unwrap_or("not attached");
+            let encoder = match (t.encoder_user, t.encoder_assistant) {
+                (true, true) => "on".to_owned(),
+                (true, false) => format!("on for the user side only (assistant side: {why})"),
+                (false, true) => format!("on for the assistant side only (user side: {why})"),
+                (false, false) => format!("off ({why})"),
+            };
+            let body = format!("ready\ntiers: {}\nencoder: {encoder}\n", t.describe());
+            (StatusCode::OK, body).into_response()
+        }
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}\n")).into_response(),
     }
 }
@@ -177,7 +191,8 @@ pub enum BuildError {
 pub struct Parts {
     /// A clock (tests); the system clock otherwise.
     pub clock: Option<Arc<dyn Clock>>,
-    /// Detectors (tests); the built-in detectors otherwise.
+    /// Detectors (`tutela serve` passes the built-in detectors with the learned tiers it
+    /// loaded; tests pass fakes); the built-in detectors alone otherwise.
     pub scanner: Option<Arc<dyn scan::Scanner>>,
     /// The engine (tests); the built-in profiles otherwise.
     pub policy: Option<Arc<dyn duties::Policy>>,
@@ -209,7 +224,7 @@ pub async fn build(config: Config, parts: Parts) -> Result<AppState, BuildError>
             // Build the user side and the quick-pass automata now, so the first requests do
             // not wait for them.
             detectors.prepare();
-            Arc::new(engines::BuiltinScanner(detectors))
+            Arc::new(engines::BuiltinScanner::new(detectors, None))
         }
         #[cfg(not(feature = "detect"))]
         None => Arc::new(scan::NoScanner),

@@ -2,8 +2,12 @@
 //! rendered as text at `/metrics`.
 
 use std::fmt::Write as _;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use tutela_types::{Finding, Side, Tier};
+
+use crate::scan::TierStatus;
 
 /// Upper bounds of the latency buckets, in seconds: fine below a millisecond, where the
 /// gateway's own cost lives, coarse above, where the model's lives.
@@ -82,6 +86,30 @@ pub struct Metrics {
     pub notifications_sent: AtomicU64,
     /// Notifications that gave up.
     pub notifications_failed: AtomicU64,
+    /// The tiers that run (set once at start).
+    pub tiers: OnceLock<TierStatus>,
+    /// Per side (user, assistant): messages or replies the encoder tier scanned.
+    pub encoder_runs: [AtomicU64; 2],
+    /// Per side: of those, the ones with at least one window embedded (past the gate).
+    pub encoder_reached: [AtomicU64; 2],
+    /// Per side: windows embedded.
+    pub encoder_windows: [AtomicU64; 2],
+    /// User-side encoder scans given up after the bound.
+    pub encoder_timeouts: AtomicU64,
+    /// User-side encoder scans that failed.
+    pub encoder_failures: AtomicU64,
+    /// Time a user turn waited for the encoder once it could otherwise answer (the upstream
+    /// reply was there, or no upstream was asked).
+    pub encoder_wait: Histogram,
+    /// Findings of the learned tiers by tier and detector.
+    learned: Mutex<Vec<((Tier, String), u64)>>,
+}
+
+fn side_index(side: Side) -> usize {
+    match side {
+        Side::User => 0,
+        Side::Assistant => 1,
+    }
 }
 
 impl Metrics {
@@ -93,6 +121,36 @@ impl Metrics {
         match v.iter_mut().find(|(k, _)| k == kind) {
             Some((_, n)) => *n += 1,
             None => v.push((kind.to_owned(), 1)),
+        }
+    }
+
+    /// Counts one encoder scan of a side that embedded `windows` windows.
+    pub fn encoder_ran(&self, side: Side, windows: u64) {
+        let i = side_index(side);
+        self.encoder_runs[i].fetch_add(1, Ordering::Relaxed);
+        if windows > 0 {
+            self.encoder_reached[i].fetch_add(1, Ordering::Relaxed);
+            self.encoder_windows[i].fetch_add(windows, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts the findings of the learned tiers among `findings`.
+    pub fn learned_findings(&self, findings: &[Finding]) {
+        let learned = |f: &&Finding| matches!(f.tier, Tier::Ngram | Tier::Encoder);
+        if !findings.iter().any(|f| learned(&f)) {
+            return;
+        }
+        let Ok(mut v) = self.learned.lock() else {
+            return;
+        };
+        for f in findings.iter().filter(learned) {
+            match v
+                .iter_mut()
+                .find(|((t, d), _)| *t == f.tier && d == f.detector.as_str())
+            {
+                Some((_, n)) => *n += 1,
+                None => v.push(((f.tier, f.detector.as_str().to_owned()), 1)),
+            }
         }
     }
 
@@ -162,6 +220,7 @@ impl Metrics {
                 let _ = writeln!(out, "tutela_interventions_total{{kind=\"{k}\"}} {n}");
             }
         }
+        self.render_tiers(&mut out);
         let _ = writeln!(
             out,
             "# HELP tutela_open_escalations Escalation cases open or claimed.\n# TYPE tutela_open_escalations gauge\ntutela_open_escalations {open_escalations}"
@@ -176,6 +235,87 @@ impl Metrics {
             "tutela_added_latency_seconds",
             "Time tutela spends on a request outside the upstream.",
         );
+        self.encoder_wait.render(
+            &mut out,
+            "tutela_encoder_wait_seconds",
+            "Time a user turn waited for the encoder tier after it could otherwise answer.",
+        );
         out
+    }
+
+    fn render_tiers(&self, out: &mut String) {
+        let t = self.tiers.get().cloned().unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "# HELP tutela_detector_tier_enabled Whether a detection tier runs (the encoder: on either side).\n# TYPE tutela_detector_tier_enabled gauge"
+        );
+        for (tier, on) in [
+            ("lexical", t.lexical),
+            ("ngram", t.ngram),
+            ("encoder", t.encoder()),
+        ] {
+            let _ = writeln!(
+                out,
+                "tutela_detector_tier_enabled{{tier=\"{tier}\"}} {}",
+                u8::from(on)
+            );
+        }
+        for (name, help, c) in [
+            (
+                "tutela_encoder_runs_total",
+                "Messages (user side) and replies (assistant side) the encoder tier scanned.",
+                &self.encoder_runs,
+            ),
+            (
+                "tutela_encoder_reached_total",
+                "Of those, the ones with at least one window past the n-gram gate (embedded).",
+                &self.encoder_reached,
+            ),
+            (
+                "tutela_encoder_windows_total",
+                "Windows embedded by the encoder.",
+                &self.encoder_windows,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (side, i) in [("user", 0), ("assistant", 1)] {
+                let _ = writeln!(
+                    out,
+                    "{name}{{side=\"{side}\"}} {}",
+                    c[i].load(Ordering::Relaxed)
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP tutela_encoder_fallbacks_total User turns decided on the quick tiers because the encoder scan did not finish in time or failed.\n# TYPE tutela_encoder_fallbacks_total counter"
+        );
+        for (reason, c) in [
+            ("timeout", &self.encoder_timeouts),
+            ("failed", &self.encoder_failures),
+        ] {
+            let _ = writeln!(
+                out,
+                "tutela_encoder_fallbacks_total{{reason=\"{reason}\"}} {}",
+                c.load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP tutela_learned_findings_total Findings of the learned tiers by tier and detector.\n# TYPE tutela_learned_findings_total counter"
+        );
+        if let Ok(v) = self.learned.lock() {
+            for ((tier, d), n) in v.iter() {
+                let tier = if *tier == Tier::Ngram {
+                    "ngram"
+                } else {
+                    "encoder"
+                };
+                let _ = writeln!(
+                    out,
+                    "tutela_learned_findings_total{{tier=\"{tier}\",detector=\"{d}\"}} {n}"
+                );
+            }
+        }
     }
 }

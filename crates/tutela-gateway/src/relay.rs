@@ -120,6 +120,8 @@ async fn run(ctx: TurnCtx, mut events: EventStream, tx: &Tx) -> Result<(), ApiEr
     let cfg = &st.config;
     let scanner = st.scanner.clone();
     let mut scan = Some(scanner.stream(Side::Assistant, Some(&ctx.user_text)));
+    let encoder = scanner.has_encoder(Side::Assistant);
+    let mut windows = 0u64;
 
     // Phase 1: open.
     let mut first = chunk(&ctx, json!({"role": "assistant", "content": ""}), None);
@@ -182,8 +184,17 @@ async fn run(ctx: TurnCtx, mut events: EventStream, tx: &Tx) -> Result<(), ApiEr
         }
         fed.push_str(text);
         let Some(s) = scan.as_mut() else { continue };
-        let new = s.feed(text);
+        // A chunk that finishes a sentence may run the encoder (milliseconds): off the async
+        // worker, inside the hold-back window (nothing past the sentence is released yet).
+        let new = if s.may_block(text) {
+            let (f, w) = st.encoder.run_here(|| s.feed(text)).await;
+            windows += w;
+            f
+        } else {
+            s.feed(text)
+        };
         if !new.is_empty() {
+            st.metrics.learned_findings(&new);
             findings.extend(new);
             evaluated = findings.len();
             if let Some((replacement, extra)) =
@@ -205,7 +216,18 @@ async fn run(ctx: TurnCtx, mut events: EventStream, tx: &Tx) -> Result<(), ApiEr
 
     // Phase 3: finish.
     if let Some(s) = scan.take() {
-        findings.extend(s.finish());
+        let last = if encoder {
+            let (f, w) = st.encoder.run_here(|| s.finish()).await;
+            windows += w;
+            f
+        } else {
+            s.finish()
+        };
+        st.metrics.learned_findings(&last);
+        findings.extend(last);
+    }
+    if encoder {
+        st.metrics.encoder_ran(Side::Assistant, windows);
     }
     if evaluated != findings.len()
         && let Some((replacement, extra)) = chat::assistant_verdict(&ctx, &findings, &fed).await?

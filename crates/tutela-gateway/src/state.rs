@@ -12,6 +12,7 @@ use tutela_types::SessionState;
 use crate::clock::{Clock, Ids};
 use crate::config::Config;
 use crate::duties::{Policy, PolicySet};
+use crate::encoder::EncoderPool;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::records::Records;
@@ -52,6 +53,8 @@ pub struct Inner {
     pub upstream: Upstream,
     /// The detectors.
     pub scanner: Arc<dyn Scanner>,
+    /// Where the encoder tier runs, and how long the user side waits for it.
+    pub encoder: EncoderPool,
     /// The duties engine.
     pub policy: Arc<dyn Policy>,
     /// Composed sets by sorted jurisdiction list.
@@ -124,16 +127,20 @@ impl AppState {
         admin_token: String,
     ) -> Result<AppState, ApiError> {
         let ids = Ids::new(clock.now());
+        let encoder = EncoderPool::per_core(config.encoder_wait);
+        let metrics = Metrics::default();
+        let _ = metrics.tiers.set(scanner.tiers());
         let state = AppState(Arc::new(Inner {
             config,
             upstream,
             scanner,
+            encoder,
             policy,
             sets: RwLock::new(HashMap::new()),
             records,
             users: Mutex::new(HashMap::new()),
             waiters: Mutex::new(HashMap::new()),
-            metrics: Metrics::default(),
+            metrics,
             admin_token,
             ids,
             clock,

@@ -1,9 +1,16 @@
 //! `tutela serve [--config FILE]`: runs the gateway. Defaults: listen `127.0.0.1:8080`, SQLite
 //! `./tutela.db`, upstream `demo`, jurisdictions `cn, us-ca, us-ny, eu`, page at `/`.
+//!
+//! The detectors carry every tier that can run: the lexical tier with the operator's rule
+//! packs (`[detectors] rules` in the file, and `--rules`), the n-gram tier, and the encoder tier
+//! when the model directory holds the encoder and heads trained on it (`crate::tiers`). The
+//! start-up lines say which tiers run, and why the encoder does not when it does not.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use tutela_gateway::engines::{BuiltinScanner, CountingEmbedder};
 use tutela_gateway::{Config, Parts, ProcessEnv};
 
 use crate::Outcome;
@@ -20,6 +27,11 @@ pub struct Args {
     /// SQLite database file, overriding the file (`:memory:` for a throwaway store).
     #[arg(long, value_name = "PATH")]
     database: Option<String>,
+    /// Operator rule packs (TOML), besides those the file names in `[detectors] rules`.
+    #[arg(long = "rules", value_name = "FILE")]
+    rules: Vec<PathBuf>,
+    #[command(flatten)]
+    learned: crate::tiers::LearnedArgs,
 }
 
 /// Runs `tutela serve` until Ctrl-C or SIGTERM.
@@ -43,6 +55,20 @@ pub fn run(args: Args) -> Result<Outcome> {
     if let Some(d) = args.database {
         config.database = d;
     }
+    // Rule packs named in the file are relative to it.
+    let base = args
+        .config
+        .as_deref()
+        .and_then(std::path::Path::parent)
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let mut rules: Vec<PathBuf> = config.rule_packs.iter().map(|r| base.join(r)).collect();
+    rules.extend(args.rules.iter().cloned());
+    let (detectors, loaded) =
+        crate::tiers::load_with(&rules, &args.learned, &|e| Arc::new(CountingEmbedder(e)))?;
+    // Build the user side and the quick-pass automata now, so the first requests do not wait.
+    detectors.prepare();
+    let scanner = BuiltinScanner::new(detectors, loaded.encoder_missing);
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -54,11 +80,11 @@ pub fn run(args: Args) -> Result<Outcome> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(config))?;
+    runtime.block_on(serve(config, scanner))?;
     Ok(Outcome::Clean)
 }
 
-async fn serve(config: Config) -> Result<()> {
+async fn serve(config: Config, scanner: BuiltinScanner) -> Result<()> {
     let listen = config.listen;
     let token_env = config.admin_token_env.clone();
     let generated = config.admin_token.is_none();
@@ -67,7 +93,13 @@ async fn serve(config: Config) -> Result<()> {
         tutela_gateway::config::UpstreamConfig::OpenAi { base_url, .. } => base_url.clone(),
     };
     let database = config.database.clone();
-    let state = tutela_gateway::build(config, Parts::default()).await?;
+    let encoder_wait = config.encoder_wait;
+    let tiers = tutela_gateway::scan::Scanner::tiers(&scanner);
+    let parts = Parts {
+        scanner: Some(Arc::new(scanner)),
+        ..Parts::default()
+    };
+    let state = tutela_gateway::build(config, parts).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -76,6 +108,23 @@ async fn serve(config: Config) -> Result<()> {
     eprintln!(
         "  OpenAI-compatible API: http://{addr}/v1   upstream: {upstream}   store: {database}"
     );
+    eprintln!("  detectors: {}", tiers.describe());
+    if tiers.encoder_user {
+        eprintln!(
+            "  encoder on the user side: concurrent with the upstream, waited for at most {} ms (then the quick tiers decide)",
+            encoder_wait.as_millis()
+        );
+    }
+    if let Some(why) = tiers
+        .encoder_missing
+        .as_deref()
+        .filter(|_| !tiers.encoder_assistant || !tiers.encoder_user)
+    {
+        eprintln!(
+            "  encoder tier off{}: {why}",
+            if tiers.encoder() { " on one side" } else { "" }
+        );
+    }
     if generated {
         eprintln!(
             "  admin token (generated for this run; set {token_env} to choose one): {}",

@@ -1,0 +1,132 @@
+//! Where the encoder tier runs: a few slots (one per core) shared by both sides, so encoder
+//! work never takes more threads than there are cores, however many requests wait.
+//!
+//! User side: [`EncoderPool::spawn`] starts the encoder scan of the user's message on the
+//! blocking pool as soon as the request is read; the turn asks the upstream meanwhile and
+//! [`Pending::wait`]s for the result before anything of the reply leaves. A scan that has not
+//! finished `wait` after it was started (queued for a slot, or running) is given up: the turn
+//! goes on with the quick tiers' decision, the fallback is counted and noted in the audit
+//! record; a scan that fails (a panic in the encoder) is handled the same way.
+//!
+//! Assistant side: [`EncoderPool::run_here`] runs a scan step that may embed inside the
+//! hold-back window, on the relay's own task (`block_in_place`), waiting for a slot as long as
+//! it takes: a reply is never released on the quick tiers alone.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use tutela_types::{Finding, Side};
+
+use crate::scan::{Scanner, blocking};
+
+/// The encoder's slots and the user side's bound.
+#[derive(Debug, Clone)]
+pub struct EncoderPool {
+    slots: Arc<Semaphore>,
+    /// How long the user side waits for the encoder, counted from the start of the scan.
+    pub wait: Duration,
+}
+
+/// How an encoder scan of the user's message ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// It ran: its findings and the windows it embedded.
+    Ran(Vec<Finding>, u64),
+    /// It had not finished within the bound.
+    TimedOut,
+    /// It failed (the task panicked or was cancelled).
+    Failed,
+}
+
+impl Outcome {
+    /// `ran`, `timeout`, `failed` (metrics and audit records).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Ran(..) => "ran",
+            Outcome::TimedOut => "timeout",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// A user-side encoder scan in flight. Dropping it gives up a scan still waiting for a slot
+/// (one already running finishes on its thread, and its result is dropped).
+#[derive(Debug)]
+pub struct Pending {
+    task: JoinHandle<Option<(Vec<Finding>, u64)>>,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Pending {
+    /// The scan's result, or why there is none.
+    pub async fn wait(mut self) -> Outcome {
+        tokio::select! {
+            biased;
+            r = &mut self.task => match r {
+                Ok(Some((f, windows))) => Outcome::Ran(f, windows),
+                _ => Outcome::Failed,
+            },
+            () = self.deadline.as_mut() => Outcome::TimedOut,
+        }
+    }
+}
+
+impl EncoderPool {
+    /// `slots` concurrent encoder scans (at least one); the user side waits at most `wait`.
+    pub fn new(slots: usize, wait: Duration) -> Self {
+        Self {
+            slots: Arc::new(Semaphore::new(slots.max(1))),
+            wait,
+        }
+    }
+
+    /// One slot per core.
+    pub fn per_core(wait: Duration) -> Self {
+        Self::new(
+            std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+            wait,
+        )
+    }
+
+    /// Starts the encoder scan of a text on the blocking pool; `None` when the scanner has no
+    /// encoder for `side`.
+    pub fn spawn(&self, scanner: &Arc<dyn Scanner>, side: Side, text: &str) -> Option<Pending> {
+        if !scanner.has_encoder(side) {
+            return None;
+        }
+        let scanner = scanner.clone();
+        let slots = self.slots.clone();
+        let text = text.to_owned();
+        let task = tokio::spawn(async move {
+            let permit = slots.acquire_owned().await.ok();
+            tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                let before = crate::scan::windows_here();
+                let f = scanner.scan_encoder(side, &text, None);
+                (f, crate::scan::windows_here().wrapping_sub(before))
+            })
+            .await
+            .ok()
+        });
+        Some(Pending {
+            task,
+            deadline: Box::pin(tokio::time::sleep(self.wait)),
+        })
+    }
+
+    /// Runs `f` (a scan step that may embed) on this task through `block_in_place`, once a
+    /// slot is free; returns its value and the windows it embedded.
+    pub async fn run_here<R>(&self, f: impl FnOnce() -> R) -> (R, u64) {
+        let _permit = self.slots.acquire().await.ok();
+        blocking(f)
+    }
+}
