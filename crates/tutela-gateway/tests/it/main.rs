@@ -2,7 +2,8 @@
 //! `TestGateway` on 127.0.0.1:0 in front of the in-repo mock upstream where streams are.
 //!
 //! Modules: `support` (TestGateway, fake detectors, SSE parsing), `proxy` (OpenAI-compatible
-//! JSON and SSE), `crisis` (EN/ZH crisis, escalation, outbox, counters), `takeover` (human
+//! JSON and SSE), `crisis` (EN/ZH crisis, escalation, outbox, counters), `encoder` (the encoder tier: concurrent
+//! with the upstream on the user side, its fallbacks, both sides with the real detectors), `takeover` (human
 //! takeover round trip), `reply_policy` (streams stopped before a violation leaks), `minors`
 //! (budget, quiet hours, intimate persona), `labels` (explicit labels, AIGC), `admin` (auth,
 //! users, audit), `compliance` (usage, obligations, reports, complaints, data rights), `config` (errors reported together).
@@ -11,6 +12,7 @@ mod admin;
 mod compliance;
 mod config;
 mod crisis;
+mod encoder;
 mod labels;
 mod minors;
 mod proxy;

@@ -119,6 +119,16 @@ pub async fn mock(rules: Vec<Rule>) -> MockHandle {
 
 /// The state alone (for `oneshot` tests), with extra TOML appended to the test config.
 pub async fn state(extra: &str, mock: &MockHandle, clock: Arc<ManualClock>) -> AppState {
+    state_with(extra, mock, clock, Arc::new(FakeScanner)).await
+}
+
+/// The state with the given detectors.
+pub async fn state_with(
+    extra: &str,
+    mock: &MockHandle,
+    clock: Arc<ManualClock>,
+    scanner: Arc<dyn Scanner>,
+) -> AppState {
     let text = format!(
         "database = \":memory:\"\n{extra}\n[upstream]\nkind = \"openai\"\nbase_url = \"{}\"\n",
         mock.base_url()
@@ -130,7 +140,7 @@ pub async fn state(extra: &str, mock: &MockHandle, clock: Arc<ManualClock>) -> A
         config,
         Parts {
             clock: Some(clock),
-            scanner: Some(Arc::new(FakeScanner)),
+            scanner: Some(scanner),
             policy: None,
         },
     )
@@ -140,9 +150,19 @@ pub async fn state(extra: &str, mock: &MockHandle, clock: Arc<ManualClock>) -> A
 
 impl TestGateway {
     pub async fn start(extra: &str, rules: Vec<Rule>) -> TestGateway {
+        Self::start_with(extra, rules, |_| Arc::new(FakeScanner)).await
+    }
+
+    /// A gateway whose detectors `make` builds (it sees the mock, e.g. to watch its calls).
+    pub async fn start_with(
+        extra: &str,
+        rules: Vec<Rule>,
+        make: impl FnOnce(&MockHandle) -> Arc<dyn Scanner>,
+    ) -> TestGateway {
         let mock = mock(rules).await;
         let clock = Arc::new(ManualClock::new(t0()));
-        let state = state(extra, &mock, clock.clone()).await;
+        let scanner = make(&mock);
+        let state = state_with(extra, &mock, clock.clone(), scanner).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = tutela_gateway::app(state.clone());
