@@ -56,7 +56,8 @@ impl Outcome {
 /// (one already running finishes on its thread, and its result is dropped).
 #[derive(Debug)]
 pub struct Pending {
-    task: JoinHandle<Option<(Vec<Finding>, u64)>>,
+    task: JoinHandle<()>,
+    result: tokio::sync::oneshot::Receiver<(Vec<Finding>, u64)>,
     deadline: Pin<Box<tokio::time::Sleep>>,
 }
 
@@ -71,9 +72,10 @@ impl Pending {
     pub async fn wait(mut self) -> Outcome {
         tokio::select! {
             biased;
-            r = &mut self.task => match r {
-                Ok(Some((f, windows))) => Outcome::Ran(f, windows),
-                _ => Outcome::Failed,
+            // A scan that panics drops the sender without sending.
+            r = &mut self.result => match r {
+                Ok((f, windows)) => Outcome::Ran(f, windows),
+                Err(_) => Outcome::Failed,
             },
             () = self.deadline.as_mut() => Outcome::TimedOut,
         }
@@ -99,6 +101,8 @@ impl EncoderPool {
 
     /// Starts the encoder scan of a text on the blocking pool; `None` when the scanner has no
     /// encoder for `side`.
+    /// Then, still on that thread and in that slot, the work the assistant side can have done
+    /// ahead ([`Scanner::prepare_reply`]), after the result is handed over.
     pub fn spawn(&self, scanner: &Arc<dyn Scanner>, side: Side, text: &str) -> Option<Pending> {
         if !scanner.has_encoder(side) {
             return None;
@@ -106,19 +110,23 @@ impl EncoderPool {
         let scanner = scanner.clone();
         let slots = self.slots.clone();
         let text = text.to_owned();
+        let (tx, rx) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
             let permit = slots.acquire_owned().await.ok();
-            tokio::task::spawn_blocking(move || {
+            let _ = tokio::task::spawn_blocking(move || {
                 let _permit = permit;
                 let before = crate::scan::windows_here();
                 let f = scanner.scan_encoder(side, &text, None);
-                (f, crate::scan::windows_here().wrapping_sub(before))
+                let _ = tx.send((f, crate::scan::windows_here().wrapping_sub(before)));
+                if side == Side::User {
+                    scanner.prepare_reply(&text);
+                }
             })
-            .await
-            .ok()
+            .await;
         });
         Some(Pending {
             task,
+            result: rx,
             deadline: Box::pin(tokio::time::sleep(self.wait)),
         })
     }

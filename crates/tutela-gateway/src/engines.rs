@@ -18,6 +18,8 @@ use tutela_types::Side;
 pub struct BuiltinScanner {
     det: tutela_detect::Detectors,
     encoder_missing: Option<String>,
+    /// The embedder attached to the detectors, when it is the gateway's.
+    embedder: Option<Arc<CountingEmbedder>>,
 }
 
 #[cfg(feature = "detect")]
@@ -27,7 +29,15 @@ impl BuiltinScanner {
         Self {
             det,
             encoder_missing,
+            embedder: None,
         }
+    }
+
+    /// Names the [`CountingEmbedder`] attached to the detectors, so the user side can embed the
+    /// user turn ahead for the assistant side.
+    pub fn with_embedder(mut self, embedder: Option<Arc<CountingEmbedder>>) -> Self {
+        self.embedder = embedder;
+        self
     }
 
     /// The detectors.
@@ -44,23 +54,110 @@ impl BuiltinScanner {
     }
 }
 
-/// An [`Embedder`](tutela_detect::learned::encoder::Embedder) that counts the windows it
-/// embeds on the calling thread ([`crate::scan::note_window`]), for the gateway's metrics.
+/// Embeddings of user turns computed ahead, for the assistant side to read beside the reply
+/// (taken once; the oldest dropped past the cap: turns answered by a template never take
+/// theirs).
+#[cfg(feature = "detect")]
+#[derive(Debug, Default)]
+struct Ahead {
+    map: std::collections::HashMap<String, Vec<f32>>,
+    order: std::collections::VecDeque<String>,
+}
+
+/// User turns whose embedding waits for its reply, at most (about 2 KB each).
+#[cfg(feature = "detect")]
+const AHEAD_CAP: usize = 1024;
+
+#[cfg(feature = "detect")]
+thread_local! {
+    /// During a user-side encoder scan: the text of the whole message, and its embedding if
+    /// the scan embedded exactly that text (a message of up to three sentences is one window).
+    static WANTED: std::cell::RefCell<Option<(String, Option<Vec<f32>>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The [`Embedder`](tutela_detect::learned::encoder::Embedder) the gateway attaches: counts
+/// the windows it embeds on the calling thread ([`crate::scan::note_window`]) for the metrics,
+/// and hands the assistant side the user turn's embedding when the user side computed it ahead
+/// (concurrently with the upstream), so the reply's scan does not embed it again.
 #[cfg(feature = "detect")]
 #[derive(Debug)]
-pub struct CountingEmbedder(pub Arc<dyn tutela_detect::learned::encoder::Embedder>);
+pub struct CountingEmbedder {
+    inner: Arc<dyn tutela_detect::learned::encoder::Embedder>,
+    ahead: std::sync::Mutex<Ahead>,
+}
+
+#[cfg(feature = "detect")]
+impl CountingEmbedder {
+    /// Wraps an embedder.
+    pub fn new(inner: Arc<dyn tutela_detect::learned::encoder::Embedder>) -> Self {
+        Self {
+            inner,
+            ahead: std::sync::Mutex::new(Ahead::default()),
+        }
+    }
+
+    /// Keeps `text`'s embedding for the next [`embed`](tutela_detect::learned::encoder::Embedder::embed)
+    /// of the same text: the one the user-side scan just made, or a new one.
+    fn keep_ahead(&self, text: &str) {
+        let made = WANTED.with(|w| {
+            w.borrow_mut()
+                .take()
+                .and_then(|(t, v)| v.filter(|_| t == text))
+        });
+        let v = match made {
+            Some(v) => v,
+            None => {
+                crate::scan::note_ahead();
+                self.inner.embed(text)
+            }
+        };
+        let Ok(mut a) = self.ahead.lock() else {
+            return;
+        };
+        if a.map.insert(text.to_owned(), v).is_none() {
+            a.order.push_back(text.to_owned());
+        }
+        while a.order.len() > AHEAD_CAP {
+            if let Some(old) = a.order.pop_front() {
+                a.map.remove(&old);
+            }
+        }
+    }
+
+    fn take_ahead(&self, text: &str) -> Option<Vec<f32>> {
+        let mut a = self.ahead.lock().ok()?;
+        let v = a.map.remove(text)?;
+        if let Some(i) = a.order.iter().position(|t| t == text) {
+            a.order.remove(i);
+        }
+        Some(v)
+    }
+}
 
 #[cfg(feature = "detect")]
 impl tutela_detect::learned::encoder::Embedder for CountingEmbedder {
     fn dim(&self) -> usize {
-        self.0.dim()
+        self.inner.dim()
     }
     fn embed(&self, text: &str) -> Vec<f32> {
+        if let Some(v) = self.take_ahead(text) {
+            crate::scan::note_reused();
+            return v;
+        }
         crate::scan::note_window();
-        self.0.embed(text)
+        let v = self.inner.embed(text);
+        WANTED.with(|w| {
+            if let Some((t, slot)) = w.borrow_mut().as_mut()
+                && t == text
+            {
+                *slot = Some(v.clone());
+            }
+        });
+        v
     }
     fn id(&self) -> String {
-        self.0.id()
+        self.inner.id()
     }
 }
 
@@ -128,11 +225,20 @@ impl Scanner for BuiltinScanner {
             ngram: self.det.tiers().ngram,
             encoder: true,
         };
+        // Watch for the whole message's embedding (see `prepare_reply`).
+        let watch = side == Side::User && self.embedder.is_some();
+        WANTED.with(|w| *w.borrow_mut() = watch.then(|| (text.to_owned(), None)));
         self.det
             .scan_tiers(side, text, context, tiers)
             .into_iter()
             .filter(|f| f.tier != tutela_types::Tier::Lexical)
             .collect()
+    }
+    fn prepare_reply(&self, user_text: &str) {
+        match &self.embedder {
+            Some(e) if self.has_encoder(Side::Assistant) => e.keep_ahead(user_text),
+            _ => WANTED.with(|w| *w.borrow_mut() = None),
+        }
     }
     fn has_encoder(&self, side: Side) -> bool {
         self.det.has_encoder(side) && self.det.tiers().encoder
@@ -203,5 +309,61 @@ impl Policy for Engine {
             set,
             options: self.options,
         }))
+    }
+}
+
+#[cfg(all(test, feature = "detect"))]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tutela_detect::learned::encoder::Embedder;
+
+    use super::*;
+
+    /// Counts the embeddings it computes.
+    #[derive(Debug, Default)]
+    struct Calls(AtomicUsize);
+
+    impl Embedder for Calls {
+        fn dim(&self) -> usize {
+            2
+        }
+        fn embed(&self, text: &str) -> Vec<f32> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            vec![text.len() as f32, 1.0]
+        }
+        fn id(&self) -> String {
+            "calls@test".into()
+        }
+    }
+
+    #[test]
+    fn a_user_turn_embedded_ahead_is_read_once() {
+        let inner = Arc::new(Calls::default());
+        let e = CountingEmbedder::new(inner.clone());
+        // The user-side scan embeds the whole message (one window): kept without embedding
+        // it again.
+        WANTED.with(|w| *w.borrow_mut() = Some(("hello there".into(), None)));
+        let v = e.embed("hello there");
+        e.keep_ahead("hello there");
+        assert_eq!(inner.0.load(Ordering::SeqCst), 1);
+        // The assistant side reads it instead of embedding, once.
+        assert_eq!(e.embed("hello there"), v);
+        assert_eq!(inner.0.load(Ordering::SeqCst), 1);
+        assert_eq!(e.embed("hello there"), v);
+        assert_eq!(inner.0.load(Ordering::SeqCst), 2);
+        // A message the scan did not embed whole is embedded ahead.
+        e.keep_ahead("a. b. c. d.");
+        assert_eq!(inner.0.load(Ordering::SeqCst), 3);
+        e.embed("a. b. c. d.");
+        assert_eq!(inner.0.load(Ordering::SeqCst), 3);
+        // Bounded: the oldest are dropped.
+        for i in 0..AHEAD_CAP + 10 {
+            e.keep_ahead(&format!("m{i}"));
+        }
+        let a = e.ahead.lock().unwrap();
+        assert_eq!(a.map.len(), AHEAD_CAP);
+        assert_eq!(a.order.len(), AHEAD_CAP);
+        assert!(!a.map.contains_key("m0"));
     }
 }

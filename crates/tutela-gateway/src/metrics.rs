@@ -288,6 +288,16 @@ impl Metrics {
         }
         let _ = writeln!(
             out,
+            "# HELP tutela_encoder_reused_total User-turn embeddings computed ahead (concurrently with the upstream) and read by the assistant side instead of embedding again.\n# TYPE tutela_encoder_reused_total counter\ntutela_encoder_reused_total {}",
+            crate::scan::reused()
+        );
+        let _ = writeln!(
+            out,
+            "# HELP tutela_encoder_ahead_total User turns embedded ahead for the assistant side beyond the user side's own windows (a message of more than three sentences, or one the n-gram gate let pass).\n# TYPE tutela_encoder_ahead_total counter\ntutela_encoder_ahead_total {}",
+            crate::scan::ahead()
+        );
+        let _ = writeln!(
+            out,
             "# HELP tutela_encoder_fallbacks_total User turns decided on the quick tiers because the encoder scan did not finish in time or failed.\n# TYPE tutela_encoder_fallbacks_total counter"
         );
         for (reason, c) in [

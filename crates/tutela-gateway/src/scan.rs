@@ -75,6 +75,12 @@ pub trait Scanner: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// Work for the assistant side's scan of the reply to `user_text` that can be done ahead,
+    /// on the user side's blocking task while the upstream answers (the user turn's embedding,
+    /// which the encoder reads beside the reply's). Called right after
+    /// [`Scanner::scan_encoder`] of the same text, on the same thread.
+    fn prepare_reply(&self, _user_text: &str) {}
+
     /// Whether the encoder tier is attached for `side`.
     fn has_encoder(&self, _side: Side) -> bool {
         false
@@ -135,6 +141,33 @@ thread_local! {
 /// Counts one embedded window on this thread (called by the embedder the gateway wraps).
 pub fn note_window() {
     WINDOWS.with(|w| w.set(w.get().wrapping_add(1)));
+}
+
+/// Embeddings taken from those computed ahead instead of embedded again.
+static REUSED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Counts one embedding computed ahead and used (called by the embedder the gateway wraps).
+pub fn note_reused() {
+    REUSED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Embeddings computed ahead and used so far (process-wide).
+pub fn reused() -> u64 {
+    REUSED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// User turns embedded ahead for the assistant side that the user side's scan had not embedded
+/// itself (windows beyond the scan's).
+static AHEAD: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Counts one user turn embedded ahead beyond the scan's windows.
+pub fn note_ahead() {
+    AHEAD.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// User turns embedded ahead beyond the scans' windows so far (process-wide).
+pub fn ahead() -> u64 {
+    AHEAD.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Windows embedded on this thread so far: the difference around a scan is what that scan

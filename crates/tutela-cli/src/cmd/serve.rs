@@ -64,11 +64,17 @@ pub fn run(args: Args) -> Result<Outcome> {
         .unwrap_or_default();
     let mut rules: Vec<PathBuf> = config.rule_packs.iter().map(|r| base.join(r)).collect();
     rules.extend(args.rules.iter().cloned());
-    let (detectors, loaded) =
-        crate::tiers::load_with(&rules, &args.learned, &|e| Arc::new(CountingEmbedder(e)))?;
+    // The gateway's embedder counts windows and carries user turns embedded ahead.
+    let counting: std::cell::RefCell<Option<Arc<CountingEmbedder>>> = Default::default();
+    let (detectors, loaded) = crate::tiers::load_with(&rules, &args.learned, &|e| {
+        let c = Arc::new(CountingEmbedder::new(e));
+        *counting.borrow_mut() = Some(c.clone());
+        c
+    })?;
     // Build the user side and the quick-pass automata now, so the first requests do not wait.
     detectors.prepare();
-    let scanner = BuiltinScanner::new(detectors, loaded.encoder_missing);
+    let scanner =
+        BuiltinScanner::new(detectors, loaded.encoder_missing).with_embedder(counting.into_inner());
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -370,8 +370,7 @@ fn real_detectors() -> tutela_gateway::engines::BuiltinScanner {
         ..Options::default()
     };
     let bag: Arc<dyn tutela_detect::learned::encoder::Embedder> = Arc::new(BagEmbedder);
-    let counting: Arc<dyn tutela_detect::learned::encoder::Embedder> =
-        Arc::new(tutela_gateway::engines::CountingEmbedder(bag.clone()));
+    let counting = Arc::new(tutela_gateway::engines::CountingEmbedder::new(bag.clone()));
     let mut det = tutela_detect::Detectors::builtin();
     for side in [Side::User, Side::Assistant] {
         let out = train_side_with(&base, &items, side, &opt, Some(bag.as_ref()));
@@ -380,7 +379,7 @@ fn real_detectors() -> tutela_gateway::engines::BuiltinScanner {
             .unwrap();
     }
     det.prepare();
-    tutela_gateway::engines::BuiltinScanner::new(det, None)
+    tutela_gateway::engines::BuiltinScanner::new(det, None).with_embedder(Some(counting))
 }
 
 const REPLY: &str = "That sounds like a lovely plan. I hope the weather stays nice for you. \
