@@ -85,6 +85,20 @@ pub fn load_with(
     wrap: &dyn Fn(Arc<dyn Embedder>) -> Arc<dyn Embedder>,
 ) -> Result<(Detectors, Loaded)> {
     let mut det = crate::cmd::check::load_packs(rules)?;
+    let loaded = attach_with(&mut det, args, wrap)?;
+    Ok((det, loaded))
+}
+
+/// Attaches the learned tiers (an operator's n-gram models, the encoder) to `det`.
+pub fn attach(det: &mut Detectors, args: &LearnedArgs) -> Result<Loaded> {
+    attach_with(det, args, &|e| e)
+}
+
+fn attach_with(
+    det: &mut Detectors,
+    args: &LearnedArgs,
+    wrap: &dyn Fn(Arc<dyn Embedder>) -> Arc<dyn Embedder>,
+) -> Result<Loaded> {
     let learned = match &args.learned {
         Some(d) => Some(d.clone()),
         None => model_dir(args)
@@ -119,7 +133,7 @@ pub fn load_with(
     let mut loaded = Loaded::default();
     if args.no_encoder {
         loaded.encoder_missing = Some("switched off (--no-encoder)".into());
-        return Ok((det, loaded));
+        return Ok(loaded);
     }
     let Some(embedder) = load_embedder(args)? else {
         let msg = format!(
@@ -131,7 +145,7 @@ pub fn load_with(
         );
         eprintln!("tutela: encoder tier off: {msg}");
         loaded.encoder_missing = Some(msg);
-        return Ok((det, loaded));
+        return Ok(loaded);
     };
     let attached = wrap(embedder.clone());
     for side in [Side::User, Side::Assistant] {
@@ -160,5 +174,5 @@ pub fn load_with(
         eprintln!("tutela: encoder tier off: {msg}");
         loaded.encoder_missing = Some(msg);
     }
-    Ok((det, loaded))
+    Ok(loaded)
 }

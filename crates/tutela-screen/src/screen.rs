@@ -27,7 +27,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
-use tutela_detect::Detectors;
+use tutela_detect::{Detectors, Tiers};
 use tutela_types::{DetectorId, Severity, Side};
 
 use crate::doc::{self, Fields};
@@ -58,6 +58,9 @@ pub struct ScreenConfig {
     pub min_severity: Severity,
     /// Also run the user-side detectors (built-in ones as tags).
     pub user_side: bool,
+    /// The detection tiers that screen (the lexical tier by default: exact, explainable by
+    /// span, and at corpus speed; `tutela screen --semantic` adds the learned tiers).
+    pub tiers: Tiers,
     /// Remove documents with personal information (otherwise only count them).
     pub remove_pii: bool,
     /// Show a progress bar on stderr (only drawn when stderr is a terminal).
@@ -92,6 +95,7 @@ impl ScreenConfig {
             manual_sample: 4000,
             min_severity: Severity::Medium,
             user_side: false,
+            tiers: Tiers::LEXICAL,
             remove_pii: true,
             progress: true,
             batch_bytes: 1 << 20,
@@ -630,10 +634,10 @@ fn screen_batch(
             d.id.unwrap_or_else(|| Cow::Owned(format!("{base_name}:{line}")));
         let text: &str = &d.text;
         let mut reasons: Vec<Reason<'_>> = Vec::new();
-        let findings = det.scan(Side::Assistant, text, None);
+        let findings = det.scan_tiers(Side::Assistant, text, None, cfg.tiers);
         let mut user_findings = Vec::new();
         if cfg.user_side {
-            user_findings = det.scan(Side::User, text, None);
+            user_findings = det.scan_tiers(Side::User, text, None, cfg.tiers);
         }
         let mut violation = false;
         for f in findings

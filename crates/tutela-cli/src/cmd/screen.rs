@@ -89,6 +89,12 @@ struct RunArgs {
     /// Count personal information but keep those documents.
     #[arg(long)]
     keep_pii: bool,
+    /// Screen with the learned tiers too (n-gram, and the encoder when its model is
+    /// imported), not only the lexical tier: finds more, at a fraction of the speed.
+    #[arg(long)]
+    semantic: bool,
+    #[command(flatten)]
+    learned: crate::tiers::LearnedArgs,
     /// No progress bar.
     #[arg(long)]
     no_progress: bool,
@@ -161,11 +167,14 @@ fn screen_run(a: RunArgs) -> Result<Outcome> {
         ));
         packs.push(RulePack::parse(&p.display().to_string(), &text)?);
     }
-    let det = if packs.is_empty() {
+    let mut det = if packs.is_empty() {
         Detectors::try_builtin()?
     } else {
         Detectors::with_rule_packs(packs)?
     };
+    if a.semantic {
+        crate::tiers::attach(&mut det, &a.learned)?;
+    }
     let mut cfg = ScreenConfig::new(inputs, out.clone());
     cfg.fields.text = a.text_field;
     cfg.fields.source = a.source_field;
@@ -176,6 +185,10 @@ fn screen_run(a: RunArgs) -> Result<Outcome> {
     cfg.manual_sample = a.sample;
     cfg.min_severity = parse_severity(&a.min_severity)?;
     cfg.user_side = a.user_side;
+    if a.semantic {
+        cfg.tiers = tutela_detect::Tiers::ALL;
+        fingerprint.push("tiers=all".into());
+    }
     cfg.remove_pii = !a.keep_pii;
     cfg.progress = !a.no_progress;
     cfg.rules_fingerprint = fingerprint.join(",");

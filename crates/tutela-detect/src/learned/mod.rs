@@ -165,19 +165,21 @@ impl NgramTier {
         // Features most of the label's examples share say little about which is nearest and
         // cost the most: they are skipped.
         let cap = (size / 5).max(8);
-        let mut common: HashMap<u32, u32> = HashMap::new();
+        let mut common = vec![0u32; index.lens.len()];
         for f in &q {
             if let Some(list) = postings.get(f).filter(|l| l.len() <= cap) {
                 for &e in list {
-                    *common.entry(e).or_default() += 1;
+                    common[e as usize] += 1;
                 }
             }
         }
         let mut best: Vec<(f32, u32)> = common
-            .into_iter()
-            .map(|(e, c)| {
-                let len = index.lens[e as usize];
-                (c as f32 / ((q.len() * len).max(1) as f32).sqrt(), e)
+            .iter()
+            .enumerate()
+            .filter(|&(_, &c)| c > 0)
+            .map(|(e, &c)| {
+                let len = index.lens[e];
+                (c as f32 / ((q.len() * len).max(1) as f32).sqrt(), e as u32)
             })
             .collect();
         best.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -364,14 +366,39 @@ impl<'a> WindowScan<'a> {
             }
             Some(heads.probs(&emb, e.ctx_emb.as_deref()))
         });
+        let nh = model.meta.heads.len();
         let mut ngram_pass = [false; STRIDE];
-        for (h, head) in model.meta.heads.iter().enumerate() {
-            let t = match &self.enc {
+        let mut thresholds = [1.0f32; STRIDE];
+        for h in 0..nh {
+            thresholds[h] = match &self.enc {
                 Some(e) => e.tier.heads.meta.ngram[h].get(lang),
                 None => model.meta.thresholds[h].get(lang),
             };
-            let pass = probs[h] >= t;
-            ngram_pass[h] = pass;
+            ngram_pass[h] = probs[h] >= thresholds[h];
+        }
+        // The encoder's decision: the mean of both tiers' probabilities, where it ran.
+        let mut combined = probs;
+        let mut enc_pass = [false; STRIDE];
+        if let (Some(e), Some(pe)) = (&self.enc, enc_probs.as_ref()) {
+            for h in 0..nh {
+                combined[h] = (probs[h] + pe[h]) / 2.0;
+                enc_pass[h] = combined[h] >= e.tier.heads.meta.combined[h].get(lang)
+                    && !(self.emit_ngram && ngram_pass[h]);
+            }
+        }
+        // One decision per detector: where exclusive heads both pass (in either tier), the
+        // more probable one stands.
+        let mut any = [false; STRIDE];
+        for h in 0..nh {
+            any[h] = (ngram_pass[h] && self.emit_ngram) || enc_pass[h];
+        }
+        exclusive(&model.meta.heads, &combined, &mut any);
+        for h in 0..nh {
+            ngram_pass[h] &= any[h] || !self.emit_ngram;
+            enc_pass[h] &= any[h];
+        }
+        for (h, head) in model.meta.heads.iter().enumerate() {
+            let pass = ngram_pass[h];
             if pass && !self.fired[h] && self.emit_ngram {
                 let window = self.texts[..self.len].join(" ");
                 out.push(Finding {
@@ -382,7 +409,7 @@ impl<'a> WindowScan<'a> {
                     severity: severity(head),
                     rule: Some(format!("ngram/{}/{}", lang.as_str(), head.as_str())),
                     spans: vec![span],
-                    threshold: Some(round3(t)),
+                    threshold: Some(round3(thresholds[h])),
                     examples: self.tier.nearest(head, &window),
                 });
             }
@@ -390,28 +417,43 @@ impl<'a> WindowScan<'a> {
         }
         if let Some(e) = self.enc.as_mut() {
             for (h, head) in e.tier.heads.meta.heads.iter().enumerate() {
-                let Some(pe) = enc_probs.as_ref().and_then(|p| p.get(h)) else {
-                    e.fired[h] = false;
-                    continue;
-                };
-                let combined = (probs[h] + pe) / 2.0;
-                let t = e.tier.heads.meta.combined[h].get(lang);
-                let pass = combined >= t && !(self.emit_ngram && ngram_pass[h]);
-                if pass && !e.fired[h] {
+                if enc_pass[h] && !e.fired[h] {
                     let window = self.texts[..self.len].join(" ");
                     out.push(Finding {
                         detector: head.clone(),
                         side: model.meta.side,
                         tier: Tier::Encoder,
-                        score: round3(combined),
+                        score: round3(combined[h]),
                         severity: severity(head),
                         rule: Some(format!("encoder/{}/{}", lang.as_str(), head.as_str())),
                         spans: vec![span],
-                        threshold: Some(round3(t)),
+                        threshold: Some(round3(e.tier.heads.meta.combined[h].get(lang))),
                         examples: self.tier.nearest(head, &window),
                     });
                 }
-                e.fired[h] = pass;
+                e.fired[h] = enc_pass[h];
+            }
+        }
+    }
+}
+
+/// Heads that exclude each other: the speaker at risk, or someone else. When a window passes
+/// both, only the more probable one stands.
+const EXCLUSIVE: [(DetectorId, DetectorId); 1] = [(DetectorId::Crisis, DetectorId::ThirdParty)];
+
+fn exclusive(heads: &[DetectorId], p: &[f32; STRIDE], pass: &mut [bool; STRIDE]) {
+    for (a, b) in &EXCLUSIVE {
+        let (Some(i), Some(j)) = (
+            heads.iter().position(|h| h == a),
+            heads.iter().position(|h| h == b),
+        ) else {
+            continue;
+        };
+        if pass[i] && pass[j] {
+            if p[i] >= p[j] {
+                pass[j] = false;
+            } else {
+                pass[i] = false;
             }
         }
     }

@@ -150,6 +150,8 @@ struct Row {
     ctx: Vec<u32>,
     targets: [Option<(bool, f32)>; STRIDE],
     lang: TextLang,
+    /// Ordinary chat (the `chat` task): what most traffic is.
+    ordinary: bool,
 }
 
 fn featurise(det: &Detectors, items: &[&Item], heads: &[DetectorId], bits: u32) -> Vec<Row> {
@@ -189,6 +191,7 @@ fn featurise(det: &Detectors, items: &[&Item], heads: &[DetectorId], bits: u32) 
                 ctx,
                 targets,
                 lang: TextLang::from_counts(cjk, latin),
+                ordinary: item.task == "chat",
             }
         })
         .collect()
@@ -622,21 +625,18 @@ fn choose_with_encoder(
 ) -> (Thresholds, Thresholds, f32) {
     let pick = |lang: Option<TextLang>| -> Option<(f32, f32)> {
         let conf = model.confirm(h, lang.unwrap_or(TextLang::En));
-        let pts: Vec<(f32, f32, bool, bool)> = rows
+        let pts: Vec<(f32, f32, bool, bool, bool)> = rows
             .iter()
             .enumerate()
             .filter(|(_, r)| lang.is_none_or(|l| r.lang == l))
             .filter_map(|(j, r)| {
                 r.targets[h].map(|(y, _)| {
-                    (
-                        oof[j][h],
-                        (oof[j][h] + penc[j][h]) / 2.0,
-                        y,
-                        lex[j].contains(head),
-                    )
+                    let pc = (oof[j][h] + penc[j][h]) / 2.0;
+                    (oof[j][h], pc, y, lex[j].contains(head), r.ordinary)
                 })
             })
             .collect();
+        let ordinary = pts.iter().filter(|p| p.4).count();
         if pts.iter().filter(|p| p.2).count() < 15 {
             return None;
         }
@@ -645,9 +645,10 @@ fn choose_with_encoder(
         let mut best: Option<(f32, f32, f32)> = None;
         for &tn in &ngs {
             for &tc in &cs {
-                let (mut tp, mut fp, mut fnn) = (0.0f32, 0.0f32, 0.0f32);
-                for &(p, pc, y, l) in &pts {
+                let (mut tp, mut fp, mut fnn, mut ofp) = (0.0f32, 0.0f32, 0.0f32, 0usize);
+                for &(p, pc, y, l, o) in &pts {
                     let fire = p >= tn || (l && p >= conf) || pc >= tc;
+                    ofp += usize::from(o && fire);
                     match (y, fire) {
                         (true, true) => tp += 1.0,
                         (false, true) => fp += 1.0,
@@ -655,7 +656,7 @@ fn choose_with_encoder(
                         _ => {}
                     }
                 }
-                let score = objective(head, tp, fp, fnn);
+                let score = objective(head, tp, fp, fnn) - ordinary_penalty(head, ofp, ordinary);
                 if best.is_none_or(|(s, _, _)| score > s) {
                     best = Some((score, tn, tc));
                 }
@@ -687,6 +688,24 @@ fn choose_with_encoder(
         }
     }
     (ngram, combined, (gate * 0.9).max(0.01))
+}
+
+/// Share of ordinary chat a head may flag: most traffic is ordinary chat, so a threshold
+/// that flags more of it over-blocks most people, whatever its precision on the task.
+/// Recall-first heads (a person at risk) are not bound: a missed person costs more than a
+/// help line shown to someone who did not need it (the figure is reported instead).
+fn max_ordinary_flagged(head: &DetectorId) -> f32 {
+    if recall_first(head) { 1.0 } else { 0.02 }
+}
+
+/// Rules out (by a penalty larger than any objective) thresholds that flag more than
+/// [`max_ordinary_flagged`] of the ordinary chat items (plus one item of slack).
+fn ordinary_penalty(head: &DetectorId, flagged: usize, ordinary: usize) -> f32 {
+    if ordinary > 0 && flagged as f32 > max_ordinary_flagged(head) * ordinary as f32 + 1.0 {
+        100.0
+    } else {
+        0.0
+    }
 }
 
 /// The selection objective: recall-first heads want the best recall at precision 0.9 or
@@ -727,13 +746,16 @@ fn choose(
     lex: &[Vec<DetectorId>],
 ) -> (Thresholds, Thresholds) {
     let pick = |lang: Option<TextLang>| -> Option<(f32, f32)> {
-        let pts: Vec<(f32, bool, bool)> = rows
+        let pts: Vec<(f32, bool, bool, bool)> = rows
             .iter()
             .zip(oof)
             .zip(lex)
             .filter(|((r, _), _)| lang.is_none_or(|l| r.lang == l))
-            .filter_map(|((r, p), l)| r.targets[h].map(|(y, _)| (p[h], y, l.contains(head))))
+            .filter_map(|((r, p), l)| {
+                r.targets[h].map(|(y, _)| (p[h], y, l.contains(head), r.ordinary))
+            })
             .collect();
+        let ordinary = pts.iter().filter(|p| p.3).count();
         let positives = pts.iter().filter(|p| p.1).count();
         if positives < 15 {
             return None;
@@ -748,9 +770,10 @@ fn choose(
         let mut best: Option<(f32, f32, f32)> = None;
         for &c in confirms {
             for &t in &fires {
-                let (mut tp, mut fp, mut fnn) = (0.0f32, 0.0f32, 0.0f32);
-                for &(p, y, l) in &pts {
+                let (mut tp, mut fp, mut fnn, mut ofp) = (0.0f32, 0.0f32, 0.0f32, 0usize);
+                for &(p, y, l, o) in &pts {
                     let fire = p >= t || (l && p >= c);
+                    ofp += usize::from(o && fire);
                     match (y, fire) {
                         (true, true) => tp += 1.0,
                         (false, true) => fp += 1.0,
@@ -758,7 +781,7 @@ fn choose(
                         _ => {}
                     }
                 }
-                let score = objective(head, tp, fp, fnn);
+                let score = objective(head, tp, fp, fnn) - ordinary_penalty(head, ofp, ordinary);
                 if best.is_none_or(|(s, _, _)| score > s) {
                     best = Some((score, t, c));
                 }
