@@ -966,16 +966,30 @@ async fn json_reply(ctx: &TurnCtx, mut v: Value) -> Result<Response, ApiError> {
         .unwrap_or("")
         .to_owned();
     let st = &ctx.st;
-    let scan = || {
+    let findings = if st.scanner.has_encoder(Side::Assistant) {
+        // The whole reply with every tier, on the blocking pool (the encoder takes
+        // milliseconds; other requests keep their worker).
+        let scanner = st.scanner.clone();
+        let (reply, user) = (text.clone(), ctx.user_text.clone());
+        let scanned = st
+            .encoder
+            .run_off(move || scanner.scan(Side::Assistant, &reply, Some(&user)))
+            .await;
+        match scanned {
+            Some((f, windows)) => {
+                st.metrics.encoder_ran(Side::Assistant, windows);
+                f
+            }
+            None => {
+                // The scan failed (a panic in the encoder): the quick tiers still decide.
+                st.metrics.encoder_failures.fetch_add(1, Ordering::Relaxed);
+                st.scanner
+                    .scan_quick(Side::Assistant, &text, Some(&ctx.user_text))
+            }
+        }
+    } else {
         st.scanner
             .scan(Side::Assistant, &text, Some(&ctx.user_text))
-    };
-    let findings = if st.scanner.has_encoder(Side::Assistant) {
-        let (f, windows) = st.encoder.run_here(scan).await;
-        st.metrics.encoder_ran(Side::Assistant, windows);
-        f
-    } else {
-        scan()
     };
     st.metrics.learned_findings(&findings);
     let (final_text, author, extra) = match assistant_verdict(ctx, &findings, &text).await? {
