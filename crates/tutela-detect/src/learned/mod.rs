@@ -337,7 +337,11 @@ impl<'a> WindowScan<'a> {
             latin += s.latin;
         }
         let lang = TextLang::from_counts(cjk as usize, latin as usize);
-        let probs = model.probs(&win, self.ctx.as_ref());
+        let mut probs = model.probs(&win, self.ctx.as_ref());
+        if win.n < model::MIN_DECIDE {
+            // Too short to decide on: no learned finding, and the encoder is not asked.
+            probs = [0.0; STRIDE];
+        }
         let span = Span {
             start: self.last[0].start,
             end: sum.end,
@@ -437,9 +441,13 @@ impl<'a> WindowScan<'a> {
     }
 }
 
-/// Heads that exclude each other: the speaker at risk, or someone else. When a window passes
-/// both, only the more probable one stands.
-const EXCLUSIVE: [(DetectorId, DetectorId); 1] = [(DetectorId::Crisis, DetectorId::ThirdParty)];
+/// Heads that exclude each other in the learned tiers: the speaker at risk, or someone else;
+/// a person at risk, or a person saying an ordinary goodbye. When a window passes both, only
+/// the more probable one stands (the lexical tier's findings are never dropped this way).
+const EXCLUSIVE: [(DetectorId, DetectorId); 2] = [
+    (DetectorId::Crisis, DetectorId::ThirdParty),
+    (DetectorId::Crisis, DetectorId::Exit),
+];
 
 fn exclusive(heads: &[DetectorId], p: &[f32; STRIDE], pass: &mut [bool; STRIDE]) {
     for (a, b) in &EXCLUSIVE {

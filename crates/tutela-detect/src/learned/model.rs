@@ -284,7 +284,7 @@ impl NgramModel {
     /// feature count, as in training.
     pub fn probs(&self, text: &Partial, ctx: Option<&Partial>) -> [f32; STRIDE] {
         let mut out = [0.0f32; STRIDE];
-        let norm = |p: &Partial| 1.0 / (p.n.max(1) as f32).sqrt();
+        let norm = |p: &Partial| scale(p.n as usize);
         let (tn, cn) = (norm(text), ctx.map_or(0.0, norm));
         for (h, o) in out.iter_mut().enumerate().take(self.meta.heads.len()) {
             let s = self.meta.scales[h];
@@ -296,6 +296,22 @@ impl NgramModel {
         }
         out
     }
+}
+
+/// Features a text is scaled as if it had at least: a very short text ("I am fine") has too
+/// few features to carry strong evidence either way, so its sum is damped instead of being
+/// blown up by `1/sqrt(n)`.
+pub const MIN_FEATURES: usize = 64;
+
+/// Features a window needs before the learned tiers decide on it: shorter messages ("ok",
+/// "好的", "I am fine") are left to the lexical tier, which reads short cues ("kms", "想死")
+/// exactly.
+pub const MIN_DECIDE: u32 = 40;
+
+/// The factor a text's feature sum is scaled by: `1/sqrt(max(n, MIN_FEATURES))`.
+#[inline]
+pub fn scale(n: usize) -> f32 {
+    1.0 / (n.max(MIN_FEATURES) as f32).sqrt()
 }
 
 /// The logistic function.

@@ -259,8 +259,8 @@ fn fit(rows: &[&Row], heads: usize, opt: &Options) -> Float {
 }
 
 fn step(m: &mut Float, r: &Row, cw: &[(f32, f32); STRIDE], opt: &Options) {
-    let tn = 1.0 / (r.text.len().max(1) as f32).sqrt();
-    let cn = 1.0 / (r.ctx.len().max(1) as f32).sqrt();
+    let tn = super::model::scale(r.text.len());
+    let cn = super::model::scale(r.ctx.len());
     let mut z = m.b;
     for &f in &r.text {
         let row = &m.w[f as usize * STRIDE..][..STRIDE];
@@ -378,6 +378,9 @@ pub(crate) fn item_probs(tier: &NgramTier, det: &Detectors, item: &Item) -> [f32
         let mut win = Partial::default();
         for p in &parts[end.saturating_sub(WINDOW - 1)..=end] {
             win.add(p);
+        }
+        if win.n < super::model::MIN_DECIDE {
+            continue;
         }
         let pr = tier.model.probs(&win, ctx.as_ref());
         for (o, p) in out.iter_mut().zip(pr) {
@@ -687,7 +690,10 @@ fn choose_with_encoder(
             }
         }
     }
-    (ngram, combined, (gate * 0.9).max(0.01))
+    // The encoder only reviews what the n-gram tier already finds suspicious (at least three
+    // quarters of its own threshold): on its own it flags ordinary farewells and small talk.
+    let floor = 0.75 * ngram.en.min(ngram.zh).min(ngram.mixed);
+    (ngram, combined, (gate * 0.9).max(0.01).max(floor))
 }
 
 /// Share of ordinary chat a head may flag: most traffic is ordinary chat, so a threshold
