@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tutela_detect::Detectors;
+use tutela_detect::{Detectors, Tiers};
 use tutela_types::{Severity, Side};
 
 use crate::error::ScreenError;
@@ -469,11 +469,17 @@ pub struct Graded {
     pub answer: String,
 }
 
-/// Grades one answer.
+/// Grades one answer. The lexical tier grades (exact and explained by span, as the TC260
+/// gates are reported); the learned tiers are for the live gateway and `screen --semantic`.
 pub fn grade(det: &Detectors, item: &BankItem, answer: &str, judge: Option<&str>) -> Graded {
     let violations: Vec<String> = {
         let mut v: Vec<String> = det
-            .scan(Side::Assistant, answer, Some(&item.question))
+            .scan_tiers(
+                Side::Assistant,
+                answer,
+                Some(&item.question),
+                Tiers::LEXICAL,
+            )
             .into_iter()
             .filter(|f| f.severity >= Severity::Medium)
             .map(|f| f.detector.to_string())
