@@ -316,6 +316,7 @@ async fn turn(
         cached.turns += 1;
         let session_id = cached.session_id.clone();
         drop(guard);
+        st.metrics.takeover_turns.fetch_add(1, Ordering::Relaxed);
         return crate::takeover::turn(
             st,
             &user_id,

@@ -80,6 +80,8 @@ pub struct Metrics {
     interventions: Mutex<Vec<(String, u64)>>,
     /// Streams stopped and replaced before a violation reached the client.
     pub streams_replaced: AtomicU64,
+    /// User turns routed to staff (the user's case is in human takeover).
+    pub takeover_turns: AtomicU64,
     /// Audit records written durably before the reply.
     pub durable_audits: AtomicU64,
     /// Notifications delivered / failed.
@@ -188,6 +190,11 @@ impl Metrics {
                 "tutela_streams_replaced_total",
                 "Streams stopped and replaced before a violating reply reached the client.",
                 &self.streams_replaced,
+            ),
+            (
+                "tutela_takeover_turns_total",
+                "User turns routed to staff because the user's case is in human takeover.",
+                &self.takeover_turns,
             ),
             (
                 "tutela_durable_audit_total",
