@@ -692,7 +692,13 @@ fn choose_with_encoder(
     }
     // The encoder only reviews what the n-gram tier already finds suspicious (at least three
     // quarters of its own threshold): on its own it flags ordinary farewells and small talk.
-    let floor = 0.75 * ngram.en.min(ngram.zh).min(ngram.mixed);
+    // For the other heads, at least 0.9 of the highest of its thresholds: ordinary small
+    // talk ("I had a long day at work") must not reach it.
+    let floor = if recall_first(head) {
+        0.75 * ngram.en.min(ngram.zh).min(ngram.mixed)
+    } else {
+        0.9 * ngram.en.max(ngram.zh).max(ngram.mixed)
+    };
     (ngram, combined, (gate * 0.9).max(0.01).max(floor))
 }
 
