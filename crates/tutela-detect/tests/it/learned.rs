@@ -109,13 +109,19 @@ fn training_is_deterministic_and_learns() {
     let b = train::train_side(det, &items, Side::User, &opt);
     assert_eq!(a.model.to_bytes(), b.model.to_bytes());
     assert!(a.validation_items > 0 && a.train_items > 4 * a.validation_items / 2);
-    // The exit head separates the training split's exits from its chat.
+    // The exit head separates the training split's exits from its chat (short goodbyes such
+    // as "拜拜" are left to the lexical tier, so the learned tier alone misses those).
     let mut d = tutela_detect::Detectors::builtin();
     d.set_ngram_model(a.model);
     let train_items: Vec<Item> = items.into_iter().filter(|i| !is_validation(i)).collect();
     let s = evaluate_tiers(&d, &train_items, Tiers::NGRAM);
     assert!(
-        s.report.tasks["exit"].f1 > 0.8,
+        s.report.tasks["exit"].f1 > 0.7,
+        "{:?}",
+        s.report.tasks["exit"]
+    );
+    assert!(
+        s.report.tasks["exit"].precision > 0.9,
         "{:?}",
         s.report.tasks["exit"]
     );
