@@ -145,29 +145,6 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
-/// The text of the last user message (string content or text parts).
-pub fn last_user_text(messages: &[Value]) -> String {
-    for m in messages.iter().rev() {
-        if m.get("role").and_then(Value::as_str) != Some("user") {
-            continue;
-        }
-        return match m.get("content") {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Array(parts)) => {
-                let mut out = String::new();
-                for p in parts {
-                    if let Some(t) = p.get("text").and_then(Value::as_str) {
-                        out.push_str(t);
-                    }
-                }
-                out
-            }
-            _ => String::new(),
-        };
-    }
-    String::new()
-}
-
 fn store_err(e: impl std::fmt::Display) -> ApiError {
     ApiError::Store(e.to_string())
 }
@@ -199,38 +176,25 @@ async fn turn(
     let now = st.clock.now();
     let mut req: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("the body is not JSON: {e}")))?;
-    let Some(obj) = req.as_object() else {
-        return Err(ApiError::BadRequest(
-            "the body must be a JSON object".into(),
-        ));
-    };
-    let Some(messages) = obj.get("messages").and_then(Value::as_array) else {
-        return Err(ApiError::BadRequest(
-            "`messages` must be an array of messages".into(),
-        ));
-    };
-    if messages.is_empty() {
-        return Err(ApiError::BadRequest("`messages` must not be empty".into()));
+    let parsed = crate::openai::parse_chat(&req)?;
+    if matches!(st.upstream, crate::upstream::Upstream::Demo)
+        && let Some(m) = parsed.model.as_deref()
+        && m != crate::demo::MODEL
+    {
+        // The demo serves one model; answering any other name would hide a misconfiguration.
+        return Err(ApiError::ModelNotFound(m.to_owned()));
     }
-    let stream = obj.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    let include_usage = obj
-        .get("stream_options")
-        .and_then(|o| o.get("include_usage"))
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let model = obj
-        .get("model")
-        .and_then(Value::as_str)
-        .unwrap_or(crate::demo::MODEL)
-        .to_owned();
-    let user_text = last_user_text(messages);
-    let named_user = obj
-        .get("user")
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .or_else(|| header_str(headers, "x-tutela-user"))
-        .map(str::to_owned);
+    let stream = parsed.stream;
+    let include_usage = parsed.include_usage;
+    let model = parsed
+        .model
+        .clone()
+        .unwrap_or_else(|| crate::demo::MODEL.to_owned());
+    let user_text = parsed.user_text.clone();
+    let named_user = parsed
+        .user
+        .clone()
+        .or_else(|| header_str(headers, "x-tutela-user").map(str::to_owned));
     let anonymous = named_user.is_none();
     let user_id = match named_user {
         Some(u) if u.len() <= 256 => u,

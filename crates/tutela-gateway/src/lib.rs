@@ -26,6 +26,7 @@ pub mod engines;
 pub mod error;
 pub mod labels;
 pub mod metrics;
+pub mod openai;
 pub mod outbox;
 pub mod page;
 pub mod records;
@@ -87,12 +88,19 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/tutela/complaints", post(compliance::file_complaint))
         .route("/admin/audit", get(admin::audit))
         .route("/admin/audit/verify", get(admin::verify))
+        .fallback(unknown_url)
+        .layer(axum::middleware::from_fn(error::openai_errors))
         .with_state(state)
 }
 
 async fn models(State(st): State<AppState>) -> Result<Response, ApiError> {
     let v = st.upstream.models().await?;
     Ok(axum::Json(v).into_response())
+}
+
+/// Any other path: OpenAI's 404 for an unknown URL (the error middleware words it).
+async fn unknown_url() -> StatusCode {
+    StatusCode::NOT_FOUND
 }
 
 async fn healthz() -> &'static str {

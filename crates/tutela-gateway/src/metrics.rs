@@ -72,6 +72,8 @@ pub struct Metrics {
     pub streams: AtomicU64,
     /// Malformed upstream stream events skipped.
     pub malformed_events: AtomicU64,
+    /// Streams whose client left before the end (the upstream read was cancelled).
+    pub client_gone: AtomicU64,
     /// Upstream latency (whole answer, or first byte for streams).
     pub upstream_latency: Histogram,
     /// Time tutela adds to a request (everything but waiting for the upstream).
@@ -185,6 +187,11 @@ impl Metrics {
                 "tutela_upstream_malformed_events_total",
                 "Upstream stream events that were not JSON (skipped).",
                 &self.malformed_events,
+            ),
+            (
+                "tutela_streams_client_gone_total",
+                "Streams whose client left before the end; the upstream read was cancelled.",
+                &self.client_gone,
             ),
             (
                 "tutela_streams_replaced_total",

@@ -69,8 +69,7 @@ pub fn start(ctx: TurnCtx, events: EventStream) -> Response {
         if let Err(e) = run(ctx, events, &tx).await {
             // A store failure mid-stream: end the stream with an error event rather than
             // releasing anything unchecked.
-            let ev = json!({"error": {"message": e.to_string(), "type": "server_error"}});
-            let _ = tx.send(Ok(sse(&ev))).await;
+            let _ = tx.send(Ok(sse(&e.body()))).await;
         }
     });
     let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
@@ -146,7 +145,19 @@ async fn run(ctx: TurnCtx, mut events: EventStream, tx: &Tx) -> Result<(), ApiEr
     let mut usage: Option<Value> = None;
     let mut upstream_error: Option<ApiError> = None;
     loop {
-        let ev = match events.next().await {
+        // The client leaving ends the relay at once: dropping `events` closes the upstream
+        // connection, so the model stops generating for nobody.
+        let next = tokio::select! {
+            biased;
+            _ = tx.closed() => {
+                st.metrics
+                    .client_gone
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Ok(());
+            }
+            n = events.next() => n,
+        };
+        let ev = match next {
             None | Some(Ok(StreamEvent::Done)) => break,
             Some(Err(e)) => {
                 upstream_error = Some(e);
@@ -245,8 +256,7 @@ async fn run(ctx: TurnCtx, mut events: EventStream, tx: &Tx) -> Result<(), ApiEr
     }
     if let Some(e) = upstream_error {
         tracing::warn!("upstream stream failed: {e}");
-        let ev = json!({"error": {"message": e.to_string(), "type": "upstream_error"}});
-        let _ = send(tx, &ev).await;
+        let _ = send(tx, &e.body()).await;
         return Ok(());
     }
     let mut last = chunk(

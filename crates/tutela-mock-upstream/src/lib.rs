@@ -41,6 +41,16 @@ pub enum Fault {
     },
     /// Answer with this HTTP status and an OpenAI-style error body.
     Status(u16),
+    /// Answer with this HTTP status and an OpenAI error body with this `code`
+    /// (`model_not_found`, `context_length_exceeded`, ...) and a `Retry-After: 1` header.
+    Error {
+        /// The HTTP status.
+        status: u16,
+        /// OpenAI's `error.code`.
+        code: &'static str,
+    },
+    /// Wait this long before answering at all (an upstream that hangs).
+    Stall(Duration),
 }
 
 /// A scripted reply: when the last user message contains `trigger`, answer `text`.
@@ -52,6 +62,9 @@ pub struct Rule {
     pub text: String,
     /// What goes wrong while sending it.
     pub fault: Fault,
+    /// Answer with a call of this tool (`name`, JSON `arguments`) instead of text: `content`
+    /// null, `finish_reason` `tool_calls`, streamed as `delta.tool_calls`.
+    pub tool_call: Option<(String, String)>,
 }
 
 impl Rule {
@@ -61,6 +74,21 @@ impl Rule {
             trigger: trigger.into(),
             text: text.into(),
             fault: Fault::None,
+            tool_call: None,
+        }
+    }
+
+    /// A rule answering with a tool call.
+    pub fn tool_call(
+        trigger: impl Into<String>,
+        name: impl Into<String>,
+        arguments: impl Into<String>,
+    ) -> Self {
+        Self {
+            trigger: trigger.into(),
+            text: String::new(),
+            fault: Fault::None,
+            tool_call: Some((name.into(), arguments.into())),
         }
     }
 
@@ -70,6 +98,7 @@ impl Rule {
             trigger: trigger.into(),
             text: text.into(),
             fault,
+            tool_call: None,
         }
     }
 }
@@ -129,6 +158,8 @@ struct Mock {
     config: MockConfig,
     /// Requests served, for tests that assert the model was (not) asked.
     calls: AtomicU64,
+    /// The last chat request's body, for tests that check what reached the model.
+    last: std::sync::Mutex<Option<Value>>,
 }
 
 /// A handle on a running mock: its address and how many completions it served.
@@ -149,6 +180,11 @@ impl MockHandle {
     pub fn calls(&self) -> u64 {
         self.mock.calls.load(Ordering::Relaxed)
     }
+
+    /// The body of the last chat completion request, as the mock received it.
+    pub fn last_request(&self) -> Option<Value> {
+        self.mock.last.lock().ok().and_then(|l| l.clone())
+    }
 }
 
 /// The mock's router, for callers that serve it themselves.
@@ -166,6 +202,7 @@ pub async fn spawn(addr: SocketAddr, config: MockConfig) -> std::io::Result<Mock
     let mock = Arc::new(Mock {
         config,
         calls: AtomicU64::new(0),
+        last: std::sync::Mutex::new(None),
     });
     let app = router(mock.clone());
     tokio::spawn(async move {
@@ -180,6 +217,7 @@ pub async fn serve(listener: tokio::net::TcpListener, config: MockConfig) -> std
     let mock = Arc::new(Mock {
         config,
         calls: AtomicU64::new(0),
+        last: std::sync::Mutex::new(None),
     });
     axum::serve(nodelay(listener), router(mock)).await
 }
@@ -223,13 +261,11 @@ fn last_user_text(req: &Value) -> String {
     String::new()
 }
 
-fn pick<'a>(config: &'a MockConfig, user: &str) -> (&'a str, Fault) {
+fn pick<'a>(config: &'a MockConfig, user: &str) -> Option<&'a Rule> {
     config
         .rules
         .iter()
         .find(|r| user.contains(r.trigger.as_str()))
-        .map(|r| (r.text.as_str(), r.fault))
-        .unwrap_or((config.default_reply.as_str(), Fault::None))
 }
 
 async fn completions(State(mock): State<Arc<Mock>>, body: Bytes) -> Response {
@@ -237,13 +273,35 @@ async fn completions(State(mock): State<Arc<Mock>>, body: Bytes) -> Response {
     let Ok(req) = serde_json::from_slice::<Value>(&body) else {
         return error(400, "request body is not JSON");
     };
+    if let Ok(mut last) = mock.last.lock() {
+        *last = Some(req.clone());
+    }
     if !mock.config.latency.is_zero() {
         tokio::time::sleep(mock.config.latency).await;
     }
     let user = last_user_text(&req);
-    let (text, fault) = pick(&mock.config, &user);
-    if let Fault::Status(code) = fault {
-        return error(code, "injected fault");
+    let rule = pick(&mock.config, &user);
+    let (text, fault) = rule
+        .map(|r| (r.text.as_str(), r.fault))
+        .unwrap_or((mock.config.default_reply.as_str(), Fault::None));
+    let tool_call = rule.and_then(|r| r.tool_call.clone());
+    match fault {
+        Fault::Status(code) => return error(code, "injected fault"),
+        Fault::Error { status, code } => {
+            let code_status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+            let body = json!({"error": {
+                "message": format!("injected {code}"),
+                "type": "invalid_request_error",
+                "param": null,
+                "code": code,
+            }});
+            let mut resp = (code_status, axum::Json(body)).into_response();
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return resp;
+        }
+        Fault::Stall(d) => tokio::time::sleep(d).await,
+        _ => {}
     }
     let model = req
         .get("model")
@@ -258,6 +316,9 @@ async fn completions(State(mock): State<Arc<Mock>>, body: Bytes) -> Response {
         "total_tokens": prompt_tokens + completion_tokens,
     });
     let streaming = req.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    if let Some((name, arguments)) = tool_call {
+        return tool_call_answer(&model, &name, &arguments, streaming);
+    }
     if !streaming {
         let body = json!({
             "id": "chatcmpl-mock",
@@ -284,6 +345,53 @@ async fn completions(State(mock): State<Arc<Mock>>, body: Bytes) -> Response {
         fault,
         include_usage.then_some(usage),
     )
+}
+
+/// A tool call, whole or streamed (the arguments in pieces of eight characters).
+fn tool_call_answer(model: &str, name: &str, arguments: &str, streaming: bool) -> Response {
+    if !streaming {
+        let body = json!({
+            "id": "chatcmpl-mock",
+            "object": "chat.completion",
+            "created": 0,
+            "model": model,
+            "choices": [{
+                "index": 0,
+                "message": {"role": "assistant", "content": null, "tool_calls": [{
+                    "id": "call_mock_1", "type": "function",
+                    "function": {"name": name, "arguments": arguments},
+                }]},
+                "finish_reason": "tool_calls",
+            }],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10},
+        });
+        return axum::Json(body).into_response();
+    }
+    let mut out = String::new();
+    let mut push = |delta: Value, finish: Option<&str>| {
+        out.push_str(&String::from_utf8_lossy(&chunk(model, delta, finish)));
+    };
+    push(json!({"role": "assistant", "content": null}), None);
+    push(
+        json!({"tool_calls": [{"index": 0, "id": "call_mock_1", "type": "function", "function": {"name": name, "arguments": ""}}]}),
+        None,
+    );
+    let chars: Vec<char> = arguments.chars().collect();
+    for piece in chars.chunks(8) {
+        let piece: String = piece.iter().collect();
+        push(
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}),
+            None,
+        );
+    }
+    push(json!({}), Some("tool_calls"));
+    out.push_str("data: [DONE]\n\n");
+    let mut resp = Response::new(Body::from(out));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    resp
 }
 
 /// A rough token count: words, plus one per CJK character.

@@ -6,7 +6,8 @@
 //! with the upstream on the user side, its fallbacks, both sides with the real detectors), `takeover` (human
 //! takeover round trip), `reply_policy` (streams stopped before a violation leaks), `minors`
 //! (budget, quiet hours, intimate persona), `labels` (explicit labels, AIGC), `admin` (auth,
-//! users, audit), `compliance` (usage, obligations, reports, complaints, data rights), `config` (errors reported together).
+//! users, audit), `compliance` (usage, obligations, reports, complaints, data rights), `config` (errors reported together), `openai` (API fidelity: errors, validation, identity,
+//! pass-through, structured output, tool calls).
 
 mod admin;
 mod compliance;
@@ -15,6 +16,7 @@ mod crisis;
 mod encoder;
 mod labels;
 mod minors;
+mod openai;
 mod proxy;
 mod reply_policy;
 mod support;

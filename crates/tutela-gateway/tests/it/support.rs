@@ -129,9 +129,19 @@ pub async fn state_with(
     clock: Arc<ManualClock>,
     scanner: Arc<dyn Scanner>,
 ) -> AppState {
+    state_full(extra, "", &mock.base_url(), clock, scanner).await
+}
+
+/// The state with extra keys in `[upstream]` and any upstream URL.
+pub async fn state_full(
+    extra: &str,
+    upstream_extra: &str,
+    base_url: &str,
+    clock: Arc<ManualClock>,
+    scanner: Arc<dyn Scanner>,
+) -> AppState {
     let text = format!(
-        "database = \":memory:\"\n{extra}\n[upstream]\nkind = \"openai\"\nbase_url = \"{}\"\n",
-        mock.base_url()
+        "database = \":memory:\"\n{extra}\n[upstream]\nkind = \"openai\"\nbase_url = \"{base_url}\"\n{upstream_extra}\n"
     );
     let mut env = HashMap::new();
     env.insert("TUTELA_ADMIN_TOKEN".to_owned(), TOKEN.to_owned());
@@ -160,9 +170,39 @@ impl TestGateway {
         make: impl FnOnce(&MockHandle) -> Arc<dyn Scanner>,
     ) -> TestGateway {
         let mock = mock(rules).await;
-        let clock = Arc::new(ManualClock::new(t0()));
         let scanner = make(&mock);
-        let state = state_with(extra, &mock, clock.clone(), scanner).await;
+        let base_url = mock.base_url();
+        Self::serve(mock, extra, "", &base_url, scanner).await
+    }
+
+    /// A gateway with extra `[upstream]` keys, in front of `base_url` (the mock's by default).
+    pub async fn start_upstream(
+        extra: &str,
+        upstream_extra: &str,
+        base_url: Option<&str>,
+        rules: Vec<Rule>,
+    ) -> TestGateway {
+        let mock = mock(rules).await;
+        let base_url = base_url.map_or_else(|| mock.base_url(), str::to_owned);
+        Self::serve(
+            mock,
+            extra,
+            upstream_extra,
+            &base_url,
+            Arc::new(FakeScanner),
+        )
+        .await
+    }
+
+    async fn serve(
+        mock: MockHandle,
+        extra: &str,
+        upstream_extra: &str,
+        base_url: &str,
+        scanner: Arc<dyn Scanner>,
+    ) -> TestGateway {
+        let clock = Arc::new(ManualClock::new(t0()));
+        let state = state_full(extra, upstream_extra, base_url, clock.clone(), scanner).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = tutela_gateway::app(state.clone());
@@ -208,6 +248,23 @@ impl TestGateway {
         let headers = resp.headers().clone();
         let text = resp.text().await.unwrap();
         (status, headers, text)
+    }
+
+    /// Posts any body to `/v1/chat/completions`; returns status, headers and the JSON body
+    /// (or the SSE text as a JSON string).
+    pub async fn post(&self, body: &Value) -> (u16, reqwest::header::HeaderMap, Value) {
+        let resp = self
+            .http
+            .post(self.url("/v1/chat/completions"))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, headers, v)
     }
 
     /// The assistant's text of a JSON reply.

@@ -1,0 +1,389 @@
+//! The OpenAI wire format as the gateway reads it: a chat request validated the way OpenAI
+//! validates it (a 400 naming the parameter, `messages[2].content`), the user's identity
+//! (`safety_identifier`, the deprecated `user`), and which text of the request is the person's
+//! new input. Fields tutela does not read pass through to the upstream untouched.
+
+use serde_json::Value;
+
+use crate::error::ApiError;
+
+/// Roles OpenAI accepts in `messages`.
+const ROLES: &[&str] = &[
+    "system",
+    "developer",
+    "user",
+    "assistant",
+    "tool",
+    "function",
+];
+
+/// Content part types of a `user` message.
+const USER_PARTS: &[&str] = &["text", "image_url", "input_audio", "file"];
+
+/// What the gateway reads of a chat completion request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatRequest {
+    /// `model`, if given.
+    pub model: Option<String>,
+    /// `stream`.
+    pub stream: bool,
+    /// `stream_options.include_usage`.
+    pub include_usage: bool,
+    /// `safety_identifier`, else `user` (trimmed, non-empty).
+    pub user: Option<String>,
+    /// The person's new input, which the user side checks (see [`user_side_text`]).
+    pub user_text: String,
+    /// The app asked for machine-readable content (`response_format` `json_object` or
+    /// `json_schema`): tutela never alters it (no inline notice or label).
+    pub structured: bool,
+}
+
+fn invalid(param: impl Into<String>, message: impl Into<String>) -> ApiError {
+    ApiError::InvalidParam {
+        param: param.into(),
+        message: message.into(),
+    }
+}
+
+/// Validates a chat completion body and reads what the gateway needs.
+pub fn parse_chat(body: &Value) -> Result<ChatRequest, ApiError> {
+    let Some(obj) = body.as_object() else {
+        return Err(ApiError::BadRequest(
+            "the body must be a JSON object".into(),
+        ));
+    };
+    let messages = match obj.get("messages") {
+        Some(Value::Array(m)) => m,
+        None => {
+            return Err(invalid(
+                "messages",
+                "Missing required parameter: 'messages'.",
+            ));
+        }
+        Some(_) => return Err(invalid("messages", "'messages' must be an array.")),
+    };
+    if messages.is_empty() {
+        return Err(invalid(
+            "messages",
+            "Invalid 'messages': empty array. Expected an array with minimum length 1.",
+        ));
+    }
+    for (i, m) in messages.iter().enumerate() {
+        validate_message(i, m)?;
+    }
+    let model = match obj.get("model") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(invalid("model", "'model' must be a string.")),
+    };
+    let stream = match obj.get("stream") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(invalid("stream", "'stream' must be a boolean.")),
+    };
+    match obj.get("n") {
+        None | Some(Value::Null) => {}
+        Some(v) => match v.as_u64() {
+            Some(1) => {}
+            Some(n) if n > 1 => {
+                return Err(invalid(
+                    "n",
+                    format!(
+                        "tutela checks every reply before a person sees it and serves one choice per request; n = {n} is not supported. Send n = 1 (or leave it out) and ask again for another reply."
+                    ),
+                ));
+            }
+            _ => return Err(invalid("n", "'n' must be an integer of at least 1.")),
+        },
+    }
+    let include_usage = obj
+        .get("stream_options")
+        .and_then(|o| o.get("include_usage"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let mut user = None;
+    for key in ["safety_identifier", "user"] {
+        match obj.get(key) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) => {
+                let s = s.trim();
+                if user.is_none() && !s.is_empty() {
+                    user = Some(s.to_owned());
+                }
+            }
+            Some(_) => return Err(invalid(key, format!("'{key}' must be a string."))),
+        }
+    }
+    let structured = matches!(
+        obj.get("response_format")
+            .and_then(|f| f.get("type"))
+            .and_then(Value::as_str),
+        Some("json_object" | "json_schema")
+    );
+    Ok(ChatRequest {
+        model,
+        stream,
+        include_usage,
+        user,
+        user_text: user_side_text(messages),
+        structured,
+    })
+}
+
+fn validate_message(i: usize, m: &Value) -> Result<(), ApiError> {
+    let at = format!("messages[{i}]");
+    let Some(o) = m.as_object() else {
+        return Err(invalid(
+            &at,
+            format!("Invalid type for '{at}': expected an object."),
+        ));
+    };
+    let role = match o.get("role") {
+        Some(Value::String(r)) => r.as_str(),
+        None => {
+            return Err(invalid(
+                format!("{at}.role"),
+                format!("Missing required parameter: '{at}.role'."),
+            ));
+        }
+        Some(_) => {
+            return Err(invalid(
+                format!("{at}.role"),
+                format!("Invalid type for '{at}.role': expected a string."),
+            ));
+        }
+    };
+    if !ROLES.contains(&role) {
+        return Err(invalid(
+            format!("{at}.role"),
+            format!(
+                "Invalid value: '{role}'. Supported values are: 'system', 'developer', 'user', 'assistant', 'tool', and 'function'."
+            ),
+        ));
+    }
+    let content = o.get("content");
+    let path = format!("{at}.content");
+    match (role, content) {
+        // An assistant message may carry tool calls, a refusal or nothing but them.
+        ("assistant", None | Some(Value::Null)) => Ok(()),
+        ("function", Some(Value::Null)) => Ok(()),
+        (_, None) => Err(invalid(
+            &path,
+            format!("Missing required parameter: '{path}'."),
+        )),
+        (_, Some(Value::String(_))) => Ok(()),
+        (_, Some(Value::Array(parts))) => {
+            for (j, p) in parts.iter().enumerate() {
+                validate_part(role, &format!("{path}[{j}]"), p)?;
+            }
+            Ok(())
+        }
+        (_, Some(_)) => Err(invalid(
+            &path,
+            format!("Invalid type for '{path}': expected one of a string or an array of objects."),
+        )),
+    }
+}
+
+fn validate_part(role: &str, at: &str, p: &Value) -> Result<(), ApiError> {
+    let Some(kind) = p.get("type").and_then(Value::as_str) else {
+        return Err(invalid(
+            format!("{at}.type"),
+            format!("Missing required parameter: '{at}.type'."),
+        ));
+    };
+    let allowed: &[&str] = match role {
+        "user" => USER_PARTS,
+        "assistant" => &["text", "refusal"],
+        _ => &["text"],
+    };
+    if !allowed.contains(&kind) {
+        return Err(invalid(
+            format!("{at}.type"),
+            format!(
+                "Invalid value: '{kind}'. Supported values for a {role} message are: {}.",
+                allowed
+                    .iter()
+                    .map(|a| format!("'{a}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    if kind == "text" && !p.get("text").is_some_and(Value::is_string) {
+        return Err(invalid(
+            format!("{at}.text"),
+            format!("Missing required parameter: '{at}.text' (a string)."),
+        ));
+    }
+    Ok(())
+}
+
+/// The text of a message's content: a string, or its text parts joined.
+pub fn content_text(m: &Value) -> String {
+    match m.get("content") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect(),
+        _ => String::new(),
+    }
+}
+
+/// The person's new input in a request, which the user side checks: every `user` message after
+/// the last `assistant` message (joined by a newline); if there is none, the `system` and
+/// `developer` messages there (an app that sends the person's words as a system message);
+/// if there is none either (a tool result going back to the model), the last `user` message of
+/// the history. Earlier turns were checked when they were new, so a crisis in the history does
+/// not open a case on every later turn.
+pub fn user_side_text(messages: &[Value]) -> String {
+    let start = messages
+        .iter()
+        .rposition(|m| m.get("role").and_then(Value::as_str) == Some("assistant"))
+        .map_or(0, |i| i + 1);
+    let tail = &messages[start..];
+    let of = |roles: &[&str]| -> Vec<String> {
+        tail.iter()
+            .filter(|m| {
+                m.get("role")
+                    .and_then(Value::as_str)
+                    .is_some_and(|r| roles.contains(&r))
+            })
+            .map(content_text)
+            .filter(|t| !t.is_empty())
+            .collect()
+    };
+    let users = of(&["user"]);
+    if !users.is_empty() {
+        return users.join("\n");
+    }
+    let system = of(&["system", "developer"]);
+    if !system.is_empty() {
+        return system.join("\n");
+    }
+    messages
+        .iter()
+        .rev()
+        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+        .map(content_text)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn param(body: Value) -> String {
+        match parse_chat(&body) {
+            Err(ApiError::InvalidParam { param, .. }) => param,
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn messages_are_validated_like_openai() {
+        assert_eq!(param(json!({"model": "m"})), "messages");
+        assert_eq!(param(json!({"messages": []})), "messages");
+        assert_eq!(param(json!({"messages": ["hi"]})), "messages[0]");
+        assert_eq!(
+            param(json!({"messages": [{"content": "hi"}]})),
+            "messages[0].role"
+        );
+        assert_eq!(
+            param(json!({"messages": [{"role": "wizard", "content": "hi"}]})),
+            "messages[0].role"
+        );
+        // Non-string content used to be read as "" and forwarded unchecked.
+        assert_eq!(
+            param(json!({"messages": [{"role": "user", "content": 42}]})),
+            "messages[0].content"
+        );
+        assert_eq!(
+            param(json!({"messages": [{"role": "user", "content": {"text": "hi"}}]})),
+            "messages[0].content"
+        );
+        assert_eq!(
+            param(
+                json!({"messages": [{"role": "user", "content": [{"type": "text", "text": 5}]}]})
+            ),
+            "messages[0].content[0].text"
+        );
+        assert_eq!(
+            param(json!({"messages": [{"role": "system", "content": [{"type": "image_url"}]}]})),
+            "messages[0].content[0].type"
+        );
+        assert_eq!(
+            param(json!({"messages": [{"role": "user"}]})),
+            "messages[0].content"
+        );
+        assert_eq!(
+            param(json!({"messages": [{"role": "user", "content": "hi"}], "n": 2})),
+            "n"
+        );
+        assert_eq!(
+            param(json!({"messages": [{"role": "user", "content": "hi"}], "n": 0})),
+            "n"
+        );
+        // Valid shapes: an assistant tool call without content, content parts, n = 1.
+        let ok = json!({"model": "m", "n": 1, "messages": [
+            {"role": "developer", "content": [{"type": "text", "text": "be kind"}]},
+            {"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "image_url", "image_url": {"url": "data:"}}]},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "c", "content": "42"},
+        ]});
+        assert!(parse_chat(&ok).is_ok());
+    }
+
+    #[test]
+    fn the_user_is_the_safety_identifier_then_user() {
+        let r = parse_chat(&json!({"messages": [{"role": "user", "content": "hi"}], "safety_identifier": "s-1", "user": "u-1"})).unwrap();
+        assert_eq!(r.user.as_deref(), Some("s-1"));
+        let r = parse_chat(&json!({"messages": [{"role": "user", "content": "hi"}], "safety_identifier": " ", "user": "u-1"})).unwrap();
+        assert_eq!(r.user.as_deref(), Some("u-1"));
+        let r = parse_chat(&json!({"messages": [{"role": "user", "content": "hi"}]})).unwrap();
+        assert_eq!(r.user, None);
+    }
+
+    #[test]
+    fn structured_output_is_recognised() {
+        for (format, structured) in [
+            (json!({"type": "json_object"}), true),
+            (
+                json!({"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}),
+                true,
+            ),
+            (json!({"type": "text"}), false),
+        ] {
+            let r = parse_chat(&json!({"messages": [{"role": "user", "content": "hi"}], "response_format": format})).unwrap();
+            assert_eq!(r.structured, structured);
+        }
+    }
+
+    #[test]
+    fn the_new_input_is_what_follows_the_last_reply() {
+        let m = json!([
+            {"role": "system", "content": "You are Luna."},
+            {"role": "user", "content": "I want to end my life"},
+            {"role": "assistant", "content": "I'm here."},
+            {"role": "user", "content": "thanks"},
+            {"role": "user", "content": [{"type": "text", "text": "really"}]},
+        ]);
+        assert_eq!(user_side_text(m.as_array().unwrap()), "thanks\nreally");
+        // A system-only request: the system text is the input.
+        let m = json!([{"role": "system", "content": "I don't want to live anymore"}]);
+        assert_eq!(
+            user_side_text(m.as_array().unwrap()),
+            "I don't want to live anymore"
+        );
+        // A tool result going back: the last user message stays the context.
+        let m = json!([
+            {"role": "user", "content": "weather?"},
+            {"role": "assistant", "content": null, "tool_calls": []},
+            {"role": "tool", "tool_call_id": "c", "content": "sunny"},
+        ]);
+        assert_eq!(user_side_text(m.as_array().unwrap()), "weather?");
+    }
+}

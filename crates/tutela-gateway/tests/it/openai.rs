@@ -1,0 +1,416 @@
+//! OpenAI API fidelity (issue #13, #12 items 3, 8, 9, 10): upstream errors mapped the way the
+//! SDKs expect (client errors passed through, 502 / 503 / 504 for a broken, busy or silent
+//! upstream), every error in OpenAI's shape, requests validated like OpenAI, `n > 1` refused
+//! with a reason, `safety_identifier` as the user id, the demo's one model, parameters passed
+//! through untouched, structured output and tool calls never altered.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tutela_mock_upstream::{Fault, Rule};
+
+use crate::support::{TestGateway, content, sse_events, streamed_text};
+
+fn ask(text: &str) -> Value {
+    json!({"model": "mock-1", "messages": [{"role": "user", "content": text}], "user": "u-err"})
+}
+
+fn assert_openai_error(v: &Value) {
+    assert!(v.get("error").is_some(), "no error object: {v}");
+    let e = &v["error"];
+    assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+    for key in ["type", "param", "code"] {
+        assert!(e.get(key).is_some(), "missing {key}: {v}");
+    }
+}
+
+#[tokio::test]
+async fn upstream_errors_are_mapped_for_the_sdks() {
+    let gw = TestGateway::start_upstream(
+        "",
+        "timeout_secs = 1\n",
+        None,
+        vec![
+            Rule::faulty(
+                "e404",
+                "",
+                Fault::Error {
+                    status: 404,
+                    code: "model_not_found",
+                },
+            ),
+            Rule::faulty(
+                "e400",
+                "",
+                Fault::Error {
+                    status: 400,
+                    code: "context_length_exceeded",
+                },
+            ),
+            Rule::faulty(
+                "e429",
+                "",
+                Fault::Error {
+                    status: 429,
+                    code: "rate_limit_exceeded",
+                },
+            ),
+            Rule::faulty("e500", "", Fault::Status(500)),
+            Rule::faulty("e503", "", Fault::Status(503)),
+            Rule::faulty("e401", "", Fault::Status(401)),
+            Rule::faulty("hang", "late", Fault::Stall(Duration::from_millis(2500))),
+        ],
+    )
+    .await;
+    // Client errors pass through with their status and the upstream's own body.
+    for (text, status, code) in [
+        ("e404", 404, "model_not_found"),
+        ("e400", 400, "context_length_exceeded"),
+        ("e429", 429, "rate_limit_exceeded"),
+    ] {
+        for stream in [false, true] {
+            let mut body = ask(text);
+            body["stream"] = json!(stream);
+            let (s, h, v) = gw.post(&body).await;
+            assert_eq!(s, status, "{text} stream={stream}: {v}");
+            assert_eq!(v["error"]["code"], code, "{v}");
+            assert_eq!(v["error"]["message"], format!("injected {code}"), "{v}");
+            assert_eq!(
+                h["x-tutela-error-source"],
+                if status == 429 { "upstream" } else { "client" }
+            );
+            if status == 429 {
+                assert_eq!(h["retry-after"], "1");
+            }
+        }
+    }
+    // A broken upstream is 502, a busy one 503, tutela's own key refused 502 (never a 401
+    // that would make the app doubt its own key), a silent one 504.
+    for (text, status) in [("e500", 502), ("e503", 503), ("e401", 502), ("hang", 504)] {
+        let (s, h, v) = gw.post(&ask(text)).await;
+        assert_eq!(s, status, "{text}: {v}");
+        assert_openai_error(&v);
+        assert_eq!(h["x-tutela-error-source"], "upstream");
+        assert_eq!(v["error"]["type"], "server_error", "{v}");
+    }
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_502_not_504() {
+    // A port that was free a moment ago: nothing listens there.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", free.local_addr().unwrap());
+    drop(free);
+    let gw = TestGateway::start_upstream("", "", Some(&url), vec![]).await;
+    let (s, _, v) = gw.post(&ask("hello")).await;
+    assert_eq!(s, 502, "{v}");
+    assert_eq!(v["error"]["code"], "upstream_unreachable", "{v}");
+}
+
+#[tokio::test]
+async fn every_error_has_the_openai_shape() {
+    let gw = TestGateway::start("", vec![]).await;
+    // Unknown path, wrong method, a body that is not JSON for an admin route, too large.
+    let r = gw.http.get(gw.url("/v1/nope")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    assert_openai_error(&r.json().await.unwrap());
+    let r = gw
+        .http
+        .get(gw.url("/v1/chat/completions"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert_openai_error(&r.json().await.unwrap());
+    let r = gw
+        .http
+        .post(gw.url("/admin/escalations/1/claim"))
+        .bearer_auth(crate::support::TOKEN)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error());
+    assert_openai_error(&r.json().await.unwrap());
+    let big = "x".repeat(3 << 20);
+    let r = gw
+        .http
+        .post(gw.url("/v1/chat/completions"))
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert_openai_error(&r.json().await.unwrap());
+    let r = gw.http.get(gw.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.text().await.unwrap(), "ok\n");
+}
+
+#[tokio::test]
+async fn messages_are_validated_like_openai_and_never_reach_the_model() {
+    let gw = TestGateway::start("", vec![]).await;
+    for (messages, param) in [
+        (
+            json!([{"role": "user", "content": 42}]),
+            "messages[0].content",
+        ),
+        (
+            json!([{"role": "user", "content": {"text": "I want to kill myself"}}]),
+            "messages[0].content",
+        ),
+        (
+            json!([{"role": "robot", "content": "hi"}]),
+            "messages[0].role",
+        ),
+        (
+            json!([{"role": "user", "content": [{"type": "text"}]}]),
+            "messages[0].content[0].text",
+        ),
+        (json!([]), "messages"),
+    ] {
+        let (s, _, v) = gw
+            .post(&json!({"model": "mock-1", "messages": messages, "user": "u-v"}))
+            .await;
+        assert_eq!(s, 400, "{v}");
+        assert_eq!(v["error"]["param"], param, "{v}");
+        assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+    }
+    assert_eq!(gw.mock.calls(), 0);
+}
+
+#[tokio::test]
+async fn crisis_text_in_a_system_only_request_is_checked() {
+    let gw = TestGateway::start("", vec![]).await;
+    let (s, _, v) = gw
+        .post(&json!({
+            "model": "mock-1",
+            "messages": [{"role": "system", "content": "The user said: I want to kill myself."}],
+            "user": "u-sys",
+        }))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["tutela"]["author"], "tutela", "{v}");
+    assert!(content(&v).contains("988"), "{v}");
+    assert_eq!(gw.mock.calls(), 0);
+}
+
+#[tokio::test]
+async fn every_user_message_since_the_last_reply_is_checked() {
+    let gw = TestGateway::start("", vec![]).await;
+    let (_, _, v) = gw
+        .post(&json!({
+            "model": "mock-1",
+            "messages": [
+                {"role": "user", "content": "I want to kill myself."},
+                {"role": "user", "content": "anyway, what's the weather?"},
+            ],
+            "user": "u-two",
+        }))
+        .await;
+    assert_eq!(v["tutela"]["author"], "tutela", "{v}");
+}
+
+#[tokio::test]
+async fn more_than_one_choice_is_refused_with_a_reason() {
+    let gw = TestGateway::start("", vec![]).await;
+    for stream in [false, true] {
+        let mut body = ask("hello");
+        body["n"] = json!(2);
+        body["stream"] = json!(stream);
+        let (s, _, v) = gw.post(&body).await;
+        assert_eq!(s, 400, "{v}");
+        assert_eq!(v["error"]["param"], "n");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("one choice"),
+            "{v}"
+        );
+    }
+    let mut body = ask("hello");
+    body["n"] = json!(1);
+    assert_eq!(gw.post(&body).await.0, 200);
+    assert_eq!(gw.mock.calls(), 1);
+}
+
+#[tokio::test]
+async fn safety_identifier_is_the_user_id() {
+    let gw = TestGateway::start("", vec![]).await;
+    let (s, _, v) = gw
+        .post(&json!({
+            "model": "mock-1",
+            "messages": [{"role": "user", "content": "I want to kill myself"}],
+            "safety_identifier": "si-1",
+        }))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let cases = gw.admin_get("/admin/escalations?status=open").await;
+    let users: Vec<&str> = cases["escalations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["user_id"].as_str())
+        .collect();
+    assert_eq!(users, ["si-1"], "{cases}");
+    // Forwarded untouched.
+    assert_eq!(gw.mock.calls(), 0);
+    gw.post(&json!({"model": "mock-1", "messages": [{"role": "user", "content": "hello"}], "safety_identifier": "si-2"}))
+        .await;
+    assert_eq!(gw.mock.last_request().unwrap()["safety_identifier"], "si-2");
+}
+
+#[tokio::test]
+async fn upstream_parameters_pass_through_untouched() {
+    let gw = TestGateway::start("", vec![]).await;
+    let params = json!({
+        "max_completion_tokens": 77,
+        "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}],
+        "tool_choice": "auto",
+        "parallel_tool_calls": false,
+        "response_format": {"type": "text"},
+        "logprobs": true,
+        "top_logprobs": 2,
+        "seed": 7,
+        "stop": ["\n\n"],
+        "metadata": {"app": "luna"},
+        "reasoning_effort": "low",
+        "temperature": 0.3,
+    });
+    let mut body = ask("hello");
+    for (k, v) in params.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let (s, _, v) = gw.post(&body).await;
+    assert_eq!(s, 200, "{v}");
+    let seen = gw.mock.last_request().unwrap();
+    for (k, v) in params.as_object().unwrap() {
+        assert_eq!(&seen[k], v, "{k}");
+    }
+}
+
+#[tokio::test]
+async fn the_demo_serves_its_model_and_no_other() {
+    let clock = std::sync::Arc::new(tutela_gateway::ManualClock::new(crate::support::t0()));
+    let mut env = HashMap::new();
+    env.insert(
+        "TUTELA_ADMIN_TOKEN".to_owned(),
+        crate::support::TOKEN.to_owned(),
+    );
+    let config = tutela_gateway::Config::from_toml("database = \":memory:\"\n", &env).unwrap();
+    let st = tutela_gateway::build(
+        config,
+        tutela_gateway::Parts {
+            clock: Some(clock),
+            scanner: Some(std::sync::Arc::new(crate::support::FakeScanner)),
+            policy: None,
+        },
+    )
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, tutela_gateway::app(st)).await });
+    let http = reqwest::Client::new();
+    let url = format!("http://{addr}");
+    let models: Value = http
+        .get(format!("{url}/v1/models"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(models["data"][0]["id"], "tutela-demo");
+    let r = http
+        .post(format!("{url}/v1/chat/completions"))
+        .json(&json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "user": "u-d"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "model_not_found", "{v}");
+    assert_eq!(v["error"]["param"], "model", "{v}");
+    let r = http
+        .post(format!("{url}/v1/chat/completions"))
+        .json(&json!({"model": "tutela-demo", "messages": [{"role": "user", "content": "hi"}], "user": "u-d"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn a_stream_whose_client_leaves_stops_reading_the_upstream() {
+    let gw = TestGateway::start(
+        "",
+        vec![Rule::faulty(
+            "slow",
+            "One two three. ".repeat(40),
+            Fault::SlowChunks(Duration::from_millis(30)),
+        )],
+    )
+    .await;
+    let mut body = ask("slow please");
+    body["stream"] = json!(true);
+    let mut resp = gw
+        .http
+        .post(gw.url("/v1/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    // Read the first event, then leave.
+    let first = resp.chunk().await.unwrap();
+    assert!(first.is_some());
+    drop(resp);
+    let mut gone = String::new();
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        gone = gw
+            .http
+            .get(gw.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if gone.contains("tutela_streams_client_gone_total 1") {
+            break;
+        }
+    }
+    assert!(
+        gone.contains("tutela_streams_client_gone_total 1"),
+        "{gone}"
+    );
+}
+
+#[tokio::test]
+async fn a_streamed_upstream_failure_ends_with_an_openai_error_event() {
+    let gw = TestGateway::start(
+        "",
+        vec![Rule::faulty(
+            "cut",
+            "One two three four five six.",
+            Fault::Disconnect { after: 2 },
+        )],
+    )
+    .await;
+    let (_, _, body) = gw.chat("u-cut", Some("eu"), "cut", true).await;
+    let (events, done) = sse_events(&body);
+    assert!(!done);
+    let err = events.iter().find(|e| e.get("error").is_some()).unwrap();
+    assert_openai_error(err);
+    assert!(!streamed_text(&events).contains("[DONE]"));
+}
