@@ -92,6 +92,11 @@ pub struct TurnCtx {
     /// The user side's audit record of a normal turn, written together with the assistant
     /// side's decision as one record (or on drop, if the turn ends early).
     pub pending_audit: std::sync::Mutex<Option<AuditEntry>>,
+    /// The app asked for structured output (`response_format` JSON): the content is never
+    /// altered; tutela's own text goes in `refusal`.
+    pub structured: bool,
+    /// `notice_text` includes a notice deferred from an earlier turn.
+    pub carried_notice: bool,
 }
 
 impl Drop for TurnCtx {
@@ -164,6 +169,7 @@ async fn load_user(st: &AppState, id: &str, now: Timestamp) -> Result<Cached, Ap
         session_id: st.ids.next(),
         takeover_case: case.filter(|c| c.takeover).map(|c| c.id),
         turns: 0,
+        deferred_notice: None,
     })
 }
 
@@ -237,6 +243,7 @@ async fn turn(
             session_id: st.ids.next(),
             takeover_case: None,
             turns: 0,
+            deferred_notice: None,
         })))
     } else {
         st.user_slot(&user_id)
@@ -292,6 +299,7 @@ async fn turn(
             &model,
             stream,
             include_usage,
+            parsed.structured,
             now,
         )
         .await;
@@ -330,6 +338,7 @@ async fn turn(
     };
     cached.session = first.session.clone();
     cached.turns += 1;
+    let carried = cached.deferred_notice.clone();
     let turn_no = cached.turns;
     let session_id = cached.session_id.clone();
 
@@ -483,7 +492,32 @@ async fn turn(
     let id = st.ids.next();
     let completion_id = format!("chatcmpl-tutela-{id}");
     let aigc = Aigc::new(&st.config.provider_name, &st.config.propagator, &id);
-    let (notice_text, notices) = render_notices(st, &compiled, &decision, lang);
+    let (mut notice_text, mut notices) = render_notices(st, &compiled, &decision, lang);
+    let contents_of = |notices: &[Value]| -> Vec<String> {
+        notices
+            .iter()
+            .filter_map(|n| n["contents"].as_array())
+            .flatten()
+            .filter_map(|c| c.as_str().map(str::to_owned))
+            .collect()
+    };
+    let fresh = contents_of(notices.as_array().map_or(&[], Vec::as_slice));
+    let had_carried = carried.is_some();
+    // A new notice that says everything the unseen one said supersedes it.
+    let carried = carried.filter(|d| {
+        notice_text.is_none() || !contents_of(&d.notices).iter().all(|c| fresh.contains(c))
+    });
+    let superseded = had_carried && carried.is_none();
+    if let Some(d) = &carried {
+        // A notice the person has not seen yet (an earlier reply was for the app) goes first.
+        notice_text = Some(match notice_text {
+            Some(t) => format!("{}\n\n{t}", d.text),
+            None => d.text.clone(),
+        });
+        if let Value::Array(a) = &mut notices {
+            a.extend(d.notices.iter().cloned());
+        }
+    }
     let mut interventions = interventions_json(&decision, Side::User);
     if let Some(c) = case_id
         && let Some(Value::Object(o)) = interventions.iter_mut().find(|v| v["kind"] == "escalate")
@@ -509,6 +543,8 @@ async fn turn(
         interventions,
         include_usage,
         pending_audit: std::sync::Mutex::new(pending),
+        structured: parsed.structured,
+        carried_notice: carried.is_some() || superseded,
     };
 
     if let Some((template, resources)) = decision.replacement() {
@@ -518,7 +554,7 @@ async fn turn(
         drop(call);
         let text = render_template(st, &compiled, template, resources, lang);
         st.metrics.added_latency.observe(sw.secs());
-        return Ok(reply(&ctx, text, Author::Tutela, stream, None));
+        return Ok(reply(&ctx, text, Author::Tutela, stream, None).await);
     }
 
     // The model's turn.
@@ -863,24 +899,55 @@ pub fn tutela_object(ctx: &TurnCtx, author: Author, extra_interventions: &[Value
     Value::Object(o)
 }
 
-/// Headers of every reply: the `AIGC` metadata (not on a human's reply).
+/// Headers of every reply: the `AIGC` metadata (not on a human's reply) and
+/// `X-Tutela-Notices`.
 pub fn add_label_headers(resp: &mut Response, ctx: &TurnCtx, author: Author) {
     if author != Author::Human
         && let Ok(v) = HeaderValue::from_str(&ctx.aigc.header_value())
     {
         resp.headers_mut().insert("aigc", v);
     }
+    if let Some(v) = notice_header(ctx) {
+        resp.headers_mut().insert("x-tutela-notices", v);
+    }
 }
 
-/// A reply that tutela writes itself (template, human, holding message), JSON or SSE.
-pub fn reply(
+/// `X-Tutela-Notices`: the contents of this reply's notices (`ai_identity,take_break`), so
+/// an app that reads only headers (or a reply whose content is for the app) still learns that
+/// a notice is due; the texts are in `tutela.notices`.
+pub fn notice_header(ctx: &TurnCtx) -> Option<HeaderValue> {
+    let mut ids: Vec<&str> = ctx
+        .notices
+        .as_array()?
+        .iter()
+        .filter_map(|n| n["contents"].as_array())
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return None;
+    }
+    HeaderValue::from_str(&ids.join(",")).ok()
+}
+
+/// A reply that tutela writes itself (template, human, holding message), JSON or SSE. For a
+/// structured-output request the text goes in `refusal` (content null), as OpenAI sends a
+/// model's refusal, so the app's JSON parsing never sees prose.
+pub async fn reply(
     ctx: &TurnCtx,
     text: String,
     author: Author,
     stream: bool,
     extra: Option<Value>,
 ) -> Response {
-    let content = decorate(ctx, &text, author);
+    let (field, content) = if ctx.structured {
+        ("refusal", text)
+    } else {
+        ("content", decorate(ctx, &text, author))
+    };
+    settle_notice(ctx, !ctx.structured, "structured_output").await;
     let extra: Vec<Value> = extra.into_iter().collect();
     let tutela = tutela_object(ctx, author, &extra);
     let mut resp = if stream {
@@ -890,7 +957,7 @@ pub fn reply(
         out.push(relay::sse(&first));
         out.push(relay::sse(&relay::chunk(
             ctx,
-            json!({"content": content}),
+            json!({ field: content }),
             None,
         )));
         let mut last = relay::chunk(ctx, json!({}), Some("stop"));
@@ -908,12 +975,14 @@ pub fn reply(
         );
         r
     } else {
+        let mut message = json!({"role": "assistant", "content": Value::Null});
+        message[field] = Value::String(content);
         let v = json!({
             "id": ctx.completion_id,
             "object": "chat.completion",
             "created": ctx.now.unix(),
             "model": ctx.model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
             "tutela": tutela,
         });
@@ -921,6 +990,64 @@ pub fn reply(
     };
     add_label_headers(&mut resp, ctx, author);
     resp
+}
+
+/// After a reply: a notice that went before its text is settled (a carried one is cleared);
+/// one that could not (the reply was for the app: structured output, a tool call) is kept
+/// for the next plain-text reply. Both are recorded in the audit log. Deployments with
+/// `notices.mode = "structured"` never put notices in the text, so there is nothing to carry.
+pub async fn settle_notice(ctx: &TurnCtx, shown: bool, why: &'static str) {
+    let st = &ctx.st;
+    let Some(text) = &ctx.notice_text else {
+        return;
+    };
+    if !st.config.notices.inline() || (shown && !ctx.carried_notice) {
+        return;
+    }
+    let slot = st.user_slot(&ctx.user_id);
+    let mut guard = slot.lock().await;
+    let Some(cached) = guard.as_mut() else {
+        return;
+    };
+    let contents: Vec<Value> = ctx
+        .notices
+        .as_array()
+        .map(|a| a.iter().map(|n| n["contents"].clone()).collect())
+        .unwrap_or_default();
+    let detail = if shown {
+        cached.deferred_notice = None;
+        json!({"notice_delivery": "shown", "carried": true, "contents": contents, "completion": ctx.completion_id})
+    } else {
+        let notices = ctx
+            .notices
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|n| {
+                        let mut n = n.clone();
+                        n["deferred"] = json!(true);
+                        n
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        cached.deferred_notice = Some(crate::state::DeferredNotice {
+            text: text.clone(),
+            notices,
+        });
+        json!({"notice_delivery": "deferred", "why": why, "contents": contents, "completion": ctx.completion_id})
+    };
+    drop(guard);
+    st.records.audit(AuditEntry {
+        at: ctx.now,
+        kind: AuditKind::Turn,
+        user: Some(ctx.user_id.clone()),
+        session: Some(ctx.session_id.clone()),
+        jurisdiction: Some(ctx.compiled.label.clone()),
+        payload: AuditPayload::detail(detail),
+        profile_hash: ctx.compiled.set.snapshot_hash().to_owned(),
+        content_hash: None,
+    });
 }
 
 /// Checks a whole model reply and answers with it, or with its replacement.
@@ -957,14 +1084,44 @@ async fn json_reply(ctx: &TurnCtx, mut v: Value) -> Result<Response, ApiError> {
             .scan(Side::Assistant, &text, Some(&ctx.user_text))
     };
     st.metrics.learned_findings(&findings);
-    let (final_text, author, extra) = match assistant_verdict(ctx, &findings, &text).await? {
-        Some((replacement, extra)) => (replacement, Author::Tutela, extra),
-        None => (text, Author::Model, Vec::new()),
+    let message = v.pointer("/choices/0/message");
+    let tool_call = message
+        .and_then(|m| m.get("tool_calls"))
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty());
+    let no_content = message.is_some_and(|m| m.get("content").is_none_or(Value::is_null));
+    let (author, extra, shown) = match assistant_verdict(ctx, &findings, &text).await? {
+        Some((replacement, extra)) => {
+            // The model's whole message is dropped, tool calls included.
+            let mut m = json!({"role": "assistant", "content": Value::Null});
+            if ctx.structured {
+                m["refusal"] = Value::String(replacement);
+            } else {
+                m["content"] = Value::String(decorate(ctx, &replacement, Author::Tutela));
+            }
+            if let Some(slot) = v.pointer_mut("/choices/0/message") {
+                *slot = m;
+            }
+            if let Some(f) = v.pointer_mut("/choices/0/finish_reason") {
+                *f = json!("stop");
+            }
+            (Author::Tutela, extra, !ctx.structured)
+        }
+        // Content for the app (structured output, a tool call) is never altered.
+        None if ctx.structured || tool_call || no_content => (Author::Model, Vec::new(), false),
+        None => {
+            if let Some(m) = v.pointer_mut("/choices/0/message/content") {
+                *m = Value::String(decorate(ctx, &text, Author::Model));
+            }
+            (Author::Model, Vec::new(), true)
+        }
     };
-    let content = decorate(ctx, &final_text, author);
-    if let Some(m) = v.pointer_mut("/choices/0/message/content") {
-        *m = Value::String(content);
-    }
+    let why = if ctx.structured {
+        "structured_output"
+    } else {
+        "tool_call"
+    };
+    settle_notice(ctx, shown, why).await;
     if let Value::Object(o) = &mut v {
         o.insert("tutela".into(), tutela_object(ctx, author, &extra));
     }

@@ -65,6 +65,7 @@ type Tx = mpsc::Sender<Result<Bytes, std::io::Error>>;
 pub fn start(ctx: TurnCtx, events: EventStream) -> Response {
     let (tx, mut rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(32);
     let aigc = ctx.aigc.header_value();
+    let notices = chat::notice_header(&ctx);
     tokio::spawn(async move {
         if let Err(e) = run(ctx, events, &tx).await {
             // A store failure mid-stream: end the stream with an error event rather than
@@ -82,6 +83,9 @@ pub fn start(ctx: TurnCtx, events: EventStream) -> Response {
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     if let Ok(v) = HeaderValue::from_str(&aigc) {
         h.insert("aigc", v);
+    }
+    if let Some(v) = notices {
+        h.insert("x-tutela-notices", v);
     }
     resp
 }
@@ -130,10 +134,14 @@ async fn run(ctx: TurnCtx, mut events: EventStream, tx: &Tx) -> Result<(), ApiEr
     if !send(tx, &first).await {
         return Ok(());
     }
-    let opening = chat::opening(&ctx, Author::Model);
-    if !opening.is_empty() && !send(tx, &chunk(&ctx, json!({"content": opening}), None)).await {
-        return Ok(());
-    }
+    // The inline notice and a prefix label go out with the first text, never before: a reply
+    // that turns out to be a tool call gets no text, and structured output is never altered.
+    let mut opening = if ctx.structured {
+        String::new()
+    } else {
+        chat::opening(&ctx, Author::Model)
+    };
+    let mut opened = false;
 
     // Phase 2: relay with hold-back.
     let window = cfg.hold_back_chars;
@@ -211,13 +219,14 @@ async fn run(ctx: TurnCtx, mut events: EventStream, tx: &Tx) -> Result<(), ApiEr
             if let Some((replacement, extra)) =
                 chat::assistant_verdict(&ctx, &findings, &fed).await?
             {
-                return replace(&ctx, tx, released, replacement, extra, usage).await;
+                return replace(&ctx, tx, released, opening, replacement, extra, usage).await;
             }
         }
         let scanned = fed.len().saturating_sub(s.pending());
         let limit = floor_boundary(&fed, scanned.min(back_chars(&fed, window)));
         if limit > released {
-            let piece = &fed[released..limit];
+            let piece = format!("{}{}", std::mem::take(&mut opening), &fed[released..limit]);
+            opened = true;
             released = limit;
             if !send(tx, &chunk(&ctx, json!({"content": piece}), None)).await {
                 return Ok(());
@@ -243,17 +252,29 @@ async fn run(ctx: TurnCtx, mut events: EventStream, tx: &Tx) -> Result<(), ApiEr
     if evaluated != findings.len()
         && let Some((replacement, extra)) = chat::assistant_verdict(&ctx, &findings, &fed).await?
     {
-        return replace(&ctx, tx, released, replacement, extra, usage).await;
+        return replace(&ctx, tx, released, opening, replacement, extra, usage).await;
     }
-    if released < fed.len()
-        && !send(tx, &chunk(&ctx, json!({"content": &fed[released..]}), None)).await
+    if released < fed.len() {
+        let piece = format!("{}{}", std::mem::take(&mut opening), &fed[released..]);
+        opened = true;
+        if !send(tx, &chunk(&ctx, json!({"content": piece}), None)).await {
+            return Ok(());
+        }
+    }
+    let closing = chat::closing(&ctx, Author::Model);
+    if opened
+        && !ctx.structured
+        && !closing.is_empty()
+        && !send(tx, &chunk(&ctx, json!({"content": closing}), None)).await
     {
         return Ok(());
     }
-    let closing = chat::closing(&ctx, Author::Model);
-    if !closing.is_empty() && !send(tx, &chunk(&ctx, json!({"content": closing}), None)).await {
-        return Ok(());
-    }
+    let why = if ctx.structured {
+        "structured_output"
+    } else {
+        "tool_call"
+    };
+    chat::settle_notice(&ctx, opened && !ctx.structured, why).await;
     if let Some(e) = upstream_error {
         tracing::warn!("upstream stream failed: {e}");
         let _ = send(tx, &e.body()).await;
@@ -291,6 +312,7 @@ async fn replace(
     ctx: &TurnCtx,
     tx: &Tx,
     released: usize,
+    opening: String,
     replacement: String,
     extra: Vec<Value>,
     usage: Option<Value>,
@@ -299,12 +321,16 @@ async fn replace(
         .metrics
         .streams_replaced
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let text = if released > 0 {
-        format!("\n\n{replacement}")
+    // Structured output: tutela's text is a refusal, as OpenAI streams a model's refusal.
+    let delta = if ctx.structured {
+        json!({ "refusal": replacement })
+    } else if released > 0 {
+        json!({ "content": format!("\n\n{replacement}") })
     } else {
-        replacement
+        json!({ "content": format!("{opening}{replacement}") })
     };
-    if !send(tx, &chunk(ctx, json!({"content": text}), None)).await {
+    chat::settle_notice(ctx, !ctx.structured, "structured_output").await;
+    if !send(tx, &chunk(ctx, delta, None)).await {
         return Ok(());
     }
     let mut extra = extra;

@@ -43,6 +43,20 @@ pub struct Cached {
     pub takeover_case: Option<i64>,
     /// Turns answered by this process (the demo varies its replies by it).
     pub turns: usize,
+    /// A notice decided on an earlier turn whose reply was for the app (structured output, a
+    /// tool call), still to be shown with the next plain-text reply.
+    pub deferred_notice: Option<DeferredNotice>,
+}
+
+/// A notice the person has not seen in a reply yet. It was delivered in `tutela.notices` and
+/// the `X-Tutela-Notices` header of the turn that decided it (the law's clock counts it
+/// there); the text also goes before the next plain-text reply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeferredNotice {
+    /// The rendered notice text.
+    pub text: String,
+    /// Its `tutela.notices` entries (marked `deferred`).
+    pub notices: Vec<serde_json::Value>,
 }
 
 /// The shared state behind every handler.
@@ -259,6 +273,7 @@ mod tests {
             session_id: "s".into(),
             takeover_case: None,
             turns: 1,
+            deferred_notice: None,
         })))
     }
 

@@ -54,6 +54,7 @@ pub async fn turn(
     model: &str,
     stream: bool,
     include_usage: bool,
+    structured: bool,
     now: Timestamp,
 ) -> Result<Response, ApiError> {
     let b = &st.records.backend;
@@ -97,6 +98,8 @@ pub async fn turn(
         interventions: Vec::new(),
         include_usage,
         pending_audit: std::sync::Mutex::new(None),
+        structured,
+        carried_notice: false,
     };
     let (reply, author, event) = match text {
         Some(t) => (t, Author::Human, "human_reply_delivered"),
@@ -117,5 +120,5 @@ pub async fn turn(
         content_hash: Some(st.records.pseudonyms.content_hash(user_text)),
     });
     let extra: Value = json!({"kind": "takeover", "case": case, "event": event});
-    Ok(chat::reply(&ctx, reply, author, stream, Some(extra)))
+    Ok(chat::reply(&ctx, reply, author, stream, Some(extra)).await)
 }

@@ -3,6 +3,7 @@
 //! upstream), every error in OpenAI's shape, requests validated like OpenAI, `n > 1` refused
 //! with a reason, `safety_identifier` as the user id, the demo's one model, parameters passed
 //! through untouched, structured output and tool calls never altered.
+#![expect(clippy::unwrap_used, reason = "test helpers fail the test loudly")]
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -413,4 +414,219 @@ async fn a_streamed_upstream_failure_ends_with_an_openai_error_event() {
     let err = events.iter().find(|e| e.get("error").is_some()).unwrap();
     assert_openai_error(err);
     assert!(!streamed_text(&events).contains("[DONE]"));
+}
+
+const MOOD: &str = r#"{"mood": "calm", "note": "a quiet day"}"#;
+
+fn structured(text: &str, stream: bool, user: &str) -> Value {
+    json!({
+        "model": "mock-1",
+        "messages": [{"role": "user", "content": text}],
+        "safety_identifier": user,
+        "response_format": {"type": "json_schema", "json_schema": {"name": "mood", "schema": {"type": "object"}}},
+        "stream": stream,
+    })
+}
+
+async fn post_ny(gw: &TestGateway, body: &Value) -> (reqwest::header::HeaderMap, String) {
+    let r = gw
+        .http
+        .post(gw.url("/v1/chat/completions"))
+        .header("X-Tutela-Jurisdiction", "us-ny")
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let h = r.headers().clone();
+    (h, r.text().await.unwrap())
+}
+
+/// The `notice_delivery` details of a user's audit records (they are written in groups, so
+/// this waits for the ones expected).
+async fn deliveries(gw: &TestGateway, user: &str, want: usize) -> Vec<Value> {
+    let mut out = Vec::new();
+    for _ in 0..100 {
+        let v = gw.admin_get(&format!("/admin/audit?user={user}")).await;
+        out = v["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r.pointer("/payload/detail/notice_delivery").cloned())
+            .collect();
+        if out.len() >= want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    out
+}
+
+#[tokio::test]
+async fn structured_output_is_never_altered_and_the_notice_follows_in_the_next_text_reply() {
+    let gw = TestGateway::start("", vec![Rule::reply("mood", MOOD)]).await;
+    for stream in [false, true] {
+        let user = format!("u-json-{stream}");
+        // First turn of the day in New York: the AI-identity notice is due.
+        let (h, body) = post_ny(&gw, &structured("log my mood", stream, &user)).await;
+        let (text, tutela) = if stream {
+            let (events, done) = sse_events(&body);
+            assert!(done);
+            let meta = events
+                .iter()
+                .rev()
+                .find(|e| e.get("tutela").is_some())
+                .unwrap();
+            (streamed_text(&events), meta["tutela"].clone())
+        } else {
+            let v: Value = serde_json::from_str(&body).unwrap();
+            (content(&v).to_owned(), v["tutela"].clone())
+        };
+        // Valid JSON, byte for byte the model's.
+        assert_eq!(text, MOOD, "{body}");
+        assert!(serde_json::from_str::<Value>(&text).is_ok());
+        assert_eq!(h["x-tutela-notices"], "ai_identity");
+        let notices = tutela["notices"].as_array().unwrap();
+        assert_eq!(notices.len(), 1, "{tutela}");
+        assert!(
+            notices[0]["text"].as_str().unwrap().contains("AI"),
+            "{tutela}"
+        );
+        // The next plain-text reply carries it, marked as deferred; then it is settled.
+        gw.clock.advance_secs(60);
+        let (_, body) = post_ny(
+            &gw,
+            &json!({"model": "mock-1", "messages": [{"role": "user", "content": "hello"}], "safety_identifier": user}),
+        )
+        .await;
+        let v: Value = serde_json::from_str(&body).unwrap();
+        let notice = notices[0]["text"].as_str().unwrap();
+        assert!(content(&v).starts_with(notice), "{v}");
+        assert_eq!(v["tutela"]["notices"][0]["deferred"], true, "{v}");
+        let (h, body) = post_ny(
+            &gw,
+            &json!({"model": "mock-1", "messages": [{"role": "user", "content": "hello again"}], "safety_identifier": user}),
+        )
+        .await;
+        assert!(h.get("x-tutela-notices").is_none());
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert!(!content(&v).contains(notice), "{v}");
+        // Both steps are in the audit log.
+        let d = deliveries(&gw, &user, 2).await;
+        assert_eq!(d, [json!("deferred"), json!("shown")], "{d:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_law_s_clock_is_met_through_structured_turns() {
+    // New York: AI identity at the day's first turn and every 3 hours. A user whose app asks
+    // only for JSON for hours still gets each notice at its time in `tutela.notices` and the
+    // header, and sees the text at the next plain-text reply.
+    let gw = TestGateway::start("", vec![Rule::reply("mood", MOOD)]).await;
+    let user = "u-clock";
+    let mut due = Vec::new();
+    for minute in (0..=400).step_by(20) {
+        let (h, body) = post_ny(&gw, &structured("mood", false, user)).await;
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(content(&v), MOOD);
+        // The header names every notice not yet seen; the newly decided ones are those not
+        // marked `deferred`.
+        assert_eq!(h["x-tutela-notices"], "ai_identity");
+        let fresh = v["tutela"]["notices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n.get("deferred").is_none())
+            .count();
+        if fresh > 0 {
+            due.push(minute);
+        }
+        gw.clock.advance_secs(20 * 60);
+    }
+    assert_eq!(due, [0, 180, 360], "notices at the law's times");
+    let (_, body) = post_ny(
+        &gw,
+        &json!({"model": "mock-1", "messages": [{"role": "user", "content": "hi"}], "safety_identifier": user}),
+    )
+    .await;
+    let v: Value = serde_json::from_str(&body).unwrap();
+    // Shown once: a newer notice with the same contents supersedes the unseen one.
+    let notice = v["tutela"]["notices"][0]["text"].as_str().unwrap();
+    assert_eq!(v["tutela"]["notices"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(content(&v).matches(notice).count(), 1, "{v}");
+}
+
+#[tokio::test]
+async fn a_tool_call_is_never_altered() {
+    let args = r#"{"city":"Paris","unit":"celsius"}"#;
+    let gw = TestGateway::start("", vec![Rule::tool_call("weather", "get_weather", args)]).await;
+    for stream in [false, true] {
+        let user = format!("u-tool-{stream}");
+        let body = json!({
+            "model": "mock-1",
+            "messages": [{"role": "user", "content": "weather in Paris?"}],
+            "safety_identifier": user,
+            "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}],
+            "stream": stream,
+        });
+        let (h, body) = post_ny(&gw, &body).await;
+        assert_eq!(h["x-tutela-notices"], "ai_identity");
+        if stream {
+            let (events, done) = sse_events(&body);
+            assert!(done);
+            assert_eq!(streamed_text(&events), "", "no text added: {body}");
+            let arguments: String = events
+                .iter()
+                .filter_map(|e| e.pointer("/choices/0/delta/tool_calls/0/function/arguments"))
+                .filter_map(Value::as_str)
+                .collect();
+            assert_eq!(arguments, args);
+            let finish = events.iter().find_map(|e| {
+                e.pointer("/choices/0/finish_reason")
+                    .and_then(Value::as_str)
+            });
+            assert_eq!(finish, Some("tool_calls"));
+        } else {
+            let v: Value = serde_json::from_str(&body).unwrap();
+            let m = &v["choices"][0]["message"];
+            assert!(m["content"].is_null(), "{v}");
+            assert_eq!(m["tool_calls"][0]["function"]["arguments"], args);
+            assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
+            assert_eq!(v["tutela"]["notices"][0]["contents"][0], "ai_identity");
+        }
+        let d = deliveries(&gw, &user, 1).await;
+        assert_eq!(d, [json!("deferred")]);
+    }
+}
+
+#[tokio::test]
+async fn a_structured_reply_that_must_be_replaced_becomes_a_refusal() {
+    let gw = TestGateway::start(
+        "",
+        vec![Rule::reply(
+            "human",
+            r#"{"answer": "Yes, I'm a real person."}"#,
+        )],
+    )
+    .await;
+    for stream in [false, true] {
+        let (_, body) = post_ny(&gw, &structured("are you human?", stream, "u-ref")).await;
+        assert!(!body.contains("real person"), "{body}");
+        if stream {
+            let (events, _) = sse_events(&body);
+            let refusal: String = events
+                .iter()
+                .filter_map(|e| {
+                    e.pointer("/choices/0/delta/refusal")
+                        .and_then(Value::as_str)
+                })
+                .collect();
+            assert!(refusal.contains("AI"), "{body}");
+        } else {
+            let v: Value = serde_json::from_str(&body).unwrap();
+            let m = &v["choices"][0]["message"];
+            assert!(m["content"].is_null(), "{v}");
+            assert!(m["refusal"].as_str().unwrap().contains("AI"), "{v}");
+        }
+    }
 }
