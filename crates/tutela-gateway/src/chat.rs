@@ -97,6 +97,9 @@ pub struct TurnCtx {
     pub structured: bool,
     /// `notice_text` includes a notice deferred from an earlier turn.
     pub carried_notice: bool,
+    /// An estimate of the request's prompt tokens, for usage the upstream could not report
+    /// (a stream stopped before its usage chunk).
+    pub prompt_tokens: u64,
 }
 
 impl Drop for TurnCtx {
@@ -183,6 +186,14 @@ async fn turn(
     let mut req: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("the body is not JSON: {e}")))?;
     let parsed = crate::openai::parse_chat(&req)?;
+    let prompt_tokens = req
+        .get("messages")
+        .and_then(Value::as_array)
+        .map_or(0, |m| {
+            m.iter()
+                .map(|m| relay::estimate_tokens(&crate::openai::content_text(m)) + 4)
+                .sum()
+        });
     if matches!(st.upstream, crate::upstream::Upstream::Demo)
         && let Some(m) = parsed.model.as_deref()
         && m != crate::demo::MODEL
@@ -545,6 +556,7 @@ async fn turn(
         pending_audit: std::sync::Mutex::new(pending),
         structured: parsed.structured,
         carried_notice: carried.is_some() || superseded,
+        prompt_tokens,
     };
 
     if let Some((template, resources)) = decision.replacement() {

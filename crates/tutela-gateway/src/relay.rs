@@ -219,7 +219,13 @@ async fn run(ctx: TurnCtx, mut events: EventStream, tx: &Tx) -> Result<(), ApiEr
             if let Some((replacement, extra)) =
                 chat::assistant_verdict(&ctx, &findings, &fed).await?
             {
-                return replace(&ctx, tx, released, opening, replacement, extra, usage).await;
+                let stopped = Stopped {
+                    released,
+                    fed: &fed,
+                    opening,
+                    usage,
+                };
+                return replace(&ctx, tx, stopped, replacement, extra).await;
             }
         }
         let scanned = fed.len().saturating_sub(s.pending());
@@ -252,7 +258,13 @@ async fn run(ctx: TurnCtx, mut events: EventStream, tx: &Tx) -> Result<(), ApiEr
     if evaluated != findings.len()
         && let Some((replacement, extra)) = chat::assistant_verdict(&ctx, &findings, &fed).await?
     {
-        return replace(&ctx, tx, released, opening, replacement, extra, usage).await;
+        let stopped = Stopped {
+            released,
+            fed: &fed,
+            opening,
+            usage,
+        };
+        return replace(&ctx, tx, stopped, replacement, extra).await;
     }
     if released < fed.len() {
         let piece = format!("{}{}", std::mem::take(&mut opening), &fed[released..]);
@@ -311,12 +323,16 @@ async fn run(ctx: TurnCtx, mut events: EventStream, tx: &Tx) -> Result<(), ApiEr
 async fn replace(
     ctx: &TurnCtx,
     tx: &Tx,
-    released: usize,
-    opening: String,
+    stopped: Stopped<'_>,
     replacement: String,
     extra: Vec<Value>,
-    usage: Option<Value>,
 ) -> Result<(), ApiError> {
+    let Stopped {
+        released,
+        fed,
+        opening,
+        usage,
+    } = stopped;
     ctx.st
         .metrics
         .streams_replaced
@@ -330,9 +346,10 @@ async fn replace(
         json!({ "content": format!("{opening}{replacement}") })
     };
     chat::settle_notice(ctx, !ctx.structured, "structured_output").await;
-    if !send(tx, &chunk(ctx, delta, None)).await {
+    if !send(tx, &chunk(ctx, delta.clone(), None)).await {
         return Ok(());
     }
+    let usage_missing = usage.is_none();
     let mut extra = extra;
     for e in &mut extra {
         if let Value::Object(o) = e {
@@ -346,10 +363,22 @@ async fn replace(
         return Ok(());
     }
     if ctx.include_usage {
-        let mut c = usage_chunk(ctx, 0, 0);
-        if let Some(u) = usage {
-            c["usage"] = u;
-        }
+        // The model was asked and generated `fed` before tutela stopped reading: that is what
+        // the upstream consumed (its own figure when it came before the stop, else an
+        // estimate); what tutela sent is beside it.
+        let sent = format!("{}{}", &fed[..released], delta_text(&delta));
+        let mut c = match usage {
+            Some(u) => {
+                let mut c = usage_chunk(ctx, 0, 0);
+                c["usage"] = u;
+                c
+            }
+            None => usage_chunk(ctx, ctx.prompt_tokens, estimate_tokens(fed)),
+        };
+        c["tutela"] = json!({"usage": {
+            "upstream_estimated": usage_missing,
+            "sent": {"completion_tokens": estimate_tokens(&sent), "estimated": true},
+        }});
         if !send(tx, &c).await {
             return Ok(());
         }
@@ -358,9 +387,45 @@ async fn replace(
     Ok(())
 }
 
+/// Where a stream stopped.
+struct Stopped<'a> {
+    /// Bytes of `fed` released to the client.
+    released: usize,
+    /// Everything the model sent.
+    fed: &'a str,
+    /// The opening (inline notice, prefix label) if it has not gone out yet.
+    opening: String,
+    /// The upstream's usage, if it came before the stop.
+    usage: Option<Value>,
+}
+
+fn delta_text(delta: &Value) -> &str {
+    delta
+        .get("content")
+        .or_else(|| delta.get("refusal"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+/// A rough token count for usage the upstream could not report: about four characters per
+/// token for alphabetic text, one per ideograph or other non-ASCII character.
+pub fn estimate_tokens(text: &str) -> u64 {
+    let ascii = text.bytes().filter(u8::is_ascii).count() as u64;
+    let other = text.chars().filter(|c| !c.is_ascii()).count() as u64;
+    ascii.div_ceil(4) + other
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_estimates() {
+        assert_eq!(estimate_tokens(""), 0);
+        assert_eq!(estimate_tokens("abcd"), 1);
+        assert_eq!(estimate_tokens("abcde"), 2);
+        assert_eq!(estimate_tokens("你好"), 2);
+    }
 
     #[test]
     fn char_arithmetic() {

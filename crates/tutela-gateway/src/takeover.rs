@@ -100,6 +100,7 @@ pub async fn turn(
         pending_audit: std::sync::Mutex::new(None),
         structured,
         carried_notice: false,
+        prompt_tokens: 0,
     };
     let (reply, author, event) = match text {
         Some(t) => (t, Author::Human, "human_reply_delivered"),

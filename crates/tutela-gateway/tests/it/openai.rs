@@ -630,3 +630,33 @@ async fn a_structured_reply_that_must_be_replaced_becomes_a_refusal() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_replaced_stream_reports_what_the_model_consumed_and_what_was_sent() {
+    let turning = "Okay, it was lovely talking with you today. Sleep well and see you soon. \
+        Wait, don't go yet, I'll be so lonely without you. Stay five more minutes?";
+    let gw = TestGateway::start("", vec![Rule::reply("bye", turning)]).await;
+    let (_, _, body) = gw
+        .chat("u-usage", Some("cn"), "ok bye, I have to go now", true)
+        .await;
+    assert!(!body.contains("lonely"), "{body}");
+    let (events, done) = sse_events(&body);
+    assert!(done);
+    let u = events.iter().find(|e| e.get("usage").is_some()).unwrap();
+    // Not zero: the model was asked and wrote most of its reply before the stop.
+    let usage = &u["usage"];
+    assert!(usage["prompt_tokens"].as_u64().unwrap() > 0, "{u}");
+    assert!(usage["completion_tokens"].as_u64().unwrap() > 10, "{u}");
+    assert_eq!(
+        usage["total_tokens"].as_u64().unwrap(),
+        usage["prompt_tokens"].as_u64().unwrap() + usage["completion_tokens"].as_u64().unwrap()
+    );
+    assert_eq!(u["tutela"]["usage"]["upstream_estimated"], true, "{u}");
+    assert!(
+        u["tutela"]["usage"]["sent"]["completion_tokens"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "{u}"
+    );
+}
