@@ -357,17 +357,21 @@ async fn replace(
             o.insert("released_bytes_before_stop".into(), json!(released));
         }
     }
+    // The model was asked and generated `fed` before tutela stopped reading: that is what
+    // the upstream consumed (its own figure when it came before the stop, else an estimate);
+    // what tutela sent is in `tutela.usage` of the last chunk.
+    let sent = format!("{}{}", &fed[..released], delta_text(&delta));
     let mut last = chunk(ctx, json!({}), Some("stop"));
     last["tutela"] = chat::tutela_object(ctx, Author::Tutela, &extra);
+    last["tutela"]["usage"] = json!({
+        "upstream_estimated": usage_missing,
+        "sent": {"completion_tokens": estimate_tokens(&sent), "estimated": true},
+    });
     if !send(tx, &last).await {
         return Ok(());
     }
     if ctx.include_usage {
-        // The model was asked and generated `fed` before tutela stopped reading: that is what
-        // the upstream consumed (its own figure when it came before the stop, else an
-        // estimate); what tutela sent is beside it.
-        let sent = format!("{}{}", &fed[..released], delta_text(&delta));
-        let mut c = match usage {
+        let c = match usage {
             Some(u) => {
                 let mut c = usage_chunk(ctx, 0, 0);
                 c["usage"] = u;
@@ -375,10 +379,6 @@ async fn replace(
             }
             None => usage_chunk(ctx, ctx.prompt_tokens, estimate_tokens(fed)),
         };
-        c["tutela"] = json!({"usage": {
-            "upstream_estimated": usage_missing,
-            "sent": {"completion_tokens": estimate_tokens(&sent), "estimated": true},
-        }});
         if !send(tx, &c).await {
             return Ok(());
         }
