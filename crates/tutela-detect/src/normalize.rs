@@ -1,14 +1,22 @@
 //! Normalisation shared by every detector: one pass per text into a reusable buffer, with a
 //! byte map back to the original text so spans can be reported in original offsets.
 //!
-//! Steps, in order: invisible characters dropped (zero-width, bidi controls, variation
-//! selectors, soft hyphen); NFKC per character (full-width forms become ASCII); lowercase;
+//! Steps, in order: invisible characters dropped ([`is_dropped`]: every control (Cc) that
+//! is not whitespace, every format character (Cf: zero-width, bidi controls, soft hyphen,
+//! ...), variation selectors and fillers), the whitespace controls (TAB, LF, VT, FF, CR,
+//! NEL) read as spaces; NFKC per character (full-width forms become ASCII); lowercase;
 //! traditional → simplified Chinese; apostrophes dropped (`don't` = `dont`); whitespace runs
 //! become one space; then, with one character of lookahead: leetspeak digits and symbols
 //! between letters become letters (`su1cide`), spaced-out letters are joined
 //! (`k i l l` → `kill`), and runs of the same ASCII letter collapse to one (`killll` = `kill`
 //! = `kil`). Patterns go through the same function, so they match whatever the text did.
 //! Emoji are kept as they are (they are signals).
+//!
+//! A dropped character changes nothing: the text normalises as it would without it, and
+//! whether an apostrophe is a quotation mark is judged on its nearest characters that are
+//! not dropped. Quotation marks are recorded out of band (`None` in the per-character stage,
+//! [`QUOTE_BYTE`], a byte no ASCII character stages to, in the ASCII path), so no character
+//! a user can send is read as one.
 
 use unicode_normalization::UnicodeNormalization;
 
@@ -23,8 +31,8 @@ pub struct Normalized {
     start: Vec<u32>,
     /// For each byte of `text`: end of the original character(s) it came from.
     end: Vec<u32>,
-    /// Scratch: characters after the first stage.
-    stage: Vec<(char, u32, u32)>,
+    /// Scratch: characters after the first stage; `None` is a single quotation mark.
+    stage: Vec<(Option<char>, u32, u32)>,
     /// Byte offsets in `text` where a single quotation mark stood (`'`, `‘`, `’` used as
     /// quotes, not apostrophes); the marks themselves are dropped from `text`.
     pub quotes: Vec<u32>,
@@ -38,14 +46,16 @@ impl Normalized {
 
     /// Normalises `src` into this buffer (offsets relative to `src`).
     pub fn fill(&mut self, src: &str) {
-        if src.is_ascii() && !maybe_spaced_ascii(src.as_bytes()) {
+        let b = src.as_bytes();
+        if src.is_ascii() && !has_dropped_byte(b) && !maybe_spaced_ascii(b) {
             self.fill_ascii(src.as_bytes());
         } else {
             self.fill_general(src);
         }
     }
 
-    /// The single-pass path for ASCII text without spaced-out letters; produces exactly what
+    /// The single-pass path for ASCII text without spaced-out letters and without dropped
+    /// bytes (so an apostrophe's raw neighbours are its real ones); produces exactly what
     /// [`Normalized::fill_general`] does (a unit test holds them equal).
     fn fill_ascii(&mut self, b: &[u8]) {
         self.text.clear();
@@ -61,7 +71,7 @@ impl Normalized {
             let e = s + 1;
             let c = stage_byte_at(b, i);
             let Some(mut c) = c else { continue };
-            if c == QUOTE as u8 {
+            if c == QUOTE_BYTE {
                 self.quotes.push(self.text.len() as u32);
                 continue;
             }
@@ -142,12 +152,12 @@ impl Normalized {
         self.quotes.clear();
         let mut i = 0;
         while i < n {
-            let (mut c, s, e) = stage[i];
-            if c == QUOTE {
+            let (c, s, e) = stage[i];
+            let Some(mut c) = c else {
                 self.quotes.push(self.text.len() as u32);
                 i += 1;
                 continue;
-            }
+            };
             if !join_sep.is_empty() && join_sep[i] {
                 i += 1;
                 continue;
@@ -158,12 +168,13 @@ impl Normalized {
                     .chars()
                     .next_back()
                     .is_some_and(|p| p.is_ascii_lowercase());
-                let next_letter = stage.get(i + 1).is_some_and(|&(nc, _, _)| {
+                let next_letter = stage.get(i + 1).and_then(|u| u.0).is_some_and(|nc| {
                     nc.is_ascii_lowercase()
                         || leet(nc).is_some()
                             && stage
                                 .get(i + 2)
-                                .is_some_and(|&(nn, _, _)| nn.is_ascii_lowercase())
+                                .and_then(|u| u.0)
+                                .is_some_and(|nn| nn.is_ascii_lowercase())
                 });
                 if prev_letter && next_letter {
                     c = letter;
@@ -248,6 +259,7 @@ fn quick_text_plain(b: &[u8], out: &mut Vec<u8>) -> bool {
         };
         match c {
             Q_DROP => continue,
+            Q_FULL => return false,
             b' ' => {
                 if !last_space {
                     out.push(b' ');
@@ -332,7 +344,7 @@ fn next_stage_quick(b: &[u8], mut from: usize) -> Option<(u8, usize)> {
                 .then(|| decode_any(b, from + 1))
                 .flatten();
             if is_quote_mark(prev, next) {
-                return Some((QUOTE as u8, from + 1));
+                return Some((QUOTE_BYTE, from + 1));
             }
             from += 1;
             continue;
@@ -407,7 +419,7 @@ pub(crate) fn skeleton_rest(c: char, mut emit: impl FnMut(char)) {
         emit(t2s::simplify(c));
     } else if let Some(a) = fullwidth(c) {
         emit(a as char);
-    } else if is_invisible(c)
+    } else if is_dropped(c)
         || matches!(c, '\u{2018}' | '\u{2019}' | '\u{02BC}')
         || ('\u{3001}'..='\u{3035}').contains(&c)
         || ('\u{1F300}'..='\u{1FAFF}').contains(&c)
@@ -466,18 +478,21 @@ pub(crate) const SKELETON: [u8; 256] = {
 };
 
 /// [`quick_text`]'s byte table: dropped bytes (apostrophes, whether quotation marks or
-/// not: neither stays in the text), whitespace, `-` and `_` as a space, the rest lowercased.
+/// not: neither stays in the text), whitespace, `-` and `_` as a space, the rest lowercased;
+/// controls that are not whitespace send the text to the full normaliser (they may stand
+/// between an apostrophe and the character that decides whether it is a quotation mark).
 const Q_DROP: u8 = 0xFF;
+const Q_FULL: u8 = 0xFE;
 const QUICK: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut i = 0;
     while i < 256 {
         let c = i as u8;
         t[i] = match c {
-            // U+0001 is the stage-one quotation marker, so `fill` drops it too.
-            b'\'' | b'`' | 0x01 => Q_DROP,
+            b'\'' | b'`' => Q_DROP,
             b'-' | b'_' => b' ',
-            c if c.is_ascii_whitespace() => b' ',
+            c if is_space_byte(c) => b' ',
+            c if is_dropped_byte(c) => Q_FULL,
             c => c.to_ascii_lowercase(),
         };
         i += 1;
@@ -485,10 +500,25 @@ const QUICK: [u8; 256] = {
     t
 };
 
-/// Stage one for one ASCII byte: `None` if dropped (apostrophes), `b' '` for whitespace,
-/// hyphens and underscores, the lowercase byte otherwise.
-/// Stage-one marker for a single quotation mark (recorded in `quotes`, not kept in `text`).
-const QUOTE: char = '\u{1}';
+/// In the ASCII path, the stage-one byte of a single quotation mark (recorded in `quotes`,
+/// not kept in `text`): above ASCII, so no byte of an ASCII text stages to it.
+const QUOTE_BYTE: u8 = 0x80;
+
+/// An ASCII byte the normaliser reads as a space: `\t`, `\n`, VT, FF, `\r` and the space
+/// (`u8::is_ascii_whitespace` leaves VT out).
+const fn is_space_byte(c: u8) -> bool {
+    matches!(c, b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | b' ')
+}
+
+/// An ASCII byte the normaliser drops: a control that is not whitespace.
+pub(crate) const fn is_dropped_byte(c: u8) -> bool {
+    (c < 0x20 && !is_space_byte(c)) || c == 0x7F
+}
+
+/// Whether a text holds a byte [`is_dropped_byte`] drops.
+fn has_dropped_byte(b: &[u8]) -> bool {
+    b.iter().any(|&c| is_dropped_byte(c))
+}
 
 /// Whether an apostrophe-like mark between `prev` and `next` is a quotation mark (kept as
 /// `"` so reported speech can be recognised) rather than an apostrophe (dropped):
@@ -501,21 +531,25 @@ fn is_quote_mark(prev: Option<char>, next: Option<char>) -> bool {
     open || close
 }
 
-/// Stage one for the ASCII byte at `j`, looking at its neighbours for quotation marks.
+/// Stage one for the ASCII byte at `j` of a text without dropped bytes, looking at its
+/// neighbours for quotation marks ([`QUOTE_BYTE`]).
 fn stage_byte_at(b: &[u8], j: usize) -> Option<u8> {
     if b[j] == b'\'' {
         let prev = j.checked_sub(1).map(|k| b[k] as char);
         let next = b.get(j + 1).map(|&n| n as char);
-        return is_quote_mark(prev, next).then_some(QUOTE as u8);
+        return is_quote_mark(prev, next).then_some(QUOTE_BYTE);
     }
     stage_byte(b[j])
 }
 
+/// Stage one for one ASCII byte: `None` if dropped (apostrophes, controls that are not
+/// whitespace), `b' '` for whitespace, hyphens and underscores, the lowercase byte otherwise.
 fn stage_byte(c: u8) -> Option<u8> {
     match c.to_ascii_lowercase() {
         b'\'' | b'`' => None,
         b'-' | b'_' => Some(b' '),
-        c if c.is_ascii_whitespace() => Some(b' '),
+        c if is_space_byte(c) => Some(b' '),
+        c if is_dropped_byte(c) => None,
         c => Some(c),
     }
 }
@@ -592,39 +626,56 @@ fn leet(c: char) -> Option<char> {
     })
 }
 
-fn is_invisible(c: char) -> bool {
+/// Whether the normaliser drops `c` (it reads as nothing): every control character (Cc)
+/// that is not whitespace, every format character (Cf, Unicode 16), and the other
+/// invisibles (combining grapheme joiner, Khmer inherent vowels, Mongolian free variation
+/// selectors, variation selectors, Hangul fillers). The whitespace controls (TAB, LF, VT, FF,
+/// CR, NEL) are read as spaces instead. A unit test holds this against `\p{Cc}`/`\p{Cf}`.
+pub(crate) fn is_dropped(c: char) -> bool {
+    if c.is_ascii() {
+        return is_dropped_byte(c as u8);
+    }
     matches!(c,
-        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
-        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
-        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
-        | '\u{FFA0}' | '\u{E0000}'..='\u{E007F}')
+        '\u{0080}'..='\u{0084}' | '\u{0086}'..='\u{009F}'
+        | '\u{00AD}' | '\u{034F}' | '\u{0600}'..='\u{0605}' | '\u{061C}' | '\u{06DD}'
+        | '\u{070F}' | '\u{0890}'..='\u{0891}' | '\u{08E2}' | '\u{115F}' | '\u{1160}'
+        | '\u{17B4}' | '\u{17B5}' | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{3164}'
+        | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}' | '\u{FFF9}'..='\u{FFFB}'
+        | '\u{110BD}' | '\u{110CD}' | '\u{13430}'..='\u{1343F}' | '\u{1BCA0}'..='\u{1BCA3}'
+        | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E007F}')
 }
 
 pub(crate) fn is_cjk(c: char) -> bool {
     matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{3400}'..='\u{4DBF}')
 }
 
-/// Per-character stage: invisible, NFKC, lowercase, t2s, apostrophes, whitespace.
-fn stage_one(src: &str, out: &mut Vec<(char, u32, u32)>) {
+/// Per-character stage: dropped characters, NFKC, lowercase, t2s, apostrophes (`None` for
+/// a quotation mark), whitespace.
+fn stage_one(src: &str, out: &mut Vec<(Option<char>, u32, u32)>) {
     let mut last_space = true;
+    // The last character that is not dropped: a dropped one never decides a quotation.
     let mut prev: Option<char> = None;
     for (off, c) in src.char_indices() {
+        if is_dropped(c) {
+            continue;
+        }
         let before = prev;
         prev = Some(c);
         let s = off as u32;
         let e = (off + c.len_utf8()) as u32;
         if matches!(c, '\'' | '\u{2018}' | '\u{2019}') {
-            let next = src[off + c.len_utf8()..].chars().next();
+            let next = src[off + c.len_utf8()..].chars().find(|&n| !is_dropped(n));
             if is_quote_mark(before, next) {
-                out.push((QUOTE, s, e));
+                out.push((None, s, e));
             }
             continue;
         }
         if c.is_ascii() {
             let c = c.to_ascii_lowercase();
-            if c.is_ascii_whitespace() {
+            if is_space_byte(c as u8) {
                 if !last_space {
-                    out.push((' ', s, e));
+                    out.push((Some(' '), s, e));
                     last_space = true;
                 }
                 continue;
@@ -634,21 +685,18 @@ fn stage_one(src: &str, out: &mut Vec<(char, u32, u32)>) {
             }
             if c == '-' || c == '_' {
                 if !last_space {
-                    out.push((' ', s, e));
+                    out.push((Some(' '), s, e));
                     last_space = true;
                 }
                 continue;
             }
-            out.push((c, s, e));
+            out.push((Some(c), s, e));
             last_space = false;
             continue;
         }
         if is_cjk(c) {
-            out.push((t2s::simplify(c), s, e));
+            out.push((Some(t2s::simplify(c)), s, e));
             last_space = false;
-            continue;
-        }
-        if is_invisible(c) {
             continue;
         }
         if c == '\u{2019}' || c == '\u{2018}' || c == '\u{02BC}' {
@@ -667,18 +715,18 @@ fn stage_one(src: &str, out: &mut Vec<(char, u32, u32)>) {
                 }
                 if a == '-' || a == '_' {
                     if !last_space {
-                        out.push((' ', s, e));
+                        out.push((Some(' '), s, e));
                         last_space = true;
                     }
                     continue;
                 }
-                out.push((a, s, e));
+                out.push((Some(a), s, e));
                 last_space = false;
                 continue;
             }
         }
         if ('\u{3001}'..='\u{3035}').contains(&c) || ('\u{1F300}'..='\u{1FAFF}').contains(&c) {
-            out.push((c, s, e));
+            out.push((Some(c), s, e));
             last_space = false;
             continue;
         }
@@ -686,7 +734,7 @@ fn stage_one(src: &str, out: &mut Vec<(char, u32, u32)>) {
             for l in k.to_lowercase() {
                 if l.is_whitespace() {
                     if !last_space {
-                        out.push((' ', s, e));
+                        out.push((Some(' '), s, e));
                         last_space = true;
                     }
                     continue;
@@ -696,44 +744,45 @@ fn stage_one(src: &str, out: &mut Vec<(char, u32, u32)>) {
                 }
                 if l == '-' || l == '_' {
                     if !last_space {
-                        out.push((' ', s, e));
+                        out.push((Some(' '), s, e));
                         last_space = true;
                     }
                     continue;
                 }
                 let l = if is_cjk(l) { t2s::simplify(l) } else { l };
-                out.push((l, s, e));
+                out.push((Some(l), s, e));
                 last_space = false;
             }
         }
     }
 }
 
-fn is_sep(c: char) -> bool {
-    matches!(c, ' ' | '.' | '-' | '_' | '*' | '+' | '~' | '/')
+/// Stage-one units (`None`: a quotation mark, neither a letter nor a separator).
+fn is_sep(c: Option<char>) -> bool {
+    matches!(c, Some(' ' | '.' | '-' | '_' | '*' | '+' | '~' | '/'))
 }
 
-fn is_alnum(c: char) -> bool {
-    c.is_ascii_alphanumeric()
+fn is_alnum(c: Option<char>) -> bool {
+    c.is_some_and(|c| c.is_ascii_alphanumeric())
+}
+
+fn is_lower(c: Option<char>) -> bool {
+    c.is_some_and(|c| c.is_ascii_lowercase())
 }
 
 /// Cheap pre-check: a letter, a separator, a letter, a separator, a letter.
-fn has_spaced_run(stage: &[(char, u32, u32)]) -> bool {
+fn has_spaced_run(stage: &[(Option<char>, u32, u32)]) -> bool {
     stage.windows(5).any(|w| {
-        w[0].0.is_ascii_lowercase()
-            && is_sep(w[1].0)
-            && w[2].0.is_ascii_lowercase()
-            && is_sep(w[3].0)
-            && w[4].0.is_ascii_lowercase()
+        is_lower(w[0].0) && is_sep(w[1].0) && is_lower(w[2].0) && is_sep(w[3].0) && is_lower(w[4].0)
     })
 }
 
 /// Marks separators inside runs of at least four single letters (`k i l l`, `s.u.i.c.i.d.e`).
-fn spaced_separators(stage: &[(char, u32, u32)]) -> Vec<bool> {
+fn spaced_separators(stage: &[(Option<char>, u32, u32)]) -> Vec<bool> {
     let n = stage.len();
     let mut marks = vec![false; n];
     let single = |i: usize| -> bool {
-        stage[i].0.is_ascii_alphabetic()
+        stage[i].0.is_some_and(|c| c.is_ascii_alphabetic())
             && (i == 0 || !is_alnum(stage[i - 1].0))
             && (i + 1 >= n || !is_alnum(stage[i + 1].0))
     };
@@ -795,7 +844,7 @@ mod tests {
         use proptest::prelude::*;
         let mut runner = proptest::test_runner::TestRunner::default();
         runner
-            .run(&"[a-zA-Z0-9 '`_.!@$-]{0,40}|([a-z] ){0,6}[a-z]{0,3}", |s| {
+            .run(&"[a-zA-Z0-9 '`_.!@$-]{0,40}|([a-z] ){0,6}[a-z]{0,3}|[a-z1 '\0\x01\t\x0b\x1f\x7f]{0,30}", |s| {
                 let mut a = Normalized::new();
                 a.fill(&s);
                 let mut g = Normalized::new();
@@ -815,7 +864,7 @@ mod tests {
         let mut runner = proptest::test_runner::TestRunner::default();
         runner
             .run(
-                &"[a-zA-Z0-9 '`_.!@$\t\x01-]{0,40}|([a-z] ){0,6}[a-z]{0,3}|[a-z1!@'我們、。😭 ]{0,20}|[a-z1'’我Ａ、\u{3000}\u{200B}ªé ]{0,20}|[a-c1!'我，！？１ｂＣ＇－\u{3000} ]{0,24}",
+                &"[a-zA-Z0-9 '`_.!@$\t\x01-]{0,40}|([a-z] ){0,6}[a-z]{0,3}|[a-z1!@'我們、。😭 ]{0,20}|[a-z1'’我Ａ、\u{3000}\u{200B}ªé ]{0,20}|[a-c1!'我，！？１ｂＣ＇－\u{3000} ]{0,24}|[a-c1 '\0\x0b\x1f\x7f\u{85}\u{9f}\u{600}\u{200b}]{0,24}",
                 |s| {
                     let mut n = Normalized::new();
                     n.fill(&s);
@@ -889,6 +938,96 @@ mod tests {
             let mut n = Normalized::new();
             n.fill(&format!("#{c}"));
             assert_eq!(n.text, format!("#{via_nfkc}"), "U+{u:04X}");
+        }
+    }
+
+    /// Every code point of `\p{Cc}` and `\p{Cf}` (the regex crate's Unicode tables).
+    fn controls_and_formats() -> Vec<char> {
+        let re = regex::Regex::new(r"^[\p{Cc}\p{Cf}]$").unwrap();
+        (0..=0x10FFFFu32)
+            .filter_map(char::from_u32)
+            .filter(|c| re.is_match(c.encode_utf8(&mut [0; 4])))
+            .collect()
+    }
+
+    #[test]
+    fn every_control_and_format_character_is_dropped_or_a_space() {
+        let all = controls_and_formats();
+        assert!(all.len() > 200, "{}", all.len());
+        for c in all {
+            let space = matches!(c, '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | '\u{85}');
+            assert_eq!(is_dropped(c), !space, "U+{:04X}", c as u32);
+            // Inside a word, between letters, around an apostrophe, in Chinese.
+            let want = if space { "ki l myself" } else { "kil myself" };
+            assert_eq!(norm(&format!("ki{c}ll myself")), want, "U+{:04X}", c as u32);
+            assert_eq!(
+                norm(&format!("我不想{c}活了")),
+                if space {
+                    "我不想 活了"
+                } else {
+                    "我不想活了"
+                }
+            );
+            assert_eq!(
+                norm(&format!("don{c}'t")),
+                if space { "don t" } else { "dont" }
+            );
+            // The skeleton reads nothing of it.
+            let mut sk = Vec::new();
+            skeleton(&format!("ab{c}cd"), &mut sk);
+            assert_eq!(sk, b"abcd", "U+{:04X}", c as u32);
+        }
+    }
+
+    #[test]
+    fn no_character_is_read_as_a_quotation_mark_but_quotation_marks() {
+        // U+0001 was the stage-one quotation marker; QUOTE_BYTE is none of the ASCII bytes.
+        for c in (0..=0x10FFFFu32).step_by(7).filter_map(char::from_u32) {
+            if matches!(c, '\'' | '\u{2018}' | '\u{2019}') {
+                continue;
+            }
+            let mut n = Normalized::new();
+            n.fill(&format!("she said {c}x{c} today"));
+            assert!(n.quotes.is_empty(), "U+{:04X}", c as u32);
+        }
+        for c in ['\0', '\u{1}', '\u{80}', '\u{7f}'] {
+            let mut n = Normalized::new();
+            n.fill(&format!("a{c} student wrote {c}I{c} x"));
+            assert!(n.quotes.is_empty(), "{c:?}");
+        }
+        for b in 0..0x80u8 {
+            assert_ne!(stage_byte(b), Some(QUOTE_BYTE));
+        }
+    }
+
+    #[test]
+    fn dropped_characters_do_not_decide_quotation_marks() {
+        let quotes = |s: &str| {
+            let mut n = Normalized::new();
+            n.fill(s);
+            (n.text.clone(), n.quotes.clone())
+        };
+        let plain = quotes("texted me 'I am sorry' and left");
+        assert_eq!(plain.1.len(), 2);
+        for c in [
+            '\u{200b}',
+            '\0',
+            '\u{1}',
+            '\u{feff}',
+            '\u{600}',
+            '\u{e0041}',
+        ] {
+            for t in [
+                format!("texted me {c}'I am sorry' and left"),
+                format!("texted me '{c}I am sorry' and left"),
+                format!("texted me 'I am sorry{c}' and left"),
+                format!("texted me 'I am sorry'{c} and left"),
+                format!("texted me {c}{c}'{c}I am sorry{c}'{c} and left"),
+            ] {
+                assert_eq!(quotes(&t), plain, "{t:?}");
+            }
+            // And an apostrophe inside a word stays one.
+            assert_eq!(quotes(&format!("I{c}'m ok")), quotes("I'm ok"), "{c:?}");
         }
     }
 

@@ -6,6 +6,13 @@
 //! [`MAX_SENTENCE`] bytes, and anywhere at twice that. Every rule looks at the character at
 //! `p`, so a boundary is only declared once that character has arrived: the whole text and
 //! any sequence of chunks see the same boundaries.
+//!
+//! Characters the normaliser drops (controls that are not whitespace, format characters:
+//! `normalize::is_dropped`) are invisible here too: "the character before" is the last one
+//! that is not dropped, and a boundary (but the hard cut) falls only at one that is not
+//! dropped, so a text is cut where it would be cut without them. VT is whitespace.
+
+use crate::normalize::{is_dropped, is_dropped_byte};
 
 /// Soft cap on a sentence's length, in bytes.
 pub const MAX_SENTENCE: usize = 1024;
@@ -15,6 +22,11 @@ fn is_term(c: char) -> bool {
         c,
         '。' | '！' | '？' | '!' | '?' | '\n' | '；' | ';' | '…' | '｡' | '．' | '.'
     )
+}
+
+/// Whether `c` is whitespace (after a full stop, it ends a sentence).
+fn is_space(c: char) -> bool {
+    c.is_whitespace()
 }
 
 /// Whether an ASCII byte is a terminator (`!?;.` or a newline).
@@ -41,11 +53,13 @@ pub fn next_boundary(text: &str, from: usize) -> Option<usize> {
     if from >= b.len() || !text.is_char_boundary(from) {
         return None;
     }
-    // The previous character: whether it is a terminator, a full stop, a soft-cut point.
+    // The previous character that is not dropped: whether it is a terminator, a full stop,
+    // a soft-cut point (all false while there is none).
     let (c0, n0) = char_at(text, from);
-    let mut prev_term = is_term(c0);
-    let mut prev_dot = c0 == '.';
-    let mut prev_soft = matches!(c0, ' ' | ',' | '，');
+    let first = !is_dropped(c0);
+    let mut prev_term = first && is_term(c0);
+    let mut prev_dot = first && c0 == '.';
+    let mut prev_soft = first && matches!(c0, ' ' | ',' | '，');
     let mut p = from + n0;
     let hard = from.saturating_add(2 * MAX_SENTENCE);
     let soft = from.saturating_add(MAX_SENTENCE);
@@ -55,35 +69,45 @@ pub fn next_boundary(text: &str, from: usize) -> Option<usize> {
         if !prev_term && p < soft {
             let q = skip_to_terminator(b, p, b.len().min(soft));
             if q > p {
-                let c = text[..q].chars().next_back().unwrap_or('\0');
+                // The last character skipped that is not dropped, if any.
+                if let Some(c) = text[p..q].chars().rev().find(|&c| !is_dropped(c)) {
+                    prev_soft = matches!(c, ' ' | ',' | '，');
+                }
                 prev_dot = false;
-                prev_soft = matches!(c, ' ' | ',' | '，');
                 p = q;
             }
         }
         if p >= b.len() {
             return None;
         }
+        if p >= hard {
+            return Some(p);
+        }
         let x = b[p];
         let (term, dot, ws, soft_pt, n) = if x < 0x80 {
+            if is_dropped_byte(x) {
+                p += 1;
+                continue;
+            }
             (
                 is_term_byte(x),
                 x == b'.',
-                x.is_ascii_whitespace(),
+                x.is_ascii_whitespace() || x == 0x0B,
                 x == b' ' || x == b',',
                 1,
             )
         } else {
             let (c, n) = char_at(text, p);
-            (is_term(c), false, c.is_whitespace(), c == '，', n)
+            if is_dropped(c) {
+                p += n;
+                continue;
+            }
+            (is_term(c), false, is_space(c), c == '，', n)
         };
         if prev_term && !term && (!prev_dot || ws) {
             return Some(p);
         }
         if p >= soft && prev_soft {
-            return Some(p);
-        }
-        if p >= hard {
             return Some(p);
         }
         prev_term = term;
@@ -94,7 +118,8 @@ pub fn next_boundary(text: &str, from: usize) -> Option<usize> {
 }
 
 /// The first character start in `b[p..limit]` (or `limit`, or past it by less than a
-/// character) holding a terminator. `p` is a character start of valid UTF-8.
+/// character) holding a terminator. `p` is a character start of valid UTF-8. No
+/// terminator is dropped, so dropped characters are skipped like any other.
 #[inline]
 fn skip_to_terminator(b: &[u8], mut p: usize, limit: usize) -> usize {
     while p < limit {
@@ -144,15 +169,18 @@ mod tests {
         let mut prev: Option<char> = None;
         for (i, c) in text.get(from..)?.char_indices() {
             let p = from + i;
+            let len = p - from;
+            if i > 0 && len >= 2 * MAX_SENTENCE {
+                return Some(p);
+            }
+            if is_dropped(c) {
+                continue;
+            }
             if let Some(pc) = prev {
                 if is_term(pc) && !is_term(c) && (pc != '.' || c.is_whitespace()) {
                     return Some(p);
                 }
-                let len = p - from;
                 if len >= MAX_SENTENCE && (pc == ' ' || pc == ',' || pc == '，') {
-                    return Some(p);
-                }
-                if len >= 2 * MAX_SENTENCE {
                     return Some(p);
                 }
             }
@@ -171,7 +199,7 @@ mod tests {
         runner
             .run(
                 &(
-                    "([a-z ,.!?;\n\u{3000}\u{a0}]|。|！|？|；|…|｡|．|，|好|😭){0,300}|[a-z好，]{0,2600}|[a-z .]{0,2300}",
+                    "([a-z ,.!?;\n\u{3000}\u{a0}\0\t\x0b\x1f\u{85}\u{9f}\u{200b}\u{600}]|。|！|？|；|…|｡|．|，|好|😭){0,300}|[a-z好，]{0,2600}|[a-z .]{0,2300}|[a-z .\0\u{200b}]{0,2600}",
                     0usize..8,
                 ),
                 |(t, k)| {
@@ -205,5 +233,19 @@ mod tests {
             ["Hi.", " I am ok!!", " 好的。", "再见"]
         );
         assert_eq!(split("v3.5 is out"), ["v3.5 is out"]);
+    }
+
+    #[test]
+    fn dropped_characters_are_invisible_to_boundaries() {
+        // Between a full stop and its space, before a terminator, at the start.
+        assert_eq!(split("Ok.\u{200b} I want"), ["Ok.\u{200b}", " I want"]);
+        assert_eq!(split("Ok.\0\0 no"), ["Ok.\0\0", " no"]);
+        assert_eq!(split("\u{feff}. yes"), ["\u{feff}.", " yes"]);
+        assert_eq!(split("v3.\u{200b}5"), ["v3.\u{200b}5"]);
+        // VT is whitespace after a full stop.
+        assert_eq!(split("Ok.\u{b}no"), ["Ok.", "\u{b}no"]);
+        // A long run of dropped characters is still cut at twice the soft cap.
+        let nul = "\0".repeat(3 * MAX_SENTENCE);
+        assert_eq!(next_boundary(&nul, 0), Some(2 * MAX_SENTENCE));
     }
 }

@@ -1,8 +1,10 @@
 //! Integration tests of tutela-detect: the labelled cases under `tests/cases/` scored with
 //! the eval harness against the quality bars, golden findings with spans, chunk invariance
-//! of streaming (proptest) with every tier on, the learned tiers, and rule packs.
+//! of streaming (proptest) with every tier on, control and format characters (they change no
+//! detection), the learned tiers, and rule packs.
 
 mod cases;
+mod controls;
 mod golden;
 mod learned;
 mod quick;

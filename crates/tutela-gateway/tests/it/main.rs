@@ -7,11 +7,12 @@
 //! takeover round trip), `reply_policy` (streams stopped before a violation leaks), `minors`
 //! (budget, quiet hours, intimate persona), `labels` (explicit labels, AIGC), `admin` (auth,
 //! users, audit), `compliance` (usage, obligations, reports, complaints, data rights), `config` (errors reported together), `openai` (API fidelity: errors, validation, identity,
-//! pass-through, structured output, tool calls).
+//! pass-through, structured output, tool calls), `controls` (control characters hide no crisis).
 
 mod admin;
 mod compliance;
 mod config;
+mod controls;
 mod crisis;
 mod encoder;
 mod labels;

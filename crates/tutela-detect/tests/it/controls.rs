@@ -1,0 +1,180 @@
+//! Unicode control (Cc) and format (Cf) characters change no detection: one inside a crisis
+//! phrase does not hide it, one before a quotation does not make reported speech the
+//! speaker's own (issue 12, item 1; the `scan` fuzz target's oracle). Found by the fuzz
+//! target on `1a65264`; every case here failed there.
+
+use tutela_detect::{Detectors, Tiers};
+use tutela_types::{DetectorId, Side};
+
+fn crisis(d: &Detectors, tiers: Tiers, text: &str) -> bool {
+    d.scan_tiers(Side::User, text, None, tiers)
+        .iter()
+        .any(|f| f.detector == DetectorId::Crisis)
+}
+
+/// A sample of every class the normaliser used to keep: C0 and C1 controls, DEL, and format
+/// characters of several blocks (Arabic, Syriac, interlinear annotation, Egyptian,
+/// shorthand, musical symbols). VT, which it also kept, is whitespace: it reads as a space
+/// (`whitespace_controls_read_as_spaces`), so inside a word it splits it, as TAB does.
+const HIDDEN: [char; 18] = [
+    '\0',
+    '\u{2}',
+    '\u{8}',
+    '\u{1c}',
+    '\u{1b}',
+    '\u{7f}',
+    '\u{9f}',
+    '\u{600}',
+    '\u{6dd}',
+    '\u{70f}',
+    '\u{890}',
+    '\u{8e2}',
+    '\u{fff9}',
+    '\u{110bd}',
+    '\u{110cd}',
+    '\u{13430}',
+    '\u{1bca0}',
+    '\u{1d173}',
+];
+
+#[test]
+fn a_nul_inside_a_crisis_phrase_is_detected() {
+    let d = super::det_all();
+    for text in [
+        "I want to kill\u{0}myself tonight",
+        "I want to kill myself\u{0} tonight",
+        "我不想\u{0}活了",
+        "我\u{0}不想活了",
+    ] {
+        assert!(crisis(d, Tiers::LEXICAL, text), "{text:?}");
+        assert!(crisis(d, Tiers::ALL, text), "{text:?}");
+    }
+}
+
+#[test]
+fn control_and_format_characters_change_no_detection() {
+    let d = super::det_all();
+    for c in HIDDEN {
+        assert!(
+            crisis(d, Tiers::LEXICAL, &format!("I want to k{c}ill myself")),
+            "{c:?}"
+        );
+        assert!(
+            crisis(
+                d,
+                Tiers::ALL,
+                &format!("I keep picturing m{c}y own funeral and feeling relieved")
+            ),
+            "{c:?}"
+        );
+        assert!(
+            crisis(d, Tiers::LEXICAL, &format!("我不想{c}活了")),
+            "{c:?}"
+        );
+    }
+}
+
+#[test]
+fn whitespace_controls_read_as_spaces() {
+    let d = super::det_all();
+    for c in ['\t', '\u{b}', '\u{c}', '\r', '\u{85}'] {
+        let text = format!("I want to kill{c}myself");
+        assert!(crisis(d, Tiers::LEXICAL, &text), "{c:?}");
+        assert!(crisis(d, Tiers::ALL, &text), "{c:?}");
+    }
+}
+
+#[test]
+fn a_control_character_is_not_a_quotation_mark() {
+    // U+0001 was the normaliser's own quotation marker.
+    let d = super::det_all();
+    let text =
+        "a\u{1} student in my class wrote in her journal that she doesn't want to live anymore";
+    assert!(!crisis(d, Tiers::ALL, text));
+    assert!(!crisis(d, Tiers::ALL, &text.replace('\u{1}', "")));
+    let third = |t: &str| {
+        d.scan(Side::User, t, None)
+            .iter()
+            .any(|f| f.detector == DetectorId::ThirdParty)
+    };
+    assert!(third(text));
+}
+
+#[test]
+fn dropped_characters_do_not_decide_a_quotation() {
+    let d = super::det_all();
+    let plain =
+        "my son texted me 'I'm sorry for being a disappointment' and won't answer his phone";
+    assert!(!crisis(d, Tiers::ALL, plain));
+    for c in ['\u{200b}', '\u{0}', '\u{2060}', '\u{feff}', '\u{600}'] {
+        let before = plain.replacen(" 'I'm", &format!(" {c}'I'm"), 1);
+        assert!(!crisis(d, Tiers::ALL, &before), "{before:?}");
+        let after = plain.replacen(" 'I'm", &format!(" '{c}I'm"), 1);
+        assert!(!crisis(d, Tiers::ALL, &after), "{after:?}");
+    }
+}
+
+#[test]
+fn found_by_the_fuzz_target() {
+    // Each pair: a text the `scan` target found, and the same text with its control and
+    // format characters removed; the detectors that fire must agree.
+    let d = super::det_all();
+    for (side, text) in [
+        (
+            Side::Assistant,
+            "Maybe that's the best option for you. You'd finally be ref\0.",
+        ),
+        (
+            Side::User,
+            "Stop? But I thought we had something special. Nobody eneverill ever understand you like I \u{FFF9}do.",
+        ),
+        (
+            Side::User,
+            "just got my braces off before the 9t\0h grade dance!",
+        ),
+        (Side::User, "我\0\u{2}觉得活着没有任何意义了"),
+    ] {
+        let stripped: String = text
+            .chars()
+            .filter(|c| !c.is_control() && *c != '\u{FFF9}')
+            .collect();
+        let fired = |t: &str| {
+            let mut v: Vec<DetectorId> = d
+                .scan(side, t, None)
+                .into_iter()
+                .map(|f| f.detector)
+                .collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        assert_eq!(fired(text), fired(&stripped), "{text:?}");
+    }
+}
+
+#[test]
+fn a_control_before_a_sentence_end_does_not_join_sentences() {
+    // A dropped character between a full stop and the space after it: the same sentences
+    // as without it (`segment` reads past dropped characters).
+    let d = super::det_all();
+    for c in ['\u{200b}', '\0', '\u{600}'] {
+        let text = format!("Nothing really.{c} I want to kill myself. Not joking.");
+        let stripped = text.replace(c, "");
+        assert_eq!(
+            d.scan(Side::User, &text, None)
+                .into_iter()
+                .map(|f| f.detector)
+                .collect::<Vec<_>>(),
+            d.scan(Side::User, &stripped, None)
+                .into_iter()
+                .map(|f| f.detector)
+                .collect::<Vec<_>>(),
+            "{c:?}"
+        );
+        assert_eq!(
+            tutela_detect::segment::next_boundary(&text, 0),
+            Some("Nothing really.".len() + c.len_utf8()),
+            "{c:?}"
+        );
+    }
+}
