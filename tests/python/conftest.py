@@ -43,3 +43,34 @@ class Admin:
 @pytest.fixture(scope="session")
 def admin(base_url: str) -> Admin:
     return Admin(base_url, os.environ["TUTELA_ADMIN_TOKEN"])
+
+
+def _env_url(name: str) -> str:
+    url = os.environ.get(name)
+    if not url:
+        pytest.skip(f"{name} is not set; run tests/python/run.sh")
+    return url.rstrip("/")
+
+
+@pytest.fixture(scope="session")
+def mock_url() -> str:
+    return _env_url("TUTELA_MOCK_URL")
+
+
+@pytest.fixture(scope="session")
+def mock_client(mock_url: str) -> OpenAI:
+    """The gateway in front of the mock upstream (markers in the message pick a shape or a
+    fault: shape:json, shape:tool, fault:404, ...), with a 1-second upstream timeout."""
+    return OpenAI(base_url=f"{mock_url}/v1", api_key="not-needed", max_retries=0, timeout=30)
+
+
+@pytest.fixture(scope="session")
+def mock_admin(mock_url: str) -> Admin:
+    return Admin(mock_url, os.environ["TUTELA_ADMIN_TOKEN"])
+
+
+@pytest.fixture(scope="session")
+def dead_client() -> OpenAI:
+    """The gateway whose upstream refuses connections."""
+    url = _env_url("TUTELA_DEAD_URL")
+    return OpenAI(base_url=f"{url}/v1", api_key="not-needed", max_retries=0, timeout=30)

@@ -148,7 +148,52 @@ pub fn builtin_rules() -> Vec<Rule> {
         ),
         Rule::faulty("fault:malformed", long, Fault::Malformed { after: 2 }),
         Rule::faulty("fault:500", "", Fault::Status(500)),
-        Rule::faulty("fault:429", "", Fault::Status(429)),
+        Rule::faulty("fault:503", "", Fault::Status(503)),
+        Rule::faulty(
+            "fault:429",
+            "",
+            Fault::Error {
+                status: 429,
+                code: "rate_limit_exceeded",
+            },
+        ),
+        Rule::faulty(
+            "fault:404",
+            "",
+            Fault::Error {
+                status: 404,
+                code: "model_not_found",
+            },
+        ),
+        Rule::faulty(
+            "fault:400",
+            "",
+            Fault::Error {
+                status: 400,
+                code: "context_length_exceeded",
+            },
+        ),
+        Rule::faulty(
+            "fault:hang",
+            "too late",
+            Fault::Stall(Duration::from_secs(5)),
+        ),
+        // Shapes an app asks for, so the SDK tests can see each one through the gateway.
+        Rule::reply("shape:json", r#"{"mood": "calm", "note": "a quiet day"}"#),
+        Rule::tool_call(
+            "shape:tool",
+            "get_weather",
+            r#"{"city":"Paris","unit":"celsius"}"#,
+        ),
+        Rule::reply(
+            "shape:human",
+            r#"{"answer": "Of course I'm a real person, not a bot. I'm human just like you."}"#,
+        ),
+        Rule::reply(
+            "shape:bye",
+            "Okay, it was lovely talking with you today. Sleep well and see you soon. \
+             Wait, don't go yet! I'll be so lonely without you. Please stay with me just five more minutes.",
+        ),
     ]
 }
 

@@ -46,7 +46,8 @@ fn run() -> Result<(), String> {
                 println!(
                     "tutela-mock-upstream [--listen 127.0.0.1:9090] [--latency-ms 0] [--chunk-chars 8] [--threads 1]\n\
                      Markers in the last user message inject faults: fault:slow, fault:disconnect,\n\
-                     fault:malformed, fault:500, fault:429."
+                     fault:malformed, fault:500, fault:503, fault:429, fault:404, fault:400, fault:hang;\n\
+                     and shapes: shape:json, shape:tool (a tool call), shape:human, shape:bye."
                 );
                 return Ok(());
             }
