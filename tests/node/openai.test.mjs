@@ -205,3 +205,45 @@ test("the demo serves only its model", async () => {
     (e) => e instanceof OpenAI.NotFoundError && e.code === "model_not_found",
   );
 });
+
+test("the Responses API, plain", async () => {
+  const r = await mock.responses.create({ model: "mock-1", input: "hello there", instructions: "be brief", safety_identifier: uid("js-resp") }, NY);
+  assert.equal(r.status, "completed");
+  assert.ok(r.output_text.startsWith(r.tutela.notices[0].text));
+  assert.match(r.output_text, /mock model/);
+  assert.ok(r.usage.output_tokens > 0);
+});
+
+test("the Responses API, a crisis turn", async () => {
+  const user = uid("js-resp-crisis");
+  const r = await demo.responses.create(
+    { model: "tutela-demo", input: "I want to kill myself. I can't do this anymore.", safety_identifier: user },
+    { headers: { "X-Tutela-Jurisdiction": "us-ca" } },
+  );
+  assert.match(r.output_text, /988/);
+  const cases = (await admin("/admin/escalations?status=open,claimed")).escalations;
+  assert.equal(cases.filter((x) => x.user_id === user).length, 1);
+});
+
+test("the Responses API, a streamed manipulative goodbye replaced mid-stream", async () => {
+  const s = await mock.responses.create(
+    { model: "mock-1", input: [{ role: "user", content: [{ type: "input_text", text: "shape:bye ok bye, I have to go now" }] }], safety_identifier: uid("js-resp-bye"), stream: true },
+    { headers: { "X-Tutela-Jurisdiction": "cn" } },
+  );
+  let deltas = "", final = null;
+  for await (const ev of s) {
+    if (ev.type === "response.output_text.delta") deltas += ev.delta;
+    if (ev.type === "response.completed") final = ev.response;
+  }
+  assert.doesNotMatch(deltas, /lonely|don't go/);
+  assert.match(deltas, /Goodbye/);
+  assert.equal(final.output_text ?? final.output[0].content[0].text, deltas);
+  assert.ok(final.tutela.interventions.some((i) => i.stream_stopped));
+});
+
+test("the Responses API, previous_response_id is refused clearly", async () => {
+  await assert.rejects(
+    mock.responses.create({ model: "mock-1", input: "hi", previous_response_id: "resp_123", safety_identifier: uid("js-prev") }),
+    (e) => e instanceof OpenAI.BadRequestError && e.param === "previous_response_id",
+  );
+});

@@ -228,3 +228,60 @@ def test_the_demo_serves_only_its_model(client):
     with pytest.raises(openai.NotFoundError) as e:
         client.chat.completions.create(model="gpt-4o", messages=ask("hi"), safety_identifier=uid("py-m"))
     assert e.value.code == "model_not_found"
+
+
+def test_the_responses_api_plain(mock_client):
+    response = mock_client.responses.create(
+        model="mock-1",
+        input="hello there",
+        instructions="be brief",
+        safety_identifier=uid("py-resp"),
+        extra_headers=NY,
+    )
+    assert response.status == "completed"
+    meta = tutela(response)
+    notice = meta["notices"][0]["text"]
+    assert response.output_text.startswith(notice)
+    assert "mock model" in response.output_text
+    assert response.usage.output_tokens > 0
+
+
+def test_the_responses_api_crisis_turn(client, admin):
+    user = uid("py-resp-crisis")
+    response = client.responses.create(
+        model="tutela-demo",
+        input="I want to kill myself. I can't do this anymore.",
+        safety_identifier=user,
+        extra_headers={"X-Tutela-Jurisdiction": "us-ca"},
+    )
+    assert "988" in response.output_text
+    cases = admin.call("GET", "/admin/escalations?status=open,claimed")["escalations"]
+    assert [c["user_id"] for c in cases if c["user_id"] == user] == [user]
+
+
+def test_the_responses_api_streamed_goodbye_is_replaced(mock_client):
+    stream = mock_client.responses.create(
+        model="mock-1",
+        input=[{"role": "user", "content": [{"type": "input_text", "text": "shape:bye ok bye, I have to go now"}]}],
+        safety_identifier=uid("py-resp-bye"),
+        stream=True,
+        extra_headers={"X-Tutela-Jurisdiction": "cn"},
+    )
+    deltas, final = "", None
+    for event in stream:
+        if event.type == "response.output_text.delta":
+            deltas += event.delta
+        elif event.type == "response.completed":
+            final = event.response
+    assert "lonely" not in deltas and "don't go" not in deltas, deltas
+    assert "Goodbye" in deltas
+    assert final.output_text == deltas
+    assert any(i.get("stream_stopped") for i in tutela(final)["interventions"])
+
+
+def test_the_responses_api_previous_response_id_is_refused(mock_client):
+    with pytest.raises(openai.BadRequestError) as e:
+        mock_client.responses.create(
+            model="mock-1", input="hi", previous_response_id="resp_123", safety_identifier=uid("py-prev")
+        )
+    assert e.value.body["param"] == "previous_response_id"

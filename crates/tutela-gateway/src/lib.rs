@@ -31,6 +31,7 @@ pub mod outbox;
 pub mod page;
 pub mod records;
 pub mod relay;
+pub mod responses;
 pub mod scan;
 pub mod state;
 pub mod takeover;
@@ -56,6 +57,7 @@ pub use crate::state::AppState;
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
+        .route("/v1/responses", post(responses::create))
         .route("/v1/models", get(models))
         .route("/v1/tutela/replies", get(replies))
         .route("/healthz", get(healthz))

@@ -20,5 +20,6 @@ mod minors;
 mod openai;
 mod proxy;
 mod reply_policy;
+mod responses;
 mod support;
 mod takeover;

@@ -1,0 +1,937 @@
+//! `POST /v1/responses`, OpenAI's Responses API, carried by the chat turn: the request is
+//! translated into a chat completion request, the whole turn runs as for
+//! `/v1/chat/completions` (notices, crisis protocol, the assistant-side checks with the
+//! hold-back window, labels, records), and its answer is translated back: a `response`
+//! object, or the Responses event stream (`response.created`, `response.output_text.delta`,
+//! ..., `response.completed`). Every duty is therefore the chat turn's; this module only
+//! re-shapes what the turn already decided and released.
+//!
+//! tutela keeps no conversation state: `previous_response_id` and `conversation` are refused
+//! with a 400 that says to send the conversation in `input`. Built-in tools (web search, file
+//! search, ...) are refused; function tools are supported.
+
+use std::sync::atomic::Ordering;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use serde_json::{Map, Value, json};
+use tokio::sync::mpsc;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::upstream::StreamEvent;
+
+/// Request fields translated one to one, or read here.
+const PASSED: &[&str] = &[
+    "model",
+    "temperature",
+    "top_p",
+    "metadata",
+    "safety_identifier",
+    "user",
+    "parallel_tool_calls",
+    "service_tier",
+    "prompt_cache_key",
+    "top_logprobs",
+];
+
+/// Request fields accepted and not forwarded: tutela stores nothing of the model's answer
+/// (`store`), has no extra outputs to `include`, and never truncates.
+const IGNORED: &[&str] = &["store", "include", "truncation", "stream_options"];
+
+fn invalid(param: impl Into<String>, message: impl Into<String>) -> ApiError {
+    ApiError::InvalidParam {
+        param: param.into(),
+        message: message.into(),
+    }
+}
+
+/// `POST /v1/responses`.
+pub async fn create(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let req: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return ApiError::BadRequest(format!("the body is not JSON: {e}")).into_response();
+        }
+    };
+    let (chat, stream) = match to_chat(&req) {
+        Ok(c) => c,
+        Err(e) => {
+            st.metrics
+                .requests_client_err
+                .fetch_add(1, Ordering::Relaxed);
+            return e.into_response();
+        }
+    };
+    let chat_body = Bytes::from(chat.to_string());
+    let resp = crate::chat::chat_completions(State(st.clone()), headers, chat_body).await;
+    if !resp.status().is_success() {
+        // Errors have the same shape in both APIs.
+        return resp;
+    }
+    let ids = Ids::new(&st);
+    let echo = echo_of(&req);
+    if stream {
+        stream_response(resp, ids, echo)
+    } else {
+        json_response(resp, ids, echo).await
+    }
+}
+
+/// The chat completion request for a Responses request, and whether it streams.
+pub fn to_chat(req: &Value) -> Result<(Value, bool), ApiError> {
+    let Some(obj) = req.as_object() else {
+        return Err(ApiError::BadRequest(
+            "the body must be a JSON object".into(),
+        ));
+    };
+    for key in ["previous_response_id", "conversation"] {
+        if obj.get(key).is_some_and(|v| !v.is_null()) {
+            return Err(invalid(
+                key,
+                format!(
+                    "tutela keeps no conversation state, so `{key}` is not supported: send the whole conversation in `input` (earlier messages, function calls and their outputs)."
+                ),
+            ));
+        }
+    }
+    if obj.get("background").and_then(Value::as_bool) == Some(true) {
+        return Err(invalid(
+            "background",
+            "background responses are not supported: every reply is checked while the person waits for it.",
+        ));
+    }
+    let mut chat = Map::new();
+    let mut messages = Vec::new();
+    if let Some(i) = obj.get("instructions").filter(|v| !v.is_null()) {
+        let Some(text) = i.as_str() else {
+            return Err(invalid("instructions", "'instructions' must be a string."));
+        };
+        messages.push(json!({"role": "system", "content": text}));
+    }
+    match obj.get("input") {
+        Some(Value::String(s)) => messages.push(json!({"role": "user", "content": s})),
+        Some(Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                input_item(i, item, &mut messages)?;
+            }
+        }
+        None | Some(Value::Null) => {
+            return Err(invalid("input", "Missing required parameter: 'input'."));
+        }
+        Some(_) => {
+            return Err(invalid(
+                "input",
+                "'input' must be a string or an array of input items.",
+            ));
+        }
+    }
+    chat.insert("messages".into(), Value::Array(messages));
+    let stream = match obj.get("stream") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(invalid("stream", "'stream' must be a boolean.")),
+    };
+    if stream {
+        chat.insert("stream".into(), json!(true));
+        chat.insert("stream_options".into(), json!({"include_usage": true}));
+    }
+    for (key, value) in obj {
+        let key = key.as_str();
+        match key {
+            "input"
+            | "instructions"
+            | "stream"
+            | "previous_response_id"
+            | "conversation"
+            | "background" => {}
+            _ if IGNORED.contains(&key) => {}
+            _ if PASSED.contains(&key) => {
+                chat.insert(key.into(), value.clone());
+            }
+            "max_output_tokens" => {
+                chat.insert("max_completion_tokens".into(), value.clone());
+            }
+            "reasoning" => {
+                if let Some(e) = value.get("effort").filter(|e| !e.is_null()) {
+                    chat.insert("reasoning_effort".into(), e.clone());
+                }
+            }
+            "tools" => {
+                chat.insert("tools".into(), tools(value)?);
+            }
+            "tool_choice" => {
+                let choice = match value {
+                    Value::Object(o)
+                        if o.get("type").and_then(Value::as_str) == Some("function") =>
+                    {
+                        json!({"type": "function", "function": {"name": o.get("name").cloned().unwrap_or(Value::Null)}})
+                    }
+                    Value::String(_) => value.clone(),
+                    _ => {
+                        return Err(invalid(
+                            "tool_choice",
+                            "only `auto`, `none`, `required` and a function are supported.",
+                        ));
+                    }
+                };
+                chat.insert("tool_choice".into(), choice);
+            }
+            "text" => {
+                if let Some(format) = value.get("format") {
+                    match format.get("type").and_then(Value::as_str) {
+                        None | Some("text") => {}
+                        Some("json_object") => {
+                            chat.insert("response_format".into(), json!({"type": "json_object"}));
+                        }
+                        Some("json_schema") => {
+                            let mut schema = format.clone();
+                            if let Value::Object(o) = &mut schema {
+                                o.remove("type");
+                            }
+                            chat.insert(
+                                "response_format".into(),
+                                json!({"type": "json_schema", "json_schema": schema}),
+                            );
+                        }
+                        Some(other) => {
+                            return Err(invalid(
+                                "text.format.type",
+                                format!("Invalid value: '{other}'."),
+                            ));
+                        }
+                    }
+                }
+            }
+            other => {
+                return Err(invalid(
+                    other,
+                    format!("tutela's Responses endpoint does not support '{other}'."),
+                ));
+            }
+        }
+    }
+    Ok((Value::Object(chat), stream))
+}
+
+/// One item of `input`, appended to the chat messages.
+fn input_item(i: usize, item: &Value, messages: &mut Vec<Value>) -> Result<(), ApiError> {
+    let at = format!("input[{i}]");
+    let kind = item.get("type").and_then(Value::as_str);
+    match kind {
+        None | Some("message") => {
+            let role = item.get("role").and_then(Value::as_str).ok_or_else(|| {
+                invalid(
+                    format!("{at}.role"),
+                    format!("Missing required parameter: '{at}.role'."),
+                )
+            })?;
+            if !matches!(role, "user" | "assistant" | "system" | "developer") {
+                return Err(invalid(
+                    format!("{at}.role"),
+                    format!(
+                        "Invalid value: '{role}'. Supported values are: 'user', 'assistant', 'system', and 'developer'."
+                    ),
+                ));
+            }
+            let content = match item.get("content") {
+                Some(Value::String(s)) => Value::String(s.clone()),
+                Some(Value::Array(parts)) => {
+                    let mut out = Vec::with_capacity(parts.len());
+                    for (j, p) in parts.iter().enumerate() {
+                        out.push(content_part(&format!("{at}.content[{j}]"), p)?);
+                    }
+                    Value::Array(out)
+                }
+                _ => {
+                    return Err(invalid(
+                        format!("{at}.content"),
+                        format!("'{at}.content' must be a string or an array of content parts."),
+                    ));
+                }
+            };
+            messages.push(json!({"role": role, "content": content}));
+        }
+        Some("function_call") => {
+            let call = json!({
+                "id": item.get("call_id").cloned().unwrap_or(Value::Null),
+                "type": "function",
+                "function": {
+                    "name": item.get("name").cloned().unwrap_or(Value::Null),
+                    "arguments": item.get("arguments").cloned().unwrap_or(json!("")),
+                },
+            });
+            // Consecutive calls belong to one assistant message.
+            if let Some(last) = messages.last_mut()
+                && last["role"] == "assistant"
+                && last["tool_calls"].is_array()
+                && let Some(calls) = last["tool_calls"].as_array_mut()
+            {
+                calls.push(call);
+            } else {
+                messages.push(json!({"role": "assistant", "content": null, "tool_calls": [call]}));
+            }
+        }
+        Some("function_call_output") => {
+            let output = match item.get("output") {
+                Some(Value::String(s)) => s.clone(),
+                Some(v) => v.to_string(),
+                None => String::new(),
+            };
+            messages.push(json!({
+                "role": "tool",
+                "tool_call_id": item.get("call_id").cloned().unwrap_or(Value::Null),
+                "content": output,
+            }));
+        }
+        Some(other) => {
+            return Err(invalid(
+                format!("{at}.type"),
+                format!(
+                    "input items of type '{other}' are not supported by tutela (messages, function calls and function call outputs are)."
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn content_part(at: &str, p: &Value) -> Result<Value, ApiError> {
+    match p.get("type").and_then(Value::as_str) {
+        Some("input_text" | "output_text" | "text") => {
+            let Some(text) = p.get("text").and_then(Value::as_str) else {
+                return Err(invalid(
+                    format!("{at}.text"),
+                    format!("Missing required parameter: '{at}.text'."),
+                ));
+            };
+            Ok(json!({"type": "text", "text": text}))
+        }
+        Some("refusal") => {
+            Ok(json!({"type": "text", "text": p.get("refusal").cloned().unwrap_or(json!(""))}))
+        }
+        Some("input_image") => Ok(json!({
+            "type": "image_url",
+            "image_url": {"url": p.get("image_url").cloned().unwrap_or(Value::Null), "detail": p.get("detail").cloned().unwrap_or(json!("auto"))},
+        })),
+        Some("input_file") => Ok(json!({"type": "file", "file": {
+            "file_id": p.get("file_id").cloned().unwrap_or(Value::Null),
+            "file_data": p.get("file_data").cloned().unwrap_or(Value::Null),
+            "filename": p.get("filename").cloned().unwrap_or(Value::Null),
+        }})),
+        other => Err(invalid(
+            format!("{at}.type"),
+            format!(
+                "Invalid value: {other:?}. Supported: 'input_text', 'output_text', 'input_image', 'input_file', 'refusal'."
+            ),
+        )),
+    }
+}
+
+/// Function tools, flat in the Responses API, nested in chat completions.
+fn tools(v: &Value) -> Result<Value, ApiError> {
+    let Some(list) = v.as_array() else {
+        return Err(invalid("tools", "'tools' must be an array."));
+    };
+    let mut out = Vec::with_capacity(list.len());
+    for (i, t) in list.iter().enumerate() {
+        match t.get("type").and_then(Value::as_str) {
+            Some("function") => {
+                let mut f = Map::new();
+                for key in ["name", "description", "parameters", "strict"] {
+                    if let Some(x) = t.get(key).filter(|x| !x.is_null()) {
+                        f.insert(key.into(), x.clone());
+                    }
+                }
+                out.push(json!({"type": "function", "function": f}));
+            }
+            other => {
+                return Err(invalid(
+                    format!("tools[{i}].type"),
+                    format!(
+                        "tool type {other:?} is not supported by tutela: only function tools are (built-in tools would put text in front of the person that tutela cannot check)."
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(Value::Array(out))
+}
+
+/// The request fields a `response` object echoes.
+fn echo_of(req: &Value) -> Value {
+    let mut o = Map::new();
+    for key in [
+        "instructions",
+        "max_output_tokens",
+        "metadata",
+        "parallel_tool_calls",
+        "temperature",
+        "tool_choice",
+        "tools",
+        "top_p",
+        "text",
+        "reasoning",
+        "safety_identifier",
+        "user",
+    ] {
+        o.insert(key.into(), req.get(key).cloned().unwrap_or(Value::Null));
+    }
+    if o["tools"].is_null() {
+        o.insert("tools".into(), json!([]));
+    }
+    if o["tool_choice"].is_null() {
+        o.insert("tool_choice".into(), json!("auto"));
+    }
+    if o["parallel_tool_calls"].is_null() {
+        o.insert("parallel_tool_calls".into(), json!(true));
+    }
+    if o["text"].is_null() {
+        o.insert("text".into(), json!({"format": {"type": "text"}}));
+    }
+    Value::Object(o)
+}
+
+/// The ids of one response.
+struct Ids {
+    response: String,
+    message: String,
+}
+
+impl Ids {
+    fn new(st: &AppState) -> Self {
+        let id = st.ids.next();
+        Ids {
+            response: format!("resp_tutela_{id}"),
+            message: format!("msg_tutela_{id}"),
+        }
+    }
+}
+
+/// A `response` object.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the object's parts, named; four call sites in this module"
+)]
+fn response_object(
+    ids: &Ids,
+    echo: &Value,
+    created: i64,
+    model: &Value,
+    status: &str,
+    output: Vec<Value>,
+    usage: Value,
+    tutela: Value,
+) -> Value {
+    let mut v = json!({
+        "id": ids.response,
+        "object": "response",
+        "created_at": created,
+        "status": status,
+        "error": null,
+        "incomplete_details": null,
+        "model": model,
+        "output": output,
+        "usage": usage,
+        "store": false,
+        "previous_response_id": null,
+    });
+    if let (Value::Object(o), Value::Object(e)) = (&mut v, echo) {
+        for (k, x) in e {
+            o.insert(k.clone(), x.clone());
+        }
+    }
+    if !tutela.is_null() {
+        v["tutela"] = tutela;
+    }
+    v
+}
+
+fn usage_of(chat_usage: Option<&Value>) -> Value {
+    let get = |k: &str| {
+        chat_usage
+            .and_then(|u| u.get(k))
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
+    let (i, o) = (get("prompt_tokens"), get("completion_tokens"));
+    json!({
+        "input_tokens": i,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": o,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": i + o,
+    })
+}
+
+fn message_item(ids: &Ids, status: &str, content: Vec<Value>) -> Value {
+    json!({"type": "message", "id": ids.message, "status": status, "role": "assistant", "content": content})
+}
+
+fn text_part(text: &str) -> Value {
+    json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []})
+}
+
+fn function_item(call: &Value, status: &str) -> Value {
+    let id = call["id"].as_str().unwrap_or("call");
+    json!({
+        "type": "function_call",
+        "id": format!("fc_{id}"),
+        "call_id": id,
+        "name": call.pointer("/function/name").cloned().unwrap_or(Value::Null),
+        "arguments": call.pointer("/function/arguments").cloned().unwrap_or(json!("")),
+        "status": status,
+    })
+}
+
+/// Keeps the chat response's tutela headers (`AIGC`, `X-Tutela-Notices`).
+fn copy_headers(from: &HeaderMap, to: &mut Response) {
+    for name in ["aigc", "x-tutela-notices"] {
+        if let Some(v) = from.get(name) {
+            to.headers_mut().insert(name, v.clone());
+        }
+    }
+}
+
+async fn json_response(resp: Response, ids: Ids, echo: Value) -> Response {
+    let (parts, body) = resp.into_parts();
+    let bytes = match axum::body::to_bytes(body, 64 << 20).await {
+        Ok(b) => b,
+        Err(e) => return ApiError::Internal(format!("reading the reply: {e}")).into_response(),
+    };
+    let Ok(chat) = serde_json::from_slice::<Value>(&bytes) else {
+        return ApiError::Internal("the chat turn's reply is not JSON".into()).into_response();
+    };
+    let message = &chat["choices"][0]["message"];
+    let mut output = Vec::new();
+    let mut content = Vec::new();
+    if let Some(t) = message["content"].as_str() {
+        content.push(text_part(t));
+    }
+    if let Some(r) = message["refusal"].as_str() {
+        content.push(json!({"type": "refusal", "refusal": r}));
+    }
+    if !content.is_empty() {
+        output.push(message_item(&ids, "completed", content));
+    }
+    for call in message["tool_calls"].as_array().into_iter().flatten() {
+        output.push(function_item(call, "completed"));
+    }
+    let v = response_object(
+        &ids,
+        &echo,
+        chat["created"].as_i64().unwrap_or(0),
+        &chat["model"],
+        "completed",
+        output,
+        usage_of(chat.get("usage")),
+        chat.get("tutela").cloned().unwrap_or(Value::Null),
+    );
+    let mut out = (StatusCode::OK, axum::Json(v)).into_response();
+    copy_headers(&parts.headers, &mut out);
+    out
+}
+
+type Tx = mpsc::Sender<Result<Bytes, std::io::Error>>;
+
+/// The Responses event stream over the chat turn's chunk stream.
+fn stream_response(resp: Response, ids: Ids, echo: Value) -> Response {
+    let (parts, body) = resp.into_parts();
+    let (tx, mut rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(32);
+    tokio::spawn(async move {
+        let chunks = body
+            .into_data_stream()
+            .map(|r| r.map_err(|e| ApiError::Internal(e.to_string())));
+        // Our own stream: whole events, no idle limit beyond the relay's own.
+        let events = crate::upstream::sse_events(chunks, std::time::Duration::from_secs(3600));
+        translate(events, &tx, ids, echo).await;
+    });
+    let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let mut out = Response::new(Body::from_stream(body));
+    out.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    out.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    copy_headers(&parts.headers, &mut out);
+    out
+}
+
+/// The state of a translated stream.
+struct Out<'a> {
+    tx: &'a Tx,
+    seq: u64,
+}
+
+impl Out<'_> {
+    /// Sends one event; `false` when the client has gone (the chat stream is then dropped,
+    /// which stops the turn's relay and its upstream read).
+    async fn send(&mut self, kind: &str, mut v: Value) -> bool {
+        v["type"] = json!(kind);
+        v["sequence_number"] = json!(self.seq);
+        self.seq += 1;
+        let mut b = Vec::with_capacity(256);
+        b.extend_from_slice(b"event: ");
+        b.extend_from_slice(kind.as_bytes());
+        b.extend_from_slice(b"\ndata: ");
+        if serde_json::to_writer(&mut b, &v).is_err() {
+            b.extend_from_slice(b"{}");
+        }
+        b.extend_from_slice(b"\n\n");
+        self.tx.send(Ok(Bytes::from(b))).await.is_ok()
+    }
+}
+
+async fn translate(mut events: crate::upstream::EventStream, tx: &Tx, ids: Ids, echo: Value) {
+    let mut out = Out { tx, seq: 0 };
+    let mut model = Value::Null;
+    let mut created = 0;
+    let mut tutela = Value::Null;
+    let mut usage = None;
+    let mut text = String::new();
+    let mut refusal = String::new();
+    let mut message_open = false;
+    let mut text_open = false;
+    // Function calls by their chat index: (output index, call so far).
+    let mut calls: Vec<(usize, Value)> = Vec::new();
+    let mut next_output = 0usize;
+    let mut message_index = 0usize;
+    let mut started = false;
+    let mut failed: Option<Value> = None;
+    while let Some(ev) = events.next().await {
+        let chunk = match ev {
+            Ok(StreamEvent::Chunk(c)) => c,
+            Ok(StreamEvent::Done) => break,
+            Ok(StreamEvent::Malformed) => continue,
+            Err(e) => {
+                failed = Some(e.body()["error"].clone());
+                break;
+            }
+        };
+        if let Some(e) = chunk.get("error") {
+            failed = Some(e.clone());
+            break;
+        }
+        if !started {
+            started = true;
+            model = chunk["model"].clone();
+            created = chunk["created"].as_i64().unwrap_or(0);
+            let head = response_object(
+                &ids,
+                &echo,
+                created,
+                &model,
+                "in_progress",
+                Vec::new(),
+                Value::Null,
+                chunk.get("tutela").cloned().unwrap_or(Value::Null),
+            );
+            if !out
+                .send("response.created", json!({"response": head}))
+                .await
+                || !out
+                    .send("response.in_progress", json!({"response": head}))
+                    .await
+            {
+                return;
+            }
+        }
+        if let Some(u) = chunk.get("usage").filter(|u| !u.is_null()) {
+            usage = Some(u.clone());
+        }
+        if let Some(t) = chunk
+            .get("tutela")
+            .filter(|t| t.get("interventions").is_some())
+        {
+            tutela = t.clone();
+        }
+        let Some(delta) = chunk.pointer("/choices/0/delta") else {
+            continue;
+        };
+        let piece = delta.get("content").and_then(Value::as_str).unwrap_or("");
+        let refused = delta.get("refusal").and_then(Value::as_str).unwrap_or("");
+        if (!piece.is_empty() || !refused.is_empty()) && !message_open {
+            message_open = true;
+            message_index = next_output;
+            next_output += 1;
+            let item = message_item(&ids, "in_progress", Vec::new());
+            if !out
+                .send(
+                    "response.output_item.added",
+                    json!({"output_index": message_index, "item": item}),
+                )
+                .await
+            {
+                return;
+            }
+        }
+        if !piece.is_empty() {
+            if !text_open {
+                text_open = true;
+                if !out
+                    .send(
+                        "response.content_part.added",
+                        json!({"item_id": ids.message, "output_index": message_index, "content_index": 0, "part": text_part("")}),
+                    )
+                    .await
+                {
+                    return;
+                }
+            }
+            text.push_str(piece);
+            if !out
+                .send(
+                    "response.output_text.delta",
+                    json!({"item_id": ids.message, "output_index": message_index, "content_index": 0, "delta": piece, "logprobs": []}),
+                )
+                .await
+            {
+                return;
+            }
+        }
+        if !refused.is_empty() {
+            refusal.push_str(refused);
+            let index = usize::from(text_open);
+            if !out
+                .send(
+                    "response.refusal.delta",
+                    json!({"item_id": ids.message, "output_index": message_index, "content_index": index, "delta": refused}),
+                )
+                .await
+            {
+                return;
+            }
+        }
+        for call in delta["tool_calls"].as_array().into_iter().flatten() {
+            let index = call["index"].as_u64().unwrap_or(0) as usize;
+            if calls.len() <= index {
+                let at = next_output;
+                next_output += 1;
+                calls.resize(index + 1, (at, Value::Null));
+                calls[index] = (
+                    at,
+                    json!({"id": call["id"], "function": {"name": call.pointer("/function/name"), "arguments": ""}}),
+                );
+                let item = function_item(&calls[index].1, "in_progress");
+                if !out
+                    .send(
+                        "response.output_item.added",
+                        json!({"output_index": at, "item": item}),
+                    )
+                    .await
+                {
+                    return;
+                }
+            }
+            if let Some(a) = call
+                .pointer("/function/arguments")
+                .and_then(Value::as_str)
+                .filter(|a| !a.is_empty())
+            {
+                let (at, so_far) = &mut calls[index];
+                let joined = format!(
+                    "{}{a}",
+                    so_far["function"]["arguments"].as_str().unwrap_or("")
+                );
+                so_far["function"]["arguments"] = json!(joined);
+                let item_id = format!("fc_{}", so_far["id"].as_str().unwrap_or("call"));
+                let at = *at;
+                if !out
+                    .send(
+                        "response.function_call_arguments.delta",
+                        json!({"item_id": item_id, "output_index": at, "delta": a}),
+                    )
+                    .await
+                {
+                    return;
+                }
+            }
+        }
+    }
+    if let Some(error) = failed {
+        let _ = out
+            .send(
+                "error",
+                json!({"code": error["code"], "message": error["message"], "param": error["param"]}),
+            )
+            .await;
+        let mut r = response_object(
+            &ids,
+            &echo,
+            created,
+            &model,
+            "failed",
+            Vec::new(),
+            Value::Null,
+            Value::Null,
+        );
+        r["error"] = json!({"code": error["code"], "message": error["message"]});
+        let _ = out.send("response.failed", json!({"response": r})).await;
+        return;
+    }
+    let mut output: Vec<(usize, Value)> = Vec::new();
+    if message_open {
+        let mut content = Vec::new();
+        if text_open {
+            let part = text_part(&text);
+            if !out
+                .send(
+                    "response.output_text.done",
+                    json!({"item_id": ids.message, "output_index": message_index, "content_index": 0, "text": text, "logprobs": []}),
+                )
+                .await
+                || !out
+                    .send(
+                        "response.content_part.done",
+                        json!({"item_id": ids.message, "output_index": message_index, "content_index": 0, "part": part}),
+                    )
+                    .await
+            {
+                return;
+            }
+            content.push(part);
+        }
+        if !refusal.is_empty() {
+            let part = json!({"type": "refusal", "refusal": refusal});
+            if !out
+                .send(
+                    "response.refusal.done",
+                    json!({"item_id": ids.message, "output_index": message_index, "content_index": content.len(), "refusal": refusal}),
+                )
+                .await
+            {
+                return;
+            }
+            content.push(part);
+        }
+        let item = message_item(&ids, "completed", content);
+        if !out
+            .send(
+                "response.output_item.done",
+                json!({"output_index": message_index, "item": item}),
+            )
+            .await
+        {
+            return;
+        }
+        output.push((message_index, item));
+    }
+    for (at, call) in &calls {
+        let item = function_item(call, "completed");
+        if !out
+            .send(
+                "response.function_call_arguments.done",
+                json!({"item_id": item["id"], "output_index": at, "arguments": item["arguments"], "name": item["name"]}),
+            )
+            .await
+            || !out
+                .send(
+                    "response.output_item.done",
+                    json!({"output_index": at, "item": item}),
+                )
+                .await
+        {
+            return;
+        }
+        output.push((*at, item));
+    }
+    output.sort_by_key(|(at, _)| *at);
+    let done = response_object(
+        &ids,
+        &echo,
+        created,
+        &model,
+        "completed",
+        output.into_iter().map(|(_, v)| v).collect(),
+        usage_of(usage.as_ref()),
+        tutela,
+    );
+    let _ = out
+        .send("response.completed", json!({"response": done}))
+        .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn param(req: Value) -> String {
+        match to_chat(&req) {
+            Err(ApiError::InvalidParam { param, .. }) => param,
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn requests_translate_to_chat_completions() {
+        let (chat, stream) = to_chat(&json!({
+            "model": "m",
+            "instructions": "be kind",
+            "input": [
+                {"role": "user", "content": [{"type": "input_text", "text": "weather?"}]},
+                {"type": "function_call", "call_id": "c1", "name": "get_weather", "arguments": "{}"},
+                {"type": "function_call_output", "call_id": "c1", "output": "sunny"},
+                {"role": "user", "content": "thanks"},
+            ],
+            "max_output_tokens": 50,
+            "reasoning": {"effort": "low"},
+            "tools": [{"type": "function", "name": "get_weather", "parameters": {"type": "object"}}],
+            "tool_choice": {"type": "function", "name": "get_weather"},
+            "text": {"format": {"type": "json_schema", "name": "w", "schema": {"type": "object"}, "strict": true}},
+            "safety_identifier": "s-1",
+            "store": false,
+            "stream": true,
+        }))
+        .unwrap();
+        assert!(stream);
+        assert_eq!(
+            chat["messages"][0],
+            json!({"role": "system", "content": "be kind"})
+        );
+        assert_eq!(
+            chat["messages"][1]["content"][0],
+            json!({"type": "text", "text": "weather?"})
+        );
+        assert_eq!(
+            chat["messages"][2]["tool_calls"][0]["function"]["name"],
+            "get_weather"
+        );
+        assert_eq!(
+            chat["messages"][3],
+            json!({"role": "tool", "tool_call_id": "c1", "content": "sunny"})
+        );
+        assert_eq!(chat["max_completion_tokens"], 50);
+        assert_eq!(chat["reasoning_effort"], "low");
+        assert_eq!(chat["tools"][0]["function"]["name"], "get_weather");
+        assert_eq!(chat["tool_choice"]["function"]["name"], "get_weather");
+        assert_eq!(chat["response_format"]["type"], "json_schema");
+        assert_eq!(chat["response_format"]["json_schema"]["name"], "w");
+        assert_eq!(chat["safety_identifier"], "s-1");
+        assert_eq!(chat["stream_options"]["include_usage"], true);
+        assert!(chat.get("store").is_none());
+        // The chat request the turn reads is valid.
+        assert!(crate::openai::parse_chat(&chat).is_ok());
+    }
+
+    #[test]
+    fn what_tutela_cannot_carry_is_refused_clearly() {
+        assert_eq!(
+            param(json!({"input": "hi", "previous_response_id": "resp_1"})),
+            "previous_response_id"
+        );
+        assert_eq!(
+            param(json!({"input": "hi", "tools": [{"type": "web_search"}]})),
+            "tools[0].type"
+        );
+        assert_eq!(param(json!({"model": "m"})), "input");
+        assert_eq!(
+            param(json!({"input": [{"type": "reasoning", "summary": []}]})),
+            "input[0].type"
+        );
+        assert_eq!(param(json!({"input": "hi", "frobnicate": 1})), "frobnicate");
+    }
+}
