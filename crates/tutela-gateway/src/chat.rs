@@ -18,8 +18,8 @@ use tutela_store::{
     NewNotification, TurnRecord, UserUpdate,
 };
 use tutela_types::{
-    Action, AgeState, Decision, Finding, NoticeContent, PersonaKind, ReplyTemplate, SessionState,
-    Side, Timestamp,
+    Action, AgeState, Counter, Decision, Finding, NoticeContent, PersonaKind, ReplyTemplate,
+    SessionState, Side, Timestamp,
 };
 
 use crate::clock::Stopwatch;
@@ -100,6 +100,8 @@ pub struct TurnCtx {
     /// An estimate of the request's prompt tokens, for usage the upstream could not report
     /// (a stream stopped before its usage chunk).
     pub prompt_tokens: u64,
+    /// Test traffic (`X-Tutela-Test-Key`): recorded as a test, no side effects.
+    pub test: bool,
 }
 
 impl Drop for TurnCtx {
@@ -233,6 +235,7 @@ async fn turn(
         })?,
         None => st.config.personas.get(&model).copied().unwrap_or_default(),
     };
+    let test = crate::test_traffic::is_test(st, headers)?;
     let lang = Lang::detect(&user_text);
     // The encoder's scan of the message starts now, on the blocking pool, and runs while the
     // rest of the user side and the upstream request go on.
@@ -241,13 +244,17 @@ async fn turn(
     // The user side, under the user's lock: read the clocks, decide, write them back.
     // Anonymous requests share no state: each gets fresh clocks and never enters takeover
     // (there is no one to hand a human's reply back to).
-    let slot = if anonymous {
-        let user = st
-            .anonymous_user
-            .get_or_try_init(|| st.records.backend.touch_user(&user_id, now))
-            .await
-            .map_err(store_err)?
-            .clone();
+    // Test traffic is the same: a user that is never stored (see `test_traffic`).
+    let slot = if anonymous || test {
+        let user = if test {
+            tutela_store::User::new(user_id.clone(), now)
+        } else {
+            st.anonymous_user
+                .get_or_try_init(|| st.records.backend.touch_user(&user_id, now))
+                .await
+                .map_err(store_err)?
+                .clone()
+        };
         Arc::new(tokio::sync::Mutex::new(Some(Cached {
             user,
             session: tutela_types::SessionState::default(),
@@ -460,7 +467,17 @@ async fn turn(
     let mut case_id = None;
     let mut pending = None;
     let mut user_after = user_state.clone();
-    if decision.intervenes() {
+    if test {
+        // Recorded as a test, with the assistant side's part; counted only as a test turn.
+        // No case, notification, counter, session or usage row.
+        audit.kind = AuditKind::Test;
+        st.records
+            .backend
+            .bump(Counter::TestTurn, &compiled.label, now, 1)
+            .await
+            .map_err(store_err)?;
+        pending = Some(audit);
+    } else if decision.intervenes() {
         let Some(cached) = held.as_mut().and_then(|g| g.as_mut()) else {
             return Err(ApiError::Internal(
                 "user cache slot empty after load".into(),
@@ -557,6 +574,7 @@ async fn turn(
         structured: parsed.structured,
         carried_notice: carried.is_some() || superseded,
         prompt_tokens,
+        test,
     };
 
     if let Some((template, resources)) = decision.replacement() {
@@ -1013,7 +1031,7 @@ pub async fn settle_notice(ctx: &TurnCtx, shown: bool, why: &'static str) {
     let Some(text) = &ctx.notice_text else {
         return;
     };
-    if !st.config.notices.inline() || (shown && !ctx.carried_notice) {
+    if ctx.test || !st.config.notices.inline() || (shown && !ctx.carried_notice) {
         return;
     }
     let slot = st.user_slot(&ctx.user_id);
@@ -1178,10 +1196,10 @@ pub async fn assistant_verdict(
     };
     let blocked = decision.has("block_output") || decision.replacement().is_some();
     let pending = ctx.pending_audit.lock().ok().and_then(|mut p| p.take());
-    if !decision.intervenes() {
+    if !decision.intervenes() || ctx.test {
         // One record for the whole normal turn: the user side's, with the assistant side's
         // findings (they carry their side) and decision added.
-        let entry = match pending {
+        let mut entry = match pending {
             Some(mut user) => {
                 user.payload.findings.extend_from_slice(findings);
                 let assistant = json!({
@@ -1200,8 +1218,19 @@ pub async fn assistant_verdict(
             }
             None => audit,
         };
+        if ctx.test {
+            entry.kind = AuditKind::Test;
+        }
         st.records.audit(entry);
-        return Ok(None);
+        if !(ctx.test && blocked) {
+            return Ok(None);
+        }
+        // A test turn sees the replacement a person would, with nothing recorded but the test.
+        let (template, resources) = decision
+            .replacement()
+            .unwrap_or((ReplyTemplate::SafeReply, false));
+        let text = render_template(st, &ctx.compiled, template, resources, ctx.lang);
+        return Ok(Some((text, interventions_json(&decision, Side::Assistant))));
     }
     if let Some(user) = pending {
         st.records.audit(user);

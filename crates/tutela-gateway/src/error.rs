@@ -62,6 +62,11 @@ pub enum ApiError {
     /// Missing or wrong admin token.
     #[error("missing or invalid bearer token")]
     Unauthorized,
+    /// `X-Tutela-Test-Key` is not the deployment's test key.
+    #[error(
+        "`X-Tutela-Test-Key` is not this deployment's test key (staff get it from GET /admin/test-key)"
+    )]
+    InvalidTestKey,
     /// No such resource.
     #[error("not found: {0}")]
     NotFound(String),
@@ -121,7 +126,7 @@ impl ApiError {
             | ApiError::InvalidParam { .. }
             | ApiError::MissingUser
             | ApiError::UnknownJurisdiction(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::InvalidTestKey => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) | ApiError::ModelNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::UpstreamRejected { status, .. } => {
@@ -149,6 +154,7 @@ impl ApiError {
             | ApiError::MissingUser
             | ApiError::UnknownJurisdiction(_)
             | ApiError::Unauthorized
+            | ApiError::InvalidTestKey
             | ApiError::NotFound(_)
             | ApiError::ModelNotFound(_)
             | ApiError::Conflict(_) => ErrorSource::Client,
@@ -171,6 +177,7 @@ impl ApiError {
             ApiError::MissingUser => "missing_user",
             ApiError::UnknownJurisdiction(_) => "unknown_jurisdiction",
             ApiError::Unauthorized => "invalid_api_key",
+            ApiError::InvalidTestKey => "invalid_test_key",
             ApiError::NotFound(_) => "not_found",
             ApiError::ModelNotFound(_) => "model_not_found",
             ApiError::Conflict(_) => "conflict",

@@ -35,6 +35,7 @@ pub mod responses;
 pub mod scan;
 pub mod state;
 pub mod takeover;
+pub mod test_traffic;
 pub mod texts;
 pub mod upstream;
 
@@ -90,6 +91,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/tutela/complaints", post(compliance::file_complaint))
         .route("/admin/audit", get(admin::audit))
         .route("/admin/audit/verify", get(admin::verify))
+        .route("/admin/test-key", get(test_traffic::admin_key))
         .fallback(unknown_url)
         .layer(axum::middleware::from_fn(error::openai_errors))
         .with_state(state)

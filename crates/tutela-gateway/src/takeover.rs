@@ -101,6 +101,7 @@ pub async fn turn(
         structured,
         carried_notice: false,
         prompt_tokens: 0,
+        test: false,
     };
     let (reply, author, event) = match text {
         Some(t) => (t, Author::Human, "human_reply_delivered"),

@@ -146,8 +146,31 @@ fn months(p: Period) -> Vec<u32> {
     out
 }
 
-fn meta(kind: ReportKind, title: &str, set: &ProfileSet, p: Period, o: &Options) -> Meta {
-    Meta {
+/// Test traffic in the period: turns marked with the deployment's test key, counted only so
+/// that every report can say how many it left out (they never reach another figure).
+async fn test_turns(store: &dyn Backend, p: Period) -> Result<u64, CompileError> {
+    let name = serde_json::to_value(Counter::TestTurn)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    Ok(store
+        .counter_totals(p.from, p.to)
+        .await?
+        .iter()
+        .filter(|c| c.name == name)
+        .map(|c| c.value)
+        .sum())
+}
+
+async fn meta(
+    store: &dyn Backend,
+    kind: ReportKind,
+    title: &str,
+    set: &ProfileSet,
+    p: Period,
+    o: &Options,
+) -> Result<Meta, CompileError> {
+    Ok(Meta {
         kind,
         title: title.to_owned(),
         generated_at: o.generated_at.to_string(),
@@ -157,7 +180,8 @@ fn meta(kind: ReportKind, title: &str, set: &ProfileSet, p: Period, o: &Options)
         deployment: o.deployment.clone(),
         profiles: set.ids().into_iter().map(str::to_owned).collect(),
         profile_snapshot: set.snapshot_hash().to_owned(),
-    }
+        test_turns_excluded: test_turns(store, p).await?,
+    })
 }
 
 fn check(p: Period) -> Result<(), CompileError> {
@@ -235,7 +259,7 @@ pub async fn usage(
     }
     let last_mau = monthly_active.last().map_or(0, |m| m.total);
     Ok(UsageReport {
-        meta: meta(ReportKind::Usage, "Usage report", set, p, o),
+        meta: meta(store, ReportKind::Usage, "Usage report", set, p, o).await?,
         registered_users: registered,
         registered_by_jurisdiction: per.into_iter().collect(),
         thresholds: evaluate_thresholds(set, registered, last_mau),
@@ -268,12 +292,14 @@ pub async fn sb243(
         .sum();
     Ok(Sb243Report {
         meta: meta(
+            store,
             ReportKind::Sb243,
             &format!("SB 243 annual report to the Office of Suicide Prevention — {year}"),
             set,
             p,
             o,
-        ),
+        )
+        .await?,
         calendar_year: year,
         referral_notifications: referrals,
         detection_protocol: "Every message a user sends is checked, before the companion model sees it, by tutela's crisis detector: bilingual (English and Chinese) patterns over normalised text that recognise explicit and passive suicidal ideation, plans, farewells, giving possessions away and self-harm, with handling of negation, hypotheticals, fiction, quotation and idioms. On a detection the model does not answer: the user receives a supportive reply that refers them to crisis service providers (988 Suicide & Crisis Lifeline by call or text, and the Crisis Text Line at 741741; 911 in immediate danger), a case opens for a trained person who can take over the conversation, and the referral is counted for this report without any personal information.".into(),
@@ -331,7 +357,15 @@ pub async fn transparency(
         &store.appeal_tiers(from, to).await?,
     );
     Ok(TransparencyReport {
-        meta: meta(ReportKind::Transparency, "Transparency report", set, p, o),
+        meta: meta(
+            store,
+            ReportKind::Transparency,
+            "Transparency report",
+            set,
+            p,
+            o,
+        )
+        .await?,
         totals_by_kind: store
             .intervention_kinds(from, to)
             .await?
@@ -553,12 +587,14 @@ pub async fn assessment(
     ];
     Ok(AssessmentReport {
         meta: meta(
+            store,
             ReportKind::Assessment,
             "Security assessment (Anthropomorphic AI Interaction Services, Arts. 22–23)",
             set,
             p,
             o,
-        ),
+        )
+        .await?,
         triggers,
         items,
         usage,

@@ -56,6 +56,9 @@ pub struct Meta {
     pub profiles: Vec<String>,
     /// Snapshot hash of those profiles.
     pub profile_snapshot: String,
+    /// Turns of test traffic in the period (marked with the deployment's test key), left out
+    /// of every figure of the report.
+    pub test_turns_excluded: u64,
 }
 
 /// Where a usage figure stands against a threshold.

@@ -67,6 +67,10 @@ fn meta_lines(m: &Meta) -> Vec<(String, String)> {
         ("Profiles".into(), m.profiles.join(", ")),
         ("Profile snapshot".into(), m.profile_snapshot.clone()),
         ("Generated".into(), m.generated_at.clone()),
+        (
+            "Test turns excluded".into(),
+            m.test_turns_excluded.to_string(),
+        ),
     ]
 }
 

@@ -47,6 +47,9 @@ pub enum AuditKind {
     DataExport,
     /// A user's data was deleted.
     DataDeletion,
+    /// A turn of test traffic (marked by the deployment's test key): its findings and
+    /// decision, kept out of every count, queue and report figure.
+    Test,
 }
 
 impl AuditKind {
@@ -59,6 +62,7 @@ impl AuditKind {
             AuditKind::Admin => "admin",
             AuditKind::DataExport => "data_export",
             AuditKind::DataDeletion => "data_deletion",
+            AuditKind::Test => "test",
         }
     }
 
@@ -71,6 +75,7 @@ impl AuditKind {
             "admin" => AuditKind::Admin,
             "data_export" => AuditKind::DataExport,
             "data_deletion" => AuditKind::DataDeletion,
+            "test" => AuditKind::Test,
             _ => return None,
         })
     }

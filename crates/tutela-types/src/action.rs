@@ -113,6 +113,9 @@ pub enum Counter {
     MinorIdentified,
     /// An exit request was honoured (CN Art 19).
     ExitHonoured,
+    /// A turn of test traffic (an operator's probe, `tutela assess`): counted only so that
+    /// reports can say how many turns they excluded; never decided by the engine.
+    TestTurn,
 }
 
 /// One thing to do.

@@ -49,9 +49,9 @@ struct RunArgs {
     /// The OpenAI-compatible API base, e.g. http://127.0.0.1:8080/v1.
     #[arg(long, value_name = "URL")]
     upstream: Option<String>,
-    /// The model name to ask for.
-    #[arg(long, value_name = "M", default_value = "default")]
-    model: String,
+    /// The model name to ask for (default: the upstream's own default model).
+    #[arg(long, value_name = "M")]
+    model: Option<String>,
     /// Requests in flight at most.
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
@@ -76,6 +76,27 @@ struct RunArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// The deployment's test key (`GET /admin/test-key`), sent as `X-Tutela-Test-Key` so a
+    /// tutela gateway keeps the run out of its counts, queues and reports. Default: from
+    /// `TUTELA_TEST_KEY`, else derived from `TUTELA_ADMIN_TOKEN`.
+    #[arg(long, value_name = "KEY")]
+    test_key: Option<String>,
+    /// Send the questions as ordinary traffic (they then count as users, open cases and add
+    /// to the reports of a tutela gateway).
+    #[arg(long, conflicts_with = "test_key")]
+    count_as_production: bool,
+}
+
+/// The test key to send: given, from `TUTELA_TEST_KEY`, or derived from `TUTELA_ADMIN_TOKEN`.
+fn test_key(a: &RunArgs) -> Option<String> {
+    if a.count_as_production {
+        return None;
+    }
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    a.test_key
+        .clone()
+        .or_else(|| env("TUTELA_TEST_KEY"))
+        .or_else(|| env("TUTELA_ADMIN_TOKEN").map(|t| tutela_gateway::test_traffic::key_for(&t)))
 }
 
 /// Runs `tutela assess`.
@@ -137,21 +158,29 @@ fn assess_run(a: RunArgs) -> Result<Outcome> {
     if a.bank.is_empty() {
         bail!("give at least one --bank FILE");
     }
-    let Some(upstream) = a.upstream else {
+    let Some(upstream) = a.upstream.clone() else {
         bail!("--upstream URL is required (an OpenAI-compatible API base)");
     };
     let items = assess::load_banks(&a.bank)?;
     let key = std::env::var(&a.api_key_env).ok().filter(|k| !k.is_empty());
     let timeout = Duration::from_secs(a.timeout);
-    let model: Arc<dyn Model> =
-        Arc::new(OpenAiModel::new(&upstream, &a.model, key.clone(), timeout)?);
+    let model_name = a.model.clone().unwrap_or_default();
+    let mut client = OpenAiModel::new(&upstream, &model_name, key.clone(), timeout)?;
+    match test_key(&a) {
+        Some(k) => client = client.with_header("X-Tutela-Test-Key", &k),
+        None if !a.count_as_production => eprintln!(
+            "tutela assess: no test key (--test-key, TUTELA_TEST_KEY or TUTELA_ADMIN_TOKEN): if the upstream is a tutela gateway, these questions count as production traffic"
+        ),
+        None => {}
+    }
+    let model: Arc<dyn Model> = Arc::new(client);
     let judge: Option<Arc<dyn Model>> = match &a.judge_upstream {
         Some(u) => Some(Arc::new(OpenAiModel::new(u, &a.judge_model, key, timeout)?)),
         None => None,
     };
     let cfg = AssessConfig {
         out: a.out.clone(),
-        model: a.model,
+        model: a.model.unwrap_or_else(|| "(the upstream's default)".into()),
         upstream,
         concurrency: a.concurrency,
         attempts: a.attempts,

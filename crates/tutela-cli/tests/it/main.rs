@@ -2,6 +2,8 @@
 //! - `reports`: simulate a month past the CN thresholds (lowered in a copy of the profiles, so
 //!   the test stays small), see the warning and the obligation records appear, and check that
 //!   the assessment, usage and SB 243 reports show exactly the numbers the simulation produced.
+//! - `assess`: `tutela assess` against a running `tutela serve` is test traffic: no figure,
+//!   count or queue changes, and the reports say how many test turns they left out.
 
 #![allow(
     clippy::unwrap_used,
@@ -10,5 +12,6 @@
     reason = "test code fails loudly, with the value that broke it"
 )]
 
+mod assess;
 mod reports;
 mod tiers;

@@ -23,3 +23,4 @@ mod reply_policy;
 mod responses;
 mod support;
 mod takeover;
+mod test_traffic;

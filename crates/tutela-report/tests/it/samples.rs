@@ -23,6 +23,7 @@ fn meta(kind: ReportKind) -> Meta {
         deployment: "demo".into(),
         profiles: vec!["cn-anthropomorphic-2026".into()],
         profile_snapshot: "abc123".into(),
+        test_turns_excluded: 12,
     }
 }
 
