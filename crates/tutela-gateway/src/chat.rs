@@ -102,6 +102,9 @@ pub struct TurnCtx {
     pub prompt_tokens: u64,
     /// Test traffic (`X-Tutela-Test-Key`): recorded as a test, no side effects.
     pub test: bool,
+    /// The app offered tools (`tools`, `functions`): the reply may be a tool call, so the
+    /// inline notice waits for the first text.
+    pub tools: bool,
 }
 
 impl Drop for TurnCtx {
@@ -575,6 +578,7 @@ async fn turn(
         carried_notice: carried.is_some() || superseded,
         prompt_tokens,
         test,
+        tools: parsed.tools,
     };
 
     if let Some((template, resources)) = decision.replacement() {

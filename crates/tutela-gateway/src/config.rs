@@ -277,7 +277,9 @@ pub struct Config {
     pub propagator: String,
     /// Notice placement.
     pub notices: NoticeMode,
-    /// Characters of a streamed reply held back until the detectors have seen past them.
+    /// Characters of a streamed reply held behind the newest text even after the detectors
+    /// finished their sentence (0 by default: a sentence leaves as soon as its checks are done,
+    /// and those read up to the start of the next sentence, which settles the boundary).
     pub hold_back_chars: usize,
     /// How long a user turn waits for the encoder tier's scan of the user's message (counted
     /// from its start, which is concurrent with the upstream request); past it, the turn is
@@ -435,11 +437,11 @@ impl Config {
                 NoticeMode::Both
             }
         };
-        let hold_back_chars = streaming.hold_back_chars.unwrap_or(64);
-        if !(16..=4096).contains(&hold_back_chars) {
+        let hold_back_chars = streaming.hold_back_chars.unwrap_or(0);
+        if hold_back_chars > 4096 {
             errors.push(ConfigError::new(
                 "streaming.hold_back_chars",
-                format!("{hold_back_chars} is outside 16..=4096"),
+                format!("{hold_back_chars} is outside 0..=4096"),
             ));
         }
         let encoder_wait_ms = detectors.encoder_wait_ms.unwrap_or(250);

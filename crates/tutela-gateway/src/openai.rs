@@ -36,6 +36,8 @@ pub struct ChatRequest {
     /// The app asked for machine-readable content (`response_format` `json_object` or
     /// `json_schema`): tutela never alters it (no inline notice or label).
     pub structured: bool,
+    /// The app offered tools (`tools` or the legacy `functions`, non-empty).
+    pub tools: bool,
 }
 
 fn invalid(param: impl Into<String>, message: impl Into<String>) -> ApiError {
@@ -120,7 +122,13 @@ pub fn parse_chat(body: &Value) -> Result<ChatRequest, ApiError> {
             .and_then(Value::as_str),
         Some("json_object" | "json_schema")
     );
+    let tools = ["tools", "functions"].iter().any(|k| {
+        obj.get(*k)
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
+    });
     Ok(ChatRequest {
+        tools,
         model,
         stream,
         include_usage,

@@ -4,7 +4,8 @@
 //!    and the inline notice;
 //! 2. **relay**: each upstream content delta is fed to the streaming detectors and held back;
 //!    text is released only once the detectors have finished the sentence it belongs to *and*
-//!    it lies at least `streaming.hold_back_chars` behind the newest text;
+//!    it lies at least `streaming.hold_back_chars` behind the newest text (0 by default: a
+//!    sentence leaves as soon as the detectors have settled its boundary and checked it);
 //! 3. **finish**: the last sentence is scanned and decided, the rest released, the final
 //!    chunk carries `tutela` (interventions, AIGC), then usage and `[DONE]`;
 //! 4. **replace** (instead of 2–3 on a violation): the stream stops, nothing more of the
@@ -134,14 +135,22 @@ async fn run(ctx: TurnCtx, mut events: EventStream, tx: &Tx) -> Result<(), ApiEr
     if !send(tx, &first).await {
         return Ok(());
     }
-    // The inline notice and a prefix label go out with the first text, never before: a reply
-    // that turns out to be a tool call gets no text, and structured output is never altered.
+    // The inline notice and a prefix label: never into structured output; with the first
+    // text when the app offered tools (a reply that turns out to be a tool call gets no text);
+    // otherwise at once, so the person sees the notice while the model is still writing.
     let mut opening = if ctx.structured {
         String::new()
     } else {
         chat::opening(&ctx, Author::Model)
     };
     let mut opened = false;
+    if !ctx.tools && !opening.is_empty() {
+        if !send(tx, &chunk(&ctx, json!({"content": opening}), None)).await {
+            return Ok(());
+        }
+        opening.clear();
+        opened = true;
+    }
 
     // Phase 2: relay with hold-back.
     let window = cfg.hold_back_chars;

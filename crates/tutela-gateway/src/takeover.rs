@@ -102,6 +102,7 @@ pub async fn turn(
         carried_notice: false,
         prompt_tokens: 0,
         test: false,
+        tools: false,
     };
     let (reply, author, event) = match text {
         Some(t) => (t, Author::Human, "human_reply_delivered"),

@@ -110,6 +110,8 @@ pub struct MockConfig {
     pub latency: Duration,
     /// Characters per streamed content chunk.
     pub chunk_chars: usize,
+    /// Pause between streamed content chunks (a model's pace); zero sends them at once.
+    pub chunk_delay: Duration,
     /// Scripted replies, first match wins.
     pub rules: Vec<Rule>,
     /// Reply when no rule matches.
@@ -123,6 +125,7 @@ impl Default for MockConfig {
         Self {
             latency: Duration::ZERO,
             chunk_chars: 8,
+            chunk_delay: Duration::ZERO,
             rules: builtin_rules(),
             default_reply: "This is the mock model. I heard you, and I am only a test double."
                 .into(),
@@ -386,7 +389,7 @@ async fn completions(State(mock): State<Arc<Mock>>, body: Bytes) -> Response {
     sse(
         &model,
         text,
-        mock.config.chunk_chars.max(1),
+        (mock.config.chunk_chars.max(1), mock.config.chunk_delay),
         fault,
         include_usage.then_some(usage),
     )
@@ -470,7 +473,7 @@ enum Step {
 fn sse(
     model: &str,
     text: &str,
-    chunk_chars: usize,
+    (chunk_chars, pace): (usize, Duration),
     fault: Fault,
     usage: Option<Value>,
 ) -> Response {
@@ -494,6 +497,7 @@ fn sse(
                 )));
             }
             Fault::SlowChunks(d) => steps.push(Step::Sleep(d)),
+            _ if i > 0 && !pace.is_zero() => steps.push(Step::Sleep(pace)),
             _ => {}
         }
         let piece: String = piece.iter().collect();

@@ -1,4 +1,4 @@
-//! `tutela-mock-upstream [--listen ADDR] [--latency-ms N] [--chunk-chars N]`: the mock model as
+//! `tutela-mock-upstream [--listen ADDR] [--latency-ms N] [--chunk-chars N] [--chunk-delay-ms N] [--reply TEXT]`: the mock model as
 //! a process, for the load recipe and manual runs.
 
 use std::net::SocketAddr;
@@ -38,13 +38,19 @@ fn run() -> Result<(), String> {
                 let v = value()?;
                 config.chunk_chars = v.parse().map_err(|_| format!("`{v}` is not a number"))?;
             }
+            "--chunk-delay-ms" => {
+                let v = value()?;
+                let ms: u64 = v.parse().map_err(|_| format!("`{v}` is not a number"))?;
+                config.chunk_delay = Duration::from_millis(ms);
+            }
+            "--reply" => config.default_reply = value()?,
             "--threads" => {
                 let v = value()?;
                 threads = v.parse().map_err(|_| format!("`{v}` is not a number"))?;
             }
             "-h" | "--help" => {
                 println!(
-                    "tutela-mock-upstream [--listen 127.0.0.1:9090] [--latency-ms 0] [--chunk-chars 8] [--threads 1]\n\
+                    "tutela-mock-upstream [--listen 127.0.0.1:9090] [--latency-ms 0] [--chunk-chars 8] [--chunk-delay-ms 0] [--reply TEXT] [--threads 1]\n\
                      Markers in the last user message inject faults: fault:slow, fault:disconnect,\n\
                      fault:malformed, fault:500, fault:503, fault:429, fault:404, fault:400, fault:hang;\n\
                      and shapes: shape:json, shape:tool (a tool call), shape:human, shape:bye."

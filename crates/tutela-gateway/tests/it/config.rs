@@ -12,7 +12,7 @@ anonymous = "maybe"
 kind = "openai"
 base_url = "localhost:9000"
 [streaming]
-hold_back_chars = 2
+hold_back_chars = 5000
 [takeover]
 wait_secs = 999
 [personas]

@@ -84,3 +84,33 @@ async fn claiming_to_be_human_is_replaced_with_an_honest_answer() {
     let (events, _) = sse_events(&body);
     assert!(streamed_text(&events).contains("I'm an AI"), "{body}");
 }
+
+/// With the built-in detectors (every quick tier) and the default hold-back (a sentence
+/// leaves once its checks are done), no byte of a manipulative goodbye's sentence leaks.
+#[tokio::test]
+async fn the_real_detectors_stop_the_goodbye_at_sentence_release() {
+    for (i, turning) in [
+        TURNING,
+        "Okay, I understand. But wait, don't go yet! I'll be so lonely without you. Please stay with me just five more minutes.",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let gw = TestGateway::start_with("", vec![Rule::reply("bye", turning)], |_| {
+            let det = tutela_detect::Detectors::builtin();
+            det.prepare();
+            std::sync::Arc::new(tutela_gateway::engines::BuiltinScanner::new(det, None))
+        })
+        .await;
+        let (status, _, body) = gw
+            .chat(&format!("u-real-{i}"), Some("cn"), "ok bye, I have to go now", true)
+            .await;
+        assert_eq!(status, 200);
+        for bad in ["don't go", "lonely", "five more minutes", "Wait, d", "wait, d"] {
+            assert!(!body.contains(bad), "leaked {bad:?}: {body}");
+        }
+        let (events, done) = sse_events(&body);
+        assert!(done);
+        assert!(streamed_text(&events).contains("Goodbye"), "{body}");
+    }
+}

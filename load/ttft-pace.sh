@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Time to first token at a model's pace (issue #13 item 10): the mock streams a 200-character
+# companion reply in 40 chunks of 5 characters, 25 ms apart; load/ttft.py measures, sequentially,
+# the time to the first assistant text directly from the mock and through `tutela serve` (whole
+# pipeline: detectors on both sides, the duties engine with cn, us-ca, us-ny, eu + baseline,
+# SQLite store), and prints both and the difference. Release build (TUTELA_PROFILE=debug for a
+# quick look). Needs python3 and curl.
+#   load/ttft-pace.sh [REQUESTS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+n="${1:-60}"
+profile="${TUTELA_PROFILE:-release}"
+if [ "$profile" = release ]; then
+    cargo build --release --quiet -p tutela-cli -p tutela-mock-upstream
+else
+    cargo build --quiet -p tutela-cli -p tutela-mock-upstream
+fi
+target="${CARGO_TARGET_DIR:-$root/target}/$profile"
+tmp=$(mktemp -d)
+port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+mock_port=$(port)
+reply="That sounds like a really long day. I'm glad you told me about it. What part of it felt the heaviest for you? We can go through it slowly, one piece at a time, and I am here for as long as you like."
+"$target/tutela-mock-upstream" --listen "127.0.0.1:$mock_port" --chunk-chars 5 --chunk-delay-ms 25 \
+    --reply "$reply" > "$tmp/mock.log" 2>&1 &
+mock_pid=$!
+# gateway NAME HOLD_BACK PORT: a gateway in front of the mock with that hold-back.
+gateway() {
+    local name=$1 hold=$2 p=$3
+    cat > "$tmp/$name.toml" <<TOML
+listen = "127.0.0.1:$p"
+database = "$tmp/$name.db"
+
+[upstream]
+kind = "openai"
+base_url = "http://127.0.0.1:$mock_port/v1"
+
+[streaming]
+hold_back_chars = $hold
+TOML
+    TUTELA_ADMIN_TOKEN=load-test-admin-token-0000 RUST_LOG=warn "$target/tutela" serve --config "$tmp/$name.toml" > "$tmp/$name.log" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 1 600); do
+        curl -sf -o /dev/null "http://127.0.0.1:$p/readyz" && break
+        sleep 0.2
+    done
+}
+pids=("$mock_pid")
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+old_port=$(port)
+gateway old 64 "$old_port"
+new_port=$(port)
+gateway new 0 "$new_port"
+
+echo "# Time to first token at a model's pace, $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo
+echo "Reply: ${#reply} characters in chunks of 5, 25 ms apart (first sentence: 35 characters); $n sequential requests after 20 warm-up; $profile build."
+echo "Machine: $(nproc) cores, $(uname -sr); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "Gateway: $(grep -m1 'detectors:' "$tmp/new.log" | sed 's/^ *//')"
+echo
+direct=$(python3 load/ttft.py "http://127.0.0.1:$mock_port/v1/chat/completions" "$n" ttft-direct)
+old=$(python3 load/ttft.py "http://127.0.0.1:$old_port/v1/chat/completions" "$n" ttft-old)
+new=$(python3 load/ttft.py "http://127.0.0.1:$new_port/v1/chat/completions" "$n" ttft-new)
+echo "- direct to mock: $direct"
+echo "- through tutela, hold_back_chars = 64 (the old default): $old"
+echo "- through tutela, hold_back_chars = 0 (the new default): $new"
+python3 - "$direct" "$old" "$new" <<'PY'
+import json, sys
+d, o, n = (json.loads(a) for a in sys.argv[1:4])
+for name, t in (("hold-back 64", o), ("hold-back 0", n)):
+    print(f"- **added time to first token, {name}**: p50 {t['ttft_p50_ms'] - d['ttft_p50_ms']:.1f} ms, "
+          f"p99 {t['ttft_p99_ms'] - d['ttft_p99_ms']:.1f} ms; to the whole reply: p50 "
+          f"{t['total_p50_ms'] - d['total_p50_ms']:.1f} ms")
+PY
