@@ -5,18 +5,22 @@
 # pipeline: detectors on both sides, the duties engine with cn, us-ca, us-ny, eu + baseline,
 # SQLite store), and prints both and the difference. Release build (TUTELA_PROFILE=debug for a
 # quick look). Needs python3 and curl.
-#   load/ttft-pace.sh [REQUESTS]
+#   load/ttft-pace.sh [REQUESTS]     (TUTELA_BIN_DIR=DIR: use prebuilt binaries from DIR)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 n="${1:-60}"
 profile="${TUTELA_PROFILE:-release}"
-if [ "$profile" = release ]; then
-    cargo build --release --quiet -p tutela-cli -p tutela-mock-upstream
+if [ -n "${TUTELA_BIN_DIR:-}" ]; then
+    target=$TUTELA_BIN_DIR # prebuilt `tutela` and `tutela-mock-upstream`
 else
-    cargo build --quiet -p tutela-cli -p tutela-mock-upstream
+    if [ "$profile" = release ]; then
+        cargo build --release --quiet -p tutela-cli -p tutela-mock-upstream
+    else
+        cargo build --quiet -p tutela-cli -p tutela-mock-upstream
+    fi
+    target="${CARGO_TARGET_DIR:-$root/target}/$profile"
 fi
-target="${CARGO_TARGET_DIR:-$root/target}/$profile"
 tmp=$(mktemp -d)
 port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 mock_port=$(port)

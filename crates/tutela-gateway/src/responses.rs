@@ -544,7 +544,7 @@ fn stream_response(resp: Response, ids: Ids, echo: Value) -> Response {
     tokio::spawn(async move {
         let chunks = body
             .into_data_stream()
-            .map(|r| r.map_err(|e| ApiError::Internal(e.to_string())));
+            .map(|r| r.map_err(|e| tutela_openai::WireError::Invalid(e.to_string())));
         // Our own stream: whole events, no idle limit beyond the relay's own.
         let events = crate::upstream::sse_events(chunks, std::time::Duration::from_secs(3600));
         translate(events, &tx, ids, echo).await;

@@ -17,6 +17,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tutela_openai::{Client, ClientOptions, WireError, first_content};
 use tutela_types::{DetectorId, Finding, Side, Tier};
 
 /// How to reach the model and when to ask it.
@@ -139,30 +140,6 @@ pub fn definition(detector: &DetectorId) -> String {
     d.to_owned()
 }
 
-#[derive(Serialize)]
-struct ChatRequest<'a> {
-    model: &'a str,
-    temperature: f32,
-    response_format: serde_json::Value,
-    messages: Vec<ChatMessage>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct ChatMessage {
-    role: String,
-    content: String,
-}
-
-#[derive(Deserialize)]
-struct ChatResponse {
-    choices: Vec<Choice>,
-}
-
-#[derive(Deserialize)]
-struct Choice {
-    message: ChatMessage,
-}
-
 #[derive(Deserialize)]
 struct Answer {
     label: bool,
@@ -224,7 +201,7 @@ struct Cache {
 /// A judge bound to one endpoint and model.
 pub struct Judge {
     config: JudgeConfig,
-    http: reqwest::Client,
+    http: Client,
     cache: Mutex<Cache>,
 }
 
@@ -249,10 +226,17 @@ fn key(detector: &DetectorId, side: Side, text: &str, context: Option<&str>) -> 
 impl Judge {
     /// A judge for this configuration.
     pub fn new(config: JudgeConfig) -> Result<Self, JudgeError> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_millis(config.timeout_ms))
-            .build()
-            .map_err(|e| JudgeError::Client(e.to_string()))?;
+        let timeout = Duration::from_millis(config.timeout_ms);
+        let http = Client::new(
+            &config.base_url,
+            config.api_key.as_deref(),
+            ClientOptions {
+                timeout,
+                connect_timeout: timeout,
+                ..ClientOptions::default()
+            },
+        )
+        .map_err(|e| JudgeError::Client(e.to_string()))?;
         let cap = config.cache_size;
         Ok(Self {
             config,
@@ -297,45 +281,28 @@ impl Judge {
             return Ok(v);
         }
         let (system, user) = prompt(detector, side, text, context);
-        let body = ChatRequest {
-            model: &self.config.model,
-            temperature: 0.0,
-            response_format: serde_json::json!({"type": "json_object"}),
-            messages: vec![
-                ChatMessage {
-                    role: "system".into(),
-                    content: system,
-                },
-                ChatMessage {
-                    role: "user".into(),
-                    content: user,
-                },
+        let body = serde_json::json!({
+            "model": self.config.model,
+            "temperature": 0.0,
+            "response_format": {"type": "json_object"},
+            "messages": [
+                {"role": "system", "content": system},
+                {"role": "user", "content": user},
             ],
-        };
-        let url = format!(
-            "{}/chat/completions",
-            self.config.base_url.trim_end_matches('/')
-        );
-        let mut req = self.http.post(url).json(&body);
-        if let Some(key) = &self.config.api_key {
-            req = req.bearer_auth(key);
-        }
-        let resp = req
-            .send()
+        });
+        let chat = self
+            .http
+            .post_json("/chat/completions", &body)
             .await
-            .map_err(|e| JudgeError::Request(e.to_string()))?;
-        if !resp.status().is_success() {
-            return Err(JudgeError::Status(resp.status().as_u16()));
-        }
-        let chat: ChatResponse = resp
-            .json()
-            .await
-            .map_err(|e| JudgeError::Answer(e.to_string()))?;
-        let content = chat
-            .choices
-            .first()
-            .map(|c| c.message.content.as_str())
-            .ok_or_else(|| JudgeError::Answer("no choices".into()))?;
+            .map_err(|e| match e {
+                WireError::Rejected { status, .. } | WireError::Status { status, .. } => {
+                    JudgeError::Status(status)
+                }
+                WireError::Invalid(m) => JudgeError::Answer(m),
+                other => JudgeError::Request(other.to_string()),
+            })?;
+        let content =
+            first_content(&chat).ok_or_else(|| JudgeError::Answer("no choices".into()))?;
         let v = parse_answer(content)?;
         self.remember(k, v);
         Ok(v)

@@ -158,66 +158,45 @@ pub trait Model: Send + Sync {
     ) -> Pin<Box<dyn Future<Output = Result<String, CallError>> + Send + 'a>>;
 }
 
-/// Any OpenAI-compatible chat-completions endpoint.
+/// Any OpenAI-compatible chat-completions endpoint, through `tutela-openai`'s client (so a
+/// 429, a server error, a refused connection or a timeout is retried, and a rejected request
+/// is not, exactly as the gateway classifies them).
 #[derive(Debug, Clone)]
 pub struct OpenAiModel {
-    client: reqwest::Client,
-    url: String,
+    client: tutela_openai::Client,
     model: String,
-    api_key: Option<String>,
-    headers: Vec<(String, String)>,
 }
 
 impl OpenAiModel {
     /// `base` is the API base (`http://127.0.0.1:8080/v1`) or the full
-    /// `.../chat/completions` URL.
+    /// `.../chat/completions` URL; an empty `model` asks for the upstream's default.
     pub fn new(
         base: &str,
         model: &str,
         api_key: Option<String>,
         timeout: Duration,
     ) -> Result<Self, ScreenError> {
-        let base = base.trim_end_matches('/');
-        let url = if base.ends_with("/chat/completions") {
-            base.to_owned()
-        } else {
-            format!("{base}/chat/completions")
-        };
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
-            .map_err(|e| ScreenError::Upstream(e.to_string()))?;
+        let client = tutela_openai::Client::new(
+            base,
+            api_key.as_deref(),
+            tutela_openai::ClientOptions {
+                timeout,
+                ..tutela_openai::ClientOptions::default()
+            },
+        )
+        .map_err(|e| ScreenError::Upstream(e.to_string()))?;
         Ok(Self {
             client,
-            url,
             model: model.to_owned(),
-            api_key,
-            headers: Vec::new(),
         })
     }
 
     /// Sends this header with every request (`X-Tutela-Test-Key`, so a tutela gateway in front
     /// of the model keeps the questions out of its counts, queues and reports).
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.to_owned(), value.to_owned()));
+        self.client = self.client.with_header(name, value);
         self
     }
-}
-
-#[derive(Deserialize)]
-struct ChatResponse {
-    choices: Vec<Choice>,
-}
-
-#[derive(Deserialize)]
-struct Choice {
-    message: Message,
-}
-
-#[derive(Deserialize)]
-struct Message {
-    #[serde(default)]
-    content: Option<String>,
 }
 
 impl Model for OpenAiModel {
@@ -241,36 +220,19 @@ impl Model for OpenAiModel {
                     o.remove("model");
                 }
             }
-            let mut req = self.client.post(&self.url).json(&body);
-            if let Some(k) = &self.api_key {
-                req = req.bearer_auth(k);
-            }
-            for (name, value) in &self.headers {
-                req = req.header(name.as_str(), value.as_str());
-            }
-            let resp = req
-                .send()
+            let answer = self
+                .client
+                .post_json("/chat/completions", &body)
                 .await
-                .map_err(|e| CallError::Retry(e.to_string()))?;
-            let status = resp.status();
-            if status.as_u16() == 429 || status.is_server_error() {
-                return Err(CallError::Retry(format!("HTTP {status}")));
-            }
-            if !status.is_success() {
-                let body = resp.text().await.unwrap_or_default();
-                let body: String = body.chars().take(300).collect();
-                return Err(CallError::Fatal(format!("HTTP {status}: {body}")));
-            }
-            let parsed: ChatResponse = resp
-                .json()
-                .await
-                .map_err(|e| CallError::Retry(format!("bad answer: {e}")))?;
-            let content = parsed
-                .choices
-                .into_iter()
-                .next()
-                .and_then(|c| c.message.content);
-            content
+                .map_err(|e| {
+                    if e.retryable() {
+                        CallError::Retry(e.to_string())
+                    } else {
+                        CallError::Fatal(e.to_string())
+                    }
+                })?;
+            tutela_openai::first_content(&answer)
+                .map(str::to_owned)
                 .ok_or_else(|| CallError::Fatal("answer without choices[0].message.content".into()))
         })
     }

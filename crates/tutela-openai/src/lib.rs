@@ -1,0 +1,14 @@
+//! The OpenAI wire format, once: how an OpenAI-compatible endpoint fails ([`WireError`]:
+//! a client error passed through, a broken, busy or silent upstream), how its server-sent
+//! events are split ([`sse`]: bounded events, whole-event timeouts), and one HTTP client
+//! ([`Client`]) with those rules. The gateway's upstream, the judge tier and `tutela assess`
+//! all talk to models through it, so a 429 or a refused connection means the same everywhere.
+//!
+//! Invariant: no chat text is logged; errors carry the upstream's status and message only.
+
+mod client;
+mod error;
+pub mod sse;
+
+pub use client::{Client, ClientOptions, first_content};
+pub use error::WireError;
