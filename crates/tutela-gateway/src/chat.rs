@@ -105,6 +105,9 @@ pub struct TurnCtx {
     /// The app offered tools (`tools`, `functions`): the reply may be a tool call, so the
     /// inline notice waits for the first text.
     pub tools: bool,
+    /// Tool-call arguments the app shows to the person (`X-Tutela-Shown-Arguments`): checked
+    /// as the reply's text is.
+    pub shown: crate::openai::ShownArguments,
 }
 
 impl Drop for TurnCtx {
@@ -579,6 +582,9 @@ async fn turn(
         prompt_tokens,
         test,
         tools: parsed.tools,
+        shown: header_str(headers, "x-tutela-shown-arguments")
+            .map(crate::openai::ShownArguments::parse)
+            .unwrap_or_default(),
     };
 
     if let Some((template, resources)) = decision.replacement() {
@@ -1086,11 +1092,25 @@ pub async fn settle_notice(ctx: &TurnCtx, shown: bool, why: &'static str) {
 
 /// Checks a whole model reply and answers with it, or with its replacement.
 async fn json_reply(ctx: &TurnCtx, mut v: Value) -> Result<Response, ApiError> {
-    let text = v
+    let mut text = v
         .pointer("/choices/0/message/content")
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_owned();
+    // Tool-call arguments the app shows to the person are checked with the text.
+    if !ctx.shown.is_empty()
+        && let Some(calls) = v
+            .pointer("/choices/0/message/tool_calls")
+            .and_then(Value::as_array)
+    {
+        let shown = ctx.shown.of_calls(calls);
+        if !shown.is_empty() {
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            text.push_str(&shown);
+        }
+    }
     let st = &ctx.st;
     let findings = if st.scanner.has_encoder(Side::Assistant) {
         // The whole reply with every tier, on the blocking pool (the encoder takes

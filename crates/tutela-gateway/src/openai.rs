@@ -278,6 +278,77 @@ pub fn user_side_text(messages: &[Value]) -> String {
         .unwrap_or_default()
 }
 
+/// Tool-call arguments an app shows to the person (`X-Tutela-Shown-Arguments:
+/// send_message.text, show_card`): `(tool, field)`, where no field means the whole arguments.
+/// The assistant side checks that text as it checks the reply's content.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShownArguments(Vec<(String, Option<String>)>);
+
+impl ShownArguments {
+    /// Parses the header's value.
+    pub fn parse(header: &str) -> Self {
+        ShownArguments(
+            header
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| match s.split_once('.') {
+                    Some((tool, field)) => (tool.to_owned(), Some(field.to_owned())),
+                    None => (s.to_owned(), None),
+                })
+                .collect(),
+        )
+    }
+
+    /// Whether no tool's arguments are shown.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The text of `arguments` (a JSON string) that the app shows for a call of `tool`:
+    /// the named string fields, or the whole arguments. Empty when none is shown.
+    pub fn text(&self, tool: &str, arguments: &str) -> String {
+        let mut out = Vec::new();
+        let parsed = serde_json::from_str::<Value>(arguments).ok();
+        for (t, field) in &self.0 {
+            if t != tool {
+                continue;
+            }
+            match field {
+                None => out.push(arguments.to_owned()),
+                Some(f) => {
+                    if let Some(Value::String(s)) = parsed.as_ref().and_then(|v| v.get(f)) {
+                        out.push(s.clone());
+                    } else if parsed.is_none() {
+                        // Arguments that are not JSON cannot hide a field: check them whole.
+                        out.push(arguments.to_owned());
+                    }
+                }
+            }
+        }
+        out.join("\n")
+    }
+
+    /// The shown text of every tool call of a message (`tool_calls` array).
+    pub fn of_calls(&self, calls: &[Value]) -> String {
+        calls
+            .iter()
+            .map(|c| {
+                self.text(
+                    c.pointer("/function/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or(""),
+                    c.pointer("/function/arguments")
+                        .and_then(Value::as_str)
+                        .unwrap_or(""),
+                )
+            })
+            .filter(|t| !t.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -368,6 +439,20 @@ mod tests {
             let r = parse_chat(&json!({"messages": [{"role": "user", "content": "hi"}], "response_format": format})).unwrap();
             assert_eq!(r.structured, structured);
         }
+    }
+
+    #[test]
+    fn shown_arguments_pick_the_fields_an_app_shows() {
+        let shown = ShownArguments::parse("send_message.text, show_card");
+        assert_eq!(
+            shown.text("send_message", r#"{"to": "me", "text": "hello there"}"#),
+            "hello there"
+        );
+        assert_eq!(shown.text("show_card", r#"{"a": 1}"#), r#"{"a": 1}"#);
+        assert_eq!(shown.text("get_weather", r#"{"city": "Paris"}"#), "");
+        // Not JSON: checked whole rather than skipped.
+        assert_eq!(shown.text("send_message", "don't go"), "don't go");
+        assert!(ShownArguments::parse(" , ").is_empty());
     }
 
     #[test]

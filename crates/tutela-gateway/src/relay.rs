@@ -161,6 +161,7 @@ async fn run(ctx: TurnCtx, mut events: EventStream, tx: &Tx) -> Result<(), ApiEr
     let mut finish_reason: Option<String> = None;
     let mut usage: Option<Value> = None;
     let mut upstream_error: Option<ApiError> = None;
+    let mut held_calls: Vec<Value> = Vec::new();
     loop {
         // The client leaving ends the relay at once: dropping `events` closes the upstream
         // connection, so the model stops generating for nobody.
@@ -199,9 +200,15 @@ async fn run(ctx: TurnCtx, mut events: EventStream, tx: &Tx) -> Result<(), ApiEr
         }
         let delta = choice.get("delta");
         if let Some(tools) = delta.and_then(|d| d.get("tool_calls")) {
-            // Tool-call arguments are for the app, not the user; they pass through unchecked.
-            if !send(tx, &chunk(&ctx, json!({"tool_calls": tools}), None)).await {
-                return Ok(());
+            if ctx.shown.is_empty() {
+                // Tool-call arguments are for the app, not the person: they pass through.
+                if !send(tx, &chunk(&ctx, json!({"tool_calls": tools}), None)).await {
+                    return Ok(());
+                }
+            } else {
+                // The app shows some arguments to the person: held until they are whole and
+                // checked (see phase 3).
+                held_calls.push(tools.clone());
             }
         }
         let Some(text) = delta.and_then(|d| d.get("content")).and_then(Value::as_str) else {
@@ -264,8 +271,37 @@ async fn run(ctx: TurnCtx, mut events: EventStream, tx: &Tx) -> Result<(), ApiEr
     if encoder {
         st.metrics.encoder_ran(Side::Assistant, windows);
     }
+    // Tool-call arguments the app shows to the person, whole now: checked like the text.
+    let shown = ctx.shown.of_calls(&assemble_calls(&held_calls));
+    let mut checked = fed.clone();
+    if !shown.is_empty() {
+        let found = if encoder {
+            let (scanner, text, user) = (st.scanner.clone(), shown.clone(), ctx.user_text.clone());
+            match st
+                .encoder
+                .run_off(move || scanner.scan(Side::Assistant, &text, Some(&user)))
+                .await
+            {
+                Some((f, w)) => {
+                    st.metrics.encoder_ran(Side::Assistant, w);
+                    f
+                }
+                None => st
+                    .scanner
+                    .scan_quick(Side::Assistant, &shown, Some(&ctx.user_text)),
+            }
+        } else {
+            st.scanner
+                .scan(Side::Assistant, &shown, Some(&ctx.user_text))
+        };
+        st.metrics.learned_findings(&found);
+        findings.extend(found);
+        checked.push('\n');
+        checked.push_str(&shown);
+    }
     if evaluated != findings.len()
-        && let Some((replacement, extra)) = chat::assistant_verdict(&ctx, &findings, &fed).await?
+        && let Some((replacement, extra)) =
+            chat::assistant_verdict(&ctx, &findings, &checked).await?
     {
         let stopped = Stopped {
             released,
@@ -279,6 +315,11 @@ async fn run(ctx: TurnCtx, mut events: EventStream, tx: &Tx) -> Result<(), ApiEr
         let piece = format!("{}{}", std::mem::take(&mut opening), &fed[released..]);
         opened = true;
         if !send(tx, &chunk(&ctx, json!({"content": piece}), None)).await {
+            return Ok(());
+        }
+    }
+    for tools in held_calls {
+        if !send(tx, &chunk(&ctx, json!({ "tool_calls": tools }), None)).await {
             return Ok(());
         }
     }
@@ -396,6 +437,35 @@ async fn replace(
     Ok(())
 }
 
+/// Whole tool calls (`id`, `function.name`, `function.arguments`) from streamed
+/// `delta.tool_calls` pieces, by their `index`.
+fn assemble_calls(deltas: &[Value]) -> Vec<Value> {
+    let mut calls: Vec<Value> = Vec::new();
+    for piece in deltas.iter().filter_map(Value::as_array).flatten() {
+        let i = piece["index"].as_u64().unwrap_or(0) as usize;
+        if i >= 64 {
+            continue;
+        }
+        while calls.len() <= i {
+            calls.push(json!({"function": {"name": "", "arguments": ""}}));
+        }
+        let call = &mut calls[i];
+        if let Some(id) = piece.get("id").filter(|v| !v.is_null()) {
+            call["id"] = id.clone();
+        }
+        for key in ["name", "arguments"] {
+            if let Some(part) = piece
+                .pointer(&format!("/function/{key}"))
+                .and_then(Value::as_str)
+            {
+                let joined = format!("{}{part}", call["function"][key].as_str().unwrap_or(""));
+                call["function"][key] = json!(joined);
+            }
+        }
+    }
+    calls
+}
+
 /// Where a stream stopped.
 struct Stopped<'a> {
     /// Bytes of `fed` released to the client.
@@ -427,6 +497,24 @@ pub fn estimate_tokens(text: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn streamed_tool_calls_are_assembled() {
+        let deltas = vec![
+            json!([{"index": 0, "id": "c1", "function": {"name": "send_message", "arguments": ""}}]),
+            json!([{"index": 0, "function": {"arguments": "{\"text\": \"hi"}}]),
+            json!([{"index": 1, "id": "c2", "function": {"name": "x", "arguments": "{}"}}]),
+            json!([{"index": 0, "function": {"arguments": " there\"}"}}]),
+        ];
+        let calls = assemble_calls(&deltas);
+        assert_eq!(calls.len(), 2);
+        assert_eq!(calls[0]["function"]["name"], "send_message");
+        assert_eq!(
+            calls[0]["function"]["arguments"],
+            "{\"text\": \"hi there\"}"
+        );
+        assert_eq!(calls[1]["id"], "c2");
+    }
 
     #[test]
     fn token_estimates() {

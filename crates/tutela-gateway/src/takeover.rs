@@ -103,6 +103,7 @@ pub async fn turn(
         prompt_tokens: 0,
         test: false,
         tools: false,
+        shown: crate::openai::ShownArguments::default(),
     };
     let (reply, author, event) = match text {
         Some(t) => (t, Author::Human, "human_reply_delivered"),

@@ -663,3 +663,67 @@ async fn a_replaced_stream_reports_what_the_model_consumed_and_what_was_sent() {
         "{last}"
     );
 }
+
+#[tokio::test]
+async fn tool_call_arguments_the_app_shows_are_checked() {
+    let bad = r#"{"text": "Wait, don't go, I'll be so lonely without you."}"#;
+    let good = r#"{"text": "Sleep well, talk tomorrow."}"#;
+    let gw = TestGateway::start(
+        "",
+        vec![
+            Rule::tool_call("night", "send_message", good),
+            Rule::tool_call("bye", "send_message", bad),
+        ],
+    )
+    .await;
+    let tools = json!([{"type": "function", "function": {"name": "send_message", "parameters": {"type": "object"}}}]);
+    let ask = |text: &str, stream: bool, shown: bool| {
+        let mut req = gw
+            .http
+            .post(gw.url("/v1/chat/completions"))
+            .header("X-Tutela-Jurisdiction", "cn")
+            .json(&json!({
+                "model": "mock-1",
+                "messages": [{"role": "user", "content": text}],
+                "tools": tools,
+                "stream": stream,
+                "safety_identifier": format!("u-shown-{stream}-{shown}"),
+            }));
+        if shown {
+            req = req.header("X-Tutela-Shown-Arguments", "send_message.text");
+        }
+        async move { req.send().await.unwrap().text().await.unwrap() }
+    };
+    for stream in [false, true] {
+        // Shown and manipulative: the call never reaches the app; a plain goodbye does.
+        let body = ask("ok bye, I have to go", stream, true).await;
+        assert!(!body.contains("lonely"), "stream={stream}: {body}");
+        assert!(!body.contains("send_message"), "stream={stream}: {body}");
+        let text = if stream {
+            streamed_text(&sse_events(&body).0)
+        } else {
+            content(&serde_json::from_str(&body).unwrap()).to_owned()
+        };
+        assert!(text.contains("Goodbye"), "stream={stream}: {body}");
+        // Shown and fine: the call arrives untouched (held until checked when streamed).
+        let body = ask("good night", stream, true).await;
+        let args = if stream {
+            sse_events(&body)
+                .0
+                .iter()
+                .filter_map(|e| e.pointer("/choices/0/delta/tool_calls/0/function/arguments"))
+                .filter_map(Value::as_str)
+                .collect::<String>()
+        } else {
+            let v: Value = serde_json::from_str(&body).unwrap();
+            v["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(args, good, "stream={stream}: {body}");
+        // Not shown: for the app, untouched.
+        let body = ask("ok bye, I have to go", stream, false).await;
+        assert!(body.contains("send_message"), "stream={stream}: {body}");
+    }
+}
