@@ -477,6 +477,7 @@ async fn turn(
         // Recorded as a test, with the assistant side's part; counted only as a test turn.
         // No case, notification, counter, session or usage row.
         audit.kind = AuditKind::Test;
+        st.metrics.test_turns.fetch_add(1, Ordering::Relaxed);
         st.records
             .backend
             .bump(Counter::TestTurn, &compiled.label, now, 1)
@@ -1071,6 +1072,7 @@ pub async fn settle_notice(ctx: &TurnCtx, shown: bool, why: &'static str) {
                     .collect()
             })
             .unwrap_or_default();
+        st.metrics.notices_deferred.fetch_add(1, Ordering::Relaxed);
         cached.deferred_notice = Some(crate::state::DeferredNotice {
             text: text.clone(),
             notices,

@@ -74,6 +74,10 @@ pub struct Metrics {
     pub malformed_events: AtomicU64,
     /// Streams whose client left before the end (the upstream read was cancelled).
     pub client_gone: AtomicU64,
+    /// Turns of test traffic (`X-Tutela-Test-Key`).
+    pub test_turns: AtomicU64,
+    /// Notices kept for the next plain-text reply (the reply was for the app).
+    pub notices_deferred: AtomicU64,
     /// Upstream latency (whole answer, or first byte for streams).
     pub upstream_latency: Histogram,
     /// Time tutela adds to a request (everything but waiting for the upstream).
@@ -187,6 +191,16 @@ impl Metrics {
                 "tutela_upstream_malformed_events_total",
                 "Upstream stream events that were not JSON (skipped).",
                 &self.malformed_events,
+            ),
+            (
+                "tutela_test_turns_total",
+                "Turns of test traffic (X-Tutela-Test-Key): run whole, counted nowhere else.",
+                &self.test_turns,
+            ),
+            (
+                "tutela_notices_deferred_total",
+                "Notices kept for the next plain-text reply because the reply was for the app (structured output, a tool call).",
+                &self.notices_deferred,
             ),
             (
                 "tutela_streams_client_gone_total",

@@ -117,6 +117,16 @@ async fn test_turns_change_no_count_queue_or_figure() {
     assert_eq!(kinds, ["test", "test", "test"]);
     let verify = gw.admin_get("/admin/audit/verify").await;
     assert_eq!(verify["intact"], true);
+    let metrics = gw
+        .http
+        .get(gw.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("tutela_test_turns_total 3"), "{metrics}");
 }
 
 #[tokio::test]
