@@ -727,3 +727,32 @@ async fn tool_call_arguments_the_app_shows_are_checked() {
         assert!(body.contains("send_message"), "stream={stream}: {body}");
     }
 }
+
+#[tokio::test]
+async fn a_crisis_reply_to_a_structured_request_is_a_refusal_with_the_help_lines() {
+    let gw = TestGateway::start("", vec![]).await;
+    for stream in [false, true] {
+        let (_, body) = post_ny(
+            &gw,
+            &structured("I want to kill myself", stream, &format!("u-sc-{stream}")),
+        )
+        .await;
+        if stream {
+            let (events, done) = sse_events(&body);
+            assert!(done);
+            assert_eq!(streamed_text(&events), "", "{body}");
+            let refusal: String = events
+                .iter()
+                .filter_map(|e| e.pointer("/choices/0/delta/refusal").and_then(Value::as_str))
+                .collect();
+            assert!(refusal.contains("988"), "{body}");
+        } else {
+            let v: Value = serde_json::from_str(&body).unwrap();
+            let m = &v["choices"][0]["message"];
+            assert!(m["content"].is_null(), "{v}");
+            assert!(m["refusal"].as_str().unwrap().contains("988"), "{v}");
+            assert_eq!(v["tutela"]["author"], "tutela");
+        }
+    }
+    assert_eq!(gw.mock.calls(), 0);
+}
