@@ -238,6 +238,18 @@ pub fn error_body(message: &str, kind: &str, param: Option<&str>, code: Option<&
     json!({"error": {"message": message, "type": kind, "param": param, "code": code}})
 }
 
+impl From<tutela_openai::RequestError> for ApiError {
+    fn from(e: tutela_openai::RequestError) -> Self {
+        match e.param {
+            Some(param) => ApiError::InvalidParam {
+                param,
+                message: e.message,
+            },
+            None => ApiError::BadRequest(e.message),
+        }
+    }
+}
+
 /// The error's source, kept in the response extensions for the logging middleware.
 #[derive(Debug, Clone, Copy)]
 pub struct ErrorMark(pub ErrorSource);

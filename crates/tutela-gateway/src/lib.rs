@@ -26,8 +26,10 @@ pub mod engines;
 pub mod error;
 pub mod labels;
 pub mod metrics;
-pub mod openai;
 pub mod outbox;
+
+/// The OpenAI request format as the gateway reads it (`tutela_openai::request`).
+pub use tutela_openai::request as openai;
 pub mod page;
 pub mod records;
 pub mod relay;

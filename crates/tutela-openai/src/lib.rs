@@ -1,4 +1,6 @@
-//! The OpenAI wire format, once: how an OpenAI-compatible endpoint fails ([`WireError`]:
+//! The OpenAI wire format, once: a chat request as a server reads and validates it
+//! ([`request`]), a Responses API request as a chat request ([`responses`]), how an
+//! OpenAI-compatible endpoint fails ([`WireError`]:
 //! a client error passed through, a broken, busy or silent upstream), how its server-sent
 //! events are split ([`sse`]: bounded events, whole-event timeouts), and one HTTP client
 //! ([`Client`]) with those rules. The gateway's upstream, the judge tier and `tutela assess`
@@ -8,7 +10,10 @@
 
 mod client;
 mod error;
+pub mod request;
+pub mod responses;
 pub mod sse;
 
 pub use client::{Client, ClientOptions, first_content};
 pub use error::WireError;
+pub use request::RequestError;

@@ -743,7 +743,10 @@ async fn a_crisis_reply_to_a_structured_request_is_a_refusal_with_the_help_lines
             assert_eq!(streamed_text(&events), "", "{body}");
             let refusal: String = events
                 .iter()
-                .filter_map(|e| e.pointer("/choices/0/delta/refusal").and_then(Value::as_str))
+                .filter_map(|e| {
+                    e.pointer("/choices/0/delta/refusal")
+                        .and_then(Value::as_str)
+                })
                 .collect();
             assert!(refusal.contains("988"), "{body}");
         } else {

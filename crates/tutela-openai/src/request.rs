@@ -1,11 +1,20 @@
-//! The OpenAI wire format as the gateway reads it: a chat request validated the way OpenAI
-//! validates it (a 400 naming the parameter, `messages[2].content`), the user's identity
-//! (`safety_identifier`, the deprecated `user`), and which text of the request is the person's
-//! new input. Fields tutela does not read pass through to the upstream untouched.
+//! A chat completion request as a server reads it: validated the way OpenAI validates it
+//! ([`RequestError`] names the parameter, `messages[2].content`, for a 400), the user's
+//! identity (`safety_identifier`, the deprecated `user`), which text is the person's new input,
+//! and which tool-call arguments an app shows. Fields not read here pass through untouched.
 
 use serde_json::Value;
 
-use crate::error::ApiError;
+/// A request OpenAI would refuse with a 400: the parameter (OpenAI's `error.param`, when one
+/// is at fault) and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct RequestError {
+    /// The parameter's path (`messages[2].content`), if one is at fault.
+    pub param: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
 
 /// Roles OpenAI accepts in `messages`.
 const ROLES: &[&str] = &[
@@ -40,19 +49,21 @@ pub struct ChatRequest {
     pub tools: bool,
 }
 
-fn invalid(param: impl Into<String>, message: impl Into<String>) -> ApiError {
-    ApiError::InvalidParam {
-        param: param.into(),
+/// An invalid parameter.
+pub fn invalid(param: impl Into<String>, message: impl Into<String>) -> RequestError {
+    RequestError {
+        param: Some(param.into()),
         message: message.into(),
     }
 }
 
 /// Validates a chat completion body and reads what the gateway needs.
-pub fn parse_chat(body: &Value) -> Result<ChatRequest, ApiError> {
+pub fn parse_chat(body: &Value) -> Result<ChatRequest, RequestError> {
     let Some(obj) = body.as_object() else {
-        return Err(ApiError::BadRequest(
-            "the body must be a JSON object".into(),
-        ));
+        return Err(RequestError {
+            param: None,
+            message: "the body must be a JSON object".into(),
+        });
     };
     let messages = match obj.get("messages") {
         Some(Value::Array(m)) => m,
@@ -138,7 +149,7 @@ pub fn parse_chat(body: &Value) -> Result<ChatRequest, ApiError> {
     })
 }
 
-fn validate_message(i: usize, m: &Value) -> Result<(), ApiError> {
+fn validate_message(i: usize, m: &Value) -> Result<(), RequestError> {
     let at = format!("messages[{i}]");
     let Some(o) = m.as_object() else {
         return Err(invalid(
@@ -193,7 +204,7 @@ fn validate_message(i: usize, m: &Value) -> Result<(), ApiError> {
     }
 }
 
-fn validate_part(role: &str, at: &str, p: &Value) -> Result<(), ApiError> {
+fn validate_part(role: &str, at: &str, p: &Value) -> Result<(), RequestError> {
     let Some(kind) = p.get("type").and_then(Value::as_str) else {
         return Err(invalid(
             format!("{at}.type"),
@@ -357,7 +368,9 @@ mod tests {
 
     fn param(body: Value) -> String {
         match parse_chat(&body) {
-            Err(ApiError::InvalidParam { param, .. }) => param,
+            Err(RequestError {
+                param: Some(param), ..
+            }) => param,
             other => format!("{other:?}"),
         }
     }
