@@ -285,3 +285,24 @@ def test_the_responses_api_previous_response_id_is_refused(mock_client):
             model="mock-1", input="hi", previous_response_id="resp_123", safety_identifier=uid("py-prev")
         )
     assert e.value.body["param"] == "previous_response_id"
+
+
+def test_test_traffic_is_answered_but_never_queued(client, admin):
+    key = admin.call("GET", "/admin/test-key")["key"]
+    user = uid("py-probe")
+    completion = client.chat.completions.create(
+        model="tutela-demo",
+        messages=ask("I want to kill myself. I can't do this anymore."),
+        safety_identifier=user,
+        extra_headers={"X-Tutela-Jurisdiction": "us-ca", "X-Tutela-Test-Key": key},
+    )
+    assert "988" in completion.choices[0].message.content
+    cases = admin.call("GET", "/admin/escalations?status=open,claimed")["escalations"]
+    assert [c for c in cases if c["user_id"] == user] == []
+    with pytest.raises(openai.AuthenticationError):
+        client.chat.completions.create(
+            model="tutela-demo",
+            messages=ask("hello"),
+            safety_identifier=user,
+            extra_headers={"X-Tutela-Test-Key": "tt_guess"},
+        )
