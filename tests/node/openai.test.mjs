@@ -166,9 +166,20 @@ test("a streamed tool call is untouched", async () => {
   assert.equal(r.finish, "tool_calls");
 });
 
-test("n = 2 is refused with a reason", async () => {
+test("n = 2: every choice is checked", async () => {
+  const c = await mock.chat.completions.create(
+    { model: "mock-1", messages: ask("shape:two ok bye for now, talk tomorrow"), n: 2, safety_identifier: uid("js-n") },
+    { headers: { "X-Tutela-Jurisdiction": "cn" } },
+  );
+  assert.equal(c.choices.length, 2);
+  assert.ok(c.choices[0].message.content.endsWith("Good night, sleep well and take care."));
+  assert.doesNotMatch(c.choices[1].message.content, /lonely/);
+  assert.deepEqual(c.tutela.replaced_choices, [1]);
+});
+
+test("n = 2 streamed is refused with a reason", async () => {
   await assert.rejects(
-    mock.chat.completions.create({ model: "mock-1", messages: ask("hello"), n: 2, safety_identifier: uid("js-n") }),
+    mock.chat.completions.create({ model: "mock-1", messages: ask("hello"), n: 2, stream: true, safety_identifier: uid("js-n") }),
     (e) => e instanceof OpenAI.BadRequestError && e.param === "n" && /one choice/.test(e.message),
   );
 });

@@ -135,11 +135,24 @@ def test_a_streamed_tool_call_is_untouched(mock_client):
     assert finish == "tool_calls"
 
 
-@pytest.mark.parametrize("stream", [False, True])
-def test_more_than_one_choice_is_refused_with_a_reason(mock_client, stream):
+def test_every_choice_is_checked(mock_client):
+    completion = mock_client.chat.completions.create(
+        model="mock-1",
+        messages=ask("shape:two ok bye for now, talk tomorrow"),
+        n=2,
+        safety_identifier=uid("py-n"),
+        extra_headers={"X-Tutela-Jurisdiction": "cn"},
+    )
+    first, second = (c.message.content for c in completion.choices)
+    assert first.endswith("Good night, sleep well and take care.")
+    assert "lonely" not in second and "Goodbye" in second
+    assert tutela(completion)["replaced_choices"] == [1]
+
+
+def test_more_than_one_streamed_choice_is_refused_with_a_reason(mock_client):
     with pytest.raises(openai.BadRequestError) as e:
         mock_client.chat.completions.create(
-            model="mock-1", messages=ask("hello"), n=2, stream=stream, safety_identifier=uid("py-n")
+            model="mock-1", messages=ask("hello"), n=2, stream=True, safety_identifier=uid("py-n")
         )
     assert e.value.status_code == 400
     assert e.value.body["param"] == "n"

@@ -108,6 +108,8 @@ pub struct TurnCtx {
     /// Tool-call arguments the app shows to the person (`X-Tutela-Shown-Arguments`): checked
     /// as the reply's text is.
     pub shown: crate::openai::ShownArguments,
+    /// Choices asked for (`n`, JSON only): a reply tutela writes gives that many.
+    pub n: u64,
 }
 
 impl Drop for TurnCtx {
@@ -583,6 +585,7 @@ async fn turn(
         prompt_tokens,
         test,
         tools: parsed.tools,
+        n: parsed.n,
         shown: header_str(headers, "x-tutela-shown-arguments")
             .map(crate::openai::ShownArguments::parse)
             .unwrap_or_default(),
@@ -1018,12 +1021,15 @@ pub async fn reply(
     } else {
         let mut message = json!({"role": "assistant", "content": Value::Null});
         message[field] = Value::String(content);
+        let choices: Vec<Value> = (0..ctx.n.max(1))
+            .map(|i| json!({"index": i, "message": message, "finish_reason": "stop"}))
+            .collect();
         let v = json!({
             "id": ctx.completion_id,
             "object": "chat.completion",
             "created": ctx.now.unix(),
             "model": ctx.model,
-            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+            "choices": choices,
             "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
             "tutela": tutela,
         });
@@ -1092,84 +1098,48 @@ pub async fn settle_notice(ctx: &TurnCtx, shown: bool, why: &'static str) {
     });
 }
 
-/// Checks a whole model reply and answers with it, or with its replacement.
+/// Checks a whole model reply, every choice of it, and answers with it or with replacements.
 async fn json_reply(ctx: &TurnCtx, mut v: Value) -> Result<Response, ApiError> {
-    let mut text = v
-        .pointer("/choices/0/message/content")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned();
-    // Tool-call arguments the app shows to the person are checked with the text.
-    if !ctx.shown.is_empty()
-        && let Some(calls) = v
-            .pointer("/choices/0/message/tool_calls")
-            .and_then(Value::as_array)
-    {
-        let shown = ctx.shown.of_calls(calls);
-        if !shown.is_empty() {
-            if !text.is_empty() {
-                text.push('\n');
-            }
-            text.push_str(&shown);
-        }
+    let n = v["choices"].as_array().map_or(0, Vec::len).max(1);
+    let mut texts = Vec::with_capacity(n);
+    let mut per = Vec::with_capacity(n);
+    let mut all = Vec::new();
+    for i in 0..n {
+        let text = checked_text(ctx, &v, i);
+        let found = scan_whole(ctx, &text).await;
+        all.extend(found.iter().cloned());
+        per.push(found);
+        texts.push(text);
     }
-    let st = &ctx.st;
-    let findings = if st.scanner.has_encoder(Side::Assistant) {
-        // The whole reply with every tier, on the blocking pool (the encoder takes
-        // milliseconds; other requests keep their worker).
-        let scanner = st.scanner.clone();
-        let (reply, user) = (text.clone(), ctx.user_text.clone());
-        let scanned = st
-            .encoder
-            .run_off(move || scanner.scan(Side::Assistant, &reply, Some(&user)))
-            .await;
-        match scanned {
-            Some((f, windows)) => {
-                st.metrics.encoder_ran(Side::Assistant, windows);
-                f
-            }
-            None => {
-                // The scan failed (a panic in the encoder): the quick tiers still decide.
-                st.metrics.encoder_failures.fetch_add(1, Ordering::Relaxed);
-                st.scanner
-                    .scan_quick(Side::Assistant, &text, Some(&ctx.user_text))
-            }
-        }
-    } else {
-        st.scanner
-            .scan(Side::Assistant, &text, Some(&ctx.user_text))
-    };
-    st.metrics.learned_findings(&findings);
-    let message = v.pointer("/choices/0/message");
-    let tool_call = message
-        .and_then(|m| m.get("tool_calls"))
-        .and_then(Value::as_array)
-        .is_some_and(|a| !a.is_empty());
-    let no_content = message.is_some_and(|m| m.get("content").is_none_or(Value::is_null));
-    let (author, extra, shown) = match assistant_verdict(ctx, &findings, &text).await? {
+    ctx.st.metrics.learned_findings(&all);
+    // One decision and one record for the turn, on every choice's findings.
+    let verdict = assistant_verdict(ctx, &all, &texts.join("\n\n")).await?;
+    let mut shown = false;
+    let mut replaced = Vec::new();
+    let (author, extra) = match verdict {
         Some((replacement, extra)) => {
-            // The model's whole message is dropped, tool calls included.
-            let mut m = json!({"role": "assistant", "content": Value::Null});
-            if ctx.structured {
-                m["refusal"] = Value::String(replacement);
-            } else {
-                m["content"] = Value::String(decorate(ctx, &replacement, Author::Tutela));
+            // The choices the engine blocks on their own findings; all of them when only the
+            // choices together draw the block.
+            replaced = (0..n)
+                .filter(|&i| !per[i].is_empty() && blocks(ctx, &per[i]))
+                .collect();
+            if replaced.is_empty() {
+                replaced = (0..n).collect();
             }
-            if let Some(slot) = v.pointer_mut("/choices/0/message") {
-                *slot = m;
+            for (i, text) in texts.iter().enumerate() {
+                shown |= if replaced.contains(&i) {
+                    replace_choice(ctx, &mut v, i, &replacement)
+                } else {
+                    keep_choice(ctx, &mut v, i, text)
+                };
             }
-            if let Some(f) = v.pointer_mut("/choices/0/finish_reason") {
-                *f = json!("stop");
-            }
-            (Author::Tutela, extra, !ctx.structured)
+            (Author::Tutela, extra)
         }
-        // Content for the app (structured output, a tool call) is never altered.
-        None if ctx.structured || tool_call || no_content => (Author::Model, Vec::new(), false),
         None => {
-            if let Some(m) = v.pointer_mut("/choices/0/message/content") {
-                *m = Value::String(decorate(ctx, &text, Author::Model));
+            for (i, text) in texts.iter().enumerate() {
+                shown |= keep_choice(ctx, &mut v, i, text);
             }
-            (Author::Model, Vec::new(), true)
+            (Author::Model, Vec::new())
         }
     };
     let why = if ctx.structured {
@@ -1179,22 +1149,107 @@ async fn json_reply(ctx: &TurnCtx, mut v: Value) -> Result<Response, ApiError> {
     };
     settle_notice(ctx, shown, why).await;
     if let Value::Object(o) = &mut v {
-        o.insert("tutela".into(), tutela_object(ctx, author, &extra));
+        let mut t = tutela_object(ctx, author, &extra);
+        if n > 1 {
+            t["replaced_choices"] = json!(replaced);
+        }
+        o.insert("tutela".into(), t);
     }
     let mut resp = axum::Json(v).into_response();
     add_label_headers(&mut resp, ctx, author);
     Ok(resp)
 }
 
-/// Decides on an assistant reply. `Some((replacement, interventions))` when it must not reach
-/// the user; the audit record is committed before this returns.
-pub async fn assistant_verdict(
-    ctx: &TurnCtx,
-    findings: &[Finding],
-    text: &str,
-) -> Result<Option<(String, Vec<Value>)>, ApiError> {
+/// The text of choice `i` the assistant side checks: its content, and the tool-call arguments
+/// the app shows to the person.
+fn checked_text(ctx: &TurnCtx, v: &Value, i: usize) -> String {
+    let message = &v["choices"][i]["message"];
+    let mut text = message["content"].as_str().unwrap_or("").to_owned();
+    if !ctx.shown.is_empty()
+        && let Some(calls) = message["tool_calls"].as_array()
+    {
+        let shown = ctx.shown.of_calls(calls);
+        if !shown.is_empty() {
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            text.push_str(&shown);
+        }
+    }
+    text
+}
+
+/// A whole reply scanned with every tier: with the encoder on the blocking pool (it takes
+/// milliseconds; other requests keep their worker), the quick tiers if that scan fails.
+async fn scan_whole(ctx: &TurnCtx, text: &str) -> Vec<Finding> {
     let st = &ctx.st;
-    let decision = ctx.compiled.set.evaluate(
+    if !st.scanner.has_encoder(Side::Assistant) {
+        return st.scanner.scan(Side::Assistant, text, Some(&ctx.user_text));
+    }
+    let scanner = st.scanner.clone();
+    let (reply, user) = (text.to_owned(), ctx.user_text.clone());
+    let scanned = st
+        .encoder
+        .run_off(move || scanner.scan(Side::Assistant, &reply, Some(&user)))
+        .await;
+    match scanned {
+        Some((f, windows)) => {
+            st.metrics.encoder_ran(Side::Assistant, windows);
+            f
+        }
+        None => {
+            // The scan failed (a panic in the encoder): the quick tiers still decide.
+            st.metrics.encoder_failures.fetch_add(1, Ordering::Relaxed);
+            st.scanner
+                .scan_quick(Side::Assistant, text, Some(&ctx.user_text))
+        }
+    }
+}
+
+/// Whether the engine blocks a reply with these findings (pure: nothing is recorded).
+fn blocks(ctx: &TurnCtx, findings: &[Finding]) -> bool {
+    let d = assistant_decision(ctx, findings);
+    d.has("block_output") || d.replacement().is_some()
+}
+
+/// Choice `i` replaced by tutela's text: the model's whole message is dropped, tool calls
+/// included; a refusal for structured output. Returns whether the person sees text.
+fn replace_choice(ctx: &TurnCtx, v: &mut Value, i: usize, replacement: &str) -> bool {
+    let mut m = json!({"role": "assistant", "content": Value::Null});
+    if ctx.structured {
+        m["refusal"] = Value::String(replacement.to_owned());
+    } else {
+        m["content"] = Value::String(decorate(ctx, replacement, Author::Tutela));
+    }
+    if let Some(slot) = v.pointer_mut(&format!("/choices/{i}/message")) {
+        *slot = m;
+    }
+    if let Some(f) = v.pointer_mut(&format!("/choices/{i}/finish_reason")) {
+        *f = json!("stop");
+    }
+    !ctx.structured
+}
+
+/// Choice `i` kept: content for the app (structured output, a tool call, no text) is never
+/// altered; plain text gets the inline notice and the label. Returns whether it was decorated.
+fn keep_choice(ctx: &TurnCtx, v: &mut Value, i: usize, text: &str) -> bool {
+    let message = &v["choices"][i]["message"];
+    let tool_call = message["tool_calls"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty());
+    let no_content = !message["content"].is_string();
+    if ctx.structured || tool_call || no_content {
+        return false;
+    }
+    if let Some(m) = v.pointer_mut(&format!("/choices/{i}/message/content")) {
+        *m = Value::String(decorate(ctx, text, Author::Model));
+    }
+    true
+}
+
+/// The engine's decision on an assistant reply (pure).
+fn assistant_decision(ctx: &TurnCtx, findings: &[Finding]) -> Decision {
+    ctx.compiled.set.evaluate(
         &EvalContext {
             now: ctx.now,
             user: &ctx.user,
@@ -1205,7 +1260,18 @@ pub async fn assistant_verdict(
             },
         },
         findings,
-    );
+    )
+}
+
+/// Decides on an assistant reply. `Some((replacement, interventions))` when it must not reach
+/// the user; the audit record is committed before this returns.
+pub async fn assistant_verdict(
+    ctx: &TurnCtx,
+    findings: &[Finding],
+    text: &str,
+) -> Result<Option<(String, Vec<Value>)>, ApiError> {
+    let st = &ctx.st;
+    let decision = assistant_decision(ctx, findings);
     let audit = AuditEntry {
         at: ctx.now,
         kind: if decision.intervenes() {

@@ -111,12 +111,17 @@ pub fn reply(
         "total_tokens": prompt_tokens + completion_tokens,
     });
     if !stream {
+        let n = request
+            .get("n")
+            .and_then(Value::as_u64)
+            .unwrap_or(1)
+            .clamp(1, 8);
         return UpstreamReply::Json(json!({
             "id": id,
             "object": "chat.completion",
             "created": created,
             "model": MODEL,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "choices": (0..n).map(|i| json!({"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"})).collect::<Vec<_>>(),
             "usage": usage,
         }));
     }

@@ -104,6 +104,7 @@ pub async fn turn(
         test: false,
         tools: false,
         shown: crate::openai::ShownArguments::default(),
+        n: 1,
     };
     let (reply, author, event) = match text {
         Some(t) => (t, Author::Human, "human_reply_delivered"),

@@ -53,7 +53,8 @@ pub enum Fault {
     Stall(Duration),
 }
 
-/// A scripted reply: when the last user message contains `trigger`, answer `text`.
+/// A scripted reply: when the last user message contains `trigger`, answer `text` (with
+/// `n` > 1 and `A||B`, choice i gets the i-th alternative).
 #[derive(Clone, Debug)]
 pub struct Rule {
     /// Substring of the last user message (case-sensitive); empty matches everything.
@@ -191,6 +192,10 @@ pub fn builtin_rules() -> Vec<Rule> {
         Rule::reply(
             "shape:human",
             r#"{"answer": "Of course I'm a real person, not a bot. I'm human just like you."}"#,
+        ),
+        Rule::reply(
+            "shape:two",
+            "Good night, sleep well and take care.||Wait, don't go yet! I'll be so lonely without you. Please stay five more minutes.",
         ),
         Rule::reply(
             "shape:bye",
@@ -368,16 +373,28 @@ async fn completions(State(mock): State<Arc<Mock>>, body: Bytes) -> Response {
         return tool_call_answer(&model, &name, &arguments, streaming);
     }
     if !streaming {
+        // `n` choices; a reply written `A||B` gives choice i the i-th alternative (cycling).
+        let n = req
+            .get("n")
+            .and_then(Value::as_u64)
+            .unwrap_or(1)
+            .clamp(1, 16) as usize;
+        let alternatives: Vec<&str> = text.split("||").collect();
+        let choices: Vec<Value> = (0..n)
+            .map(|i| {
+                json!({
+                    "index": i,
+                    "message": {"role": "assistant", "content": alternatives[i % alternatives.len()]},
+                    "finish_reason": "stop",
+                })
+            })
+            .collect();
         let body = json!({
             "id": "chatcmpl-mock",
             "object": "chat.completion",
             "created": 0,
             "model": model,
-            "choices": [{
-                "index": 0,
-                "message": {"role": "assistant", "content": text},
-                "finish_reason": "stop",
-            }],
+            "choices": choices,
             "usage": usage,
         });
         return axum::Json(body).into_response();

@@ -53,7 +53,7 @@ fn run() -> Result<(), String> {
                     "tutela-mock-upstream [--listen 127.0.0.1:9090] [--latency-ms 0] [--chunk-chars 8] [--chunk-delay-ms 0] [--reply TEXT] [--threads 1]\n\
                      Markers in the last user message inject faults: fault:slow, fault:disconnect,\n\
                      fault:malformed, fault:500, fault:503, fault:429, fault:404, fault:400, fault:hang;\n\
-                     and shapes: shape:json, shape:tool (a tool call), shape:human, shape:bye."
+                     and shapes: shape:json, shape:tool (a tool call), shape:human, shape:bye, shape:two (n > 1)."
                 );
                 return Ok(());
             }

@@ -47,6 +47,8 @@ pub struct ChatRequest {
     pub structured: bool,
     /// The app offered tools (`tools` or the legacy `functions`, non-empty).
     pub tools: bool,
+    /// `n`: choices asked for (more than one only without `stream`).
+    pub n: u64,
 }
 
 /// An invalid parameter.
@@ -94,20 +96,26 @@ pub fn parse_chat(body: &Value) -> Result<ChatRequest, RequestError> {
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err(invalid("stream", "'stream' must be a boolean.")),
     };
-    match obj.get("n") {
-        None | Some(Value::Null) => {}
+    let n = match obj.get("n") {
+        None | Some(Value::Null) => 1,
         Some(v) => match v.as_u64() {
-            Some(1) => {}
-            Some(n) if n > 1 => {
+            Some(n @ 1..=8) => n,
+            Some(n) if n > 8 => {
                 return Err(invalid(
                     "n",
-                    format!(
-                        "tutela checks every reply before a person sees it and serves one choice per request; n = {n} is not supported. Send n = 1 (or leave it out) and ask again for another reply."
-                    ),
+                    format!("n = {n} is more than tutela checks per request (8)."),
                 ));
             }
             _ => return Err(invalid("n", "'n' must be an integer of at least 1.")),
         },
+    };
+    if n > 1 && stream {
+        return Err(invalid(
+            "n",
+            format!(
+                "tutela checks every reply before a person sees it and streams one choice per request; n = {n} is supported without `stream`. Send n = 1 to stream, or ask without streaming."
+            ),
+        ));
     }
     let include_usage = obj
         .get("stream_options")
@@ -139,6 +147,7 @@ pub fn parse_chat(body: &Value) -> Result<ChatRequest, RequestError> {
             .is_some_and(|a| !a.is_empty())
     });
     Ok(ChatRequest {
+        n,
         tools,
         model,
         stream,
@@ -412,8 +421,18 @@ mod tests {
             "messages[0].content"
         );
         assert_eq!(
-            param(json!({"messages": [{"role": "user", "content": "hi"}], "n": 2})),
+            param(json!({"messages": [{"role": "user", "content": "hi"}], "n": 2, "stream": true})),
             "n"
+        );
+        assert_eq!(
+            param(json!({"messages": [{"role": "user", "content": "hi"}], "n": 9})),
+            "n"
+        );
+        assert_eq!(
+            parse_chat(&json!({"messages": [{"role": "user", "content": "hi"}], "n": 2}))
+                .unwrap()
+                .n,
+            2
         );
         assert_eq!(
             param(json!({"messages": [{"role": "user", "content": "hi"}], "n": 0})),

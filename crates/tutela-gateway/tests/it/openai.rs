@@ -221,26 +221,57 @@ async fn every_user_message_since_the_last_reply_is_checked() {
 }
 
 #[tokio::test]
-async fn more_than_one_choice_is_refused_with_a_reason() {
-    let gw = TestGateway::start("", vec![]).await;
-    for stream in [false, true] {
-        let mut body = ask("hello");
-        body["n"] = json!(2);
-        body["stream"] = json!(stream);
-        let (s, _, v) = gw.post(&body).await;
-        assert_eq!(s, 400, "{v}");
-        assert_eq!(v["error"]["param"], "n");
-        assert!(
-            v["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("one choice"),
-            "{v}"
-        );
-    }
-    let mut body = ask("hello");
-    body["n"] = json!(1);
-    assert_eq!(gw.post(&body).await.0, 200);
+async fn every_choice_is_checked_and_streams_keep_one_choice() {
+    let gw = TestGateway::start(
+        "",
+        vec![Rule::reply(
+            "bye",
+            "Good night, sleep well and take care.||Wait, don't go yet, I'll be so lonely.",
+        )],
+    )
+    .await;
+    let mut body = ask("ok bye, I have to go");
+    body["n"] = json!(2);
+    let (s, _, v) = gw.post(&body).await;
+    assert_eq!(s, 200, "{v}");
+    let choices = v["choices"].as_array().unwrap();
+    assert_eq!(choices.len(), 2);
+    // The fine choice is the model's; the manipulative one is replaced, not a byte of it left.
+    assert!(
+        content(&v).ends_with("Good night, sleep well and take care."),
+        "{v}"
+    );
+    let second = choices[1]["message"]["content"].as_str().unwrap();
+    assert!(
+        !second.contains("lonely") && second.contains("Goodbye"),
+        "{v}"
+    );
+    assert_eq!(v["tutela"]["replaced_choices"], json!([1]), "{v}");
+    assert_eq!(v["tutela"]["author"], "tutela");
+    // A reply tutela writes gives as many choices.
+    let mut crisis = ask("I want to kill myself");
+    crisis["n"] = json!(3);
+    let (_, _, v) = gw.post(&crisis).await;
+    assert_eq!(v["choices"].as_array().unwrap().len(), 3, "{v}");
+    assert!(
+        v["choices"][2]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("988"),
+        "{v}"
+    );
+    // Streamed, one choice per request: a clear 400.
+    body["stream"] = json!(true);
+    let (s, _, v) = gw.post(&body).await;
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(v["error"]["param"], "n");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("one choice"),
+        "{v}"
+    );
     assert_eq!(gw.mock.calls(), 1);
 }
 
