@@ -431,6 +431,19 @@ pub struct Verification {
     pub head: Option<ChainLink>,
     /// The first problem found; `None` means the chain verifies.
     pub tamper: Option<Tamper>,
+    /// Write outages the chain records (the writer's notes after writes failed and then
+    /// succeeded again), and how many records they delayed: written late, not lost.
+    #[serde(default)]
+    pub outages: Outages,
+}
+
+/// Write outages noted in the chain.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Outages {
+    /// Outage notes found.
+    pub count: u64,
+    /// Records they say were written late.
+    pub records_delayed: u64,
 }
 
 impl Verification {
@@ -531,6 +544,7 @@ pub(crate) struct ChainWalker {
     records: u64,
     head: Option<ChainLink>,
     expected: Option<ChainLink>,
+    outages: Outages,
 }
 
 impl ChainWalker {
@@ -541,6 +555,7 @@ impl ChainWalker {
             records: 0,
             head: None,
             expected,
+            outages: Outages::default(),
         }
     }
 
@@ -568,6 +583,16 @@ impl ChainWalker {
             && exp.hash != row.hash
         {
             return fail(TamperKind::ExpectedHeadMismatch);
+        }
+        if row.kind == "admin" && row.payload.contains(crate::writer::OUTAGE_EVENT) {
+            let delayed = serde_json::from_str::<serde_json::Value>(&row.payload)
+                .ok()
+                .filter(|p| p["detail"]["event"] == crate::writer::OUTAGE_EVENT)
+                .map(|p| p["detail"]["records_delayed"].as_u64().unwrap_or(0));
+            if let Some(n) = delayed {
+                self.outages.count += 1;
+                self.outages.records_delayed += n;
+            }
         }
         self.records += 1;
         self.expected_seq += 1;
@@ -613,6 +638,7 @@ impl ChainWalker {
             records: self.records,
             head: self.head,
             tamper,
+            outages: self.outages,
         }
     }
 
@@ -621,6 +647,7 @@ impl ChainWalker {
             records: self.records,
             head: self.head,
             tamper: Some(tamper),
+            outages: self.outages,
         }
     }
 

@@ -53,9 +53,10 @@ pub enum StoreError {
     /// The audit queue is full; the caller should use the awaiting path.
     #[error("the audit queue is full")]
     QueueFull,
-    /// Queued audit records could not be written (the batch failed).
-    #[error("writing queued audit records failed: {0}")]
-    AuditWrite(String),
+    /// The audit write failed; the record is held in memory and retried until it is written
+    /// (see [`crate::AuditWriter`]). Not durable yet: the caller decides whether to go on.
+    #[error("the audit record is not written yet: {0}")]
+    AuditPending(String),
 }
 
 /// Result alias for the store.

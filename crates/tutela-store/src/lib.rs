@@ -13,7 +13,9 @@
 //! - [`Store`] is a ready-made handle: it opens the database, hands out the traits
 //!   (`store.users()`, `store.sessions()`, ...), owns an [`AuditWriter`], and adds the
 //!   audited data-rights operations ([`Store::delete_user`], [`Store::export_user`]).
-//!   A caller with its own writer task (the gateway) may use [`SqliteStore`] directly.
+//!   The [`AuditWriter`] is the only writer of the audit chain and of normal turns' clocks;
+//!   a caller that holds a [`SqliteStore`] directly (the gateway) starts one with
+//!   [`AuditWriter::spawn`] and writes through it.
 //! - Domain types ([`User`], [`Escalation`], [`AuditRecord`], ...) are separate from the
 //!   `Stored*` rows of each table; conversions are explicit and report a corrupt value with
 //!   its table and column. Rows must stay readable forever: migrations only add.
@@ -29,9 +31,11 @@
 //! # Writes on the hot path
 //!
 //! - A normal turn: queue its audit record ([`AuditWriter::record`], returns at once) and its
-//!   [`TurnRecord`]; a writer commits turns in batches with [`SessionStore::record_turns`]
-//!   (one transaction for the clocks, session row, daily usage and monthly activity of many
-//!   turns).
+//!   [`TurnRecord`] ([`AuditWriter::record_turn`]); the writer commits turns in batches with
+//!   [`SessionStore::record_turns`] (one transaction for the clocks, session row, daily usage
+//!   and monthly activity of many turns).
+//! - When writes fail (a full disk), the writer holds what it could not write, in order, and
+//!   retries until it is written; see [`AuditWriter`] and [`AuditWriter::health`].
 //! - An intervention: [`AuditWriter::append_durable`] returns once the record is committed on a
 //!   `synchronous = FULL` connection, so the record is on disk before the reply leaves.
 //!
@@ -82,7 +86,7 @@ use tutela_types::Timestamp;
 
 pub use crate::audit::{
     AuditEntry, AuditKind, AuditPayload, AuditQuery, AuditRecord, ChainLink, NewAuditRecord,
-    Pseudonymizer, StoredAuditRecord, Tamper, TamperKind, Verification,
+    Outages, Pseudonymizer, StoredAuditRecord, Tamper, TamperKind, Verification,
 };
 pub use crate::error::{Result, StoreError};
 pub use crate::model::{
@@ -101,7 +105,9 @@ pub use crate::traits::{
     AuditLog, Backend, ComplaintStore, CounterStore, EscalationStore, InterventionStore, Outbox,
     Retention, SessionStore, UsageStore, UserStore,
 };
-pub use crate::writer::{AuditWriter, MAX_BATCH, QUEUE_CAPACITY};
+pub use crate::writer::{
+    AuditWriter, MAX_BATCH, OUTAGE_EVENT, PENDING_LIMIT, QUEUE_CAPACITY, WriterHealth,
+};
 
 /// The store handle: cheap to clone, shared by every request.
 #[derive(Clone, Debug)]
@@ -138,8 +144,9 @@ impl Store {
         let backend = Arc::new(backend);
         let pseudonyms = backend.pseudonyms().clone();
         let log: Arc<dyn AuditLog> = backend.clone();
+        let turns: Arc<dyn SessionStore> = backend.clone();
         Self {
-            audit: AuditWriter::spawn(log, pseudonyms),
+            audit: AuditWriter::spawn(log, turns, pseudonyms),
             backend,
         }
     }
@@ -276,10 +283,16 @@ impl Store {
         Ok(export)
     }
 
-    /// Writes what is queued and closes the database.
+    /// Writes what is queued, checkpoints the WAL into the database file and closes it.
+    /// Fails (after closing) if queued records could not be written.
     pub async fn close(self) -> Result<()> {
         let flushed = self.audit.flush().await;
         self.backend.close().await;
         flushed
+    }
+
+    /// What the writer is doing (failing writes, records held): for readiness and metrics.
+    pub fn health(&self) -> WriterHealth {
+        self.audit.health()
     }
 }

@@ -1,24 +1,46 @@
-//! The audit writer: one background task that owns all appends to the audit log, so the chain
-//! never forks, and that batches records into one transaction whenever several are waiting.
+//! The writer: one background task that owns all appends to the audit log, so the chain never
+//! forks, and that also commits the clocks of normal turns ([`TurnRecord`]s) in batches. It
+//! is the only writer of both; the gateway has none of its own.
 //!
-//! Two ways in:
+//! Ways in:
 //! - [`AuditWriter::append_durable`] awaits the commit; use it for interventions, whose record
-//!   must exist before the reply leaves.
-//! - [`AuditWriter::record`] only queues (it waits only when the queue is full, which is
-//!   backpressure, never loss); use it for normal turns. [`AuditWriter::flush`] waits until
-//!   everything queued before it is committed.
+//!   must exist before the reply leaves. It never waits for room in a full queue (it passes
+//!   it on a lane of its own; otherwise records keep the order of the calls). If
+//!   the commit fails, it answers [`StoreError::AuditPending`] at once: the record is kept and
+//!   retried, and the caller decides whether to go on (the gateway still sends a crisis reply).
+//! - [`AuditWriter::record`] and [`AuditWriter::record_turn`] only queue; they wait only when
+//!   the queue is full, which is backpressure, never loss. [`AuditWriter::flush`] waits until
+//!   everything queued before it is committed, or fails at once while writes are failing.
+//!
+//! Faults (a full disk, an I/O error, a lock held past the busy timeout): a batch that fails is
+//! kept, in order, and retried with a bounded backoff (50 ms doubling to 1 s) until it is
+//! written; nothing is dropped while the process lives. While writes fail the writer keeps
+//! accepting records up to [`PENDING_LIMIT`], then stops reading the queue, so callers of
+//! `record` wait (backpressure); durable appends are always accepted. The first failure is
+//! logged at error level (then once every 30 attempts), [`AuditWriter::health`] says
+//! `failing` (the gateway's `/readyz` and metrics read it), and when writes succeed again the
+//! writer first appends an outage note (`admin` record, `detail.event = "audit_write_outage"`)
+//! naming how many records were written late, which `audit verify` reports.
+//!
+//! What a crash may lose: records still queued or held in memory when the process dies (at most
+//! the queue, in practice the group-commit window: whatever arrived while the previous commit
+//! ran). Durable appends that were acknowledged `Ok` are on disk.
 //!
 //! The task never reads the clock: records carry the caller's timestamps, and batches form by
-//! themselves while the previous commit is running (group commit), with no timer.
+//! themselves while the previous commit is running (group commit). Its only timer is the retry
+//! backoff.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::audit::{AuditEntry, ChainLink, NewAuditRecord, Pseudonymizer};
+use crate::audit::{AuditEntry, AuditKind, ChainLink, NewAuditRecord, Pseudonymizer};
 use crate::error::{Result, StoreError};
-use crate::traits::AuditLog;
+use crate::model::TurnRecord;
+use crate::traits::{AuditLog, SessionStore};
 
 /// Records queued before `record` waits: about 1 MB of pending records; beyond that the
 /// database is not keeping up and callers should feel it.
@@ -28,56 +50,140 @@ pub const QUEUE_CAPACITY: usize = 4_096;
 /// arrives behind a burst.
 pub const MAX_BATCH: usize = 512;
 
+/// Records (audit and turn) the writer holds in memory while writes fail, before it stops
+/// reading the queue: about 4 MB. Durable appends are accepted beyond it.
+pub const PENDING_LIMIT: usize = 16_384;
+
+/// The `detail.event` of the note the writer appends after a write outage.
+pub const OUTAGE_EVENT: &str = "audit_write_outage";
+
+const BACKOFF_MIN: Duration = Duration::from_millis(50);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// Log a continuing outage at error level once per this many failed attempts.
+const LOG_EVERY: u64 = 30;
+
 enum Msg {
     Append {
         record: NewAuditRecord,
         done: Option<oneshot::Sender<Result<ChainLink>>>,
     },
+    Turn(Box<TurnRecord>),
     Flush(oneshot::Sender<Result<()>>),
 }
 
-/// Handle to the audit writer task; cheap to clone.
+/// What the writer is doing, for readiness checks and metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriterHealth {
+    /// Whether the last write attempt failed (records are held and retried).
+    pub failing: bool,
+    /// Records (audit and turn) held in memory, not yet written.
+    pub pending: u64,
+    /// Failed write attempts since start.
+    pub failed_attempts: u64,
+    /// Outages that ended (writes succeeded again after failing).
+    pub outages: u64,
+    /// Records written after a failed attempt (late, but written).
+    pub written_late: u64,
+    /// The last error, while failing.
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    failing: AtomicBool,
+    pending: AtomicU64,
+    failed_attempts: AtomicU64,
+    outages: AtomicU64,
+    written_late: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+/// Handle to the writer task; cheap to clone.
 #[derive(Clone)]
 pub struct AuditWriter {
     tx: mpsc::Sender<Msg>,
+    urgent: mpsc::UnboundedSender<Msg>,
     pseudonyms: Pseudonymizer,
-    failed: Arc<AtomicU64>,
+    shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for AuditWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuditWriter")
             .field("queued", &(QUEUE_CAPACITY - self.tx.capacity()))
+            .field("health", &self.health())
             .finish()
     }
 }
 
 impl AuditWriter {
-    /// Starts the writer task on the current tokio runtime. The task ends when every handle is
-    /// dropped, after writing what is queued.
-    pub fn spawn(log: Arc<dyn AuditLog>, pseudonyms: Pseudonymizer) -> Self {
+    /// Starts the writer task on the current tokio runtime: audit records go to `log`, turn
+    /// records to `turns`. The task ends when every handle is dropped, after writing what is
+    /// queued (or giving up on it if writes keep failing, which it logs).
+    pub fn spawn(
+        log: Arc<dyn AuditLog>,
+        turns: Arc<dyn SessionStore>,
+        pseudonyms: Pseudonymizer,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
-        let failed = Arc::new(AtomicU64::new(0));
-        tokio::spawn(run(log, rx, Arc::clone(&failed)));
+        let (urgent, urgent_rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared::default());
+        let task = Task {
+            log,
+            turns,
+            rx,
+            urgent: urgent_rx,
+            shared: Arc::clone(&shared),
+            audits: VecDeque::new(),
+            turn_queue: VecDeque::new(),
+            flushes: Vec::new(),
+            audits_received: 0,
+            turns_received: 0,
+            audits_written: 0,
+            turns_written: 0,
+            attempts: 0,
+            first_error: None,
+            noted: false,
+            late: 0,
+            rx_open: true,
+            urgent_open: true,
+        };
+        tokio::spawn(task.run());
         Self {
             tx,
+            urgent,
             pseudonyms,
-            failed,
+            shared,
         }
     }
 
     /// Appends a record and waits until it is committed; returns its place in the chain.
+    /// [`StoreError::AuditPending`] means the commit failed and the record is held and retried.
     pub async fn append_durable(&self, entry: &AuditEntry) -> Result<ChainLink> {
         let record = self.pseudonyms.prepare(entry)?;
         let (done, wait) = oneshot::channel();
-        self.tx
-            .send(Msg::Append {
-                record,
-                done: Some(done),
-            })
-            .await
-            .map_err(|_| StoreError::WriterClosed)?;
+        self.send_now(Msg::Append {
+            record,
+            done: Some(done),
+        })?;
         wait.await.map_err(|_| StoreError::WriterClosed)?
+    }
+
+    /// Through the queue when it has room (so records keep the order of the calls), past it
+    /// on the durable lane when it is full (so the caller never waits for room).
+    fn send_now(&self, msg: Msg) -> Result<()> {
+        if self.shared.failing.load(Ordering::Acquire) {
+            // The writer may not read the queue while writes fail (backpressure).
+            return self.urgent.send(msg).map_err(|_| StoreError::WriterClosed);
+        }
+        match self.tx.try_send(msg) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(msg)) => {
+                self.urgent.send(msg).map_err(|_| StoreError::WriterClosed)
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(StoreError::WriterClosed),
+        }
     }
 
     /// Queues a record for the next batch. Returns at once unless the queue is full.
@@ -95,26 +201,55 @@ impl AuditWriter {
         let record = self.pseudonyms.prepare(entry)?;
         self.tx
             .try_send(Msg::Append { record, done: None })
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => StoreError::QueueFull,
-                mpsc::error::TrySendError::Closed(_) => StoreError::WriterClosed,
-            })
+            .map_err(send_error)
     }
 
-    /// Waits until every record queued before this call is committed. Fails if any queued
-    /// record could not be written since the last flush.
+    /// Queues a record on the durable lane without waiting for anything: for a caller that
+    /// cannot wait (a turn ending in a destructor). Never refused while the writer runs; use
+    /// [`AuditWriter::record`] wherever the caller can wait.
+    pub fn record_now(&self, entry: &AuditEntry) -> Result<()> {
+        let record = self.pseudonyms.prepare(entry)?;
+        self.send_now(Msg::Append { record, done: None })
+    }
+
+    /// Queues a turn's clocks, session row and usage for the next batch.
+    pub async fn record_turn(&self, turn: TurnRecord) -> Result<()> {
+        self.tx
+            .send(Msg::Turn(Box::new(turn)))
+            .await
+            .map_err(|_| StoreError::WriterClosed)
+    }
+
+    /// Waits until every record queued before this call is committed. Fails at once, with the
+    /// number of records held, while writes are failing (they are still retried).
     pub async fn flush(&self) -> Result<()> {
+        let health = self.health();
+        if health.failing {
+            return Err(StoreError::AuditPending(format!(
+                "{} records held in memory and retried; {}",
+                health.pending,
+                health.last_error.unwrap_or_default()
+            )));
+        }
         let (done, wait) = oneshot::channel();
+        // Through the bounded lane, so it lands behind every record queued before it.
         self.tx
             .send(Msg::Flush(done))
             .await
             .map_err(|_| StoreError::WriterClosed)?;
-        wait.await.map_err(|_| StoreError::WriterClosed)??;
-        match self.failed.swap(0, Ordering::AcqRel) {
-            0 => Ok(()),
-            n => Err(StoreError::AuditWrite(format!(
-                "{n} queued records were lost; see the error log"
-            ))),
+        wait.await.map_err(|_| StoreError::WriterClosed)?
+    }
+
+    /// What the writer is doing now.
+    pub fn health(&self) -> WriterHealth {
+        let s = &self.shared;
+        WriterHealth {
+            failing: s.failing.load(Ordering::Acquire),
+            pending: s.pending.load(Ordering::Acquire),
+            failed_attempts: s.failed_attempts.load(Ordering::Acquire),
+            outages: s.outages.load(Ordering::Acquire),
+            written_late: s.written_late.load(Ordering::Acquire),
+            last_error: s.last_error.lock().ok().and_then(|e| e.clone()),
         }
     }
 
@@ -124,56 +259,336 @@ impl AuditWriter {
     }
 }
 
-async fn run(log: Arc<dyn AuditLog>, mut rx: mpsc::Receiver<Msg>, failed: Arc<AtomicU64>) {
-    let mut records = Vec::with_capacity(MAX_BATCH);
-    let mut waiters = Vec::with_capacity(MAX_BATCH);
-    let mut flushes = Vec::new();
-    while let Some(first) = rx.recv().await {
-        let mut next = Some(first);
-        while let Some(msg) = next.take() {
-            match msg {
-                Msg::Append { record, done } => {
-                    records.push(record);
-                    waiters.push(done);
+fn send_error<T>(e: mpsc::error::TrySendError<T>) -> StoreError {
+    match e {
+        mpsc::error::TrySendError::Full(_) => StoreError::QueueFull,
+        mpsc::error::TrySendError::Closed(_) => StoreError::WriterClosed,
+    }
+}
+
+/// Counts of audit and turn records received before a flush.
+type Marks = (u64, u64);
+
+struct Held {
+    record: NewAuditRecord,
+    done: Option<oneshot::Sender<Result<ChainLink>>>,
+}
+
+struct Task {
+    log: Arc<dyn AuditLog>,
+    turns: Arc<dyn SessionStore>,
+    rx: mpsc::Receiver<Msg>,
+    urgent: mpsc::UnboundedReceiver<Msg>,
+    shared: Arc<Shared>,
+    audits: VecDeque<Held>,
+    turn_queue: VecDeque<TurnRecord>,
+    /// Flush waiters with the counts of audit and turn records received before them.
+    flushes: Vec<(Marks, oneshot::Sender<Result<()>>)>,
+    /// Audit and turn records received, and written, since start.
+    audits_received: u64,
+    turns_received: u64,
+    audits_written: u64,
+    turns_written: u64,
+    /// Failed attempts in the current outage (0: writes succeed).
+    attempts: u64,
+    first_error: Option<String>,
+    /// Whether the current outage's note is written (one per outage).
+    noted: bool,
+    /// Items held when the current outage began or arrived during it.
+    late: u64,
+    rx_open: bool,
+    urgent_open: bool,
+}
+
+impl Task {
+    fn held(&self) -> usize {
+        self.audits.len() + self.turn_queue.len()
+    }
+
+    fn failing(&self) -> bool {
+        self.attempts > 0
+    }
+
+    fn accept(&mut self, msg: Msg) {
+        match msg {
+            Msg::Append { record, mut done } => {
+                if self.failing()
+                    && let Some(d) = done.take()
+                {
+                    // Writes are failing: say so now rather than after the next attempt.
+                    let _ = d.send(Err(self.pending_error()));
                 }
-                Msg::Flush(done) => flushes.push(done),
+                self.audits.push_back(Held { record, done });
+                self.audits_received += 1;
             }
-            if records.len() < MAX_BATCH {
-                next = rx.try_recv().ok();
+            Msg::Turn(turn) => {
+                self.turn_queue.push_back(*turn);
+                self.turns_received += 1;
+            }
+            Msg::Flush(done) => {
+                if self.failing() {
+                    let _ = done.send(Err(self.pending_error()));
+                } else {
+                    self.flushes
+                        .push(((self.audits_received, self.turns_received), done));
+                }
+                return;
             }
         }
-        if !records.is_empty() {
-            // One retry: a transient failure (the write lock held past the busy timeout by a
-            // checkpoint or another process) should not lose queued records.
-            let mut result = log.append(&records).await;
-            if let Err(err) = &result {
-                tracing::warn!(records = records.len(), error = %err, "audit batch failed; retrying once");
-                result = log.append(&records).await;
+        if self.failing() {
+            self.late += 1;
+        }
+        self.publish();
+    }
+
+    fn pending_error(&self) -> StoreError {
+        StoreError::AuditPending(format!(
+            "{} records held in memory and retried; {}",
+            self.held(),
+            self.first_error.as_deref().unwrap_or("write failed")
+        ))
+    }
+
+    /// Takes what is waiting without blocking: the durable lane always, the queue (first, as
+    /// its messages were most likely sent first) while the records held stay under the limit.
+    fn drain(&mut self) {
+        self.drain_queue();
+        while self.urgent_open {
+            match self.urgent.try_recv() {
+                Ok(m) => self.accept(m),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => self.urgent_open = false,
             }
-            match result {
+        }
+        self.drain_queue();
+    }
+
+    fn drain_queue(&mut self) {
+        while self.rx_open && self.held() < PENDING_LIMIT && self.batch_room() {
+            match self.rx.try_recv() {
+                Ok(m) => self.accept(m),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => self.rx_open = false,
+            }
+        }
+    }
+
+    /// While writes succeed, a batch is at most MAX_BATCH of each kind; gather no more.
+    fn batch_room(&self) -> bool {
+        self.failing() || (self.audits.len() < MAX_BATCH && self.turn_queue.len() < MAX_BATCH)
+    }
+
+    /// Blocks until a message arrives on either lane; false when both are closed.
+    async fn wait_for_message(&mut self) -> bool {
+        loop {
+            let msg = match (self.urgent_open, self.rx_open) {
+                (false, false) => return false,
+                (true, true) => tokio::select! {
+                    biased;
+                    m = self.rx.recv() => m.ok_or(false),
+                    m = self.urgent.recv() => m.ok_or(true),
+                },
+                (true, false) => self.urgent.recv().await.ok_or(true),
+                (false, true) => self.rx.recv().await.ok_or(false),
+            };
+            match msg {
+                Ok(m) => {
+                    self.accept(m);
+                    return true;
+                }
+                Err(true) => self.urgent_open = false,
+                Err(false) => self.rx_open = false,
+            }
+        }
+    }
+
+    async fn run(mut self) {
+        loop {
+            self.answer_flushes();
+            if self.held() == 0 && !self.wait_for_message().await {
+                return;
+            }
+            self.drain();
+            if self.write_once().await {
+                continue;
+            }
+            if !self.rx_open && !self.urgent_open && self.attempts >= LOG_EVERY {
+                // Every handle is gone (the process is closing) and writes keep failing.
+                tracing::error!(
+                    records = self.held(),
+                    "audit writer stopping with records it could not write"
+                );
+                return;
+            }
+            self.back_off().await;
+        }
+    }
+
+    /// One attempt at the oldest held records (audit first, then turns). True if it wrote.
+    async fn write_once(&mut self) -> bool {
+        if !self.audits.is_empty() {
+            let n = self.audits.len().min(MAX_BATCH);
+            let mut records: Vec<NewAuditRecord> = Vec::with_capacity(n + 1);
+            let note = (self.failing() && !self.noted).then(|| self.outage_note());
+            records.extend(note.clone());
+            records.extend(self.audits.iter().take(n).map(|h| h.record.clone()));
+            match self.log.append(&records).await {
                 Ok(links) => {
-                    for (done, link) in waiters.drain(..).zip(links) {
-                        if let Some(done) = done {
+                    self.noted |= note.is_some();
+                    let links = links.into_iter().skip(usize::from(note.is_some()));
+                    for (held, link) in self.audits.drain(..n).zip(links) {
+                        if let Some(done) = held.done {
                             // The caller may have given up waiting; the record is written anyway.
                             let _ = done.send(Ok(link));
                         }
                     }
+                    self.audits_written += n as u64;
+                    self.wrote(n as u64);
                 }
                 Err(err) => {
-                    let message = err.to_string();
-                    let lost = waiters.iter().filter(|w| w.is_none()).count();
-                    tracing::error!(records = records.len(), error = %message, "audit batch failed");
-                    failed.fetch_add(lost as u64, Ordering::AcqRel);
-                    for done in waiters.drain(..).flatten() {
-                        let _ = done.send(Err(StoreError::AuditWrite(message.clone())));
-                    }
+                    self.failed(&err);
+                    return false;
                 }
             }
-            records.clear();
-            waiters.clear();
         }
-        for done in flushes.drain(..) {
-            let _ = done.send(Ok(()));
+        if !self.turn_queue.is_empty() {
+            let n = self.turn_queue.len().min(MAX_BATCH);
+            let batch: Vec<TurnRecord> = self.turn_queue.iter().take(n).cloned().collect();
+            match self.turns.record_turns(&batch).await {
+                Ok(()) => {
+                    self.turn_queue.drain(..n);
+                    self.turns_written += n as u64;
+                    self.wrote(n as u64);
+                }
+                Err(err) => {
+                    self.failed(&err);
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    fn outage_note(&self) -> NewAuditRecord {
+        let detail = serde_json::json!({
+            "event": OUTAGE_EVENT,
+            "failed_attempts": self.attempts,
+            "records_delayed": self.late.max(self.held() as u64),
+            "error": self.first_error,
+        });
+        NewAuditRecord {
+            at: self.audits.front().map_or(0, |h| h.record.at),
+            kind: AuditKind::Admin.as_str().to_owned(),
+            subject: None,
+            session: None,
+            jurisdiction: None,
+            payload: serde_json::json!({ "detail": detail }).to_string(),
+            profile_hash: String::new(),
+            content_hash: None,
+        }
+    }
+
+    fn wrote(&mut self, n: u64) {
+        if self.failing() {
+            self.shared.written_late.fetch_add(n, Ordering::AcqRel);
+            if self.held() == 0 {
+                tracing::warn!(
+                    failed_attempts = self.attempts,
+                    records = self.late,
+                    "audit writes succeed again; every held record is written"
+                );
+                self.attempts = 0;
+                self.late = 0;
+                self.first_error = None;
+                self.shared.outages.fetch_add(1, Ordering::AcqRel);
+                self.shared.failing.store(false, Ordering::Release);
+                if let Ok(mut e) = self.shared.last_error.lock() {
+                    *e = None;
+                }
+            }
+        }
+        self.publish();
+    }
+
+    fn failed(&mut self, err: &StoreError) {
+        let message = err.to_string();
+        if self.attempts == 0 {
+            self.noted = false;
+            self.late = self.held() as u64;
+            self.first_error = Some(message.clone());
+        }
+        self.attempts += 1;
+        if self.attempts % LOG_EVERY == 1 {
+            tracing::error!(
+                records = self.held(),
+                attempts = self.attempts,
+                error = %message,
+                "audit write failed; the records are held in memory and retried"
+            );
+        }
+        self.shared.failed_attempts.fetch_add(1, Ordering::AcqRel);
+        self.shared.failing.store(true, Ordering::Release);
+        if let Ok(mut e) = self.shared.last_error.lock() {
+            *e = Some(message);
+        }
+        // Everyone waiting hears now: durable callers that their record is held, flushes
+        // that they cannot complete.
+        let pending = self.pending_error();
+        for held in &mut self.audits {
+            if let Some(done) = held.done.take() {
+                let _ = done.send(Err(StoreError::AuditPending(pending.to_string())));
+            }
+        }
+        for (_, done) in self.flushes.drain(..) {
+            let _ = done.send(Err(StoreError::AuditPending(pending.to_string())));
+        }
+        self.publish();
+    }
+
+    fn publish(&self) {
+        self.shared
+            .pending
+            .store(self.held() as u64, Ordering::Release);
+    }
+
+    /// Answers the flushes whose records are all written.
+    fn answer_flushes(&mut self) {
+        let (audits, turns) = (self.audits_written, self.turns_written);
+        let mut i = 0;
+        while i < self.flushes.len() {
+            let (a, t) = self.flushes[i].0;
+            if a <= audits && t <= turns {
+                let (_, done) = self.flushes.swap_remove(i);
+                let _ = done.send(Ok(()));
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Sleeps the backoff, still taking durable appends (and telling them their record is
+    /// held) so they are never kept waiting for the retry.
+    async fn back_off(&mut self) {
+        let exp = self.attempts.saturating_sub(1).min(5) as u32;
+        let delay = BACKOFF_MIN.saturating_mul(1 << exp).min(BACKOFF_MAX);
+        let sleep = tokio::time::sleep(delay);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                () = &mut sleep => return,
+                m = self.urgent.recv(), if self.urgent_open => match m {
+                    Some(m) => {
+                        // What the queue holds was most likely sent first: keep that order.
+                        self.drain_queue();
+                        self.accept(m);
+                    }
+                    None => self.urgent_open = false,
+                },
+                m = self.rx.recv(), if self.rx_open && self.held() < PENDING_LIMIT => match m {
+                    Some(m) => self.accept(m),
+                    None => self.rx_open = false,
+                },
+            }
         }
     }
 }

@@ -13,6 +13,12 @@ use crate::traits::{ComplaintStore, Retention};
 #[async_trait]
 impl ComplaintStore for SqliteStore {
     async fn file_complaint(&self, new: &NewComplaint) -> Result<Complaint> {
+        // An explicit transaction, so a failed commit is an error: in autocommit mode the
+        // commit of an `INSERT ... RETURNING` happens when the statement is reset, after the
+        // row (and its id) came back, and a failure there (a full disk) went unseen: the
+        // caller got a receipt for a row that was rolled back, and the next complaint the
+        // same id.
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
         let row: StoredComplaint = sqlx::query_as(
             "INSERT INTO complaints (user_id, category, intervention_id, body, status, \
              received_at, due_at) VALUES (?, ?, ?, ?, 'open', ?, ?) RETURNING *",
@@ -23,8 +29,9 @@ impl ComplaintStore for SqliteStore {
         .bind(&new.body)
         .bind(new.at.unix())
         .bind(new.at.plus_secs(new.handling_limit_secs).unix())
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
+        tx.commit().await?;
         Complaint::try_from(row)
     }
 

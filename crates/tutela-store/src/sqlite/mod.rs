@@ -84,12 +84,14 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(POOL_SIZE)
             .min_connections(1)
+            .after_release(|conn, _| Box::pin(release_unless_poisoned(conn)))
             .connect_with(base.clone().synchronous(SqliteSynchronous::Normal))
             .await?;
         MIGRATOR.run(&pool).await?;
         let audit_pool = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
+            .after_release(|conn, _| Box::pin(release_unless_poisoned(conn)))
             .connect_with(
                 base.synchronous(SqliteSynchronous::Full)
                     .pragma("cache_size", AUDIT_CACHE_KIB),
@@ -143,11 +145,36 @@ impl SqliteStore {
         &self.pool
     }
 
-    /// Closes every connection (checkpointing the WAL).
+    /// Checkpoints the WAL into the database file (truncating it) and closes every
+    /// connection. A failed checkpoint is logged; SQLite retries it on the next open.
     pub async fn close(&self) {
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await
+        {
+            tracing::warn!(error = %e, "WAL checkpoint at close failed");
+        }
         self.audit_pool.close().await;
         self.pool.close().await;
     }
+}
+
+/// Whether a connection handed back to the pool may be used again.
+///
+/// A `COMMIT` that fails after SQLite rolled the transaction back by itself (a full disk, an
+/// I/O error) leaves sqlx counting an open transaction on the connection: its own rollback then
+/// fails too ("no transaction is active"), and every later `begin_with` on that connection fails
+/// with "attempted to call begin_with at non-zero transaction depth", for as long as the
+/// process lives. Such a connection is closed instead of returned (the pool opens a fresh one).
+/// The ping lets the rollback that dropping the transaction queued run first.
+async fn release_unless_poisoned(conn: &mut sqlx::SqliteConnection) -> sqlx::Result<bool> {
+    use sqlx::Connection as _;
+    conn.ping().await?;
+    if conn.is_in_transaction() {
+        tracing::warn!("closing a database connection left inside a failed transaction");
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 /// The per-database salt for pseudonyms (created by the first migration).

@@ -13,7 +13,9 @@ use crate::traits::Outbox;
 #[async_trait]
 impl Outbox for SqliteStore {
     async fn enqueue(&self, n: &NewNotification) -> Result<i64> {
-        Ok(sqlx::query_scalar(
+        // An explicit transaction, so a failed commit is an error (see `file_complaint`).
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let id: i64 = sqlx::query_scalar(
             "INSERT INTO outbox (created_at, user_id, escalation_id, contact_kind, channel, \
              target, payload, status, attempts, next_attempt_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?1) RETURNING id",
@@ -25,8 +27,10 @@ impl Outbox for SqliteStore {
         .bind(&n.contact.channel)
         .bind(&n.contact.address)
         .bind(to_json("notification payload", &n.payload)?)
-        .fetch_one(&self.pool)
-        .await?)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
     }
 
     async fn claim_due(

@@ -42,6 +42,9 @@ mod obligations;
 /// Data export and deletion (CN Art 16), with the audit chain still verifying.
 mod deletion;
 
+/// Faults: failed writes held and retried, a full queue, a failed commit.
+mod faults;
+
 /// The report queries use indexes (checked with EXPLAIN QUERY PLAN), so they stay cheap at
 /// 1,000,000 users.
 mod plans;

@@ -1,0 +1,205 @@
+//! Faults: the writer keeps and retries what it cannot write (nothing lost, in order, an
+//! outage note that `verify` counts), a queue filled while writes fail loses nothing, and a
+//! connection whose commit failed after SQLite rolled back is not handed out again.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use tutela_store::{
+    AuditLog, AuditQuery, AuditWriter, ChainLink, ComplaintStore, NewAuditRecord, QUEUE_CAPACITY,
+    SessionStore, SqliteStore, StoreError, StoreOptions, StoredAuditRecord, UserStore,
+};
+
+use crate::support::{TempDir, entry, t};
+
+/// An audit log that fails every append while `broken` is set, like a full disk.
+struct Faulty {
+    inner: Arc<SqliteStore>,
+    broken: AtomicBool,
+    attempts: AtomicU64,
+}
+
+#[async_trait]
+impl AuditLog for Faulty {
+    async fn append(&self, records: &[NewAuditRecord]) -> tutela_store::Result<Vec<ChainLink>> {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(StoreError::Database(sqlx::Error::Protocol(
+                "database or disk is full".into(),
+            )));
+        }
+        self.inner.append(records).await
+    }
+    async fn audit_page(
+        &self,
+        after_seq: i64,
+        limit: u32,
+    ) -> tutela_store::Result<Vec<StoredAuditRecord>> {
+        self.inner.audit_page(after_seq, limit).await
+    }
+    async fn recorded_head(&self) -> tutela_store::Result<Option<ChainLink>> {
+        self.inner.recorded_head().await
+    }
+    async fn query_audit(&self, q: &AuditQuery) -> tutela_store::Result<Vec<StoredAuditRecord>> {
+        self.inner.query_audit(q).await
+    }
+}
+
+async fn faulty_writer() -> (Arc<Faulty>, AuditWriter, Arc<SqliteStore>) {
+    let store = Arc::new(
+        SqliteStore::open_in_memory(StoreOptions::default())
+            .await
+            .unwrap(),
+    );
+    let faulty = Arc::new(Faulty {
+        inner: store.clone(),
+        broken: AtomicBool::new(true),
+        attempts: AtomicU64::new(0),
+    });
+    let log: Arc<dyn AuditLog> = faulty.clone();
+    let turns: Arc<dyn SessionStore> = store.clone();
+    let writer = AuditWriter::spawn(log, turns, store.pseudonyms().clone());
+    (faulty, writer, store)
+}
+
+async fn wait_until(mut ok: impl FnMut() -> bool) {
+    for _ in 0..400 {
+        if ok() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("condition not reached in 10 s");
+}
+
+#[tokio::test]
+async fn failed_writes_are_held_retried_in_order_and_noted() {
+    let (faulty, writer, store) = faulty_writer().await;
+    // A durable append while the disk is full answers at once: held, not written.
+    let err = writer.append_durable(&entry("alice", 1)).await.unwrap_err();
+    assert!(matches!(err, StoreError::AuditPending(_)), "{err}");
+    for i in 2..=10 {
+        writer.record(&entry("bob", i)).await.unwrap();
+    }
+    let err = writer
+        .append_durable(&entry("carol", 11))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::AuditPending(_)), "{err}");
+    wait_until(|| faulty.attempts.load(Ordering::SeqCst) >= 3).await;
+    let h = writer.health();
+    assert!(h.failing, "{h:?}");
+    assert_eq!(h.pending, 11, "{h:?}");
+    assert!(h.last_error.is_some());
+    assert!(matches!(
+        writer.flush().await,
+        Err(StoreError::AuditPending(_))
+    ));
+    // Space freed: everything is written, in order, after a note of the outage.
+    faulty.broken.store(false, Ordering::SeqCst);
+    wait_until(|| !writer.health().failing).await;
+    writer.flush().await.unwrap();
+    let h = writer.health();
+    assert_eq!((h.pending, h.outages, h.written_late), (0, 1, 11), "{h:?}");
+    let rows = store.audit_page(0, 100).await.unwrap();
+    assert_eq!(rows.len(), 12);
+    assert_eq!(rows[0].kind, "admin");
+    assert!(
+        rows[0].payload.contains("audit_write_outage"),
+        "{}",
+        rows[0].payload
+    );
+    let ats: Vec<i64> = rows[1..].iter().map(|r| r.at).collect();
+    let want: Vec<i64> = (1..=11).map(|i| t(i).unix()).collect();
+    assert_eq!(ats, want, "held records keep their order");
+    let v = tutela_store::audit::verify(&*store, None).await.unwrap();
+    assert!(v.is_intact(), "{v:?}");
+    assert_eq!((v.outages.count, v.outages.records_delayed), (1, 11));
+    // Later appends are durable again.
+    let link = writer.append_durable(&entry("dave", 12)).await.unwrap();
+    assert_eq!(link.seq, 13);
+}
+
+#[tokio::test]
+async fn a_queue_filled_while_writes_fail_loses_nothing() {
+    let (faulty, writer, store) = faulty_writer().await;
+    let total = (QUEUE_CAPACITY * 3) as i64;
+    // More records than the queue holds: `record` waits (backpressure) instead of dropping.
+    let producer = {
+        let writer = writer.clone();
+        tokio::spawn(async move {
+            for i in 1..=total {
+                writer.record(&entry("bulk", i)).await.unwrap();
+            }
+        })
+    };
+    wait_until(|| writer.health().pending >= QUEUE_CAPACITY as u64).await;
+    assert!(writer.health().failing);
+    faulty.broken.store(false, Ordering::SeqCst);
+    producer.await.unwrap();
+    wait_until(|| writer.health().pending == 0 && !writer.health().failing).await;
+    writer.flush().await.unwrap();
+    let v = tutela_store::audit::verify(&*store, None).await.unwrap();
+    assert!(v.is_intact(), "{v:?}");
+    assert_eq!(
+        v.records,
+        total as u64 + 1,
+        "every record and one outage note"
+    );
+    assert_eq!(v.outages.count, 1);
+}
+
+#[tokio::test]
+async fn turn_records_go_through_the_one_writer() {
+    let (faulty, writer, store) = faulty_writer().await;
+    faulty.broken.store(false, Ordering::SeqCst);
+    store.touch_user("u1", t(0)).await.unwrap();
+    let turn = tutela_store::TurnRecord {
+        user_id: "u1".into(),
+        session_id: "s1".into(),
+        jurisdiction: "cn".into(),
+        at: t(5),
+        state: tutela_types::SessionState {
+            last_activity: Some(t(5)),
+            ..tutela_types::SessionState::default()
+        },
+        local_day: t(5).local_date(0),
+        usage_secs: 5,
+    };
+    writer.record_turn(turn).await.unwrap();
+    writer.flush().await.unwrap();
+    let state = store.session_state("u1").await.unwrap().unwrap();
+    assert_eq!(state.last_activity, Some(t(5)));
+}
+
+/// A commit that fails after SQLite rolled the transaction back (what a full disk does)
+/// leaves sqlx counting an open transaction; the connection must not be handed out again.
+#[tokio::test]
+async fn a_failed_commit_does_not_poison_the_pool() {
+    let dir = TempDir::new("poison");
+    let store = SqliteStore::open(dir.path().join("t.db"), StoreOptions::default())
+        .await
+        .unwrap();
+    {
+        let mut tx = store.pool().begin().await.unwrap();
+        // SQLite ends the transaction behind sqlx's back, as it does on SQLITE_FULL.
+        sqlx::query("ROLLBACK").execute(&mut *tx).await.unwrap();
+        assert!(tx.commit().await.is_err(), "the commit fails");
+    }
+    // Every later write works (each takes a connection from the pool).
+    for i in 0..20 {
+        store
+            .file_complaint(&tutela_store::NewComplaint {
+                user_id: Some(format!("after-{i}")),
+                category: "other".into(),
+                intervention_id: None,
+                body: None,
+                at: t(i),
+                handling_limit_secs: 3600,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("write {i} after the failed commit: {e}"));
+    }
+    store.close().await;
+}
