@@ -112,17 +112,19 @@ pub struct StaffBody {
     resolution: Option<String>,
 }
 
-fn staff_audit(st: &AppState, at: Timestamp, user: &str, detail: serde_json::Value) {
-    st.records.audit(AuditEntry {
-        at,
-        kind: AuditKind::Escalation,
-        user: Some(user.to_owned()),
-        session: None,
-        jurisdiction: None,
-        payload: AuditPayload::detail(detail),
-        profile_hash: String::new(),
-        content_hash: None,
-    });
+async fn staff_audit(st: &AppState, at: Timestamp, user: &str, detail: serde_json::Value) {
+    st.records
+        .audit(AuditEntry {
+            at,
+            kind: AuditKind::Escalation,
+            user: Some(user.to_owned()),
+            session: None,
+            jurisdiction: None,
+            payload: AuditPayload::detail(detail),
+            profile_hash: String::new(),
+            content_hash: None,
+        })
+        .await;
 }
 
 /// `POST /admin/escalations/{id}/claim`.
@@ -145,7 +147,8 @@ pub async fn claim(
         now,
         &case.user_id,
         json!({"event": "claimed", "case": id, "staff": body.staff}),
-    );
+    )
+    .await;
     Ok(Json(json!({"escalation": case})).into_response())
 }
 
@@ -185,7 +188,8 @@ pub async fn reply(
         now,
         &case.user_id,
         json!({"event": "replied", "case": id, "staff": body.staff}),
-    );
+    )
+    .await;
     Ok(Json(json!({"message": msg})).into_response())
 }
 
@@ -211,7 +215,8 @@ pub async fn resolve(
         now,
         &case.user_id,
         json!({"event": "resolved", "case": id, "staff": body.staff}),
-    );
+    )
+    .await;
     Ok(Json(json!({"escalation": case})).into_response())
 }
 
@@ -266,16 +271,18 @@ pub async fn update_user(
                     .collect()
             })
             .unwrap_or_default();
-    st.records.audit(AuditEntry {
-        at: now,
-        kind: AuditKind::Admin,
-        user: Some(id.clone()),
-        session: None,
-        jurisdiction: None,
-        payload: AuditPayload::detail(json!({"event": "user_updated", "fields": fields})),
-        profile_hash: String::new(),
-        content_hash: None,
-    });
+    st.records
+        .audit(AuditEntry {
+            at: now,
+            kind: AuditKind::Admin,
+            user: Some(id.clone()),
+            session: None,
+            jurisdiction: None,
+            payload: AuditPayload::detail(json!({"event": "user_updated", "fields": fields})),
+            profile_hash: String::new(),
+            content_hash: None,
+        })
+        .await;
     Ok(Json(json!({"user": user})).into_response())
 }
 

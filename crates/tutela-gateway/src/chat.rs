@@ -65,6 +65,9 @@ pub struct TurnCtx {
     pub compiled: Arc<Compiled>,
     /// The user's state as the engine saw it.
     pub user: tutela_types::UserState,
+    /// The user's record, carried so the assistant side's side effects reach it without a
+    /// lookup (anonymous users have no cache entry).
+    pub account: tutela_store::User,
     /// The clocks after the user turn.
     pub session: tutela_types::SessionState,
     /// The persona.
@@ -117,7 +120,7 @@ impl Drop for TurnCtx {
         if let Ok(mut p) = self.pending_audit.lock()
             && let Some(entry) = p.take()
         {
-            self.st.records.audit(entry);
+            self.st.records.audit_now(entry);
         }
     }
 }
@@ -167,9 +170,24 @@ fn store_err(e: impl std::fmt::Display) -> ApiError {
     ApiError::Store(e.to_string())
 }
 
+/// The user's record, clocks and case. A store that cannot write (a full disk) must not keep
+/// a person from the crisis reply: a newcomer who cannot be written is served as a fresh user
+/// (logged, counted); only a store that cannot be read fails the turn.
 async fn load_user(st: &AppState, id: &str, now: Timestamp) -> Result<Cached, ApiError> {
     let b = &st.records.backend;
-    let user = b.touch_user(id, now).await.map_err(store_err)?;
+    let user = match b.touch_user(id, now).await {
+        Ok(u) => u,
+        Err(e) => {
+            st.metrics
+                .store_write_errors
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::error!(error = %e, "cannot record a user; serving the turn without it");
+            b.get_user(id)
+                .await
+                .map_err(store_err)?
+                .unwrap_or_else(|| tutela_store::User::new(id, now))
+        }
+    };
     let session = b
         .session_state(id)
         .await
@@ -184,6 +202,14 @@ async fn load_user(st: &AppState, id: &str, now: Timestamp) -> Result<Cached, Ap
         turns: 0,
         deferred_notice: None,
     })
+}
+
+/// Logs and counts a failed write of a turn whose reply goes out anyway.
+fn write_failed(st: &AppState, what: &str, e: &dyn std::fmt::Display) {
+    st.metrics
+        .store_write_errors
+        .fetch_add(1, Ordering::Relaxed);
+    tracing::error!(error = %e, "{what} failed; the reply goes out anyway");
 }
 
 async fn turn(
@@ -257,11 +283,17 @@ async fn turn(
         let user = if test {
             tutela_store::User::new(user_id.clone(), now)
         } else {
-            st.anonymous_user
+            match st
+                .anonymous_user
                 .get_or_try_init(|| st.records.backend.touch_user(&user_id, now))
                 .await
-                .map_err(store_err)?
-                .clone()
+            {
+                Ok(u) => u.clone(),
+                Err(e) => {
+                    write_failed(st, "recording the anonymous user", &e);
+                    tutela_store::User::new(&user_id, now)
+                }
+            }
         };
         Arc::new(tokio::sync::Mutex::new(Some(Cached {
             user,
@@ -492,19 +524,13 @@ async fn turn(
                 "user cache slot empty after load".into(),
             ));
         };
-        // Durable before anything of this turn reaches the user.
-        let link = st
-            .records
-            .audit_durable(audit)
-            .await
-            .map_err(ApiError::Store)?;
-        st.metrics.durable_audits.fetch_add(1, Ordering::Relaxed);
+        // Durable before anything of this turn reaches the user; if the store cannot write,
+        // the record is held and retried, and the reply (help lines) still goes out.
+        let seq = durable(st, audit).await;
         // The session row must exist before an `end_session` can close it.
-        st.records
-            .backend
-            .record_turn(&turn_record)
-            .await
-            .map_err(store_err)?;
+        if let Err(e) = st.records.backend.record_turn(&turn_record).await {
+            write_failed(st, "recording an intervening turn", &e);
+        }
         case_id = side_effects(
             st,
             cached,
@@ -515,16 +541,28 @@ async fn turn(
             now,
             &session_id,
             lang,
-            Some(link.seq),
+            seq,
         )
-        .await?;
+        .await
+        .unwrap_or_else(|e| {
+            write_failed(st, "the user side's side effects", &e);
+            None
+        });
         user_after = cached.user.state();
     } else {
-        st.records.turn_only(turn_record);
         pending = Some(audit);
     }
+    let account = held
+        .as_ref()
+        .and_then(|g| g.as_ref())
+        .map(|c| c.user.clone())
+        .unwrap_or_else(|| tutela_store::User::new(&user_id, now));
     let session_after = decision.session.clone();
     drop(held);
+    if pending.is_some() && !test {
+        // Queued after the user's lock is let go: a full queue holds only this turn.
+        st.records.turn(turn_record).await;
+    }
 
     let id = st.ids.next();
     let completion_id = format!("chatcmpl-tutela-{id}");
@@ -567,6 +605,7 @@ async fn turn(
         session_id,
         compiled: compiled.clone(),
         user: user_after,
+        account,
         session: session_after,
         persona,
         now,
@@ -805,6 +844,25 @@ pub async fn side_effects(
         b.record_interventions(&rows).await.map_err(store_err)?;
     }
     Ok(case_id)
+}
+
+/// Appends an intervention's audit record and waits for the commit; returns its seq. When the
+/// store cannot write, the record is held and retried by the writer, the miss is logged and
+/// counted, and the turn goes on: the person gets the reply (crisis help) all the same.
+async fn durable(st: &AppState, audit: AuditEntry) -> Option<i64> {
+    match st.records.audit_durable(audit).await {
+        Ok(link) => {
+            st.metrics.durable_audits.fetch_add(1, Ordering::Relaxed);
+            Some(link.seq)
+        }
+        Err(e) => {
+            st.metrics
+                .durable_audits_late
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::error!(error = %e, "an intervention's audit record is not written yet; the reply goes out");
+            None
+        }
+    }
 }
 
 /// Template text with the resources of the user's regions.
@@ -1086,16 +1144,18 @@ pub async fn settle_notice(ctx: &TurnCtx, shown: bool, why: &'static str) {
         json!({"notice_delivery": "deferred", "why": why, "contents": contents, "completion": ctx.completion_id})
     };
     drop(guard);
-    st.records.audit(AuditEntry {
-        at: ctx.now,
-        kind: AuditKind::Turn,
-        user: Some(ctx.user_id.clone()),
-        session: Some(ctx.session_id.clone()),
-        jurisdiction: Some(ctx.compiled.label.clone()),
-        payload: AuditPayload::detail(detail),
-        profile_hash: ctx.compiled.set.snapshot_hash().to_owned(),
-        content_hash: None,
-    });
+    st.records
+        .audit(AuditEntry {
+            at: ctx.now,
+            kind: AuditKind::Turn,
+            user: Some(ctx.user_id.clone()),
+            session: Some(ctx.session_id.clone()),
+            jurisdiction: Some(ctx.compiled.label.clone()),
+            payload: AuditPayload::detail(detail),
+            profile_hash: ctx.compiled.set.snapshot_hash().to_owned(),
+            content_hash: None,
+        })
+        .await;
 }
 
 /// Checks a whole model reply, every choice of it, and answers with it or with replacements.
@@ -1313,7 +1373,7 @@ pub async fn assistant_verdict(
         if ctx.test {
             entry.kind = AuditKind::Test;
         }
-        st.records.audit(entry);
+        st.records.audit(entry).await;
         if !(ctx.test && blocked) {
             return Ok(None);
         }
@@ -1325,35 +1385,49 @@ pub async fn assistant_verdict(
         return Ok(Some((text, interventions_json(&decision, Side::Assistant))));
     }
     if let Some(user) = pending {
-        st.records.audit(user);
+        st.records.audit(user).await;
     }
-    let link = st
-        .records
-        .audit_durable(audit)
-        .await
-        .map_err(ApiError::Store)?;
-    st.metrics
-        .durable_audits
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let slot = st.user_slot(&ctx.user_id);
+    let seq = durable(st, audit).await;
+    // The user's cache entry when there is one (its updates stay there); otherwise (an
+    // anonymous user, or one evicted meanwhile) the record the turn carries.
+    let slot = if ctx.account.id == "anonymous" {
+        None
+    } else {
+        Some(st.user_slot(&ctx.user_id))
+    };
+    let mut guard = match &slot {
+        Some(s) => Some(s.lock().await),
+        None => None,
+    };
+    let mut carried = None;
+    let cached = match guard.as_mut().and_then(|g| g.as_mut()) {
+        Some(c) => c,
+        None => carried.insert(Cached {
+            user: ctx.account.clone(),
+            session: ctx.session.clone(),
+            session_id: ctx.session_id.clone(),
+            takeover_case: None,
+            turns: 0,
+            deferred_notice: None,
+        }),
+    };
+    if let Err(e) = side_effects(
+        st,
+        cached,
+        &ctx.compiled,
+        &decision,
+        findings,
+        Side::Assistant,
+        ctx.now,
+        &ctx.session_id,
+        ctx.lang,
+        seq,
+    )
+    .await
     {
-        let mut guard = slot.lock().await;
-        if let Some(cached) = guard.as_mut() {
-            side_effects(
-                st,
-                cached,
-                &ctx.compiled,
-                &decision,
-                findings,
-                Side::Assistant,
-                ctx.now,
-                &ctx.session_id,
-                ctx.lang,
-                Some(link.seq),
-            )
-            .await?;
-        }
+        write_failed(st, "the assistant side's side effects", &e);
     }
+    drop(guard);
     if !blocked {
         return Ok(None);
     }

@@ -113,9 +113,19 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// Ready when the store answers. The encoder tier is optional: the body says whether it runs
-/// and, if not, why.
+/// Ready when the store answers and its writes succeed (while they fail, records are held and
+/// retried, and a load balancer should send traffic elsewhere). The encoder tier is optional:
+/// the body says whether it runs and, if not, why.
 async fn readyz(State(st): State<AppState>) -> Response {
+    let health = st.records.health();
+    if health.failing {
+        let body = format!(
+            "not ready\nstore: writes failing; {} records held in memory and retried: {}\n",
+            health.pending,
+            health.last_error.unwrap_or_default()
+        );
+        return (StatusCode::SERVICE_UNAVAILABLE, body).into_response();
+    }
     match st.records.backend.active_escalation_count().await {
         Ok(_) => {
             let t = st.scanner.tiers();
@@ -140,7 +150,10 @@ async fn metrics(State(st): State<AppState>) -> Response {
         .active_escalation_count()
         .await
         .unwrap_or(0);
-    let mut r = st.metrics.render(open).into_response();
+    let mut r = st
+        .metrics
+        .render(open, &st.records.health())
+        .into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4"),
@@ -210,7 +223,14 @@ pub struct Parts {
     pub scanner: Option<Arc<dyn scan::Scanner>>,
     /// The engine (tests); the built-in profiles otherwise.
     pub policy: Option<Arc<dyn duties::Policy>>,
+    /// Wraps the audit log the writer appends to (fault tests: a log that fails like a full
+    /// disk); the store itself otherwise.
+    pub audit_log: Option<AuditLogWrap>,
 }
+
+/// See [`Parts::audit_log`].
+pub type AuditLogWrap =
+    Box<dyn FnOnce(Arc<dyn tutela_store::AuditLog>) -> Arc<dyn tutela_store::AuditLog> + Send>;
 
 /// Assembles the gateway from a configuration: opens the store (`:memory:` for a throwaway
 /// one), compiles detectors and profiles, builds the upstream client, starts the writer and the
@@ -226,9 +246,13 @@ pub async fn build(config: Config, parts: Parts) -> Result<AppState, BuildError>
         path: config.database.clone(),
         source,
     })?;
-    let pseudonyms = store.pseudonyms().clone();
-    let backend: Arc<dyn tutela_store::Backend> = Arc::new(store);
-    let records = records::Records::start(backend, pseudonyms);
+    let store = Arc::new(store);
+    let log: Arc<dyn tutela_store::AuditLog> = store.clone();
+    let log = match parts.audit_log {
+        Some(wrap) => wrap(log),
+        None => log,
+    };
+    let records = records::Records::start(store, log);
     let scanner: Arc<dyn scan::Scanner> = match parts.scanner {
         Some(s) => s,
         #[cfg(feature = "detect")]

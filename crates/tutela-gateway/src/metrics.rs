@@ -90,6 +90,12 @@ pub struct Metrics {
     pub takeover_turns: AtomicU64,
     /// Audit records written durably before the reply.
     pub durable_audits: AtomicU64,
+    /// Interventions whose reply left before their audit record was written (writes failing:
+    /// the record is held and retried).
+    pub durable_audits_late: AtomicU64,
+    /// Writes of an intervention's side effects (escalation, notification, intervention rows,
+    /// counters) or of a user's first record that failed; the reply still left.
+    pub store_write_errors: AtomicU64,
     /// Notifications delivered / failed.
     pub notifications_sent: AtomicU64,
     /// Notifications that gave up.
@@ -163,8 +169,57 @@ impl Metrics {
     }
 
     /// Prometheus text; `open_escalations` is read from the store by the caller.
-    pub fn render(&self, open_escalations: u64) -> String {
+    pub fn render(&self, open_escalations: u64, store: &tutela_store::WriterHealth) -> String {
         let mut out = String::with_capacity(4096);
+        for (name, kind, help, v) in [
+            (
+                "tutela_store_writes_failing",
+                "gauge",
+                "1 while the store's writes fail (records are held in memory and retried).",
+                u64::from(store.failing),
+            ),
+            (
+                "tutela_audit_pending_records",
+                "gauge",
+                "Audit and turn records held in memory, not yet written.",
+                store.pending,
+            ),
+            (
+                "tutela_audit_write_failures_total",
+                "counter",
+                "Failed write attempts of the store's writer.",
+                store.failed_attempts,
+            ),
+            (
+                "tutela_audit_outages_total",
+                "counter",
+                "Write outages that ended (every held record written).",
+                store.outages,
+            ),
+            (
+                "tutela_audit_written_late_total",
+                "counter",
+                "Records written after a failed attempt.",
+                store.written_late,
+            ),
+            (
+                "tutela_durable_audit_late_total",
+                "counter",
+                "Interventions whose reply left before their audit record was written.",
+                self.durable_audits_late.load(Ordering::Relaxed),
+            ),
+            (
+                "tutela_store_write_errors_total",
+                "counter",
+                "Failed writes of side effects (escalations, notifications, intervention rows).",
+                self.store_write_errors.load(Ordering::Relaxed),
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+            );
+        }
         let _ = writeln!(
             out,
             "# HELP tutela_requests_total Chat completion requests by outcome.\n# TYPE tutela_requests_total counter"

@@ -85,6 +85,7 @@ pub async fn turn(
         session_id: session_id.to_owned(),
         compiled: compiled.clone(),
         user: tutela_types::UserState::default(),
+        account: tutela_store::User::new(user_id, now),
         session: tutela_types::SessionState::default(),
         persona: tutela_types::PersonaKind::General,
         now,
@@ -114,16 +115,18 @@ pub async fn turn(
             "holding_message",
         ),
     };
-    st.records.audit(AuditEntry {
-        at: now,
-        kind: AuditKind::Escalation,
-        user: Some(user_id.to_owned()),
-        session: Some(session_id.to_owned()),
-        jurisdiction: Some(compiled.label.clone()),
-        payload: AuditPayload::detail(json!({"event": event, "case": case})),
-        profile_hash: compiled.set.snapshot_hash().to_owned(),
-        content_hash: Some(st.records.pseudonyms.content_hash(user_text)),
-    });
+    st.records
+        .audit(AuditEntry {
+            at: now,
+            kind: AuditKind::Escalation,
+            user: Some(user_id.to_owned()),
+            session: Some(session_id.to_owned()),
+            jurisdiction: Some(compiled.label.clone()),
+            payload: AuditPayload::detail(json!({"event": event, "case": case})),
+            profile_hash: compiled.set.snapshot_hash().to_owned(),
+            content_hash: Some(st.records.pseudonyms.content_hash(user_text)),
+        })
+        .await;
     let extra: Value = json!({"kind": "takeover", "case": case, "event": event});
     Ok(chat::reply(&ctx, reply, author, stream, Some(extra)).await)
 }

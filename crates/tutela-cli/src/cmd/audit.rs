@@ -86,6 +86,13 @@ fn print_human(v: &Verification) {
             println!("{} verified before the problem", records(v.records));
         }
     }
+    if v.outages.count > 0 {
+        println!(
+            "write outages: {} ({} written late, after the store could write again)",
+            v.outages.count,
+            records(v.outages.records_delayed)
+        );
+    }
 }
 
 fn records(n: u64) -> String {

@@ -141,12 +141,45 @@ async fn serve(config: Config, scanner: BuiltinScanner) -> Result<()> {
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, tutela_gateway::app(state))
-        .with_graceful_shutdown(shutdown())
-        .await
-        .context("server error")?;
+    // On SIGTERM or Ctrl-C: stop accepting, let the turns in flight finish (streams
+    // included, up to DRAIN), then write what is queued, checkpoint the WAL and close.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, tutela_gateway::app(state.clone()))
+        .with_graceful_shutdown(async move {
+            shutdown().await;
+            let _ = stop_tx.send(true);
+        })
+        .into_future();
+    tokio::pin!(server);
+    let mut stop = stop_rx;
+    tokio::select! {
+        r = &mut server => r.context("server error")?,
+        _ = stop.wait_for(|s| *s) => {
+            eprintln!("shutting down: draining turns in flight");
+            match tokio::time::timeout(DRAIN, &mut server).await {
+                Ok(r) => r.context("server error")?,
+                Err(_) => eprintln!("  turns still in flight after {} s; closing anyway", DRAIN.as_secs()),
+            }
+        }
+    }
+    let lost = state.records.close(FLUSH).await;
+    if lost > 0 {
+        tracing::error!(
+            records = lost,
+            "the store could not write these records before exit"
+        );
+        eprintln!("store closed; {lost} records could not be written (writes failing)");
+    } else {
+        eprintln!("store flushed, checkpointed and closed");
+    }
     Ok(())
 }
+
+/// How long in-flight turns (long streams, takeover waits) may take to finish after SIGTERM.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How long the writer may keep retrying held records at exit.
+const FLUSH: std::time::Duration = std::time::Duration::from_secs(10);
 
 async fn shutdown() {
     let ctrl_c = async {

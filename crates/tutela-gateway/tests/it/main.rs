@@ -7,7 +7,8 @@
 //! takeover round trip), `reply_policy` (streams stopped before a violation leaks), `minors`
 //! (budget, quiet hours, intimate persona), `labels` (explicit labels, AIGC), `admin` (auth,
 //! users, audit), `compliance` (usage, obligations, reports, complaints, data rights), `config` (errors reported together), `openai` (API fidelity: errors, validation, identity,
-//! pass-through, structured output, tool calls), `controls` (control characters hide no crisis).
+//! pass-through, structured output, tool calls), `controls` (control characters hide no crisis), `faults` (a full disk: the crisis
+//! reply still leaves, readiness, records written late).
 
 mod admin;
 mod compliance;
@@ -15,6 +16,7 @@ mod config;
 mod controls;
 mod crisis;
 mod encoder;
+mod faults;
 mod labels;
 mod minors;
 mod openai;

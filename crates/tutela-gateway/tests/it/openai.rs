@@ -344,7 +344,7 @@ async fn the_demo_serves_its_model_and_no_other() {
         tutela_gateway::Parts {
             clock: Some(clock),
             scanner: Some(std::sync::Arc::new(crate::support::FakeScanner)),
-            policy: None,
+            ..tutela_gateway::Parts::default()
         },
     )
     .await

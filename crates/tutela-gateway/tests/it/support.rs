@@ -129,7 +129,7 @@ pub async fn state_with(
     clock: Arc<ManualClock>,
     scanner: Arc<dyn Scanner>,
 ) -> AppState {
-    state_full(extra, "", &mock.base_url(), clock, scanner).await
+    state_full(extra, "", &mock.base_url(), clock, scanner, None).await
 }
 
 /// The state with extra keys in `[upstream]` and any upstream URL.
@@ -139,6 +139,7 @@ pub async fn state_full(
     base_url: &str,
     clock: Arc<ManualClock>,
     scanner: Arc<dyn Scanner>,
+    audit_log: Option<tutela_gateway::AuditLogWrap>,
 ) -> AppState {
     let text = format!(
         "database = \":memory:\"\n{extra}\n[upstream]\nkind = \"openai\"\nbase_url = \"{base_url}\"\n{upstream_extra}\n"
@@ -151,7 +152,8 @@ pub async fn state_full(
         Parts {
             clock: Some(clock),
             scanner: Some(scanner),
-            policy: None,
+            audit_log,
+            ..Parts::default()
         },
     )
     .await
@@ -172,7 +174,22 @@ impl TestGateway {
         let mock = mock(rules).await;
         let scanner = make(&mock);
         let base_url = mock.base_url();
-        Self::serve(mock, extra, "", &base_url, scanner).await
+        Self::serve(mock, extra, "", &base_url, scanner, None).await
+    }
+
+    /// A gateway whose audit appends go through the wrapped log (fault tests).
+    pub async fn start_faulty(extra: &str, audit_log: tutela_gateway::AuditLogWrap) -> TestGateway {
+        let mock = mock(vec![]).await;
+        let base_url = mock.base_url();
+        Self::serve(
+            mock,
+            extra,
+            "",
+            &base_url,
+            Arc::new(FakeScanner),
+            Some(audit_log),
+        )
+        .await
     }
 
     /// A gateway with extra `[upstream]` keys, in front of `base_url` (the mock's by default).
@@ -190,6 +207,7 @@ impl TestGateway {
             upstream_extra,
             &base_url,
             Arc::new(FakeScanner),
+            None,
         )
         .await
     }
@@ -200,9 +218,18 @@ impl TestGateway {
         upstream_extra: &str,
         base_url: &str,
         scanner: Arc<dyn Scanner>,
+        audit_log: Option<tutela_gateway::AuditLogWrap>,
     ) -> TestGateway {
         let clock = Arc::new(ManualClock::new(t0()));
-        let state = state_full(extra, upstream_extra, base_url, clock.clone(), scanner).await;
+        let state = state_full(
+            extra,
+            upstream_extra,
+            base_url,
+            clock.clone(),
+            scanner,
+            audit_log,
+        )
+        .await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = tutela_gateway::app(state.clone());
