@@ -105,6 +105,8 @@ pub struct TurnCtx {
     pub prompt_tokens: u64,
     /// Test traffic (`X-Tutela-Test-Key`): recorded as a test, no side effects.
     pub test: bool,
+    /// An anonymous request: no per-user cache entry, its side effects use `account`.
+    pub anonymous: bool,
     /// The app offered tools (`tools`, `functions`): the reply may be a tool call, so the
     /// inline notice waits for the first text.
     pub tools: bool,
@@ -512,11 +514,14 @@ async fn turn(
         // No case, notification, counter, session or usage row.
         audit.kind = AuditKind::Test;
         st.metrics.test_turns.fetch_add(1, Ordering::Relaxed);
-        st.records
+        if let Err(e) = st
+            .records
             .backend
             .bump(Counter::TestTurn, &compiled.label, now, 1)
             .await
-            .map_err(store_err)?;
+        {
+            write_failed(st, "counting a test turn", &e);
+        }
         pending = Some(audit);
     } else if decision.intervenes() {
         let Some(cached) = held.as_mut().and_then(|g| g.as_mut()) else {
@@ -623,6 +628,7 @@ async fn turn(
         carried_notice: carried.is_some() || superseded,
         prompt_tokens,
         test,
+        anonymous,
         tools: parsed.tools,
         n: parsed.n,
         shown: header_str(headers, "x-tutela-shown-arguments")
@@ -1390,7 +1396,7 @@ pub async fn assistant_verdict(
     let seq = durable(st, audit).await;
     // The user's cache entry when there is one (its updates stay there); otherwise (an
     // anonymous user, or one evicted meanwhile) the record the turn carries.
-    let slot = if ctx.account.id == "anonymous" {
+    let slot = if ctx.anonymous {
         None
     } else {
         Some(st.user_slot(&ctx.user_id))

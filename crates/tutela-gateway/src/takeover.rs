@@ -103,6 +103,7 @@ pub async fn turn(
         carried_notice: false,
         prompt_tokens: 0,
         test: false,
+        anonymous: false,
         tools: false,
         shown: crate::openai::ShownArguments::default(),
         n: 1,

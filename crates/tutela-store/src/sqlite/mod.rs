@@ -166,9 +166,13 @@ impl SqliteStore {
 /// fails too ("no transaction is active"), and every later `begin_with` on that connection fails
 /// with "attempted to call begin_with at non-zero transaction depth", for as long as the
 /// process lives. Such a connection is closed instead of returned (the pool opens a fresh one).
-/// The ping lets the rollback that dropping the transaction queued run first.
+/// A connection that looks inside a transaction may only have a rollback queued by a dropped
+/// transaction: a ping lets that run first (only then, so a healthy release costs no round trip).
 async fn release_unless_poisoned(conn: &mut sqlx::SqliteConnection) -> sqlx::Result<bool> {
     use sqlx::Connection as _;
+    if !conn.is_in_transaction() {
+        return Ok(true);
+    }
     conn.ping().await?;
     if conn.is_in_transaction() {
         tracing::warn!("closing a database connection left inside a failed transaction");
