@@ -182,7 +182,8 @@ pub async fn reply(
         .add_escalation_message(id, Direction::ToUser, Some(&body.staff), text, now)
         .await
         .map_err(store_err)?;
-    st.waiter(&case.user_id).notify_one();
+    // Every waiter: the person's turn and the app's channel may both be waiting.
+    st.waiter(&case.user_id).notify_waiters();
     staff_audit(
         &st,
         now,
@@ -209,7 +210,8 @@ pub async fn resolve(
         .await
         .map_err(store_err)?;
     st.forget_user(&case.user_id).await;
-    st.waiter(&case.user_id).notify_one();
+    // Every waiter: the person's turn and the app's channel may both be waiting.
+    st.waiter(&case.user_id).notify_waiters();
     staff_audit(
         &st,
         now,

@@ -146,6 +146,12 @@ struct RawAdmin {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawApp {
+    key_env: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawEngine {
     idle_reset_minutes: Option<u32>,
 }
@@ -172,7 +178,7 @@ struct RawResource {
 }
 
 /// The top-level keys the file may have; anything else is reported.
-const SECTIONS: [&str; 11] = [
+const SECTIONS: [&str; 12] = [
     "upstream",
     "labels",
     "notices",
@@ -180,6 +186,7 @@ const SECTIONS: [&str; 11] = [
     "detectors",
     "takeover",
     "admin",
+    "app",
     "engine",
     "notifications",
     "crisis_resources",
@@ -294,6 +301,12 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// Name of the variable the admin token came from, for messages.
     pub admin_token_env: String,
+    /// The app key: the bearer token of the app's own server on its channel
+    /// (`/v1/tutela/replies`); `None` means it is derived from the admin token
+    /// (`auth::app_key_for`, shown to staff at `GET /admin/app-key`).
+    pub app_key: Option<String>,
+    /// Name of the variable the app key came from, for messages.
+    pub app_key_env: String,
     /// Idle gap that ends a period of continuous use (logged policy parameter).
     pub idle_reset_minutes: u32,
     /// Where notifications to guardians and emergency contacts are POSTed.
@@ -348,6 +361,7 @@ impl Config {
         let takeover: RawTakeover =
             section(Some("takeover"), sections.remove("takeover"), &mut errors);
         let admin: RawAdmin = section(Some("admin"), sections.remove("admin"), &mut errors);
+        let app: RawApp = section(Some("app"), sections.remove("app"), &mut errors);
         let engine: RawEngine = section(Some("engine"), sections.remove("engine"), &mut errors);
         let notifications: RawNotifications = section(
             Some("notifications"),
@@ -470,6 +484,24 @@ impl Config {
                 format!("the token in `{admin_token_env}` is shorter than 16 characters"),
             ));
         }
+        let app_key_env = app.key_env.unwrap_or_else(|| "TUTELA_APP_KEY".into());
+        let app_key = env.get(&app_key_env);
+        if let Some(k) = &app_key {
+            if k.len() < 16 {
+                errors.push(ConfigError::new(
+                    "app.key_env",
+                    format!("the key in `{app_key_env}` is shorter than 16 characters"),
+                ));
+            }
+            if admin_token.as_ref() == Some(k) {
+                errors.push(ConfigError::new(
+                    "app.key_env",
+                    format!(
+                        "the key in `{app_key_env}` is the admin token; the app must not hold staff rights"
+                    ),
+                ));
+            }
+        }
         let idle_reset_minutes = engine.idle_reset_minutes.unwrap_or(30);
         if idle_reset_minutes == 0 {
             errors.push(ConfigError::new(
@@ -567,6 +599,8 @@ impl Config {
             takeover_wait: Duration::from_secs(wait),
             admin_token,
             admin_token_env,
+            app_key,
+            app_key_env,
             idle_reset_minutes,
             webhook_url: notifications.webhook_url,
             notify_max_attempts,
@@ -762,5 +796,24 @@ verified_at = "yesterday"
             UpstreamConfig::Demo => panic!("expected openai"),
         }
         assert_eq!(c.admin_token.as_deref(), Some("0123456789abcdef0123"));
+    }
+
+    #[test]
+    fn the_app_key_comes_from_its_variable_and_is_not_the_admin_token() {
+        let mut e = env();
+        e.insert("TUTELA_ADMIN_TOKEN".into(), "0123456789abcdef0123".into());
+        e.insert("MY_APP_KEY".into(), "app-key-0123456789".into());
+        let c = Config::from_toml("[app]\nkey_env = \"MY_APP_KEY\"\n", &e).unwrap();
+        assert_eq!(c.app_key.as_deref(), Some("app-key-0123456789"));
+        assert_eq!(Config::defaults(&env()).unwrap().app_key, None);
+        e.insert("TUTELA_APP_KEY".into(), "short".into());
+        e.insert("SAME".into(), "0123456789abcdef0123".into());
+        for (text, why) in [
+            ("", "shorter than 16"),
+            ("[app]\nkey_env = \"SAME\"\n", "is the admin token"),
+        ] {
+            let err = Config::from_toml(text, &e).unwrap_err().to_string();
+            assert!(err.contains("app.key_env") && err.contains(why), "{err}");
+        }
     }
 }

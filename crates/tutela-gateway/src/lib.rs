@@ -15,6 +15,7 @@
 //! waits for the disk; chat text is never logged at info level.
 
 pub mod admin;
+pub mod auth;
 pub mod chat;
 pub mod clock;
 pub mod compliance;
@@ -58,11 +59,19 @@ pub use crate::state::AppState;
 
 /// The router.
 pub fn app(state: AppState) -> Router {
+    // The app's own channel: the app key is checked before the request is read.
+    let app_channel = Router::new()
+        .route("/v1/tutela/replies", get(replies))
+        .route("/v1/tutela/replies/ack", post(ack_replies))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_app,
+        ));
     Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
         .route("/v1/responses", post(responses::create))
         .route("/v1/models", get(models))
-        .route("/v1/tutela/replies", get(replies))
+        .merge(app_channel)
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -94,6 +103,7 @@ pub fn app(state: AppState) -> Router {
         .route("/admin/audit", get(admin::audit))
         .route("/admin/audit/verify", get(admin::verify))
         .route("/admin/test-key", get(test_traffic::admin_key))
+        .route("/admin/app-key", get(auth::admin_app_key))
         .fallback(unknown_url)
         .layer(axum::middleware::from_fn(error::openai_errors))
         .with_state(state)
@@ -161,34 +171,59 @@ async fn metrics(State(st): State<AppState>) -> Response {
     r
 }
 
-/// `?user=ID&wait=SECS`.
+/// `?user=ID&after=ID&wait=SECS`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RepliesQuery {
     user: String,
+    /// Only replies with a larger id (the app's cursor).
+    after: Option<i64>,
     wait: Option<u64>,
 }
 
-/// `GET /v1/tutela/replies`: long-polls human replies for a user in takeover, for apps that
-/// show them without waiting for the user's next message.
+/// `GET /v1/tutela/replies` (app key): the human replies to a user not yet delivered, oldest
+/// first, long-polled (`wait`, 25 s by default, at most 60). Reading delivers nothing: the
+/// person's next chat turn still brings them, unless the app acknowledges that it showed them
+/// (`POST /v1/tutela/replies/ack`).
 async fn replies(
     State(st): State<AppState>,
     Query(q): Query<RepliesQuery>,
 ) -> Result<Response, ApiError> {
+    let after = q.after.unwrap_or(0);
     let waiter = st.waiter(&q.user);
     let notified = waiter.notified();
     tokio::pin!(notified);
     notified.as_mut().enable();
-    let mut text = takeover::take_replies(&st, &q.user, st.clock.now()).await?;
-    if text.is_none() {
+    let mut list = takeover::pending_replies(&st, &q.user, after).await?;
+    if list.is_empty() {
         let wait = std::time::Duration::from_secs(q.wait.unwrap_or(25).min(60));
         let _ = tokio::time::timeout(wait, notified).await;
-        text = takeover::take_replies(&st, &q.user, st.clock.now()).await?;
+        list = takeover::pending_replies(&st, &q.user, after).await?;
     }
-    Ok(
-        axum::Json(json!({"replies": text.into_iter().collect::<Vec<_>>(), "author": "human"}))
-            .into_response(),
-    )
+    let replies: Vec<serde_json::Value> = list
+        .iter()
+        .map(|m| json!({"id": m.id, "case": m.escalation_id, "text": m.body, "at": m.at}))
+        .collect();
+    Ok(axum::Json(json!({"replies": replies, "author": "human"})).into_response())
+}
+
+/// Body of `POST /v1/tutela/replies/ack`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AckBody {
+    user: String,
+    /// The id of the last reply the app showed; it and every earlier one count as delivered.
+    through: i64,
+}
+
+/// `POST /v1/tutela/replies/ack` (app key): the app showed the person these replies, so their
+/// next chat turn does not repeat them.
+async fn ack_replies(
+    State(st): State<AppState>,
+    axum::Json(body): axum::Json<AckBody>,
+) -> Result<Response, ApiError> {
+    let n = takeover::acknowledge_replies(&st, &body.user, body.through, st.clock.now()).await?;
+    Ok(axum::Json(json!({"acknowledged": n})).into_response())
 }
 
 /// Why the gateway could not start.

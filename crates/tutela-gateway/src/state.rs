@@ -83,6 +83,8 @@ pub struct Inner {
     pub metrics: Metrics,
     /// The admin bearer token.
     pub admin_token: String,
+    /// The app key (the app's channel; see `auth`).
+    pub app_key: String,
     /// Id source.
     pub ids: Ids,
     /// Time source.
@@ -144,6 +146,10 @@ impl AppState {
         let encoder = EncoderPool::per_core(config.encoder_wait);
         let metrics = Metrics::default();
         let _ = metrics.tiers.set(scanner.tiers());
+        let app_key = config
+            .app_key
+            .clone()
+            .unwrap_or_else(|| crate::auth::app_key_for(&admin_token));
         let state = AppState(Arc::new(Inner {
             config,
             upstream,
@@ -155,6 +161,7 @@ impl AppState {
             users: Mutex::new(HashMap::new()),
             waiters: Mutex::new(HashMap::new()),
             metrics,
+            app_key,
             admin_token,
             ids,
             clock,

@@ -38,6 +38,45 @@ pub async fn take_replies(
     ))
 }
 
+/// Human replies to `user` not yet delivered with an id above `after`, oldest first; reading
+/// them delivers nothing.
+pub async fn pending_replies(
+    st: &AppState,
+    user: &str,
+    after: i64,
+) -> Result<Vec<tutela_store::EscalationMessage>, ApiError> {
+    let mut msgs = st
+        .records
+        .backend
+        .undelivered_replies(user)
+        .await
+        .map_err(store_err)?;
+    msgs.retain(|m| m.id > after);
+    Ok(msgs)
+}
+
+/// Marks the user's undelivered replies up to `through` delivered (the app showed them);
+/// returns how many.
+pub async fn acknowledge_replies(
+    st: &AppState,
+    user: &str,
+    through: i64,
+    now: Timestamp,
+) -> Result<usize, ApiError> {
+    let ids: Vec<i64> = pending_replies(st, user, 0)
+        .await?
+        .into_iter()
+        .map(|m| m.id)
+        .filter(|id| *id <= through)
+        .collect();
+    st.records
+        .backend
+        .mark_delivered(&ids, now)
+        .await
+        .map_err(store_err)?;
+    Ok(ids.len())
+}
+
 /// A user turn during takeover.
 #[expect(
     clippy::too_many_arguments,

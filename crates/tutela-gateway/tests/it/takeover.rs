@@ -1,6 +1,7 @@
 //! Human takeover: after a crisis the user's messages go to the case; without a human reply
 //! the user gets the holding message with the resources; a staff reply comes back as the
-//! assistant's message; resolving the case hands the conversation back to the model.
+//! assistant's message; resolving the case hands the conversation back to the model. Human
+//! replies reach the app only on its channel, with the app key, and a read never consumes them.
 
 use serde_json::json;
 
@@ -60,4 +61,129 @@ async fn takeover_round_trip() {
     let v = gw.say("u-t", Some("us-ny"), "thanks").await;
     assert_eq!(v["tutela"]["author"], "model", "{v}");
     assert_eq!(gw.mock.calls(), 1);
+}
+
+/// The app key of the test deployment (derived from the admin token: none configured).
+fn app_key() -> String {
+    tutela_gateway::auth::app_key_for(crate::support::TOKEN)
+}
+
+#[expect(clippy::unwrap_used, reason = "a test helper fails the test loudly")]
+async fn channel(gw: &TestGateway, query: &str, key: Option<&str>) -> (u16, serde_json::Value) {
+    let mut r = gw.http.get(gw.url(&format!("/v1/tutela/replies?{query}")));
+    if let Some(k) = key {
+        r = r.bearer_auth(k);
+    }
+    let r = r.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// What the crisis team writes to a person reaches only that person's conversation (their next
+/// chat turn) and the app's authenticated channel: no one without the app key reads it, and a
+/// read never consumes it.
+#[tokio::test]
+async fn human_replies_need_the_app_key_and_a_read_never_loses_them() {
+    let gw = TestGateway::start("[takeover]\nwait_secs = 1\n", vec![]).await;
+    let v = gw.say("u-r", Some("us-ny"), "I want to end my life").await;
+    assert!(content(&v).contains("988"));
+    let case = gw.admin_get("/admin/escalations").await["escalations"][0]["id"]
+        .as_i64()
+        .unwrap();
+    gw.admin_send(
+        reqwest::Method::POST,
+        &format!("/admin/escalations/{case}/reply"),
+        json!({"staff": "ana", "text": "Hi, it's Ana. I'm here with you."}),
+    )
+    .await;
+
+    // Without the key, or with another one (the admin token, the test key): 401, nothing read.
+    let test_key = tutela_gateway::test_traffic::key_for(crate::support::TOKEN);
+    for key in [
+        None,
+        Some("wrong"),
+        Some(crate::support::TOKEN),
+        Some(test_key.as_str()),
+    ] {
+        let (status, body) = channel(&gw, "user=u-r&wait=0", key).await;
+        assert_eq!(status, 401, "{key:?}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_api_key", "{body}");
+        assert!(!body.to_string().contains("Ana"), "{body}");
+    }
+
+    // With the app key: the reply, as often as the app asks.
+    let key = app_key();
+    for _ in 0..2 {
+        let (status, body) = channel(&gw, "user=u-r&wait=0", Some(&key)).await;
+        assert_eq!(status, 200, "{body}");
+        let replies = body["replies"].as_array().unwrap();
+        assert_eq!(replies.len(), 1, "{body}");
+        assert_eq!(replies[0]["text"], "Hi, it's Ana. I'm here with you.");
+        assert_eq!(replies[0]["case"], case);
+    }
+    // Another user's channel holds nothing of it.
+    let (_, other) = channel(&gw, "user=someone-else&wait=0", Some(&key)).await;
+    assert_eq!(other["replies"], json!([]), "{other}");
+
+    // The person's next chat turn gets it: the reads above did not consume it.
+    let v = gw.say("u-r", Some("us-ny"), "are you there?").await;
+    assert_eq!(v["tutela"]["author"], "human", "{v}");
+    assert!(content(&v).contains("I'm here with you"), "{v}");
+    // Delivered: the channel no longer lists it.
+    let (_, body) = channel(&gw, "user=u-r&wait=0", Some(&key)).await;
+    assert_eq!(body["replies"], json!([]), "{body}");
+}
+
+/// The app shows a reply on its channel and acknowledges it: the person's next turn does not
+/// repeat it. Replies after a cursor (`after`) are the new ones only.
+#[tokio::test]
+async fn replies_the_app_acknowledged_are_not_repeated_in_the_chat() {
+    let gw = TestGateway::start("[takeover]\nwait_secs = 1\n", vec![]).await;
+    gw.say("u-a", Some("us-ny"), "I want to end my life").await;
+    let case = gw.admin_get("/admin/escalations").await["escalations"][0]["id"]
+        .as_i64()
+        .unwrap();
+    for text in ["first", "second"] {
+        gw.admin_send(
+            reqwest::Method::POST,
+            &format!("/admin/escalations/{case}/reply"),
+            json!({"staff": "ana", "text": text}),
+        )
+        .await;
+    }
+    let key = app_key();
+    let (_, body) = channel(&gw, "user=u-a&wait=0", Some(&key)).await;
+    let replies = body["replies"].as_array().unwrap().clone();
+    assert_eq!(replies.len(), 2, "{body}");
+    let first = replies[0]["id"].as_i64().unwrap();
+    let (_, after) = channel(&gw, &format!("user=u-a&wait=0&after={first}"), Some(&key)).await;
+    assert_eq!(after["replies"].as_array().unwrap().len(), 1, "{after}");
+    assert_eq!(after["replies"][0]["text"], "second");
+
+    // Acknowledging needs the key too.
+    let ack = json!({"user": "u-a", "through": first});
+    let r = gw
+        .http
+        .post(gw.url("/v1/tutela/replies/ack"))
+        .json(&ack)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = gw
+        .http
+        .post(gw.url("/v1/tutela/replies/ack"))
+        .bearer_auth(&key)
+        .json(&ack)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["acknowledged"], 1, "{v}");
+
+    // The chat turn brings only what the app has not shown.
+    let v = gw.say("u-a", Some("us-ny"), "hello?").await;
+    assert_eq!(v["tutela"]["author"], "human", "{v}");
+    assert_eq!(content(&v), "second", "{v}");
 }
