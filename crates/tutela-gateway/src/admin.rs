@@ -26,20 +26,10 @@ pub(crate) fn store_err(e: StoreError) -> ApiError {
     }
 }
 
-/// Checks `Authorization: Bearer <token>` in constant time.
+/// Checks the admin token in `Authorization: Bearer <token>`, in constant time
+/// ([`crate::auth::token_matches`]).
 pub fn authorize(st: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let given = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    let want = st.admin_token.as_bytes();
-    let given = given.as_bytes();
-    let mut diff = (want.len() ^ given.len()) as u8 | u8::from(want.is_empty());
-    for (i, w) in want.iter().enumerate() {
-        diff |= w ^ given.get(i).copied().unwrap_or(0);
-    }
-    if diff == 0 {
+    if crate::auth::token_matches(&st.admin_token, crate::auth::bearer(headers)) {
         Ok(())
     } else {
         Err(ApiError::Unauthorized)

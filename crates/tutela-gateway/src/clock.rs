@@ -108,21 +108,46 @@ impl Ids {
     }
 }
 
-/// A 128-bit random token (hex) from the OS; falls back to a hash of the clock, the process
-/// and an address where `/dev/urandom` is missing.
-pub fn random_token(now: Timestamp) -> String {
-    use std::io::Read as _;
+/// A 128-bit random token (hex) from the operating system's secure generator (`getrandom`).
+/// There is no fallback: a token that cannot be drawn securely is an error (the caller stops),
+/// never a guessable value.
+pub fn random_token() -> Result<String, getrandom::Error> {
+    token_from(getrandom::fill)
+}
+
+/// A token from the 16 bytes `fill` draws.
+pub fn token_from(
+    fill: impl FnOnce(&mut [u8]) -> Result<(), getrandom::Error>,
+) -> Result<String, getrandom::Error> {
     let mut buf = [0u8; 16];
-    let from_os = std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut buf))
-        .is_ok();
-    if !from_os {
-        let mut h = Sha256::new();
-        h.update(now.unix().to_le_bytes());
-        h.update(std::process::id().to_le_bytes());
-        let probe = Box::new(0u8);
-        h.update(format!("{:p}", &*probe).as_bytes());
-        buf.copy_from_slice(&h.finalize()[..16]);
+    fill(&mut buf)?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_that_cannot_be_drawn_securely_is_an_error() {
+        let r = token_from(|_| Err(getrandom::Error::UNSUPPORTED));
+        assert!(r.is_err(), "no fallback to a guessable token: {r:?}");
     }
-    buf.iter().map(|b| format!("{b:02x}")).collect()
+
+    #[test]
+    fn tokens_are_128_random_bits_in_hex() {
+        let a = random_token().unwrap();
+        let b = random_token().unwrap();
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+        assert_eq!(
+            token_from(|buf| {
+                buf.fill(0xab);
+                Ok(())
+            })
+            .unwrap(),
+            "ab".repeat(16)
+        );
+    }
 }

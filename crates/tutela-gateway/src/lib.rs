@@ -243,6 +243,11 @@ pub enum BuildError {
     /// The detectors do not compile.
     #[error("detectors: {0}")]
     Detectors(String),
+    /// No admin token is configured and none can be drawn from the OS's secure generator.
+    #[error(
+        "cannot generate an admin token securely ({0}); set one in the environment (at least 16 characters)"
+    )]
+    Token(String),
     /// Upstream client or default jurisdictions.
     #[error("{0}")]
     Api(#[from] ApiError),
@@ -316,7 +321,7 @@ pub async fn build(config: Config, parts: Parts) -> Result<AppState, BuildError>
     let upstream = upstream::Upstream::new(&config.upstream)?;
     let token = match &config.admin_token {
         Some(t) => t.clone(),
-        None => clock::random_token(clock.now()),
+        None => clock::random_token().map_err(|e| BuildError::Token(e.to_string()))?,
     };
     let state = AppState::new(config, upstream, scanner, policy, records, clock, token)?;
     tokio::spawn(outbox::run(state.clone()));

@@ -74,3 +74,30 @@ async fn users_and_audit() {
         "no chat text in the audit log"
     );
 }
+
+/// The token followed by more bytes is not the token (a compare that folded the length into
+/// a byte accepted the token followed by 256·k bytes).
+#[tokio::test]
+async fn the_token_with_bytes_after_it_is_refused() {
+    let gw = TestGateway::start("", vec![]).await;
+    for extra in [1, 255, 256, 512] {
+        let forged = format!("{TOKEN}{}", "A".repeat(extra));
+        let r = gw
+            .http
+            .get(gw.url("/admin/escalations"))
+            .bearer_auth(&forged)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "token + {extra} bytes");
+    }
+    let prefix = &TOKEN[..TOKEN.len() - 1];
+    let r = gw
+        .http
+        .get(gw.url("/admin/escalations"))
+        .bearer_auth(prefix)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "a prefix of the token");
+}
