@@ -64,6 +64,16 @@ pub async fn require_app(State(st): State<AppState>, req: Request, next: Next) -
     }
 }
 
+/// Route layer of the staff API: the admin token is checked before anything of the request
+/// (path, query, body) is read, so an unauthenticated caller learns nothing about them (401,
+/// never 400 or 422). The handlers check it again (a handler moved out of the layer stays shut).
+pub async fn require_admin(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    match crate::admin::authorize(&st, req.headers()) {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
 /// `GET /admin/app-key`: the deployment's app key, for staff to configure the app's server.
 pub async fn admin_app_key(
     State(st): State<AppState>,

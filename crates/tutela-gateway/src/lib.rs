@@ -67,15 +67,8 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             auth::require_app,
         ));
-    Router::new()
-        .route("/v1/chat/completions", post(chat::chat_completions))
-        .route("/v1/responses", post(responses::create))
-        .route("/v1/models", get(models))
-        .merge(app_channel)
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/", get(page::index))
+    // The staff API: the admin token is checked before the request (path, query, body) is read.
+    let staff = Router::new()
         .route("/admin/escalations", get(admin::list_escalations))
         .route("/admin/escalations/{id}", get(admin::show_escalation))
         .route("/admin/escalations/{id}/claim", post(admin::claim))
@@ -99,11 +92,25 @@ pub fn app(state: AppState) -> Router {
             "/admin/complaints/{id}/resolve",
             post(compliance::resolve_complaint),
         )
-        .route("/v1/tutela/complaints", post(compliance::file_complaint))
         .route("/admin/audit", get(admin::audit))
         .route("/admin/audit/verify", get(admin::verify))
         .route("/admin/test-key", get(test_traffic::admin_key))
         .route("/admin/app-key", get(auth::admin_app_key))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_admin,
+        ));
+    Router::new()
+        .route("/v1/chat/completions", post(chat::chat_completions))
+        .route("/v1/responses", post(responses::create))
+        .route("/v1/models", get(models))
+        .merge(app_channel)
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/", get(page::index))
+        .merge(staff)
+        .route("/v1/tutela/complaints", post(compliance::file_complaint))
         .fallback(unknown_url)
         .layer(axum::middleware::from_fn(error::openai_errors))
         .with_state(state)

@@ -101,3 +101,48 @@ async fn the_token_with_bytes_after_it_is_refused() {
         .unwrap();
     assert_eq!(r.status(), 401, "a prefix of the token");
 }
+
+/// Without the token, an admin request is refused before its body or query is read: 401, in
+/// OpenAI's shape, never a 400/422 that tells an unauthenticated caller about the body.
+#[tokio::test]
+async fn admin_bodies_are_not_read_before_the_token() {
+    let gw = TestGateway::start("", vec![]).await;
+    let cases: [(reqwest::Method, &str, &str); 8] = [
+        (
+            reqwest::Method::POST,
+            "/admin/escalations/1/reply",
+            "{not json",
+        ),
+        (reqwest::Method::POST, "/admin/escalations/1/claim", "[]"),
+        (
+            reqwest::Method::POST,
+            "/admin/escalations/1/resolve",
+            "{\"x\":1}",
+        ),
+        (reqwest::Method::PATCH, "/admin/users/u1", "{\"age\": []}"),
+        (reqwest::Method::POST, "/admin/obligations", "{}"),
+        (reqwest::Method::POST, "/admin/obligations/1/close", "nope"),
+        (reqwest::Method::POST, "/admin/complaints/1/resolve", "{"),
+        (
+            reqwest::Method::GET,
+            "/admin/escalations?status=open&bogus=1",
+            "",
+        ),
+    ];
+    for (method, path, body) in cases {
+        let r = gw
+            .http
+            .request(method.clone(), gw.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{method} {path}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(
+            v["error"]["code"], "invalid_api_key",
+            "{method} {path}: {v}"
+        );
+    }
+}
