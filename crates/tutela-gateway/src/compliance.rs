@@ -379,12 +379,27 @@ pub struct ComplaintBody {
 
 /// `POST /v1/tutela/complaints`: the public complaint and appeal intake (CN Art. 21). Answers
 /// are due within the published time limit, which the response states.
+///
+/// Bounded (`[complaints]`): the body's size (413), complaints per client per hour, per user
+/// per day and in all per hour (429 with `Retry-After`). The client's limit is counted on every
+/// request, before the body is read as JSON; the user's and the global one on complaints that
+/// pass validation.
 pub async fn file_complaint(
     State(st): State<AppState>,
     headers: HeaderMap,
-    Json(body): Json<ComplaintBody>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     const CATEGORIES: [&str; 5] = ["appeal", "content", "privacy", "minors", "other"];
+    let now = st.clock.now();
+    let limits = &st.complaint_limits;
+    let client = client_of(&st, &headers, peer.map(|p| p.0.0));
+    limits
+        .per_client
+        .hit(&client, now)
+        .map_err(|secs| limited(&st, "from this client in an hour", secs))?;
+    let body: ComplaintBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("the complaint is not valid JSON: {e}")))?;
     if !CATEGORIES.contains(&body.category.as_str()) {
         return Err(ApiError::BadRequest(format!(
             "`{}` is not one of {}",
@@ -403,7 +418,21 @@ pub async fn file_complaint(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     });
-    let now = st.clock.now();
+    if user.as_ref().is_some_and(|u| u.len() > 256) {
+        return Err(ApiError::BadRequest(
+            "the user id is longer than 256 bytes".into(),
+        ));
+    }
+    limits
+        .global
+        .hit("", now)
+        .map_err(|secs| limited(&st, "for this service in an hour", secs))?;
+    if let Some(u) = &user {
+        limits
+            .per_user
+            .hit(u, now)
+            .map_err(|secs| limited(&st, "for this user in a day", secs))?;
+    }
     let c = st
         .records
         .backend
@@ -425,6 +454,35 @@ pub async fn file_complaint(
         "handling_time_limit_hours": COMPLAINT_LIMIT_HOURS,
     }))
     .into_response())
+}
+
+/// Who sent a complaint, for the per-client limit: the first address of the configured header
+/// (behind a trusted proxy), else the connection's peer address.
+fn client_of(st: &AppState, headers: &HeaderMap, peer: Option<std::net::SocketAddr>) -> String {
+    if let Some(name) = &st.config.complaints.client_header {
+        let first = headers
+            .get(name.as_str())
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty());
+        if let Some(c) = first {
+            return c.to_owned();
+        }
+    }
+    peer.map_or_else(|| "unknown".to_owned(), |p| p.ip().to_string())
+}
+
+fn limited(st: &AppState, what: &str, retry_after_secs: u64) -> ApiError {
+    st.metrics
+        .complaints_limited
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    ApiError::RateLimited {
+        message: format!(
+            "too many complaints {what}; try again in {retry_after_secs} s (or write to the operator)"
+        ),
+        retry_after_secs,
+    }
 }
 
 /// `?status=open|resolved&limit=100`.

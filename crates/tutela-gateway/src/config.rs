@@ -146,6 +146,16 @@ struct RawAdmin {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawComplaints {
+    max_body_bytes: Option<usize>,
+    per_client_per_hour: Option<u32>,
+    per_user_per_day: Option<u32>,
+    global_per_hour: Option<u32>,
+    client_header: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawApp {
     key_env: Option<String>,
 }
@@ -178,7 +188,7 @@ struct RawResource {
 }
 
 /// The top-level keys the file may have; anything else is reported.
-const SECTIONS: [&str; 12] = [
+const SECTIONS: [&str; 13] = [
     "upstream",
     "labels",
     "notices",
@@ -187,6 +197,7 @@ const SECTIONS: [&str; 12] = [
     "takeover",
     "admin",
     "app",
+    "complaints",
     "engine",
     "notifications",
     "crisis_resources",
@@ -307,6 +318,8 @@ pub struct Config {
     pub app_key: Option<String>,
     /// Name of the variable the app key came from, for messages.
     pub app_key_env: String,
+    /// Bounds of the public complaint intake.
+    pub complaints: ComplaintsConfig,
     /// Idle gap that ends a period of continuous use (logged policy parameter).
     pub idle_reset_minutes: u32,
     /// Where notifications to guardians and emergency contacts are POSTed.
@@ -362,6 +375,11 @@ impl Config {
             section(Some("takeover"), sections.remove("takeover"), &mut errors);
         let admin: RawAdmin = section(Some("admin"), sections.remove("admin"), &mut errors);
         let app: RawApp = section(Some("app"), sections.remove("app"), &mut errors);
+        let raw_complaints: RawComplaints = section(
+            Some("complaints"),
+            sections.remove("complaints"),
+            &mut errors,
+        );
         let engine: RawEngine = section(Some("engine"), sections.remove("engine"), &mut errors);
         let notifications: RawNotifications = section(
             Some("notifications"),
@@ -502,6 +520,7 @@ impl Config {
                 ));
             }
         }
+        let complaints = validate_complaints(raw_complaints, &mut errors);
         let idle_reset_minutes = engine.idle_reset_minutes.unwrap_or(30);
         if idle_reset_minutes == 0 {
             errors.push(ConfigError::new(
@@ -601,6 +620,7 @@ impl Config {
             admin_token_env,
             app_key,
             app_key_env,
+            complaints,
             idle_reset_minutes,
             webhook_url: notifications.webhook_url,
             notify_max_attempts,
@@ -608,6 +628,80 @@ impl Config {
             resources,
             personas,
         })
+    }
+}
+
+/// Bounds of the public complaint intake (`[complaints]`). Over a rate limit the intake answers
+/// 429 with `Retry-After`; over the size limit, 413.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComplaintsConfig {
+    /// Largest request body accepted, in bytes (16 KiB by default; the text itself is at most
+    /// 8,000 bytes).
+    pub max_body_bytes: usize,
+    /// Complaints one client may send per hour (20 by default).
+    pub per_client_per_hour: u32,
+    /// Complaints filed for one user per day (10 by default).
+    pub per_user_per_day: u32,
+    /// Complaints the deployment takes per hour in all (1,000 by default).
+    pub global_per_hour: u32,
+    /// The header naming the client behind a trusted reverse proxy (its first address, e.g.
+    /// `x-forwarded-for`); `None`: the peer address of the connection.
+    pub client_header: Option<String>,
+}
+
+impl Default for ComplaintsConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 16 * 1024,
+            per_client_per_hour: 20,
+            per_user_per_day: 10,
+            global_per_hour: 1_000,
+            client_header: None,
+        }
+    }
+}
+
+fn validate_complaints(raw: RawComplaints, errors: &mut Vec<ConfigError>) -> ComplaintsConfig {
+    let d = ComplaintsConfig::default();
+    let max_body_bytes = raw.max_body_bytes.unwrap_or(d.max_body_bytes);
+    if !(1_024..=1_048_576).contains(&max_body_bytes) {
+        errors.push(ConfigError::new(
+            "complaints.max_body_bytes",
+            format!("{max_body_bytes} is outside 1024..=1048576"),
+        ));
+    }
+    let mut count = |key: &str, v: Option<u32>, default: u32| {
+        let v = v.unwrap_or(default);
+        if v == 0 {
+            errors.push(ConfigError::new(
+                format!("complaints.{key}"),
+                "must be at least 1",
+            ));
+        }
+        v
+    };
+    let per_client_per_hour = count(
+        "per_client_per_hour",
+        raw.per_client_per_hour,
+        d.per_client_per_hour,
+    );
+    let per_user_per_day = count("per_user_per_day", raw.per_user_per_day, d.per_user_per_day);
+    let global_per_hour = count("global_per_hour", raw.global_per_hour, d.global_per_hour);
+    let client_header = raw.client_header.map(|h| h.trim().to_ascii_lowercase());
+    if let Some(h) = &client_header
+        && axum::http::HeaderName::from_bytes(h.as_bytes()).is_err()
+    {
+        errors.push(ConfigError::new(
+            "complaints.client_header",
+            format!("`{h}` is not a header name"),
+        ));
+    }
+    ComplaintsConfig {
+        max_body_bytes,
+        per_client_per_hour,
+        per_user_per_day,
+        global_per_hour,
+        client_header,
     }
 }
 
@@ -796,6 +890,23 @@ verified_at = "yesterday"
             UpstreamConfig::Demo => panic!("expected openai"),
         }
         assert_eq!(c.admin_token.as_deref(), Some("0123456789abcdef0123"));
+    }
+
+    #[test]
+    fn complaint_bounds_are_checked_with_their_paths() {
+        let c = Config::defaults(&env()).unwrap();
+        assert_eq!(c.complaints, ComplaintsConfig::default());
+        let text = "[complaints]\nmax_body_bytes = 10\nper_client_per_hour = 0\nper_user_per_day = 0\nglobal_per_hour = 0\nclient_header = \"bad header\"\n";
+        let err = Config::from_toml(text, &env()).unwrap_err().to_string();
+        for key in [
+            "complaints.max_body_bytes",
+            "complaints.per_client_per_hour",
+            "complaints.per_user_per_day",
+            "complaints.global_per_hour",
+            "complaints.client_header",
+        ] {
+            assert!(err.contains(key), "{key}: {err}");
+        }
     }
 
     #[test]

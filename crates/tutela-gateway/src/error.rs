@@ -107,6 +107,15 @@ pub enum ApiError {
     /// The upstream answered something that is not an OpenAI response: 502.
     #[error("upstream sent an invalid response: {0}")]
     UpstreamInvalid(String),
+    /// The caller is over a rate limit of tutela's own (the complaint intake): 429 with
+    /// `Retry-After`.
+    #[error("{message}")]
+    RateLimited {
+        /// Which limit, and when to try again.
+        message: String,
+        /// Seconds until the limit's window ends.
+        retry_after_secs: u64,
+    },
     /// tutela is over its capacity for the moment: 503 (the SDKs retry it).
     #[error("overloaded: {0}")]
     Overloaded(String),
@@ -129,6 +138,7 @@ impl ApiError {
             ApiError::Unauthorized | ApiError::InvalidTestKey => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) | ApiError::ModelNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::UpstreamRejected { status, .. } => {
                 StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST)
             }
@@ -157,7 +167,8 @@ impl ApiError {
             | ApiError::InvalidTestKey
             | ApiError::NotFound(_)
             | ApiError::ModelNotFound(_)
-            | ApiError::Conflict(_) => ErrorSource::Client,
+            | ApiError::Conflict(_)
+            | ApiError::RateLimited { .. } => ErrorSource::Client,
             ApiError::UpstreamRejected { status, .. } if *status != 429 => ErrorSource::Client,
             ApiError::UpstreamRejected { .. }
             | ApiError::UpstreamStatus { .. }
@@ -181,6 +192,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::ModelNotFound(_) => "model_not_found",
             ApiError::Conflict(_) => "conflict",
+            ApiError::RateLimited { .. } => "rate_limit_exceeded",
             ApiError::UpstreamRejected { status: 429, .. } => "rate_limit_exceeded",
             ApiError::UpstreamRejected { .. } => "upstream_rejected",
             ApiError::UpstreamStatus {
@@ -269,6 +281,12 @@ impl IntoResponse for ApiError {
             && let Ok(v) = HeaderValue::from_str(r)
         {
             h.insert(header::RETRY_AFTER, v);
+        }
+        if let ApiError::RateLimited {
+            retry_after_secs, ..
+        } = &self
+        {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }
         resp.extensions_mut().insert(ErrorMark(self.source_kind()));
         resp

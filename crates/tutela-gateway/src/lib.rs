@@ -26,6 +26,7 @@ pub mod encoder;
 pub mod engines;
 pub mod error;
 pub mod labels;
+pub mod limits;
 pub mod metrics;
 pub mod outbox;
 
@@ -110,7 +111,12 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/", get(page::index))
         .merge(staff)
-        .route("/v1/tutela/complaints", post(compliance::file_complaint))
+        .route(
+            "/v1/tutela/complaints",
+            post(compliance::file_complaint).layer(axum::extract::DefaultBodyLimit::max(
+                state.config.complaints.max_body_bytes,
+            )),
+        )
         .fallback(unknown_url)
         .layer(axum::middleware::from_fn(error::openai_errors))
         .with_state(state)

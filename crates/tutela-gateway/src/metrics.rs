@@ -96,6 +96,8 @@ pub struct Metrics {
     /// Writes of an intervention's side effects (escalation, notification, intervention rows,
     /// counters) or of a user's first record that failed; the reply still left.
     pub store_write_errors: AtomicU64,
+    /// Complaints refused by the intake's rate limits (429).
+    pub complaints_limited: AtomicU64,
     /// Notifications delivered / failed.
     pub notifications_sent: AtomicU64,
     /// Notifications that gave up.
@@ -207,6 +209,12 @@ impl Metrics {
                 "counter",
                 "Interventions whose reply left before their audit record was written.",
                 self.durable_audits_late.load(Ordering::Relaxed),
+            ),
+            (
+                "tutela_complaints_limited_total",
+                "counter",
+                "Complaints refused by the intake's rate limits (429).",
+                self.complaints_limited.load(Ordering::Relaxed),
             ),
             (
                 "tutela_store_write_errors_total",

@@ -85,6 +85,8 @@ pub struct Inner {
     pub admin_token: String,
     /// The app key (the app's channel; see `auth`).
     pub app_key: String,
+    /// Rate limits of the public complaint intake.
+    pub complaint_limits: crate::limits::ComplaintLimits,
     /// Id source.
     pub ids: Ids,
     /// Time source.
@@ -146,6 +148,7 @@ impl AppState {
         let encoder = EncoderPool::per_core(config.encoder_wait);
         let metrics = Metrics::default();
         let _ = metrics.tiers.set(scanner.tiers());
+        let complaint_limits = crate::limits::ComplaintLimits::new(&config.complaints);
         let app_key = config
             .app_key
             .clone()
@@ -162,6 +165,7 @@ impl AppState {
             waiters: Mutex::new(HashMap::new()),
             metrics,
             app_key,
+            complaint_limits,
             admin_token,
             ids,
             clock,

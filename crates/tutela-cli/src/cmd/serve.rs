@@ -144,7 +144,10 @@ async fn serve(config: Config, scanner: BuiltinScanner) -> Result<()> {
     // On SIGTERM or Ctrl-C: stop accepting, let the turns in flight finish (streams
     // included, up to DRAIN), then write what is queued, checkpoint the WAL and close.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, tutela_gateway::app(state.clone()))
+    // The peer address reaches the handlers (the complaint intake's per-client limit).
+    let app = tutela_gateway::app(state.clone())
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown().await;
             let _ = stop_tx.send(true);

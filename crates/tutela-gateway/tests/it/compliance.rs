@@ -149,3 +149,111 @@ async fn usage_obligations_reports_complaints_and_data_rights() {
     let verify = gw.admin_get("/admin/audit/verify").await;
     assert_eq!(verify["intact"], true, "{verify}");
 }
+
+#[expect(clippy::unwrap_used, reason = "a test helper fails the test loudly")]
+async fn complain(
+    gw: &TestGateway,
+    user: Option<&str>,
+    text: &str,
+    client: &str,
+) -> (u16, Value, Option<String>) {
+    let mut body = json!({"category": "other", "text": text});
+    if let Some(u) = user {
+        body["user"] = json!(u);
+    }
+    let r = gw
+        .http
+        .post(gw.url("/v1/tutela/complaints"))
+        .header("X-Forwarded-For", client)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (status, r.json().await.unwrap_or(Value::Null), retry)
+}
+
+/// The public intake is bounded: a body over the size limit is 413; past the per-client,
+/// per-user or global limit a complaint is 429 in OpenAI's shape with `Retry-After`, and
+/// nothing is stored; the next window takes complaints again.
+#[tokio::test]
+async fn the_complaint_intake_is_bounded() {
+    let gw = TestGateway::start(
+        "[complaints]\nmax_body_bytes = 2048\nper_client_per_hour = 3\nper_user_per_day = 2\nglobal_per_hour = 6\nclient_header = \"x-forwarded-for\"\n",
+        vec![],
+    )
+    .await;
+    // Size: 413, in OpenAI's shape.
+    let (status, body, _) = complain(&gw, None, &"x".repeat(4_000), "10.0.0.1").await;
+    assert_eq!(status, 413, "{body}");
+    assert!(body["error"]["message"].is_string(), "{body}");
+
+    // Per user: two a day for `u1`, from any client (global: 3 counted).
+    assert_eq!(complain(&gw, Some("u1"), "one", "10.0.0.2").await.0, 200);
+    assert_eq!(complain(&gw, Some("u1"), "two", "10.0.0.3").await.0, 200);
+    let (status, body, retry) = complain(&gw, Some("u1"), "three", "10.0.0.4").await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["code"], "rate_limit_exceeded", "{body}");
+    assert_eq!(body["error"]["type"], "rate_limit_error", "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("user"),
+        "{body}"
+    );
+    let secs: u64 = retry.expect("Retry-After").parse().unwrap();
+    assert!(secs > 0 && secs <= 86_400, "{secs}");
+
+    // Per client: three an hour from 10.0.0.1, whatever the user (global: 6 counted).
+    for (user, text) in [(None, "a"), (Some("u2"), "b"), (Some("u3"), "c")] {
+        assert_eq!(complain(&gw, user, text, "10.0.0.1").await.0, 200, "{text}");
+    }
+    let (status, body, _) = complain(&gw, Some("u4"), "d", "10.0.0.1").await;
+    assert_eq!(status, 429, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("client"),
+        "{body}"
+    );
+
+    // Global: six an hour in all, so a fresh client and user are refused now.
+    let (status, body, _) = complain(&gw, Some("u9"), "e", "10.0.0.9").await;
+    assert_eq!(status, 429, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("service"),
+        "{body}"
+    );
+
+    let stored = gw.admin_get("/admin/complaints?status=open").await;
+    assert_eq!(
+        stored["complaints"].as_array().unwrap().len(),
+        5,
+        "{stored}"
+    );
+    let metrics = gw
+        .http
+        .get(gw.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("tutela_complaints_limited_total 3"),
+        "{metrics}"
+    );
+
+    // An hour later the client and global windows are fresh; the user's day is not.
+    gw.clock.advance_secs(3_600);
+    assert_eq!(complain(&gw, Some("u9"), "f", "10.0.0.9").await.0, 200);
+    assert_eq!(complain(&gw, Some("u1"), "g", "10.0.0.9").await.0, 429);
+}

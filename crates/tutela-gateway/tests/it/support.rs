@@ -232,7 +232,8 @@ impl TestGateway {
         .await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = tutela_gateway::app(state.clone());
+        let app =
+            tutela_gateway::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
