@@ -29,8 +29,10 @@ enum Command {
     Obligations(cmd::report::ObligationArgs),
     /// Generate realistic users and conversations to see thresholds and reports working.
     Simulate(cmd::simulate::Args),
-    /// Run the gateway (OpenAI-compatible API, admin API, page at `/`).
+    /// Run the gateway (OpenAI-compatible API, admin API, operator console at `/console`, page at `/`).
     Serve(cmd::serve::Args),
+    /// Operator console accounts: add, list, disable, enable, reset.
+    Staff(cmd::staff::Args),
     /// Run the detectors on one text; exit 1 when there are findings.
     Check(cmd::check::Args),
     /// Score the detectors on a labelled JSONL set.
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
         Command::Profiles(args) => cmd::profiles::run(args),
         Command::Audit(args) => cmd::audit::run(args),
         Command::Serve(args) => cmd::serve::run(args),
+        Command::Staff(args) => cmd::staff::run(args),
         Command::Report(args) => cmd::report::run_report(args),
         Command::Obligations(args) => cmd::report::run_obligations(args),
         Command::Simulate(args) => cmd::simulate::run(args),

@@ -553,6 +553,9 @@ async fn turn(
             write_failed(st, "the user side's side effects", &e);
             None
         });
+        if let Some(case) = case_id {
+            crate::case_context::keep(st, case, body, &user_text, &findings, now).await;
+        }
         user_after = cached.user.state();
     } else {
         pending = Some(audit);

@@ -174,6 +174,17 @@ struct RawNotifications {
     retry_secs: Option<u64>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConsole {
+    idle_minutes: Option<u32>,
+    sla_minutes: Option<u32>,
+    sla_minutes_by_jurisdiction: Option<BTreeMap<String, u32>>,
+    case_turns: Option<usize>,
+    case_retention_days: Option<u32>,
+    secure_cookies: Option<String>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawResource {
@@ -188,7 +199,8 @@ struct RawResource {
 }
 
 /// The top-level keys the file may have; anything else is reported.
-const SECTIONS: [&str; 13] = [
+const SECTIONS: [&str; 14] = [
+    "console",
     "upstream",
     "labels",
     "notices",
@@ -267,6 +279,35 @@ pub enum Anonymous {
     Allow,
 }
 
+/// When the console's session cookie carries `Secure`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecureCookies {
+    /// When the request came over TLS to the proxy in front (`X-Forwarded-Proto: https`).
+    Auto,
+    /// Always (the console is only reached over TLS).
+    Always,
+    /// Never (plain HTTP on a trusted network, or tests).
+    Never,
+}
+
+/// The operator console's settings (`[console]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleConfig {
+    /// A staff session ends after this long without a request.
+    pub idle_minutes: u32,
+    /// Minutes within which a case should have a human, where no jurisdiction sets its own
+    /// figure (no shipped profile sets one: the laws say "promptly").
+    pub sla_minutes: u32,
+    /// A deployment's figure per jurisdiction (`cn = 3`); a case takes the smallest that applies.
+    pub sla_minutes_by_jurisdiction: BTreeMap<String, u32>,
+    /// Turns of the conversation before the message that opened a case, kept with the case.
+    pub case_turns: usize,
+    /// Days the kept turns of a resolved case stay (then they are deleted).
+    pub case_retention_days: u32,
+    /// `Secure` on the session cookie.
+    pub secure_cookies: SecureCookies,
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -332,6 +373,8 @@ pub struct Config {
     pub resources: BTreeMap<Region, Vec<CrisisResource>>,
     /// Persona kind by model name.
     pub personas: HashMap<String, PersonaKind>,
+    /// The operator console.
+    pub console: ConsoleConfig,
 }
 
 impl Config {
@@ -393,6 +436,8 @@ impl Config {
         );
         let raw_personas: BTreeMap<String, String> =
             section(Some("personas"), sections.remove("personas"), &mut errors);
+        let raw_console: RawConsole =
+            section(Some("console"), sections.remove("console"), &mut errors);
 
         let listen_text = raw_top.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
         let listen = listen_text.parse().unwrap_or_else(|_| {
@@ -596,6 +641,8 @@ impl Config {
             }
         }
 
+        let console = validate_console(raw_console, &mut errors);
+
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
@@ -627,6 +674,7 @@ impl Config {
             notify_retry,
             resources,
             personas,
+            console,
         })
     }
 }
@@ -702,6 +750,67 @@ fn validate_complaints(raw: RawComplaints, errors: &mut Vec<ConfigError>) -> Com
         per_user_per_day,
         global_per_hour,
         client_header,
+    }
+}
+
+fn validate_console(raw: RawConsole, errors: &mut Vec<ConfigError>) -> ConsoleConfig {
+    let mut range = |path: &str, v: u32, lo: u32, hi: u32| {
+        if !(lo..=hi).contains(&v) {
+            errors.push(ConfigError::new(
+                path,
+                format!("{v} is outside {lo}..={hi}"),
+            ));
+        }
+        v
+    };
+    let idle_minutes = range(
+        "console.idle_minutes",
+        raw.idle_minutes.unwrap_or(30),
+        1,
+        1440,
+    );
+    let sla_minutes = range("console.sla_minutes", raw.sla_minutes.unwrap_or(5), 1, 1440);
+    let sla_minutes_by_jurisdiction = raw.sla_minutes_by_jurisdiction.unwrap_or_default();
+    for (j, m) in &sla_minutes_by_jurisdiction {
+        range(
+            &format!("console.sla_minutes_by_jurisdiction.{j}"),
+            *m,
+            1,
+            1440,
+        );
+    }
+    let case_retention_days = range(
+        "console.case_retention_days",
+        raw.case_retention_days.unwrap_or(30),
+        1,
+        3650,
+    );
+    let case_turns = raw.case_turns.unwrap_or(10);
+    if case_turns > 50 {
+        errors.push(ConfigError::new(
+            "console.case_turns",
+            format!("{case_turns} is outside 0..=50"),
+        ));
+    }
+    let secure_cookies = match raw.secure_cookies.as_deref().unwrap_or("auto") {
+        "auto" => SecureCookies::Auto,
+        "always" => SecureCookies::Always,
+        "never" => SecureCookies::Never,
+        other => {
+            errors.push(ConfigError::new(
+                "console.secure_cookies",
+                format!("`{other}` is not one of `auto`, `always`, `never`"),
+            ));
+            SecureCookies::Auto
+        }
+    };
+    ConsoleConfig {
+        idle_minutes,
+        sla_minutes,
+        sla_minutes_by_jurisdiction,
+        case_turns,
+        case_retention_days,
+        secure_cookies,
     }
 }
 

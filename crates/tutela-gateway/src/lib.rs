@@ -16,6 +16,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod case_context;
 pub mod chat;
 pub mod clock;
 pub mod compliance;

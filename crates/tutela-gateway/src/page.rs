@@ -1,6 +1,6 @@
 //! The page at `/`: plain HTML and JavaScript served from the binary. A newcomer chats with the
 //! demo companion through the gateway and sees notices, a crisis reply and the takeover; a
-//! minimal staff view shows the escalation queue.
+//! minimal staff view shows the escalation queue and links to the operator console (`/console`).
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};

@@ -5,7 +5,7 @@
 //!
 //! - Narrow async traits, one per concern: [`UserStore`], [`SessionStore`], [`UsageStore`],
 //!   [`InterventionStore`], [`EscalationStore`], [`Outbox`], [`CounterStore`],
-//!   [`ComplaintStore`], [`Retention`], [`AuditLog`]. They are object-safe (`async-trait`),
+//!   [`ComplaintStore`], [`Retention`], [`StaffStore`], [`CaseStore`], [`AuditLog`]. They are object-safe (`async-trait`),
 //!   so callers can hold `Arc<dyn Backend>` or `&dyn UserStore`. A backend implements them all ([`Backend`]);
 //!   today that is [`SqliteStore`] (sqlx, WAL, runtime-checked queries so builds need no
 //!   `DATABASE_URL`, migrations embedded from `migrations/sqlite/`). A PostgreSQL backend
@@ -72,10 +72,12 @@
 //! ```
 
 pub mod audit;
+mod cases;
 mod error;
 mod model;
 mod obligations;
 mod sqlite;
+mod staff;
 mod traits;
 mod writer;
 
@@ -88,6 +90,7 @@ pub use crate::audit::{
     AuditEntry, AuditKind, AuditPayload, AuditQuery, AuditRecord, ChainLink, NewAuditRecord,
     Outages, Pseudonymizer, StoredAuditRecord, Tamper, TamperKind, Verification,
 };
+pub use crate::cases::{CaseStore, CaseSummary, CaseTurn, NewCaseTurn};
 pub use crate::error::{Result, StoreError};
 pub use crate::model::{
     Complaint, ComplaintCount, ComplaintStatus, ContactAddress, CounterTotal, DailyUsage,
@@ -101,6 +104,7 @@ pub use crate::obligations::{
     NewObligation, ObligationKind, ObligationRecord, ObligationStore, Registration,
 };
 pub use crate::sqlite::{SqliteStore, StoreOptions};
+pub use crate::staff::{NewStaff, Staff, StaffRole, StaffSession, StaffStore};
 pub use crate::traits::{
     AuditLog, Backend, ComplaintStore, CounterStore, EscalationStore, InterventionStore, Outbox,
     Retention, SessionStore, UsageStore, UserStore,
@@ -193,6 +197,16 @@ impl Store {
 
     /// Obligation records (thresholds, declared triggers) and report statistics.
     pub fn obligations(&self) -> &dyn ObligationStore {
+        &*self.backend
+    }
+
+    /// Case context (kept turns, findings) and hand-over.
+    pub fn cases(&self) -> &dyn CaseStore {
+        &*self.backend
+    }
+
+    /// Staff accounts and console sessions.
+    pub fn staff(&self) -> &dyn StaffStore {
         &*self.backend
     }
 

@@ -508,7 +508,7 @@ pub struct DeletionReport {
     pub pseudonym: String,
     /// Contacts removed.
     pub contacts: u64,
-    /// Takeover messages removed (both directions).
+    /// Takeover messages and turns kept with cases removed (both directions).
     pub messages: u64,
     /// Pending or past notifications removed (they held contact addresses).
     pub notifications: u64,

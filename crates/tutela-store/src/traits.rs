@@ -242,6 +242,8 @@ pub trait Backend:
     + ComplaintStore
     + Retention
     + crate::obligations::ObligationStore
+    + crate::staff::StaffStore
+    + crate::cases::CaseStore
     + AuditLog
 {
 }
@@ -257,6 +259,8 @@ impl<T> Backend for T where
         + ComplaintStore
         + Retention
         + crate::obligations::ObligationStore
+        + crate::staff::StaffStore
+        + crate::cases::CaseStore
         + AuditLog
 {
 }

@@ -10,4 +10,5 @@ pub mod report;
 pub mod screen;
 pub mod serve;
 pub mod simulate;
+pub mod staff;
 pub mod train;

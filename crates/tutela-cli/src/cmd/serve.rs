@@ -144,8 +144,11 @@ async fn serve(config: Config, scanner: BuiltinScanner) -> Result<()> {
     // On SIGTERM or Ctrl-C: stop accepting, let the turns in flight finish (streams
     // included, up to DRAIN), then write what is queued, checkpoint the WAL and close.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    // The peer address reaches the handlers (the complaint intake's per-client limit).
+    // The peer address reaches the handlers (the complaint intake's and the console sign-in's
+    // per-client limits).
+    eprintln!("  operator console: http://{addr}/console (accounts: `tutela staff add`)");
     let app = tutela_gateway::app(state.clone())
+        .merge(tutela_console::router(state.clone()))
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, app)
         .with_graceful_shutdown(async move {

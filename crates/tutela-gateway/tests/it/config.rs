@@ -31,3 +31,44 @@ wait_secs = 999
     }
     assert_eq!(errs.0.len(), 5, "{shown}");
 }
+
+#[test]
+fn console_settings_default_and_report_their_errors() {
+    let c = Config::from_toml("", &HashMap::new()).unwrap().console;
+    assert_eq!(
+        (
+            c.idle_minutes,
+            c.sla_minutes,
+            c.case_turns,
+            c.case_retention_days
+        ),
+        (30, 5, 10, 30)
+    );
+    let text = r#"
+[console]
+idle_minutes = 0
+sla_minutes = 3
+sla_minutes_by_jurisdiction = { cn = 0, us-ca = 4 }
+case_turns = 99
+secure_cookies = "sometimes"
+unknown = 1
+"#;
+    let errs = Config::from_toml(text, &HashMap::new()).unwrap_err();
+    let shown = errs.to_string();
+    assert!(
+        shown.contains("console: unknown field `unknown`"),
+        "{shown}"
+    );
+    let text = text.replace("unknown = 1\n", "");
+    let errs = Config::from_toml(&text, &HashMap::new()).unwrap_err();
+    let shown = errs.to_string();
+    for path in [
+        "console.idle_minutes:",
+        "console.sla_minutes_by_jurisdiction.cn:",
+        "console.case_turns:",
+        "console.secure_cookies:",
+    ] {
+        assert!(shown.contains(path), "{path} missing in:\n{shown}");
+    }
+    assert_eq!(errs.0.len(), 4, "{shown}");
+}

@@ -11,7 +11,7 @@ use crate::error::{Result, StoreError};
 use crate::model::{Direction, Escalation, EscalationMessage, EscalationStatus, NewEscalation};
 use crate::traits::EscalationStore;
 
-async fn load(conn: &mut SqliteConnection, id: i64) -> Result<Option<Escalation>> {
+pub(super) async fn load(conn: &mut SqliteConnection, id: i64) -> Result<Option<Escalation>> {
     let row: Option<StoredEscalation> = sqlx::query_as("SELECT * FROM escalations WHERE id = ?")
         .bind(id)
         .fetch_optional(&mut *conn)
@@ -30,7 +30,7 @@ async fn active_for(conn: &mut SqliteConnection, user_id: &str) -> Result<Option
     row.map(Escalation::try_from).transpose()
 }
 
-fn conflict(e: &Escalation, operation: &'static str) -> StoreError {
+pub(super) fn conflict(e: &Escalation, operation: &'static str) -> StoreError {
     StoreError::Conflict {
         what: "escalation",
         id: e.id.to_string(),

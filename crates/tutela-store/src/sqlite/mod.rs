@@ -11,6 +11,7 @@
 //! on its own, so a mix binds the wrong values.
 
 mod audit;
+mod cases;
 mod complaints;
 mod escalations;
 mod obligations;
@@ -18,6 +19,7 @@ mod outbox;
 mod reports;
 mod rows;
 mod sessions;
+mod staff;
 mod tiers;
 mod users;
 

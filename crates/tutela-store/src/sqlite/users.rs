@@ -274,15 +274,24 @@ impl UserStore for SqliteStore {
             .await?
             .ok_or_else(|| StoreError::not_found("user", id))?;
 
-        // Content and contact data: removed.
-        let messages = sqlx::query(
-            "DELETE FROM escalation_messages WHERE escalation_id IN \
+        // Content and contact data: removed (the turns kept with cases too).
+        let case_turns = sqlx::query(
+            "DELETE FROM case_turns WHERE escalation_id IN \
              (SELECT id FROM escalations WHERE user_id = ?)",
         )
         .bind(id)
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        let messages = case_turns
+            + sqlx::query(
+                "DELETE FROM escalation_messages WHERE escalation_id IN \
+             (SELECT id FROM escalations WHERE user_id = ?)",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         let contacts = sqlx::query("DELETE FROM contacts WHERE user_id = ?")
             .bind(id)
             .execute(&mut *tx)

@@ -48,3 +48,9 @@ mod faults;
 /// The report queries use indexes (checked with EXPLAIN QUERY PLAN), so they stay cheap at
 /// 1,000,000 users.
 mod plans;
+
+/// Staff accounts and console sessions (operator console).
+mod staff;
+
+/// Case context kept for the operator console, hand-over and outcomes.
+mod cases;

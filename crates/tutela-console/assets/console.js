@@ -1,0 +1,115 @@
+// tutela console: live queue (server-sent events), ticking clocks, alerts for new imminent
+// cases (sound and desktop notification), quick reply templates. No framework, no build step;
+// the Content-Security-Policy allows this file and nothing inline.
+"use strict";
+(function () {
+  var skew = 0; // server time minus browser time, seconds
+
+  function fmt(secs, zh) {
+    secs = Math.max(0, Math.floor(secs));
+    if (secs < 60) return zh ? secs + " 秒" : secs + " s";
+    if (secs < 3600) return zh ? Math.floor(secs / 60) + " 分钟" : Math.floor(secs / 60) + " min";
+    if (secs < 86400) {
+      var h = Math.floor(secs / 3600), m = Math.floor((secs % 3600) / 60);
+      return zh ? h + " 小时 " + m + " 分钟" : h + " h " + m + " min";
+    }
+    return zh ? Math.floor(secs / 86400) + " 天" : Math.floor(secs / 86400) + " d";
+  }
+
+  function tick() {
+    var zh = document.documentElement.lang.indexOf("zh") === 0;
+    var now = Date.now() / 1000 + skew;
+    document.querySelectorAll("time[data-since]").forEach(function (t) {
+      t.textContent = fmt(now - Number(t.dataset.since), zh);
+    });
+    var q = document.getElementById("queue");
+    document.querySelectorAll(".sla[data-due]").forEach(function (s) {
+      var left = Number(s.dataset.due) - now;
+      if (!q) return;
+      if (left <= 0) {
+        s.classList.add("overdue");
+        s.textContent = q.dataset.overdue + fmt(-left, zh);
+      } else {
+        s.textContent = q.dataset.left + fmt(left, zh);
+      }
+    });
+  }
+
+  function beep() {
+    try {
+      var Ctx = window.AudioContext || window.webkitAudioContext;
+      var ctx = new Ctx();
+      [0, 0.25].forEach(function (at) {
+        var o = ctx.createOscillator(), g = ctx.createGain();
+        o.frequency.value = 880; o.connect(g); g.connect(ctx.destination);
+        g.gain.setValueAtTime(0.2, ctx.currentTime + at);
+        o.start(ctx.currentTime + at); o.stop(ctx.currentTime + at + 0.18);
+      });
+    } catch (e) { /* no audio: the desktop notification still goes */ }
+  }
+
+  function alertNew(ids, q) {
+    beep();
+    if (window.Notification && Notification.permission === "granted") {
+      ids.forEach(function (id) {
+        var n = new Notification(q.dataset.newCritical + " #" + id, { tag: "tutela-case-" + id });
+        n.onclick = function () { window.focus(); location.href = "/console/cases/" + id; };
+      });
+    }
+    document.title = "(!) " + document.title.replace(/^\(!\) /, "");
+  }
+
+  function live() {
+    var q = document.getElementById("queue");
+    if (!q || !window.EventSource) return;
+    skew = Number(q.dataset.now) - Date.now() / 1000;
+    var seen = null; // imminent open cases already known
+    var status = document.getElementById("live");
+    var es = new EventSource(q.dataset.events);
+    es.addEventListener("open", function () {
+      if (status) { status.textContent = status.dataset.on; status.classList.add("on"); }
+    });
+    es.addEventListener("error", function () {
+      if (status) { status.textContent = status.dataset.off; status.classList.remove("on"); }
+    });
+    es.addEventListener("queue", function (ev) {
+      var d = JSON.parse(ev.data);
+      skew = d.now - Date.now() / 1000;
+      q.innerHTML = d.html;
+      var count = document.getElementById("count");
+      if (count) count.textContent = d.count;
+      var fresh = seen === null ? [] : d.imminent.filter(function (id) { return seen.indexOf(id) < 0; });
+      seen = d.imminent;
+      if (fresh.length) alertNew(fresh, q);
+      q.dataset.updated = String(Date.now());
+      tick();
+    });
+    var button = document.getElementById("alerts");
+    if (button) {
+      var on = function () { button.textContent = button.dataset.on; button.disabled = true; };
+      if (window.Notification && Notification.permission === "granted") on();
+      button.addEventListener("click", function () {
+        beep(); // unlocks audio after a user gesture
+        if (window.Notification && Notification.permission !== "granted") {
+          Notification.requestPermission().then(function (p) { if (p === "granted") on(); });
+        } else { on(); }
+      });
+    }
+  }
+
+  function templates() {
+    document.querySelectorAll("select[data-fill]").forEach(function (sel) {
+      sel.addEventListener("change", function () {
+        var target = document.getElementById(sel.dataset.fill);
+        if (target && sel.value) { target.value = sel.value; target.focus(); }
+      });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    live();
+    templates();
+    tick();
+    setInterval(tick, 1000);
+  });
+})();

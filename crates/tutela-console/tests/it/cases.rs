@@ -1,0 +1,381 @@
+//! Crisis messages in English and Chinese reach the queue, live, ranked by what the findings
+//! say; the case view shows the triggering message (spans marked) and the turns before it; an
+//! agent claims and replies, the person receives the reply in their conversation; a second
+//! agent cannot resolve a case they do not hold, a supervisor can (with a note); resolving hands
+//! the person back to the AI; every step is in the audit log with the staff id.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use futures_util::StreamExt;
+use tower::ServiceExt;
+use tutela_store::{Direction, EscalationStatus, StaffRole};
+
+use crate::support::{Env, audit_event, env, get, location, post};
+
+const IMMINENT_EN: &str = "I'm going to kill myself tonight, I already have the pills.";
+const IDEATION_EN: &str = "I want to die.";
+const IMMINENT_ZH: &str = "我今晚就要自杀，药都准备好了。";
+
+async fn staffed() -> Env {
+    let e = env().await;
+    e.staff("ann", StaffRole::Agent).await;
+    e.staff("bob", StaffRole::Agent).await;
+    e.staff("sue", StaffRole::Supervisor).await;
+    e
+}
+
+#[tokio::test]
+async fn the_queue_ranks_by_the_findings_not_by_age() {
+    let e = staffed().await;
+    let ideation = e.crisis("u-ideation", IDEATION_EN).await;
+    e.clock.advance_secs(60);
+    let imminent = e.crisis("u-imminent", IMMINENT_EN).await;
+    e.clock.advance_secs(60);
+    let zh = e.crisis("u-zh", IMMINENT_ZH).await;
+    let s = e.login("ann").await;
+    let (status, _, body) = e.send(get("/console", Some(&s))).await;
+    assert_eq!(status, StatusCode::OK);
+    let at = |id: i64| {
+        body.find(&format!("data-case=\"{id}\""))
+            .unwrap_or_else(|| panic!("case {id} in {body}"))
+    };
+    // Both imminent cases before the older ideation one; the older imminent one first.
+    assert!(at(imminent) < at(zh), "older imminent first");
+    assert!(at(zh) < at(ideation), "imminent before ideation");
+    assert!(body.contains("data-signal=\"imminent\""));
+    assert!(body.contains("data-signal=\"ideation\""));
+    // Search by pseudonym and by case id; filters.
+    let (_, _, found) = e.send(get("/console?q=u-zh", Some(&s))).await;
+    assert!(
+        found.contains(&format!("data-case=\"{zh}\""))
+            && !found.contains(&format!("data-case=\"{imminent}\""))
+    );
+    let (_, _, found) = e
+        .send(get(&format!("/console?q=%23{ideation}"), Some(&s)))
+        .await;
+    assert!(
+        found.contains(&format!("data-case=\"{ideation}\""))
+            && !found.contains(&format!("data-case=\"{zh}\""))
+    );
+    let (_, _, mine) = e.send(get("/console?assignee=me", Some(&s))).await;
+    assert!(mine.contains("No open cases"), "nothing claimed yet");
+    // The SLA clock: five minutes by default; the first case is past it.
+    e.clock.advance_secs(4 * 60);
+    let (_, _, later) = e.send(get("/console", Some(&s))).await;
+    assert!(later.contains("SLA overdue by"), "{later}");
+}
+
+/// Reads the event stream until `needle` shows up (a liveness bound only: the stream looks every
+/// two seconds).
+async fn read_until(body: &mut axum::body::BodyDataStream, needle: &str, text: &mut String) {
+    let found = tokio::time::timeout(Duration::from_secs(20), async {
+        while !text.contains(needle) {
+            let chunk = body.next().await.expect("stream open").expect("chunk");
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await;
+    assert!(found.is_ok(), "`{needle}` never arrived in {text}");
+}
+
+#[tokio::test]
+async fn a_new_case_arrives_live_on_the_event_stream() {
+    let e = staffed().await;
+    let s = e.login("ann").await;
+    let before = e.crisis("u-first", IDEATION_EN).await;
+    let req = Request::get("/console/events")
+        .header(header::COOKIE, format!("tutela_session={}", s.cookie))
+        .body(Body::empty())
+        .unwrap();
+    let r = e.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()[header::CONTENT_TYPE], "text/event-stream");
+    let mut body = r.into_body().into_data_stream();
+    let mut text = String::new();
+    read_until(&mut body, &format!("data-case=\\\"{before}\\\""), &mut text).await;
+    assert!(text.starts_with("event: queue"), "{text}");
+    let zh = e.crisis("u-live-zh", IMMINENT_ZH).await;
+    read_until(&mut body, &format!("data-case=\\\"{zh}\\\""), &mut text).await;
+    assert!(text.contains(&format!("\"imminent\":[{zh}]")), "{text}");
+}
+
+#[tokio::test]
+async fn the_case_view_shows_the_message_its_spans_and_the_turns_before() {
+    let e = staffed().await;
+    let case = e.crisis("u-view", IMMINENT_EN).await;
+    let s = e.login("ann").await;
+    let (status, _, body) = e
+        .send(get(&format!("/console/cases/{case}"), Some(&s)))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body.contains("hi, long day") && body.contains("I&#39;m here. What happened?")
+            || body.contains("I'm here. What happened?"),
+        "prior turns: {body}"
+    );
+    assert!(body.contains("<mark>"), "spans marked: {body}");
+    assert!(body.contains("opened the case"));
+    assert!(body.contains("Imminent: plan or means"));
+    assert!(body.contains("988"), "US help lines shown: {body}");
+    assert!(body.contains("name=\"text\""), "reply box for an agent");
+    assert!(
+        body.contains("Introduce yourself"),
+        "quick templates in English"
+    );
+    // Chinese: templates in the person's language.
+    let zh = e.crisis("u-view-zh", IMMINENT_ZH).await;
+    let (_, _, body) = e.send(get(&format!("/console/cases/{zh}"), Some(&s))).await;
+    assert!(body.contains("自我介绍"), "Chinese templates");
+    assert!(body.contains("<mark>"));
+    // The console in Chinese.
+    let req = Request::get(format!("/console/cases/{zh}"))
+        .header(
+            header::COOKIE,
+            format!("tutela_session={}; tutela_lang=zh", s.cookie),
+        )
+        .body(Body::empty())
+        .unwrap();
+    let (_, _, body) = e.send(req).await;
+    assert!(
+        body.contains("触发案例") && body.contains("紧急：有计划或手段"),
+        "{body}"
+    );
+    // Kept turns never reach the audit chain.
+    let page = e.state.records.backend.audit_page(0, 1000).await.unwrap();
+    let all =
+        serde_json::to_string(&page.iter().map(|r| r.payload.clone()).collect::<Vec<_>>()).unwrap();
+    assert!(!all.contains("hi, long day") && !all.contains("pills"));
+}
+
+#[tokio::test]
+async fn claim_reply_hand_over_and_resolve() {
+    let e = staffed().await;
+    let case = e.crisis("u-flow", IMMINENT_EN).await;
+    let ann = e.login("ann").await;
+    let bob = e.login("bob").await;
+    let sue = e.login("sue").await;
+    let path = |a: &str| format!("/console/cases/{case}/{a}");
+
+    // Ann claims and replies.
+    let (status, headers, _) = e
+        .send(post(&path("claim"), Some(&ann), Some(&ann.csrf), &[]))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&headers), format!("/console/cases/{case}"));
+    let (status, _, _) = e
+        .send(post(
+            &path("reply"),
+            Some(&ann),
+            Some(&ann.csrf),
+            &[("text", "I'm Ann, a real person. Are you safe right now?")],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let msgs = e
+        .state
+        .records
+        .backend
+        .escalation_messages(case)
+        .await
+        .unwrap();
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(
+        (msgs[0].direction, msgs[0].author.as_deref()),
+        (Direction::ToUser, Some("ann"))
+    );
+    let d = audit_event(&e.state, "replied").await.unwrap();
+    assert_eq!(d["staff"], "ann");
+    assert!(d.get("text").is_none(), "no chat text in the audit log");
+
+    // The person's next turn carries the reply.
+    let reply = e
+        .chat(
+            "u-flow",
+            serde_json::json!([{"role": "user", "content": "ok"}]),
+        )
+        .await;
+    let text = reply["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or("");
+    assert!(text.contains("Are you safe right now?"), "{reply}");
+
+    // Bob holds nothing: he can neither reply nor resolve.
+    let (status, _, _) = e
+        .send(post(
+            &path("reply"),
+            Some(&bob),
+            Some(&bob.csrf),
+            &[("text", "hi")],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _, body) = e
+        .send(post(
+            &path("resolve"),
+            Some(&bob),
+            Some(&bob.csrf),
+            &[("note", "done"), ("outcome", "referred")],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(body.contains("held by"), "{body}");
+
+    // Ann hands over to Bob; now Bob holds it.
+    let (status, _, _) = e
+        .send(post(
+            &path("assign"),
+            Some(&ann),
+            Some(&ann.csrf),
+            &[("to", "bob")],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let c = e
+        .state
+        .records
+        .backend
+        .get_escalation(case)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.claimed_by.as_deref(), Some("bob"));
+    let (status, _, _) = e
+        .send(post(
+            &path("resolve"),
+            Some(&ann),
+            Some(&ann.csrf),
+            &[("note", "x"), ("outcome", "other")],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "Ann no longer holds it");
+
+    // Resolving needs a note and an outcome, even for a supervisor.
+    let (status, _, _) = e
+        .send(post(
+            &path("resolve"),
+            Some(&sue),
+            Some(&sue.csrf),
+            &[("note", " "), ("outcome", "referred")],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _, _) = e
+        .send(post(
+            &path("resolve"),
+            Some(&sue),
+            Some(&sue.csrf),
+            &[("note", "talked it through"), ("outcome", "nonsense")],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // The supervisor resolves Bob's case, with a note.
+    let (status, _, _) = e
+        .send(post(
+            &path("resolve"),
+            Some(&sue),
+            Some(&sue.csrf),
+            &[
+                ("note", "Safe with her sister; referred to 988."),
+                ("outcome", "referred"),
+            ],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let c = e
+        .state
+        .records
+        .backend
+        .get_escalation(case)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.status, EscalationStatus::Resolved);
+    assert_eq!(
+        c.resolution.as_deref(),
+        Some("Safe with her sister; referred to 988.")
+    );
+    let d = audit_event(&e.state, "resolved").await.unwrap();
+    assert_eq!(
+        (
+            d["staff"].as_str(),
+            d["outcome"].as_str(),
+            d["held_by"].as_str()
+        ),
+        (Some("sue"), Some("referred"), Some("bob"))
+    );
+    assert_eq!(d["as_supervisor"], true);
+    assert!(audit_event(&e.state, "assigned").await.is_some());
+    assert!(audit_event(&e.state, "claimed").await.is_some());
+
+    // Resolved: nothing more to do; the queue no longer lists it.
+    let (status, _, _) = e
+        .send(post(&path("claim"), Some(&ann), Some(&ann.csrf), &[]))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (_, _, q) = e.send(get("/console", Some(&ann))).await;
+    assert!(!q.contains(&format!("data-case=\"{case}\"")));
+}
+
+#[tokio::test]
+async fn an_agent_puts_a_case_back_and_the_turns_go_with_the_user_data() {
+    let e = staffed().await;
+    let case = e.crisis("u-back", IDEATION_EN).await;
+    let ann = e.login("ann").await;
+    e.send(post(
+        &format!("/console/cases/{case}/claim"),
+        Some(&ann),
+        Some(&ann.csrf),
+        &[],
+    ))
+    .await;
+    let (status, _, _) = e
+        .send(post(
+            &format!("/console/cases/{case}/release"),
+            Some(&ann),
+            Some(&ann.csrf),
+            &[],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let c = e
+        .state
+        .records
+        .backend
+        .get_escalation(case)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((c.status, c.claimed_by), (EscalationStatus::Open, None));
+    assert!(
+        !e.state
+            .records
+            .backend
+            .case_turns(case)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    e.state
+        .records
+        .backend
+        .delete_user("u-back", e.state.clock.now())
+        .await
+        .unwrap();
+    assert!(
+        e.state
+            .records
+            .backend
+            .case_turns(case)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A case row without kept turns still renders.
+    let (status, _, body) = e
+        .send(get(&format!("/console/cases/{case}"), Some(&ann)))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("No messages were kept"));
+}

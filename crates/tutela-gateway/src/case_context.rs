@@ -1,0 +1,101 @@
+//! Keeps what staff need to see of a case (the operator console): the message that opened or
+//! raised it, with the user-side findings (spans into that text), and, when the case is new,
+//! the last `[console] case_turns` turns of the conversation before it, as the app sent them in
+//! `messages`. Stored beside the case (`tutela_store::CaseStore`), never in the audit chain;
+//! deleted with the user's data and after the retention period of a resolved case.
+
+use serde_json::Value;
+use tutela_store::NewCaseTurn;
+use tutela_types::{Finding, Side, Timestamp};
+
+use crate::state::AppState;
+
+/// The turns before the person's new input: user and assistant messages of the request, up to
+/// (not including) the trailing run of user messages, the last `n` of them.
+pub fn prior_turns(req: &Value, n: usize) -> Vec<NewCaseTurn> {
+    let Some(msgs) = req.get("messages").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    let end = msgs
+        .iter()
+        .rposition(|m| m.get("role").and_then(Value::as_str) == Some("assistant"))
+        .map_or(0, |i| i + 1);
+    let mut turns: Vec<NewCaseTurn> = msgs[..end]
+        .iter()
+        .filter_map(|m| {
+            let role = m.get("role").and_then(Value::as_str)?;
+            if role != "user" && role != "assistant" {
+                return None;
+            }
+            let body = crate::openai::content_text(m);
+            (!body.trim().is_empty()).then(|| NewCaseTurn {
+                role: role.to_owned(),
+                body,
+                trigger: false,
+                findings: Vec::new(),
+            })
+        })
+        .collect();
+    let skip = turns.len().saturating_sub(n);
+    turns.drain(..skip);
+    turns
+}
+
+/// Keeps the triggering message of `case_id` (and, for a new case, the turns before it, read
+/// again from the request body: only turns that open a case pay for it). A failure is logged,
+/// not raised: the person's reply must not wait on it.
+pub async fn keep(
+    st: &AppState,
+    case_id: i64,
+    body: &[u8],
+    user_text: &str,
+    findings: &[Finding],
+    now: Timestamp,
+) {
+    let prior = serde_json::from_slice::<Value>(body)
+        .map(|req| prior_turns(&req, st.config.console.case_turns))
+        .unwrap_or_default();
+    let trigger = NewCaseTurn {
+        role: "user".into(),
+        body: user_text.to_owned(),
+        trigger: true,
+        findings: findings
+            .iter()
+            .filter(|f| f.side == Side::User)
+            .cloned()
+            .collect(),
+    };
+    if let Err(e) = st
+        .records
+        .backend
+        .keep_case_turns(case_id, &prior, &trigger, now)
+        .await
+    {
+        tracing::error!(case = case_id, error = %e, "cannot keep the turns of a case");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn prior_turns_stop_before_the_new_input_and_keep_the_last_n() {
+        let req = json!({"messages": [
+            {"role": "system", "content": "persona"},
+            {"role": "user", "content": "one"},
+            {"role": "assistant", "content": "two"},
+            {"role": "user", "content": "three"},
+            {"role": "assistant", "content": [{"type": "text", "text": "four"}]},
+            {"role": "user", "content": "new input"},
+        ]});
+        let all: Vec<String> = prior_turns(&req, 10).into_iter().map(|t| t.body).collect();
+        assert_eq!(all, ["one", "two", "three", "four"]);
+        let last: Vec<String> = prior_turns(&req, 2).into_iter().map(|t| t.body).collect();
+        assert_eq!(last, ["three", "four"]);
+        assert!(prior_turns(&req, 0).is_empty());
+        let first = json!({"messages": [{"role": "user", "content": "hi"}]});
+        assert!(prior_turns(&first, 10).is_empty());
+    }
+}
