@@ -71,6 +71,8 @@
     });
     es.addEventListener("error", function () {
       if (status) { status.textContent = status.dataset.off; status.classList.remove("on"); }
+      // Closed for good (the session ended): reload, which leads to the sign-in page.
+      if (es.readyState === EventSource.CLOSED) { location.reload(); }
     });
     es.addEventListener("queue", function (ev) {
       var d = JSON.parse(ev.data);

@@ -78,6 +78,20 @@ impl Signed {
         }
     }
 
+    /// Whether the session is still live (not signed out, expired, or its account disabled):
+    /// a long-lived event stream asks before each event.
+    pub async fn still_live(&self, cs: &Console) -> bool {
+        matches!(
+            cs.app.records.backend.staff_session(&self.token_hash).await,
+            Ok(Some(s)) if {
+                let idle = i64::from(cs.app.config.console.idle_minutes) * 60;
+                let now = cs.app.clock.now();
+                now.secs_since(s.created_at) < MAX_SESSION_SECS
+                    && now.secs_since(s.last_seen_at) < idle
+            }
+        )
+    }
+
     /// Whether the role allows `perm`.
     pub fn can(&self, perm: Perm) -> bool {
         allows(self.staff.role, perm)

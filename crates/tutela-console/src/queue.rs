@@ -322,7 +322,7 @@ pub async fn events(
         return r;
     }
     let stream = futures_util::stream::unfold(
-        (cs, signed, f, String::new(), true),
+        (cs, signed, f, None::<String>, true),
         move |(cs, signed, f, last, first)| async move {
             let mut first = first;
             loop {
@@ -331,6 +331,10 @@ pub async fn events(
                     let _ = tokio::time::timeout(Duration::from_secs(2), bell).await;
                 }
                 first = false;
+                // A stream open in a tab must not outlive the session it was opened with.
+                if !signed.still_live(&cs).await {
+                    return None;
+                }
                 let now = cs.app.clock.now();
                 let rows = match rows(&cs, &signed, &f).await {
                     Ok(r) => r,
@@ -354,7 +358,7 @@ pub async fn events(
                         )
                     })
                     .collect();
-                if key == last {
+                if last.as_deref() == Some(key.as_str()) {
                     continue;
                 }
                 let data = serde_json::json!({
@@ -364,7 +368,10 @@ pub async fn events(
                     "imminent": rows.iter().filter(|r| r.signal == Signal::Imminent && r.case.status == EscalationStatus::Open).map(|r| r.case.id).collect::<Vec<_>>(),
                 });
                 let event = Event::default().event("queue").data(data.to_string());
-                return Some((Ok::<Event, Infallible>(event), (cs, signed, f, key, false)));
+                return Some((
+                    Ok::<Event, Infallible>(event),
+                    (cs, signed, f, Some(key), false),
+                ));
             }
         },
     );

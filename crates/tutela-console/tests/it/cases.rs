@@ -379,3 +379,32 @@ async fn an_agent_puts_a_case_back_and_the_turns_go_with_the_user_data() {
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("No messages were kept"));
 }
+
+#[tokio::test]
+async fn the_event_stream_ends_with_the_session() {
+    let e = staffed().await;
+    let s = e.login("ann").await;
+    let req = Request::get("/console/events")
+        .header(header::COOKIE, format!("tutela_session={}", s.cookie))
+        .body(Body::empty())
+        .unwrap();
+    let r = e.app.clone().oneshot(req).await.unwrap();
+    let mut body = r.into_body().into_data_stream();
+    let mut text = String::new();
+    read_until(&mut body, "event: queue", &mut text).await;
+    let (status, _, _) = e
+        .send(post("/console/logout", Some(&s), Some(&s.csrf), &[]))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    // A new case would be sent to a live session; this one's stream ends instead.
+    e.crisis("u-after", IDEATION_EN).await;
+    let ended = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.expect("chunk");
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream went on: {text}");
+    assert!(!text.contains("u-after"), "{text}");
+}
