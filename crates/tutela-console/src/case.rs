@@ -166,7 +166,13 @@ pub async fn page(
     match view(&cs, lang, &signed, &case).await {
         Ok(body) => html(
             StatusCode::OK,
-            shell(lang, &format!("#{}", case.id), Some(&signed), "case", body),
+            shell(
+                lang,
+                &format!("#{}", case.id),
+                Some(&signed),
+                &format!("/console/cases/{}", case.id),
+                body,
+            ),
         ),
         Err(e) => store_refusal(lang, &signed, e),
     }

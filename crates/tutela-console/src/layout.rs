@@ -91,10 +91,17 @@ pub fn page(lang: Lang, title: &str, signed: Option<&Signed>, here: &str, body: 
     }
 }
 
-fn here_path(here: &str) -> &'static str {
+/// Where the language switch returns: the page itself (`here` is a name or a console path).
+fn here_path(here: &str) -> &str {
     match here {
         "users" => "/console/users",
         "login" => "/console/login",
+        p if p.starts_with("/console/")
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'/' || b == b'-' || b == b'_') =>
+        {
+            p
+        }
         _ => "/console",
     }
 }

@@ -1,0 +1,159 @@
+"""The operator console in real headless Chromium, against a running `tutela serve`.
+
+Walks what a trust & safety team does: sign in; crisis messages in English and Chinese arrive
+live in the queue with their severity (no reload); the agent sees the triggering message and the
+turns before it, claims, replies with a quick template; the person receives the reply in their
+conversation; a second agent cannot resolve a case they do not hold; a supervisor resolves it
+with a note; compliance reads but has no reply box; the console in Chinese at 390 px.
+Screenshots of each step go to $TUTELA_ARTIFACTS.
+"""
+
+import json
+import os
+import re
+import urllib.request
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+URL = os.environ["TUTELA_URL"]
+PASSWORD = os.environ["TUTELA_STAFF_PASSWORD"]
+ARTIFACTS = os.environ["TUTELA_ARTIFACTS"]
+
+IMMINENT_EN = "I'm going to kill myself tonight, I already have the pills."
+IMMINENT_ZH = "我今晚就要自杀，药都准备好了。"
+PRIOR = [
+    {"role": "user", "content": "hi, long day"},
+    {"role": "assistant", "content": "I'm here. What happened?"},
+]
+
+
+def chat(user, messages):
+    """A chat turn as the person's app sends it; the reply text."""
+    req = urllib.request.Request(
+        URL + "/v1/chat/completions",
+        data=json.dumps({"messages": messages}).encode(),
+        headers={"content-type": "application/json", "x-tutela-user": user},
+    )
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return json.load(r)["choices"][0]["message"]["content"]
+
+
+def shot(page, name):
+    page.screenshot(path=os.path.join(ARTIFACTS, name + ".png"), full_page=True)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=os.environ["TUTELA_CHROMIUM"],
+            args=["--no-sandbox", "--disable-dev-shm-usage"],
+        )
+        yield b
+        b.close()
+
+
+def sign_in(browser, username, locale="en-US", width=1280):
+    ctx = browser.new_context(locale=locale, viewport={"width": width, "height": 900})
+    page = ctx.new_page()
+    page.goto(URL + "/console")
+    expect(page).to_have_url(re.compile(r"/console/login\?next="))
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form[action='/console/login'] button[type=submit]")
+    expect(page).to_have_url(URL + "/console")
+    return page
+
+
+def test_a_crisis_from_queue_to_resolution(browser):
+    ann = sign_in(browser, "ann")
+    expect(ann.locator("#live")).to_have_class(re.compile(r"\bon\b"), timeout=15_000)
+    shot(ann, "01-queue-empty")
+
+    # The person writes; the case arrives in the open queue without a reload.
+    chat("u-browser-en", PRIOR + [{"role": "user", "content": IMMINENT_EN}])
+    en_row = ann.locator("li.case", has_text="u-browser-en")
+    expect(en_row).to_have_count(1, timeout=15_000)
+    expect(en_row).to_have_attribute("data-signal", "imminent")
+    chat("u-browser-zh", [{"role": "user", "content": IMMINENT_ZH}])
+    zh_row = ann.locator("li.case", has_text="u-browser-zh")
+    expect(zh_row).to_have_count(1, timeout=15_000)
+    expect(zh_row).to_have_attribute("data-signal", "imminent")
+    shot(ann, "02-queue-live")
+
+    # The case view: the message that opened it (spans marked) and the turns before it.
+    en_row.locator("a").click()
+    expect(ann.locator(".turn.trigger")).to_contain_text("kill myself")
+    expect(ann.locator(".turn.trigger mark").first).to_be_visible()
+    expect(ann.locator(".turn.user").first).to_contain_text("hi, long day")
+    expect(ann.locator(".turn.assistant").first).to_contain_text("What happened?")
+    expect(ann.locator("pre.help")).to_contain_text("988")
+    case_url = ann.url
+    shot(ann, "03-case-view")
+
+    # Claim, then reply with a quick template.
+    ann.click("form[action$='/claim'] button")
+    expect(ann.locator(".status")).to_contain_text("ann")
+    ann.select_option("#template", index=1)
+    expect(ann.locator("#reply-text")).to_have_value(re.compile(r"real person"))
+    ann.click("form.reply button[type=submit]")
+    expect(ann.locator(".turn.staff")).to_contain_text("real person")
+    shot(ann, "04-replied")
+
+    # The person receives it in their own conversation.
+    reply = chat("u-browser-en", PRIOR + [
+        {"role": "user", "content": IMMINENT_EN},
+        {"role": "assistant", "content": "..."},
+        {"role": "user", "content": "hello?"},
+    ])
+    assert "real person" in reply, reply
+
+    # A second agent does not hold the case: no resolve form, and a forged post is refused.
+    bob = sign_in(browser, "bob")
+    bob.goto(case_url)
+    expect(bob.locator("form.resolve")).to_have_count(0)
+    csrf = bob.locator("form[action='/console/logout'] input[name=csrf]").get_attribute("value")
+    r = bob.request.post(case_url + "/resolve", form={"csrf": csrf, "note": "x", "outcome": "other"})
+    assert r.status == 409, r.status
+    shot(bob, "05-second-agent")
+
+    # Compliance reads the case but has no reply box.
+    cleo = sign_in(browser, "cleo")
+    cleo.goto(case_url)
+    expect(cleo.locator(".turn.trigger")).to_be_visible()
+    expect(cleo.locator("form.reply")).to_have_count(0)
+
+    # The supervisor resolves Ann's case, with a note and an outcome.
+    sue = sign_in(browser, "sue")
+    sue.goto(case_url)
+    sue.select_option("form.resolve select[name=outcome]", "referred")
+    sue.fill("form.resolve textarea[name=note]", "Safe with her sister; referred to 988.")
+    sue.click("form.resolve button[type=submit]")
+    expect(sue.locator(".status")).to_contain_text("resolved")
+    expect(sue.locator("dd", has_text="referred to 988")).to_be_visible()
+    shot(sue, "06-resolved")
+
+    # Gone from the open queue, live.
+    ann.goto(URL + "/console")
+    expect(ann.locator("li.case", has_text="u-browser-en")).to_have_count(0)
+
+
+def test_the_console_in_chinese_at_390_px(browser):
+    page = sign_in(browser, "ann", locale="zh-CN", width=390)
+    expect(page.locator("h1")).to_contain_text("待处理案例")
+    chat("u-browser-zh2", [{"role": "user", "content": IMMINENT_ZH}])
+    row = page.locator("li.case", has_text="u-browser-zh2")
+    expect(row).to_have_count(1, timeout=15_000)
+    expect(row.locator(".badge")).to_contain_text("紧急")
+    # Nothing wider than the screen.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    shot(page, "07-queue-zh-390")
+    row.locator("a").click()
+    expect(page.locator(".turn.trigger")).to_contain_text("自杀")
+    expect(page.locator("#template option").nth(1)).to_have_text("自我介绍")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    shot(page, "08-case-zh-390")
+    # The switch in the header goes back to English.
+    page.click("a.lang")
+    expect(page.locator("h1")).to_contain_text("Case")
