@@ -157,3 +157,26 @@ def test_the_console_in_chinese_at_390_px(browser):
     # The switch in the header goes back to English.
     page.click("a.lang")
     expect(page.locator("h1")).to_contain_text("Case")
+
+
+def test_compliance_opens_each_report_and_downloads_one(browser):
+    page = sign_in(browser, "cleo")
+    page.click("header nav a[href='/console/compliance']")
+    expect(page.locator("h1")).to_contain_text("Compliance")
+    shot(page, "09-compliance")
+    for link in page.locator("ul.reports > li > a:first-child").all():
+        href = link.get_attribute("href")
+        r = page.request.get(URL + href)
+        assert r.status == 200, (href, r.status)
+        assert r.headers["content-type"].startswith("text/html"), href
+    page.goto(URL + "/console/reports/assessment?format=html")
+    shot(page, "10-report-assessment")
+    page.goto(URL + "/console/compliance")
+    with page.expect_download() as d:
+        page.click("a[href='/console/reports/transparency?format=md&download=1']")
+    path = os.path.join(ARTIFACTS, "tutela-transparency.md")
+    d.value.save_as(path)
+    with open(path, encoding="utf-8") as f:
+        assert f.read().startswith("#")
+    page.goto(URL + "/console/audit")
+    expect(page.locator("p.ok")).to_be_visible()

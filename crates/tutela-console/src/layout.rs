@@ -19,10 +19,13 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 /// Adds the console's security headers to any response.
 pub fn secure(mut r: Response) -> Response {
     let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
+    // A page that set its own (a self-contained report) keeps it.
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        );
+    }
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -71,6 +74,9 @@ pub fn page(lang: Lang, title: &str, signed: Option<&Signed>, here: &str, body: 
                             @if crate::perm::allows(s.staff.role, Perm::LookUpUsers) {
                                 a href="/console/users" aria-current=[(here == "users").then_some("page")] { (lang.t("Users", "用户")) }
                             }
+                            @if crate::perm::allows(s.staff.role, Perm::Compliance) {
+                                a href="/console/compliance" aria-current=[(here == "compliance").then_some("page")] { (lang.t("Compliance", "合规")) }
+                            }
                         }
                     }
                     span.spacer {}
@@ -95,6 +101,7 @@ pub fn page(lang: Lang, title: &str, signed: Option<&Signed>, here: &str, body: 
 fn here_path(here: &str) -> &str {
     match here {
         "users" => "/console/users",
+        "compliance" => "/console/compliance",
         "login" => "/console/login",
         p if p.starts_with("/console/")
             && p.bytes()

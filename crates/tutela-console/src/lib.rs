@@ -12,6 +12,8 @@
 //!   actions: claim, reply (quick templates in the person's language), hand over, put back,
 //!   resolve with a note and an outcome.
 //! - `users`: user lookup, export and deletion with a confirmation.
+//! - `compliance`: the reports (view, download), obligation records, the complaints queue with
+//!   due times, audit verify with the head to keep.
 //!
 //! Server-rendered HTML (maud: templates are Rust, checked and escaped at compile time, no
 //! template files or Node toolchain); one small script and one stylesheet embedded in the binary
@@ -30,6 +32,7 @@ pub mod accounts;
 mod assets;
 pub mod auth;
 mod case;
+mod compliance;
 pub mod i18n;
 pub mod layout;
 pub mod perm;
@@ -130,6 +133,26 @@ pub fn router(app: AppState) -> Router {
             "/console/users/{id}/delete",
             post(users::delete).route_layer(need(Perm::DeleteUserData)),
         )
+        .route(
+            "/console/compliance",
+            get(compliance::overview).route_layer(need(Perm::Compliance)),
+        )
+        .route(
+            "/console/reports/{id}",
+            get(compliance::report).route_layer(need(Perm::Compliance)),
+        )
+        .route(
+            "/console/audit",
+            get(compliance::audit).route_layer(need(Perm::Compliance)),
+        )
+        .route(
+            "/console/complaints/{id}/resolve",
+            post(compliance::resolve_complaint).route_layer(need(Perm::Compliance)),
+        )
+        .route(
+            "/console/obligations/{id}/close",
+            post(compliance::close_obligation).route_layer(need(Perm::Compliance)),
+        )
         .route("/console/logout", post(auth::logout))
         .route_layer(from_fn_with_state(cs.clone(), auth::guard));
     Router::new()
@@ -172,6 +195,19 @@ pub const GUARDED_ROUTES: &[(&str, &str, Option<Perm>)] = &[
         "POST",
         "/console/users/{id}/delete",
         Some(Perm::DeleteUserData),
+    ),
+    ("GET", "/console/compliance", Some(Perm::Compliance)),
+    ("GET", "/console/reports/{id}", Some(Perm::Compliance)),
+    ("GET", "/console/audit", Some(Perm::Compliance)),
+    (
+        "POST",
+        "/console/complaints/{id}/resolve",
+        Some(Perm::Compliance),
+    ),
+    (
+        "POST",
+        "/console/obligations/{id}/close",
+        Some(Perm::Compliance),
     ),
     ("POST", "/console/logout", None),
 ];

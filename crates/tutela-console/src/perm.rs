@@ -15,6 +15,8 @@ pub enum Perm {
     LookUpUsers,
     /// Delete a user's data (CN Art. 16).
     DeleteUserData,
+    /// Reports, obligation records, complaints, audit verify.
+    Compliance,
 }
 
 /// Whether `role` may do `perm`.
@@ -26,6 +28,7 @@ pub enum Perm {
 /// | supervise | no | yes | no | yes |
 /// | look up users | no | yes | yes | yes |
 /// | delete user data | no | no | yes | yes |
+/// | compliance pages | no | no | yes | yes |
 pub fn allows(role: StaffRole, perm: Perm) -> bool {
     use StaffRole::{Admin, Agent, Compliance, Supervisor};
     match perm {
@@ -33,7 +36,7 @@ pub fn allows(role: StaffRole, perm: Perm) -> bool {
         Perm::ActOnCases => matches!(role, Agent | Supervisor | Admin),
         Perm::Supervise => matches!(role, Supervisor | Admin),
         Perm::LookUpUsers => matches!(role, Supervisor | Compliance | Admin),
-        Perm::DeleteUserData => matches!(role, Compliance | Admin),
+        Perm::DeleteUserData | Perm::Compliance => matches!(role, Compliance | Admin),
     }
 }
 
@@ -48,6 +51,7 @@ mod tests {
         assert!(!allows(Agent, Perm::Supervise));
         assert!(!allows(Compliance, Perm::ActOnCases));
         assert!(allows(Compliance, Perm::DeleteUserData));
+        assert!(allows(Compliance, Perm::Compliance) && !allows(Agent, Perm::Compliance));
         assert!(allows(Supervisor, Perm::Supervise));
         assert!(!allows(Supervisor, Perm::DeleteUserData));
         for p in [
@@ -56,6 +60,7 @@ mod tests {
             Perm::Supervise,
             Perm::LookUpUsers,
             Perm::DeleteUserData,
+            Perm::Compliance,
         ] {
             assert!(allows(Admin, p));
         }

@@ -15,5 +15,6 @@
 
 mod auth;
 mod cases;
+mod compliance;
 mod roles;
 mod support;

@@ -1,0 +1,414 @@
+//! The compliance pages (`/console/compliance`): the four reports rendered in the browser and
+//! downloadable (HTML, Markdown, JSON); obligation records with what each needs, and closing
+//! them with a note; the complaints queue by due time, answered with an outcome; audit verify
+//! with the chain head to keep. For the compliance and admin roles; every action in the audit
+//! log with the staff id.
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use maud::html;
+use serde::Deserialize;
+use serde_json::json;
+use tutela_profile::{ProfileSet, Registry};
+use tutela_report::compile::{self, Options, Period};
+use tutela_report::{Format, Report};
+use tutela_store::{AuditKind, ComplaintStatus};
+
+use crate::Console;
+use crate::auth::{Signed, audit_staff, redirect};
+use crate::i18n::Lang;
+use crate::layout::{html, page, refusal};
+
+/// The published complaint time limit (the gateway's, CN Art. 21).
+const COMPLAINT_LIMIT_HOURS: u64 = tutela_gateway::compliance::COMPLAINT_LIMIT_HOURS;
+
+/// Report kinds with their names for people.
+const REPORTS: [(&str, &str, &str); 4] = [
+    ("usage", "Usage against the thresholds", "用量与阈值"),
+    (
+        "assessment",
+        "CN security assessment",
+        "安全评估报告（中国）",
+    ),
+    ("transparency", "Transparency report", "透明度报告"),
+    (
+        "sb243",
+        "California SB 243 annual report",
+        "加州 SB 243 年度报告",
+    ),
+];
+
+fn deployment_set(cs: &Console) -> Result<ProfileSet, String> {
+    static BUILTIN: std::sync::OnceLock<Result<Registry, String>> = std::sync::OnceLock::new();
+    let reg = BUILTIN
+        .get_or_init(|| Registry::builtin().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(Clone::clone)?;
+    let mut names = cs.app.config.jurisdictions.clone();
+    if cs.app.config.baseline {
+        names.push("baseline".into());
+    }
+    reg.select(&names).map_err(|e| e.to_string())
+}
+
+/// `GET /console/compliance`.
+pub async fn overview(State(cs): State<Console>, headers: HeaderMap, signed: Signed) -> Response {
+    let lang = Lang::of(&headers);
+    let b = &cs.app.records.backend;
+    let now = cs.app.clock.now();
+    let obligations = match b.list_obligations(false).await {
+        Ok(o) => o,
+        Err(e) => {
+            return refusal(
+                lang,
+                Some(&signed),
+                StatusCode::SERVICE_UNAVAILABLE,
+                &e.to_string(),
+            );
+        }
+    };
+    let complaints = match b.list_complaints(Some(ComplaintStatus::Open), 500).await {
+        Ok(c) => c,
+        Err(e) => {
+            return refusal(
+                lang,
+                Some(&signed),
+                StatusCode::SERVICE_UNAVAILABLE,
+                &e.to_string(),
+            );
+        }
+    };
+    let body = html! {
+        section.card.compliance {
+            h1 { (lang.t("Compliance", "合规")) }
+            h2 { (lang.t("Reports", "报告")) }
+            ul.reports {
+                @for (kind, en, zh) in REPORTS {
+                    li {
+                        a href={ "/console/reports/" (kind) "?format=html" } { (lang.t(en, zh)) }
+                        " · " (lang.t("download", "下载")) ": "
+                        @for f in ["html", "md", "json"] {
+                            a href={ "/console/reports/" (kind) "?format=" (f) "&download=1" } download { (f) } " "
+                        }
+                    }
+                }
+            }
+            p.hint { (lang.t("The current month; the SB 243 report covers the last calendar year.", "本月数据；SB 243 报告为上一自然年。")) }
+
+            h2 { (lang.t("Audit log", "审计日志")) }
+            p { a href="/console/audit" { (lang.t("Verify the hash chain", "验证哈希链")) } }
+
+            h2 { (lang.t("Complaints waiting for an answer", "待答复的投诉")) " " span.count { (complaints.len()) } }
+            @if complaints.is_empty() { p.empty { "—" } }
+            ol.cases {
+                @for c in &complaints {
+                    @let overdue = now >= c.due_at;
+                    li.complaint {
+                        div {
+                            strong { "#" (c.id) } " · " (c.category) " · "
+                            span class=[overdue.then_some("overdue")] {
+                                @if overdue { (lang.t("overdue since ", "已逾期，截止于 ")) } @else { (lang.t("due ", "截止 ")) }
+                                time { (c.due_at) }
+                            }
+                            @if let Some(u) = &c.user_id { " · " span.user { (u) } }
+                        }
+                        @if let Some(text) = &c.body { p.body { (text) } }
+                        form.inline-form method="post" action={ "/console/complaints/" (c.id) "/resolve" } {
+                            input type="hidden" name="csrf" value=(signed.csrf);
+                            select name="outcome" required {
+                                @for o in ["answered", "upheld", "overturned", "rejected"] { option value=(o) { (o) } }
+                            }
+                            button.small type="submit" { (lang.t("Answer", "答复")) }
+                        }
+                    }
+                }
+            }
+
+            h2 { (lang.t("Obligation records", "义务记录")) }
+            @if obligations.is_empty() { p.empty { "—" } }
+            ol.cases {
+                @for o in &obligations {
+                    li.obligation {
+                        div { strong { "#" (o.id) } " · " (o.status) " · " (o.article.as_deref().unwrap_or("")) " · " time { (o.opened_at) } }
+                        p { (o.description) }
+                        @if !o.due_items.is_empty() {
+                            ul { @for item in &o.due_items { li { (item) } } }
+                        }
+                        @if let Some(n) = &o.note { p.note { (n) } }
+                        @if o.status == "open" {
+                            form method="post" action={ "/console/obligations/" (o.id) "/close" } {
+                                input type="hidden" name="csrf" value=(signed.csrf);
+                                label { (lang.t("How it was discharged (required)", "履行情况（必填）"))
+                                    input type="text" name="note" required maxlength="2000"; }
+                                button.small type="submit" { (lang.t("Close", "关闭")) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    html(
+        StatusCode::OK,
+        page(
+            lang,
+            lang.t("Compliance", "合规"),
+            Some(&signed),
+            "compliance",
+            body,
+        ),
+    )
+}
+
+/// `?format=html|md|json&download=1`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    format: Option<String>,
+    download: Option<u8>,
+}
+
+/// `GET /console/reports/{kind}`: a report in the browser, or as a file.
+pub async fn report(
+    State(cs): State<Console>,
+    headers: HeaderMap,
+    signed: Signed,
+    Path(kind): Path<String>,
+    Query(q): Query<ReportQuery>,
+) -> Response {
+    let lang = Lang::of(&headers);
+    let fail = |e: String| refusal(lang, Some(&signed), StatusCode::SERVICE_UNAVAILABLE, &e);
+    let set = match deployment_set(&cs) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let now = cs.app.clock.now();
+    let options = Options {
+        utc_offset_minutes: 0,
+        deployment: cs.app.config.provider_name.clone(),
+        registration: tutela_store::Registration::default(),
+        complaint_time_limit_hours: COMPLAINT_LIMIT_HOURS,
+        generated_at: now,
+    };
+    let period = Period::month(tutela_store::month_of(now, 0));
+    let b = &*cs.app.records.backend;
+    let report = match kind.as_str() {
+        "usage" => compile::usage(b, &set, period, &options)
+            .await
+            .map(Report::Usage),
+        "assessment" => compile::assessment(b, &set, period, &options)
+            .await
+            .map(|r| Report::Assessment(Box::new(r))),
+        "transparency" => compile::transparency(b, &set, period, &options, Vec::new())
+            .await
+            .map(Report::Transparency),
+        "sb243" => {
+            let year: i32 = compile::day_string(now.local_date(0))[..4]
+                .parse()
+                .unwrap_or(2026)
+                - 1;
+            compile::sb243(b, &set, year, &options)
+                .await
+                .map(Report::Sb243)
+        }
+        _ => return refusal(lang, Some(&signed), StatusCode::NOT_FOUND, &kind),
+    };
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => return fail(e.to_string()),
+    };
+    let (format, mime, ext) = match q.format.as_deref().unwrap_or("html") {
+        "html" => (Format::Html, "text/html; charset=utf-8", "html"),
+        "md" => (Format::Markdown, "text/markdown; charset=utf-8", "md"),
+        "json" => (Format::Json, "application/json", "json"),
+        _ => {
+            return refusal(
+                lang,
+                Some(&signed),
+                StatusCode::BAD_REQUEST,
+                "html, md, json",
+            );
+        }
+    };
+    audit_staff(
+        &cs,
+        now,
+        AuditKind::Admin,
+        None,
+        Some(&signed.staff),
+        json!({"event": "report_viewed", "report": kind, "format": ext}),
+    )
+    .await;
+    let mut r = report.render(format).into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+    // The report's HTML is self-contained: its own inline styles and SVG, never a script.
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'",
+        ),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if q.download == Some(1)
+        && let Ok(v) =
+            HeaderValue::from_str(&format!("attachment; filename=\"tutela-{kind}.{ext}\""))
+    {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    r
+}
+
+/// `GET /console/audit`: walks the chain; shows the head to keep elsewhere.
+pub async fn audit(State(cs): State<Console>, headers: HeaderMap, signed: Signed) -> Response {
+    let lang = Lang::of(&headers);
+    let v = match tutela_store::audit::verify(&*cs.app.records.backend, None).await {
+        Ok(v) => v,
+        Err(e) => {
+            return refusal(
+                lang,
+                Some(&signed),
+                StatusCode::SERVICE_UNAVAILABLE,
+                &e.to_string(),
+            );
+        }
+    };
+    let now = cs.app.clock.now();
+    audit_staff(
+        &cs,
+        now,
+        AuditKind::Admin,
+        None,
+        Some(&signed.staff),
+        json!({"event": "audit_verified", "intact": v.is_intact()}),
+    )
+    .await;
+    let body = html! {
+        section.card {
+            h1 { (lang.t("Audit log", "审计日志")) }
+            @if v.is_intact() {
+                p.ok { (lang.t("The chain verifies: ", "哈希链验证通过：")) (v.records) (lang.t(" records.", " 条记录。")) }
+            } @else {
+                p.error { (lang.t("The chain does not verify: ", "哈希链验证失败：")) (json!(v.tamper)) }
+            }
+            @if let Some(head) = &v.head {
+                p { (lang.t("Head to keep elsewhere (pass it as --head to `tutela audit verify` later):", "请在别处保存此链头（之后作为 --head 传给 `tutela audit verify`）：")) }
+                pre.help { code { (head) } }
+            }
+            p { a href="/console/compliance" { "← " (lang.t("Compliance", "合规")) } }
+        }
+    };
+    html(
+        StatusCode::OK,
+        page(
+            lang,
+            lang.t("Audit log", "审计日志"),
+            Some(&signed),
+            "compliance",
+            body,
+        ),
+    )
+}
+
+/// The complaint answer form.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerForm {
+    #[serde(rename = "csrf")]
+    _csrf: String,
+    #[serde(default)]
+    outcome: String,
+}
+
+/// `POST /console/complaints/{id}/resolve`.
+pub async fn resolve_complaint(
+    State(cs): State<Console>,
+    headers: HeaderMap,
+    signed: Signed,
+    Path(id): Path<i64>,
+    Form(f): Form<AnswerForm>,
+) -> Response {
+    let lang = Lang::of(&headers);
+    if !["answered", "upheld", "overturned", "rejected"].contains(&f.outcome.as_str()) {
+        return refusal(
+            lang,
+            Some(&signed),
+            StatusCode::BAD_REQUEST,
+            lang.t("Choose an outcome.", "请选择结果。"),
+        );
+    }
+    let now = cs.app.clock.now();
+    match cs
+        .app
+        .records
+        .backend
+        .resolve_complaint(id, &f.outcome, now)
+        .await
+    {
+        Ok(c) => {
+            audit_staff(
+                &cs,
+                now,
+                AuditKind::Admin,
+                c.user_id.as_deref(),
+                Some(&signed.staff),
+                json!({"event": "complaint_answered", "complaint": id, "outcome": f.outcome}),
+            )
+            .await;
+            redirect("/console/compliance")
+        }
+        Err(e) => refusal(lang, Some(&signed), StatusCode::CONFLICT, &e.to_string()),
+    }
+}
+
+/// The obligation closing form.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloseForm {
+    #[serde(rename = "csrf")]
+    _csrf: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /console/obligations/{id}/close`.
+pub async fn close_obligation(
+    State(cs): State<Console>,
+    headers: HeaderMap,
+    signed: Signed,
+    Path(id): Path<i64>,
+    Form(f): Form<CloseForm>,
+) -> Response {
+    let lang = Lang::of(&headers);
+    let note = f.note.trim();
+    if note.is_empty() {
+        return refusal(
+            lang,
+            Some(&signed),
+            StatusCode::BAD_REQUEST,
+            lang.t("Say how it was discharged.", "请说明履行情况。"),
+        );
+    }
+    let now = cs.app.clock.now();
+    match cs.app.records.backend.close_obligation(id, note, now).await {
+        Ok(_) => {
+            audit_staff(
+                &cs,
+                now,
+                AuditKind::Admin,
+                None,
+                Some(&signed.staff),
+                json!({"event": "obligation_closed", "obligation": id}),
+            )
+            .await;
+            redirect("/console/compliance")
+        }
+        Err(e) => refusal(lang, Some(&signed), StatusCode::CONFLICT, &e.to_string()),
+    }
+}
