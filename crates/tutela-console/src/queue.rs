@@ -254,6 +254,21 @@ pub async fn page(
         j.sort();
         j
     };
+    // A supervisor sees who holds what: every colleague who can take cases is a filter.
+    let colleagues: Vec<String> = if signed.can(Perm::Supervise) {
+        cs.app
+            .records
+            .backend
+            .list_staff()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|s| s.is_active() && crate::perm::allows(s.role, Perm::ActOnCases))
+            .map(|s| s.username)
+            .collect()
+    } else {
+        Vec::new()
+    };
     let sel = |v: &Option<String>, x: &str| v.as_deref() == Some(x);
     let body = html! {
         section.queue {
@@ -289,6 +304,7 @@ pub async fn page(
                         option value="" { (lang.t("anyone", "任何人")) }
                         option value="me" selected[sel(&f.assignee, "me")] { (lang.t("me", "我")) }
                         option value="none" selected[sel(&f.assignee, "none")] { (lang.t("nobody", "无人")) }
+                        @for c in &colleagues { option value=(c) selected[sel(&f.assignee, c)] { (c) } }
                     }
                 }
                 label.grow { (lang.t("Search", "搜索"))

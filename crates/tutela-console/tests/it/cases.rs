@@ -61,6 +61,30 @@ async fn the_queue_ranks_by_the_findings_not_by_age() {
     );
     let (_, _, mine) = e.send(get("/console?assignee=me", Some(&s))).await;
     assert!(mine.contains("No open cases"), "nothing claimed yet");
+    // A supervisor filters by who holds a case.
+    e.send(post(
+        &format!("/console/cases/{zh}/claim"),
+        Some(&s),
+        Some(&s.csrf),
+        &[],
+    ))
+    .await;
+    let sue = e.login("sue").await;
+    let (_, _, held) = e.send(get("/console?assignee=ann", Some(&sue))).await;
+    assert!(
+        held.contains("<option value=\"bob\""),
+        "colleagues listed for a supervisor"
+    );
+    assert!(
+        held.contains(&format!("data-case=\"{zh}\""))
+            && !held.contains(&format!("data-case=\"{imminent}\""))
+    );
+    assert!(held.contains("held by <strong>ann</strong>"), "{held}");
+    let (_, _, agents) = e.send(get("/console", Some(&s))).await;
+    assert!(
+        !agents.contains("<option value=\"bob\""),
+        "agents do not get the list"
+    );
     // The SLA clock: five minutes by default; the first case is past it.
     e.clock.advance_secs(4 * 60);
     let (_, _, later) = e.send(get("/console", Some(&s))).await;
