@@ -139,6 +139,34 @@ def test_a_crisis_from_queue_to_resolution(browser):
     expect(ann.locator("li.case", has_text="u-browser-en")).to_have_count(0)
 
 
+def test_a_new_imminent_case_rings_and_notifies(browser):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    # Record what the page asks of the desktop and the speaker (the real ones need a person).
+    ctx.add_init_script("""
+        window.__notes = []; window.__beeps = 0;
+        window.Notification = class { constructor(t) { window.__notes.push(t); }
+            static requestPermission() { return Promise.resolve("granted"); } };
+        window.Notification.permission = "granted";
+        const Real = window.AudioContext;
+        window.AudioContext = class extends Real { constructor() { super(); window.__beeps++; } };
+    """)
+    page = ctx.new_page()
+    page.goto(URL + "/console")
+    page.fill("input[name=username]", "sue")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form[action='/console/login'] button[type=submit]")
+    expect(page.locator("#live")).to_have_class(re.compile(r"\bon\b"), timeout=15_000)
+    expect(page.locator("#alerts")).to_be_disabled()  # permission already granted
+    chat("u-browser-alert", [{"role": "user", "content": IMMINENT_EN}])
+    expect(page.locator("li.case", has_text="u-browser-alert")).to_have_count(1, timeout=15_000)
+    page.wait_for_function("window.__notes.length > 0", timeout=5_000)
+    notes = page.evaluate("window.__notes")
+    assert any(n.startswith("New imminent case #") for n in notes), notes
+    assert page.evaluate("window.__beeps") >= 1
+    assert page.title().startswith("(!) ")
+    ctx.close()
+
+
 def test_the_console_in_chinese_at_390_px(browser):
     page = sign_in(browser, "ann", locale="zh-CN", width=390)
     expect(page.locator("h1")).to_contain_text("待处理案例")
