@@ -127,6 +127,19 @@ pub async fn overview(State(cs): State<Console>, headers: HeaderMap, signed: Sig
             }
 
             h2 { (lang.t("Obligation records", "义务记录")) }
+            form.declare method="post" action="/console/obligations" {
+                input type="hidden" name="csrf" value=(signed.csrf);
+                label { (lang.t("Declare a trigger (CN Art. 22): opens an assessment record", "申报触发事项（第二十二条）：将新建评估记录"))
+                    select name="trigger" required {
+                        option value="feature_launch" { (lang.t("new feature launched", "上线新功能")) }
+                        option value="major_change" { (lang.t("major technical change", "重大技术变更")) }
+                        option value="other" { (lang.t("other", "其他")) }
+                    }
+                }
+                label { (lang.t("What happened (required)", "事项说明（必填）"))
+                    input type="text" name="description" required maxlength="2000"; }
+                button.small type="submit" { (lang.t("Declare", "申报")) }
+            }
             @if obligations.is_empty() { p.empty { "—" } }
             ol.cases {
                 @for o in &obligations {
@@ -410,5 +423,45 @@ pub async fn close_obligation(
             redirect("/console/compliance")
         }
         Err(e) => refusal(lang, Some(&signed), StatusCode::CONFLICT, &e.to_string()),
+    }
+}
+
+/// The declaration form.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeclareForm {
+    #[serde(rename = "csrf")]
+    _csrf: String,
+    #[serde(default)]
+    trigger: String,
+    #[serde(default)]
+    description: String,
+}
+
+/// `POST /console/obligations`: declares a trigger (the gateway's `declare_trigger`: the same
+/// record and webhook as the admin API).
+pub async fn declare(
+    State(cs): State<Console>,
+    headers: HeaderMap,
+    signed: Signed,
+    Form(f): Form<DeclareForm>,
+) -> Response {
+    let lang = Lang::of(&headers);
+    let description = f.description.trim();
+    if description.is_empty() {
+        return refusal(
+            lang,
+            Some(&signed),
+            StatusCode::BAD_REQUEST,
+            lang.t("Say what happened.", "请说明事项。"),
+        );
+    }
+    match tutela_gateway::compliance::declare_trigger(&cs.app, &f.trigger, description).await {
+        Ok(record) => {
+            let now = cs.app.clock.now();
+            audit_staff(&cs, now, AuditKind::Admin, None, Some(&signed.staff), json!({"event": "obligation_declared", "obligation": record.id, "trigger": f.trigger})).await;
+            redirect("/console/compliance")
+        }
+        Err(e) => refusal(lang, Some(&signed), StatusCode::BAD_REQUEST, &e.to_string()),
     }
 }

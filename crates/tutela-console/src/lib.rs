@@ -150,6 +150,10 @@ pub fn router(app: AppState) -> Router {
             post(compliance::resolve_complaint).route_layer(need(Perm::Compliance)),
         )
         .route(
+            "/console/obligations",
+            post(compliance::declare).route_layer(need(Perm::Compliance)),
+        )
+        .route(
             "/console/obligations/{id}/close",
             post(compliance::close_obligation).route_layer(need(Perm::Compliance)),
         )
@@ -204,6 +208,7 @@ pub const GUARDED_ROUTES: &[(&str, &str, Option<Perm>)] = &[
         "/console/complaints/{id}/resolve",
         Some(Perm::Compliance),
     ),
+    ("POST", "/console/obligations", Some(Perm::Compliance)),
     (
         "POST",
         "/console/obligations/{id}/close",

@@ -209,7 +209,19 @@ pub async fn declare(
     Json(body): Json<Declare>,
 ) -> Result<Response, ApiError> {
     authorize(&st, &headers)?;
-    let article = match body.trigger.as_str() {
+    let record = declare_trigger(&st, &body.trigger, &body.description).await?;
+    Ok(Json(json!({"obligation": record})).into_response())
+}
+
+/// Opens the assessment record of a declared trigger (`feature_launch`, `major_change`,
+/// `other`; CN Art. 22) and posts it to the deployment's webhook: the admin API and the
+/// operator console both declare through here.
+pub async fn declare_trigger(
+    st: &AppState,
+    trigger: &str,
+    description: &str,
+) -> Result<tutela_store::ObligationRecord, ApiError> {
+    let article = match trigger {
         "feature_launch" => "Art. 22(1)",
         "major_change" => "Art. 22(2)",
         "other" => "Art. 22(5)",
@@ -224,25 +236,25 @@ pub async fn declare(
         .records
         .backend
         .open_obligation(&NewObligation {
-            key: format!("declared:{}:{}:{}", body.trigger, now.unix(), st.ids.next()),
+            key: format!("declared:{}:{}:{}", trigger, now.unix(), st.ids.next()),
             kind: ObligationKind::Declared,
-            trigger: body.trigger.clone(),
+            trigger: trigger.to_owned(),
             profile: Some("cn-anthropomorphic-2026".into()),
             obligation: Some("security-assessment".into()),
             article: Some(article.into()),
             value: None,
             threshold: None,
-            description: format!("{}: {}", body.trigger.replace('_', " "), body.description),
+            description: format!("{}: {}", trigger.replace('_', " "), description),
             due_items: compile::assessment_items(),
             at: now,
         })
         .await
         .map_err(store_err)?;
     notify_webhook(
-        &st,
+        st,
         json!({"event": "obligation_opened", "obligation": record}),
     );
-    Ok(Json(json!({"obligation": record})).into_response())
+    Ok(record)
 }
 
 /// Body of `POST /admin/obligations/{id}/close`.

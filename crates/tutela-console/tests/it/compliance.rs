@@ -128,6 +128,78 @@ async fn reports_complaints_and_the_audit_chain() {
     let d = audit_event(&e.state, "complaint_answered").await.unwrap();
     assert_eq!(d["staff"], "cleo");
 
+    // Declare a trigger, then close its record with a note.
+    let (status, _, _) = e
+        .send(post(
+            "/console/obligations",
+            Some(&s),
+            Some(&s.csrf),
+            &[("trigger", "feature_launch"), ("description", " ")],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _, _) = e
+        .send(post(
+            "/console/obligations",
+            Some(&s),
+            Some(&s.csrf),
+            &[("trigger", "nonsense"), ("description", "x")],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _, _) = e
+        .send(post(
+            "/console/obligations",
+            Some(&s),
+            Some(&s.csrf),
+            &[
+                ("trigger", "feature_launch"),
+                ("description", "voice calls"),
+            ],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let records = e
+        .state
+        .records
+        .backend
+        .list_obligations(true)
+        .await
+        .unwrap();
+    let declared = records
+        .iter()
+        .find(|o| o.description.contains("voice calls"))
+        .expect("declared");
+    assert_eq!(declared.article.as_deref(), Some("Art. 22(1)"));
+    let (_, _, page) = e.send(get("/console/compliance", Some(&s))).await;
+    assert!(page.contains("voice calls"));
+    let path = format!("/console/obligations/{}/close", declared.id);
+    let (status, _, _) = e
+        .send(post(&path, Some(&s), Some(&s.csrf), &[("note", "")]))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _, _) = e
+        .send(post(
+            &path,
+            Some(&s),
+            Some(&s.csrf),
+            &[("note", "assessment filed 2026-12-05")],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        e.state
+            .records
+            .backend
+            .list_obligations(true)
+            .await
+            .unwrap()
+            .iter()
+            .all(|o| o.id != declared.id)
+    );
+    assert!(audit_event(&e.state, "obligation_declared").await.is_some());
+    assert!(audit_event(&e.state, "obligation_closed").await.is_some());
+
     // The audit chain verifies and shows its head.
     let (status, _, page) = e.send(get("/console/audit", Some(&s))).await;
     assert_eq!(status, StatusCode::OK);
