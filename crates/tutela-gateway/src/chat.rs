@@ -551,6 +551,21 @@ async fn turn(
         .await
         .unwrap_or_else(|e| {
             write_failed(st, "the user side's side effects", &e);
+            retry_side_effects(
+                st,
+                cached.clone(),
+                Effects {
+                    compiled: compiled.clone(),
+                    decision: decision.clone(),
+                    findings: findings.clone(),
+                    side: Side::User,
+                    now,
+                    session_id: session_id.clone(),
+                    lang,
+                    seq,
+                    named: !anonymous && !test,
+                },
+            );
             None
         });
         if let Some(case) = case_id {
@@ -853,6 +868,76 @@ pub async fn side_effects(
         b.record_interventions(&rows).await.map_err(store_err)?;
     }
     Ok(case_id)
+}
+
+/// An intervention's side effects to write again later (see [`retry_side_effects`]).
+struct Effects {
+    compiled: Arc<Compiled>,
+    decision: tutela_types::Decision,
+    findings: Vec<Finding>,
+    side: Side,
+    now: Timestamp,
+    session_id: String,
+    lang: Lang,
+    seq: Option<i64>,
+    /// A named user (their cache entry learns of a takeover case opened late).
+    named: bool,
+}
+
+/// Side effects retried after a failed write: for about an hour, backing off to 5 s.
+const SIDE_EFFECT_ATTEMPTS: u32 = 720;
+
+/// When the store cannot write an intervention's side effects (a full disk), the reply has
+/// already gone out; the case for the crisis team, the notifications, the intervention rows
+/// and counters must still reach the store. A background task writes them again with a
+/// bounded backoff until they are written (`tutela_side_effects_late_total`), or gives up
+/// after about an hour and logs it at error level. Opening a case is idempotent (the active
+/// case is returned); a counter bumped before the failure may be bumped again.
+fn retry_side_effects(st: &AppState, cached: Cached, e: Effects) {
+    let st = st.clone();
+    tokio::spawn(async move {
+        let mut delay = std::time::Duration::from_millis(250);
+        for _ in 0..SIDE_EFFECT_ATTEMPTS {
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(std::time::Duration::from_secs(5));
+            let mut c = cached.clone();
+            let done = side_effects(
+                &st,
+                &mut c,
+                &e.compiled,
+                &e.decision,
+                &e.findings,
+                e.side,
+                e.now,
+                &e.session_id,
+                e.lang,
+                e.seq,
+            )
+            .await;
+            if done.is_err() {
+                continue;
+            }
+            st.metrics.side_effects_late.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                "an intervention's side effects were written late, after a failed write"
+            );
+            if e.named
+                && let Some(case) = c.takeover_case
+            {
+                let slot = st.user_slot(&c.user.id);
+                let mut g = slot.lock().await;
+                if let Some(entry) = g.as_mut()
+                    && entry.takeover_case.is_none()
+                {
+                    entry.takeover_case = Some(case);
+                }
+            }
+            return;
+        }
+        tracing::error!(
+            "gave up writing an intervention's side effects (case, notifications, rows) after an hour of failed writes"
+        );
+    });
 }
 
 /// Appends an intervention's audit record and waits for the commit; returns its seq. When the
@@ -1435,6 +1520,21 @@ pub async fn assistant_verdict(
     .await
     {
         write_failed(st, "the assistant side's side effects", &e);
+        retry_side_effects(
+            st,
+            cached.clone(),
+            Effects {
+                compiled: ctx.compiled.clone(),
+                decision: decision.clone(),
+                findings: findings.to_vec(),
+                side: Side::Assistant,
+                now: ctx.now,
+                session_id: ctx.session_id.clone(),
+                lang: ctx.lang,
+                seq,
+                named: !ctx.anonymous && !ctx.test,
+            },
+        );
     }
     drop(guard);
     if !blocked {

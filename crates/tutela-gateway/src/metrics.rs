@@ -96,6 +96,8 @@ pub struct Metrics {
     /// Writes of an intervention's side effects (escalation, notification, intervention rows,
     /// counters) or of a user's first record that failed; the reply still left.
     pub store_write_errors: AtomicU64,
+    /// Intervention side effects written by a retry after a failed write.
+    pub side_effects_late: AtomicU64,
     /// Complaints refused by the intake's rate limits (429).
     pub complaints_limited: AtomicU64,
     /// Notifications delivered / failed.
@@ -209,6 +211,12 @@ impl Metrics {
                 "counter",
                 "Interventions whose reply left before their audit record was written.",
                 self.durable_audits_late.load(Ordering::Relaxed),
+            ),
+            (
+                "tutela_side_effects_late_total",
+                "counter",
+                "Intervention side effects (case, notifications, rows, counters) written by a retry after a failed write.",
+                self.side_effects_late.load(Ordering::Relaxed),
             ),
             (
                 "tutela_complaints_limited_total",
