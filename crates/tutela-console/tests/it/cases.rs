@@ -432,3 +432,22 @@ async fn the_event_stream_ends_with_the_session() {
     assert!(ended.is_ok(), "the stream went on: {text}");
     assert!(!text.contains("u-after"), "{text}");
 }
+
+#[tokio::test]
+async fn the_sla_is_the_smallest_figure_of_the_case_jurisdictions() {
+    let e = crate::support::env_with(
+        "[console]\nsla_minutes = 9\nsla_minutes_by_jurisdiction = { cn = 2, us-ca = 3 }\n",
+    )
+    .await;
+    e.staff("ann", StaffRole::Agent).await;
+    let case = e.crisis("u-sla", IDEATION_EN).await;
+    let s = e.login("ann").await;
+    let (_, _, body) = e
+        .send(get(&format!("/console/cases/{case}"), Some(&s)))
+        .await;
+    // The deployment serves cn, us-ca, us-ny and eu: cn's two minutes apply.
+    assert!(body.contains("<dd>2 min · "), "{body}");
+    e.clock.advance_secs(150);
+    let (_, _, queue) = e.send(get("/console", Some(&s))).await;
+    assert!(queue.contains("SLA overdue by 30 s"), "{queue}");
+}
