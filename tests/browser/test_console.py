@@ -54,8 +54,10 @@ def browser():
         b.close()
 
 
-def sign_in(browser, username, locale="en-US", width=1280):
-    ctx = browser.new_context(locale=locale, viewport={"width": width, "height": 900})
+def sign_in(browser, username, locale="en-US", width=1280, color_scheme="light"):
+    ctx = browser.new_context(
+        locale=locale, viewport={"width": width, "height": 900}, color_scheme=color_scheme
+    )
     page = ctx.new_page()
     page.goto(URL + "/console")
     expect(page).to_have_url(re.compile(r"/console/login\?next="))
@@ -208,3 +210,13 @@ def test_compliance_opens_each_report_and_downloads_one(browser):
         assert f.read().startswith("#")
     page.goto(URL + "/console/audit")
     expect(page.locator("p.ok")).to_be_visible()
+
+
+def test_dark_mode_follows_the_system(browser):
+    page = sign_in(browser, "sue", color_scheme="dark")
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(17, 20, 24)", background
+    rows = page.locator("li.case")
+    if rows.count():
+        rows.first.locator("a").click()
+    shot(page, "11-dark")
