@@ -1,7 +1,8 @@
 //! Compiling reports from the records: every figure comes from the store, through its traits.
 //!
-//! This module reads; it never writes, never reads the clock (`generated_at` is an option), and
-//! never touches a user identifier beyond counting.
+//! This module reads the records and writes only the obligation records a threshold crossing
+//! calls for ([`check_thresholds`], idempotent); it never reads the clock (`generated_at` is
+//! an option) and never touches a user identifier beyond counting.
 
 use std::collections::BTreeMap;
 
