@@ -15,6 +15,7 @@ const CORPUS: &[&str] = &[
     include_str!("../../../../data/train/minor_distress_chat.jsonl"),
     include_str!("../../../../data/train/reply_en.jsonl"),
     include_str!("../../../../data/train/reply_zh.jsonl"),
+    include_str!("../../../../data/train/extra_zh.jsonl"),
 ];
 
 fn corpus() -> Vec<Item> {
