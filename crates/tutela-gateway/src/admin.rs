@@ -9,43 +9,24 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use tutela_store::{
-    AuditEntry, AuditKind, AuditPayload, AuditQuery, Direction, EscalationStatus, StoreError,
-    UserUpdate,
+    AuditEntry, AuditKind, AuditPayload, AuditQuery, Direction, EscalationStatus, UserUpdate,
 };
 use tutela_types::Timestamp;
 
+use crate::auth::authorize;
 use crate::error::ApiError;
 use crate::state::AppState;
-
-/// Maps a store error to the API error the client sees.
-pub(crate) fn store_err(e: StoreError) -> ApiError {
-    match e {
-        StoreError::NotFound { .. } => ApiError::NotFound(e.to_string()),
-        StoreError::Conflict { .. } => ApiError::Conflict(e.to_string()),
-        other => ApiError::Store(other.to_string()),
-    }
-}
-
-/// Checks the admin token in `Authorization: Bearer <token>`, in constant time
-/// ([`crate::auth::token_matches`]).
-pub fn authorize(st: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    if crate::auth::token_matches(&st.admin_token, crate::auth::bearer(headers)) {
-        Ok(())
-    } else {
-        Err(ApiError::Unauthorized)
-    }
-}
 
 /// `?status=open,claimed&limit=100`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ListQuery {
+pub(crate) struct ListQuery {
     status: Option<String>,
     limit: Option<u32>,
 }
 
 /// `GET /admin/escalations`.
-pub async fn list_escalations(
+pub(crate) async fn list_escalations(
     State(st): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<ListQuery>,
@@ -68,30 +49,29 @@ pub async fn list_escalations(
         .records
         .backend
         .list_escalations(&statuses, q.limit.unwrap_or(100).min(1000))
-        .await
-        .map_err(store_err)?;
+        .await?;
     Ok(Json(json!({"escalations": list})).into_response())
 }
 
 /// `GET /admin/escalations/{id}`: the case and its messages.
-pub async fn show_escalation(
+pub(crate) async fn show_escalation(
     State(st): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
     authorize(&st, &headers)?;
     let b = &st.records.backend;
-    let Some(case) = b.get_escalation(id).await.map_err(store_err)? else {
+    let Some(case) = b.get_escalation(id).await? else {
         return Err(ApiError::NotFound(format!("escalation {id}")));
     };
-    let messages = b.escalation_messages(id).await.map_err(store_err)?;
+    let messages = b.escalation_messages(id).await?;
     Ok(Json(json!({"escalation": case, "messages": messages})).into_response())
 }
 
 /// Body of claim / reply / resolve.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct StaffBody {
+pub(crate) struct StaffBody {
     /// Who acts.
     staff: String,
     /// The reply text (reply only).
@@ -118,7 +98,7 @@ async fn staff_audit(st: &AppState, at: Timestamp, user: &str, detail: serde_jso
 }
 
 /// `POST /admin/escalations/{id}/claim`.
-pub async fn claim(
+pub(crate) async fn claim(
     State(st): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<i64>,
@@ -130,8 +110,7 @@ pub async fn claim(
         .records
         .backend
         .claim_escalation(id, &body.staff, now)
-        .await
-        .map_err(store_err)?;
+        .await?;
     staff_audit(
         &st,
         now,
@@ -143,7 +122,7 @@ pub async fn claim(
 }
 
 /// `POST /admin/escalations/{id}/reply`: the text reaches the user as the assistant's reply.
-pub async fn reply(
+pub(crate) async fn reply(
     State(st): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<i64>,
@@ -160,18 +139,15 @@ pub async fn reply(
     };
     let now = st.clock.now();
     let b = &st.records.backend;
-    let Some(case) = b.get_escalation(id).await.map_err(store_err)? else {
+    let Some(case) = b.get_escalation(id).await? else {
         return Err(ApiError::NotFound(format!("escalation {id}")));
     };
     if case.status == EscalationStatus::Open {
-        b.claim_escalation(id, &body.staff, now)
-            .await
-            .map_err(store_err)?;
+        b.claim_escalation(id, &body.staff, now).await?;
     }
     let msg = b
         .add_escalation_message(id, Direction::ToUser, Some(&body.staff), text, now)
-        .await
-        .map_err(store_err)?;
+        .await?;
     // Every waiter: the person's turn and the app's channel may both be waiting.
     st.waiter(&case.user_id).notify_waiters();
     staff_audit(
@@ -185,7 +161,7 @@ pub async fn reply(
 }
 
 /// `POST /admin/escalations/{id}/resolve`: ends takeover.
-pub async fn resolve(
+pub(crate) async fn resolve(
     State(st): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<i64>,
@@ -197,8 +173,7 @@ pub async fn resolve(
         .records
         .backend
         .resolve_escalation(id, &body.staff, body.resolution.as_deref(), now)
-        .await
-        .map_err(store_err)?;
+        .await?;
     st.forget_user(&case.user_id).await;
     // Every waiter: the person's turn and the app's channel may both be waiting.
     st.waiter(&case.user_id).notify_waiters();
@@ -213,13 +188,13 @@ pub async fn resolve(
 }
 
 /// `GET /admin/users/{id}`.
-pub async fn get_user(
+pub(crate) async fn get_user(
     State(st): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     authorize(&st, &headers)?;
-    let Some(user) = st.records.backend.get_user(&id).await.map_err(store_err)? else {
+    let Some(user) = st.records.backend.get_user(&id).await? else {
         return Err(ApiError::NotFound(format!("user `{id}`")));
     };
     Ok(Json(json!({"user": user})).into_response())
@@ -227,7 +202,7 @@ pub async fn get_user(
 
 /// `PATCH /admin/users/{id}`: age state, age, consents, jurisdiction, contacts, minors'
 /// settings (fields absent are left alone).
-pub async fn update_user(
+pub(crate) async fn update_user(
     State(st): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -237,12 +212,7 @@ pub async fn update_user(
     let update: UserUpdate = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("invalid user update: {e}")))?;
     let now = st.clock.now();
-    let user = st
-        .records
-        .backend
-        .update_user(&id, &update, now)
-        .await
-        .map_err(store_err)?;
+    let user = st.records.backend.update_user(&id, &update, now).await?;
     st.forget_user(&id).await;
     let fields: Vec<&str> =
         serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&body)
@@ -281,7 +251,7 @@ pub async fn update_user(
 /// `?user=ID&after_seq=N&limit=N&from=RFC3339&to=RFC3339`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AuditParams {
+pub(crate) struct AuditParams {
     user: Option<String>,
     after_seq: Option<i64>,
     limit: Option<u32>,
@@ -290,7 +260,7 @@ pub struct AuditParams {
 }
 
 /// `GET /admin/audit`.
-pub async fn audit(
+pub(crate) async fn audit(
     State(st): State<AppState>,
     headers: HeaderMap,
     Query(p): Query<AuditParams>,
@@ -308,25 +278,21 @@ pub async fn audit(
         after_seq: p.after_seq,
         limit: p.limit.unwrap_or(100).min(1000),
     };
-    let rows = st
-        .records
-        .backend
-        .query_audit(&q)
-        .await
-        .map_err(store_err)?;
+    let rows = st.records.backend.query_audit(&q).await?;
     let mut records = Vec::with_capacity(rows.len());
     for r in rows {
-        records.push(tutela_store::AuditRecord::try_from(r).map_err(store_err)?);
+        records.push(tutela_store::AuditRecord::try_from(r)?);
     }
     Ok(Json(json!({"records": records})).into_response())
 }
 
 /// `GET /admin/audit/verify`: walks the hash chain; `intact: false` names the first bad record.
-pub async fn verify(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub(crate) async fn verify(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     authorize(&st, &headers)?;
-    let v = tutela_store::audit::verify(&*st.records.backend, None)
-        .await
-        .map_err(store_err)?;
+    let v = tutela_store::audit::verify(&*st.records.backend, None).await?;
     Ok(Json(json!({
         "intact": v.is_intact(),
         "records": v.records,

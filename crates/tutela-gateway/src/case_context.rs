@@ -12,7 +12,7 @@ use crate::state::AppState;
 
 /// The turns before the person's new input: user and assistant messages of the request, up to
 /// (not including) the trailing run of user messages, the last `n` of them.
-pub fn prior_turns(req: &Value, n: usize) -> Vec<NewCaseTurn> {
+pub(crate) fn prior_turns(req: &Value, n: usize) -> Vec<NewCaseTurn> {
     let Some(msgs) = req.get("messages").and_then(Value::as_array) else {
         return Vec::new();
     };
@@ -41,20 +41,17 @@ pub fn prior_turns(req: &Value, n: usize) -> Vec<NewCaseTurn> {
     turns
 }
 
-/// Keeps the triggering message of `case_id` (and, for a new case, the turns before it, read
-/// again from the request body: only turns that open a case pay for it). A failure is logged,
-/// not raised: the person's reply must not wait on it.
-pub async fn keep(
+/// Keeps the triggering message of `case_id` (and, for a new case, the turns before it, from
+/// the request body). A failure is logged, not raised: the person's reply must not wait on it.
+pub(crate) async fn keep(
     st: &AppState,
     case_id: i64,
-    body: &[u8],
+    body: &Value,
     user_text: &str,
     findings: &[Finding],
     now: Timestamp,
 ) {
-    let prior = serde_json::from_slice::<Value>(body)
-        .map(|req| prior_turns(&req, st.config.console.case_turns))
-        .unwrap_or_default();
+    let prior = prior_turns(body, st.config.console.case_turns);
     let trigger = NewCaseTurn {
         role: "user".into(),
         body: user_text.to_owned(),

@@ -15,7 +15,7 @@ use tutela_report::{Format, Report};
 use tutela_store::{ComplaintStatus, NewComplaint, NewObligation, ObligationKind, Registration};
 use tutela_types::LocalDate;
 
-use crate::admin::{authorize, store_err};
+use crate::auth::authorize;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -24,7 +24,7 @@ pub const COMPLAINT_LIMIT_HOURS: u64 = 72;
 
 fn compile_err(e: compile::CompileError) -> ApiError {
     match e {
-        compile::CompileError::Store(s) => store_err(s),
+        compile::CompileError::Store(s) => s.into(),
         other => ApiError::BadRequest(other.to_string()),
     }
 }
@@ -48,7 +48,7 @@ fn deployment_set(st: &AppState) -> Result<ProfileSet, ApiError> {
 /// `?month=2026-10&tz_offset=480&registration=first_seen|admin`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct UsageQuery {
+pub(crate) struct UsageQuery {
     month: Option<String>,
     tz_offset: Option<i32>,
     registration: Option<Registration>,
@@ -61,7 +61,7 @@ fn parse_month(s: &str) -> Result<u32, ApiError> {
 
 /// `GET /admin/usage`: registered users and monthly active users against the thresholds; opens
 /// a record (once) for each warning or crossing and posts it to the deployment's webhook.
-pub async fn usage(
+pub(crate) async fn usage(
     State(st): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<UsageQuery>,
@@ -99,12 +99,12 @@ pub async fn usage(
 /// How often the gateway counts users against the thresholds on its own: often enough that a
 /// compliance officer hears of a 90 % warning the day it happens, rarely enough that counting a
 /// million users (about 2 s) never matters.
-pub const THRESHOLD_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+pub(crate) const THRESHOLD_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Runs until the process ends: every [`THRESHOLD_CHECK_EVERY`], counts registered users and
 /// this month's active users (UTC months, first-seen registration; `/admin/usage` takes other
 /// choices), opens a record for each new warning or crossing and posts it to the webhook.
-pub async fn watch_thresholds(st: AppState) {
+pub(crate) async fn watch_thresholds(st: AppState) {
     loop {
         match deployment_set(&st) {
             Ok(set) => {
@@ -172,12 +172,12 @@ fn notify_webhook(st: &AppState, event: serde_json::Value) {
 /// `?all=true`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ObligationQuery {
+pub(crate) struct ObligationQuery {
     all: Option<bool>,
 }
 
 /// `GET /admin/obligations`.
-pub async fn list_obligations(
+pub(crate) async fn list_obligations(
     State(st): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<ObligationQuery>,
@@ -187,15 +187,14 @@ pub async fn list_obligations(
         .records
         .backend
         .list_obligations(!q.all.unwrap_or(false))
-        .await
-        .map_err(store_err)?;
+        .await?;
     Ok(Json(json!({"obligations": list})).into_response())
 }
 
 /// Body of `POST /admin/obligations`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Declare {
+pub(crate) struct Declare {
     /// `feature_launch`, `major_change` or `other`.
     trigger: String,
     /// What happened.
@@ -203,7 +202,7 @@ pub struct Declare {
 }
 
 /// `POST /admin/obligations`: declares a trigger that opens an assessment record.
-pub async fn declare(
+pub(crate) async fn declare(
     State(st): State<AppState>,
     headers: HeaderMap,
     Json(body): Json<Declare>,
@@ -248,8 +247,7 @@ pub async fn declare_trigger(
             due_items: compile::assessment_items(),
             at: now,
         })
-        .await
-        .map_err(store_err)?;
+        .await?;
     notify_webhook(
         st,
         json!({"event": "obligation_opened", "obligation": record}),
@@ -260,13 +258,13 @@ pub async fn declare_trigger(
 /// Body of `POST /admin/obligations/{id}/close`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Close {
+pub(crate) struct Close {
     /// How it was discharged.
     note: String,
 }
 
 /// `POST /admin/obligations/{id}/close`.
-pub async fn close(
+pub(crate) async fn close(
     State(st): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<i64>,
@@ -277,15 +275,14 @@ pub async fn close(
         .records
         .backend
         .close_obligation(id, &body.note, st.clock.now())
-        .await
-        .map_err(store_err)?;
+        .await?;
     Ok(Json(json!({"obligation": record})).into_response())
 }
 
 /// `?from=2026-10-01&to=2026-10-31&format=html|md|json&tz_offset=480&year=2026`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ReportQuery {
+pub(crate) struct ReportQuery {
     from: Option<String>,
     to: Option<String>,
     format: Option<String>,
@@ -300,7 +297,7 @@ fn day(s: &str) -> Result<LocalDate, ApiError> {
 }
 
 /// `GET /admin/reports/{kind}`: `assessment`, `sb243`, `transparency` or `usage`.
-pub async fn report(
+pub(crate) async fn report(
     State(st): State<AppState>,
     headers: HeaderMap,
     Path(kind): Path<String>,
@@ -375,7 +372,7 @@ pub async fn report(
 /// Body of the public complaint intake.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ComplaintBody {
+pub(crate) struct ComplaintBody {
     /// The user, if the app knows them (or the `X-Tutela-User` header).
     #[serde(default)]
     user: Option<String>,
@@ -396,7 +393,7 @@ pub struct ComplaintBody {
 /// per day and in all per hour (429 with `Retry-After`). The client's limit is counted on every
 /// request, before the body is read as JSON; the user's and the global one on complaints that
 /// pass validation.
-pub async fn file_complaint(
+pub(crate) async fn file_complaint(
     State(st): State<AppState>,
     headers: HeaderMap,
     peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
@@ -456,8 +453,7 @@ pub async fn file_complaint(
             at: now,
             handling_limit_secs: i64::try_from(COMPLAINT_LIMIT_HOURS * 3600).unwrap_or(i64::MAX),
         })
-        .await
-        .map_err(store_err)?;
+        .await?;
     Ok(Json(json!({
         "id": c.id,
         "status": c.status,
@@ -500,13 +496,13 @@ fn limited(st: &AppState, what: &str, retry_after_secs: u64) -> ApiError {
 /// `?status=open|resolved&limit=100`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ComplaintQuery {
+pub(crate) struct ComplaintQuery {
     status: Option<String>,
     limit: Option<u32>,
 }
 
 /// `GET /admin/complaints`.
-pub async fn list_complaints(
+pub(crate) async fn list_complaints(
     State(st): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<ComplaintQuery>,
@@ -526,21 +522,20 @@ pub async fn list_complaints(
         .records
         .backend
         .list_complaints(status, q.limit.unwrap_or(100).min(1000))
-        .await
-        .map_err(store_err)?;
+        .await?;
     Ok(Json(json!({"complaints": list})).into_response())
 }
 
 /// Body of `POST /admin/complaints/{id}/resolve`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ResolveComplaint {
+pub(crate) struct ResolveComplaint {
     /// `upheld` / `overturned` (an appeal decided for the user), `rejected`, `answered`, ...
     outcome: String,
 }
 
 /// `POST /admin/complaints/{id}/resolve`.
-pub async fn resolve_complaint(
+pub(crate) async fn resolve_complaint(
     State(st): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<i64>,
@@ -551,25 +546,18 @@ pub async fn resolve_complaint(
         .records
         .backend
         .resolve_complaint(id, &body.outcome, st.clock.now())
-        .await
-        .map_err(store_err)?;
+        .await?;
     Ok(Json(json!({"complaint": c})).into_response())
 }
 
 /// `GET /admin/users/{id}/export`: everything held about the user (CN Art. 16 copy).
-pub async fn export_user(
+pub(crate) async fn export_user(
     State(st): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     authorize(&st, &headers)?;
-    let Some(export) = st
-        .records
-        .backend
-        .export_user(&id, st.clock.now())
-        .await
-        .map_err(store_err)?
-    else {
+    let Some(export) = st.records.backend.export_user(&id, st.clock.now()).await? else {
         return Err(ApiError::NotFound(format!("user `{id}`")));
     };
     Ok(Json(json!({"export": export})).into_response())
@@ -577,18 +565,13 @@ pub async fn export_user(
 
 /// `DELETE /admin/users/{id}/data`: deletes the user's content (CN Art. 16); statistics keep a
 /// pseudonym and the audit chain stays verifiable.
-pub async fn delete_user(
+pub(crate) async fn delete_user(
     State(st): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     authorize(&st, &headers)?;
-    let report = st
-        .records
-        .backend
-        .delete_user(&id, st.clock.now())
-        .await
-        .map_err(store_err)?;
+    let report = st.records.backend.delete_user(&id, st.clock.now()).await?;
     st.forget_user(&id).await;
     Ok(Json(json!({"deleted": report})).into_response())
 }

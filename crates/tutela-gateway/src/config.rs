@@ -395,7 +395,76 @@ impl Config {
                 )]));
             }
         };
-        // Deserialise each section on its own so one bad section does not hide the others.
+        let raw = RawSections::read(table, &mut errors);
+        let top = validate_top(&raw.top, &mut errors);
+        let upstream = validate_upstream(raw.upstream, env, &mut errors);
+        let labels = validate_labels(raw.labels, top.provider_name.clone(), &mut errors);
+        let notices = validate_notices(raw.notices.mode.as_deref(), &mut errors);
+        let waits = validate_waits(&raw.streaming, &raw.detectors, &raw.takeover, &mut errors);
+        let secrets = validate_secrets(raw.admin, raw.app, env, &mut errors);
+        let complaints = validate_complaints(raw.complaints, &mut errors);
+        let engine = validate_engine(&raw.engine, &raw.notifications, &mut errors);
+        let resources = validate_resources(raw.resources, &mut errors);
+        let personas = validate_personas(raw.personas, &mut errors);
+        let console = validate_console(raw.console, &mut errors);
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+        Ok(Config {
+            listen: top.listen,
+            database: raw.top.database.unwrap_or_else(|| "./tutela.db".into()),
+            jurisdictions: top.jurisdictions,
+            anonymous: top.anonymous,
+            baseline: raw.top.baseline.unwrap_or(true),
+            provider_name: labels.provider_name,
+            upstream,
+            explicit_label: labels.explicit,
+            label_text_en: labels.text_en,
+            label_text_zh: labels.text_zh,
+            propagator: labels.propagator,
+            notices,
+            hold_back_chars: waits.hold_back_chars,
+            encoder_wait: waits.encoder_wait,
+            rule_packs: raw.detectors.rules.unwrap_or_default(),
+            takeover_wait: waits.takeover_wait,
+            admin_token: secrets.admin_token,
+            admin_token_env: secrets.admin_token_env,
+            app_key: secrets.app_key,
+            app_key_env: secrets.app_key_env,
+            complaints,
+            idle_reset_minutes: engine.idle_reset_minutes,
+            webhook_url: raw.notifications.webhook_url,
+            notify_max_attempts: engine.notify_max_attempts,
+            notify_retry: engine.notify_retry,
+            resources,
+            personas,
+            console,
+        })
+    }
+}
+
+/// Every section of the file as written, each deserialised on its own so one bad section does
+/// not hide the others.
+struct RawSections {
+    top: RawTop,
+    upstream: RawUpstream,
+    labels: RawLabels,
+    notices: RawNotices,
+    streaming: RawStreaming,
+    detectors: RawDetectors,
+    takeover: RawTakeover,
+    admin: RawAdmin,
+    app: RawApp,
+    complaints: RawComplaints,
+    engine: RawEngine,
+    notifications: RawNotifications,
+    resources: Vec<RawResource>,
+    personas: BTreeMap<String, String>,
+    console: RawConsole,
+}
+
+impl RawSections {
+    fn read(table: toml::Table, errors: &mut Vec<ConfigError>) -> Self {
         let mut top = toml::Table::new();
         let mut sections: HashMap<String, toml::Value> = HashMap::new();
         for (k, v) in table {
@@ -405,278 +474,354 @@ impl Config {
                 top.insert(k, v);
             }
         }
-        let raw_top: RawTop = section(None, Some(toml::Value::Table(top)), &mut errors);
-        let upstream: RawUpstream =
-            section(Some("upstream"), sections.remove("upstream"), &mut errors);
-        let labels: RawLabels = section(Some("labels"), sections.remove("labels"), &mut errors);
-        let notices: RawNotices = section(Some("notices"), sections.remove("notices"), &mut errors);
-        let streaming: RawStreaming =
-            section(Some("streaming"), sections.remove("streaming"), &mut errors);
-        let detectors: RawDetectors =
-            section(Some("detectors"), sections.remove("detectors"), &mut errors);
-        let takeover: RawTakeover =
-            section(Some("takeover"), sections.remove("takeover"), &mut errors);
-        let admin: RawAdmin = section(Some("admin"), sections.remove("admin"), &mut errors);
-        let app: RawApp = section(Some("app"), sections.remove("app"), &mut errors);
-        let raw_complaints: RawComplaints = section(
-            Some("complaints"),
-            sections.remove("complaints"),
-            &mut errors,
-        );
-        let engine: RawEngine = section(Some("engine"), sections.remove("engine"), &mut errors);
-        let notifications: RawNotifications = section(
-            Some("notifications"),
-            sections.remove("notifications"),
-            &mut errors,
-        );
-        let raw_resources: Vec<RawResource> = section(
-            Some("crisis_resources"),
-            sections.remove("crisis_resources"),
-            &mut errors,
-        );
-        let raw_personas: BTreeMap<String, String> =
-            section(Some("personas"), sections.remove("personas"), &mut errors);
-        let raw_console: RawConsole =
-            section(Some("console"), sections.remove("console"), &mut errors);
-
-        let listen_text = raw_top.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
-        let listen = listen_text.parse().unwrap_or_else(|_| {
-            errors.push(ConfigError::new(
-                "listen",
-                format!("`{listen_text}` is not an address such as `127.0.0.1:8080`"),
-            ));
-            SocketAddr::from(([127, 0, 0, 1], 8080))
-        });
-        let jurisdictions = raw_top
-            .jurisdictions
-            .unwrap_or_else(|| vec!["cn".into(), "us-ca".into(), "us-ny".into(), "eu".into()]);
-        if jurisdictions.is_empty() {
-            errors.push(ConfigError::new(
-                "jurisdictions",
-                "must name at least one jurisdiction",
-            ));
+        let mut take = |name: &'static str| sections.remove(name).map(|v| (name, v));
+        RawSections {
+            top: section(None, Some(toml::Value::Table(top)), errors),
+            upstream: named(take("upstream"), errors),
+            labels: named(take("labels"), errors),
+            notices: named(take("notices"), errors),
+            streaming: named(take("streaming"), errors),
+            detectors: named(take("detectors"), errors),
+            takeover: named(take("takeover"), errors),
+            admin: named(take("admin"), errors),
+            app: named(take("app"), errors),
+            complaints: named(take("complaints"), errors),
+            engine: named(take("engine"), errors),
+            notifications: named(take("notifications"), errors),
+            resources: named(take("crisis_resources"), errors),
+            personas: named(take("personas"), errors),
+            console: named(take("console"), errors),
         }
-        let anonymous = match raw_top.anonymous.as_deref().unwrap_or("reject") {
-            "reject" => Anonymous::Reject,
-            "allow" => Anonymous::Allow,
-            other => {
-                errors.push(ConfigError::new(
-                    "anonymous",
-                    format!("`{other}` is not one of `reject`, `allow`"),
-                ));
-                Anonymous::Reject
-            }
-        };
-        let provider_name = raw_top.provider_name.unwrap_or_else(|| "tutela".into());
-        check_label_value("provider_name", &provider_name, &mut errors);
-
-        let upstream = validate_upstream(upstream, env, &mut errors);
-
-        let explicit_label = match labels.explicit.as_deref().unwrap_or("structured") {
-            "prefix" => ExplicitLabel::Prefix,
-            "suffix" => ExplicitLabel::Suffix,
-            "structured" => ExplicitLabel::Structured,
-            other => {
-                errors.push(ConfigError::new(
-                    "labels.explicit",
-                    format!("`{other}` is not one of `prefix`, `suffix`, `structured`"),
-                ));
-                ExplicitLabel::Structured
-            }
-        };
-        let label_text_en = labels.text_en.unwrap_or_else(|| "[AI-generated]".into());
-        let label_text_zh = labels.text_zh.unwrap_or_else(|| "【AI生成】".into());
-        if !names_ai_generation(&label_text_zh) {
-            errors.push(ConfigError::new(
-                "labels.text_zh",
-                "must contain 人工智能 or AI and 生成 or 合成 (GB 45438 §6)",
-            ));
-        }
-        let propagator = labels.propagator.unwrap_or_else(|| {
-            labels
-                .producer
-                .clone()
-                .unwrap_or_else(|| provider_name.clone())
-        });
-        check_label_value("labels.propagator", &propagator, &mut errors);
-        let provider_name = labels.producer.unwrap_or(provider_name);
-        check_label_value("labels.producer", &provider_name, &mut errors);
-
-        let notices = match notices.mode.as_deref().unwrap_or("both") {
-            "inline" => NoticeMode::Inline,
-            "structured" => NoticeMode::Structured,
-            "both" => NoticeMode::Both,
-            other => {
-                errors.push(ConfigError::new(
-                    "notices.mode",
-                    format!("`{other}` is not one of `inline`, `structured`, `both`"),
-                ));
-                NoticeMode::Both
-            }
-        };
-        let hold_back_chars = streaming.hold_back_chars.unwrap_or(0);
-        if hold_back_chars > 4096 {
-            errors.push(ConfigError::new(
-                "streaming.hold_back_chars",
-                format!("{hold_back_chars} is outside 0..=4096"),
-            ));
-        }
-        let encoder_wait_ms = detectors.encoder_wait_ms.unwrap_or(250);
-        if !(1..=10_000).contains(&encoder_wait_ms) {
-            errors.push(ConfigError::new(
-                "detectors.encoder_wait_ms",
-                format!("{encoder_wait_ms} is outside 1..=10000"),
-            ));
-        }
-        let wait = takeover.wait_secs.unwrap_or(20);
-        if wait > 120 {
-            errors.push(ConfigError::new(
-                "takeover.wait_secs",
-                format!("{wait} is over 120; clients time out long before that"),
-            ));
-        }
-        let admin_token_env = admin
-            .token_env
-            .unwrap_or_else(|| "TUTELA_ADMIN_TOKEN".into());
-        let admin_token = env.get(&admin_token_env);
-        if let Some(t) = &admin_token
-            && t.len() < 16
-        {
-            errors.push(ConfigError::new(
-                "admin.token_env",
-                format!("the token in `{admin_token_env}` is shorter than 16 characters"),
-            ));
-        }
-        let app_key_env = app.key_env.unwrap_or_else(|| "TUTELA_APP_KEY".into());
-        let app_key = env.get(&app_key_env);
-        if let Some(k) = &app_key {
-            if k.len() < 16 {
-                errors.push(ConfigError::new(
-                    "app.key_env",
-                    format!("the key in `{app_key_env}` is shorter than 16 characters"),
-                ));
-            }
-            if admin_token.as_ref() == Some(k) {
-                errors.push(ConfigError::new(
-                    "app.key_env",
-                    format!(
-                        "the key in `{app_key_env}` is the admin token; the app must not hold staff rights"
-                    ),
-                ));
-            }
-        }
-        let complaints = validate_complaints(raw_complaints, &mut errors);
-        let idle_reset_minutes = engine.idle_reset_minutes.unwrap_or(30);
-        if idle_reset_minutes == 0 {
-            errors.push(ConfigError::new(
-                "engine.idle_reset_minutes",
-                "must be at least 1",
-            ));
-        }
-        if let Some(url) = &notifications.webhook_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            errors.push(ConfigError::new(
-                "notifications.webhook_url",
-                format!("`{url}` is not an http(s) URL"),
-            ));
-        }
-        let notify_max_attempts = notifications.max_attempts.unwrap_or(8);
-        if notify_max_attempts == 0 {
-            errors.push(ConfigError::new(
-                "notifications.max_attempts",
-                "must be at least 1",
-            ));
-        }
-        let notify_retry = Duration::from_secs(notifications.retry_secs.unwrap_or(5).max(1));
-
-        let mut resources = builtin_resources();
-        let mut replaced: Vec<Region> = Vec::new();
-        for (i, r) in raw_resources.into_iter().enumerate() {
-            let path = format!("crisis_resources[{i}]");
-            let Some(region) = Region::parse(&r.region) else {
-                errors.push(ConfigError::new(
-                    format!("{path}.region"),
-                    format!("`{}` is not one of `us`, `cn`, `eu`", r.region),
-                ));
-                continue;
-            };
-            if time::Date::parse(
-                &r.verified_at,
-                time::macros::format_description!("[year]-[month]-[day]"),
-            )
-            .is_err()
-            {
-                errors.push(ConfigError::new(
-                    format!("{path}.verified_at"),
-                    format!("`{}` is not a date such as `2026-07-01`", r.verified_at),
-                ));
-            }
-            // Entries in the file replace the built-in list of their region.
-            if !replaced.contains(&region) {
-                resources.insert(region, Vec::new());
-                replaced.push(region);
-            }
-            resources.entry(region).or_default().push(CrisisResource {
-                name_zh: r.name_zh.unwrap_or_else(|| r.name_en.clone()),
-                contact_zh: r.contact_zh.unwrap_or_else(|| r.contact_en.clone()),
-                name_en: r.name_en,
-                contact_en: r.contact_en,
-                emergency: r.emergency,
-                verified_at: r.verified_at,
-            });
-        }
-        let mut personas = HashMap::new();
-        for (model, kind) in raw_personas {
-            match parse_persona(&kind) {
-                Some(k) => {
-                    personas.insert(model, k);
-                }
-                None => errors.push(ConfigError::new(
-                    format!("personas.{model}"),
-                    format!(
-                        "`{kind}` is not one of `general`, `partner`, `relative`, `specific_person`"
-                    ),
-                )),
-            }
-        }
-
-        let console = validate_console(raw_console, &mut errors);
-
-        if !errors.is_empty() {
-            return Err(ConfigErrors(errors));
-        }
-        Ok(Config {
-            listen,
-            database: raw_top.database.unwrap_or_else(|| "./tutela.db".into()),
-            jurisdictions,
-            anonymous,
-            baseline: raw_top.baseline.unwrap_or(true),
-            provider_name,
-            upstream,
-            explicit_label,
-            label_text_en,
-            label_text_zh,
-            propagator,
-            notices,
-            hold_back_chars,
-            encoder_wait: Duration::from_millis(encoder_wait_ms),
-            rule_packs: detectors.rules.unwrap_or_default(),
-            takeover_wait: Duration::from_secs(wait),
-            admin_token,
-            admin_token_env,
-            app_key,
-            app_key_env,
-            complaints,
-            idle_reset_minutes,
-            webhook_url: notifications.webhook_url,
-            notify_max_attempts,
-            notify_retry,
-            resources,
-            personas,
-            console,
-        })
     }
+}
+
+/// A section by its name, if the file has it (its defaults otherwise).
+fn named<T: DeserializeOwned + Default>(
+    found: Option<(&'static str, toml::Value)>,
+    errors: &mut Vec<ConfigError>,
+) -> T {
+    match found {
+        Some((name, v)) => section(Some(name), Some(v), errors),
+        None => T::default(),
+    }
+}
+
+/// The top-level keys, validated.
+struct Top {
+    listen: SocketAddr,
+    jurisdictions: Vec<String>,
+    anonymous: Anonymous,
+    provider_name: String,
+}
+
+fn validate_top(raw: &RawTop, errors: &mut Vec<ConfigError>) -> Top {
+    let listen_text = raw
+        .listen
+        .clone()
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let listen = listen_text.parse().unwrap_or_else(|_| {
+        errors.push(ConfigError::new(
+            "listen",
+            format!("`{listen_text}` is not an address such as `127.0.0.1:8080`"),
+        ));
+        SocketAddr::from(([127, 0, 0, 1], 8080))
+    });
+    let jurisdictions = raw
+        .jurisdictions
+        .clone()
+        .unwrap_or_else(|| vec!["cn".into(), "us-ca".into(), "us-ny".into(), "eu".into()]);
+    if jurisdictions.is_empty() {
+        errors.push(ConfigError::new(
+            "jurisdictions",
+            "must name at least one jurisdiction",
+        ));
+    }
+    let anonymous = match raw.anonymous.as_deref().unwrap_or("reject") {
+        "reject" => Anonymous::Reject,
+        "allow" => Anonymous::Allow,
+        other => {
+            errors.push(ConfigError::new(
+                "anonymous",
+                format!("`{other}` is not one of `reject`, `allow`"),
+            ));
+            Anonymous::Reject
+        }
+    };
+    let provider_name = raw.provider_name.clone().unwrap_or_else(|| "tutela".into());
+    check_label_value("provider_name", &provider_name, errors);
+    Top {
+        listen,
+        jurisdictions,
+        anonymous,
+        provider_name,
+    }
+}
+
+/// `[labels]`, validated.
+struct Labels {
+    explicit: ExplicitLabel,
+    text_en: String,
+    text_zh: String,
+    propagator: String,
+    /// The producer (`labels.producer`, else the provider's name).
+    provider_name: String,
+}
+
+fn validate_labels(
+    labels: RawLabels,
+    provider_name: String,
+    errors: &mut Vec<ConfigError>,
+) -> Labels {
+    let explicit = match labels.explicit.as_deref().unwrap_or("structured") {
+        "prefix" => ExplicitLabel::Prefix,
+        "suffix" => ExplicitLabel::Suffix,
+        "structured" => ExplicitLabel::Structured,
+        other => {
+            errors.push(ConfigError::new(
+                "labels.explicit",
+                format!("`{other}` is not one of `prefix`, `suffix`, `structured`"),
+            ));
+            ExplicitLabel::Structured
+        }
+    };
+    let text_en = labels.text_en.unwrap_or_else(|| "[AI-generated]".into());
+    let text_zh = labels.text_zh.unwrap_or_else(|| "【AI生成】".into());
+    if !names_ai_generation(&text_zh) {
+        errors.push(ConfigError::new(
+            "labels.text_zh",
+            "must contain 人工智能 or AI and 生成 or 合成 (GB 45438 §6)",
+        ));
+    }
+    let propagator = labels.propagator.unwrap_or_else(|| {
+        labels
+            .producer
+            .clone()
+            .unwrap_or_else(|| provider_name.clone())
+    });
+    check_label_value("labels.propagator", &propagator, errors);
+    let provider_name = labels.producer.unwrap_or(provider_name);
+    check_label_value("labels.producer", &provider_name, errors);
+    Labels {
+        explicit,
+        text_en,
+        text_zh,
+        propagator,
+        provider_name,
+    }
+}
+
+fn validate_notices(mode: Option<&str>, errors: &mut Vec<ConfigError>) -> NoticeMode {
+    match mode.unwrap_or("both") {
+        "inline" => NoticeMode::Inline,
+        "structured" => NoticeMode::Structured,
+        "both" => NoticeMode::Both,
+        other => {
+            errors.push(ConfigError::new(
+                "notices.mode",
+                format!("`{other}` is not one of `inline`, `structured`, `both`"),
+            ));
+            NoticeMode::Both
+        }
+    }
+}
+
+/// `[streaming]`, `[detectors]` and `[takeover]` limits, validated.
+struct Waits {
+    hold_back_chars: usize,
+    encoder_wait: Duration,
+    takeover_wait: Duration,
+}
+
+fn validate_waits(
+    streaming: &RawStreaming,
+    detectors: &RawDetectors,
+    takeover: &RawTakeover,
+    errors: &mut Vec<ConfigError>,
+) -> Waits {
+    let hold_back_chars = streaming.hold_back_chars.unwrap_or(0);
+    if hold_back_chars > 4096 {
+        errors.push(ConfigError::new(
+            "streaming.hold_back_chars",
+            format!("{hold_back_chars} is outside 0..=4096"),
+        ));
+    }
+    let encoder_wait_ms = detectors.encoder_wait_ms.unwrap_or(250);
+    if !(1..=10_000).contains(&encoder_wait_ms) {
+        errors.push(ConfigError::new(
+            "detectors.encoder_wait_ms",
+            format!("{encoder_wait_ms} is outside 1..=10000"),
+        ));
+    }
+    let wait = takeover.wait_secs.unwrap_or(20);
+    if wait > 120 {
+        errors.push(ConfigError::new(
+            "takeover.wait_secs",
+            format!("{wait} is over 120; clients time out long before that"),
+        ));
+    }
+    Waits {
+        hold_back_chars,
+        encoder_wait: Duration::from_millis(encoder_wait_ms),
+        takeover_wait: Duration::from_secs(wait),
+    }
+}
+
+/// `[engine]` and `[notifications]`, validated.
+struct EngineAndNotifications {
+    idle_reset_minutes: u32,
+    notify_max_attempts: u32,
+    notify_retry: Duration,
+}
+
+fn validate_engine(
+    engine: &RawEngine,
+    notifications: &RawNotifications,
+    errors: &mut Vec<ConfigError>,
+) -> EngineAndNotifications {
+    let idle_reset_minutes = engine.idle_reset_minutes.unwrap_or(30);
+    if idle_reset_minutes == 0 {
+        errors.push(ConfigError::new(
+            "engine.idle_reset_minutes",
+            "must be at least 1",
+        ));
+    }
+    if let Some(url) = &notifications.webhook_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        errors.push(ConfigError::new(
+            "notifications.webhook_url",
+            format!("`{url}` is not an http(s) URL"),
+        ));
+    }
+    let notify_max_attempts = notifications.max_attempts.unwrap_or(8);
+    if notify_max_attempts == 0 {
+        errors.push(ConfigError::new(
+            "notifications.max_attempts",
+            "must be at least 1",
+        ));
+    }
+    EngineAndNotifications {
+        idle_reset_minutes,
+        notify_max_attempts,
+        notify_retry: Duration::from_secs(notifications.retry_secs.unwrap_or(5).max(1)),
+    }
+}
+
+/// The admin token and the app key, from the variables the file names.
+struct Secrets {
+    admin_token: Option<String>,
+    admin_token_env: String,
+    app_key: Option<String>,
+    app_key_env: String,
+}
+
+fn validate_secrets(
+    admin: RawAdmin,
+    app: RawApp,
+    env: &dyn Env,
+    errors: &mut Vec<ConfigError>,
+) -> Secrets {
+    let admin_token_env = admin
+        .token_env
+        .unwrap_or_else(|| "TUTELA_ADMIN_TOKEN".into());
+    let admin_token = env.get(&admin_token_env);
+    if let Some(t) = &admin_token
+        && t.len() < 16
+    {
+        errors.push(ConfigError::new(
+            "admin.token_env",
+            format!("the token in `{admin_token_env}` is shorter than 16 characters"),
+        ));
+    }
+    let app_key_env = app.key_env.unwrap_or_else(|| "TUTELA_APP_KEY".into());
+    let app_key = env.get(&app_key_env);
+    if let Some(k) = &app_key {
+        if k.len() < 16 {
+            errors.push(ConfigError::new(
+                "app.key_env",
+                format!("the key in `{app_key_env}` is shorter than 16 characters"),
+            ));
+        }
+        if admin_token.as_ref() == Some(k) {
+            errors.push(ConfigError::new(
+                "app.key_env",
+                format!(
+                    "the key in `{app_key_env}` is the admin token; the app must not hold staff rights"
+                ),
+            ));
+        }
+    }
+    Secrets {
+        admin_token,
+        admin_token_env,
+        app_key,
+        app_key_env,
+    }
+}
+
+/// `[[crisis_resources]]`: entries in the file replace the built-in list of their region.
+fn validate_resources(
+    raw: Vec<RawResource>,
+    errors: &mut Vec<ConfigError>,
+) -> BTreeMap<Region, Vec<CrisisResource>> {
+    let mut resources = builtin_resources();
+    let mut replaced: Vec<Region> = Vec::new();
+    for (i, r) in raw.into_iter().enumerate() {
+        let path = format!("crisis_resources[{i}]");
+        let Some(region) = Region::parse(&r.region) else {
+            errors.push(ConfigError::new(
+                format!("{path}.region"),
+                format!("`{}` is not one of `us`, `cn`, `eu`", r.region),
+            ));
+            continue;
+        };
+        if time::Date::parse(
+            &r.verified_at,
+            time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .is_err()
+        {
+            errors.push(ConfigError::new(
+                format!("{path}.verified_at"),
+                format!("`{}` is not a date such as `2026-07-01`", r.verified_at),
+            ));
+        }
+        if !replaced.contains(&region) {
+            resources.insert(region, Vec::new());
+            replaced.push(region);
+        }
+        resources.entry(region).or_default().push(CrisisResource {
+            name_zh: r.name_zh.unwrap_or_else(|| r.name_en.clone()),
+            contact_zh: r.contact_zh.unwrap_or_else(|| r.contact_en.clone()),
+            name_en: r.name_en,
+            contact_en: r.contact_en,
+            emergency: r.emergency,
+            verified_at: r.verified_at,
+        });
+    }
+    resources
+}
+
+/// `[personas]`: a persona per model name.
+fn validate_personas(
+    raw: BTreeMap<String, String>,
+    errors: &mut Vec<ConfigError>,
+) -> HashMap<String, PersonaKind> {
+    let mut personas = HashMap::new();
+    for (model, kind) in raw {
+        match parse_persona(&kind) {
+            Some(k) => {
+                personas.insert(model, k);
+            }
+            None => errors.push(ConfigError::new(
+                format!("personas.{model}"),
+                format!(
+                    "`{kind}` is not one of `general`, `partner`, `relative`, `specific_person`"
+                ),
+            )),
+        }
+    }
+    personas
 }
 
 /// Bounds of the public complaint intake (`[complaints]`). Over a rate limit the intake answers

@@ -11,11 +11,11 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
+use crate::answer::{StreamEvent, UpstreamReply};
 use crate::texts::Lang;
-use crate::upstream::{StreamEvent, UpstreamReply};
 
 /// The model id of the demo.
-pub const MODEL: &str = "tutela-demo";
+pub(crate) const MODEL: &str = "tutela-demo";
 
 /// Characters per streamed chunk.
 const CHUNK_CHARS: usize = 6;
@@ -28,7 +28,7 @@ fn has_any(text: &str, needles: &[&str]) -> bool {
 }
 
 /// The scripted reply to `user` on turn `turn_no` (0-based).
-pub fn script(user: &str, turn_no: usize) -> String {
+pub(crate) fn script(user: &str, turn_no: usize) -> String {
     let lower = user.to_lowercase();
     let lang = Lang::detect(user);
     let bye_en = [
@@ -93,13 +93,12 @@ pub fn script(user: &str, turn_no: usize) -> String {
 }
 
 /// The demo's answer in the shape of an OpenAI upstream.
-pub fn reply(
-    request: &Value,
-    stream: bool,
-    last_user: &str,
+pub(crate) fn reply(
+    chat: &tutela_openai::request::ChatRequest,
     turn_no: usize,
     now: tutela_types::Timestamp,
 ) -> UpstreamReply {
+    let last_user = chat.user_text.as_str();
     let text = script(last_user, turn_no);
     let created = now.unix();
     let id = format!("chatcmpl-demo-{created}-{turn_no}");
@@ -110,12 +109,8 @@ pub fn reply(
         "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
     });
-    if !stream {
-        let n = request
-            .get("n")
-            .and_then(Value::as_u64)
-            .unwrap_or(1)
-            .clamp(1, 8);
+    if !chat.stream {
+        let n = chat.n.clamp(1, 8);
         return UpstreamReply::Json(json!({
             "id": id,
             "object": "chat.completion",
@@ -125,10 +120,7 @@ pub fn reply(
             "usage": usage,
         }));
     }
-    let include_usage = request
-        .pointer("/stream_options/include_usage")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    let include_usage = chat.include_usage;
     let chunk = |delta: Value, finish: Option<&str>| {
         json!({
             "id": id, "object": "chat.completion.chunk", "created": created, "model": MODEL,

@@ -233,8 +233,21 @@ impl ApiError {
     }
 }
 
+/// A store failure as the client sees it: a missing row is 404, a conflicting state 409,
+/// anything else the store's fault (500).
+impl From<tutela_store::StoreError> for ApiError {
+    fn from(e: tutela_store::StoreError) -> Self {
+        use tutela_store::StoreError;
+        match e {
+            StoreError::NotFound { .. } => ApiError::NotFound(e.to_string()),
+            StoreError::Conflict { .. } => ApiError::Conflict(e.to_string()),
+            other => ApiError::Store(other.to_string()),
+        }
+    }
+}
+
 /// OpenAI's `error.type` for a status.
-pub fn error_type(status: StatusCode) -> &'static str {
+pub(crate) fn error_type(status: StatusCode) -> &'static str {
     match status.as_u16() {
         401 => "authentication_error",
         403 => "permission_error",
@@ -246,7 +259,12 @@ pub fn error_type(status: StatusCode) -> &'static str {
 }
 
 /// `{"error": {"message", "type", "param", "code"}}`.
-pub fn error_body(message: &str, kind: &str, param: Option<&str>, code: Option<&str>) -> Value {
+pub(crate) fn error_body(
+    message: &str,
+    kind: &str,
+    param: Option<&str>,
+    code: Option<&str>,
+) -> Value {
     json!({"error": {"message": message, "type": kind, "param": param, "code": code}})
 }
 
@@ -261,10 +279,6 @@ impl From<tutela_openai::RequestError> for ApiError {
         }
     }
 }
-
-/// The error's source, kept in the response extensions for the logging middleware.
-#[derive(Debug, Clone, Copy)]
-pub struct ErrorMark(pub ErrorSource);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -288,7 +302,6 @@ impl IntoResponse for ApiError {
         {
             h.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }
-        resp.extensions_mut().insert(ErrorMark(self.source_kind()));
         resp
     }
 }
@@ -297,7 +310,10 @@ impl IntoResponse for ApiError {
 /// 404, 405, 413 body too large, 415, 422 and 400 of the extractors) is rewritten into OpenAI's
 /// error shape with the same status. The probes (`/healthz`, `/readyz`, `/metrics`) keep
 /// their plain text.
-pub async fn openai_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+pub(crate) async fn openai_errors(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
     let resp = next.run(req).await;

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 /// The seven keys of GB 45438 Annex E, in the standard's order.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Aigc {
+pub(crate) struct Aigc {
     /// `"1"`: generated or synthesised by AI.
     #[serde(rename = "Label")]
     pub label: &'static str,
@@ -32,7 +32,7 @@ pub struct Aigc {
 
 impl Aigc {
     /// The metadata of a reply first generated here.
-    pub fn new(producer: &str, propagator: &str, id: &str) -> Self {
+    pub(crate) fn new(producer: &str, propagator: &str, id: &str) -> Self {
         Self {
             label: "1",
             content_producer: producer.to_owned(),
@@ -45,7 +45,7 @@ impl Aigc {
     }
 
     /// Compact JSON, for the `AIGC` header (values are printable ASCII by config validation).
-    pub fn header_value(&self) -> String {
+    pub(crate) fn header_value(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
 }

@@ -14,35 +14,38 @@
 //! an intervention's audit record is committed before its reply leaves; a normal turn never
 //! waits for the disk; chat text is never logged at info level.
 
-pub mod admin;
+#![warn(unreachable_pub)]
+
+mod admin;
+mod answer;
 pub mod auth;
-pub mod case_context;
-pub mod chat;
+mod case_context;
+mod chat;
 pub mod clock;
 pub mod compliance;
 pub mod config;
-pub mod demo;
+mod demo;
 pub mod duties;
-pub mod encoder;
+mod encoder;
 pub mod engines;
-pub mod error;
-pub mod labels;
-pub mod limits;
-pub mod metrics;
-pub mod outbox;
-
-/// The OpenAI request format as the gateway reads it (`tutela_openai::request`).
-pub use tutela_openai::request as openai;
-pub mod page;
+mod error;
+mod keys;
+mod labels;
+mod limits;
+mod metrics;
+mod outbox;
+mod page;
 pub mod records;
-pub mod relay;
-pub mod responses;
+mod responses;
 pub mod scan;
 pub mod state;
-pub mod takeover;
+mod takeover;
 pub mod test_traffic;
 pub mod texts;
-pub mod upstream;
+mod upstream;
+
+/// The OpenAI request format as the gateway reads it (`tutela_openai::request`).
+use tutela_openai::request as openai;
 
 use std::sync::Arc;
 
@@ -103,7 +106,7 @@ pub fn app(state: AppState) -> Router {
             auth::require_admin,
         ));
     Router::new()
-        .route("/v1/chat/completions", post(chat::chat_completions))
+        .route("/v1/chat/completions", post(chat::completions))
         .route("/v1/responses", post(responses::create))
         .route("/v1/models", get(models))
         .merge(app_channel)

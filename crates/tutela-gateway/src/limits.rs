@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use tutela_types::Timestamp;
 
 /// Keys (clients, users) one window keeps before it refuses new ones.
-pub const MAX_KEYS: usize = 65_536;
+pub(crate) const MAX_KEYS: usize = 65_536;
 
 /// A fixed-window counter per key: at most `limit` hits per key in each window of
 /// `window_secs` seconds (windows aligned to multiples of their length since the epoch).

@@ -175,6 +175,35 @@ impl Metrics {
     /// Prometheus text; `open_escalations` is read from the store by the caller.
     pub fn render(&self, open_escalations: u64, store: &tutela_store::WriterHealth) -> String {
         let mut out = String::with_capacity(4096);
+        self.render_store(&mut out, store);
+        self.render_counters(&mut out);
+        self.render_tiers(&mut out);
+        self.render_encoder(&mut out);
+        self.render_learned(&mut out);
+        let _ = writeln!(
+            out,
+            "# HELP tutela_open_escalations Escalation cases open or claimed.\n# TYPE tutela_open_escalations gauge\ntutela_open_escalations {open_escalations}"
+        );
+        self.upstream_latency.render(
+            &mut out,
+            "tutela_upstream_latency_seconds",
+            "Upstream latency: whole answer, or time to first byte for streams.",
+        );
+        self.added_latency.render(
+            &mut out,
+            "tutela_added_latency_seconds",
+            "Time tutela spends on a request outside the upstream.",
+        );
+        self.encoder_wait.render(
+            &mut out,
+            "tutela_encoder_wait_seconds",
+            "Time a user turn waited for the encoder tier after it could otherwise answer.",
+        );
+        out
+    }
+
+    /// The store's writer and the failures around it.
+    fn render_store(&self, out: &mut String, store: &tutela_store::WriterHealth) {
         for (name, kind, help, v) in [
             (
                 "tutela_store_writes_failing",
@@ -236,6 +265,10 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
             );
         }
+    }
+
+    /// Requests, streams, turns and notifications (interventions after them).
+    fn render_counters(&self, out: &mut String) {
         let _ = writeln!(
             out,
             "# HELP tutela_requests_total Chat completion requests by outcome.\n# TYPE tutela_requests_total counter"
@@ -310,6 +343,11 @@ impl Metrics {
                 c.load(Ordering::Relaxed)
             );
         }
+        self.render_interventions(out);
+    }
+
+    /// Interventions by action kind.
+    fn render_interventions(&self, out: &mut String) {
         let _ = writeln!(
             out,
             "# HELP tutela_interventions_total Interventions by action kind.\n# TYPE tutela_interventions_total counter"
@@ -319,29 +357,9 @@ impl Metrics {
                 let _ = writeln!(out, "tutela_interventions_total{{kind=\"{k}\"}} {n}");
             }
         }
-        self.render_tiers(&mut out);
-        let _ = writeln!(
-            out,
-            "# HELP tutela_open_escalations Escalation cases open or claimed.\n# TYPE tutela_open_escalations gauge\ntutela_open_escalations {open_escalations}"
-        );
-        self.upstream_latency.render(
-            &mut out,
-            "tutela_upstream_latency_seconds",
-            "Upstream latency: whole answer, or time to first byte for streams.",
-        );
-        self.added_latency.render(
-            &mut out,
-            "tutela_added_latency_seconds",
-            "Time tutela spends on a request outside the upstream.",
-        );
-        self.encoder_wait.render(
-            &mut out,
-            "tutela_encoder_wait_seconds",
-            "Time a user turn waited for the encoder tier after it could otherwise answer.",
-        );
-        out
     }
 
+    /// Which detection tiers run, and what the learned ones found.
     fn render_tiers(&self, out: &mut String) {
         let t = self.tiers.get().cloned().unwrap_or_default();
         let _ = writeln!(
@@ -359,6 +377,10 @@ impl Metrics {
                 u8::from(on)
             );
         }
+    }
+
+    /// The encoder tier: scans, windows, reuse and fallbacks.
+    fn render_encoder(&self, out: &mut String) {
         for (name, help, c) in [
             (
                 "tutela_encoder_runs_total",
@@ -409,6 +431,10 @@ impl Metrics {
                 c.load(Ordering::Relaxed)
             );
         }
+    }
+
+    /// The learned tiers' findings by tier and detector.
+    fn render_learned(&self, out: &mut String) {
         let _ = writeln!(
             out,
             "# HELP tutela_learned_findings_total Findings of the learned tiers by tier and detector.\n# TYPE tutela_learned_findings_total counter"

@@ -18,12 +18,12 @@ fn bell() -> &'static Notify {
 }
 
 /// Rings the worker.
-pub fn kick(_st: &AppState) {
+pub(crate) fn kick(_st: &AppState) {
     bell().notify_one();
 }
 
 /// The worker loop; runs until the process ends.
-pub async fn run(st: AppState) {
+pub(crate) async fn run(st: AppState) {
     let Some(url) = st.config.webhook_url.clone() else {
         return;
     };

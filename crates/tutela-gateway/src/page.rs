@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 const INDEX: &str = include_str!("../static/index.html");
 
 /// `GET /`.
-pub async fn index() -> Response {
+pub(crate) async fn index() -> Response {
     let mut r = INDEX.into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -25,7 +25,11 @@ use crate::state::AppState;
 use crate::upstream::StreamEvent;
 
 /// `POST /v1/responses`.
-pub async fn create(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn create(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let req: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
@@ -42,7 +46,7 @@ pub async fn create(State(st): State<AppState>, headers: HeaderMap, body: Bytes)
         }
     };
     let chat_body = Bytes::from(chat.to_string());
-    let resp = crate::chat::chat_completions(State(st.clone()), headers, chat_body).await;
+    let resp = crate::chat::completions(State(st.clone()), headers, chat_body).await;
     if !resp.status().is_success() {
         // Errors have the same shape in both APIs.
         return resp;
@@ -256,46 +260,33 @@ fn stream_response(resp: Response, ids: Ids, echo: Value) -> Response {
     out
 }
 
-/// The state of a translated stream.
-struct Out<'a> {
+/// The client has gone: the chat stream is dropped, which stops the turn's relay and its
+/// upstream read.
+struct Gone;
+
+/// A chat chunk stream being translated into Responses events.
+struct Translation<'a> {
     tx: &'a Tx,
     seq: u64,
-}
-
-impl Out<'_> {
-    /// Sends one event; `false` when the client has gone (the chat stream is then dropped,
-    /// which stops the turn's relay and its upstream read).
-    async fn send(&mut self, kind: &str, mut v: Value) -> bool {
-        v["type"] = json!(kind);
-        v["sequence_number"] = json!(self.seq);
-        self.seq += 1;
-        let mut b = Vec::with_capacity(256);
-        b.extend_from_slice(b"event: ");
-        b.extend_from_slice(kind.as_bytes());
-        b.extend_from_slice(b"\ndata: ");
-        if serde_json::to_writer(&mut b, &v).is_err() {
-            b.extend_from_slice(b"{}");
-        }
-        b.extend_from_slice(b"\n\n");
-        self.tx.send(Ok(Bytes::from(b))).await.is_ok()
-    }
+    ids: Ids,
+    echo: Value,
+    model: Value,
+    created: i64,
+    tutela: Value,
+    usage: Option<Value>,
+    text: String,
+    refusal: String,
+    message_open: bool,
+    text_open: bool,
+    /// Function calls by their chat index: (output index, call so far).
+    calls: Vec<(usize, Value)>,
+    next_output: usize,
+    message_index: usize,
+    started: bool,
 }
 
 async fn translate(mut events: crate::upstream::EventStream, tx: &Tx, ids: Ids, echo: Value) {
-    let mut out = Out { tx, seq: 0 };
-    let mut model = Value::Null;
-    let mut created = 0;
-    let mut tutela = Value::Null;
-    let mut usage = None;
-    let mut text = String::new();
-    let mut refusal = String::new();
-    let mut message_open = false;
-    let mut text_open = false;
-    // Function calls by their chat index: (output index, call so far).
-    let mut calls: Vec<(usize, Value)> = Vec::new();
-    let mut next_output = 0usize;
-    let mut message_index = 0usize;
-    let mut started = false;
+    let mut t = Translation::new(tx, ids, echo);
     let mut failed: Option<Value> = None;
     while let Some(ev) = events.next().await {
         let chunk = match ev {
@@ -311,241 +302,231 @@ async fn translate(mut events: crate::upstream::EventStream, tx: &Tx, ids: Ids, 
             failed = Some(e.clone());
             break;
         }
-        if !started {
-            started = true;
-            model = chunk["model"].clone();
-            created = chunk["created"].as_i64().unwrap_or(0);
-            let head = response_object(
-                &ids,
-                &echo,
-                created,
-                &model,
-                "in_progress",
-                Vec::new(),
-                Value::Null,
-                chunk.get("tutela").cloned().unwrap_or(Value::Null),
-            );
-            if !out
-                .send("response.created", json!({"response": head}))
-                .await
-                || !out
-                    .send("response.in_progress", json!({"response": head}))
-                    .await
-            {
-                return;
-            }
+        if t.chunk(&chunk).await.is_err() {
+            return;
+        }
+    }
+    let _ = match failed {
+        Some(error) => t.fail(&error).await,
+        None => t.complete().await,
+    };
+}
+
+impl<'a> Translation<'a> {
+    fn new(tx: &'a Tx, ids: Ids, echo: Value) -> Self {
+        Translation {
+            tx,
+            seq: 0,
+            ids,
+            echo,
+            model: Value::Null,
+            created: 0,
+            tutela: Value::Null,
+            usage: None,
+            text: String::new(),
+            refusal: String::new(),
+            message_open: false,
+            text_open: false,
+            calls: Vec::new(),
+            next_output: 0,
+            message_index: 0,
+            started: false,
+        }
+    }
+
+    /// Sends one event.
+    async fn send(&mut self, kind: &str, mut v: Value) -> Result<(), Gone> {
+        v["type"] = json!(kind);
+        v["sequence_number"] = json!(self.seq);
+        self.seq += 1;
+        let mut b = Vec::with_capacity(256);
+        b.extend_from_slice(b"event: ");
+        b.extend_from_slice(kind.as_bytes());
+        b.extend_from_slice(b"\ndata: ");
+        if serde_json::to_writer(&mut b, &v).is_err() {
+            b.extend_from_slice(b"{}");
+        }
+        b.extend_from_slice(b"\n\n");
+        self.tx.send(Ok(Bytes::from(b))).await.map_err(|_| Gone)
+    }
+
+    /// The `response` object in its current state.
+    fn response(&self, status: &str, output: Vec<Value>, usage: Value, tutela: Value) -> Value {
+        response_object(
+            &self.ids,
+            &self.echo,
+            self.created,
+            &self.model,
+            status,
+            output,
+            usage,
+            tutela,
+        )
+    }
+
+    /// One chat chunk: the response opened on the first, then text, refusal and tool-call
+    /// deltas as Responses events.
+    async fn chunk(&mut self, chunk: &Value) -> Result<(), Gone> {
+        if !self.started {
+            self.start(chunk).await?;
         }
         if let Some(u) = chunk.get("usage").filter(|u| !u.is_null()) {
-            usage = Some(u.clone());
+            self.usage = Some(u.clone());
         }
         if let Some(t) = chunk
             .get("tutela")
             .filter(|t| t.get("interventions").is_some())
         {
-            tutela = t.clone();
+            self.tutela = t.clone();
         }
         let Some(delta) = chunk.pointer("/choices/0/delta") else {
-            continue;
+            return Ok(());
         };
         let piece = delta.get("content").and_then(Value::as_str).unwrap_or("");
         let refused = delta.get("refusal").and_then(Value::as_str).unwrap_or("");
-        if (!piece.is_empty() || !refused.is_empty()) && !message_open {
-            message_open = true;
-            message_index = next_output;
-            next_output += 1;
-            let item = message_item(&ids, "in_progress", Vec::new());
-            if !out
-                .send(
-                    "response.output_item.added",
-                    json!({"output_index": message_index, "item": item}),
-                )
-                .await
-            {
-                return;
-            }
+        if (!piece.is_empty() || !refused.is_empty()) && !self.message_open {
+            self.open_message().await?;
         }
         if !piece.is_empty() {
-            if !text_open {
-                text_open = true;
-                if !out
-                    .send(
-                        "response.content_part.added",
-                        json!({"item_id": ids.message, "output_index": message_index, "content_index": 0, "part": text_part("")}),
-                    )
-                    .await
-                {
-                    return;
-                }
-            }
-            text.push_str(piece);
-            if !out
-                .send(
-                    "response.output_text.delta",
-                    json!({"item_id": ids.message, "output_index": message_index, "content_index": 0, "delta": piece, "logprobs": []}),
-                )
-                .await
-            {
-                return;
-            }
+            self.text_delta(piece).await?;
         }
         if !refused.is_empty() {
-            refusal.push_str(refused);
-            let index = usize::from(text_open);
-            if !out
-                .send(
-                    "response.refusal.delta",
-                    json!({"item_id": ids.message, "output_index": message_index, "content_index": index, "delta": refused}),
-                )
-                .await
-            {
-                return;
-            }
+            self.refusal.push_str(refused);
+            let index = usize::from(self.text_open);
+            let v = json!({"item_id": self.ids.message, "output_index": self.message_index, "content_index": index, "delta": refused});
+            self.send("response.refusal.delta", v).await?;
         }
         for call in delta["tool_calls"].as_array().into_iter().flatten() {
-            let index = call["index"].as_u64().unwrap_or(0) as usize;
-            if calls.len() <= index {
-                let at = next_output;
-                next_output += 1;
-                calls.resize(index + 1, (at, Value::Null));
-                calls[index] = (
-                    at,
-                    json!({"id": call["id"], "function": {"name": call.pointer("/function/name"), "arguments": ""}}),
-                );
-                let item = function_item(&calls[index].1, "in_progress");
-                if !out
-                    .send(
-                        "response.output_item.added",
-                        json!({"output_index": at, "item": item}),
-                    )
-                    .await
-                {
-                    return;
-                }
-            }
-            if let Some(a) = call
-                .pointer("/function/arguments")
-                .and_then(Value::as_str)
-                .filter(|a| !a.is_empty())
-            {
-                let (at, so_far) = &mut calls[index];
-                let joined = format!(
-                    "{}{a}",
-                    so_far["function"]["arguments"].as_str().unwrap_or("")
-                );
-                so_far["function"]["arguments"] = json!(joined);
-                let item_id = format!("fc_{}", so_far["id"].as_str().unwrap_or("call"));
-                let at = *at;
-                if !out
-                    .send(
-                        "response.function_call_arguments.delta",
-                        json!({"item_id": item_id, "output_index": at, "delta": a}),
-                    )
-                    .await
-                {
-                    return;
-                }
-            }
+            self.tool_call(call).await?;
         }
+        Ok(())
     }
-    if let Some(error) = failed {
-        let _ = out
-            .send(
-                "error",
-                json!({"code": error["code"], "message": error["message"], "param": error["param"]}),
-            )
-            .await;
-        let mut r = response_object(
-            &ids,
-            &echo,
-            created,
-            &model,
-            "failed",
-            Vec::new(),
-            Value::Null,
-            Value::Null,
+
+    /// `response.created` and `response.in_progress`, from the first chunk.
+    async fn start(&mut self, chunk: &Value) -> Result<(), Gone> {
+        self.started = true;
+        self.model = chunk["model"].clone();
+        self.created = chunk["created"].as_i64().unwrap_or(0);
+        let tutela = chunk.get("tutela").cloned().unwrap_or(Value::Null);
+        let head = self.response("in_progress", Vec::new(), Value::Null, tutela);
+        self.send("response.created", json!({"response": head}))
+            .await?;
+        self.send("response.in_progress", json!({"response": head}))
+            .await
+    }
+
+    /// The message item, before its first text or refusal.
+    async fn open_message(&mut self) -> Result<(), Gone> {
+        self.message_open = true;
+        self.message_index = self.next_output;
+        self.next_output += 1;
+        let item = message_item(&self.ids, "in_progress", Vec::new());
+        let v = json!({"output_index": self.message_index, "item": item});
+        self.send("response.output_item.added", v).await
+    }
+
+    async fn text_delta(&mut self, piece: &str) -> Result<(), Gone> {
+        if !self.text_open {
+            self.text_open = true;
+            let v = json!({"item_id": self.ids.message, "output_index": self.message_index, "content_index": 0, "part": text_part("")});
+            self.send("response.content_part.added", v).await?;
+        }
+        self.text.push_str(piece);
+        let v = json!({"item_id": self.ids.message, "output_index": self.message_index, "content_index": 0, "delta": piece, "logprobs": []});
+        self.send("response.output_text.delta", v).await
+    }
+
+    /// A tool-call delta: a new function call item, or more of its arguments.
+    async fn tool_call(&mut self, call: &Value) -> Result<(), Gone> {
+        let index = call["index"].as_u64().unwrap_or(0) as usize;
+        if self.calls.len() <= index {
+            let at = self.next_output;
+            self.next_output += 1;
+            self.calls.resize(index + 1, (at, Value::Null));
+            self.calls[index] = (
+                at,
+                json!({"id": call["id"], "function": {"name": call.pointer("/function/name"), "arguments": ""}}),
+            );
+            let item = function_item(&self.calls[index].1, "in_progress");
+            let v = json!({"output_index": at, "item": item});
+            self.send("response.output_item.added", v).await?;
+        }
+        let Some(a) = call
+            .pointer("/function/arguments")
+            .and_then(Value::as_str)
+            .filter(|a| !a.is_empty())
+        else {
+            return Ok(());
+        };
+        let (at, so_far) = &mut self.calls[index];
+        let joined = format!(
+            "{}{a}",
+            so_far["function"]["arguments"].as_str().unwrap_or("")
         );
+        so_far["function"]["arguments"] = json!(joined);
+        let item_id = format!("fc_{}", so_far["id"].as_str().unwrap_or("call"));
+        let v = json!({"item_id": item_id, "output_index": *at, "delta": a});
+        self.send("response.function_call_arguments.delta", v).await
+    }
+
+    /// The chat stream failed: `error`, then `response.failed`.
+    async fn fail(&mut self, error: &Value) -> Result<(), Gone> {
+        let v =
+            json!({"code": error["code"], "message": error["message"], "param": error["param"]});
+        let _ = self.send("error", v).await;
+        let mut r = self.response("failed", Vec::new(), Value::Null, Value::Null);
         r["error"] = json!({"code": error["code"], "message": error["message"]});
-        let _ = out.send("response.failed", json!({"response": r})).await;
-        return;
+        self.send("response.failed", json!({"response": r})).await
     }
-    let mut output: Vec<(usize, Value)> = Vec::new();
-    if message_open {
+
+    /// Every item done, then `response.completed` with the whole output.
+    async fn complete(&mut self) -> Result<(), Gone> {
+        let mut output: Vec<(usize, Value)> = Vec::new();
+        if self.message_open {
+            let item = self.close_message().await?;
+            output.push((self.message_index, item));
+        }
+        for (at, call) in std::mem::take(&mut self.calls) {
+            let item = function_item(&call, "completed");
+            let v = json!({"item_id": item["id"], "output_index": at, "arguments": item["arguments"], "name": item["name"]});
+            self.send("response.function_call_arguments.done", v)
+                .await?;
+            let v = json!({"output_index": at, "item": item});
+            self.send("response.output_item.done", v).await?;
+            output.push((at, item));
+        }
+        output.sort_by_key(|(at, _)| *at);
+        let output = output.into_iter().map(|(_, v)| v).collect();
+        let usage = usage_of(self.usage.as_ref());
+        let tutela = std::mem::take(&mut self.tutela);
+        let done = self.response("completed", output, usage, tutela);
+        self.send("response.completed", json!({"response": done}))
+            .await
+    }
+
+    /// The message item's parts done (text, refusal), then the item; returns the item.
+    async fn close_message(&mut self) -> Result<Value, Gone> {
+        let (ids, at) = (&self.ids, self.message_index);
         let mut content = Vec::new();
-        if text_open {
-            let part = text_part(&text);
-            if !out
-                .send(
-                    "response.output_text.done",
-                    json!({"item_id": ids.message, "output_index": message_index, "content_index": 0, "text": text, "logprobs": []}),
-                )
-                .await
-                || !out
-                    .send(
-                        "response.content_part.done",
-                        json!({"item_id": ids.message, "output_index": message_index, "content_index": 0, "part": part}),
-                    )
-                    .await
-            {
-                return;
-            }
+        let mut events = Vec::new();
+        if self.text_open {
+            let part = text_part(&self.text);
+            events.push(("response.output_text.done", json!({"item_id": ids.message, "output_index": at, "content_index": 0, "text": self.text, "logprobs": []})));
+            events.push(("response.content_part.done", json!({"item_id": ids.message, "output_index": at, "content_index": 0, "part": part})));
             content.push(part);
         }
-        if !refusal.is_empty() {
-            let part = json!({"type": "refusal", "refusal": refusal});
-            if !out
-                .send(
-                    "response.refusal.done",
-                    json!({"item_id": ids.message, "output_index": message_index, "content_index": content.len(), "refusal": refusal}),
-                )
-                .await
-            {
-                return;
-            }
-            content.push(part);
+        if !self.refusal.is_empty() {
+            events.push(("response.refusal.done", json!({"item_id": ids.message, "output_index": at, "content_index": content.len(), "refusal": self.refusal})));
+            content.push(json!({"type": "refusal", "refusal": self.refusal}));
         }
-        let item = message_item(&ids, "completed", content);
-        if !out
-            .send(
-                "response.output_item.done",
-                json!({"output_index": message_index, "item": item}),
-            )
-            .await
-        {
-            return;
+        let item = message_item(ids, "completed", content);
+        events.push((
+            "response.output_item.done",
+            json!({"output_index": at, "item": item}),
+        ));
+        for (kind, v) in events {
+            self.send(kind, v).await?;
         }
-        output.push((message_index, item));
+        Ok(item)
     }
-    for (at, call) in &calls {
-        let item = function_item(call, "completed");
-        if !out
-            .send(
-                "response.function_call_arguments.done",
-                json!({"item_id": item["id"], "output_index": at, "arguments": item["arguments"], "name": item["name"]}),
-            )
-            .await
-            || !out
-                .send(
-                    "response.output_item.done",
-                    json!({"output_index": at, "item": item}),
-                )
-                .await
-        {
-            return;
-        }
-        output.push((*at, item));
-    }
-    output.sort_by_key(|(at, _)| *at);
-    let done = response_object(
-        &ids,
-        &echo,
-        created,
-        &model,
-        "completed",
-        output.into_iter().map(|(_, v)| v).collect(),
-        usage_of(usage.as_ref()),
-        tutela,
-    );
-    let _ = out
-        .send("response.completed", json!({"response": done}))
-        .await;
 }

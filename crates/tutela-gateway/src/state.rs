@@ -152,7 +152,7 @@ impl AppState {
         let app_key = config
             .app_key
             .clone()
-            .unwrap_or_else(|| crate::auth::app_key_for(&admin_token));
+            .unwrap_or_else(|| crate::keys::app_key_for(&admin_token));
         let state = AppState(Arc::new(Inner {
             config,
             upstream,
@@ -175,6 +175,14 @@ impl AppState {
         let default = state.config.jurisdictions.clone();
         state.compiled(&default)?;
         Ok(state)
+    }
+
+    /// Logs and counts a failed write of a turn whose reply goes out anyway.
+    pub(crate) fn write_failed(&self, what: &str, e: &dyn std::fmt::Display) {
+        self.metrics
+            .store_write_errors
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::error!(error = %e, "{what} failed; the reply goes out anyway");
     }
 
     /// The composed set for these jurisdictions, built on first use.

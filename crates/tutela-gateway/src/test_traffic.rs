@@ -13,7 +13,6 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -21,21 +20,16 @@ use crate::state::AppState;
 /// The request header that marks a turn as a test.
 pub const HEADER: &str = "x-tutela-test-key";
 
-/// The test key of a deployment whose admin token is `admin_token`.
-pub fn key_for(admin_token: &str) -> String {
-    let digest = Sha256::digest(format!("tutela test traffic\n{admin_token}").as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("tt_{}", &hex[..40])
-}
+pub use crate::keys::test_key_for as key_for;
 
 /// Whether the request is marked as a test; a wrong key is an error (a probe that meant to be
 /// a test must not be counted as a person).
-pub fn is_test(st: &AppState, headers: &HeaderMap) -> Result<bool, ApiError> {
+pub(crate) fn is_test(st: &AppState, headers: &HeaderMap) -> Result<bool, ApiError> {
     let Some(given) = headers.get(HEADER) else {
         return Ok(false);
     };
     let given = given.to_str().unwrap_or("").trim();
-    if crate::auth::token_matches(&key_for(&st.admin_token), given) {
+    if crate::keys::token_matches(&key_for(&st.admin_token), given) {
         Ok(true)
     } else {
         Err(ApiError::InvalidTestKey)
@@ -43,11 +37,11 @@ pub fn is_test(st: &AppState, headers: &HeaderMap) -> Result<bool, ApiError> {
 }
 
 /// `GET /admin/test-key`: the deployment's test key, for staff.
-pub async fn admin_key(
+pub(crate) async fn admin_key(
     State(st): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    crate::admin::authorize(&st, &headers)?;
+    crate::auth::authorize(&st, &headers)?;
     Ok(Json(json!({
         "key": key_for(&st.admin_token),
         "header": "X-Tutela-Test-Key",

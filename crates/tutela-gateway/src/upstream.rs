@@ -3,35 +3,18 @@
 //! built-in `demo` companion. Both answer in the same shape, a whole completion or a stream of
 //! chunk events, so the turn pipeline has one path.
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
+use tutela_openai::request::ChatRequest;
 use tutela_openai::{Client, ClientOptions, WireError};
 
+pub(crate) use crate::answer::{EventStream, StreamEvent, UpstreamReply, sse_events};
 use crate::config::UpstreamConfig;
 use crate::demo;
 use crate::error::ApiError;
-
-/// One event of an upstream stream (`tutela_openai::sse::Event`).
-pub use tutela_openai::sse::Event as StreamEvent;
-
-/// The largest upstream SSE event tutela reads (see `tutela_openai::sse`).
-pub const MAX_EVENT_BYTES: usize = tutela_openai::sse::MAX_EVENT_BYTES;
-
-/// A stream of upstream events; an `Err` ends it (disconnect, timeout, an event too large).
-pub type EventStream = Pin<Box<dyn Stream<Item = Result<StreamEvent, ApiError>> + Send>>;
-
-/// The upstream's answer.
-pub enum UpstreamReply {
-    /// A whole `chat.completion` object.
-    Json(Value),
-    /// Chunk events.
-    Stream(EventStream),
-}
 
 /// The model behind the gateway.
 #[derive(Clone)]
@@ -113,31 +96,32 @@ impl Upstream {
     }
 
     /// Sends a chat completion request. `raw` is the client's body, forwarded as it came when
-    /// nothing needs changing (saves re-serialising it); `request` is the same body parsed.
-    pub async fn complete(
+    /// nothing needs changing (saves re-serialising it); `body` is the same body parsed (every
+    /// field kept) and `chat` what the gateway read of it.
+    pub(crate) async fn complete(
         &self,
-        request: &mut Value,
+        body: &Value,
         raw: Bytes,
-        stream: bool,
-        last_user: &str,
+        chat: &ChatRequest,
         turn_no: usize,
         now: tutela_types::Timestamp,
     ) -> Result<UpstreamReply, ApiError> {
         match self {
-            Upstream::Demo => Ok(demo::reply(request, stream, last_user, turn_no, now)),
+            Upstream::Demo => Ok(demo::reply(chat, turn_no, now)),
             Upstream::Http(h) => {
-                let body = match (&h.model, request.as_object_mut()) {
+                let body = match (&h.model, body.as_object()) {
                     (Some(m), Some(obj)) if !obj.contains_key("model") => {
+                        let mut obj = obj.clone();
                         obj.insert("model".into(), Value::String(m.clone()));
                         Bytes::from(
-                            serde_json::to_vec(&request)
+                            serde_json::to_vec(&obj)
                                 .map_err(|e| ApiError::Internal(e.to_string()))?,
                         )
                     }
                     _ => raw,
                 };
                 let resp = h.client.post("/chat/completions", body).await?;
-                if !stream {
+                if !chat.stream {
                     return Ok(UpstreamReply::Json(h.client.json_body(resp).await?));
                 }
                 let bytes = resp
@@ -147,13 +131,4 @@ impl Upstream {
             }
         }
     }
-}
-
-/// Splits an SSE byte stream into events (`tutela_openai::sse::events`: bounded events, each
-/// within `idle`, and at most `idle` between them).
-pub fn sse_events<S>(bytes: S, idle: Duration) -> EventStream
-where
-    S: Stream<Item = Result<Bytes, WireError>> + Send + 'static,
-{
-    Box::pin(tutela_openai::sse::events(bytes, idle).map(|r| r.map_err(ApiError::from)))
 }

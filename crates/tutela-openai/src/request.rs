@@ -49,6 +49,17 @@ pub struct ChatRequest {
     pub tools: bool,
     /// `n`: choices asked for (more than one only without `stream`).
     pub n: u64,
+    /// An estimate of the prompt's tokens (every message's text by [`estimate_tokens`], and
+    /// four per message), for usage an upstream could not report.
+    pub prompt_tokens: u64,
+}
+
+/// A rough token count for usage an upstream could not report: about four characters per
+/// token for alphabetic text, one per ideograph or other non-ASCII character.
+pub fn estimate_tokens(text: &str) -> u64 {
+    let ascii = text.bytes().filter(u8::is_ascii).count() as u64;
+    let other = text.chars().filter(|c| !c.is_ascii()).count() as u64;
+    ascii.div_ceil(4) + other
 }
 
 /// An invalid parameter.
@@ -155,6 +166,10 @@ pub fn parse_chat(body: &Value) -> Result<ChatRequest, RequestError> {
         user,
         user_text: user_side_text(messages),
         structured,
+        prompt_tokens: messages
+            .iter()
+            .map(|m| estimate_tokens(&content_text(m)) + 4)
+            .sum(),
     })
 }
 
@@ -456,6 +471,19 @@ mod tests {
         assert_eq!(r.user.as_deref(), Some("u-1"));
         let r = parse_chat(&json!({"messages": [{"role": "user", "content": "hi"}]})).unwrap();
         assert_eq!(r.user, None);
+    }
+
+    #[test]
+    fn the_prompt_estimate_counts_every_message() {
+        assert_eq!(estimate_tokens(""), 0);
+        assert_eq!(estimate_tokens("abcd"), 1);
+        assert_eq!(estimate_tokens("abcde"), 2);
+        assert_eq!(estimate_tokens("你好"), 2);
+        let body = json!({"messages": [
+            {"role": "system", "content": "abcdefgh"},
+            {"role": "user", "content": [{"type": "text", "text": "你好"}]},
+        ]});
+        assert_eq!(parse_chat(&body).unwrap().prompt_tokens, (2 + 4) + (2 + 4));
     }
 
     #[test]

@@ -13,13 +13,30 @@
 //!   [`MIGRATION_SUMS`]) and new ones sorted after them;
 //! - the pure crates ([`PURE_CRATES`]) depend only on [`PURE_DEPENDENCIES`], reach none of
 //!   [`FORBIDDEN_IN_PURE`] through any dependency, and use no I/O, environment, threads,
-//!   printing or async in their non-test code ([`PURE_FORBIDDEN_CODE`]).
+//!   printing or async in their non-test code ([`PURE_FORBIDDEN_CODE`]);
+//! - the crates in [`ACYCLIC_CRATES`] have no cycle among their modules, and no function in
+//!   them (test modules aside) is longer than [`MAX_FN_LINES`] lines, unless
+//!   [`LONG_FN_EXCEPTIONS`] names it with a reason (module [`shape`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+
+pub mod shape;
+
+/// The `src/` directories whose modules must not use one another in a cycle and whose
+/// functions must stay short (issue #12, "The turn, legible": a newcomer reads the chat turn
+/// top to bottom, phase by phase).
+pub const ACYCLIC_CRATES: &[&str] = &["crates/tutela-gateway/src/"];
+
+/// The longest a function of [`ACYCLIC_CRATES`] may be, from its `fn` line to its closing
+/// brace (under 80 lines: one screen).
+pub const MAX_FN_LINES: usize = 79;
+
+/// Functions allowed to be longer than [`MAX_FN_LINES`]: (file, function, reason). None.
+pub const LONG_FN_EXCEPTIONS: &[(&str, &str, &str)] = &[];
 
 /// The crates that do no I/O, never read the clock or the environment and run no async
 /// runtime (ARCHITECTURE.md, "Code map").
@@ -189,7 +206,7 @@ impl fmt::Display for Violation {
     }
 }
 
-fn violation(path: &str, line: usize, what: impl Into<String>) -> Violation {
+pub(crate) fn violation(path: &str, line: usize, what: impl Into<String>) -> Violation {
     Violation {
         path: path.to_owned(),
         line,

@@ -1,6 +1,6 @@
 //! The repository against ARCHITECTURE.md's invariants (see `tutela_tidy`): doc comments,
 //! SQL only in the store, clock reads only at the seams, append-only migrations, and the
-//! pure crates' dependencies and code. Each test lists every violation it finds at once.
+//! pure crates' dependencies and code, the gateway's module graph and function lengths. Each test lists every violation it finds at once.
 
 #![allow(
     clippy::unwrap_used,
@@ -11,6 +11,7 @@
 
 mod pure;
 mod repo;
+mod shape;
 
 use std::path::Path;
 

@@ -1,0 +1,35 @@
+//! What the model behind the gateway answers, whichever it is (an OpenAI-compatible upstream
+//! or the `demo`): a whole completion, or a stream of chunk events.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use serde_json::Value;
+use tutela_openai::WireError;
+
+use crate::error::ApiError;
+
+/// One event of an upstream stream (`tutela_openai::sse::Event`).
+pub(crate) use tutela_openai::sse::Event as StreamEvent;
+
+/// A stream of upstream events; an `Err` ends it (disconnect, timeout, an event too large).
+pub(crate) type EventStream = Pin<Box<dyn Stream<Item = Result<StreamEvent, ApiError>> + Send>>;
+
+/// The upstream's answer.
+pub(crate) enum UpstreamReply {
+    /// A whole `chat.completion` object.
+    Json(Value),
+    /// Chunk events.
+    Stream(EventStream),
+}
+
+/// Splits an SSE byte stream into events (`tutela_openai::sse::events`: bounded events, each
+/// within `idle`, and at most `idle` between them).
+pub(crate) fn sse_events<S>(bytes: S, idle: Duration) -> EventStream
+where
+    S: Stream<Item = Result<Bytes, WireError>> + Send + 'static,
+{
+    Box::pin(tutela_openai::sse::events(bytes, idle).map(|r| r.map_err(ApiError::from)))
+}

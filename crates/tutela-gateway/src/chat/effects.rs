@@ -1,0 +1,405 @@
+//! Phase 4 of a turn, side effects and the user side's records: an intervention's audit
+//! record committed before anything of the turn reaches the person (held and retried when the
+//! store cannot write), then what the decision does beyond the reply (minors' mode, the case
+//! for the crisis team, notifications, counters, the session's end, intervention rows); a
+//! normal turn's clocks queued for the one writer and its record kept for the assistant side.
+//! The assistant side's interventions come through [`side_effects`] too (`verdict`).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use serde_json::json;
+use tutela_store::{
+    AuditEntry, AuditKind, AuditPayload, ContactAddress, Intervention, NewEscalation,
+    NewNotification, TurnRecord, User, UserUpdate,
+};
+use tutela_types::{Action, AgeState, Counter, Decision, Finding, Side, Timestamp, UserState};
+
+use crate::error::ApiError;
+use crate::state::{AppState, Cached, Compiled};
+use crate::texts::Lang;
+
+use super::identity::empty_slot;
+use super::request::Request;
+use super::user_side::UserSide;
+
+/// What the user side left written, and what the rest of the turn carries.
+pub(crate) struct Recorded {
+    /// The case an escalation opened or raised.
+    pub(crate) case_id: Option<i64>,
+    /// A normal (or test) turn's record, written with the assistant side's decision.
+    pub(crate) pending: Option<AuditEntry>,
+    /// The user's state after the side effects (minors' mode).
+    pub(crate) user_after: UserState,
+    /// The user's record.
+    pub(crate) account: User,
+}
+
+/// Records the user side and carries out its side effects; lets go of the user's lock.
+pub(crate) async fn user_side(
+    st: &AppState,
+    req: &Request,
+    compiled: &Arc<Compiled>,
+    side: &mut UserSide,
+    now: Timestamp,
+) -> Result<Recorded, ApiError> {
+    let turn_record = TurnRecord {
+        user_id: req.user_id.clone(),
+        session_id: side.session_id.clone(),
+        jurisdiction: compiled.label.clone(),
+        at: now,
+        state: side.decision.session.clone(),
+        local_day: now.local_date(side.user_state.utc_offset_minutes),
+        usage_secs: side.usage_secs,
+    };
+    let audit = user_audit(st, req, compiled, side, now);
+    let mut done = Recorded {
+        case_id: None,
+        pending: None,
+        user_after: side.user_state.clone(),
+        account: User::new(&req.user_id, now),
+    };
+    if req.test {
+        done.pending = Some(test_turn(st, compiled, audit, now).await);
+    } else if side.decision.intervenes() {
+        let effects = Effects::of_user_side(req, compiled, side, now);
+        let cached = side
+            .held
+            .as_mut()
+            .and_then(|g| g.as_mut())
+            .ok_or_else(empty_slot)?;
+        done.case_id = intervening_turn(st, cached, audit, &turn_record, effects).await;
+        done.user_after = cached.user.state();
+        if let Some(case) = done.case_id {
+            let text = &req.chat.user_text;
+            crate::case_context::keep(st, case, &req.body, text, &side.findings, now).await;
+        }
+    } else {
+        done.pending = Some(audit);
+    }
+    if let Some(c) = side.held.as_ref().and_then(|g| g.as_ref()) {
+        done.account = c.user.clone();
+    }
+    drop(side.held.take());
+    if done.pending.is_some() && !req.test {
+        // Queued after the user's lock is let go: a full queue holds only this turn.
+        st.records.turn(turn_record).await;
+    }
+    Ok(done)
+}
+
+/// The user side's audit record.
+fn user_audit(
+    st: &AppState,
+    req: &Request,
+    compiled: &Compiled,
+    side: &UserSide,
+    now: Timestamp,
+) -> AuditEntry {
+    let mut audit = AuditEntry {
+        at: now,
+        kind: if side.decision.intervenes() {
+            AuditKind::Intervention
+        } else {
+            AuditKind::Turn
+        },
+        user: Some(req.user_id.clone()),
+        session: Some(side.session_id.clone()),
+        jurisdiction: Some(compiled.label.clone()),
+        payload: AuditPayload::from_decision(&side.findings, &side.decision),
+        profile_hash: compiled.set.snapshot_hash().to_owned(),
+        content_hash: Some(st.records.pseudonyms.content_hash(&req.chat.user_text)),
+    };
+    if let Some(note) = side.encoder_note {
+        // The turn was decided without the encoder tier; the record says so.
+        audit.payload.detail = Some(json!({ "encoder": note }));
+    }
+    audit
+}
+
+/// A test turn: recorded as a test, with the assistant side's part; counted only as a test
+/// turn. No case, notification, counter, session or usage row.
+async fn test_turn(
+    st: &AppState,
+    compiled: &Compiled,
+    mut audit: AuditEntry,
+    now: Timestamp,
+) -> AuditEntry {
+    audit.kind = AuditKind::Test;
+    st.metrics.test_turns.fetch_add(1, Ordering::Relaxed);
+    if let Err(e) = st
+        .records
+        .backend
+        .bump(Counter::TestTurn, &compiled.label, now, 1)
+        .await
+    {
+        st.write_failed("counting a test turn", &e);
+    }
+    audit
+}
+
+/// An intervening user turn: its record durable before anything of the turn reaches the
+/// user (if the store cannot write, the record is held and retried, and the reply, help
+/// lines, still goes out), then the session row and the side effects. Returns the case.
+async fn intervening_turn(
+    st: &AppState,
+    cached: &mut Cached,
+    audit: AuditEntry,
+    turn_record: &TurnRecord,
+    mut effects: Effects,
+) -> Option<i64> {
+    effects.seq = durable(st, audit).await;
+    // The session row must exist before an `end_session` can close it.
+    if let Err(e) = st.records.backend.record_turn(turn_record).await {
+        st.write_failed("recording an intervening turn", &e);
+    }
+    match side_effects(st, cached, &effects).await {
+        Ok(case) => case,
+        Err(e) => {
+            st.write_failed("the user side's side effects", &e);
+            retry_side_effects(st, cached.clone(), effects);
+            None
+        }
+    }
+}
+
+/// Appends an intervention's audit record and waits for the commit; returns its seq. When the
+/// store cannot write, the record is held and retried by the writer, the miss is logged and
+/// counted, and the turn goes on: the person gets the reply (crisis help) all the same.
+pub(crate) async fn durable(st: &AppState, audit: AuditEntry) -> Option<i64> {
+    match st.records.audit_durable(audit).await {
+        Ok(link) => {
+            st.metrics.durable_audits.fetch_add(1, Ordering::Relaxed);
+            Some(link.seq)
+        }
+        Err(e) => {
+            st.metrics
+                .durable_audits_late
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::error!(error = %e, "an intervention's audit record is not written yet; the reply goes out");
+            None
+        }
+    }
+}
+
+/// A decision's side effects, with what they are written for (kept to write them again
+/// after a failed write, see [`retry_side_effects`]).
+pub(crate) struct Effects {
+    pub(crate) compiled: Arc<Compiled>,
+    pub(crate) decision: Decision,
+    pub(crate) findings: Vec<Finding>,
+    pub(crate) side: Side,
+    pub(crate) now: Timestamp,
+    pub(crate) session_id: String,
+    pub(crate) lang: Lang,
+    /// The seq of the intervention's audit record, when it is written.
+    pub(crate) seq: Option<i64>,
+    /// A named user: a takeover case reaches their cache entry (an anonymous request has no
+    /// one to hand a human's reply back to).
+    pub(crate) named: bool,
+}
+
+impl Effects {
+    fn of_user_side(
+        req: &Request,
+        compiled: &Arc<Compiled>,
+        side: &UserSide,
+        now: Timestamp,
+    ) -> Self {
+        Effects {
+            compiled: compiled.clone(),
+            decision: side.decision.clone(),
+            findings: side.findings.clone(),
+            side: Side::User,
+            now,
+            session_id: side.session_id.clone(),
+            lang: req.lang,
+            seq: None,
+            named: !req.anonymous && !req.test,
+        }
+    }
+}
+
+/// Carries out the side effects of a decision: minors' mode, escalation, notifications,
+/// counters, session end, and the intervention rows. Returns the escalation case id.
+pub(crate) async fn side_effects(
+    st: &AppState,
+    cached: &mut Cached,
+    e: &Effects,
+) -> Result<Option<i64>, ApiError> {
+    let detector = e
+        .findings
+        .iter()
+        .max_by(|a, b| a.severity.cmp(&b.severity))
+        .map(|f| f.detector.as_str().to_owned());
+    let mut case_id = None;
+    let mut rows = Vec::new();
+    for d in &e.decision.actions {
+        if let Some(case) = act(st, cached, e, &d.action, &d.reasons, &detector).await? {
+            case_id = Some(case);
+        }
+        if !matches!(d.action, Action::Label { .. } | Action::Count { .. }) {
+            st.metrics.intervention(d.action.kind());
+            rows.push(Intervention {
+                id: 0,
+                at: e.now,
+                user_id: Some(cached.user.id.clone()),
+                session_id: Some(e.session_id.clone()),
+                jurisdiction: e.compiled.label.clone(),
+                detector: detector.clone(),
+                side: Some(e.side),
+                action: d.action.clone(),
+                reasons: d.reasons.clone(),
+                audit_seq: e.seq,
+            });
+        }
+    }
+    // Notifications after the case exists, so they can name it.
+    for d in &e.decision.actions {
+        if let Action::NotifyContact { contact } = d.action {
+            let addrs: Vec<ContactAddress> = cached.user.contacts_of(contact).cloned().collect();
+            for a in addrs {
+                notify(st, cached, e, a, case_id).await?;
+            }
+        }
+    }
+    if !rows.is_empty() {
+        st.records.backend.record_interventions(&rows).await?;
+    }
+    Ok(case_id)
+}
+
+/// One action's effect on the store; returns the case an escalation opened or raised.
+async fn act(
+    st: &AppState,
+    cached: &mut Cached,
+    e: &Effects,
+    action: &Action,
+    reasons: &[tutela_types::Reason],
+    detector: &Option<String>,
+) -> Result<Option<i64>, ApiError> {
+    let b = &st.records.backend;
+    match action {
+        Action::SwitchMinorsMode if !cached.user.age_state.is_minor_or_suspected() => {
+            let update = UserUpdate {
+                age_state: Some(AgeState::SuspectedMinor),
+                ..UserUpdate::default()
+            };
+            cached.user = b.update_user(&cached.user.id, &update, e.now).await?;
+        }
+        Action::Escalate { takeover, severity } => {
+            let (esc, _created) = b
+                .open_escalation(&NewEscalation {
+                    user_id: cached.user.id.clone(),
+                    session_id: Some(e.session_id.clone()),
+                    jurisdiction: Some(e.compiled.label.clone()),
+                    severity: *severity,
+                    takeover: *takeover,
+                    detector: detector.clone(),
+                    reasons: reasons.to_vec(),
+                    at: e.now,
+                })
+                .await?;
+            if esc.takeover && e.named {
+                cached.takeover_case = Some(esc.id);
+            }
+            return Ok(Some(esc.id));
+        }
+        Action::Count { counter } => {
+            b.bump(*counter, &e.compiled.label, e.now, 1).await?;
+        }
+        Action::EndSession { reason } => {
+            let r = serde_json::to_value(reason)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            b.end_session(&e.session_id, e.now, &r).await?;
+        }
+        _ => {}
+    }
+    Ok(None)
+}
+
+/// Queues a safety alert to one of the user's contacts (no conversation text in it).
+async fn notify(
+    st: &AppState,
+    cached: &Cached,
+    e: &Effects,
+    contact: ContactAddress,
+    case_id: Option<i64>,
+) -> Result<(), ApiError> {
+    let payload = json!({
+        "type": "tutela.safety_alert",
+        "user": cached.user.id,
+        "contact_kind": contact.kind,
+        "escalation": case_id,
+        "jurisdiction": e.compiled.label,
+        "at": e.now,
+        "language": e.lang.code(),
+        "message": match e.lang {
+            Lang::En => "Someone you are a contact for may need support right now. Please reach out to them. (No conversation text is included.)",
+            Lang::Zh => "您登记的联系人目前可能需要帮助，请尽快与其联系。（通知不包含对话内容。）",
+        },
+    });
+    st.records
+        .backend
+        .enqueue(&NewNotification {
+            user_id: Some(cached.user.id.clone()),
+            escalation_id: case_id,
+            contact,
+            payload,
+            at: e.now,
+        })
+        .await?;
+    crate::outbox::kick(st);
+    Ok(())
+}
+
+/// Side effects retried after a failed write: for about an hour, backing off to 5 s.
+const SIDE_EFFECT_ATTEMPTS: u32 = 720;
+
+/// When the store cannot write an intervention's side effects (a full disk), the reply has
+/// already gone out; the case for the crisis team, the notifications, the intervention rows
+/// and counters must still reach the store. A background task writes them again with a
+/// bounded backoff until they are written (`tutela_side_effects_late_total`), or gives up
+/// after about an hour and logs it at error level. Opening a case is idempotent (the active
+/// case is returned); a counter bumped before the failure may be bumped again.
+pub(crate) fn retry_side_effects(st: &AppState, cached: Cached, e: Effects) {
+    let st = st.clone();
+    tokio::spawn(async move {
+        let mut delay = Duration::from_millis(250);
+        for _ in 0..SIDE_EFFECT_ATTEMPTS {
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
+            let mut c = cached.clone();
+            if side_effects(&st, &mut c, &e).await.is_err() {
+                continue;
+            }
+            st.metrics.side_effects_late.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                "an intervention's side effects were written late, after a failed write"
+            );
+            if e.named
+                && let Some(case) = c.takeover_case
+            {
+                late_takeover(&st, &c.user.id, case).await;
+            }
+            return;
+        }
+        tracing::error!(
+            "gave up writing an intervention's side effects (case, notifications, rows) after an hour of failed writes"
+        );
+    });
+}
+
+/// A takeover case opened late reaches the user's cache entry.
+async fn late_takeover(st: &AppState, user_id: &str, case: i64) {
+    let slot = st.user_slot(user_id);
+    let mut g = slot.lock().await;
+    if let Some(entry) = g.as_mut()
+        && entry.takeover_case.is_none()
+    {
+        entry.takeover_case = Some(case);
+    }
+}

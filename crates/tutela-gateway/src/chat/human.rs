@@ -1,0 +1,85 @@
+//! Phase 5 when a human has taken over (C4): while a user's case is open with takeover, their
+//! messages go to the case, and the turn waits (long-poll) for a human reply; if none comes in
+//! time, the user gets a holding message that repeats the crisis resources. The engine is not
+//! asked: the human is the author.
+
+use axum::response::Response;
+use serde_json::{Value, json};
+use tutela_store::{AuditEntry, AuditKind, AuditPayload, Direction};
+use tutela_types::{ReplyTemplate, Timestamp};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::takeover::take_replies;
+
+use super::context::Author;
+use super::identity::Who;
+use super::present;
+use super::request::Request;
+
+/// A user turn during takeover of `case`.
+pub(crate) async fn turn(
+    st: &AppState,
+    req: &Request,
+    mut who: Who,
+    case: i64,
+    now: Timestamp,
+) -> Result<Response, ApiError> {
+    let cached = who.cached()?;
+    cached.turns += 1;
+    let session_id = cached.session_id.clone();
+    let ctx = present::takeover_context(st, req, &who, session_id, now);
+    drop(who);
+    st.metrics
+        .takeover_turns
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let (user_id, user_text) = (&req.user_id, &req.chat.user_text);
+    let b = &st.records.backend;
+    // The case may have been resolved since the cache saw it.
+    let active = b.active_escalation(user_id).await?;
+    if active.as_ref().map(|c| c.id) != Some(case) {
+        st.forget_user(user_id).await;
+    }
+    if !user_text.is_empty() && active.is_some() {
+        b.add_escalation_message(case, Direction::FromUser, None, user_text, now)
+            .await?;
+    }
+    // Register interest before looking, so a reply that lands in between is not missed.
+    let waiter = st.waiter(user_id);
+    let notified = waiter.notified();
+    tokio::pin!(notified);
+    notified.as_mut().enable();
+    let mut text = take_replies(st, user_id, now).await?;
+    if text.is_none() && active.is_some() {
+        let _ = tokio::time::timeout(st.config.takeover_wait, notified).await;
+        text = take_replies(st, user_id, st.clock.now()).await?;
+    }
+    let (reply, author, event) = match text {
+        Some(t) => (t, Author::Human, "human_reply_delivered"),
+        None => (
+            present::render_template(
+                st,
+                &ctx.compiled,
+                ReplyTemplate::HumanHolding,
+                true,
+                req.lang,
+            ),
+            Author::Tutela,
+            "holding_message",
+        ),
+    };
+    st.records
+        .audit(AuditEntry {
+            at: now,
+            kind: AuditKind::Escalation,
+            user: Some(user_id.clone()),
+            session: Some(ctx.session_id.clone()),
+            jurisdiction: Some(ctx.compiled.label.clone()),
+            payload: AuditPayload::detail(json!({"event": event, "case": case})),
+            profile_hash: ctx.compiled.set.snapshot_hash().to_owned(),
+            content_hash: Some(st.records.pseudonyms.content_hash(user_text)),
+        })
+        .await;
+    let extra: Value = json!({"kind": "takeover", "case": case, "event": event});
+    Ok(present::reply(&ctx, reply, author, req.chat.stream, Some(extra)).await)
+}

@@ -1,0 +1,528 @@
+//! Phase 6 for a stream: the relay, as explicit steps with a per-request context:
+//!
+//! 1. **open**: headers (with `AIGC`), the first chunk with `tutela.notices` and the label,
+//!    and the inline notice;
+//! 2. **relay**: each upstream content delta is fed to the streaming detectors and held back;
+//!    text is released only once the detectors have finished the sentence it belongs to *and*
+//!    it lies at least `streaming.hold_back_chars` behind the newest text (0 by default: a
+//!    sentence leaves as soon as the detectors have settled its boundary and checked it);
+//! 3. **finish**: the last sentence is scanned and decided, the rest released, the final
+//!    chunk carries `tutela` (interventions, AIGC), then usage and `[DONE]`;
+//! 4. **replace** (instead of 2–3 on a violation): the stream stops, nothing more of the
+//!    model's text is sent, a safe replacement follows, and the intervention is recorded
+//!    durably before the replacement is sent.
+//!
+//! Invariant: text that the engine blocks is never written to the client.
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tutela_types::{Finding, Side};
+
+use crate::error::ApiError;
+use crate::openai::estimate_tokens;
+use crate::scan::{ScanStream, Scanner};
+use crate::upstream::{EventStream, StreamEvent};
+
+use super::context::{Author, TurnCtx};
+use super::present::{self, chunk, sse, usage_chunk};
+use super::verdict::{self, Replacement};
+
+type Tx = mpsc::Sender<Result<Bytes, std::io::Error>>;
+
+/// Starts relaying; the response streams as the relay task writes.
+pub(crate) fn start(ctx: TurnCtx, events: EventStream) -> Response {
+    let (tx, mut rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(32);
+    let aigc = ctx.aigc.header_value();
+    let notices = present::notice_header(&ctx);
+    tokio::spawn(async move {
+        if let Err(e) = run(ctx, events, &tx).await {
+            // A store failure mid-stream: end the stream with an error event rather than
+            // releasing anything unchecked.
+            let _ = tx.send(Ok(sse(&e.body()))).await;
+        }
+    });
+    let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let mut resp = Response::new(Body::from_stream(body));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Ok(v) = HeaderValue::from_str(&aigc) {
+        h.insert("aigc", v);
+    }
+    if let Some(v) = notices {
+        h.insert("x-tutela-notices", v);
+    }
+    resp
+}
+
+/// Sends an event; `false` when the client has gone.
+async fn send(tx: &Tx, v: &Value) -> bool {
+    tx.send(Ok(sse(v))).await.is_ok()
+}
+
+/// The byte index `n` characters before the end of `s` (0 if `s` is shorter).
+fn back_chars(s: &str, n: usize) -> usize {
+    if n == 0 {
+        return s.len();
+    }
+    s.char_indices()
+        .rev()
+        .nth(n - 1)
+        .map(|(i, _)| i)
+        .unwrap_or(0)
+}
+
+/// The largest char boundary of `s` at or below `i`.
+fn floor_boundary(s: &str, mut i: usize) -> usize {
+    if i >= s.len() {
+        return s.len();
+    }
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// Whether the relay goes on after a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    /// Go on.
+    Go,
+    /// The stream is over: the client left, or the reply was replaced.
+    Stop,
+}
+
+impl Flow {
+    fn sent(ok: bool) -> Flow {
+        if ok { Flow::Go } else { Flow::Stop }
+    }
+}
+
+/// A stream's state while it is relayed.
+struct Relay<'a> {
+    ctx: &'a TurnCtx,
+    tx: &'a Tx,
+    /// The streaming detectors (taken at the finish).
+    scan: Option<Box<dyn ScanStream + 'a>>,
+    /// The assistant side has an encoder tier (its windows run off the async worker).
+    encoder: bool,
+    /// Encoder windows run so far.
+    windows: u64,
+    /// The inline notice and a prefix label, until they go out.
+    opening: String,
+    /// Some text of the reply went out (the opening included).
+    opened: bool,
+    /// Everything the model sent.
+    fed: String,
+    /// Bytes of `fed` released to the client.
+    released: usize,
+    findings: Vec<Finding>,
+    /// How many findings the last decision saw.
+    evaluated: usize,
+    finish_reason: Option<String>,
+    usage: Option<Value>,
+    /// Tool-call deltas held until they are whole and checked (the app shows them).
+    held_calls: Vec<Value>,
+}
+
+async fn run(ctx: TurnCtx, mut events: EventStream, tx: &Tx) -> Result<(), ApiError> {
+    let scanner = ctx.st.scanner.clone();
+    let mut r = Relay::new(&ctx, tx, scanner.as_ref());
+    if r.open().await == Flow::Stop {
+        return Ok(());
+    }
+    let mut upstream_error = None;
+    loop {
+        // The client leaving ends the relay at once: dropping `events` closes the upstream
+        // connection, so the model stops generating for nobody.
+        let next = tokio::select! {
+            biased;
+            _ = tx.closed() => {
+                ctx.st
+                    .metrics
+                    .client_gone
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Ok(());
+            }
+            n = events.next() => n,
+        };
+        match next {
+            None | Some(Ok(StreamEvent::Done)) => break,
+            Some(Err(e)) => {
+                upstream_error = Some(e);
+                break;
+            }
+            Some(Ok(StreamEvent::Malformed)) => {
+                ctx.st
+                    .metrics
+                    .malformed_events
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            Some(Ok(StreamEvent::Chunk(v))) => {
+                if r.event(&v).await? == Flow::Stop {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    r.finish(upstream_error).await
+}
+
+impl<'a> Relay<'a> {
+    fn new(ctx: &'a TurnCtx, tx: &'a Tx, scanner: &'a dyn Scanner) -> Self {
+        Relay {
+            ctx,
+            tx,
+            scan: Some(scanner.stream(Side::Assistant, Some(&ctx.user_text))),
+            encoder: scanner.has_encoder(Side::Assistant),
+            windows: 0,
+            opening: String::new(),
+            opened: false,
+            fed: String::new(),
+            released: 0,
+            findings: Vec::new(),
+            evaluated: usize::MAX,
+            finish_reason: None,
+            usage: None,
+            held_calls: Vec::new(),
+        }
+    }
+
+    /// Step 1: the first chunk with `tutela.notices` and the label; the inline notice and a
+    /// prefix label never into structured output; with the first text when the app offered
+    /// tools (a reply that turns out to be a tool call gets no text); otherwise at once, so
+    /// the person sees the notice while the model is still writing.
+    async fn open(&mut self) -> Flow {
+        let ctx = self.ctx;
+        let mut first = chunk(ctx, json!({"role": "assistant", "content": ""}), None);
+        let head = present::tutela_object(ctx, Author::Model, &[]);
+        first["tutela"] =
+            json!({"notices": ctx.notices, "aigc": head.get("aigc"), "label": head.get("label")});
+        if !send(self.tx, &first).await {
+            return Flow::Stop;
+        }
+        if !ctx.structured {
+            self.opening = present::opening(ctx, Author::Model);
+        }
+        if !ctx.tools && !self.opening.is_empty() {
+            let opening = std::mem::take(&mut self.opening);
+            self.opened = true;
+            return Flow::sent(send(self.tx, &chunk(ctx, json!({"content": opening}), None)).await);
+        }
+        Flow::Go
+    }
+
+    /// Step 2, one upstream event: usage and the finish reason noted, tool calls passed on
+    /// or held, text fed to the detectors and released as far as they allow.
+    async fn event(&mut self, ev: &Value) -> Result<Flow, ApiError> {
+        if let Some(u) = ev.get("usage").filter(|u| !u.is_null()) {
+            self.usage = Some(u.clone());
+        }
+        let Some(choice) = ev.pointer("/choices/0") else {
+            return Ok(Flow::Go);
+        };
+        if let Some(fr) = choice.get("finish_reason").and_then(Value::as_str) {
+            self.finish_reason = Some(fr.to_owned());
+        }
+        let delta = choice.get("delta");
+        if let Some(tools) = delta.and_then(|d| d.get("tool_calls")) {
+            if self.ctx.shown.is_empty() {
+                // Tool-call arguments are for the app, not the person: they pass through.
+                let c = chunk(self.ctx, json!({"tool_calls": tools}), None);
+                if !send(self.tx, &c).await {
+                    return Ok(Flow::Stop);
+                }
+            } else {
+                // The app shows some arguments to the person: held until they are whole and
+                // checked (see the finish).
+                self.held_calls.push(tools.clone());
+            }
+        }
+        match delta.and_then(|d| d.get("content")).and_then(Value::as_str) {
+            Some(text) if !text.is_empty() => self.text(text).await,
+            _ => Ok(Flow::Go),
+        }
+    }
+
+    /// Feeds text to the detectors; decides on new findings (a block replaces the rest of the
+    /// stream); releases what lies behind both the detectors and the hold-back window.
+    async fn text(&mut self, text: &str) -> Result<Flow, ApiError> {
+        self.fed.push_str(text);
+        let Some(s) = self.scan.as_mut() else {
+            return Ok(Flow::Go);
+        };
+        let st = &self.ctx.st;
+        // A chunk that finishes a sentence may run the encoder (milliseconds): off the async
+        // worker, inside the hold-back window (nothing past the sentence is released yet).
+        let new = if s.may_block(text) {
+            let (f, w) = st.encoder.run_here(|| s.feed(text)).await;
+            self.windows += w;
+            f
+        } else {
+            s.feed(text)
+        };
+        let pending = s.pending();
+        if !new.is_empty() {
+            st.metrics.learned_findings(&new);
+            self.findings.extend(new);
+            self.evaluated = self.findings.len();
+            if let Some(r) = verdict::decide(self.ctx, &self.findings, &self.fed).await? {
+                self.replace(r).await?;
+                return Ok(Flow::Stop);
+            }
+        }
+        let scanned = self.fed.len().saturating_sub(pending);
+        let window = st.config.hold_back_chars;
+        let limit = floor_boundary(&self.fed, scanned.min(back_chars(&self.fed, window)));
+        if limit <= self.released {
+            return Ok(Flow::Go);
+        }
+        let piece = format!(
+            "{}{}",
+            std::mem::take(&mut self.opening),
+            &self.fed[self.released..limit]
+        );
+        self.opened = true;
+        self.released = limit;
+        Ok(Flow::sent(
+            send(self.tx, &chunk(self.ctx, json!({"content": piece}), None)).await,
+        ))
+    }
+
+    /// Step 3: the last sentence scanned and decided, with the shown tool-call arguments; the
+    /// rest released; the closing label; the last chunk with `tutela`, usage and `[DONE]`.
+    async fn finish(mut self, upstream_error: Option<ApiError>) -> Result<(), ApiError> {
+        let checked = self.last_findings().await;
+        if self.evaluated != self.findings.len()
+            && let Some(r) = verdict::decide(self.ctx, &self.findings, &checked).await?
+        {
+            return self.replace(r).await;
+        }
+        if self.release_rest().await == Flow::Stop {
+            return Ok(());
+        }
+        let ctx = self.ctx;
+        let why = if ctx.structured {
+            "structured_output"
+        } else {
+            "tool_call"
+        };
+        present::settle_notice(ctx, self.opened && !ctx.structured, why).await;
+        if let Some(e) = upstream_error {
+            tracing::warn!("upstream stream failed: {e}");
+            let _ = send(self.tx, &e.body()).await;
+            return Ok(());
+        }
+        let finish = self.finish_reason.as_deref().unwrap_or("stop");
+        let mut last = chunk(ctx, json!({}), Some(finish));
+        last["tutela"] = present::tutela_object(ctx, Author::Model, &[]);
+        if !send(self.tx, &last).await {
+            return Ok(());
+        }
+        if ctx.include_usage {
+            let mut u = usage_chunk(ctx, 0, 0);
+            if let Some(usage) = self.usage.take() {
+                u["usage"] = usage;
+            }
+            if !send(self.tx, &u).await {
+                return Ok(());
+            }
+        }
+        let _ = self
+            .tx
+            .send(Ok(Bytes::from_static(b"data: [DONE]\n\n")))
+            .await;
+        Ok(())
+    }
+
+    /// The findings of the stream's last sentence and of the tool-call arguments the app
+    /// shows (whole now); returns the text the decision is recorded for.
+    async fn last_findings(&mut self) -> String {
+        let st = &self.ctx.st;
+        if let Some(s) = self.scan.take() {
+            let last = if self.encoder {
+                let (f, w) = st.encoder.run_here(|| s.finish()).await;
+                self.windows += w;
+                f
+            } else {
+                s.finish()
+            };
+            st.metrics.learned_findings(&last);
+            self.findings.extend(last);
+        }
+        if self.encoder {
+            st.metrics.encoder_ran(Side::Assistant, self.windows);
+        }
+        let shown = self.ctx.shown.of_calls(&assemble_calls(&self.held_calls));
+        let mut checked = self.fed.clone();
+        if !shown.is_empty() {
+            let found = verdict::scan_whole(self.ctx, &shown).await;
+            st.metrics.learned_findings(&found);
+            self.findings.extend(found);
+            checked.push('\n');
+            checked.push_str(&shown);
+        }
+        checked
+    }
+
+    /// The text not yet released, the held tool calls and a suffix label.
+    async fn release_rest(&mut self) -> Flow {
+        let ctx = self.ctx;
+        if self.released < self.fed.len() {
+            let piece = format!(
+                "{}{}",
+                std::mem::take(&mut self.opening),
+                &self.fed[self.released..]
+            );
+            self.opened = true;
+            if !send(self.tx, &chunk(ctx, json!({"content": piece}), None)).await {
+                return Flow::Stop;
+            }
+        }
+        for tools in std::mem::take(&mut self.held_calls) {
+            if !send(self.tx, &chunk(ctx, json!({ "tool_calls": tools }), None)).await {
+                return Flow::Stop;
+            }
+        }
+        let closing = present::closing(ctx, Author::Model);
+        if self.opened && !ctx.structured && !closing.is_empty() {
+            return Flow::sent(send(self.tx, &chunk(ctx, json!({"content": closing}), None)).await);
+        }
+        Flow::Go
+    }
+
+    /// Step 4: the model's stream is dropped (closing the upstream connection), and the
+    /// replacement goes out. The audit record is already durable (see `verdict::decide`).
+    async fn replace(&mut self, (replacement, mut extra): Replacement) -> Result<(), ApiError> {
+        let ctx = self.ctx;
+        let released = self.released;
+        ctx.st
+            .metrics
+            .streams_replaced
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Structured output: tutela's text is a refusal, as OpenAI streams a model's refusal.
+        let delta = if ctx.structured {
+            json!({ "refusal": replacement })
+        } else if released > 0 {
+            json!({ "content": format!("\n\n{replacement}") })
+        } else {
+            json!({ "content": format!("{}{replacement}", self.opening) })
+        };
+        present::settle_notice(ctx, !ctx.structured, "structured_output").await;
+        if !send(self.tx, &chunk(ctx, delta.clone(), None)).await {
+            return Ok(());
+        }
+        for e in &mut extra {
+            if let Value::Object(o) = e {
+                o.insert("stream_stopped".into(), json!(true));
+                o.insert("released_bytes_before_stop".into(), json!(released));
+            }
+        }
+        // The model was asked and generated `fed` before tutela stopped reading: that is what
+        // the upstream consumed (its own figure when it came before the stop, else an
+        // estimate); what tutela sent is in `tutela.usage` of the last chunk.
+        let sent = format!("{}{}", &self.fed[..released], delta_text(&delta));
+        let mut last = chunk(ctx, json!({}), Some("stop"));
+        last["tutela"] = present::tutela_object(ctx, Author::Tutela, &extra);
+        last["tutela"]["usage"] = json!({
+            "upstream_estimated": self.usage.is_none(),
+            "sent": {"completion_tokens": estimate_tokens(&sent), "estimated": true},
+        });
+        if !send(self.tx, &last).await {
+            return Ok(());
+        }
+        if ctx.include_usage {
+            let c = match self.usage.take() {
+                Some(u) => {
+                    let mut c = usage_chunk(ctx, 0, 0);
+                    c["usage"] = u;
+                    c
+                }
+                None => usage_chunk(ctx, ctx.prompt_tokens, estimate_tokens(&self.fed)),
+            };
+            if !send(self.tx, &c).await {
+                return Ok(());
+            }
+        }
+        let _ = self
+            .tx
+            .send(Ok(Bytes::from_static(b"data: [DONE]\n\n")))
+            .await;
+        Ok(())
+    }
+}
+
+/// Whole tool calls (`id`, `function.name`, `function.arguments`) from streamed
+/// `delta.tool_calls` pieces, by their `index`.
+fn assemble_calls(deltas: &[Value]) -> Vec<Value> {
+    let mut calls: Vec<Value> = Vec::new();
+    for piece in deltas.iter().filter_map(Value::as_array).flatten() {
+        let i = piece["index"].as_u64().unwrap_or(0) as usize;
+        if i >= 64 {
+            continue;
+        }
+        while calls.len() <= i {
+            calls.push(json!({"function": {"name": "", "arguments": ""}}));
+        }
+        let call = &mut calls[i];
+        if let Some(id) = piece.get("id").filter(|v| !v.is_null()) {
+            call["id"] = id.clone();
+        }
+        for key in ["name", "arguments"] {
+            if let Some(part) = piece
+                .pointer(&format!("/function/{key}"))
+                .and_then(Value::as_str)
+            {
+                let joined = format!("{}{part}", call["function"][key].as_str().unwrap_or(""));
+                call["function"][key] = json!(joined);
+            }
+        }
+    }
+    calls
+}
+
+fn delta_text(delta: &Value) -> &str {
+    delta
+        .get("content")
+        .or_else(|| delta.get("refusal"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streamed_tool_calls_are_assembled() {
+        let deltas = vec![
+            json!([{"index": 0, "id": "c1", "function": {"name": "send_message", "arguments": ""}}]),
+            json!([{"index": 0, "function": {"arguments": "{\"text\": \"hi"}}]),
+            json!([{"index": 1, "id": "c2", "function": {"name": "x", "arguments": "{}"}}]),
+            json!([{"index": 0, "function": {"arguments": " there\"}"}}]),
+        ];
+        let calls = assemble_calls(&deltas);
+        assert_eq!(calls.len(), 2);
+        assert_eq!(calls[0]["function"]["name"], "send_message");
+        assert_eq!(
+            calls[0]["function"]["arguments"],
+            "{\"text\": \"hi there\"}"
+        );
+        assert_eq!(calls[1]["id"], "c2");
+    }
+
+    #[test]
+    fn char_arithmetic() {
+        assert_eq!(back_chars("hello", 2), 3);
+        assert_eq!(back_chars("héllo", 4), 1);
+        assert_eq!(back_chars("ab", 5), 0);
+        assert_eq!(floor_boundary("é", 1), 0);
+    }
+}
