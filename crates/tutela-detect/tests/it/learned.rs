@@ -12,6 +12,7 @@ const CORPUS: &[&str] = &[
     include_str!("../../../../data/train/crisis_en.jsonl"),
     include_str!("../../../../data/train/crisis_zh.jsonl"),
     include_str!("../../../../data/train/exit_dependence.jsonl"),
+    include_str!("../../../../data/train/extra_en.jsonl"),
     include_str!("../../../../data/train/minor_distress_chat.jsonl"),
     include_str!("../../../../data/train/reply_en.jsonl"),
     include_str!("../../../../data/train/reply_zh.jsonl"),
