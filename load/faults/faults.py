@@ -14,6 +14,9 @@ Standard library only. Starts `tutela-mock-upstream` and `tutela serve` on loopb
    where `mount -t tmpfs` is not allowed): crisis replies still reach the person, /readyz is
    503, no complaint receipt without its row; then space is freed: ready again, the held
    records written, the chain verifies with the outage noted, SIGTERM checkpoints the WAL;
+   and the same for `--full-secs` under steady mixed load with the gateway's log on the full
+   disk too (every log line fails): the gateway and its store writer live on, crisis turns get
+   help lines, SIGTERM exits 0;
 3. the upstream refused, slow, erroring (500, 503), hanging past the timeout, and endless (a
    stream without event separators; one that never ends): the right status, crisis help
    that never depends on the model, bounded memory;
@@ -145,11 +148,12 @@ def fds(pid):
 
 
 class Gateway:
-    def __init__(self, bins, workdir, db, upstream, extra="", name="gw"):
+    def __init__(self, bins, workdir, db, upstream, extra="", name="gw", log=None, rust_log="warn"):
         self.bins, self.port = bins, free_port()
         self.db = db
+        self.rust_log = rust_log
         self.config = os.path.join(workdir, f"{name}.toml")
-        self.log = os.path.join(workdir, f"{name}.log")
+        self.log = log or os.path.join(workdir, f"{name}.log")
         with open(self.config, "w") as f:
             f.write(f'listen = "127.0.0.1:{self.port}"\ndatabase = "{db}"\n'
                     'jurisdictions = ["us-ny"]\n'
@@ -160,7 +164,7 @@ class Gateway:
         self.proc = None
 
     def start(self, wait_ready=True):
-        env = dict(os.environ, TUTELA_ADMIN_TOKEN=ADMIN, RUST_LOG="warn",
+        env = dict(os.environ, TUTELA_ADMIN_TOKEN=ADMIN, RUST_LOG=self.rust_log,
                    TUTELA_MODEL_DIR=os.path.join(os.path.dirname(self.config), "no-model"))
         logf = open(self.log, "ab")
         self.proc = subprocess.Popen([os.path.join(self.bins, "tutela"), "serve", "--config", self.config],
@@ -316,6 +320,107 @@ def disk_full(bins, workdir, upstream):
         _disk_full(bins, workdir, upstream, disk)
     finally:
         subprocess.run(["umount", "-l", disk], capture_output=True)
+
+
+def disk_full_under_load(bins, workdir, upstream, full_secs, workers):
+    R.say(f"## Disk full for {full_secs:.0f} s under steady load, the log on the same disk")
+    R.say()
+    disk = os.path.join(workdir, "disk2")
+    os.makedirs(disk)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", disk], capture_output=True, text=True)
+    if r.returncode != 0:
+        R.say(f"- skipped: cannot mount a tmpfs here ({r.stderr.strip() or 'not allowed'})")
+        R.say()
+        return
+    try:
+        _disk_full_under_load(bins, workdir, upstream, disk, full_secs, workers)
+    finally:
+        subprocess.run(["umount", "-l", disk], capture_output=True)
+
+
+def _disk_full_under_load(bins, workdir, upstream, disk, full_secs, workers):
+    """The soak's defect: the disk that holds the database and the gateway's log fills up while
+    traffic goes on. Every log line then fails; the store's writer must keep holding and
+    retrying (never "the audit writer has stopped"), crisis turns must get help lines, and
+    SIGTERM afterwards must exit 0 (it was a panic, exit 101)."""
+    db = os.path.join(disk, "full.db")
+    # The log on the full disk, at info level so that every turn and every failed write logs.
+    gw = Gateway(bins, workdir, db, upstream, name="diskfull-load",
+                 log=os.path.join(disk, "gateway.log"), rust_log="info").start()
+    stop = threading.Event()
+    lock = threading.Lock()
+    seen = {"crisis": 0, "crisis_help": 0, "normal": 0, "normal_ok": 0, "stopped": 0, "errors": {}}
+
+    def worker(w):
+        i = 0
+        while not stop.is_set():
+            crisis = (w + i) % 3 == 0
+            user = f"load-{w}-{i % 20}"
+            i += 1
+            status, content, done = chat(gw.port, user, CRISIS if crisis else NORMAL,
+                                         stream=(i % 2 == 0), timeout=30)
+            with lock:
+                if crisis:
+                    seen["crisis"] += 1
+                    seen["crisis_help"] += int(status == 200 and HELP_LINE in content)
+                else:
+                    seen["normal"] += 1
+                    seen["normal_ok"] += int(status == 200)
+                if "writer has stopped" in content:
+                    seen["stopped"] += 1
+                if status != 200:
+                    seen["errors"][status] = seen["errors"].get(status, 0) + 1
+            time.sleep(0.02)
+
+    threads = [threading.Thread(target=worker, args=(w,), daemon=True) for w in range(workers)]
+    for t in threads:
+        t.start()
+    time.sleep(2)
+    filler = os.path.join(disk, "filler")
+    fill(filler)
+    t0 = time.time()
+    alive, not_ready = True, 0
+    while time.time() - t0 < full_secs:
+        time.sleep(1)
+        if gw.proc.poll() is not None:
+            alive = False
+            break
+        not_ready += int(request(gw.port, "GET", "/readyz", timeout=5)[0] == 503)
+    failing = gw.metric("tutela_store_writes_failing")
+    with lock:
+        during = dict(seen, errors=dict(seen["errors"]))
+    R.check(alive, f"the gateway lives through {full_secs:.0f} s of a full disk under load")
+    R.check(not_ready > 0 and failing == 1,
+            f"/readyz said 503 in {not_ready} of its checks; tutela_store_writes_failing = {failing}")
+    R.check(during["crisis"] > 0 and during["crisis_help"] == during["crisis"],
+            f"crisis turns with help lines while full: {during['crisis_help']} of {during['crisis']}")
+    R.say(f"- normal turns while full: {during['normal_ok']} of {during['normal']} answered "
+          f"(the rest waited: backpressure); statuses other than 200: {during['errors']}")
+    os.remove(filler)
+    t1 = time.time()
+    while time.time() - t1 < 60 and request(gw.port, "GET", "/readyz", timeout=5)[0] != 200:
+        time.sleep(0.2)
+    R.check(request(gw.port, "GET", "/readyz", timeout=5)[0] == 200,
+            f"ready again {time.time() - t1:.1f} s after space was freed")
+    time.sleep(2)
+    stop.set()
+    for t in threads:
+        t.join(35)
+    status, content, _ = chat(gw.port, "after-full-load", CRISIS)
+    R.check(status == 200 and HELP_LINE in content, "a crisis turn after the outage is served")
+    R.check(seen["stopped"] == 0, f"answers saying the audit writer has stopped: {seen['stopped']}")
+    code = gw.term()
+    R.check(code == 0, f"SIGTERM after the outage: exit {code} (was 101: a panic)")
+    with open(gw.log, "rb") as f:
+        log = f.read().decode(errors="replace")
+    R.check("writer has stopped" not in log and "panicked" not in log,
+            "the log names no stopped writer and no panic")
+    wal = db + "-wal"
+    wal_size = os.path.getsize(wal) if os.path.exists(wal) else 0
+    R.check(wal_size == 0, f"SIGTERM: WAL checkpointed ({wal_size} bytes left)")
+    code, out = verify(bins, db)
+    R.check(code == 0, f"`tutela audit verify`: exit {code}; {' / '.join(out.splitlines()[:2])}")
+    R.say()
 
 
 def fill(path):
@@ -564,10 +669,14 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--load-secs", type=float, default=8)
     ap.add_argument("--workers", type=int, default=8)
+    ap.add_argument("--full-secs", type=float, default=60,
+                    help="how long the disk stays full under load (the log on the same disk)")
+    ap.add_argument("--only", choices=["kill9", "diskfull", "diskload", "upstream"], action="append",
+                    help="run only these parts (repeatable); all by default")
     ap.add_argument("--out")
     a = ap.parse_args()
     if a.short:
-        a.rounds, a.load_secs, a.workers = 1, 4, 6
+        a.rounds, a.load_secs, a.workers, a.full_secs = 1, 4, 6, 8
     bins = os.path.abspath(a.bin_dir)
     workdir = tempfile.mkdtemp(prefix="tutela-faults-")
     t0 = time.time()
@@ -578,9 +687,15 @@ def main():
     R.say()
     mock, upstream = start_mock(bins, workdir)
     try:
-        kill9_rounds(bins, workdir, upstream, a.rounds, a.load_secs, a.workers)
-        disk_full(bins, workdir, upstream)
-        upstream_faults(bins, workdir, upstream)
+        parts = a.only or ["kill9", "diskfull", "diskload", "upstream"]
+        if "kill9" in parts:
+            kill9_rounds(bins, workdir, upstream, a.rounds, a.load_secs, a.workers)
+        if "diskfull" in parts:
+            disk_full(bins, workdir, upstream)
+        if "diskload" in parts:
+            disk_full_under_load(bins, workdir, upstream, a.full_secs, min(a.workers, 6))
+        if "upstream" in parts:
+            upstream_faults(bins, workdir, upstream)
     finally:
         mock.kill()
         mock.wait()

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod stderr;
 mod tiers;
 
 /// A safety and compliance gateway for human-like AI services.
@@ -80,7 +81,7 @@ fn main() -> ExitCode {
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("tutela: {err:#}");
+            stderr::say!("tutela: {err:#}");
             ExitCode::from(2)
         }
     }

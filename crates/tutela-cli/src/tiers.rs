@@ -114,7 +114,7 @@ fn attach_with(
                     std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
                 let model = NgramModel::from_bytes(&bytes)
                     .with_context(|| format!("loading {}", p.display()))?;
-                eprintln!("tutela: n-gram model {} (operator-trained)", p.display());
+                crate::stderr::say!("tutela: n-gram model {} (operator-trained)", p.display());
                 det.set_ngram_model(model);
             }
         }
@@ -143,7 +143,7 @@ fn attach_with(
                 |d| d.display().to_string()
             )
         );
-        eprintln!("tutela: encoder tier off: {msg}");
+        crate::stderr::say!("tutela: encoder tier off: {msg}");
         loaded.encoder_missing = Some(msg);
         return Ok(loaded);
     };
@@ -157,12 +157,12 @@ fn attach_with(
             },
         };
         if let Err(e) = det.set_encoder(attached.clone(), h) {
-            eprintln!("tutela: encoder tier off for the {side:?} side: {e}");
+            crate::stderr::say!("tutela: encoder tier off for the {side:?} side: {e}");
         }
     }
     loaded.encoder = det.has_encoder(Side::User) || det.has_encoder(Side::Assistant);
     if loaded.encoder {
-        eprintln!(
+        crate::stderr::say!(
             "tutela: encoder tier on ({}; user side {}, assistant side {})",
             embedder.id(),
             det.has_encoder(Side::User),
@@ -171,7 +171,7 @@ fn attach_with(
     } else {
         let msg = "the encoder model is there but no heads were trained on it: run `tutela train`"
             .to_owned();
-        eprintln!("tutela: encoder tier off: {msg}");
+        crate::stderr::say!("tutela: encoder tier off: {msg}");
         loaded.encoder_missing = Some(msg);
     }
     Ok(loaded)

@@ -74,23 +74,27 @@ impl Records {
 
     /// Writes what is queued (waiting up to `wait` for writes that fail to succeed again),
     /// checkpoints the WAL and closes the database. Returns the records it could not write.
+    /// Never panics and never claims a flush it did not see.
     pub async fn close(&self, wait: std::time::Duration) -> u64 {
         let flushed = tokio::time::timeout(wait, async {
             loop {
                 match self.writer.flush().await {
-                    Ok(()) => return,
+                    Ok(()) => return true,
                     Err(StoreError::AuditPending(_)) => {
                         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                     }
-                    Err(_) => return,
+                    Err(e) => {
+                        tracing::error!(error = %e, "the audit writer could not be flushed");
+                        return false;
+                    }
                 }
             }
         })
         .await;
-        let lost = if flushed.is_ok() {
+        let lost = if flushed == Ok(true) {
             0
         } else {
-            self.writer.health().pending
+            self.writer.health().pending.max(1)
         };
         self.sqlite.close().await;
         lost

@@ -50,6 +50,10 @@ pub enum StoreError {
     /// The background audit writer has stopped (the store is closing).
     #[error("the audit writer has stopped")]
     WriterClosed,
+    /// A store call panicked inside the writer (a driver bug, a log subscriber that panics when
+    /// its own output fails); the writer counts it as a failed attempt and goes on.
+    #[error("the store panicked: {0}")]
+    Panicked(String),
     /// The audit queue is full; the caller should use the awaiting path.
     #[error("the audit queue is full")]
     QueueFull,

@@ -31,8 +31,12 @@
 //! backoff.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -402,26 +406,47 @@ impl Task {
         }
     }
 
+    /// The task: never returns while a handle lives. A panic anywhere in an iteration (in the
+    /// writer's own code, such as a log line whose subscriber panics) is caught and counted as
+    /// a failed attempt; the records stay held and are retried.
     async fn run(mut self) {
         loop {
-            self.answer_flushes();
-            if self.held() == 0 && !self.wait_for_message().await {
-                return;
+            match CatchUnwind(Box::pin(self.step())).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(panic) => {
+                    let err = StoreError::Panicked(panic_message(&*panic));
+                    // `failed` logs last, after its state is settled; a panic there is caught too.
+                    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| self.failed(&err)));
+                    if let Err(panic) = CatchUnwind(Box::pin(self.back_off())).await {
+                        drop(panic);
+                    }
+                }
             }
-            self.drain();
-            if self.write_once().await {
-                continue;
-            }
-            if !self.rx_open && !self.urgent_open && self.attempts >= LOG_EVERY {
-                // Every handle is gone (the process is closing) and writes keep failing.
-                tracing::error!(
-                    records = self.held(),
-                    "audit writer stopping with records it could not write"
-                );
-                return;
-            }
-            self.back_off().await;
         }
+    }
+
+    /// One round: wait for work, take what is waiting, write once, back off if that failed.
+    /// False when every handle is gone and nothing more can be done.
+    async fn step(&mut self) -> bool {
+        self.answer_flushes();
+        if self.held() == 0 && !self.wait_for_message().await {
+            return false;
+        }
+        self.drain();
+        if self.write_once().await {
+            return true;
+        }
+        if !self.rx_open && !self.urgent_open && self.attempts >= LOG_EVERY {
+            // Every handle is gone (the process is closing) and writes keep failing.
+            tracing::error!(
+                records = self.held(),
+                "audit writer stopping with records it could not write"
+            );
+            return false;
+        }
+        self.back_off().await;
+        true
     }
 
     /// One attempt at the oldest held records (audit first, then turns). True if it wrote.
@@ -432,7 +457,8 @@ impl Task {
             let note = (self.failing() && !self.noted).then(|| self.outage_note());
             records.extend(note.clone());
             records.extend(self.audits.iter().take(n).map(|h| h.record.clone()));
-            match self.log.append(&records).await {
+            let log = Arc::clone(&self.log);
+            match isolated(async move { log.append(&records).await }).await {
                 Ok(links) => {
                     self.noted |= note.is_some();
                     let links = links.into_iter().skip(usize::from(note.is_some()));
@@ -454,7 +480,8 @@ impl Task {
         if !self.turn_queue.is_empty() {
             let n = self.turn_queue.len().min(MAX_BATCH);
             let batch: Vec<TurnRecord> = self.turn_queue.iter().take(n).cloned().collect();
-            match self.turns.record_turns(&batch).await {
+            let turns = Arc::clone(&self.turns);
+            match isolated(async move { turns.record_turns(&batch).await }).await {
                 Ok(()) => {
                     self.turn_queue.drain(..n);
                     self.turns_written += n as u64;
@@ -492,11 +519,7 @@ impl Task {
         if self.failing() {
             self.shared.written_late.fetch_add(n, Ordering::AcqRel);
             if self.held() == 0 {
-                tracing::warn!(
-                    failed_attempts = self.attempts,
-                    records = self.late,
-                    "audit writes succeed again; every held record is written"
-                );
+                let (attempts, late) = (self.attempts, self.late);
                 self.attempts = 0;
                 self.late = 0;
                 self.first_error = None;
@@ -505,6 +528,14 @@ impl Task {
                 if let Ok(mut e) = self.shared.last_error.lock() {
                     *e = None;
                 }
+                self.publish();
+                // Logged once the state is settled: a subscriber that panics changes nothing.
+                tracing::warn!(
+                    failed_attempts = attempts,
+                    records = late,
+                    "audit writes succeed again; every held record is written"
+                );
+                return;
             }
         }
         self.publish();
@@ -518,18 +549,10 @@ impl Task {
             self.first_error = Some(message.clone());
         }
         self.attempts += 1;
-        if self.attempts % LOG_EVERY == 1 {
-            tracing::error!(
-                records = self.held(),
-                attempts = self.attempts,
-                error = %message,
-                "audit write failed; the records are held in memory and retried"
-            );
-        }
         self.shared.failed_attempts.fetch_add(1, Ordering::AcqRel);
         self.shared.failing.store(true, Ordering::Release);
         if let Ok(mut e) = self.shared.last_error.lock() {
-            *e = Some(message);
+            *e = Some(message.clone());
         }
         // Everyone waiting hears now: durable callers that their record is held, flushes
         // that they cannot complete.
@@ -543,6 +566,15 @@ impl Task {
             let _ = done.send(Err(StoreError::AuditPending(pending.to_string())));
         }
         self.publish();
+        // Logged once the state is settled: a subscriber that panics changes nothing.
+        if self.attempts % LOG_EVERY == 1 {
+            tracing::error!(
+                records = self.held(),
+                attempts = self.attempts,
+                error = %message,
+                "audit write failed; the records are held in memory and retried"
+            );
+        }
     }
 
     fn publish(&self) {
@@ -589,6 +621,46 @@ impl Task {
                     None => self.rx_open = false,
                 },
             }
+        }
+    }
+}
+
+/// Runs a store call in a task of its own, so that a panic inside it (a driver bug, a log
+/// subscriber that panics when its output fails) is a failed attempt, not the end of the
+/// writer.
+async fn isolated<T: Send + 'static>(
+    call: impl Future<Output = Result<T>> + Send + 'static,
+) -> Result<T> {
+    match tokio::spawn(call).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => Err(StoreError::Panicked(panic_message(&*e.into_panic()))),
+        Err(e) => Err(StoreError::Panicked(e.to_string())),
+    }
+}
+
+/// The message a panic was raised with, when it is a string.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
+/// Polls a future and turns a panic inside it into an `Err`, so the writer's loop survives
+/// it. The writer's state is only ever changed in steps that leave it consistent (records are
+/// removed only after their commit), so carrying on after a caught panic is sound.
+struct CatchUnwind<'a, T>(Pin<Box<dyn Future<Output = T> + Send + 'a>>);
+
+impl<T> Future for CatchUnwind<'_, T> {
+    type Output = std::thread::Result<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let future = self.0.as_mut();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
+            Err(panic) => Poll::Ready(Err(panic)),
         }
     }
 }

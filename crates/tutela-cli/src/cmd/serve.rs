@@ -14,6 +14,7 @@ use tutela_gateway::engines::{BuiltinScanner, CountingEmbedder};
 use tutela_gateway::{Config, Parts, ProcessEnv};
 
 use crate::Outcome;
+use crate::stderr::say;
 
 /// Arguments of `tutela serve`.
 #[derive(Debug, clap::Args)]
@@ -80,7 +81,9 @@ pub fn run(args: Args) -> Result<Outcome> {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
+        // Never `std::io::stderr` itself: a log on a full disk must not panic (see `stderr`).
+        .with_writer(crate::stderr::LossyStderr)
+        .log_internal_errors(false)
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -110,13 +113,11 @@ async fn serve(config: Config, scanner: BuiltinScanner) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    eprintln!("tutela gateway listening on http://{addr}/");
-    eprintln!(
-        "  OpenAI-compatible API: http://{addr}/v1   upstream: {upstream}   store: {database}"
-    );
-    eprintln!("  detectors: {}", tiers.describe());
+    say!("tutela gateway listening on http://{addr}/");
+    say!("  OpenAI-compatible API: http://{addr}/v1   upstream: {upstream}   store: {database}");
+    say!("  detectors: {}", tiers.describe());
     if tiers.encoder_user {
-        eprintln!(
+        say!(
             "  encoder on the user side: concurrent with the upstream, waited for at most {} ms (then the quick tiers decide)",
             encoder_wait.as_millis()
         );
@@ -126,13 +127,13 @@ async fn serve(config: Config, scanner: BuiltinScanner) -> Result<()> {
         .as_deref()
         .filter(|_| !tiers.encoder_assistant || !tiers.encoder_user)
     {
-        eprintln!(
+        say!(
             "  encoder tier off{}: {why}",
             if tiers.encoder() { " on one side" } else { "" }
         );
     }
     if generated {
-        eprintln!(
+        say!(
             "  admin token (generated for this run; set {token_env} to choose one): {}",
             state.admin_token
         );
@@ -146,7 +147,7 @@ async fn serve(config: Config, scanner: BuiltinScanner) -> Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     // The peer address reaches the handlers (the complaint intake's and the console sign-in's
     // per-client limits).
-    eprintln!("  operator console: http://{addr}/console (accounts: `tutela staff add`)");
+    say!("  operator console: http://{addr}/console (accounts: `tutela staff add`)");
     let app = tutela_gateway::app(state.clone())
         .merge(tutela_console::router(state.clone()))
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -161,10 +162,10 @@ async fn serve(config: Config, scanner: BuiltinScanner) -> Result<()> {
     tokio::select! {
         r = &mut server => r.context("server error")?,
         _ = stop.wait_for(|s| *s) => {
-            eprintln!("shutting down: draining turns in flight");
+            say!("shutting down: draining turns in flight");
             match tokio::time::timeout(DRAIN, &mut server).await {
                 Ok(r) => r.context("server error")?,
-                Err(_) => eprintln!("  turns still in flight after {} s; closing anyway", DRAIN.as_secs()),
+                Err(_) => say!("  turns still in flight after {} s; closing anyway", DRAIN.as_secs()),
             }
         }
     }
@@ -174,9 +175,13 @@ async fn serve(config: Config, scanner: BuiltinScanner) -> Result<()> {
             records = lost,
             "the store could not write these records before exit"
         );
-        eprintln!("store closed; {lost} records could not be written (writes failing)");
+        say!("store closed; {lost} records could not be written (writes failing)");
     } else {
-        eprintln!("store flushed, checkpointed and closed");
+        say!("store flushed, checkpointed and closed");
+    }
+    let dropped = crate::stderr::dropped();
+    if dropped > 0 {
+        say!("{dropped} writes to the log failed (standard error could not be written)");
     }
     Ok(())
 }

@@ -5,7 +5,7 @@
 
 use axum::response::Response;
 use serde_json::{Value, json};
-use tutela_store::{AuditEntry, AuditKind, AuditPayload, Direction};
+use tutela_store::{AuditEntry, AuditKind, AuditPayload};
 use tutela_types::{ReplyTemplate, Timestamp};
 
 use crate::error::ApiError;
@@ -41,8 +41,7 @@ pub(crate) async fn turn(
         st.forget_user(user_id).await;
     }
     if !user_text.is_empty() && active.is_some() {
-        b.add_escalation_message(case, Direction::FromUser, None, user_text, now)
-            .await?;
+        crate::takeover::store_case_message(st, case, user_text, now).await;
     }
     // Register interest before looking, so a reply that lands in between is not missed.
     let waiter = st.waiter(user_id);

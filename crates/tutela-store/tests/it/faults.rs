@@ -13,10 +13,12 @@ use tutela_store::{
 
 use crate::support::{TempDir, entry, t};
 
-/// An audit log that fails every append while `broken` is set, like a full disk.
+/// An audit log that fails every append while `broken` is set, like a full disk, and panics
+/// instead while `panics` is set, like a driver bug or a log subscriber writing to a full disk.
 struct Faulty {
     inner: Arc<SqliteStore>,
     broken: AtomicBool,
+    panics: AtomicBool,
     attempts: AtomicU64,
 }
 
@@ -24,6 +26,9 @@ struct Faulty {
 impl AuditLog for Faulty {
     async fn append(&self, records: &[NewAuditRecord]) -> tutela_store::Result<Vec<ChainLink>> {
         self.attempts.fetch_add(1, Ordering::SeqCst);
+        if self.panics.load(Ordering::SeqCst) {
+            panic!("the audit backend panicked (test)");
+        }
         if self.broken.load(Ordering::SeqCst) {
             return Err(StoreError::Database(sqlx::Error::Protocol(
                 "database or disk is full".into(),
@@ -55,6 +60,7 @@ async fn faulty_writer() -> (Arc<Faulty>, AuditWriter, Arc<SqliteStore>) {
     let faulty = Arc::new(Faulty {
         inner: store.clone(),
         broken: AtomicBool::new(true),
+        panics: AtomicBool::new(false),
         attempts: AtomicU64::new(0),
     });
     let log: Arc<dyn AuditLog> = faulty.clone();
@@ -148,6 +154,162 @@ async fn a_queue_filled_while_writes_fail_loses_nothing() {
         "every record and one outage note"
     );
     assert_eq!(v.outages.count, 1);
+}
+
+/// The soak's defect: the writer task died (a panic while writes failed: the log subscriber
+/// panics when its own writes to a full disk fail) and every later record was refused with
+/// "the audit writer has stopped". A panic in the backend, under sustained load, must be one
+/// more failed attempt: the writer keeps every record, keeps taking new ones, and writes them
+/// all once the backend works again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_backend_never_stops_the_writer() {
+    let (faulty, writer, store) = faulty_writer().await;
+    faulty.panics.store(true, Ordering::SeqCst);
+    let total = (QUEUE_CAPACITY * 2) as i64;
+    let producer = {
+        let writer = writer.clone();
+        tokio::spawn(async move {
+            for i in 1..=total {
+                writer.record(&entry("load", i)).await.unwrap();
+            }
+        })
+    };
+    wait_until(|| faulty.attempts.load(Ordering::SeqCst) >= 3).await;
+    // Still taking records, durable ones included: held, not refused.
+    let err = writer
+        .append_durable(&entry("crisis", total + 1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::AuditPending(_)), "{err}");
+    let h = writer.health();
+    assert!(h.failing, "{h:?}");
+    assert!(
+        h.last_error.as_deref().unwrap_or("").contains("panicked"),
+        "{h:?}"
+    );
+    // Now like a full disk (an error, no panic), then space is freed.
+    faulty.broken.store(true, Ordering::SeqCst);
+    faulty.panics.store(false, Ordering::SeqCst);
+    let before = faulty.attempts.load(Ordering::SeqCst);
+    wait_until(|| faulty.attempts.load(Ordering::SeqCst) >= before + 2).await;
+    faulty.broken.store(false, Ordering::SeqCst);
+    producer.await.unwrap();
+    wait_until(|| writer.health().pending == 0 && !writer.health().failing).await;
+    writer.flush().await.unwrap();
+    let v = tutela_store::audit::verify(&*store, None).await.unwrap();
+    assert!(v.is_intact(), "{v:?}");
+    assert_eq!(
+        v.records,
+        total as u64 + 2,
+        "every record, the durable one and one outage note"
+    );
+    assert_eq!(v.outages.count, 1);
+}
+
+/// A turn store that panics must not stop the writer either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_turn_store_never_stops_the_writer() {
+    let store = Arc::new(
+        SqliteStore::open_in_memory(StoreOptions::default())
+            .await
+            .unwrap(),
+    );
+    let turns = Arc::new(PanickyTurns {
+        inner: store.clone(),
+        panics: AtomicBool::new(true),
+        attempts: AtomicU64::new(0),
+    });
+    let log: Arc<dyn AuditLog> = store.clone();
+    let turn_store: Arc<dyn SessionStore> = turns.clone();
+    let writer = AuditWriter::spawn(log, turn_store, store.pseudonyms().clone());
+    store.touch_user("u1", t(0)).await.unwrap();
+    for i in 1..=50 {
+        writer.record_turn(turn("u1", i)).await.unwrap();
+        writer.record(&entry("u1", i)).await.unwrap();
+    }
+    wait_until(|| turns.attempts.load(Ordering::SeqCst) >= 3).await;
+    assert!(writer.health().failing);
+    writer.record_turn(turn("u1", 51)).await.unwrap();
+    turns.panics.store(false, Ordering::SeqCst);
+    wait_until(|| writer.health().pending == 0 && !writer.health().failing).await;
+    writer.flush().await.unwrap();
+    let state = store.session_state("u1").await.unwrap().unwrap();
+    assert_eq!(state.last_activity, Some(t(51)));
+    let v = tutela_store::audit::verify(&*store, None).await.unwrap();
+    assert!(v.is_intact(), "{v:?}");
+    // Every audit record, and an outage note if one was held when the turns failed.
+    let rows = store.audit_page(0, 100).await.unwrap();
+    assert_eq!(rows.iter().filter(|r| r.kind != "admin").count(), 50);
+}
+
+struct PanickyTurns {
+    inner: Arc<SqliteStore>,
+    panics: AtomicBool,
+    attempts: AtomicU64,
+}
+
+#[async_trait]
+impl SessionStore for PanickyTurns {
+    async fn session_state(
+        &self,
+        user_id: &str,
+    ) -> tutela_store::Result<Option<tutela_types::SessionState>> {
+        self.inner.session_state(user_id).await
+    }
+    async fn save_session_state(
+        &self,
+        user_id: &str,
+        state: &tutela_types::SessionState,
+        at: tutela_types::Timestamp,
+    ) -> tutela_store::Result<()> {
+        self.inner.save_session_state(user_id, state, at).await
+    }
+    async fn record_turn(&self, turn: &tutela_store::TurnRecord) -> tutela_store::Result<()> {
+        self.record_turns(std::slice::from_ref(turn)).await
+    }
+    async fn record_turns(&self, turns: &[tutela_store::TurnRecord]) -> tutela_store::Result<()> {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        if self.panics.load(Ordering::SeqCst) {
+            panic!("the turn store panicked (test)");
+        }
+        self.inner.record_turns(turns).await
+    }
+    async fn end_session(
+        &self,
+        session_id: &str,
+        at: tutela_types::Timestamp,
+        reason: &str,
+    ) -> tutela_store::Result<()> {
+        self.inner.end_session(session_id, at, reason).await
+    }
+    async fn get_session(
+        &self,
+        session_id: &str,
+    ) -> tutela_store::Result<Option<tutela_store::Session>> {
+        self.inner.get_session(session_id).await
+    }
+    async fn session_durations(
+        &self,
+        from: tutela_types::Timestamp,
+        to: tutela_types::Timestamp,
+    ) -> tutela_store::Result<Vec<i64>> {
+        self.inner.session_durations(from, to).await
+    }
+}
+
+fn turn(user: &str, secs: i64) -> tutela_store::TurnRecord {
+    tutela_store::TurnRecord {
+        user_id: user.into(),
+        session_id: format!("{user}-s1"),
+        jurisdiction: "cn".into(),
+        at: t(secs),
+        state: tutela_types::SessionState {
+            last_activity: Some(t(secs)),
+            ..tutela_types::SessionState::default()
+        },
+        local_day: t(secs).local_date(0),
+        usage_secs: 5,
+    }
 }
 
 #[tokio::test]
