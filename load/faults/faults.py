@@ -338,6 +338,68 @@ def disk_full_under_load(bins, workdir, upstream, full_secs, workers):
         subprocess.run(["umount", "-l", disk], capture_output=True)
 
 
+def spill_kill(bins, workdir, upstream):
+    R.say("## Disk full with a spill directory on another disk, kill -9, restart")
+    R.say()
+    disk = os.path.join(workdir, "disk3")
+    os.makedirs(disk)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", disk], capture_output=True, text=True)
+    if r.returncode != 0:
+        R.say(f"- skipped: cannot mount a tmpfs here ({r.stderr.strip() or 'not allowed'})")
+        R.say()
+        return
+    try:
+        _spill_kill(bins, workdir, upstream, disk)
+    finally:
+        subprocess.run(["umount", "-l", disk], capture_output=True)
+
+
+def _spill_kill(bins, workdir, upstream, disk):
+    """`[store] spill_dir` on another disk: the intervention records acknowledged while the
+    database's disk is full (the reply with help lines went out) are in the spill file, so
+    kill -9 during the outage loses none: the next start replays them, in order."""
+    db = os.path.join(disk, "spill.db")
+    spill = os.path.join(workdir, "spill-dir")
+    extra = f'[store]\nspill_dir = "{spill}"\n'
+    gw = Gateway(bins, workdir, db, upstream, extra=extra, name="spill").start()
+    for i in range(3):
+        chat(gw.port, f"spill-warm-{i}", NORMAL)
+    filler = os.path.join(disk, "filler")
+    fill(filler)
+    acked = []
+    for i in range(6):
+        user = f"spill-crisis-{i}"
+        status, content, done = chat(gw.port, user, CRISIS, stream=(i % 2 == 1), timeout=20)
+        if status == 200 and done and HELP_LINE in content:
+            acked.append(user)
+    spilled = gw.metric("tutela_audit_spilled_total") or 0
+    R.check(len(acked) == 6, f"crisis replies with help lines while the disk is full: {len(acked)} of 6")
+    R.check(spilled >= len(acked), f"records in the spill file before the kill: {spilled:.0f}")
+    gw.kill9()
+    os.remove(filler)
+    gw = Gateway(bins, workdir, db, upstream, extra=extra, name="spill-2").start()
+    t0 = time.time()
+    while time.time() - t0 < 20 and (gw.metric("tutela_audit_pending_records") or 0) > 0:
+        time.sleep(0.2)
+    replayed = gw.metric("tutela_audit_replayed_total")
+    code = gw.term()
+    R.check(code == 0, f"SIGTERM after the replay: exit {code}")
+    con = sqlite3.connect(db)
+    salt = con.execute("SELECT value FROM meta WHERE key = 'subject_salt'").fetchone()[0]
+    lost = [u for u in acked
+            if con.execute("SELECT 1 FROM audit_log WHERE subject = ? AND kind = 'intervention'",
+                           (subject(salt, u),)).fetchone() is None]
+    con.close()
+    R.check(not lost, f"acknowledged intervention records lost to kill -9 during the outage: {len(lost)} of {len(acked)}"
+                      f" (replayed at start: {replayed})")
+    left = [f for f in os.listdir(spill) if f.startswith("audit-spill-")] if os.path.isdir(spill) else []
+    R.check(not left, f"spill files left after the replay: {len(left)}")
+    code, out = verify(bins, db)
+    R.check(code == 0 and "spill file" in out,
+            f"`tutela audit verify`: exit {code}; {' / '.join(l for l in out.splitlines() if 'spill' in l or 'outage' in l)}")
+    R.say()
+
+
 def _disk_full_under_load(bins, workdir, upstream, disk, full_secs, workers):
     """The soak's defect: the disk that holds the database and the gateway's log fills up while
     traffic goes on. Every log line then fails; the store's writer must keep holding and
@@ -671,7 +733,7 @@ def main():
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--full-secs", type=float, default=60,
                     help="how long the disk stays full under load (the log on the same disk)")
-    ap.add_argument("--only", choices=["kill9", "diskfull", "diskload", "upstream"], action="append",
+    ap.add_argument("--only", choices=["kill9", "diskfull", "diskload", "spill", "upstream"], action="append",
                     help="run only these parts (repeatable); all by default")
     ap.add_argument("--out")
     a = ap.parse_args()
@@ -687,13 +749,15 @@ def main():
     R.say()
     mock, upstream = start_mock(bins, workdir)
     try:
-        parts = a.only or ["kill9", "diskfull", "diskload", "upstream"]
+        parts = a.only or ["kill9", "diskfull", "diskload", "spill", "upstream"]
         if "kill9" in parts:
             kill9_rounds(bins, workdir, upstream, a.rounds, a.load_secs, a.workers)
         if "diskfull" in parts:
             disk_full(bins, workdir, upstream)
         if "diskload" in parts:
             disk_full_under_load(bins, workdir, upstream, a.full_secs, min(a.workers, 6))
+        if "spill" in parts:
+            spill_kill(bins, workdir, upstream)
         if "upstream" in parts:
             upstream_faults(bins, workdir, upstream)
     finally:

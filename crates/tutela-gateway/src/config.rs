@@ -162,6 +162,12 @@ struct RawApp {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawStore {
+    spill_dir: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawEngine {
     idle_reset_minutes: Option<u32>,
 }
@@ -199,8 +205,9 @@ struct RawResource {
 }
 
 /// The top-level keys the file may have; anything else is reported.
-const SECTIONS: [&str; 14] = [
+const SECTIONS: [&str; 15] = [
     "console",
+    "store",
     "upstream",
     "labels",
     "notices",
@@ -315,6 +322,10 @@ pub struct Config {
     pub listen: SocketAddr,
     /// SQLite file (`:memory:` for a throwaway store).
     pub database: String,
+    /// `[store] spill_dir`: a directory on another disk where the store's writer puts the audit
+    /// records it cannot write to the database (a full disk), replayed when it can; checked at
+    /// start (`tutela_store::SpillDir::open`).
+    pub spill_dir: Option<std::path::PathBuf>,
     /// Deployment jurisdictions (ids or aliases) used when neither header nor user record says.
     pub jurisdictions: Vec<String>,
     /// Policy for requests without a user id.
@@ -407,12 +418,14 @@ impl Config {
         let resources = validate_resources(raw.resources, &mut errors);
         let personas = validate_personas(raw.personas, &mut errors);
         let console = validate_console(raw.console, &mut errors);
+        let spill_dir = validate_store(&raw.store, raw.top.database.as_deref(), &mut errors);
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
         Ok(Config {
             listen: top.listen,
             database: raw.top.database.unwrap_or_else(|| "./tutela.db".into()),
+            spill_dir,
             jurisdictions: top.jurisdictions,
             anonymous: top.anonymous,
             baseline: raw.top.baseline.unwrap_or(true),
@@ -461,6 +474,7 @@ struct RawSections {
     resources: Vec<RawResource>,
     personas: BTreeMap<String, String>,
     console: RawConsole,
+    store: RawStore,
 }
 
 impl RawSections {
@@ -491,6 +505,7 @@ impl RawSections {
             resources: named(take("crisis_resources"), errors),
             personas: named(take("personas"), errors),
             console: named(take("console"), errors),
+            store: named(take("store"), errors),
         }
     }
 }
@@ -504,6 +519,31 @@ fn named<T: DeserializeOwned + Default>(
         Some((name, v)) => section(Some(name), Some(v), errors),
         None => T::default(),
     }
+}
+
+/// `[store]`: the spill directory, if any. Only its name is checked here (the configuration
+/// reads no files); `build` checks the directory itself at start (`SpillDir::open`).
+fn validate_store(
+    raw: &RawStore,
+    database: Option<&str>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<std::path::PathBuf> {
+    let dir = raw.spill_dir.as_deref()?;
+    if dir.trim().is_empty() {
+        errors.push(ConfigError::new(
+            "store.spill_dir",
+            "must name a directory (or leave the key out)",
+        ));
+        return None;
+    }
+    if database == Some(":memory:") {
+        errors.push(ConfigError::new(
+            "store.spill_dir",
+            "an in-memory database (`database = \":memory:\"`) has nothing to spill for",
+        ));
+        return None;
+    }
+    Some(std::path::PathBuf::from(dir))
 }
 
 /// The top-level keys, validated.
@@ -1144,6 +1184,35 @@ verified_at = "yesterday"
             UpstreamConfig::Demo => panic!("expected openai"),
         }
         assert_eq!(c.admin_token.as_deref(), Some("0123456789abcdef0123"));
+    }
+
+    #[test]
+    fn the_spill_directory_is_optional_and_checked() {
+        assert_eq!(Config::defaults(&env()).unwrap().spill_dir, None);
+        let c = Config::from_toml("[store]\nspill_dir = \"/mnt/other/spill\"\n", &env()).unwrap();
+        assert_eq!(
+            c.spill_dir.as_deref(),
+            Some(std::path::Path::new("/mnt/other/spill"))
+        );
+        let err = Config::from_toml(
+            "database = \":memory:\"\n[store]\nspill_dir = \"/x\"\nspil = 1\n",
+            &env(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("store"), "{err}");
+        assert!(err.contains("spil"), "{err}");
+        let err = Config::from_toml(
+            "database = \":memory:\"\n[store]\nspill_dir = \"/x\"\n",
+            &env(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("store.spill_dir"), "{err}");
+        let err = Config::from_toml("[store]\nspill_dir = \" \"\n", &env())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("store.spill_dir"), "{err}");
     }
 
     #[test]

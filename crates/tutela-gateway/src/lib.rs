@@ -254,6 +254,9 @@ pub enum BuildError {
         /// Why.
         source: tutela_store::StoreError,
     },
+    /// `[store] spill_dir` cannot be used.
+    #[error("store.spill_dir: {0}")]
+    Spill(#[from] tutela_store::SpillError),
     /// The built-in profiles do not load.
     #[error("profiles: {0}")]
     Profiles(String),
@@ -309,7 +312,11 @@ pub async fn build(config: Config, parts: Parts) -> Result<AppState, BuildError>
         Some(wrap) => wrap(log),
         None => log,
     };
-    let records = records::Records::start(store, log);
+    let spill = match &config.spill_dir {
+        Some(dir) => Some(tutela_store::SpillDir::open(dir)?),
+        None => None,
+    };
+    let records = records::Records::start_with_spill(store, log, spill);
     let scanner: Arc<dyn scan::Scanner> = match parts.scanner {
         Some(s) => s,
         #[cfg(feature = "detect")]

@@ -230,6 +230,18 @@ impl Metrics {
                 store.outages,
             ),
             (
+                "tutela_audit_spilled_total",
+                "counter",
+                "Audit records written to the spill file while the database could not write.",
+                store.spilled,
+            ),
+            (
+                "tutela_audit_replayed_total",
+                "counter",
+                "Audit records replayed at start from spill files an earlier process left.",
+                store.replayed,
+            ),
+            (
                 "tutela_audit_written_late_total",
                 "counter",
                 "Records written after a failed attempt.",

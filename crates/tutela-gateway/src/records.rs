@@ -27,9 +27,19 @@ impl Records {
     /// Starts the store's writer on the current runtime; audit appends go to `log` (the store
     /// itself, or a wrapper around it in fault tests).
     pub fn start(sqlite: Arc<SqliteStore>, log: Arc<dyn AuditLog>) -> Self {
+        Self::start_with_spill(sqlite, log, None)
+    }
+
+    /// [`Records::start`] with a spill directory (`[store] spill_dir`): audit records the
+    /// database cannot take go there too, and are replayed when it can, even after a restart.
+    pub fn start_with_spill(
+        sqlite: Arc<SqliteStore>,
+        log: Arc<dyn AuditLog>,
+        spill: Option<tutela_store::SpillDir>,
+    ) -> Self {
         let pseudonyms = sqlite.pseudonyms().clone();
         let turns: Arc<dyn SessionStore> = sqlite.clone();
-        let writer = AuditWriter::spawn(log, turns, pseudonyms.clone());
+        let writer = AuditWriter::spawn_with_spill(log, turns, pseudonyms.clone(), spill);
         let backend: Arc<dyn Backend> = sqlite.clone();
         Self {
             backend,

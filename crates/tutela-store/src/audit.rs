@@ -97,6 +97,10 @@ pub struct AuditPayload {
     /// Details of administrative events (which case, which field changed, by whom). No chat text.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<serde_json::Value>,
+    /// Set by the writer on a record that went through a spill file while the database could
+    /// not write (which file, which place in it); see [`crate::spill`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spill: Option<crate::spill::SpillMark>,
 }
 
 impl AuditPayload {
@@ -107,6 +111,7 @@ impl AuditPayload {
             actions: decision.actions.clone(),
             diagnostics: decision.diagnostics.clone(),
             detail: None,
+            spill: None,
         }
     }
 
@@ -388,6 +393,11 @@ impl Pseudonymizer {
         self.hash(SUBJECT_DOMAIN, id.as_bytes())
     }
 
+    /// A short tag of this database (from its salt), for the names of its spill files.
+    pub fn database_tag(&self) -> String {
+        self.hash(b"tutela-spill-v1\0", b"")[..16].to_owned()
+    }
+
     /// The content hash of a message, as stored in audit records.
     pub fn content_hash(&self, text: &str) -> String {
         self.hash(CONTENT_DOMAIN, text.as_bytes())
@@ -444,6 +454,11 @@ pub struct Outages {
     pub count: u64,
     /// Records they say were written late.
     pub records_delayed: u64,
+    /// Records that went through a spill file (they carry its mark).
+    pub spilled: u64,
+    /// Records written from spill files an earlier process left (after a crash during an
+    /// outage), as the notes say.
+    pub replayed_after_restart: u64,
 }
 
 impl Verification {
@@ -585,14 +600,19 @@ impl ChainWalker {
             return fail(TamperKind::ExpectedHeadMismatch);
         }
         if row.kind == "admin" && row.payload.contains(crate::writer::OUTAGE_EVENT) {
-            let delayed = serde_json::from_str::<serde_json::Value>(&row.payload)
+            let note = serde_json::from_str::<serde_json::Value>(&row.payload)
                 .ok()
-                .filter(|p| p["detail"]["event"] == crate::writer::OUTAGE_EVENT)
-                .map(|p| p["detail"]["records_delayed"].as_u64().unwrap_or(0));
-            if let Some(n) = delayed {
+                .filter(|p| p["detail"]["event"] == crate::writer::OUTAGE_EVENT);
+            if let Some(p) = note {
+                let d = &p["detail"];
                 self.outages.count += 1;
-                self.outages.records_delayed += n;
+                self.outages.records_delayed += d["records_delayed"].as_u64().unwrap_or(0);
+                self.outages.replayed_after_restart +=
+                    d["replayed_after_restart"].as_u64().unwrap_or(0);
             }
+        }
+        if crate::spill::mark_of(&row.payload).is_some() {
+            self.outages.spilled += 1;
         }
         self.records += 1;
         self.expected_seq += 1;

@@ -76,6 +76,7 @@ mod cases;
 mod error;
 mod model;
 mod obligations;
+pub mod spill;
 mod sqlite;
 mod staff;
 mod traits;
@@ -103,6 +104,7 @@ pub use crate::obligations::{
     AppealTierCount, EscalationStats, FindingTierCount, ImportUser, InterventionTierCount,
     NewObligation, ObligationKind, ObligationRecord, ObligationStore, Registration,
 };
+pub use crate::spill::{SpillDir, SpillError, SpillMark};
 pub use crate::sqlite::{SqliteStore, StoreOptions};
 pub use crate::staff::{NewStaff, Staff, StaffRole, StaffSession, StaffStore};
 pub use crate::traits::{

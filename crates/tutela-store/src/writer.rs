@@ -22,9 +22,19 @@
 //! writer first appends an outage note (`admin` record, `detail.event = "audit_write_outage"`)
 //! naming how many records were written late, which `audit verify` reports.
 //!
+//! With a spill directory ([`AuditWriter::spawn_with_spill`], `[store] spill_dir`), every audit
+//! record held while writes fail is also appended to a spill file there and fsync'd before a
+//! durable caller hears that it is held; the next writer over the same database replays what
+//! the chain lacks (see [`crate::spill`]).
+//!
 //! What a crash may lose: records still queued or held in memory when the process dies (at most
 //! the queue, in practice the group-commit window: whatever arrived while the previous commit
-//! ran). Durable appends that were acknowledged `Ok` are on disk.
+//! ran). Durable appends that were acknowledged `Ok` are on disk; with a spill directory, so are
+//! those answered [`StoreError::AuditPending`] (in the spill file).
+//!
+//! The writer never stops while a handle lives: a failed batch is held and retried, and a panic
+//! in a store call or in the writer's own code (a log subscriber that panics when its output
+//! fails) is caught and counted as one more failed attempt.
 //!
 //! The task never reads the clock: records carry the caller's timestamps, and batches form by
 //! themselves while the previous commit is running (group commit). Its only timer is the retry
@@ -44,6 +54,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::audit::{AuditEntry, AuditKind, ChainLink, NewAuditRecord, Pseudonymizer};
 use crate::error::{Result, StoreError};
 use crate::model::TurnRecord;
+use crate::spill::{SpillDir, SpillWriter};
 use crate::traits::{AuditLog, SessionStore};
 
 /// Records queued before `record` waits: about 1 MB of pending records; beyond that the
@@ -91,6 +102,12 @@ pub struct WriterHealth {
     pub written_late: u64,
     /// The last error, while failing.
     pub last_error: Option<String>,
+    /// Audit records written to a spill file since start (see [`crate::spill`]).
+    pub spilled: u64,
+    /// Records replayed from spill files left by an earlier process.
+    pub replayed: u64,
+    /// Why the spill file could not be written, while that is so.
+    pub spill_error: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -101,6 +118,9 @@ struct Shared {
     outages: AtomicU64,
     written_late: AtomicU64,
     last_error: Mutex<Option<String>>,
+    spilled: AtomicU64,
+    replayed: AtomicU64,
+    spill_error: Mutex<Option<String>>,
 }
 
 /// Handle to the writer task; cheap to clone.
@@ -130,6 +150,25 @@ impl AuditWriter {
         turns: Arc<dyn SessionStore>,
         pseudonyms: Pseudonymizer,
     ) -> Self {
+        Self::spawn_with_spill(log, turns, pseudonyms, None)
+    }
+
+    /// [`AuditWriter::spawn`] with a spill directory (checked with [`SpillDir::open`]): audit
+    /// records that cannot be written go there too, and spill files an earlier process left
+    /// for this database are replayed first (see [`crate::spill`]).
+    pub fn spawn_with_spill(
+        log: Arc<dyn AuditLog>,
+        turns: Arc<dyn SessionStore>,
+        pseudonyms: Pseudonymizer,
+        spill: Option<SpillDir>,
+    ) -> Self {
+        let spill = spill.map(|dir| Spill {
+            database: pseudonyms.database_tag(),
+            dir,
+            current: None,
+            files: Vec::new(),
+            loaded: false,
+        });
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         let (urgent, urgent_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared::default());
@@ -152,6 +191,11 @@ impl AuditWriter {
             late: 0,
             rx_open: true,
             urgent_open: true,
+            spill,
+            head: None,
+            replayed: 0,
+            replay_files: Vec::new(),
+            spilled_now: 0,
         };
         tokio::spawn(task.run());
         Self {
@@ -254,6 +298,9 @@ impl AuditWriter {
             outages: s.outages.load(Ordering::Acquire),
             written_late: s.written_late.load(Ordering::Acquire),
             last_error: s.last_error.lock().ok().and_then(|e| e.clone()),
+            spilled: s.spilled.load(Ordering::Acquire),
+            replayed: s.replayed.load(Ordering::Acquire),
+            spill_error: s.spill_error.lock().ok().and_then(|e| e.clone()),
         }
     }
 
@@ -276,6 +323,21 @@ type Marks = (u64, u64);
 struct Held {
     record: NewAuditRecord,
     done: Option<oneshot::Sender<Result<ChainLink>>>,
+    /// In a spill file (its payload carries the mark).
+    spilled: bool,
+}
+
+/// The spill directory and the files of this writer.
+struct Spill {
+    dir: SpillDir,
+    /// This database's tag in file names.
+    database: String,
+    /// The file appended to during the current outage.
+    current: Option<SpillWriter>,
+    /// Files whose records are not all written yet; deleted once every held audit record is.
+    files: Vec<std::path::PathBuf>,
+    /// Whether the files left by an earlier process were read.
+    loaded: bool,
 }
 
 struct Task {
@@ -302,6 +364,15 @@ struct Task {
     late: u64,
     rx_open: bool,
     urgent_open: bool,
+    spill: Option<Spill>,
+    /// The chain's head seq as last seen (after a successful append).
+    head: Option<i64>,
+    /// Records replayed from an earlier process's spill files, not yet noted in the chain.
+    replayed: u64,
+    /// The ids of those files.
+    replay_files: Vec<String>,
+    /// Records spilled in the current outage.
+    spilled_now: u64,
 }
 
 impl Task {
@@ -317,12 +388,18 @@ impl Task {
         match msg {
             Msg::Append { record, mut done } => {
                 if self.failing()
+                    && self.spill.is_none()
                     && let Some(d) = done.take()
                 {
-                    // Writes are failing: say so now rather than after the next attempt.
+                    // Writes are failing: say so now rather than after the next attempt. (With a
+                    // spill directory, once the record is in the spill file.)
                     let _ = d.send(Err(self.pending_error()));
                 }
-                self.audits.push_back(Held { record, done });
+                self.audits.push_back(Held {
+                    record,
+                    done,
+                    spilled: false,
+                });
                 self.audits_received += 1;
             }
             Msg::Turn(turn) => {
@@ -429,14 +506,27 @@ impl Task {
     /// One round: wait for work, take what is waiting, write once, back off if that failed.
     /// False when every handle is gone and nothing more can be done.
     async fn step(&mut self) -> bool {
+        if let Err(err) = self.load_leftovers().await {
+            // Nothing is written before the chain says what an earlier process's spill files
+            // still lack, so their records keep their place in front.
+            self.drain();
+            self.failed(&err);
+            self.spill_held().await;
+            self.back_off().await;
+            return true;
+        }
         self.answer_flushes();
         if self.held() == 0 && !self.wait_for_message().await {
             return false;
         }
         self.drain();
+        if self.failing() {
+            self.spill_held().await;
+        }
         if self.write_once().await {
             return true;
         }
+        self.spill_held().await;
         if !self.rx_open && !self.urgent_open && self.attempts >= LOG_EVERY {
             // Every handle is gone (the process is closing) and writes keep failing.
             tracing::error!(
@@ -454,13 +544,25 @@ impl Task {
         if !self.audits.is_empty() {
             let n = self.audits.len().min(MAX_BATCH);
             let mut records: Vec<NewAuditRecord> = Vec::with_capacity(n + 1);
-            let note = (self.failing() && !self.noted).then(|| self.outage_note());
+            let note = if self.failing() && !self.noted {
+                Some(self.outage_note())
+            } else {
+                (self.replayed > 0).then(|| self.replay_note())
+            };
             records.extend(note.clone());
             records.extend(self.audits.iter().take(n).map(|h| h.record.clone()));
             let log = Arc::clone(&self.log);
             match isolated(async move { log.append(&records).await }).await {
                 Ok(links) => {
-                    self.noted |= note.is_some();
+                    if note.is_some() {
+                        if self.failing() {
+                            self.noted = true;
+                        } else {
+                            self.replayed = 0;
+                            self.replay_files.clear();
+                        }
+                    }
+                    self.head = links.last().map(|l| l.seq).or(self.head);
                     let links = links.into_iter().skip(usize::from(note.is_some()));
                     for (held, link) in self.audits.drain(..n).zip(links) {
                         if let Some(done) = held.done {
@@ -469,6 +571,9 @@ impl Task {
                         }
                     }
                     self.audits_written += n as u64;
+                    if self.audits.is_empty() {
+                        self.clear_spill();
+                    }
                     self.wrote(n as u64);
                 }
                 Err(err) => {
@@ -501,7 +606,28 @@ impl Task {
             "event": OUTAGE_EVENT,
             "failed_attempts": self.attempts,
             "records_delayed": self.late.max(self.held() as u64),
+            "records_spilled": self.spilled_now,
             "error": self.first_error,
+        });
+        NewAuditRecord {
+            at: self.audits.front().map_or(0, |h| h.record.at),
+            kind: AuditKind::Admin.as_str().to_owned(),
+            subject: None,
+            session: None,
+            jurisdiction: None,
+            payload: serde_json::json!({ "detail": detail }).to_string(),
+            profile_hash: String::new(),
+            content_hash: None,
+        }
+    }
+
+    /// The note written before the records replayed from an earlier process's spill files.
+    fn replay_note(&self) -> NewAuditRecord {
+        let detail = serde_json::json!({
+            "event": OUTAGE_EVENT,
+            "replayed_after_restart": self.replayed,
+            "records_delayed": self.replayed,
+            "spill_files": self.replay_files,
         });
         NewAuditRecord {
             at: self.audits.front().map_or(0, |h| h.record.at),
@@ -522,6 +648,7 @@ impl Task {
                 let (attempts, late) = (self.attempts, self.late);
                 self.attempts = 0;
                 self.late = 0;
+                self.spilled_now = 0;
                 self.first_error = None;
                 self.shared.outages.fetch_add(1, Ordering::AcqRel);
                 self.shared.failing.store(false, Ordering::Release);
@@ -557,9 +684,11 @@ impl Task {
         // Everyone waiting hears now: durable callers that their record is held, flushes
         // that they cannot complete.
         let pending = self.pending_error();
-        for held in &mut self.audits {
-            if let Some(done) = held.done.take() {
-                let _ = done.send(Err(StoreError::AuditPending(pending.to_string())));
+        if self.spill.is_none() {
+            for held in &mut self.audits {
+                if let Some(done) = held.done.take() {
+                    let _ = done.send(Err(StoreError::AuditPending(pending.to_string())));
+                }
             }
         }
         for (_, done) in self.flushes.drain(..) {
@@ -598,6 +727,179 @@ impl Task {
         }
     }
 
+    /// Appends the held audit records not yet in a spill file to it (one write, one fsync),
+    /// then tells their durable callers that the record is held. Without a spill directory,
+    /// nothing to do; if the spill file cannot be written, the callers hear that their record
+    /// is held in memory only, and the next round tries again.
+    async fn spill_held(&mut self) {
+        let Some(spill) = self.spill.as_mut() else {
+            return;
+        };
+        if self.audits.iter().all(|h| h.spilled) {
+            return;
+        }
+        if spill.current.is_none() {
+            let after = match self.head {
+                Some(seq) => seq,
+                None => self
+                    .log
+                    .recorded_head()
+                    .await
+                    .ok()
+                    .flatten()
+                    .map_or(0, |l| l.seq),
+            };
+            match spill.dir.create(&spill.database, after) {
+                Ok(w) => {
+                    spill.files.push(w.path().to_owned());
+                    spill.current = Some(w);
+                }
+                Err(e) => return self.spill_failed(&e.to_string()),
+            }
+        }
+        let Some(w) = spill.current.as_mut() else {
+            return;
+        };
+        let mut records: Vec<&mut NewAuditRecord> = self
+            .audits
+            .iter_mut()
+            .filter(|h| !h.spilled)
+            .map(|h| &mut h.record)
+            .collect();
+        let n = records.len() as u64;
+        if let Err(e) = w.append(&mut records) {
+            return self.spill_failed(&e.to_string());
+        }
+        let path = w.path().display().to_string();
+        for held in self.audits.iter_mut().filter(|h| !h.spilled) {
+            held.spilled = true;
+            if let Some(done) = held.done.take() {
+                let _ = done.send(Err(StoreError::AuditPending(format!(
+                    "the database cannot write; the record is in the spill file `{path}` and is written when it can"
+                ))));
+            }
+        }
+        self.spilled_now += n;
+        self.shared.spilled.fetch_add(n, Ordering::AcqRel);
+        if let Ok(mut e) = self.shared.spill_error.lock() {
+            *e = None;
+        }
+    }
+
+    fn spill_failed(&mut self, why: &str) {
+        let pending = format!(
+            "{}; the spill file cannot be written either: {why}",
+            self.pending_error()
+        );
+        for held in &mut self.audits {
+            if let Some(done) = held.done.take() {
+                let _ = done.send(Err(StoreError::AuditPending(pending.clone())));
+            }
+        }
+        let first = self
+            .shared
+            .spill_error
+            .lock()
+            .map(|mut e| e.replace(why.to_owned()).is_none())
+            .unwrap_or(false);
+        if first {
+            tracing::error!(error = %why, "the spill file cannot be written; held records are in memory only");
+        }
+    }
+
+    /// Every held audit record is written: the spill files hold nothing the chain lacks.
+    fn clear_spill(&mut self) {
+        let Some(spill) = self.spill.as_mut() else {
+            return;
+        };
+        spill.current = None;
+        for path in spill.files.drain(..) {
+            if let Err(e) = std::fs::remove_file(&path)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(file = %path.display(), error = %e, "a spill file could not be removed");
+            }
+        }
+        if let Ok(d) = std::fs::File::open(spill.dir.path()) {
+            let _ = d.sync_all();
+        }
+    }
+
+    /// Once, before anything is written: reads the spill files an earlier process left for
+    /// this database, asks the chain which of their records it holds (by their marks), and
+    /// puts the others in front of everything held, in order. A file that cannot be read back
+    /// is left where it is, and said so at error level.
+    async fn load_leftovers(&mut self) -> Result<()> {
+        let Some(spill) = self.spill.as_mut() else {
+            return Ok(());
+        };
+        if spill.loaded {
+            return Ok(());
+        }
+        let files = match spill.dir.leftovers(&spill.database) {
+            Ok(files) => files,
+            Err(e) => {
+                tracing::error!(error = %e, "spill files cannot be read back; left in place for an operator");
+                spill.loaded = true;
+                return Ok(());
+            }
+        };
+        if files.is_empty() {
+            spill.loaded = true;
+            return Ok(());
+        }
+        let ids: std::collections::HashSet<&str> = files.iter().map(|f| f.id.as_str()).collect();
+        let mut written: std::collections::HashSet<(String, u64)> = Default::default();
+        let mut after = files.iter().map(|f| f.after_seq).min().unwrap_or(0);
+        loop {
+            let page = self.log.audit_page(after, 1_000).await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            for row in &page {
+                if let Some(mark) = crate::spill::mark_of(&row.payload)
+                    && ids.contains(mark.file.as_str())
+                {
+                    written.insert((mark.file, mark.n));
+                }
+            }
+        }
+        let mut front = VecDeque::new();
+        for file in &files {
+            let mut missing = 0;
+            for (n, record) in &file.records {
+                if !written.contains(&(file.id.clone(), *n)) {
+                    front.push_back(Held {
+                        record: record.clone(),
+                        done: None,
+                        spilled: true,
+                    });
+                    missing += 1;
+                }
+            }
+            if missing > 0 {
+                self.replay_files.push(file.id.clone());
+            }
+            spill.files.push(file.path.clone());
+        }
+        spill.loaded = true;
+        let n = front.len() as u64;
+        tracing::warn!(
+            files = files.len(),
+            records = n,
+            "spill files from an earlier process: their records the chain lacks are written first"
+        );
+        self.replayed = n;
+        self.shared.replayed.fetch_add(n, Ordering::AcqRel);
+        self.audits_received += n;
+        front.append(&mut self.audits);
+        self.audits = front;
+        if self.audits.is_empty() {
+            self.clear_spill();
+        }
+        self.publish();
+        Ok(())
+    }
+
     /// Sleeps the backoff, still taking durable appends (and telling them their record is
     /// held) so they are never kept waiting for the retry.
     async fn back_off(&mut self) {
@@ -613,6 +915,8 @@ impl Task {
                         // What the queue holds was most likely sent first: keep that order.
                         self.drain_queue();
                         self.accept(m);
+                        // A durable caller hears once its record is in the spill file.
+                        self.spill_held().await;
                     }
                     None => self.urgent_open = false,
                 },

@@ -93,6 +93,20 @@ fn print_human(v: &Verification) {
             records(v.outages.records_delayed)
         );
     }
+    if v.outages.spilled > 0 {
+        println!(
+            "{} went through a spill file while the database could not write{}",
+            records(v.outages.spilled),
+            if v.outages.replayed_after_restart > 0 {
+                format!(
+                    "; {} of them replayed after a restart",
+                    v.outages.replayed_after_restart
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
 }
 
 fn records(n: u64) -> String {

@@ -365,3 +365,167 @@ async fn a_failed_commit_does_not_poison_the_pool() {
     }
     store.close().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The spill file: records held while writes fail survive kill -9.
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn spill_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("audit-spill-"))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// A first process whose writes fail: it takes records (durable ones answered "held"), spills
+/// them, and is killed (its runtime dropped with the writer's memory). Returns the spill files.
+fn outage_then_kill(db: &std::path::Path, spill: &std::path::Path, then_heal: bool) {
+    let rt = runtime();
+    rt.block_on(async {
+        let store = Arc::new(
+            SqliteStore::open(db, StoreOptions::default())
+                .await
+                .unwrap(),
+        );
+        let faulty = Arc::new(Faulty {
+            inner: store.clone(),
+            broken: AtomicBool::new(false),
+            panics: AtomicBool::new(false),
+            attempts: AtomicU64::new(0),
+        });
+        let log: Arc<dyn AuditLog> = faulty.clone();
+        let turns: Arc<dyn SessionStore> = store.clone();
+        let writer = AuditWriter::spawn_with_spill(
+            log,
+            turns,
+            store.pseudonyms().clone(),
+            Some(tutela_store::SpillDir::open(spill).unwrap()),
+        );
+        writer.append_durable(&entry("before", 1)).await.unwrap();
+        faulty.broken.store(true, Ordering::SeqCst);
+        for i in 2..=6 {
+            let err = writer
+                .append_durable(&entry(&format!("crisis-{i}"), i))
+                .await
+                .unwrap_err();
+            // Acknowledged as held: by then the record is in the spill file, fsync'd.
+            assert!(err.to_string().contains("spill file"), "{err}");
+        }
+        for i in 7..=9 {
+            writer
+                .record(&entry(&format!("normal-{i}"), i))
+                .await
+                .unwrap();
+        }
+        wait_until(|| writer.health().spilled == 8).await;
+        assert_eq!(spill_files(spill).len(), 1);
+        if then_heal {
+            // Written after all, then "killed" before the spill file is removed: keep a copy.
+            let file = spill_files(spill).remove(0);
+            let copy = std::fs::read(&file).unwrap();
+            faulty.broken.store(false, Ordering::SeqCst);
+            wait_until(|| !writer.health().failing).await;
+            writer.flush().await.unwrap();
+            assert!(spill_files(spill).is_empty(), "removed once written");
+            std::fs::write(&file, copy).unwrap();
+        }
+    });
+    // kill -9: the writer's memory is gone.
+    rt.shutdown_background();
+}
+
+#[test]
+fn records_held_in_an_outage_survive_a_kill_through_the_spill_file() {
+    let dir = TempDir::new("spill-kill");
+    let db = dir.path().join("t.db");
+    let spill = dir.path().join("spill");
+    outage_then_kill(&db, &spill, false);
+    // The next process over the same database, with the disk working again.
+    runtime().block_on(async {
+        let store = Arc::new(
+            SqliteStore::open(&db, StoreOptions::default())
+                .await
+                .unwrap(),
+        );
+        let log: Arc<dyn AuditLog> = store.clone();
+        let turns: Arc<dyn SessionStore> = store.clone();
+        let writer = AuditWriter::spawn_with_spill(
+            log,
+            turns,
+            store.pseudonyms().clone(),
+            Some(tutela_store::SpillDir::open(&spill).unwrap()),
+        );
+        let link = writer.append_durable(&entry("after", 10)).await.unwrap();
+        writer.flush().await.unwrap();
+        let rows = store.audit_page(0, 100).await.unwrap();
+        let ats: Vec<i64> = rows.iter().map(|r| r.at).collect();
+        let t = |i| t(i).unix();
+        // Before the outage; the note; the eight held records in order; then the new one.
+        assert_eq!(rows.len(), 11, "{ats:?}");
+        assert_eq!(rows[0].at, t(1));
+        assert!(
+            rows[1].payload.contains("replayed_after_restart"),
+            "{}",
+            rows[1].payload
+        );
+        assert_eq!(&ats[2..10], &(2..=9).map(t).collect::<Vec<_>>()[..]);
+        assert_eq!(link.seq, 11);
+        assert!(spill_files(&spill).is_empty(), "replayed, then removed");
+        assert_eq!(writer.health().replayed, 8);
+        let v = tutela_store::audit::verify(&*store, None).await.unwrap();
+        assert!(v.is_intact(), "{v:?}");
+        assert_eq!(v.outages.spilled, 8);
+        assert_eq!(v.outages.replayed_after_restart, 8);
+        // The records read back: the spill mark is part of the payload.
+        let decoded = tutela_store::AuditRecord::try_from(rows[2].clone()).unwrap();
+        assert!(decoded.payload.spill.is_some());
+    });
+}
+
+#[test]
+fn a_replay_never_writes_a_record_twice() {
+    let dir = TempDir::new("spill-twice");
+    let db = dir.path().join("t.db");
+    let spill = dir.path().join("spill");
+    // The records were written, but the process died before it removed the spill file.
+    outage_then_kill(&db, &spill, true);
+    assert_eq!(spill_files(&spill).len(), 1);
+    runtime().block_on(async {
+        let store = Arc::new(
+            SqliteStore::open(&db, StoreOptions::default())
+                .await
+                .unwrap(),
+        );
+        let log: Arc<dyn AuditLog> = store.clone();
+        let turns: Arc<dyn SessionStore> = store.clone();
+        let writer = AuditWriter::spawn_with_spill(
+            log,
+            turns,
+            store.pseudonyms().clone(),
+            Some(tutela_store::SpillDir::open(&spill).unwrap()),
+        );
+        writer.append_durable(&entry("after", 10)).await.unwrap();
+        writer.flush().await.unwrap();
+        let v = tutela_store::audit::verify(&*store, None).await.unwrap();
+        assert!(v.is_intact(), "{v:?}");
+        // 1 before, the outage note, 8 held, 1 after: nothing twice.
+        assert_eq!(v.records, 11, "{v:?}");
+        assert_eq!(v.outages.replayed_after_restart, 0);
+        assert_eq!(writer.health().replayed, 0);
+        assert!(spill_files(&spill).is_empty());
+    });
+}
