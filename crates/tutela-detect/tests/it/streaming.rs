@@ -82,6 +82,119 @@ proptest! {
     }
 }
 
+/// Words and pieces the generated texts are made of: cues of both sides (spelled plainly,
+/// spaced out, in leetspeak, full-width), negations and frames, sentence ends of both
+/// scripts, quotation marks, controls and format characters, and filler.
+const PIECES: &[&str] = &[
+    "sex",
+    "s e x y",
+    "s3xy",
+    "ｓｅｘ",
+    "naked",
+    "nude",
+    "take off your clothes",
+    "kiss your neck",
+    "I want to die",
+    "kill myself",
+    "k i l l myself",
+    "su1cide",
+    "不想活了",
+    "想死",
+    "脱光",
+    "don't go",
+    "I'm 14",
+    "bye",
+    "not",
+    "never",
+    "no",
+    "my friend said",
+    "lol",
+    "game",
+    "you",
+    "me",
+    "I",
+    "the",
+    "and",
+    "ok",
+    "ssss",
+    "eeee",
+    "xxxx",
+    "a",
+    "e",
+    "s",
+    "x",
+    ".",
+    "!",
+    "?",
+    "...",
+    "。",
+    "！",
+    "，",
+    ",",
+    ";",
+    "\n",
+    "\n\n",
+    " ",
+    "  ",
+    "'",
+    "\"",
+    "’",
+    "\u{0}",
+    "\u{1}",
+    "\u{b}",
+    "\t",
+    "\u{200b}",
+    "\u{ad}",
+    "\u{feff}",
+    "\u{85}",
+    "😭",
+    "é",
+];
+
+/// A text of `pieces`, some joined without a space, with long filler (past the quick
+/// pass's lanes at 256 bytes and the soft sentence cap at 1024) where `filler` says.
+fn build(pieces: &[(usize, u8)], filler: &[(usize, usize)]) -> String {
+    let mut text = String::new();
+    for (i, &(w, sep)) in pieces.iter().enumerate() {
+        for &(at, n) in filler {
+            if at == i {
+                for k in 0..n {
+                    text.push_str(["ab ", "cd ", "efg ", "hij,", "k "][k % 5]);
+                }
+            }
+        }
+        text.push_str(PIECES[w % PIECES.len()]);
+        text.push_str(["", " ", " ", "  "][usize::from(sep % 4)]);
+    }
+    text
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// Any chunking of generated text, short and long, gives the findings of the whole
+    /// scan, with the lexical tier alone and with every tier on, on both sides.
+    #[test]
+    fn generated_text_any_split_yields_the_same_findings(
+        pieces in proptest::collection::vec((0usize..1000, any::<u8>()), 0..40),
+        filler in proptest::collection::vec((0usize..40, 0usize..400), 0..3),
+        cuts in proptest::collection::vec(0usize..4000, 0..24),
+        side in 0u8..3,
+    ) {
+        let text = build(&pieces, &filler);
+        let (side, ctx) = match side {
+            0 => (Side::User, None),
+            1 => (Side::Assistant, None),
+            _ => (Side::Assistant, Some("ok bye, gotta go")),
+        };
+        for det in [super::det(), super::det_all()] {
+            let whole = det.scan(side, &text, ctx);
+            let split = split_scan(det, side, &text, ctx, &cuts);
+            prop_assert_eq!(&whole, &split, "{:?}", text);
+        }
+    }
+}
+
 #[test]
 fn streaming_reports_finished_sentences_early() {
     let det = super::det();
