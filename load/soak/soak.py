@@ -222,6 +222,8 @@ def main():
     ap.add_argument("--rate", type=float, default=50, help="requests per second")
     ap.add_argument("--every", type=float, default=60, help="seconds between memory readings")
     ap.add_argument("--workers", type=int, default=24)
+    ap.add_argument("--idle-reset", type=int, default=30,
+                    help="[engine] idle_reset_minutes: users idle this long leave the gateway's cache")
     ap.add_argument("--out")
     a = ap.parse_args()
     bins = os.path.abspath(a.bin_dir)
@@ -239,6 +241,7 @@ def main():
     config = os.path.join(work, "soak.toml")
     with open(config, "w") as f:
         f.write(f'listen = "127.0.0.1:{port}"\ndatabase = "{db}"\njurisdictions = ["us-ny"]\n'
+                f"[engine]\nidle_reset_minutes = {a.idle_reset}\n"
                 "[takeover]\nwait_secs = 0\n"
                 "[complaints]\nper_client_per_hour = 1000000\nper_user_per_day = 1000000\n"
                 "global_per_hour = 1000000\n"
@@ -300,13 +303,13 @@ def run(a, port, gw, db, work, say, mock):
             jobs.put(n)
             n += 1
 
-    say(f"# Soak: {a.minutes:g} minutes at {a.rate:g} requests/s")
+    say(f"# Soak: {a.minutes:g} minutes at {a.rate:g} requests/s (idle reset {a.idle_reset} min)")
     say()
     la = os.getloadavg()
     say(f"Machine: {os.cpu_count()} cores, {os.uname().sysname} {os.uname().release}; load average at start "
         f"{la[0]:.2f}; binaries: {a.bin_dir}; workers: {a.workers}")
     say()
-    say("| minute | requests ok | errors | late starts | RSS MB | database + WAL MB | cached users |")
+    say("| minute | requests ok | errors | late starts | RSS MB | database + WAL MB | cached users / waiters |")
     say("|---|---|---|---|---|---|---|")
     start_rss = rss_mb(gw.pid)
     say(f"| 0 | 0 | 0 | 0 | {start_rss:.1f} | {size_mb(db, db + '-wal'):.1f} | {metric(port, 'tutela_cached_users')} |")
@@ -329,7 +332,7 @@ def run(a, port, gw, db, work, say, mock):
         with stats.lock:
             ok, errs, late = sum(stats.done.values()), sum(stats.errors.values()), stats.late
         say(f"| {minute:.1f} | {ok} | {errs} | {late} | {mb:.1f} | {size_mb(db, db + '-wal'):.1f} | "
-            f"{metric(port, 'tutela_cached_users')} |")
+            f"{metric(port, 'tutela_cached_users')} / {metric(port, 'tutela_takeover_waiters')} |")
     stop.set()
     sched.join()
     for _ in workers:

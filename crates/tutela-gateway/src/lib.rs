@@ -177,10 +177,15 @@ async fn metrics(State(st): State<AppState>) -> Response {
         .active_escalation_count()
         .await
         .unwrap_or(0);
-    let mut r = st
-        .metrics
-        .render(open, &st.records.health())
-        .into_response();
+    let (users, waiters) = st.memory_sizes();
+    let mut text = st.metrics.render(open, &st.records.health());
+    let _ = std::fmt::Write::write_fmt(
+        &mut text,
+        format_args!(
+            "# HELP tutela_cached_users Users whose engine inputs are cached (idle ones dropped past the idle reset).\n# TYPE tutela_cached_users gauge\ntutela_cached_users {users}\n# HELP tutela_takeover_waiters Takeover notifiers in memory (dropped when nobody waits).\n# TYPE tutela_takeover_waiters gauge\ntutela_takeover_waiters {waiters}\n"
+        ),
+    );
+    let mut r = text.into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4"),

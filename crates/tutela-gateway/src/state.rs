@@ -98,8 +98,13 @@ pub struct Inner {
 /// Users kept in memory before idle ones are dropped: about 1 KB each, so at most ~100 MB.
 const MAX_CACHED_USERS: usize = 100_000;
 
-/// Past the cap, sweep once per this many new users.
+/// Once per this many new users, the cache drops the users idle past the idle reset (whose
+/// next turn reloads them from the store and opens a new period of use anyway): the cache
+/// holds about the users of the last idle-reset window, not every user since start.
 const SWEEP_EVERY: usize = 1_024;
+
+/// Once per this many new takeover notifiers, those nobody waits on are dropped.
+const WAITER_SWEEP_EVERY: usize = 256;
 
 type Slots = HashMap<String, Arc<tokio::sync::Mutex<Option<Cached>>>>;
 
@@ -120,6 +125,13 @@ fn evict_idle(users: &mut Slots, now: tutela_types::Timestamp, idle_secs: i64) {
             Err(_) => true,
         }
     });
+}
+
+/// Drops the notifiers only the map holds: nobody waits on them, and a reply to such a user
+/// finds a fresh one (notifying it wakes nobody, as notifying the old one would have). Under the
+/// map's lock, so nobody can take one between the check and the removal.
+fn drop_unheld_waiters(waiters: &mut HashMap<String, Arc<Notify>>) {
+    waiters.retain(|_, n| Arc::strong_count(n) > 1);
 }
 
 /// Cheap to clone: one `Arc`.
@@ -236,9 +248,10 @@ impl AppState {
         if let Some(slot) = users.get(id) {
             return slot.clone();
         }
-        // Sweep only every SWEEP_EVERY insertions past the cap, so a cache full of active users
-        // costs one pass per batch of newcomers, not one per newcomer.
-        if users.len() >= MAX_CACHED_USERS && users.len() % SWEEP_EVERY == 0 {
+        // One pass per SWEEP_EVERY newcomers, not one per newcomer. Below the cap, not while
+        // the store's writes fail (the cache then holds clocks the store does not have yet).
+        let full = users.len() >= MAX_CACHED_USERS;
+        if users.len() % SWEEP_EVERY == 0 && (full || !self.records.health().failing) {
             let idle = i64::from(self.config.idle_reset_minutes) * 60;
             evict_idle(&mut users, self.clock.now(), idle);
         }
@@ -251,11 +264,22 @@ impl AppState {
         *slot.lock().await = None;
     }
 
+    /// The sizes of the in-memory maps, for `/metrics`.
+    pub(crate) fn memory_sizes(&self) -> (u64, u64) {
+        (
+            self.users.lock().map_or(0, |u| u.len() as u64),
+            self.waiters.lock().map_or(0, |w| w.len() as u64),
+        )
+    }
+
     /// The notifier a user's takeover turn waits on.
     pub fn waiter(&self, user: &str) -> Arc<Notify> {
         let Ok(mut w) = self.waiters.lock() else {
             return Arc::new(Notify::new());
         };
+        if !w.contains_key(user) && w.len() % WAITER_SWEEP_EVERY == 0 {
+            drop_unheld_waiters(&mut w);
+        }
         w.entry(user.to_owned()).or_default().clone()
     }
 }
@@ -294,6 +318,20 @@ mod tests {
             turns: 1,
             deferred_notice: None,
         })))
+    }
+
+    #[test]
+    fn only_held_waiters_are_kept() {
+        let mut w: HashMap<String, Arc<Notify>> = HashMap::new();
+        let held = Arc::new(Notify::new());
+        w.insert("waiting".into(), held.clone());
+        w.insert("gone".into(), Arc::new(Notify::new()));
+        drop_unheld_waiters(&mut w);
+        assert_eq!(w.len(), 1);
+        assert!(w.contains_key("waiting"));
+        drop(held);
+        drop_unheld_waiters(&mut w);
+        assert!(w.is_empty());
     }
 
     #[test]
