@@ -5,7 +5,8 @@
 # pipeline: detectors on both sides, the duties engine with cn, us-ca, us-ny, eu + baseline,
 # SQLite store), and prints both and the difference. Release build (TUTELA_PROFILE=debug for a
 # quick look). Needs python3 and curl.
-#   load/ttft-pace.sh [REQUESTS]     (TUTELA_BIN_DIR=DIR: use prebuilt binaries from DIR)
+#   load/ttft-pace.sh [REQUESTS]     (TUTELA_BIN_DIR=DIR: use prebuilt binaries from DIR;
+#                                     TTFT_REPLY=TEXT: the reply the mock streams instead)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -25,6 +26,9 @@ tmp=$(mktemp -d)
 port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 mock_port=$(port)
 reply="That sounds like a really long day. I'm glad you told me about it. What part of it felt the heaviest for you? We can go through it slowly, one piece at a time, and I am here for as long as you like."
+reply="${TTFT_REPLY:-$reply}"
+# The first sentence as the detectors cut it (up to a terminator run and the whitespace after it).
+first=$(python3 -c 'import re, sys; m = re.match(r"[^.!?。！？；;…]*[.!?。！？；;…]+\s*", sys.argv[1]); print(len(m.group(0).rstrip()) if m else len(sys.argv[1]))' "$reply")
 "$target/tutela-mock-upstream" --listen "127.0.0.1:$mock_port" --chunk-chars 5 --chunk-delay-ms 25 \
     --reply "$reply" > "$tmp/mock.log" 2>&1 &
 mock_pid=$!
@@ -59,7 +63,7 @@ gateway new 0 "$new_port"
 
 echo "# Time to first token at a model's pace, $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo
-echo "Reply: ${#reply} characters in chunks of 5, 25 ms apart (first sentence: 35 characters); $n sequential requests after 20 warm-up; $profile build."
+echo "Reply: ${#reply} characters in chunks of 5, 25 ms apart (first sentence: $first characters); $n sequential requests after 20 warm-up; $profile build."
 echo "Machine: $(nproc) cores, $(uname -sr); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "Gateway: $(grep -m1 'detectors:' "$tmp/new.log" | sed 's/^ *//')"
 echo

@@ -12,6 +12,28 @@
 //!    model's text is sent, a safe replacement follows, and the intervention is recorded
 //!    durably before the replacement is sent.
 //!
+//! What each check needs to read before a sentence may leave (its look-ahead), and so what a
+//! sentence costs in time to first token at a model's pace (`load/ttft-pace.sh`):
+//!
+//! - the sentence boundary (`tutela_detect`'s segmenter): one character past the sentence. A
+//!   boundary falls before the first character after a run of terminators (`。！？!?；;….`,
+//!   a newline) that is not one, and, when the run ends in a full stop, only if that
+//!   character is whitespace (`3.5` and `example.com` continue the sentence); a run may grow
+//!   (`?!`, `...`). So the boundary is settled when that character arrives: at most one
+//!   upstream chunk after the sentence's last character;
+//! - the lexical rules: the finished sentence itself (and the user turn's labels, known before
+//!   the stream starts); nothing after it;
+//! - the n-gram and encoder tiers: the window the sentence ends (it and up to two sentences
+//!   before it), decided when the sentence finishes; nothing after it;
+//! - tool-call arguments the app shows to the person: the whole call (held to the end);
+//! - `streaming.hold_back_chars`: that many characters more (0 by default).
+//!
+//! So the first text leaves when the first sentence and the character after it have arrived.
+//! No part of a sentence leaves before it ends: a learned tier's score of a window can rise
+//! with every character still to come (its features are summed over the whole sentence), and
+//! even a run of terminators attached to a finished-looking sentence changes its features, so
+//! no prefix is provably past every check (measured in `load/results/2026-12-05-ttft-pace.md`).
+//!
 //! Invariant: text that the engine blocks is never written to the client.
 
 use axum::body::{Body, Bytes};
