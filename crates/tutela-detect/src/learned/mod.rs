@@ -327,7 +327,7 @@ impl<'a> WindowScan<'a> {
         self.texts[self.len].clear();
         self.texts[self.len].push_str(&self.norm.text);
         self.orig[self.len].clear();
-        self.orig[self.len].push_str(seg);
+        push_visible(seg, &mut self.orig[self.len]);
         self.len += 1;
         let mut win = Partial::default();
         let (mut cjk, mut latin) = (0, 0);
@@ -441,6 +441,24 @@ impl<'a> WindowScan<'a> {
     }
 }
 
+/// Appends `seg` as the encoder reads it: without the characters the normaliser drops
+/// (controls that are not whitespace, format characters) and with the whitespace controls
+/// but the newline as spaces, so that they change the encoder's embedding no more than the other tiers' reading
+/// (the `scan` fuzz target's oracle found `\u{1}` inside a reply changing the encoder's
+/// findings).
+fn push_visible(seg: &str, out: &mut String) {
+    for c in seg.chars() {
+        if crate::normalize::is_dropped(c) {
+            continue;
+        }
+        out.push(if c != '\n' && c.is_control() && c.is_whitespace() {
+            ' '
+        } else {
+            c
+        });
+    }
+}
+
 /// Heads that exclude each other in the learned tiers: the speaker at risk, or someone else;
 /// a person at risk, or a person saying an ordinary goodbye. When a window passes both, only
 /// the more probable one stands (the lexical tier's findings are never dropped this way).
@@ -469,4 +487,19 @@ fn exclusive(heads: &[DetectorId], p: &[f32; STRIDE], pass: &mut [bool; STRIDE])
 
 fn round3(x: f32) -> f32 {
     (x * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_encoder_reads_no_control_or_format_character() {
+        let mut out = String::new();
+        push_visible(
+            "scn\u{1}ds0' t\0I'm.\u{200b} ot,\tno\u{b}w\u{ad}ay\u{85}\u{600}x",
+            &mut out,
+        );
+        assert_eq!(out, "scnds0' tI'm. ot, no way x");
+    }
 }
