@@ -48,6 +48,11 @@ pub struct Args {
     /// lexical findings as JSONL to this file, for analysis.
     #[arg(long, value_name = "FILE")]
     pub dump_scores: Option<PathBuf>,
+    /// Write every item's features as JSONL to this file (split, fold, targets, lexical
+    /// findings, n-gram probabilities — out-of-fold for the training split — and encoder
+    /// embeddings), for analysis of the heads and the fusion outside the trainer.
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub dump_features: Option<PathBuf>,
     #[command(flatten)]
     pub model: crate::tiers::LearnedArgs,
     /// Write the validation figures as JSON to this file.
@@ -112,7 +117,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         ),
     }
     for side in [Side::User, Side::Assistant] {
-        let outcome = train::train_side_with(
+        let mut outcome = train::train_side_with(
             &det,
             &items,
             side,
@@ -149,7 +154,14 @@ pub fn run(args: Args) -> Result<Outcome> {
                 t.mixed
             );
         }
+        let oof = std::mem::take(&mut outcome.oof);
         det.set_ngram_model(outcome.model);
+        if let Some(p) = &args.dump_features {
+            let e = embedder
+                .as_deref()
+                .map(|e| e as &dyn tutela_detect::learned::encoder::Embedder);
+            dump_features(&det, &items, side, &oof, e, p, opt.folds)?;
+        }
         if let (Some(heads), Some(e)) = (outcome.heads, &embedder) {
             let name = match side {
                 Side::User => "encoder-user.bin",
@@ -246,4 +258,49 @@ pub fn run(args: Args) -> Result<Outcome> {
             .with_context(|| format!("writing {}", p.display()))?;
     }
     Ok(Outcome::Clean)
+}
+
+/// Appends the features of every item of `side` to `path` (see `--dump-features`).
+fn dump_features(
+    det: &tutela_detect::Detectors,
+    items: &[Item],
+    side: Side,
+    oof: &[(String, [f32; 8])],
+    embedder: Option<&dyn tutela_detect::learned::encoder::Embedder>,
+    path: &Path,
+    folds: u32,
+) -> Result<()> {
+    use std::io::Write as _;
+    let heads = train::heads(side);
+    let oof: std::collections::HashMap<&str, &[f32; 8]> =
+        oof.iter().map(|(i, p)| (i.as_str(), p)).collect();
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    for i in items.iter().filter(|i| train::side_of(i) == side) {
+        let val = is_validation(i);
+        let probs: Vec<f32> = match oof.get(i.id.as_str()) {
+            Some(p) if !val => p[..heads.len()].to_vec(),
+            _ => tutela_detect::learned::item_scores(det, side, &i.text, i.context.as_deref()),
+        };
+        let lex: Vec<String> = det
+            .scan_tiers(side, &i.text, i.context.as_deref(), Tiers::LEXICAL)
+            .into_iter()
+            .map(|f| f.detector.as_str().to_owned())
+            .collect();
+        let targets: Vec<Option<(bool, f32)>> = train::targets(i, &heads);
+        let emb = embedder.map(|e| e.embed(&i.text));
+        let ctx = embedder.and_then(|e| i.context.as_deref().map(|c| e.embed(c)));
+        let line = serde_json::json!({
+            "id": i.id, "side": format!("{side:?}"), "validation": val,
+            "fold": train::fold_of(i, folds), "task": i.task, "label": i.label,
+            "lang": i.lang, "hard": i.is_hard(),
+            "heads": heads.iter().map(|h| h.as_str()).collect::<Vec<_>>(),
+            "targets": targets, "ngram": probs, "lexical": lex, "emb": emb, "ctx": ctx,
+        });
+        writeln!(f, "{}", serde_json::to_string(&line)?)?;
+    }
+    Ok(())
 }

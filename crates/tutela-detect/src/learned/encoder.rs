@@ -1,12 +1,15 @@
-//! The encoder tier: per-detector logistic heads over a pretrained sentence encoder's
-//! embeddings (the text's, and on the assistant side the user turn's beside it). The encoder
+//! The encoder tier: per-detector heads over a pretrained sentence encoder's embeddings (the
+//! text's, and on the assistant side the user turn's beside it) and the n-gram tier's
+//! scores of the same window: one hidden layer shared by the heads (version 2; version 1
+//! files hold logistic heads over the embeddings alone and are still read). The encoder
 //! itself comes from the caller as an [`Embedder`] (this crate does no I/O); the heads are
 //! trained by `tutela train` where the model is present and stored with the n-gram models.
 //!
 //! The tier reads the same windows as the n-gram tier, but only those the n-gram tier does
 //! not clear: a window reaches the encoder when some head's n-gram probability reaches that
 //! head's gate (chosen on out-of-fold predictions so that no positive the tier would have
-//! found is lost there). Its decision is on the mean of the two tiers' probabilities.
+//! found is lost there). Version 2 heads read the n-gram scores as inputs, so their output is
+//! the fused probability; version 1's decision is on the mean of the two tiers'.
 
 use serde::{Deserialize, Serialize};
 use tutela_types::{DetectorId, Side};
@@ -23,7 +26,8 @@ pub trait Embedder: Send + Sync + std::fmt::Debug {
     fn id(&self) -> String;
 }
 
-const MAGIC: &[u8; 8] = b"TUTENCH1";
+const MAGIC_V1: &[u8; 8] = b"TUTENCH1";
+const MAGIC: &[u8; 8] = b"TUTENCH2";
 
 /// Everything about the heads but their weights.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,8 +45,23 @@ pub struct HeadsMeta {
     pub heads: Vec<DetectorId>,
     /// Per head: the intercept.
     pub bias: Vec<f32>,
-    /// Per head: the threshold on the mean of the n-gram and encoder probabilities.
+    /// Units of the hidden layer (0: logistic heads over the inputs, version 1).
+    #[serde(default)]
+    pub hidden: usize,
+    /// Per hidden unit: its intercept.
+    #[serde(default)]
+    pub hidden_bias: Vec<f32>,
+    /// Whether the n-gram tier's scores of the window (a logit per head, over 4) are inputs
+    /// after the embeddings: the heads' output is then the fused probability.
+    #[serde(default)]
+    pub ngram_inputs: bool,
+    /// Per head: the threshold on the fused probability (version 1: on the mean of the
+    /// n-gram and encoder probabilities).
     pub combined: Vec<Thresholds>,
+    /// Per head: where the encoder ran, a lexical finding whose fused probability is below
+    /// this is overruled (empty: never).
+    #[serde(default)]
+    pub confirm: Vec<Thresholds>,
     /// Per head: the n-gram tier's own threshold while the encoder runs beside it.
     pub ngram: Vec<Thresholds>,
     /// Per head: the n-gram probability from which a window reaches the encoder.
@@ -61,14 +80,37 @@ pub struct EncoderHeads {
 }
 
 impl EncoderHeads {
-    /// Inputs per head.
+    /// Inputs of the network: the embeddings, then the n-gram scores where it reads them.
     pub fn inputs(&self) -> usize {
         self.meta.dim * if self.meta.with_context { 2 } else { 1 }
+            + if self.meta.ngram_inputs {
+                self.meta.heads.len()
+            } else {
+                0
+            }
     }
 
-    /// Reads a heads file's bytes.
+    /// Weights the header calls for: `hidden × inputs` then `heads × hidden`, or
+    /// `heads × inputs` without a hidden layer.
+    fn weights_len(&self) -> usize {
+        let h = self.meta.heads.len();
+        match self.meta.hidden {
+            0 => h * self.inputs(),
+            u => u * self.inputs() + h * u,
+        }
+    }
+
+    /// Whether the heads' output is the fused probability (they read the n-gram scores).
+    pub fn fused(&self) -> bool {
+        self.meta.ngram_inputs
+    }
+
+    /// Reads a heads file's bytes (version 2, or version 1).
     pub fn from_bytes(b: &[u8]) -> Result<Self, ModelError> {
-        let rest = b.strip_prefix(MAGIC).ok_or(ModelError::Format)?;
+        let rest = b
+            .strip_prefix(MAGIC)
+            .or_else(|| b.strip_prefix(MAGIC_V1))
+            .ok_or(ModelError::Format)?;
         let (len, rest) = rest.split_at_checked(4).ok_or(ModelError::Format)?;
         let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
         let (head, table) = rest.split_at_checked(len).ok_or(ModelError::Format)?;
@@ -80,7 +122,9 @@ impl EncoderHeads {
             .collect();
         let h = meta.heads.len();
         let out = Self { meta, weights };
-        if out.weights.len() != h * out.inputs()
+        if out.weights.len() != out.weights_len()
+            || out.meta.hidden_bias.len() != out.meta.hidden
+            || !(out.meta.confirm.is_empty() || out.meta.confirm.len() == h)
             || out.meta.bias.len() != h
             || out.meta.combined.len() != h
             || out.meta.ngram.len() != h
@@ -106,22 +150,66 @@ impl EncoderHeads {
         out
     }
 
-    /// Per head, the probability for a text's embedding (and the context's).
-    pub fn probs(&self, text: &[f32], ctx: Option<&[f32]>) -> Vec<f32> {
-        let n = self.inputs();
+    /// The network's input row: the text's embedding, the context's (zeros when absent), and
+    /// the n-gram scores as logits over 4, as the header says.
+    pub fn input_row(&self, text: &[f32], ctx: Option<&[f32]>, ngram: &[f32]) -> Vec<f32> {
         let d = self.meta.dim;
-        self.weights
+        let mut x = Vec::with_capacity(self.inputs());
+        x.extend(text.iter().copied().chain(std::iter::repeat(0.0)).take(d));
+        if self.meta.with_context {
+            let c = ctx.unwrap_or(&[]);
+            x.extend(c.iter().copied().chain(std::iter::repeat(0.0)).take(d));
+        }
+        if self.meta.ngram_inputs {
+            let h = self.meta.heads.len();
+            x.extend(
+                ngram
+                    .iter()
+                    .copied()
+                    .chain(std::iter::repeat(0.0))
+                    .take(h)
+                    .map(ngram_input),
+            );
+        }
+        x
+    }
+
+    /// Per head, the probability for a text's embedding (and the context's), with the n-gram
+    /// tier's probabilities of the same window (read where the heads take them as inputs).
+    pub fn probs(&self, text: &[f32], ctx: Option<&[f32]>, ngram: &[f32]) -> Vec<f32> {
+        let x = self.input_row(text, ctx, ngram);
+        self.forward(&x)
+    }
+
+    /// Per head, the probability for an input row.
+    pub fn forward(&self, x: &[f32]) -> Vec<f32> {
+        let n = self.inputs();
+        let u = self.meta.hidden;
+        if u == 0 {
+            return self
+                .weights
+                .chunks_exact(n)
+                .zip(&self.meta.bias)
+                .map(|(w, b)| sigmoid(*b + dot(w, x)))
+                .collect();
+        }
+        let (w1, w2) = self.weights.split_at(u * n);
+        let hid: Vec<f32> = w1
             .chunks_exact(n)
+            .zip(&self.meta.hidden_bias)
+            .map(|(w, b)| (*b + dot(w, x)).max(0.0))
+            .collect();
+        w2.chunks_exact(u)
             .zip(&self.meta.bias)
-            .map(|(w, b)| {
-                let mut z = *b + dot(&w[..d], text);
-                if let Some(c) = ctx.filter(|_| self.meta.with_context) {
-                    z += dot(&w[d..], c);
-                }
-                sigmoid(z)
-            })
+            .map(|(w, b)| sigmoid(*b + dot(w, &hid)))
             .collect()
     }
+}
+
+/// An n-gram probability as the network reads it: its logit over 4 (clamped).
+pub fn ngram_input(p: f32) -> f32 {
+    let p = p.clamp(1e-4, 1.0 - 1e-4);
+    (p / (1.0 - p)).ln() / 4.0
 }
 
 /// The dot product of two slices (the shorter length).
@@ -129,20 +217,171 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-/// Trains logistic heads on dense inputs: Adagrad, L2, class-balanced, a seeded shuffle.
-/// `rows[i]` are the inputs, `targets[i][h]` the targets (`None`: no evidence).
-pub(crate) fn fit_dense(
+/// Settings of the heads' network.
+#[derive(Debug, Clone, Copy)]
+pub struct MlpOptions {
+    /// Hidden units (0: logistic heads).
+    pub hidden: usize,
+    /// Passes over the data.
+    pub epochs: u32,
+    /// Adam's step.
+    pub lr: f32,
+    /// L2 penalty on the weights.
+    pub l2: f32,
+    /// Rows per step.
+    pub batch: usize,
+    /// Seed of the initial weights and the shuffle.
+    pub seed: u64,
+}
+
+impl Default for MlpOptions {
+    fn default() -> Self {
+        Self {
+            hidden: 128,
+            epochs: 20,
+            lr: 1e-3,
+            l2: 1e-4,
+            batch: 64,
+            seed: 20261205,
+        }
+    }
+}
+
+/// A seeded xorshift64* stream.
+struct Stream(u64);
+impl Stream {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    /// Uniform in [-1, 1).
+    fn unit(&mut self) -> f32 {
+        ((self.next() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+}
+
+/// Adam's state for one parameter vector.
+struct Adam {
+    m: Vec<f32>,
+    v: Vec<f32>,
+}
+
+impl Adam {
+    fn new(n: usize) -> Self {
+        Self {
+            m: vec![0.0; n],
+            v: vec![0.0; n],
+        }
+    }
+
+    /// One step on `w` with gradient `g` (plus `l2 · w`), at step `t` (from 1).
+    fn step(&mut self, w: &mut [f32], g: &[f32], lr: f32, l2: f32, t: i32) {
+        let (b1, b2) = (0.9f32, 0.999f32);
+        let c1 = 1.0 - b1.powi(t);
+        let c2 = 1.0 - b2.powi(t);
+        for (((wk, &gk), mk), vk) in w.iter_mut().zip(g).zip(&mut self.m).zip(&mut self.v) {
+            let gk = gk + l2 * *wk;
+            *mk = b1 * *mk + (1.0 - b1) * gk;
+            *vk = b2 * *vk + (1.0 - b2) * gk * gk;
+            *wk -= lr * (*mk / c1) / ((*vk / c2).sqrt() + 1e-8);
+        }
+    }
+}
+
+/// Trains heads with one shared hidden layer (ReLU) on dense inputs: masked, class-balanced
+/// cross-entropy per head, Adam, mini-batches in a seeded order, single-threaded (the same
+/// inputs give the same bytes). Returns `(weights, hidden_bias, bias)` in the layout of
+/// [`EncoderHeads`] (`hidden × inputs`, then `heads × hidden`).
+pub(crate) fn fit_mlp(
     rows: &[Vec<f32>],
     targets: &[Vec<Option<(bool, f32)>>],
     heads: usize,
-    epochs: u32,
-    seed: u64,
-) -> (Vec<f32>, Vec<f32>) {
+    opt: &MlpOptions,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let n = rows.first().map_or(0, Vec::len);
-    let mut w = vec![0.0f32; heads * n];
-    let mut g = vec![0.0f32; heads * n];
-    let mut b = vec![0.0f32; heads];
-    let mut gb = vec![0.0f32; heads];
+    let u = opt.hidden.max(1);
+    let mut rng = Stream(opt.seed | 1);
+    let a1 = (6.0 / n.max(1) as f32).sqrt();
+    let a2 = (3.0 / u as f32).sqrt();
+    let mut w1: Vec<f32> = (0..u * n).map(|_| rng.unit() * a1).collect();
+    let mut b1 = vec![0.0f32; u];
+    let mut w2: Vec<f32> = (0..heads * u).map(|_| rng.unit() * a2).collect();
+    let mut b2 = vec![0.0f32; heads];
+    let (mut s_w1, mut s_b1, mut s_w2, mut s_b2) = (
+        Adam::new(w1.len()),
+        Adam::new(u),
+        Adam::new(w2.len()),
+        Adam::new(heads),
+    );
+    let cw = class_weights(targets, heads);
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    let (mut g_w1, mut g_b1, mut g_w2, mut g_b2) = (
+        vec![0.0f32; w1.len()],
+        vec![0.0f32; u],
+        vec![0.0f32; w2.len()],
+        vec![0.0f32; heads],
+    );
+    let mut hid = vec![0.0f32; u];
+    let mut gh = vec![0.0f32; u];
+    let mut t = 0i32;
+    for _ in 0..opt.epochs {
+        for i in (1..order.len()).rev() {
+            order.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+        }
+        for batch in order.chunks(opt.batch.max(1)) {
+            g_w1.iter_mut().for_each(|x| *x = 0.0);
+            g_b1.iter_mut().for_each(|x| *x = 0.0);
+            g_w2.iter_mut().for_each(|x| *x = 0.0);
+            g_b2.iter_mut().for_each(|x| *x = 0.0);
+            let scale = 1.0 / batch.len() as f32;
+            for &i in batch {
+                let x = &rows[i];
+                for (j, hj) in hid.iter_mut().enumerate() {
+                    *hj = (b1[j] + dot(&w1[j * n..(j + 1) * n], x)).max(0.0);
+                }
+                gh.iter_mut().for_each(|x| *x = 0.0);
+                for h in 0..heads {
+                    let Some((y, wt)) = targets[i][h] else {
+                        continue;
+                    };
+                    let w2h = &w2[h * u..(h + 1) * u];
+                    let p = sigmoid(b2[h] + dot(w2h, &hid));
+                    let cls = if y { cw[h].0 } else { cw[h].1 };
+                    let e = (p - if y { 1.0 } else { 0.0 }) * wt * cls * scale;
+                    g_b2[h] += e;
+                    for (g, &hv) in g_w2[h * u..(h + 1) * u].iter_mut().zip(&hid) {
+                        *g += e * hv;
+                    }
+                    for (g, &wv) in gh.iter_mut().zip(w2h) {
+                        *g += e * wv;
+                    }
+                }
+                for j in 0..u {
+                    if hid[j] <= 0.0 || gh[j] == 0.0 {
+                        continue;
+                    }
+                    let e = gh[j];
+                    g_b1[j] += e;
+                    for (g, &xv) in g_w1[j * n..(j + 1) * n].iter_mut().zip(x) {
+                        *g += e * xv;
+                    }
+                }
+            }
+            t += 1;
+            s_w1.step(&mut w1, &g_w1, opt.lr, opt.l2, t);
+            s_b1.step(&mut b1, &g_b1, opt.lr, 0.0, t);
+            s_w2.step(&mut w2, &g_w2, opt.lr, opt.l2, t);
+            s_b2.step(&mut b2, &g_b2, opt.lr, 0.0, t);
+        }
+    }
+    w1.extend(w2);
+    (w1, b1, b2)
+}
+
+/// Per head, the weights of a positive and of a negative so that each class weighs half.
+fn class_weights(targets: &[Vec<Option<(bool, f32)>>], heads: usize) -> Vec<(f32, f32)> {
     let mut cw = vec![(1.0f32, 1.0f32); heads];
     for (h, c) in cw.iter_mut().enumerate() {
         let (mut pos, mut neg) = (0.0f32, 0.0f32);
@@ -157,37 +396,5 @@ pub(crate) fn fit_dense(
             *c = ((pos + neg) / (2.0 * pos), (pos + neg) / (2.0 * neg));
         }
     }
-    let (lr, l2) = (0.05f32, 1e-4f32);
-    let mut order: Vec<usize> = (0..rows.len()).collect();
-    let mut state = seed | 1;
-    for _ in 0..epochs {
-        for i in (1..order.len()).rev() {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            let r = state.wrapping_mul(0x2545_F491_4F6C_DD1D);
-            order.swap(i, (r % (i as u64 + 1)) as usize);
-        }
-        for &i in &order {
-            let x = &rows[i];
-            for h in 0..heads {
-                let Some((y, wt)) = targets[i][h] else {
-                    continue;
-                };
-                let row = &mut w[h * n..(h + 1) * n];
-                let p = sigmoid(b[h] + dot(row, x));
-                let cls = if y { cw[h].0 } else { cw[h].1 };
-                let e = (p - if y { 1.0 } else { 0.0 }) * wt * cls;
-                gb[h] += e * e;
-                b[h] -= lr * e / (gb[h] + 1e-8).sqrt();
-                let gr = &mut g[h * n..(h + 1) * n];
-                for ((wk, gk), &xk) in row.iter_mut().zip(gr.iter_mut()).zip(x) {
-                    let d = e * xk + l2 * *wk;
-                    *gk += d * d;
-                    *wk -= lr * d / (*gk + 1e-8).sqrt();
-                }
-            }
-        }
-    }
-    (w, b)
+    cw
 }

@@ -368,7 +368,7 @@ impl<'a> WindowScan<'a> {
             if heads.meta.with_context && e.ctx_emb.is_none() {
                 e.ctx_emb = e.context.as_deref().map(|c| e.tier.embedder.embed(c));
             }
-            Some(heads.probs(&emb, e.ctx_emb.as_deref()))
+            Some(heads.probs(&emb, e.ctx_emb.as_deref(), &probs[..heads.meta.heads.len()]))
         });
         let nh = model.meta.heads.len();
         let mut ngram_pass = [false; STRIDE];
@@ -380,12 +380,33 @@ impl<'a> WindowScan<'a> {
             };
             ngram_pass[h] = probs[h] >= thresholds[h];
         }
-        // The encoder's decision: the mean of both tiers' probabilities, where it ran.
+        // The encoder's decision, where it ran: its heads' fused probability (version 1 heads:
+        // the mean of both tiers' probabilities). A lexical finding the fused probability
+        // puts below the head's confirm level is overruled.
         let mut combined = probs;
         let mut enc_pass = [false; STRIDE];
         if let (Some(e), Some(pe)) = (&self.enc, enc_probs.as_ref()) {
+            let fused = e.tier.heads.fused();
             for h in 0..nh {
-                combined[h] = (probs[h] + pe[h]) / 2.0;
+                combined[h] = if fused {
+                    pe[h]
+                } else {
+                    (probs[h] + pe[h]) / 2.0
+                };
+            }
+            let confirm = &e.tier.heads.meta.confirm;
+            let mut i = lexical;
+            while i < out.len() {
+                let overruled = model
+                    .head(&out[i].detector)
+                    .is_some_and(|h| confirm.get(h).is_some_and(|c| combined[h] < c.get(lang)));
+                if overruled {
+                    out.remove(i);
+                } else {
+                    i += 1;
+                }
+            }
+            for h in 0..nh {
                 enc_pass[h] = combined[h] >= e.tier.heads.meta.combined[h].get(lang)
                     && !(self.emit_ngram && ngram_pass[h]);
             }
