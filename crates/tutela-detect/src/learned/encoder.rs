@@ -398,3 +398,98 @@ fn class_weights(targets: &[Vec<Option<(bool, f32)>>], heads: usize) -> Vec<(f32
     }
     cw
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(hidden: usize, ngram_inputs: bool) -> HeadsMeta {
+        HeadsMeta {
+            side: Side::User,
+            encoder: "toy".into(),
+            dim: 2,
+            with_context: false,
+            heads: vec![DetectorId::Crisis],
+            bias: vec![0.0],
+            hidden,
+            hidden_bias: vec![0.0; hidden],
+            ngram_inputs,
+            combined: vec![Thresholds::all(0.5)],
+            confirm: Vec::new(),
+            ngram: vec![Thresholds::all(0.5)],
+            gate: vec![0.0],
+            trained: Trained {
+                corpus_sha256: String::new(),
+                items: 0,
+                validation_items: 0,
+                seed: 1,
+                epochs: 1,
+            },
+        }
+    }
+
+    #[test]
+    fn a_version_1_file_is_read_as_logistic_heads_on_the_mean() {
+        let v1 = serde_json::json!({
+            "side": "user", "encoder": "toy", "dim": 2, "with_context": false,
+            "heads": ["crisis"], "bias": [0.5], "combined": [{"en": 0.5, "zh": 0.5, "mixed": 0.5}],
+            "ngram": [{"en": 0.5, "zh": 0.5, "mixed": 0.5}], "gate": [0.1],
+            "trained": {"corpus_sha256": "", "items": 0, "validation_items": 0, "seed": 1, "epochs": 1}
+        });
+        let head = serde_json::to_vec(&v1).expect("json");
+        let mut b = b"TUTENCH1".to_vec();
+        b.extend((head.len() as u32).to_le_bytes());
+        b.extend(&head);
+        for w in [1.0f32, -1.0] {
+            b.extend(w.to_le_bytes());
+        }
+        let h = EncoderHeads::from_bytes(&b).expect("version 1");
+        assert!(!h.fused());
+        assert_eq!(h.meta.hidden, 0);
+        let p = h.probs(&[2.0, 1.0], None, &[0.9]);
+        assert!((p[0] - sigmoid(1.5)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn the_network_learns_a_rule_deterministically_and_round_trips() {
+        // Positive when the first input exceeds the second (not linear in the n-gram input).
+        let rows: Vec<Vec<f32>> = (0..400)
+            .map(|i| {
+                let a = ((i * 37) % 101) as f32 / 101.0;
+                let b = ((i * 53) % 97) as f32 / 97.0;
+                vec![a, b, ngram_input(0.5)]
+            })
+            .collect();
+        let targets: Vec<Vec<Option<(bool, f32)>>> = rows
+            .iter()
+            .map(|r| vec![Some((r[0] > r[1], 1.0))])
+            .collect();
+        let opt = MlpOptions {
+            hidden: 8,
+            epochs: 60,
+            lr: 1e-2,
+            ..MlpOptions::default()
+        };
+        let fit = fit_mlp(&rows, &targets, 1, &opt);
+        assert_eq!(
+            fit,
+            fit_mlp(&rows, &targets, 1, &opt),
+            "same inputs, same weights"
+        );
+        let (weights, hidden_bias, bias) = fit;
+        let mut m = meta(8, true);
+        m.bias = bias;
+        m.hidden_bias = hidden_bias;
+        let h = EncoderHeads { meta: m, weights };
+        let back = EncoderHeads::from_bytes(&h.to_bytes()).expect("round trip");
+        assert_eq!(back.weights, h.weights);
+        let right = rows
+            .iter()
+            .zip(&targets)
+            .filter(|(r, t)| {
+                (back.probs(&r[..2], None, &[0.5])[0] >= 0.5) == t[0].is_some_and(|x| x.0)
+            })
+            .count();
+        assert!(right >= 360, "{right} of 400 right");
+    }
+}
