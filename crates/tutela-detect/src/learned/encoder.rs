@@ -8,7 +8,8 @@
 //! The tier reads the same windows as the n-gram tier, but only those the n-gram tier does
 //! not clear: a window reaches the encoder when some head's n-gram probability reaches that
 //! head's gate (chosen on out-of-fold predictions so that no positive the tier would have
-//! found is lost there). Version 2 heads read the n-gram scores as inputs, so their output is
+//! found is lost there), or when its last sentence drew a lexical finding of a head (which
+//! the fused probability may then overrule). Version 2 heads read the n-gram scores as inputs, so their output is
 //! the fused probability; version 1's decision is on the mean of the two tiers'.
 
 use serde::{Deserialize, Serialize};

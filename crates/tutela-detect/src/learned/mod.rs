@@ -357,10 +357,16 @@ impl<'a> WindowScan<'a> {
                 i += 1;
             }
         }
-        // The encoder's heads: only for a window some head's n-gram probability gates in.
+        // The encoder's heads: only for a window some head's n-gram probability gates in, or
+        // whose sentence drew a lexical finding of a head (the fused probability may overrule
+        // it: the lexical tier's false alarms mostly have low n-gram probabilities).
+        let lexical_head = out[lexical..]
+            .iter()
+            .any(|f| model.head(&f.detector).is_some());
         let enc_probs = self.enc.as_mut().and_then(|e| {
             let heads = &e.tier.heads;
-            let gated = (0..heads.meta.heads.len()).any(|h| probs[h] >= heads.meta.gate[h]);
+            let gated =
+                lexical_head || (0..heads.meta.heads.len()).any(|h| probs[h] >= heads.meta.gate[h]);
             if !gated {
                 return None;
             }
