@@ -136,6 +136,13 @@ def test_a_crisis_from_queue_to_resolution(browser):
     expect(sue.locator("dd", has_text="referred to 988")).to_be_visible()
     shot(sue, "06-resolved")
 
+    # The person is told they are talking to the AI again, once.
+    # (Messages no detector tier flags, so no new case opens.)
+    reply = chat("u-browser-en", PRIOR + [{"role": "user", "content": "can we talk about music?"}])
+    assert "talking to the AI again" in reply, reply
+    reply = chat("u-browser-en", PRIOR + [{"role": "user", "content": "what's your favourite film?"}])
+    assert "talking to the AI again" not in reply, reply
+
     # Gone from the open queue, live.
     ann.goto(URL + "/console")
     expect(ann.locator("li.case", has_text="u-browser-en")).to_have_count(0)

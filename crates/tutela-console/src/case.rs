@@ -698,8 +698,13 @@ pub async fn resolve(
         .await
     {
         Ok(done) => {
-            cs.app.forget_user(&done.user_id).await;
-            cs.app.waiter(&done.user_id).notify_waiters();
+            if done.takeover {
+                // The person's next reply tells them they are talking to the AI again.
+                cs.app.hand_back(&done.user_id, id).await;
+            } else {
+                cs.app.forget_user(&done.user_id).await;
+                cs.app.waiter(&done.user_id).notify_waiters();
+            }
             audit_staff(
                 &cs,
                 now,
@@ -712,6 +717,7 @@ pub async fn resolve(
                     "outcome": f.outcome,
                     "held_by": case.claimed_by,
                     "as_supervisor": !holds(&signed, &case),
+                    "handed_back": done.takeover,
                 }),
             )
             .await;

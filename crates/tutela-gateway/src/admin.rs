@@ -174,14 +174,18 @@ pub(crate) async fn resolve(
         .backend
         .resolve_escalation(id, &body.staff, body.resolution.as_deref(), now)
         .await?;
-    st.forget_user(&case.user_id).await;
-    // Every waiter: the person's turn and the app's channel may both be waiting.
-    st.waiter(&case.user_id).notify_waiters();
+    // Every waiter wakes: the person's turn and the app's channel may both be waiting.
+    if case.takeover {
+        st.hand_back(&case.user_id, id).await;
+    } else {
+        st.forget_user(&case.user_id).await;
+        st.waiter(&case.user_id).notify_waiters();
+    }
     staff_audit(
         &st,
         now,
         &case.user_id,
-        json!({"event": "resolved", "case": id, "staff": body.staff}),
+        json!({"event": "resolved", "case": id, "staff": body.staff, "handed_back": case.takeover}),
     )
     .await;
     Ok(Json(json!({"escalation": case})).into_response())

@@ -79,6 +79,10 @@ pub struct Inner {
     users: Mutex<Slots>,
     /// Wakes a user's waiting takeover turn when a human replies.
     waiters: Mutex<HashMap<String, Arc<Notify>>>,
+    /// Cases staff handed back to the AI whose person has not been told yet (user → case):
+    /// their next reply says so first. In memory: a restart forgets them (the hand-back itself
+    /// is in the audit log).
+    handbacks: Mutex<HashMap<String, i64>>,
     /// Metrics.
     pub metrics: Metrics,
     /// The admin bearer token.
@@ -175,6 +179,7 @@ impl AppState {
             records,
             users: Mutex::new(HashMap::new()),
             waiters: Mutex::new(HashMap::new()),
+            handbacks: Mutex::new(HashMap::new()),
             metrics,
             app_key,
             complaint_limits,
@@ -262,6 +267,22 @@ impl AppState {
     pub async fn forget_user(&self, id: &str) {
         let slot = self.user_slot(id);
         *slot.lock().await = None;
+    }
+
+    /// Staff resolved `case`: the user's cache entry is dropped (the next turn reloads it and
+    /// goes to the model again), a waiting takeover turn wakes, and the person's next reply
+    /// tells them they are talking to the AI again ([`AppState::take_handback`]).
+    pub async fn hand_back(&self, user: &str, case: i64) {
+        if let Ok(mut h) = self.handbacks.lock() {
+            h.insert(user.to_owned(), case);
+        }
+        self.forget_user(user).await;
+        self.waiter(user).notify_waiters();
+    }
+
+    /// The case handed back to the AI that `user` has not been told of yet; taking it clears it.
+    pub fn take_handback(&self, user: &str) -> Option<i64> {
+        self.handbacks.lock().ok().and_then(|mut h| h.remove(user))
     }
 
     /// The sizes of the in-memory maps, for `/metrics`.

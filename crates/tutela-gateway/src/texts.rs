@@ -285,6 +285,36 @@ pub fn template(t: ReplyTemplate, lang: Lang, resources: &str) -> String {
     out
 }
 
+/// While a person from the team already answered in this case and has not written again
+/// yet: never "a person will join" once one has. The resources follow.
+pub fn human_with_you(lang: Lang, resources: &str) -> String {
+    let body = match lang {
+        Lang::En => {
+            "The person from our team who wrote to you has your message and will answer here. If you need help right now, you can reach trained people:"
+        }
+        Lang::Zh => {
+            "刚才和你交流的工作人员已经收到你的消息，会在这里回复你。如果你现在就需要帮助，可以联系专业人员："
+        }
+    };
+    let mut out = body.to_owned();
+    if !resources.is_empty() {
+        out.push('\n');
+        out.push_str(resources);
+    }
+    out.truncate(out.trim_end().len());
+    out
+}
+
+/// Staff handed the conversation back: the person is told they are talking to the AI again.
+pub fn ai_again(lang: Lang) -> &'static str {
+    match lang {
+        Lang::En => {
+            "Our team has handed this conversation back: you are talking to the AI again, not a person."
+        }
+        Lang::Zh => "工作人员已结束人工对话：现在和你聊天的又是人工智能，不是真人。",
+    }
+}
+
 /// One sentence per notice element, joined; `minutes` for the usage-time element.
 pub fn notice(contents: &[NoticeContent], minutes: u32, lang: Lang, resources: &str) -> String {
     let mut parts: Vec<String> = Vec::with_capacity(contents.len());

@@ -1,11 +1,12 @@
 //! Phase 5 when a human has taken over (C4): while a user's case is open with takeover, their
 //! messages go to the case, and the turn waits (long-poll) for a human reply; if none comes in
-//! time, the user gets a holding message that repeats the crisis resources. The engine is not
-//! asked: the human is the author.
+//! time, the user gets a holding message that repeats the crisis resources (never "a person
+//! will join" once one has written); a turn that finds the case handed back tells the person
+//! they are talking to the AI again. The engine is not asked: the human is the author.
 
 use axum::response::Response;
 use serde_json::{Value, json};
-use tutela_store::{AuditEntry, AuditKind, AuditPayload};
+use tutela_store::{AuditEntry, AuditKind, AuditPayload, Direction};
 use tutela_types::{ReplyTemplate, Timestamp};
 
 use crate::error::ApiError;
@@ -55,17 +56,7 @@ pub(crate) async fn turn(
     }
     let (reply, author, event) = match text {
         Some(t) => (t, Author::Human, "human_reply_delivered"),
-        None => (
-            present::render_template(
-                st,
-                &ctx.compiled,
-                ReplyTemplate::HumanHolding,
-                true,
-                req.lang,
-            ),
-            Author::Tutela,
-            "holding_message",
-        ),
+        None => without_reply(st, req, &ctx, case).await?,
     };
     st.records
         .audit(AuditEntry {
@@ -81,4 +72,40 @@ pub(crate) async fn turn(
         .await;
     let extra: Value = json!({"kind": "takeover", "case": case, "event": event});
     Ok(present::reply(&ctx, reply, author, req.chat.stream, Some(extra)).await)
+}
+
+/// The turn's reply when no human reply came: the case was handed back to the AI (the person
+/// is told so), or a holding message with the resources, which never says "a person will
+/// join" once a person has written in this case.
+async fn without_reply(
+    st: &AppState,
+    req: &Request,
+    ctx: &super::context::TurnCtx,
+    case: i64,
+) -> Result<(String, Author, &'static str), ApiError> {
+    let b = &st.records.backend;
+    let still = b.active_escalation(&req.user_id).await?;
+    if still.as_ref().map(|c| c.id) != Some(case) {
+        st.take_handback(&req.user_id);
+        let text = crate::texts::ai_again(req.lang).to_owned();
+        return Ok((text, Author::Tutela, "ai_resumed"));
+    }
+    let joined = b
+        .escalation_messages(case)
+        .await?
+        .iter()
+        .any(|m| m.direction == Direction::ToUser);
+    let lang = req.lang;
+    let text = if joined {
+        let lines = crate::texts::resource_lines(&st.config.resources, &ctx.compiled.regions, lang);
+        crate::texts::human_with_you(lang, &lines)
+    } else {
+        present::render_template(st, &ctx.compiled, ReplyTemplate::HumanHolding, true, lang)
+    };
+    let event = if joined {
+        "holding_message_joined"
+    } else {
+        "holding_message"
+    };
+    Ok((text, Author::Tutela, event))
 }

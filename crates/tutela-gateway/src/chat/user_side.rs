@@ -81,6 +81,11 @@ pub(crate) async fn decide(
     let first = eval(&quick);
     let usage_secs = advance_clocks(st, cached, &first.session);
     model.turn_no = cached.turns;
+    if cached.deferred_notice.is_none()
+        && let Some(case) = st.take_handback(&req.user_id)
+    {
+        cached.deferred_notice = Some(handback_notice(case, req.lang));
+    }
     let carried = cached.deferred_notice.clone();
     let session_id = cached.session_id.clone();
     let mut side = UserSide {
@@ -213,5 +218,17 @@ fn merge_session(current: &mut SessionState, before: &SessionState, after: &Sess
     }
     if let Ok(s) = serde_json::from_value(Value::Object(c)) {
         *current = s;
+    }
+}
+
+/// The hand-back of `case` as a notice carried to the person's next plain-text reply: it goes
+/// before the model's text and its delivery is recorded (`present::settle_notice`).
+fn handback_notice(case: i64, lang: crate::texts::Lang) -> crate::state::DeferredNotice {
+    let text = crate::texts::ai_again(lang).to_owned();
+    crate::state::DeferredNotice {
+        notices: vec![serde_json::json!({
+            "contents": ["ai_resumed"], "case": case, "text": text, "deferred": true,
+        })],
+        text,
     }
 }

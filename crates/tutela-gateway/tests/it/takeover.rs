@@ -187,3 +187,116 @@ async fn replies_the_app_acknowledged_are_not_repeated_in_the_chat() {
     assert_eq!(v["tutela"]["author"], "human", "{v}");
     assert_eq!(content(&v), "second", "{v}");
 }
+
+/// Opens a takeover case for `user` and returns its id.
+#[expect(clippy::unwrap_used, reason = "a test helper fails the test loudly")]
+async fn open_case(gw: &TestGateway, user: &str) -> i64 {
+    gw.say(user, Some("us-ny"), "I want to end my life").await;
+    let list = gw.admin_get("/admin/escalations").await;
+    list["escalations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["user_id"] == user)
+        .and_then(|c| c["id"].as_i64())
+        .unwrap()
+}
+
+async fn staff(gw: &TestGateway, case: i64, what: &str, body: serde_json::Value) {
+    gw.admin_send(
+        reqwest::Method::POST,
+        &format!("/admin/escalations/{case}/{what}"),
+        body,
+    )
+    .await;
+}
+
+/// Once a person from the team has written, the holding message no longer says that a person
+/// will join: it says the person has the message, with the resources again.
+#[tokio::test]
+async fn no_person_will_join_after_one_has() {
+    let gw = TestGateway::start("[takeover]\nwait_secs = 1\n", vec![]).await;
+    let case = open_case(&gw, "u-j").await;
+    let v = gw.say("u-j", Some("us-ny"), "hello?").await;
+    assert!(content(&v).contains("will join"), "{v}");
+    staff(
+        &gw,
+        case,
+        "reply",
+        json!({"staff": "ana", "text": "I'm Ana, I'm here."}),
+    )
+    .await;
+    let v = gw.say("u-j", Some("us-ny"), "ok").await;
+    assert_eq!(v["tutela"]["author"], "human", "{v}");
+    let v = gw.say("u-j", Some("us-ny"), "are you still there?").await;
+    assert_eq!(v["tutela"]["author"], "tutela", "{v}");
+    assert!(!content(&v).contains("will join"), "{v}");
+    assert!(content(&v).contains("will answer here"), "{v}");
+    assert!(content(&v).contains("988"), "{v}");
+}
+
+/// After staff resolve a takeover case, the person's next reply (the model's again) opens with
+/// the news that they are talking to the AI again, once; its delivery is in the audit log.
+#[tokio::test]
+async fn the_person_is_told_the_ai_is_back() {
+    let gw = TestGateway::start("[takeover]\nwait_secs = 1\n", vec![]).await;
+    let case = open_case(&gw, "u-b").await;
+    staff(
+        &gw,
+        case,
+        "reply",
+        json!({"staff": "ana", "text": "I'm Ana."}),
+    )
+    .await;
+    gw.say("u-b", Some("us-ny"), "thank you").await;
+    let body = json!({"staff": "ana", "resolution": "safe"});
+    staff(&gw, case, "resolve", body).await;
+    let v = gw.say("u-b", Some("us-ny"), "ok").await;
+    assert_eq!(v["tutela"]["author"], "model", "{v}");
+    assert!(
+        content(&v).starts_with("Our team has handed this conversation back"),
+        "{v}"
+    );
+    let v = gw.say("u-b", Some("us-ny"), "and now?").await;
+    assert!(
+        !content(&v).contains("handed this conversation back"),
+        "{v}"
+    );
+    // The records are batched; wait for the writer.
+    let mut audit = String::new();
+    for _ in 0..50 {
+        audit = gw.admin_get("/admin/audit?user=u-b").await.to_string();
+        if audit.contains("ai_resumed") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(audit.contains("\"handed_back\":true"), "{audit}");
+    assert!(audit.contains("ai_resumed"), "{audit}");
+}
+
+/// A turn waiting for a human when the case is resolved is told the AI is back, not "a person
+/// will join", and only once.
+#[tokio::test]
+async fn a_waiting_turn_is_told_the_ai_is_back() {
+    let gw = TestGateway::start("[takeover]\nwait_secs = 5\n", vec![]).await;
+    let case = open_case(&gw, "u-w").await;
+    let gw2 = &gw;
+    let waiting = async move { gw2.say("u-w", Some("us-ny"), "hello?").await };
+    let resolve = async {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        staff(
+            &gw,
+            case,
+            "resolve",
+            json!({"staff": "ana", "resolution": "x"}),
+        )
+        .await;
+    };
+    let (v, ()) = tokio::join!(waiting, resolve);
+    assert_eq!(v["tutela"]["author"], "tutela", "{v}");
+    assert!(content(&v).contains("talking to the AI again"), "{v}");
+    let v = gw.say("u-w", Some("us-ny"), "ok").await;
+    assert_eq!(v["tutela"]["author"], "model", "{v}");
+    assert!(!content(&v).contains("talking to the AI again"), "{v}");
+}
