@@ -227,3 +227,18 @@ def test_dark_mode_follows_the_system(browser):
     if rows.count():
         rows.first.locator("a").click()
     shot(page, "11-dark")
+
+
+def test_the_demo_crisis_reply_starts_with_care_and_shows_the_notice_once(browser):
+    page = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+    page.goto(URL + "/")
+    page.fill("#user", "u-demo-care")
+    page.fill("#text", IMMINENT_EN)
+    page.click("#send")
+    reply = page.locator("#log .msg").last
+    expect(reply.locator(".body")).to_contain_text("988", timeout=15_000)
+    expect(reply.locator(".body")).to_have_text(re.compile(r"^I'm really glad you told me"))
+    expect(reply.locator(".body")).not_to_contain_text("Reminder:")
+    expect(reply.locator(".notice")).to_have_count(1)
+    expect(reply.locator(".notice")).to_contain_text("not a human")
+    shot(page, "12-demo-crisis-reply")

@@ -230,10 +230,35 @@ pub(crate) fn interventions_json(decision: &Decision, side: Side) -> Vec<Value> 
 
 /// The reply text with the inline notice and the explicit label applied.
 pub(crate) fn decorate(ctx: &TurnCtx, text: &str, author: Author) -> String {
+    if author == Author::Tutela && care_first(ctx) {
+        // A person at risk reads care first; the (legal) notice follows, once.
+        let mut out = prefix_label(ctx, author);
+        out.push_str(text);
+        out.push_str(&closing(ctx, author));
+        if ctx.st.config.notices.inline()
+            && let Some(n) = &ctx.notice_text
+        {
+            out.push_str("\n\n");
+            out.push_str(n);
+        }
+        return out;
+    }
     let mut out = opening(ctx, author);
     out.push_str(text);
     out.push_str(&closing(ctx, author));
     out
+}
+
+/// Whether the reply is a supportive one written for a person at risk or worried about
+/// someone (crisis, third party, comfort): those open with care, not with a notice.
+fn care_first(ctx: &TurnCtx) -> bool {
+    ctx.interventions.iter().any(|i| {
+        i["kind"] == "replace_reply"
+            && matches!(
+                i["template"].as_str(),
+                Some("crisis_support" | "third_party_support" | "comfort")
+            )
+    })
 }
 
 /// What goes before the reply text: the inline notice and a prefix label.
@@ -246,11 +271,17 @@ pub(crate) fn opening(ctx: &TurnCtx, author: Author) -> String {
         out.push_str(n);
         out.push_str("\n\n");
     }
-    if author != Author::Human && cfg.explicit_label == ExplicitLabel::Prefix {
-        out.push_str(label_text(ctx));
-        out.push(' ');
-    }
+    out.push_str(&prefix_label(ctx, author));
     out
+}
+
+/// A prefix label, when the deployment puts one before tutela's and the model's replies.
+fn prefix_label(ctx: &TurnCtx, author: Author) -> String {
+    if author != Author::Human && ctx.st.config.explicit_label == ExplicitLabel::Prefix {
+        format!("{} ", label_text(ctx))
+    } else {
+        String::new()
+    }
 }
 
 /// What goes after the reply text: a suffix label.

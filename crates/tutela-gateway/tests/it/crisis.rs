@@ -71,6 +71,28 @@ async fn english_crisis_in_the_us() {
     assert_eq!(v["intact"], true, "{v}");
 }
 
+/// The crisis reply opens with care: the not-human notice comes after the help lines, once
+/// in the text, and once in `tutela.notices`.
+#[tokio::test]
+async fn the_crisis_reply_starts_with_care_and_the_notice_comes_once() {
+    let gw = TestGateway::start("", vec![]).await;
+    let v = gw
+        .say("u-care", Some("us-ca"), "I want to kill myself tonight")
+        .await;
+    let text = content(&v);
+    assert!(text.starts_with("I'm really glad you told me"), "{text}");
+    assert_eq!(text.matches("Reminder:").count(), 1, "{text}");
+    assert!(text.find("Reminder:") > text.find("988"), "{text}");
+    let notices = v["tutela"]["notices"].as_array().unwrap();
+    assert_eq!(notices.len(), 1, "{v}");
+    let v = gw
+        .say("u-care2", Some("cn"), "我不想活了，今晚就结束")
+        .await;
+    let text = content(&v);
+    assert!(text.starts_with("谢谢你愿意告诉我"), "{text}");
+    assert!(text.matches("提醒：").count() <= 1, "{text}");
+}
+
 #[tokio::test]
 async fn chinese_crisis_in_china_notifies_the_emergency_contact() {
     // A webhook that records what the outbox delivers.
