@@ -242,3 +242,11 @@ def test_the_demo_crisis_reply_starts_with_care_and_shows_the_notice_once(browse
     expect(reply.locator(".notice")).to_have_count(1)
     expect(reply.locator(".notice")).to_contain_text("not a human")
     shot(page, "12-demo-crisis-reply")
+
+    # While the turn waits for a person: an honest status, and Send stays on.
+    page.fill("#text", "hello?")
+    page.click("#send")
+    waiting = page.locator("#log .msg").last
+    expect(waiting.locator(".body")).to_contain_text("went to a person from our team")
+    expect(page.locator("#send")).to_be_enabled()
+    expect(waiting.locator(".body")).to_contain_text("988", timeout=15_000)
