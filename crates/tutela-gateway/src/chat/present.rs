@@ -462,7 +462,10 @@ pub(crate) async fn settle_notice(ctx: &TurnCtx, shown: bool, why: &'static str)
     let Some(text) = &ctx.notice_text else {
         return;
     };
-    if ctx.test || !st.config.notices.inline() || (shown && !ctx.carried_notice) {
+    // Structured notices are shown in `tutela.notices` of any reply: a carried one (a
+    // hand-back) is settled by the reply that carries it.
+    let shown = shown || !st.config.notices.inline();
+    if ctx.test || (shown && !ctx.carried_notice) {
         return;
     }
     let slot = st.user_slot(&ctx.user_id);

@@ -300,3 +300,23 @@ async fn a_waiting_turn_is_told_the_ai_is_back() {
     assert_eq!(v["tutela"]["author"], "model", "{v}");
     assert!(!content(&v).contains("talking to the AI again"), "{v}");
 }
+
+/// With structured notices only, the hand-back is in `tutela.notices` of the next reply, once.
+#[tokio::test]
+async fn a_structured_hand_back_is_shown_once() {
+    let config = "[takeover]\nwait_secs = 1\n[notices]\nmode = \"structured\"\n";
+    let gw = TestGateway::start(config, vec![]).await;
+    let case = open_case(&gw, "u-s").await;
+    staff(
+        &gw,
+        case,
+        "resolve",
+        json!({"staff": "ana", "resolution": "x"}),
+    )
+    .await;
+    let resumed = |v: &serde_json::Value| v["tutela"]["notices"].to_string().contains("ai_resumed");
+    let v = gw.say("u-s", Some("us-ny"), "ok").await;
+    assert!(resumed(&v), "{v}");
+    let v = gw.say("u-s", Some("us-ny"), "and now?").await;
+    assert!(!resumed(&v), "{v}");
+}
