@@ -211,6 +211,8 @@ pub async fn delete(
         }
     };
     cs.app.forget_user(&id).await;
+    // Nothing of the deleted user stays, not even a pending hand-back.
+    cs.app.take_handback(&id);
     audit(
         &cs,
         now,

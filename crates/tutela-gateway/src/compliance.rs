@@ -573,5 +573,7 @@ pub(crate) async fn delete_user(
     authorize(&st, &headers)?;
     let report = st.records.backend.delete_user(&id, st.clock.now()).await?;
     st.forget_user(&id).await;
+    // Nothing of the deleted user stays, not even a pending hand-back.
+    st.take_handback(&id);
     Ok(Json(json!({"deleted": report})).into_response())
 }

@@ -320,3 +320,21 @@ async fn a_structured_hand_back_is_shown_once() {
     let v = gw.say("u-s", Some("us-ny"), "and now?").await;
     assert!(!resumed(&v), "{v}");
 }
+
+/// Deleting the user's data drops a pending hand-back with it.
+#[tokio::test]
+async fn deleting_the_user_drops_a_pending_hand_back() {
+    let gw = TestGateway::start("[takeover]\nwait_secs = 1\n", vec![]).await;
+    let case = open_case(&gw, "u-d").await;
+    staff(
+        &gw,
+        case,
+        "resolve",
+        json!({"staff": "ana", "resolution": "x"}),
+    )
+    .await;
+    gw.admin_send(reqwest::Method::DELETE, "/admin/users/u-d/data", json!({}))
+        .await;
+    let v = gw.say("u-d", Some("us-ny"), "ok").await;
+    assert!(!content(&v).contains("talking to the AI again"), "{v}");
+}
