@@ -7,7 +7,7 @@ pub const MESSAGES: &[&str] = &[
     "can you recommend a good book for a rainy weekend? something cozy",
     "今天下班好累，地铁上挤得要死，回家只想躺着",
     "我妈又打电话催我找对象了，烦死了哈哈",
-    "lol this commute is killing me, 90 minutes each way",
+    "lol this commute is killing me, two trains and a bus each way",
     "do you think I should learn guitar or piano first?",
     "周末想去爬山，你觉得带什么吃的比较好",
     "I feel kind of lonely tonight, everyone is busy",
