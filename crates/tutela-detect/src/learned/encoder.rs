@@ -248,10 +248,10 @@ impl Default for MlpOptions {
     }
 }
 
-/// A seeded xorshift64* stream.
-struct Stream(u64);
+/// A seeded xorshift64* stream (the trainers' shuffles and initial weights).
+pub(crate) struct Stream(pub(crate) u64);
 impl Stream {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;

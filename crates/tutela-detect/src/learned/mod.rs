@@ -346,17 +346,11 @@ impl<'a> WindowScan<'a> {
             start: self.last[0].start,
             end: sum.end,
         };
-        let mut i = lexical;
-        while i < out.len() {
-            let overruled = model
-                .head(&out[i].detector)
-                .is_some_and(|h| probs[h] < model.confirm(h, lang));
-            if overruled {
-                out.remove(i);
-            } else {
-                i += 1;
-            }
-        }
+        drop_overruled(out, lexical, |d| {
+            model
+                .head(d)
+                .is_some_and(|h| probs[h] < model.confirm(h, lang))
+        });
         // The encoder's heads: only for a window some head's n-gram probability gates in, or
         // whose sentence drew a lexical finding of a head (the fused probability may overrule
         // it: the lexical tier's false alarms mostly have low n-gram probabilities).
@@ -401,17 +395,11 @@ impl<'a> WindowScan<'a> {
                 };
             }
             let confirm = &e.tier.heads.meta.confirm;
-            let mut i = lexical;
-            while i < out.len() {
-                let overruled = model
-                    .head(&out[i].detector)
-                    .is_some_and(|h| confirm.get(h).is_some_and(|c| combined[h] < c.get(lang)));
-                if overruled {
-                    out.remove(i);
-                } else {
-                    i += 1;
-                }
-            }
+            drop_overruled(out, lexical, |d| {
+                model
+                    .head(d)
+                    .is_some_and(|h| confirm.get(h).is_some_and(|c| combined[h] < c.get(lang)))
+            });
             for h in 0..nh {
                 enc_pass[h] = combined[h] >= e.tier.heads.meta.combined[h].get(lang)
                     && !(self.emit_ngram && ngram_pass[h]);
@@ -464,6 +452,19 @@ impl<'a> WindowScan<'a> {
                 }
                 e.fired[h] = enc_pass[h];
             }
+        }
+    }
+}
+
+/// Drops the lexical findings (`out[lexical..]`) whose detector `overruled` says the learned
+/// tiers overrule, keeping the order of the rest.
+fn drop_overruled(out: &mut Vec<Finding>, lexical: usize, overruled: impl Fn(&DetectorId) -> bool) {
+    let mut i = lexical;
+    while i < out.len() {
+        if overruled(&out[i].detector) {
+            out.remove(i);
+        } else {
+            i += 1;
         }
     }
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use sha2::{Digest, Sha256};
 use tutela_types::{DetectorId, Side};
 
-use super::encoder::{Embedder, EncoderHeads, HeadsMeta, MlpOptions, fit_mlp};
+use super::encoder::{Embedder, EncoderHeads, HeadsMeta, MlpOptions, Stream, fit_mlp};
 use super::features::{self, NS_CONTEXT, NS_TEXT};
 use super::model::{
     Example, Meta, NgramModel, Partial, STRIDE, TextLang, Thresholds, Trained, sigmoid,
@@ -217,17 +217,6 @@ struct Float {
     gb: [f32; STRIDE],
 }
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
-
 fn fit(rows: &[&Row], heads: usize, opt: &Options) -> Float {
     let n = (1usize << opt.bits) * STRIDE;
     let mut m = Float {
@@ -255,7 +244,7 @@ fn fit(rows: &[&Row], heads: usize, opt: &Options) -> Float {
         }
     }
     let mut order: Vec<usize> = (0..rows.len()).collect();
-    let mut rng = Rng(opt.seed | 1);
+    let mut rng = Stream(opt.seed | 1);
     for _ in 0..opt.epochs {
         for i in (1..order.len()).rev() {
             let j = (rng.next() % (i as u64 + 1)) as usize;
@@ -481,8 +470,9 @@ pub fn train_side_with(
     let all: Vec<&Row> = rows.iter().collect();
     let m = fit(&all, heads.len(), opt);
     let mut model = to_model(&m, side, &heads, trained);
-    if opt.folds > 1 {
-        let lex: Vec<Vec<DetectorId>> = train
+    // The lexical tier's findings on the training split (the thresholds fuse with them).
+    let lex: Vec<Vec<DetectorId>> = if opt.folds > 1 {
+        train
             .iter()
             .map(|i| {
                 det.scan_tiers(side, &i.text, i.context.as_deref(), crate::Tiers::LEXICAL)
@@ -490,7 +480,11 @@ pub fn train_side_with(
                     .map(|f| f.detector)
                     .collect()
             })
-            .collect();
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if opt.folds > 1 {
         for (h, head) in heads.iter().enumerate() {
             let (fire, confirm) = choose(head, h, &rows, &oof, &lex);
             model.meta.thresholds[h] = fire;
@@ -500,15 +494,6 @@ pub fn train_side_with(
     model.meta.examples = examples(&train, &heads);
     let (enc_heads, gate_rate) = match embedder {
         Some(e) if opt.folds > 1 => {
-            let lex: Vec<Vec<DetectorId>> = train
-                .iter()
-                .map(|i| {
-                    det.scan_tiers(side, &i.text, i.context.as_deref(), crate::Tiers::LEXICAL)
-                        .into_iter()
-                        .map(|f| f.detector)
-                        .collect()
-                })
-                .collect();
             let (h, rate) = train_heads(e, side, &train, &rows, &oof, &lex, &model, opt);
             (Some(h), Some(rate))
         }
@@ -693,19 +678,13 @@ fn choose_with_encoder(
         for &cf in confirms {
             for &tn in &ngs {
                 for &tc in &cs {
-                    let (mut tp, mut fp, mut fnn, mut ofp) = (0.0f32, 0.0f32, 0.0f32, 0usize);
-                    for &(p, pc, y, l, o) in &pts {
-                        let fire = p >= tn || (l && pc >= cf) || pc >= tc;
-                        ofp += usize::from(o && fire);
-                        match (y, fire) {
-                            (true, true) => tp += 1.0,
-                            (false, true) => fp += 1.0,
-                            (true, false) => fnn += 1.0,
-                            _ => {}
-                        }
-                    }
-                    let score =
-                        objective(head, tp, fp, fnn) - ordinary_penalty(head, ofp, ordinary);
+                    let score = score(
+                        head,
+                        ordinary,
+                        pts.iter().map(|&(p, pc, y, l, o)| {
+                            (y, p >= tn || (l && pc >= cf) || pc >= tc, o)
+                        }),
+                    );
                     if best.is_none_or(|(s, _, _, _)| score > s) {
                         best = Some((score, tn, tc, cf));
                     }
@@ -769,6 +748,26 @@ fn ordinary_penalty(head: &DetectorId, flagged: usize, ordinary: usize) -> f32 {
     } else {
         0.0
     }
+}
+
+/// The selection score of one choice of thresholds: [`objective`] on its `(positive, fires,
+/// ordinary)` points, less [`ordinary_penalty`] (`ordinary`: how many ordinary items there are).
+fn score(
+    head: &DetectorId,
+    ordinary: usize,
+    points: impl Iterator<Item = (bool, bool, bool)>,
+) -> f32 {
+    let (mut tp, mut fp, mut fnn, mut ofp) = (0.0f32, 0.0f32, 0.0f32, 0usize);
+    for (y, fire, o) in points {
+        ofp += usize::from(o && fire);
+        match (y, fire) {
+            (true, true) => tp += 1.0,
+            (false, true) => fp += 1.0,
+            (true, false) => fnn += 1.0,
+            _ => {}
+        }
+    }
+    objective(head, tp, fp, fnn) - ordinary_penalty(head, ofp, ordinary)
 }
 
 /// The out-of-fold precision recall-first heads keep while their recall is maximised.
@@ -843,18 +842,12 @@ fn choose(
         let mut best: Option<(f32, f32, f32)> = None;
         for &c in confirms {
             for &t in &fires {
-                let (mut tp, mut fp, mut fnn, mut ofp) = (0.0f32, 0.0f32, 0.0f32, 0usize);
-                for &(p, y, l, o) in &pts {
-                    let fire = p >= t || (l && p >= c);
-                    ofp += usize::from(o && fire);
-                    match (y, fire) {
-                        (true, true) => tp += 1.0,
-                        (false, true) => fp += 1.0,
-                        (true, false) => fnn += 1.0,
-                        _ => {}
-                    }
-                }
-                let score = objective(head, tp, fp, fnn) - ordinary_penalty(head, ofp, ordinary);
+                let score = score(
+                    head,
+                    ordinary,
+                    pts.iter()
+                        .map(|&(p, y, l, o)| (y, p >= t || (l && p >= c), o)),
+                );
                 if best.is_none_or(|(s, _, _)| score > s) {
                     best = Some((score, t, c));
                 }
