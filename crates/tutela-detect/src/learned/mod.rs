@@ -474,7 +474,7 @@ fn drop_overruled(out: &mut Vec<Finding>, lexical: usize, overruled: impl Fn(&De
 /// but the newline as spaces, so that they change the encoder's embedding no more than the other tiers' reading
 /// (the `scan` fuzz target's oracle found `\u{1}` inside a reply changing the encoder's
 /// findings).
-fn push_visible(seg: &str, out: &mut String) {
+pub(crate) fn push_visible(seg: &str, out: &mut String) {
     for c in seg.chars() {
         if crate::normalize::is_dropped(c) {
             continue;

@@ -355,34 +355,63 @@ fn unreachable_model() -> ! {
     panic!("trainer built a model of the wrong shape")
 }
 
-/// Per head, the window-max probability of every item (as a scan would see it).
-pub(crate) fn item_probs(tier: &NgramTier, det: &Detectors, item: &Item) -> [f32; STRIDE] {
+/// One window of an item as a scan sees it: the visible text of its sentences (what the
+/// encoder embeds) and the n-gram tier's probabilities of the window.
+#[derive(Debug, Clone)]
+pub(crate) struct Window {
+    pub(crate) text: String,
+    pub(crate) probs: [f32; STRIDE],
+}
+
+/// The windows of `item` a scan decides on, in order: one per sentence that is not blank,
+/// holding up to [`WINDOW`] sentences, leaving out those too short to decide on (a scan asks
+/// neither tier about them).
+pub(crate) fn item_windows(tier: &NgramTier, det: &Detectors, item: &Item) -> Vec<Window> {
     let ctx = item
         .context
         .as_deref()
         .map(|c| tier.context(c, &det.context_labels(c)));
-    let mut out = [0.0f32; STRIDE];
-    let sents = sentences(&item.text);
     let mut norm = Normalized::new();
-    let parts: Vec<Partial> = sents
-        .iter()
-        .map(|&(s, e)| {
-            norm.fill(&item.text[s..e]);
-            let mut p = Partial::default();
-            tier.model.add_text(&norm.text, NS_TEXT, &mut p);
-            p
-        })
-        .collect();
+    let mut parts: Vec<(Partial, String)> = Vec::new();
+    for (s, e) in sentences(&item.text) {
+        norm.fill(&item.text[s..e]);
+        if norm.text.trim().is_empty() {
+            continue;
+        }
+        let mut p = Partial::default();
+        tier.model.add_text(&norm.text, NS_TEXT, &mut p);
+        let mut visible = String::new();
+        super::push_visible(&item.text[s..e], &mut visible);
+        parts.push((p, visible));
+    }
+    let mut out = Vec::new();
     for end in 0..parts.len() {
         let mut win = Partial::default();
-        for p in &parts[end.saturating_sub(WINDOW - 1)..=end] {
+        let mut text = String::new();
+        for (p, t) in &parts[end.saturating_sub(WINDOW - 1)..=end] {
             win.add(p);
+            text.push_str(t);
         }
         if win.n < super::model::MIN_DECIDE {
             continue;
         }
-        let pr = tier.model.probs(&win, ctx.as_ref());
-        for (o, p) in out.iter_mut().zip(pr) {
+        out.push(Window {
+            text,
+            probs: tier.model.probs(&win, ctx.as_ref()),
+        });
+    }
+    out
+}
+
+/// Per head, the window-max probability of every item (as a scan would see it).
+pub(crate) fn item_probs(tier: &NgramTier, det: &Detectors, item: &Item) -> [f32; STRIDE] {
+    window_max(&item_windows(tier, det, item))
+}
+
+fn window_max(windows: &[Window]) -> [f32; STRIDE] {
+    let mut out = [0.0f32; STRIDE];
+    for w in windows {
+        for (o, p) in out.iter_mut().zip(w.probs) {
             *o = o.max(p);
         }
     }
@@ -447,6 +476,7 @@ pub fn train_side_with(
     };
     // Out-of-fold probabilities for the thresholds.
     let mut oof = vec![[0.0f32; STRIDE]; train.len()];
+    let mut oof_windows: Vec<Vec<Window>> = vec![Vec::new(); train.len()];
     if opt.folds > 1 {
         for k in 0..u64::from(opt.folds) {
             let fold = |i: &Item| {
@@ -462,7 +492,8 @@ pub fn train_side_with(
             let tier = NgramTier::new(to_model(&m, side, &heads, trained.clone()));
             for (j, i) in train.iter().enumerate() {
                 if fold(i) {
-                    oof[j] = item_probs(&tier, det, i);
+                    oof_windows[j] = item_windows(&tier, det, i);
+                    oof[j] = window_max(&oof_windows[j]);
                 }
             }
         }
@@ -494,7 +525,16 @@ pub fn train_side_with(
     model.meta.examples = examples(&train, &heads);
     let (enc_heads, gate_rate) = match embedder {
         Some(e) if opt.folds > 1 => {
-            let (h, rate) = train_heads(e, side, &train, &rows, &oof, &lex, &model, opt);
+            let (h, rate) = train_heads(
+                e,
+                side,
+                &train,
+                &rows,
+                (&oof, &oof_windows),
+                &lex,
+                &model,
+                opt,
+            );
             (Some(h), Some(rate))
         }
         _ => (None, None),
@@ -514,6 +554,9 @@ pub fn train_side_with(
     }
 }
 
+/// The weight of a window's row beside its item's, in the encoder heads' training.
+const WINDOW_ROW_WEIGHT: f32 = 0.5;
+
 /// The encoder heads of a side: one network whose inputs are the text's embedding (and the
 /// context's on the assistant side) and the n-gram tier's out-of-fold scores of the item, so
 /// that its output is the fused probability; thresholds, the lexical confirm level and the
@@ -525,7 +568,7 @@ fn train_heads(
     side: Side,
     train: &[&Item],
     rows: &[Row],
-    oof: &[[f32; STRIDE]],
+    (oof, oof_windows): (&[[f32; STRIDE]], &[Vec<Window>]),
     lex: &[Vec<DetectorId>],
     model: &NgramModel,
     opt: &Options,
@@ -547,17 +590,41 @@ fn train_heads(
             .or_insert_with(|| e.embed(t))
             .clone()
     };
-    let inputs: Vec<Vec<f32>> = train
-        .iter()
-        .zip(oof)
-        .map(|(i, p)| {
-            let t = embed(&i.text);
-            let c = i.context.as_deref().map(&mut embed);
-            shape.input_row(&t, c.as_deref(), &p[..nh])
-        })
-        .collect();
-    let targets: Vec<Vec<Option<(bool, f32)>>> =
-        rows.iter().map(|r| r.targets[..nh].to_vec()).collect();
+    // The network learns from each item whole and from each window of it a scan embeds:
+    // a window of a negative item is a negative (a scan flags the item if any window
+    // fires), a window of a positive one says nothing about the positive head (its signal
+    // may be in another window). Without the windows, a short sentence alone ("That sounds
+    // hard.") is an input the network has never seen.
+    let mut inputs: Vec<Vec<f32>> = Vec::new();
+    let mut targets: Vec<Vec<Option<(bool, f32)>>> = Vec::new();
+    let mut owner: Vec<usize> = Vec::new();
+    // Per item, the inputs of the windows a scan decides on (its score is their maximum).
+    let mut windows: Vec<Vec<Vec<f32>>> = Vec::with_capacity(train.len());
+    for (j, (i, p)) in train.iter().zip(oof).enumerate() {
+        let c = i.context.as_deref().map(&mut embed);
+        let t = embed(&i.text);
+        inputs.push(shape.input_row(&t, c.as_deref(), &p[..nh]));
+        targets.push(rows[j].targets[..nh].to_vec());
+        owner.push(j);
+        let mut mine = Vec::new();
+        for w in &oof_windows[j] {
+            let x = shape.input_row(&embed(&w.text), c.as_deref(), &w.probs[..nh]);
+            let y: Vec<Option<(bool, f32)>> = rows[j].targets[..nh]
+                .iter()
+                .map(|t| match t {
+                    Some((false, wt)) => Some((false, wt * WINDOW_ROW_WEIGHT)),
+                    _ => None,
+                })
+                .collect();
+            if w.text.trim() != i.text.trim() && y.iter().any(Option::is_some) {
+                inputs.push(x.clone());
+                targets.push(y);
+                owner.push(j);
+            }
+            mine.push(x);
+        }
+        windows.push(mine);
+    }
     let fitted = |idx: &[usize]| -> EncoderHeads {
         let x: Vec<Vec<f32>> = idx.iter().map(|&j| inputs[j].clone()).collect();
         let y: Vec<Vec<Option<(bool, f32)>>> = idx.iter().map(|&j| targets[j].clone()).collect();
@@ -568,19 +635,24 @@ fn train_heads(
         h.weights = w;
         h
     };
+    // Out of fold, an item's score is the maximum over its windows, as a scan decides.
     let mut penc = vec![vec![0.0f32; nh]; train.len()];
     for k in 0..u64::from(opt.folds) {
-        let idx: Vec<usize> = (0..train.len())
-            .filter(|&j| fold_of(train[j], opt.folds) != k)
+        let idx: Vec<usize> = (0..inputs.len())
+            .filter(|&r| fold_of(train[owner[r]], opt.folds) != k)
             .collect();
         let heads = fitted(&idx);
         for j in 0..train.len() {
             if fold_of(train[j], opt.folds) == k {
-                penc[j] = heads.forward(&inputs[j]);
+                for x in &windows[j] {
+                    for (o, p) in penc[j].iter_mut().zip(heads.forward(x)) {
+                        *o = o.max(p);
+                    }
+                }
             }
         }
     }
-    let all: Vec<usize> = (0..train.len()).collect();
+    let all: Vec<usize> = (0..inputs.len()).collect();
     let mut heads = fitted(&all);
     for (h, head) in model.meta.heads.iter().enumerate() {
         let (ngram, combined, confirm, gate) =
