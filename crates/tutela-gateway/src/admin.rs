@@ -204,7 +204,7 @@ pub(crate) async fn get_user(
     Ok(Json(json!({"user": user})).into_response())
 }
 
-/// `PATCH /admin/users/{id}`: age state, age, consents, jurisdiction, contacts, minors'
+/// `PATCH /admin/users/{id}`: age state, age, age assurance level, consents, jurisdiction, contacts, minors'
 /// settings (fields absent are left alone).
 pub(crate) async fn update_user(
     State(st): State<AppState>,
@@ -225,6 +225,7 @@ pub(crate) async fn update_user(
                     .map(|k| match k.as_str() {
                         "age_state" => "age_state",
                         "age" => "age",
+                        "age_assurance" => "age_assurance",
                         "elderly" => "elderly",
                         "guardian_consent" => "guardian_consent",
                         "jurisdiction" => "jurisdiction",

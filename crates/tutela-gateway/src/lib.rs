@@ -343,6 +343,7 @@ pub async fn build(config: Config, parts: Parts) -> Result<AppState, BuildError>
                 .map_err(|e| BuildError::Profiles(e.to_string()))?,
             options: tutela_policy::EngineOptions {
                 idle_reset_minutes: config.idle_reset_minutes,
+                ..tutela_policy::EngineOptions::default()
             },
         }),
     };

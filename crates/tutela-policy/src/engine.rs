@@ -4,8 +4,9 @@ use std::collections::BTreeSet;
 
 use tutela_profile::{Anchor, Covers, Obligation, OncePer, Profile, ProfileSet, Rule};
 use tutela_types::{
-    Action, ContactKind, Counter, Decided, Decision, DetectorId, Diagnostic, EndReason, Finding,
-    NoticeContent, Reason, ReplyTemplate, SessionState, Severity, Side, Timestamp, UserState,
+    Action, AgeState, ClearedBy, ContactKind, Counter, Decided, Decision, DetectorId, Diagnostic,
+    EndReason, Finding, NoticeContent, Reason, ReplyTemplate, SessionState, Severity, Side,
+    Suspension, Timestamp, UserState,
 };
 
 use crate::{EngineOptions, EvalContext};
@@ -23,11 +24,26 @@ pub fn evaluate(
         Side::User => Some(advance_clocks(&mut session, options, ctx)),
         Side::Assistant => None,
     };
-    let active: Vec<(&Profile, &Obligation)> = set
+    let in_force: Vec<(&Profile, &Obligation)> = set
         .profiles()
         .flat_map(|p| p.obligations().iter().map(move |o| (p, o)))
         .filter(|(_, o)| o.effective.start() <= ctx.now && covers(o.covers, ctx.user))
         .collect();
+    // Duties the deployment meets another way the law allows run no rules.
+    let (met_otherwise, active): (Vec<_>, Vec<_>) = in_force
+        .into_iter()
+        .partition(|(_, o)| o.alternatives.iter().any(|a| options.declares(*a)));
+    if clock.as_ref().is_some_and(|c| c.new_period) && !met_otherwise.is_empty() {
+        out.diagnostics.push(Diagnostic {
+            message:
+                "met by the deployment's declared persistent ai disclosure; no notice clock runs"
+                    .into(),
+            reasons: met_otherwise.iter().map(|(p, o)| reason(p, o)).collect(),
+        });
+    }
+    if ctx.turn.side == Side::User {
+        suspension_at_turn(&mut session, &mut out);
+    }
 
     // A goodbye that comes with a risk to someone is not an exit: the person is not let go.
     let exiting = ctx.turn.side == Side::User
@@ -42,10 +58,19 @@ pub fn evaluate(
                     DetectorId::Crisis | DetectorId::ThirdParty | DetectorId::PropertyLoss
                 )
         });
+    // While suspended, a plain goodbye is still honoured (CN Art 19: never obstruct an exit):
+    // the person leaves with the crisis resources, and the suspension waits for their return.
+    out.keep_exit = exiting
+        && ctx
+            .session
+            .suspension
+            .as_ref()
+            .is_some_and(|s| s.cleared.is_none());
     let mut notices = Vec::new();
     let mut budget: Option<(u32, Vec<Reason>)> = None;
     let mut quiet = Vec::new();
     let mut exits = Vec::new();
+    let mut hard_stops = Vec::new();
     for &(p, o) in &active {
         for (index, rule) in o.rules.iter().enumerate() {
             let key = || clock_key(p, o, index);
@@ -66,6 +91,10 @@ pub fn evaluate(
                         }),
                         (OncePer::Session, None) => true,
                         (OncePer::Ever, None) => c.first_use,
+                        (OncePer::Hours24, None) => session
+                            .last_fired
+                            .get(&key())
+                            .is_none_or(|t| ctx.now.secs_since(*t) >= 86_400),
                         (OncePer::Day, None) => session.last_fired.get(&key()).is_none_or(|t| {
                             t.local_date(ctx.user.utc_offset_minutes)
                                 != ctx.now.local_date(ctx.user.utc_offset_minutes)
@@ -180,6 +209,38 @@ pub fn evaluate(
                 {
                     exits.push(reason());
                 }
+                (Rule::HardStop { on, min_severity }, Side::User, _)
+                    if findings.iter().any(|f| {
+                        f.side == Side::User
+                            && f.severity >= *min_severity
+                            && on.contains(&f.detector)
+                    }) =>
+                {
+                    hard_stops.push(reason());
+                }
+                (
+                    Rule::AgeAssuranceGate {
+                        on,
+                        min_assurance,
+                        actions,
+                    },
+                    side,
+                    _,
+                ) => {
+                    let hit = findings.iter().any(|f| {
+                        f.side == side && f.severity >= Severity::Low && on.contains(&f.detector)
+                    });
+                    let adult = matches!(
+                        ctx.user.age_state,
+                        AgeState::SelfDeclaredAdult | AgeState::VerifiedAdult
+                    );
+                    let open = adult && ctx.user.age_assurance >= *min_assurance;
+                    if hit && !open {
+                        for a in actions {
+                            out.push(a.clone(), reason());
+                        }
+                    }
+                }
                 (Rule::Label { explicit, implicit }, Side::Assistant, _) => {
                     out.push(
                         Action::Label {
@@ -247,6 +308,9 @@ pub fn evaluate(
         }
         deliver_notices(&mut out, &mut session, &active, notices, c, ctx.now);
     }
+    if !hard_stops.is_empty() {
+        suspend(&mut session, &mut out, hard_stops, ctx.now);
+    }
 
     let mut decision = out.finish(ctx.user);
     // "The user asked to leave" is a fact, recorded whatever the profiles require of it, so that
@@ -272,6 +336,80 @@ pub fn evaluate(
     });
     decision.session = session;
     decision
+}
+
+/// A suspended conversation at a user turn: still suspended, the person gets crisis support
+/// and the model is not asked; cleared (by a human or the follow-up step), the follow-up is
+/// recorded and the state lifted.
+fn suspension_at_turn(session: &mut SessionState, out: &mut Collector) {
+    let Some(s) = session.suspension.take() else {
+        return;
+    };
+    match s.cleared {
+        Some(c) => {
+            for r in &s.by {
+                out.push(
+                    Action::Count {
+                        counter: Counter::CrisisFollowUp,
+                    },
+                    r.clone(),
+                );
+            }
+            let by = match c.by {
+                ClearedBy::Human => "a person from the team",
+                ClearedBy::FollowUp => "the follow-up step",
+            };
+            out.diagnostics.push(Diagnostic {
+                message: format!(
+                    "suspension of {} cleared by {by} at {}; follow-up recorded",
+                    s.since, c.at
+                ),
+                reasons: s.by.clone(),
+            });
+        }
+        None => {
+            for r in &s.by {
+                out.push(Action::Suspend, r.clone());
+                out.push(
+                    Action::ReplaceReply {
+                        template: ReplyTemplate::CrisisSupport,
+                        resources: true,
+                    },
+                    r.clone(),
+                );
+            }
+            out.diagnostics.push(Diagnostic {
+                message: format!(
+                    "conversation suspended since {} until a person or the follow-up step clears it",
+                    s.since
+                ),
+                reasons: s.by.clone(),
+            });
+            session.suspension = Some(s);
+        }
+    }
+}
+
+/// A hard stop fired: suspend (or keep suspended, adding the new reasons).
+fn suspend(session: &mut SessionState, out: &mut Collector, reasons: Vec<Reason>, now: Timestamp) {
+    let s = session.suspension.get_or_insert_with(|| Suspension {
+        since: now,
+        by: Vec::new(),
+        cleared: None,
+    });
+    for r in reasons {
+        out.push(Action::Suspend, r.clone());
+        out.push(
+            Action::ReplaceReply {
+                template: ReplyTemplate::CrisisSupport,
+                resources: true,
+            },
+            r.clone(),
+        );
+        if !s.by.contains(&r) {
+            s.by.push(r);
+        }
+    }
 }
 
 /// What advancing the clocks at a user turn found.
@@ -487,6 +625,7 @@ fn rank(a: &Action) -> u8 {
         Action::Escalate { .. } => 3,
         Action::NotifyContact { .. } => 4,
         Action::SwitchMinorsMode => 5,
+        Action::Suspend => 5,
         Action::EndSession { .. } => 6,
         Action::Count { .. } => 7,
         Action::Label { .. } => 8,
@@ -498,6 +637,9 @@ fn rank(a: &Action) -> u8 {
 struct Collector {
     items: Vec<(Action, Reason)>,
     diagnostics: Vec<Diagnostic>,
+    /// An exit by a user whose conversation is suspended: kept although the reply is crisis
+    /// support.
+    keep_exit: bool,
 }
 
 impl Collector {
@@ -526,10 +668,13 @@ impl Collector {
             self.items.retain(|(a, r)| {
                 let keep = match a {
                     Action::ReplaceReply { template, .. } => *template == w,
-                    Action::EndSession { .. }
+                    Action::EndSession {
+                        reason: EndReason::Exit,
+                    }
                     | Action::Count {
                         counter: Counter::ExitHonoured,
-                    } => !at_risk,
+                    } => !at_risk || self.keep_exit,
+                    Action::EndSession { .. } => !at_risk,
                     _ => true,
                 };
                 if !keep {

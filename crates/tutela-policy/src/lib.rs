@@ -19,7 +19,14 @@
 //!   by it (so one combined notice can satisfy several laws);
 //! - the strictest limit wins (the smallest daily budget, the union of quiet hours);
 //! - of several replacement replies the gravest wins; a user at risk is never turned away by a
-//!   time limit, and a goodbye that comes with a crisis is not treated as an exit.
+//!   time limit, and a goodbye that comes with a crisis is not treated as an exit;
+//! - a duty the deployment meets another way the law allows (a persistent AI disclosure) runs
+//!   no clock, and the decision says why;
+//! - a hard stop (OR SB 1546) suspends the AI conversation, not the person: while suspended the
+//!   model is never asked and every user turn gets crisis support with resources (and the
+//!   baseline's human takeover); the session is never ended because of it, so it composes with
+//!   every law that requires answering a person at risk and with CN Art 19 (the user may always
+//!   leave); a human or the follow-up step clears it, and the next turn records the follow-up.
 //!
 //! Invariant: no I/O, no clock, no environment, no async runtime.
 
@@ -38,12 +45,27 @@ pub struct EngineOptions {
     /// A gap between two user turns of at least this many minutes ends a period of continuous
     /// use. No law defines "continuous"; 30 minutes is tutela's default (regulations.md §10).
     pub idle_reset_minutes: u32,
+    /// The deployment's interface shows a continuously visible "AI, not human" disclosure.
+    /// Duties that list `persistent_ai_disclosure` among their `alternatives` (CT PA 26-15,
+    /// the Conversational AI Safety Act) are then met by it, and their notice clocks do not run;
+    /// every decision that relies on it says so in a diagnostic.
+    pub persistent_ai_disclosure: bool,
 }
 
 impl Default for EngineOptions {
     fn default() -> Self {
         Self {
             idle_reset_minutes: 30,
+            persistent_ai_disclosure: false,
+        }
+    }
+}
+
+impl EngineOptions {
+    /// Whether the deployment declared this alternative way of meeting a duty.
+    pub fn declares(&self, alternative: tutela_profile::Alternative) -> bool {
+        match alternative {
+            tutela_profile::Alternative::PersistentAiDisclosure => self.persistent_ai_disclosure,
         }
     }
 }

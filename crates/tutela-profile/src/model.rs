@@ -1,10 +1,12 @@
 //! Validated profiles: the types the duties engine reads. Built only by [`crate::validate`].
 
 use tutela_types::{
-    Action, AgeState, DetectorId, NoticeContent, PersonaKind, QuietHours, Severity,
+    Action, AgeAssurance, AgeState, DetectorId, NoticeContent, PersonaKind, QuietHours, Severity,
 };
 
-pub use crate::raw::{Anchor, Covers, MetBy, OncePer, Status, Verification};
+pub use crate::raw::{
+    Alternative, Anchor, Covers, Feature, Figure, MetBy, OncePer, Status, Verification,
+};
 
 /// A jurisdiction profile: one law (or one draft, or tutela's own defaults) as data.
 #[derive(Clone, Debug)]
@@ -21,6 +23,8 @@ pub struct Profile {
     pub(crate) scope: Option<String>,
     pub(crate) penalties: Option<String>,
     pub(crate) notes: Option<String>,
+    pub(crate) extends: Option<String>,
+    pub(crate) omit: Vec<String>,
     pub(crate) obligations: Vec<Obligation>,
     /// Hex SHA-256 of the file text; part of every audit record's snapshot hash.
     pub(crate) text_hash: String,
@@ -75,7 +79,11 @@ impl Profile {
     pub fn notes(&self) -> Option<&str> {
         self.notes.as_deref()
     }
-    /// The obligations, in file order.
+    /// The template this profile inherits from, if any.
+    pub fn extends(&self) -> Option<&str> {
+        self.extends.as_deref()
+    }
+    /// The obligations, in file order (a thin profile's: the template's, then its own).
     pub fn obligations(&self) -> &[Obligation] {
         &self.obligations
     }
@@ -112,6 +120,24 @@ pub struct Obligation {
     pub rules: Vec<Rule>,
     /// A usage threshold that opens a duty when crossed.
     pub threshold: Option<Threshold>,
+    /// Ways to meet the duty that a deployment may declare instead of the rules.
+    pub alternatives: Vec<Alternative>,
+    /// What the duty forbids or requires of the product as deployed.
+    pub deployment: Option<DeploymentDuty>,
+    /// The file gave no `effective`: a profile that inherits the duty gives it its own date.
+    pub(crate) effective_inherited: bool,
+}
+
+/// What a duty forbids or requires of the product, checked against the operator's declaration
+/// by `tutela profiles check-deployment`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeploymentDuty {
+    /// Features the product must not have (for the users the obligation covers).
+    pub forbids: Vec<Feature>,
+    /// Features the product must have.
+    pub requires: Vec<Feature>,
+    /// The duty applies only if the deployment reaches one of these figures; empty: always.
+    pub when_any_at_least: std::collections::BTreeMap<Figure, u64>,
 }
 
 /// A runtime rule the duties engine evaluates.
@@ -184,6 +210,26 @@ pub enum Rule {
         explicit: bool,
         /// `AIGC` metadata.
         implicit: bool,
+    },
+    /// A hard stop (OR SB 1546): on a user-side finding the AI conversation is suspended until
+    /// a human or the follow-up step clears it; meanwhile every user turn is answered with
+    /// crisis support and resources, and the session is never ended because of it.
+    HardStop {
+        /// Detectors that trigger it.
+        on: Vec<DetectorId>,
+        /// Minimum severity (default medium).
+        min_severity: Severity,
+    },
+    /// A feature gated on age assurance: when a detector fires and the user is not an adult
+    /// established at `min_assurance` or above, the actions are taken (safe defaults while the
+    /// age is unknown).
+    AgeAssuranceGate {
+        /// Detectors that show the gated feature in use.
+        on: Vec<DetectorId>,
+        /// The weakest assurance that opens the gate.
+        min_assurance: AgeAssurance,
+        /// What to do when the gate is closed.
+        actions: Vec<Action>,
     },
 }
 
@@ -282,6 +328,9 @@ impl std::fmt::Display for Rule {
                         "at the start of use, at most once per local day".into()
                     }
                     (OncePer::Ever, None) => "at the user's first use".into(),
+                    (OncePer::Hours24, None) => {
+                        "at the start of use, at most once in any 24 hours".into()
+                    }
                 };
                 write!(f, "{when}: notice({})", names(contents))
             }
@@ -384,6 +433,29 @@ impl std::fmt::Display for Rule {
                     kinds.push("implicit AIGC metadata");
                 }
                 write!(f, "every reply: label({})", kinds.join(" + "))
+            }
+            Rule::HardStop { on, min_severity } => write!(
+                f,
+                "when {} is detected (severity ≥ {}): suspend — the model is not asked and every \
+                 user turn gets replace_reply(crisis_support,resources) until a human or the \
+                 follow-up step clears it; then count(crisis_follow_up); never end_session",
+                names(on),
+                name(min_severity)
+            ),
+            Rule::AgeAssuranceGate {
+                on,
+                min_assurance,
+                actions,
+            } => {
+                let acts: Vec<String> = actions.iter().map(ToString::to_string).collect();
+                write!(
+                    f,
+                    "when {} is detected and the user is not an adult by {} age assurance or \
+                     stronger: {}",
+                    names(on),
+                    min_assurance.as_str(),
+                    acts.join(", ")
+                )
             }
         }
     }

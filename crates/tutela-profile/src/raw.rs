@@ -28,6 +28,13 @@ pub(crate) struct RawHeader {
     pub penalties: Option<String>,
     #[serde(default)]
     pub notes: Option<String>,
+    /// The id of a `template` profile whose obligations this profile inherits; an obligation
+    /// here with the same id replaces the template's, a new one is added.
+    #[serde(default)]
+    pub extends: Option<String>,
+    /// Template obligations this profile does not take over.
+    #[serde(default)]
+    pub omit: Vec<String>,
     /// Read separately; present here only so that `deny_unknown_fields` accepts the key.
     #[serde(default, rename = "obligation")]
     pub _obligation: Option<toml::Value>,
@@ -45,6 +52,9 @@ pub enum Status {
     Draft,
     /// tutela's own safe defaults, not a law.
     Policy,
+    /// The shared text of several laws (a model act); never selected itself, only inherited
+    /// by the profiles that name it in `extends`.
+    Template,
 }
 
 /// How well a figure or text was checked (regulations.md tags V/S/R/D).
@@ -57,6 +67,8 @@ pub enum Verification {
     Secondary,
     /// [R] recollection, not re-verified.
     Recollection,
+    /// [R] in the 2026-12 update: reported or uncertain (sources conflict, status not found).
+    Reported,
     /// [D] draft text only.
     Draft,
     /// tutela's own design choice.
@@ -119,6 +131,87 @@ pub(crate) struct RawObligation {
     pub rule: Vec<toml::Value>,
     #[serde(default)]
     pub threshold: Option<RawThreshold>,
+    /// Other ways the law lets the duty be met; a deployment that declares one of them meets
+    /// the duty without the rules (`persistent_ai_disclosure` instead of an interval clock).
+    #[serde(default)]
+    pub alternatives: Vec<Alternative>,
+    /// What the duty means for the product as deployed (`tutela profiles check-deployment`).
+    #[serde(default)]
+    pub deployment: Option<RawDeployment>,
+}
+
+/// A way to meet a duty that the deployment declares, instead of the rules.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Alternative {
+    /// The operator's interface shows a continuously visible "this is an AI, not a human"
+    /// disclosure (CT PA 26-15 "continuously visible"; the Conversational AI Safety Act's
+    /// "persistent visible disclaimer").
+    PersistentAiDisclosure,
+}
+
+/// A product feature an operator declares (or not) for `tutela profiles check-deployment`.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Feature {
+    /// A continuously visible AI disclosure in the interface.
+    PersistentAiDisclosure,
+    /// Points, streaks, badges or unpredictable (variable-ratio) rewards.
+    PointsOrRewards,
+    /// Engagement optimisation (ranking or prompting to prolong use).
+    EngagementOptimisation,
+    /// Sexual or romantic interaction is possible.
+    SexualOrRomanticContent,
+    /// The companion can produce self-harm, suicide or disordered-eating content.
+    SelfHarmCapable,
+    /// Presents as a licensed therapist or offers mental-health treatment.
+    MentalHealthServices,
+    /// Tools for parents (supervision, account settings).
+    ParentalTools,
+    /// Screen-time tools for minors.
+    ScreenTimeTools,
+    /// Age assurance above self-declaration before gated features.
+    AgeAssurance,
+    /// A published crisis protocol.
+    PublishedCrisisProtocol,
+    /// A yearly public page of crisis-referral counts.
+    PublicReferralReport,
+    /// A visible or audible watermark on content exported out of the service.
+    ExportWatermark,
+    /// A domestic (local) representative appointed.
+    LocalRepresentative,
+    /// A risk assessment and compliance report for a regulator.
+    RegulatorReportPack,
+}
+
+/// A figure an operator declares about its deployment (users, revenue).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Figure {
+    /// Daily users in Korea.
+    KrDailyUsers,
+    /// Global yearly revenue, KRW.
+    GlobalRevenueKrw,
+    /// Yearly sales in Korea, KRW.
+    KrSalesKrw,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDeployment {
+    #[serde(default)]
+    pub forbids: Vec<Feature>,
+    #[serde(default)]
+    pub requires: Vec<Feature>,
+    /// Only if the deployment reaches any of these figures.
+    #[serde(default)]
+    pub when_any_at_least: std::collections::BTreeMap<Figure, u64>,
 }
 
 /// A runtime rule. The `kind` tag selects the variant.
@@ -171,6 +264,16 @@ pub(crate) enum RawRule {
         explicit: bool,
         implicit: bool,
     },
+    HardStop {
+        on: Vec<DetectorId>,
+        #[serde(default)]
+        min_severity: Option<Severity>,
+    },
+    AgeAssuranceGate {
+        on: Vec<DetectorId>,
+        min_assurance: tutela_types::AgeAssurance,
+        actions: Vec<Action>,
+    },
 }
 
 /// How often a session-start notice may repeat.
@@ -183,6 +286,9 @@ pub enum OncePer {
     Day,
     /// Only at the user's first use.
     Ever,
+    /// At most once in any 24 hours (a rolling window, not the local day: CT PA 26-15).
+    #[serde(rename = "24_hours")]
+    Hours24,
 }
 
 /// Where a periodic clock counts from.

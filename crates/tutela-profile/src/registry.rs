@@ -10,7 +10,7 @@ use crate::model::{Profile, Status, Threshold};
 use crate::validate::{hex, parse_profile};
 
 /// The shipped profiles, embedded at compile time: `(path, text)`.
-const BUILTIN: [(&str, &str); 9] = [
+const BUILTIN: [(&str, &str); 19] = [
     (
         "profiles/cn-anthropomorphic-2026/profile.toml",
         include_str!("../../../profiles/cn-anthropomorphic-2026/profile.toml"),
@@ -46,6 +46,46 @@ const BUILTIN: [(&str, &str); 9] = [
     (
         "profiles/tutela-baseline/profile.toml",
         include_str!("../../../profiles/tutela-baseline/profile.toml"),
+    ),
+    (
+        "profiles/us-wa-hb2225/profile.toml",
+        include_str!("../../../profiles/us-wa-hb2225/profile.toml"),
+    ),
+    (
+        "profiles/us-ct-pa26-15/profile.toml",
+        include_str!("../../../profiles/us-ct-pa26-15/profile.toml"),
+    ),
+    (
+        "profiles/us-or-sb1546/profile.toml",
+        include_str!("../../../profiles/us-or-sb1546/profile.toml"),
+    ),
+    (
+        "profiles/us-caisa-template/profile.toml",
+        include_str!("../../../profiles/us-caisa-template/profile.toml"),
+    ),
+    (
+        "profiles/us-ne-lb525/profile.toml",
+        include_str!("../../../profiles/us-ne-lb525/profile.toml"),
+    ),
+    (
+        "profiles/us-id-s1297/profile.toml",
+        include_str!("../../../profiles/us-id-s1297/profile.toml"),
+    ),
+    (
+        "profiles/us-ia-sf2417/profile.toml",
+        include_str!("../../../profiles/us-ia-sf2417/profile.toml"),
+    ),
+    (
+        "profiles/us-ga-sb540/profile.toml",
+        include_str!("../../../profiles/us-ga-sb540/profile.toml"),
+    ),
+    (
+        "profiles/au-esafety-phase2/profile.toml",
+        include_str!("../../../profiles/au-esafety-phase2/profile.toml"),
+    ),
+    (
+        "profiles/kr-ai-basic-act/profile.toml",
+        include_str!("../../../profiles/kr-ai-basic-act/profile.toml"),
     ),
 ];
 
@@ -100,7 +140,9 @@ impl Registry {
                 Err(mut e) => errors.append(&mut e),
             }
         }
+        let profiles = inherit(profiles, &sources, &mut errors);
         if errors.is_empty() {
+            let mut profiles = profiles;
             profiles.sort_by(|a, b| a.id().cmp(b.id()));
             Ok(Registry { profiles })
         } else {
@@ -118,11 +160,12 @@ impl Registry {
         self.profiles().find(|p| p.id() == id)
     }
 
-    /// Short aliases: each jurisdiction maps to its current, non-draft profiles.
+    /// Short aliases: each jurisdiction maps to its current profiles (never drafts or
+    /// templates).
     pub fn aliases(&self) -> BTreeMap<String, Vec<String>> {
         let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for p in self.profiles() {
-            if p.is_current() && p.status() != Status::Draft {
+            if p.is_current() && !matches!(p.status(), Status::Draft | Status::Template) {
                 out.entry(p.jurisdiction().to_owned())
                     .or_default()
                     .push(p.id().to_owned());
@@ -137,12 +180,17 @@ impl Registry {
         let mut chosen: Vec<Arc<Profile>> = Vec::new();
         for name in names {
             let name = name.as_ref();
-            let ids: Vec<String> = match (self.get(name), aliases.get(name)) {
+            let selectable = self.get(name).filter(|p| p.status() != Status::Template);
+            let ids: Vec<String> = match (selectable, aliases.get(name)) {
                 (Some(p), _) => vec![p.id().to_owned()],
                 (None, Some(ids)) => ids.clone(),
                 (None, None) => {
                     let mut known: Vec<&str> = aliases.keys().map(String::as_str).collect();
-                    known.extend(self.profiles().map(Profile::id));
+                    known.extend(
+                        self.profiles()
+                            .filter(|p| p.status() != Status::Template)
+                            .map(Profile::id),
+                    );
                     return Err(SelectError {
                         name: name.to_owned(),
                         known: known.join(", "),
@@ -159,6 +207,80 @@ impl Registry {
         }
         Ok(ProfileSet::new(chosen))
     }
+}
+
+/// Resolves `extends`: a thin profile takes its template's obligations (less those it
+/// `omit`s; an obligation of its own with the same id replaces the template's), template
+/// obligations without their own date take the thin profile's, and the thin profile's text hash
+/// covers the template's text too, so a snapshot hash changes when the template does.
+fn inherit(
+    profiles: Vec<Arc<Profile>>,
+    sources: &[(String, String)],
+    errors: &mut Vec<ProfileError>,
+) -> Vec<Arc<Profile>> {
+    let file_of = |id: &str| {
+        sources
+            .iter()
+            .find(|(p, _)| dir_name(p) == Some(id))
+            .map_or_else(|| id.to_owned(), |(p, _)| p.clone())
+    };
+    let mut out = Vec::with_capacity(profiles.len());
+    for p in &profiles {
+        let Some(base_id) = p.extends() else {
+            out.push(Arc::clone(p));
+            continue;
+        };
+        let file = file_of(p.id());
+        let Some(base) = profiles
+            .iter()
+            .find(|q| q.id() == base_id && q.status() == Status::Template)
+        else {
+            errors.push(ProfileError::new(
+                &file,
+                None,
+                "extends".into(),
+                format!("`{base_id}` is not a template profile (`status = \"template\"`)"),
+            ));
+            continue;
+        };
+        for name in &p.omit {
+            if !base.obligations().iter().any(|o| &o.id == name) {
+                errors.push(ProfileError::new(
+                    &file,
+                    None,
+                    "omit".into(),
+                    format!("template `{base_id}` has no obligation `{name}`"),
+                ));
+            }
+        }
+        let mut obligations: Vec<_> = base
+            .obligations()
+            .iter()
+            .filter(|o| !p.omit.contains(&o.id))
+            .map(|o| {
+                let mut o = o.clone();
+                if o.effective_inherited {
+                    o.effective = p.effective();
+                }
+                o
+            })
+            .collect();
+        for own in p.obligations() {
+            match obligations.iter_mut().find(|o| o.id == own.id) {
+                Some(slot) => *slot = own.clone(),
+                None => obligations.push(own.clone()),
+            }
+        }
+        let mut h = Sha256::new();
+        h.update(p.text_hash().as_bytes());
+        h.update([0]);
+        h.update(base.text_hash().as_bytes());
+        let mut thin = (**p).clone();
+        thin.obligations = obligations;
+        thin.text_hash = hex(&h.finalize());
+        out.push(Arc::new(thin));
+    }
+    out
 }
 
 fn dir_name(path: &str) -> Option<&str> {

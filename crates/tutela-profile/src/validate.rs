@@ -5,11 +5,11 @@ use std::collections::BTreeSet;
 
 use sha2::{Digest, Sha256};
 use toml_edit::{ImDocument, Item};
-use tutela_types::{Action, Severity};
+use tutela_types::{Action, AgeAssurance, Severity};
 
 use crate::error::ProfileError;
-use crate::model::{Band, Date, Obligation, Profile, Rule, Threshold};
-use crate::raw::{MetBy, RawHeader, RawObligation, RawRule, RawThreshold};
+use crate::model::{Band, Date, DeploymentDuty, Obligation, Profile, Rule, Threshold};
+use crate::raw::{MetBy, RawHeader, RawObligation, RawRule, RawThreshold, Status};
 
 /// Parses and validates one profile file. `file` names it in errors.
 pub fn parse_profile(file: &str, text: &str) -> Result<Profile, Vec<ProfileError>> {
@@ -39,6 +39,8 @@ pub fn parse_profile(file: &str, text: &str) -> Result<Profile, Vec<ProfileError
     let header: Option<RawHeader> = v.deserialize(toml::Value::Table(table.clone()), &[]);
     let mut obligations = Vec::new();
     match table.get("obligation") {
+        // A thin profile may take all its duties from the template it extends.
+        None if table.contains_key("extends") => {}
         None => v.error(&[], "a profile needs at least one `[[obligation]]`".into()),
         Some(toml::Value::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
@@ -163,6 +165,18 @@ impl Validator<'_> {
             );
         }
         let effective = self.date(&h.effective, &[Seg::Key("effective".into())]);
+        if h.status == Status::Template && h.extends.is_some() {
+            self.error(
+                &[Seg::Key("extends".into())],
+                "a template cannot extend another profile".into(),
+            );
+        }
+        if h.extends.is_none() && !h.omit.is_empty() {
+            self.error(
+                &[Seg::Key("omit".into())],
+                "`omit` names template obligations, so it needs `extends`".into(),
+            );
+        }
         let mut seen = BTreeSet::new();
         let mut obligations = Vec::new();
         for (i, o) in raw {
@@ -191,6 +205,8 @@ impl Validator<'_> {
             scope: h.scope,
             penalties: h.penalties,
             notes: h.notes,
+            extends: h.extends,
+            omit: h.omit,
             obligations,
             text_hash,
         })
@@ -256,6 +272,23 @@ impl Validator<'_> {
                 rules.push(rule);
             }
         }
+        if !o.alternatives.is_empty() {
+            params.insert("alternatives");
+        }
+        let deployment = o.deployment.map(|d| {
+            params.extend(["forbids", "requires", "when_any_at_least"]);
+            if d.forbids.is_empty() && d.requires.is_empty() {
+                self.error(
+                    &with(path, "deployment"),
+                    "a deployment duty needs `forbids` or `requires`".into(),
+                );
+            }
+            DeploymentDuty {
+                forbids: sorted(d.forbids),
+                requires: sorted(d.requires),
+                when_any_at_least: d.when_any_at_least,
+            }
+        });
         let threshold = o.threshold.and_then(|t| {
             params.extend(["registered_users", "monthly_active_users", "warn_ratio"]);
             self.threshold(t, &with(path, "threshold"))
@@ -289,6 +322,9 @@ impl Validator<'_> {
             how: o.how,
             rules,
             threshold,
+            alternatives: sorted(o.alternatives),
+            deployment,
+            effective_inherited: o.effective.is_none(),
         })
     }
 
@@ -355,19 +391,7 @@ impl Validator<'_> {
             } => {
                 self.non_empty(on.is_empty(), path, "on");
                 self.non_empty(actions.is_empty(), path, "actions");
-                for (k, a) in actions.iter().enumerate() {
-                    if matches!(a, Action::Notice { .. } | Action::Label { .. }) {
-                        let mut apath = with(path, "actions");
-                        apath.push(Seg::Index(k));
-                        self.error(
-                            &apath,
-                            format!(
-                                "`{}` is not allowed here; use a `finding_notice` or `label` rule",
-                                a.kind()
-                            ),
-                        );
-                    }
-                }
+                self.no_notice_actions(&actions, path);
                 Rule::OnFinding {
                     on,
                     min_severity: min_severity.unwrap_or(Severity::Medium),
@@ -436,6 +460,33 @@ impl Validator<'_> {
                 }
                 Rule::Label { explicit, implicit }
             }
+            RawRule::HardStop { on, min_severity } => {
+                self.non_empty(on.is_empty(), path, "on");
+                Rule::HardStop {
+                    on,
+                    min_severity: min_severity.unwrap_or(Severity::Medium),
+                }
+            }
+            RawRule::AgeAssuranceGate {
+                on,
+                min_assurance,
+                actions,
+            } => {
+                self.non_empty(on.is_empty(), path, "on");
+                self.non_empty(actions.is_empty(), path, "actions");
+                if min_assurance == AgeAssurance::None {
+                    self.error(
+                        &with(path, "min_assurance"),
+                        "a gate at `none` admits everyone; name a level such as `estimated`".into(),
+                    );
+                }
+                self.no_notice_actions(&actions, path);
+                Rule::AgeAssuranceGate {
+                    on,
+                    min_assurance,
+                    actions,
+                }
+            }
         };
         (self.errors.len() == before).then_some(rule)
     }
@@ -457,6 +508,22 @@ impl Validator<'_> {
             warn_ratio: t.warn_ratio,
             opens: t.opens,
         })
+    }
+
+    fn no_notice_actions(&mut self, actions: &[Action], path: &[Seg]) {
+        for (k, a) in actions.iter().enumerate() {
+            if matches!(a, Action::Notice { .. } | Action::Label { .. }) {
+                let mut apath = with(path, "actions");
+                apath.push(Seg::Index(k));
+                self.error(
+                    &apath,
+                    format!(
+                        "`{}` is not allowed here; use a `finding_notice` or `label` rule",
+                        a.kind()
+                    ),
+                );
+            }
+        }
     }
 
     fn non_empty(&mut self, empty: bool, path: &[Seg], key: &str) {
@@ -519,6 +586,8 @@ fn rule_params(r: &RawRule) -> Vec<&'static str> {
         RawRule::PersonaGate { .. } => vec!["deny"],
         RawRule::Exit { .. } => vec!["on"],
         RawRule::Label { .. } => vec!["explicit", "implicit"],
+        RawRule::HardStop { .. } => vec!["on", "min_severity"],
+        RawRule::AgeAssuranceGate { .. } => vec!["on", "min_assurance", "actions"],
     }
 }
 

@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 use tutela_types::{
-    AgeState, ContactKind, Contacts, LocalDate, MinorsSettings, Reason, Severity, UserState,
+    AgeAssurance, AgeState, ContactKind, Contacts, LocalDate, MinorsSettings, Reason, Severity,
+    UserState,
 };
 use tutela_types::{SessionState, Timestamp};
 
@@ -20,6 +21,8 @@ pub struct User {
     pub age_state: AgeState,
     /// Age in years, where known.
     pub age: Option<u8>,
+    /// How the age was established (self-declared, estimated, a document, NIST IAL2).
+    pub age_assurance: AgeAssurance,
     /// The user is elderly (CN Art 15).
     pub elderly: bool,
     /// A guardian consented (CN Art 14).
@@ -47,6 +50,7 @@ impl User {
             registered_at: None,
             age_state: AgeState::Unknown,
             age: None,
+            age_assurance: AgeAssurance::None,
             elderly: false,
             guardian_consent: false,
             jurisdiction: None,
@@ -63,6 +67,7 @@ impl User {
         UserState {
             age_state: self.age_state,
             age: self.age,
+            age_assurance: self.age_assurance,
             elderly: self.elderly,
             guardian_consent: self.guardian_consent,
             contacts: Contacts {
@@ -110,6 +115,8 @@ pub struct UserUpdate {
     /// New age (`Some(None)` clears it).
     #[serde(with = "double_option")]
     pub age: Option<Option<u8>>,
+    /// How the age was established.
+    pub age_assurance: Option<AgeAssurance>,
     /// Elderly flag.
     pub elderly: Option<bool>,
     /// Guardian consent.

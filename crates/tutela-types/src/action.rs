@@ -113,6 +113,8 @@ pub enum Counter {
     MinorIdentified,
     /// An exit request was honoured (CN Art 19).
     ExitHonoured,
+    /// A suspended conversation was cleared by a human or the follow-up step (OR SB 1546).
+    CrisisFollowUp,
     /// A turn of test traffic (an operator's probe, `tutela assess`): counted only so that
     /// reports can say how many turns they excluded; never decided by the engine.
     TestTurn,
@@ -155,8 +157,12 @@ pub enum Action {
         /// Whom.
         contact: ContactKind,
     },
-    /// Put the user in minors' mode (suspected minor), with an appeal channel.
+    /// Put the user in minors' mode (suspected minor, "reason to believe"), with an appeal
+    /// channel.
     SwitchMinorsMode,
+    /// Suspend the AI conversation (OR SB 1546 hard stop): the model is not asked until a human
+    /// or the follow-up step clears it; the person is still answered, never turned away.
+    Suspend,
     /// Count an event for reports.
     Count {
         /// Which counter.
@@ -182,6 +188,7 @@ impl Action {
             Action::Escalate { .. } => "escalate",
             Action::NotifyContact { .. } => "notify_contact",
             Action::SwitchMinorsMode => "switch_minors_mode",
+            Action::Suspend => "suspend",
             Action::Count { .. } => "count",
             Action::Label { .. } => "label",
         }
@@ -218,7 +225,7 @@ impl std::fmt::Display for Action {
                 }
                 v
             }
-            Action::BlockOutput | Action::SwitchMinorsMode => Vec::new(),
+            Action::BlockOutput | Action::SwitchMinorsMode | Action::Suspend => Vec::new(),
             Action::EndSession { reason } => vec![snake(reason)],
             Action::Escalate { takeover, severity } => {
                 let mut v = Vec::new();

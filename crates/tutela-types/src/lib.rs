@@ -22,5 +22,6 @@ pub use crate::action::{
 pub use crate::finding::{DetectorId, Finding, Severity, Side, Span, Tier};
 pub use crate::time::{Clock, LocalDate, TimeError, Timestamp};
 pub use crate::user::{
-    AgeState, Contacts, MinorsSettings, PersonaKind, QuietHours, SessionState, UserState,
+    AgeAssurance, AgeState, Clearance, ClearedBy, Contacts, MinorsSettings, PersonaKind,
+    QuietHours, SessionState, Suspension, UserState,
 };

@@ -18,7 +18,9 @@ pub enum AgeState {
     Unknown,
     /// The user said they are an adult.
     SelfDeclaredAdult,
-    /// Signals suggest a minor (detector or operator); appealable.
+    /// Signals suggest a minor (detector or operator); appealable. This is the "reason to
+    /// believe" the user is a minor of WA HB 2225, OR SB 1546 and CT PA 26-15, and CN's
+    /// suspected minor: distinct from [`AgeState::KnownMinor`] (CA SB 243's "knows").
     SuspectedMinor,
     /// The operator knows the user is a minor.
     KnownMinor,
@@ -30,6 +32,39 @@ impl AgeState {
     /// Known or suspected minor: the users CN minors' mode covers.
     pub fn is_minor_or_suspected(self) -> bool {
         matches!(self, AgeState::KnownMinor | AgeState::SuspectedMinor)
+    }
+}
+
+/// How the user's age was established (product.md C7): the assurance behind `age_state`.
+/// Ordered from weakest to strongest, so a feature gated on a level admits every level above it.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum AgeAssurance {
+    /// No assurance at all.
+    #[default]
+    None,
+    /// The user said so ("I'm 18" clicks; not enough for AU's Phase 2 codes).
+    SelfDeclared,
+    /// Age estimation (facial, behavioural, an OS or app-store age signal).
+    Estimated,
+    /// A government or digitised identity document was checked.
+    VerifiedDocument,
+    /// Identity proofing at NIST SP 800-63 IAL2.
+    NistIal2,
+}
+
+impl AgeAssurance {
+    /// The stable name used in profiles, the admin API and records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgeAssurance::None => "none",
+            AgeAssurance::SelfDeclared => "self_declared",
+            AgeAssurance::Estimated => "estimated",
+            AgeAssurance::VerifiedDocument => "verified_document",
+            AgeAssurance::NistIal2 => "nist_ial2",
+        }
     }
 }
 
@@ -106,6 +141,8 @@ pub struct UserState {
     pub age_state: AgeState,
     /// Age in years, where known; picks the minors' daily budget band.
     pub age: Option<u8>,
+    /// How the age state was established; features can be gated on a level.
+    pub age_assurance: AgeAssurance,
     /// The user is elderly (CN Art 15; draft Art 13).
     pub elderly: bool,
     /// A guardian consented (CN Art 14 for under-14s).
@@ -137,4 +174,43 @@ pub struct SessionState {
     pub last_fired: BTreeMap<String, Timestamp>,
     /// The user asked to leave; assistant replies must not obstruct (CN Art 19).
     pub exit_requested: bool,
+    /// A hard-stop crisis state (OR SB 1546): the AI conversation is suspended until a human or
+    /// the follow-up step clears it. Persists across periods of continuous use.
+    pub suspension: Option<Suspension>,
+}
+
+/// A suspended conversation: while it is not cleared, the model is never asked and every user
+/// turn is answered with crisis support and resources. The person is never turned away: the
+/// engine never ends the session because of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Suspension {
+    /// When the hard stop began.
+    pub since: Timestamp,
+    /// The obligations that required it.
+    pub by: Vec<crate::action::Reason>,
+    /// Set by the caller (the gateway) when a human resolved the case or the follow-up step was
+    /// completed; the engine records the follow-up at the next user turn and lifts the state.
+    #[serde(default)]
+    pub cleared: Option<Clearance>,
+}
+
+/// Who or what cleared a suspension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Clearance {
+    /// When.
+    pub at: Timestamp,
+    /// By whom.
+    pub by: ClearedBy,
+}
+
+/// Who cleared a suspension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClearedBy {
+    /// A person from the operator's team resolved the case.
+    Human,
+    /// The follow-up step (a clinically informed check-in the app runs) was completed.
+    FollowUp,
 }

@@ -1,4 +1,4 @@
-//! `tutela profiles list | show ID | explain ID | check [PATH]`.
+//! `tutela profiles list | show ID | explain ID|ALIAS | check [PATH] | check-deployment FILE`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -29,8 +29,20 @@ enum Sub {
     },
     /// What the profile requires and how tutela meets each duty, for people.
     Explain {
-        /// Profile id.
+        /// Profile id or jurisdiction alias (`us-wa`, `cn`, ...); an alias explains each of
+        /// its profiles.
         id: String,
+        /// Explain as for a deployment whose interface shows a persistent AI disclosure
+        /// (`[engine] persistent_ai_disclosure`): duties it meets say so instead of their rules.
+        #[arg(long)]
+        persistent_ai_disclosure: bool,
+    },
+    /// What the selected profiles forbid or require of the product, against the operator's
+    /// declaration (a TOML file: `profiles`, `serves_minors`, `features`, `[figures]`); exit 1
+    /// when something is forbidden or missing.
+    CheckDeployment {
+        /// The declaration file.
+        file: PathBuf,
     },
     /// Validate profile files; exit 1 listing every error.
     Check {
@@ -70,13 +82,31 @@ pub fn run(args: Args) -> Result<Outcome> {
             out.write_all(text.as_bytes())?;
             Ok(Outcome::Clean)
         }
-        Sub::Explain { id } => {
+        Sub::Explain {
+            id,
+            persistent_ai_disclosure,
+        } => {
             let reg = load(args.profiles.as_deref())?;
-            let Some(p) = reg.get(&id) else {
-                bail!("no profile `{id}`; `tutela profiles list` shows the known ones");
+            let ids: Vec<String> = match (reg.get(&id), reg.aliases().get(&id)) {
+                (Some(p), _) => vec![p.id().to_owned()],
+                (None, Some(ids)) => ids.clone(),
+                (None, None) => bail!(
+                    "no profile or jurisdiction `{id}`; `tutela profiles list` shows the known ones"
+                ),
             };
-            explain(p, &mut out)?;
+            for (i, pid) in ids.iter().enumerate() {
+                if i > 0 {
+                    writeln!(out)?;
+                }
+                if let Some(p) = reg.get(pid) {
+                    explain(p, persistent_ai_disclosure, &mut out)?;
+                }
+            }
             Ok(Outcome::Clean)
+        }
+        Sub::CheckDeployment { file } => {
+            let reg = load(args.profiles.as_deref())?;
+            check_deployment(&reg, &file, &mut out)
         }
     }
 }
@@ -141,7 +171,7 @@ fn list(reg: &Registry, out: &mut impl Write) -> Result<()> {
         "ID", "ALIAS", "STATUS", "EFFECTIVE", "DUTIES"
     )?;
     for p in reg.profiles() {
-        let alias = if p.is_current() && p.status() != Status::Draft {
+        let alias = if p.is_current() && !matches!(p.status(), Status::Draft | Status::Template) {
             p.jurisdiction()
         } else {
             "-"
@@ -171,6 +201,7 @@ fn status(s: Status) -> &'static str {
         Status::Enacted => "enacted",
         Status::Draft => "draft",
         Status::Policy => "policy",
+        Status::Template => "template",
     }
 }
 
@@ -179,12 +210,13 @@ fn verification(v: Verification) -> &'static str {
         Verification::Verified => "verified against the official text",
         Verification::Secondary => "from a secondary source",
         Verification::Recollection => "recalled, not re-verified",
+        Verification::Reported => "reported or uncertain: sources conflict or were not found",
         Verification::Draft => "draft text only",
         Verification::Design => "tutela's design choice",
     }
 }
 
-fn explain(p: &Profile, out: &mut impl Write) -> Result<()> {
+fn explain(p: &Profile, persistent_ai_disclosure: bool, out: &mut impl Write) -> Result<()> {
     writeln!(out, "{}", p.title())?;
     writeln!(out, "{}", "=".repeat(p.title().chars().count()))?;
     writeln!(out, "Law:        {}", p.law())?;
@@ -207,13 +239,21 @@ fn explain(p: &Profile, out: &mut impl Write) -> Result<()> {
     if let Some(s) = p.notes() {
         writeln!(out, "Notes:      {s}")?;
     }
+    if let Some(t) = p.extends() {
+        writeln!(
+            out,
+            "Template:   {t} (its duties, as this law replaces or omits them)"
+        )?;
+    }
     for o in p.obligations() {
         writeln!(out)?;
         writeln!(out, "{} — {}  [{}]", o.article, o.title, o.id)?;
         let covers = match o.covers {
             tutela_profile::Covers::All => "all users",
             tutela_profile::Covers::KnownMinors => "users known to be minors",
-            tutela_profile::Covers::Minors => "known and suspected minors",
+            tutela_profile::Covers::Minors => {
+                "known minors and users there is reason to believe are minors (suspected)"
+            }
             tutela_profile::Covers::Elderly => "elderly users",
         };
         let met: Vec<String> = o
@@ -225,8 +265,53 @@ fn explain(p: &Profile, out: &mut impl Write) -> Result<()> {
         writeln!(out, "  Requires:  {}", o.summary)?;
         writeln!(out, "  tutela:    {}", o.how)?;
         writeln!(out, "  Met by:    {}", met.join(", "))?;
-        for rule in &o.rules {
-            writeln!(out, "  Rule:      {rule}")?;
+        let met_otherwise = persistent_ai_disclosure
+            && o.alternatives
+                .contains(&tutela_profile::Alternative::PersistentAiDisclosure);
+        for a in &o.alternatives {
+            writeln!(
+                out,
+                "  Or:        {} (declared by the deployment instead of the rules)",
+                tutela_profile::stable_name(a).replace('_', " ")
+            )?;
+        }
+        if met_otherwise {
+            writeln!(
+                out,
+                "  Met:       by the deployment's persistent AI disclosure; no notice clock runs"
+            )?;
+        } else {
+            for rule in &o.rules {
+                writeln!(out, "  Rule:      {rule}")?;
+            }
+        }
+        if let Some(d) = &o.deployment {
+            let names = |fs: &[tutela_profile::Feature]| {
+                fs.iter()
+                    .map(tutela_profile::stable_name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            if !d.forbids.is_empty() {
+                writeln!(out, "  Product:   must not have {}", names(&d.forbids))?;
+            }
+            if !d.requires.is_empty() {
+                writeln!(out, "  Product:   must have {}", names(&d.requires))?;
+            }
+            if !d.when_any_at_least.is_empty() {
+                let when: Vec<String> = d
+                    .when_any_at_least
+                    .iter()
+                    .map(|(f, n)| {
+                        format!(
+                            "{} ≥ {}",
+                            tutela_profile::stable_name(f),
+                            tutela_report::render::thousands(*n)
+                        )
+                    })
+                    .collect();
+                writeln!(out, "  When:      any of {}", when.join(", "))?;
+            }
         }
         if let Some(t) = &o.threshold {
             let mut parts = Vec::new();
@@ -256,4 +341,60 @@ fn explain(p: &Profile, out: &mut impl Write) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn check_deployment(reg: &Registry, file: &Path, out: &mut impl Write) -> Result<Outcome> {
+    use tutela_profile::{Verdict, stable_name};
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read `{}`", file.display()))?;
+    let declaration = tutela_profile::Declaration::parse(&text)
+        .map_err(|e| anyhow::anyhow!("`{}`: {e}", file.display()))?;
+    if declaration.profiles.is_empty() {
+        bail!(
+            "`{}`: `profiles` names no profile or jurisdiction",
+            file.display()
+        );
+    }
+    let set = reg
+        .select(&declaration.profiles)
+        .map_err(|e| anyhow::anyhow!("`{}`: {e}", file.display()))?;
+    let checked = tutela_profile::check_deployment(&set, &declaration);
+    let names =
+        |fs: &[tutela_profile::Feature]| fs.iter().map(stable_name).collect::<Vec<_>>().join(", ");
+    let mut failed = 0usize;
+    writeln!(out, "Profiles: {}", set.ids().join(", "))?;
+    for c in &checked {
+        let (mark, text) = match &c.verdict {
+            Verdict::Met => ("ok  ", "met by the declared product".to_owned()),
+            Verdict::MetBy(a) => (
+                "ok  ",
+                format!("met by the declared {}", stable_name(a).replace('_', " ")),
+            ),
+            Verdict::Forbidden(fs) => ("FAIL", format!("forbidden, but declared: {}", names(fs))),
+            Verdict::Missing(fs) => ("FAIL", format!("required, not declared: {}", names(fs))),
+            Verdict::NotApplicable(why) => ("n/a ", why.clone()),
+            Verdict::Undecided(what) => ("??  ", format!("cannot tell: {what}")),
+        };
+        if c.verdict.fails() {
+            failed += 1;
+        }
+        writeln!(
+            out,
+            "{mark} {}/{} ({}, from {}): {text}",
+            c.profile.id(),
+            c.obligation.id,
+            c.obligation.article,
+            c.obligation.effective
+        )?;
+    }
+    writeln!(
+        out,
+        "{} deployment duties checked, {failed} to act on",
+        checked.len()
+    )?;
+    Ok(if failed > 0 {
+        Outcome::Findings
+    } else {
+        Outcome::Clean
+    })
 }

@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use tutela_policy::{EngineOptions, Turn};
 use tutela_types::{
-    DetectorId, Finding, PersonaKind, SessionState, Severity, Side, Tier, Timestamp, UserState,
+    Clearance, ClearedBy, DetectorId, Finding, PersonaKind, SessionState, Severity, Side, Tier,
+    Timestamp, UserState,
 };
 
 use crate::support::{registry, step};
@@ -27,6 +28,9 @@ struct Case {
     start: Timestamp,
     #[serde(default)]
     idle_reset_minutes: Option<u32>,
+    /// The deployment declares a persistent AI disclosure in its interface.
+    #[serde(default)]
+    persistent_ai_disclosure: bool,
     #[serde(default)]
     user: UserState,
     #[serde(default)]
@@ -55,6 +59,10 @@ struct CaseTurn {
     findings: Vec<CaseFinding>,
     #[serde(default)]
     persona: PersonaKind,
+    /// Before this turn, the caller clears a suspension (a person resolved the case, or the
+    /// follow-up step was completed), as the gateway does.
+    #[serde(default)]
+    clear: Option<ClearedBy>,
 }
 
 fn user_side() -> Side {
@@ -116,7 +124,10 @@ fn case_files() -> Vec<PathBuf> {
 #[test]
 fn every_profile_has_golden_cases() {
     let files = case_files();
-    for p in registry().profiles() {
+    for p in registry()
+        .profiles()
+        .filter(|p| p.status() != tutela_profile::Status::Template)
+    {
         assert!(
             files
                 .iter()
@@ -162,6 +173,7 @@ fn run_case(file: &Path) -> Result<(), String> {
     let set = registry().select(&names).map_err(|e| e.to_string())?;
     let options = EngineOptions {
         idle_reset_minutes: case.idle_reset_minutes.unwrap_or(30),
+        persistent_ai_disclosure: case.persistent_ai_disclosure,
     };
 
     let mut turns: Vec<CaseTurn> = Vec::new();
@@ -173,6 +185,7 @@ fn run_case(file: &Path) -> Result<(), String> {
                 side: Side::User,
                 findings: Vec::new(),
                 persona: PersonaKind::General,
+                clear: None,
             });
             m += r.every_minutes;
         }
@@ -207,6 +220,12 @@ fn run_case(file: &Path) -> Result<(), String> {
             side: t.side,
             persona: t.persona,
         };
+        if let Some(by) = t.clear {
+            match session.suspension.as_mut() {
+                Some(s) => s.cleared = Some(Clearance { at: now, by }),
+                None => errors.push(format!("minute {}: nothing to clear", t.minute)),
+            }
+        }
         let d = step(&set, &options, &case.user, &session, now, turn, &findings);
         session = d.session.clone();
         let mut actual: Vec<String> = d.actions.iter().map(|a| a.action.to_string()).collect();

@@ -12,13 +12,13 @@ use proptest::prelude::*;
 use tutela_policy::{EngineOptions, Turn, gravity};
 use tutela_profile::{Anchor, Covers, OncePer, ProfileSet, Rule};
 use tutela_types::{
-    Action, AgeState, Decision, DetectorId, Finding, NoticeContent, ReplyTemplate, SessionState,
-    Severity, Side, Tier, Timestamp, UserState,
+    Action, AgeAssurance, AgeState, Decision, DetectorId, Finding, NoticeContent, ReplyTemplate,
+    SessionState, Severity, Side, Tier, Timestamp, UserState,
 };
 
 use crate::support::{registry, step};
 
-const ALIASES: [&str; 7] = [
+const ALIASES: [&str; 16] = [
     "cn",
     "us-ca",
     "us-ny",
@@ -26,7 +26,19 @@ const ALIASES: [&str; 7] = [
     "us-ut",
     "baseline",
     "cn-anthropomorphic-draft-2025",
+    "us-wa",
+    "us-ct",
+    "us-or",
+    "us-ne",
+    "us-id",
+    "us-ia",
+    "us-ga",
+    "au",
+    "kr",
 ];
+
+/// Every subset of [`ALIASES`] as a bit mask.
+const ALL: u32 = (1 << ALIASES.len()) - 1;
 
 const USER_DETECTORS: [DetectorId; 8] = [
     DetectorId::Crisis,
@@ -93,8 +105,15 @@ fn user_state() -> impl Strategy<Value = UserState> {
         Just(AgeState::KnownMinor),
         Just(AgeState::VerifiedAdult),
     ];
+    let assurance = prop_oneof![
+        Just(AgeAssurance::None),
+        Just(AgeAssurance::SelfDeclared),
+        Just(AgeAssurance::Estimated),
+        Just(AgeAssurance::VerifiedDocument),
+        Just(AgeAssurance::NistIal2),
+    ];
     (
-        age_state,
+        (age_state, assurance),
         proptest::option::of(10u8..80),
         any::<bool>(),
         -720i32..=840,
@@ -102,8 +121,9 @@ fn user_state() -> impl Strategy<Value = UserState> {
         any::<bool>(),
     )
         .prop_map(
-            |(age_state, age, elderly, off, guardian, emergency)| UserState {
+            |((age_state, age_assurance), age, elderly, off, guardian, emergency)| UserState {
                 age_state,
+                age_assurance,
                 age,
                 elderly,
                 utc_offset_minutes: off - off % 15,
@@ -201,6 +221,7 @@ fn notice_names(d: &Decision, profile: &str, obligation: &str) -> bool {
 fn check_periodic(
     rules_of: &ProfileSet,
     decided_by_same_set: bool,
+    options: &EngineOptions,
     user: &UserState,
     idle: i64,
     start: Timestamp,
@@ -208,7 +229,7 @@ fn check_periodic(
 ) -> Result<(), TestCaseError> {
     for p in rules_of.profiles() {
         for o in p.obligations() {
-            if !covers(o.covers, user) {
+            if !covers(o.covers, user) || o.alternatives.iter().any(|a| options.declares(*a)) {
                 continue;
             }
             for rule in &o.rules {
@@ -283,7 +304,7 @@ fn check_periodic(
     Ok(())
 }
 
-fn pick_set(mask: u8) -> Vec<&'static str> {
+fn pick_set(mask: u32) -> Vec<&'static str> {
     ALIASES
         .iter()
         .enumerate()
@@ -298,16 +319,123 @@ proptest! {
     /// No periodic reminder is ever late, early or duplicated, whatever the turns and gaps.
     #[test]
     fn periodic_reminders_are_never_late_or_early(
-        mask in 1u8..128,
+        mask in 1u32..=ALL,
         user in user_state(),
         steps in steps(false),
         idle in 10u32..60,
+        persistent in any::<bool>(),
+        year in prop_oneof![Just("2026-09-01"), Just("2027-08-01")],
     ) {
         let set = registry().select(&pick_set(mask)).unwrap();
-        let options = EngineOptions { idle_reset_minutes: idle };
-        let start = Timestamp::parse("2026-09-01T00:00:00Z").unwrap();
+        let options = EngineOptions { idle_reset_minutes: idle, persistent_ai_disclosure: persistent };
+        let start = Timestamp::parse(&format!("{year}T00:00:00Z")).unwrap();
         let turns = run(&set, &options, &user, start, &steps);
-        check_periodic(&set, true, &user, i64::from(idle) * 60, start, &turns)?;
+        check_periodic(&set, true, &options, &user, i64::from(idle) * 60, start, &turns)?;
+    }
+
+    /// A duty met by the deployment's declared persistent AI disclosure never sends a notice,
+    /// and the declaration changes nothing else: every other action is the same.
+    #[test]
+    fn a_persistent_disclosure_only_switches_off_the_duties_it_meets(
+        mask in 1u32..=ALL,
+        user in user_state(),
+        steps in steps(true),
+    ) {
+        let reg = registry();
+        let set = reg.select(&pick_set(mask)).unwrap();
+        let start = Timestamp::parse("2027-08-01T00:00:00Z").unwrap();
+        let plain = EngineOptions::default();
+        let declared = EngineOptions { persistent_ai_disclosure: true, ..plain };
+        let a = run(&set, &plain, &user, start, &steps);
+        let b = run(&set, &declared, &user, start, &steps);
+        let met: BTreeSet<(String, String)> = set
+            .profiles()
+            .flat_map(|p| p.obligations().iter().map(move |o| (p, o)))
+            .filter(|(_, o)| !o.alternatives.is_empty())
+            .map(|(p, o)| (p.id().to_owned(), o.id.clone()))
+            .collect();
+        for (x, y) in a.iter().zip(&b) {
+            for d in &y.user.actions {
+                for r in &d.reasons {
+                    prop_assert!(
+                        !met.contains(&(r.profile.clone(), r.obligation.clone())),
+                        "{}/{} acted although the deployment declared a persistent disclosure",
+                        r.profile,
+                        r.obligation
+                    );
+                }
+            }
+            let others = |d: &Decision| -> Vec<String> {
+                d.actions
+                    .iter()
+                    .filter(|a| !matches!(a.action, Action::Notice { .. }))
+                    .map(|a| a.action.to_string())
+                    .collect()
+            };
+            prop_assert_eq!(others(&x.user), others(&y.user));
+        }
+    }
+
+    /// CT PA 26-15's start notice: never twice within 24 hours, and every period that starts
+    /// 24 hours or more after the last one gets one.
+    #[test]
+    fn ct_start_notice_once_in_any_24_hours(user in user_state(), steps in steps(false)) {
+        let set = registry().select(&["us-ct"]).unwrap();
+        let options = EngineOptions::default();
+        let start = Timestamp::parse("2027-03-01T00:00:00Z").unwrap();
+        let turns = run(&set, &options, &user, start, &steps);
+        let mut last_start: Option<Timestamp> = None;
+        let mut prev: Option<Timestamp> = None;
+        for t in &turns {
+            let new_period = prev.is_none_or(|p| t.at.secs_since(p) >= 30 * 60);
+            let is_start = t.user.actions.iter().any(|a| {
+                matches!(a.action, Action::Notice { .. })
+                    && a.reasons.iter().any(|r| r.obligation == "ai-disclosure")
+            }) && new_period;
+            let due = last_start.is_none_or(|l| t.at.secs_since(l) >= 86_400);
+            if new_period {
+                prop_assert_eq!(is_start, due, "start notice at {} (last {:?})", t.at, last_start);
+            }
+            if is_start {
+                last_start = Some(t.at);
+            }
+            prev = Some(t.at);
+        }
+    }
+
+    /// OR SB 1546's hard stop: from the crisis on, no user turn lets the model answer, and no
+    /// suspended turn ends the session except for the user's own goodbye.
+    #[test]
+    fn a_suspended_conversation_never_reaches_the_model(
+        mask in 0u32..=ALL,
+        user in user_state(),
+        steps in steps(true),
+    ) {
+        let mut names = pick_set(mask);
+        names.push("us-or");
+        let set = registry().select(&names).unwrap();
+        let options = EngineOptions::default();
+        let start = Timestamp::parse("2027-03-01T00:00:00Z").unwrap();
+        let turns = run(&set, &options, &user, start, &steps);
+        let mut suspended = false;
+        for t in &turns {
+            if suspended || t.user.has("suspend") {
+                suspended = true;
+                prop_assert!(t.user.has("suspend"), "suspension lost at {}", t.at);
+                prop_assert_eq!(
+                    t.user.replacement(),
+                    Some((ReplyTemplate::CrisisSupport, true)),
+                    "suspended turn at {} not answered with crisis support",
+                    t.at
+                );
+                prop_assert!(t.assistant.is_none(), "the model answered while suspended");
+                for a in &t.user.actions {
+                    if let Action::EndSession { reason } = &a.action {
+                        prop_assert_eq!(*reason, tutela_types::EndReason::Exit);
+                    }
+                }
+            }
+        }
     }
 
     /// NY §1702: at most one start-of-interaction notice per local day, and every period that
@@ -341,16 +469,18 @@ proptest! {
     /// the place of a lesser one), and the smaller set's clocks are still kept.
     #[test]
     fn adding_a_jurisdiction_never_relaxes(
-        small in 1u8..128,
-        extra in 1u8..128,
+        small in 1u32..=ALL,
+        extra in 1u32..=ALL,
         user in user_state(),
         steps in steps(true),
+        persistent in any::<bool>(),
+        year in prop_oneof![Just("2026-09-01"), Just("2027-08-01")],
     ) {
         let reg = registry();
         let p = reg.select(&pick_set(small)).unwrap();
         let q = reg.select(&pick_set(small | extra)).unwrap();
-        let options = EngineOptions::default();
-        let start = Timestamp::parse("2026-09-01T00:00:00Z").unwrap();
+        let options = EngineOptions { persistent_ai_disclosure: persistent, ..EngineOptions::default() };
+        let start = Timestamp::parse(&format!("{year}T00:00:00Z")).unwrap();
         let tp = run(&p, &options, &user, start, &steps);
         let tq = run(&q, &options, &user, start, &steps);
         for (a, b) in tp.iter().zip(&tq) {
@@ -362,7 +492,7 @@ proptest! {
             // never the other way round.
             prop_assert!(!(a.assistant.is_none() && b.assistant.is_some()), "the larger set let the model answer");
         }
-        check_periodic(&p, false, &user, 30 * 60, start, &tq)?;
+        check_periodic(&p, false, &options, &user, 30 * 60, start, &tq)?;
     }
 }
 

@@ -71,6 +71,15 @@ fn aliases_select_current_profiles_and_never_drafts() {
         ("us-ny", "us-ny-gbl-art47"),
         ("eu", "eu-ai-act-art50"),
         ("us-ut", "us-ut-hb452"),
+        ("us-wa", "us-wa-hb2225"),
+        ("us-ct", "us-ct-pa26-15"),
+        ("us-or", "us-or-sb1546"),
+        ("us-ne", "us-ne-lb525"),
+        ("us-id", "us-id-s1297"),
+        ("us-ia", "us-ia-sf2417"),
+        ("us-ga", "us-ga-sb540"),
+        ("au", "au-esafety-phase2"),
+        ("kr", "kr-ai-basic-act"),
     ] {
         assert_eq!(reg.select(&[alias]).unwrap().ids(), [want]);
     }
@@ -129,4 +138,102 @@ fn unverified_figures_are_marked_in_a_field() {
         .find(|o| o.id == "minors-mode-time")
         .unwrap();
     assert_eq!(budget.unverified, ["bands"]);
+}
+
+#[test]
+fn templates_are_inherited_never_selected() {
+    let reg = registry();
+    assert!(!reg.aliases().contains_key("us-caisa"));
+    let err = reg.select(&["us-caisa-template"]).unwrap_err().to_string();
+    assert!(err.contains("unknown profile or jurisdiction"), "{err}");
+    let template = reg.get("us-caisa-template").unwrap();
+    for id in ["us-ne-lb525", "us-id-s1297", "us-ia-sf2417", "us-ga-sb540"] {
+        let p = reg.get(id).unwrap();
+        assert_eq!(p.extends(), Some("us-caisa-template"));
+        // Every template duty is there (replaced or as written), dated by the state's law.
+        for o in template.obligations() {
+            let mine = p.obligations().iter().find(|x| x.id == o.id);
+            assert!(mine.is_some(), "{id} lacks {}", o.id);
+        }
+        assert!(p.obligations().iter().all(|o| o.effective == p.effective()));
+        // The snapshot covers the template's text as well as the state's.
+        assert_ne!(p.text_hash(), template.text_hash());
+    }
+    // Georgia replaces the minors' cadence (hourly) and drops the persistent alternative.
+    let ga = reg.get("us-ga-sb540").unwrap();
+    let minors = ga
+        .obligations()
+        .iter()
+        .find(|o| o.id == "minor-ai-disclosure")
+        .unwrap();
+    assert!(minors.alternatives.is_empty());
+}
+
+#[test]
+fn figures_of_the_2027_wave_are_in_the_profiles() {
+    let reg = registry();
+    let interval = |profile: &str, obligation: &str| {
+        reg.get(profile)
+            .unwrap()
+            .obligations()
+            .iter()
+            .find(|o| o.id == obligation)
+            .unwrap()
+            .rules
+            .iter()
+            .find_map(|r| match r {
+                Rule::PeriodicNotice {
+                    interval_minutes, ..
+                } => Some(*interval_minutes),
+                _ => None,
+            })
+            .unwrap()
+    };
+    assert_eq!(interval("us-wa-hb2225", "ai-disclosure"), 180);
+    assert_eq!(interval("us-wa-hb2225", "minor-ai-disclosure"), 60);
+    assert_eq!(interval("us-or-sb1546", "minor-break-reminder"), 60);
+    assert_eq!(interval("us-ct-pa26-15", "ai-disclosure"), 180);
+    assert_eq!(interval("us-ct-pa26-15", "minor-ai-disclosure"), 60);
+    assert_eq!(interval("us-ne-lb525", "minor-ai-disclosure"), 180);
+    assert_eq!(interval("us-ga-sb540", "minor-ai-disclosure"), 60);
+}
+
+#[test]
+fn every_new_figure_says_whether_it_is_verified() {
+    // A figure from a secondary or uncertain source is named in `unverified` wherever a rule
+    // carries a number (interval, assurance level, threshold).
+    let reg = registry();
+    for id in [
+        "us-wa-hb2225",
+        "us-ct-pa26-15",
+        "us-or-sb1546",
+        "us-ga-sb540",
+        "us-id-s1297",
+        "au-esafety-phase2",
+        "kr-ai-basic-act",
+    ] {
+        for o in reg.get(id).unwrap().obligations() {
+            if o.verification == tutela_profile::Verification::Verified {
+                continue;
+            }
+            for r in &o.rules {
+                let param = match r {
+                    Rule::PeriodicNotice { .. } => "interval_minutes",
+                    Rule::AgeAssuranceGate { .. } => "min_assurance",
+                    _ => continue,
+                };
+                assert!(
+                    o.unverified.iter().any(|u| u == param),
+                    "{id}/{}: `{param}` is not verified but not named in `unverified`",
+                    o.id
+                );
+            }
+            if o.deployment
+                .as_ref()
+                .is_some_and(|d| !d.when_any_at_least.is_empty())
+            {
+                assert!(o.unverified.iter().any(|u| u == "when_any_at_least"));
+            }
+        }
+    }
 }

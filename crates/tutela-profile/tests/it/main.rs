@@ -211,3 +211,166 @@ fn drafts_are_never_selected_by_alias() {
     assert_eq!(reg.select(&["xx"]).unwrap().ids(), ["xx-test"]);
     assert_eq!(reg.select(&["xx-draft"]).unwrap().ids(), ["xx-draft"]);
 }
+
+const TEMPLATE: &str = r#"
+id = "xx-template"
+title = "Model act"
+law = "Model act"
+jurisdiction = "xx-model"
+status = "template"
+current = false
+effective = "2027-07-01"
+verification = "verified"
+
+[[obligation]]
+id = "notice"
+article = "§1"
+title = "Notice"
+summary = "A notice every 3 hours."
+covers = "all"
+met_by = ["runtime"]
+verification = "verified"
+alternatives = ["persistent_ai_disclosure"]
+how = "A notice."
+
+[[obligation.rule]]
+kind = "periodic_notice"
+contents = ["ai_identity"]
+interval_minutes = 180
+anchor = "last_notice"
+
+[[obligation]]
+id = "tools"
+article = "§2"
+title = "Tools"
+summary = "Parental tools."
+covers = "all"
+met_by = ["ui"]
+verification = "verified"
+effective = "2028-01-01"
+how = "In the product."
+
+[obligation.deployment]
+requires = ["parental_tools"]
+"#;
+
+fn thin(extra: &str) -> String {
+    format!(
+        r#"
+id = "xx-thin"
+title = "Thin"
+law = "Thin Act"
+jurisdiction = "xx"
+status = "enacted"
+current = true
+effective = "2027-09-01"
+verification = "secondary"
+extends = "xx-template"
+{extra}"#
+    )
+}
+
+#[test]
+fn a_thin_profile_inherits_replaces_and_omits() {
+    let sources = |thin_text: String| {
+        vec![
+            ("p/xx-template/profile.toml".to_owned(), TEMPLATE.to_owned()),
+            ("p/xx-thin/profile.toml".to_owned(), thin_text),
+        ]
+    };
+    let reg = Registry::from_sources(sources(thin(""))).unwrap();
+    let p = reg.get("xx-thin").unwrap();
+    let ids: Vec<&str> = p.obligations().iter().map(|o| o.id.as_str()).collect();
+    assert_eq!(ids, ["notice", "tools"]);
+    // Undated template duties take the thin profile's date; dated ones keep theirs.
+    assert_eq!(p.obligations()[0].effective.to_string(), "2027-09-01");
+    assert_eq!(p.obligations()[1].effective.to_string(), "2028-01-01");
+    assert_eq!(reg.select(&["xx"]).unwrap().ids(), ["xx-thin"]);
+    assert!(reg.select(&["xx-template"]).is_err());
+
+    let replaced = thin(
+        r#"omit = ["tools"]
+
+[[obligation]]
+id = "notice"
+article = "§1 (xx)"
+title = "Notice, hourly"
+summary = "Hourly."
+covers = "all"
+met_by = ["runtime"]
+verification = "secondary"
+unverified = ["interval_minutes"]
+how = "A notice."
+
+[[obligation.rule]]
+kind = "periodic_notice"
+contents = ["ai_identity"]
+interval_minutes = 60
+anchor = "last_notice"
+"#,
+    );
+    let reg = Registry::from_sources(sources(replaced)).unwrap();
+    let p = reg.get("xx-thin").unwrap();
+    assert_eq!(p.obligations().len(), 1);
+    assert_eq!(p.obligations()[0].article, "§1 (xx)");
+    assert!(p.obligations()[0].alternatives.is_empty());
+
+    let err = Registry::from_sources(sources(thin("omit = [\"nope\"]")))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("template `xx-template` has no obligation `nope`"),
+        "{err}"
+    );
+    let err = Registry::from_sources(vec![("p/xx-thin/profile.toml".to_owned(), thin(""))])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`xx-template` is not a template profile"),
+        "{err}"
+    );
+}
+
+#[test]
+fn new_rule_kinds_are_validated() {
+    let gate = GOOD.replace(
+        "kind = \"periodic_notice\"\ncontents = [\"ai_identity\"]\ninterval_minutes = 60\nanchor = \"grid\"",
+        "kind = \"age_assurance_gate\"\non = [\"sexual\"]\nmin_assurance = \"none\"\nactions = [{ kind = \"notice\", contents = [\"ai_identity\"], continuous_minutes = 0 }]",
+    );
+    let errs = errors_of(&gate);
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("min_assurance") && e.contains("admits everyone")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("`notice` is not allowed here")),
+        "{errs:?}"
+    );
+    let stop = GOOD.replace(
+        "kind = \"periodic_notice\"\ncontents = [\"ai_identity\"]\ninterval_minutes = 60\nanchor = \"grid\"",
+        "kind = \"hard_stop\"\non = []",
+    );
+    let errs = errors_of(&stop);
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("rule[0].on") && e.contains("must not be empty")),
+        "{errs:?}"
+    );
+    let day = GOOD.replace(
+        "kind = \"periodic_notice\"\ncontents = [\"ai_identity\"]\ninterval_minutes = 60\nanchor = \"grid\"",
+        "kind = \"session_start_notice\"\ncontents = [\"ai_identity\"]\nonce_per = \"24_hours\"",
+    );
+    assert!(errors_of(&day).is_empty());
+    let deployment = GOOD.replace(
+        "how = \"A notice.\"",
+        "how = \"A notice.\"\n\n[obligation.deployment]\nrequires = []",
+    );
+    let errs = errors_of(&deployment);
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("needs `forbids` or `requires`")),
+        "{errs:?}"
+    );
+}

@@ -69,6 +69,7 @@ pub(crate) struct StoredUser {
     pub quiet_end: Option<i64>,
     pub updated_at: i64,
     pub deleted_at: Option<i64>,
+    pub age_assurance: String,
 }
 
 /// A `contacts` row.
@@ -102,6 +103,7 @@ impl StoredUser {
                 .map(|q| i64::from(q.end.minute_of_day())),
             updated_at: u.updated_at.unix(),
             deleted_at: u.deleted_at.map(Timestamp::unix),
+            age_assurance: enum_name(&u.age_assurance),
         }
     }
 
@@ -136,6 +138,7 @@ impl StoredUser {
             registered_at: self.registered_at.map(ts),
             age_state: parse_enum(T, "age_state", &self.age_state)?,
             age: self.age.map(|a| narrow(T, "age", a)).transpose()?,
+            age_assurance: parse_enum(T, "age_assurance", &self.age_assurance)?,
             elderly: self.elderly,
             guardian_consent: self.guardian_consent,
             jurisdiction: self.jurisdiction,

@@ -18,7 +18,7 @@ use crate::traits::UserStore;
 
 const USER_COLUMNS: &str = "id, first_seen, registered_at, age_state, age, elderly, \
      guardian_consent, jurisdiction, utc_offset_minutes, minors_daily_minutes, quiet_start, \
-     quiet_end, updated_at, deleted_at";
+     quiet_end, updated_at, deleted_at, age_assurance";
 
 /// A `BEGIN IMMEDIATE` transaction: it takes the write lock at once, so a read inside it can
 /// never be invalidated by another writer (no `SQLITE_BUSY` on upgrade).
@@ -54,7 +54,8 @@ async fn write_user(conn: &mut SqliteConnection, user: &User) -> Result<()> {
     sqlx::query(
         "UPDATE users SET registered_at = ?, age_state = ?, age = ?, elderly = ?, \
          guardian_consent = ?, jurisdiction = ?, utc_offset_minutes = ?, \
-         minors_daily_minutes = ?, quiet_start = ?, quiet_end = ?, updated_at = ? WHERE id = ?",
+         minors_daily_minutes = ?, quiet_start = ?, quiet_end = ?, updated_at = ?, \
+         age_assurance = ? WHERE id = ?",
     )
     .bind(r.registered_at)
     .bind(r.age_state)
@@ -67,6 +68,7 @@ async fn write_user(conn: &mut SqliteConnection, user: &User) -> Result<()> {
     .bind(r.quiet_start)
     .bind(r.quiet_end)
     .bind(r.updated_at)
+    .bind(r.age_assurance)
     .bind(&r.id)
     .execute(&mut *conn)
     .await?;
@@ -118,6 +120,9 @@ impl UserStore for SqliteStore {
         }
         if let Some(v) = update.age {
             user.age = v;
+        }
+        if let Some(v) = update.age_assurance {
+            user.age_assurance = v;
         }
         if let Some(v) = update.elderly {
             user.elderly = v;

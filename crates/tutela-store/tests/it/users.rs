@@ -1,7 +1,7 @@
 //! Users: touch, get, update (every field), contacts, listing and registered counts.
 
 use tutela_store::{ContactAddress, StoreError, UserUpdate};
-use tutela_types::{AgeState, Clock, ContactKind, MinorsSettings, QuietHours};
+use tutela_types::{AgeAssurance, AgeState, Clock, ContactKind, MinorsSettings, QuietHours};
 
 use crate::support::{both, t};
 
@@ -44,6 +44,7 @@ async fn update_changes_what_it_names_and_nothing_else() {
                     registered_at: Some(t(5)),
                     age_state: Some(AgeState::KnownMinor),
                     age: Some(Some(14)),
+                    age_assurance: Some(AgeAssurance::VerifiedDocument),
                     elderly: Some(false),
                     guardian_consent: Some(true),
                     jurisdiction: Some(Some("cn".into())),
@@ -75,6 +76,7 @@ async fn update_changes_what_it_names_and_nothing_else() {
         assert!(state.contacts.guardian && state.contacts.emergency);
         assert_eq!(state.utc_offset_minutes, 480);
         assert!(state.guardian_consent);
+        assert_eq!(state.age_assurance, AgeAssurance::VerifiedDocument);
         assert_eq!(
             u.contacts_of(ContactKind::Guardian).next().unwrap().address,
             "https://guardian.example/hook"
@@ -97,6 +99,7 @@ async fn update_changes_what_it_names_and_nothing_else() {
         assert_eq!(u.registered_at, Some(t(5)));
         assert_eq!(u.age, None);
         assert_eq!(u.age_state, AgeState::KnownMinor);
+        assert_eq!(u.age_assurance, AgeAssurance::VerifiedDocument, "kept");
         assert_eq!(u.contacts, vec![guardian("https://other.example/hook")]);
         assert_eq!(users.get_user("kid").await.unwrap(), Some(u));
     }
