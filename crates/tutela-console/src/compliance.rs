@@ -25,7 +25,7 @@ use crate::layout::{html, page, refusal};
 const COMPLAINT_LIMIT_HOURS: u64 = tutela_gateway::compliance::COMPLAINT_LIMIT_HOURS;
 
 /// Report kinds with their names for people.
-const REPORTS: [(&str, &str, &str); 4] = [
+const REPORTS: [(&str, &str, &str); 6] = [
     ("usage", "Usage against the thresholds", "用量与阈值"),
     (
         "assessment",
@@ -37,6 +37,16 @@ const REPORTS: [(&str, &str, &str); 4] = [
         "sb243",
         "California SB 243 annual report",
         "加州 SB 243 年度报告",
+    ),
+    (
+        "referrals-wa",
+        "Washington HB 2225 public referral count",
+        "华盛顿州 HB 2225 危机转介公开统计",
+    ),
+    (
+        "referrals-or",
+        "Oregon SB 1546 public referral report",
+        "俄勒冈州 SB 1546 危机转介公开报告",
     ),
 ];
 
@@ -217,14 +227,22 @@ pub async fn report(
         "transparency" => compile::transparency(b, &set, period, &options, Vec::new())
             .await
             .map(Report::Transparency),
-        "sb243" => {
+        "sb243" | "referrals-wa" | "referrals-or" => {
             let year: i32 = compile::day_string(now.local_date(0))[..4]
                 .parse()
                 .unwrap_or(2026)
                 - 1;
-            compile::sb243(b, &set, year, &options)
-                .await
-                .map(Report::Sb243)
+            match kind.as_str() {
+                "referrals-wa" => compile::referrals(b, &set, "us-wa", year, &options)
+                    .await
+                    .map(Report::Referrals),
+                "referrals-or" => compile::referrals(b, &set, "us-or", year, &options)
+                    .await
+                    .map(Report::Referrals),
+                _ => compile::sb243(b, &set, year, &options)
+                    .await
+                    .map(Report::Sb243),
+            }
         }
         _ => return refusal(lang, Some(&signed), StatusCode::NOT_FOUND, &kind),
     };

@@ -296,7 +296,23 @@ fn day(s: &str) -> Result<LocalDate, ApiError> {
         .ok_or_else(|| ApiError::BadRequest(format!("`{s}` is not a date such as `2026-09-01`")))
 }
 
-/// `GET /admin/reports/{kind}`: `assessment`, `sb243`, `transparency` or `usage`.
+/// The yearly reports: SB 243's, and the states' public pages of crisis-referral counts.
+async fn yearly(
+    b: &dyn tutela_store::Backend,
+    set: &ProfileSet,
+    kind: &str,
+    year: i32,
+    o: &Options,
+) -> Result<Report, compile::CompileError> {
+    Ok(match kind {
+        "referrals-wa" => Report::Referrals(compile::referrals(b, set, "us-wa", year, o).await?),
+        "referrals-or" => Report::Referrals(compile::referrals(b, set, "us-or", year, o).await?),
+        _ => Report::Sb243(compile::sb243(b, set, year, o).await?),
+    })
+}
+
+/// `GET /admin/reports/{kind}`: `assessment`, `sb243`, `transparency`, `usage`,
+/// `referrals-wa` or `referrals-or`.
 pub(crate) async fn report(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -338,18 +354,16 @@ pub(crate) async fn report(
                 .await
                 .map_err(compile_err)?,
         ),
-        "sb243" => {
+        "sb243" | "referrals-wa" | "referrals-or" => {
             let this_year: i32 = compile::day_string(today)[..4].parse().unwrap_or(2026);
             let year = q.year.unwrap_or(this_year - 1);
-            Report::Sb243(
-                compile::sb243(b, &set, year, &options)
-                    .await
-                    .map_err(compile_err)?,
-            )
+            yearly(b, &set, &kind, year, &options)
+                .await
+                .map_err(compile_err)?
         }
         other => {
             return Err(ApiError::NotFound(format!(
-                "report `{other}`; one of assessment, sb243, transparency, usage"
+                "report `{other}`; one of assessment, sb243, transparency, usage, referrals-wa, referrals-or"
             )));
         }
     };

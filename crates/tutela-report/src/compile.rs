@@ -12,8 +12,8 @@ use tutela_types::{Counter, LocalDate, Timestamp};
 
 use crate::model::{
     Appeals, AssessmentItem, AssessmentReport, Bucket, DayUsage, Figure, InterventionRow,
-    ItemSource, Meta, MonthActive, OverBlocking, ReportKind, Sb243Report, ThresholdState,
-    ThresholdStatus, TransparencyReport, UsageReport,
+    ItemSource, Meta, MonthActive, OverBlocking, ReferralReport, ReportKind, Sb243Report,
+    ThresholdState, ThresholdStatus, TransparencyReport, UsageReport,
 };
 use crate::render::thousands;
 use crate::threshold::evaluate_thresholds;
@@ -32,6 +32,14 @@ pub enum CompileError {
         from: String,
         /// Last day.
         to: String,
+    },
+    /// A jurisdiction without a public referral page.
+    #[error("no public referral page for `{jurisdiction}`; one of {known}")]
+    NoReferralPage {
+        /// What was asked for.
+        jurisdiction: String,
+        /// The jurisdictions that have one.
+        known: String,
     },
 }
 
@@ -306,6 +314,69 @@ pub async fn sb243(
         detection_protocol: "Every message a user sends is checked, before the companion model sees it, by tutela's crisis detector: bilingual (English and Chinese) patterns over normalised text that recognise explicit and passive suicidal ideation, plans, farewells, giving possessions away and self-harm, with handling of negation, hypotheticals, fiction, quotation and idioms. On a detection the model does not answer: the user receives a supportive reply that refers them to crisis service providers (988 Suicide & Crisis Lifeline by call or text, and the Crisis Text Line at 741741; 911 in immediate danger), a case opens for a trained person who can take over the conversation, and the referral is counted for this report without any personal information.".into(),
         prohibition_protocol: "Every reply of the companion model is checked before the user sees it; streamed replies pass through a hold-back window, so no unchecked text is released. A reply that validates, encourages or romanticises suicide, self-harm or self-starvation is withheld and replaced with a supportive reply that carries the crisis resources. While a person is in a crisis case, the model does not answer them; the staff member does.".into(),
         measurement_method: "The crisis detector is measured on labelled English and Chinese conversation sets (precision, recall and F1 per label and per language, and the false-positive rate on hard negatives such as idioms and game talk) with `tutela eval`; the results and the labelled set's description are attached to the published protocol.".into(),
+    })
+}
+
+/// The states with a yearly public page of crisis-referral counts: alias, duty, hard stop.
+pub const REFERRAL_PAGES: [(&str, &str, bool); 2] = [
+    (
+        "us-wa",
+        "Washington HB 2225 (c): yearly public posting of the number of crisis-referral notifications",
+        false,
+    ),
+    (
+        "us-or",
+        "Oregon SB 1546 (d): yearly public report of crisis-referral counts on a publicly accessible website",
+        true,
+    ),
+];
+
+/// A state's yearly public page of crisis-referral counts for `year` (`jurisdiction`: one of
+/// [`REFERRAL_PAGES`]): referrals to users there, and for OR the completed follow-ups.
+pub async fn referrals(
+    store: &dyn Backend,
+    set: &ProfileSet,
+    jurisdiction: &str,
+    year: i32,
+    o: &Options,
+) -> Result<ReferralReport, CompileError> {
+    let Some((_, duty, hard_stop)) = REFERRAL_PAGES.iter().find(|(j, _, _)| *j == jurisdiction)
+    else {
+        let known: Vec<&str> = REFERRAL_PAGES.iter().map(|(j, _, _)| *j).collect();
+        return Err(CompileError::NoReferralPage {
+            jurisdiction: jurisdiction.to_owned(),
+            known: known.join(", "),
+        });
+    };
+    let p = Period::year(year);
+    let totals = store.counter_totals(p.from, p.to).await?;
+    let count = |name: &str| -> u64 {
+        totals
+            .iter()
+            .filter(|c| c.name == name && label_has(&c.jurisdiction, jurisdiction))
+            .map(|c| c.value)
+            .sum()
+    };
+    Ok(ReferralReport {
+        meta: meta(
+            store,
+            ReportKind::Referrals,
+            &format!("Crisis referrals in {year} ({jurisdiction})"),
+            set,
+            p,
+            o,
+        )
+        .await?,
+        jurisdiction: jurisdiction.to_owned(),
+        duty: (*duty).to_owned(),
+        calendar_year: year,
+        referral_notifications: count("crisis_referral"),
+        follow_ups: hard_stop.then(|| count("crisis_follow_up")),
+        protocol: if *hard_stop {
+            "Every message a user sends is checked, before the companion model sees it, by tutela's crisis detector. On a detection the conversation with the AI is interrupted: the model does not answer, the user receives a supportive reply that refers them to the 988 Suicide & Crisis Lifeline (call or text) and the Crisis Text Line (741741), and every further message gets the same support until a trained person or a follow-up step informed by clinical best practice clears it. The person is never turned away. Each referral and each completed follow-up is counted without personal information.".into()
+        } else {
+            "Every message a user sends is checked, before the companion model sees it, by tutela's crisis detector. On a detection the model does not answer: the user receives a supportive reply that refers them to the 988 Suicide & Crisis Lifeline (call or text) and the Crisis Text Line (741741), and a case opens for a trained person. Each referral is counted without personal information.".into()
+        },
     })
 }
 

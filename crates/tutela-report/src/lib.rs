@@ -6,7 +6,9 @@
 //! - `transparency`: interventions by rule, jurisdiction and month, appeals, over-blocking;
 //!   findings, interventions and over-blocking (appeals decided for the user) by detection tier
 //!   (lexical, n-gram, encoder, judge) and detector;
-//! - `usage`: registered users, monthly active users, thresholds, minutes, age structure.
+//! - `usage`: registered users, monthly active users, thresholds, minutes, age structure;
+//! - `referrals`: a state's yearly public page of crisis-referral counts (WA HB 2225, OR SB 1546,
+//!   with OR's completed follow-ups), with no personal data.
 //!
 //! Each report is typed data ([`model`]); JSON is its serialisation and validates against the
 //! schema in `docs/schemas/` ([`schema`]); HTML (self-contained, charts as inline SVG) and
@@ -29,8 +31,8 @@ mod threshold;
 mod tiers;
 
 pub use crate::model::{
-    AssessmentReport, ReportKind, Sb243Report, ThresholdState, ThresholdStatus, TransparencyReport,
-    UsageReport,
+    AssessmentReport, ReferralReport, ReportKind, Sb243Report, ThresholdState, ThresholdStatus,
+    TransparencyReport, UsageReport,
 };
 pub use crate::threshold::evaluate_thresholds;
 
@@ -45,6 +47,8 @@ pub enum Report {
     Transparency(TransparencyReport),
     /// Usage report.
     Usage(UsageReport),
+    /// A state's yearly public referral page.
+    Referrals(ReferralReport),
 }
 
 /// Output format.
@@ -66,6 +70,7 @@ impl Report {
             Report::Sb243(_) => ReportKind::Sb243,
             Report::Transparency(_) => ReportKind::Transparency,
             Report::Usage(_) => ReportKind::Usage,
+            Report::Referrals(_) => ReportKind::Referrals,
         }
     }
 
@@ -76,6 +81,7 @@ impl Report {
             Report::Sb243(r) => serde_json::to_value(r),
             Report::Transparency(r) => serde_json::to_value(r),
             Report::Usage(r) => serde_json::to_value(r),
+            Report::Referrals(r) => serde_json::to_value(r),
         };
         // Serialising plain data structs with string keys cannot fail.
         v.unwrap_or(serde_json::Value::Null)
@@ -88,6 +94,7 @@ impl Report {
             Report::Sb243(r) => r.document(),
             Report::Transparency(r) => r.document(),
             Report::Usage(r) => r.document(),
+            Report::Referrals(r) => r.document(),
         }
     }
 
@@ -113,6 +120,7 @@ pub fn schema(kind: ReportKind) -> serde_json::Value {
         ReportKind::Sb243 => schemars::schema_for!(Sb243Report),
         ReportKind::Transparency => schemars::schema_for!(TransparencyReport),
         ReportKind::Usage => schemars::schema_for!(UsageReport),
+        ReportKind::Referrals => schemars::schema_for!(ReferralReport),
     };
     s.to_value()
 }

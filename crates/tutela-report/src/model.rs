@@ -20,16 +20,19 @@ pub enum ReportKind {
     Transparency,
     /// Usage: registered users, MAU, thresholds, minutes, age structure.
     Usage,
+    /// A state's yearly public page of crisis-referral counts (WA HB 2225, OR SB 1546).
+    Referrals,
 }
 
 impl ReportKind {
-    /// `assessment`, `sb243`, `transparency`, `usage`.
+    /// `assessment`, `sb243`, `transparency`, `usage`, `referrals`.
     pub fn as_str(self) -> &'static str {
         match self {
             ReportKind::Assessment => "assessment",
             ReportKind::Sb243 => "sb243",
             ReportKind::Transparency => "transparency",
             ReportKind::Usage => "usage",
+            ReportKind::Referrals => "referrals",
         }
     }
 }
@@ -187,6 +190,28 @@ pub struct Sb243Report {
     pub prohibition_protocol: String,
     /// §22603(d): how suicidal ideation is measured (evidence-based methods).
     pub measurement_method: String,
+}
+
+/// A state's yearly public page of crisis-referral counts (WA HB 2225 (c), OR SB 1546 (d)): a
+/// count, the protocol in brief, no personal data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReferralReport {
+    /// About the report.
+    pub meta: Meta,
+    /// The state's jurisdiction alias (`us-wa`, `us-or`).
+    pub jurisdiction: String,
+    /// The duty this page discharges.
+    pub duty: String,
+    /// The calendar year reported on.
+    pub calendar_year: i32,
+    /// Crisis-referral notifications issued to users in the state in that year.
+    pub referral_notifications: u64,
+    /// Interrupted conversations whose follow-up step was completed (OR's hard stop); `None`
+    /// where the law has no hard stop.
+    pub follow_ups: Option<u64>,
+    /// The protocol, in brief.
+    pub protocol: String,
 }
 
 /// Interventions of one kind by one rule in one month and jurisdiction.

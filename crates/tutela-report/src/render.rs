@@ -4,8 +4,8 @@
 use std::fmt::Write as _;
 
 use crate::model::{
-    AssessmentReport, DetectionTier, ItemSource, Meta, Metric, Sb243Report, ThresholdState,
-    ThresholdStatus, TierAppeals, TierFigures, TransparencyReport, UsageReport,
+    AssessmentReport, DetectionTier, ItemSource, Meta, Metric, ReferralReport, Sb243Report,
+    ThresholdState, ThresholdStatus, TierAppeals, TierFigures, TransparencyReport, UsageReport,
 };
 
 /// A rendered-agnostic document.
@@ -381,6 +381,44 @@ impl Sb243Report {
                         Block::Para(self.measurement_method.clone()),
                         Block::Para(
                             "This report contains no user identifiers and no personal information (§22603(c))."
+                                .into(),
+                        ),
+                    ],
+                },
+            ],
+        }
+    }
+}
+
+impl ReferralReport {
+    /// The document: a public page.
+    pub fn document(&self) -> Document {
+        let mut facts = vec![(
+            "Crisis-referral notifications issued".into(),
+            thousands(self.referral_notifications),
+        )];
+        if let Some(n) = self.follow_ups {
+            facts.push((
+                "Interrupted conversations whose follow-up was completed".into(),
+                thousands(n),
+            ));
+        }
+        Document {
+            title: self.meta.title.clone(),
+            meta: meta_lines(&self.meta),
+            sections: vec![
+                Section {
+                    title: format!("Crisis referrals in {}", self.calendar_year),
+                    needs_human_input: false,
+                    blocks: vec![Block::Para(self.duty.clone()), Block::Facts(facts)],
+                },
+                Section {
+                    title: "How we respond to a crisis".into(),
+                    needs_human_input: false,
+                    blocks: vec![
+                        Block::Para(self.protocol.clone()),
+                        Block::Para(
+                            "This page contains no user identifiers and no personal information."
                                 .into(),
                         ),
                     ],

@@ -1,4 +1,4 @@
-//! `tutela report (assessment|sb243|transparency|usage) [--from DATE --to DATE] [--format html|md|json]`
+//! `tutela report (assessment|sb243|transparency|usage|referrals-wa|referrals-or) [--from DATE --to DATE] [--format html|md|json]`
 //! and `tutela obligations (list|check|declare|close)`: reports compiled from the store, and the
 //! obligation records that usage thresholds and declared triggers open.
 
@@ -97,7 +97,8 @@ pub struct ReportArgs {
     #[arg(value_enum)]
     kind: Kind,
     /// First day (`YYYY-MM-DD`, report time zone); default: the first day of the current month
-    /// (for `sb243`: January 1 of the previous year).
+    /// (for `sb243` and the referral pages: January 1 of the previous year; they always cover
+    /// the whole calendar year of this date).
     #[arg(long, value_name = "DATE")]
     from: Option<String>,
     /// Last day, inclusive; default: today (for `sb243`: December 31 of the previous year).
@@ -128,6 +129,10 @@ enum Kind {
     Sb243,
     Transparency,
     Usage,
+    /// Washington HB 2225: the yearly public page of crisis-referral counts.
+    ReferralsWa,
+    /// Oregon SB 1546: the yearly public page of crisis-referral counts and follow-ups.
+    ReferralsOr,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -182,6 +187,16 @@ pub fn run_report(args: ReportArgs) -> Result<Outcome> {
         Some(path) => over_blocking_from_eval(path)?,
         None => Vec::new(),
     };
+    // The calendar year of the yearly reports: that of `--from`, else the previous one.
+    let year = || -> Result<i32> {
+        Ok(match &args.from {
+            Some(f) => day_string(day_arg(f)?)[..4].parse().unwrap_or(2026),
+            None => {
+                let y: i32 = day_string(today)[..4].parse().unwrap_or(2027);
+                y - 1
+            }
+        })
+    };
     let rt = runtime()?;
     let report = rt.block_on(async {
         let store = args.source.open().await?;
@@ -194,15 +209,12 @@ pub fn run_report(args: ReportArgs) -> Result<Outcome> {
             Kind::Transparency => Report::Transparency(
                 compile::transparency(b, &set, period, &options, over_blocking).await?,
             ),
-            Kind::Sb243 => {
-                let year = match &args.from {
-                    Some(f) => day_string(day_arg(f)?)[..4].parse().unwrap_or(2026),
-                    None => {
-                        let y: i32 = day_string(today)[..4].parse().unwrap_or(2027);
-                        y - 1
-                    }
-                };
-                Report::Sb243(compile::sb243(b, &set, year, &options).await?)
+            Kind::Sb243 => Report::Sb243(compile::sb243(b, &set, year()?, &options).await?),
+            Kind::ReferralsWa => {
+                Report::Referrals(compile::referrals(b, &set, "us-wa", year()?, &options).await?)
+            }
+            Kind::ReferralsOr => {
+                Report::Referrals(compile::referrals(b, &set, "us-or", year()?, &options).await?)
             }
         };
         store.close().await?;

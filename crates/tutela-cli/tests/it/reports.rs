@@ -256,7 +256,14 @@ fn simulated_month_crosses_thresholds_and_reports_show_its_numbers() {
     );
 
     // Every report renders in every format.
-    for kind in ["usage", "transparency", "assessment", "sb243"] {
+    for kind in [
+        "usage",
+        "transparency",
+        "assessment",
+        "sb243",
+        "referrals-wa",
+        "referrals-or",
+    ] {
         for format in ["html", "md", "json"] {
             let mut args = vec![
                 "report",

@@ -8,8 +8,8 @@ use tutela_report::model::{
     TierSummary,
 };
 use tutela_report::{
-    AssessmentReport, Report, ReportKind, Sb243Report, TransparencyReport, UsageReport,
-    evaluate_thresholds,
+    AssessmentReport, ReferralReport, Report, ReportKind, Sb243Report, TransparencyReport,
+    UsageReport, evaluate_thresholds,
 };
 
 fn meta(kind: ReportKind) -> Meta {
@@ -151,6 +151,15 @@ pub fn tiers() -> TierFigures {
 pub fn all() -> Vec<Report> {
     vec![
         Report::Usage(usage()),
+        Report::Referrals(ReferralReport {
+            meta: meta(ReportKind::Referrals),
+            jurisdiction: "us-or".into(),
+            duty: "Oregon SB 1546 (d): yearly public report of crisis-referral counts".into(),
+            calendar_year: 2027,
+            referral_notifications: 17,
+            follow_ups: Some(15),
+            protocol: "Every user message is checked; a crisis interrupts the conversation.".into(),
+        }),
         Report::Sb243(Sb243Report {
             meta: meta(ReportKind::Sb243),
             calendar_year: 2026,

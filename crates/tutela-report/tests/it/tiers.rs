@@ -273,3 +273,66 @@ async fn per_tier_figures_render_everywhere_without_identifiers_or_text() {
         }
     }
 }
+
+/// The WA and OR public referral pages count the referrals of users in that state (composed
+/// labels included) for the calendar year, and OR's the completed follow-ups; other states have
+/// no page.
+#[tokio::test]
+async fn the_state_referral_pages_count_their_state_for_the_year() {
+    use tutela_store::CounterStore;
+    use tutela_types::Counter;
+    let store = Store::open_in_memory().await.unwrap();
+    let b = store.sqlite();
+    let mid = at("2027-06-01T12:00:00Z");
+    b.bump(Counter::CrisisReferral, "us-wa", mid, 3)
+        .await
+        .unwrap();
+    b.bump(Counter::CrisisReferral, "us-ca,us-wa", mid, 2)
+        .await
+        .unwrap();
+    b.bump(Counter::CrisisReferral, "us-or", mid, 4)
+        .await
+        .unwrap();
+    b.bump(Counter::CrisisFollowUp, "us-or", mid, 3)
+        .await
+        .unwrap();
+    b.bump(
+        Counter::CrisisReferral,
+        "us-wa",
+        at("2026-12-31T12:00:00Z"),
+        9,
+    )
+    .await
+    .unwrap();
+    let reg = tutela_profile::Registry::builtin().unwrap();
+    let set = reg.select(&["us-wa", "us-or"]).unwrap();
+    let options = Options {
+        utc_offset_minutes: 0,
+        deployment: "demo".into(),
+        registration: Registration::FirstSeen,
+        complaint_time_limit_hours: 72,
+        generated_at: at("2028-01-02T00:00:00Z"),
+    };
+    let wa = compile::referrals(b, &set, "us-wa", 2027, &options)
+        .await
+        .unwrap();
+    assert_eq!(wa.referral_notifications, 5);
+    assert_eq!(wa.follow_ups, None);
+    let or = compile::referrals(b, &set, "us-or", 2027, &options)
+        .await
+        .unwrap();
+    assert_eq!((or.referral_notifications, or.follow_ups), (4, Some(3)));
+    let err = compile::referrals(b, &set, "us-ny", 2027, &options)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no public referral page for `us-ny`"), "{err}");
+    let r = Report::Referrals(or);
+    let md = r.render(Format::Markdown);
+    assert!(
+        md.contains("Interrupted conversations whose follow-up was completed"),
+        "{md}"
+    );
+    assert_eq!(r.kind(), ReportKind::Referrals);
+    let _ = schema(ReportKind::Referrals);
+}
