@@ -77,6 +77,7 @@ pub async fn lookup(
                 dl {
                     dt { (lang.t("User pseudonym", "用户假名")) } dd { (u.id) }
                     dt { (lang.t("Age state", "年龄状态")) } dd { (json!(u.age_state).as_str().unwrap_or("")) @if let Some(a) = u.age { " (" (a) ")" } }
+                    dt { (lang.t("Age assurance", "年龄核验级别")) } dd { (u.age_assurance.as_str()) }
                     dt { (lang.t("Guardian consent", "监护人同意")) } dd { (if u.guardian_consent { lang.t("yes", "是") } else { lang.t("no", "否") }) }
                     dt { (lang.t("Elderly", "老年用户")) } dd { (if u.elderly { lang.t("yes", "是") } else { lang.t("no", "否") }) }
                     dt { (lang.t("Jurisdiction of record", "登记法域")) } dd { (u.jurisdiction.as_deref().unwrap_or("—")) }
