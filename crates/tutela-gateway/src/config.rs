@@ -130,6 +130,7 @@ struct RawStreaming {
 struct RawDetectors {
     rules: Option<Vec<String>>,
     encoder_wait_ms: Option<u64>,
+    encoder_queue: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -355,6 +356,10 @@ pub struct Config {
     /// from its start, which is concurrent with the upstream request); past it, the turn is
     /// decided on the quick tiers and the fallback is counted.
     pub encoder_wait: Duration,
+    /// Encoder jobs that may wait for a slot before new turns the quick tiers do not settle
+    /// are refused with 503 (`[detectors] encoder_queue`, default 64: about 0.1–0.2 s of
+    /// work on two cores).
+    pub encoder_queue: usize,
     /// Operator rule packs (TOML files) loaded beside the built-in detectors by `tutela serve`;
     /// relative paths are relative to the configuration file.
     pub rule_packs: Vec<String>,
@@ -438,6 +443,7 @@ impl Config {
             notices,
             hold_back_chars: waits.hold_back_chars,
             encoder_wait: waits.encoder_wait,
+            encoder_queue: waits.encoder_queue,
             rule_packs: raw.detectors.rules.unwrap_or_default(),
             takeover_wait: waits.takeover_wait,
             admin_token: secrets.admin_token,
@@ -669,6 +675,7 @@ fn validate_notices(mode: Option<&str>, errors: &mut Vec<ConfigError>) -> Notice
 struct Waits {
     hold_back_chars: usize,
     encoder_wait: Duration,
+    encoder_queue: usize,
     takeover_wait: Duration,
 }
 
@@ -692,6 +699,13 @@ fn validate_waits(
             format!("{encoder_wait_ms} is outside 1..=10000"),
         ));
     }
+    let encoder_queue = detectors.encoder_queue.unwrap_or(64);
+    if !(1..=100_000).contains(&encoder_queue) {
+        errors.push(ConfigError::new(
+            "detectors.encoder_queue",
+            format!("{encoder_queue} is outside 1..=100000"),
+        ));
+    }
     let wait = takeover.wait_secs.unwrap_or(20);
     if wait > 120 {
         errors.push(ConfigError::new(
@@ -702,6 +716,7 @@ fn validate_waits(
     Waits {
         hold_back_chars,
         encoder_wait: Duration::from_millis(encoder_wait_ms),
+        encoder_queue,
         takeover_wait: Duration::from_secs(wait),
     }
 }

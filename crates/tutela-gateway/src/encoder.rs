@@ -21,9 +21,10 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tutela_types::{Finding, Side};
 
@@ -35,6 +36,26 @@ pub struct EncoderPool {
     slots: Arc<Semaphore>,
     /// How long the user side waits for the encoder, counted from the start of the scan.
     pub wait: Duration,
+    /// Encoder jobs waiting for a slot now.
+    waiting: Arc<AtomicUsize>,
+    /// Past this many waiting jobs the pool is [`saturated`](EncoderPool::saturated).
+    max_waiting: usize,
+}
+
+/// Counts a job as waiting for a slot while it is alive (also when the wait is cancelled).
+struct Waiting(Arc<AtomicUsize>);
+
+impl Waiting {
+    fn new(n: &Arc<AtomicUsize>) -> Self {
+        n.fetch_add(1, Ordering::Relaxed);
+        Self(n.clone())
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// How an encoder scan of the user's message ended.
@@ -90,20 +111,45 @@ impl Pending {
 }
 
 impl EncoderPool {
-    /// `slots` concurrent encoder scans (at least one); the user side waits at most `wait`.
-    pub fn new(slots: usize, wait: Duration) -> Self {
+    /// `slots` concurrent encoder scans (at least one); the user side waits at most `wait`;
+    /// past `max_waiting` jobs waiting for a slot the pool is saturated.
+    pub fn new(slots: usize, wait: Duration, max_waiting: usize) -> Self {
         Self {
             slots: Arc::new(Semaphore::new(slots.max(1))),
             wait,
+            waiting: Arc::new(AtomicUsize::new(0)),
+            max_waiting,
         }
     }
 
     /// One slot per core.
-    pub fn per_core(wait: Duration) -> Self {
+    pub fn per_core(wait: Duration, max_waiting: usize) -> Self {
         Self::new(
             std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
             wait,
+            max_waiting,
         )
+    }
+
+    /// Whether more encoder work waits for a slot than the pool takes on: a new turn that the
+    /// quick tiers do not settle is then refused with 503 (the SDKs retry it) instead of
+    /// joining a queue that only grows (replies are never released unchecked, so an
+    /// unbounded queue would hold every turn for seconds).
+    pub fn saturated(&self) -> bool {
+        self.waiting.load(Ordering::Relaxed) >= self.max_waiting
+    }
+
+    /// Jobs waiting for a slot now (metrics).
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    async fn acquire(
+        slots: &Arc<Semaphore>,
+        waiting: &Arc<AtomicUsize>,
+    ) -> Option<OwnedSemaphorePermit> {
+        let _waiting = Waiting::new(waiting);
+        slots.clone().acquire_owned().await.ok()
     }
 
     /// Starts the encoder scan of a text on the blocking pool; `None` when the scanner has no
@@ -116,17 +162,23 @@ impl EncoderPool {
         }
         let scanner = scanner.clone();
         let slots = self.slots.clone();
+        let waiting = self.waiting.clone();
         let text = text.to_owned();
         let (tx, rx) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
-            let permit = slots.acquire_owned().await.ok();
+            let permit = Self::acquire(&slots, &waiting).await;
             let _ = tokio::task::spawn_blocking(move || {
                 let _permit = permit;
                 let before = crate::scan::windows_here();
                 let f = scanner.scan_encoder(side, &text, None);
                 let _ = tx.send((f, crate::scan::windows_here().wrapping_sub(before)));
                 if side == Side::User {
-                    scanner.prepare_reply(&text);
+                    // Embedding the user turn for the reply's scan ahead of time is worth a
+                    // slot only when another slot is idle: under load it would double the
+                    // encoder's work for replies that mostly never need it.
+                    let spare =
+                        slots.available_permits() > 0 && waiting.load(Ordering::Relaxed) == 0;
+                    scanner.prepare_reply(&text, spare);
                 }
             })
             .await;
@@ -144,7 +196,7 @@ impl EncoderPool {
         &self,
         f: impl FnOnce() -> R + Send + 'static,
     ) -> Option<(R, u64)> {
-        let permit = self.slots.clone().acquire_owned().await.ok();
+        let permit = Self::acquire(&self.slots, &self.waiting).await;
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let before = crate::scan::windows_here();
@@ -158,7 +210,7 @@ impl EncoderPool {
     /// Runs `f` (a scan step that may embed) on this task through `block_in_place`, once a
     /// slot is free; returns its value and the windows it embedded.
     pub async fn run_here<R>(&self, f: impl FnOnce() -> R) -> (R, u64) {
-        let _permit = self.slots.acquire().await.ok();
+        let _permit = Self::acquire(&self.slots, &self.waiting).await;
         blocking(f)
     }
 }

@@ -98,8 +98,8 @@ impl CountingEmbedder {
     }
 
     /// Keeps `text`'s embedding for the next [`embed`](tutela_detect::learned::encoder::Embedder::embed)
-    /// of the same text: the one the user-side scan just made, or a new one.
-    fn keep_ahead(&self, text: &str) {
+    /// of the same text: the one the user-side scan just made, or (with `spare`) a new one.
+    fn keep_ahead(&self, text: &str, spare: bool) {
         let made = WANTED.with(|w| {
             w.borrow_mut()
                 .take()
@@ -107,10 +107,11 @@ impl CountingEmbedder {
         });
         let v = match made {
             Some(v) => v,
-            None => {
+            None if spare => {
                 crate::scan::note_ahead();
                 self.inner.embed(text)
             }
+            None => return,
         };
         let Ok(mut a) = self.ahead.lock() else {
             return;
@@ -234,9 +235,9 @@ impl Scanner for BuiltinScanner {
             .filter(|f| f.tier != tutela_types::Tier::Lexical)
             .collect()
     }
-    fn prepare_reply(&self, user_text: &str) {
+    fn prepare_reply(&self, user_text: &str, spare: bool) {
         match &self.embedder {
-            Some(e) if self.has_encoder(Side::Assistant) => e.keep_ahead(user_text),
+            Some(e) if self.has_encoder(Side::Assistant) => e.keep_ahead(user_text, spare),
             _ => WANTED.with(|w| *w.borrow_mut() = None),
         }
     }
@@ -345,7 +346,7 @@ mod tests {
         // it again.
         WANTED.with(|w| *w.borrow_mut() = Some(("hello there".into(), None)));
         let v = e.embed("hello there");
-        e.keep_ahead("hello there");
+        e.keep_ahead("hello there", true);
         assert_eq!(inner.0.load(Ordering::SeqCst), 1);
         // The assistant side reads it instead of embedding, once.
         assert_eq!(e.embed("hello there"), v);
@@ -353,13 +354,23 @@ mod tests {
         assert_eq!(e.embed("hello there"), v);
         assert_eq!(inner.0.load(Ordering::SeqCst), 2);
         // A message the scan did not embed whole is embedded ahead.
-        e.keep_ahead("a. b. c. d.");
+        e.keep_ahead("a. b. c. d.", true);
         assert_eq!(inner.0.load(Ordering::SeqCst), 3);
         e.embed("a. b. c. d.");
         assert_eq!(inner.0.load(Ordering::SeqCst), 3);
+        // With no spare slot (the encoder busy), nothing new is embedded ahead; what the
+        // scan embedded is still kept.
+        e.keep_ahead("busy. now. x. y.", false);
+        assert_eq!(inner.0.load(Ordering::SeqCst), 3);
+        assert!(e.take_ahead("busy. now. x. y.").is_none());
+        WANTED.with(|w| *w.borrow_mut() = Some(("kept while busy".into(), None)));
+        let k = e.embed("kept while busy");
+        e.keep_ahead("kept while busy", false);
+        assert_eq!(e.take_ahead("kept while busy"), Some(k));
+        assert_eq!(inner.0.load(Ordering::SeqCst), 4);
         // Bounded: the oldest are dropped.
         for i in 0..AHEAD_CAP + 10 {
-            e.keep_ahead(&format!("m{i}"));
+            e.keep_ahead(&format!("m{i}"), true);
         }
         let a = e.ahead.lock().unwrap();
         assert_eq!(a.map.len(), AHEAD_CAP);

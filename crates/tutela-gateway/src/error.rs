@@ -302,6 +302,9 @@ impl IntoResponse for ApiError {
         {
             h.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }
+        if let ApiError::Overloaded(_) = &self {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(1u32));
+        }
         resp
     }
 }

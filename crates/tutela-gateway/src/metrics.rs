@@ -116,6 +116,9 @@ pub struct Metrics {
     pub encoder_timeouts: AtomicU64,
     /// User-side encoder scans that failed.
     pub encoder_failures: AtomicU64,
+    /// Turns refused with 503 because the encoder tier's queue was full (and the quick
+    /// tiers found nothing in the message).
+    pub encoder_shed: AtomicU64,
     /// Time a user turn waited for the encoder once it could otherwise answer (the upstream
     /// reply was there, or no upstream was asked).
     pub encoder_wait: Histogram,
@@ -443,6 +446,11 @@ impl Metrics {
                 c.load(Ordering::Relaxed)
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP tutela_encoder_shed_total Turns refused with 503 because the encoder tier's queue was full and the quick tiers found nothing in the message.\n# TYPE tutela_encoder_shed_total counter\ntutela_encoder_shed_total {}",
+            self.encoder_shed.load(Ordering::Relaxed)
+        );
     }
 
     /// The learned tiers' findings by tier and detector.

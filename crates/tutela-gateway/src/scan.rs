@@ -78,8 +78,9 @@ pub trait Scanner: Send + Sync + 'static {
     /// Work for the assistant side's scan of the reply to `user_text` that can be done ahead,
     /// on the user side's blocking task while the upstream answers (the user turn's embedding,
     /// which the encoder reads beside the reply's). Called right after
-    /// [`Scanner::scan_encoder`] of the same text, on the same thread.
-    fn prepare_reply(&self, _user_text: &str) {}
+    /// [`Scanner::scan_encoder`] of the same text, on the same thread. Without `spare` (the
+    /// encoder is busy) only what that scan already computed is kept; nothing new is embedded.
+    fn prepare_reply(&self, _user_text: &str, _spare: bool) {}
 
     /// Whether the encoder tier is attached for `side`.
     fn has_encoder(&self, _side: Side) -> bool {

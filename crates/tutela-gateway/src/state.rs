@@ -161,7 +161,7 @@ impl AppState {
         admin_token: String,
     ) -> Result<AppState, ApiError> {
         let ids = Ids::new(clock.now());
-        let encoder = EncoderPool::per_core(config.encoder_wait);
+        let encoder = EncoderPool::per_core(config.encoder_wait, config.encoder_queue);
         let metrics = Metrics::default();
         let _ = metrics.tiers.set(scanner.tiers());
         let complaint_limits = crate::limits::ComplaintLimits::new(&config.complaints);

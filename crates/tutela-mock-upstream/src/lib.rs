@@ -117,6 +117,10 @@ pub struct MockConfig {
     pub rules: Vec<Rule>,
     /// Reply when no rule matches.
     pub default_reply: String,
+    /// When not empty, the reply when no rule matches is one of these, chosen by a hash of
+    /// the last user message (the same message always gets the same reply): a load run's
+    /// varied replies.
+    pub replies: Vec<String>,
     /// Model id reported by `/v1/models` and in answers.
     pub model: String,
 }
@@ -130,6 +134,7 @@ impl Default for MockConfig {
             rules: builtin_rules(),
             default_reply: "This is the mock model. I heard you, and I am only a test double."
                 .into(),
+            replies: Vec::new(),
             model: "mock-1".into(),
         }
     }
@@ -314,6 +319,19 @@ fn last_user_text(req: &Value) -> String {
     String::new()
 }
 
+/// The reply to a message no rule matches: one of `replies` by the message's hash, else the
+/// default reply.
+fn unscripted_reply<'a>(config: &'a MockConfig, user: &str) -> &'a str {
+    if config.replies.is_empty() {
+        return &config.default_reply;
+    }
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for b in user.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+    }
+    &config.replies[(h % config.replies.len() as u64) as usize]
+}
+
 fn pick<'a>(config: &'a MockConfig, user: &str) -> Option<&'a Rule> {
     config
         .rules
@@ -336,7 +354,7 @@ async fn completions(State(mock): State<Arc<Mock>>, body: Bytes) -> Response {
     let rule = pick(&mock.config, &user);
     let (text, fault) = rule
         .map(|r| (r.text.as_str(), r.fault))
-        .unwrap_or((mock.config.default_reply.as_str(), Fault::None));
+        .unwrap_or((unscripted_reply(&mock.config, &user), Fault::None));
     let tool_call = rule.and_then(|r| r.tool_call.clone());
     match fault {
         Fault::Status(code) => return error(code, "injected fault"),

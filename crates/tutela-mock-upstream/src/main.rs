@@ -44,13 +44,29 @@ fn run() -> Result<(), String> {
                 config.chunk_delay = Duration::from_millis(ms);
             }
             "--reply" => config.default_reply = value()?,
+            "--replies" => {
+                let path = value()?;
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("cannot read `{path}`: {e}"))?;
+                for (n, line) in text
+                    .lines()
+                    .enumerate()
+                    .filter(|(_, l)| !l.trim().is_empty())
+                {
+                    let reply: String = serde_json::from_str(line)
+                        .map_err(|e| format!("{path}:{}: not a JSON string: {e}", n + 1))?;
+                    config.replies.push(reply);
+                }
+            }
             "--threads" => {
                 let v = value()?;
                 threads = v.parse().map_err(|_| format!("`{v}` is not a number"))?;
             }
             "-h" | "--help" => {
                 println!(
-                    "tutela-mock-upstream [--listen 127.0.0.1:9090] [--latency-ms 0] [--chunk-chars 8] [--chunk-delay-ms 0] [--reply TEXT] [--threads 1]\n\
+                    "tutela-mock-upstream [--listen 127.0.0.1:9090] [--latency-ms 0] [--chunk-chars 8] [--chunk-delay-ms 0] [--reply TEXT] [--replies FILE] [--threads 1]\n\
+                     --replies: a file of JSON strings, one per line; each unscripted message gets one of them\n\
+                     (by a hash of the message).\n\
                      Markers in the last user message inject faults: fault:slow, fault:disconnect,\n\
                      fault:malformed, fault:500, fault:503, fault:429, fault:404, fault:400, fault:hang;\n\
                      and shapes: shape:json, shape:tool (a tool call), shape:human, shape:bye, shape:two (n > 1)."

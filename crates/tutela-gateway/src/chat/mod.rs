@@ -63,7 +63,8 @@ pub(crate) async fn completions(
                 ErrorSource::Internal => &m.requests_internal_err,
             };
             c.fetch_add(1, Ordering::Relaxed);
-            if e.source_kind() != ErrorSource::Client {
+            // Shed turns are counted (`tutela_encoder_shed_total`), not logged one by one.
+            if e.source_kind() != ErrorSource::Client && !matches!(e, ApiError::Overloaded(_)) {
                 tracing::warn!(
                     source = e.source_kind().as_str(),
                     "chat request failed: {e}"
@@ -84,6 +85,7 @@ async fn turn(
     let now = st.clock.now();
     // 1. Parse and validate; the encoder starts on the message at once.
     let req = request::parse(st, headers, body)?;
+    user_side::admit(st, &req)?;
     let encoder = user_side::start_encoder(st, &req);
     // 2. Identity and jurisdiction; a person whose case a human took over talks to them.
     let mut who = identity::resolve(st, &req, now).await?;

@@ -41,6 +41,26 @@ pub(crate) struct UserSide {
     pub(crate) held: Option<OwnedMutexGuard<Option<Cached>>>,
 }
 
+/// Refuses the turn with 503 when the encoder tier's queue is full, unless the quick tiers
+/// find something in the message (a person in crisis gets help lines whatever the load).
+/// Nothing has been recorded yet, so the app's retry is a clean new turn.
+pub(crate) fn admit(st: &AppState, req: &Request) -> Result<(), ApiError> {
+    if !st.encoder.saturated() || !st.scanner.has_encoder(Side::User) {
+        return Ok(());
+    }
+    if !st
+        .scanner
+        .scan_quick(Side::User, &req.chat.user_text, None)
+        .is_empty()
+    {
+        return Ok(());
+    }
+    st.metrics.encoder_shed.fetch_add(1, Ordering::Relaxed);
+    Err(ApiError::Overloaded(
+        "tutela's detectors are at capacity; retry shortly".into(),
+    ))
+}
+
 /// Starts the encoder's scan of the message on the blocking pool, if an encoder is attached:
 /// it runs while the user is found and the quick tiers decide.
 pub(crate) fn start_encoder(st: &AppState, req: &Request) -> Option<Pending> {
