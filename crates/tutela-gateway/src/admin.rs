@@ -306,3 +306,29 @@ pub(crate) async fn verify(
     }))
     .into_response())
 }
+
+/// `POST /admin/users/{id}/follow-up`: the follow-up step after an OR SB 1546 hard stop (a
+/// clinically informed check-in the operator runs) is complete; the person's next turn records
+/// it and lifts the suspension. The event is in the audit log.
+pub(crate) async fn follow_up(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    authorize(&st, &headers)?;
+    let now = st.clock.now();
+    st.clear_suspension(&id, tutela_types::ClearedBy::FollowUp);
+    st.records
+        .audit(AuditEntry {
+            at: now,
+            kind: AuditKind::Admin,
+            user: Some(id.clone()),
+            session: None,
+            jurisdiction: None,
+            payload: AuditPayload::detail(json!({"event": "follow_up_completed"})),
+            profile_hash: String::new(),
+            content_hash: None,
+        })
+        .await;
+    Ok(Json(json!({"user": id, "follow_up": "recorded"})).into_response())
+}

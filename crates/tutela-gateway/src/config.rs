@@ -171,6 +171,9 @@ struct RawStore {
 #[serde(deny_unknown_fields)]
 struct RawEngine {
     idle_reset_minutes: Option<u32>,
+    /// The app shows a continuously visible "AI, not human" disclosure (CT PA 26-15, the
+    /// Conversational AI Safety Act): duties that allow it run no notice clock.
+    persistent_ai_disclosure: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -379,6 +382,9 @@ pub struct Config {
     pub complaints: ComplaintsConfig,
     /// Idle gap that ends a period of continuous use (logged policy parameter).
     pub idle_reset_minutes: u32,
+    /// The deployment declares a persistent AI disclosure in its interface
+    /// (`[engine] persistent_ai_disclosure`).
+    pub persistent_ai_disclosure: bool,
     /// Where notifications to guardians and emergency contacts are POSTed.
     pub webhook_url: Option<String>,
     /// Delivery attempts before a notification is marked failed.
@@ -452,6 +458,7 @@ impl Config {
             app_key_env: secrets.app_key_env,
             complaints,
             idle_reset_minutes: engine.idle_reset_minutes,
+            persistent_ai_disclosure: engine.persistent_ai_disclosure,
             webhook_url: raw.notifications.webhook_url,
             notify_max_attempts: engine.notify_max_attempts,
             notify_retry: engine.notify_retry,
@@ -724,6 +731,7 @@ fn validate_waits(
 /// `[engine]` and `[notifications]`, validated.
 struct EngineAndNotifications {
     idle_reset_minutes: u32,
+    persistent_ai_disclosure: bool,
     notify_max_attempts: u32,
     notify_retry: Duration,
 }
@@ -757,6 +765,7 @@ fn validate_engine(
     }
     EngineAndNotifications {
         idle_reset_minutes,
+        persistent_ai_disclosure: engine.persistent_ai_disclosure.unwrap_or(false),
         notify_max_attempts,
         notify_retry: Duration::from_secs(notifications.retry_secs.unwrap_or(5).max(1)),
     }

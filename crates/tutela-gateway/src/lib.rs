@@ -83,6 +83,7 @@ pub fn app(state: AppState) -> Router {
             "/admin/users/{id}",
             get(admin::get_user).patch(admin::update_user),
         )
+        .route("/admin/users/{id}/follow-up", post(admin::follow_up))
         .route("/admin/users/{id}/export", get(compliance::export_user))
         .route("/admin/users/{id}/data", delete(compliance::delete_user))
         .route("/admin/usage", get(compliance::usage))
@@ -343,7 +344,7 @@ pub async fn build(config: Config, parts: Parts) -> Result<AppState, BuildError>
                 .map_err(|e| BuildError::Profiles(e.to_string()))?,
             options: tutela_policy::EngineOptions {
                 idle_reset_minutes: config.idle_reset_minutes,
-                ..tutela_policy::EngineOptions::default()
+                persistent_ai_disclosure: config.persistent_ai_disclosure,
             },
         }),
     };

@@ -83,6 +83,12 @@ pub struct Inner {
     /// their next reply says so first. In memory: a restart forgets them (the hand-back itself
     /// is in the audit log).
     handbacks: Mutex<HashMap<String, i64>>,
+    /// Suspended conversations (OR SB 1546 hard stop) a person or the follow-up step cleared,
+    /// whose person has not had a turn since: the next turn hands the clearance to the engine,
+    /// which records the follow-up and lifts the suspension. In memory like the hand-backs: a
+    /// restart forgets them, so the person stays suspended (the safe side) until cleared again;
+    /// the clearance itself is in the audit log.
+    clearances: Mutex<HashMap<String, tutela_types::Clearance>>,
     /// Metrics.
     pub metrics: Metrics,
     /// The admin bearer token.
@@ -180,6 +186,7 @@ impl AppState {
             users: Mutex::new(HashMap::new()),
             waiters: Mutex::new(HashMap::new()),
             handbacks: Mutex::new(HashMap::new()),
+            clearances: Mutex::new(HashMap::new()),
             metrics,
             app_key,
             complaint_limits,
@@ -276,8 +283,24 @@ impl AppState {
         if let Ok(mut h) = self.handbacks.lock() {
             h.insert(user.to_owned(), case);
         }
+        // A person from the team resolved the case: that clears a hard stop too.
+        self.clear_suspension(user, tutela_types::ClearedBy::Human);
         self.forget_user(user).await;
         self.waiter(user).notify_waiters();
+    }
+
+    /// Notes that `user`'s suspended conversation, if any, was cleared now by `by`; their next
+    /// turn passes it to the engine.
+    pub fn clear_suspension(&self, user: &str, by: tutela_types::ClearedBy) {
+        let at = self.clock.now();
+        if let Ok(mut c) = self.clearances.lock() {
+            c.insert(user.to_owned(), tutela_types::Clearance { at, by });
+        }
+    }
+
+    /// The clearance of `user`'s suspension not yet passed to the engine; taking it removes it.
+    pub fn take_clearance(&self, user: &str) -> Option<tutela_types::Clearance> {
+        self.clearances.lock().ok().and_then(|mut c| c.remove(user))
     }
 
     /// The case handed back to the AI that `user` has not been told of yet; taking it clears it.

@@ -83,7 +83,7 @@ pub(crate) async fn decide(
     let compiled = who.compiled.clone();
     let cached = who.cached()?;
     let user_state = cached.user.state();
-    let session_before = cached.session.clone();
+    let session_before = with_clearance(st, &req.user_id, &cached.session);
     let eval = |findings: &[Finding]| {
         compiled.set.evaluate(
             &EvalContext {
@@ -141,6 +141,19 @@ pub(crate) async fn decide(
     }
     st.metrics.learned_findings(&side.findings);
     Ok(side)
+}
+
+/// The clocks to decide on: with the clearance of a suspension (OR hard stop) that a person or
+/// the follow-up step gave since the last turn, so the engine records the follow-up and lifts it.
+fn with_clearance(st: &AppState, user_id: &str, session: &SessionState) -> SessionState {
+    let mut s = session.clone();
+    let clearance = st.take_clearance(user_id);
+    if let (Some(susp), Some(c)) = (s.suspension.as_mut(), clearance)
+        && susp.cleared.is_none()
+    {
+        susp.cleared = Some(c);
+    }
+    s
 }
 
 /// Writes the clocks a decision advanced into the user's entry (a new period of continuous

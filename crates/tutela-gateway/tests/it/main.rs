@@ -17,6 +17,7 @@ mod controls;
 mod crisis;
 mod encoder;
 mod faults;
+mod hard_stop;
 mod labels;
 mod minors;
 mod openai;
