@@ -72,3 +72,23 @@ unknown = 1
     }
     assert_eq!(errs.0.len(), 4, "{shown}");
 }
+
+/// `[engine] persistent_ai_disclosure`: off unless the deployment declares it (issue 16).
+#[test]
+fn a_persistent_ai_disclosure_is_declared_in_engine() {
+    let c = Config::from_toml("", &HashMap::new()).unwrap();
+    assert!(!c.persistent_ai_disclosure);
+    let c = Config::from_toml(
+        "[engine]\npersistent_ai_disclosure = true\n",
+        &HashMap::new(),
+    )
+    .unwrap();
+    assert!(c.persistent_ai_disclosure);
+    let errs = Config::from_toml(
+        "[engine]\npersistent_ai_disclosure = \"yes\"\n",
+        &HashMap::new(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(errs.contains("engine"), "{errs}");
+}

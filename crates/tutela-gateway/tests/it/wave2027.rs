@@ -1,7 +1,9 @@
-//! Oregon SB 1546's hard stop through the gateway (issue 16): a crisis suspends the AI
-//! conversation; until a person or the follow-up step clears it the model is never asked and
-//! the person is still answered, with the resources; the turn after the clearance records the
-//! follow-up and the model answers again.
+//! The 2027 profiles through the gateway (issue 16).
+//!
+//! Oregon SB 1546's hard stop: a crisis suspends the AI conversation; until a person or the
+//! follow-up step clears it the model is never asked and the person is still answered, with the
+//! resources; the turn after the clearance records the follow-up and the model answers again.
+//! Connecticut PA 26-15: a deployment declaring a persistent AI disclosure gets no notices.
 
 use serde_json::{Value, json};
 
@@ -93,4 +95,25 @@ async fn resolving_the_takeover_case_clears_the_suspension() {
     assert_eq!(v["tutela"]["author"], "model", "{v}");
     assert_eq!(gw.mock.calls(), 1);
     assert!(audit_contains(&gw, "u-or2", "crisis_follow_up").await);
+}
+
+#[tokio::test]
+async fn a_declared_persistent_disclosure_switches_off_connecticuts_notices() {
+    let notices = |v: &Value| v["tutela"]["notices"].as_array().map_or(0, Vec::len);
+    let at = tutela_types::Timestamp::parse("2027-03-01T14:00:00Z").unwrap();
+    let plain = TestGateway::start("baseline = false\n", vec![]).await;
+    plain.clock.set(at);
+    let v = plain.say("u-ct", Some("us-ct"), "hello").await;
+    assert_eq!(notices(&v), 1, "{v}");
+    let declared = TestGateway::start(
+        "baseline = false\n[engine]\npersistent_ai_disclosure = true\n",
+        vec![],
+    )
+    .await;
+    declared.clock.set(at);
+    let v = declared.say("u-ct", Some("us-ct"), "hello").await;
+    assert_eq!(notices(&v), 0, "{v}");
+    // Another law's notice is not switched off by it.
+    let v = declared.say("u-ny", Some("us-ny"), "hello").await;
+    assert_eq!(notices(&v), 1, "{v}");
 }
