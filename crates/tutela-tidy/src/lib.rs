@@ -148,6 +148,10 @@ pub const CLOCK_SEAMS: &[(&str, &str)] = &[
         "crates/tutela-encoder/examples/reference.rs",
         "an example that prints timings next to the reference implementation's",
     ),
+    (
+        "crates/tutela-mock-upstream/src/bin/tutela-load.rs",
+        "the load generator measures latency: it times each request it sends",
+    ),
 ];
 
 /// The files that may hold SQL outside `tutela-store`, and why.
