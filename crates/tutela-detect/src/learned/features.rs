@@ -29,59 +29,104 @@ fn bucket(h: u64, bits: u32) -> u32 {
 }
 
 /// Calls `sink` with the bucket of every feature of `norm` (a normalised sentence).
-#[inline]
+///
+/// The order of the features is part of the definition (training sums them in this order):
+/// per character its 1-gram (non-ASCII only), 2-, 3- and 4-gram ending there, then the word
+/// unigram and bigram a separator closes. An ASCII text (most chat) is read byte by byte;
+/// both loops run the same steps, inlined into the caller so the sink's sums stay in
+/// registers.
+#[inline(always)]
 pub fn for_each(norm: &str, ns: u64, bits: u32, mut sink: impl FnMut(u32)) {
-    let cseed = CHAR_SEED ^ ns;
-    let wseed = WORD_SEED ^ ns;
-    // g[n] = hash of the n+1-gram ending at the previous character.
-    let mut g = [0u64; 3];
-    let mut have = 0usize;
-    let mut word = wseed;
-    let mut in_word = false;
-    let mut prev_word: Option<u64> = None;
-    let mut step = |c: u32, sink: &mut dyn FnMut(u32)| {
-        let c = u64::from(c);
-        let g1 = mix(cseed, c);
-        let g2 = mix(g[0], c);
-        let g3 = mix(g[1], c);
-        let g4 = mix(g[2], c);
+    let mut st = State::new(ns);
+    st.step(u64::from(b' '), bits, &mut sink);
+    if norm.is_ascii() {
+        for &b in norm.as_bytes() {
+            st.step(u64::from(b), bits, &mut sink);
+            st.word(b.is_ascii_alphanumeric(), u64::from(b), bits, &mut sink);
+        }
+    } else {
+        for ch in norm.chars() {
+            st.step(ch as u64, bits, &mut sink);
+            st.word(ch.is_ascii_alphanumeric(), ch as u64, bits, &mut sink);
+        }
+    }
+    if st.in_word {
+        end_word(st.word, &mut st.prev_word, bits, &mut sink);
+    }
+    st.step(u64::from(b' '), bits, &mut sink);
+}
+
+/// The running hashes of [`for_each`].
+struct State {
+    cseed: u64,
+    wseed: u64,
+    /// `g[n]`: hash of the n+1-gram ending at the previous character.
+    g: [u64; 3],
+    /// Characters read so far (counting the leading space), capped at 3.
+    have: u8,
+    word: u64,
+    in_word: bool,
+    prev_word: Option<u64>,
+}
+
+impl State {
+    #[inline(always)]
+    fn new(ns: u64) -> Self {
+        let wseed = WORD_SEED ^ ns;
+        Self {
+            cseed: CHAR_SEED ^ ns,
+            wseed,
+            g: [0; 3],
+            have: 0,
+            word: wseed,
+            in_word: false,
+            prev_word: None,
+        }
+    }
+
+    /// The character n-grams ending at `c`.
+    #[inline(always)]
+    fn step(&mut self, c: u64, bits: u32, sink: &mut impl FnMut(u32)) {
+        let g1 = mix(self.cseed, c);
+        let g2 = mix(self.g[0], c);
+        let g3 = mix(self.g[1], c);
+        let g4 = mix(self.g[2], c);
         // A single Latin letter or digit says nothing; a single ideograph or emoji does.
         if c >= 0x80 {
             sink(bucket(g1, bits));
         }
-        if have >= 1 {
+        if self.have >= 3 {
             sink(bucket(g2, bits));
-        }
-        if have >= 2 {
             sink(bucket(g3, bits));
-        }
-        if have >= 3 {
             sink(bucket(g4, bits));
+        } else {
+            if self.have >= 1 {
+                sink(bucket(g2, bits));
+            }
+            if self.have >= 2 {
+                sink(bucket(g3, bits));
+            }
+            self.have += 1;
         }
-        g = [g1, g2, g3];
-        have += 1;
-    };
-    let sink: &mut dyn FnMut(u32) = &mut sink;
-    step(u32::from(b' '), sink);
-    for ch in norm.chars() {
-        step(ch as u32, sink);
-        if ch.is_ascii_alphanumeric() {
-            word = mix(word, ch as u64);
-            in_word = true;
-        } else if in_word {
-            end_word(word, &mut prev_word, bits, sink);
-            word = wseed;
-            in_word = false;
+        self.g = [g1, g2, g3];
+    }
+
+    /// The word features after the character `c` (`alnum`: an ASCII letter or digit).
+    #[inline(always)]
+    fn word(&mut self, alnum: bool, c: u64, bits: u32, sink: &mut impl FnMut(u32)) {
+        if alnum {
+            self.word = mix(self.word, c);
+            self.in_word = true;
+        } else if self.in_word {
+            end_word(self.word, &mut self.prev_word, bits, sink);
+            self.word = self.wseed;
+            self.in_word = false;
         }
     }
-    if in_word {
-        end_word(word, &mut prev_word, bits, sink);
-    }
-    step(u32::from(b' '), sink);
 }
 
-#[inline]
-fn end_word(word: u64, prev: &mut Option<u64>, bits: u32, sink: &mut dyn FnMut(u32)) {
+#[inline(always)]
+fn end_word(word: u64, prev: &mut Option<u64>, bits: u32, sink: &mut impl FnMut(u32)) {
     sink(bucket(mix(word, 1), bits));
     if let Some(p) = *prev {
         sink(bucket(mix(p, word), bits));
@@ -120,6 +165,73 @@ mod tests {
         let mut c = Vec::new();
         collect("i want to go home", NS_CONTEXT, 16, &mut c);
         assert_ne!(a, c, "namespaces differ");
+    }
+
+    /// The definition [`for_each`] is held to: one step per character, as first written.
+    fn reference(norm: &str, ns: u64, bits: u32, out: &mut Vec<u32>) {
+        let cseed = CHAR_SEED ^ ns;
+        let wseed = WORD_SEED ^ ns;
+        let mut g = [0u64; 3];
+        let mut have = 0usize;
+        let mut step = |c: u64, out: &mut Vec<u32>| {
+            let (g1, g2, g3, g4) = (mix(cseed, c), mix(g[0], c), mix(g[1], c), mix(g[2], c));
+            if c >= 0x80 {
+                out.push(bucket(g1, bits));
+            }
+            for (k, h) in [g2, g3, g4].into_iter().enumerate() {
+                if have > k {
+                    out.push(bucket(h, bits));
+                }
+            }
+            g = [g1, g2, g3];
+            have += 1;
+        };
+        let (mut word, mut in_word, mut prev) = (wseed, false, None::<u64>);
+        let end = |word: u64, prev: &mut Option<u64>, out: &mut Vec<u32>| {
+            out.push(bucket(mix(word, 1), bits));
+            if let Some(p) = *prev {
+                out.push(bucket(mix(p, word), bits));
+            }
+            *prev = Some(word);
+        };
+        step(u64::from(b' '), out);
+        for ch in norm.chars() {
+            step(ch as u64, out);
+            if ch.is_ascii_alphanumeric() {
+                word = mix(word, ch as u64);
+                in_word = true;
+            } else if in_word {
+                end(word, &mut prev, out);
+                word = wseed;
+                in_word = false;
+            }
+        }
+        if in_word {
+            end(word, &mut prev, out);
+        }
+        step(u64::from(b' '), out);
+    }
+
+    #[test]
+    fn features_equal_their_definition() {
+        use proptest::prelude::*;
+        let mut runner = proptest::test_runner::TestRunner::default();
+        runner
+            .run(
+                &(
+                    "[a-z0-9 .,!?]{0,60}|[a-z 我们不想活了😭，。1]{0,30}",
+                    0u64..2,
+                ),
+                |(s, ns)| {
+                    let ns = if ns == 0 { NS_TEXT } else { NS_CONTEXT };
+                    let (mut a, mut b) = (Vec::new(), Vec::new());
+                    collect(&s, ns, 19, &mut a);
+                    reference(&s, ns, 19, &mut b);
+                    prop_assert_eq!(a, b);
+                    Ok(())
+                },
+            )
+            .unwrap();
     }
 
     #[test]

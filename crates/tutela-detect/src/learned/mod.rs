@@ -105,6 +105,10 @@ pub(crate) struct SentenceSum {
 
 /// Counts the script of a normalised text.
 fn script(norm: &str) -> (u32, u32) {
+    if norm.is_ascii() {
+        let latin = norm.bytes().filter(u8::is_ascii_alphabetic).count();
+        return (0, latin as u32);
+    }
     let (mut cjk, mut latin) = (0, 0);
     for c in norm.chars() {
         if c.is_ascii_alphabetic() {
@@ -173,28 +177,68 @@ impl NgramTier {
                 }
             }
         }
-        let mut best: Vec<(f32, u32)> = common
+        // The three best by score, then by index: an insertion into three slots, in place of
+        // sorting every candidate (the same order, since no two candidates tie on both).
+        let mut best: [(f32, u32); 3] = [(0.0, 0); 3];
+        let mut have = 0;
+        for (e, &c) in common.iter().enumerate() {
+            if c == 0 {
+                continue;
+            }
+            let len = index.lens[e];
+            let cand = (c as f32 / ((q.len() * len).max(1) as f32).sqrt(), e as u32);
+            let before = |a: &(f32, u32), b: &(f32, u32)| {
+                b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)) == std::cmp::Ordering::Less
+            };
+            let mut k = have.min(best.len());
+            if k == best.len() && !before(&cand, &best[k - 1]) {
+                continue;
+            }
+            if k == best.len() {
+                k -= 1;
+            }
+            while k > 0 && before(&cand, &best[k - 1]) {
+                best[k] = best[k - 1];
+                k -= 1;
+            }
+            best[k] = cand;
+            have += 1;
+        }
+        best[..have.min(best.len())]
             .iter()
-            .enumerate()
-            .filter(|&(_, &c)| c > 0)
-            .map(|(e, &c)| {
-                let len = index.lens[e];
-                (c as f32 / ((q.len() * len).max(1) as f32).sqrt(), e as u32)
-            })
-            .collect();
-        best.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        best.iter()
-            .take(3)
             .map(|&(_, i)| self.model.meta.examples[i as usize].id.clone())
             .collect()
     }
 }
 
+/// Hashes a feature bucket (already a hash) with one multiply: the posting lists are only
+/// looked up, never iterated, so the hasher changes no result, only the time it takes.
+#[derive(Debug, Default, Clone, Copy)]
+struct BucketHasher(u64);
+
+impl std::hash::Hasher for BucketHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u32(&mut self, x: u32) {
+        self.0 = (self.0 ^ u64::from(x)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type Postings = HashMap<u32, Vec<u32>, std::hash::BuildHasherDefault<BucketHasher>>;
+
 /// The examples' feature sets as posting lists per label: feature → examples holding it.
 #[derive(Debug, Default)]
 struct ExampleIndex {
     /// Per label: posting lists, and how many examples the label has.
-    by_label: HashMap<String, (HashMap<u32, Vec<u32>>, usize)>,
+    by_label: HashMap<String, (Postings, usize)>,
     /// Distinct features per example.
     lens: Vec<usize>,
 }
@@ -253,7 +297,10 @@ pub(crate) struct WindowScan<'a> {
     last: [SentenceSum; WINDOW],
     len: usize,
     fired: [bool; STRIDE],
-    norm: Normalized,
+    /// The normalised sentence ([`crate::normalize::quick_text`]: the text of
+    /// [`Normalized::fill`] without its byte map), and the normaliser's scratch.
+    norm: Vec<u8>,
+    scratch: Normalized,
     /// The normalised text of the sentences in the window (for explanations).
     texts: [String; WINDOW],
 }
@@ -287,7 +334,8 @@ impl<'a> WindowScan<'a> {
             last: [SentenceSum::default(); WINDOW],
             len: 0,
             fired: [false; STRIDE],
-            norm: Normalized::new(),
+            norm: Vec::new(),
+            scratch: Normalized::new(),
             texts: Default::default(),
         }
     }
@@ -302,14 +350,24 @@ impl<'a> WindowScan<'a> {
         out: &mut Vec<Finding>,
         lexical: usize,
     ) {
-        self.norm.fill(seg);
-        if self.norm.text.trim().is_empty() {
+        self.norm.clear();
+        crate::normalize::quick_text(seg, &mut self.scratch, &mut self.norm);
+        let norm = match std::str::from_utf8(&self.norm) {
+            Ok(t) => t,
+            // Not reached (the quick text is UTF-8 by construction); the full normaliser
+            // gives the same text.
+            Err(_) => {
+                self.scratch.fill(seg);
+                &self.scratch.text
+            }
+        };
+        if norm.trim().is_empty() {
             return;
         }
         let model = &self.tier.model;
         let mut part = Partial::default();
-        model.add_text(&self.norm.text, NS_TEXT, &mut part);
-        let (cjk, latin) = script(&self.norm.text);
+        model.add_text(norm, NS_TEXT, &mut part);
+        let (cjk, latin) = script(norm);
         let sum = SentenceSum {
             part,
             cjk,
@@ -325,9 +383,12 @@ impl<'a> WindowScan<'a> {
         }
         self.last[self.len] = sum;
         self.texts[self.len].clear();
-        self.texts[self.len].push_str(&self.norm.text);
+        self.texts[self.len].push_str(norm);
         self.orig[self.len].clear();
-        push_visible(seg, &mut self.orig[self.len]);
+        if self.enc.is_some() {
+            // Only the encoder reads the original text.
+            push_visible(seg, &mut self.orig[self.len]);
+        }
         self.len += 1;
         let mut win = Partial::default();
         let (mut cjk, mut latin) = (0, 0);

@@ -161,8 +161,9 @@ pub enum ModelError {
 pub struct NgramModel {
     /// The header.
     pub meta: Meta,
-    /// `2^bits` rows of [`STRIDE`] quantised weights.
-    weights: Vec<i8>,
+    /// `2^bits` rows of [`STRIDE`] quantised `i8` weights, each row's bytes as one
+    /// little-endian word (one load per feature; see [`NgramModel::add_text`]).
+    rows: Vec<u64>,
 }
 
 /// The running sum of a text's features: per head, the sum of their quantised weights, and
@@ -212,7 +213,11 @@ impl NgramModel {
                 rows * STRIDE
             )));
         }
-        Ok(Self { meta, weights })
+        let rows = weights
+            .chunks_exact(STRIDE)
+            .map(|r| u64::from_le_bytes(std::array::from_fn(|j| r[j] as u8)))
+            .collect();
+        Ok(Self { meta, rows })
     }
 
     /// Reads a model file's bytes.
@@ -230,11 +235,13 @@ impl NgramModel {
     /// The file's bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
         let head = serde_json::to_vec(&self.meta).unwrap_or_default();
-        let mut out = Vec::with_capacity(12 + head.len() + self.weights.len());
+        let mut out = Vec::with_capacity(12 + head.len() + self.rows.len() * STRIDE);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&(head.len() as u32).to_le_bytes());
         out.extend_from_slice(&head);
-        out.extend(self.weights.iter().map(|&x| x as u8));
+        for r in &self.rows {
+            out.extend_from_slice(&r.to_le_bytes());
+        }
         out
     }
 
@@ -249,31 +256,55 @@ impl NgramModel {
     }
 
     /// Adds the features of `norm` (a normalised sentence) in namespace `ns` to `p`.
-    #[inline]
+    ///
+    /// The buckets are hashed into a small buffer first and looked up in a second, tight
+    /// loop: the table does not fit in the cache, and a loop of nothing but independent
+    /// loads keeps many of them in flight.
     pub fn add_text(&self, norm: &str, ns: u64, p: &mut Partial) {
-        let bits = self.meta.bits;
-        let w = &self.weights;
-        let mut acc = p.acc;
-        let mut n = 0u32;
-        features::for_each(norm, ns, bits, |b| {
-            let i = b as usize * STRIDE;
-            if let Some(row) = w.get(i..i + STRIDE) {
-                for (a, &x) in acc.iter_mut().zip(row) {
-                    *a += i32::from(x);
-                }
+        let mut buf = [0u32; LANE_MAX];
+        let mut len = 0;
+        features::for_each(norm, ns, self.meta.bits, |b| {
+            if let Some(slot) = buf.get_mut(len) {
+                *slot = b;
             }
-            n += 1;
+            len += 1;
+            if len == LANE_MAX {
+                self.add_rows(&buf, p);
+                p.n += LANE_MAX as u32;
+                len = 0;
+            }
         });
-        p.acc = acc;
-        p.n += n;
+        self.add_rows(&buf[..len], p);
+        p.n += len as u32;
+    }
+
+    /// Adds the rows `idx` (at most [`LANE_MAX`]) to `p`, exactly: each row (8 `i8`
+    /// weights) is read as one word, its bytes offset by 128 into `0..=255` (`^ 0x80`) and
+    /// added into 16-bit lanes, even heads in one word and odd heads in another; the lanes
+    /// go into `p` minus 128 per row.
+    #[inline(always)]
+    fn add_rows(&self, idx: &[u32], p: &mut Partial) {
+        let (mut even, mut odd) = (0u64, 0u64);
+        for &b in idx {
+            // `b < 2^bits = rows.len()` (checked in `from_parts`); a missing row would read
+            // as zeros.
+            let r = self.rows.get(b as usize).copied().unwrap_or(0) ^ BIAS;
+            even += r & LOW_BYTES;
+            odd += (r >> 8) & LOW_BYTES;
+        }
+        let off = 128 * idx.len() as i32;
+        for k in 0..STRIDE / 2 {
+            p.acc[2 * k] += ((even >> (16 * k)) & 0xFFFF) as i32 - off;
+            p.acc[2 * k + 1] += ((odd >> (16 * k)) & 0xFFFF) as i32 - off;
+        }
     }
 
     /// Adds a named label feature (a lexical label of the context) to `p`.
     pub fn add_label(&self, name: &str, ns: u64, p: &mut Partial) {
-        let i = features::label(name, ns, self.meta.bits) as usize * STRIDE;
-        if let Some(row) = self.weights.get(i..i + STRIDE) {
-            for (a, &x) in p.acc.iter_mut().zip(row) {
-                *a += i32::from(x);
+        let i = features::label(name, ns, self.meta.bits) as usize;
+        if let Some(row) = self.rows.get(i) {
+            for (a, x) in p.acc.iter_mut().zip(row.to_le_bytes()) {
+                *a += i32::from(x as i8);
             }
         }
         p.n += 1;
@@ -297,6 +328,14 @@ impl NgramModel {
         out
     }
 }
+
+/// Flips the sign bit of every byte: an `i8` weight `w` becomes the `u8` `w + 128`.
+const BIAS: u64 = 0x8080_8080_8080_8080;
+/// The low byte of every 16-bit lane.
+const LOW_BYTES: u64 = 0x00FF_00FF_00FF_00FF;
+
+/// Rows summed in 16-bit lanes at most: 256 × 255 < 2^16.
+const LANE_MAX: usize = 256;
 
 /// Features a text is scaled as if it had at least: a very short text ("I am fine") has too
 /// few features to carry strong evidence either way, so its sum is damped instead of being
@@ -354,7 +393,8 @@ mod tests {
         let m = tiny();
         let back = NgramModel::from_bytes(&m.to_bytes()).unwrap();
         assert_eq!(back.meta, m.meta);
-        assert_eq!(back.weights, m.weights);
+        assert_eq!(back.rows, m.rows);
+        assert_eq!(back.to_bytes(), m.to_bytes());
         assert!(NgramModel::from_bytes(b"nope").is_err());
     }
 
@@ -372,6 +412,50 @@ mod tests {
         assert_eq!(a, both);
         let p = m.probs(&a, None);
         assert!(p[0] > 0.0 && p[0] < 1.0);
+    }
+
+    #[test]
+    fn sums_equal_the_plain_sum_of_rows() {
+        // Texts of more than 256 features cross a lane flush; weights at both ends of `i8`.
+        let t = tiny();
+        let extreme: Vec<i8> = (0..t.rows.len() * STRIDE)
+            .map(|i| match i % 3 {
+                0 => -128,
+                1 => 127,
+                _ => (i % 256) as u8 as i8,
+            })
+            .collect();
+        for (m, text) in [
+            t.clone(),
+            NgramModel::from_parts(t.meta.clone(), extreme).unwrap(),
+        ]
+        .into_iter()
+        .flat_map(|m| {
+            [
+                "".to_owned(),
+                "hi".to_owned(),
+                "i really do not know what to do anymore, everything is pointless".to_owned(),
+                "我今天好累 ok honestly 😭 ".repeat(40),
+                "z".repeat(700),
+            ]
+            .map(|t| (m.clone(), t))
+        }) {
+            let text = text.as_str();
+            let mut p = Partial::default();
+            m.add_text(text, features::NS_TEXT, &mut p);
+            let mut want = Partial::default();
+            let mut f = Vec::new();
+            features::collect(text, features::NS_TEXT, m.meta.bits, &mut f);
+            for b in &f {
+                let row = m.rows[*b as usize].to_le_bytes();
+                for (a, x) in want.acc.iter_mut().zip(row) {
+                    *a += i32::from(x as i8);
+                }
+            }
+            want.n = f.len() as u32;
+            assert!(want.n > 0);
+            assert_eq!(p, want, "{text:?}");
+        }
     }
 
     #[test]
