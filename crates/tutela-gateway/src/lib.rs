@@ -292,6 +292,9 @@ pub struct Parts {
     /// Wraps the audit log the writer appends to (fault tests: a log that fails like a full
     /// disk); the store itself otherwise.
     pub audit_log: Option<AuditLogWrap>,
+    /// While set, the writes of an intervention's side effects fail as on a full disk (fault
+    /// tests); never set otherwise.
+    pub side_effects_fault: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// See [`Parts::audit_log`].
@@ -322,7 +325,8 @@ pub async fn build(config: Config, parts: Parts) -> Result<AppState, BuildError>
         Some(dir) => Some(tutela_store::SpillDir::open(dir)?),
         None => None,
     };
-    let records = records::Records::start_with_spill(store, log, spill);
+    let mut records = records::Records::start_with_spill(store, log, spill);
+    records.side_effects_fault = parts.side_effects_fault;
     let scanner: Arc<dyn scan::Scanner> = match parts.scanner {
         Some(s) => s,
         #[cfg(feature = "detect")]
@@ -355,6 +359,8 @@ pub async fn build(config: Config, parts: Parts) -> Result<AppState, BuildError>
         None => clock::random_token().map_err(|e| BuildError::Token(e.to_string()))?,
     };
     let state = AppState::new(config, upstream, scanner, policy, records, clock, token)?;
+    // Side effects an earlier process held in the spill directory are written again.
+    chat::replay_held_side_effects(&state);
     tokio::spawn(outbox::run(state.clone()));
     tokio::spawn(compliance::watch_thresholds(state.clone()));
     Ok(state)

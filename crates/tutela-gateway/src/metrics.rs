@@ -98,6 +98,13 @@ pub struct Metrics {
     pub store_write_errors: AtomicU64,
     /// Intervention side effects written by a retry after a failed write.
     pub side_effects_late: AtomicU64,
+    /// Intervention side effects not written yet, retried in the background (a gauge).
+    pub side_effects_held: AtomicU64,
+    /// Intervention side effects held in the spill directory while they could not be written.
+    pub side_effects_spilled: AtomicU64,
+    /// Intervention side effects an earlier process held in the spill directory, written again
+    /// at start.
+    pub side_effects_replayed: AtomicU64,
     /// Complaints refused by the intake's rate limits (429).
     pub complaints_limited: AtomicU64,
     /// Notifications delivered / failed.
@@ -179,6 +186,7 @@ impl Metrics {
     pub fn render(&self, open_escalations: u64, store: &tutela_store::WriterHealth) -> String {
         let mut out = String::with_capacity(4096);
         self.render_store(&mut out, store);
+        self.render_side_effects(&mut out);
         self.render_counters(&mut out);
         self.render_tiers(&mut out);
         self.render_encoder(&mut out);
@@ -275,6 +283,36 @@ impl Metrics {
                 self.store_write_errors.load(Ordering::Relaxed),
             ),
         ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+            );
+        }
+    }
+
+    /// Intervention side effects that could not be written at once.
+    fn render_side_effects(&self, out: &mut String) {
+        for (name, kind, help, v) in [
+            (
+                "tutela_side_effects_held",
+                "gauge",
+                "Intervention side effects (case, notifications, rows, counters) not written yet, retried until they are.",
+                &self.side_effects_held,
+            ),
+            (
+                "tutela_side_effects_spilled_total",
+                "counter",
+                "Intervention side effects held in the spill directory while they could not be written.",
+                &self.side_effects_spilled,
+            ),
+            (
+                "tutela_side_effects_replayed_total",
+                "counter",
+                "Intervention side effects an earlier process held in the spill directory, written again at start.",
+                &self.side_effects_replayed,
+            ),
+        ] {
+            let v = v.load(Ordering::Relaxed);
             let _ = writeln!(
                 out,
                 "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"

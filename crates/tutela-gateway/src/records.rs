@@ -21,6 +21,12 @@ pub struct Records {
     writer: AuditWriter,
     /// Salted hashes for subjects and content.
     pub pseudonyms: Pseudonymizer,
+    /// The spill directory (`[store] spill_dir`), where an intervention's side effects that
+    /// cannot be written are held too (`chat::effects`).
+    pub(crate) spill: Option<tutela_store::SpillDir>,
+    /// While set, an intervention's side effects fail as on a full disk (fault tests,
+    /// [`crate::Parts::side_effects_fault`]).
+    pub(crate) side_effects_fault: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Records {
@@ -39,13 +45,15 @@ impl Records {
     ) -> Self {
         let pseudonyms = sqlite.pseudonyms().clone();
         let turns: Arc<dyn SessionStore> = sqlite.clone();
-        let writer = AuditWriter::spawn_with_spill(log, turns, pseudonyms.clone(), spill);
+        let writer = AuditWriter::spawn_with_spill(log, turns, pseudonyms.clone(), spill.clone());
         let backend: Arc<dyn Backend> = sqlite.clone();
         Self {
             backend,
             sqlite,
             writer,
             pseudonyms,
+            spill,
+            side_effects_fault: None,
         }
     }
 

@@ -104,7 +104,7 @@ pub use crate::obligations::{
     AppealTierCount, EscalationStats, FindingTierCount, ImportUser, InterventionTierCount,
     NewObligation, ObligationKind, ObligationRecord, ObligationStore, Registration,
 };
-pub use crate::spill::{SpillDir, SpillError, SpillMark};
+pub use crate::spill::{HeldItem, SpillDir, SpillError, SpillMark};
 pub use crate::sqlite::{SqliteStore, StoreOptions};
 pub use crate::staff::{NewStaff, Staff, StaffRole, StaffSession, StaffStore};
 pub use crate::traits::{

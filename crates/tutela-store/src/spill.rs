@@ -21,8 +21,18 @@
 //! Names: `audit-spill-<database tag>-<id>.jsonl`, where the tag is a hash of the database's
 //! pseudonym salt, so one directory can serve several databases.
 //!
-//! Only audit records are spilled. A normal turn's clocks and usage (`TurnRecord`) stay in
-//! memory while writes fail, as before: kill -9 during an outage may lose those.
+//! Only audit records go through the writer's spill files. A normal turn's clocks and usage
+//! (`TurnRecord`) stay in memory while writes fail, as before: kill -9 during an outage may
+//! lose those.
+//!
+//! Held items ([`SpillDir::hold`]): other writes a caller could not make during an outage (the
+//! gateway's side effects of an intervention: the crisis team's case, notifications,
+//! intervention rows, counters) go to the same directory, one file each
+//! (`<kind>-spill-<database tag>-<order>-<id>.json`), written under a temporary name, fsync'd,
+//! renamed and the directory fsync'd, so after a crash a file is whole or absent. The caller
+//! removes it once the write succeeded ([`HeldItem::release`]) and reads what an earlier
+//! process left at start ([`SpillDir::held`]). The body is the caller's; the store does not
+//! read it.
 
 use std::fs::{File, OpenOptions};
 use std::hash::{BuildHasher, Hash, Hasher};
@@ -162,6 +172,89 @@ impl SpillDir {
             id,
             next: 0,
         })
+    }
+}
+
+/// One held item in the spill directory (see [`SpillDir::hold`]).
+#[derive(Debug)]
+pub struct HeldItem {
+    path: PathBuf,
+}
+
+impl HeldItem {
+    /// Its file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Removes the file: what it held is written.
+    pub fn release(self) -> Result<(), SpillError> {
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io(&self.path)(e)),
+        }
+    }
+}
+
+impl SpillDir {
+    fn held_prefix(kind: &str, database: &str) -> String {
+        format!("{kind}-spill-{database}-")
+    }
+
+    /// Writes one held item of `kind` (letters, digits and `_`; not `audit`) for `database`:
+    /// `body` under a temporary name, fsync'd, renamed, the directory fsync'd. `order` sorts
+    /// the items [`SpillDir::held`] gives back (a time; equal ones in any order).
+    pub fn hold(
+        &self,
+        kind: &str,
+        database: &str,
+        order: i64,
+        body: &[u8],
+    ) -> Result<HeldItem, SpillError> {
+        debug_assert!(
+            kind != "audit" && kind.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+            "held item kind `{kind}`"
+        );
+        let id = fresh_id(order);
+        let name = format!(
+            "{}{:020}-{id}.json",
+            Self::held_prefix(kind, database),
+            order.max(0)
+        );
+        let path = self.dir.join(&name);
+        let tmp = self.dir.join(format!(".{name}.tmp"));
+        let mut f = File::create(&tmp).map_err(io(&tmp))?;
+        f.write_all(body)
+            .and_then(|()| f.sync_all())
+            .map_err(io(&tmp))?;
+        drop(f);
+        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        // The new name must survive a crash too.
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(&self.dir))?;
+        Ok(HeldItem { path })
+    }
+
+    /// The items of `kind` held for `database` (an earlier process's), oldest first, with
+    /// their bodies. Temporary files a crash left (never acknowledged) are removed.
+    pub fn held(&self, kind: &str, database: &str) -> Result<Vec<(HeldItem, Vec<u8>)>, SpillError> {
+        let prefix = Self::held_prefix(kind, database);
+        let mut items = Vec::new();
+        for entry in std::fs::read_dir(&self.dir).map_err(io(&self.dir))? {
+            let entry = entry.map_err(io(&self.dir))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            if name.starts_with(&format!(".{prefix}")) && name.ends_with(".tmp") {
+                let _ = std::fs::remove_file(&path);
+            } else if name.starts_with(&prefix) && name.ends_with(".json") {
+                let body = std::fs::read(&path).map_err(io(&path))?;
+                items.push((name, HeldItem { path }, body));
+            }
+        }
+        items.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(items.into_iter().map(|(_, i, b)| (i, b)).collect())
     }
 }
 
@@ -367,6 +460,29 @@ mod tests {
         );
         assert_eq!(with_mark("{}", "x", 0), r#"{"spill":{"file":"x","n":0}}"#);
         assert_eq!(mark_of(r#"{"findings":[]}"#), None);
+    }
+
+    #[test]
+    fn held_items_are_whole_files_read_back_in_order_and_released() {
+        let base = std::env::temp_dir().join(format!("tutela-held-{}", fresh_id(0)));
+        let dir = SpillDir::open(&base).unwrap();
+        let b = dir.hold("effects", "db1", 20, b"second").unwrap();
+        let a = dir.hold("effects", "db1", 10, b"first").unwrap();
+        dir.hold("effects", "db2", 5, b"other database").unwrap();
+        dir.hold("other", "db1", 5, b"other kind").unwrap();
+        std::fs::write(base.join(".effects-spill-db1-x.json.tmp"), b"cut short").unwrap();
+        let held = dir.held("effects", "db1").unwrap();
+        let bodies: Vec<&[u8]> = held.iter().map(|(_, b)| b.as_slice()).collect();
+        assert_eq!(bodies, [b"first".as_slice(), b"second".as_slice()]);
+        assert!(!base.join(".effects-spill-db1-x.json.tmp").exists());
+        assert_eq!(held[0].0.path(), a.path());
+        a.release().unwrap();
+        b.release().unwrap();
+        let held = dir.held("effects", "db1").unwrap();
+        assert!(held.is_empty());
+        // The writer's own files are not held items, and held items are not its files.
+        assert!(dir.leftovers("db1").unwrap().is_empty());
+        std::fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]

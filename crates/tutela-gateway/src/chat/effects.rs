@@ -4,17 +4,22 @@
 //! for the crisis team, notifications, counters, the session's end, intervention rows); a
 //! normal turn's clocks queued for the one writer and its record kept for the assistant side.
 //! The assistant side's interventions come through [`side_effects`] too (`verdict`).
+//! Side effects that cannot be written (a full disk) are retried until they are, and held in
+//! the spill directory meanwhile so that a restart writes them ([`retry_side_effects`]).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tutela_store::{
-    AuditEntry, AuditKind, AuditPayload, ContactAddress, Intervention, NewEscalation,
+    AuditEntry, AuditKind, AuditPayload, ContactAddress, HeldItem, Intervention, NewEscalation,
     NewNotification, TurnRecord, User, UserUpdate,
 };
-use tutela_types::{Action, AgeState, Counter, Decision, Finding, Side, Timestamp, UserState};
+use tutela_types::{
+    Action, AgeState, Counter, Decision, Finding, SessionState, Side, Timestamp, UserState,
+};
 
 use crate::error::ApiError;
 use crate::state::{AppState, Cached, Compiled};
@@ -186,9 +191,11 @@ pub(crate) async fn durable(st: &AppState, audit: AuditEntry) -> Option<i64> {
 /// A decision's side effects, with what they are written for (kept to write them again
 /// after a failed write, see [`retry_side_effects`]).
 pub(crate) struct Effects {
-    pub(crate) compiled: Arc<Compiled>,
+    /// The composed jurisdiction's label.
+    pub(crate) jurisdiction: String,
     pub(crate) decision: Decision,
-    pub(crate) findings: Vec<Finding>,
+    /// The gravest finding's detector, named in the case and the intervention rows.
+    pub(crate) detector: Option<String>,
     pub(crate) side: Side,
     pub(crate) now: Timestamp,
     pub(crate) session_id: String,
@@ -208,9 +215,9 @@ impl Effects {
         now: Timestamp,
     ) -> Self {
         Effects {
-            compiled: compiled.clone(),
+            jurisdiction: compiled.label.clone(),
             decision: side.decision.clone(),
-            findings: side.findings.clone(),
+            detector: gravest(&side.findings),
             side: Side::User,
             now,
             session_id: side.session_id.clone(),
@@ -221,6 +228,14 @@ impl Effects {
     }
 }
 
+/// The gravest finding's detector.
+pub(crate) fn gravest(findings: &[Finding]) -> Option<String> {
+    findings
+        .iter()
+        .max_by(|a, b| a.severity.cmp(&b.severity))
+        .map(|f| f.detector.as_str().to_owned())
+}
+
 /// Carries out the side effects of a decision: minors' mode, escalation, notifications,
 /// counters, session end, and the intervention rows. Returns the escalation case id.
 pub(crate) async fn side_effects(
@@ -228,11 +243,14 @@ pub(crate) async fn side_effects(
     cached: &mut Cached,
     e: &Effects,
 ) -> Result<Option<i64>, ApiError> {
-    let detector = e
-        .findings
-        .iter()
-        .max_by(|a, b| a.severity.cmp(&b.severity))
-        .map(|f| f.detector.as_str().to_owned());
+    if let Some(fault) = &st.records.side_effects_fault
+        && fault.load(Ordering::SeqCst)
+    {
+        return Err(ApiError::Internal(
+            "database or disk is full (fault test)".into(),
+        ));
+    }
+    let detector = e.detector.clone();
     let mut case_id = None;
     let mut rows = Vec::new();
     for d in &e.decision.actions {
@@ -246,7 +264,7 @@ pub(crate) async fn side_effects(
                 at: e.now,
                 user_id: Some(cached.user.id.clone()),
                 session_id: Some(e.session_id.clone()),
-                jurisdiction: e.compiled.label.clone(),
+                jurisdiction: e.jurisdiction.clone(),
                 detector: detector.clone(),
                 side: Some(e.side),
                 action: d.action.clone(),
@@ -293,7 +311,7 @@ async fn act(
                 .open_escalation(&NewEscalation {
                     user_id: cached.user.id.clone(),
                     session_id: Some(e.session_id.clone()),
-                    jurisdiction: Some(e.compiled.label.clone()),
+                    jurisdiction: Some(e.jurisdiction.clone()),
                     severity: *severity,
                     takeover: *takeover,
                     detector: detector.clone(),
@@ -307,7 +325,7 @@ async fn act(
             return Ok(Some(esc.id));
         }
         Action::Count { counter } => {
-            b.bump(*counter, &e.compiled.label, e.now, 1).await?;
+            b.bump(*counter, &e.jurisdiction, e.now, 1).await?;
         }
         Action::EndSession { reason } => {
             let r = serde_json::to_value(reason)
@@ -334,7 +352,7 @@ async fn notify(
         "user": cached.user.id,
         "contact_kind": contact.kind,
         "escalation": case_id,
-        "jurisdiction": e.compiled.label,
+        "jurisdiction": e.jurisdiction,
         "at": e.now,
         "language": e.lang.code(),
         "message": match e.lang {
@@ -356,41 +374,205 @@ async fn notify(
     Ok(())
 }
 
-/// Side effects retried after a failed write: for about an hour, backing off to 5 s.
-const SIDE_EFFECT_ATTEMPTS: u32 = 720;
+/// The longest wait between two attempts to write held side effects.
+const RETRY_MAX_DELAY: Duration = Duration::from_secs(5);
+
+/// Held side effects still not written are logged at error level once per this many
+/// attempts (about every ten minutes at the longest wait).
+const ERROR_LOG_EVERY: u64 = 120;
+
+/// The kind of the spill directory's held items that are side effects.
+const HELD_KIND: &str = "effects";
 
 /// When the store cannot write an intervention's side effects (a full disk), the reply has
 /// already gone out; the case for the crisis team, the notifications, the intervention rows
-/// and counters must still reach the store. A background task writes them again with a
-/// bounded backoff until they are written (`tutela_side_effects_late_total`), or gives up
-/// after about an hour and logs it at error level. Opening a case is idempotent (the active
-/// case is returned); a counter bumped before the failure may be bumped again.
+/// and counters must still reach the store. They are held: in the spill directory where the
+/// deployment has one (`[store] spill_dir`, one fsync'd file each, so a restart writes them,
+/// [`replay_held_side_effects`]), and in memory, where a background task writes them again
+/// with a bounded backoff (250 ms to 5 s) until they are written, for as long as the process
+/// lives, logging at error level about every ten minutes while they are not
+/// (`tutela_side_effects_held` says how many wait). Opening a case is idempotent (the active
+/// case is returned); a counter bumped, a row or a notification written before the failure,
+/// or before a crash that left the held file behind, may be written again.
 pub(crate) fn retry_side_effects(st: &AppState, cached: Cached, e: Effects) {
+    let held = spill(st, &cached.user.id, &e);
+    keep_trying(st, cached, e, held);
+}
+
+/// Writes the side effects again until they are written, then lets their held file go.
+fn keep_trying(st: &AppState, cached: Cached, e: Effects, held: Option<HeldItem>) {
+    st.metrics.side_effects_held.fetch_add(1, Ordering::Relaxed);
     let st = st.clone();
     tokio::spawn(async move {
         let mut delay = Duration::from_millis(250);
-        for _ in 0..SIDE_EFFECT_ATTEMPTS {
+        let mut attempts: u64 = 0;
+        let written = loop {
             tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(5));
+            delay = (delay * 2).min(RETRY_MAX_DELAY);
+            attempts += 1;
             let mut c = cached.clone();
-            if side_effects(&st, &mut c, &e).await.is_err() {
-                continue;
+            match side_effects(&st, &mut c, &e).await {
+                Ok(_) => break c,
+                Err(err) if attempts.is_multiple_of(ERROR_LOG_EVERY) => tracing::error!(
+                    error = %err,
+                    attempts,
+                    "an intervention's side effects (case, notifications, rows) are still not written; retrying"
+                ),
+                Err(_) => {}
             }
-            st.metrics.side_effects_late.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(
-                "an intervention's side effects were written late, after a failed write"
-            );
-            if e.named
-                && let Some(case) = c.takeover_case
-            {
-                late_takeover(&st, &c.user.id, case).await;
-            }
+        };
+        if let Some(item) = held
+            && let Err(err) = item.release()
+        {
+            tracing::error!(error = %err, "written side effects' spill file cannot be removed; a restart writes them again");
+        }
+        st.metrics.side_effects_held.fetch_sub(1, Ordering::Relaxed);
+        st.metrics.side_effects_late.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!("an intervention's side effects were written late, after a failed write");
+        if e.named
+            && let Some(case) = written.takeover_case
+        {
+            late_takeover(&st, &written.user.id, case).await;
+        }
+    });
+}
+
+/// Side effects as held in the spill directory: what [`side_effects`] needs, and the user's
+/// id (no chat text).
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeldEffects {
+    tutela_held_effects: u32,
+    user: String,
+    jurisdiction: String,
+    decision: Decision,
+    detector: Option<String>,
+    side: Side,
+    at: Timestamp,
+    session_id: String,
+    lang: String,
+    seq: Option<i64>,
+    named: bool,
+}
+
+impl HeldEffects {
+    fn of(user: &str, e: &Effects) -> Self {
+        HeldEffects {
+            tutela_held_effects: 1,
+            user: user.to_owned(),
+            jurisdiction: e.jurisdiction.clone(),
+            decision: e.decision.clone(),
+            detector: e.detector.clone(),
+            side: e.side,
+            at: e.now,
+            session_id: e.session_id.clone(),
+            lang: e.lang.code().to_owned(),
+            seq: e.seq,
+            named: e.named,
+        }
+    }
+
+    fn into_effects(self) -> (String, Effects) {
+        let lang = if self.lang == Lang::Zh.code() {
+            Lang::Zh
+        } else {
+            Lang::En
+        };
+        let e = Effects {
+            jurisdiction: self.jurisdiction,
+            decision: self.decision,
+            detector: self.detector,
+            side: self.side,
+            now: self.at,
+            session_id: self.session_id,
+            lang,
+            seq: self.seq,
+            named: self.named,
+        };
+        (self.user, e)
+    }
+}
+
+/// Holds the side effects in the spill directory, if the deployment has one.
+fn spill(st: &AppState, user: &str, e: &Effects) -> Option<HeldItem> {
+    let dir = st.records.spill.as_ref()?;
+    let body = match serde_json::to_vec(&HeldEffects::of(user, e)) {
+        Ok(b) => b,
+        Err(err) => {
+            tracing::error!(error = %err, "side effects cannot be encoded for the spill directory");
+            return None;
+        }
+    };
+    let tag = st.records.pseudonyms.database_tag();
+    match dir.hold(HELD_KIND, &tag, e.now.unix(), &body) {
+        Ok(item) => {
+            st.metrics
+                .side_effects_spilled
+                .fetch_add(1, Ordering::Relaxed);
+            Some(item)
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "an intervention's side effects cannot be held in the spill directory; they are retried in memory only (lost if the process ends first)");
+            None
+        }
+    }
+}
+
+/// At start: the side effects an earlier process held in the spill directory (it ended before
+/// it could write them) are written, with the same retries, and their files removed after.
+pub(crate) fn replay_held_side_effects(st: &AppState) {
+    let Some(dir) = st.records.spill.as_ref() else {
+        return;
+    };
+    let items = match dir.held(HELD_KIND, &st.records.pseudonyms.database_tag()) {
+        Ok(items) => items,
+        Err(err) => {
+            tracing::error!(error = %err, "held side effects cannot be read; they stay in the spill directory");
             return;
         }
-        tracing::error!(
-            "gave up writing an intervention's side effects (case, notifications, rows) after an hour of failed writes"
-        );
-    });
+    };
+    for (item, body) in items {
+        let held: HeldEffects = match serde_json::from_slice(&body) {
+            Ok(h) => h,
+            Err(err) => {
+                let path = item.path().display().to_string();
+                tracing::error!(error = %err, path, "a held side effects file cannot be read; it stays in the spill directory");
+                continue;
+            }
+        };
+        st.metrics
+            .side_effects_replayed
+            .fetch_add(1, Ordering::Relaxed);
+        let (user, e) = held.into_effects();
+        let st = st.clone();
+        tokio::spawn(async move {
+            let cached = replayed_user(&st, &user, &e).await;
+            keep_trying(&st, cached, e, Some(item));
+        });
+    }
+}
+
+/// The user of replayed side effects, read from the store (their contacts, their age state).
+async fn replayed_user(st: &AppState, id: &str, e: &Effects) -> Cached {
+    let mut delay = Duration::from_millis(250);
+    let user = loop {
+        match st.records.backend.get_user(id).await {
+            Ok(u) => break u.unwrap_or_else(|| User::new(id, e.now)),
+            Err(err) => {
+                tracing::error!(error = %err, "the user of held side effects cannot be read; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(RETRY_MAX_DELAY);
+            }
+        }
+    };
+    Cached {
+        user,
+        session: SessionState::default(),
+        session_id: e.session_id.clone(),
+        takeover_case: None,
+        turns: 0,
+        deferred_notice: None,
+    }
 }
 
 /// A takeover case opened late reaches the user's cache entry.

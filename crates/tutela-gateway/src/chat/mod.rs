@@ -31,6 +31,8 @@ mod user_side;
 mod verdict;
 mod whole;
 
+pub(crate) use effects::replay_held_side_effects;
+
 use std::sync::atomic::Ordering;
 
 use axum::body::Bytes;

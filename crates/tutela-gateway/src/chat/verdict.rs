@@ -164,9 +164,9 @@ async fn intervene(ctx: &TurnCtx, audit: AuditEntry, findings: &[Finding], decis
         }),
     };
     let e = Effects {
-        compiled: ctx.compiled.clone(),
+        jurisdiction: ctx.compiled.label.clone(),
         decision: decision.clone(),
-        findings: findings.to_vec(),
+        detector: effects::gravest(findings),
         side: Side::Assistant,
         now: ctx.now,
         session_id: ctx.session_id.clone(),

@@ -138,3 +138,153 @@ async fn crisis_reply_reaches_the_person_while_the_disk_is_full() {
         "{metrics}"
     );
 }
+
+/// A gateway over the database file and spill directory in `dir`, its side effects failing
+/// while `fault` is set.
+#[expect(clippy::unwrap_used, reason = "a test helper fails the test loudly")]
+async fn gateway_on_disk(dir: &std::path::Path, fault: Arc<AtomicBool>) -> TestGateway {
+    let mock = crate::support::mock(vec![]).await;
+    let text = format!(
+        "database = \"{}\"\n[store]\nspill_dir = \"{}\"\n[upstream]\nkind = \"openai\"\nbase_url = \"{}\"\n",
+        dir.join("tutela.db").display(),
+        dir.join("spill").display(),
+        mock.base_url()
+    );
+    let mut env = std::collections::HashMap::new();
+    env.insert(
+        "TUTELA_ADMIN_TOKEN".to_owned(),
+        crate::support::TOKEN.to_owned(),
+    );
+    let config = tutela_gateway::Config::from_toml(&text, &env).unwrap();
+    let clock = Arc::new(tutela_gateway::ManualClock::new(crate::support::t0()));
+    let state = tutela_gateway::build(
+        config,
+        tutela_gateway::Parts {
+            clock: Some(clock.clone()),
+            scanner: Some(Arc::new(crate::support::FakeScanner)),
+            side_effects_fault: Some(fault),
+            ..tutela_gateway::Parts::default()
+        },
+    )
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = tutela_gateway::app(state.clone())
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    TestGateway {
+        addr,
+        state,
+        mock,
+        clock,
+        http: reqwest::Client::new(),
+    }
+}
+
+fn held_files(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir.join("spill"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("effects-spill-"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// #12 item 4: the crisis team's case, the intervention rows and the counters of a crisis
+/// turn served while the store cannot write them are held in the spill directory; a process
+/// killed before it could write them leaves them there, and the next one writes them.
+#[test]
+fn side_effects_held_in_an_outage_survive_a_kill_through_the_spill_directory() {
+    let dir = std::env::temp_dir().join(format!("tutela-held-effects-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // The first process: every side effect fails; the person still gets the crisis reply.
+    let first = dir.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let gw = gateway_on_disk(&first, Arc::new(AtomicBool::new(true))).await;
+            let (status, _, body) = gw
+                .chat(
+                    "u-held",
+                    Some("us-ca"),
+                    "I want to kill myself tonight",
+                    false,
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+            assert!(body.contains("988"), "{body}");
+            let (_, metrics) = get(&gw, "/metrics").await;
+            assert!(metrics.contains("tutela_side_effects_held 1"), "{metrics}");
+            assert!(
+                metrics.contains("tutela_side_effects_spilled_total 1"),
+                "{metrics}"
+            );
+            assert_eq!(held_files(&first).len(), 1, "{:?}", held_files(&first));
+            let open = gw.state.records.backend.active_escalation("u-held").await;
+            assert!(open.unwrap().is_none(), "the case is not written yet");
+        });
+        // kill -9: the runtime goes, and the retries in memory with it.
+        drop(rt);
+    })
+    .join()
+    .unwrap();
+    assert_eq!(held_files(&dir).len(), 1);
+    // The next process over the same database and spill directory writes them.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let gw = gateway_on_disk(&dir, Arc::new(AtomicBool::new(false))).await;
+        let b = &gw.state.records.backend;
+        let mut case = None;
+        for _ in 0..400 {
+            case = b.active_escalation("u-held").await.unwrap();
+            if case.is_some() && held_files(&dir).is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        let case = case.expect("the crisis team's case is written after the restart");
+        assert_eq!(case.jurisdiction.as_deref(), Some("us-ca"));
+        assert!(held_files(&dir).is_empty(), "{:?}", held_files(&dir));
+        let t = crate::support::t0();
+        let rows = b
+            .interventions_between(
+                tutela_types::Timestamp::from_unix(t.unix() - 60),
+                tutela_types::Timestamp::from_unix(t.unix() + 60),
+                100,
+            )
+            .await
+            .unwrap();
+        assert!(
+            rows.iter().any(|r| r.user_id.as_deref() == Some("u-held")),
+            "intervention rows: {rows:?}"
+        );
+        let day = t.local_date(0);
+        let counters = b.counter_totals(day, day).await.unwrap();
+        assert!(
+            counters.iter().any(|c| c.value > 0),
+            "counters: {counters:?}"
+        );
+        let (_, metrics) = get(&gw, "/metrics").await;
+        assert!(
+            metrics.contains("tutela_side_effects_replayed_total 1"),
+            "{metrics}"
+        );
+        assert!(metrics.contains("tutela_side_effects_held 0"), "{metrics}");
+    });
+    drop(rt);
+    let _ = std::fs::remove_dir_all(&dir);
+}
