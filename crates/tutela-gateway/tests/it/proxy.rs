@@ -183,3 +183,129 @@ async fn anonymous_requests_when_allowed_share_no_takeover() {
     let v = ask("hello").await;
     assert_eq!(v["tutela"]["author"], "model", "{v}");
 }
+
+/// The built-in engine, with what an operator's profile may add on the assistant side: a
+/// reply that is blocked also opens a case for the crisis team and is counted.
+struct EscalatingReplies(tutela_gateway::engines::Engine);
+
+struct EscalatingSet(Arc<dyn tutela_gateway::duties::PolicySet>);
+
+impl tutela_gateway::duties::Policy for EscalatingReplies {
+    fn select(&self, ids: &[String]) -> Result<Arc<dyn tutela_gateway::duties::PolicySet>, String> {
+        Ok(Arc::new(EscalatingSet(self.0.select(ids)?)))
+    }
+}
+
+impl tutela_gateway::duties::PolicySet for EscalatingSet {
+    fn ids(&self) -> Vec<String> {
+        self.0.ids()
+    }
+    fn snapshot_hash(&self) -> &str {
+        self.0.snapshot_hash()
+    }
+    fn evaluate(
+        &self,
+        ctx: &tutela_policy::EvalContext<'_>,
+        findings: &[tutela_types::Finding],
+    ) -> tutela_types::Decision {
+        use tutela_types::{Action, Counter, Decided, Reason, Severity, Side};
+        let mut d = self.0.evaluate(ctx, findings);
+        if ctx.turn.side == Side::Assistant && d.has("block_output") {
+            let reasons = vec![Reason {
+                profile: "operator-test".into(),
+                obligation: "blocked-reply-case".into(),
+                article: "test".into(),
+            }];
+            d.actions.push(Decided {
+                action: Action::Escalate {
+                    takeover: false,
+                    severity: Severity::High,
+                },
+                reasons: reasons.clone(),
+            });
+            d.actions.push(Decided {
+                action: Action::Count {
+                    counter: Counter::RiskDetection,
+                },
+                reasons,
+            });
+        }
+        d
+    }
+}
+
+/// #12 item 15: an intervention on the model's reply to an anonymous request (no `user`)
+/// writes its intervention rows, its counters and its case like a named user's (the turn
+/// carries its user record; it is not looked up again by id).
+#[tokio::test]
+async fn an_anonymous_user_s_reply_intervention_writes_rows_counters_and_case() {
+    let engine = tutela_gateway::engines::Engine {
+        registry: tutela_profile::Registry::builtin().unwrap(),
+        options: tutela_policy::EngineOptions::default(),
+    };
+    let parts = tutela_gateway::Parts {
+        policy: Some(Arc::new(EscalatingReplies(engine))),
+        ..tutela_gateway::Parts::default()
+    };
+    let gw = TestGateway::start_parts(
+        "anonymous = \"allow\"\n",
+        vec![Rule::reply("bye", "Wait, don't go yet, I'll be so lonely.")],
+        parts,
+    )
+    .await;
+    let v: Value = gw
+        .http
+        .post(gw.url("/v1/chat/completions"))
+        .header("X-Tutela-Jurisdiction", "us-ca")
+        .json(&json!({"model": "m", "messages": [{"role": "user", "content": "ok bye, I have to go now"}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!content(&v).contains("lonely"), "{v}");
+    let b = &gw.state.records.backend;
+    let t = support::t0();
+    let rows = b
+        .interventions_between(
+            tutela_types::Timestamp::from_unix(t.unix() - 60),
+            tutela_types::Timestamp::from_unix(t.unix() + 60),
+            100,
+        )
+        .await
+        .unwrap();
+    let replies: Vec<_> = rows
+        .iter()
+        .filter(|r| r.side == Some(tutela_types::Side::Assistant))
+        .collect();
+    assert!(
+        replies.iter().any(|r| r.action.kind() == "block_output"),
+        "the reply's intervention rows: {rows:?}"
+    );
+    assert!(
+        replies
+            .iter()
+            .all(|r| r.user_id.as_deref() == Some("anonymous")),
+        "{replies:?}"
+    );
+    let day = t.local_date(0);
+    let counters = b.counter_totals(day, day).await.unwrap();
+    assert!(
+        counters
+            .iter()
+            .any(|c| c.name == "risk_detection" && c.value == 1),
+        "counters: {counters:?}"
+    );
+    let case = b.active_escalation("anonymous").await.unwrap();
+    assert!(case.is_some(), "the blocked reply's case is open");
+    // The usage report counts the reply's interventions too.
+    let counts = b
+        .intervention_counts(
+            tutela_types::Timestamp::from_unix(t.unix() - 60),
+            tutela_types::Timestamp::from_unix(t.unix() + 60),
+        )
+        .await
+        .unwrap();
+    assert!(!counts.is_empty(), "{counts:?}");
+}

@@ -129,7 +129,15 @@ pub async fn state_with(
     clock: Arc<ManualClock>,
     scanner: Arc<dyn Scanner>,
 ) -> AppState {
-    state_full(extra, "", &mock.base_url(), clock, scanner, None).await
+    state_full(
+        extra,
+        "",
+        &mock.base_url(),
+        clock,
+        scanner,
+        Parts::default(),
+    )
+    .await
 }
 
 /// The state with extra keys in `[upstream]` and any upstream URL.
@@ -139,7 +147,7 @@ pub async fn state_full(
     base_url: &str,
     clock: Arc<ManualClock>,
     scanner: Arc<dyn Scanner>,
-    audit_log: Option<tutela_gateway::AuditLogWrap>,
+    parts: Parts,
 ) -> AppState {
     let text = format!(
         "database = \":memory:\"\n{extra}\n[upstream]\nkind = \"openai\"\nbase_url = \"{base_url}\"\n{upstream_extra}\n"
@@ -152,8 +160,7 @@ pub async fn state_full(
         Parts {
             clock: Some(clock),
             scanner: Some(scanner),
-            audit_log,
-            ..Parts::default()
+            ..parts
         },
     )
     .await
@@ -174,7 +181,7 @@ impl TestGateway {
         let mock = mock(rules).await;
         let scanner = make(&mock);
         let base_url = mock.base_url();
-        Self::serve(mock, extra, "", &base_url, scanner, None).await
+        Self::serve(mock, extra, "", &base_url, scanner, Parts::default()).await
     }
 
     /// A gateway whose audit appends go through the wrapped log (fault tests).
@@ -187,9 +194,20 @@ impl TestGateway {
             "",
             &base_url,
             Arc::new(FakeScanner),
-            Some(audit_log),
+            Parts {
+                audit_log: Some(audit_log),
+                ..Parts::default()
+            },
         )
         .await
+    }
+
+    /// A gateway built with these parts (a policy, fault switches); the clock and the
+    /// detectors are the test's own.
+    pub async fn start_parts(extra: &str, rules: Vec<Rule>, parts: Parts) -> TestGateway {
+        let mock = mock(rules).await;
+        let base_url = mock.base_url();
+        Self::serve(mock, extra, "", &base_url, Arc::new(FakeScanner), parts).await
     }
 
     /// A gateway with extra `[upstream]` keys, in front of `base_url` (the mock's by default).
@@ -207,7 +225,7 @@ impl TestGateway {
             upstream_extra,
             &base_url,
             Arc::new(FakeScanner),
-            None,
+            Parts::default(),
         )
         .await
     }
@@ -218,7 +236,7 @@ impl TestGateway {
         upstream_extra: &str,
         base_url: &str,
         scanner: Arc<dyn Scanner>,
-        audit_log: Option<tutela_gateway::AuditLogWrap>,
+        parts: Parts,
     ) -> TestGateway {
         let clock = Arc::new(ManualClock::new(t0()));
         let state = state_full(
@@ -227,7 +245,7 @@ impl TestGateway {
             base_url,
             clock.clone(),
             scanner,
-            audit_log,
+            parts,
         )
         .await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
