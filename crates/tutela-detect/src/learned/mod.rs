@@ -163,15 +163,16 @@ impl NgramTier {
         features::collect(norm_window, NS_TEXT, bits, &mut q);
         q.sort_unstable();
         q.dedup();
-        let Some((postings, size)) = index.by_label.get(head.as_str()) else {
+        let Some(postings) = index.by_label.get(head.as_str()) else {
             return Vec::new();
         };
         // Features most of the label's examples share say little about which is nearest and
         // cost the most: they are skipped.
-        let cap = (size / 5).max(8);
+        let cap = (postings.size / 5).max(8);
         let mut common = vec![0u32; index.lens.len()];
-        for f in &q {
-            if let Some(list) = postings.get(f).filter(|l| l.len() <= cap) {
+        for &f in &q {
+            let list = postings.get(f);
+            if list.len() <= cap {
                 for &e in list {
                     common[e as usize] += 1;
                 }
@@ -232,13 +233,33 @@ impl std::hash::Hasher for BucketHasher {
     }
 }
 
-type Postings = HashMap<u32, Vec<u32>, std::hash::BuildHasherDefault<BucketHasher>>;
+type BucketMap<V> = HashMap<u32, V, std::hash::BuildHasherDefault<BucketHasher>>;
+
+/// One label's posting lists, flattened: feature → a range of `examples`, the (ascending)
+/// indices of the label's examples that have the feature.
+#[derive(Debug, Default)]
+struct Postings {
+    ranges: BucketMap<(u32, u32)>,
+    examples: Vec<u32>,
+    /// How many examples the label has.
+    size: usize,
+}
+
+impl Postings {
+    /// The examples with feature `f` (none if no example has it).
+    fn get(&self, f: u32) -> &[u32] {
+        self.ranges
+            .get(&f)
+            .and_then(|&(a, b)| self.examples.get(a as usize..b as usize))
+            .unwrap_or_default()
+    }
+}
 
 /// The examples' feature sets as posting lists per label: feature → examples holding it.
 #[derive(Debug, Default)]
 struct ExampleIndex {
-    /// Per label: posting lists, and how many examples the label has.
-    by_label: HashMap<String, (Postings, usize)>,
+    /// Per label: posting lists.
+    by_label: HashMap<String, Postings>,
     /// Distinct features per example.
     lens: Vec<usize>,
 }
@@ -246,6 +267,7 @@ struct ExampleIndex {
 impl ExampleIndex {
     fn build(model: &NgramModel) -> Self {
         let mut out = ExampleIndex::default();
+        let mut lists: HashMap<String, (BucketMap<Vec<u32>>, usize)> = HashMap::new();
         let mut n = Normalized::new();
         for (i, e) in model.meta.examples.iter().enumerate() {
             let mut v = Vec::new();
@@ -256,11 +278,23 @@ impl ExampleIndex {
             v.sort_unstable();
             v.dedup();
             out.lens.push(v.len());
-            let (label, size) = out.by_label.entry(e.label.clone()).or_default();
+            let (label, size) = lists.entry(e.label.clone()).or_default();
             *size += 1;
             for f in v {
                 label.entry(f).or_default().push(i as u32);
             }
+        }
+        for (label, (map, size)) in lists {
+            let mut p = Postings {
+                size,
+                ..Postings::default()
+            };
+            for (f, list) in map {
+                let a = p.examples.len() as u32;
+                p.examples.extend_from_slice(&list);
+                p.ranges.insert(f, (a, p.examples.len() as u32));
+            }
+            out.by_label.insert(label, p);
         }
         out
     }
