@@ -251,6 +251,10 @@ pub trait ObligationStore: Send + Sync {
     async fn appeal_tiers(&self, from: Timestamp, to: Timestamp) -> Result<Vec<AppealTierCount>>;
     /// Inserts users that do not exist yet, in one transaction; returns how many were new.
     async fn import_users(&self, users: &[ImportUser]) -> Result<u64>;
+    /// What the database holds that an import of users whose ids start with `prefix` (a
+    /// simulation) did not write: users with other ids (tombstones included), audit records,
+    /// complaints and staff accounts, each as (what, how many), only those present.
+    async fn foreign_data(&self, prefix: &str) -> Result<Vec<(&'static str, u64)>>;
 }
 
 pub(crate) fn parse_kind(s: &str) -> ObligationKind {

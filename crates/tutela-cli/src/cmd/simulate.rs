@@ -3,6 +3,10 @@
 //! 100,000 monthly active), so the thresholds, obligation records and reports can be seen
 //! working. Deterministic for a seed; prints what it generated (as JSON with `--json`) so a test
 //! can compare the reports with it.
+//!
+//! It fills a database of its own: a database holding anything it did not write (users whose
+//! ids do not start with `sim-`, audit records, complaints, staff accounts) is refused before
+//! anything is written, so simulated users, cases and counters never enter production figures.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -22,7 +26,8 @@ use crate::Outcome;
 /// Arguments of `tutela simulate`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The SQLite database to fill (created if missing).
+    /// The SQLite database to fill (created if missing). A database that holds anything a
+    /// simulation did not write (a deployment's) is refused.
     #[arg(long, value_name = "PATH", default_value = "./tutela-sim.db")]
     db: PathBuf,
     /// Registered users to create (first seen over the twelve months before `--month`).
@@ -117,10 +122,28 @@ fn age_state(r: &mut Rng) -> AgeState {
     }
 }
 
+/// The ids of simulated users start with this.
+const SIM_PREFIX: &str = "sim-";
+
 /// Users imported per transaction.
 const IMPORT_BATCH: usize = 20_000;
 /// Turn records per transaction.
 const TURN_BATCH: usize = 4_096;
+
+/// Refuses a database that holds data a simulation did not write (a deployment's records):
+/// simulated users, cases and counters would enter its figures and queues.
+async fn refuse_foreign_data(store: &Store, db: &std::path::Path) -> Result<()> {
+    let foreign = store.obligations().foreign_data(SIM_PREFIX).await?;
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    let what: Vec<String> = foreign.iter().map(|(w, n)| format!("{n} {w}")).collect();
+    bail!(
+        "`{}` holds data that `tutela simulate` did not write ({}); simulated users, cases and counters would enter its figures: give `--db` a new file",
+        db.display(),
+        what.join(", ")
+    )
+}
 
 /// Runs `tutela simulate`.
 pub fn run(args: Args) -> Result<Outcome> {
@@ -157,6 +180,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         )
         .await
         .with_context(|| format!("cannot open `{}`", args.db.display()))?;
+        refuse_foreign_data(&store, &args.db).await?;
         let mut s = Summary {
             month: format!("{:04}-{:02}", month / 100, month % 100),
             ..Summary::default()
@@ -178,7 +202,7 @@ pub fn run(args: Args) -> Result<Outcome> {
             }
             users.push((age, j));
             batch.push(ImportUser {
-                id: format!("sim-{i:07}"),
+                id: format!("{SIM_PREFIX}{i:07}"),
                 first_seen,
                 registered_at: Some(first_seen),
                 age_state: age,
@@ -204,7 +228,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         let mut turns = Vec::with_capacity(TURN_BATCH);
         let mut pending: Vec<Intervention> = Vec::new();
         for i in 0..args.active {
-            let uid = format!("sim-{i:07}");
+            let uid = format!("{SIM_PREFIX}{i:07}");
             let (age, j) = users[i as usize];
             let set = sets.get(j).context("jurisdiction mix")?;
             let user = UserState {

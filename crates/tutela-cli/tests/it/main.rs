@@ -4,6 +4,7 @@
 //!   the assessment, usage and SB 243 reports show exactly the numbers the simulation produced.
 //! - `assess`: `tutela assess` against a running `tutela serve` is test traffic: no figure,
 //!   count or queue changes, and the reports say how many test turns they left out.
+//! - `simulate`: `tutela simulate` refuses a database that holds a deployment's data.
 //! - `shutdown`: `tutela serve` whose log cannot be written (standard error on a full disk)
 //!   serves, and exits 0 on SIGTERM with every record written.
 
@@ -17,4 +18,5 @@
 mod assess;
 mod reports;
 mod shutdown;
+mod simulate;
 mod tiers;

@@ -305,4 +305,24 @@ impl ObligationStore for SqliteStore {
         tx.commit().await?;
         Ok(added)
     }
+
+    async fn foreign_data(&self, prefix: &str) -> Result<Vec<(&'static str, u64)>> {
+        // `substr` rather than LIKE: an id may hold `%` or `_`.
+        let users: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE substr(id, 1, length(?1)) <> ?1")
+                .bind(prefix)
+                .fetch_one(&self.pool)
+                .await?;
+        let mut out = vec![("users with other ids", count(users))];
+        for (what, sql) in [
+            ("audit records", "SELECT COUNT(*) FROM audit_log"),
+            ("complaints", "SELECT COUNT(*) FROM complaints"),
+            ("staff accounts", "SELECT COUNT(*) FROM staff"),
+        ] {
+            let n: i64 = sqlx::query_scalar(sql).fetch_one(&self.pool).await?;
+            out.push((what, count(n)));
+        }
+        out.retain(|(_, n)| *n > 0);
+        Ok(out)
+    }
 }
