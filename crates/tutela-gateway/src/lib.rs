@@ -110,6 +110,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/chat/completions", post(chat::completions))
         .route("/v1/responses", post(responses::create))
         .route("/v1/models", get(models))
+        .route("/v1/models/{id}", get(model))
         .merge(app_channel)
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -129,6 +130,15 @@ pub fn app(state: AppState) -> Router {
 
 async fn models(State(st): State<AppState>) -> Result<Response, ApiError> {
     let v = st.upstream.models().await?;
+    Ok(axum::Json(v).into_response())
+}
+
+/// `GET /v1/models/{id}` (the SDKs' `models.retrieve`).
+async fn model(
+    State(st): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    let v = st.upstream.model(&id).await?;
     Ok(axum::Json(v).into_response())
 }
 

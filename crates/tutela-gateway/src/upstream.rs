@@ -95,6 +95,22 @@ impl Upstream {
         }
     }
 
+    /// `GET /v1/models/{id}`: the model's object. The demo knows its one model (any other id is
+    /// OpenAI's 404 `model_not_found`); an HTTP upstream is asked, its client errors passed
+    /// through.
+    pub async fn model(&self, id: &str) -> Result<Value, ApiError> {
+        match self {
+            Upstream::Demo if id == demo::MODEL => Ok(
+                json!({"id": demo::MODEL, "object": "model", "created": 0, "owned_by": "tutela-demo"}),
+            ),
+            Upstream::Demo => Err(ApiError::ModelNotFound(id.to_owned())),
+            Upstream::Http(h) => Ok(h
+                .client
+                .get_json(&format!("/models/{}", path_segment(id)))
+                .await?),
+        }
+    }
+
     /// Sends a chat completion request. `raw` is the client's body, forwarded as it came when
     /// nothing needs changing (saves re-serialising it); `body` is the same body parsed (every
     /// field kept) and `chat` what the gateway read of it.
@@ -131,4 +147,18 @@ impl Upstream {
             }
         }
     }
+}
+
+/// `id` as one URL path segment: unreserved characters as they are, every other byte
+/// percent-encoded.
+fn path_segment(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }

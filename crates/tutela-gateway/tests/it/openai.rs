@@ -363,6 +363,24 @@ async fn the_demo_serves_its_model_and_no_other() {
         .await
         .unwrap();
     assert_eq!(models["data"][0]["id"], "tutela-demo");
+    // `models.retrieve`: its one model, and OpenAI's 404 for any other.
+    let r = http
+        .get(format!("{url}/v1/models/tutela-demo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let m: Value = r.json().await.unwrap();
+    assert_eq!(m["id"], "tutela-demo", "{m}");
+    assert_eq!(m["object"], "model", "{m}");
+    let r = http
+        .get(format!("{url}/v1/models/gpt-4o"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "model_not_found", "{v}");
     let r = http
         .post(format!("{url}/v1/chat/completions"))
         .json(&json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "user": "u-d"}))

@@ -135,3 +135,38 @@ fn migrations_are_append_only() {
         &tutela_tidy::check_migrations(MIGRATION_SUMS, &shipped, &present),
     );
 }
+
+/// Every path the gateway's router serves is in `docs/openai-compatibility.md`'s endpoint
+/// tables (the staff API under its `/admin/...` row), so an app developer finds it there.
+#[test]
+fn every_gateway_route_is_in_the_compatibility_table() {
+    let router = read("crates/tutela-gateway/src/lib.rs");
+    let doc = read("docs/openai-compatibility.md");
+    let mut routes = Vec::new();
+    for piece in router.split(".route(").skip(1) {
+        let piece = piece.trim_start();
+        if let Some(rest) = piece.strip_prefix('"')
+            && let Some(end) = rest.find('"')
+        {
+            routes.push(rest[..end].to_owned());
+        }
+    }
+    assert!(
+        routes.iter().any(|r| r == "/v1/chat/completions"),
+        "no route found in the router: {routes:?}"
+    );
+    let missing: Vec<&String> = routes
+        .iter()
+        .filter(|r| {
+            if r.starts_with("/admin/") {
+                !doc.contains("`/admin/...`")
+            } else {
+                !doc.contains(&format!(" {r}`")) && !doc.contains(&format!(" {r}?"))
+            }
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "routes missing from docs/openai-compatibility.md: {missing:?}"
+    );
+}
