@@ -83,10 +83,21 @@ pub(crate) struct StaffBody {
 }
 
 async fn staff_audit(st: &AppState, at: Timestamp, user: &str, detail: serde_json::Value) {
+    user_audit(st, AuditKind::Escalation, at, user, detail).await;
+}
+
+/// A staff action on one user, in the audit log.
+async fn user_audit(
+    st: &AppState,
+    kind: AuditKind,
+    at: Timestamp,
+    user: &str,
+    detail: serde_json::Value,
+) {
     st.records
         .audit(AuditEntry {
             at,
-            kind: AuditKind::Escalation,
+            kind,
             user: Some(user.to_owned()),
             session: None,
             jurisdiction: None,
@@ -238,18 +249,14 @@ pub(crate) async fn update_user(
                     .collect()
             })
             .unwrap_or_default();
-    st.records
-        .audit(AuditEntry {
-            at: now,
-            kind: AuditKind::Admin,
-            user: Some(id.clone()),
-            session: None,
-            jurisdiction: None,
-            payload: AuditPayload::detail(json!({"event": "user_updated", "fields": fields})),
-            profile_hash: String::new(),
-            content_hash: None,
-        })
-        .await;
+    user_audit(
+        &st,
+        AuditKind::Admin,
+        now,
+        &id,
+        json!({"event": "user_updated", "fields": fields}),
+    )
+    .await;
     Ok(Json(json!({"user": user})).into_response())
 }
 
@@ -318,17 +325,13 @@ pub(crate) async fn follow_up(
     authorize(&st, &headers)?;
     let now = st.clock.now();
     st.clear_suspension(&id, tutela_types::ClearedBy::FollowUp);
-    st.records
-        .audit(AuditEntry {
-            at: now,
-            kind: AuditKind::Admin,
-            user: Some(id.clone()),
-            session: None,
-            jurisdiction: None,
-            payload: AuditPayload::detail(json!({"event": "follow_up_completed"})),
-            profile_hash: String::new(),
-            content_hash: None,
-        })
-        .await;
+    user_audit(
+        &st,
+        AuditKind::Admin,
+        now,
+        &id,
+        json!({"event": "follow_up_completed"}),
+    )
+    .await;
     Ok(Json(json!({"user": id, "follow_up": "recorded"})).into_response())
 }

@@ -369,14 +369,7 @@ fn suspension_at_turn(session: &mut SessionState, out: &mut Collector) {
         }
         None => {
             for r in &s.by {
-                out.push(Action::Suspend, r.clone());
-                out.push(
-                    Action::ReplaceReply {
-                        template: ReplyTemplate::CrisisSupport,
-                        resources: true,
-                    },
-                    r.clone(),
-                );
+                push_suspended(out, r);
             }
             out.diagnostics.push(Diagnostic {
                 message: format!(
@@ -390,6 +383,19 @@ fn suspension_at_turn(session: &mut SessionState, out: &mut Collector) {
     }
 }
 
+/// The actions of a suspended conversation for one reason: the AI stays suspended and the
+/// reply is the crisis support template with resources.
+fn push_suspended(out: &mut Collector, r: &Reason) {
+    out.push(Action::Suspend, r.clone());
+    out.push(
+        Action::ReplaceReply {
+            template: ReplyTemplate::CrisisSupport,
+            resources: true,
+        },
+        r.clone(),
+    );
+}
+
 /// A hard stop fired: suspend (or keep suspended, adding the new reasons).
 fn suspend(session: &mut SessionState, out: &mut Collector, reasons: Vec<Reason>, now: Timestamp) {
     let s = session.suspension.get_or_insert_with(|| Suspension {
@@ -398,14 +404,7 @@ fn suspend(session: &mut SessionState, out: &mut Collector, reasons: Vec<Reason>
         cleared: None,
     });
     for r in reasons {
-        out.push(Action::Suspend, r.clone());
-        out.push(
-            Action::ReplaceReply {
-                template: ReplyTemplate::CrisisSupport,
-                resources: true,
-            },
-            r.clone(),
-        );
+        push_suspended(out, &r);
         if !s.by.contains(&r) {
             s.by.push(r);
         }
