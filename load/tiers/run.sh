@@ -43,7 +43,8 @@ gw_port=19180
 pids+=($!)
 
 load() { # url rate -> json
-    "$bin/tutela-load" --url "$1" --rate "$2" --secs "$secs" --bodies "$tmp/mix/bodies.jsonl"
+    "$bin/tutela-load" --url "$1" --rate "$2" --secs "$secs" --bodies "$tmp/mix/bodies.jsonl" \
+        --class 'crisis="user": "crisis-'
 }
 field() { python3 -c "import json,sys; v=json.loads(sys.argv[1]); print(v['$2'] if '$2' != 'statuses' else ','.join('%s:%s'%kv for kv in v['statuses'].items()))" "$1"; }
 metric() { curl -s "http://127.0.0.1:$gw_port/metrics" | awk -v m="$1" '$1==m {print $2}' | head -1; }
@@ -88,6 +89,14 @@ TOML
         enc=$(python3 -c "print('%.2f / %.2f / %.2f' % ((${u1:-0}-${u0:-0})/$n, (${a1:-0}-${a0:-0})/$n, (${c1:-0}-${c0:-0})/$n))")
         echo "| $rate | through tutela | $(field "$g" rate_achieved) | $(field "$g" p50_ms) | $(field "$g" p99_ms) | $(field "$g" p999_ms) | $(field "$g" statuses) | $enc | $((f1 - f0)) |"
         python3 -c "import json,sys; d=json.loads(sys.argv[1]); g=json.loads(sys.argv[2]); print('| $rate | **added by tutela** | | %.3f | %.3f | %.3f | | | |' % (g['p50_ms']-d['p50_ms'], g['p99_ms']-d['p99_ms'], g['p999_ms']-d['p999_ms']))" "$d" "$g"
+        # Crisis turns are durable before they answer (and open a case); the others are not.
+        python3 -c "
+import json,sys
+d=json.loads(sys.argv[1])['classes']; g=json.loads(sys.argv[2])['classes']
+for c,name in (('other','other turns'),('crisis','crisis turns')):
+    if c in d and c in g:
+        print('| $rate | added, %s (%d) | | %.3f | %.3f | %.3f | | | |' % (name, g[c]['requests'], g[c]['p50_ms']-d[c]['p50_ms'], g[c]['p99_ms']-d[c]['p99_ms'], g[c]['p999_ms']-d[c]['p999_ms']))
+" "$d" "$g"
     done
     echo
     echo "tutela resident memory after the runs: $(awk '/VmRSS/ {print $2/1024 " MB"}' "/proc/$gw/status")"

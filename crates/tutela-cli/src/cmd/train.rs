@@ -44,6 +44,11 @@ pub struct Args {
     /// Hash bits of the feature table (`2^bits` rows).
     #[arg(long, default_value_t = Options::default().bits)]
     pub bits: u32,
+    /// Share of the positives only the encoder finds that its gate lets through, for every
+    /// head but crisis and third party (which keep all): 1.0 all; less: fewer embeddings per
+    /// message, at some recall.
+    #[arg(long, default_value_t = Options::default().gate_keep)]
+    pub gate_keep: f32,
     /// Write each validation item's per-head scores (n-gram tier, window maximum) and
     /// lexical findings as JSONL to this file, for analysis.
     #[arg(long, value_name = "FILE")]
@@ -94,6 +99,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         lr: args.lr,
         l2: args.l2,
         bits: args.bits,
+        gate_keep: args.gate_keep,
         ..Options::default()
     };
     let mut det = tutela_detect::Detectors::try_builtin()?;
@@ -116,6 +122,11 @@ pub fn run(args: Args) -> Result<Outcome> {
             items.len()
         ),
     }
+    let chat_ids: std::collections::HashSet<&str> = items
+        .iter()
+        .filter(|i| i.task == "chat")
+        .map(|i| i.id.as_str())
+        .collect();
     for side in [Side::User, Side::Assistant] {
         let mut outcome = train::train_side_with(
             &det,
@@ -170,24 +181,38 @@ pub fn run(args: Args) -> Result<Outcome> {
             let path = out.join(name);
             std::fs::write(&path, heads.to_bytes())
                 .with_context(|| format!("writing {}", path.display()))?;
-            for (h, (c, g)) in heads
+            // Ordinary chat of the training split, out of fold: how much passes each gate.
+            let chat: Vec<&[f32; 8]> = oof
+                .iter()
+                .filter(|(id, _)| chat_ids.contains(id.as_str()))
+                .map(|(_, p)| p)
+                .collect();
+            for (k, (h, (c, g))) in heads
                 .meta
                 .heads
                 .iter()
                 .zip(heads.meta.combined.iter().zip(&heads.meta.gate))
+                .enumerate()
             {
+                let through = chat.iter().filter(|p| p[k] >= *g).count();
                 eprintln!(
-                    "  encoder {:<22} combined en {:.2} zh {:.2} mixed {:.2}  gate {:.3}",
+                    "  encoder {:<22} combined en {:.2} zh {:.2} mixed {:.2}  gate {:.3} ({} of {} chat items)",
                     h.as_str(),
                     c.en,
                     c.zh,
                     c.mixed,
-                    g
+                    g,
+                    through,
+                    chat.len()
                 );
             }
             eprintln!(
-                "  {:.1} % of the training negatives pass the encoder gate -> {}",
+                "  {:.1} % of the training negatives pass the encoder gate{} -> {}",
                 outcome.gate_rate.unwrap_or(0.0) * 100.0,
+                outcome
+                    .gate_rate_chat
+                    .map(|c| format!(" ({:.1} % of ordinary chat)", c * 100.0))
+                    .unwrap_or_default(),
                 path.display()
             );
             det.set_encoder(e.clone(), heads)

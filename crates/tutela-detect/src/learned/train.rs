@@ -58,6 +58,10 @@ pub struct Options {
     pub seed: u64,
     /// Folds for the out-of-fold thresholds (0: keep 0.5).
     pub folds: u32,
+    /// Share of the positives only the encoder finds (out of fold) that its gate keeps, for
+    /// the heads that are not recall-first (crisis and third party keep every one): 1.0 lets
+    /// every one of them reach the encoder; less trades recall for fewer embeddings.
+    pub gate_keep: f32,
 }
 
 impl Default for Options {
@@ -69,6 +73,7 @@ impl Default for Options {
             l2: 1e-6,
             seed: 20261204,
             folds: 5,
+            gate_keep: 0.9,
         }
     }
 }
@@ -432,6 +437,8 @@ pub struct Outcome {
     /// Share of the training split's negatives whose n-gram scores pass the encoder's gate
     /// (how much ordinary traffic reaches the encoder).
     pub gate_rate: Option<f64>,
+    /// The same share for the corpus's ordinary chat items alone (user side).
+    pub gate_rate_chat: Option<f64>,
     /// The training split's ids with their out-of-fold n-gram probabilities (empty without
     /// folds), for analysis.
     pub oof: Vec<(String, [f32; STRIDE])>,
@@ -523,9 +530,9 @@ pub fn train_side_with(
         }
     }
     model.meta.examples = examples(&train, &heads);
-    let (enc_heads, gate_rate) = match embedder {
+    let (enc_heads, gate_rate, gate_rate_chat) = match embedder {
         Some(e) if opt.folds > 1 => {
-            let (h, rate) = train_heads(
+            let (h, rate, chat) = train_heads(
                 e,
                 side,
                 &train,
@@ -535,9 +542,9 @@ pub fn train_side_with(
                 &model,
                 opt,
             );
-            (Some(h), Some(rate))
+            (Some(h), Some(rate), chat)
         }
-        _ => (None, None),
+        _ => (None, None, None),
     };
     let oof = if opt.folds > 1 {
         train.iter().map(|i| i.id.clone()).zip(oof).collect()
@@ -550,6 +557,7 @@ pub fn train_side_with(
         validation_items,
         heads: enc_heads,
         gate_rate,
+        gate_rate_chat,
         oof,
     }
 }
@@ -572,7 +580,7 @@ fn train_heads(
     lex: &[Vec<DetectorId>],
     model: &NgramModel,
     opt: &Options,
-) -> (EncoderHeads, f64) {
+) -> (EncoderHeads, f64, Option<f64>) {
     let with_context = side == Side::Assistant;
     let nh = model.meta.heads.len();
     let mlp = MlpOptions {
@@ -656,24 +664,30 @@ fn train_heads(
     let mut heads = fitted(&all);
     for (h, head) in model.meta.heads.iter().enumerate() {
         let (ngram, combined, confirm, gate) =
-            choose_with_encoder(head, h, rows, oof, &penc, lex, model);
+            choose_with_encoder(head, h, rows, oof, &penc, lex, model, opt.gate_keep);
         heads.meta.ngram[h] = ngram;
         heads.meta.combined[h] = combined;
         heads.meta.confirm[h] = confirm;
         heads.meta.gate[h] = gate;
     }
     // How much ordinary text reaches the encoder: negatives passing some head's gate.
-    let (mut neg, mut gated) = (0usize, 0usize);
+    let (mut neg, mut gated, mut chat, mut chat_gated) = (0usize, 0usize, 0usize, 0usize);
     for (r, p) in rows.iter().zip(oof) {
         if r.targets[..nh]
             .iter()
             .all(|t| !matches!(t, Some((true, _))))
         {
+            let g = usize::from((0..nh).any(|h| p[h] >= heads.meta.gate[h]));
             neg += 1;
-            gated += usize::from((0..nh).any(|h| p[h] >= heads.meta.gate[h]));
+            gated += g;
+            if r.ordinary {
+                chat += 1;
+                chat_gated += g;
+            }
         }
     }
-    (heads, gated as f64 / neg.max(1) as f64)
+    let chat_rate = (chat > 0).then(|| chat_gated as f64 / chat as f64);
+    (heads, gated as f64 / neg.max(1) as f64, chat_rate)
 }
 
 fn heads_meta(
@@ -706,8 +720,9 @@ fn heads_meta(
 /// With the encoder beside it, per language: the n-gram tier's own threshold, the threshold
 /// on the fused probability and the level below which the fused probability overrules a
 /// lexical finding (recall-first heads: at most 0.1), by the same objective as [`choose`];
-/// then the gate: the lowest n-gram probability of a positive the fused decision finds, less
-/// a margin, so gating loses none of them.
+/// then the gate: the lowest n-gram probability of a positive only the encoder finds (or the
+/// `gate_keep` quantile of them), less a margin.
+#[expect(clippy::too_many_arguments, reason = "the training state, passed once")]
 fn choose_with_encoder(
     head: &DetectorId,
     h: usize,
@@ -716,6 +731,7 @@ fn choose_with_encoder(
     penc: &[Vec<f32>],
     lex: &[Vec<DetectorId>],
     model: &NgramModel,
+    gate_keep: f32,
 ) -> (Thresholds, Thresholds, Thresholds, f32) {
     let pick = |lang: Option<TextLang>| -> Option<(f32, f32, f32)> {
         let conf = model.confirm(h, lang.unwrap_or(TextLang::En));
@@ -784,14 +800,30 @@ fn choose_with_encoder(
         zh: zh.2,
         mixed: mixed.2,
     };
-    let mut gate = 1.0f32;
-    for (j, r) in rows.iter().enumerate() {
-        if let Some((true, _)) = r.targets[h]
-            && penc[j][h] >= combined.get(r.lang)
-        {
-            gate = gate.min(oof[j][h]);
-        }
-    }
+    // The positives only the encoder finds: the fused decision passes, the n-gram tier's own
+    // threshold does not, and no lexical finding of a head brings the window to the encoder
+    // anyway (a scan embeds a window with a lexical finding whatever its n-gram scores). The
+    // gate keeps `gate_keep` of them (1.0: every one, the lowest score less a margin).
+    let mut needed: Vec<f32> = rows
+        .iter()
+        .enumerate()
+        .filter(|(j, r)| {
+            matches!(r.targets[h], Some((true, _)))
+                && penc[*j][h] >= combined.get(r.lang)
+                && oof[*j][h] < ngram.get(r.lang)
+                && !lex[*j].iter().any(|d| model.head(d).is_some())
+        })
+        .map(|(j, _)| oof[j][h])
+        .collect();
+    needed.sort_by(f32::total_cmp);
+    // A person at risk is worth an embedding: recall-first heads keep every such positive.
+    let keep = if recall_first(head) {
+        1.0
+    } else {
+        gate_keep.clamp(0.0, 1.0)
+    };
+    let drop = ((1.0 - keep) * needed.len() as f32).floor() as usize;
+    let gate = needed.get(drop).copied().unwrap_or(1.0);
     // A window whose n-gram probability is far below the tier's own threshold is not worth
     // the encoder's time (ordinary small talk must not reach it): at least a quarter of the
     // lowest threshold for recall-first heads, half of it for the others.

@@ -193,6 +193,23 @@ fn encoder_tier_trains_gates_and_streams_invariantly() {
     assert_eq!(heads.meta.encoder, "bag-of-characters@test");
     let rate = out.gate_rate.expect("gate rate");
     assert!((0.0..=1.0).contains(&rate));
+    // A gate that keeps fewer of the positives only the encoder finds is never lower, so no
+    // more text reaches the encoder.
+    let fewer = train::train_side_with(
+        det,
+        &items,
+        Side::User,
+        &Options {
+            gate_keep: 0.5,
+            ..opt
+        },
+        Some(e.as_ref()),
+    );
+    let fewer_heads = fewer.heads.as_ref().expect("heads");
+    for (a, b) in fewer_heads.meta.gate.iter().zip(&heads.meta.gate) {
+        assert!(a >= b, "gate {a} below {b}");
+    }
+    assert!(fewer.gate_rate.expect("gate rate") <= rate);
     let back = tutela_detect::learned::encoder::EncoderHeads::from_bytes(&heads.to_bytes())
         .expect("bytes");
     assert_eq!(back.meta, heads.meta);

@@ -4,7 +4,9 @@
 //! request was due, not from when it was sent (a slow server cannot hide its queue by slowing
 //! the generator down). Prints one JSON object: requests sent, achieved rate, latency
 //! percentiles in milliseconds, statuses, and requests never sent because `--max-in-flight`
-//! were waiting.
+//! were waiting. With `--class NAME=TEXT`, the requests whose body contains TEXT also get
+//! their own percentiles under `classes.NAME` (and the rest under `classes.other`), so a
+//! recipe can tell, say, crisis turns (durable before they answer) from the others.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -20,6 +22,7 @@ struct Args {
     secs: f64,
     headers: Vec<(String, String)>,
     max_in_flight: usize,
+    classes: Vec<(String, String)>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -27,6 +30,7 @@ fn parse() -> Result<Args, String> {
     let mut bodies_path = None;
     let (mut rate, mut secs, mut max_in_flight) = (100.0, 10.0, 4096usize);
     let mut headers = Vec::new();
+    let mut classes = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("`{flag}` needs a value"));
@@ -47,9 +51,16 @@ fn parse() -> Result<Args, String> {
                     .ok_or_else(|| format!("--header `{v}`: want NAME:VALUE"))?;
                 headers.push((k.trim().to_owned(), val.trim().to_owned()));
             }
+            "--class" => {
+                let v = value()?;
+                let (k, text) = v
+                    .split_once('=')
+                    .ok_or_else(|| format!("--class `{v}`: want NAME=TEXT"))?;
+                classes.push((k.trim().to_owned(), text.to_owned()));
+            }
             "-h" | "--help" => {
                 println!(
-                    "tutela-load --url URL --bodies FILE.jsonl [--rate 100] [--secs 10] [--header NAME:VALUE]... [--max-in-flight 4096]"
+                    "tutela-load --url URL --bodies FILE.jsonl [--rate 100] [--secs 10] [--header NAME:VALUE]... [--class NAME=TEXT]... [--max-in-flight 4096]"
                 );
                 std::process::exit(0);
             }
@@ -76,6 +87,7 @@ fn parse() -> Result<Args, String> {
         secs,
         headers,
         max_in_flight,
+        classes,
     })
 }
 
@@ -83,6 +95,30 @@ fn parse() -> Result<Args, String> {
 struct Tally {
     latencies_us: Vec<u64>,
     statuses: BTreeMap<String, u64>,
+    /// Latencies per `--class` (and `other`).
+    by_class: BTreeMap<String, Vec<u64>>,
+}
+
+/// The `q` quantile (ms) of sorted microseconds.
+fn pct(v: &[u64], q: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let i = ((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1;
+    v[i] as f64 / 1000.0
+}
+
+/// Latency percentiles (ms) of sorted microseconds.
+fn percentiles(v: &[u64]) -> serde_json::Value {
+    let pct = |q: f64| pct(v, q);
+    serde_json::json!({
+        "requests": v.len(),
+        "p50_ms": pct(0.50),
+        "p90_ms": pct(0.90),
+        "p99_ms": pct(0.99),
+        "p999_ms": pct(0.999),
+        "max_ms": pct(1.0),
+    })
 }
 
 fn main() -> ExitCode {
@@ -123,6 +159,7 @@ async fn run(args: Args) -> ExitCode {
     let bodies = Arc::new(args.bodies);
     let headers = Arc::new(args.headers);
     let url = Arc::new(args.url);
+    let classes = Arc::new(args.classes);
     let total = (args.rate * args.secs).round() as u64;
     #[expect(
         clippy::disallowed_methods,
@@ -146,6 +183,12 @@ async fn run(args: Args) -> ExitCode {
             };
             sent += 1;
             let body = bodies[(n % bodies.len() as u64) as usize].clone();
+            let class = (!classes.is_empty()).then(|| {
+                classes
+                    .iter()
+                    .find(|(_, text)| body.contains(text.as_str()))
+                    .map_or_else(|| "other".to_owned(), |(name, _)| name.clone())
+            });
             let (client, tally, headers, url) =
                 (client.clone(), tally.clone(), headers.clone(), url.clone());
             tasks.spawn(async move {
@@ -172,6 +215,9 @@ async fn run(args: Args) -> ExitCode {
                 drop(permit);
                 let mut t = tally.lock().await;
                 t.latencies_us.push(us);
+                if let Some(c) = class {
+                    t.by_class.entry(c).or_default().push(us);
+                }
                 *t.statuses.entry(status).or_default() += 1;
             });
         }
@@ -181,25 +227,23 @@ async fn run(args: Args) -> ExitCode {
     let wall = start.elapsed().as_secs_f64();
     let mut t = tally.lock().await;
     t.latencies_us.sort_unstable();
-    let pct = |q: f64| -> f64 {
-        let v = &t.latencies_us;
-        if v.is_empty() {
-            return 0.0;
-        }
-        let i = ((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1;
-        v[i] as f64 / 1000.0
-    };
+    let all = std::mem::take(&mut t.latencies_us);
+    let pct = |q: f64| pct(&all, q);
     let out = serde_json::json!({
         "requests": sent,
         "not_sent_in_flight_cap": skipped,
         "rate_asked": args.rate,
-        "rate_achieved": (t.latencies_us.len() as f64 / wall * 10.0).round() / 10.0,
+        "rate_achieved": (all.len() as f64 / wall * 10.0).round() / 10.0,
         "p50_ms": pct(0.50),
         "p90_ms": pct(0.90),
         "p99_ms": pct(0.99),
         "p999_ms": pct(0.999),
         "max_ms": pct(1.0),
         "statuses": t.statuses,
+        "classes": t.by_class.iter_mut().map(|(k, v)| {
+            v.sort_unstable();
+            (k.clone(), percentiles(v))
+        }).collect::<serde_json::Map<_, _>>(),
     });
     println!("{out}");
     ExitCode::SUCCESS
