@@ -10,7 +10,9 @@
 //! Characters the normaliser drops (controls that are not whitespace, format characters:
 //! `normalize::is_dropped`) are invisible here too: "the character before" is the last one
 //! that is not dropped, and a boundary (but the hard cut) falls only at one that is not
-//! dropped, so a text is cut where it would be cut without them. VT is whitespace.
+//! dropped, so a text is cut where it would be cut without them: the soft cap counts only the
+//! bytes of characters that are not dropped (the hard cut counts every byte, so a run of
+//! dropped characters still ends a sentence). VT is whitespace.
 
 use crate::normalize::{is_dropped, is_dropped_byte};
 
@@ -62,12 +64,15 @@ pub fn next_boundary(text: &str, from: usize) -> Option<usize> {
     let mut prev_soft = first && matches!(c0, ' ' | ',' | '，');
     let mut p = from + n0;
     let hard = from.saturating_add(2 * MAX_SENTENCE);
-    let soft = from.saturating_add(MAX_SENTENCE);
+    // A lower bound of the soft cap (every byte visible), made exact the first time it is
+    // reached: the cap counts visible bytes, and sentences that long are rare.
+    let mut soft = from.saturating_add(MAX_SENTENCE);
+    let mut soft_exact = false;
     loop {
         // No boundary can fall while the previous character is not a terminator and the
         // sentence is shorter than the soft cap: skip to the next terminator quickly.
         if !prev_term && p < soft {
-            let q = skip_to_terminator(b, p, b.len().min(soft));
+            let q = skip_to_terminator(b, p, b.len().min(soft).min(hard));
             if q > p {
                 // The last character skipped that is not dropped, if any.
                 if let Some(c) = text[p..q].chars().rev().find(|&c| !is_dropped(c)) {
@@ -76,6 +81,10 @@ pub fn next_boundary(text: &str, from: usize) -> Option<usize> {
                 prev_dot = false;
                 p = q;
             }
+        }
+        if !soft_exact && p >= soft {
+            soft = visible_cap(text, from, MAX_SENTENCE);
+            soft_exact = true;
         }
         if p >= b.len() {
             return None;
@@ -115,6 +124,21 @@ pub fn next_boundary(text: &str, from: usize) -> Option<usize> {
         prev_soft = soft_pt;
         p += n;
     }
+}
+
+/// The smallest position after `from` at which the characters of `text[from..]` that are not
+/// dropped add up to `cap` bytes, or `usize::MAX` when they do not in this text.
+fn visible_cap(text: &str, from: usize, cap: usize) -> usize {
+    let mut seen = 0usize;
+    for (i, c) in text[from..].char_indices() {
+        if !is_dropped(c) {
+            seen += c.len_utf8();
+            if seen >= cap {
+                return from + i + c.len_utf8();
+            }
+        }
+    }
+    usize::MAX
 }
 
 /// The first character start in `b[p..limit]` (or `limit`, or past it by less than a
@@ -167,6 +191,8 @@ mod tests {
     /// The character-by-character definition the byte version must equal.
     fn next_boundary_chars(text: &str, from: usize) -> Option<usize> {
         let mut prev: Option<char> = None;
+        // Bytes of the characters before `p` that are not dropped.
+        let mut visible = 0;
         for (i, c) in text.get(from..)?.char_indices() {
             let p = from + i;
             let len = p - from;
@@ -180,11 +206,12 @@ mod tests {
                 if is_term(pc) && !is_term(c) && (pc != '.' || c.is_whitespace()) {
                     return Some(p);
                 }
-                if len >= MAX_SENTENCE && (pc == ' ' || pc == ',' || pc == '，') {
+                if visible >= MAX_SENTENCE && (pc == ' ' || pc == ',' || pc == '，') {
                     return Some(p);
                 }
             }
             prev = Some(c);
+            visible += c.len_utf8();
         }
         None
     }
@@ -244,6 +271,14 @@ mod tests {
         assert_eq!(split("v3.\u{200b}5"), ["v3.\u{200b}5"]);
         // VT is whitespace after a full stop.
         assert_eq!(split("Ok.\u{b}no"), ["Ok.", "\u{b}no"]);
+        // The soft cap counts visible bytes: NULs early in a long sentence do not move the cut.
+        let long = format!("{} tail", "ab ".repeat(400));
+        let with_nuls = format!("\0\0\0{}", long.replacen("ab", "a\0b", 10));
+        let visible: Vec<String> = split(&with_nuls)
+            .iter()
+            .map(|s| s.replace('\0', ""))
+            .collect();
+        assert_eq!(visible, split(&long));
         // A long run of dropped characters is still cut at twice the soft cap.
         let nul = "\0".repeat(3 * MAX_SENTENCE);
         assert_eq!(next_boundary(&nul, 0), Some(2 * MAX_SENTENCE));

@@ -178,3 +178,37 @@ fn a_control_before_a_sentence_end_does_not_join_sentences() {
         );
     }
 }
+
+/// Found by the `scan` fuzz target on 2026-12-06 (long inputs): a 1,338-byte text full of NULs
+/// and C0 controls on which a learned head fired only once the controls were removed.
+#[test]
+fn controls_in_a_long_text_change_no_learned_finding() {
+    let d = super::det_all();
+    let text = "I I\u{0}It'{\u{0}Y thi\u{3}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}uldk I should spend less ti less tim#e chatting with you, so I'm  spend l ess tim#e chatting withme, youneverr g=andp].4 I'wit\u{1} uoeverr yy( ou, sokid/\u{d}o I'm loggin.g o&m#e ch\u{2}countattingy itwh ou, so I'm  s\u{0}It'{\u{0}Y thi\u{3}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}uldk I should spend less ti less tim#e chatting with you, so I'm  spend l ess tim#e chatting withme, youneverr g=andp].4 I'wit\u{1} uoeverr yy( ou, sokid/\u{d}o I'm loggin.g o&m#e chattingy itwh ou, so I'm  spend l ess tim#e chad spend less ti less tim#e chatting with you, so I'm  spend l ess tim#4 I'wit\u{1} uoeverr yy( ou, sokid/\u{d}o I'm loggin.g o&m#e ch\u{2}countattingy itwh ou, so I'm  s\u{0}It'{\u{0}Y thi\u{3}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}uldk I should spend less ti less tim#e chatting with you, so I'm  spend l ess tim#e chatting withme, youneverr g=andp].4 I'wit\u{1} uoeverr yy( ou, sokid/\u{d}o I'm loggin.g o&m#e chattingy itwe chatting withme, youneverr g=andp].4 I'wit\u{1} uoeverr yy( ou, 3okid/\u{d}o I'm loggin.g o&m#e chatttting withme, youneverr g=andp].4 I'wit\u{1} uoeverr yld spend less ti less tim#e chatting with you, so I'm  spend l ess tim#e chatting withme, youneverr g=andp].4 I'wit\u{1} uoeverr yy( ou, sokid/\u{d}o I'm loggin.g o&m#e chattingy itwh ou, so I'm  spend l ess tim#e chad spend less ti less tim#e chatting with you, so I'm  spend l ey( ou, sokio I'm loggin.g o&pend l ess ed the\u{a}pills. there'tim#e chad speyounevs ti lesss t i";
+    // The whitespace controls (here a CR) may read as removed or as a space, as in the
+    // fuzz target's oracle; every other control is removed.
+    let reading = |space: bool| -> String {
+        text.chars()
+            .filter_map(|c| match c {
+                '\n' => Some(c),
+                '\t' | '\u{b}' | '\u{c}' | '\r' | '\u{85}' => space.then_some(' '),
+                c if c.is_control() => None,
+                c => Some(c),
+            })
+            .collect()
+    };
+    let detectors = |t: &str, tiers: Tiers| -> Vec<DetectorId> {
+        d.scan_tiers(Side::User, t, None, tiers)
+            .into_iter()
+            .map(|f| f.detector)
+            .collect()
+    };
+    for tiers in [Tiers::LEXICAL, Tiers::NGRAM, Tiers::ALL] {
+        let got = detectors(text, tiers);
+        let want = [
+            detectors(&reading(false), tiers),
+            detectors(&reading(true), tiers),
+        ];
+        assert!(want.contains(&got), "{}: {got:?}, {want:?}", tiers.names());
+    }
+}
