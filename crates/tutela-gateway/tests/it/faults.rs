@@ -168,20 +168,7 @@ async fn gateway_on_disk(dir: &std::path::Path, fault: Arc<AtomicBool>) -> TestG
     )
     .await
     .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = tutela_gateway::app(state.clone())
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
-    tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
-    TestGateway {
-        addr,
-        state,
-        mock,
-        clock,
-        http: reqwest::Client::new(),
-    }
+    TestGateway::listen(state, mock, clock).await
 }
 
 fn held_files(dir: &std::path::Path) -> Vec<String> {
@@ -260,14 +247,7 @@ fn side_effects_held_in_an_outage_survive_a_kill_through_the_spill_directory() {
         assert_eq!(case.jurisdiction.as_deref(), Some("us-ca"));
         assert!(held_files(&dir).is_empty(), "{:?}", held_files(&dir));
         let t = crate::support::t0();
-        let rows = b
-            .interventions_between(
-                tutela_types::Timestamp::from_unix(t.unix() - 60),
-                tutela_types::Timestamp::from_unix(t.unix() + 60),
-                100,
-            )
-            .await
-            .unwrap();
+        let rows = crate::support::interventions_near_t0(&gw.state).await;
         assert!(
             rows.iter().any(|r| r.user_id.as_deref() == Some("u-held")),
             "intervention rows: {rows:?}"

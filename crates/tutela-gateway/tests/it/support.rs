@@ -92,6 +92,20 @@ impl Scanner for FakeScanner {
     }
 }
 
+/// The interventions recorded within a minute of [`t0`], newest first.
+pub async fn interventions_near_t0(st: &AppState) -> Vec<tutela_store::Intervention> {
+    let t = t0();
+    st.records
+        .backend
+        .interventions_between(
+            Timestamp::from_unix(t.unix() - 60),
+            Timestamp::from_unix(t.unix() + 60),
+            100,
+        )
+        .await
+        .unwrap()
+}
+
 /// 2026-09-01T10:00:00Z, a Tuesday morning (outside default quiet hours in UTC).
 pub fn t0() -> Timestamp {
     Timestamp::parse("2026-09-01T10:00:00Z").unwrap()
@@ -248,6 +262,11 @@ impl TestGateway {
             parts,
         )
         .await;
+        Self::listen(state, mock, clock).await
+    }
+
+    /// Serves `state` on a loopback port of its own.
+    pub async fn listen(state: AppState, mock: MockHandle, clock: Arc<ManualClock>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app =
