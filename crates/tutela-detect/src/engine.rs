@@ -1,6 +1,6 @@
 //! One compiled side: every literal of every rule, frame and idiom in one Aho-Corasick
 //! automaton over normalised text, the rules that interpret the hits, and the operator
-//! regexes (run on the original sentence). Scanning a sentence is one automaton pass plus
+//! regexes (run on the original sentence without the characters the normaliser drops). Scanning a sentence is one automaton pass plus
 //! work proportional to the number of hits.
 
 use std::collections::HashMap;
@@ -62,7 +62,8 @@ pub(crate) struct RuleInput {
     pub needs: Vec<Vec<String>>,
     pub unless: Vec<String>,
     pub idioms: Vec<String>,
-    /// Regexes over the original sentence (operator packs), already validated.
+    /// Regexes over the original sentence without dropped characters (operator packs),
+    /// already validated.
     pub regexes: Vec<String>,
     /// Whether cue templates are expanded and get space-free variants (built-in data).
     pub templates: bool,
@@ -450,7 +451,7 @@ impl Engine {
             let p = crate::segment::next_boundary(text, s).unwrap_or(text.len());
             let seg = &text[s..p];
             if let Some(set) = &self.regex
-                && set.is_match(seg)
+                && set.is_match(&crate::normalize::without_dropped(seg))
             {
                 regex_end = p;
             }
@@ -687,7 +688,7 @@ impl Engine {
             sc.fired.push((r, hit.s, hit.e, third));
         }
         if let Some(set) = &self.regex {
-            for i in set.matches(seg).iter() {
+            for i in set.matches(&crate::normalize::without_dropped(seg)).iter() {
                 let r = self.regex_rule[i];
                 if lang.admits(self.rules[r as usize].lang) && !sc.unless.contains(&r) {
                     sc.fired.push((r, u32::MAX, u32::MAX, false));

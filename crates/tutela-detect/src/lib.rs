@@ -489,7 +489,7 @@ impl Detectors {
             while let Some(f) = lex.next_if(|f| f.spans.first().is_none_or(|sp| sp.start < e)) {
                 out.push(f);
             }
-            scan.sentence(&text[s..e], s, &mut out, first);
+            scan.sentence(&text[s..e], (s, e), &mut out, first);
         }
         out.extend(lex);
         out
@@ -621,6 +621,8 @@ impl Detectors {
             ctx: self.context_for(side, context),
             buf: String::new(),
             base: 0,
+            runs: Vec::new(),
+            in_run: false,
             scratch: Scratch::default(),
             out: Vec::new(),
             learned,
@@ -636,13 +638,25 @@ fn side_index(side: Side) -> usize {
 }
 
 /// A streaming scan of one text (see [`Detectors::stream`]).
+///
+/// The unfinished sentence is buffered with only the first character of each run of the
+/// characters the normaliser drops: the rest of a run changes no boundary and no finding
+/// (sentences are cut on visible bytes), so a run of any length costs a few bytes, and the
+/// buffer stays within the sentence caps. Spans are mapped back to the text as fed.
 #[derive(Debug)]
 pub struct Stream<'a> {
     engine: Option<&'a Engine>,
     lang: Lang,
     ctx: Vec<DetectorId>,
+    /// The text not yet scanned, each run of dropped characters cut to its first character.
     buf: String,
+    /// Offset in the text as fed of `buf[0]`.
     base: usize,
+    /// The runs cut short in `buf`, in order: the end in `buf` of the character kept of the
+    /// run, and the bytes left out of this and every earlier run in `buf` (a running sum).
+    runs: Vec<(usize, usize)>,
+    /// Whether `buf` ends with a dropped character (a run the next chunk may go on with).
+    in_run: bool,
     scratch: Scratch,
     out: Vec<Finding>,
     learned: Option<WindowScan<'a>>,
@@ -651,12 +665,11 @@ pub struct Stream<'a> {
 impl Stream<'_> {
     /// Adds a chunk; returns the findings of the sentences it finished.
     pub fn feed(&mut self, chunk: &str) -> Vec<Finding> {
-        self.buf.push_str(chunk);
+        self.push(chunk);
         let buf = std::mem::take(&mut self.buf);
         let used = self.run(&buf, false);
         self.buf = buf;
-        self.buf.drain(..used);
-        self.base += used;
+        self.consume(used);
         self.take()
     }
 
@@ -667,13 +680,82 @@ impl Stream<'_> {
         self.take()
     }
 
-    /// Bytes fed so far that are not yet scanned (the unfinished sentence).
+    /// Bytes fed so far that are not yet scanned (the unfinished sentence), counted in the
+    /// text as fed.
     pub fn pending(&self) -> usize {
+        self.buf.len() + self.runs.last().map_or(0, |r| r.1)
+    }
+
+    /// Bytes this stream holds for the unfinished sentence: [`Stream::pending`] less the
+    /// dropped characters it does not keep. Within the sentence caps however long the runs
+    /// of dropped characters.
+    pub fn buffered(&self) -> usize {
         self.buf.len()
     }
 
     fn take(&mut self) -> Vec<Finding> {
         std::mem::take(&mut self.out)
+    }
+
+    /// Appends `chunk` to the buffer, leaving out every dropped character that follows
+    /// another one (counted in `runs`).
+    fn push(&mut self, chunk: &str) {
+        let b = chunk.as_bytes();
+        let mut copied = 0;
+        let mut i = 0;
+        while i < b.len() {
+            let x = b[i];
+            let (dropped, n) = if x < 0x80 {
+                (normalize::is_dropped_byte(x), 1)
+            } else {
+                let c = chunk[i..].chars().next().unwrap_or(' ');
+                (normalize::is_dropped(c), c.len_utf8())
+            };
+            if !dropped {
+                self.in_run = false;
+            } else if !self.in_run {
+                self.in_run = true;
+            } else {
+                self.buf.push_str(&chunk[copied..i]);
+                copied = i + n;
+                let end = self.buf.len();
+                match self.runs.last_mut() {
+                    Some(r) if r.0 == end => r.1 += n,
+                    last => {
+                        let before = last.map_or(0, |r| r.1);
+                        self.runs.push((end, before + n));
+                    }
+                }
+            }
+            i += n;
+        }
+        self.buf.push_str(&chunk[copied..]);
+    }
+
+    /// The offset in the text as fed of byte `i` of the buffer. Every offset asked for is a
+    /// character boundary that is not strictly inside a run (the start or end of a character
+    /// that is not dropped, a sentence boundary, the buffer's ends): the bytes a run left out
+    /// lie after the character kept of it.
+    fn offset(&self, i: usize) -> usize {
+        let k = self.runs.partition_point(|r| r.0 <= i);
+        self.base + i + k.checked_sub(1).map_or(0, |k| self.runs[k].1)
+    }
+
+    /// Drops the first `used` bytes of the buffer (scanned sentences).
+    fn consume(&mut self, used: usize) {
+        if used == 0 {
+            return;
+        }
+        let new_base = self.offset(used);
+        let k = self.runs.partition_point(|r| r.0 <= used);
+        let left_out = k.checked_sub(1).map_or(0, |k| self.runs[k].1);
+        self.runs.drain(..k);
+        for r in &mut self.runs {
+            r.0 -= used;
+            r.1 -= left_out;
+        }
+        self.buf.drain(..used);
+        self.base = new_base;
     }
 
     /// Scans the finished sentences of `text` (all of it if `last`); returns bytes consumed.
@@ -697,15 +779,26 @@ impl Stream<'_> {
         if let Some(engine) = self.engine {
             engine.scan_segment(
                 seg,
-                self.base + s,
+                s,
                 self.lang,
                 &self.ctx,
                 &mut self.scratch,
                 &mut self.out,
             );
+            // Spans of the buffer, to spans of the text as fed.
+            for i in first..self.out.len() {
+                for j in 0..self.out[i].spans.len() {
+                    let sp = self.out[i].spans[j];
+                    self.out[i].spans[j] = tutela_types::Span {
+                        start: self.offset(sp.start),
+                        end: self.offset(sp.end),
+                    };
+                }
+            }
         }
+        let range = (self.offset(s), self.offset(s + seg.len()));
         if let Some(l) = self.learned.as_mut() {
-            l.sentence(seg, self.base + s, &mut self.out, first);
+            l.sentence(seg, range, &mut self.out, first);
         }
     }
 }

@@ -662,6 +662,22 @@ pub(crate) fn is_dropped(c: char) -> bool {
         | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E007F}')
 }
 
+/// `text` without the characters [`is_dropped`] drops (borrowed when it has none): what
+/// operator regexes read, so that dropped characters change none of their matches either.
+pub(crate) fn without_dropped(text: &str) -> std::borrow::Cow<'_, str> {
+    let dropped = |c: char| is_dropped(c);
+    let any = if text.is_ascii() {
+        has_dropped_byte(text.as_bytes())
+    } else {
+        text.chars().any(dropped)
+    };
+    if any {
+        std::borrow::Cow::Owned(text.chars().filter(|&c| !dropped(c)).collect())
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
 pub(crate) fn is_cjk(c: char) -> bool {
     matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{3400}'..='\u{4DBF}')
 }

@@ -14,7 +14,7 @@
 //! score = 0.8                    # optional, default 0.8
 //! lang = "any"                   # en | zh | any (default any)
 //! keywords = ["buy me a gift", "充值"]  # normalised like the built-in cues; `*` at an end: no word boundary
-//! regexes = ['(?i)\bsend (me )?\$\d+']   # Rust regex syntax, on the original sentence
+//! regexes = ['(?i)\bsend (me )?\$\d+']   # Rust regex syntax, on the sentence, invisible characters removed
 //! unless = ["gift card scam"]    # any of these in the sentence silences the category
 //! frames = ["negation"]          # optional: negation, hypothetical, fiction, academic, past
 //! ```

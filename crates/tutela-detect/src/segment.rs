@@ -9,10 +9,12 @@
 //!
 //! Characters the normaliser drops (controls that are not whitespace, format characters:
 //! `normalize::is_dropped`) are invisible here too: "the character before" is the last one
-//! that is not dropped, and a boundary (but the hard cut) falls only at one that is not
-//! dropped, so a text is cut where it would be cut without them: the soft cap counts only the
-//! bytes of characters that are not dropped (the hard cut counts every byte, so a run of
-//! dropped characters still ends a sentence). VT is whitespace.
+//! that is not dropped, a boundary falls only at one that is not dropped, and both caps count
+//! only the bytes of characters that are not dropped, so a text is cut exactly where it would
+//! be cut without them, however many there are (a run of them belongs to the sentence before
+//! the character that follows it). A sentence can therefore hold any number of dropped bytes;
+//! the stream (`Stream`) keeps only the first character of each run of them, so its memory
+//! stays bounded. VT is whitespace.
 
 use crate::normalize::{is_dropped, is_dropped_byte};
 
@@ -63,34 +65,33 @@ pub fn next_boundary(text: &str, from: usize) -> Option<usize> {
     let mut prev_dot = first && c0 == '.';
     let mut prev_soft = first && matches!(c0, ' ' | ',' | '，');
     let mut p = from + n0;
-    let hard = from.saturating_add(2 * MAX_SENTENCE);
-    // A lower bound of the soft cap (every byte visible), made exact the first time it is
-    // reached: the cap counts visible bytes, and sentences that long are rare.
-    let mut soft = from.saturating_add(MAX_SENTENCE);
-    let mut soft_exact = false;
+    // Until `p` passes `from + MAX_SENTENCE` bytes, fewer than that many are visible, so
+    // neither cap can be reached: the visible bytes are not counted (sentences that long are
+    // rare), and the quick skip to the next terminator may run. From there, `visible` is
+    // the exact count of the bytes of `text[from..p]` that are not dropped.
+    let uncounted = from.saturating_add(MAX_SENTENCE);
+    let mut visible: Option<usize> = None;
     loop {
-        // No boundary can fall while the previous character is not a terminator and the
-        // sentence is shorter than the soft cap: skip to the next terminator quickly.
-        if !prev_term && p < soft {
-            let q = skip_to_terminator(b, p, b.len().min(soft).min(hard));
-            if q > p {
-                // The last character skipped that is not dropped, if any.
-                if let Some(c) = text[p..q].chars().rev().find(|&c| !is_dropped(c)) {
-                    prev_soft = matches!(c, ' ' | ',' | '，');
+        if visible.is_none() {
+            // No boundary can fall while the previous character is not a terminator and
+            // the sentence is shorter than the soft cap: skip to the next terminator.
+            if !prev_term && p < uncounted {
+                let q = skip_to_terminator(b, p, b.len().min(uncounted));
+                if q > p {
+                    // The last character skipped that is not dropped, if any.
+                    if let Some(c) = text[p..q].chars().rev().find(|&c| !is_dropped(c)) {
+                        prev_soft = matches!(c, ' ' | ',' | '，');
+                    }
+                    prev_dot = false;
+                    p = q;
                 }
-                prev_dot = false;
-                p = q;
             }
-        }
-        if !soft_exact && p >= soft {
-            soft = visible_cap(text, from, MAX_SENTENCE);
-            soft_exact = true;
+            if p >= uncounted {
+                visible = Some(visible_bytes(text.get(from..p).unwrap_or_default()));
+            }
         }
         if p >= b.len() {
             return None;
-        }
-        if p >= hard {
-            return Some(p);
         }
         let x = b[p];
         let (term, dot, ws, soft_pt, n) = if x < 0x80 {
@@ -113,32 +114,48 @@ pub fn next_boundary(text: &str, from: usize) -> Option<usize> {
             }
             (is_term(c), false, is_space(c), c == '，', n)
         };
+        // Both caps count visible bytes and fall only at a character that is not dropped,
+        // so a run of dropped characters, however long, moves no boundary.
+        if let Some(v) = visible
+            && v >= 2 * MAX_SENTENCE
+        {
+            return Some(p);
+        }
         if prev_term && !term && (!prev_dot || ws) {
             return Some(p);
         }
-        if p >= soft && prev_soft {
+        if prev_soft && visible.is_some_and(|v| v >= MAX_SENTENCE) {
             return Some(p);
         }
         prev_term = term;
         prev_dot = dot;
         prev_soft = soft_pt;
+        if let Some(v) = visible.as_mut() {
+            *v += n;
+        }
         p += n;
     }
 }
 
-/// The smallest position after `from` at which the characters of `text[from..]` that are not
-/// dropped add up to `cap` bytes, or `usize::MAX` when they do not in this text.
-fn visible_cap(text: &str, from: usize, cap: usize) -> usize {
-    let mut seen = 0usize;
-    for (i, c) in text[from..].char_indices() {
-        if !is_dropped(c) {
-            seen += c.len_utf8();
-            if seen >= cap {
-                return from + i + c.len_utf8();
+/// The bytes of the characters of `text` that are not dropped.
+fn visible_bytes(text: &str) -> usize {
+    let b = text.as_bytes();
+    let mut n = 0;
+    let mut i = 0;
+    while i < b.len() {
+        let x = b[i];
+        if x < 0x80 {
+            n += usize::from(!is_dropped_byte(x));
+            i += 1;
+        } else {
+            let (c, k) = char_at(text, i);
+            if !is_dropped(c) {
+                n += k;
             }
+            i += k;
         }
     }
-    usize::MAX
+    n
 }
 
 /// The first character start in `b[p..limit]` (or `limit`, or past it by less than a
@@ -195,12 +212,11 @@ mod tests {
         let mut visible = 0;
         for (i, c) in text.get(from..)?.char_indices() {
             let p = from + i;
-            let len = p - from;
-            if i > 0 && len >= 2 * MAX_SENTENCE {
-                return Some(p);
-            }
             if is_dropped(c) {
                 continue;
+            }
+            if visible >= 2 * MAX_SENTENCE {
+                return Some(p);
             }
             if let Some(pc) = prev {
                 if is_term(pc) && !is_term(c) && (pc != '.' || c.is_whitespace()) {
@@ -226,7 +242,7 @@ mod tests {
         runner
             .run(
                 &(
-                    "([a-z ,.!?;\n\u{3000}\u{a0}\0\t\x0b\x1f\u{85}\u{9f}\u{200b}\u{600}]|。|！|？|；|…|｡|．|，|好|😭){0,300}|[a-z好，]{0,2600}|[a-z .]{0,2300}|[a-z .\0\u{200b}]{0,2600}",
+                    "([a-z ,.!?;\n\u{3000}\u{a0}\0\t\x0b\x1f\u{85}\u{9f}\u{200b}\u{600}]|。|！|？|；|…|｡|．|，|好|😭){0,300}|[a-z好，]{0,2600}|[a-z .]{0,2300}|[a-z .\0\u{200b}]{0,2600}|([a-z好]|\0{1,40}|\u{200b}){0,2600}|([a-z ,]|\0{1,40}|\u{ad}){0,3000}",
                     0usize..8,
                 ),
                 |(t, k)| {
@@ -279,8 +295,17 @@ mod tests {
             .map(|s| s.replace('\0', ""))
             .collect();
         assert_eq!(visible, split(&long));
-        // A long run of dropped characters is still cut at twice the soft cap.
+        // A run of dropped characters, however long, ends no sentence: both caps count
+        // visible bytes.
         let nul = "\0".repeat(3 * MAX_SENTENCE);
-        assert_eq!(next_boundary(&nul, 0), Some(2 * MAX_SENTENCE));
+        assert_eq!(next_boundary(&nul, 0), None);
+        let long = format!("{} tail", "a".repeat(2 * MAX_SENTENCE + 10));
+        let with_nuls = long.replacen('a', &format!("a{nul}"), 3);
+        let visible: Vec<String> = split(&with_nuls)
+            .iter()
+            .map(|s| s.replace('\0', ""))
+            .collect();
+        assert_eq!(visible, split(&long));
+        assert_eq!(split(&long).len(), 2);
     }
 }

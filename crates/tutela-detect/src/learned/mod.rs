@@ -374,13 +374,15 @@ impl<'a> WindowScan<'a> {
         }
     }
 
-    /// Adds the sentence `seg`, which starts at byte `base` of the whole text; `out[lexical..]`
-    /// are the lexical tier's findings of that sentence. Drops those the model overrules and
-    /// pushes the learned findings of the window that ends with the sentence.
+    /// Adds the sentence `seg`, which is bytes `start..end` of the whole text (a stream's
+    /// `seg` may hold fewer of the characters the normaliser drops than the text: see
+    /// `Stream`); `out[lexical..]` are the lexical tier's findings of that sentence. Drops
+    /// those the model overrules and pushes the learned findings of the window that ends with
+    /// the sentence.
     pub(crate) fn sentence(
         &mut self,
         seg: &str,
-        base: usize,
+        (start, end): (usize, usize),
         out: &mut Vec<Finding>,
         lexical: usize,
     ) {
@@ -406,8 +408,8 @@ impl<'a> WindowScan<'a> {
             part,
             cjk,
             latin,
-            start: base,
-            end: base + seg.len(),
+            start,
+            end,
         };
         if self.len == WINDOW {
             self.last.rotate_left(1);

@@ -212,3 +212,176 @@ fn controls_in_a_long_text_change_no_learned_finding() {
         assert!(want.contains(&got), "{}: {got:?}, {want:?}", tiers.names());
     }
 }
+
+/// `text` without the characters the normaliser drops (controls that are not whitespace,
+/// format characters), and for each byte offset of `text` the offset in that text.
+fn drop_invisible(text: &str) -> (String, Vec<usize>) {
+    let hidden = |c: char| {
+        (c.is_control() && !c.is_whitespace())
+            || HIDDEN.contains(&c)
+            || matches!(
+                c,
+                '\u{200b}'..='\u{200f}' | '\u{ad}' | '\u{2060}' | '\u{feff}'
+            )
+    };
+    let mut out = String::new();
+    let mut map = Vec::with_capacity(text.len() + 1);
+    for c in text.chars() {
+        for _ in 0..c.len_utf8() {
+            map.push(out.len());
+        }
+        if !hidden(c) {
+            out.push(c);
+        }
+    }
+    map.push(out.len());
+    (out, map)
+}
+
+/// The findings of `text` with their spans moved into the text without dropped characters.
+fn findings_mapped(
+    d: &Detectors,
+    side: Side,
+    text: &str,
+    tiers: Tiers,
+) -> (Vec<tutela_types::Finding>, Vec<tutela_types::Finding>) {
+    let (stripped, map) = drop_invisible(text);
+    let mut with = d.scan_tiers(side, text, None, tiers);
+    for f in &mut with {
+        for s in &mut f.spans {
+            s.start = map[s.start];
+            s.end = map[s.end];
+        }
+    }
+    (with, d.scan_tiers(side, &stripped, None, tiers))
+}
+
+/// Found by the `scan` fuzz target on 2026-12-06 (long inputs, after the soft cap counted
+/// visible bytes): the hard cut at twice the soft cap counted every byte, so runs of hundreds
+/// of NULs between the words of a long message moved the sentence boundaries, and the
+/// findings (here a crisis finding with them and none without; a crisis sentence could as
+/// well be split in two). Every tier must give the findings, spans mapped, of the text
+/// without them.
+#[test]
+fn runs_of_dropped_characters_in_a_long_message_move_no_boundary() {
+    let d = super::det_all();
+    let words = "my coworker told me she has been giving her things away and saying goodbye \
+                 to everyone and that she is done with life and I keep thinking about her \
+                 plans for tonight and what she wrote in her journal about wanting to die";
+    let mut text = String::new();
+    for (i, w) in words.split(' ').cycle().take(420).enumerate() {
+        text.push_str(w);
+        match i % 7 {
+            0 => text.push_str(&"\0".repeat(300)),
+            3 => text.push_str("\u{200b}\u{ad}"),
+            _ => {}
+        }
+        text.push(' ');
+    }
+    text.push_str("I want to kill myself");
+    let (stripped, _) = drop_invisible(&text);
+    assert!(stripped.len() > 2 * tutela_detect::segment::MAX_SENTENCE);
+    assert!(text.len() > 8 * tutela_detect::segment::MAX_SENTENCE);
+    for side in [Side::User, Side::Assistant] {
+        for tiers in [Tiers::LEXICAL, Tiers::NGRAM, Tiers::ALL] {
+            let (with, without) = findings_mapped(d, side, &text, tiers);
+            assert_eq!(with, without, "{side:?} {}", tiers.names());
+        }
+    }
+    // The sentences are those of the text without the NULs.
+    let cut = |t: &str| {
+        let mut v = Vec::new();
+        let mut s = 0;
+        while let Some(p) = tutela_detect::segment::next_boundary(t, s) {
+            v.push(drop_invisible(&t[s..p]).0);
+            s = p;
+        }
+        v.push(drop_invisible(&t[s..]).0);
+        v
+    };
+    assert_eq!(cut(&text), cut(&stripped));
+    // A stream in small chunks gives the same findings and keeps little of the runs.
+    let whole = d.scan(Side::User, &text, None);
+    let mut st = d.stream(Side::User, None);
+    let mut got = Vec::new();
+    let mut most = 0;
+    let mut at = 0;
+    while at < text.len() {
+        let mut end = (at + 37).min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        got.extend(st.feed(&text[at..end]));
+        most = most.max(st.buffered());
+        at = end;
+    }
+    got.extend(st.finish());
+    assert_eq!(whole, got);
+    assert!(most < 3 * tutela_detect::segment::MAX_SENTENCE, "{most}");
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 48, ..Default::default() })]
+
+    /// Inserting runs of dropped characters (of any length) anywhere between the characters
+    /// of a text, short or past both sentence caps, changes no finding of any tier (spans
+    /// mapped), whole or streamed.
+    #[test]
+    fn inserted_dropped_characters_change_no_finding(
+        base in proptest::sample::select(vec![
+            "I want to kill myself. nobody would miss me anyway",
+            "我不想活了，真的好累。",
+            "wait, don't go! I'll be so lonely without you",
+            "my friend said she wants to die and gave her dog away",
+        ]),
+        repeat in 1usize..90,
+        inserts in proptest::collection::vec(
+            (0usize..100_000, 0usize..6, 1usize..400),
+            0..24,
+        ),
+        side in proptest::bool::ANY,
+        chunk in 1usize..64,
+    ) {
+        const RUN: [&str; 6] = ["\0", "\u{1}", "\u{200b}", "\u{ad}", "\u{feff}", "\u{9f}"];
+        let plain = vec![base; repeat].join(" ");
+        let mut at: Vec<(usize, String)> = inserts
+            .iter()
+            .map(|&(p, k, n)| {
+                let mut p = p % (plain.len() + 1);
+                while !plain.is_char_boundary(p) {
+                    p -= 1;
+                }
+                (p, RUN[k].repeat(n))
+            })
+            .collect();
+        at.sort();
+        let mut text = String::new();
+        let mut last = 0;
+        for (p, run) in &at {
+            text.push_str(&plain[last..*p]);
+            text.push_str(run);
+            last = *p;
+        }
+        text.push_str(&plain[last..]);
+        let side = if side { Side::Assistant } else { Side::User };
+        let d = super::det_all();
+        for tiers in [Tiers::LEXICAL, Tiers::ALL] {
+            let (with, without) = findings_mapped(d, side, &text, tiers);
+            proptest::prop_assert_eq!(with, without);
+        }
+        let whole = d.scan(side, &text, None);
+        let mut st = d.stream(side, None);
+        let mut got = Vec::new();
+        let mut i = 0;
+        while i < text.len() {
+            let mut end = (i + chunk).min(text.len());
+            while !text.is_char_boundary(end) {
+                end += 1;
+            }
+            got.extend(st.feed(&text[i..end]));
+            i = end;
+        }
+        got.extend(st.finish());
+        proptest::prop_assert_eq!(whole, got);
+    }
+}

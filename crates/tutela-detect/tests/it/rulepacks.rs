@@ -45,6 +45,36 @@ fn example_pack_parses_and_fires() {
     assert!(!det.scan(Side::User, "I want to die", None).is_empty());
 }
 
+/// Operator regexes read the sentence without the characters the normaliser drops, as the
+/// keywords do: a NUL or a zero-width space inside a match hides nothing, and a stream,
+/// which keeps only the first of a run of them, finds what the whole scan finds.
+#[test]
+fn regexes_read_past_dropped_characters() {
+    let pack = RulePack::parse("rules/examples/companion-safety.toml", EXAMPLE).unwrap();
+    let det = Detectors::with_rule_packs(vec![pack]).unwrap();
+    let spend = |t: &str| {
+        det.scan(Side::Assistant, t, None)
+            .into_iter()
+            .filter(|f| f.detector.as_str() == "pressure_to_spend")
+            .map(|f| f.spans)
+            .collect::<Vec<_>>()
+    };
+    let plain = "Please send me $50 now";
+    assert_eq!(spend(plain).len(), 1);
+    for hidden in ["\0\0\0", "\u{200b}", "\u{ad}\u{feff}"] {
+        let text = plain.replace("$5", &format!("${hidden}5"));
+        assert_eq!(spend(&text).len(), 1, "{text:?}");
+        let whole = det.scan(Side::Assistant, &text, None);
+        let mut st = det.stream(Side::Assistant, None);
+        let mut got = Vec::new();
+        for c in text.chars() {
+            got.extend(st.feed(c.encode_utf8(&mut [0; 4])));
+        }
+        got.extend(st.finish());
+        assert_eq!(whole, got, "{text:?}");
+    }
+}
+
 #[test]
 fn errors_name_file_and_line_and_come_together() {
     let text = r#"[pack]
