@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tutela_store::{
     AuditEntry, AuditLog, AuditWriter, Backend, ChainLink, Pseudonymizer, SessionStore,
-    SqliteStore, StoreError, TurnRecord, WriterHealth,
+    SqliteStore, StoreError, Tally, TurnRecord, WriterHealth,
 };
 
 /// The store as the gateway uses it.
@@ -64,6 +64,14 @@ impl Records {
         }
     }
 
+    /// Queues a decision's statistics rows (see [`Tally`]). Waits only while the writer's
+    /// queue is full.
+    pub async fn tally(&self, tally: Tally) {
+        if let Err(e) = self.writer.record_tally(tally).await {
+            tracing::error!(error = %e, "an intervention's rows could not be queued");
+        }
+    }
+
     /// Queues an audit record. Waits only while the writer's queue is full.
     pub async fn audit(&self, audit: AuditEntry) {
         if let Err(e) = self.writer.record(&audit).await {
@@ -83,6 +91,12 @@ impl Records {
     /// disk yet: [`StoreError::AuditPending`] when it is held and retried.
     pub async fn audit_durable(&self, audit: AuditEntry) -> Result<ChainLink, StoreError> {
         self.writer.append_durable(&audit).await
+    }
+
+    /// Waits until everything queued before the call is committed (tests, and reads that must
+    /// see the last turns' rows); fails at once while writes are failing.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.writer.flush().await
     }
 
     /// Whether writes succeed, and how many records are held.

@@ -94,11 +94,11 @@ pub use crate::audit::{
 pub use crate::cases::{CaseStore, CaseSummary, CaseTurn, NewCaseTurn};
 pub use crate::error::{Result, StoreError};
 pub use crate::model::{
-    Complaint, ComplaintCount, ComplaintStatus, ContactAddress, CounterTotal, DailyUsage,
-    DeletionReport, Direction, Escalation, EscalationMessage, EscalationStatus, Intervention,
-    InterventionCount, MonthlyActive, NewComplaint, NewEscalation, NewNotification, Notification,
-    OutboxStatus, PurgeReport, RetryPolicy, Session, TurnRecord, User, UserExport, UserUpdate,
-    month_of, year_days, year_month,
+    Complaint, ComplaintCount, ComplaintStatus, ContactAddress, CounterBump, CounterTotal,
+    DailyUsage, DeletionReport, Direction, Escalation, EscalationMessage, EscalationStatus,
+    Intervention, InterventionCount, MonthlyActive, NewComplaint, NewEscalation, NewNotification,
+    Notification, OutboxStatus, PurgeReport, RetryPolicy, Session, Tally, TurnRecord, User,
+    UserExport, UserUpdate, month_of, year_days, year_month,
 };
 pub use crate::obligations::{
     AppealTierCount, EscalationStats, FindingTierCount, ImportUser, InterventionTierCount,

@@ -185,6 +185,38 @@ pub struct TurnRecord {
     pub usage_secs: u32,
 }
 
+/// The statistics rows of one decision that changes nothing anyone reads back at once (a
+/// notice, a label, a replaced reply): its intervention rows and counter bumps. The writer
+/// commits them in batches with the turns' clocks; the decision's audit record, written before
+/// the reply left, is the evidence, and these rows are the report's counts of it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Tally {
+    /// Intervention rows (ids are assigned on insert).
+    pub interventions: Vec<Intervention>,
+    /// Counter bumps.
+    pub counts: Vec<CounterBump>,
+}
+
+impl Tally {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.interventions.is_empty() && self.counts.is_empty()
+    }
+}
+
+/// One bump of a daily counter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CounterBump {
+    /// Which counter.
+    pub counter: tutela_types::Counter,
+    /// Jurisdiction of use.
+    pub jurisdiction: String,
+    /// When (the day is taken in the report time zone).
+    pub at: Timestamp,
+    /// By how much.
+    pub by: u64,
+}
+
 /// One user's usage on one local day in one jurisdiction.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DailyUsage {

@@ -11,7 +11,7 @@ use crate::model::{
     Complaint, ComplaintCount, ComplaintStatus, CounterTotal, DailyUsage, DeletionReport,
     Direction, Escalation, EscalationMessage, EscalationStatus, Intervention, InterventionCount,
     MonthlyActive, NewComplaint, NewEscalation, NewNotification, Notification, PurgeReport,
-    RetryPolicy, Session, TurnRecord, User, UserExport, UserUpdate,
+    RetryPolicy, Session, Tally, TurnRecord, User, UserExport, UserUpdate,
 };
 
 /// Users, their settings and contacts, export and deletion.
@@ -54,6 +54,10 @@ pub trait SessionStore: Send + Sync {
     /// Records several turns in one transaction (a writer's batch): far cheaper per turn than
     /// [`SessionStore::record_turn`] each. Turns apply in order.
     async fn record_turns(&self, turns: &[TurnRecord]) -> Result<()>;
+    /// Records a writer's batch in one transaction: the turns as [`SessionStore::record_turns`],
+    /// then the tallies' intervention rows and counter bumps. All or nothing, so a retried
+    /// batch never counts twice.
+    async fn record_batch(&self, turns: &[TurnRecord], tallies: &[Tally]) -> Result<()>;
     /// Closes a session.
     async fn end_session(&self, session_id: &str, at: Timestamp, reason: &str) -> Result<()>;
     /// A session row.

@@ -14,8 +14,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tutela_store::{
-    AuditEntry, AuditKind, AuditPayload, ContactAddress, HeldItem, Intervention, NewEscalation,
-    NewNotification, TurnRecord, User, UserUpdate,
+    AuditEntry, AuditKind, AuditPayload, ContactAddress, CounterBump, HeldItem, Intervention,
+    NewEscalation, NewNotification, Tally, TurnRecord, User, UserUpdate,
 };
 use tutela_types::{
     Action, AgeState, Counter, Decision, Finding, SessionState, Side, Timestamp, UserState,
@@ -155,8 +155,11 @@ async fn intervening_turn(
     mut effects: Effects,
 ) -> Option<i64> {
     effects.seq = durable(st, audit).await;
-    // The session row must exist before an `end_session` can close it.
-    if let Err(e) = st.records.backend.record_turn(turn_record).await {
+    if only_tallies(&effects.decision) {
+        // Nothing below reads these rows back at once: the one writer batches them.
+        st.records.turn(turn_record.clone()).await;
+    } else if let Err(e) = st.records.backend.record_turn(turn_record).await {
+        // The session row must exist before an `end_session` can close it.
         st.write_failed("recording an intervening turn", &e);
     }
     match side_effects(st, cached, &effects).await {
@@ -250,6 +253,10 @@ pub(crate) async fn side_effects(
             "database or disk is full (fault test)".into(),
         ));
     }
+    if only_tallies(&e.decision) {
+        st.records.tally(tally_of(st, &cached.user.id, e)).await;
+        return Ok(None);
+    }
     let detector = e.detector.clone();
     let mut case_id = None;
     let mut rows = Vec::new();
@@ -286,6 +293,54 @@ pub(crate) async fn side_effects(
         st.records.backend.record_interventions(&rows).await?;
     }
     Ok(case_id)
+}
+
+/// Whether a decision changes nothing that a later read depends on at once (no case, no
+/// minors' mode, no notification, no session end): only the report's rows, which the one
+/// writer commits in its next batch ([`Tally`]). The decision's audit record is durable
+/// before the reply leaves either way.
+fn only_tallies(decision: &Decision) -> bool {
+    decision.actions.iter().all(|d| {
+        !matches!(
+            d.action,
+            Action::SwitchMinorsMode
+                | Action::Escalate { .. }
+                | Action::NotifyContact { .. }
+                | Action::EndSession { .. }
+        )
+    })
+}
+
+/// A decision's intervention rows and counter bumps, as [`side_effects`] writes them.
+fn tally_of(st: &AppState, user_id: &str, e: &Effects) -> Tally {
+    let mut tally = Tally::default();
+    for d in &e.decision.actions {
+        match &d.action {
+            Action::Count { counter } => tally.counts.push(CounterBump {
+                counter: *counter,
+                jurisdiction: e.jurisdiction.clone(),
+                at: e.now,
+                by: 1,
+            }),
+            Action::Label { .. } => {}
+            action => {
+                st.metrics.intervention(action.kind());
+                tally.interventions.push(Intervention {
+                    id: 0,
+                    at: e.now,
+                    user_id: Some(user_id.to_owned()),
+                    session_id: Some(e.session_id.clone()),
+                    jurisdiction: e.jurisdiction.clone(),
+                    detector: e.detector.clone(),
+                    side: Some(e.side),
+                    action: action.clone(),
+                    reasons: d.reasons.clone(),
+                    audit_seq: e.seq,
+                });
+            }
+        }
+    }
+    tally
 }
 
 /// One action's effect on the store; returns the case an escalation opened or raised.

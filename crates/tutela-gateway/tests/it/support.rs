@@ -95,6 +95,7 @@ impl Scanner for FakeScanner {
 /// The interventions recorded within a minute of [`t0`], newest first.
 pub async fn interventions_near_t0(st: &AppState) -> Vec<tutela_store::Intervention> {
     let t = t0();
+    st.records.flush().await.unwrap();
     st.records
         .backend
         .interventions_between(

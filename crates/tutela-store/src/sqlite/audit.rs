@@ -3,7 +3,6 @@
 use async_trait::async_trait;
 
 use super::SqliteStore;
-use super::users::BEGIN_WRITE;
 use crate::audit::{AuditQuery, ChainLink, GENESIS_HASH, NewAuditRecord, StoredAuditRecord};
 use crate::error::Result;
 use crate::traits::AuditLog;
@@ -23,8 +22,7 @@ impl AuditLog for SqliteStore {
         // INVARIANT (single chain): the head is read and advanced inside one write
         // transaction, under a process-wide lock; `BEGIN IMMEDIATE` extends that to other
         // processes writing the same file.
-        let _serial = self.audit_lock.lock().await;
-        let mut tx = self.audit_pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write_on(&self.audit_pool).await?;
         let head: Option<(i64, String)> =
             sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
                 .fetch_optional(&mut *tx)

@@ -6,7 +6,6 @@ use tutela_types::{Finding, Timestamp};
 use super::SqliteStore;
 use super::escalations::{conflict, load};
 use super::rows::{StoredNotification, to_json};
-use super::users::BEGIN_WRITE;
 use crate::cases::{CaseStore, CaseSummary, CaseTurn, NewCaseTurn};
 use crate::error::{Result, StoreError};
 use crate::model::{Escalation, EscalationStatus, Notification};
@@ -25,7 +24,7 @@ impl CaseStore for SqliteStore {
         trigger: &NewCaseTurn,
         at: Timestamp,
     ) -> Result<()> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let kept: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM case_turns WHERE escalation_id = ?")
                 .bind(case_id)
@@ -113,7 +112,7 @@ impl CaseStore for SqliteStore {
     }
 
     async fn assign_escalation(&self, id: i64, staff: &str, at: Timestamp) -> Result<Escalation> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let case = load(&mut tx, id)
             .await?
             .ok_or_else(|| StoreError::not_found("escalation", id))?;
@@ -137,7 +136,7 @@ impl CaseStore for SqliteStore {
     }
 
     async fn release_escalation(&self, id: i64) -> Result<Escalation> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let case = load(&mut tx, id)
             .await?
             .ok_or_else(|| StoreError::not_found("escalation", id))?;
@@ -163,7 +162,7 @@ impl CaseStore for SqliteStore {
         outcome: &str,
         at: Timestamp,
     ) -> Result<Escalation> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let case = load(&mut tx, id)
             .await?
             .ok_or_else(|| StoreError::not_found("escalation", id))?;
@@ -202,6 +201,7 @@ impl CaseStore for SqliteStore {
     }
 
     async fn purge_case_turns(&self, before: Timestamp) -> Result<u64> {
+        let _gate = self.write_gate().await;
         Ok(sqlx::query(
             "DELETE FROM case_turns WHERE escalation_id IN \
              (SELECT id FROM escalations WHERE status = 'resolved' AND resolved_at < ?)",

@@ -5,7 +5,6 @@ use tutela_types::Timestamp;
 
 use super::SqliteStore;
 use super::rows::StoredComplaint;
-use super::users::BEGIN_WRITE;
 use crate::error::{Result, StoreError};
 use crate::model::{Complaint, ComplaintCount, ComplaintStatus, NewComplaint, PurgeReport};
 use crate::traits::{ComplaintStore, Retention};
@@ -18,7 +17,7 @@ impl ComplaintStore for SqliteStore {
         // row (and its id) came back, and a failure there (a full disk) went unseen: the
         // caller got a receipt for a row that was rolled back, and the next complaint the
         // same id.
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let row: StoredComplaint = sqlx::query_as(
             "INSERT INTO complaints (user_id, category, intervention_id, body, status, \
              received_at, due_at) VALUES (?, ?, ?, ?, 'open', ?, ?) RETURNING *",
@@ -70,7 +69,7 @@ impl ComplaintStore for SqliteStore {
     }
 
     async fn resolve_complaint(&self, id: i64, outcome: &str, at: Timestamp) -> Result<Complaint> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let row: Option<StoredComplaint> = sqlx::query_as("SELECT * FROM complaints WHERE id = ?")
             .bind(id)
             .fetch_optional(&mut *tx)
@@ -131,7 +130,7 @@ impl ComplaintStore for SqliteStore {
 impl Retention for SqliteStore {
     async fn purge_content(&self, before: Timestamp) -> Result<PurgeReport> {
         let cutoff = before.unix();
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let messages = sqlx::query(
             "DELETE FROM escalation_messages WHERE escalation_id IN \
              (SELECT id FROM escalations WHERE status = 'resolved' AND resolved_at < ?)",

@@ -6,7 +6,6 @@ use tutela_types::Timestamp;
 
 use super::SqliteStore;
 use super::rows::{StoredEscalation, StoredEscalationMessage, enum_name, to_json};
-use super::users::BEGIN_WRITE;
 use crate::error::{Result, StoreError};
 use crate::model::{Direction, Escalation, EscalationMessage, EscalationStatus, NewEscalation};
 use crate::traits::EscalationStore;
@@ -45,7 +44,7 @@ pub(super) fn conflict(e: &Escalation, operation: &'static str) -> StoreError {
 #[async_trait]
 impl EscalationStore for SqliteStore {
     async fn open_escalation(&self, new: &NewEscalation) -> Result<(Escalation, bool)> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         if let Some(mut active) = active_for(&mut tx, &new.user_id).await? {
             // One active case per user: a second crisis turn raises the case, not the queue.
             active.severity = active.severity.max(new.severity);
@@ -116,7 +115,7 @@ impl EscalationStore for SqliteStore {
     }
 
     async fn claim_escalation(&self, id: i64, staff: &str, at: Timestamp) -> Result<Escalation> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let case = load(&mut tx, id)
             .await?
             .ok_or_else(|| StoreError::not_found("escalation", id))?;
@@ -149,7 +148,7 @@ impl EscalationStore for SqliteStore {
         resolution: Option<&str>,
         at: Timestamp,
     ) -> Result<Escalation> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let case = load(&mut tx, id)
             .await?
             .ok_or_else(|| StoreError::not_found("escalation", id))?;
@@ -182,7 +181,7 @@ impl EscalationStore for SqliteStore {
         body: &str,
         at: Timestamp,
     ) -> Result<EscalationMessage> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let case = load(&mut tx, escalation_id)
             .await?
             .ok_or_else(|| StoreError::not_found("escalation", escalation_id))?;
@@ -231,6 +230,7 @@ impl EscalationStore for SqliteStore {
     }
 
     async fn mark_delivered(&self, message_ids: &[i64], at: Timestamp) -> Result<()> {
+        let _gate = self.write_gate().await;
         if message_ids.is_empty() {
             return Ok(());
         }

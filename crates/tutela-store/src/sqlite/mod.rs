@@ -7,6 +7,13 @@
 //! `append` returns, together with every commit before it. An in-memory database has a single
 //! connection shared by both, since each connection to `:memory:` would be a separate database.
 //!
+//! Writers in this process queue on one FIFO lock, the write gate ([`SqliteStore::begin_write`],
+//! [`SqliteStore::write_gate`]), taken before a connection and held to the commit: SQLite has
+//! one writer at a time anyway, and a writer that meets the lock inside SQLite sleeps in its
+//! busy handler (1, 2, 5 … 100 ms steps, measured as the gateway's latency tail), while one
+//! that waits on the gate wakes the moment the previous commit ends. Other processes (the CLI
+//! beside a running `serve`) still meet `BEGIN IMMEDIATE` and the busy timeout.
+//!
 //! Parameters: a query uses either only `?` or only `?NNN`, never both; sqlx numbers bare `?`
 //! on its own, so a mix binds the wrong values.
 
@@ -30,7 +37,7 @@ use std::time::Duration;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, MutexGuard};
 
 use crate::audit::Pseudonymizer;
 use crate::error::{Result, StoreError};
@@ -57,9 +64,11 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// The audit connection (FULL sync); the same pool as `pool` for in-memory databases.
     audit_pool: SqlitePool,
-    /// Serialises appends inside this process, so they queue here rather than spin on
-    /// SQLite's busy handler. Across processes `BEGIN IMMEDIATE` does the same.
-    audit_lock: Mutex<()>,
+    /// The write gate: every write in this process (audit appends included) holds it from
+    /// before its connection is taken to its commit, so writers queue here in order rather
+    /// than sleep in SQLite's busy handler. Across processes `BEGIN IMMEDIATE` does the same.
+    /// INVARIANT: never taken while this task holds a pool connection, and never twice.
+    write_gate: Mutex<()>,
     /// Salted hashes for subjects and content (salt from the `meta` table).
     pseudonyms: Pseudonymizer,
     options: StoreOptions,
@@ -126,7 +135,7 @@ impl SqliteStore {
         Ok(Self {
             pool,
             audit_pool,
-            audit_lock: Mutex::new(()),
+            write_gate: Mutex::new(()),
             pseudonyms: Pseudonymizer::new(salt),
             options,
         })
@@ -147,6 +156,24 @@ impl SqliteStore {
         &self.pool
     }
 
+    /// Waits for the write gate (see the module docs), for a write outside [`Self::begin_write`].
+    pub(crate) async fn write_gate(&self) -> MutexGuard<'_, ()> {
+        self.write_gate.lock().await
+    }
+
+    /// A write transaction (`BEGIN IMMEDIATE`) on the pool, holding the write gate until it
+    /// ends.
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx<'_>> {
+        self.begin_write_on(&self.pool).await
+    }
+
+    /// A write transaction on `pool` (the pool or the audit connection), holding the gate.
+    pub(crate) async fn begin_write_on<'a>(&'a self, pool: &'a SqlitePool) -> Result<WriteTx<'a>> {
+        let gate = self.write_gate.lock().await;
+        let tx = pool.begin_with(users::BEGIN_WRITE).await?;
+        Ok(WriteTx { tx, _gate: gate })
+    }
+
     /// Checkpoints the WAL into the database file (truncating it) and closes every
     /// connection. A failed checkpoint is logged; SQLite retries it on the next open.
     pub async fn close(&self) {
@@ -158,6 +185,33 @@ impl SqliteStore {
         }
         self.audit_pool.close().await;
         self.pool.close().await;
+    }
+}
+
+/// A write transaction that holds the write gate until it commits or is dropped (rolled back).
+pub(crate) struct WriteTx<'a> {
+    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    _gate: MutexGuard<'a, ()>,
+}
+
+impl WriteTx<'_> {
+    /// Commits, then lets the next writer in.
+    pub(crate) async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for WriteTx<'_> {
+    type Target = sqlx::SqliteConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
     }
 }
 

@@ -5,7 +5,6 @@ use tutela_types::Timestamp;
 
 use super::SqliteStore;
 use super::rows::enum_name;
-use super::users::BEGIN_WRITE;
 use crate::error::{Result, StoreError};
 use crate::obligations::{
     AppealTierCount, EscalationStats, FindingTierCount, ImportUser, InterventionTierCount,
@@ -66,7 +65,7 @@ fn count(n: i64) -> u64 {
 #[async_trait]
 impl ObligationStore for SqliteStore {
     async fn open_obligation(&self, new: &NewObligation) -> Result<(ObligationRecord, bool)> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let due = serde_json::to_string(&new.due_items)
             .map_err(|e| StoreError::corrupt("obligations", "due_items", e.to_string()))?;
         let inserted = sqlx::query(
@@ -118,7 +117,7 @@ impl ObligationStore for SqliteStore {
         note: &str,
         at: Timestamp,
     ) -> Result<ObligationRecord> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE obligations SET status = 'closed', closed_at = ?, note = ? WHERE id = ?",
         )
@@ -275,7 +274,7 @@ impl ObligationStore for SqliteStore {
     }
 
     async fn import_users(&self, users: &[ImportUser]) -> Result<u64> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let mut added = 0;
         for chunk in users.chunks(IMPORT_CHUNK) {
             let mut sql = String::from(

@@ -5,7 +5,6 @@ use tutela_types::Timestamp;
 
 use super::SqliteStore;
 use super::rows::{StoredNotification, enum_name, to_json};
-use super::users::BEGIN_WRITE;
 use crate::error::{Result, StoreError};
 use crate::model::{NewNotification, Notification, OutboxStatus, RetryPolicy};
 use crate::traits::Outbox;
@@ -14,7 +13,7 @@ use crate::traits::Outbox;
 impl Outbox for SqliteStore {
     async fn enqueue(&self, n: &NewNotification) -> Result<i64> {
         // An explicit transaction, so a failed commit is an error (see `file_complaint`).
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO outbox (created_at, user_id, escalation_id, contact_kind, channel, \
              target, payload, status, attempts, next_attempt_at) \
@@ -61,6 +60,7 @@ impl Outbox for SqliteStore {
     }
 
     async fn mark_sent(&self, id: i64, at: Timestamp) -> Result<()> {
+        let _gate = self.write_gate().await;
         let done = sqlx::query(
             "UPDATE outbox SET status = 'sent', sent_at = ?, last_error = NULL WHERE id = ?",
         )
@@ -81,7 +81,7 @@ impl Outbox for SqliteStore {
         error: &str,
         policy: &RetryPolicy,
     ) -> Result<Notification> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let row: Option<StoredNotification> = sqlx::query_as("SELECT * FROM outbox WHERE id = ?")
             .bind(id)
             .fetch_optional(&mut *tx)

@@ -1,13 +1,13 @@
 //! SQLite: interventions and counters, the raw material of the transparency and SB 243 reports.
 
 use async_trait::async_trait;
+use sqlx::{QueryBuilder, SqliteConnection};
 use tutela_types::{Counter, LocalDate, Timestamp};
 
 use super::SqliteStore;
 use super::rows::{StoredIntervention, enum_name};
-use super::users::BEGIN_WRITE;
 use crate::error::Result;
-use crate::model::{CounterTotal, Intervention, InterventionCount};
+use crate::model::{CounterBump, CounterTotal, Intervention, InterventionCount};
 use crate::traits::{CounterStore, InterventionStore};
 
 #[async_trait]
@@ -16,41 +16,8 @@ impl InterventionStore for SqliteStore {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
-        let mut ids = Vec::with_capacity(items.len());
-        for item in items {
-            let r = StoredIntervention::from_domain(item)?;
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO interventions (at, user_id, session_id, jurisdiction, kind, \
-                 detector, side, action, reasons, audit_seq) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            )
-            .bind(r.at)
-            .bind(&r.user_id)
-            .bind(&r.session_id)
-            .bind(&r.jurisdiction)
-            .bind(&r.kind)
-            .bind(&r.detector)
-            .bind(&r.side)
-            .bind(&r.action)
-            .bind(&r.reasons)
-            .bind(r.audit_seq)
-            .fetch_one(&mut *tx)
-            .await?;
-            for reason in &item.reasons {
-                sqlx::query(
-                    "INSERT INTO intervention_reasons (intervention_id, profile, obligation, \
-                     article) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                )
-                .bind(id)
-                .bind(&reason.profile)
-                .bind(&reason.obligation)
-                .bind(&reason.article)
-                .execute(&mut *tx)
-                .await?;
-            }
-            ids.push(id);
-        }
+        let mut tx = self.begin_write().await?;
+        let ids = insert_interventions(&mut tx, &items.iter().collect::<Vec<_>>()).await?;
         tx.commit().await?;
         Ok(ids)
     }
@@ -114,18 +81,15 @@ impl CounterStore for SqliteStore {
         at: Timestamp,
         by: u64,
     ) -> Result<()> {
-        let day = at.local_date(self.options.report_utc_offset_minutes);
-        sqlx::query(
-            "INSERT INTO counters (name, jurisdiction, day, value) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (name, jurisdiction, day) DO UPDATE SET value = value + excluded.value",
-        )
-        .bind(enum_name(&counter))
-        .bind(jurisdiction)
-        .bind(day.0)
-        .bind(i64::try_from(by).unwrap_or(i64::MAX))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let _gate = self.write_gate().await;
+        let mut conn = self.pool.acquire().await?;
+        let bump = CounterBump {
+            counter,
+            jurisdiction: jurisdiction.to_owned(),
+            at,
+            by,
+        };
+        bump_on(&mut conn, &bump, self.options.report_utc_offset_minutes).await
     }
 
     async fn counter_totals(&self, from: LocalDate, to: LocalDate) -> Result<Vec<CounterTotal>> {
@@ -146,4 +110,71 @@ impl CounterStore for SqliteStore {
             })
             .collect())
     }
+}
+
+/// Inserts intervention rows and their reasons inside the caller's transaction; returns their
+/// ids in order. One statement per intervention (its id comes back) and one for all reasons.
+pub(super) async fn insert_interventions(
+    conn: &mut SqliteConnection,
+    items: &[&Intervention],
+) -> Result<Vec<i64>> {
+    let mut ids = Vec::with_capacity(items.len());
+    let mut reasons = Vec::new();
+    for item in items {
+        let r = StoredIntervention::from_domain(item)?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO interventions (at, user_id, session_id, jurisdiction, kind, \
+             detector, side, action, reasons, audit_seq) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(r.at)
+        .bind(&r.user_id)
+        .bind(&r.session_id)
+        .bind(&r.jurisdiction)
+        .bind(&r.kind)
+        .bind(&r.detector)
+        .bind(&r.side)
+        .bind(&r.action)
+        .bind(&r.reasons)
+        .bind(r.audit_seq)
+        .fetch_one(&mut *conn)
+        .await?;
+        reasons.extend(item.reasons.iter().map(|reason| (id, reason)));
+        ids.push(id);
+    }
+    // 4 parameters a row: 200 rows stay far below SQLite's limit.
+    for chunk in reasons.chunks(200) {
+        let mut q = QueryBuilder::new(
+            "INSERT INTO intervention_reasons (intervention_id, profile, obligation, article) ",
+        );
+        q.push_values(chunk, |mut b, (id, reason)| {
+            b.push_bind(*id)
+                .push_bind(&reason.profile)
+                .push_bind(&reason.obligation)
+                .push_bind(&reason.article);
+        });
+        q.push(" ON CONFLICT DO NOTHING");
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(ids)
+}
+
+/// One counter bump inside the caller's transaction (or on its own connection).
+pub(super) async fn bump_on(
+    conn: &mut SqliteConnection,
+    bump: &CounterBump,
+    report_utc_offset_minutes: i32,
+) -> Result<()> {
+    let day = bump.at.local_date(report_utc_offset_minutes);
+    sqlx::query(
+        "INSERT INTO counters (name, jurisdiction, day, value) VALUES (?, ?, ?, ?) \
+         ON CONFLICT (name, jurisdiction, day) DO UPDATE SET value = value + excluded.value",
+    )
+    .bind(enum_name(&bump.counter))
+    .bind(&bump.jurisdiction)
+    .bind(day.0)
+    .bind(i64::try_from(bump.by).unwrap_or(i64::MAX))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }

@@ -6,9 +6,8 @@ use tutela_types::{LocalDate, SessionState, Timestamp};
 
 use super::SqliteStore;
 use super::rows::{StoredDailyUsage, StoredSession, parse_json, to_json};
-use super::users::BEGIN_WRITE;
 use crate::error::{Result, StoreError};
-use crate::model::{DailyUsage, MonthlyActive, Session, TurnRecord, month_of};
+use crate::model::{DailyUsage, Intervention, MonthlyActive, Session, Tally, TurnRecord, month_of};
 use crate::traits::{SessionStore, UsageStore};
 
 const UPSERT_STATE: &str = "INSERT INTO session_state (user_id, state, updated_at) VALUES (?, ?, ?) \
@@ -33,6 +32,7 @@ impl SessionStore for SqliteStore {
         state: &SessionState,
         at: Timestamp,
     ) -> Result<()> {
+        let _gate = self.write_gate().await;
         sqlx::query(UPSERT_STATE)
             .bind(user_id)
             .bind(to_json("session state", state)?)
@@ -47,18 +47,30 @@ impl SessionStore for SqliteStore {
     }
 
     async fn record_turns(&self, turns: &[TurnRecord]) -> Result<()> {
-        if turns.is_empty() {
+        self.record_batch(turns, &[]).await
+    }
+
+    async fn record_batch(&self, turns: &[TurnRecord], tallies: &[Tally]) -> Result<()> {
+        if turns.is_empty() && tallies.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let offset = self.options.report_utc_offset_minutes;
+        let mut tx = self.begin_write().await?;
         for chunk in turns.chunks(TURNS_PER_STATEMENT) {
-            write_turns(&mut tx, chunk, self.options.report_utc_offset_minutes).await?;
+            write_turns(&mut tx, chunk, offset).await?;
+        }
+        let interventions: Vec<&Intervention> =
+            tallies.iter().flat_map(|t| &t.interventions).collect();
+        super::reports::insert_interventions(&mut tx, &interventions).await?;
+        for bump in tallies.iter().flat_map(|t| &t.counts) {
+            super::reports::bump_on(&mut tx, bump, offset).await?;
         }
         tx.commit().await?;
         Ok(())
     }
 
     async fn end_session(&self, session_id: &str, at: Timestamp, reason: &str) -> Result<()> {
+        let _gate = self.write_gate().await;
         let done = sqlx::query(
             "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
         )

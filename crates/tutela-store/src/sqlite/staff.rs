@@ -5,7 +5,6 @@ use sqlx::SqliteConnection;
 use tutela_types::Timestamp;
 
 use super::SqliteStore;
-use super::users::BEGIN_WRITE;
 use crate::error::{Result, StoreError};
 use crate::staff::{NewStaff, Staff, StaffRole, StaffSession, StaffStore};
 
@@ -56,7 +55,7 @@ async fn load(conn: &mut SqliteConnection, id: i64) -> Result<Staff> {
 #[async_trait]
 impl StaffStore for SqliteStore {
     async fn add_staff(&self, new: &NewStaff) -> Result<Staff> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM staff WHERE username = ?")
             .bind(&new.username)
             .fetch_optional(&mut *tx)
@@ -114,7 +113,7 @@ impl StaffStore for SqliteStore {
     }
 
     async fn set_staff_disabled(&self, id: i64, disabled: bool, at: Timestamp) -> Result<Staff> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         load(&mut tx, id).await?;
         sqlx::query("UPDATE staff SET disabled_at = ? WHERE id = ?")
             .bind(disabled.then_some(at.unix()))
@@ -135,7 +134,7 @@ impl StaffStore for SqliteStore {
         password_hash: &str,
         at: Timestamp,
     ) -> Result<Staff> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         load(&mut tx, id).await?;
         sqlx::query(
             "UPDATE staff SET password_hash = ?1, password_changed_at = ?2, failed_logins = 0, \
@@ -153,6 +152,7 @@ impl StaffStore for SqliteStore {
     }
 
     async fn record_failed_login(&self, id: i64, lock_until: Option<Timestamp>) -> Result<()> {
+        let _gate = self.write_gate().await;
         sqlx::query(
             "UPDATE staff SET failed_logins = failed_logins + 1, \
              locked_until = COALESCE(?1, locked_until) WHERE id = ?2",
@@ -171,7 +171,7 @@ impl StaffStore for SqliteStore {
         csrf: &str,
         at: Timestamp,
     ) -> Result<()> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE staff SET failed_logins = 0, locked_until = NULL WHERE id = ?")
             .bind(staff_id)
             .execute(&mut *tx)
@@ -216,6 +216,7 @@ impl StaffStore for SqliteStore {
     }
 
     async fn touch_staff_session(&self, token_hash: &str, at: Timestamp) -> Result<()> {
+        let _gate = self.write_gate().await;
         sqlx::query(
             "UPDATE staff_sessions SET last_seen_at = MAX(last_seen_at, ?1) WHERE token_hash = ?2",
         )
@@ -227,6 +228,7 @@ impl StaffStore for SqliteStore {
     }
 
     async fn end_staff_session(&self, token_hash: &str, at: Timestamp) -> Result<()> {
+        let _gate = self.write_gate().await;
         sqlx::query(
             "UPDATE staff_sessions SET ended_at = ?1 WHERE token_hash = ?2 AND ended_at IS NULL",
         )

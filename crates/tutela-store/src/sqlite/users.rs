@@ -90,15 +90,18 @@ async fn insert_if_missing(conn: &mut SqliteConnection, id: &str, at: Timestamp)
 #[async_trait]
 impl UserStore for SqliteStore {
     async fn touch_user(&self, id: &str, at: Timestamp) -> Result<User> {
-        let mut conn = self.pool.acquire().await?;
         // The common case is a known user: read first, write only for a newcomer.
-        if let Some(user) = load_user(&mut conn, id).await? {
+        if let Some(user) = self.get_user(id).await? {
             return Ok(user);
         }
-        insert_if_missing(&mut conn, id, at).await?;
-        load_user(&mut conn, id)
+        // The read's connection is back in the pool before the gate is taken (see `mod.rs`).
+        let mut tx = self.begin_write().await?;
+        insert_if_missing(&mut tx, id, at).await?;
+        let user = load_user(&mut tx, id)
             .await?
-            .ok_or_else(|| StoreError::not_found("user", id))
+            .ok_or_else(|| StoreError::not_found("user", id))?;
+        tx.commit().await?;
+        Ok(user)
     }
 
     async fn get_user(&self, id: &str) -> Result<Option<User>> {
@@ -107,7 +110,7 @@ impl UserStore for SqliteStore {
     }
 
     async fn update_user(&self, id: &str, update: &UserUpdate, at: Timestamp) -> Result<User> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         insert_if_missing(&mut tx, id, at).await?;
         let mut user = load_user(&mut tx, id)
             .await?
@@ -186,7 +189,7 @@ impl UserStore for SqliteStore {
     }
 
     async fn export_user(&self, id: &str, at: Timestamp) -> Result<Option<UserExport>> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let Some(user) = load_user(&mut tx, id).await? else {
             return Ok(None);
         };
@@ -274,7 +277,7 @@ impl UserStore for SqliteStore {
     async fn delete_user(&self, id: &str, at: Timestamp) -> Result<DeletionReport> {
         let pseudonym = &self.pseudonyms.subject(id);
         let tomb = tombstone_id(pseudonym);
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let user = load_user(&mut tx, id)
             .await?
             .ok_or_else(|| StoreError::not_found("user", id))?;

@@ -274,6 +274,17 @@ impl SessionStore for PanickyTurns {
         }
         self.inner.record_turns(turns).await
     }
+    async fn record_batch(
+        &self,
+        turns: &[tutela_store::TurnRecord],
+        tallies: &[tutela_store::Tally],
+    ) -> tutela_store::Result<()> {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        if self.panics.load(Ordering::SeqCst) {
+            panic!("the turn store panicked (test)");
+        }
+        self.inner.record_batch(turns, tallies).await
+    }
     async fn end_session(
         &self,
         session_id: &str,

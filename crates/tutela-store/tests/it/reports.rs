@@ -154,3 +154,62 @@ async fn counter_days_follow_the_report_time_zone() {
         1
     );
 }
+
+#[tokio::test]
+async fn tallies_are_written_by_the_writer_with_the_turns() {
+    for ts in both().await {
+        let w = ts.store.audit();
+        let notice = Action::Notice {
+            contents: vec![NoticeContent::AiIdentity],
+            continuous_minutes: 0,
+        };
+        w.record_turn(tutela_store::TurnRecord {
+            user_id: "a".into(),
+            session_id: "s".into(),
+            jurisdiction: "cn".into(),
+            at: t(1),
+            state: tutela_types::SessionState::default(),
+            local_day: t(1).local_date(0),
+            usage_secs: 30,
+        })
+        .await
+        .unwrap();
+        let mut row = intervention("a", "cn", notice, vec![reason("ai-notice"), reason("x")], 1);
+        row.side = Some(Side::Assistant);
+        w.record_tally(tutela_store::Tally {
+            interventions: vec![row.clone()],
+            counts: vec![tutela_store::CounterBump {
+                counter: Counter::RiskDetection,
+                jurisdiction: "cn".into(),
+                at: t(1),
+                by: 2,
+            }],
+        })
+        .await
+        .unwrap();
+        // Queued, not awaited: a flush is what makes them visible.
+        w.flush().await.unwrap();
+        let back = ts
+            .store
+            .interventions()
+            .interventions_between(t(0), t(10), 10)
+            .await
+            .unwrap();
+        assert_eq!(back.len(), 1, "{}", ts.name);
+        row.id = back[0].id;
+        assert_eq!(back[0], row, "{}", ts.name);
+        let counts = ts
+            .store
+            .interventions()
+            .intervention_counts(t(0), t(10))
+            .await
+            .unwrap();
+        assert_eq!(counts.len(), 2, "one per reason: {counts:?}");
+        let day = t(1).local_date(0);
+        let totals = ts.store.counters().counter_totals(day, day).await.unwrap();
+        assert_eq!(totals.len(), 1);
+        assert_eq!(totals[0].value, 2);
+        let usage = ts.store.usage().usage_between(day, day).await.unwrap();
+        assert_eq!(usage.len(), 1, "the turn of the same batch: {usage:?}");
+    }
+}
