@@ -152,7 +152,7 @@ impl Quick {
 #[derive(Debug, Default)]
 pub(crate) struct QuickScratch {
     norm: Normalized,
-    text: Vec<u8>,
+    text: String,
     /// Per sentence: where it ends in `text`, and in the scanned text.
     ends: Vec<(usize, usize)>,
     /// Every match of the side's automaton in `text` (pattern, start, end), by end; valid
@@ -443,7 +443,7 @@ impl Engine {
             return 0;
         }
         q.text.clear();
-        q.text.push(0);
+        q.text.push('\0');
         q.ends.clear();
         let mut regex_end = 0;
         let mut s = 0;
@@ -459,7 +459,7 @@ impl Engine {
                 crate::normalize::quick_text(seg, &mut q.norm, &mut q.text);
                 q.ends.push((q.text.len(), p));
                 // A separator no literal contains, so that no cue spans two sentences.
-                q.text.push(0);
+                q.text.push('\0');
             }
             if p >= text.len() {
                 break;
@@ -476,7 +476,7 @@ impl Engine {
         // the end of its sentence. The matches are kept for the full scan.
         q.hits.clear();
         let mut last_cue = None;
-        for m in ac.find_overlapping_iter(q.text.as_slice()) {
+        for m in ac.find_overlapping_iter(q.text.as_bytes()) {
             if self.lits[m.pattern().as_usize()].is_cue() {
                 last_cue = Some(m.end());
             }

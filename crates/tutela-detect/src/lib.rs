@@ -484,7 +484,12 @@ impl Detectors {
     ) -> Vec<Finding> {
         let mut out = Vec::with_capacity(lexical.len() + 2);
         let mut lex = lexical.into_iter().peekable();
-        for (s, e) in learned::sentences(text) {
+        // The sentences of `learned::sentences`, as they are found.
+        let mut next = 0;
+        while next < text.len() {
+            let s = next;
+            let e = segment::next_boundary(text, s).unwrap_or(text.len());
+            next = e;
             let first = out.len();
             while let Some(f) = lex.next_if(|f| f.spans.first().is_none_or(|sp| sp.start < e)) {
                 out.push(f);

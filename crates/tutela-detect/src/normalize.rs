@@ -196,65 +196,133 @@ impl Normalized {
 }
 
 /// Appends to `out` exactly the text [`Normalized::fill`] makes of `seg` (no byte map, no
-/// quotation marks): the quick pass that decides whether a text needs a full scan.
-/// ASCII text without spaced-out letters takes a single tight loop; anything else goes
+/// quotation marks): the quick pass that decides whether a text needs a full scan, and the
+/// n-gram tier's reading of a sentence. Text without spaced-out letters made of ASCII, CJK
+/// ideographs, CJK punctuation and emoji takes a single tight loop; anything else goes
 /// through `scratch` and the full normaliser. A unit test holds the two equal.
-pub(crate) fn quick_text(seg: &str, scratch: &mut Normalized, out: &mut Vec<u8>) {
-    let b = seg.as_bytes();
+pub(crate) fn quick_text(seg: &str, scratch: &mut Normalized, out: &mut String) {
     let floor = out.len();
-    let spaced = if seg.is_ascii() {
-        maybe_spaced_ascii(b)
-    } else {
-        maybe_spaced_chars(seg)
-    };
-    if spaced || !quick_text_plain(b, out) {
+    if !quick_text_plain(seg.as_bytes(), out) {
         out.truncate(floor);
         scratch.fill(seg);
-        out.extend_from_slice(scratch.text.as_bytes());
+        out.push_str(&scratch.text);
+    }
+}
+
+/// Whether a text may hold spaced-out letters (`k i l l`), as [`maybe_spaced_ascii`] and
+/// [`maybe_spaced_chars`] decide, read one character at a time (full-width forms as their
+/// ASCII characters, any other non-ASCII character a separator): a small automaton over the
+/// character classes of [`CLASS`] (0: other, [`ALNUM`]: a digit, `ALNUM | LETTER`: a letter).
+#[derive(Debug, Default, Clone, Copy)]
+struct Spaced {
+    /// 0: not in a run of letters and digits; 1: in a run of one letter; 2: in a run of one
+    /// digit; 3: in a longer run.
+    state: u8,
+    /// One-letter words in a row.
+    singles: u32,
+}
+
+/// [`Spaced`]'s transitions, by `state * 4 + class`: the next state (bits 0–1), and at the
+/// end of a run whether it was a one-letter word (bit 2) or not (bit 3).
+const SPACED: [u8; 16] = {
+    const SINGLE: u8 = 4;
+    const OTHER: u8 = 8;
+    [
+        // From no run: other, digit, -, letter.
+        0, 2, 0, 1, //
+        // From a one-letter run.
+        SINGLE, 3, 0, 3, //
+        // From a one-digit run.
+        OTHER, 3, 0, 3, //
+        // From a longer run.
+        OTHER, 3, 0, 3,
+    ]
+};
+
+impl Spaced {
+    /// After a character of class `class`: `true` once three one-letter words stand in a
+    /// row.
+    #[inline(always)]
+    fn step(&mut self, class: u8) -> bool {
+        let t = SPACED[usize::from(self.state & 3) * 4 + usize::from(class & 3)];
+        self.state = t & 3;
+        // Reset after another run, one more after a one-letter word.
+        self.singles = (self.singles + u32::from(t >> 2 & 1)) * u32::from(t >> 3 ^ 1);
+        self.singles >= 3
+    }
+
+    /// Whether the text, ended here, may hold spaced-out letters.
+    fn at_end(self) -> bool {
+        self.state == 1 && self.singles >= 2
     }
 }
 
 /// [`quick_text`] for a text without spaced-out letters: ASCII, CJK ideographs (simplified),
 /// CJK punctuation and emoji, which stage one maps one to one. Returns `false`, having
-/// written part of the text, at any other character.
+/// written part of the text, at any other character, or once the text may hold spaced-out
+/// letters ([`Spaced`], checked on the way: such a text goes to the full normaliser).
 ///
 /// The stage-two lookahead ([`next_stage`]) reads raw bytes; a non-ASCII character is never
 /// a letter, a leetspeak symbol, nor dropped, so the byte it starts with answers the same.
-fn quick_text_plain(b: &[u8], out: &mut Vec<u8>) -> bool {
+fn quick_text_plain(b: &[u8], out: &mut String) -> bool {
     // `out` ends with a byte that is not a lowercase letter (the caller's separator), so
     // "the last byte of this text" and "the last byte of `out`" agree for every test below.
     let floor = out.len();
     out.reserve(b.len());
+    let mut spaced = Spaced::default();
     let mut last_space = true;
     let mut i = 0;
     while i < b.len() {
         let x = b[i];
         let c = if x < 0x80 {
             i += 1;
-            QUICK[x as usize]
+            let k = CLASS[x as usize];
+            if spaced.step(k) {
+                return false;
+            }
+            let c = QUICK[x as usize];
+            if k & LETTER != 0 {
+                // A letter (the common case): neither a space, a marker nor leetspeak; only
+                // a repeat of the letter before it is dropped.
+                last_space = false;
+                if out.len() > floor && out.as_bytes()[out.len() - 1] == c {
+                    continue;
+                }
+                // `c` is ASCII (`& 0x7F` says so, and changes nothing): one byte pushed.
+                out.push(char::from(c & 0x7F));
+                continue;
+            }
+            c
         } else {
             let Some((c, n)) = decode(b, i) else {
                 return false;
             };
             i += n;
             if let Some(a) = fullwidth(c) {
-                QUICK[a as usize]
-            } else if c == '\u{3000}' {
-                b' '
-            } else {
-                let c = if is_cjk(c) {
-                    t2s::simplify(c)
-                } else if ('\u{3001}'..='\u{3035}').contains(&c)
-                    || ('\u{1F300}'..='\u{1FAFF}').contains(&c)
-                {
-                    c
-                } else {
+                if spaced.step(CLASS[usize::from(a & 0x7F)]) {
                     return false;
-                };
-                let mut buf = [0u8; 4];
-                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                last_space = false;
-                continue;
+                }
+                QUICK[a as usize]
+            } else {
+                if spaced.step(0) {
+                    return false;
+                }
+                if c == '\u{3000}' {
+                    b' '
+                } else {
+                    let c = if is_cjk(c) {
+                        t2s::simplify(c)
+                    } else if ('\u{3001}'..='\u{3035}').contains(&c)
+                        || ('\u{1F300}'..='\u{1FAFF}').contains(&c)
+                    {
+                        c
+                    } else {
+                        return false;
+                    };
+                    out.push(c);
+                    last_space = false;
+                    continue;
+                }
             }
         };
         match c {
@@ -262,7 +330,7 @@ fn quick_text_plain(b: &[u8], out: &mut Vec<u8>) -> bool {
             Q_FULL => return false,
             b' ' => {
                 if !last_space {
-                    out.push(b' ');
+                    out.push(' ');
                     last_space = true;
                 }
                 continue;
@@ -272,7 +340,8 @@ fn quick_text_plain(b: &[u8], out: &mut Vec<u8>) -> bool {
         last_space = false;
         let mut c = c;
         if let Some(letter) = leet(c as char) {
-            let prev_letter = out.len() > floor && out[out.len() - 1].is_ascii_lowercase();
+            let prev_letter =
+                out.len() > floor && out.as_bytes()[out.len() - 1].is_ascii_lowercase();
             if prev_letter {
                 let next = next_stage_quick(b, i);
                 let next_letter = next.is_some_and(|(n, j)| {
@@ -285,23 +354,38 @@ fn quick_text_plain(b: &[u8], out: &mut Vec<u8>) -> bool {
                 }
             }
         }
-        if c.is_ascii_lowercase() && out.len() > floor && out[out.len() - 1] == c {
+        if c.is_ascii_lowercase() && out.len() > floor && out.as_bytes()[out.len() - 1] == c {
             continue;
         }
-        out.push(c);
+        // Every value left here is ASCII (the markers are handled above).
+        out.push(char::from(c & 0x7F));
     }
-    true
+    // A one-letter word at the end, after two others.
+    !spaced.at_end()
 }
 
-/// The character starting at byte `i` of valid UTF-8 and its length.
+/// The character starting at byte `i` of valid UTF-8 (not ASCII) and its length; `None` where
+/// no valid character starts. Decoded by hand (a unit test holds it equal to `from_utf8`).
+#[inline]
 pub(crate) fn decode(b: &[u8], i: usize) -> Option<(char, usize)> {
-    let n = match b[i] {
-        0xC0..=0xDF => 2,
-        0xE0..=0xEF => 3,
-        _ => 4,
+    let x = *b.get(i)?;
+    let (n, lead, min) = match x {
+        0xC0..=0xDF => (2, x & 0x1F, 0x80),
+        0xE0..=0xEF => (3, x & 0x0F, 0x800),
+        0xF0..=0xF4 => (4, x & 0x07, 0x1_0000),
+        _ => return None,
     };
-    let c = std::str::from_utf8(b.get(i..i + n)?).ok()?.chars().next()?;
-    Some((c, n))
+    let mut c = u32::from(lead);
+    for &t in b.get(i + 1..i + n)? {
+        if t & 0xC0 != 0x80 {
+            return None;
+        }
+        c = c << 6 | u32::from(t & 0x3F);
+    }
+    if c < min {
+        return None;
+    }
+    char::from_u32(c).map(|c| (c, n))
 }
 
 /// The character starting at byte `i` (ASCII or not) of valid UTF-8.
@@ -500,6 +584,26 @@ const QUICK: [u8; 256] = {
     t
 };
 
+/// [`quick_text_plain`]'s classes of ASCII bytes: a letter or digit, a letter.
+const ALNUM: u8 = 1;
+const LETTER: u8 = 2;
+const CLASS: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut i = 0;
+    while i < 128 {
+        let c = i as u8;
+        t[i] = if c.is_ascii_alphabetic() {
+            ALNUM | LETTER
+        } else if c.is_ascii_digit() {
+            ALNUM
+        } else {
+            0
+        };
+        i += 1;
+    }
+    t
+};
+
 /// In the ASCII path, the stage-one byte of a single quotation mark (recorded in `quotes`,
 /// not kept in `text`): above ASCII, so no byte of an ASCII text stages to it.
 const QUOTE_BYTE: u8 = 0x80;
@@ -602,7 +706,9 @@ fn maybe_spaced_ascii(b: &[u8]) -> bool {
 }
 
 /// [`maybe_spaced_ascii`] for any text, reading full-width forms as their ASCII characters
-/// (stage one does), every other non-ASCII character as a separator.
+/// (stage one does), every other non-ASCII character as a separator: the definition
+/// [`quick_text`]'s check on the way ([`Spaced`]) is held to.
+#[cfg(test)]
 fn maybe_spaced_chars(seg: &str) -> bool {
     let mut singles = 0;
     let mut run = 0;
@@ -891,6 +997,29 @@ mod tests {
     }
 
     #[test]
+    fn decode_equals_from_utf8() {
+        let text = "aé我😭\u{80}\u{7ff}\u{800}\u{ffff}\u{10000}\u{10ffff}ｂ\u{3000}";
+        let b = text.as_bytes();
+        for (i, c) in text.char_indices().filter(|(_, c)| !c.is_ascii()) {
+            assert_eq!(decode(b, i), Some((c, c.len_utf8())), "{c:?}");
+        }
+        // Not a character's first byte, cut short, overlong, a surrogate, past U+10FFFF.
+        for bad in [
+            &b"\x80"[..],
+            b"\xbf",
+            b"\xe6\x88",
+            b"\xc0\xaf",
+            b"\xe0\x80\xaf",
+            b"\xed\xa0\x80",
+            b"\xf4\x90\x80\x80",
+            b"\xf8\x88\x80\x80",
+            b"\xe6a\x91",
+        ] {
+            assert_eq!(decode(bad, 0), None, "{bad:?}");
+        }
+    }
+
+    #[test]
     fn quick_text_equals_fill() {
         use proptest::prelude::*;
         let mut runner = proptest::test_runner::TestRunner::default();
@@ -904,9 +1033,19 @@ mod tests {
                     // n-gram tier).
                     for floor in [1, 0] {
                         let mut scratch = Normalized::new();
-                        let mut out = vec![0u8; floor];
+                        let mut out = "\0".repeat(floor);
                         quick_text(&s, &mut scratch, &mut out);
-                        prop_assert_eq!(&out[floor..], n.text.as_bytes());
+                        prop_assert_eq!(&out[floor..], n.text.as_str());
+                        // The spaced-letter check on the way equals the checks before.
+                        let spaced = if s.is_ascii() {
+                            maybe_spaced_ascii(s.as_bytes())
+                        } else {
+                            maybe_spaced_chars(&s)
+                        };
+                        if spaced {
+                            let mut out = String::new();
+                            prop_assert!(!quick_text_plain(s.as_bytes(), &mut out));
+                        }
                     }
                     Ok(())
                 },

@@ -36,17 +36,33 @@ fn bucket(h: u64, bits: u32) -> u32 {
 /// both loops run the same steps, inlined into the caller so the sink's sums stay in
 /// registers.
 #[inline(always)]
-pub fn for_each(norm: &str, ns: u64, bits: u32, mut sink: impl FnMut(u32)) {
+pub fn for_each(norm: &str, ns: u64, bits: u32, sink: impl FnMut(u32)) {
+    for_each_counting(norm, ns, bits, sink);
+}
+
+/// [`for_each`], counting on the way the CJK ideographs (U+3400..=U+9FFF) and the ASCII
+/// letters of `norm` (the window's language), which it returns in that order.
+#[inline(always)]
+pub(crate) fn for_each_counting(
+    norm: &str,
+    ns: u64,
+    bits: u32,
+    mut sink: impl FnMut(u32),
+) -> (u32, u32) {
+    let (mut cjk, mut latin) = (0u32, 0u32);
     let mut st = State::new(ns);
     st.step(u64::from(b' '), bits, &mut sink);
     if norm.is_ascii() {
         for &b in norm.as_bytes() {
             st.step(u64::from(b), bits, &mut sink);
+            latin += u32::from(b.is_ascii_alphabetic());
             st.word(b.is_ascii_alphanumeric(), u64::from(b), bits, &mut sink);
         }
     } else {
         for ch in norm.chars() {
             st.step(ch as u64, bits, &mut sink);
+            latin += u32::from(ch.is_ascii_alphabetic());
+            cjk += u32::from(('\u{3400}'..='\u{9FFF}').contains(&ch));
             st.word(ch.is_ascii_alphanumeric(), ch as u64, bits, &mut sink);
         }
     }
@@ -54,6 +70,7 @@ pub fn for_each(norm: &str, ns: u64, bits: u32, mut sink: impl FnMut(u32)) {
         end_word(st.word, &mut st.prev_word, bits, &mut sink);
     }
     st.step(u64::from(b' '), bits, &mut sink);
+    (cjk, latin)
 }
 
 /// The running hashes of [`for_each`].

@@ -103,12 +103,9 @@ pub(crate) struct SentenceSum {
     end: usize,
 }
 
-/// Counts the script of a normalised text.
+/// Counts the script of a normalised text: CJK ideographs and ASCII letters (training; a
+/// scan counts them on the way, [`features::for_each_counting`], held to this by a test).
 fn script(norm: &str) -> (u32, u32) {
-    if norm.is_ascii() {
-        let latin = norm.bytes().filter(u8::is_ascii_alphabetic).count();
-        return (0, latin as u32);
-    }
     let (mut cjk, mut latin) = (0, 0);
     for c in norm.chars() {
         if c.is_ascii_alphabetic() {
@@ -124,6 +121,8 @@ fn script(norm: &str) -> (u32, u32) {
 #[derive(Debug)]
 pub(crate) struct NgramTier {
     pub(crate) model: NgramModel,
+    /// [`NgramModel::fail_below`] of the model.
+    fail_below: [[f32; 3]; STRIDE],
     /// The examples' inverted index, built on first explanation.
     examples: OnceLock<ExampleIndex>,
 }
@@ -131,6 +130,7 @@ pub(crate) struct NgramTier {
 impl NgramTier {
     pub(crate) fn new(model: NgramModel) -> Self {
         Self {
+            fail_below: model.fail_below(),
             model,
             examples: OnceLock::new(),
         }
@@ -152,149 +152,250 @@ impl NgramTier {
         p
     }
 
-    /// The ids of the (at most 3) examples nearest to `norm_window` among the positives of
-    /// `head`: cosine of their feature sets, through an inverted index built on first use.
-    fn nearest(&self, head: &DetectorId, norm_window: &str) -> Vec<String> {
-        let bits = self.model.meta.bits;
+    /// The ids of the (at most 3) examples nearest to a window among the positives of
+    /// `head`: cosine of their feature sets, through an index built on first use. `q` holds
+    /// the window's distinct features ([`window_features`]).
+    fn nearest(&self, head: &DetectorId, q: &[u32]) -> Vec<String> {
         let index = self
             .examples
             .get_or_init(|| ExampleIndex::build(&self.model));
-        let mut q = Vec::new();
-        features::collect(norm_window, NS_TEXT, bits, &mut q);
-        q.sort_unstable();
-        q.dedup();
-        let Some(postings) = index.by_label.get(head.as_str()) else {
+        let Some(parts) = index.by_label.get(head.as_str()) else {
             return Vec::new();
         };
-        // Features most of the label's examples share say little about which is nearest and
-        // cost the most: they are skipped.
-        let cap = (postings.size / 5).max(8);
-        let mut common = vec![0u32; index.lens.len()];
-        for &f in &q {
-            let list = postings.get(f);
-            if list.len() <= cap {
-                for &e in list {
-                    common[e as usize] += 1;
-                }
-            }
-        }
-        // The three best by score, then by index: an insertion into three slots, in place of
-        // sorting every candidate (the same order, since no two candidates tie on both).
+        // The three best by score, then by index (among all examples): an insertion into
+        // three slots, in place of sorting every candidate (the same order, since no two
+        // candidates tie on both). The parts, and the examples in a part, come in the order
+        // of all examples.
         let mut best: [(f32, u32); 3] = [(0.0, 0); 3];
         let mut have = 0;
-        for (e, &c) in common.iter().enumerate() {
-            if c == 0 {
-                continue;
+        let mut common = Vec::new();
+        let mut lists = Vec::with_capacity(q.len());
+        for postings in parts {
+            // Per example of the part: the features it shares with the window, but those
+            // most of the label's examples share ([`Postings::cap`], left out of the index).
+            common.clear();
+            common.resize(postings.global.len(), 0u32);
+            postings.lists(q, &mut lists);
+            for &(a, b) in &lists {
+                for &e in postings.examples.get(a as usize..b as usize).unwrap_or(&[]) {
+                    common[usize::from(e)] += 1;
+                }
             }
-            let len = index.lens[e];
-            let cand = (c as f32 / ((q.len() * len).max(1) as f32).sqrt(), e as u32);
-            let before = |a: &(f32, u32), b: &(f32, u32)| {
-                b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)) == std::cmp::Ordering::Less
-            };
-            let mut k = have.min(best.len());
-            if k == best.len() && !before(&cand, &best[k - 1]) {
-                continue;
+            for (e, &c) in common.iter().enumerate() {
+                if c == 0 {
+                    continue;
+                }
+                let g = postings.global[e];
+                let len = index.lens[g as usize];
+                let cand = (c as f32 / ((q.len() * len).max(1) as f32).sqrt(), g);
+                let before = |a: &(f32, u32), b: &(f32, u32)| {
+                    b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)) == std::cmp::Ordering::Less
+                };
+                let mut k = have.min(best.len());
+                if k == best.len() && !before(&cand, &best[k - 1]) {
+                    continue;
+                }
+                if k == best.len() {
+                    k -= 1;
+                }
+                while k > 0 && before(&cand, &best[k - 1]) {
+                    best[k] = best[k - 1];
+                    k -= 1;
+                }
+                best[k] = cand;
+                have += 1;
             }
-            if k == best.len() {
-                k -= 1;
-            }
-            while k > 0 && before(&cand, &best[k - 1]) {
-                best[k] = best[k - 1];
-                k -= 1;
-            }
-            best[k] = cand;
-            have += 1;
         }
         best[..have.min(best.len())]
             .iter()
-            .map(|&(_, i)| self.model.meta.examples[i as usize].id.clone())
+            .map(|&(_, g)| self.model.meta.examples[g as usize].id.clone())
             .collect()
     }
 }
 
-/// Hashes a feature bucket (already a hash) with one multiply: the posting lists are only
-/// looked up, never iterated, so the hasher changes no result, only the time it takes.
-#[derive(Debug, Default, Clone, Copy)]
-struct BucketHasher(u64);
-
-impl std::hash::Hasher for BucketHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+/// The distinct features of the window made of `texts` (normalised sentences) joined by
+/// spaces, in no particular order, into `q`; `window` and `seen` are scratch (`seen` a
+/// bit per bucket, left cleared).
+fn window_features(
+    texts: &[String],
+    bits: u32,
+    window: &mut String,
+    seen: &mut Vec<u64>,
+    q: &mut Vec<u32>,
+) {
+    window.clear();
+    for (i, t) in texts.iter().enumerate() {
+        if i > 0 {
+            window.push(' ');
         }
+        window.push_str(t);
     }
-
-    fn write_u32(&mut self, x: u32) {
-        self.0 = (self.0 ^ u64::from(x)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let words = (1usize << bits).div_ceil(64);
+    if seen.len() != words {
+        seen.clear();
+        seen.resize(words, 0);
+    }
+    q.clear();
+    features::for_each(window, NS_TEXT, bits, |f| {
+        if let Some(w) = seen.get_mut((f >> 6) as usize) {
+            let bit = 1u64 << (f & 63);
+            if *w & bit == 0 {
+                *w |= bit;
+                q.push(f);
+            }
+        }
+    });
+    for &f in q.iter() {
+        if let Some(w) = seen.get_mut((f >> 6) as usize) {
+            *w = 0;
+        }
     }
 }
 
-type BucketMap<V> = HashMap<u32, V, std::hash::BuildHasherDefault<BucketHasher>>;
-
-/// One label's posting lists, flattened: feature → a range of `examples`, the (ascending)
-/// indices of the label's examples that have the feature.
+/// The posting lists of a label's examples (or of a part of them): for each feature some
+/// of them have, but not more than [`Postings::cap`] of the label's, the (ascending) numbers
+/// of those examples. Features are found through a bit per bucket and a count of the bits
+/// set before each word (a rank), lists are ranges of one array of 16-bit numbers: a lookup
+/// is a few loads from a few hundred kilobytes, in place of a hash table's probe.
 #[derive(Debug, Default)]
 struct Postings {
-    ranges: BucketMap<(u32, u32)>,
-    examples: Vec<u32>,
-    /// How many examples the label has.
-    size: usize,
+    /// Per 64 buckets: a bit per bucket, whether the label's index holds the feature, and
+    /// the bits set in the words before (side by side: one cache line for both).
+    present: Vec<(u64, u32)>,
+    /// Per present feature, in bucket order, the start of its list in `examples`; one more
+    /// entry ends the last list.
+    starts: Vec<u32>,
+    /// The lists, one after another: numbers of the part's examples.
+    examples: Vec<u16>,
+    /// The part's examples' indices among all examples, by number (ascending).
+    global: Vec<u32>,
 }
 
 impl Postings {
-    /// The examples with feature `f` (none if no example has it).
-    fn get(&self, f: u32) -> &[u32] {
-        self.ranges
-            .get(&f)
-            .and_then(|&(a, b)| self.examples.get(a as usize..b as usize))
-            .unwrap_or_default()
+    /// The most examples of a label of `size` a feature may be shared by and still count:
+    /// features most of the label's examples share say little about which is nearest, and
+    /// cost the most.
+    fn cap(size: usize) -> usize {
+        (size / 5).max(8)
+    }
+
+    /// Examples per part of a label's index (numbered in 16 bits).
+    const PART: usize = 1 << 16;
+
+    /// The ranges of `examples` of the features of `q` the index holds, into `out`: in
+    /// passes (the words of `present`, then the ranges), so that the loads of a pass do
+    /// not wait on one another, and without a branch on whether a feature is held.
+    fn lists(&self, q: &[u32], out: &mut Vec<(u32, u32)>) {
+        out.clear();
+        out.resize(q.len(), (0, 0));
+        let mut n = 0;
+        for &f in q {
+            let (word, rank) = self
+                .present
+                .get((f >> 6) as usize)
+                .copied()
+                .unwrap_or((0, 0));
+            let bit = 1u64 << (f & 63);
+            // Written always (`n` is at most the features read so far), kept only where the
+            // feature is held.
+            out[n].0 = rank + (word & (bit - 1)).count_ones();
+            n += usize::from(word & bit != 0);
+        }
+        out.truncate(n);
+        for range in out.iter_mut() {
+            let r = range.0 as usize;
+            *range = match (self.starts.get(r), self.starts.get(r + 1)) {
+                (Some(&a), Some(&b)) => (a, b),
+                _ => (0, 0),
+            };
+        }
+    }
+
+    /// The index of a part of a label's examples (at most [`Postings::PART`]; their indices
+    /// among all examples, ascending) from, for each, its distinct features; `shared`: the
+    /// features (sorted) more than [`Postings::cap`] of the whole label's examples have.
+    fn build(bits: u32, shared: &[u32], global: Vec<u32>, features: &[Vec<u32>]) -> Self {
+        let mut pairs: Vec<(u32, u16)> = Vec::new();
+        for (k, v) in features.iter().enumerate() {
+            let k = u16::try_from(k).unwrap_or(u16::MAX);
+            pairs.extend(v.iter().map(|&f| (f, k)));
+        }
+        pairs.sort_unstable();
+        let words = (1usize << bits).div_ceil(64);
+        let mut p = Postings {
+            present: vec![(0, 0); words],
+            global,
+            ..Postings::default()
+        };
+        for list in pairs.chunk_by(|a, b| a.0 == b.0) {
+            let f = list[0].0;
+            if shared.binary_search(&f).is_ok() {
+                continue;
+            }
+            p.present[(f >> 6) as usize].0 |= 1 << (f & 63);
+            p.starts.push(p.examples.len() as u32);
+            p.examples.extend(list.iter().map(|&(_, e)| e));
+        }
+        p.starts.push(p.examples.len() as u32);
+        let mut before = 0u32;
+        for (w, r) in &mut p.present {
+            *r = before;
+            before += w.count_ones();
+        }
+        p
     }
 }
 
 /// The examples' feature sets as posting lists per label: feature → examples holding it.
 #[derive(Debug, Default)]
 struct ExampleIndex {
-    /// Per label: posting lists.
-    by_label: HashMap<String, Postings>,
+    /// Per label: posting lists, in parts of at most [`Postings::PART`] examples (one
+    /// part unless a label has more).
+    by_label: HashMap<String, Vec<Postings>>,
     /// Distinct features per example.
     lens: Vec<usize>,
 }
 
 impl ExampleIndex {
     fn build(model: &NgramModel) -> Self {
+        Self::build_parts(model, Postings::PART)
+    }
+
+    /// The index with parts of at most `part` examples (tests try small parts).
+    fn build_parts(model: &NgramModel, part: usize) -> Self {
         let mut out = ExampleIndex::default();
-        let mut lists: HashMap<String, (BucketMap<Vec<u32>>, usize)> = HashMap::new();
+        let bits = model.meta.bits;
+        // Per label: its examples' indices and distinct features.
+        let mut lists: HashMap<&str, (Vec<u32>, Vec<Vec<u32>>)> = HashMap::new();
         let mut n = Normalized::new();
         for (i, e) in model.meta.examples.iter().enumerate() {
             let mut v = Vec::new();
             for (s, t) in sentences(&e.text) {
                 n.fill(&e.text[s..t]);
-                features::collect(&n.text, NS_TEXT, model.meta.bits, &mut v);
+                features::collect(&n.text, NS_TEXT, bits, &mut v);
             }
             v.sort_unstable();
             v.dedup();
             out.lens.push(v.len());
-            let (label, size) = lists.entry(e.label.clone()).or_default();
-            *size += 1;
-            for f in v {
-                label.entry(f).or_default().push(i as u32);
-            }
+            let (ids, feats) = lists.entry(e.label.as_str()).or_default();
+            ids.push(i as u32);
+            feats.push(v);
         }
-        for (label, (map, size)) in lists {
-            let mut p = Postings {
-                size,
-                ..Postings::default()
-            };
-            for (f, list) in map {
-                let a = p.examples.len() as u32;
-                p.examples.extend_from_slice(&list);
-                p.ranges.insert(f, (a, p.examples.len() as u32));
-            }
-            out.by_label.insert(label, p);
+        for (label, (ids, feats)) in lists {
+            let cap = Postings::cap(ids.len());
+            let mut all: Vec<u32> = feats.iter().flatten().copied().collect();
+            all.sort_unstable();
+            let shared: Vec<u32> = all
+                .chunk_by(|a, b| a == b)
+                .filter(|run| run.len() > cap)
+                .map(|run| run[0])
+                .collect();
+            let parts = ids
+                .chunks(part.clamp(1, Postings::PART))
+                .zip(feats.chunks(part.clamp(1, Postings::PART)))
+                .map(|(ids, feats)| Postings::build(bits, &shared, ids.to_vec(), feats))
+                .collect();
+            out.by_label.insert(label.to_owned(), parts);
         }
         out
     }
@@ -333,10 +434,13 @@ pub(crate) struct WindowScan<'a> {
     fired: [bool; STRIDE],
     /// The normalised sentence ([`crate::normalize::quick_text`]: the text of
     /// [`Normalized::fill`] without its byte map), and the normaliser's scratch.
-    norm: Vec<u8>,
+    norm: String,
     scratch: Normalized,
     /// The normalised text of the sentences in the window (for explanations).
     texts: [String; WINDOW],
+    /// Scratch for explanations: the window's text and its distinct features.
+    window: String,
+    q: Vec<u32>,
 }
 
 #[derive(Debug)]
@@ -368,9 +472,11 @@ impl<'a> WindowScan<'a> {
             last: [SentenceSum::default(); WINDOW],
             len: 0,
             fired: [false; STRIDE],
-            norm: Vec::new(),
+            norm: String::new(),
             scratch: Normalized::new(),
             texts: Default::default(),
+            window: String::new(),
+            q: Vec::new(),
         }
     }
 
@@ -388,22 +494,13 @@ impl<'a> WindowScan<'a> {
     ) {
         self.norm.clear();
         crate::normalize::quick_text(seg, &mut self.scratch, &mut self.norm);
-        let norm = match std::str::from_utf8(&self.norm) {
-            Ok(t) => t,
-            // Not reached (the quick text is UTF-8 by construction); the full normaliser
-            // gives the same text.
-            Err(_) => {
-                self.scratch.fill(seg);
-                &self.scratch.text
-            }
-        };
+        let norm = self.norm.as_str();
         if norm.trim().is_empty() {
             return;
         }
         let model = &self.tier.model;
         let mut part = Partial::default();
-        model.add_text(norm, NS_TEXT, &mut part);
-        let (cjk, latin) = script(norm);
+        let (cjk, latin) = model.add_text_counting(norm, NS_TEXT, &mut part);
         let sum = SentenceSum {
             part,
             cjk,
@@ -412,14 +509,18 @@ impl<'a> WindowScan<'a> {
             end,
         };
         if self.len == WINDOW {
-            self.last.rotate_left(1);
-            self.texts.rotate_left(1);
-            self.orig.rotate_left(1);
+            // `rotate_left(1)`, as swaps (no call to `memmove`).
+            for k in 1..WINDOW {
+                self.last.swap(k - 1, k);
+                self.texts.swap(k - 1, k);
+                self.orig.swap(k - 1, k);
+            }
             self.len -= 1;
         }
         self.last[self.len] = sum;
-        self.texts[self.len].clear();
-        self.texts[self.len].push_str(norm);
+        // The normalised sentence moves into the window (its buffer takes the place of the
+        // one that leaves it).
+        std::mem::swap(&mut self.texts[self.len], &mut self.norm);
         self.orig[self.len].clear();
         if self.enc.is_some() {
             // Only the encoder reads the original text.
@@ -434,11 +535,24 @@ impl<'a> WindowScan<'a> {
             latin += s.latin;
         }
         let lang = TextLang::from_counts(cjk as usize, latin as usize);
-        let mut probs = model.probs(&win, self.ctx.as_ref());
-        if win.n < model::MIN_DECIDE {
+        let probs = if win.n < model::MIN_DECIDE {
             // Too short to decide on: no learned finding, and the encoder is not asked.
-            probs = [0.0; STRIDE];
-        }
+            [0.0; STRIDE]
+        } else {
+            let mut p = model.logits(&win, self.ctx.as_ref());
+            // Without the encoder and without a lexical finding in the sentence, the
+            // probability of a head that fails its threshold is read nowhere but in that
+            // test: where the logit says it fails, the sigmoid is not computed (0 stands in).
+            let quick = self.enc.is_none() && out.len() == lexical;
+            for (h, z) in p.iter_mut().enumerate().take(model.meta.heads.len()) {
+                *z = if quick && *z < self.tier.fail_below[h][lang.index()] {
+                    0.0
+                } else {
+                    model::sigmoid(*z)
+                };
+            }
+            p
+        };
         let span = Span {
             start: self.last[0].start,
             end: sum.end,
@@ -513,10 +627,16 @@ impl<'a> WindowScan<'a> {
             ngram_pass[h] &= any[h] || !self.emit_ngram;
             enc_pass[h] &= any[h];
         }
+        // The window's features, for the nearest examples: found once, for the first
+        // finding of the window.
+        let mut explained = false;
         for (h, head) in model.meta.heads.iter().enumerate() {
             let pass = ngram_pass[h];
             if pass && !self.fired[h] && self.emit_ngram {
-                let window = self.texts[..self.len].join(" ");
+                if !explained {
+                    self.explain();
+                    explained = true;
+                }
                 out.push(Finding {
                     detector: head.clone(),
                     side: model.meta.side,
@@ -526,7 +646,7 @@ impl<'a> WindowScan<'a> {
                     rule: Some(format!("ngram/{}/{}", lang.as_str(), head.as_str())),
                     spans: vec![span],
                     threshold: Some(round3(thresholds[h])),
-                    examples: self.tier.nearest(head, &window),
+                    examples: self.tier.nearest(head, &self.q),
                 });
             }
             self.fired[h] = pass;
@@ -534,7 +654,15 @@ impl<'a> WindowScan<'a> {
         if let Some(e) = self.enc.as_mut() {
             for (h, head) in e.tier.heads.meta.heads.iter().enumerate() {
                 if enc_pass[h] && !e.fired[h] {
-                    let window = self.texts[..self.len].join(" ");
+                    if !explained {
+                        window_features_into(
+                            &self.texts[..self.len],
+                            model.meta.bits,
+                            &mut self.window,
+                            &mut self.q,
+                        );
+                        explained = true;
+                    }
                     out.push(Finding {
                         detector: head.clone(),
                         side: model.meta.side,
@@ -544,13 +672,36 @@ impl<'a> WindowScan<'a> {
                         rule: Some(format!("encoder/{}/{}", lang.as_str(), head.as_str())),
                         spans: vec![span],
                         threshold: Some(round3(e.tier.heads.meta.combined[h].get(lang))),
-                        examples: self.tier.nearest(head, &window),
+                        examples: self.tier.nearest(head, &self.q),
                     });
                 }
                 e.fired[h] = enc_pass[h];
             }
         }
     }
+}
+
+impl WindowScan<'_> {
+    /// Finds the current window's distinct features (into `q`), for explanations.
+    fn explain(&mut self) {
+        window_features_into(
+            &self.texts[..self.len],
+            self.tier.model.meta.bits,
+            &mut self.window,
+            &mut self.q,
+        );
+    }
+}
+
+/// [`window_features`] with a thread's bit per bucket (allocated once per thread).
+fn window_features_into(texts: &[String], bits: u32, window: &mut String, q: &mut Vec<u32>) {
+    thread_local! {
+        static SEEN: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SEEN.with(|seen| match seen.try_borrow_mut() {
+        Ok(mut seen) => window_features(texts, bits, window, &mut seen, q),
+        Err(_) => window_features(texts, bits, window, &mut Vec::new(), q),
+    });
 }
 
 /// Drops the lexical findings (`out[lexical..]`) whose detector `overruled` says the learned
@@ -619,6 +770,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn script_counts_equal_a_count_by_characters() {
+        use proptest::prelude::*;
+        let mut runner = proptest::test_runner::TestRunner::default();
+        runner
+            .run(
+                &"[a-zA-Z0-9 @\\[`{~好我㐀鿿龥é😭ｂ\u{3000}]{0,40}",
+                |t| {
+                    let want = t.chars().fold((0, 0), |(c, l), ch| {
+                        (
+                            c + u32::from(('\u{3400}'..='\u{9FFF}').contains(&ch)),
+                            l + u32::from(ch.is_ascii_alphabetic()),
+                        )
+                    });
+                    prop_assert_eq!(script(&t), want);
+                    let counts = features::for_each_counting(&t, NS_TEXT, 19, |_| {});
+                    prop_assert_eq!(counts, want);
+                    Ok(())
+                },
+            )
+            .unwrap();
+    }
+
+    #[test]
     fn the_encoder_reads_no_control_or_format_character() {
         let mut out = String::new();
         push_visible(
@@ -626,5 +800,120 @@ mod tests {
             &mut out,
         );
         assert_eq!(out, "scnds0' tI'm. ot, no way x");
+    }
+}
+
+#[cfg(test)]
+mod nearest_tests {
+    use super::*;
+
+    /// The definition [`NgramTier::nearest`] is held to, as first written: the window's
+    /// features sorted and deduplicated; per example of the label, the features it shares
+    /// with the window among those at most a fifth of the label's examples (at least 8)
+    /// have; cosine of the two feature sets; the three best by score, then by index.
+    fn reference(model: &NgramModel, sets: &[(usize, Vec<u32>)], window: &str) -> Vec<String> {
+        let mut q = Vec::new();
+        features::collect(window, NS_TEXT, model.meta.bits, &mut q);
+        q.sort_unstable();
+        q.dedup();
+        let cap = (sets.len() / 5).max(8);
+        let df = |f: &u32| {
+            sets.iter()
+                .filter(|(_, v)| v.binary_search(f).is_ok())
+                .count()
+        };
+        let useful: Vec<u32> = q.iter().copied().filter(|f| df(f) <= cap).collect();
+        let mut cands: Vec<(f32, usize)> = sets
+            .iter()
+            .filter_map(|(i, v)| {
+                let c = useful.iter().filter(|f| v.binary_search(f).is_ok()).count();
+                (c > 0).then(|| {
+                    let d = ((q.len() * v.len()).max(1) as f32).sqrt();
+                    (c as f32 / d, *i)
+                })
+            })
+            .collect();
+        cands.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        cands
+            .iter()
+            .take(3)
+            .map(|&(_, i)| model.meta.examples[i].id.clone())
+            .collect()
+    }
+
+    /// The examples of `head` (index, distinct features), as the definition reads them.
+    fn example_sets(model: &NgramModel, head: &DetectorId) -> Vec<(usize, Vec<u32>)> {
+        let bits = model.meta.bits;
+        let mut n = Normalized::new();
+        model
+            .meta
+            .examples
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.label == head.as_str())
+            .map(|(i, e)| {
+                let mut v = Vec::new();
+                for (s, t) in sentences(&e.text) {
+                    n.fill(&e.text[s..t]);
+                    features::collect(&n.text, NS_TEXT, bits, &mut v);
+                }
+                v.sort_unstable();
+                v.dedup();
+                (i, v)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn nearest_equals_its_definition() {
+        let mut found = 0;
+        for side in [Side::User, Side::Assistant] {
+            let Ok(model) = builtin_model(side) else {
+                continue;
+            };
+            let tier = NgramTier::new(model);
+            // Also through an index in parts of 7 examples (a label of more than 2^16).
+            let small = NgramTier::new(tier.model.clone());
+            let _ = small
+                .examples
+                .set(ExampleIndex::build_parts(&small.model, 7));
+            let heads = tier.model.meta.heads.clone();
+            let sets: Vec<Vec<(usize, Vec<u32>)>> =
+                heads.iter().map(|h| example_sets(&tier.model, h)).collect();
+            let texts: Vec<String> = tier
+                .model
+                .meta
+                .examples
+                .iter()
+                .step_by(97)
+                .map(|e| {
+                    let mut n = Normalized::new();
+                    n.fill(&e.text);
+                    n.text.clone()
+                })
+                .chain([
+                    String::new(),
+                    "ok".to_owned(),
+                    "i dont want to be here anymore 我好累".to_owned(),
+                ])
+                .collect();
+            // Windows of one to three of those texts.
+            let (mut window, mut seen, mut q) = (String::new(), Vec::new(), Vec::new());
+            for (k, t) in texts.iter().enumerate() {
+                let win: Vec<String> = (0..=k % 3)
+                    .map(|j| texts[(k + j * 7) % texts.len()].clone())
+                    .chain([t.clone()])
+                    .collect();
+                window_features(&win, tier.model.meta.bits, &mut window, &mut seen, &mut q);
+                for (head, sets) in heads.iter().zip(&sets) {
+                    let want = reference(&tier.model, sets, &win.join(" "));
+                    found += usize::from(!want.is_empty());
+                    assert_eq!(tier.nearest(head, &q), want, "{side:?} {head:?} {win:?}");
+                    assert_eq!(small.nearest(head, &q), want, "{side:?} {head:?} {win:?}");
+                }
+                assert!(seen.iter().all(|&w| w == 0));
+            }
+        }
+        assert!(found > 100, "{found}");
     }
 }

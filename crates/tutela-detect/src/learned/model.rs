@@ -261,9 +261,15 @@ impl NgramModel {
     /// loop: the table does not fit in the cache, and a loop of nothing but independent
     /// loads keeps many of them in flight.
     pub fn add_text(&self, norm: &str, ns: u64, p: &mut Partial) {
+        self.add_text_counting(norm, ns, p);
+    }
+
+    /// [`NgramModel::add_text`], returning the CJK ideographs and ASCII letters of `norm`
+    /// ([`features::for_each_counting`]).
+    pub(crate) fn add_text_counting(&self, norm: &str, ns: u64, p: &mut Partial) -> (u32, u32) {
         let mut buf = [0u32; LANE_MAX];
         let mut len = 0;
-        features::for_each(norm, ns, self.meta.bits, |b| {
+        let counts = features::for_each_counting(norm, ns, self.meta.bits, |b| {
             if let Some(slot) = buf.get_mut(len) {
                 *slot = b;
             }
@@ -276,6 +282,7 @@ impl NgramModel {
         });
         self.add_rows(&buf[..len], p);
         p.n += len as u32;
+        counts
     }
 
     /// Adds the rows `idx` (at most [`LANE_MAX`]) to `p`, exactly: each row (8 `i8`
@@ -314,6 +321,15 @@ impl NgramModel {
     /// turn it answers (`ctx`). Each part is scaled by one over the square root of its
     /// feature count, as in training.
     pub fn probs(&self, text: &Partial, ctx: Option<&Partial>) -> [f32; STRIDE] {
+        let mut out = self.logits(text, ctx);
+        for o in out.iter_mut().take(self.meta.heads.len()) {
+            *o = sigmoid(*o);
+        }
+        out
+    }
+
+    /// Per head, the logit whose [`sigmoid`] [`NgramModel::probs`] gives (0 past the heads).
+    pub(crate) fn logits(&self, text: &Partial, ctx: Option<&Partial>) -> [f32; STRIDE] {
         let mut out = [0.0f32; STRIDE];
         let norm = |p: &Partial| scale(p.n as usize);
         let (tn, cn) = (norm(text), ctx.map_or(0.0, norm));
@@ -323,9 +339,41 @@ impl NgramModel {
             if let Some(c) = ctx {
                 z += s * c.acc[h] as f32 * cn;
             }
-            *o = sigmoid(z);
+            *o = z;
         }
         out
+    }
+
+    /// Per head and language (`en`, `zh`, `mixed`): a logit below which the head's
+    /// probability is surely below its threshold, so that [`sigmoid`] need not be computed
+    /// to know it fails (`-inf` for a threshold too near 0 or 1 for the bound to be safe).
+    /// The margin (0.001 on the logit, at least 10^-5 on the probability for thresholds in
+    /// `[0.01, 0.99]`) is far wider than `f32` rounding (below 10^-6).
+    pub(crate) fn fail_below(&self) -> [[f32; 3]; STRIDE] {
+        let mut out = [[f32::NEG_INFINITY; 3]; STRIDE];
+        for (h, t) in self.meta.thresholds.iter().enumerate().take(STRIDE) {
+            for (k, lang) in [TextLang::En, TextLang::Zh, TextLang::Mixed]
+                .into_iter()
+                .enumerate()
+            {
+                let t = f64::from(t.get(lang));
+                if (0.01..=0.99).contains(&t) {
+                    out[h][k] = ((t / (1.0 - t)).ln() - 1e-3) as f32;
+                }
+            }
+        }
+        out
+    }
+}
+
+impl TextLang {
+    /// `0`, `1`, `2` for `en`, `zh`, `mixed` (the order of [`NgramModel::fail_below`]).
+    pub(crate) fn index(self) -> usize {
+        match self {
+            TextLang::En => 0,
+            TextLang::Zh => 1,
+            TextLang::Mixed => 2,
+        }
     }
 }
 
