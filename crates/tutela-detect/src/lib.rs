@@ -698,6 +698,24 @@ impl Stream<'_> {
         self.buf.len()
     }
 
+    /// Whether feeding `chunk` would finish a sentence (so that [`Stream::feed`] would scan
+    /// one), without feeding it. Reads the unfinished sentence as this stream holds it (each
+    /// run of dropped characters cut to its first), so its cost is bounded by the sentence caps
+    /// plus the chunk, however long the runs.
+    pub fn would_finish(&self, chunk: &str) -> bool {
+        let mut probe = String::with_capacity(self.buf.len() + chunk.len().min(4_096));
+        probe.push_str(&self.buf);
+        let mut in_run = self.in_run;
+        for c in chunk.chars() {
+            let dropped = normalize::is_dropped(c);
+            if !(dropped && in_run) {
+                probe.push(c);
+            }
+            in_run = dropped;
+        }
+        segment::next_boundary(&probe, 0).is_some()
+    }
+
     fn take(&mut self) -> Vec<Finding> {
         std::mem::take(&mut self.out)
     }

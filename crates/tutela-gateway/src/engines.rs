@@ -167,25 +167,12 @@ struct DetectStream<'a> {
     inner: tutela_detect::Stream<'a>,
     /// Whether the encoder runs in this stream.
     encoder: bool,
-    /// The text fed but not yet scanned (a copy of the stream's unfinished sentence), to tell
-    /// whether the next chunk finishes a sentence.
-    tail: String,
 }
 
 #[cfg(feature = "detect")]
 impl ScanStream for DetectStream<'_> {
     fn feed(&mut self, chunk: &str) -> Vec<Finding> {
-        let out = self.inner.feed(chunk);
-        if self.encoder {
-            self.tail.push_str(chunk);
-            let keep = self.inner.pending().min(self.tail.len());
-            let mut cut = self.tail.len() - keep;
-            while cut < self.tail.len() && !self.tail.is_char_boundary(cut) {
-                cut += 1;
-            }
-            self.tail.drain(..cut);
-        }
-        out
+        self.inner.feed(chunk)
     }
     fn finish(self: Box<Self>) -> Vec<Finding> {
         self.inner.finish()
@@ -194,16 +181,11 @@ impl ScanStream for DetectStream<'_> {
         self.inner.pending()
     }
     fn may_block(&mut self, chunk: &str) -> bool {
-        if !self.encoder {
-            return false;
-        }
-        // The stream cuts its buffer (unfinished sentence + chunk) at the boundaries this
-        // finds, and reads a window (maybe with the encoder) for each finished sentence.
-        let len = self.tail.len();
-        self.tail.push_str(chunk);
-        let finishes = tutela_detect::segment::next_boundary(&self.tail, 0).is_some();
-        self.tail.truncate(len);
-        finishes
+        // The stream reads a window (maybe with the encoder) for each finished sentence; it
+        // says whether this chunk finishes one from the sentence as it holds it (no copy of
+        // the text as fed here: runs of dropped characters would make that grow and its
+        // re-reading quadratic).
+        self.encoder && self.inner.would_finish(chunk)
     }
 }
 
@@ -248,7 +230,6 @@ impl Scanner for BuiltinScanner {
         Box::new(DetectStream {
             inner: self.det.stream(side, context),
             encoder: self.has_encoder(side),
-            tail: String::new(),
         })
     }
     fn tiers(&self) -> TierStatus {

@@ -378,7 +378,12 @@ proptest::proptest! {
             while !text.is_char_boundary(end) {
                 end += 1;
             }
+            // The stream says beforehand whether the chunk finishes a sentence (the gateway
+            // holds a streamed reply's bytes on it): exactly when feeding it scans one.
+            let predicted = st.would_finish(&text[i..end]);
+            let before = st.pending();
             got.extend(st.feed(&text[i..end]));
+            proptest::prop_assert_eq!(predicted, st.pending() < before + (end - i));
             i = end;
         }
         got.extend(st.finish());
