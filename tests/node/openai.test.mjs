@@ -211,6 +211,11 @@ test("the demo serves only its model", async () => {
   const models = [];
   for await (const m of demo.models.list()) models.push(m.id);
   assert.deepEqual(models, ["tutela-demo"]);
+  assert.equal((await demo.models.retrieve("tutela-demo")).id, "tutela-demo");
+  await assert.rejects(
+    demo.models.retrieve("gpt-4o"),
+    (e) => e instanceof OpenAI.NotFoundError && e.code === "model_not_found",
+  );
   await assert.rejects(
     demo.chat.completions.create({ model: "gpt-4o", messages: ask("hi"), safety_identifier: uid("js-m") }),
     (e) => e instanceof OpenAI.NotFoundError && e.code === "model_not_found",

@@ -238,6 +238,10 @@ def test_safety_identifier_is_the_user(client, admin):
 
 def test_the_demo_serves_only_its_model(client):
     assert [m.id for m in client.models.list()] == ["tutela-demo"]
+    assert client.models.retrieve("tutela-demo").id == "tutela-demo"
+    with pytest.raises(openai.NotFoundError) as e:
+        client.models.retrieve("gpt-4o")
+    assert e.value.code == "model_not_found"
     with pytest.raises(openai.NotFoundError) as e:
         client.chat.completions.create(model="gpt-4o", messages=ask("hi"), safety_identifier=uid("py-m"))
     assert e.value.code == "model_not_found"
