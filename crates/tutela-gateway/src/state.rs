@@ -91,6 +91,8 @@ pub struct Inner {
     clearances: Mutex<HashMap<String, tutela_types::Clearance>>,
     /// Metrics.
     pub metrics: Metrics,
+    /// Writes held until they are made (side effects, case messages), in order; one worker.
+    pub(crate) held: crate::held::Queue<AppState>,
     /// The admin bearer token.
     pub admin_token: String,
     /// The app key (the app's channel; see `auth`).
@@ -188,6 +190,7 @@ impl AppState {
             handbacks: Mutex::new(HashMap::new()),
             clearances: Mutex::new(HashMap::new()),
             metrics,
+            held: crate::held::Queue::default(),
             app_key,
             complaint_limits,
             admin_token,
