@@ -319,6 +319,25 @@ impl AppState {
         )
     }
 
+    /// Waits up to `wait` for the held writes (an intervention's side effects, a person's
+    /// messages to their case) to be written, for a shutdown before the store closes; returns
+    /// how many are still held: (side effects, case messages). Those are lost when the process
+    /// ends, but side effects held in the spill directory, which the next start writes.
+    pub async fn settle_held(&self, wait: std::time::Duration) -> (u64, u64) {
+        let _ = tokio::time::timeout(wait, async {
+            loop {
+                let c = self.held.counts();
+                if c.side_effects + c.case_messages == 0 {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        })
+        .await;
+        let c = self.held.counts();
+        (c.side_effects, c.case_messages)
+    }
+
     /// The notifier a user's takeover turn waits on.
     pub fn waiter(&self, user: &str) -> Arc<Notify> {
         let Ok(mut w) = self.waiters.lock() else {
