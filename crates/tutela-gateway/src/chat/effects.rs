@@ -446,18 +446,29 @@ const EFFECTS_BYTES: usize = 4 * 1024;
 /// with a bounded backoff (250 ms to 5 s) until they are written, for as long as the process
 /// lives, logging at error level about every ten minutes while they are not
 /// (`tutela_side_effects_held` says how many wait, and `/readyz` answers 503). At the queue's
-/// cap this waits for room (backpressure). Opening a case is idempotent (the active case is
+/// cap this waits for room (backpressure), except for side effects that open a case for a
+/// person in crisis: those are held beyond the cap, since the crisis reply waits for this
+/// and must always reach the person. Opening a case is idempotent (the active case is
 /// returned); a counter bumped, a row or a notification written before the failure, or before
 /// a crash that left the held file behind, may be written again.
 pub(crate) async fn retry_side_effects(st: &AppState, cached: Cached, e: Effects) {
     let file = spill(st, &cached.user.id, &e);
-    let held = HeldSideEffects {
+    let crisis = e
+        .decision
+        .actions
+        .iter()
+        .any(|d| matches!(d.action, Action::Escalate { .. }));
+    let held = Box::new(HeldSideEffects {
         user: cached.user.id.clone(),
         cached: Some(cached),
         effects: e,
         file,
-    };
-    st.held.hold(Box::new(held)).await;
+    });
+    if crisis {
+        st.held.hold_now(held);
+    } else {
+        st.held.hold(held).await;
+    }
 }
 
 /// Side effects in the held queue.
