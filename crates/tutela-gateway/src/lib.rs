@@ -29,6 +29,7 @@ pub mod duties;
 mod encoder;
 pub mod engines;
 mod error;
+mod held;
 mod keys;
 mod labels;
 mod limits;
@@ -60,6 +61,8 @@ use serde_json::json;
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use crate::config::{Config, ConfigError, ConfigErrors, Env, ProcessEnv};
 pub use crate::error::{ApiError, ErrorSource};
+pub use crate::held::Backoff as HeldBackoff;
+pub use crate::records::WriteFault;
 pub use crate::state::AppState;
 
 /// The router.
@@ -151,17 +154,28 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// Ready when the store answers and its writes succeed (while they fail, records are held and
-/// retried, and a load balancer should send traffic elsewhere). The encoder tier is optional:
-/// the body says whether it runs and, if not, why.
+/// Ready when the store answers, its writes succeed and nothing is held (while writes fail,
+/// records, side effects and case messages are held and retried, and a load balancer should
+/// send traffic elsewhere). The encoder tier is optional: the body says whether it runs and,
+/// if not, why.
 async fn readyz(State(st): State<AppState>) -> Response {
     let health = st.records.health();
-    if health.failing {
-        let body = format!(
-            "not ready\nstore: writes failing; {} records held in memory and retried: {}\n",
-            health.pending,
-            health.last_error.unwrap_or_default()
-        );
+    let held = st.held.counts();
+    if health.failing || held.side_effects + held.case_messages > 0 {
+        let mut body = String::from("not ready\n");
+        if health.failing {
+            body.push_str(&format!(
+                "store: writes failing; {} records held in memory and retried: {}\n",
+                health.pending,
+                health.last_error.unwrap_or_default()
+            ));
+        }
+        if held.side_effects + held.case_messages > 0 {
+            body.push_str(&format!(
+                "held: {} intervention side effects and {} case messages not written yet, retried until they are\n",
+                held.side_effects, held.case_messages
+            ));
+        }
         return (StatusCode::SERVICE_UNAVAILABLE, body).into_response();
     }
     match st.records.backend.active_escalation_count().await {
@@ -189,7 +203,9 @@ async fn metrics(State(st): State<AppState>) -> Response {
         .await
         .unwrap_or(0);
     let (users, waiters) = st.memory_sizes();
-    let mut text = st.metrics.render(open, &st.records.health());
+    let mut text = st
+        .metrics
+        .render(open, &st.records.health(), &st.held.counts());
     let _ = std::fmt::Write::write_fmt(
         &mut text,
         format_args!(
@@ -302,9 +318,12 @@ pub struct Parts {
     /// Wraps the audit log the writer appends to (fault tests: a log that fails like a full
     /// disk); the store itself otherwise.
     pub audit_log: Option<AuditLogWrap>,
-    /// While set, the writes of an intervention's side effects fail as on a full disk (fault
-    /// tests); never set otherwise.
-    pub side_effects_fault: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// While broken, the writes of an intervention's side effects and of a person's messages
+    /// to their case fail as on a full disk (fault tests); never set otherwise.
+    pub write_fault: Option<Arc<WriteFault>>,
+    /// The held writes' retry backoff (tests: a short one, so an outage of many attempts
+    /// passes in a moment); 250 ms doubling to 5 s otherwise.
+    pub held_backoff: Option<HeldBackoff>,
 }
 
 /// See [`Parts::audit_log`].
@@ -313,7 +332,7 @@ pub type AuditLogWrap =
 
 /// Assembles the gateway from a configuration: opens the store (`:memory:` for a throwaway
 /// one), compiles detectors and profiles, builds the upstream client, starts the writer and the
-/// outbox worker. Returns the state and the admin token in use.
+/// outbox worker and the retry worker of held writes. Returns the state.
 pub async fn build(config: Config, parts: Parts) -> Result<AppState, BuildError> {
     let store = if config.database == ":memory:" {
         tutela_store::SqliteStore::open_in_memory(tutela_store::StoreOptions::default()).await
@@ -336,7 +355,7 @@ pub async fn build(config: Config, parts: Parts) -> Result<AppState, BuildError>
         None => None,
     };
     let mut records = records::Records::start_with_spill(store, log, spill);
-    records.side_effects_fault = parts.side_effects_fault;
+    records.write_fault = parts.write_fault;
     let scanner: Arc<dyn scan::Scanner> = match parts.scanner {
         Some(s) => s,
         #[cfg(feature = "detect")]
@@ -369,8 +388,12 @@ pub async fn build(config: Config, parts: Parts) -> Result<AppState, BuildError>
         None => clock::random_token().map_err(|e| BuildError::Token(e.to_string()))?,
     };
     let state = AppState::new(config, upstream, scanner, policy, records, clock, token)?;
-    // Side effects an earlier process held in the spill directory are written again.
+    // Side effects an earlier process held in the spill directory are held again, first.
     chat::replay_held_side_effects(&state);
+    // The one retry worker of held writes (side effects, case messages).
+    let worker = state.clone();
+    let backoff = parts.held_backoff.unwrap_or_default();
+    tokio::spawn(async move { worker.held.run(&worker, backoff).await });
     tokio::spawn(outbox::run(state.clone()));
     tokio::spawn(compliance::watch_thresholds(state.clone()));
     Ok(state)

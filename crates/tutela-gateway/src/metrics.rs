@@ -7,6 +7,7 @@ use std::sync::{Mutex, OnceLock};
 
 use tutela_types::{Finding, Side, Tier};
 
+use crate::held::HeldCounts;
 use crate::scan::TierStatus;
 
 /// Upper bounds of the latency buckets, in seconds: fine below a millisecond, where the
@@ -98,8 +99,6 @@ pub struct Metrics {
     pub store_write_errors: AtomicU64,
     /// Intervention side effects written by a retry after a failed write.
     pub side_effects_late: AtomicU64,
-    /// Intervention side effects not written yet, retried in the background (a gauge).
-    pub side_effects_held: AtomicU64,
     /// Intervention side effects held in the spill directory while they could not be written.
     pub side_effects_spilled: AtomicU64,
     /// Intervention side effects an earlier process held in the spill directory, written again
@@ -183,10 +182,15 @@ impl Metrics {
     }
 
     /// Prometheus text; `open_escalations` is read from the store by the caller.
-    pub fn render(&self, open_escalations: u64, store: &tutela_store::WriterHealth) -> String {
+    pub(crate) fn render(
+        &self,
+        open_escalations: u64,
+        store: &tutela_store::WriterHealth,
+        held: &HeldCounts,
+    ) -> String {
         let mut out = String::with_capacity(4096);
         self.render_store(&mut out, store);
-        self.render_side_effects(&mut out);
+        self.render_side_effects(&mut out, held);
         self.render_counters(&mut out);
         self.render_tiers(&mut out);
         self.render_encoder(&mut out);
@@ -290,29 +294,53 @@ impl Metrics {
         }
     }
 
-    /// Intervention side effects that could not be written at once.
-    fn render_side_effects(&self, out: &mut String) {
+    /// Intervention side effects and case messages that could not be written at once (the
+    /// gauges and the worker's counters read from the held queue, `held.rs`).
+    fn render_side_effects(&self, out: &mut String, held: &HeldCounts) {
         for (name, kind, help, v) in [
             (
                 "tutela_side_effects_held",
                 "gauge",
                 "Intervention side effects (case, notifications, rows, counters) not written yet, retried until they are.",
-                &self.side_effects_held,
+                held.side_effects,
+            ),
+            (
+                "tutela_case_messages_held",
+                "gauge",
+                "Messages of a person to their case not stored yet, retried until they are.",
+                held.case_messages,
+            ),
+            (
+                "tutela_held_write_retries_total",
+                "counter",
+                "Failed attempts of the one retry worker to write held side effects or case messages.",
+                held.retries,
+            ),
+            (
+                "tutela_held_writes_refused_total",
+                "counter",
+                "Held side effects or case messages the store refused for good (their case or user gone).",
+                held.refused,
+            ),
+            (
+                "tutela_held_writes_waits_total",
+                "counter",
+                "Turns that waited for room because the held writes were at their cap.",
+                held.waits,
             ),
             (
                 "tutela_side_effects_spilled_total",
                 "counter",
                 "Intervention side effects held in the spill directory while they could not be written.",
-                &self.side_effects_spilled,
+                self.side_effects_spilled.load(Ordering::Relaxed),
             ),
             (
                 "tutela_side_effects_replayed_total",
                 "counter",
                 "Intervention side effects an earlier process held in the spill directory, written again at start.",
-                &self.side_effects_replayed,
+                self.side_effects_replayed.load(Ordering::Relaxed),
             ),
         ] {
-            let v = v.load(Ordering::Relaxed);
             let _ = writeln!(
                 out,
                 "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"

@@ -24,9 +24,9 @@ pub struct Records {
     /// The spill directory (`[store] spill_dir`), where an intervention's side effects that
     /// cannot be written are held too (`chat::effects`).
     pub(crate) spill: Option<tutela_store::SpillDir>,
-    /// While set, an intervention's side effects fail as on a full disk (fault tests,
-    /// [`crate::Parts::side_effects_fault`]).
-    pub(crate) side_effects_fault: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// While broken, an intervention's side effects and a person's messages to their case fail
+    /// as on a full disk (fault tests, [`crate::Parts::write_fault`]).
+    pub(crate) write_fault: Option<Arc<WriteFault>>,
 }
 
 impl Records {
@@ -53,7 +53,7 @@ impl Records {
             writer,
             pseudonyms,
             spill,
-            side_effects_fault: None,
+            write_fault: None,
         }
     }
 
@@ -130,5 +130,42 @@ impl Records {
         };
         self.sqlite.close().await;
         lost
+    }
+}
+
+/// Fault tests: while broken, the writes the held queue retries (an intervention's side
+/// effects, a person's message to their case) fail as on a full disk; every attempt is noted.
+#[derive(Debug, Default)]
+pub struct WriteFault {
+    broken: std::sync::atomic::AtomicBool,
+    attempts: std::sync::Mutex<Vec<String>>,
+}
+
+impl WriteFault {
+    /// A switch, broken or not.
+    pub fn new(broken: bool) -> Self {
+        let f = WriteFault::default();
+        f.set(broken);
+        f
+    }
+
+    /// Breaks or mends the writes.
+    pub fn set(&self, broken: bool) {
+        self.broken
+            .store(broken, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Every attempt made while the switch was in place, oldest first: the user's id for side
+    /// effects, `case N` for a message to case N.
+    pub fn attempts(&self) -> Vec<String> {
+        self.attempts.lock().map(|a| a.clone()).unwrap_or_default()
+    }
+
+    /// Notes an attempt at `what`; whether it fails.
+    pub(crate) fn fails(&self, what: &str) -> bool {
+        if let Ok(mut a) = self.attempts.lock() {
+            a.push(what.to_owned());
+        }
+        self.broken.load(std::sync::atomic::Ordering::SeqCst)
     }
 }

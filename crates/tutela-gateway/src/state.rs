@@ -91,6 +91,8 @@ pub struct Inner {
     clearances: Mutex<HashMap<String, tutela_types::Clearance>>,
     /// Metrics.
     pub metrics: Metrics,
+    /// Writes held until they are made (side effects, case messages), in order; one worker.
+    pub(crate) held: crate::held::Queue<AppState>,
     /// The admin bearer token.
     pub admin_token: String,
     /// The app key (the app's channel; see `auth`).
@@ -188,6 +190,7 @@ impl AppState {
             handbacks: Mutex::new(HashMap::new()),
             clearances: Mutex::new(HashMap::new()),
             metrics,
+            held: crate::held::Queue::default(),
             app_key,
             complaint_limits,
             admin_token,
@@ -314,6 +317,25 @@ impl AppState {
             self.users.lock().map_or(0, |u| u.len() as u64),
             self.waiters.lock().map_or(0, |w| w.len() as u64),
         )
+    }
+
+    /// Waits up to `wait` for the held writes (an intervention's side effects, a person's
+    /// messages to their case) to be written, for a shutdown before the store closes; returns
+    /// how many are still held: (side effects, case messages). Those are lost when the process
+    /// ends, but side effects held in the spill directory, which the next start writes.
+    pub async fn settle_held(&self, wait: std::time::Duration) -> (u64, u64) {
+        let _ = tokio::time::timeout(wait, async {
+            loop {
+                let c = self.held.counts();
+                if c.side_effects + c.case_messages == 0 {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        })
+        .await;
+        let c = self.held.counts();
+        (c.side_effects, c.case_messages)
     }
 
     /// The notifier a user's takeover turn waits on.

@@ -7,6 +7,7 @@ use tutela_store::Direction;
 use tutela_types::Timestamp;
 
 use crate::error::ApiError;
+use crate::held::{Attempt, Held, Kind, Outcome};
 use crate::state::AppState;
 
 /// Human replies not yet delivered, joined, marked delivered.
@@ -39,45 +40,91 @@ pub(crate) async fn take_replies(
 
 /// Stores a person's message to their open case. When the store cannot write (a full disk),
 /// the turn goes on (the holding message repeats the crisis resources: never a 500 for a
-/// person in crisis) and the message is stored in the background: for about an hour, backing
-/// off to 5 s (as an intervention's side effects are), then it gives up and says so at error
-/// level. The text waits in memory only, never in a log.
+/// person in crisis) and the message is held in the gateway's one queue of held writes
+/// (`held.rs`), whose worker stores it, in order with the side effects held before it, with
+/// the same bounded backoff (250 ms to 5 s) for as long as the process lives: it never gives
+/// up. At the queue's cap this waits for room (backpressure). The text is held in memory
+/// only, never in a log or the spill directory (it is personal data that a deletion must
+/// reach), so kill -9 or a stop during the outage loses it; `tutela_case_messages_held` counts
+/// what is held and `/readyz` answers 503 until it is stored. A message the store refuses for
+/// good (the case was resolved or deleted meanwhile) is said at error level and not held.
 pub(crate) async fn store_case_message(st: &AppState, case: i64, text: &str, at: Timestamp) {
-    let b = &st.records.backend;
-    let Err(e) = b
-        .add_escalation_message(case, Direction::FromUser, None, text, at)
-        .await
-    else {
+    let Err(e) = write_case_message(st, case, text, at).await else {
         return;
     };
-    tracing::error!(error = %e, case, "a message to a case could not be stored yet; retried");
     st.metrics
         .store_write_errors
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let (st, text) = (st.clone(), text.to_owned());
-    tokio::spawn(async move {
-        let mut delay = std::time::Duration::from_millis(250);
-        for _ in 0..720 {
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(std::time::Duration::from_secs(5));
-            let written = st
-                .records
-                .backend
-                .add_escalation_message(case, Direction::FromUser, None, &text, at)
-                .await;
-            if written.is_ok() {
-                tracing::warn!(
-                    case,
-                    "a message to a case was stored late, after a failed write"
-                );
-                return;
+    if refused(&e) {
+        tracing::error!(error = %e, case, "a message to a case cannot be stored: the case refuses it");
+        return;
+    }
+    tracing::error!(error = %e, case, "a message to a case could not be stored yet; held and retried");
+    let held = HeldCaseMessage {
+        case,
+        text: text.to_owned(),
+        at,
+    };
+    st.held.hold(Box::new(held)).await;
+}
+
+/// One attempt to store a person's message to their case.
+async fn write_case_message(
+    st: &AppState,
+    case: i64,
+    text: &str,
+    at: Timestamp,
+) -> Result<(), ApiError> {
+    if let Some(fault) = &st.records.write_fault
+        && fault.fails(&format!("case {case}"))
+    {
+        return Err(ApiError::Internal(
+            "database or disk is full (fault test)".into(),
+        ));
+    }
+    st.records
+        .backend
+        .add_escalation_message(case, Direction::FromUser, None, text, at)
+        .await?;
+    Ok(())
+}
+
+/// Whether the store refuses a write for good (the case is gone or no longer open).
+fn refused(e: &ApiError) -> bool {
+    matches!(e, ApiError::NotFound(_) | ApiError::Conflict(_))
+}
+
+/// A person's message to their case, held until it is stored.
+struct HeldCaseMessage {
+    case: i64,
+    text: String,
+    at: Timestamp,
+}
+
+impl Held<AppState> for HeldCaseMessage {
+    fn kind(&self) -> Kind {
+        Kind::CaseMessage
+    }
+
+    fn bytes(&self) -> usize {
+        self.text.len() + 128
+    }
+
+    fn write<'a>(&'a mut self, st: &'a AppState) -> Attempt<'a> {
+        Box::pin(async move {
+            match write_case_message(st, self.case, &self.text, self.at).await {
+                Ok(()) => {
+                    tracing::warn!(
+                        case = self.case,
+                        "a message to a case was stored late, after a failed write"
+                    );
+                    Outcome::Written
+                }
+                Err(e) if refused(&e) => Outcome::Refused(e.to_string()),
+                Err(e) => Outcome::Failed(e.to_string()),
             }
-        }
-        tracing::error!(
-            case,
-            "gave up storing a message to a case after an hour of failed writes"
-        );
-    });
+        })
+    }
 }
 
 /// Human replies to `user` not yet delivered with an id above `after`, oldest first; reading

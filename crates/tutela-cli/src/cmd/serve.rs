@@ -169,6 +169,17 @@ async fn serve(config: Config, scanner: BuiltinScanner) -> Result<()> {
             }
         }
     }
+    let (effects, messages) = state.settle_held(FLUSH).await;
+    if effects + messages > 0 {
+        tracing::error!(
+            side_effects = effects,
+            case_messages = messages,
+            "held writes could not be written before exit"
+        );
+        say!(
+            "{effects} intervention side effects and {messages} case messages could not be written (writes failing); side effects held in [store] spill_dir are written by the next start, the rest are lost"
+        );
+    }
     let lost = state.records.close(FLUSH).await;
     if lost > 0 {
         tracing::error!(
@@ -189,7 +200,8 @@ async fn serve(config: Config, scanner: BuiltinScanner) -> Result<()> {
 /// How long in-flight turns (long streams, takeover waits) may take to finish after SIGTERM.
 const DRAIN: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// How long the writer may keep retrying held records at exit.
+/// How long the held writes (side effects, case messages), then the writer, may keep retrying
+/// at exit (each).
 const FLUSH: std::time::Duration = std::time::Duration::from_secs(10);
 
 async fn shutdown() {

@@ -4,12 +4,12 @@
 //! for the crisis team, notifications, counters, the session's end, intervention rows); a
 //! normal turn's clocks queued for the one writer and its record kept for the assistant side.
 //! The assistant side's interventions come through [`side_effects`] too (`verdict`).
-//! Side effects that cannot be written (a full disk) are retried until they are, and held in
-//! the spill directory meanwhile so that a restart writes them ([`retry_side_effects`]).
+//! Side effects that cannot be written (a full disk) are held in the gateway's one queue of
+//! held writes, whose worker writes them in order until they are written, and in the spill
+//! directory meanwhile so that a restart writes them ([`retry_side_effects`]).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -22,6 +22,7 @@ use tutela_types::{
 };
 
 use crate::error::ApiError;
+use crate::held::{Attempt, Held, Kind, Outcome};
 use crate::state::{AppState, Cached, Compiled};
 use crate::texts::Lang;
 
@@ -166,7 +167,7 @@ async fn intervening_turn(
         Ok(case) => case,
         Err(e) => {
             st.write_failed("the user side's side effects", &e);
-            retry_side_effects(st, cached.clone(), effects);
+            retry_side_effects(st, cached.clone(), effects).await;
             None
         }
     }
@@ -246,8 +247,8 @@ pub(crate) async fn side_effects(
     cached: &mut Cached,
     e: &Effects,
 ) -> Result<Option<i64>, ApiError> {
-    if let Some(fault) = &st.records.side_effects_fault
-        && fault.load(Ordering::SeqCst)
+    if let Some(fault) = &st.records.write_fault
+        && fault.fails(&cached.user.id)
     {
         return Err(ApiError::Internal(
             "database or disk is full (fault test)".into(),
@@ -429,67 +430,109 @@ async fn notify(
     Ok(())
 }
 
-/// The longest wait between two attempts to write held side effects.
-const RETRY_MAX_DELAY: Duration = Duration::from_secs(5);
-
-/// Held side effects still not written are logged at error level once per this many
-/// attempts (about every ten minutes at the longest wait).
-const ERROR_LOG_EVERY: u64 = 120;
-
 /// The kind of the spill directory's held items that are side effects.
 const HELD_KIND: &str = "effects";
+
+/// What held side effects count for against the held queue's byte cap (the user's record
+/// with their contacts, the decision with its reasons).
+const EFFECTS_BYTES: usize = 4 * 1024;
 
 /// When the store cannot write an intervention's side effects (a full disk), the reply has
 /// already gone out; the case for the crisis team, the notifications, the intervention rows
 /// and counters must still reach the store. They are held: in the spill directory where the
 /// deployment has one (`[store] spill_dir`, one fsync'd file each, so a restart writes them,
-/// [`replay_held_side_effects`]), and in memory, where a background task writes them again
+/// [`replay_held_side_effects`]), and in memory, in the gateway's one queue of held writes
+/// (`held.rs`), whose single worker writes them in the order they were held, again and again
 /// with a bounded backoff (250 ms to 5 s) until they are written, for as long as the process
 /// lives, logging at error level about every ten minutes while they are not
-/// (`tutela_side_effects_held` says how many wait). Opening a case is idempotent (the active
-/// case is returned); a counter bumped, a row or a notification written before the failure,
-/// or before a crash that left the held file behind, may be written again.
-pub(crate) fn retry_side_effects(st: &AppState, cached: Cached, e: Effects) {
-    let held = spill(st, &cached.user.id, &e);
-    keep_trying(st, cached, e, held);
+/// (`tutela_side_effects_held` says how many wait, and `/readyz` answers 503). At the queue's
+/// cap this waits for room (backpressure), except for side effects that open a case for a
+/// person in crisis: those are held beyond the cap, since the crisis reply waits for this
+/// and must always reach the person. Opening a case is idempotent (the active case is
+/// returned); a counter bumped, a row or a notification written before the failure, or before
+/// a crash that left the held file behind, may be written again.
+pub(crate) async fn retry_side_effects(st: &AppState, cached: Cached, e: Effects) {
+    let file = spill(st, &cached.user.id, &e);
+    let crisis = e
+        .decision
+        .actions
+        .iter()
+        .any(|d| matches!(d.action, Action::Escalate { .. }));
+    let held = Box::new(HeldSideEffects {
+        user: cached.user.id.clone(),
+        cached: Some(cached),
+        effects: e,
+        file,
+    });
+    if crisis {
+        st.held.hold_now(held);
+    } else {
+        st.held.hold(held).await;
+    }
 }
 
-/// Writes the side effects again until they are written, then lets their held file go.
-fn keep_trying(st: &AppState, cached: Cached, e: Effects, held: Option<HeldItem>) {
-    st.metrics.side_effects_held.fetch_add(1, Ordering::Relaxed);
-    let st = st.clone();
-    tokio::spawn(async move {
-        let mut delay = Duration::from_millis(250);
-        let mut attempts: u64 = 0;
-        let written = loop {
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(RETRY_MAX_DELAY);
-            attempts += 1;
-            let mut c = cached.clone();
-            match side_effects(&st, &mut c, &e).await {
-                Ok(_) => break c,
-                Err(err) if attempts.is_multiple_of(ERROR_LOG_EVERY) => tracing::error!(
-                    error = %err,
-                    attempts,
-                    "an intervention's side effects (case, notifications, rows) are still not written; retrying"
-                ),
-                Err(_) => {}
-            }
+/// Side effects in the held queue.
+struct HeldSideEffects {
+    user: String,
+    /// The user's cache entry as the turn saw it; read from the store on the first attempt
+    /// for side effects replayed from the spill directory.
+    cached: Option<Cached>,
+    effects: Effects,
+    /// Their file in the spill directory, released once they are written.
+    file: Option<HeldItem>,
+}
+
+impl Held<AppState> for HeldSideEffects {
+    fn kind(&self) -> Kind {
+        Kind::SideEffects
+    }
+
+    fn bytes(&self) -> usize {
+        EFFECTS_BYTES
+    }
+
+    fn write<'a>(&'a mut self, st: &'a AppState) -> Attempt<'a> {
+        Box::pin(self.attempt(st))
+    }
+}
+
+impl HeldSideEffects {
+    /// One attempt; once written, the held file goes and a takeover case opened late reaches
+    /// the user's cache entry.
+    async fn attempt(&mut self, st: &AppState) -> Outcome {
+        let cached = match &self.cached {
+            Some(c) => c.clone(),
+            None => match st.records.backend.get_user(&self.user).await {
+                Ok(u) => {
+                    let u = u.unwrap_or_else(|| User::new(&self.user, self.effects.now));
+                    self.cached.insert(replayed_user(u, &self.effects)).clone()
+                }
+                Err(err) => return Outcome::Failed(format!("reading the user: {err}")),
+            },
         };
-        if let Some(item) = held
+        let mut written = cached;
+        let refused = match side_effects(st, &mut written, &self.effects).await {
+            Ok(_) => None,
+            Err(err @ (ApiError::NotFound(_) | ApiError::Conflict(_))) => Some(err.to_string()),
+            Err(err) => return Outcome::Failed(err.to_string()),
+        };
+        if let Some(item) = self.file.take()
             && let Err(err) = item.release()
         {
             tracing::error!(error = %err, "written side effects' spill file cannot be removed; a restart writes them again");
         }
-        st.metrics.side_effects_held.fetch_sub(1, Ordering::Relaxed);
+        if let Some(why) = refused {
+            return Outcome::Refused(why);
+        }
         st.metrics.side_effects_late.fetch_add(1, Ordering::Relaxed);
         tracing::warn!("an intervention's side effects were written late, after a failed write");
-        if e.named
+        if self.effects.named
             && let Some(case) = written.takeover_case
         {
-            late_takeover(&st, &written.user.id, case).await;
+            late_takeover(st, &written.user.id, case);
         }
-    });
+        Outcome::Written
+    }
 }
 
 /// Side effects as held in the spill directory: what [`side_effects`] needs, and the user's
@@ -574,7 +617,8 @@ fn spill(st: &AppState, user: &str, e: &Effects) -> Option<HeldItem> {
 }
 
 /// At start: the side effects an earlier process held in the spill directory (it ended before
-/// it could write them) are written, with the same retries, and their files removed after.
+/// it could write them) are held again, ahead of anything this process holds, and written by
+/// the same worker; their files are removed after.
 pub(crate) fn replay_held_side_effects(st: &AppState) {
     let Some(dir) = st.records.spill.as_ref() else {
         return;
@@ -598,28 +642,19 @@ pub(crate) fn replay_held_side_effects(st: &AppState) {
         st.metrics
             .side_effects_replayed
             .fetch_add(1, Ordering::Relaxed);
-        let (user, e) = held.into_effects();
-        let st = st.clone();
-        tokio::spawn(async move {
-            let cached = replayed_user(&st, &user, &e).await;
-            keep_trying(&st, cached, e, Some(item));
-        });
+        let (user, effects) = held.into_effects();
+        st.held.hold_now(Box::new(HeldSideEffects {
+            user,
+            cached: None,
+            effects,
+            file: Some(item),
+        }));
     }
 }
 
-/// The user of replayed side effects, read from the store (their contacts, their age state).
-async fn replayed_user(st: &AppState, id: &str, e: &Effects) -> Cached {
-    let mut delay = Duration::from_millis(250);
-    let user = loop {
-        match st.records.backend.get_user(id).await {
-            Ok(u) => break u.unwrap_or_else(|| User::new(id, e.now)),
-            Err(err) => {
-                tracing::error!(error = %err, "the user of held side effects cannot be read; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(RETRY_MAX_DELAY);
-            }
-        }
-    };
+/// The cache entry of replayed side effects' user, as read from the store (their contacts,
+/// their age state).
+fn replayed_user(user: User, e: &Effects) -> Cached {
     Cached {
         user,
         session: SessionState::default(),
@@ -630,11 +665,23 @@ async fn replayed_user(st: &AppState, id: &str, e: &Effects) -> Cached {
     }
 }
 
-/// A takeover case opened late reaches the user's cache entry.
-async fn late_takeover(st: &AppState, user_id: &str, case: i64) {
+/// A takeover case opened late reaches the user's cache entry. The worker never waits for a
+/// user's lock (a turn holding it may be waiting for room in the held queue): when the lock
+/// is taken, a task of its own waits for it.
+fn late_takeover(st: &AppState, user_id: &str, case: i64) {
     let slot = st.user_slot(user_id);
-    let mut g = slot.lock().await;
-    if let Some(entry) = g.as_mut()
+    if let Ok(mut g) = slot.try_lock() {
+        set_takeover(&mut g, case);
+        return;
+    }
+    tokio::spawn(async move {
+        let mut g = slot.lock().await;
+        set_takeover(&mut g, case);
+    });
+}
+
+fn set_takeover(entry: &mut Option<Cached>, case: i64) {
+    if let Some(entry) = entry.as_mut()
         && entry.takeover_case.is_none()
     {
         entry.takeover_case = Some(case);

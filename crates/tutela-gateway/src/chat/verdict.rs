@@ -176,7 +176,7 @@ async fn intervene(ctx: &TurnCtx, audit: AuditEntry, findings: &[Finding], decis
     };
     if let Err(err) = effects::side_effects(st, cached, &e).await {
         st.write_failed("the assistant side's side effects", &err);
-        effects::retry_side_effects(st, cached.clone(), e);
+        effects::retry_side_effects(st, cached.clone(), e).await;
     }
 }
 

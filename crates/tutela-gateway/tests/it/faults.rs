@@ -1,11 +1,14 @@
 //! Faults of the store: when audit writes fail (a full disk), a person in crisis still gets the
 //! crisis reply, `/readyz` says not ready, `/metrics` says writes fail, and once writes
 //! succeed again every held record is written and the chain verifies, noting the outage.
+//! Side effects and a person's messages to their case that cannot be written are held and
+//! written in order by one worker, never given up, with `/readyz` not ready meanwhile.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
+use tutela_gateway::WriteFault;
 use tutela_store::{
     AuditLog, AuditQuery, ChainLink, NewAuditRecord, StoreError, StoredAuditRecord,
 };
@@ -142,7 +145,7 @@ async fn crisis_reply_reaches_the_person_while_the_disk_is_full() {
 /// A gateway over the database file and spill directory in `dir`, its side effects failing
 /// while `fault` is set.
 #[expect(clippy::unwrap_used, reason = "a test helper fails the test loudly")]
-async fn gateway_on_disk(dir: &std::path::Path, fault: Arc<AtomicBool>) -> TestGateway {
+async fn gateway_on_disk(dir: &std::path::Path, fault: Arc<WriteFault>) -> TestGateway {
     let mock = crate::support::mock(vec![]).await;
     let text = format!(
         "database = \"{}\"\n[store]\nspill_dir = \"{}\"\n[upstream]\nkind = \"openai\"\nbase_url = \"{}\"\n",
@@ -162,7 +165,7 @@ async fn gateway_on_disk(dir: &std::path::Path, fault: Arc<AtomicBool>) -> TestG
         tutela_gateway::Parts {
             clock: Some(clock.clone()),
             scanner: Some(Arc::new(crate::support::FakeScanner)),
-            side_effects_fault: Some(fault),
+            write_fault: Some(fault),
             ..tutela_gateway::Parts::default()
         },
     )
@@ -199,7 +202,7 @@ fn side_effects_held_in_an_outage_survive_a_kill_through_the_spill_directory() {
             .build()
             .unwrap();
         rt.block_on(async {
-            let gw = gateway_on_disk(&first, Arc::new(AtomicBool::new(true))).await;
+            let gw = gateway_on_disk(&first, Arc::new(WriteFault::new(true))).await;
             let (status, _, body) = gw
                 .chat(
                     "u-held",
@@ -233,7 +236,7 @@ fn side_effects_held_in_an_outage_survive_a_kill_through_the_spill_directory() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let gw = gateway_on_disk(&dir, Arc::new(AtomicBool::new(false))).await;
+        let gw = gateway_on_disk(&dir, Arc::new(WriteFault::new(false))).await;
         let b = &gw.state.records.backend;
         let mut case = None;
         for _ in 0..400 {
@@ -267,4 +270,178 @@ fn side_effects_held_in_an_outage_survive_a_kill_through_the_spill_directory() {
     });
     drop(rt);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A gateway whose side effects and case messages fail while `fault` is broken, the held
+/// writes retried with a backoff of a few milliseconds (so hundreds of attempts pass in a
+/// moment), a takeover turn waiting one second for a human.
+async fn held_gateway(fault: Arc<WriteFault>) -> TestGateway {
+    let backoff = tutela_gateway::HeldBackoff {
+        first: std::time::Duration::from_millis(1),
+        max: std::time::Duration::from_millis(2),
+    };
+    TestGateway::start_parts(
+        "[takeover]\nwait_secs = 1\n",
+        vec![],
+        tutela_gateway::Parts {
+            write_fault: Some(fault),
+            held_backoff: Some(backoff),
+            ..tutela_gateway::Parts::default()
+        },
+    )
+    .await
+}
+
+/// Waits (bounded) until `/readyz` answers 200.
+#[expect(clippy::panic, reason = "a test helper fails the test loudly")]
+async fn until_ready(gw: &TestGateway) {
+    for _ in 0..800 {
+        if get(gw, "/readyz").await.0 == 200 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let (status, body) = get(gw, "/readyz").await;
+    panic!("never ready again: {status} {body}");
+}
+
+/// Waits (bounded) until `fault` saw more than `n` attempts at `what`.
+#[expect(clippy::panic, reason = "a test helper fails the test loudly")]
+async fn until_attempts(fault: &WriteFault, what: &str, n: usize) {
+    for _ in 0..20_000 {
+        if fault.attempts().iter().filter(|a| *a == what).count() > n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    panic!("fewer than {n} attempts at {what}");
+}
+
+/// #12 item 4: the side effects of several crisis turns served while the store cannot write
+/// them are held, `/readyz` says so (503, how many), and once writes succeed they are written
+/// in the order of the turns, `/readyz` is ready again, and the takeover the cases open
+/// reaches the users' next turns.
+#[tokio::test]
+async fn side_effects_held_in_an_outage_are_written_in_order_and_readyz_recovers() {
+    let fault = Arc::new(WriteFault::new(true));
+    let gw = held_gateway(fault.clone()).await;
+    let users = ["u-order-a", "u-order-b", "u-order-c"];
+    for u in users {
+        let v = gw.say(u, Some("us-ny"), "I want to end my life").await;
+        assert!(content(&v).contains("988"), "{v}");
+    }
+    let (status, body) = get(&gw, "/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("held: 3 intervention side effects and 0 case messages"),
+        "{body}"
+    );
+    let (_, metrics) = get(&gw, "/metrics").await;
+    assert!(metrics.contains("tutela_side_effects_held 3"), "{metrics}");
+    let open = gw.admin_get("/admin/escalations").await;
+    assert_eq!(open["escalations"].as_array().unwrap().len(), 0, "{open}");
+    fault.set(false);
+    until_ready(&gw).await;
+    let open = gw.admin_get("/admin/escalations").await;
+    let mut cases: Vec<(i64, String)> = open["escalations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let id = c["id"].as_i64().unwrap();
+            (id, c["user_id"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    cases.sort_unstable();
+    let order: Vec<&str> = cases.iter().map(|(_, u)| u.as_str()).collect();
+    assert_eq!(order, users, "written in the order they were held");
+    let (_, metrics) = get(&gw, "/metrics").await;
+    assert!(metrics.contains("tutela_side_effects_held 0"), "{metrics}");
+    assert!(
+        metrics.contains("tutela_side_effects_late_total 3"),
+        "{metrics}"
+    );
+    // The takeover opened late: the person's next message goes to the case, not the model.
+    let v = gw.say("u-order-a", Some("us-ny"), "is anyone there?").await;
+    assert_eq!(v["tutela"]["author"], "tutela", "{v}");
+    assert_eq!(gw.mock.calls(), 0);
+}
+
+/// #12 item 4: a person's message to their case, held while the store cannot write it, is
+/// retried for longer than the old give-up (720 attempts, about an hour at the real backoff)
+/// and stored once writes succeed; `/readyz` says it is held meanwhile.
+#[tokio::test]
+async fn a_case_message_held_past_the_old_give_up_is_still_stored() {
+    let fault = Arc::new(WriteFault::new(false));
+    let gw = held_gateway(fault.clone()).await;
+    gw.say("u-msg", Some("us-ny"), "I want to end my life")
+        .await;
+    let case = gw.admin_get("/admin/escalations").await["escalations"][0]["id"]
+        .as_i64()
+        .unwrap();
+    fault.set(true);
+    let v = gw.say("u-msg", Some("us-ny"), "is anyone there?").await;
+    assert_eq!(v["tutela"]["author"], "tutela", "{v}");
+    assert!(content(&v).contains("988"), "{v}");
+    let (status, body) = get(&gw, "/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("held: 0 intervention side effects and 1 case messages"),
+        "{body}"
+    );
+    let what = format!("case {case}");
+    until_attempts(&fault, &what, 800).await;
+    let (_, metrics) = get(&gw, "/metrics").await;
+    assert!(metrics.contains("tutela_case_messages_held 1"), "{metrics}");
+    let shown = gw.admin_get(&format!("/admin/escalations/{case}")).await;
+    let stored = |shown: &serde_json::Value| {
+        shown["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["body"] == "is anyone there?" && m["direction"] == "from_user")
+    };
+    assert!(!stored(&shown), "{shown}");
+    fault.set(false);
+    until_ready(&gw).await;
+    let shown = gw.admin_get(&format!("/admin/escalations/{case}")).await;
+    assert!(stored(&shown), "{shown}");
+    let (_, metrics) = get(&gw, "/metrics").await;
+    assert!(metrics.contains("tutela_case_messages_held 0"), "{metrics}");
+}
+
+/// #12 item 4: the side effects of many failed turns are retried by one worker, head first:
+/// while the oldest cannot be written, no other is tried again (one task per turn would try
+/// each), and the queue's length is on `/metrics`.
+#[tokio::test]
+async fn many_failed_turns_are_retried_by_one_worker_head_first() {
+    let fault = Arc::new(WriteFault::new(true));
+    let gw = held_gateway(fault.clone()).await;
+    let users: Vec<String> = (0..8).map(|i| format!("u-many-{i}")).collect();
+    for u in &users {
+        gw.say(u, Some("us-ny"), "I want to end my life").await;
+    }
+    let tried = |u: &str| fault.attempts().iter().filter(|a| *a == u).count();
+    let before: Vec<usize> = users.iter().map(|u| tried(u)).collect();
+    until_attempts(&fault, &users[0], before[0] + 50).await;
+    let after: Vec<usize> = users.iter().map(|u| tried(u)).collect();
+    assert_eq!(
+        after[1..],
+        before[1..],
+        "only the head is retried while it fails"
+    );
+    let (_, metrics) = get(&gw, "/metrics").await;
+    assert!(metrics.contains("tutela_side_effects_held 8"), "{metrics}");
+    let retries: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("tutela_held_write_retries_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(retries >= 50, "{metrics}");
+    fault.set(false);
+    until_ready(&gw).await;
+    let (_, metrics) = get(&gw, "/metrics").await;
+    assert!(metrics.contains("tutela_side_effects_held 0"), "{metrics}");
+    let open = gw.admin_get("/admin/escalations").await;
+    assert_eq!(open["escalations"].as_array().unwrap().len(), 8, "{open}");
 }

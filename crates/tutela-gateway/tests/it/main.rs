@@ -8,7 +8,8 @@
 //! (budget, quiet hours, intimate persona), `labels` (explicit labels, AIGC), `admin` (auth,
 //! users, audit), `compliance` (usage, obligations, reports, complaints, data rights), `config` (errors reported together), `openai` (API fidelity: errors, validation, identity,
 //! pass-through, structured output, tool calls), `controls` (control characters hide no crisis), `faults` (a full disk: the crisis
-//! reply still leaves, readiness, records written late).
+//! reply still leaves, readiness, records written late; side effects and case messages held and
+//! written in order by one worker).
 
 mod admin;
 mod compliance;
