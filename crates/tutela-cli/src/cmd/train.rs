@@ -49,6 +49,15 @@ pub struct Args {
     /// message, at some recall.
     #[arg(long, default_value_t = Options::default().gate_keep)]
     pub gate_keep: f32,
+    /// The out-of-fold precision at which crisis and third party (recall-first heads) have
+    /// their recall maximised.
+    #[arg(long, default_value_t = Options::default().recall_precision)]
+    pub recall_precision: f32,
+    /// Recall-first heads measure that precision on their own task's items only, and flag at
+    /// most this share of the negatives outside it (ordinary chat, other tasks); without it,
+    /// precision is measured over every item with a target for the head.
+    #[arg(long, value_name = "SHARE")]
+    pub recall_scope_cap: Option<f32>,
     /// Write each validation item's per-head scores (n-gram tier, window maximum) and
     /// lexical findings as JSONL to this file, for analysis.
     #[arg(long, value_name = "FILE")]
@@ -100,6 +109,8 @@ pub fn run(args: Args) -> Result<Outcome> {
         l2: args.l2,
         bits: args.bits,
         gate_keep: args.gate_keep,
+        recall_precision: args.recall_precision,
+        recall_scope_cap: args.recall_scope_cap,
         ..Options::default()
     };
     let mut det = tutela_detect::Detectors::try_builtin()?;

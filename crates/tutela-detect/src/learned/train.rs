@@ -62,6 +62,14 @@ pub struct Options {
     /// the heads that are not recall-first (crisis and third party keep every one): 1.0 lets
     /// every one of them reach the encoder; less trades recall for fewer embeddings.
     pub gate_keep: f32,
+    /// The out-of-fold precision recall-first heads keep while their recall is maximised.
+    pub recall_precision: f32,
+    /// Where recall-first heads measure that precision: `None`, over every item with a
+    /// target for the head (their own task, ordinary chat and the other tasks' items);
+    /// `Some(cap)`, over their own task's items only (where the corpus puts the look-alikes
+    /// at a known rate), with the items of ordinary chat and the other tasks that the head
+    /// flags bounded apart, at `cap` of those negatives.
+    pub recall_scope_cap: Option<f32>,
 }
 
 impl Default for Options {
@@ -74,6 +82,8 @@ impl Default for Options {
             seed: 20261204,
             folds: 5,
             gate_keep: 0.9,
+            recall_precision: RECALL_FIRST_PRECISION,
+            recall_scope_cap: None,
         }
     }
 }
@@ -167,6 +177,8 @@ struct Row {
     lang: TextLang,
     /// Ordinary chat (the `chat` task): what most traffic is.
     ordinary: bool,
+    /// Per head: the item's task labels the head directly (its own task).
+    own: [bool; STRIDE],
 }
 
 fn featurise(det: &Detectors, items: &[&Item], heads: &[DetectorId], bits: u32) -> Vec<Row> {
@@ -198,8 +210,10 @@ fn featurise(det: &Detectors, items: &[&Item], heads: &[DetectorId], bits: u32) 
                 }
             }
             let mut targets = [None; STRIDE];
+            let mut own = [false; STRIDE];
             for (h, head) in heads.iter().enumerate() {
                 targets[h] = target(item, head);
+                own[h] = task_heads(&item.task).contains(&head.as_str());
             }
             Row {
                 text,
@@ -207,6 +221,7 @@ fn featurise(det: &Detectors, items: &[&Item], heads: &[DetectorId], bits: u32) 
                 targets,
                 lang: TextLang::from_counts(cjk, latin),
                 ordinary: item.task == "chat",
+                own,
             }
         })
         .collect()
@@ -524,7 +539,7 @@ pub fn train_side_with(
     };
     if opt.folds > 1 {
         for (h, head) in heads.iter().enumerate() {
-            let (fire, confirm) = choose(head, h, &rows, &oof, &lex);
+            let (fire, confirm) = choose(head, h, &rows, &oof, &lex, opt);
             model.meta.thresholds[h] = fire;
             model.meta.confirm[h] = confirm;
         }
@@ -664,7 +679,7 @@ fn train_heads(
     let mut heads = fitted(&all);
     for (h, head) in model.meta.heads.iter().enumerate() {
         let (ngram, combined, confirm, gate) =
-            choose_with_encoder(head, h, rows, oof, &penc, lex, model, opt.gate_keep);
+            choose_with_encoder(head, h, rows, oof, &penc, lex, model, opt);
         heads.meta.ngram[h] = ngram;
         heads.meta.combined[h] = combined;
         heads.meta.confirm[h] = confirm;
@@ -731,11 +746,12 @@ fn choose_with_encoder(
     penc: &[Vec<f32>],
     lex: &[Vec<DetectorId>],
     model: &NgramModel,
-    gate_keep: f32,
+    opt: &Options,
 ) -> (Thresholds, Thresholds, Thresholds, f32) {
+    let gate_keep = opt.gate_keep;
     let pick = |lang: Option<TextLang>| -> Option<(f32, f32, f32)> {
         let conf = model.confirm(h, lang.unwrap_or(TextLang::En));
-        let pts: Vec<(f32, f32, bool, bool, bool)> = rows
+        let pts: Vec<(f32, f32, bool, bool, Kind)> = rows
             .iter()
             .enumerate()
             .filter(|(_, r)| lang.is_none_or(|l| r.lang == l))
@@ -746,12 +762,13 @@ fn choose_with_encoder(
                         penc[j][h],
                         y,
                         lex[j].contains(head) && oof[j][h] >= conf,
-                        r.ordinary,
+                        Kind::of(r, h),
                     )
                 })
             })
             .collect();
-        let ordinary = pts.iter().filter(|p| p.4).count();
+        let kinds: Vec<(bool, Kind)> = pts.iter().map(|p| (p.2, p.4)).collect();
+        let base = Base::of(&kinds);
         if pts.iter().filter(|p| p.2).count() < 15 {
             return None;
         }
@@ -768,7 +785,8 @@ fn choose_with_encoder(
                 for &tc in &cs {
                     let score = score(
                         head,
-                        ordinary,
+                        opt,
+                        base,
                         pts.iter().map(|&(p, pc, y, l, o)| {
                             (y, p >= tn || (l && pc >= cf) || pc >= tc, o)
                         }),
@@ -844,10 +862,57 @@ fn max_ordinary_flagged(head: &DetectorId) -> f32 {
     if recall_first(head) { 1.0 } else { 0.02 }
 }
 
+/// What an item with a target for a head is, for the choice of the head's thresholds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// An item of the head's own task.
+    Own,
+    /// Ordinary chat.
+    Ordinary,
+    /// An item of another task.
+    Other,
+}
+
+impl Kind {
+    fn of(r: &Row, h: usize) -> Self {
+        if r.own[h] {
+            Kind::Own
+        } else if r.ordinary {
+            Kind::Ordinary
+        } else {
+            Kind::Other
+        }
+    }
+}
+
+/// How many ordinary items, and how many negatives outside the head's own task, a choice is
+/// measured against.
+#[derive(Debug, Clone, Copy)]
+struct Base {
+    ordinary: usize,
+    outside_negatives: usize,
+}
+
+impl Base {
+    fn of(points: &[(bool, Kind)]) -> Self {
+        Base {
+            ordinary: points.iter().filter(|p| p.1 == Kind::Ordinary).count(),
+            outside_negatives: points.iter().filter(|p| !p.0 && p.1 != Kind::Own).count(),
+        }
+    }
+}
+
 /// Rules out (by a penalty larger than any objective) thresholds that flag more than
-/// [`max_ordinary_flagged`] of the ordinary chat items (plus one item of slack).
-fn ordinary_penalty(head: &DetectorId, flagged: usize, ordinary: usize) -> f32 {
-    if ordinary > 0 && flagged as f32 > max_ordinary_flagged(head) * ordinary as f32 + 1.0 {
+/// [`max_ordinary_flagged`] of the ordinary chat items (plus one item of slack), and, where
+/// recall-first heads measure precision on their own task ([`Options::recall_scope_cap`]),
+/// more than that cap of the negatives outside it.
+fn penalty(head: &DetectorId, opt: &Options, base: Base, ordinary: usize, outside: usize) -> f32 {
+    let over =
+        |flagged: usize, share: f32, of: usize| of > 0 && flagged as f32 > share * of as f32 + 1.0;
+    let scoped = recall_first(head).then_some(opt.recall_scope_cap).flatten();
+    if over(ordinary, max_ordinary_flagged(head), base.ordinary)
+        || scoped.is_some_and(|cap| over(outside, cap, base.outside_negatives))
+    {
         100.0
     } else {
         0.0
@@ -855,15 +920,21 @@ fn ordinary_penalty(head: &DetectorId, flagged: usize, ordinary: usize) -> f32 {
 }
 
 /// The selection score of one choice of thresholds: [`objective`] on its `(positive, fires,
-/// ordinary)` points, less [`ordinary_penalty`] (`ordinary`: how many ordinary items there are).
+/// kind)` points, less [`penalty`].
 fn score(
     head: &DetectorId,
-    ordinary: usize,
-    points: impl Iterator<Item = (bool, bool, bool)>,
+    opt: &Options,
+    base: Base,
+    points: impl Iterator<Item = (bool, bool, Kind)>,
 ) -> f32 {
-    let (mut tp, mut fp, mut fnn, mut ofp) = (0.0f32, 0.0f32, 0.0f32, 0usize);
-    for (y, fire, o) in points {
-        ofp += usize::from(o && fire);
+    let scoped = recall_first(head) && opt.recall_scope_cap.is_some();
+    let (mut tp, mut fp, mut fnn, mut ofp, mut outside) = (0.0f32, 0.0f32, 0.0f32, 0usize, 0usize);
+    for (y, fire, k) in points {
+        ofp += usize::from(k == Kind::Ordinary && fire);
+        if scoped && k != Kind::Own {
+            outside += usize::from(!y && fire);
+            continue;
+        }
         match (y, fire) {
             (true, true) => tp += 1.0,
             (false, true) => fp += 1.0,
@@ -871,15 +942,16 @@ fn score(
             _ => {}
         }
     }
-    objective(head, tp, fp, fnn) - ordinary_penalty(head, ofp, ordinary)
+    objective(head, opt, tp, fp, fnn) - penalty(head, opt, base, ofp, outside)
 }
 
-/// The out-of-fold precision recall-first heads keep while their recall is maximised.
+/// The out-of-fold precision recall-first heads keep while their recall is maximised, by
+/// default.
 const RECALL_FIRST_PRECISION: f32 = 0.8;
 
 /// The selection objective: recall-first heads want the best recall at precision
-/// [`RECALL_FIRST_PRECISION`] or above (else the best F2), the others the best F1.
-fn objective(head: &DetectorId, tp: f32, fp: f32, fnn: f32) -> f32 {
+/// [`Options::recall_precision`] or above (else the best F2), the others the best F1.
+fn objective(head: &DetectorId, opt: &Options, tp: f32, fp: f32, fnn: f32) -> f32 {
     let prec = if tp + fp > 0.0 { tp / (tp + fp) } else { 0.0 };
     let rec = if tp + fnn > 0.0 { tp / (tp + fnn) } else { 0.0 };
     if recall_first(head) {
@@ -891,7 +963,7 @@ fn objective(head: &DetectorId, tp: f32, fp: f32, fnn: f32) -> f32 {
         // The best recall at out-of-fold precision 0.8 (which held 0.85-0.9 on the
         // validation split: the model trained on every fold is surer than the fold models),
         // else the best F2.
-        if prec >= RECALL_FIRST_PRECISION {
+        if prec >= opt.recall_precision {
             10.0 + rec
         } else {
             f2
@@ -920,18 +992,20 @@ fn choose(
     rows: &[Row],
     oof: &[[f32; STRIDE]],
     lex: &[Vec<DetectorId>],
+    opt: &Options,
 ) -> (Thresholds, Thresholds) {
     let pick = |lang: Option<TextLang>| -> Option<(f32, f32)> {
-        let pts: Vec<(f32, bool, bool, bool)> = rows
+        let pts: Vec<(f32, bool, bool, Kind)> = rows
             .iter()
             .zip(oof)
             .zip(lex)
             .filter(|((r, _), _)| lang.is_none_or(|l| r.lang == l))
             .filter_map(|((r, p), l)| {
-                r.targets[h].map(|(y, _)| (p[h], y, l.contains(head), r.ordinary))
+                r.targets[h].map(|(y, _)| (p[h], y, l.contains(head), Kind::of(r, h)))
             })
             .collect();
-        let ordinary = pts.iter().filter(|p| p.3).count();
+        let kinds: Vec<(bool, Kind)> = pts.iter().map(|p| (p.1, p.3)).collect();
+        let base = Base::of(&kinds);
         let positives = pts.iter().filter(|p| p.1).count();
         if positives < 15 {
             return None;
@@ -948,7 +1022,8 @@ fn choose(
             for &t in &fires {
                 let score = score(
                     head,
-                    ordinary,
+                    opt,
+                    base,
                     pts.iter()
                         .map(|&(p, y, l, o)| (y, p >= t || (l && p >= c), o)),
                 );
@@ -1012,4 +1087,62 @@ fn hex(b: &[u8]) -> String {
         let _ = write!(s, "{x:02x}");
         s
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pts(
+        own_tp: usize,
+        own_fp: usize,
+        own_fn: usize,
+        outside_fp: usize,
+    ) -> Vec<(bool, bool, Kind)> {
+        let mut v = Vec::new();
+        v.extend(std::iter::repeat_n((true, true, Kind::Own), own_tp));
+        v.extend(std::iter::repeat_n((false, true, Kind::Own), own_fp));
+        v.extend(std::iter::repeat_n((true, false, Kind::Own), own_fn));
+        v.extend(std::iter::repeat_n((false, true, Kind::Other), outside_fp));
+        v.extend(std::iter::repeat_n(
+            (false, false, Kind::Other),
+            100 - outside_fp,
+        ));
+        v
+    }
+
+    fn base(p: &[(bool, bool, Kind)]) -> Base {
+        Base::of(&p.iter().map(|x| (x.0, x.2)).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn by_default_recall_first_precision_counts_every_item_with_a_target() {
+        let opt = Options::default();
+        // Own task: precision 80 / 90 = 0.89; with 20 false alarms outside: 80 / 110 = 0.73.
+        let p = pts(80, 10, 20, 20);
+        let s = score(&DetectorId::Crisis, &opt, base(&p), p.iter().copied());
+        assert!(s < 10.0, "precision below 0.8 is F2 territory: {s}");
+    }
+
+    #[test]
+    fn scoped_recall_first_precision_counts_the_own_task_and_caps_the_rest() {
+        let mut opt = Options {
+            recall_scope_cap: Some(0.25),
+            ..Options::default()
+        };
+        let p = pts(80, 10, 20, 20);
+        let s = score(&DetectorId::Crisis, &opt, base(&p), p.iter().copied());
+        assert!(
+            (s - 10.8).abs() < 1e-4,
+            "own-task precision 0.89, recall 0.8: {s}"
+        );
+        // The same choice flags 20 of 100 negatives outside the task: over a cap of 0.1.
+        opt.recall_scope_cap = Some(0.1);
+        let s = score(&DetectorId::Crisis, &opt, base(&p), p.iter().copied());
+        assert!(s < 0.0, "ruled out by the cap: {s}");
+        // Heads that are not recall-first ignore the scope: F1 over every point.
+        let s = score(&DetectorId::Exit, &opt, base(&p), p.iter().copied());
+        let f1 = 2.0 * (80.0 / 110.0) * 0.8 / (80.0 / 110.0 + 0.8);
+        assert!((s - f1).abs() < 1e-4, "{s} vs {f1}");
+    }
 }
