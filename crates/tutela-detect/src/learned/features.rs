@@ -47,29 +47,63 @@ pub(crate) fn for_each_counting(
     norm: &str,
     ns: u64,
     bits: u32,
-    mut sink: impl FnMut(u32),
+    sink: impl FnMut(u32),
 ) -> (u32, u32) {
+    for_each_into(norm, ns, bits, &mut FnSink(sink))
+}
+
+/// Where [`for_each_into`] puts the buckets.
+pub(crate) trait Sink {
+    /// Takes the next bucket.
+    fn push(&mut self, b: u32);
+    /// Called before each character is read: at most [`PER_CHAR`] buckets follow before
+    /// the next call (or the end).
+    #[inline(always)]
+    fn room(&mut self) {}
+}
+
+/// Buckets a character adds at most: its 1- to 4-grams and the word unigram and bigram it
+/// closes (the text's end closes a word and adds the closing space's n-grams).
+pub(crate) const PER_CHAR: usize = 6;
+
+/// A closure as a [`Sink`].
+struct FnSink<F>(F);
+
+impl<F: FnMut(u32)> Sink for FnSink<F> {
+    #[inline(always)]
+    fn push(&mut self, b: u32) {
+        (self.0)(b);
+    }
+}
+
+/// [`for_each_counting`] into a [`Sink`]: the same buckets in the same order.
+#[inline(always)]
+pub(crate) fn for_each_into<S: Sink>(norm: &str, ns: u64, bits: u32, sink: &mut S) -> (u32, u32) {
     let (mut cjk, mut latin) = (0u32, 0u32);
     let mut st = State::new(ns);
-    st.step(u64::from(b' '), bits, &mut sink);
+    sink.room();
+    st.step(u64::from(b' '), bits, sink);
     if norm.is_ascii() {
         for &b in norm.as_bytes() {
-            st.step(u64::from(b), bits, &mut sink);
+            sink.room();
+            st.step(u64::from(b), bits, sink);
             latin += u32::from(b.is_ascii_alphabetic());
-            st.word(b.is_ascii_alphanumeric(), u64::from(b), bits, &mut sink);
+            st.word(b.is_ascii_alphanumeric(), u64::from(b), bits, sink);
         }
     } else {
         for ch in norm.chars() {
-            st.step(ch as u64, bits, &mut sink);
+            sink.room();
+            st.step(ch as u64, bits, sink);
             latin += u32::from(ch.is_ascii_alphabetic());
             cjk += u32::from(('\u{3400}'..='\u{9FFF}').contains(&ch));
-            st.word(ch.is_ascii_alphanumeric(), ch as u64, bits, &mut sink);
+            st.word(ch.is_ascii_alphanumeric(), ch as u64, bits, sink);
         }
     }
+    sink.room();
     if st.in_word {
-        end_word(st.word, &mut st.prev_word, bits, &mut sink);
+        end_word(st.word, &mut st.prev_word, bits, sink);
     }
-    st.step(u64::from(b' '), bits, &mut sink);
+    st.step(u64::from(b' '), bits, sink);
     (cjk, latin)
 }
 
@@ -103,25 +137,25 @@ impl State {
 
     /// The character n-grams ending at `c`.
     #[inline(always)]
-    fn step(&mut self, c: u64, bits: u32, sink: &mut impl FnMut(u32)) {
+    fn step(&mut self, c: u64, bits: u32, sink: &mut impl Sink) {
         let g1 = mix(self.cseed, c);
         let g2 = mix(self.g[0], c);
         let g3 = mix(self.g[1], c);
         let g4 = mix(self.g[2], c);
         // A single Latin letter or digit says nothing; a single ideograph or emoji does.
         if c >= 0x80 {
-            sink(bucket(g1, bits));
+            sink.push(bucket(g1, bits));
         }
         if self.have >= 3 {
-            sink(bucket(g2, bits));
-            sink(bucket(g3, bits));
-            sink(bucket(g4, bits));
+            sink.push(bucket(g2, bits));
+            sink.push(bucket(g3, bits));
+            sink.push(bucket(g4, bits));
         } else {
             if self.have >= 1 {
-                sink(bucket(g2, bits));
+                sink.push(bucket(g2, bits));
             }
             if self.have >= 2 {
-                sink(bucket(g3, bits));
+                sink.push(bucket(g3, bits));
             }
             self.have += 1;
         }
@@ -130,7 +164,7 @@ impl State {
 
     /// The word features after the character `c` (`alnum`: an ASCII letter or digit).
     #[inline(always)]
-    fn word(&mut self, alnum: bool, c: u64, bits: u32, sink: &mut impl FnMut(u32)) {
+    fn word(&mut self, alnum: bool, c: u64, bits: u32, sink: &mut impl Sink) {
         if alnum {
             self.word = mix(self.word, c);
             self.in_word = true;
@@ -143,10 +177,10 @@ impl State {
 }
 
 #[inline(always)]
-fn end_word(word: u64, prev: &mut Option<u64>, bits: u32, sink: &mut impl FnMut(u32)) {
-    sink(bucket(mix(word, 1), bits));
+fn end_word(word: u64, prev: &mut Option<u64>, bits: u32, sink: &mut impl Sink) {
+    sink.push(bucket(mix(word, 1), bits));
     if let Some(p) = *prev {
-        sink(bucket(mix(p, word), bits));
+        sink.push(bucket(mix(p, word), bits));
     }
     *prev = Some(word);
 }
