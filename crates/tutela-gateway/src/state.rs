@@ -46,18 +46,17 @@ pub struct Cached {
     /// A notice decided on an earlier turn whose reply was for the app (structured output, a
     /// tool call), still to be shown with the next plain-text reply.
     pub deferred_notice: Option<DeferredNotice>,
+    /// Whether the store holds `deferred_notice` (it was loaded from there or written): only
+    /// then does showing it clear the store, and deferring it again unchanged writes nothing.
+    pub deferred_stored: bool,
 }
 
 /// A notice the person has not seen in a reply yet. It was delivered in `tutela.notices` and
 /// the `X-Tutela-Notices` header of the turn that decided it (the law's clock counts it
-/// there); the text also goes before the next plain-text reply.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DeferredNotice {
-    /// The rendered notice text.
-    pub text: String,
-    /// Its `tutela.notices` entries (marked `deferred`).
-    pub notices: Vec<serde_json::Value>,
-}
+/// there); the text also goes before the next plain-text reply. Kept with the user in the
+/// store too (`UserStore::set_deferred_notice`), so a restart or a dropped cache entry does
+/// not lose it.
+pub use tutela_store::DeferredNotice;
 
 /// The shared state behind every handler.
 pub struct Inner {
@@ -383,6 +382,7 @@ mod tests {
             takeover_case: None,
             turns: 1,
             deferred_notice: None,
+            deferred_stored: false,
         })))
     }
 

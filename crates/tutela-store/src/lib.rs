@@ -38,6 +38,9 @@
 //!   retries until it is written; see [`AuditWriter`] and [`AuditWriter::health`].
 //! - An intervention: [`AuditWriter::append_durable`] returns once the record is committed on a
 //!   `synchronous = FULL` connection, so the record is on disk before the reply leaves.
+//! - A turn whose reply was for the app and that defers a notice the store does not hold yet,
+//!   or a plain-text turn that shows a kept one: [`UserStore::set_deferred_notice`], one
+//!   `UPDATE` of the user row. Other turns do not call it.
 //!
 //! # The audit log
 //!
@@ -95,10 +98,10 @@ pub use crate::cases::{CaseStore, CaseSummary, CaseTurn, NewCaseTurn};
 pub use crate::error::{Result, StoreError};
 pub use crate::model::{
     Complaint, ComplaintCount, ComplaintStatus, ContactAddress, CounterBump, CounterTotal,
-    DailyUsage, DeletionReport, Direction, Escalation, EscalationMessage, EscalationStatus,
-    Intervention, InterventionCount, MonthlyActive, NewComplaint, NewEscalation, NewNotification,
-    Notification, OutboxStatus, PurgeReport, RetryPolicy, Session, Tally, TurnRecord, User,
-    UserExport, UserUpdate, month_of, year_days, year_month,
+    DailyUsage, DeferredNotice, DeletionReport, Direction, Escalation, EscalationMessage,
+    EscalationStatus, Intervention, InterventionCount, MonthlyActive, NewComplaint, NewEscalation,
+    NewNotification, Notification, OutboxStatus, PurgeReport, RetryPolicy, Session, Tally,
+    TurnRecord, User, UserExport, UserUpdate, month_of, year_days, year_month,
 };
 pub use crate::obligations::{
     AppealTierCount, EscalationStats, FindingTierCount, ImportUser, InterventionTierCount,

@@ -518,6 +518,18 @@ pub struct CounterTotal {
     pub value: u64,
 }
 
+/// A notice the person has not seen in a reply yet: its turn's reply was for the app
+/// (structured output, a tool call), so it was delivered in `tutela.notices` and the
+/// `X-Tutela-Notices` header only, and its text goes before the person's next plain-text reply.
+/// A rendered template of the law, never chat content.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeferredNotice {
+    /// The rendered notice text.
+    pub text: String,
+    /// Its `tutela.notices` entries (marked `deferred`).
+    pub notices: Vec<serde_json::Value>,
+}
+
 /// Everything the store holds about one user, for a data-export request (CN Art 16).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct UserExport {
@@ -537,6 +549,10 @@ pub struct UserExport {
     pub messages: Vec<EscalationMessage>,
     /// Complaints and appeals.
     pub complaints: Vec<Complaint>,
+    /// The notice the person has not seen in a reply yet, if any.
+    pub deferred_notice: Option<DeferredNotice>,
+    /// When that notice was stored (the turn that deferred it).
+    pub deferred_notice_at: Option<Timestamp>,
 }
 
 /// What a deletion removed.

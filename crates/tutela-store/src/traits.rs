@@ -8,10 +8,10 @@ use tutela_types::{Counter, LocalDate, SessionState, Timestamp};
 use crate::audit::{AuditQuery, ChainLink, NewAuditRecord, StoredAuditRecord};
 use crate::error::Result;
 use crate::model::{
-    Complaint, ComplaintCount, ComplaintStatus, CounterTotal, DailyUsage, DeletionReport,
-    Direction, Escalation, EscalationMessage, EscalationStatus, Intervention, InterventionCount,
-    MonthlyActive, NewComplaint, NewEscalation, NewNotification, Notification, PurgeReport,
-    RetryPolicy, Session, Tally, TurnRecord, User, UserExport, UserUpdate,
+    Complaint, ComplaintCount, ComplaintStatus, CounterTotal, DailyUsage, DeferredNotice,
+    DeletionReport, Direction, Escalation, EscalationMessage, EscalationStatus, Intervention,
+    InterventionCount, MonthlyActive, NewComplaint, NewEscalation, NewNotification, Notification,
+    PurgeReport, RetryPolicy, Session, Tally, TurnRecord, User, UserExport, UserUpdate,
 };
 
 /// Users, their settings and contacts, export and deletion.
@@ -34,6 +34,18 @@ pub trait UserStore: Send + Sync {
     async fn delete_user(&self, id: &str, at: Timestamp) -> Result<DeletionReport>;
     /// Registered users (not deleted) at instant `at`, in total and per jurisdiction of record.
     async fn registered_users(&self, at: Timestamp) -> Result<(u64, Vec<(String, u64)>)>;
+    /// The notice the user has not seen in a reply yet, if any (read when the gateway builds
+    /// the user's cache entry).
+    async fn deferred_notice(&self, id: &str) -> Result<Option<DeferredNotice>>;
+    /// Keeps the notice the user has not seen yet (deferred `at`), or clears it (`None`, once
+    /// shown). Only turns that defer or show one call it. Not found for an unknown or deleted
+    /// user.
+    async fn set_deferred_notice(
+        &self,
+        id: &str,
+        notice: Option<&DeferredNotice>,
+        at: Timestamp,
+    ) -> Result<()>;
 }
 
 /// Session clocks and session rows.

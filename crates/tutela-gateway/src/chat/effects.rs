@@ -662,6 +662,7 @@ fn replayed_user(user: User, e: &Effects) -> Cached {
         takeover_case: None,
         turns: 0,
         deferred_notice: None,
+        deferred_stored: false,
     }
 }
 

@@ -96,12 +96,14 @@ async fn private_slot(st: &AppState, req: &Request, now: Timestamp) -> Slot {
         takeover_case: None,
         turns: 0,
         deferred_notice: None,
+        deferred_stored: false,
     })))
 }
 
-/// The user's record, clocks and case. A store that cannot write (a full disk) must not keep
-/// a person from the crisis reply: a newcomer who cannot be written is served as a fresh user
-/// (logged, counted); only a store that cannot be read fails the turn.
+/// The user's record, clocks, case and the notice they have not seen yet. A store that cannot
+/// write (a full disk) must not keep a person from the crisis reply: a newcomer who cannot be
+/// written is served as a fresh user (logged, counted); only a store that cannot be read fails
+/// the turn.
 pub(crate) async fn load_user(st: &AppState, id: &str, now: Timestamp) -> Result<Cached, ApiError> {
     let b = &st.records.backend;
     let user = match b.touch_user(id, now).await {
@@ -113,13 +115,16 @@ pub(crate) async fn load_user(st: &AppState, id: &str, now: Timestamp) -> Result
     };
     let session = b.session_state(id).await?.unwrap_or_default();
     let case = b.active_escalation(id).await?;
+    // A notice deferred before a restart or before this entry was dropped (idle, the cap).
+    let deferred_notice = b.deferred_notice(id).await?;
     Ok(Cached {
         user,
         session,
         session_id: st.ids.next(),
         takeover_case: case.filter(|c| c.takeover).map(|c| c.id),
         turns: 0,
-        deferred_notice: None,
+        deferred_stored: deferred_notice.is_some(),
+        deferred_notice,
     })
 }
 

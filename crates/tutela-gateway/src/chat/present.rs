@@ -17,7 +17,7 @@ use tutela_types::{Action, Decision, NoticeContent, ReplyTemplate, Side, Timesta
 
 use crate::config::ExplicitLabel;
 use crate::labels::Aigc;
-use crate::state::{AppState, Compiled, DeferredNotice};
+use crate::state::{AppState, Cached, Compiled, DeferredNotice};
 use crate::texts::{self, Lang};
 
 use super::context::{Author, TurnCtx};
@@ -455,8 +455,11 @@ fn own_stream(ctx: &TurnCtx, field: &str, content: String, tutela: Value) -> Res
 
 /// After a reply: a notice that went before its text is settled (a carried one is cleared);
 /// one that could not (the reply was for the app: structured output, a tool call) is kept
-/// for the next plain-text reply. Both are recorded in the audit log. Deployments with
-/// `notices.mode = "structured"` never put notices in the text, so there is nothing to carry.
+/// for the next plain-text reply, in the user's entry and with the user in the store (so a
+/// restart or a dropped entry does not lose it). Both are recorded in the audit log.
+/// Deployments with `notices.mode = "structured"` never put notices in the text, so there is
+/// nothing to carry. Only these turns write the store: a turn without a carried notice
+/// returns before, and one that defers the notice the store already holds writes nothing.
 pub(crate) async fn settle_notice(ctx: &TurnCtx, shown: bool, why: &'static str) {
     let st = &ctx.st;
     let Some(text) = &ctx.notice_text else {
@@ -468,28 +471,34 @@ pub(crate) async fn settle_notice(ctx: &TurnCtx, shown: bool, why: &'static str)
     if ctx.test || (shown && !ctx.carried_notice) {
         return;
     }
-    let slot = st.user_slot(&ctx.user_id);
-    let mut guard = slot.lock().await;
-    let Some(cached) = guard.as_mut() else {
-        return;
-    };
     let contents: Vec<Value> = ctx
         .notices
         .as_array()
         .map(|a| a.iter().map(|n| n["contents"].clone()).collect())
         .unwrap_or_default();
+    let notice = (!shown).then(|| DeferredNotice {
+        text: text.clone(),
+        notices: deferred(&ctx.notices),
+    });
+    // Under the user's lock, store write included: their next turn's write never lands first.
+    let slot = st.user_slot(&ctx.user_id);
+    let mut guard = slot.lock().await;
+    match guard.as_mut() {
+        Some(cached) => keep_notice(ctx, cached, notice).await,
+        // The entry was dropped meanwhile (an admin change, a hand-back): the store alone
+        // keeps it for the reload. An anonymous request has no entry and keeps nothing.
+        None if !ctx.anonymous => {
+            store_notice(ctx, notice.as_ref()).await;
+        }
+        None => return,
+    }
+    drop(guard);
     let detail = if shown {
-        cached.deferred_notice = None;
         json!({"notice_delivery": "shown", "carried": true, "contents": contents, "completion": ctx.completion_id})
     } else {
         st.metrics.notices_deferred.fetch_add(1, Ordering::Relaxed);
-        cached.deferred_notice = Some(DeferredNotice {
-            text: text.clone(),
-            notices: deferred(&ctx.notices),
-        });
         json!({"notice_delivery": "deferred", "why": why, "contents": contents, "completion": ctx.completion_id})
     };
-    drop(guard);
     st.records
         .audit(AuditEntry {
             at: ctx.now,
@@ -502,6 +511,36 @@ pub(crate) async fn settle_notice(ctx: &TurnCtx, shown: bool, why: &'static str)
             content_hash: None,
         })
         .await;
+}
+
+/// Keeps `notice` (deferred) in the user's entry, or clears the entry's (`None`: shown), and
+/// writes the store only when it changes what the store holds.
+async fn keep_notice(ctx: &TurnCtx, cached: &mut Cached, notice: Option<DeferredNotice>) {
+    let unchanged = cached.deferred_stored && notice.is_some() && cached.deferred_notice == notice;
+    let stored_before = cached.deferred_stored;
+    if !unchanged && (notice.is_some() || stored_before) {
+        cached.deferred_stored = store_notice(ctx, notice.as_ref()).await && notice.is_some();
+    }
+    cached.deferred_notice = notice;
+}
+
+/// Writes the user's deferred notice (or clears it) in the store; returns whether that worked.
+/// A failure is logged and counted: the entry still carries the notice, so only a restart or
+/// a dropped entry during the outage loses it (a clear that failed shows it once more then).
+async fn store_notice(ctx: &TurnCtx, notice: Option<&DeferredNotice>) -> bool {
+    let st = &ctx.st;
+    match st
+        .records
+        .backend
+        .set_deferred_notice(&ctx.user_id, notice, ctx.now)
+        .await
+    {
+        Ok(()) => true,
+        Err(e) => {
+            st.write_failed("keeping a deferred notice", &e);
+            false
+        }
+    }
 }
 
 /// `tutela.notices` entries marked `deferred`.

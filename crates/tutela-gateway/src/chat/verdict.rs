@@ -161,6 +161,7 @@ async fn intervene(ctx: &TurnCtx, audit: AuditEntry, findings: &[Finding], decis
             takeover_case: None,
             turns: 0,
             deferred_notice: None,
+            deferred_stored: false,
         }),
     };
     let e = Effects {

@@ -7,7 +7,8 @@
 //! takeover round trip), `reply_policy` (streams stopped before a violation leaks), `minors`
 //! (budget, quiet hours, intimate persona), `labels` (explicit labels, AIGC), `admin` (auth,
 //! users, audit), `compliance` (usage, obligations, reports, complaints, data rights), `config` (errors reported together), `openai` (API fidelity: errors, validation, identity,
-//! pass-through, structured output, tool calls), `controls` (control characters hide no crisis), `faults` (a full disk: the crisis
+//! pass-through, structured output, tool calls), `deferred` (notices deferred by replies for the app:
+//! kept across a restart and a dropped cache entry; CA's and CN's clocks through JSON-only turns), `controls` (control characters hide no crisis), `faults` (a full disk: the crisis
 //! reply still leaves, readiness, records written late; side effects and case messages held and
 //! written in order by one worker).
 
@@ -16,6 +17,7 @@ mod compliance;
 mod config;
 mod controls;
 mod crisis;
+mod deferred;
 mod encoder;
 mod faults;
 mod labels;

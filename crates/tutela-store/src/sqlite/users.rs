@@ -7,12 +7,12 @@ use tutela_types::{AgeState, SessionState, Timestamp};
 use super::SqliteStore;
 use super::rows::{
     StoredComplaint, StoredContact, StoredDailyUsage, StoredEscalation, StoredEscalationMessage,
-    StoredIntervention, StoredSession, StoredUser, enum_name, parse_json,
+    StoredIntervention, StoredSession, StoredUser, enum_name, parse_json, to_json,
 };
 use crate::error::{Result, StoreError};
 use crate::model::{
-    Complaint, DailyUsage, DeletionReport, Escalation, EscalationMessage, Intervention, Session,
-    User, UserExport, UserUpdate,
+    Complaint, DailyUsage, DeferredNotice, DeletionReport, Escalation, EscalationMessage,
+    Intervention, Session, User, UserExport, UserUpdate,
 };
 use crate::traits::UserStore;
 
@@ -47,6 +47,21 @@ async fn load_user(conn: &mut SqliteConnection, id: &str) -> Result<Option<User>
     .fetch_all(&mut *conn)
     .await?;
     row.into_domain(contacts).map(Some)
+}
+
+/// The user's deferred notice (`users.deferred_notice`, JSON), if any.
+async fn load_deferred_notice(
+    conn: &mut SqliteConnection,
+    id: &str,
+) -> Result<Option<DeferredNotice>> {
+    let text: Option<Option<String>> =
+        sqlx::query_scalar("SELECT deferred_notice FROM users WHERE id = ? AND deleted_at IS NULL")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    text.flatten()
+        .map(|t| parse_json("users", "deferred_notice", &t))
+        .transpose()
 }
 
 async fn write_user(conn: &mut SqliteConnection, user: &User) -> Result<()> {
@@ -201,6 +216,13 @@ impl UserStore for SqliteStore {
         let session_state = state
             .map(|s| parse_json::<SessionState>("session_state", "state", &s))
             .transpose()?;
+        let deferred_notice = load_deferred_notice(&mut tx, id).await?;
+        let deferred_notice_at: Option<i64> = sqlx::query_scalar(
+            "SELECT deferred_notice_at FROM users WHERE id = ? AND deleted_at IS NULL",
+        )
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
         let sessions: Vec<StoredSession> =
             sqlx::query_as("SELECT * FROM sessions WHERE user_id = ? ORDER BY started_at")
                 .bind(id)
@@ -271,6 +293,8 @@ impl UserStore for SqliteStore {
                 .into_iter()
                 .map(Complaint::try_from)
                 .collect::<Result<_>>()?,
+            deferred_notice,
+            deferred_notice_at: deferred_notice_at.map(Timestamp::from_unix),
         }))
     }
 
@@ -424,5 +448,33 @@ impl UserStore for SqliteStore {
             .map(|(j, n)| (j.unwrap_or_default(), u64::try_from(n).unwrap_or(0)))
             .collect();
         Ok((per.iter().map(|(_, n)| n).sum(), per))
+    }
+
+    async fn deferred_notice(&self, id: &str) -> Result<Option<DeferredNotice>> {
+        let mut conn = self.pool.acquire().await?;
+        load_deferred_notice(&mut conn, id).await
+    }
+
+    async fn set_deferred_notice(
+        &self,
+        id: &str,
+        notice: Option<&DeferredNotice>,
+        at: Timestamp,
+    ) -> Result<()> {
+        let json = notice.map(|n| to_json("deferred notice", n)).transpose()?;
+        let _gate = self.write_gate().await;
+        let done = sqlx::query(
+            "UPDATE users SET deferred_notice = ?, deferred_notice_at = ? \
+             WHERE id = ? AND deleted_at IS NULL",
+        )
+        .bind(json)
+        .bind(notice.map(|_| at.unix()))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found("user", id));
+        }
+        Ok(())
     }
 }

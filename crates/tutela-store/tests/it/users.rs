@@ -1,6 +1,7 @@
-//! Users: touch, get, update (every field), contacts, listing and registered counts.
+//! Users: touch, get, update (every field), contacts, listing, registered counts and the notice
+//! a user has not seen yet.
 
-use tutela_store::{ContactAddress, StoreError, UserUpdate};
+use tutela_store::{ContactAddress, DeferredNotice, StoreError, UserUpdate};
 use tutela_types::{AgeAssurance, AgeState, Clock, ContactKind, MinorsSettings, QuietHours};
 
 use crate::support::{both, t};
@@ -207,4 +208,74 @@ async fn deleting_an_unknown_user_is_not_found() {
             "{err}"
         );
     }
+}
+
+fn ai_notice() -> DeferredNotice {
+    DeferredNotice {
+        text: "You are talking to an AI, not a person.".into(),
+        notices: vec![serde_json::json!({"contents": ["ai_identity"], "deferred": true})],
+    }
+}
+
+#[tokio::test]
+async fn a_deferred_notice_is_kept_until_cleared_and_exported_and_deleted_with_the_user() {
+    for ts in both().await {
+        let users = ts.store.users();
+        users.touch_user("u-n", t(0)).await.unwrap();
+        assert_eq!(users.deferred_notice("u-n").await.unwrap(), None);
+        users
+            .set_deferred_notice("u-n", Some(&ai_notice()), t(5))
+            .await
+            .unwrap();
+        assert_eq!(
+            users.deferred_notice("u-n").await.unwrap(),
+            Some(ai_notice()),
+            "{}",
+            ts.name
+        );
+        // The user record itself is unchanged (the admin API's view).
+        assert_eq!(
+            users.get_user("u-n").await.unwrap().unwrap().updated_at,
+            t(0)
+        );
+        let export = ts.store.export_user("u-n", t(6)).await.unwrap().unwrap();
+        assert_eq!(export.deferred_notice, Some(ai_notice()));
+        assert_eq!(export.deferred_notice_at, Some(t(5)));
+        users.set_deferred_notice("u-n", None, t(7)).await.unwrap();
+        assert_eq!(users.deferred_notice("u-n").await.unwrap(), None);
+        // Deleting the user takes it along; a returning user starts without one.
+        users
+            .set_deferred_notice("u-n", Some(&ai_notice()), t(8))
+            .await
+            .unwrap();
+        ts.store.delete_user("u-n", t(9)).await.unwrap();
+        assert_eq!(users.deferred_notice("u-n").await.unwrap(), None);
+        users.touch_user("u-n", t(10)).await.unwrap();
+        assert_eq!(users.deferred_notice("u-n").await.unwrap(), None);
+        let err = users
+            .set_deferred_notice("ghost", Some(&ai_notice()), t(11))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::NotFound { what: "user", .. }),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_deferred_notice_survives_reopening_the_database() {
+    let (store, path, _dir) = crate::support::file_store().await;
+    store.users().touch_user("u-r", t(0)).await.unwrap();
+    store
+        .users()
+        .set_deferred_notice("u-r", Some(&ai_notice()), t(1))
+        .await
+        .unwrap();
+    store.close().await.unwrap();
+    let store = tutela_store::Store::open(&path).await.unwrap();
+    assert_eq!(
+        store.users().deferred_notice("u-r").await.unwrap(),
+        Some(ai_notice())
+    );
 }
