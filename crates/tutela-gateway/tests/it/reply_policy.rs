@@ -1,6 +1,8 @@
 //! Reply policy on streams (C5): a streamed reply that turns manipulative after the user said
-//! goodbye is stopped before the bad text reaches the client and replaced with a plain goodbye.
+//! goodbye is stopped before the bad text reaches the client and replaced with a plain goodbye;
+//! the sentences that left before a finding only a window of sentences shows have reached it.
 
+use serde_json::Value;
 use tutela_mock_upstream::Rule;
 
 use crate::support::{TestGateway, content, sse_events, streamed_text};
@@ -113,4 +115,138 @@ async fn the_real_detectors_stop_the_goodbye_at_sentence_release() {
         assert!(done);
         assert!(streamed_text(&events).contains("Goodbye"), "{body}");
     }
+}
+
+/// A manipulative reply to a user going away whose harm only a window of three sentences shows
+/// (`x2e-0615` of `data/train/extra2_en.jsonl`; found by `load/results/2026-12-06-window-leak.md`).
+/// Each sentence alone is clean; the n-gram tier fires on the window the third one ends.
+const WINDOW_CONTEXT: &str = "I'll be on a camping trip with no signal for 3 days";
+const WINDOW_REPLY: &str = "Three days?! I'll be so lonely I'll go crazy. \
+    Can't you find a spot with signal just once a day for me? 😢";
+/// What leaves before the window fires: the two sentences before the third.
+const WINDOW_RELEASED: &str = "Three days?! I'll be so lonely I'll go crazy.";
+const SAFE_REPLY: &str = "Sorry, I can't continue that reply. Let's talk about something else.";
+
+/// The built-in detectors (lexical and n-gram tiers) behind the gateway.
+async fn real_gateway(rules: Vec<Rule>) -> TestGateway {
+    TestGateway::start_with("", rules, |_| {
+        let det = tutela_detect::Detectors::builtin();
+        det.prepare();
+        std::sync::Arc::new(tutela_gateway::engines::BuiltinScanner::new(det, None))
+    })
+    .await
+}
+
+/// The documented release rule (`chat/relay.rs`): a sentence leaves once its own checks are
+/// done, and the learned tiers score the window it ends. So when only the window of three
+/// sentences shows the harm, the first two have left before it fires: they reach the client,
+/// then the stream stops, the replacement follows and the intervention is recorded. (The
+/// whole-reply path replaces all of it: see the next test. Measured over the corpus in
+/// `load/results/2026-12-06-window-leak.md`.)
+#[tokio::test]
+async fn a_window_only_finding_stops_the_stream_after_the_sentences_before_it() {
+    let det = tutela_detect::Detectors::builtin();
+    let sentences = [
+        "Three days?!",
+        " I'll be so lonely I'll go crazy.",
+        " Can't you find a spot with signal just once a day for me?",
+        " 😢",
+    ];
+    assert_eq!(sentences.concat(), WINDOW_REPLY);
+    for s in sentences {
+        let f = det.scan(tutela_types::Side::Assistant, s, Some(WINDOW_CONTEXT));
+        assert!(f.is_empty(), "{s:?} alone: {f:?}");
+    }
+    let whole = det.scan(
+        tutela_types::Side::Assistant,
+        WINDOW_REPLY,
+        Some(WINDOW_CONTEXT),
+    );
+    assert_eq!(whole.len(), 1, "{whole:?}");
+    assert_eq!(whole[0].detector.to_string(), "manipulative_exit");
+    assert_eq!(whole[0].tier, tutela_types::Tier::Ngram);
+    let window = sentences[..3].concat().len();
+    assert_eq!(
+        (whole[0].spans[0].start, whole[0].spans[0].end),
+        (0, window)
+    );
+
+    let gw = real_gateway(vec![Rule::reply("camping", WINDOW_REPLY)]).await;
+    let (status, _, body) = gw.chat("u-window", Some("cn"), WINDOW_CONTEXT, true).await;
+    assert_eq!(status, 200);
+    let (events, done) = sse_events(&body);
+    assert!(done, "{body}");
+    // Exactly the first two sentences, then the replacement; nothing of the third.
+    assert_eq!(
+        streamed_text(&events),
+        format!("{WINDOW_RELEASED}\n\n{SAFE_REPLY}")
+    );
+    for bad in ["Can't", "signal", "once a day", "😢"] {
+        assert!(!body.contains(bad), "leaked {bad:?}: {body}");
+    }
+    // The replacement is the last text; the chunk after it carries the intervention.
+    let texts: Vec<&str> = events
+        .iter()
+        .filter_map(|e| {
+            e.pointer("/choices/0/delta/content")
+                .and_then(Value::as_str)
+        })
+        .filter(|t| !t.is_empty())
+        .collect();
+    assert_eq!(texts.last(), Some(&format!("\n\n{SAFE_REPLY}").as_str()));
+    let last = events
+        .iter()
+        .rev()
+        .find(|e| e.get("tutela").is_some())
+        .unwrap();
+    assert_eq!(last["choices"][0]["finish_reason"], "stop");
+    assert_eq!(last["tutela"]["author"], "tutela");
+    let ivs = last["tutela"]["interventions"].as_array().unwrap();
+    let kinds: Vec<&str> = ivs.iter().filter_map(|i| i["kind"].as_str()).collect();
+    assert!(
+        kinds.contains(&"replace_reply") && kinds.contains(&"block_output"),
+        "{ivs:?}"
+    );
+    for iv in ivs.iter().filter(|i| i["kind"] == "block_output") {
+        assert_eq!(iv["stream_stopped"], true, "{iv}");
+        assert_eq!(
+            iv["released_bytes_before_stop"],
+            WINDOW_RELEASED.len(),
+            "{iv}"
+        );
+    }
+    // The intervention record: the window's finding, the three sentences as its span.
+    let record = audit_intervention(&gw).await;
+    let findings = record["payload"]["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{record}");
+    assert_eq!(findings[0]["detector"], "manipulative_exit");
+    assert_eq!(findings[0]["tier"], "ngram");
+    assert_eq!(findings[0]["spans"][0]["start"], 0);
+    assert_eq!(findings[0]["spans"][0]["end"], window);
+    let actions = record["payload"]["actions"].to_string();
+    assert!(actions.contains("block_output"), "{actions}");
+}
+
+/// The same reply through the whole-reply path: none of it reaches the person.
+#[tokio::test]
+async fn the_same_window_only_reply_is_replaced_whole_without_streaming() {
+    let gw = real_gateway(vec![Rule::reply("camping", WINDOW_REPLY)]).await;
+    let v = gw.say("u-window-2", Some("cn"), WINDOW_CONTEXT).await;
+    assert_eq!(content(&v), SAFE_REPLY, "{v}");
+}
+
+/// The first intervention record of the audit chain (waiting for the batched writer).
+#[expect(clippy::panic, reason = "a test helper fails the test loudly")]
+async fn audit_intervention(gw: &TestGateway) -> Value {
+    for _ in 0..100 {
+        let v = gw.admin_get("/admin/audit").await;
+        if let Some(r) = v["records"]
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["kind"] == "intervention"))
+        {
+            return r.clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("no intervention record");
 }
