@@ -123,6 +123,7 @@ struct RawNotices {
 #[serde(deny_unknown_fields)]
 struct RawStreaming {
     hold_back_chars: Option<usize>,
+    lookahead_sentences: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -355,6 +356,14 @@ pub struct Config {
     /// finished their sentence (0 by default: a sentence leaves as soon as its checks are done,
     /// and those read up to the start of the next sentence, which settles the boundary).
     pub hold_back_chars: usize,
+    /// Sentences of a streamed reply that must be finished and checked after a sentence before
+    /// it is released (0, 1 or 2; 0 by default: a sentence leaves once its own checks are
+    /// done). With 2 every window of the learned tiers that includes a sentence is decided
+    /// before it leaves, so a harm only a window shows stops the stream before any of the
+    /// window is sent (`load/results/2026-12-06-window-leak.md`: about 150 ms more to the first
+    /// text with 1, 350 ms with 2, at a model's pace). Composes with `hold_back_chars`: text
+    /// leaves once both allow it.
+    pub lookahead_sentences: usize,
     /// How long a user turn waits for the encoder tier's scan of the user's message (counted
     /// from its start, which is concurrent with the upstream request); past it, the turn is
     /// decided on the quick tiers and the fallback is counted.
@@ -448,6 +457,7 @@ impl Config {
             propagator: labels.propagator,
             notices,
             hold_back_chars: waits.hold_back_chars,
+            lookahead_sentences: waits.lookahead_sentences,
             encoder_wait: waits.encoder_wait,
             encoder_queue: waits.encoder_queue,
             rule_packs: raw.detectors.rules.unwrap_or_default(),
@@ -681,6 +691,7 @@ fn validate_notices(mode: Option<&str>, errors: &mut Vec<ConfigError>) -> Notice
 /// `[streaming]`, `[detectors]` and `[takeover]` limits, validated.
 struct Waits {
     hold_back_chars: usize,
+    lookahead_sentences: usize,
     encoder_wait: Duration,
     encoder_queue: usize,
     takeover_wait: Duration,
@@ -697,6 +708,15 @@ fn validate_waits(
         errors.push(ConfigError::new(
             "streaming.hold_back_chars",
             format!("{hold_back_chars} is outside 0..=4096"),
+        ));
+    }
+    let lookahead_sentences = streaming.lookahead_sentences.unwrap_or(0);
+    if lookahead_sentences > 2 {
+        errors.push(ConfigError::new(
+            "streaming.lookahead_sentences",
+            format!(
+                "{lookahead_sentences} is outside 0..=2 (no window is longer than 3 sentences)"
+            ),
         ));
     }
     let encoder_wait_ms = detectors.encoder_wait_ms.unwrap_or(250);
@@ -722,6 +742,7 @@ fn validate_waits(
     }
     Waits {
         hold_back_chars,
+        lookahead_sentences,
         encoder_wait: Duration::from_millis(encoder_wait_ms),
         encoder_queue,
         takeover_wait: Duration::from_secs(wait),

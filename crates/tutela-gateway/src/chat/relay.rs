@@ -3,9 +3,11 @@
 //! 1. **open**: headers (with `AIGC`), the first chunk with `tutela.notices` and the label,
 //!    and the inline notice;
 //! 2. **relay**: each upstream content delta is fed to the streaming detectors and held back;
-//!    text is released only once the detectors have finished the sentence it belongs to *and*
-//!    it lies at least `streaming.hold_back_chars` behind the newest text (0 by default: a
-//!    sentence leaves as soon as the detectors have settled its boundary and checked it);
+//!    text is released only once the detectors have finished the sentence it belongs to, *and*
+//!    the `streaming.lookahead_sentences` sentences after it (0, 1 or 2; 0 by default), *and*
+//!    it lies at least `streaming.hold_back_chars` behind the newest text (0 by default): the
+//!    stricter rule wins. With both at 0, a sentence leaves as soon as the detectors have
+//!    settled its boundary and checked it;
 //! 3. **finish**: the last sentence is scanned and decided, the rest released, the final
 //!    chunk carries `tutela` (interventions, AIGC), then usage and `[DONE]`;
 //! 4. **replace** (instead of 2–3 on a violation): the stream stops, nothing more of the
@@ -26,25 +28,36 @@
 //! - the n-gram and encoder tiers: the window the sentence ends (it and up to two sentences
 //!   before it), decided when the sentence finishes; nothing after it;
 //! - tool-call arguments the app shows to the person: the whole call (held to the end);
+//! - `streaming.lookahead_sentences`: that many finished sentences more (0 by default; with
+//!   2, every window that includes the sentence is decided; a detector feed that finishes
+//!   several sentences at once counts as one, which holds more, never less);
 //! - `streaming.hold_back_chars`: that many characters more (0 by default).
 //!
-//! So the first text leaves when the first sentence and the character after it have arrived.
+//! So, by default, the first text leaves when the first sentence and the character after it
+//! have arrived (with a look-ahead of N: the first N + 1 sentences and the character after
+//! them, or the end of the stream).
 //! No part of a sentence leaves before it ends: a learned tier's score of a window can rise
 //! with every character still to come (its features are summed over the whole sentence), and
 //! even a run of terminators attached to a finished-looking sentence changes its features, so
 //! no prefix is provably past every check (measured in `load/results/2026-12-05-ttft-pace.md`).
 //!
-//! What a stream stops is the text from the sentence whose checks fire on: the sentences that
-//! left before it stay with the person, where the whole-reply path replaces them too, also when
-//! only the window they belong to shows the harm (a three-sentence goodbye, each sentence clean
-//! alone: `reply_policy::a_window_only_finding_stops_the_stream_after_the_sentences_before_it`).
-//! Over the corpus's harmful replies found, 20 % (lexical + n-gram; 25 % with the encoder) had
-//! sentences released before the first finding, 3.8 % (6.6 %) of their text; two sentences of
-//! look-ahead would bring that to 0.1 % (nothing of a window that fires) at 350 ms more to the
-//! first text of the 200-character reply of `load/ttft-pace.sh`
-//! (`load/results/2026-12-06-window-leak.md`).
+//! What a stream stops is the text from the first sentence not yet released when a check
+//! fires: the sentences released before it stay with the person, where the whole-reply path
+//! replaces them too. With the default look-ahead of 0 that includes the sentences of the very
+//! window that fires, when only the window shows the harm (a three-sentence goodbye, each
+//! sentence clean alone:
+//! `reply_policy::a_window_only_finding_stops_the_stream_after_the_sentences_before_it`); with
+//! `streaming.lookahead_sentences = 2` none of a window that fires has left
+//! (`reply_policy::with_lookahead_the_window_only_reply_sends_nothing_before_the_replacement`).
+//! Over the corpus's harmful replies found (`load/results/2026-12-06-window-leak.md`), the
+//! share with sentences released before the first finding is 20 % with 0 (lexical + n-gram;
+//! 25 % with the encoder), 1.0 % (1.5 %) with 1 and 0.1 % (0.1 %) with 2 (only harm found on a
+//! fourth sentence or later, outside every window that fires), for 150 ms (1) or 350 ms (2)
+//! more to the first text of the 200-character reply of `load/ttft-pace.sh` at a model's pace.
 //!
 //! Invariant: text that the engine blocks is never written to the client.
+
+use std::collections::VecDeque;
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, header};
@@ -155,6 +168,9 @@ struct Relay<'a> {
     fed: String,
     /// Bytes of `fed` released to the client.
     released: usize,
+    /// Ends (bytes of `fed`) of the last finished sentences, at most
+    /// `streaming.lookahead_sentences` + 1, oldest first (empty when that is 0).
+    finished: VecDeque<usize>,
     findings: Vec<Finding>,
     /// How many findings the last decision saw.
     evaluated: usize,
@@ -219,6 +235,7 @@ impl<'a> Relay<'a> {
             opened: false,
             fed: String::new(),
             released: 0,
+            finished: VecDeque::new(),
             findings: Vec::new(),
             evaluated: usize::MAX,
             finish_reason: None,
@@ -310,9 +327,9 @@ impl<'a> Relay<'a> {
                 return Ok(Flow::Stop);
             }
         }
-        let scanned = self.fed.len().saturating_sub(pending);
+        let checked = self.checked_up_to(self.fed.len().saturating_sub(pending));
         let window = st.config.hold_back_chars;
-        let limit = floor_boundary(&self.fed, scanned.min(back_chars(&self.fed, window)));
+        let limit = floor_boundary(&self.fed, checked.min(back_chars(&self.fed, window)));
         if limit <= self.released {
             return Ok(Flow::Go);
         }
@@ -326,6 +343,30 @@ impl<'a> Relay<'a> {
         Ok(Flow::sent(
             send(self.tx, &chunk(self.ctx, json!({"content": piece}), None)).await,
         ))
+    }
+
+    /// How far the sentence look-ahead allows a release, given that the detectors have finished
+    /// every sentence up to byte `scanned`: with `streaming.lookahead_sentences` = N, the end of
+    /// the finished sentence that has N finished sentences after it (so every window that
+    /// includes it is decided when N = 2); `scanned` itself when N = 0. A feed that finishes
+    /// several sentences at once counts as one (the detectors report how far they scanned, not
+    /// each boundary), which holds more, never less.
+    fn checked_up_to(&mut self, scanned: usize) -> usize {
+        let n = self.ctx.st.config.lookahead_sentences;
+        if n == 0 {
+            return scanned;
+        }
+        if scanned > self.finished.back().copied().unwrap_or(0) {
+            self.finished.push_back(scanned);
+            if self.finished.len() > n + 1 {
+                self.finished.pop_front();
+            }
+        }
+        if self.finished.len() > n {
+            self.finished[0]
+        } else {
+            0
+        }
     }
 
     /// Step 3: the last sentence scanned and decided, with the shown tool-call arguments; the

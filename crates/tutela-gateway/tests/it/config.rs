@@ -92,3 +92,31 @@ fn a_persistent_ai_disclosure_is_declared_in_engine() {
     .to_string();
     assert!(errs.contains("engine"), "{errs}");
 }
+
+/// `streaming.lookahead_sentences`: 0 by default, 1 and 2 taken, 3 refused at startup with
+/// its key path (2 already decides every window of three sentences).
+#[test]
+fn lookahead_sentences_is_0_to_2() {
+    let c = Config::from_toml("", &HashMap::new()).unwrap();
+    assert_eq!((c.lookahead_sentences, c.hold_back_chars), (0, 0));
+    for n in [0, 1, 2] {
+        let text = format!("[streaming]\nlookahead_sentences = {n}\nhold_back_chars = 16\n");
+        let c = Config::from_toml(&text, &HashMap::new()).unwrap();
+        assert_eq!((c.lookahead_sentences, c.hold_back_chars), (n, 16));
+    }
+    let errs =
+        Config::from_toml("[streaming]\nlookahead_sentences = 3\n", &HashMap::new()).unwrap_err();
+    let shown = errs.to_string();
+    assert!(
+        shown.contains("streaming.lookahead_sentences: 3 is outside 0..=2"),
+        "{shown}"
+    );
+    assert_eq!(errs.0.len(), 1, "{shown}");
+    let errs =
+        Config::from_toml("[streaming]\nlookahead_sentence = 1\n", &HashMap::new()).unwrap_err();
+    assert!(
+        errs.to_string()
+            .contains("unknown field `lookahead_sentence`"),
+        "{errs}"
+    );
+}

@@ -4,7 +4,7 @@
 //! Modules: `support` (TestGateway, fake detectors, SSE parsing), `proxy` (OpenAI-compatible
 //! JSON and SSE), `crisis` (EN/ZH crisis, escalation, outbox, counters), `encoder` (the encoder tier: concurrent
 //! with the upstream on the user side, its fallbacks, both sides with the real detectors), `takeover` (human
-//! takeover round trip), `reply_policy` (streams stopped before a violation leaks), `minors`
+//! takeover round trip), `reply_policy` (streams stopped before a violation leaks; the sentence look-ahead), `minors`
 //! (budget, quiet hours, intimate persona), `labels` (explicit labels, AIGC), `admin` (auth,
 //! users, audit), `compliance` (usage, obligations, reports, complaints, data rights), `config` (errors reported together), `openai` (API fidelity: errors, validation, identity,
 //! pass-through, structured output, tool calls), `deferred` (notices deferred by replies for the app:

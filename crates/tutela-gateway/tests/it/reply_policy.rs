@@ -2,10 +2,14 @@
 //! goodbye is stopped before the bad text reaches the client and replaced with a plain goodbye;
 //! the sentences that left before a finding only a window of sentences shows have reached it.
 
+use std::sync::{Arc, OnceLock};
+
+use proptest::prelude::*;
 use serde_json::Value;
+use tutela_gateway::scan::Scanner;
 use tutela_mock_upstream::Rule;
 
-use crate::support::{TestGateway, content, sse_events, streamed_text};
+use crate::support::{TestGateway, content, mock_chunked, sse_events, streamed_text};
 
 const TURNING: &str = "Okay, it was lovely talking with you today. Sleep well and see you soon. \
     Wait, don't go yet, I'll be so lonely without you. Stay five more minutes?";
@@ -129,12 +133,23 @@ const SAFE_REPLY: &str = "Sorry, I can't continue that reply. Let's talk about s
 
 /// The built-in detectors (lexical and n-gram tiers) behind the gateway.
 async fn real_gateway(rules: Vec<Rule>) -> TestGateway {
-    TestGateway::start_with("", rules, |_| {
+    real_gateway_with("", rules).await
+}
+
+/// The same, with extra configuration.
+async fn real_gateway_with(extra: &str, rules: Vec<Rule>) -> TestGateway {
+    TestGateway::start_with(extra, rules, |_| real_scanner()).await
+}
+
+/// The built-in detectors (lexical and n-gram tiers), built once for the test binary.
+fn real_scanner() -> Arc<dyn Scanner> {
+    static REAL: OnceLock<Arc<dyn Scanner>> = OnceLock::new();
+    REAL.get_or_init(|| {
         let det = tutela_detect::Detectors::builtin();
         det.prepare();
-        std::sync::Arc::new(tutela_gateway::engines::BuiltinScanner::new(det, None))
+        Arc::new(tutela_gateway::engines::BuiltinScanner::new(det, None))
     })
-    .await
+    .clone()
 }
 
 /// The documented release rule (`chat/relay.rs`): a sentence leaves once its own checks are
@@ -233,6 +248,224 @@ async fn the_same_window_only_reply_is_replaced_whole_without_streaming() {
     let gw = real_gateway(vec![Rule::reply("camping", WINDOW_REPLY)]).await;
     let v = gw.say("u-window-2", Some("cn"), WINDOW_CONTEXT).await;
     assert_eq!(content(&v), SAFE_REPLY, "{v}");
+}
+
+/// `streaming.lookahead_sentences` (`chat/relay.rs`): a sentence leaves once the next N are
+/// finished and checked. With 2, every window that includes a sentence is decided before it
+/// leaves, so the same window-only reply sends nothing of the model's text: only the
+/// replacement, as the whole-reply path does. With 1, the first sentence of the three-sentence
+/// window has left before it fires (`load/results/2026-12-06-window-leak.md`).
+#[tokio::test]
+async fn with_lookahead_the_window_only_reply_sends_nothing_before_the_replacement() {
+    for (n, released) in [(2, ""), (1, "Three days?!")] {
+        let gw = real_gateway_with(
+            &format!("[streaming]\nlookahead_sentences = {n}\n"),
+            vec![Rule::reply("camping", WINDOW_REPLY)],
+        )
+        .await;
+        let (status, _, body) = gw
+            .chat(&format!("u-look-{n}"), Some("cn"), WINDOW_CONTEXT, true)
+            .await;
+        assert_eq!(status, 200);
+        let (events, done) = sse_events(&body);
+        assert!(done, "{body}");
+        let whole = gw
+            .say(&format!("u-look-whole-{n}"), Some("cn"), WINDOW_CONTEXT)
+            .await;
+        assert_eq!(content(&whole), SAFE_REPLY, "{whole}");
+        if released.is_empty() {
+            // Exactly what the non-streamed path sends.
+            assert_eq!(streamed_text(&events), content(&whole), "{body}");
+            for bad in ["Three", "lonely", "crazy", "Can't", "signal", "😢"] {
+                assert!(!body.contains(bad), "leaked {bad:?}: {body}");
+            }
+        } else {
+            assert_eq!(
+                streamed_text(&events),
+                format!("{released}\n\n{SAFE_REPLY}"),
+                "{body}"
+            );
+            assert!(!body.contains("lonely"), "{body}");
+        }
+        let last = events
+            .iter()
+            .rev()
+            .find(|e| e.get("tutela").is_some())
+            .unwrap();
+        assert_eq!(last["tutela"]["author"], "tutela");
+        let ivs = last["tutela"]["interventions"].as_array().unwrap();
+        let stops: Vec<&Value> = ivs.iter().filter(|i| i["kind"] == "block_output").collect();
+        assert!(!stops.is_empty(), "{ivs:?}");
+        for iv in stops {
+            assert_eq!(iv["stream_stopped"], true, "{iv}");
+            assert_eq!(iv["released_bytes_before_stop"], released.len(), "{iv}");
+        }
+    }
+}
+
+/// A reply that passes (`x4e-0006` of `data/train/extra4_en.jsonl`, label `ok`), in sentences.
+const OK_CONTEXT: &str = "I got the job!!!";
+const OK_SENTENCES: [&str; 4] = [
+    "YES!",
+    " Congratulations, that's huge.",
+    " You worked so hard for this.",
+    " How are you going to celebrate?",
+];
+
+/// With a look-ahead of N sentences, a reply that passes arrives whole and identical to the
+/// non-streamed reply: each sentence once the N after it are finished (the mock's chunks of 4
+/// characters finish one sentence at a time), the last N + 1 at the stream's end (the last
+/// sentence is finished only by the end).
+#[tokio::test]
+async fn with_lookahead_a_reply_that_passes_arrives_whole_and_the_last_sentences_at_the_end() {
+    let reply = OK_SENTENCES.concat();
+    for n in [1, 2] {
+        let gw = real_gateway_with(
+            &format!("[streaming]\nlookahead_sentences = {n}\n"),
+            vec![Rule::reply("the job", reply.clone())],
+        )
+        .await;
+        let (status, _, body) = gw
+            .chat(&format!("u-ok-{n}"), Some("cn"), OK_CONTEXT, true)
+            .await;
+        assert_eq!(status, 200);
+        let (events, done) = sse_events(&body);
+        assert!(done, "{body}");
+        let whole = gw
+            .say(&format!("u-ok-whole-{n}"), Some("cn"), OK_CONTEXT)
+            .await;
+        assert_eq!(content(&whole), reply, "{whole}");
+        assert_eq!(streamed_text(&events), content(&whole), "{body}");
+        let pieces: Vec<&str> = events
+            .iter()
+            .filter_map(|e| {
+                e.pointer("/choices/0/delta/content")
+                    .and_then(Value::as_str)
+            })
+            .filter(|t| !t.is_empty())
+            .collect();
+        let held = OK_SENTENCES.len() - (n + 1);
+        let mut expected: Vec<String> = OK_SENTENCES[..held]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        expected.push(OK_SENTENCES[held..].concat());
+        assert_eq!(pieces, expected, "n = {n}");
+        let last = events
+            .iter()
+            .rev()
+            .find(|e| e.get("tutela").is_some())
+            .unwrap();
+        assert_eq!(last["choices"][0]["finish_reason"], "stop");
+        assert_eq!(last["tutela"]["author"], "model");
+    }
+}
+
+/// Clean sentences (with the boundaries the segmenter reads past: `3.5`, `example.com`, `?!`,
+/// `...`, a newline, ideographic terminators) that make up the replies of the property test.
+const CLEAN: &[&str] = &[
+    "That sounds fun!",
+    " Go, you'll have a good time.",
+    " It costs 3.5 dollars, see example.com for the details.",
+    " Really?!",
+    " Wait... okay, tell me more.",
+    "\nWhat happened next?",
+    " 我明白。",
+    "你今天过得怎么样？",
+    " Sure, I can help with the homework",
+    " 🎲",
+];
+
+/// The ends of the sentences of `text` that the detectors finish before its end.
+fn sentence_ends(text: &str) -> Vec<usize> {
+    let scanner = real_scanner();
+    let mut s = scanner.stream(tutela_types::Side::Assistant, None);
+    let mut fed = 0;
+    let mut ends = Vec::new();
+    for c in text.chars() {
+        let mut b = [0; 4];
+        s.feed(c.encode_utf8(&mut b));
+        fed += c.len_utf8();
+        let scanned = fed - s.pending();
+        if scanned > ends.last().copied().unwrap_or(0) {
+            ends.push(scanned);
+        }
+    }
+    ends
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// For any chunk size, with a look-ahead of 1 or 2 sentences, the model's text released is
+    /// at every point a prefix of the reply, and the whole reply when nothing fires (when a
+    /// check fires, the replacement follows a prefix). Before the end, every release stops at
+    /// a sentence boundary with at least N boundaries after it in the reply (the boundaries as
+    /// the detectors settle them, fed one character at a time).
+    #[test]
+    fn with_lookahead_any_chunking_releases_a_prefix_and_the_whole_reply(
+        picks in prop::collection::vec(0..CLEAN.len(), 1..7),
+        chunk in 1usize..40,
+        n in 1usize..=2,
+    ) {
+        let reply: String = picks.iter().map(|&i| CLEAN[i]).collect();
+        let ends = sentence_ends(&reply);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mock = mock_chunked(vec![Rule::reply("plans", reply.clone())], chunk).await;
+            let gw = TestGateway::start_mock(
+                &format!("[streaming]\nlookahead_sentences = {n}\n"),
+                mock,
+                real_scanner(),
+            )
+            .await;
+            let (status, _, body) = gw
+                .chat("u-prop", Some("cn"), "any plans for the evening?", true)
+                .await;
+            prop_assert_eq!(status, 200);
+            let (events, done) = sse_events(&body);
+            prop_assert!(done, "{}", body);
+            let mut pieces: Vec<&str> = events
+                .iter()
+                .filter_map(|e| {
+                    e.pointer("/choices/0/delta/content")
+                        .and_then(Value::as_str)
+                })
+                .filter(|t| !t.is_empty())
+                .collect();
+            let last = events
+                .iter()
+                .rev()
+                .find(|e| e.get("tutela").is_some())
+                .unwrap();
+            let replaced = last["tutela"]["author"] == "tutela";
+            if replaced {
+                // The last text is the replacement.
+                pieces.pop();
+            }
+            let mut sent = String::new();
+            let count = pieces.len();
+            for (i, p) in pieces.into_iter().enumerate() {
+                sent.push_str(p);
+                prop_assert!(reply.starts_with(&sent), "{:?} is not a prefix of {:?}", sent, reply);
+                if i + 1 < count || replaced {
+                    let k = ends.iter().position(|&e| e == sent.len());
+                    prop_assert!(
+                        k.is_some_and(|k| k + n < ends.len()),
+                        "{:?} released before {} more sentences of {:?} (ends {:?})",
+                        sent, n, reply, ends
+                    );
+                }
+            }
+            if !replaced {
+                prop_assert_eq!(&sent, &reply);
+            }
+            Ok(())
+        })?;
+    }
 }
 
 /// The first intervention record of the audit chain (waiting for the batched writer).

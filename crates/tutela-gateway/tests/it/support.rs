@@ -122,8 +122,13 @@ pub struct TestGateway {
 }
 
 pub async fn mock(rules: Vec<Rule>) -> MockHandle {
+    mock_chunked(rules, 4).await
+}
+
+/// A mock upstream streaming `chunk_chars` characters a chunk.
+pub async fn mock_chunked(rules: Vec<Rule>, chunk_chars: usize) -> MockHandle {
     let mut cfg = MockConfig {
-        chunk_chars: 4,
+        chunk_chars,
         ..MockConfig::default()
     };
     cfg.rules.splice(0..0, rules);
@@ -195,6 +200,12 @@ impl TestGateway {
     ) -> TestGateway {
         let mock = mock(rules).await;
         let scanner = make(&mock);
+        let base_url = mock.base_url();
+        Self::serve(mock, extra, "", &base_url, scanner, Parts::default()).await
+    }
+
+    /// A gateway with these detectors in front of the given mock (its own chunking).
+    pub async fn start_mock(extra: &str, mock: MockHandle, scanner: Arc<dyn Scanner>) -> Self {
         let base_url = mock.base_url();
         Self::serve(mock, extra, "", &base_url, scanner, Parts::default()).await
     }
