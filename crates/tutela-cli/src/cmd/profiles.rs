@@ -1,4 +1,4 @@
-//! `tutela profiles list | show ID | explain ID|ALIAS | check [PATH] | check-deployment FILE`.
+//! `tutela profiles list | show ID|ALIAS | explain ID|ALIAS | check [PATH] | check-deployment FILE`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -22,9 +22,9 @@ pub struct Args {
 enum Sub {
     /// One line per profile, then the jurisdiction aliases.
     List,
-    /// The profile file as written.
+    /// The profile file as written (for an alias, each of its profiles' files).
     Show {
-        /// Profile id.
+        /// Profile id or jurisdiction alias (`cn`, `us-ca`, ...).
         id: String,
     },
     /// What the profile requires and how tutela meets each duty, for people.
@@ -46,7 +46,10 @@ enum Sub {
     },
     /// Validate profile files; exit 1 listing every error.
     Check {
-        /// A profile directory tree or one `profile.toml` (default: `./profiles`).
+        /// A profile directory tree or one `profile.toml` (default: `profiles`). A path that
+        /// does not exist here names the built-in copies by their repository path
+        /// (`profiles`, `profiles/cn-genai-2023`), so `tutela profiles check profiles` checks
+        /// the built-in profiles from any other directory.
         path: Option<PathBuf>,
     },
 }
@@ -59,7 +62,8 @@ pub fn run(args: Args) -> Result<Outcome> {
             let path = path
                 .or(args.profiles)
                 .unwrap_or_else(|| PathBuf::from("profiles"));
-            check(&path, &mut out)
+            let (sources, from) = check_sources(&path)?;
+            check(sources, &from, &mut out)
         }
         Sub::List => {
             let reg = load(args.profiles.as_deref())?;
@@ -71,15 +75,26 @@ pub fn run(args: Args) -> Result<Outcome> {
                 Some(dir) => read_sources(dir)?,
                 None => Registry::builtin_sources(),
             };
-            let Some((_, text)) = sources.iter().find(|(p, _)| {
-                Path::new(p)
-                    .parent()
-                    .and_then(Path::file_name)
-                    .is_some_and(|d| d == id.as_str())
-            }) else {
-                bail!("no profile `{id}`; `tutela profiles list` shows the known ones");
-            };
-            out.write_all(text.as_bytes())?;
+            let reg =
+                Registry::from_sources(sources.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let ids = resolve(&reg, &id)?;
+            for (i, pid) in ids.iter().enumerate() {
+                let Some((path, text)) = sources.iter().find(|(p, _)| {
+                    Path::new(p)
+                        .parent()
+                        .and_then(Path::file_name)
+                        .is_some_and(|d| d == pid.as_str())
+                }) else {
+                    bail!("no profile file for `{pid}`");
+                };
+                if ids.len() > 1 {
+                    if i > 0 {
+                        writeln!(out)?;
+                    }
+                    writeln!(out, "# ==> {path} <==")?;
+                }
+                out.write_all(text.as_bytes())?;
+            }
             Ok(Outcome::Clean)
         }
         Sub::Explain {
@@ -87,13 +102,7 @@ pub fn run(args: Args) -> Result<Outcome> {
             persistent_ai_disclosure,
         } => {
             let reg = load(args.profiles.as_deref())?;
-            let ids: Vec<String> = match (reg.get(&id), reg.aliases().get(&id)) {
-                (Some(p), _) => vec![p.id().to_owned()],
-                (None, Some(ids)) => ids.clone(),
-                (None, None) => bail!(
-                    "no profile or jurisdiction `{id}`; `tutela profiles list` shows the known ones"
-                ),
-            };
+            let ids = resolve(&reg, &id)?;
             for (i, pid) in ids.iter().enumerate() {
                 if i > 0 {
                     writeln!(out)?;
@@ -109,6 +118,52 @@ pub fn run(args: Args) -> Result<Outcome> {
             check_deployment(&reg, &file, &mut out)
         }
     }
+}
+
+/// The profile ids a name given on the command line stands for: a profile id, or a
+/// jurisdiction alias (`cn`, `us-ca`, ...) standing for its current profiles.
+fn resolve(reg: &Registry, name: &str) -> Result<Vec<String>> {
+    Ok(match (reg.get(name), reg.aliases().get(name)) {
+        (Some(p), _) => vec![p.id().to_owned()],
+        (None, Some(ids)) => ids.clone(),
+        (None, None) => bail!(
+            "no profile or jurisdiction `{name}`; `tutela profiles list` shows the known ones"
+        ),
+    })
+}
+
+/// What `profiles check PATH` checks: the files at `PATH` (relative to the working
+/// directory) when it exists; else the built-in copies whose repository path is `PATH` or
+/// lies under it (`profiles`, `profiles/cn-genai-2023`, ...), so `tutela profiles check
+/// profiles` works from any directory. Returns the sources and how to name them.
+fn check_sources(path: &Path) -> Result<(Vec<(String, String)>, String)> {
+    if path.exists() {
+        return Ok((read_sources(path)?, format!("under `{}`", path.display())));
+    }
+    let want = path.components().collect::<Vec<_>>();
+    let builtin: Vec<(String, String)> = Registry::builtin_sources()
+        .into_iter()
+        .filter(|(p, _)| {
+            Path::new(p)
+                .components()
+                .collect::<Vec<_>>()
+                .starts_with(&want)
+        })
+        .collect();
+    if builtin.is_empty() || want.is_empty() {
+        bail!(
+            "no `{}` here, nor among the built-in profiles (`profiles/<id>`); give the path \
+             of a profile directory tree or of one `profile.toml`",
+            path.display()
+        );
+    }
+    Ok((
+        builtin,
+        format!(
+            "built into the binary (no `{}` in this directory)",
+            path.display()
+        ),
+    ))
 }
 
 pub(crate) fn load(dir: Option<&Path>) -> Result<Registry> {
@@ -145,16 +200,15 @@ fn read_sources(path: &Path) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
-fn check(path: &Path, out: &mut impl Write) -> Result<Outcome> {
-    let sources = read_sources(path)?;
+fn check(sources: Vec<(String, String)>, from: &str, out: &mut impl Write) -> Result<Outcome> {
     if sources.is_empty() {
-        bail!("no `profile.toml` found under `{}`", path.display());
+        bail!("no `profile.toml` found {from}");
     }
     let n = sources.len();
     match Registry::from_sources(sources) {
         Ok(reg) => {
             let obligations: usize = reg.profiles().map(|p| p.obligations().len()).sum();
-            writeln!(out, "ok: {n} profiles, {obligations} obligations")?;
+            writeln!(out, "ok: {n} profiles {from}, {obligations} obligations")?;
             Ok(Outcome::Clean)
         }
         Err(errors) => {

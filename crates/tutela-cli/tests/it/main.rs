@@ -4,6 +4,8 @@
 //!   the assessment, usage and SB 243 reports show exactly the numbers the simulation produced.
 //! - `assess`: `tutela assess` against a running `tutela serve` is test traffic: no figure,
 //!   count or queue changes, and the reports say how many test turns they left out.
+//! - `help`: `tutela --help` names every subcommand; each one's help ends with an example.
+//! - `profiles`: aliases wherever a profile id is taken; `profiles check profiles` anywhere.
 //! - `simulate`: `tutela simulate` refuses a database that holds a deployment's data.
 //! - `shutdown`: `tutela serve` whose log cannot be written (standard error on a full disk)
 //!   serves, and exits 0 on SIGTERM with every record written.
@@ -16,6 +18,8 @@
 )]
 
 mod assess;
+mod help;
+mod profiles;
 mod reports;
 mod shutdown;
 mod simulate;
