@@ -3,14 +3,16 @@
 //! `tutela screen merge DIR... --out DIR`: joins per-shard runs into one report.
 //! Exit 0 when clean, 1 for a rejected source or a failed (or unfinished) gate, 2 on errors.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use tutela_detect::{Detectors, RulePack};
+use tutela_screen::pii::PiiKind;
 use tutela_screen::screen::{self, ScreenConfig};
 use tutela_screen::stats::Verdict;
 use tutela_screen::summary::{Report, pct};
-use tutela_types::Severity;
+use tutela_types::{DetectorId, Severity, Side};
 
 use crate::Outcome;
 
@@ -109,7 +111,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         Some(Sub::Review { file, json }) => review(file, json),
         Some(Sub::Merge { dirs, out, json }) => {
             let report = screen::merge(&dirs, &out)?;
-            print_report(&report, json, &out, true)?;
+            print_report(&report, json, &out, None)?;
             Ok(if report.failed() {
                 Outcome::Findings
             } else {
@@ -154,6 +156,7 @@ fn screen_run(a: RunArgs) -> Result<Outcome> {
         bail!("no corpus files (.jsonl, .gz, .zst, .parquet) found in the inputs");
     }
     let mut packs = Vec::new();
+    let mut pack_names = Vec::new();
     let mut fingerprint = Vec::new();
     for p in &a.rules {
         let text =
@@ -165,7 +168,13 @@ fn screen_run(a: RunArgs) -> Result<Outcome> {
                 .unwrap_or_default(),
             tutela_screen::sample::hash_str(0, &text)
         ));
-        packs.push(RulePack::parse(&p.display().to_string(), &text)?);
+        let pack = RulePack::parse(&p.display().to_string(), &text)?;
+        pack_names.push(format!(
+            "{} ({})",
+            pack.name,
+            pack.categories().collect::<Vec<_>>().join(", ")
+        ));
+        packs.push(pack);
     }
     let mut det = if packs.is_empty() {
         Detectors::try_builtin()?
@@ -193,7 +202,7 @@ fn screen_run(a: RunArgs) -> Result<Outcome> {
     cfg.progress = !a.no_progress;
     cfg.rules_fingerprint = fingerprint.join(",");
     let report = screen::run(&cfg, &det)?;
-    print_report(&report, a.json, &out, false)?;
+    print_report(&report, a.json, &out, Some(&pack_names))?;
     if cfg.shard.is_some() {
         eprintln!(
             "tutela: shard run; the 5 % rule and the gates are decided by `tutela screen merge`"
@@ -207,8 +216,95 @@ fn screen_run(a: RunArgs) -> Result<Outcome> {
     })
 }
 
-fn print_report(r: &Report, json: bool, out: &std::path::Path, merged: bool) -> Result<()> {
+/// What a screening run checked, from its settings: the lines of the summary that say which
+/// categories a pass covers, and the warning when no operator pack was loaded. `packs` names
+/// the operator packs and their categories (`None` for a merge, which knows their files only).
+fn checked(settings: &BTreeMap<String, String>, packs: Option<&[String]>) -> Vec<String> {
+    let get = |k: &str| settings.get(k).map_or("", String::as_str);
+    let names = |side: Side| {
+        DetectorId::BUILTIN
+            .iter()
+            .filter(|d| d.side() == Some(side))
+            .map(DetectorId::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let rules = get("rules");
+    let tiers = if rules.split(',').any(|f| f == "tiers=all") {
+        "lexical, n-gram and encoder tiers"
+    } else {
+        "lexical tier"
+    };
+    let pack_files: Vec<&str> = rules
+        .split(',')
+        .filter(|f| !f.is_empty() && *f != "tiers=all")
+        .map(|f| f.split_once('#').map_or(f, |(name, _)| name))
+        .collect();
+    let severity = match get("min_severity") {
+        "" => "medium",
+        s => s,
+    };
+    let mut lines = vec![format!(
+        "checked ({tiers}, violations from {severity} severity up): the built-in conversational \
+         detectors on the text as a reply ({})",
+        names(Side::Assistant)
+    )];
+    if get("sides").contains("user") {
+        lines.push(format!(
+            "  user-side detectors, counted as tags, never violations: {}",
+            names(Side::User)
+        ));
+    }
+    let pii: Vec<&str> = PiiKind::ALL.iter().map(|k| k.as_str()).collect();
+    lines.push(format!(
+        "  personal information ({}), {}",
+        pii.join(", "),
+        if get("pii") == "count" {
+            "counted, documents kept"
+        } else {
+            "documents removed"
+        }
+    ));
+    let no_pack = pack_files.is_empty();
+    lines.push(match (packs, no_pack) {
+        (_, true) => "  operator rule packs: none".to_owned(),
+        (Some(p), false) if !p.is_empty() => format!("  operator rule packs: {}", p.join("; ")),
+        _ => format!("  operator rule packs: {}", pack_files.join(", ")),
+    });
+    lines.push(
+        "a pass (a source accepted, the technical check passed) means no violation of these \
+         categories; nothing else was checked"
+            .to_owned(),
+    );
+    if no_pack {
+        lines.push(
+            "warning: no operator rule pack, so TC260-003 Appendix A's content risks (A.1-A.3, \
+             A.5, and A.4 beyond self-harm and personal information) were not checked; tutela \
+             ships no such lists: load your own with --rules FILE"
+                .to_owned(),
+        );
+    } else {
+        lines.push(
+            "note: whether the operator packs cover TC260-003 Appendix A's content risks is for \
+             the operator to confirm; only their categories above were checked"
+                .to_owned(),
+        );
+    }
+    lines
+}
+
+fn print_report(
+    r: &Report,
+    json: bool,
+    out: &std::path::Path,
+    packs: Option<&[String]>,
+) -> Result<()> {
+    let merged = packs.is_none();
     let t = &r.totals;
+    let checked = checked(&r.settings, packs);
+    for w in checked.iter().filter(|l| l.starts_with("warning:")) {
+        eprintln!("tutela: {w}");
+    }
     if t.malformed > 0 {
         let where_ = if merged {
             "each shard's malformed.jsonl".to_owned()
@@ -226,6 +322,7 @@ fn print_report(r: &Report, json: bool, out: &std::path::Path, merged: bool) -> 
     if json {
         let mut lean = r.clone();
         lean.totals.sample.clear();
+        lean.settings.insert("checked".into(), checked.join("\n"));
         println!("{}", serde_json::to_string_pretty(&lean)?);
         return Ok(());
     }
@@ -233,6 +330,9 @@ fn print_report(r: &Report, json: bool, out: &std::path::Path, merged: bool) -> 
         "{} documents from {} files: {} kept, {} removed ({} with violations, {} with personal information); {} malformed, {} blank lines",
         t.docs, t.files, t.kept, t.removed, t.violations, t.pii_docs, t.malformed, t.blank
     );
+    for line in &checked {
+        println!("{line}");
+    }
     println!(
         "{:<32} {:>10} {:>10} {:>9} {:>19}  verdict",
         "source", "documents", "violations", "rate", "95 % CI"

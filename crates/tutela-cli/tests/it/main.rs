@@ -7,6 +7,7 @@
 //! - `help`: `tutela --help` names every subcommand; each one's help ends with an example.
 //! - `profiles`: aliases wherever a profile id is taken; `profiles check profiles` anywhere.
 //! - `simulate`: `tutela simulate` refuses a database that holds a deployment's data.
+//! - `screen`: the summary names the categories it checked and warns without operator packs.
 //! - `shutdown`: `tutela serve` whose log cannot be written (standard error on a full disk)
 //!   serves, and exits 0 on SIGTERM with every record written.
 
@@ -21,6 +22,7 @@ mod assess;
 mod help;
 mod profiles;
 mod reports;
+mod screen;
 mod shutdown;
 mod simulate;
 mod tiers;
