@@ -39,7 +39,8 @@ pub struct Source {
     /// Read profiles from this directory instead of the built-in copies.
     #[arg(long, value_name = "DIR", global = true)]
     profiles: Option<PathBuf>,
-    /// The report time zone as a UTC offset in minutes (480 for China Standard Time).
+    /// The report time zone as a UTC offset in minutes (480 for China Standard Time); UTC by
+    /// default, as for `tutela simulate` and the admin API's reports.
     #[arg(
         long,
         value_name = "MINUTES",

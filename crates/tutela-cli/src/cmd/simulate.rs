@@ -43,8 +43,9 @@ pub struct Args {
     /// engine: referral, case for a human, contacts, counters).
     #[arg(long, default_value_t = 0.004)]
     crisis_rate: f64,
-    /// The report time zone as a UTC offset in minutes.
-    #[arg(long, default_value_t = 480, allow_negative_numbers = true)]
+    /// The report time zone as a UTC offset in minutes (480 for China Standard Time); UTC by
+    /// default, as for `tutela report` and `tutela obligations`. The `next:` line passes it on.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     tz_offset: i32,
     /// Seed of the generator.
     #[arg(long, default_value_t = 42)]
@@ -61,6 +62,8 @@ pub struct Args {
 #[derive(Debug, Default, Serialize)]
 struct Summary {
     month: String,
+    /// The report time zone the month and days were counted in.
+    utc_offset_minutes: i32,
     registered_users: u64,
     active_users: u64,
     sessions: u64,
@@ -183,6 +186,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         refuse_foreign_data(&store, &args.db).await?;
         let mut s = Summary {
             month: format!("{:04}-{:02}", month / 100, month % 100),
+            utc_offset_minutes: tz,
             ..Summary::default()
         };
         let mut rng = Rng(args.seed);
@@ -313,12 +317,17 @@ pub fn run(args: Args) -> Result<Outcome> {
     summary.seconds_elapsed = clock.now().secs_since(started) as f64;
 
     let mut out = std::io::stdout().lock();
+    let tz_arg = if args.tz_offset == 0 {
+        String::new()
+    } else {
+        format!(" --tz-offset {}", args.tz_offset)
+    };
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&summary)?)?;
     } else {
         writeln!(
             out,
-            "simulated {}: {} registered users, {} active users, {} sessions, {} turns, {} crises ({} cases for a human) in {:.0} s\nnext: tutela obligations check --db {} && tutela report assessment --db {} --from {} --to {}",
+            "simulated {}: {} registered users, {} active users, {} sessions, {} turns, {} crises ({} cases for a human) in {:.0} s\nnext (report time zone {}): tutela obligations check --db {}{tz_arg} --month {} && tutela report assessment --db {}{tz_arg} --from {} --to {}",
             summary.month,
             summary.registered_users,
             summary.active_users,
@@ -327,7 +336,9 @@ pub fn run(args: Args) -> Result<Outcome> {
             summary.crises,
             summary.escalations_opened,
             summary.seconds_elapsed,
+            zone_name(args.tz_offset),
             args.db.display(),
+            summary.month,
             args.db.display(),
             tutela_report::compile::day_string(period.from),
             tutela_report::compile::day_string(period.to),
@@ -412,4 +423,14 @@ fn interventions(
             audit_seq: None,
         })
         .collect()
+}
+
+/// `UTC`, `UTC+08:00`, `UTC-05:30`: how the summary names the report time zone.
+fn zone_name(offset_minutes: i32) -> String {
+    if offset_minutes == 0 {
+        return "UTC".to_owned();
+    }
+    let sign = if offset_minutes < 0 { '-' } else { '+' };
+    let m = offset_minutes.unsigned_abs();
+    format!("UTC{sign}{:02}:{:02}", m / 60, m % 60)
 }

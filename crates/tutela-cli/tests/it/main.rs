@@ -6,7 +6,8 @@
 //!   count or queue changes, and the reports say how many test turns they left out.
 //! - `help`: `tutela --help` names every subcommand; each one's help ends with an example.
 //! - `profiles`: aliases wherever a profile id is taken; `profiles check profiles` anywhere.
-//! - `simulate`: `tutela simulate` refuses a database that holds a deployment's data.
+//! - `simulate`: `tutela simulate` refuses a database that holds a deployment's data; it, `report`
+//!   and `obligations` share one time-zone default, which its `next:` line names.
 //! - `screen`: the summary names the categories it checked and warns without operator packs.
 //! - `shutdown`: `tutela serve` whose log cannot be written (standard error on a full disk)
 //!   serves, and exits 0 on SIGTERM with every record written.

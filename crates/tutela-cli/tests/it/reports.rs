@@ -86,6 +86,9 @@ fn simulated_month_crosses_thresholds_and_reports_show_its_numbers() {
         "2026-10",
         "--crisis-rate",
         "0.05",
+        // The zone of `common`: every command defaults to UTC, so each is given China's.
+        "--tz-offset",
+        "480",
         "--json",
     ]);
     assert_eq!(code, 0);

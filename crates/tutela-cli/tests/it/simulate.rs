@@ -74,3 +74,71 @@ fn simulate_refuses_a_database_with_a_deployment_s_data() {
     assert!(has_user(&rt, &sim, "sim-0000039"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `report`, `obligations` and `simulate` share one time-zone default (UTC), and `simulate`
+/// names the zone it used in its `next:` line, whose commands use it too (#17).
+#[test]
+fn one_time_zone_default_and_simulate_names_it() {
+    for sub in [
+        &["report", "usage"][..],
+        &["obligations", "check"],
+        &["simulate"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tutela"))
+            .args(sub)
+            .arg("--help")
+            .output()
+            .unwrap();
+        let help = String::from_utf8_lossy(&out.stdout).into_owned();
+        let tz: String = help
+            .split("--tz-offset")
+            .nth(1)
+            .and_then(|rest| rest.split("\n  -").next())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(tz.contains("[default: 0]"), "{sub:?}: {tz}");
+    }
+    let dir = scratch("simulate-zone");
+    for (tz, zone) in [
+        (None, "UTC"),
+        (Some("480"), "UTC+08:00"),
+        (Some("-300"), "UTC-05:00"),
+    ] {
+        let db = dir.join(format!("sim{}.db", tz.unwrap_or("0")));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tutela"));
+        cmd.args(["simulate", "--registered", "40", "--active", "20"])
+            .args(["--month", "2026-10", "--db"])
+            .arg(&db);
+        if let Some(tz) = tz {
+            cmd.args(["--tz-offset", tz]);
+        }
+        let out = cmd.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{stdout}");
+        let next = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("next "))
+            .unwrap_or_else(|| panic!("no next line: {stdout}"));
+        let (head, commands) = next.split_once("): ").unwrap();
+        assert_eq!(head, format!("(report time zone {zone}"));
+        for command in commands.split(" && ") {
+            let argv: Vec<&str> = command.split(' ').collect();
+            assert_eq!(argv[0], "tutela");
+            match tz {
+                Some(tz) => assert!(command.contains(&format!("--tz-offset {tz}")), "{command}"),
+                None => assert!(!command.contains("--tz-offset"), "{command}"),
+            }
+            let run = Command::new(env!("CARGO_BIN_EXE_tutela"))
+                .args(&argv[1..])
+                .output()
+                .unwrap();
+            let code = run.status.code();
+            assert!(
+                code == Some(0) || code == Some(1),
+                "`{command}`: {}",
+                String::from_utf8_lossy(&run.stderr)
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
