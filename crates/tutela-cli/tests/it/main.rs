@@ -26,4 +26,5 @@ mod reports;
 mod screen;
 mod shutdown;
 mod simulate;
+mod support;
 mod tiers;

@@ -2,28 +2,9 @@
 //! profile id is taken, and `profiles check profiles` outside the repository checks the
 //! built-in copies, while a directory that exists is read from disk.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
-fn tutela(args: &[&str], dir: &Path) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tutela"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run tutela");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn scratch(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tutela-cli-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use crate::support::{scratch, tutela};
 
 #[test]
 fn aliases_work_wherever_a_profile_id_is_taken() {

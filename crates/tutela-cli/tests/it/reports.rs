@@ -1,5 +1,6 @@
 //! Simulation → thresholds → obligation records → reports, through the binary.
 
+use crate::support::scratch;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -43,13 +44,6 @@ fn small_profiles(dir: &Path) -> PathBuf {
         std::fs::write(out.join(name).join("profile.toml"), text).unwrap();
     }
     out
-}
-
-fn scratch(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tutela-cli-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn figure(item: &Value, label: &str) -> String {

@@ -2,28 +2,9 @@
 //! information and the operator's packs by name, that a pass covers those only, and warns when
 //! no operator pack was given (tutela ships no TC260-003 Appendix A content lists).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
-fn tutela(args: &[&str], dir: &Path) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tutela"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run tutela");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn scratch(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tutela-cli-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use crate::support::{scratch, tutela};
 
 const BUILTIN_REPLY_SIDE: [&str; 7] = [
     "manipulative_exit",

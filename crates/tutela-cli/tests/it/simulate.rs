@@ -1,6 +1,7 @@
 //! `tutela simulate` fills a database of its own: it refuses one that holds a deployment's
 //! data (#13 item 9), and a database it filled can be filled again.
 
+use crate::support::scratch;
 use std::process::Command;
 
 fn simulate(db: &std::path::Path) -> (i32, String) {
@@ -21,13 +22,6 @@ fn simulate(db: &std::path::Path) -> (i32, String) {
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-fn scratch(tag: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("tutela-cli-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// Whether the database holds the user.
