@@ -322,12 +322,16 @@ def disk_full(bins, workdir, upstream):
         subprocess.run(["umount", "-l", disk], capture_output=True)
 
 
-def disk_full_under_load(bins, workdir, upstream, full_secs, workers):
+def disk_full_under_load(bins, workdir, upstream, full_secs, workers, disk_mb=64):
     R.say(f"## Disk full for {full_secs:.0f} s under steady load, the log on the same disk")
     R.say()
     disk = os.path.join(workdir, "disk2")
     os.makedirs(disk)
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", disk], capture_output=True, text=True)
+    # Room for what the load writes (the database grows by the held records once space is
+    # freed, the WAL to its 4 MB checkpoint size, the log): with 8 MB the data alone filled the
+    # disk again after the filler was removed, and readiness and the checkpoint at SIGTERM then
+    # failed for want of space, not for a defect. The filler makes it full whatever its size.
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={disk_mb}m", "tmpfs", disk], capture_output=True, text=True)
     if r.returncode != 0:
         R.say(f"- skipped: cannot mount a tmpfs here ({r.stderr.strip() or 'not allowed'})")
         R.say()
@@ -335,6 +339,11 @@ def disk_full_under_load(bins, workdir, upstream, full_secs, workers):
     try:
         _disk_full_under_load(bins, workdir, upstream, disk, full_secs, workers)
     finally:
+        # The gateway's log lived on the small disk: keep it with the other logs.
+        try:
+            shutil.copy(os.path.join(disk, "gateway.log"), os.path.join(workdir, "diskfull-load.log"))
+        except OSError:
+            pass
         subprocess.run(["umount", "-l", disk], capture_output=True)
 
 
@@ -471,6 +480,9 @@ def _disk_full_under_load(bins, workdir, upstream, disk, full_secs, workers):
     status, content, _ = chat(gw.port, "after-full-load", CRISIS)
     R.check(status == 200 and HELP_LINE in content, "a crisis turn after the outage is served")
     R.check(seen["stopped"] == 0, f"answers saying the audit writer has stopped: {seen['stopped']}")
+    st = os.statvfs(disk)
+    R.say(f"- free on the database's disk before SIGTERM: {st.f_bavail * st.f_frsize // 1024} KiB "
+          f"(gateway log {os.path.getsize(gw.log) // 1024} KiB)")
     code = gw.term()
     R.check(code == 0, f"SIGTERM after the outage: exit {code} (was 101: a panic)")
     with open(gw.log, "rb") as f:
@@ -733,6 +745,8 @@ def main():
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--full-secs", type=float, default=60,
                     help="how long the disk stays full under load (the log on the same disk)")
+    ap.add_argument("--disk-mb", type=int, default=64,
+                    help="size of the tmpfs of the disk-full-under-load part (8 was too small: the data refilled it)")
     ap.add_argument("--only", choices=["kill9", "diskfull", "diskload", "spill", "upstream"], action="append",
                     help="run only these parts (repeatable); all by default")
     ap.add_argument("--out")
@@ -755,7 +769,7 @@ def main():
         if "diskfull" in parts:
             disk_full(bins, workdir, upstream)
         if "diskload" in parts:
-            disk_full_under_load(bins, workdir, upstream, a.full_secs, min(a.workers, 6))
+            disk_full_under_load(bins, workdir, upstream, a.full_secs, min(a.workers, 6), a.disk_mb)
         if "spill" in parts:
             spill_kill(bins, workdir, upstream)
         if "upstream" in parts:

@@ -9,7 +9,11 @@
 //!
 //! Memory is bounded as the store's writer bounds it (`PENDING_LIMIT`, then backpressure): at
 //! [`HELD_LIMIT`] items or [`HELD_BYTES`] bytes, a turn that must hold one more waits until the
-//! worker has written the head ([`Queue::hold`]); nothing is dropped. Only a write the store
+//! worker has written the head ([`Queue::hold`]); nothing is dropped. Except for an urgent
+//! item ([`Held::urgent`]: the side effects that open a crisis case, a person's message to
+//! their open case): the turn that holds it is answering a person in crisis, and that answer
+//! never waits on the disk, so it is held beyond the cap (one small item per such turn), up to
+//! [`URGENT_BYTES`] as the last guard of memory. Only a write the store
 //! refuses for good (the case or the user is gone: not found, conflict) leaves the queue
 //! unwritten, logged at error level and counted, so it cannot block everything behind it.
 //!
@@ -33,6 +37,21 @@ pub(crate) const HELD_LIMIT: usize = 4_096;
 /// that must hold one more waits. A single item larger than this is taken when the queue is
 /// empty.
 pub(crate) const HELD_BYTES: usize = 64 * 1024 * 1024;
+
+/// Bytes held beyond which even an urgent item waits: the guard of memory against a flood of
+/// case messages during a long outage (urgent items are small and few otherwise).
+pub(crate) const URGENT_BYTES: usize = 4 * HELD_BYTES;
+
+/// Which bound an item must fit under.
+#[derive(Clone, Copy)]
+enum Room {
+    /// [`HELD_LIMIT`] and [`HELD_BYTES`].
+    Cap,
+    /// [`URGENT_BYTES`] only.
+    Urgent,
+    /// None (replayed at start).
+    Always,
+}
 
 /// Failed attempts in a row between two error lines (about ten minutes at the longest wait).
 const ERROR_LOG_EVERY: u64 = 120;
@@ -65,6 +84,11 @@ pub(crate) trait Held<C>: Send {
     fn kind(&self) -> Kind;
     /// About how much memory it holds.
     fn bytes(&self) -> usize;
+    /// Held beyond the cap: the turn holding it answers a person in crisis (see the module
+    /// docs).
+    fn urgent(&self) -> bool {
+        false
+    }
     /// Tries to write it once.
     fn write<'a>(&'a mut self, ctx: &'a C) -> Attempt<'a>;
 }
@@ -150,8 +174,14 @@ impl<C> Queue<C> {
         self.state.lock().map(|s| s.counts).unwrap_or_default()
     }
 
-    /// Holds `item` behind every item held before it; waits while the queue is at its cap.
+    /// Holds `item` behind every item held before it; waits while the queue is at its cap,
+    /// unless the item is urgent.
     pub(crate) async fn hold(&self, item: Box<dyn Held<C>>) {
+        let bound = if item.urgent() {
+            Room::Urgent
+        } else {
+            Room::Cap
+        };
         let mut item = Some(item);
         let mut waited = false;
         loop {
@@ -159,7 +189,7 @@ impl<C> Queue<C> {
             tokio::pin!(room);
             room.as_mut().enable();
             if let Some(i) = item.take() {
-                match self.push(i, false) {
+                match self.push(i, bound) {
                     Ok(()) => return,
                     Err(back) => item = Some(back),
                 }
@@ -178,19 +208,24 @@ impl<C> Queue<C> {
         }
     }
 
-    /// Holds `item` without waiting, beyond the cap too (side effects replayed at start, which
-    /// were counted against the cap in the process that held them).
+    /// Holds `item` without waiting, beyond the cap too (urgent items, and side effects
+    /// replayed at start, which were counted against the cap in the process that held them).
     pub(crate) fn hold_now(&self, item: Box<dyn Held<C>>) {
-        let _ = self.push(item, true);
+        let _ = self.push(item, Room::Always);
     }
 
-    fn push(&self, item: Box<dyn Held<C>>, force: bool) -> Result<(), Box<dyn Held<C>>> {
+    fn push(&self, item: Box<dyn Held<C>>, room: Room) -> Result<(), Box<dyn Held<C>>> {
         let Ok(mut s) = self.state.lock() else {
             return Err(item);
         };
         let size = item.bytes();
-        let fits = s.count == 0 || (s.count < HELD_LIMIT && s.bytes + size <= HELD_BYTES);
-        if !fits && !force {
+        let fits = s.count == 0
+            || match room {
+                Room::Cap => s.count < HELD_LIMIT && s.bytes + size <= HELD_BYTES,
+                Room::Urgent => s.bytes + size <= URGENT_BYTES,
+                Room::Always => true,
+            };
+        if !fits {
             return Err(item);
         }
         s.count += 1;
@@ -291,6 +326,7 @@ mod tests {
         kind: Kind,
         log: Arc<Mutex<Vec<(u32, bool)>>>,
         broken: Arc<AtomicBool>,
+        urgent: bool,
     }
 
     impl Held<()> for Item {
@@ -299,6 +335,9 @@ mod tests {
         }
         fn bytes(&self) -> usize {
             1
+        }
+        fn urgent(&self) -> bool {
+            self.urgent
         }
         fn write<'a>(&'a mut self, _: &'a ()) -> Attempt<'a> {
             Box::pin(async move {
@@ -329,6 +368,7 @@ mod tests {
                 kind,
                 log: log.clone(),
                 broken: broken.clone(),
+                urgent: false,
             }))
             .await;
         }
@@ -358,5 +398,54 @@ mod tests {
             log.iter().filter(|(_, ok)| !ok).all(|(id, _)| *id == 0),
             "only the head is tried while writes fail: {log:?}"
         );
+    }
+
+    /// At the cap, an ordinary item waits for room; an urgent one (a person in crisis is being
+    /// answered) is held at once, beyond the cap, and written in its place in the order.
+    #[tokio::test]
+    async fn at_the_cap_an_urgent_item_is_held_at_once_and_an_ordinary_one_waits() {
+        let q: Arc<Queue<()>> = Arc::new(Queue::default());
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let broken = Arc::new(AtomicBool::new(true));
+        let item = |id, urgent| {
+            Box::new(Item {
+                id,
+                kind: Kind::CaseMessage,
+                log: log.clone(),
+                broken: broken.clone(),
+                urgent,
+            })
+        };
+        for id in 0..HELD_LIMIT as u32 {
+            q.hold(item(id, false)).await;
+        }
+        let ordinary =
+            tokio::time::timeout(Duration::from_millis(50), q.hold(item(u32::MAX, false))).await;
+        assert!(ordinary.is_err(), "an ordinary item waits at the cap");
+        let urgent = HELD_LIMIT as u32;
+        tokio::time::timeout(Duration::from_secs(5), q.hold(item(urgent, true)))
+            .await
+            .expect("an urgent item never waits for room");
+        assert_eq!(q.counts().case_messages, HELD_LIMIT as u64 + 1);
+        assert_eq!(q.counts().waits, 1);
+        let worker = q.clone();
+        let backoff = Backoff {
+            first: Duration::from_millis(1),
+            max: Duration::from_millis(1),
+        };
+        broken.store(false, Ordering::SeqCst);
+        tokio::spawn(async move { worker.run(&(), backoff).await });
+        while q.counts().case_messages > 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let written: Vec<u32> = log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, ok)| *ok)
+            .map(|(id, _)| *id)
+            .collect();
+        assert_eq!(written.last(), Some(&urgent), "written in its place: last");
+        assert_eq!(written.len(), HELD_LIMIT + 1);
     }
 }

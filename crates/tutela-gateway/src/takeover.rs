@@ -110,6 +110,11 @@ impl Held<AppState> for HeldCaseMessage {
         self.text.len() + 128
     }
 
+    /// The person's turn is answering someone with an open crisis case: it never waits.
+    fn urgent(&self) -> bool {
+        true
+    }
+
     fn write<'a>(&'a mut self, st: &'a AppState) -> Attempt<'a> {
         Box::pin(async move {
             match write_case_message(st, self.case, &self.text, self.at).await {

@@ -453,22 +453,13 @@ const EFFECTS_BYTES: usize = 4 * 1024;
 /// a crash that left the held file behind, may be written again.
 pub(crate) async fn retry_side_effects(st: &AppState, cached: Cached, e: Effects) {
     let file = spill(st, &cached.user.id, &e);
-    let crisis = e
-        .decision
-        .actions
-        .iter()
-        .any(|d| matches!(d.action, Action::Escalate { .. }));
     let held = Box::new(HeldSideEffects {
         user: cached.user.id.clone(),
         cached: Some(cached),
         effects: e,
         file,
     });
-    if crisis {
-        st.held.hold_now(held);
-    } else {
-        st.held.hold(held).await;
-    }
+    st.held.hold(held).await;
 }
 
 /// Side effects in the held queue.
@@ -489,6 +480,15 @@ impl Held<AppState> for HeldSideEffects {
 
     fn bytes(&self) -> usize {
         EFFECTS_BYTES
+    }
+
+    /// Side effects that open a case for a person in crisis: the crisis reply waits for this.
+    fn urgent(&self) -> bool {
+        self.effects
+            .decision
+            .actions
+            .iter()
+            .any(|d| matches!(d.action, Action::Escalate { .. }))
     }
 
     fn write<'a>(&'a mut self, st: &'a AppState) -> Attempt<'a> {

@@ -58,18 +58,18 @@ pub(crate) async fn turn(
         Some(t) => (t, Author::Human, "human_reply_delivered"),
         None => without_reply(st, req, &ctx, case).await?,
     };
-    st.records
-        .audit(AuditEntry {
-            at: now,
-            kind: AuditKind::Escalation,
-            user: Some(user_id.clone()),
-            session: Some(ctx.session_id.clone()),
-            jurisdiction: Some(ctx.compiled.label.clone()),
-            payload: AuditPayload::detail(json!({"event": event, "case": case})),
-            profile_hash: ctx.compiled.set.snapshot_hash().to_owned(),
-            content_hash: Some(st.records.pseudonyms.content_hash(user_text)),
-        })
-        .await;
+    // On the writer's durable lane: a person with an open case is never kept waiting by a
+    // full queue of records (a long outage), as a crisis turn is not.
+    st.records.audit_now(AuditEntry {
+        at: now,
+        kind: AuditKind::Escalation,
+        user: Some(user_id.clone()),
+        session: Some(ctx.session_id.clone()),
+        jurisdiction: Some(ctx.compiled.label.clone()),
+        payload: AuditPayload::detail(json!({"event": event, "case": case})),
+        profile_hash: ctx.compiled.set.snapshot_hash().to_owned(),
+        content_hash: Some(st.records.pseudonyms.content_hash(user_text)),
+    });
     let extra: Value = json!({"kind": "takeover", "case": case, "event": event});
     Ok(present::reply(&ctx, reply, author, req.chat.stream, Some(extra)).await)
 }

@@ -100,7 +100,9 @@ pub(crate) async fn decide(
         return Ok((ctx.test && blocked).then(|| replacement(ctx, &decision)));
     }
     if let Some(user) = pending {
-        ctx.st.records.audit(user).await;
+        // Ahead of the intervention's durable record, on the same lane when the queue is full:
+        // an intervening turn never waits for room.
+        ctx.st.records.audit_now(user);
     }
     intervene(ctx, audit, findings, &decision).await;
     Ok(blocked.then(|| replacement(ctx, &decision)))

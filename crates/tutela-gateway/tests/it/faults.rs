@@ -445,3 +445,69 @@ async fn many_failed_turns_are_retried_by_one_worker_head_first() {
     let open = gw.admin_get("/admin/escalations").await;
     assert_eq!(open["escalations"].as_array().unwrap().len(), 8, "{open}");
 }
+
+/// A record that only fills the writer's queue.
+fn filler(at: tutela_types::Timestamp) -> tutela_store::AuditEntry {
+    tutela_store::AuditEntry {
+        at,
+        kind: tutela_store::AuditKind::Turn,
+        user: Some("u-filler".into()),
+        session: None,
+        jurisdiction: None,
+        payload: tutela_store::AuditPayload::detail(serde_json::json!({"event": "filler"})),
+        profile_hash: String::new(),
+        content_hash: None,
+    }
+}
+
+/// A person with an open case is answered while the writer's queue of records is full (writes
+/// failing long enough for the queue to fill, as in a long outage under load): the takeover
+/// turn's record goes on the writer's durable lane and never waits for room, as a crisis
+/// turn's does. Found by the full fault suite: in a 60 s outage such turns timed out.
+#[tokio::test]
+async fn a_person_with_an_open_case_is_answered_while_the_record_queue_is_full() {
+    use std::time::Duration;
+    let (gw, faulty) = broken_gateway("[takeover]\nwait_secs = 0\n").await;
+    let v = gw
+        .say("u-open", Some("us-ny"), "I want to end my life")
+        .await;
+    assert!(content(&v).contains("988"), "{v}");
+    let now = tutela_gateway::Clock::now(gw.clock.as_ref());
+    let st = gw.state.clone();
+    let fill = tokio::spawn(async move {
+        for _ in 0..(tutela_store::PENDING_LIMIT + tutela_store::QUEUE_CAPACITY + 64) {
+            st.records.audit(filler(now)).await;
+        }
+    });
+    // Full: one more ordinary record waits for room.
+    loop {
+        let more = gw.state.records.audit(filler(now));
+        if tokio::time::timeout(Duration::from_millis(200), more)
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    let turn = gw.say("u-open", Some("us-ny"), "please, is anyone there");
+    let v = tokio::time::timeout(Duration::from_secs(20), turn)
+        .await
+        .expect("the takeover turn is answered while the record queue is full");
+    assert_eq!(v["tutela"]["author"], "tutela", "{v}");
+    assert!(content(&v).contains("988"), "{v}");
+    // A new person in crisis too.
+    let turn = gw.say("u-new", Some("us-ny"), "I want to kill myself tonight");
+    let v = tokio::time::timeout(Duration::from_secs(20), turn)
+        .await
+        .expect("a crisis turn is answered while the record queue is full");
+    assert!(content(&v).contains("988"), "{v}");
+    // Space freed: the queue drains and nothing is lost.
+    faulty.get().unwrap().broken.store(false, Ordering::SeqCst);
+    tokio::time::timeout(Duration::from_secs(120), fill)
+        .await
+        .expect("the queue drains once writes succeed")
+        .unwrap();
+    until_ready(&gw).await;
+    let v = gw.admin_get("/admin/audit/verify").await;
+    assert_eq!(v["intact"], true, "{v}");
+}
