@@ -19,6 +19,8 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
+use tutela_openai::chat::{ErrorBody, ErrorObject, ToolCall, ToolCallDelta, Usage};
+use tutela_openai::{ChatCompletion, ChatCompletionChunk};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -45,7 +47,10 @@ pub(crate) async fn create(
             return ApiError::from(e).into_response();
         }
     };
-    let chat_body = Bytes::from(chat.to_string());
+    let chat_body = match serde_json::to_vec(&chat) {
+        Ok(b) => Bytes::from(b),
+        Err(e) => return ApiError::Internal(e.to_string()).into_response(),
+    };
     let resp = crate::chat::completions(State(st.clone()), headers, chat_body).await;
     if !resp.status().is_success() {
         // Errors have the same shape in both APIs.
@@ -119,7 +124,7 @@ fn response_object(
     ids: &Ids,
     echo: &Value,
     created: i64,
-    model: &Value,
+    model: Option<&str>,
     status: &str,
     output: Vec<Value>,
     usage: Value,
@@ -149,14 +154,8 @@ fn response_object(
     v
 }
 
-fn usage_of(chat_usage: Option<&Value>) -> Value {
-    let get = |k: &str| {
-        chat_usage
-            .and_then(|u| u.get(k))
-            .and_then(Value::as_u64)
-            .unwrap_or(0)
-    };
-    let (i, o) = (get("prompt_tokens"), get("completion_tokens"));
+fn usage_of(chat_usage: Option<&Usage>) -> Value {
+    let (i, o) = chat_usage.map_or((0, 0), |u| (u.prompt_tokens, u.completion_tokens));
     json!({
         "input_tokens": i,
         "input_tokens_details": {"cached_tokens": 0},
@@ -174,14 +173,14 @@ fn text_part(text: &str) -> Value {
     json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []})
 }
 
-fn function_item(call: &Value, status: &str) -> Value {
-    let id = call["id"].as_str().unwrap_or("call");
+fn function_item(call: &ToolCall, status: &str) -> Value {
+    let id = call.id.as_deref().unwrap_or("call");
     json!({
         "type": "function_call",
         "id": format!("fc_{id}"),
         "call_id": id,
-        "name": call.pointer("/function/name").cloned().unwrap_or(Value::Null),
-        "arguments": call.pointer("/function/arguments").cloned().unwrap_or(json!("")),
+        "name": call.function.name,
+        "arguments": call.function.arguments,
         "status": status,
     })
 }
@@ -201,33 +200,35 @@ async fn json_response(resp: Response, ids: Ids, echo: Value) -> Response {
         Ok(b) => b,
         Err(e) => return ApiError::Internal(format!("reading the reply: {e}")).into_response(),
     };
-    let Ok(chat) = serde_json::from_slice::<Value>(&bytes) else {
-        return ApiError::Internal("the chat turn's reply is not JSON".into()).into_response();
+    let Ok(mut chat) = serde_json::from_slice::<ChatCompletion>(&bytes) else {
+        return ApiError::Internal("the chat turn's reply is not a chat completion".into())
+            .into_response();
     };
-    let message = &chat["choices"][0]["message"];
     let mut output = Vec::new();
     let mut content = Vec::new();
-    if let Some(t) = message["content"].as_str() {
-        content.push(text_part(t));
-    }
-    if let Some(r) = message["refusal"].as_str() {
-        content.push(json!({"type": "refusal", "refusal": r}));
-    }
-    if !content.is_empty() {
-        output.push(message_item(&ids, "completed", content));
-    }
-    for call in message["tool_calls"].as_array().into_iter().flatten() {
-        output.push(function_item(call, "completed"));
+    if let Some(message) = chat.choices.first().map(|c| &c.message) {
+        if let Some(t) = &message.content {
+            content.push(text_part(t));
+        }
+        if let Some(r) = &message.refusal {
+            content.push(json!({"type": "refusal", "refusal": r}));
+        }
+        if !content.is_empty() {
+            output.push(message_item(&ids, "completed", content));
+        }
+        for call in message.calls() {
+            output.push(function_item(call, "completed"));
+        }
     }
     let v = response_object(
         &ids,
         &echo,
-        chat["created"].as_i64().unwrap_or(0),
-        &chat["model"],
+        chat.created.unwrap_or(0),
+        chat.model.as_deref(),
         "completed",
         output,
-        usage_of(chat.get("usage")),
-        chat.get("tutela").cloned().unwrap_or(Value::Null),
+        usage_of(chat.usage.as_ref()),
+        chat.extra.remove("tutela").unwrap_or(Value::Null),
     );
     let mut out = (StatusCode::OK, axum::Json(v)).into_response();
     copy_headers(&parts.headers, &mut out);
@@ -270,16 +271,16 @@ struct Translation<'a> {
     seq: u64,
     ids: Ids,
     echo: Value,
-    model: Value,
+    model: Option<String>,
     created: i64,
     tutela: Value,
-    usage: Option<Value>,
+    usage: Option<Usage>,
     text: String,
     refusal: String,
     message_open: bool,
     text_open: bool,
     /// Function calls by their chat index: (output index, call so far).
-    calls: Vec<(usize, Value)>,
+    calls: Vec<(usize, ToolCall)>,
     next_output: usize,
     message_index: usize,
     started: bool,
@@ -287,22 +288,27 @@ struct Translation<'a> {
 
 async fn translate(mut events: crate::upstream::EventStream, tx: &Tx, ids: Ids, echo: Value) {
     let mut t = Translation::new(tx, ids, echo);
-    let mut failed: Option<Value> = None;
+    let mut failed: Option<ErrorObject> = None;
     while let Some(ev) = events.next().await {
-        let chunk = match ev {
+        let mut chunk = match ev {
             Ok(StreamEvent::Chunk(c)) => c,
             Ok(StreamEvent::Done) => break,
             Ok(StreamEvent::Malformed) => continue,
             Err(e) => {
-                failed = Some(e.body()["error"].clone());
+                // The gateway's own error body, read back as OpenAI's error object.
+                failed = Some(
+                    serde_json::from_value::<ErrorBody>(e.body())
+                        .map(|b| b.error)
+                        .unwrap_or_default(),
+                );
                 break;
             }
         };
-        if let Some(e) = chunk.get("error") {
-            failed = Some(e.clone());
+        if let Some(e) = chunk.error.take() {
+            failed = Some(e);
             break;
         }
-        if t.chunk(&chunk).await.is_err() {
+        if t.chunk(chunk).await.is_err() {
             return;
         }
     }
@@ -319,7 +325,7 @@ impl<'a> Translation<'a> {
             seq: 0,
             ids,
             echo,
-            model: Value::Null,
+            model: None,
             created: 0,
             tutela: Value::Null,
             usage: None,
@@ -356,7 +362,7 @@ impl<'a> Translation<'a> {
             &self.ids,
             &self.echo,
             self.created,
-            &self.model,
+            self.model.as_deref(),
             status,
             output,
             usage,
@@ -366,24 +372,26 @@ impl<'a> Translation<'a> {
 
     /// One chat chunk: the response opened on the first, then text, refusal and tool-call
     /// deltas as Responses events.
-    async fn chunk(&mut self, chunk: &Value) -> Result<(), Gone> {
+    async fn chunk(&mut self, mut chunk: ChatCompletionChunk) -> Result<(), Gone> {
         if !self.started {
-            self.start(chunk).await?;
+            self.start(&chunk).await?;
         }
-        if let Some(u) = chunk.get("usage").filter(|u| !u.is_null()) {
-            self.usage = Some(u.clone());
+        if chunk.usage.is_some() {
+            self.usage = chunk.usage.take();
         }
+        // The last chunk's `tutela` (the first one's carries only notices and the label).
         if let Some(t) = chunk
-            .get("tutela")
+            .extra
+            .remove("tutela")
             .filter(|t| t.get("interventions").is_some())
         {
-            self.tutela = t.clone();
+            self.tutela = t;
         }
-        let Some(delta) = chunk.pointer("/choices/0/delta") else {
+        let Some(delta) = chunk.choices.into_iter().next().map(|c| c.delta) else {
             return Ok(());
         };
-        let piece = delta.get("content").and_then(Value::as_str).unwrap_or("");
-        let refused = delta.get("refusal").and_then(Value::as_str).unwrap_or("");
+        let piece = delta.content.as_deref().unwrap_or("");
+        let refused = delta.refusal.as_deref().unwrap_or("");
         if (!piece.is_empty() || !refused.is_empty()) && !self.message_open {
             self.open_message().await?;
         }
@@ -396,18 +404,18 @@ impl<'a> Translation<'a> {
             let v = json!({"item_id": self.ids.message, "output_index": self.message_index, "content_index": index, "delta": refused});
             self.send("response.refusal.delta", v).await?;
         }
-        for call in delta["tool_calls"].as_array().into_iter().flatten() {
+        for call in delta.tool_calls.iter().flatten() {
             self.tool_call(call).await?;
         }
         Ok(())
     }
 
     /// `response.created` and `response.in_progress`, from the first chunk.
-    async fn start(&mut self, chunk: &Value) -> Result<(), Gone> {
+    async fn start(&mut self, chunk: &ChatCompletionChunk) -> Result<(), Gone> {
         self.started = true;
-        self.model = chunk["model"].clone();
-        self.created = chunk["created"].as_i64().unwrap_or(0);
-        let tutela = chunk.get("tutela").cloned().unwrap_or(Value::Null);
+        self.model.clone_from(&chunk.model);
+        self.created = chunk.created.unwrap_or(0);
+        let tutela = chunk.extra.get("tutela").cloned().unwrap_or(Value::Null);
         let head = self.response("in_progress", Vec::new(), Value::Null, tutela);
         self.send("response.created", json!({"response": head}))
             .await?;
@@ -437,45 +445,47 @@ impl<'a> Translation<'a> {
     }
 
     /// A tool-call delta: a new function call item, or more of its arguments.
-    async fn tool_call(&mut self, call: &Value) -> Result<(), Gone> {
-        let index = call["index"].as_u64().unwrap_or(0) as usize;
+    async fn tool_call(&mut self, call: &ToolCallDelta) -> Result<(), Gone> {
+        let Ok(index) = usize::try_from(call.index) else {
+            return Ok(());
+        };
         if self.calls.len() <= index {
             let at = self.next_output;
             self.next_output += 1;
-            self.calls.resize(index + 1, (at, Value::Null));
-            self.calls[index] = (
-                at,
-                json!({"id": call["id"], "function": {"name": call.pointer("/function/name"), "arguments": ""}}),
-            );
+            self.calls.resize(index + 1, (at, ToolCall::default()));
+            let mut first = ToolCall {
+                id: call.id.clone(),
+                ..ToolCall::default()
+            };
+            if let Some(name) = call.function.as_ref().and_then(|f| f.name.clone()) {
+                first.function.name = name;
+            }
+            self.calls[index] = (at, first);
             let item = function_item(&self.calls[index].1, "in_progress");
             let v = json!({"output_index": at, "item": item});
             self.send("response.output_item.added", v).await?;
         }
         let Some(a) = call
-            .pointer("/function/arguments")
-            .and_then(Value::as_str)
+            .function
+            .as_ref()
+            .and_then(|f| f.arguments.as_deref())
             .filter(|a| !a.is_empty())
         else {
             return Ok(());
         };
         let (at, so_far) = &mut self.calls[index];
-        let joined = format!(
-            "{}{a}",
-            so_far["function"]["arguments"].as_str().unwrap_or("")
-        );
-        so_far["function"]["arguments"] = json!(joined);
-        let item_id = format!("fc_{}", so_far["id"].as_str().unwrap_or("call"));
+        so_far.function.arguments.push_str(a);
+        let item_id = format!("fc_{}", so_far.id.as_deref().unwrap_or("call"));
         let v = json!({"item_id": item_id, "output_index": *at, "delta": a});
         self.send("response.function_call_arguments.delta", v).await
     }
 
     /// The chat stream failed: `error`, then `response.failed`.
-    async fn fail(&mut self, error: &Value) -> Result<(), Gone> {
-        let v =
-            json!({"code": error["code"], "message": error["message"], "param": error["param"]});
+    async fn fail(&mut self, error: &ErrorObject) -> Result<(), Gone> {
+        let v = json!({"code": error.code, "message": error.message, "param": error.param});
         let _ = self.send("error", v).await;
         let mut r = self.response("failed", Vec::new(), Value::Null, Value::Null);
-        r["error"] = json!({"code": error["code"], "message": error["message"]});
+        r["error"] = json!({"code": error.code, "message": error.message});
         self.send("response.failed", json!({"response": r})).await
     }
 

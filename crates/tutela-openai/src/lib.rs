@@ -8,12 +8,14 @@
 //!
 //! Invariant: no chat text is logged; errors carry the upstream's status and message only.
 
+pub mod chat;
 mod client;
 mod error;
 pub mod request;
 pub mod responses;
 pub mod sse;
 
-pub use client::{Client, ClientOptions, first_content};
+pub use chat::{ChatCompletion, ChatCompletionChunk, ChatCompletionRequest};
+pub use client::{Client, ClientOptions};
 pub use error::WireError;
 pub use request::RequestError;
