@@ -3,8 +3,11 @@
 //! tools, `text.format` as `response_format`, `max_output_tokens`, `reasoning.effort`. What
 //! cannot be carried by a stateless chat turn (`previous_response_id`, `conversation`,
 //! background responses, built-in tools, unknown fields) is a [`RequestError`] naming it.
+//! What the API answers is typed in [`output`].
 
 use serde_json::{Map, Value, json};
+
+pub mod output;
 
 use crate::chat::{
     ChatCompletionRequest, Content, ContentPart, Extra, FunctionCall, Message, ResponseFormat,
