@@ -277,9 +277,10 @@ pub struct Choice {
 /// The model's message in a whole answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AssistantMessage {
-    /// `role`: `assistant`.
+    /// `role`: `assistant` (read as any string: an upstream's odd role does not make its
+    /// answer unreadable).
     #[serde(default = "assistant")]
-    pub role: Role,
+    pub role: String,
     /// `content`: the text, `null` for a tool call or a refusal (always written).
     #[serde(default)]
     pub content: Option<String>,
@@ -294,14 +295,14 @@ pub struct AssistantMessage {
     pub extra: Extra,
 }
 
-fn assistant() -> Role {
-    Role::Assistant
+fn assistant() -> String {
+    Role::Assistant.as_str().to_owned()
 }
 
 impl Default for AssistantMessage {
     fn default() -> Self {
         Self {
-            role: Role::Assistant,
+            role: assistant(),
             content: None,
             refusal: None,
             tool_calls: None,
@@ -357,21 +358,26 @@ pub struct FunctionCall {
     pub extra: Extra,
 }
 
-/// Token usage.
+/// Token usage (a count an upstream sends as `null` reads as 0, so odd usage never makes a
+/// chunk unreadable).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Usage {
     /// `prompt_tokens`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_zero")]
     pub prompt_tokens: u64,
     /// `completion_tokens`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_zero")]
     pub completion_tokens: u64,
     /// `total_tokens`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_zero")]
     pub total_tokens: u64,
     /// `prompt_tokens_details`, `completion_tokens_details`, ...
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+fn or_zero<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    Option::<u64>::deserialize(d).map(Option::unwrap_or_default)
 }
 
 impl Usage {
@@ -472,9 +478,9 @@ pub struct ChunkChoice {
 /// What a chunk adds to a choice's message.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Delta {
-    /// `role`, in the first chunk.
+    /// `role`, in the first chunk (any string, as for [`AssistantMessage::role`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role: Option<Role>,
+    pub role: Option<String>,
     /// More text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
@@ -493,7 +499,7 @@ impl Delta {
     /// The first delta of a message: the role, and empty content.
     pub fn opening() -> Self {
         Self {
-            role: Some(Role::Assistant),
+            role: Some(assistant()),
             content: Some(String::new()),
             ..Self::default()
         }

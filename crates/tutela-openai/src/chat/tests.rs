@@ -115,6 +115,10 @@ fn a_tool_call_answer_keeps_its_null_content_and_its_arguments() {
     let refusal = json!({"choices": [{"index": 0, "finish_reason": "stop",
         "message": {"role": "assistant", "content": null, "refusal": "I can't."}}]});
     assert_eq!(round_trip::<ChatCompletion>(&refusal), refusal);
+    // An upstream's odd role is read, and kept.
+    let odd = json!({"choices": [{"index": 0, "finish_reason": "stop",
+        "message": {"role": "model", "content": "hi"}}]});
+    assert_eq!(round_trip::<ChatCompletion>(&odd), odd);
     // `n = 2`.
     let two = json!({"choices": [
         {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "a"}},
@@ -128,7 +132,7 @@ fn stream_chunks_read_text_tool_calls_usage_and_errors() {
     let first = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
         "system_fingerprint": "fp", "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": null, "finish_reason": null}]});
     let c: ChatCompletionChunk = serde_json::from_value(first).unwrap();
-    assert_eq!(c.delta().and_then(|d| d.role), Some(Role::Assistant));
+    assert_eq!(c.delta().and_then(|d| d.role.as_deref()), Some("assistant"));
     assert_eq!(c.extra["system_fingerprint"], "fp");
     let text = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
         "choices": [{"index": 0, "delta": {"content": "Hel"}, "finish_reason": null}]});
@@ -139,6 +143,15 @@ fn stream_chunks_read_text_tool_calls_usage_and_errors() {
     let usage = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": [],
         "usage": {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8}});
     assert_eq!(round_trip::<ChatCompletionChunk>(&usage), usage);
+    let odd_usage: ChatCompletionChunk = serde_json::from_value(json!({"choices": [],
+        "usage": {"prompt_tokens": 3, "completion_tokens": null}}))
+    .unwrap();
+    assert_eq!(
+        odd_usage
+            .usage
+            .map(|u| (u.prompt_tokens, u.completion_tokens, u.total_tokens)),
+        Some((3, 0, 0))
+    );
     let last = json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]});
     let c: ChatCompletionChunk = serde_json::from_value(last).unwrap();
     assert_eq!(c.choices[0].finish_reason.as_deref(), Some("stop"));
