@@ -108,9 +108,18 @@ fn replace_choice(
     } else {
         m.content = Some(present::decorate(ctx, replacement, Author::Tutela));
     }
-    choice.message = m;
-    choice.finish_reason = Some("stop".into());
+    put_in_place(choice, m);
     !ctx.structured
+}
+
+/// Puts tutela's message in place of the model's: the model's message goes, and so do its
+/// `logprobs`, which spell out the replaced text token by token.
+fn put_in_place(choice: &mut tutela_openai::chat::Choice, message: AssistantMessage) {
+    choice.message = message;
+    choice.finish_reason = Some("stop".into());
+    if let Some(l) = choice.extra.get_mut("logprobs") {
+        *l = serde_json::Value::Null;
+    }
 }
 
 /// A choice kept: content for the app (structured output, a tool call, no text) is never
@@ -121,4 +130,27 @@ fn keep_choice(ctx: &TurnCtx, message: &mut AssistantMessage, text: &str) -> boo
     }
     message.content = Some(present::decorate(ctx, text, Author::Model));
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replaced_choice_keeps_nothing_the_model_wrote() {
+        let mut choice: tutela_openai::chat::Choice = serde_json::from_value(json!({
+            "index": 1,
+            "message": {"role": "assistant", "content": "don't go", "tool_calls": [
+                {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+            "logprobs": {"content": [{"token": "don't", "logprob": -0.1, "bytes": [], "top_logprobs": []}]},
+            "finish_reason": "tool_calls",
+        }))
+        .unwrap();
+        put_in_place(&mut choice, AssistantMessage::text("Take care."));
+        assert_eq!(
+            serde_json::to_value(&choice).unwrap(),
+            json!({"index": 1, "message": {"role": "assistant", "content": "Take care."},
+                   "logprobs": null, "finish_reason": "stop"})
+        );
+    }
 }
