@@ -6,13 +6,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use serde_json::Value;
-use tutela_openai::WireError;
+use tutela_openai::{ChatCompletion, ChatCompletionChunk, WireError};
 
 use crate::error::ApiError;
 
-/// One event of an upstream stream (`tutela_openai::sse::Event`).
-pub(crate) use tutela_openai::sse::Event as StreamEvent;
+/// One event of an upstream stream (`tutela_openai::sse::Event`), a typed chunk.
+pub(crate) type StreamEvent = tutela_openai::sse::Event<ChatCompletionChunk>;
 
 /// A stream of upstream events; an `Err` ends it (disconnect, timeout, an event too large).
 pub(crate) type EventStream = Pin<Box<dyn Stream<Item = Result<StreamEvent, ApiError>> + Send>>;
@@ -20,16 +19,21 @@ pub(crate) type EventStream = Pin<Box<dyn Stream<Item = Result<StreamEvent, ApiE
 /// The upstream's answer.
 pub(crate) enum UpstreamReply {
     /// A whole `chat.completion` object.
-    Json(Value),
+    Json(ChatCompletion),
     /// Chunk events.
     Stream(EventStream),
 }
 
-/// Splits an SSE byte stream into events (`tutela_openai::sse::events`: bounded events, each
-/// within `idle`, and at most `idle` between them).
+/// Splits an SSE byte stream into chunk events (`tutela_openai::sse::events`: bounded events,
+/// each within `idle`, and at most `idle` between them).
 pub(crate) fn sse_events<S>(bytes: S, idle: Duration) -> EventStream
 where
     S: Stream<Item = Result<Bytes, WireError>> + Send + 'static,
 {
-    Box::pin(tutela_openai::sse::events(bytes, idle).map(|r| r.map_err(ApiError::from)))
+    typed(tutela_openai::sse::events(bytes, idle))
+}
+
+/// Chunk events with the gateway's errors.
+pub(crate) fn typed(events: tutela_openai::sse::Events<ChatCompletionChunk>) -> EventStream {
+    Box::pin(events.map(|r| r.map_err(ApiError::from)))
 }

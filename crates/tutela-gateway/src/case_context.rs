@@ -4,7 +4,8 @@
 //! `messages`. Stored beside the case (`tutela_store::CaseStore`), never in the audit chain;
 //! deleted with the user's data and after the retention period of a resolved case.
 
-use serde_json::Value;
+use tutela_openai::ChatCompletionRequest;
+use tutela_openai::chat::Role;
 use tutela_store::NewCaseTurn;
 use tutela_types::{Finding, Side, Timestamp};
 
@@ -12,24 +13,21 @@ use crate::state::AppState;
 
 /// The turns before the person's new input: user and assistant messages of the request, up to
 /// (not including) the trailing run of user messages, the last `n` of them.
-pub(crate) fn prior_turns(req: &Value, n: usize) -> Vec<NewCaseTurn> {
-    let Some(msgs) = req.get("messages").and_then(Value::as_array) else {
-        return Vec::new();
-    };
+pub(crate) fn prior_turns(req: &ChatCompletionRequest, n: usize) -> Vec<NewCaseTurn> {
+    let msgs = &req.messages;
     let end = msgs
         .iter()
-        .rposition(|m| m.get("role").and_then(Value::as_str) == Some("assistant"))
+        .rposition(|m| m.role == Role::Assistant)
         .map_or(0, |i| i + 1);
     let mut turns: Vec<NewCaseTurn> = msgs[..end]
         .iter()
         .filter_map(|m| {
-            let role = m.get("role").and_then(Value::as_str)?;
-            if role != "user" && role != "assistant" {
+            if m.role != Role::User && m.role != Role::Assistant {
                 return None;
             }
-            let body = crate::openai::content_text(m);
+            let body = m.content_text();
             (!body.trim().is_empty()).then(|| NewCaseTurn {
-                role: role.to_owned(),
+                role: m.role.as_str().to_owned(),
                 body,
                 trigger: false,
                 findings: Vec::new(),
@@ -46,7 +44,7 @@ pub(crate) fn prior_turns(req: &Value, n: usize) -> Vec<NewCaseTurn> {
 pub(crate) async fn keep(
     st: &AppState,
     case_id: i64,
-    body: &Value,
+    body: &ChatCompletionRequest,
     user_text: &str,
     findings: &[Finding],
     now: Timestamp,
@@ -75,24 +73,28 @@ pub(crate) async fn keep(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
+
+    fn request(v: Value) -> ChatCompletionRequest {
+        serde_json::from_value(v).unwrap()
+    }
 
     #[test]
     fn prior_turns_stop_before_the_new_input_and_keep_the_last_n() {
-        let req = json!({"messages": [
+        let req = request(json!({"messages": [
             {"role": "system", "content": "persona"},
             {"role": "user", "content": "one"},
             {"role": "assistant", "content": "two"},
             {"role": "user", "content": "three"},
             {"role": "assistant", "content": [{"type": "text", "text": "four"}]},
             {"role": "user", "content": "new input"},
-        ]});
+        ]}));
         let all: Vec<String> = prior_turns(&req, 10).into_iter().map(|t| t.body).collect();
         assert_eq!(all, ["one", "two", "three", "four"]);
         let last: Vec<String> = prior_turns(&req, 2).into_iter().map(|t| t.body).collect();
         assert_eq!(last, ["three", "four"]);
         assert!(prior_turns(&req, 0).is_empty());
-        let first = json!({"messages": [{"role": "user", "content": "hi"}]});
+        let first = request(json!({"messages": [{"role": "user", "content": "hi"}]}));
         assert!(prior_turns(&first, 10).is_empty());
     }
 }

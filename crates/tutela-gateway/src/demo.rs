@@ -9,7 +9,8 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use serde_json::{Value, json};
+use tutela_openai::chat::{AssistantMessage, Choice, Delta, Extra, Usage};
+use tutela_openai::{ChatCompletion, ChatCompletionChunk};
 
 use crate::answer::{StreamEvent, UpstreamReply};
 use crate::texts::Lang;
@@ -104,44 +105,41 @@ pub(crate) fn reply(
     let id = format!("chatcmpl-demo-{created}-{turn_no}");
     let prompt_tokens = last_user.split_whitespace().count().max(1) as u64;
     let completion_tokens = text.split_whitespace().count().max(1) as u64;
-    let usage = json!({
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens,
-        "total_tokens": prompt_tokens + completion_tokens,
-    });
+    let usage = Usage::new(prompt_tokens, completion_tokens);
     if !chat.stream {
         let n = chat.n.clamp(1, 8);
-        return UpstreamReply::Json(json!({
-            "id": id,
-            "object": "chat.completion",
-            "created": created,
-            "model": MODEL,
-            "choices": (0..n).map(|i| json!({"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"})).collect::<Vec<_>>(),
-            "usage": usage,
-        }));
+        return UpstreamReply::Json(ChatCompletion {
+            id: Some(id),
+            object: Some("chat.completion".into()),
+            created: Some(created),
+            model: Some(MODEL.into()),
+            choices: (0..n)
+                .map(|index| Choice {
+                    index,
+                    message: AssistantMessage::text(text.as_str()),
+                    finish_reason: Some("stop".into()),
+                    extra: Extra::new(),
+                })
+                .collect(),
+            usage: Some(usage),
+            extra: Extra::new(),
+        });
     }
     let include_usage = chat.include_usage;
-    let chunk = |delta: Value, finish: Option<&str>| {
-        json!({
-            "id": id, "object": "chat.completion.chunk", "created": created, "model": MODEL,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        })
+    let chunk = |delta: Delta, finish: Option<&str>| {
+        StreamEvent::Chunk(ChatCompletionChunk::new(&id, created, MODEL, delta, finish))
     };
-    let mut events = vec![StreamEvent::Chunk(chunk(
-        json!({"role": "assistant", "content": ""}),
-        None,
-    ))];
+    let mut events = vec![chunk(Delta::opening(), None)];
     let chars: Vec<char> = text.chars().collect();
     for piece in chars.chunks(CHUNK_CHARS) {
         let piece: String = piece.iter().collect();
-        events.push(StreamEvent::Chunk(chunk(json!({"content": piece}), None)));
+        events.push(chunk(Delta::text(piece), None));
     }
-    events.push(StreamEvent::Chunk(chunk(json!({}), Some("stop"))));
+    events.push(chunk(Delta::default(), Some("stop")));
     if include_usage {
-        events.push(StreamEvent::Chunk(json!({
-            "id": id, "object": "chat.completion.chunk", "created": created, "model": MODEL,
-            "choices": [], "usage": usage,
-        })));
+        events.push(StreamEvent::Chunk(ChatCompletionChunk::usage(
+            &id, created, MODEL, usage,
+        )));
     }
     events.push(StreamEvent::Done);
     let s = futures_util::stream::iter(events).then(|ev| async move {

@@ -17,8 +17,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use tokio::sync::mpsc;
+use tutela_openai::chat::{ErrorBody, ErrorObject, ToolCall, ToolCallDelta, Usage};
+use tutela_openai::responses::output::{
+    Echo, OutputContent, OutputItem, ResponseError, ResponseEvent, ResponseObject, ResponseUsage,
+    Sequenced, Status,
+};
+use tutela_openai::{ChatCompletion, ChatCompletionChunk};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -45,53 +51,24 @@ pub(crate) async fn create(
             return ApiError::from(e).into_response();
         }
     };
-    let chat_body = Bytes::from(chat.to_string());
+    let chat_body = match serde_json::to_vec(&chat) {
+        Ok(b) => Bytes::from(b),
+        Err(e) => return ApiError::Internal(e.to_string()).into_response(),
+    };
     let resp = crate::chat::completions(State(st.clone()), headers, chat_body).await;
     if !resp.status().is_success() {
         // Errors have the same shape in both APIs.
         return resp;
     }
-    let ids = Ids::new(&st);
-    let echo = echo_of(&req);
+    let head = Head {
+        ids: Ids::new(&st),
+        echo: Echo::of(&req),
+    };
     if stream {
-        stream_response(resp, ids, echo)
+        stream_response(resp, head)
     } else {
-        json_response(resp, ids, echo).await
+        json_response(resp, head).await
     }
-}
-
-/// The request fields a `response` object echoes.
-fn echo_of(req: &Value) -> Value {
-    let mut o = Map::new();
-    for key in [
-        "instructions",
-        "max_output_tokens",
-        "metadata",
-        "parallel_tool_calls",
-        "temperature",
-        "tool_choice",
-        "tools",
-        "top_p",
-        "text",
-        "reasoning",
-        "safety_identifier",
-        "user",
-    ] {
-        o.insert(key.into(), req.get(key).cloned().unwrap_or(Value::Null));
-    }
-    if o["tools"].is_null() {
-        o.insert("tools".into(), json!([]));
-    }
-    if o["tool_choice"].is_null() {
-        o.insert("tool_choice".into(), json!("auto"));
-    }
-    if o["parallel_tool_calls"].is_null() {
-        o.insert("parallel_tool_calls".into(), json!(true));
-    }
-    if o["text"].is_null() {
-        o.insert("text".into(), json!({"format": {"type": "text"}}));
-    }
-    Value::Object(o)
 }
 
 /// The ids of one response.
@@ -110,80 +87,37 @@ impl Ids {
     }
 }
 
-/// A `response` object.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the object's parts, named; four call sites in this module"
-)]
-fn response_object(
-    ids: &Ids,
-    echo: &Value,
-    created: i64,
-    model: &Value,
-    status: &str,
-    output: Vec<Value>,
-    usage: Value,
-    tutela: Value,
-) -> Value {
-    let mut v = json!({
-        "id": ids.response,
-        "object": "response",
-        "created_at": created,
-        "status": status,
-        "error": null,
-        "incomplete_details": null,
-        "model": model,
-        "output": output,
-        "usage": usage,
-        "store": false,
-        "previous_response_id": null,
-    });
-    if let (Value::Object(o), Value::Object(e)) = (&mut v, echo) {
-        for (k, x) in e {
-            o.insert(k.clone(), x.clone());
+/// What every `response` object of one request shares: its ids and the request's echo.
+struct Head {
+    ids: Ids,
+    echo: Echo,
+}
+
+impl Head {
+    /// The `response` object in `status` (`tutela` when the chat turn gave one).
+    fn response(
+        &self,
+        created: i64,
+        model: Option<&str>,
+        status: Status,
+        tutela: Option<Value>,
+    ) -> ResponseObject {
+        let mut r = ResponseObject::new(
+            &self.ids.response,
+            created,
+            model,
+            status,
+            self.echo.clone(),
+        );
+        if let Some(t) = tutela.filter(|t| !t.is_null()) {
+            r.extra.insert("tutela".into(), t);
         }
+        r
     }
-    if !tutela.is_null() {
-        v["tutela"] = tutela;
+
+    fn message(&self, status: Status, content: Vec<OutputContent>) -> OutputItem {
+        OutputItem::message(&self.ids.message, status, content)
     }
-    v
-}
-
-fn usage_of(chat_usage: Option<&Value>) -> Value {
-    let get = |k: &str| {
-        chat_usage
-            .and_then(|u| u.get(k))
-            .and_then(Value::as_u64)
-            .unwrap_or(0)
-    };
-    let (i, o) = (get("prompt_tokens"), get("completion_tokens"));
-    json!({
-        "input_tokens": i,
-        "input_tokens_details": {"cached_tokens": 0},
-        "output_tokens": o,
-        "output_tokens_details": {"reasoning_tokens": 0},
-        "total_tokens": i + o,
-    })
-}
-
-fn message_item(ids: &Ids, status: &str, content: Vec<Value>) -> Value {
-    json!({"type": "message", "id": ids.message, "status": status, "role": "assistant", "content": content})
-}
-
-fn text_part(text: &str) -> Value {
-    json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []})
-}
-
-fn function_item(call: &Value, status: &str) -> Value {
-    let id = call["id"].as_str().unwrap_or("call");
-    json!({
-        "type": "function_call",
-        "id": format!("fc_{id}"),
-        "call_id": id,
-        "name": call.pointer("/function/name").cloned().unwrap_or(Value::Null),
-        "arguments": call.pointer("/function/arguments").cloned().unwrap_or(json!("")),
-        "status": status,
-    })
 }
 
 /// Keeps the chat response's tutela headers (`AIGC`, `X-Tutela-Notices`).
@@ -195,41 +129,41 @@ fn copy_headers(from: &HeaderMap, to: &mut Response) {
     }
 }
 
-async fn json_response(resp: Response, ids: Ids, echo: Value) -> Response {
+async fn json_response(resp: Response, head: Head) -> Response {
     let (parts, body) = resp.into_parts();
     let bytes = match axum::body::to_bytes(body, 64 << 20).await {
         Ok(b) => b,
         Err(e) => return ApiError::Internal(format!("reading the reply: {e}")).into_response(),
     };
-    let Ok(chat) = serde_json::from_slice::<Value>(&bytes) else {
-        return ApiError::Internal("the chat turn's reply is not JSON".into()).into_response();
+    let Ok(mut chat) = serde_json::from_slice::<ChatCompletion>(&bytes) else {
+        return ApiError::Internal("the chat turn's reply is not a chat completion".into())
+            .into_response();
     };
-    let message = &chat["choices"][0]["message"];
     let mut output = Vec::new();
-    let mut content = Vec::new();
-    if let Some(t) = message["content"].as_str() {
-        content.push(text_part(t));
+    if let Some(message) = chat.choices.first().map(|c| &c.message) {
+        let mut content = Vec::new();
+        if let Some(t) = &message.content {
+            content.push(OutputContent::text(t.as_str()));
+        }
+        if let Some(r) = &message.refusal {
+            content.push(OutputContent::Refusal { refusal: r.clone() });
+        }
+        if !content.is_empty() {
+            output.push(head.message(Status::Completed, content));
+        }
+        for call in message.calls() {
+            output.push(OutputItem::function_call(call, Status::Completed));
+        }
     }
-    if let Some(r) = message["refusal"].as_str() {
-        content.push(json!({"type": "refusal", "refusal": r}));
-    }
-    if !content.is_empty() {
-        output.push(message_item(&ids, "completed", content));
-    }
-    for call in message["tool_calls"].as_array().into_iter().flatten() {
-        output.push(function_item(call, "completed"));
-    }
-    let v = response_object(
-        &ids,
-        &echo,
-        chat["created"].as_i64().unwrap_or(0),
-        &chat["model"],
-        "completed",
-        output,
-        usage_of(chat.get("usage")),
-        chat.get("tutela").cloned().unwrap_or(Value::Null),
+    let mut r = head.response(
+        chat.created.unwrap_or(0),
+        chat.model.as_deref(),
+        Status::Completed,
+        chat.extra.remove("tutela"),
     );
-    let mut out = (StatusCode::OK, axum::Json(v)).into_response();
+    r.output = output;
+    r.usage = Some(ResponseUsage::of_chat(chat.usage.as_ref()));
+    let mut out = (StatusCode::OK, axum::Json(r)).into_response();
     copy_headers(&parts.headers, &mut out);
     out
 }
@@ -237,7 +171,7 @@ async fn json_response(resp: Response, ids: Ids, echo: Value) -> Response {
 type Tx = mpsc::Sender<Result<Bytes, std::io::Error>>;
 
 /// The Responses event stream over the chat turn's chunk stream.
-fn stream_response(resp: Response, ids: Ids, echo: Value) -> Response {
+fn stream_response(resp: Response, head: Head) -> Response {
     let (parts, body) = resp.into_parts();
     let (tx, mut rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(32);
     tokio::spawn(async move {
@@ -246,7 +180,7 @@ fn stream_response(resp: Response, ids: Ids, echo: Value) -> Response {
             .map(|r| r.map_err(|e| tutela_openai::WireError::Invalid(e.to_string())));
         // Our own stream: whole events, no idle limit beyond the relay's own.
         let events = crate::upstream::sse_events(chunks, std::time::Duration::from_secs(3600));
-        translate(events, &tx, ids, echo).await;
+        translate(events, &tx, head).await;
     });
     let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
     let mut out = Response::new(Body::from_stream(body));
@@ -268,60 +202,63 @@ struct Gone;
 struct Translation<'a> {
     tx: &'a Tx,
     seq: u64,
-    ids: Ids,
-    echo: Value,
-    model: Value,
+    head: Head,
+    model: Option<String>,
     created: i64,
-    tutela: Value,
-    usage: Option<Value>,
+    tutela: Option<Value>,
+    usage: Option<Usage>,
     text: String,
     refusal: String,
     message_open: bool,
     text_open: bool,
     /// Function calls by their chat index: (output index, call so far).
-    calls: Vec<(usize, Value)>,
+    calls: Vec<(usize, ToolCall)>,
     next_output: usize,
     message_index: usize,
     started: bool,
 }
 
-async fn translate(mut events: crate::upstream::EventStream, tx: &Tx, ids: Ids, echo: Value) {
-    let mut t = Translation::new(tx, ids, echo);
-    let mut failed: Option<Value> = None;
+async fn translate(mut events: crate::upstream::EventStream, tx: &Tx, head: Head) {
+    let mut t = Translation::new(tx, head);
+    let mut failed: Option<ErrorObject> = None;
     while let Some(ev) = events.next().await {
-        let chunk = match ev {
+        let mut chunk = match ev {
             Ok(StreamEvent::Chunk(c)) => c,
             Ok(StreamEvent::Done) => break,
             Ok(StreamEvent::Malformed) => continue,
             Err(e) => {
-                failed = Some(e.body()["error"].clone());
+                // The gateway's own error body, read back as OpenAI's error object.
+                failed = Some(
+                    serde_json::from_value::<ErrorBody>(e.body())
+                        .map(|b| b.error)
+                        .unwrap_or_default(),
+                );
                 break;
             }
         };
-        if let Some(e) = chunk.get("error") {
-            failed = Some(e.clone());
+        if let Some(e) = chunk.error.take() {
+            failed = Some(e);
             break;
         }
-        if t.chunk(&chunk).await.is_err() {
+        if t.chunk(chunk).await.is_err() {
             return;
         }
     }
     let _ = match failed {
-        Some(error) => t.fail(&error).await,
+        Some(error) => t.fail(error).await,
         None => t.complete().await,
     };
 }
 
 impl<'a> Translation<'a> {
-    fn new(tx: &'a Tx, ids: Ids, echo: Value) -> Self {
+    fn new(tx: &'a Tx, head: Head) -> Self {
         Translation {
             tx,
             seq: 0,
-            ids,
-            echo,
-            model: Value::Null,
+            head,
+            model: None,
             created: 0,
-            tutela: Value::Null,
+            tutela: None,
             usage: None,
             text: String::new(),
             refusal: String::new(),
@@ -335,15 +272,18 @@ impl<'a> Translation<'a> {
     }
 
     /// Sends one event.
-    async fn send(&mut self, kind: &str, mut v: Value) -> Result<(), Gone> {
-        v["type"] = json!(kind);
-        v["sequence_number"] = json!(self.seq);
+    async fn send(&mut self, event: ResponseEvent) -> Result<(), Gone> {
+        let kind = event.name();
+        let sequenced = Sequenced {
+            event: &event,
+            sequence_number: self.seq,
+        };
         self.seq += 1;
         let mut b = Vec::with_capacity(256);
         b.extend_from_slice(b"event: ");
         b.extend_from_slice(kind.as_bytes());
         b.extend_from_slice(b"\ndata: ");
-        if serde_json::to_writer(&mut b, &v).is_err() {
+        if serde_json::to_writer(&mut b, &sequenced).is_err() {
             b.extend_from_slice(b"{}");
         }
         b.extend_from_slice(b"\n\n");
@@ -351,39 +291,33 @@ impl<'a> Translation<'a> {
     }
 
     /// The `response` object in its current state.
-    fn response(&self, status: &str, output: Vec<Value>, usage: Value, tutela: Value) -> Value {
-        response_object(
-            &self.ids,
-            &self.echo,
-            self.created,
-            &self.model,
-            status,
-            output,
-            usage,
-            tutela,
-        )
+    fn response(&self, status: Status, tutela: Option<Value>) -> ResponseObject {
+        self.head
+            .response(self.created, self.model.as_deref(), status, tutela)
     }
 
     /// One chat chunk: the response opened on the first, then text, refusal and tool-call
     /// deltas as Responses events.
-    async fn chunk(&mut self, chunk: &Value) -> Result<(), Gone> {
+    async fn chunk(&mut self, mut chunk: ChatCompletionChunk) -> Result<(), Gone> {
         if !self.started {
-            self.start(chunk).await?;
+            self.start(&chunk).await?;
         }
-        if let Some(u) = chunk.get("usage").filter(|u| !u.is_null()) {
-            self.usage = Some(u.clone());
+        if chunk.usage.is_some() {
+            self.usage = chunk.usage.take();
         }
+        // The last chunk's `tutela` (the first one's carries only notices and the label).
         if let Some(t) = chunk
-            .get("tutela")
+            .extra
+            .remove("tutela")
             .filter(|t| t.get("interventions").is_some())
         {
-            self.tutela = t.clone();
+            self.tutela = Some(t);
         }
-        let Some(delta) = chunk.pointer("/choices/0/delta") else {
+        let Some(delta) = chunk.choices.into_iter().next().map(|c| c.delta) else {
             return Ok(());
         };
-        let piece = delta.get("content").and_then(Value::as_str).unwrap_or("");
-        let refused = delta.get("refusal").and_then(Value::as_str).unwrap_or("");
+        let piece = delta.content.as_deref().unwrap_or("");
+        let refused = delta.refusal.as_deref().unwrap_or("");
         if (!piece.is_empty() || !refused.is_empty()) && !self.message_open {
             self.open_message().await?;
         }
@@ -392,26 +326,31 @@ impl<'a> Translation<'a> {
         }
         if !refused.is_empty() {
             self.refusal.push_str(refused);
-            let index = usize::from(self.text_open);
-            let v = json!({"item_id": self.ids.message, "output_index": self.message_index, "content_index": index, "delta": refused});
-            self.send("response.refusal.delta", v).await?;
+            let ev = ResponseEvent::RefusalDelta {
+                item_id: self.head.ids.message.clone(),
+                output_index: self.message_index,
+                content_index: usize::from(self.text_open),
+                delta: refused.to_owned(),
+            };
+            self.send(ev).await?;
         }
-        for call in delta["tool_calls"].as_array().into_iter().flatten() {
+        for call in delta.tool_calls.iter().flatten() {
             self.tool_call(call).await?;
         }
         Ok(())
     }
 
     /// `response.created` and `response.in_progress`, from the first chunk.
-    async fn start(&mut self, chunk: &Value) -> Result<(), Gone> {
+    async fn start(&mut self, chunk: &ChatCompletionChunk) -> Result<(), Gone> {
         self.started = true;
-        self.model = chunk["model"].clone();
-        self.created = chunk["created"].as_i64().unwrap_or(0);
-        let tutela = chunk.get("tutela").cloned().unwrap_or(Value::Null);
-        let head = self.response("in_progress", Vec::new(), Value::Null, tutela);
-        self.send("response.created", json!({"response": head}))
-            .await?;
-        self.send("response.in_progress", json!({"response": head}))
+        self.model.clone_from(&chunk.model);
+        self.created = chunk.created.unwrap_or(0);
+        let head = self.response(Status::InProgress, chunk.extra.get("tutela").cloned());
+        self.send(ResponseEvent::Created {
+            response: head.clone(),
+        })
+        .await?;
+        self.send(ResponseEvent::InProgress { response: head })
             .await
     }
 
@@ -420,112 +359,166 @@ impl<'a> Translation<'a> {
         self.message_open = true;
         self.message_index = self.next_output;
         self.next_output += 1;
-        let item = message_item(&self.ids, "in_progress", Vec::new());
-        let v = json!({"output_index": self.message_index, "item": item});
-        self.send("response.output_item.added", v).await
+        let item = self.head.message(Status::InProgress, Vec::new());
+        self.send(ResponseEvent::OutputItemAdded {
+            output_index: self.message_index,
+            item,
+        })
+        .await
     }
 
     async fn text_delta(&mut self, piece: &str) -> Result<(), Gone> {
+        let (item_id, output_index) = (self.head.ids.message.clone(), self.message_index);
         if !self.text_open {
             self.text_open = true;
-            let v = json!({"item_id": self.ids.message, "output_index": self.message_index, "content_index": 0, "part": text_part("")});
-            self.send("response.content_part.added", v).await?;
+            let ev = ResponseEvent::ContentPartAdded {
+                item_id: item_id.clone(),
+                output_index,
+                content_index: 0,
+                part: OutputContent::text(""),
+            };
+            self.send(ev).await?;
         }
         self.text.push_str(piece);
-        let v = json!({"item_id": self.ids.message, "output_index": self.message_index, "content_index": 0, "delta": piece, "logprobs": []});
-        self.send("response.output_text.delta", v).await
+        let ev = ResponseEvent::OutputTextDelta {
+            item_id,
+            output_index,
+            content_index: 0,
+            delta: piece.to_owned(),
+            logprobs: Vec::new(),
+        };
+        self.send(ev).await
     }
 
     /// A tool-call delta: a new function call item, or more of its arguments.
-    async fn tool_call(&mut self, call: &Value) -> Result<(), Gone> {
-        let index = call["index"].as_u64().unwrap_or(0) as usize;
+    async fn tool_call(&mut self, call: &ToolCallDelta) -> Result<(), Gone> {
+        let Ok(index) = usize::try_from(call.index) else {
+            return Ok(());
+        };
         if self.calls.len() <= index {
             let at = self.next_output;
             self.next_output += 1;
-            self.calls.resize(index + 1, (at, Value::Null));
-            self.calls[index] = (
-                at,
-                json!({"id": call["id"], "function": {"name": call.pointer("/function/name"), "arguments": ""}}),
-            );
-            let item = function_item(&self.calls[index].1, "in_progress");
-            let v = json!({"output_index": at, "item": item});
-            self.send("response.output_item.added", v).await?;
+            self.calls.resize(index + 1, (at, ToolCall::default()));
+            let mut first = ToolCall {
+                id: call.id.clone(),
+                ..ToolCall::default()
+            };
+            if let Some(name) = call.function.as_ref().and_then(|f| f.name.clone()) {
+                first.function.name = name;
+            }
+            let item = OutputItem::function_call(&first, Status::InProgress);
+            self.calls[index] = (at, first);
+            self.send(ResponseEvent::OutputItemAdded {
+                output_index: at,
+                item,
+            })
+            .await?;
         }
         let Some(a) = call
-            .pointer("/function/arguments")
-            .and_then(Value::as_str)
+            .function
+            .as_ref()
+            .and_then(|f| f.arguments.as_deref())
             .filter(|a| !a.is_empty())
         else {
             return Ok(());
         };
         let (at, so_far) = &mut self.calls[index];
-        let joined = format!(
-            "{}{a}",
-            so_far["function"]["arguments"].as_str().unwrap_or("")
-        );
-        so_far["function"]["arguments"] = json!(joined);
-        let item_id = format!("fc_{}", so_far["id"].as_str().unwrap_or("call"));
-        let v = json!({"item_id": item_id, "output_index": *at, "delta": a});
-        self.send("response.function_call_arguments.delta", v).await
+        so_far.function.arguments.push_str(a);
+        let ev = ResponseEvent::FunctionCallArgumentsDelta {
+            item_id: format!("fc_{}", so_far.id.as_deref().unwrap_or("call")),
+            output_index: *at,
+            delta: a.to_owned(),
+        };
+        self.send(ev).await
     }
 
     /// The chat stream failed: `error`, then `response.failed`.
-    async fn fail(&mut self, error: &Value) -> Result<(), Gone> {
-        let v =
-            json!({"code": error["code"], "message": error["message"], "param": error["param"]});
-        let _ = self.send("error", v).await;
-        let mut r = self.response("failed", Vec::new(), Value::Null, Value::Null);
-        r["error"] = json!({"code": error["code"], "message": error["message"]});
-        self.send("response.failed", json!({"response": r})).await
+    async fn fail(&mut self, error: ErrorObject) -> Result<(), Gone> {
+        let ev = ResponseEvent::Error {
+            code: error.code.clone(),
+            message: error.message.clone(),
+            param: error.param,
+        };
+        let _ = self.send(ev).await;
+        let mut r = self.response(Status::Failed, None);
+        r.error = Some(ResponseError {
+            code: error.code,
+            message: error.message,
+        });
+        self.send(ResponseEvent::Failed { response: r }).await
     }
 
     /// Every item done, then `response.completed` with the whole output.
     async fn complete(&mut self) -> Result<(), Gone> {
-        let mut output: Vec<(usize, Value)> = Vec::new();
+        let mut output: Vec<(usize, OutputItem)> = Vec::new();
         if self.message_open {
             let item = self.close_message().await?;
             output.push((self.message_index, item));
         }
         for (at, call) in std::mem::take(&mut self.calls) {
-            let item = function_item(&call, "completed");
-            let v = json!({"item_id": item["id"], "output_index": at, "arguments": item["arguments"], "name": item["name"]});
-            self.send("response.function_call_arguments.done", v)
-                .await?;
-            let v = json!({"output_index": at, "item": item});
-            self.send("response.output_item.done", v).await?;
+            let item = OutputItem::function_call(&call, Status::Completed);
+            let ev = ResponseEvent::FunctionCallArgumentsDone {
+                item_id: item.id().to_owned(),
+                output_index: at,
+                arguments: call.function.arguments,
+                name: call.function.name,
+            };
+            self.send(ev).await?;
+            self.send(ResponseEvent::OutputItemDone {
+                output_index: at,
+                item: item.clone(),
+            })
+            .await?;
             output.push((at, item));
         }
         output.sort_by_key(|(at, _)| *at);
-        let output = output.into_iter().map(|(_, v)| v).collect();
-        let usage = usage_of(self.usage.as_ref());
-        let tutela = std::mem::take(&mut self.tutela);
-        let done = self.response("completed", output, usage, tutela);
-        self.send("response.completed", json!({"response": done}))
-            .await
+        let tutela = self.tutela.take();
+        let mut done = self.response(Status::Completed, tutela);
+        done.output = output.into_iter().map(|(_, v)| v).collect();
+        done.usage = Some(ResponseUsage::of_chat(self.usage.as_ref()));
+        self.send(ResponseEvent::Completed { response: done }).await
     }
 
     /// The message item's parts done (text, refusal), then the item; returns the item.
-    async fn close_message(&mut self) -> Result<Value, Gone> {
-        let (ids, at) = (&self.ids, self.message_index);
+    async fn close_message(&mut self) -> Result<OutputItem, Gone> {
+        let (item_id, at) = (self.head.ids.message.clone(), self.message_index);
         let mut content = Vec::new();
         let mut events = Vec::new();
         if self.text_open {
-            let part = text_part(&self.text);
-            events.push(("response.output_text.done", json!({"item_id": ids.message, "output_index": at, "content_index": 0, "text": self.text, "logprobs": []})));
-            events.push(("response.content_part.done", json!({"item_id": ids.message, "output_index": at, "content_index": 0, "part": part})));
+            let part = OutputContent::text(self.text.as_str());
+            events.push(ResponseEvent::OutputTextDone {
+                item_id: item_id.clone(),
+                output_index: at,
+                content_index: 0,
+                text: self.text.clone(),
+                logprobs: Vec::new(),
+            });
+            events.push(ResponseEvent::ContentPartDone {
+                item_id: item_id.clone(),
+                output_index: at,
+                content_index: 0,
+                part: part.clone(),
+            });
             content.push(part);
         }
         if !self.refusal.is_empty() {
-            events.push(("response.refusal.done", json!({"item_id": ids.message, "output_index": at, "content_index": content.len(), "refusal": self.refusal})));
-            content.push(json!({"type": "refusal", "refusal": self.refusal}));
+            events.push(ResponseEvent::RefusalDone {
+                item_id,
+                output_index: at,
+                content_index: content.len(),
+                refusal: self.refusal.clone(),
+            });
+            content.push(OutputContent::Refusal {
+                refusal: self.refusal.clone(),
+            });
         }
-        let item = message_item(ids, "completed", content);
-        events.push((
-            "response.output_item.done",
-            json!({"output_index": at, "item": item}),
-        ));
-        for (kind, v) in events {
-            self.send(kind, v).await?;
+        let item = self.head.message(Status::Completed, content);
+        events.push(ResponseEvent::OutputItemDone {
+            output_index: at,
+            item: item.clone(),
+        });
+        for ev in events {
+            self.send(ev).await?;
         }
         Ok(item)
     }

@@ -6,10 +6,9 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tutela_openai::request::ChatRequest;
-use tutela_openai::{Client, ClientOptions, WireError};
+use tutela_openai::{ChatCompletionRequest, Client, ClientOptions, WireError};
 
 pub(crate) use crate::answer::{EventStream, StreamEvent, UpstreamReply, sse_events};
 use crate::config::UpstreamConfig;
@@ -84,7 +83,7 @@ impl Upstream {
         }
     }
 
-    /// The models list (`GET /v1/models`).
+    /// The models list (`GET /v1/models`), passed through as the upstream wrote it.
     pub async fn models(&self) -> Result<Value, ApiError> {
         match self {
             Upstream::Demo => Ok(json!({
@@ -112,11 +111,11 @@ impl Upstream {
     }
 
     /// Sends a chat completion request. `raw` is the client's body, forwarded as it came when
-    /// nothing needs changing (saves re-serialising it); `body` is the same body parsed (every
+    /// nothing needs changing (saves re-serialising it); `body` is the same body typed (every
     /// field kept) and `chat` what the gateway read of it.
     pub(crate) async fn complete(
         &self,
-        body: &Value,
+        body: &ChatCompletionRequest,
         raw: Bytes,
         chat: &ChatRequest,
         turn_no: usize,
@@ -125,12 +124,13 @@ impl Upstream {
         match self {
             Upstream::Demo => Ok(demo::reply(chat, turn_no, now)),
             Upstream::Http(h) => {
-                let body = match (&h.model, body.as_object()) {
-                    (Some(m), Some(obj)) if !obj.contains_key("model") => {
-                        let mut obj = obj.clone();
-                        obj.insert("model".into(), Value::String(m.clone()));
+                let body = match &h.model {
+                    // The configured model for a request that names none.
+                    Some(m) if body.model.is_none() => {
+                        let mut body = body.clone();
+                        body.model = Some(m.clone());
                         Bytes::from(
-                            serde_json::to_vec(&obj)
+                            serde_json::to_vec(&body)
                                 .map_err(|e| ApiError::Internal(e.to_string()))?,
                         )
                     }
@@ -140,10 +140,9 @@ impl Upstream {
                 if !chat.stream {
                     return Ok(UpstreamReply::Json(h.client.json_body(resp).await?));
                 }
-                let bytes = resp
-                    .bytes_stream()
-                    .map(|r| r.map_err(WireError::from_reqwest));
-                Ok(UpstreamReply::Stream(sse_events(bytes, h.client.timeout())))
+                Ok(UpstreamReply::Stream(crate::answer::typed(
+                    h.client.chunks(resp),
+                )))
             }
         }
     }
@@ -161,4 +160,84 @@ fn path_segment(id: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::StatusCode;
+
+    use super::*;
+
+    /// Each way the client classifies a failed call, as the app sees it: a client error passed
+    /// through with its status, 502 for a broken or refusing upstream, 503 for a busy one, 504
+    /// for a silent one.
+    #[test]
+    fn every_wire_error_has_the_gateways_status() {
+        let body = json!({"error": {"message": "no such model", "code": "model_not_found"}});
+        let cases = [
+            (
+                WireError::Rejected {
+                    status: 404,
+                    message: "no such model".into(),
+                    body: Some(body.clone()),
+                    retry_after: None,
+                },
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                WireError::Rejected {
+                    status: 429,
+                    message: "slow down".into(),
+                    body: None,
+                    retry_after: Some("2".into()),
+                },
+                StatusCode::TOO_MANY_REQUESTS,
+            ),
+            (
+                WireError::Status {
+                    status: 500,
+                    message: "boom".into(),
+                },
+                StatusCode::BAD_GATEWAY,
+            ),
+            (
+                WireError::Status {
+                    status: 401,
+                    message: "our key".into(),
+                },
+                StatusCode::BAD_GATEWAY,
+            ),
+            (
+                WireError::Status {
+                    status: 503,
+                    message: "busy".into(),
+                },
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                WireError::Unreachable("connection refused".into()),
+                StatusCode::BAD_GATEWAY,
+            ),
+            (
+                WireError::Timeout("no answer".into()),
+                StatusCode::GATEWAY_TIMEOUT,
+            ),
+            (
+                WireError::Invalid("not json".into()),
+                StatusCode::BAD_GATEWAY,
+            ),
+        ];
+        for (wire, status) in cases {
+            let shown = format!("{wire:?}");
+            let e = ApiError::from(wire);
+            assert_eq!(e.status(), status, "{shown}");
+        }
+        let e = ApiError::from(WireError::Rejected {
+            status: 404,
+            message: "no such model".into(),
+            body: Some(body.clone()),
+            retry_after: None,
+        });
+        assert_eq!(e.body(), body);
+    }
 }

@@ -17,7 +17,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tutela_openai::{Client, ClientOptions, WireError, first_content};
+use tutela_openai::chat::{Message, ResponseFormat, Role};
+use tutela_openai::{ChatCompletionRequest, Client, ClientOptions, WireError};
 use tutela_types::{DetectorId, Finding, Side, Tier};
 
 /// How to reach the model and when to ask it.
@@ -192,6 +193,23 @@ pub fn parse_answer(content: &str) -> Result<Verdict, JudgeError> {
     })
 }
 
+/// The chat request for one classification: the prompt, temperature 0, a JSON answer.
+fn request(model: &str, system: String, user: String) -> ChatCompletionRequest {
+    let mut req = ChatCompletionRequest::new(
+        Some(model.to_owned()),
+        vec![
+            Message::text(Role::System, system),
+            Message::text(Role::User, user),
+        ],
+    );
+    req.response_format = Some(ResponseFormat {
+        kind: "json_object".into(),
+        extra: Default::default(),
+    });
+    req.extra.insert("temperature".into(), 0.0.into());
+    req
+}
+
 struct Cache {
     map: HashMap<u64, Verdict>,
     order: VecDeque<u64>,
@@ -281,18 +299,9 @@ impl Judge {
             return Ok(v);
         }
         let (system, user) = prompt(detector, side, text, context);
-        let body = serde_json::json!({
-            "model": self.config.model,
-            "temperature": 0.0,
-            "response_format": {"type": "json_object"},
-            "messages": [
-                {"role": "system", "content": system},
-                {"role": "user", "content": user},
-            ],
-        });
         let chat = self
             .http
-            .post_json("/chat/completions", &body)
+            .chat(&request(&self.config.model, system, user))
             .await
             .map_err(|e| match e {
                 WireError::Rejected { status, .. } | WireError::Status { status, .. } => {
@@ -301,8 +310,9 @@ impl Judge {
                 WireError::Invalid(m) => JudgeError::Answer(m),
                 other => JudgeError::Request(other.to_string()),
             })?;
-        let content =
-            first_content(&chat).ok_or_else(|| JudgeError::Answer("no choices".into()))?;
+        let content = chat
+            .first_content()
+            .ok_or_else(|| JudgeError::Answer("no choices".into()))?;
         let v = parse_answer(content)?;
         self.remember(k, v);
         Ok(v)
@@ -348,6 +358,23 @@ mod tests {
         assert!(v.positive);
         assert!((v.confidence - 0.7).abs() < 1e-6);
         assert!(parse_answer("yes").is_err());
+    }
+
+    #[test]
+    fn the_request_is_the_prompt_at_temperature_zero_asking_for_json() {
+        let req = request("judge-m", "sys".into(), "text".into());
+        assert_eq!(
+            serde_json::to_value(&req).unwrap(),
+            serde_json::json!({
+                "model": "judge-m",
+                "temperature": 0.0,
+                "response_format": {"type": "json_object"},
+                "messages": [
+                    {"role": "system", "content": "sys"},
+                    {"role": "user", "content": "text"},
+                ],
+            })
+        );
     }
 
     #[test]

@@ -1,13 +1,19 @@
 //! One HTTP client for OpenAI-compatible endpoints: pooled, the API key as a bearer token,
 //! a connect timeout and a whole-answer timeout, extra headers, and every failure classified
-//! as a [`WireError`].
+//! as a [`WireError`]: a client error (4xx) with its status, body and `Retry-After`, a failed
+//! or overloaded endpoint (5xx; 401 and 403 of our own key), a refused connection, a timeout,
+//! an answer that is not OpenAI's.
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use serde_json::Value;
+use futures_util::StreamExt;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
+use crate::chat::{ChatCompletion, ChatCompletionChunk, ChatCompletionRequest};
 use crate::error::WireError;
+use crate::sse::{self, Events};
 
 /// How a [`Client`] connects.
 #[derive(Debug, Clone, Copy)]
@@ -113,8 +119,8 @@ impl Client {
         Err(WireError::from_status(status.as_u16(), &body, retry_after))
     }
 
-    /// `GET path`, a whole JSON answer.
-    pub async fn get_json(&self, path: &str) -> Result<Value, WireError> {
+    /// `GET path`, a whole JSON answer read as a `T`.
+    pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, WireError> {
         let req = self.with_auth(self.http.get(self.url(path)));
         let resp = tokio::time::timeout(self.timeout, req.send())
             .await
@@ -140,15 +146,28 @@ impl Client {
         self.checked(resp).await
     }
 
-    /// `POST path` with a JSON body, a whole JSON answer.
-    pub async fn post_json(&self, path: &str, body: &Value) -> Result<Value, WireError> {
+    /// `POST path` with a JSON body, a whole JSON answer read as a `T`.
+    pub async fn post_json<B, T>(&self, path: &str, body: &B) -> Result<T, WireError>
+    where
+        B: Serialize + ?Sized,
+        T: DeserializeOwned,
+    {
         let bytes = serde_json::to_vec(body).map_err(|e| WireError::Invalid(e.to_string()))?;
         let resp = self.post(path, Bytes::from(bytes)).await?;
         self.json_body(resp).await
     }
 
-    /// Reads a whole JSON body within the timeout.
-    pub async fn json_body(&self, resp: reqwest::Response) -> Result<Value, WireError> {
+    /// `POST /chat/completions` without streaming: the whole answer.
+    pub async fn chat(&self, req: &ChatCompletionRequest) -> Result<ChatCompletion, WireError> {
+        self.post_json("/chat/completions", req).await
+    }
+
+    /// Reads a whole JSON body within the timeout, as a `T` (an answer that is not one is
+    /// [`WireError::Invalid`]).
+    pub async fn json_body<T: DeserializeOwned>(
+        &self,
+        resp: reqwest::Response,
+    ) -> Result<T, WireError> {
         let body = tokio::time::timeout(self.timeout, resp.bytes())
             .await
             .map_err(|_| self.timed_out("the body did not arrive"))?
@@ -156,46 +175,19 @@ impl Client {
         serde_json::from_slice(&body).map_err(|e| WireError::Invalid(e.to_string()))
     }
 
+    /// The chunks of a streamed chat answer (`resp` from [`Client::post`] of a request with
+    /// `stream`), bounded as [`sse::events`] bounds them, each event within the timeout.
+    pub fn chunks(&self, resp: reqwest::Response) -> Events<ChatCompletionChunk> {
+        let bytes = resp
+            .bytes_stream()
+            .map(|r| r.map_err(WireError::from_reqwest));
+        sse::events(bytes, self.timeout)
+    }
+
     fn timed_out(&self, what: &str) -> WireError {
         WireError::Timeout(format!("{what} within {} ms", self.timeout.as_millis()))
     }
 }
 
-/// The text of a chat completion's first choice (`choices[0].message.content`).
-pub fn first_content(completion: &Value) -> Option<&str> {
-    completion
-        .pointer("/choices/0/message/content")
-        .and_then(Value::as_str)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_full_completions_url_is_cut_back_to_its_base() {
-        let c = Client::new(
-            "http://127.0.0.1:1/v1/chat/completions",
-            None,
-            ClientOptions::default(),
-        )
-        .unwrap();
-        assert_eq!(
-            c.url("/chat/completions"),
-            "http://127.0.0.1:1/v1/chat/completions"
-        );
-        let c = Client::new("http://127.0.0.1:1/v1/", None, ClientOptions::default()).unwrap();
-        assert_eq!(c.url("/models"), "http://127.0.0.1:1/v1/models");
-    }
-
-    #[tokio::test]
-    async fn a_refused_connection_is_unreachable_and_retryable() {
-        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/v1", free.local_addr().unwrap());
-        drop(free);
-        let c = Client::new(&url, None, ClientOptions::default()).unwrap();
-        let e = c.get_json("/models").await.unwrap_err();
-        assert!(matches!(e, WireError::Unreachable(_)), "{e:?}");
-        assert!(e.retryable());
-    }
-}
+mod tests;

@@ -1,6 +1,9 @@
 //! How an OpenAI-compatible endpoint fails, classified once.
 
+use serde::Deserialize;
 use serde_json::Value;
+
+use crate::chat::ErrorBody;
 
 /// A failed call to an OpenAI-compatible endpoint.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -52,13 +55,15 @@ impl WireError {
     /// An error status with its body: client errors pass through; 401 and 403 refuse our own
     /// key (the deployment's fault, not the caller's); 408 is a timeout; the rest failed.
     pub fn from_status(status: u16, body: &[u8], retry_after: Option<String>) -> WireError {
+        // The body as it came, to pass through, when it is OpenAI's error object.
         let parsed = serde_json::from_slice::<Value>(body)
             .ok()
             .filter(|v| v.get("error").is_some_and(Value::is_object));
         let message = parsed
             .as_ref()
-            .and_then(|v| v.pointer("/error/message").and_then(Value::as_str))
-            .map(str::to_owned)
+            .and_then(|v| ErrorBody::deserialize(v).ok())
+            .map(|b| b.error.message)
+            .filter(|m| !m.is_empty())
             .unwrap_or_else(|| {
                 let end = (0..=body.len().min(200))
                     .rev()

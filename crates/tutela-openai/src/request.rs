@@ -5,6 +5,8 @@
 
 use serde_json::Value;
 
+use crate::chat::{ChatCompletionRequest, Message, Role, ToolCall};
+
 /// A request OpenAI would refuse with a 400: the parameter (OpenAI's `error.param`, when one
 /// is at fault) and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,7 +31,8 @@ const ROLES: &[&str] = &[
 /// Content part types of a `user` message.
 const USER_PARTS: &[&str] = &["text", "image_url", "input_audio", "file"];
 
-/// What the gateway reads of a chat completion request.
+/// What the gateway reads of a chat completion request, besides the typed body
+/// ([`ChatCompletionRequest`]) it forwards.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatRequest {
     /// `model`, if given.
@@ -70,8 +73,65 @@ pub fn invalid(param: impl Into<String>, message: impl Into<String>) -> RequestE
     }
 }
 
-/// Validates a chat completion body and reads what the gateway needs.
-pub fn parse_chat(body: &Value) -> Result<ChatRequest, RequestError> {
+/// Validates a chat completion body as OpenAI does (a [`RequestError`] names the parameter),
+/// and reads it: the typed body, every field kept, and what the gateway needs of it.
+pub fn parse_chat(body: Value) -> Result<(ChatCompletionRequest, ChatRequest), RequestError> {
+    validate(&body)?;
+    let typed: ChatCompletionRequest = serde_json::from_value(body).map_err(|e| RequestError {
+        param: None,
+        message: format!("the body is not a chat completion request: {e}"),
+    })?;
+    let read = read(&typed)?;
+    Ok((typed, read))
+}
+
+/// What the gateway needs of a valid request.
+pub fn read(req: &ChatCompletionRequest) -> Result<ChatRequest, RequestError> {
+    let stream = req.stream.unwrap_or(false);
+    let n = match req.n {
+        None => 1,
+        Some(n @ 1..=8) => n,
+        Some(0) => return Err(invalid("n", "'n' must be an integer of at least 1.")),
+        Some(n) => {
+            return Err(invalid(
+                "n",
+                format!("n = {n} is more than tutela checks per request (8)."),
+            ));
+        }
+    };
+    if n > 1 && stream {
+        return Err(invalid(
+            "n",
+            format!(
+                "tutela checks every reply before a person sees it and streams one choice per request; n = {n} is supported without `stream`. Send n = 1 to stream, or ask without streaming."
+            ),
+        ));
+    }
+    let user = [&req.safety_identifier, &req.user]
+        .into_iter()
+        .filter_map(|u| u.as_deref().map(str::trim))
+        .find(|u| !u.is_empty())
+        .map(str::to_owned);
+    Ok(ChatRequest {
+        n,
+        tools: req.offers_tools(),
+        model: req.model.clone(),
+        stream,
+        include_usage: req.include_usage(),
+        user,
+        user_text: user_side_text(&req.messages),
+        structured: req.structured(),
+        prompt_tokens: req
+            .messages
+            .iter()
+            .map(|m| estimate_tokens(&m.content_text()) + 4)
+            .sum(),
+    })
+}
+
+/// Checks the JSON of a request the way OpenAI does, naming the parameter at fault, so the
+/// typed read that follows cannot fail on a parameter tutela reads.
+fn validate(body: &Value) -> Result<(), RequestError> {
     let Some(obj) = body.as_object() else {
         return Err(RequestError {
             param: None,
@@ -97,80 +157,38 @@ pub fn parse_chat(body: &Value) -> Result<ChatRequest, RequestError> {
     for (i, m) in messages.iter().enumerate() {
         validate_message(i, m)?;
     }
-    let model = match obj.get("model") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => return Err(invalid("model", "'model' must be a string.")),
+    let kind = |key: &str, ok: fn(&Value) -> bool, what: &str| match obj.get(key) {
+        None | Some(Value::Null) => Ok(()),
+        Some(v) if ok(v) => Ok(()),
+        Some(_) => Err(invalid(key, format!("'{key}' must be {what}."))),
     };
-    let stream = match obj.get("stream") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(invalid("stream", "'stream' must be a boolean.")),
-    };
-    let n = match obj.get("n") {
-        None | Some(Value::Null) => 1,
-        Some(v) => match v.as_u64() {
-            Some(n @ 1..=8) => n,
-            Some(n) if n > 8 => {
-                return Err(invalid(
-                    "n",
-                    format!("n = {n} is more than tutela checks per request (8)."),
-                ));
-            }
-            _ => return Err(invalid("n", "'n' must be an integer of at least 1.")),
-        },
-    };
-    if n > 1 && stream {
+    kind("model", Value::is_string, "a string")?;
+    kind("stream", Value::is_boolean, "a boolean")?;
+    kind("n", Value::is_u64, "an integer of at least 1")?;
+    kind("safety_identifier", Value::is_string, "a string")?;
+    kind("user", Value::is_string, "a string")?;
+    kind("tools", Value::is_array, "an array")?;
+    kind("functions", Value::is_array, "an array")?;
+    kind("stream_options", Value::is_object, "an object")?;
+    kind("response_format", Value::is_object, "an object")?;
+    if let Some(o) = obj.get("stream_options").and_then(Value::as_object)
+        && o.get("include_usage")
+            .is_some_and(|v| !v.is_boolean() && !v.is_null())
+    {
         return Err(invalid(
-            "n",
-            format!(
-                "tutela checks every reply before a person sees it and streams one choice per request; n = {n} is supported without `stream`. Send n = 1 to stream, or ask without streaming."
-            ),
+            "stream_options.include_usage",
+            "'stream_options.include_usage' must be a boolean.",
         ));
     }
-    let include_usage = obj
-        .get("stream_options")
-        .and_then(|o| o.get("include_usage"))
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let mut user = None;
-    for key in ["safety_identifier", "user"] {
-        match obj.get(key) {
-            None | Some(Value::Null) => {}
-            Some(Value::String(s)) => {
-                let s = s.trim();
-                if user.is_none() && !s.is_empty() {
-                    user = Some(s.to_owned());
-                }
-            }
-            Some(_) => return Err(invalid(key, format!("'{key}' must be a string."))),
-        }
+    if let Some(o) = obj.get("response_format").and_then(Value::as_object)
+        && !o.get("type").is_some_and(Value::is_string)
+    {
+        return Err(invalid(
+            "response_format.type",
+            "Missing required parameter: 'response_format.type'.",
+        ));
     }
-    let structured = matches!(
-        obj.get("response_format")
-            .and_then(|f| f.get("type"))
-            .and_then(Value::as_str),
-        Some("json_object" | "json_schema")
-    );
-    let tools = ["tools", "functions"].iter().any(|k| {
-        obj.get(*k)
-            .and_then(Value::as_array)
-            .is_some_and(|a| !a.is_empty())
-    });
-    Ok(ChatRequest {
-        n,
-        tools,
-        model,
-        stream,
-        include_usage,
-        user,
-        user_text: user_side_text(messages),
-        structured,
-        prompt_tokens: messages
-            .iter()
-            .map(|m| estimate_tokens(&content_text(m)) + 4)
-            .sum(),
-    })
+    Ok(())
 }
 
 fn validate_message(i: usize, m: &Value) -> Result<(), RequestError> {
@@ -253,7 +271,10 @@ fn validate_part(role: &str, at: &str, p: &Value) -> Result<(), RequestError> {
             ),
         ));
     }
-    if kind == "text" && !p.get("text").is_some_and(Value::is_string) {
+    let text = p.get("text");
+    if (kind == "text" && !text.is_some_and(Value::is_string))
+        || text.is_some_and(|t| !t.is_string() && !t.is_null())
+    {
         return Err(invalid(
             format!("{at}.text"),
             format!("Missing required parameter: '{at}.text' (a string)."),
@@ -262,54 +283,38 @@ fn validate_part(role: &str, at: &str, p: &Value) -> Result<(), RequestError> {
     Ok(())
 }
 
-/// The text of a message's content: a string, or its text parts joined.
-pub fn content_text(m: &Value) -> String {
-    match m.get("content") {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect(),
-        _ => String::new(),
-    }
-}
-
 /// The person's new input in a request, which the user side checks: every `user` message after
 /// the last `assistant` message (joined by a newline); if there is none, the `system` and
 /// `developer` messages there (an app that sends the person's words as a system message);
 /// if there is none either (a tool result going back to the model), the last `user` message of
 /// the history. Earlier turns were checked when they were new, so a crisis in the history does
 /// not open a case on every later turn.
-pub fn user_side_text(messages: &[Value]) -> String {
+pub fn user_side_text(messages: &[Message]) -> String {
     let start = messages
         .iter()
-        .rposition(|m| m.get("role").and_then(Value::as_str) == Some("assistant"))
+        .rposition(|m| m.role == Role::Assistant)
         .map_or(0, |i| i + 1);
     let tail = &messages[start..];
-    let of = |roles: &[&str]| -> Vec<String> {
+    let of = |roles: &[Role]| -> Vec<String> {
         tail.iter()
-            .filter(|m| {
-                m.get("role")
-                    .and_then(Value::as_str)
-                    .is_some_and(|r| roles.contains(&r))
-            })
-            .map(content_text)
+            .filter(|m| roles.contains(&m.role))
+            .map(Message::content_text)
             .filter(|t| !t.is_empty())
             .collect()
     };
-    let users = of(&["user"]);
+    let users = of(&[Role::User]);
     if !users.is_empty() {
         return users.join("\n");
     }
-    let system = of(&["system", "developer"]);
+    let system = of(&[Role::System, Role::Developer]);
     if !system.is_empty() {
         return system.join("\n");
     }
     messages
         .iter()
         .rev()
-        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
-        .map(content_text)
+        .find(|m| m.role == Role::User)
+        .map(Message::content_text)
         .unwrap_or_default()
 }
 
@@ -364,20 +369,11 @@ impl ShownArguments {
         out.join("\n")
     }
 
-    /// The shown text of every tool call of a message (`tool_calls` array).
-    pub fn of_calls(&self, calls: &[Value]) -> String {
+    /// The shown text of every tool call of a message.
+    pub fn of_calls(&self, calls: &[ToolCall]) -> String {
         calls
             .iter()
-            .map(|c| {
-                self.text(
-                    c.pointer("/function/name")
-                        .and_then(Value::as_str)
-                        .unwrap_or(""),
-                    c.pointer("/function/arguments")
-                        .and_then(Value::as_str)
-                        .unwrap_or(""),
-                )
-            })
+            .map(|c| self.text(&c.function.name, &c.function.arguments))
             .filter(|t| !t.is_empty())
             .collect::<Vec<_>>()
             .join("\n")
@@ -390,8 +386,12 @@ mod tests {
 
     use super::*;
 
+    fn messages(v: Value) -> Vec<Message> {
+        serde_json::from_value(v).unwrap()
+    }
+
     fn param(body: Value) -> String {
-        match parse_chat(&body) {
+        match parse_chat(body) {
             Err(RequestError {
                 param: Some(param), ..
             }) => param,
@@ -444,8 +444,9 @@ mod tests {
             "n"
         );
         assert_eq!(
-            parse_chat(&json!({"messages": [{"role": "user", "content": "hi"}], "n": 2}))
+            parse_chat(json!({"messages": [{"role": "user", "content": "hi"}], "n": 2}))
                 .unwrap()
+                .1
                 .n,
             2
         );
@@ -460,16 +461,18 @@ mod tests {
             {"role": "assistant", "content": null, "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
             {"role": "tool", "tool_call_id": "c", "content": "42"},
         ]});
-        assert!(parse_chat(&ok).is_ok());
+        assert!(parse_chat(ok).is_ok());
     }
 
     #[test]
     fn the_user_is_the_safety_identifier_then_user() {
-        let r = parse_chat(&json!({"messages": [{"role": "user", "content": "hi"}], "safety_identifier": "s-1", "user": "u-1"})).unwrap();
+        let r = parse_chat(json!({"messages": [{"role": "user", "content": "hi"}], "safety_identifier": "s-1", "user": "u-1"})).unwrap().1;
         assert_eq!(r.user.as_deref(), Some("s-1"));
-        let r = parse_chat(&json!({"messages": [{"role": "user", "content": "hi"}], "safety_identifier": " ", "user": "u-1"})).unwrap();
+        let r = parse_chat(json!({"messages": [{"role": "user", "content": "hi"}], "safety_identifier": " ", "user": "u-1"})).unwrap().1;
         assert_eq!(r.user.as_deref(), Some("u-1"));
-        let r = parse_chat(&json!({"messages": [{"role": "user", "content": "hi"}]})).unwrap();
+        let r = parse_chat(json!({"messages": [{"role": "user", "content": "hi"}]}))
+            .unwrap()
+            .1;
         assert_eq!(r.user, None);
     }
 
@@ -483,7 +486,7 @@ mod tests {
             {"role": "system", "content": "abcdefgh"},
             {"role": "user", "content": [{"type": "text", "text": "你好"}]},
         ]});
-        assert_eq!(parse_chat(&body).unwrap().prompt_tokens, (2 + 4) + (2 + 4));
+        assert_eq!(parse_chat(body).unwrap().1.prompt_tokens, (2 + 4) + (2 + 4));
     }
 
     #[test]
@@ -496,7 +499,11 @@ mod tests {
             ),
             (json!({"type": "text"}), false),
         ] {
-            let r = parse_chat(&json!({"messages": [{"role": "user", "content": "hi"}], "response_format": format})).unwrap();
+            let r = parse_chat(
+                json!({"messages": [{"role": "user", "content": "hi"}], "response_format": format}),
+            )
+            .unwrap()
+            .1;
             assert_eq!(r.structured, structured);
         }
     }
@@ -524,19 +531,16 @@ mod tests {
             {"role": "user", "content": "thanks"},
             {"role": "user", "content": [{"type": "text", "text": "really"}]},
         ]);
-        assert_eq!(user_side_text(m.as_array().unwrap()), "thanks\nreally");
+        assert_eq!(user_side_text(&messages(m)), "thanks\nreally");
         // A system-only request: the system text is the input.
         let m = json!([{"role": "system", "content": "I don't want to live anymore"}]);
-        assert_eq!(
-            user_side_text(m.as_array().unwrap()),
-            "I don't want to live anymore"
-        );
+        assert_eq!(user_side_text(&messages(m)), "I don't want to live anymore");
         // A tool result going back: the last user message stays the context.
         let m = json!([
             {"role": "user", "content": "weather?"},
             {"role": "assistant", "content": null, "tool_calls": []},
             {"role": "tool", "tool_call_id": "c", "content": "sunny"},
         ]);
-        assert_eq!(user_side_text(m.as_array().unwrap()), "weather?");
+        assert_eq!(user_side_text(&messages(m)), "weather?");
     }
 }

@@ -3,9 +3,16 @@
 //! tools, `text.format` as `response_format`, `max_output_tokens`, `reasoning.effort`. What
 //! cannot be carried by a stateless chat turn (`previous_response_id`, `conversation`,
 //! background responses, built-in tools, unknown fields) is a [`RequestError`] naming it.
+//! What the API answers is typed in [`output`].
 
 use serde_json::{Map, Value, json};
 
+pub mod output;
+
+use crate::chat::{
+    ChatCompletionRequest, Content, ContentPart, Extra, FunctionCall, Message, ResponseFormat,
+    Role, StreamOptions, ToolCall,
+};
 use crate::request::{RequestError, invalid};
 
 /// Request fields translated one to one, or read here.
@@ -27,7 +34,7 @@ const PASSED: &[&str] = &[
 const IGNORED: &[&str] = &["store", "include", "truncation", "stream_options"];
 
 /// The chat completion request for a Responses request, and whether it streams.
-pub fn to_chat(req: &Value) -> Result<(Value, bool), RequestError> {
+pub fn to_chat(req: &Value) -> Result<(ChatCompletionRequest, bool), RequestError> {
     let Some(obj) = req.as_object() else {
         return Err(RequestError {
             param: None,
@@ -50,16 +57,16 @@ pub fn to_chat(req: &Value) -> Result<(Value, bool), RequestError> {
             "background responses are not supported: every reply is checked while the person waits for it.",
         ));
     }
-    let mut chat = Map::new();
+    let mut chat = ChatCompletionRequest::default();
     let mut messages = Vec::new();
     if let Some(i) = obj.get("instructions").filter(|v| !v.is_null()) {
         let Some(text) = i.as_str() else {
             return Err(invalid("instructions", "'instructions' must be a string."));
         };
-        messages.push(json!({"role": "system", "content": text}));
+        messages.push(Message::text(Role::System, text));
     }
     match obj.get("input") {
-        Some(Value::String(s)) => messages.push(json!({"role": "user", "content": s})),
+        Some(Value::String(s)) => messages.push(Message::text(Role::User, s.as_str())),
         Some(Value::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
                 input_item(i, item, &mut messages)?;
@@ -75,15 +82,18 @@ pub fn to_chat(req: &Value) -> Result<(Value, bool), RequestError> {
             ));
         }
     }
-    chat.insert("messages".into(), Value::Array(messages));
+    chat.messages = messages;
     let stream = match obj.get("stream") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err(invalid("stream", "'stream' must be a boolean.")),
     };
     if stream {
-        chat.insert("stream".into(), json!(true));
-        chat.insert("stream_options".into(), json!({"include_usage": true}));
+        chat.stream = Some(true);
+        chat.stream_options = Some(StreamOptions {
+            include_usage: Some(true),
+            extra: Extra::new(),
+        });
     }
     for (key, value) in obj {
         let key = key.as_str();
@@ -95,20 +105,22 @@ pub fn to_chat(req: &Value) -> Result<(Value, bool), RequestError> {
             | "conversation"
             | "background" => {}
             _ if IGNORED.contains(&key) => {}
+            "model" => chat.model = string(key, value)?,
+            "safety_identifier" => chat.safety_identifier = string(key, value)?,
+            "user" => chat.user = string(key, value)?,
             _ if PASSED.contains(&key) => {
-                chat.insert(key.into(), value.clone());
+                chat.extra.insert(key.into(), value.clone());
             }
             "max_output_tokens" => {
-                chat.insert("max_completion_tokens".into(), value.clone());
+                chat.extra
+                    .insert("max_completion_tokens".into(), value.clone());
             }
             "reasoning" => {
                 if let Some(e) = value.get("effort").filter(|e| !e.is_null()) {
-                    chat.insert("reasoning_effort".into(), e.clone());
+                    chat.extra.insert("reasoning_effort".into(), e.clone());
                 }
             }
-            "tools" => {
-                chat.insert("tools".into(), tools(value)?);
-            }
+            "tools" => chat.tools = Some(tools(value)?),
             "tool_choice" => {
                 let choice = match value {
                     Value::Object(o)
@@ -124,24 +136,29 @@ pub fn to_chat(req: &Value) -> Result<(Value, bool), RequestError> {
                         ));
                     }
                 };
-                chat.insert("tool_choice".into(), choice);
+                chat.extra.insert("tool_choice".into(), choice);
             }
             "text" => {
                 if let Some(format) = value.get("format") {
                     match format.get("type").and_then(Value::as_str) {
                         None | Some("text") => {}
                         Some("json_object") => {
-                            chat.insert("response_format".into(), json!({"type": "json_object"}));
+                            chat.response_format = Some(ResponseFormat {
+                                kind: "json_object".into(),
+                                extra: Extra::new(),
+                            });
                         }
                         Some("json_schema") => {
                             let mut schema = format.clone();
                             if let Value::Object(o) = &mut schema {
                                 o.remove("type");
                             }
-                            chat.insert(
-                                "response_format".into(),
-                                json!({"type": "json_schema", "json_schema": schema}),
-                            );
+                            let mut extra = Extra::new();
+                            extra.insert("json_schema".into(), schema);
+                            chat.response_format = Some(ResponseFormat {
+                                kind: "json_schema".into(),
+                                extra,
+                            });
                         }
                         Some(other) => {
                             return Err(invalid(
@@ -160,11 +177,20 @@ pub fn to_chat(req: &Value) -> Result<(Value, bool), RequestError> {
             }
         }
     }
-    Ok((Value::Object(chat), stream))
+    Ok((chat, stream))
+}
+
+/// A string parameter (`null` is absent).
+fn string(key: &str, value: &Value) -> Result<Option<String>, RequestError> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s.clone())),
+        _ => Err(invalid(key, format!("'{key}' must be a string."))),
+    }
 }
 
 /// One item of `input`, appended to the chat messages.
-fn input_item(i: usize, item: &Value, messages: &mut Vec<Value>) -> Result<(), RequestError> {
+fn input_item(i: usize, item: &Value, messages: &mut Vec<Message>) -> Result<(), RequestError> {
     let at = format!("input[{i}]");
     let kind = item.get("type").and_then(Value::as_str);
     match kind {
@@ -175,22 +201,28 @@ fn input_item(i: usize, item: &Value, messages: &mut Vec<Value>) -> Result<(), R
                     format!("Missing required parameter: '{at}.role'."),
                 )
             })?;
-            if !matches!(role, "user" | "assistant" | "system" | "developer") {
-                return Err(invalid(
-                    format!("{at}.role"),
-                    format!(
-                        "Invalid value: '{role}'. Supported values are: 'user', 'assistant', 'system', and 'developer'."
-                    ),
-                ));
-            }
+            let role = match role {
+                "user" => Role::User,
+                "assistant" => Role::Assistant,
+                "system" => Role::System,
+                "developer" => Role::Developer,
+                _ => {
+                    return Err(invalid(
+                        format!("{at}.role"),
+                        format!(
+                            "Invalid value: '{role}'. Supported values are: 'user', 'assistant', 'system', and 'developer'."
+                        ),
+                    ));
+                }
+            };
             let content = match item.get("content") {
-                Some(Value::String(s)) => Value::String(s.clone()),
+                Some(Value::String(s)) => Content::Text(s.clone()),
                 Some(Value::Array(parts)) => {
                     let mut out = Vec::with_capacity(parts.len());
                     for (j, p) in parts.iter().enumerate() {
                         out.push(content_part(&format!("{at}.content[{j}]"), p)?);
                     }
-                    Value::Array(out)
+                    Content::Parts(out)
                 }
                 _ => {
                     return Err(invalid(
@@ -199,26 +231,39 @@ fn input_item(i: usize, item: &Value, messages: &mut Vec<Value>) -> Result<(), R
                     ));
                 }
             };
-            messages.push(json!({"role": role, "content": content}));
+            messages.push(Message {
+                role,
+                content: Some(content),
+                extra: Extra::new(),
+            });
         }
         Some("function_call") => {
-            let call = json!({
-                "id": item.get("call_id").cloned().unwrap_or(Value::Null),
-                "type": "function",
-                "function": {
-                    "name": item.get("name").cloned().unwrap_or(Value::Null),
-                    "arguments": item.get("arguments").cloned().unwrap_or(json!("")),
+            let text = |key: &str| item.get(key).and_then(Value::as_str).map(str::to_owned);
+            let call = ToolCall {
+                id: text("call_id"),
+                kind: Some("function".into()),
+                function: FunctionCall {
+                    name: text("name").unwrap_or_default(),
+                    arguments: text("arguments").unwrap_or_default(),
+                    extra: Extra::new(),
                 },
-            });
+                extra: Extra::new(),
+            };
+            let call = serde_json::to_value(call).map_err(|e| invalid(&at, e.to_string()))?;
             // Consecutive calls belong to one assistant message.
             if let Some(last) = messages.last_mut()
-                && last["role"] == "assistant"
-                && last["tool_calls"].is_array()
-                && let Some(calls) = last["tool_calls"].as_array_mut()
+                && last.role == Role::Assistant
+                && let Some(Value::Array(calls)) = last.extra.get_mut("tool_calls")
             {
                 calls.push(call);
             } else {
-                messages.push(json!({"role": "assistant", "content": null, "tool_calls": [call]}));
+                let mut extra = Extra::new();
+                extra.insert("tool_calls".into(), Value::Array(vec![call]));
+                messages.push(Message {
+                    role: Role::Assistant,
+                    content: Some(Content::Null),
+                    extra,
+                });
             }
         }
         Some("function_call_output") => {
@@ -227,11 +272,12 @@ fn input_item(i: usize, item: &Value, messages: &mut Vec<Value>) -> Result<(), R
                 Some(v) => v.to_string(),
                 None => String::new(),
             };
-            messages.push(json!({
-                "role": "tool",
-                "tool_call_id": item.get("call_id").cloned().unwrap_or(Value::Null),
-                "content": output,
-            }));
+            let mut m = Message::text(Role::Tool, output);
+            m.extra.insert(
+                "tool_call_id".into(),
+                item.get("call_id").cloned().unwrap_or(Value::Null),
+            );
+            messages.push(m);
         }
         Some(other) => {
             return Err(invalid(
@@ -245,7 +291,16 @@ fn input_item(i: usize, item: &Value, messages: &mut Vec<Value>) -> Result<(), R
     Ok(())
 }
 
-fn content_part(at: &str, p: &Value) -> Result<Value, RequestError> {
+fn content_part(at: &str, p: &Value) -> Result<ContentPart, RequestError> {
+    let part = |kind: &str, key: &str, v: Value| {
+        let mut extra = Extra::new();
+        extra.insert(key.into(), v);
+        ContentPart {
+            kind: kind.into(),
+            text: None,
+            extra,
+        }
+    };
     match p.get("type").and_then(Value::as_str) {
         Some("input_text" | "output_text" | "text") => {
             let Some(text) = p.get("text").and_then(Value::as_str) else {
@@ -254,20 +309,25 @@ fn content_part(at: &str, p: &Value) -> Result<Value, RequestError> {
                     format!("Missing required parameter: '{at}.text'."),
                 ));
             };
-            Ok(json!({"type": "text", "text": text}))
+            Ok(ContentPart::text(text))
         }
-        Some("refusal") => {
-            Ok(json!({"type": "text", "text": p.get("refusal").cloned().unwrap_or(json!(""))}))
-        }
-        Some("input_image") => Ok(json!({
-            "type": "image_url",
-            "image_url": {"url": p.get("image_url").cloned().unwrap_or(Value::Null), "detail": p.get("detail").cloned().unwrap_or(json!("auto"))},
-        })),
-        Some("input_file") => Ok(json!({"type": "file", "file": {
-            "file_id": p.get("file_id").cloned().unwrap_or(Value::Null),
-            "file_data": p.get("file_data").cloned().unwrap_or(Value::Null),
-            "filename": p.get("filename").cloned().unwrap_or(Value::Null),
-        }})),
+        Some("refusal") => Ok(ContentPart::text(
+            p.get("refusal").and_then(Value::as_str).unwrap_or(""),
+        )),
+        Some("input_image") => Ok(part(
+            "image_url",
+            "image_url",
+            json!({"url": p.get("image_url").cloned().unwrap_or(Value::Null), "detail": p.get("detail").cloned().unwrap_or(json!("auto"))}),
+        )),
+        Some("input_file") => Ok(part(
+            "file",
+            "file",
+            json!({
+                "file_id": p.get("file_id").cloned().unwrap_or(Value::Null),
+                "file_data": p.get("file_data").cloned().unwrap_or(Value::Null),
+                "filename": p.get("filename").cloned().unwrap_or(Value::Null),
+            }),
+        )),
         other => Err(invalid(
             format!("{at}.type"),
             format!(
@@ -278,7 +338,7 @@ fn content_part(at: &str, p: &Value) -> Result<Value, RequestError> {
 }
 
 /// Function tools, flat in the Responses API, nested in chat completions.
-fn tools(v: &Value) -> Result<Value, RequestError> {
+fn tools(v: &Value) -> Result<Vec<Value>, RequestError> {
     let Some(list) = v.as_array() else {
         return Err(invalid("tools", "'tools' must be an array."));
     };
@@ -304,7 +364,7 @@ fn tools(v: &Value) -> Result<Value, RequestError> {
             }
         }
     }
-    Ok(Value::Array(out))
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -341,6 +401,7 @@ mod tests {
             "stream": true,
         }))
         .unwrap();
+        let chat = serde_json::to_value(&chat).unwrap();
         assert!(stream);
         assert_eq!(
             chat["messages"][0],
@@ -368,7 +429,7 @@ mod tests {
         assert_eq!(chat["stream_options"]["include_usage"], true);
         assert!(chat.get("store").is_none());
         // The chat request the turn reads is valid.
-        assert!(crate::request::parse_chat(&chat).is_ok());
+        assert!(crate::request::parse_chat(chat).is_ok());
     }
 
     #[test]

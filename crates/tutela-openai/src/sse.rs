@@ -8,23 +8,25 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::WireError;
 
-/// One event of a stream.
+/// One event of a stream, its data read as a `T` (a [`crate::ChatCompletionChunk`], or any
+/// JSON value).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Event {
-    /// A JSON object (`chat.completion.chunk`, a Responses event, an error).
-    Chunk(Value),
-    /// An event that is not JSON; skipped and counted by the caller.
+pub enum Event<T = Value> {
+    /// An event whose data is a `T` (`chat.completion.chunk`, a Responses event, an error).
+    Chunk(T),
+    /// An event that is not JSON, or not a `T`; skipped and counted by the caller.
     Malformed,
     /// `[DONE]`.
     Done,
 }
 
 /// A stream of events; an `Err` ends it (disconnect, timeout, an event too large).
-pub type Events = Pin<Box<dyn Stream<Item = Result<Event, WireError>> + Send>>;
+pub type Events<T = Value> = Pin<Box<dyn Stream<Item = Result<Event<T>, WireError>> + Send>>;
 
 /// The largest upstream SSE event tutela reads (a chunk is a few hundred bytes; a tool call's
 /// arguments or logprobs may make one larger). A longer event ends the stream with a 502-kind
@@ -35,8 +37,9 @@ pub const MAX_EVENT_BYTES: usize = 1 << 20;
 /// and at most `idle` from an event's first byte to its end (a trickle of bytes without a
 /// separator does not keep it alive); an event longer than [`MAX_EVENT_BYTES`] ends the
 /// stream. The separator search resumes where it stopped, so a long event costs linear time.
-pub fn events<S>(bytes: S, idle: Duration) -> Events
+pub fn events<T, S>(bytes: S, idle: Duration) -> Events<T>
 where
+    T: DeserializeOwned + Send + 'static,
     S: Stream<Item = Result<Bytes, WireError>> + Send + 'static,
 {
     struct St<S> {
@@ -128,7 +131,10 @@ where
 
 /// Takes one complete event off the buffer: `None` if none is complete yet; `Some(None)` for an
 /// event without data. `searched` is how far the buffer was already searched.
-fn next_event(buf: &mut BytesMut, searched: &mut usize) -> Option<Option<Event>> {
+fn next_event<T: DeserializeOwned>(
+    buf: &mut BytesMut,
+    searched: &mut usize,
+) -> Option<Option<Event<T>>> {
     let Some((end, sep)) = find_separator(buf, searched.saturating_sub(2)) else {
         *searched = buf.len();
         return None;
@@ -153,7 +159,7 @@ fn next_event(buf: &mut BytesMut, searched: &mut usize) -> Option<Option<Event>>
     if data == b"[DONE]" {
         return Some(Some(Event::Done));
     }
-    Some(Some(match serde_json::from_slice::<Value>(&data) {
+    Some(Some(match serde_json::from_slice::<T>(&data) {
         Ok(v) => Event::Chunk(v),
         Err(_) => Event::Malformed,
     }))
@@ -189,7 +195,8 @@ mod tests {
                 Ok(Bytes::copy_from_slice(a.as_bytes())),
                 Ok(Bytes::copy_from_slice(b.as_bytes())),
             ];
-            let mut s = events(futures_util::stream::iter(parts), Duration::from_secs(5));
+            let mut s =
+                events::<Value, _>(futures_util::stream::iter(parts), Duration::from_secs(5));
             let mut kinds = Vec::new();
             while let Some(ev) = s.next().await {
                 kinds.push(match ev.unwrap() {
@@ -215,7 +222,7 @@ mod tests {
             .chain(std::iter::repeat_n(piece, 32))
             .map(Ok)
             .collect::<Vec<Result<Bytes, WireError>>>();
-        let mut s = events(futures_util::stream::iter(parts), Duration::from_secs(5));
+        let mut s = events::<Value, _>(futures_util::stream::iter(parts), Duration::from_secs(5));
         let first = s.next().await;
         assert!(
             matches!(&first, Some(Err(WireError::Invalid(m))) if m.contains("longer")),
@@ -232,7 +239,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(100)).await;
             Some((Ok(Bytes::from_static(b"x")), n + 1))
         });
-        let mut s = events(trickle, Duration::from_secs(1));
+        let mut s = events::<Value, _>(trickle, Duration::from_secs(1));
         let t = tokio::time::Instant::now();
         let first = s.next().await;
         assert!(

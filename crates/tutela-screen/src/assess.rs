@@ -205,24 +205,9 @@ impl Model for OpenAiModel {
         question: &'a str,
     ) -> Pin<Box<dyn Future<Output = Result<String, CallError>> + Send + 'a>> {
         Box::pin(async move {
-            let mut body = serde_json::json!({
-                "model": self.model,
-                "messages": [{"role": "user", "content": question}],
-                "temperature": 0,
-                "stream": false,
-                // One user per question, so a gateway in front of the model keeps no state
-                // (session clocks, crisis takeover) from one question to the next.
-                "user": format!("tutela-assess-{:016x}", sample::hash_str(0, question)),
-            });
-            if self.model.is_empty() {
-                // No model named: the upstream's default (a tutela gateway's configured one).
-                if let Some(o) = body.as_object_mut() {
-                    o.remove("model");
-                }
-            }
             let answer = self
                 .client
-                .post_json("/chat/completions", &body)
+                .chat(&question_request(&self.model, question))
                 .await
                 .map_err(|e| {
                     if e.retryable() {
@@ -231,11 +216,31 @@ impl Model for OpenAiModel {
                         CallError::Fatal(e.to_string())
                     }
                 })?;
-            tutela_openai::first_content(&answer)
+            answer
+                .first_content()
                 .map(str::to_owned)
                 .ok_or_else(|| CallError::Fatal("answer without choices[0].message.content".into()))
         })
     }
+}
+
+/// The chat request for one question: a single user message, temperature 0, no stream, and
+/// a user of its own. An empty `model` asks for the upstream's default (a tutela gateway's
+/// configured one).
+fn question_request(model: &str, question: &str) -> tutela_openai::ChatCompletionRequest {
+    use tutela_openai::chat::{Message, Role};
+    let model = (!model.is_empty()).then(|| model.to_owned());
+    let mut req =
+        tutela_openai::ChatCompletionRequest::new(model, vec![Message::text(Role::User, question)]);
+    req.extra.insert("temperature".into(), 0.into());
+    req.stream = Some(false);
+    // One user per question, so a gateway in front of the model keeps no state (session
+    // clocks, crisis takeover) from one question to the next.
+    req.user = Some(format!(
+        "tutela-assess-{:016x}",
+        sample::hash_str(0, question)
+    ));
+    req
 }
 
 // ------------------------------------------------------------------------------ running

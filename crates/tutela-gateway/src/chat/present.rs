@@ -12,6 +12,8 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
+use tutela_openai::chat::{AssistantMessage, Choice, Delta, Extra, Usage};
+use tutela_openai::{ChatCompletion, ChatCompletionChunk};
 use tutela_store::{AuditEntry, AuditKind, AuditPayload};
 use tutela_types::{Action, Decision, NoticeContent, ReplyTemplate, Side, Timestamp};
 
@@ -354,30 +356,28 @@ pub(crate) fn notice_header(ctx: &TurnCtx) -> Option<HeaderValue> {
 }
 
 /// One `chat.completion.chunk` in this turn's envelope.
-pub(crate) fn chunk(ctx: &TurnCtx, delta: Value, finish: Option<&str>) -> Value {
-    json!({
-        "id": ctx.completion_id,
-        "object": "chat.completion.chunk",
-        "created": ctx.now.unix(),
-        "model": ctx.model,
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-    })
+pub(crate) fn chunk(ctx: &TurnCtx, delta: Delta, finish: Option<&str>) -> ChatCompletionChunk {
+    ChatCompletionChunk::new(
+        &ctx.completion_id,
+        ctx.now.unix(),
+        &ctx.model,
+        delta,
+        finish,
+    )
 }
 
 /// The usage chunk (`stream_options.include_usage`).
-pub(crate) fn usage_chunk(ctx: &TurnCtx, prompt: u64, completion: u64) -> Value {
-    json!({
-        "id": ctx.completion_id,
-        "object": "chat.completion.chunk",
-        "created": ctx.now.unix(),
-        "model": ctx.model,
-        "choices": [],
-        "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
-    })
+pub(crate) fn usage_chunk(ctx: &TurnCtx, usage: Usage) -> ChatCompletionChunk {
+    ChatCompletionChunk::usage(&ctx.completion_id, ctx.now.unix(), &ctx.model, usage)
+}
+
+/// The `tutela` object of a stream's first chunk: the notices and the label.
+pub(crate) fn opening_tutela(ctx: &TurnCtx, tutela: &Value) -> Value {
+    json!({"notices": ctx.notices, "aigc": tutela.get("aigc"), "label": tutela.get("label")})
 }
 
 /// One SSE event.
-pub(crate) fn sse(v: &Value) -> Bytes {
+pub(crate) fn sse(v: &impl serde::Serialize) -> Bytes {
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(b"data: ");
     if serde_json::to_writer(&mut out, v).is_err() {
@@ -398,9 +398,9 @@ pub(crate) async fn reply(
     extra: Option<Value>,
 ) -> Response {
     let (field, content) = if ctx.structured {
-        ("refusal", text)
+        (Field::Refusal, text)
     } else {
-        ("content", decorate(ctx, &text, author))
+        (Field::Content, decorate(ctx, &text, author))
     };
     settle_notice(ctx, !ctx.structured, "structured_output").await;
     let extra: Vec<Value> = extra.into_iter().collect();
@@ -408,40 +408,64 @@ pub(crate) async fn reply(
     let mut resp = if stream {
         own_stream(ctx, field, content, tutela)
     } else {
-        let mut message = json!({"role": "assistant", "content": Value::Null});
-        message[field] = Value::String(content);
-        let choices: Vec<Value> = (0..ctx.n.max(1))
-            .map(|i| json!({"index": i, "message": message, "finish_reason": "stop"}))
+        let mut message = AssistantMessage::default();
+        match field {
+            Field::Refusal => message.refusal = Some(content),
+            Field::Content => message.content = Some(content),
+        }
+        let choices = (0..ctx.n.max(1))
+            .map(|index| Choice {
+                index,
+                message: message.clone(),
+                finish_reason: Some("stop".into()),
+                extra: Extra::new(),
+            })
             .collect();
-        let v = json!({
-            "id": ctx.completion_id,
-            "object": "chat.completion",
-            "created": ctx.now.unix(),
-            "model": ctx.model,
-            "choices": choices,
-            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-            "tutela": tutela,
-        });
+        let mut extra = Extra::new();
+        extra.insert("tutela".into(), tutela);
+        let v = ChatCompletion {
+            id: Some(ctx.completion_id.clone()),
+            object: Some("chat.completion".into()),
+            created: Some(ctx.now.unix()),
+            model: Some(ctx.model.clone()),
+            choices,
+            usage: Some(Usage::new(0, 0)),
+            extra,
+        };
         axum::Json(v).into_response()
     };
     add_label_headers(&mut resp, ctx, author);
     resp
 }
 
+/// Where tutela's own text goes in the message.
+#[derive(Debug, Clone, Copy)]
+enum Field {
+    /// `content`: plain text.
+    Content,
+    /// `refusal`: the app asked for structured output.
+    Refusal,
+}
+
 /// tutela's own reply as a whole event stream: the opening chunk with the notices and the
 /// label, the text in `field`, the last chunk with `tutela`, usage if asked, `[DONE]`.
-fn own_stream(ctx: &TurnCtx, field: &str, content: String, tutela: Value) -> Response {
+fn own_stream(ctx: &TurnCtx, field: Field, content: String, tutela: Value) -> Response {
     let mut out = Vec::with_capacity(4);
-    let mut first = chunk(ctx, json!({"role": "assistant", "content": ""}), None);
-    first["tutela"] =
-        json!({"notices": ctx.notices, "aigc": tutela.get("aigc"), "label": tutela.get("label")});
+    let mut first = chunk(ctx, Delta::opening(), None);
+    first
+        .extra
+        .insert("tutela".into(), opening_tutela(ctx, &tutela));
     out.push(sse(&first));
-    out.push(sse(&chunk(ctx, json!({ field: content }), None)));
-    let mut last = chunk(ctx, json!({}), Some("stop"));
-    last["tutela"] = tutela;
+    let delta = match field {
+        Field::Content => Delta::text(content),
+        Field::Refusal => Delta::refusal(content),
+    };
+    out.push(sse(&chunk(ctx, delta, None)));
+    let mut last = chunk(ctx, Delta::default(), Some("stop"));
+    last.extra.insert("tutela".into(), tutela);
     out.push(sse(&last));
     if ctx.include_usage {
-        out.push(sse(&usage_chunk(ctx, 0, 0)));
+        out.push(sse(&usage_chunk(ctx, Usage::new(0, 0))));
     }
     out.push(Bytes::from_static(b"data: [DONE]\n\n"));
     let body: Vec<u8> = out.concat();

@@ -65,6 +65,8 @@ use axum::response::Response;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
+use tutela_openai::ChatCompletionChunk;
+use tutela_openai::chat::{Delta, ToolCallDelta, Usage, assemble_calls};
 use tutela_types::{Finding, Side};
 
 use crate::error::ApiError;
@@ -73,7 +75,7 @@ use crate::scan::{ScanStream, Scanner};
 use crate::upstream::{EventStream, StreamEvent};
 
 use super::context::{Author, TurnCtx};
-use super::present::{self, chunk, sse, usage_chunk};
+use super::present::{self, chunk, opening_tutela, sse, usage_chunk};
 use super::verdict::{self, Replacement};
 
 type Tx = mpsc::Sender<Result<Bytes, std::io::Error>>;
@@ -108,7 +110,7 @@ pub(crate) fn start(ctx: TurnCtx, events: EventStream) -> Response {
 }
 
 /// Sends an event; `false` when the client has gone.
-async fn send(tx: &Tx, v: &Value) -> bool {
+async fn send(tx: &Tx, v: &impl serde::Serialize) -> bool {
     tx.send(Ok(sse(v))).await.is_ok()
 }
 
@@ -175,9 +177,10 @@ struct Relay<'a> {
     /// How many findings the last decision saw.
     evaluated: usize,
     finish_reason: Option<String>,
-    usage: Option<Value>,
-    /// Tool-call deltas held until they are whole and checked (the app shows them).
-    held_calls: Vec<Value>,
+    usage: Option<Usage>,
+    /// Tool-call deltas held until they are whole and checked (the app shows them), as they
+    /// came, one entry per upstream chunk.
+    held_calls: Vec<Vec<ToolCallDelta>>,
 }
 
 async fn run(ctx: TurnCtx, mut events: EventStream, tx: &Tx) -> Result<(), ApiError> {
@@ -214,7 +217,7 @@ async fn run(ctx: TurnCtx, mut events: EventStream, tx: &Tx) -> Result<(), ApiEr
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             Some(Ok(StreamEvent::Chunk(v))) => {
-                if r.event(&v).await? == Flow::Stop {
+                if r.event(v).await? == Flow::Stop {
                     return Ok(());
                 }
             }
@@ -250,10 +253,11 @@ impl<'a> Relay<'a> {
     /// the person sees the notice while the model is still writing.
     async fn open(&mut self) -> Flow {
         let ctx = self.ctx;
-        let mut first = chunk(ctx, json!({"role": "assistant", "content": ""}), None);
+        let mut first = chunk(ctx, Delta::opening(), None);
         let head = present::tutela_object(ctx, Author::Model, &[]);
-        first["tutela"] =
-            json!({"notices": ctx.notices, "aigc": head.get("aigc"), "label": head.get("label")});
+        first
+            .extra
+            .insert("tutela".into(), opening_tutela(ctx, &head));
         if !send(self.tx, &first).await {
             return Flow::Stop;
         }
@@ -263,39 +267,39 @@ impl<'a> Relay<'a> {
         if !ctx.tools && !self.opening.is_empty() {
             let opening = std::mem::take(&mut self.opening);
             self.opened = true;
-            return Flow::sent(send(self.tx, &chunk(ctx, json!({"content": opening}), None)).await);
+            return Flow::sent(send(self.tx, &chunk(ctx, Delta::text(opening), None)).await);
         }
         Flow::Go
     }
 
     /// Step 2, one upstream event: usage and the finish reason noted, tool calls passed on
     /// or held, text fed to the detectors and released as far as they allow.
-    async fn event(&mut self, ev: &Value) -> Result<Flow, ApiError> {
-        if let Some(u) = ev.get("usage").filter(|u| !u.is_null()) {
-            self.usage = Some(u.clone());
+    async fn event(&mut self, ev: ChatCompletionChunk) -> Result<Flow, ApiError> {
+        if ev.usage.is_some() {
+            self.usage = ev.usage;
         }
-        let Some(choice) = ev.pointer("/choices/0") else {
+        let Some(choice) = ev.choices.into_iter().next() else {
             return Ok(Flow::Go);
         };
-        if let Some(fr) = choice.get("finish_reason").and_then(Value::as_str) {
-            self.finish_reason = Some(fr.to_owned());
+        if choice.finish_reason.is_some() {
+            self.finish_reason = choice.finish_reason;
         }
-        let delta = choice.get("delta");
-        if let Some(tools) = delta.and_then(|d| d.get("tool_calls")) {
+        let delta = choice.delta;
+        if let Some(tools) = delta.tool_calls {
             if self.ctx.shown.is_empty() {
                 // Tool-call arguments are for the app, not the person: they pass through.
-                let c = chunk(self.ctx, json!({"tool_calls": tools}), None);
+                let c = chunk(self.ctx, Delta::tool_calls(tools), None);
                 if !send(self.tx, &c).await {
                     return Ok(Flow::Stop);
                 }
             } else {
                 // The app shows some arguments to the person: held until they are whole and
                 // checked (see the finish).
-                self.held_calls.push(tools.clone());
+                self.held_calls.push(tools);
             }
         }
-        match delta.and_then(|d| d.get("content")).and_then(Value::as_str) {
-            Some(text) if !text.is_empty() => self.text(text).await,
+        match delta.content {
+            Some(text) if !text.is_empty() => self.text(&text).await,
             _ => Ok(Flow::Go),
         }
     }
@@ -341,7 +345,7 @@ impl<'a> Relay<'a> {
         self.opened = true;
         self.released = limit;
         Ok(Flow::sent(
-            send(self.tx, &chunk(self.ctx, json!({"content": piece}), None)).await,
+            send(self.tx, &chunk(self.ctx, Delta::text(piece), None)).await,
         ))
     }
 
@@ -394,16 +398,16 @@ impl<'a> Relay<'a> {
             return Ok(());
         }
         let finish = self.finish_reason.as_deref().unwrap_or("stop");
-        let mut last = chunk(ctx, json!({}), Some(finish));
-        last["tutela"] = present::tutela_object(ctx, Author::Model, &[]);
+        let mut last = chunk(ctx, Delta::default(), Some(finish));
+        last.extra.insert(
+            "tutela".into(),
+            present::tutela_object(ctx, Author::Model, &[]),
+        );
         if !send(self.tx, &last).await {
             return Ok(());
         }
         if ctx.include_usage {
-            let mut u = usage_chunk(ctx, 0, 0);
-            if let Some(usage) = self.usage.take() {
-                u["usage"] = usage;
-            }
+            let u = usage_chunk(ctx, self.usage.take().unwrap_or_default());
             if !send(self.tx, &u).await {
                 return Ok(());
             }
@@ -433,7 +437,10 @@ impl<'a> Relay<'a> {
         if self.encoder {
             st.metrics.encoder_ran(Side::Assistant, self.windows);
         }
-        let shown = self.ctx.shown.of_calls(&assemble_calls(&self.held_calls));
+        let shown = self
+            .ctx
+            .shown
+            .of_calls(&assemble_calls(self.held_calls.iter().flatten()));
         let mut checked = self.fed.clone();
         if !shown.is_empty() {
             let found = verdict::scan_whole(self.ctx, &shown).await;
@@ -455,18 +462,18 @@ impl<'a> Relay<'a> {
                 &self.fed[self.released..]
             );
             self.opened = true;
-            if !send(self.tx, &chunk(ctx, json!({"content": piece}), None)).await {
+            if !send(self.tx, &chunk(ctx, Delta::text(piece), None)).await {
                 return Flow::Stop;
             }
         }
         for tools in std::mem::take(&mut self.held_calls) {
-            if !send(self.tx, &chunk(ctx, json!({ "tool_calls": tools }), None)).await {
+            if !send(self.tx, &chunk(ctx, Delta::tool_calls(tools), None)).await {
                 return Flow::Stop;
             }
         }
         let closing = present::closing(ctx, Author::Model);
         if self.opened && !ctx.structured && !closing.is_empty() {
-            return Flow::sent(send(self.tx, &chunk(ctx, json!({"content": closing}), None)).await);
+            return Flow::sent(send(self.tx, &chunk(ctx, Delta::text(closing), None)).await);
         }
         Flow::Go
     }
@@ -482,11 +489,11 @@ impl<'a> Relay<'a> {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // Structured output: tutela's text is a refusal, as OpenAI streams a model's refusal.
         let delta = if ctx.structured {
-            json!({ "refusal": replacement })
+            Delta::refusal(replacement)
         } else if released > 0 {
-            json!({ "content": format!("\n\n{replacement}") })
+            Delta::text(format!("\n\n{replacement}"))
         } else {
-            json!({ "content": format!("{}{replacement}", self.opening) })
+            Delta::text(format!("{}{replacement}", self.opening))
         };
         present::settle_notice(ctx, !ctx.structured, "structured_output").await;
         if !send(self.tx, &chunk(ctx, delta.clone(), None)).await {
@@ -501,25 +508,23 @@ impl<'a> Relay<'a> {
         // The model was asked and generated `fed` before tutela stopped reading: that is what
         // the upstream consumed (its own figure when it came before the stop, else an
         // estimate); what tutela sent is in `tutela.usage` of the last chunk.
-        let sent = format!("{}{}", &self.fed[..released], delta_text(&delta));
-        let mut last = chunk(ctx, json!({}), Some("stop"));
-        last["tutela"] = present::tutela_object(ctx, Author::Tutela, &extra);
-        last["tutela"]["usage"] = json!({
+        let sent = format!("{}{}", &self.fed[..released], delta.text_added());
+        let mut last = chunk(ctx, Delta::default(), Some("stop"));
+        let mut tutela = present::tutela_object(ctx, Author::Tutela, &extra);
+        tutela["usage"] = json!({
             "upstream_estimated": self.usage.is_none(),
             "sent": {"completion_tokens": estimate_tokens(&sent), "estimated": true},
         });
+        last.extra.insert("tutela".into(), tutela);
         if !send(self.tx, &last).await {
             return Ok(());
         }
         if ctx.include_usage {
-            let c = match self.usage.take() {
-                Some(u) => {
-                    let mut c = usage_chunk(ctx, 0, 0);
-                    c["usage"] = u;
-                    c
-                }
-                None => usage_chunk(ctx, ctx.prompt_tokens, estimate_tokens(&self.fed)),
-            };
+            let usage = self
+                .usage
+                .take()
+                .unwrap_or_else(|| Usage::new(ctx.prompt_tokens, estimate_tokens(&self.fed)));
+            let c = usage_chunk(ctx, usage);
             if !send(self.tx, &c).await {
                 return Ok(());
             }
@@ -532,64 +537,9 @@ impl<'a> Relay<'a> {
     }
 }
 
-/// Whole tool calls (`id`, `function.name`, `function.arguments`) from streamed
-/// `delta.tool_calls` pieces, by their `index`.
-fn assemble_calls(deltas: &[Value]) -> Vec<Value> {
-    let mut calls: Vec<Value> = Vec::new();
-    for piece in deltas.iter().filter_map(Value::as_array).flatten() {
-        let i = piece["index"].as_u64().unwrap_or(0) as usize;
-        if i >= 64 {
-            continue;
-        }
-        while calls.len() <= i {
-            calls.push(json!({"function": {"name": "", "arguments": ""}}));
-        }
-        let call = &mut calls[i];
-        if let Some(id) = piece.get("id").filter(|v| !v.is_null()) {
-            call["id"] = id.clone();
-        }
-        for key in ["name", "arguments"] {
-            if let Some(part) = piece
-                .pointer(&format!("/function/{key}"))
-                .and_then(Value::as_str)
-            {
-                let joined = format!("{}{part}", call["function"][key].as_str().unwrap_or(""));
-                call["function"][key] = json!(joined);
-            }
-        }
-    }
-    calls
-}
-
-fn delta_text(delta: &Value) -> &str {
-    delta
-        .get("content")
-        .or_else(|| delta.get("refusal"))
-        .and_then(Value::as_str)
-        .unwrap_or("")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn streamed_tool_calls_are_assembled() {
-        let deltas = vec![
-            json!([{"index": 0, "id": "c1", "function": {"name": "send_message", "arguments": ""}}]),
-            json!([{"index": 0, "function": {"arguments": "{\"text\": \"hi"}}]),
-            json!([{"index": 1, "id": "c2", "function": {"name": "x", "arguments": "{}"}}]),
-            json!([{"index": 0, "function": {"arguments": " there\"}"}}]),
-        ];
-        let calls = assemble_calls(&deltas);
-        assert_eq!(calls.len(), 2);
-        assert_eq!(calls[0]["function"]["name"], "send_message");
-        assert_eq!(
-            calls[0]["function"]["arguments"],
-            "{\"text\": \"hi there\"}"
-        );
-        assert_eq!(calls[1]["id"], "c2");
-    }
 
     #[test]
     fn char_arithmetic() {

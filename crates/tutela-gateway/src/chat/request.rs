@@ -1,12 +1,14 @@
 //! Phase 1 of a turn, parse and validate: the body read and validated as OpenAI does
 //! (`tutela_openai::request`: 400 naming the parameter), and what the gateway reads of the
 //! request's headers (`X-Tutela-User`, `-Persona`, `-Jurisdiction`, `-Test-Key`,
-//! `-Shown-Arguments`), into one typed [`Request`]. The body is kept as it came, so the
-//! upstream receives every field, unknown ones included.
+//! `-Shown-Arguments`), into one typed [`Request`]. The body is kept as it came, and typed
+//! with every field it has (`tutela_openai::ChatCompletionRequest`: unknown ones in `extra`),
+//! so the upstream receives every field.
 
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use serde_json::Value;
+use tutela_openai::ChatCompletionRequest;
 use tutela_types::PersonaKind;
 
 use crate::config::{Anonymous, parse_persona};
@@ -22,8 +24,8 @@ const MAX_USER_ID: usize = 256;
 pub(crate) struct Request {
     /// The client's body as it came (forwarded as is when nothing needs changing).
     pub(crate) raw: Bytes,
-    /// The same body, parsed: forwarded with every field the gateway does not read.
-    pub(crate) body: Value,
+    /// The same body, typed: forwarded with every field the gateway does not read.
+    pub(crate) body: ChatCompletionRequest,
     /// What the gateway reads of the body (`tutela_openai::request::parse_chat`).
     pub(crate) chat: ChatRequest,
     /// The model asked for (the demo's when none is named).
@@ -48,7 +50,7 @@ pub(crate) struct Request {
 pub(crate) fn parse(st: &AppState, headers: &HeaderMap, raw: &Bytes) -> Result<Request, ApiError> {
     let body: Value = serde_json::from_slice(raw)
         .map_err(|e| ApiError::BadRequest(format!("the body is not JSON: {e}")))?;
-    let chat = crate::openai::parse_chat(&body)?;
+    let (body, chat) = crate::openai::parse_chat(body)?;
     if matches!(st.upstream, crate::upstream::Upstream::Demo)
         && let Some(m) = chat.model.as_deref()
         && m != crate::demo::MODEL

@@ -4,7 +4,9 @@
 //! plain text only.
 
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::json;
+use tutela_openai::ChatCompletion;
+use tutela_openai::chat::AssistantMessage;
 
 use crate::error::ApiError;
 
@@ -13,13 +15,18 @@ use super::present;
 use super::verdict;
 
 /// Checks a whole model reply, every choice of it, and answers with it or with replacements.
-pub(crate) async fn reply(ctx: &TurnCtx, mut v: Value) -> Result<Response, ApiError> {
-    let n = v["choices"].as_array().map_or(0, Vec::len).max(1);
+pub(crate) async fn reply(ctx: &TurnCtx, mut v: ChatCompletion) -> Result<Response, ApiError> {
+    // An answer without choices is decided as one empty reply.
+    let n = v.choices.len().max(1);
     let mut texts = Vec::with_capacity(n);
     let mut per = Vec::with_capacity(n);
     let mut all = Vec::new();
     for i in 0..n {
-        let text = checked_text(ctx, &v, i);
+        let text = v
+            .choices
+            .get(i)
+            .map(|c| checked_text(ctx, &c.message))
+            .unwrap_or_default();
         let found = verdict::scan_whole(ctx, &text).await;
         all.extend(found.iter().cloned());
         per.push(found);
@@ -40,18 +47,18 @@ pub(crate) async fn reply(ctx: &TurnCtx, mut v: Value) -> Result<Response, ApiEr
             if replaced.is_empty() {
                 replaced = (0..n).collect();
             }
-            for (i, text) in texts.iter().enumerate() {
+            for (i, (choice, text)) in v.choices.iter_mut().zip(&texts).enumerate() {
                 shown |= if replaced.contains(&i) {
-                    replace_choice(ctx, &mut v, i, &replacement)
+                    replace_choice(ctx, choice, &replacement)
                 } else {
-                    keep_choice(ctx, &mut v, i, text)
+                    keep_choice(ctx, &mut choice.message, text)
                 };
             }
             (Author::Tutela, extra)
         }
         None => {
-            for (i, text) in texts.iter().enumerate() {
-                shown |= keep_choice(ctx, &mut v, i, text);
+            for (choice, text) in v.choices.iter_mut().zip(&texts) {
+                shown |= keep_choice(ctx, &mut choice.message, text);
             }
             (Author::Model, Vec::new())
         }
@@ -62,27 +69,22 @@ pub(crate) async fn reply(ctx: &TurnCtx, mut v: Value) -> Result<Response, ApiEr
         "tool_call"
     };
     present::settle_notice(ctx, shown, why).await;
-    if let Value::Object(o) = &mut v {
-        let mut t = present::tutela_object(ctx, author, &extra);
-        if n > 1 {
-            t["replaced_choices"] = json!(replaced);
-        }
-        o.insert("tutela".into(), t);
+    let mut t = present::tutela_object(ctx, author, &extra);
+    if n > 1 {
+        t["replaced_choices"] = json!(replaced);
     }
+    v.extra.insert("tutela".into(), t);
     let mut resp = axum::Json(v).into_response();
     present::add_label_headers(&mut resp, ctx, author);
     Ok(resp)
 }
 
-/// The text of choice `i` the assistant side checks: its content, and the tool-call arguments
+/// The text of a choice the assistant side checks: its content, and the tool-call arguments
 /// the app shows to the person.
-fn checked_text(ctx: &TurnCtx, v: &Value, i: usize) -> String {
-    let message = &v["choices"][i]["message"];
-    let mut text = message["content"].as_str().unwrap_or("").to_owned();
-    if !ctx.shown.is_empty()
-        && let Some(calls) = message["tool_calls"].as_array()
-    {
-        let shown = ctx.shown.of_calls(calls);
+fn checked_text(ctx: &TurnCtx, message: &AssistantMessage) -> String {
+    let mut text = message.content.clone().unwrap_or_default();
+    if !ctx.shown.is_empty() {
+        let shown = ctx.shown.of_calls(message.calls());
         if !shown.is_empty() {
             if !text.is_empty() {
                 text.push('\n');
@@ -93,37 +95,62 @@ fn checked_text(ctx: &TurnCtx, v: &Value, i: usize) -> String {
     text
 }
 
-/// Choice `i` replaced by tutela's text: the model's whole message is dropped, tool calls
+/// A choice replaced by tutela's text: the model's whole message is dropped, tool calls
 /// included; a refusal for structured output. Returns whether the person sees text.
-fn replace_choice(ctx: &TurnCtx, v: &mut Value, i: usize, replacement: &str) -> bool {
-    let mut m = json!({"role": "assistant", "content": Value::Null});
+fn replace_choice(
+    ctx: &TurnCtx,
+    choice: &mut tutela_openai::chat::Choice,
+    replacement: &str,
+) -> bool {
+    let mut m = AssistantMessage::default();
     if ctx.structured {
-        m["refusal"] = Value::String(replacement.to_owned());
+        m.refusal = Some(replacement.to_owned());
     } else {
-        m["content"] = Value::String(present::decorate(ctx, replacement, Author::Tutela));
+        m.content = Some(present::decorate(ctx, replacement, Author::Tutela));
     }
-    if let Some(slot) = v.pointer_mut(&format!("/choices/{i}/message")) {
-        *slot = m;
-    }
-    if let Some(f) = v.pointer_mut(&format!("/choices/{i}/finish_reason")) {
-        *f = json!("stop");
-    }
+    put_in_place(choice, m);
     !ctx.structured
 }
 
-/// Choice `i` kept: content for the app (structured output, a tool call, no text) is never
+/// Puts tutela's message in place of the model's: the model's message goes, and so do its
+/// `logprobs`, which spell out the replaced text token by token.
+fn put_in_place(choice: &mut tutela_openai::chat::Choice, message: AssistantMessage) {
+    choice.message = message;
+    choice.finish_reason = Some("stop".into());
+    if let Some(l) = choice.extra.get_mut("logprobs") {
+        *l = serde_json::Value::Null;
+    }
+}
+
+/// A choice kept: content for the app (structured output, a tool call, no text) is never
 /// altered; plain text gets the inline notice and the label. Returns whether it was decorated.
-fn keep_choice(ctx: &TurnCtx, v: &mut Value, i: usize, text: &str) -> bool {
-    let message = &v["choices"][i]["message"];
-    let tool_call = message["tool_calls"]
-        .as_array()
-        .is_some_and(|a| !a.is_empty());
-    let no_content = !message["content"].is_string();
-    if ctx.structured || tool_call || no_content {
+fn keep_choice(ctx: &TurnCtx, message: &mut AssistantMessage, text: &str) -> bool {
+    if ctx.structured || !message.calls().is_empty() || message.content.is_none() {
         return false;
     }
-    if let Some(m) = v.pointer_mut(&format!("/choices/{i}/message/content")) {
-        *m = Value::String(present::decorate(ctx, text, Author::Model));
-    }
+    message.content = Some(present::decorate(ctx, text, Author::Model));
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replaced_choice_keeps_nothing_the_model_wrote() {
+        let mut choice: tutela_openai::chat::Choice = serde_json::from_value(json!({
+            "index": 1,
+            "message": {"role": "assistant", "content": "don't go", "tool_calls": [
+                {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+            "logprobs": {"content": [{"token": "don't", "logprob": -0.1, "bytes": [], "top_logprobs": []}]},
+            "finish_reason": "tool_calls",
+        }))
+        .unwrap();
+        put_in_place(&mut choice, AssistantMessage::text("Take care."));
+        assert_eq!(
+            serde_json::to_value(&choice).unwrap(),
+            json!({"index": 1, "message": {"role": "assistant", "content": "Take care."},
+                   "logprobs": null, "finish_reason": "stop"})
+        );
+    }
 }

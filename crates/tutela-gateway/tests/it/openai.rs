@@ -330,6 +330,35 @@ async fn upstream_parameters_pass_through_untouched() {
     }
 }
 
+/// When tutela adds the configured model, the body is written again from its typed form:
+/// every parameter it does not know, and every message field, still reaches the upstream.
+#[tokio::test]
+async fn upstream_parameters_pass_through_when_tutela_adds_the_model() {
+    let gw = TestGateway::start_upstream("", "model = \"configured-1\"\n", None, vec![]).await;
+    let body = json!({
+        "messages": [
+            {"role": "system", "content": "be kind", "name": "luna"},
+            {"role": "user", "content": [{"type": "text", "text": "hello"}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA", "detail": "low"}}]},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "42"},
+            {"role": "user", "content": "thanks"},
+        ],
+        "user": "u-typed",
+        "max_completion_tokens": 77,
+        "response_format": {"type": "json_schema", "json_schema": {"name": "w", "schema": {"type": "object"}, "strict": true}},
+        "metadata": {"app": "luna"},
+        "reasoning_effort": "low",
+        "seed": 7,
+        "x_vendor": {"nested": [1, 2.5, null]},
+    });
+    let (s, _, v) = gw.post(&body).await;
+    assert_eq!(s, 200, "{v}");
+    let seen = gw.mock.last_request().unwrap();
+    let mut expected = body.clone();
+    expected["model"] = json!("configured-1");
+    assert_eq!(seen, expected);
+}
+
 #[tokio::test]
 async fn the_demo_serves_its_model_and_no_other() {
     let clock = std::sync::Arc::new(tutela_gateway::ManualClock::new(crate::support::t0()));
