@@ -261,7 +261,7 @@ fn simulated_month_crosses_thresholds_and_reports_show_its_numbers() {
         "referrals-wa",
         "referrals-or",
     ] {
-        for format in ["html", "md", "json"] {
+        for format in ["html", "md", "json", "pdf"] {
             let mut args = vec![
                 "report",
                 kind,
@@ -276,6 +276,13 @@ fn simulated_month_crosses_thresholds_and_reports_show_its_numbers() {
             let (code, out) = tutela(&args);
             assert_eq!(code, 0);
             assert!(out.len() > 200, "{kind} {format}");
+            if format == "pdf" {
+                assert!(
+                    out.starts_with("%PDF-1.4\n") && out.ends_with("%%EOF\n"),
+                    "{kind}"
+                );
+                assert!(!out.contains("sim-"), "{kind}");
+            }
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
