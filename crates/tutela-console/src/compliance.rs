@@ -339,7 +339,7 @@ fn usage_section(lang: Lang, usage: &Result<UsageReport, String>) -> maud::Marku
                     Metric::RegisteredUsers => lang.t("Registered users", "注册用户"),
                     Metric::MonthlyActiveUsers => lang.t("Monthly active users", "月活跃用户"),
                 };
-                li class={ "threshold " (match t.state { ThresholdState::Ok => "ok", ThresholdState::Warning => "warning", ThresholdState::Crossed => "crossed" }) } {
+                li class={ "threshold " (match t.state { ThresholdState::Ok => "below", ThresholdState::Warning => "near", ThresholdState::Crossed => "crossed" }) } {
                     div {
                         strong { (metric) } " · "
                         span.figure { (thousands(t.value)) " / " (thousands(t.threshold)) }
@@ -360,7 +360,7 @@ fn usage_section(lang: Lang, usage: &Result<UsageReport, String>) -> maud::Marku
                 @for m in &u.monthly_active {
                     tr {
                         th scope="row" { (m.month) }
-                        td { meter min="0" max=(most) value=(m.total) { (thousands(m.total)) } }
+                        td.meter { meter min="0" max=(most) value=(m.total) { (thousands(m.total)) } }
                         td.num { (thousands(m.total)) }
                     }
                 }
