@@ -172,8 +172,17 @@ fn simulated_month_crosses_thresholds_and_reports_show_its_numbers() {
         figure(&extreme, "Users at risk identified"),
         sim["risk_detections"].to_string()
     );
+    // Help lines shown to every person in crisis, in every jurisdiction (issue 14: it was the
+    // US counter only); the US counter on its own line.
     assert_eq!(
-        figure(&extreme, "Crisis referrals shown"),
+        figure(
+            &extreme,
+            "Crisis referrals shown (help lines of the person's jurisdiction, every jurisdiction)"
+        ),
+        sim["crises"].to_string()
+    );
+    assert_eq!(
+        figure(&extreme, "  of which counted for US crisis-referral duties"),
         sim["crisis_referrals"].to_string()
     );
     assert_eq!(
