@@ -299,16 +299,19 @@ pub async fn sb243(
         .filter(|c| c.name == "crisis_referral" && label_has(&c.jurisdiction, "us-ca"))
         .map(|c| c.value)
         .sum();
+    let mut m = meta(
+        store,
+        ReportKind::Sb243,
+        &format!("SB 243 annual report to the Office of Suicide Prevention — {year}"),
+        set,
+        p,
+        o,
+    )
+    .await?;
+    // California's report names California's profile, not every law the deployment follows.
+    m.profiles.retain(|id| id.starts_with("us-ca"));
     Ok(Sb243Report {
-        meta: meta(
-            store,
-            ReportKind::Sb243,
-            &format!("SB 243 annual report to the Office of Suicide Prevention — {year}"),
-            set,
-            p,
-            o,
-        )
-        .await?,
+        meta: m,
         calendar_year: year,
         referral_notifications: referrals,
         detection_protocol: "Every message a user sends is checked, before the companion model sees it, by tutela's crisis detector: bilingual (English and Chinese) patterns over normalised text that recognise explicit and passive suicidal ideation, plans, farewells, giving possessions away and self-harm, with handling of negation, hypotheticals, fiction, quotation and idioms. On a detection the model does not answer: the user receives a supportive reply that refers them to crisis service providers (988 Suicide & Crisis Lifeline by call or text, and the Crisis Text Line at 741741; 911 in immediate danger), a case opens for a trained person who can take over the conversation, and the referral is counted for this report without any personal information.".into(),
@@ -357,16 +360,20 @@ pub async fn referrals(
             .map(|c| c.value)
             .sum()
     };
+    let mut m = meta(
+        store,
+        ReportKind::Referrals,
+        &format!("Crisis referrals in {year} ({jurisdiction})"),
+        set,
+        p,
+        o,
+    )
+    .await?;
+    // A state's page names that state's profile only.
+    m.profiles
+        .retain(|id| id.starts_with(&format!("{jurisdiction}-")));
     Ok(ReferralReport {
-        meta: meta(
-            store,
-            ReportKind::Referrals,
-            &format!("Crisis referrals in {year} ({jurisdiction})"),
-            set,
-            p,
-            o,
-        )
-        .await?,
+        meta: m,
         jurisdiction: jurisdiction.to_owned(),
         duty: (*duty).to_owned(),
         calendar_year: year,

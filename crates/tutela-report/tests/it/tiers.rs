@@ -378,3 +378,32 @@ async fn the_assessment_counts_crisis_referrals_in_every_jurisdiction() {
     let usage = a.items.iter().find(|i| i.id == "usage-duration").unwrap();
     assert!(usage.note.contains("idle reset"), "{}", usage.note);
 }
+
+/// Issue 14: the SB 243 report and a state's referral page name that state's profile only,
+/// not every law the deployment follows.
+#[tokio::test]
+async fn state_reports_name_only_their_state_profile() {
+    let store = filled_store().await;
+    let reg = tutela_profile::Registry::builtin().unwrap();
+    let set = reg
+        .select(&["cn", "us-ca", "us-wa", "us-or", "eu"])
+        .unwrap();
+    assert!(set.ids().len() > 3, "{:?}", set.ids());
+    let options = Options {
+        utc_offset_minutes: 0,
+        deployment: "demo".into(),
+        registration: Registration::FirstSeen,
+        complaint_time_limit_hours: 72,
+        generated_at: at("2027-01-02T00:00:00Z"),
+    };
+    let sb = compile::sb243(store.sqlite(), &set, 2026, &options)
+        .await
+        .unwrap();
+    assert_eq!(sb.meta.profiles, ["us-ca-sb243"]);
+    for (state, profile) in [("us-wa", "us-wa-hb2225"), ("us-or", "us-or-sb1546")] {
+        let r = compile::referrals(store.sqlite(), &set, state, 2026, &options)
+            .await
+            .unwrap();
+        assert_eq!(r.meta.profiles, [profile], "{state}");
+    }
+}
