@@ -112,6 +112,12 @@ def test_a_crisis_from_queue_to_resolution(browser):
     ])
     assert "real person" in reply, reply
 
+    # Ann's case view is live: the person's message and the delivery appear without a reload.
+    expect(ann.locator(".turn.user", has_text="hello?")).to_be_visible(timeout=15_000)
+    expect(ann.locator(".turn.staff").last).to_contain_text("delivered")
+    expect(ann.locator(".turn.staff").last).not_to_contain_text("not yet delivered")
+    shot(ann, "04b-live-case")
+
     # A second agent does not hold the case: no resolve form, and a forged post is refused.
     bob = sign_in(browser, "bob")
     bob.goto(case_url)

@@ -451,3 +451,79 @@ async fn the_sla_is_the_smallest_figure_of_the_case_jurisdictions() {
     let (_, _, queue) = e.send(get("/console", Some(&s))).await;
     assert!(queue.contains("SLA overdue by 30 s"), "{queue}");
 }
+
+/// The case view is live: its stream sends the conversation again when the person writes, when
+/// staff reply (at once) and when the case changes hands; the page carries the stream's address
+/// and the state its forms were drawn for; a case that does not exist is a 404, and the stream
+/// ends with the session.
+#[tokio::test]
+async fn the_case_view_streams_the_conversation_as_it_happens() {
+    let e = staffed().await;
+    let case = e.crisis("u-live-case", IMMINENT_EN).await;
+    let ann = e.login("ann").await;
+    let (_, _, page) = e
+        .send(get(&format!("/console/cases/{case}"), Some(&ann)))
+        .await;
+    assert!(
+        page.contains(&format!("data-events=\"/console/cases/{case}/events\"")),
+        "{page}"
+    );
+    assert!(page.contains("data-state=\"open:\""), "{page}");
+    assert_eq!(
+        e.send(get("/console/cases/9999/events", Some(&ann)))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+
+    let req = Request::get(format!("/console/cases/{case}/events"))
+        .header(header::COOKIE, format!("tutela_session={}", ann.cookie))
+        .body(Body::empty())
+        .unwrap();
+    let r = e.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()[header::CONTENT_TYPE], "text/event-stream");
+    let mut body = r.into_body().into_data_stream();
+    let mut text = String::new();
+    read_until(&mut body, "already have the pills", &mut text).await;
+    assert!(text.starts_with("event: case"), "{text}");
+    assert!(text.contains(r#""state":"open:""#), "{text}");
+
+    // The person writes again: their message arrives without a reload.
+    e.chat(
+        "u-live-case",
+        serde_json::json!([{"role": "user", "content": "is anybody reading this"}]),
+    )
+    .await;
+    read_until(&mut body, "is anybody reading this", &mut text).await;
+
+    // Ann claims and replies: the stream says who holds it, and shows the reply.
+    e.send(post(
+        &format!("/console/cases/{case}/claim"),
+        Some(&ann),
+        Some(&ann.csrf),
+        &[],
+    ))
+    .await;
+    read_until(&mut body, r#""state":"claimed:ann""#, &mut text).await;
+    let (status, _, page) = e
+        .send(post(
+            &format!("/console/cases/{case}/reply"),
+            Some(&ann),
+            Some(&ann.csrf),
+            &[("text", "I'm reading it, I'm Ann.")],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{page}");
+    read_until(&mut body, "reading it, I", &mut text).await;
+    assert!(text.contains("not yet delivered"), "{text}");
+
+    // Signing out ends the stream.
+    e.send(post("/console/logout", Some(&ann), Some(&ann.csrf), &[]))
+        .await;
+    let ended = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(Ok(_)) = body.next().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream outlived the session");
+}
