@@ -5,6 +5,9 @@
 //! rule, tier, score); the person's age state, jurisdictions, contacts on file and the
 //! notifications sent; the help lines the person was shown; who holds the case.
 //!
+//! Opening a case (the page or its stream) is in the audit log with the staff id: it shows
+//! what the person wrote.
+//!
 //! Done (each a form with the session's token, each in the audit log with the staff id):
 //! claim; reply (claims an open case; quick templates in the person's language); hand over to
 //! another staff member (the holder, or a supervisor for any case); put back in the queue;
@@ -163,6 +166,16 @@ pub async fn page(
         Ok(c) => c,
         Err(r) => return r,
     };
+    // The case view shows what the person wrote (personal data): who read it is recorded.
+    audit_staff(
+        &cs,
+        cs.app.clock.now(),
+        AuditKind::Escalation,
+        Some(&case.user_id),
+        Some(&signed.staff),
+        json!({"event": "case_viewed", "case": case.id}),
+    )
+    .await;
     match view(&cs, lang, &signed, &case).await {
         Ok(body) => html(
             StatusCode::OK,
@@ -442,9 +455,19 @@ pub async fn events(
     if let Err(r) = signed.require(lang, Perm::ViewCases) {
         return r;
     }
-    if let Err(r) = load(&cs, lang, &signed, id).await {
-        return r;
-    }
+    let case = match load(&cs, lang, &signed, id).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    audit_staff(
+        &cs,
+        cs.app.clock.now(),
+        AuditKind::Escalation,
+        Some(&case.user_id),
+        Some(&signed.staff),
+        json!({"event": "case_viewed", "case": id, "via": "stream"}),
+    )
+    .await;
     let stream = futures_util::stream::unfold(
         (cs, signed, None::<String>, true),
         move |(cs, signed, last, first)| async move {

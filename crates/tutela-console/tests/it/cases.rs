@@ -518,6 +518,23 @@ async fn the_case_view_streams_the_conversation_as_it_happens() {
     read_until(&mut body, "reading it, I", &mut text).await;
     assert!(text.contains("not yet delivered"), "{text}");
 
+    // Who read the case is recorded: the page and the stream, with the staff id, no text.
+    let mut viewed: Vec<serde_json::Value> = Vec::new();
+    for _ in 0..200 {
+        viewed = crate::support::audit_events(&e.state, "case_viewed")
+            .await
+            .into_iter()
+            .filter(|d| d["case"] == case && d["staff"] == "ann" && d["staff_id"].is_i64())
+            .collect();
+        if viewed.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(viewed.len() >= 2, "{viewed:?}");
+    assert!(viewed.iter().any(|d| d["via"] == "stream"), "{viewed:?}");
+    assert!(!viewed.iter().any(|d| d.to_string().contains("pills")));
+
     // Signing out ends the stream.
     e.send(post("/console/logout", Some(&ann), Some(&ann.csrf), &[]))
         .await;
