@@ -237,6 +237,14 @@ async fn view(
                 h1 { (lang.t("Case", "案例")) " #" (case.id) }
                 span class={ "badge " (signal.as_str()) } { (signal.label(lang)) }
                 span.status id="case-status" { (status_text(lang, case)) }
+                // Claiming is the first thing to do with an open case: at the top, where a
+                // phone shows it without scrolling past the conversation and the facts.
+                @if signed.can(Perm::ActOnCases) && case.status == EscalationStatus::Open {
+                    form.claim method="post" action={ "/console/cases/" (case.id) "/claim" } {
+                        input type="hidden" name="csrf" value=(signed.csrf);
+                        button type="submit" { (lang.t("Claim", "接手")) }
+                    }
+                }
             }
             div.case-grid {
                 section.conversation aria-label=(lang.t("Conversation", "对话")) {
@@ -282,7 +290,7 @@ async fn view(
                             dt { (lang.t("Jurisdictions", "法域")) } dd { (case.jurisdiction.as_deref().unwrap_or("—")) }
                             dt { (lang.t("Holder", "处理人")) } dd { (case.claimed_by.as_deref().unwrap_or("—")) }
                             dt { (lang.t("SLA", "时限")) } dd {
-                                (sla_minutes(cs, case)) " min · "
+                                (sla_minutes(cs, case)) (lang.t(" min · ", " 分钟 · "))
                                 @match case.claimed_at {
                                     Some(t) => { (lang.t("taken after ", "接手用时 ")) (lang.ago(t.secs_since(case.created_at))) }
                                     None if now >= due => { span.overdue { (lang.t("overdue", "已超时")) } }
@@ -323,15 +331,9 @@ async fn view(
                         h2 { (lang.t("Help lines shown", "已提供的求助热线")) }
                         pre.help { (help) }
                     }
-                    @if case.status.is_active() {
+                    @if case.status.is_active() && act && (holds(signed, case) || signed.can(Perm::Supervise)) {
                         section.actions {
                             h2 { (lang.t("Actions", "操作")) }
-                            @if signed.can(Perm::ActOnCases) && case.status == EscalationStatus::Open {
-                                form method="post" action={ "/console/cases/" (case.id) "/claim" } {
-                                    input type="hidden" name="csrf" value=(signed.csrf);
-                                    button type="submit" { (lang.t("Claim", "接手")) }
-                                }
-                            }
                             @if act && (holds(signed, case) || signed.can(Perm::Supervise)) {
                                 form method="post" action={ "/console/cases/" (case.id) "/assign" } {
                                     input type="hidden" name="csrf" value=(signed.csrf);

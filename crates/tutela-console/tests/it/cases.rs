@@ -469,6 +469,11 @@ async fn the_case_view_streams_the_conversation_as_it_happens() {
         "{page}"
     );
     assert!(page.contains("data-state=\"open:\""), "{page}");
+    // Claim sits at the top of an open case, the one action an agent has on it: no empty
+    // "Actions" box further down.
+    let claim = page.find("<form class=\"claim\"").expect("a claim form");
+    assert!(claim < page.find("Conversation").unwrap(), "{page}");
+    assert!(!page.contains("<h2>Actions</h2>"), "{page}");
     assert_eq!(
         e.send(get("/console/cases/9999/events", Some(&ann)))
             .await
