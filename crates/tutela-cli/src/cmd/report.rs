@@ -265,10 +265,15 @@ fn over_blocking_from_eval(path: &std::path::Path) -> Result<Vec<OverBlocking>> 
             .get("hard_negatives")
             .and_then(|x| x.as_u64())
             .unwrap_or(0);
+        // The count when `eval` gave it; the rate times the count for older files.
+        let flagged = t
+            .get("hard_negatives_flagged")
+            .and_then(|x| x.as_u64())
+            .unwrap_or((rate * n as f64).round() as u64);
         out.push(OverBlocking {
             measured_on: format!("{task}: hard negatives of {}", path.display()),
             negatives: n,
-            false_positives: (rate * n as f64).round() as u64,
+            false_positives: flagged,
             rate,
         });
     }
