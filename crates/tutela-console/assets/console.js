@@ -107,6 +107,9 @@
     if (!turns || !window.EventSource || !turns.dataset.events) return;
     var fromPerson = null;
     var es = new EventSource(turns.dataset.events);
+    // A form sent from this page (claim, reply, resolve ...) leads to a fresh page: this one
+    // must not change (or reload itself) while that navigation is under way.
+    document.addEventListener("submit", function () { es.close(); });
     es.addEventListener("error", function () {
       if (es.readyState === EventSource.CLOSED) { location.reload(); }
     });
