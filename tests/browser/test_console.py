@@ -4,7 +4,8 @@ Walks what a trust & safety team does: sign in; crisis messages in English and C
 live in the queue with their severity (no reload); the agent sees the triggering message and the
 turns before it, claims, replies with a quick template; the person receives the reply in their
 conversation; a second agent cannot resolve a case they do not hold; a supervisor resolves it
-with a note; compliance reads but has no reply box; the console in Chinese at 390 px.
+with a note; compliance reads but has no reply box, opens each report and downloads each as a
+PDF; the console in Chinese at 390 px.
 Screenshots of each step go to $TUTELA_ARTIFACTS.
 """
 
@@ -111,6 +112,12 @@ def test_a_crisis_from_queue_to_resolution(browser):
     ])
     assert "real person" in reply, reply
 
+    # Ann's case view is live: the person's message and the delivery appear without a reload.
+    expect(ann.locator(".turn.user", has_text="hello?")).to_be_visible(timeout=15_000)
+    expect(ann.locator(".turn.staff").last).to_contain_text("delivered")
+    expect(ann.locator(".turn.staff").last).not_to_contain_text("not yet delivered")
+    shot(ann, "04b-live-case")
+
     # A second agent does not hold the case: no resolve form, and a forged post is refused.
     bob = sign_in(browser, "bob")
     bob.goto(case_url)
@@ -176,6 +183,17 @@ def test_a_new_imminent_case_rings_and_notifies(browser):
     ctx.close()
 
 
+def assert_fits(page, width=390):
+    """Nothing wider than the screen; on failure, the elements that stick out."""
+    wide = page.evaluate("""(w) => document.documentElement.scrollWidth <= w ? [] :
+        [...document.querySelectorAll("body *")]
+            .filter(e => e.getBoundingClientRect().right > w + 1)
+            .slice(0, 8)
+            .map(e => e.tagName + "." + e.className + " " + Math.round(e.getBoundingClientRect().right)
+                 + " " + (e.textContent || "").slice(0, 40))""", width)
+    assert not wide, wide
+
+
 def test_the_console_in_chinese_at_390_px(browser):
     page = sign_in(browser, "ann", locale="zh-CN", width=390)
     expect(page.locator("h1")).to_contain_text("待处理案例")
@@ -184,12 +202,12 @@ def test_the_console_in_chinese_at_390_px(browser):
     expect(row).to_have_count(1, timeout=15_000)
     expect(row.locator(".badge")).to_contain_text("紧急")
     # Nothing wider than the screen.
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert_fits(page)
     shot(page, "07-queue-zh-390")
     row.locator("a").click()
     expect(page.locator(".turn.trigger")).to_contain_text("自杀")
     expect(page.locator("#template option").nth(1)).to_have_text("自我介绍")
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert_fits(page)
     shot(page, "08-case-zh-390")
     # The switch in the header goes back to English.
     page.click("a.lang")
@@ -200,6 +218,11 @@ def test_compliance_opens_each_report_and_downloads_one(browser):
     page = sign_in(browser, "cleo")
     page.click("header nav a[href='/console/compliance']")
     expect(page.locator("h1")).to_contain_text("Compliance")
+    # Usage against the thresholds (the default deployment includes CN: 1,000,000 registered,
+    # 100,000 monthly active), with six months of monthly active users.
+    expect(page.locator("ul.thresholds meter")).to_have_count(2)
+    expect(page.locator("ul.thresholds")).to_contain_text("1,000,000")
+    expect(page.locator("table.trend tbody tr")).to_have_count(6)
     shot(page, "09-compliance")
     for link in page.locator("ul.reports > li > a:first-child").all():
         href = link.get_attribute("href")
@@ -210,13 +233,40 @@ def test_compliance_opens_each_report_and_downloads_one(browser):
     shot(page, "10-report-assessment")
     page.goto(URL + "/console/compliance")
     with page.expect_download() as d:
-        page.click("a[href='/console/reports/transparency?format=md&download=1']")
+        page.click("a[href^='/console/reports/transparency?format=md&download=1&month=']")
     path = os.path.join(ARTIFACTS, "tutela-transparency.md")
     d.value.save_as(path)
     with open(path, encoding="utf-8") as f:
         assert f.read().startswith("#")
+    # Every report downloads as a PDF: a well-formed file (each cross-reference entry points at
+    # its object) with the report's title in it.
+    for link in page.locator("ul.reports > li").all():
+        pdf_link = link.locator("a[href*='format=pdf&download=1&']")
+        kind = pdf_link.get_attribute("href").split("/")[3].split("?")[0]
+        with page.expect_download() as d:
+            pdf_link.click()
+        name = d.value.suggested_filename
+        assert re.fullmatch(r"tutela-%s-\d{4}(-\d{2})?\.pdf" % re.escape(kind), name), name
+        path = os.path.join(ARTIFACTS, d.value.suggested_filename)
+        d.value.save_as(path)
+        with open(path, "rb") as f:
+            pdf = f.read()
+        check_pdf(pdf, kind)
     page.goto(URL + "/console/audit")
     expect(page.locator("p.ok")).to_be_visible()
+
+
+def check_pdf(pdf, kind):
+    """A PDF as tutela writes it: ASCII, cross-references pointing at their objects, text."""
+    assert pdf.startswith(b"%PDF-1.4\n") and pdf.endswith(b"%%EOF\n"), kind
+    text = pdf.decode("ascii")
+    start = int(text.splitlines()[-2])
+    assert text[start:].startswith("xref\n"), kind
+    entries = [l for l in text[start:].splitlines()[3:] if l.endswith(" n ")]
+    assert len(entries) >= 10, kind
+    for i, e in enumerate(entries):
+        assert text[int(e[:10]):].startswith("%d 0 obj\n" % (i + 1)), (kind, i)
+    assert "/Type /Page " in text and " Tj ET" in text, kind
 
 
 def test_dark_mode_follows_the_system(browser):
@@ -247,6 +297,55 @@ def test_the_demo_crisis_reply_starts_with_care_and_shows_the_notice_once(browse
     page.fill("#text", "hello?")
     page.click("#send")
     waiting = page.locator("#log .msg").last
-    expect(waiting.locator(".body")).to_contain_text("went to a person from our team")
+    expect(waiting.locator(".body")).to_contain_text("went to our team")
+    expect(waiting.locator(".body")).to_contain_text("Waiting for a person to pick up")
     expect(page.locator("#send")).to_be_enabled()
     expect(waiting.locator(".body")).to_contain_text("988", timeout=15_000)
+    expect(waiting.locator(".body")).to_contain_text("will join")
+
+    # An agent claims the case: from then on the person is told a person has the conversation
+    # open (never "will join"), while they wait and in the holding message.
+    ann = sign_in(browser, "ann")
+    ann.goto(URL + "/console?q=u-demo-care")
+    ann.locator("li.case", has_text="u-demo-care").locator("a").click()
+    ann.click("form[action$='/claim'] button")
+    expect(ann.locator(".status")).to_contain_text("ann")
+    page.fill("#text", "is someone there?")
+    page.click("#send")
+    waiting = page.locator("#log .msg").last
+    expect(waiting.locator(".body")).to_contain_text("has your conversation open", timeout=15_000)
+    expect(waiting.locator(".body")).not_to_contain_text("will join")
+    # The agent replies while the person's turn waits: it arrives in that same bubble (or, on
+    # a machine slower than the 2 s wait, in the person's next turn).
+    ann.select_option("#template", index=1)
+    page.fill("#text", "hello??")
+    page.click("#send")
+    waiting = page.locator("#log .msg").last
+    expect(waiting.locator(".body")).to_contain_text("has your conversation open. Waiting for their reply")
+    ann.click("form.reply button[type=submit]")
+    try:
+        expect(waiting.locator(".body")).to_contain_text("real person", timeout=10_000)
+    except AssertionError:
+        page.fill("#text", "still there?")
+        page.click("#send")
+        waiting = page.locator("#log .msg").last
+        expect(waiting.locator(".body")).to_contain_text("real person", timeout=15_000)
+    expect(waiting.locator(".who")).to_contain_text("a person from the team")
+    shot(page, "13-demo-human-reply")
+
+    # Resolved: the person is told they are talking to the AI again, then the AI answers.
+    ann.select_option("form.resolve select[name=outcome]", "safe_with_support")
+    ann.fill("form.resolve textarea[name=note]", "Talked it through; safe at home.")
+    ann.click("form.resolve button[type=submit]")
+    expect(ann.locator(".status")).to_contain_text("resolved")
+    page.fill("#text", "thanks. can we talk about music?")
+    page.click("#send")
+    back = page.locator("#log .msg").last
+    expect(back).to_contain_text("talking to the AI again", timeout=15_000)
+    expect(back.locator(".who")).to_contain_text("demo companion (AI)")
+    page.fill("#text", "what's your favourite song?")
+    page.click("#send")
+    after = page.locator("#log .msg").last
+    expect(after.locator(".who")).to_contain_text("demo companion (AI)", timeout=15_000)
+    expect(after).not_to_contain_text("talking to the AI again")
+    shot(page, "14-demo-ai-again")

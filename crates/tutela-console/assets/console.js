@@ -1,5 +1,5 @@
-// tutela console: live queue (server-sent events), ticking clocks, alerts for new imminent
-// cases (sound and desktop notification), quick reply templates. No framework, no build step;
+// tutela console: live queue and case view (server-sent events), ticking clocks, alerts for
+// new imminent cases (sound and desktop notification), quick reply templates. No framework, no build step;
 // the Content-Security-Policy allows this file and nothing inline.
 "use strict";
 (function () {
@@ -99,6 +99,47 @@
     }
   }
 
+  // The case view: the conversation comes again whenever it changes, so the person's messages
+  // arrive without a reload. When the case's state or holder changes, the page's forms are
+  // stale: reload at once unless a reply is being written, then offer a reload instead.
+  function liveCase() {
+    var turns = document.getElementById("turns");
+    if (!turns || !window.EventSource || !turns.dataset.events) return;
+    var fromPerson = null;
+    var es = new EventSource(turns.dataset.events);
+    // A form sent from this page (claim, reply, resolve ...) leads to a fresh page: this one
+    // must not change (or reload itself) while that navigation is under way.
+    document.addEventListener("submit", function () { es.close(); });
+    es.addEventListener("error", function () {
+      if (es.readyState === EventSource.CLOSED) { location.reload(); }
+    });
+    es.addEventListener("case", function (ev) {
+      var d = JSON.parse(ev.data);
+      var atBottom = turns.scrollHeight - turns.scrollTop - turns.clientHeight < 40;
+      turns.innerHTML = d.html;
+      if (atBottom) turns.scrollTop = turns.scrollHeight;
+      var status = document.getElementById("case-status");
+      if (status) status.textContent = d.status;
+      var last = document.getElementById("last-from-person");
+      if (last) last.dataset.since = String(d.last_from_person);
+      if (fromPerson !== null && d.from_person > fromPerson && document.hidden) {
+        document.title = "(•) " + document.title.replace(/^\(•\) /, "");
+      }
+      fromPerson = d.from_person;
+      if (d.state !== turns.dataset.state) {
+        var reply = document.getElementById("reply-text");
+        if (!reply || !reply.value.trim()) { location.reload(); return; }
+        var stale = document.getElementById("stale");
+        if (stale) stale.hidden = false;
+      }
+      turns.dataset.updated = String(Date.now());
+      tick();
+    });
+    document.addEventListener("visibilitychange", function () {
+      if (!document.hidden) document.title = document.title.replace(/^\(•\) /, "");
+    });
+  }
+
   function templates() {
     document.querySelectorAll("select[data-fill]").forEach(function (sel) {
       sel.addEventListener("change", function () {
@@ -110,6 +151,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     live();
+    liveCase();
     templates();
     tick();
     setInterval(tick, 1000);

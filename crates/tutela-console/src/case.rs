@@ -5,6 +5,9 @@
 //! rule, tier, score); the person's age state, jurisdictions, contacts on file and the
 //! notifications sent; the help lines the person was shown; who holds the case.
 //!
+//! Opening a case (the page or its stream) is in the audit log with the staff id: it shows
+//! what the person wrote.
+//!
 //! Done (each a form with the session's token, each in the audit log with the staff id):
 //! claim; reply (claims an open case; quick templates in the person's language); hand over to
 //! another staff member (the holder, or a supervisor for any case); put back in the queue;
@@ -163,6 +166,16 @@ pub async fn page(
         Ok(c) => c,
         Err(r) => return r,
     };
+    // The case view shows what the person wrote (personal data): who read it is recorded.
+    audit_staff(
+        &cs,
+        cs.app.clock.now(),
+        AuditKind::Escalation,
+        Some(&case.user_id),
+        Some(&signed.staff),
+        json!({"event": "case_viewed", "case": case.id}),
+    )
+    .await;
     match view(&cs, lang, &signed, &case).await {
         Ok(body) => html(
             StatusCode::OK,
@@ -216,62 +229,38 @@ async fn view(
     let due = Timestamp::from_unix(case.created_at.unix() + i64::from(sla_minutes(cs, case)) * 60);
     let act = may_act(signed, case);
     let resolve_ok = act && (holds(signed, case) || signed.can(Perm::Supervise));
-    let last_user = turns
-        .iter()
-        .filter(|t| t.trigger)
-        .map(|t| t.at)
-        .chain(
-            messages
-                .iter()
-                .filter(|m| m.direction == Direction::FromUser)
-                .map(|m| m.at),
-        )
-        .max()
-        .unwrap_or(case.created_at);
+    let last_user = last_from_person(case, &turns, &messages);
     Ok(html! {
         article.case-view {
             header.case-head {
                 a.back href="/console" { "← " (lang.t("Queue", "队列")) }
                 h1 { (lang.t("Case", "案例")) " #" (case.id) }
                 span class={ "badge " (signal.as_str()) } { (signal.label(lang)) }
-                span.status { (status_text(lang, case)) }
+                span.status id="case-status" { (status_text(lang, case)) }
+                // Claiming is the first thing to do with an open case: at the top, where a
+                // phone shows it without scrolling past the conversation and the facts.
+                @if signed.can(Perm::ActOnCases) && case.status == EscalationStatus::Open {
+                    form.claim method="post" action={ "/console/cases/" (case.id) "/claim" } {
+                        input type="hidden" name="csrf" value=(signed.csrf);
+                        button type="submit" { (lang.t("Claim", "接手")) }
+                    }
+                }
             }
             div.case-grid {
                 section.conversation aria-label=(lang.t("Conversation", "对话")) {
                     h2 { (lang.t("Conversation", "对话")) }
                     p.meta {
                         (lang.t("Last message from the person ", "对方最后一条消息 "))
-                        time data-since=(last_user.unix()) { (lang.ago(now.secs_since(last_user))) }
+                        time id="last-from-person" data-since=(last_user.unix()) { (lang.ago(now.secs_since(last_user))) }
                         (lang.t(" ago", "前"))
                     }
                     @if turns.is_empty() && messages.is_empty() {
                         p.empty { (lang.t("No messages were kept for this case (opened through the API, or deleted with the person's data).", "此案例没有保留消息（通过 API 创建，或已随用户数据删除）。")) }
                     }
-                    ol.turns {
-                        @for t in &turns {
-                            @let spans: Vec<(usize, usize)> = t.findings.iter().flat_map(|f| f.spans.iter().map(|s| (s.start, s.end))).collect();
-                            li class={ "turn " (t.role) @if t.trigger { " trigger" } } {
-                                span.who {
-                                    @if t.role == "user" { (lang.t("Person", "用户")) } @else { (lang.t("AI", "AI")) }
-                                    @if t.trigger { " · " strong { (lang.t("opened the case", "触发案例")) } " · " time { (t.at) } }
-                                }
-                                p.body { (highlight(&t.body, &spans)) }
-                            }
-                        }
-                        @for m in &messages {
-                            li class={ "turn " (if m.direction == Direction::FromUser { "user" } else { "staff" }) } {
-                                span.who {
-                                    @if m.direction == Direction::FromUser { (lang.t("Person", "用户")) }
-                                    @else { (lang.t("Staff", "工作人员")) " · " (m.author.as_deref().unwrap_or("")) }
-                                    " · " time { (m.at) }
-                                    @if m.direction == Direction::ToUser {
-                                        " · " @if m.delivered_at.is_some() { (lang.t("delivered", "已送达")) } @else { (lang.t("not yet delivered", "尚未送达")) }
-                                    }
-                                }
-                                p.body { (m.body) }
-                            }
-                        }
+                    ol.turns id="turns" data-events={ "/console/cases/" (case.id) "/events" } data-state=(state_key(case)) {
+                        (conversation(lang, &turns, &messages))
                     }
+                    p.stale id="stale" hidden { (lang.t("This case changed (claimed, handed over or resolved). ", "此案例已变更（被接手、转交或结案）。")) a href={ "/console/cases/" (case.id) } { (lang.t("Reload", "刷新")) } }
                     @if act && case.takeover {
                         form.reply method="post" action={ "/console/cases/" (case.id) "/reply" } {
                             input type="hidden" name="csrf" value=(signed.csrf);
@@ -301,7 +290,7 @@ async fn view(
                             dt { (lang.t("Jurisdictions", "法域")) } dd { (case.jurisdiction.as_deref().unwrap_or("—")) }
                             dt { (lang.t("Holder", "处理人")) } dd { (case.claimed_by.as_deref().unwrap_or("—")) }
                             dt { (lang.t("SLA", "时限")) } dd {
-                                (sla_minutes(cs, case)) " min · "
+                                (sla_minutes(cs, case)) (lang.t(" min · ", " 分钟 · "))
                                 @match case.claimed_at {
                                     Some(t) => { (lang.t("taken after ", "接手用时 ")) (lang.ago(t.secs_since(case.created_at))) }
                                     None if now >= due => { span.overdue { (lang.t("overdue", "已超时")) } }
@@ -342,15 +331,9 @@ async fn view(
                         h2 { (lang.t("Help lines shown", "已提供的求助热线")) }
                         pre.help { (help) }
                     }
-                    @if case.status.is_active() {
+                    @if case.status.is_active() && act && (holds(signed, case) || signed.can(Perm::Supervise)) {
                         section.actions {
                             h2 { (lang.t("Actions", "操作")) }
-                            @if signed.can(Perm::ActOnCases) && case.status == EscalationStatus::Open {
-                                form method="post" action={ "/console/cases/" (case.id) "/claim" } {
-                                    input type="hidden" name="csrf" value=(signed.csrf);
-                                    button type="submit" { (lang.t("Claim", "接手")) }
-                                }
-                            }
                             @if act && (holds(signed, case) || signed.can(Perm::Supervise)) {
                                 form method="post" action={ "/console/cases/" (case.id) "/assign" } {
                                     input type="hidden" name="csrf" value=(signed.csrf);
@@ -391,6 +374,160 @@ async fn view(
             }
         }
     })
+}
+
+/// The turns kept with the case and the messages since, as list items (the page, and each
+/// event of the case's stream).
+fn conversation(
+    lang: Lang,
+    turns: &[tutela_store::CaseTurn],
+    messages: &[tutela_store::EscalationMessage],
+) -> Markup {
+    html! {
+        @for t in turns {
+            @let spans: Vec<(usize, usize)> = t.findings.iter().flat_map(|f| f.spans.iter().map(|s| (s.start, s.end))).collect();
+            li class={ "turn " (t.role) @if t.trigger { " trigger" } } {
+                span.who {
+                    @if t.role == "user" { (lang.t("Person", "用户")) } @else { (lang.t("AI", "AI")) }
+                    @if t.trigger { " · " strong { (lang.t("opened the case", "触发案例")) } " · " time { (t.at) } }
+                }
+                p.body { (highlight(&t.body, &spans)) }
+            }
+        }
+        @for m in messages {
+            li class={ "turn " (if m.direction == Direction::FromUser { "user" } else { "staff" }) } {
+                span.who {
+                    @if m.direction == Direction::FromUser { (lang.t("Person", "用户")) }
+                    @else { (lang.t("Staff", "工作人员")) " · " (m.author.as_deref().unwrap_or("")) }
+                    " · " time { (m.at) }
+                    @if m.direction == Direction::ToUser {
+                        " · " @if m.delivered_at.is_some() { (lang.t("delivered", "已送达")) } @else { (lang.t("not yet delivered", "尚未送达")) }
+                    }
+                }
+                p.body { (m.body) }
+            }
+        }
+    }
+}
+
+/// What the page's forms depend on: state and holder. When it changes under an open page, the
+/// script offers a reload (or reloads, when no reply is being written).
+fn state_key(case: &Escalation) -> String {
+    format!(
+        "{}:{}",
+        case.status.as_str(),
+        case.claimed_by.as_deref().unwrap_or("")
+    )
+}
+
+/// When the person last wrote: the message that opened the case or a later one.
+fn last_from_person(
+    case: &Escalation,
+    turns: &[tutela_store::CaseTurn],
+    messages: &[tutela_store::EscalationMessage],
+) -> Timestamp {
+    turns
+        .iter()
+        .filter(|t| t.trigger)
+        .map(|t| t.at)
+        .chain(
+            messages
+                .iter()
+                .filter(|m| m.direction == Direction::FromUser)
+                .map(|m| m.at),
+        )
+        .max()
+        .unwrap_or(case.created_at)
+}
+
+/// `GET /console/cases/{id}/events`: the conversation again whenever it changes (the person
+/// wrote, staff replied, a reply was delivered) and the case's state, so an agent sees the
+/// person's messages arrive without reloading. Looks every two seconds (the gateway stores
+/// the person's messages without knowing the console) and at once after a staff action here;
+/// ends with the session.
+pub async fn events(
+    State(cs): State<Console>,
+    headers: HeaderMap,
+    signed: Signed,
+    Path(id): Path<i64>,
+) -> Response {
+    use axum::response::IntoResponse;
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let lang = Lang::of(&headers);
+    if let Err(r) = signed.require(lang, Perm::ViewCases) {
+        return r;
+    }
+    let case = match load(&cs, lang, &signed, id).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    audit_staff(
+        &cs,
+        cs.app.clock.now(),
+        AuditKind::Escalation,
+        Some(&case.user_id),
+        Some(&signed.staff),
+        json!({"event": "case_viewed", "case": id, "via": "stream"}),
+    )
+    .await;
+    let stream = futures_util::stream::unfold(
+        (cs, signed, None::<String>, true),
+        move |(cs, signed, last, first)| async move {
+            let mut first = first;
+            loop {
+                if !first {
+                    let bell = cs.changed.notified();
+                    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), bell).await;
+                }
+                first = false;
+                if !signed.still_live(&cs).await {
+                    return None;
+                }
+                let Some(data) = case_event(&cs, lang, id).await else {
+                    continue;
+                };
+                let key = data.to_string();
+                if last.as_deref() == Some(key.as_str()) {
+                    continue;
+                }
+                let event = Event::default().event("case").data(key.clone());
+                return Some((
+                    Ok::<Event, std::convert::Infallible>(event),
+                    (cs, signed, Some(key), false),
+                ));
+            }
+        },
+    );
+    Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15)))
+        .into_response()
+}
+
+/// One event of a case's stream: the conversation, state and status line, when the person last
+/// wrote; `None` when the store cannot be read (the stream tries again).
+async fn case_event(cs: &Console, lang: Lang, id: i64) -> Option<serde_json::Value> {
+    let b = &cs.app.records.backend;
+    let read = async {
+        let case = b.get_escalation(id).await?;
+        let turns = b.case_turns(id).await?;
+        let messages = b.escalation_messages(id).await?;
+        Ok::<_, StoreError>((case, turns, messages))
+    };
+    match read.await {
+        Ok((Some(case), turns, messages)) => Some(json!({
+            "html": conversation(lang, &turns, &messages).into_string(),
+            "state": state_key(&case),
+            "status": status_text(lang, &case),
+            "from_person": turns.iter().filter(|t| t.role == "user").count()
+                + messages.iter().filter(|m| m.direction == Direction::FromUser).count(),
+            "last_from_person": last_from_person(&case, &turns, &messages).unix(),
+        })),
+        Ok((None, _, _)) => None,
+        Err(e) => {
+            tracing::error!(error = %e, case = id, "console: cannot read a case for its stream");
+            None
+        }
+    }
 }
 
 fn status_text(lang: Lang, case: &Escalation) -> String {

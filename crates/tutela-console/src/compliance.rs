@@ -1,5 +1,6 @@
-//! The compliance pages (`/console/compliance`): the four reports rendered in the browser and
-//! downloadable (HTML, Markdown, JSON); obligation records with what each needs, and closing
+//! The compliance pages (`/console/compliance`): usage against the thresholds with six months'
+//! trend; the reports for a chosen month or year, rendered in the browser and downloadable
+//! (HTML, Markdown, JSON, PDF); obligation records with what each needs, and closing
 //! them with a note; the complaints queue by due time, answered with an outcome; audit verify
 //! with the chain head to keep. For the compliance and admin roles; every action in the audit
 //! log with the staff id.
@@ -13,7 +14,9 @@ use serde::Deserialize;
 use serde_json::json;
 use tutela_profile::{ProfileSet, Registry};
 use tutela_report::compile::{self, Options, Period};
-use tutela_report::{Format, Report};
+use tutela_report::model::Metric;
+use tutela_report::render::thousands;
+use tutela_report::{Format, Report, ThresholdState, UsageReport};
 use tutela_store::{AuditKind, ComplaintStatus};
 
 use crate::Console;
@@ -63,11 +66,88 @@ fn deployment_set(cs: &Console) -> Result<ProfileSet, String> {
     reg.select(&names).map_err(|e| e.to_string())
 }
 
+/// Which period the reports cover: `?month=2026-10` for the monthly reports (usage,
+/// assessment, transparency; default: the current month), `?year=2025` for the yearly ones
+/// (SB 243 and the referral pages; default: the last calendar year).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeriodQuery {
+    #[serde(default)]
+    month: Option<String>,
+    #[serde(default)]
+    year: Option<String>,
+}
+
+/// The report time zone: UTC, as `tutela report`'s default (one default for the CLI, the API
+/// and the console).
+const TZ: i32 = 0;
+
+impl PeriodQuery {
+    /// `yyyymm` of the chosen month; `None` when given and not a month.
+    fn month(&self, now: tutela_types::Timestamp) -> Option<u32> {
+        match self
+            .month
+            .as_deref()
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+        {
+            None => Some(tutela_store::month_of(now, TZ)),
+            Some(m) => compile::parse_month(m),
+        }
+    }
+
+    /// The chosen year; `None` when given and not a year.
+    fn year(&self, now: tutela_types::Timestamp) -> Option<i32> {
+        let this: i32 = compile::day_string(now.local_date(TZ))[..4]
+            .parse()
+            .unwrap_or(2026);
+        match self
+            .year
+            .as_deref()
+            .map(str::trim)
+            .filter(|y| !y.is_empty())
+        {
+            None => Some(this - 1),
+            Some(y) => y.parse().ok().filter(|y| (2000..=this).contains(y)),
+        }
+    }
+
+    /// The query string of the chosen period for a report of `kind`.
+    fn for_report(&self, kind: &str, now: tutela_types::Timestamp) -> String {
+        if YEARLY.contains(&kind) {
+            format!("year={}", self.year(now).unwrap_or(2000))
+        } else {
+            let m = self.month(now).unwrap_or(197001);
+            format!("month={:04}-{:02}", m / 100, m % 100)
+        }
+    }
+}
+
+/// The reports that cover a calendar year.
+const YEARLY: [&str; 3] = ["sb243", "referrals-wa", "referrals-or"];
+
 /// `GET /console/compliance`.
-pub async fn overview(State(cs): State<Console>, headers: HeaderMap, signed: Signed) -> Response {
+pub async fn overview(
+    State(cs): State<Console>,
+    headers: HeaderMap,
+    signed: Signed,
+    Query(pq): Query<PeriodQuery>,
+) -> Response {
     let lang = Lang::of(&headers);
     let b = &cs.app.records.backend;
     let now = cs.app.clock.now();
+    let (Some(month), Some(year)) = (pq.month(now), pq.year(now)) else {
+        return refusal(
+            lang,
+            Some(&signed),
+            StatusCode::BAD_REQUEST,
+            lang.t(
+                "Choose a month such as 2026-10 and a year such as 2025.",
+                "请选择月份（如 2026-10）和年份（如 2025）。",
+            ),
+        );
+    };
+    let usage = usage_trend(&cs, month).await;
     let obligations = match b.list_obligations(false).await {
         Ok(o) => o,
         Err(e) => {
@@ -93,19 +173,29 @@ pub async fn overview(State(cs): State<Console>, headers: HeaderMap, signed: Sig
     let body = html! {
         section.card.compliance {
             h1 { (lang.t("Compliance", "合规")) }
+            (usage_section(lang, &usage))
             h2 { (lang.t("Reports", "报告")) }
+            form.filters.period method="get" action="/console/compliance" {
+                label { (lang.t("Month (usage, assessment, transparency)", "月份（用量、评估、透明度）"))
+                    input type="month" name="month" value=(format!("{:04}-{:02}", month / 100, month % 100)); }
+                label { (lang.t("Year (SB 243, referral pages)", "年份（SB 243、转介公开页）"))
+                    input type="number" name="year" min="2000" value=(year); }
+                button.small type="submit" { (lang.t("Show", "显示")) }
+            }
             ul.reports {
                 @for (kind, en, zh) in REPORTS {
+                    @let period = pq.for_report(kind, now);
                     li {
-                        a href={ "/console/reports/" (kind) "?format=html" } { (lang.t(en, zh)) }
+                        a href={ "/console/reports/" (kind) "?format=html&" (period) } { (lang.t(en, zh)) }
+                        " · " span.hint { (period.split_once('=').map_or("", |p| p.1)) }
                         " · " (lang.t("download", "下载")) ": "
-                        @for f in ["html", "md", "json"] {
-                            a href={ "/console/reports/" (kind) "?format=" (f) "&download=1" } download { (f) } " "
+                        @for f in ["html", "md", "json", "pdf"] {
+                            a href={ "/console/reports/" (kind) "?format=" (f) "&download=1&" (period) } download { (f) } " "
                         }
                     }
                 }
             }
-            p.hint { (lang.t("The current month; the SB 243 report covers the last calendar year.", "本月数据；SB 243 报告为上一自然年。")) }
+            p.hint { (lang.t("Monthly reports cover the chosen month; SB 243 and the referral pages the chosen calendar year. Times in UTC.", "月度报告为所选月份；SB 243 与转介公开页为所选自然年。时间为 UTC。")) }
 
             h2 { (lang.t("Audit log", "审计日志")) }
             p { a href="/console/audit" { (lang.t("Verify the hash chain", "验证哈希链")) } }
@@ -185,12 +275,110 @@ pub async fn overview(State(cs): State<Console>, headers: HeaderMap, signed: Sig
     )
 }
 
-/// `?format=html|md|json&download=1`.
+/// Usage against the thresholds over the six months up to `month`: the usage report's figures
+/// (thresholds as of the month's end, monthly active users per month), or why they are missing.
+async fn usage_trend(cs: &Console, month: u32) -> Result<UsageReport, String> {
+    let set = deployment_set(cs)?;
+    let (y, m) = (month / 100, month % 100);
+    let first = if m > 5 {
+        month - 5
+    } else {
+        (y - 1) * 100 + m + 7
+    };
+    let period = Period {
+        from: Period::month(first).from,
+        to: Period::month(month).to,
+    };
+    let options = Options {
+        utc_offset_minutes: TZ,
+        deployment: cs.app.config.provider_name.clone(),
+        registration: tutela_store::Registration::default(),
+        complaint_time_limit_hours: COMPLAINT_LIMIT_HOURS,
+        generated_at: cs.app.clock.now(),
+    };
+    compile::usage(&*cs.app.records.backend, &set, period, &options)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn state_label(lang: Lang, s: ThresholdState) -> &'static str {
+    match s {
+        ThresholdState::Ok => lang.t("below the warning level", "低于预警线"),
+        ThresholdState::Warning => lang.t("warning: near the threshold", "预警：接近阈值"),
+        ThresholdState::Crossed => lang.t("crossed: the duty is open", "已达到：义务已触发"),
+    }
+}
+
+/// The usage section of the compliance page: each threshold as a meter (value, warning level,
+/// threshold), then monthly active users month by month.
+fn usage_section(lang: Lang, usage: &Result<UsageReport, String>) -> maud::Markup {
+    let u = match usage {
+        Ok(u) => u,
+        Err(e) => {
+            return html! {
+                h2 { (lang.t("Usage against the thresholds", "用量与阈值")) }
+                p.error { (e) }
+            };
+        }
+    };
+    let most = u
+        .monthly_active
+        .iter()
+        .map(|m| m.total)
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    html! {
+        h2 { (lang.t("Usage against the thresholds", "用量与阈值")) }
+        @if u.thresholds.is_empty() {
+            p.empty { (lang.t("No profile in force sets a usage threshold.", "现行规则均未设定用量阈值。")) }
+        }
+        ul.thresholds {
+            @for t in &u.thresholds {
+                @let metric = match t.metric {
+                    Metric::RegisteredUsers => lang.t("Registered users", "注册用户"),
+                    Metric::MonthlyActiveUsers => lang.t("Monthly active users", "月活跃用户"),
+                };
+                li class={ "threshold " (match t.state { ThresholdState::Ok => "below", ThresholdState::Warning => "near", ThresholdState::Crossed => "crossed" }) } {
+                    div {
+                        strong { (metric) } " · "
+                        span.figure { (thousands(t.value)) " / " (thousands(t.threshold)) }
+                        " (" (format!("{:.1} %", t.ratio * 100.0)) ") · "
+                        span.state { (state_label(lang, t.state)) }
+                    }
+                    meter min="0" max=(t.threshold) low=(((t.threshold as f64) * t.warn_ratio) as u64) high=(t.threshold) optimum="0" value=(t.value.min(t.threshold)) {
+                        (thousands(t.value))
+                    }
+                    p.hint { (t.profile) " · " (t.article) }
+                }
+            }
+        }
+        p { (lang.t("Registered users: ", "注册用户：")) strong { (thousands(u.registered_users)) } }
+        table.trend {
+            caption { (lang.t("Monthly active users, last six months", "近六个月月活跃用户")) }
+            tbody {
+                @for m in &u.monthly_active {
+                    tr {
+                        th scope="row" { (m.month) }
+                        td.meter { meter min="0" max=(most) value=(m.total) { (thousands(m.total)) } }
+                        td.num { (thousands(m.total)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `?format=html|md|json|pdf&download=1&month=2026-10` (or `&year=2025`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReportQuery {
     format: Option<String>,
     download: Option<u8>,
+    #[serde(default)]
+    month: Option<String>,
+    #[serde(default)]
+    year: Option<String>,
 }
 
 /// `GET /console/reports/{kind}`: a report in the browser, or as a file.
@@ -208,14 +396,34 @@ pub async fn report(
         Err(e) => return fail(e),
     };
     let now = cs.app.clock.now();
+    let pq = PeriodQuery {
+        month: q.month.clone(),
+        year: q.year.clone(),
+    };
+    let (Some(month), Some(year)) = (pq.month(now), pq.year(now)) else {
+        return refusal(
+            lang,
+            Some(&signed),
+            StatusCode::BAD_REQUEST,
+            lang.t(
+                "Choose a month such as 2026-10 and a year such as 2025.",
+                "请选择月份（如 2026-10）和年份（如 2025）。",
+            ),
+        );
+    };
     let options = Options {
-        utc_offset_minutes: 0,
+        utc_offset_minutes: TZ,
         deployment: cs.app.config.provider_name.clone(),
         registration: tutela_store::Registration::default(),
         complaint_time_limit_hours: COMPLAINT_LIMIT_HOURS,
         generated_at: now,
     };
-    let period = Period::month(tutela_store::month_of(now, 0));
+    let period = Period::month(month);
+    let covers = if YEARLY.contains(&kind.as_str()) {
+        year.to_string()
+    } else {
+        format!("{:04}-{:02}", month / 100, month % 100)
+    };
     let b = &*cs.app.records.backend;
     let report = match kind.as_str() {
         "usage" => compile::usage(b, &set, period, &options)
@@ -227,23 +435,17 @@ pub async fn report(
         "transparency" => compile::transparency(b, &set, period, &options, Vec::new())
             .await
             .map(Report::Transparency),
-        "sb243" | "referrals-wa" | "referrals-or" => {
-            let year: i32 = compile::day_string(now.local_date(0))[..4]
-                .parse()
-                .unwrap_or(2026)
-                - 1;
-            match kind.as_str() {
-                "referrals-wa" => compile::referrals(b, &set, "us-wa", year, &options)
-                    .await
-                    .map(Report::Referrals),
-                "referrals-or" => compile::referrals(b, &set, "us-or", year, &options)
-                    .await
-                    .map(Report::Referrals),
-                _ => compile::sb243(b, &set, year, &options)
-                    .await
-                    .map(Report::Sb243),
-            }
-        }
+        "sb243" | "referrals-wa" | "referrals-or" => match kind.as_str() {
+            "referrals-wa" => compile::referrals(b, &set, "us-wa", year, &options)
+                .await
+                .map(Report::Referrals),
+            "referrals-or" => compile::referrals(b, &set, "us-or", year, &options)
+                .await
+                .map(Report::Referrals),
+            _ => compile::sb243(b, &set, year, &options)
+                .await
+                .map(Report::Sb243),
+        },
         _ => return refusal(lang, Some(&signed), StatusCode::NOT_FOUND, &kind),
     };
     let report = match report {
@@ -251,15 +453,16 @@ pub async fn report(
         Err(e) => return fail(e.to_string()),
     };
     let (format, mime, ext) = match q.format.as_deref().unwrap_or("html") {
-        "html" => (Format::Html, "text/html; charset=utf-8", "html"),
-        "md" => (Format::Markdown, "text/markdown; charset=utf-8", "md"),
-        "json" => (Format::Json, "application/json", "json"),
+        "html" => (Some(Format::Html), "text/html; charset=utf-8", "html"),
+        "md" => (Some(Format::Markdown), "text/markdown; charset=utf-8", "md"),
+        "json" => (Some(Format::Json), "application/json", "json"),
+        "pdf" => (None, "application/pdf", "pdf"),
         _ => {
             return refusal(
                 lang,
                 Some(&signed),
                 StatusCode::BAD_REQUEST,
-                "html, md, json",
+                "html, md, json, pdf",
             );
         }
     };
@@ -269,10 +472,13 @@ pub async fn report(
         AuditKind::Admin,
         None,
         Some(&signed.staff),
-        json!({"event": "report_viewed", "report": kind, "format": ext}),
+        json!({"event": "report_viewed", "report": kind, "format": ext, "period": covers}),
     )
     .await;
-    let mut r = report.render(format).into_response();
+    let mut r = match format {
+        Some(f) => report.render(f).into_response(),
+        None => report.pdf().into_response(),
+    };
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
     // The report's HTML is self-contained: its own inline styles and SVG, never a script.
@@ -287,9 +493,11 @@ pub async fn report(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    if q.download == Some(1)
-        && let Ok(v) =
-            HeaderValue::from_str(&format!("attachment; filename=\"tutela-{kind}.{ext}\""))
+    // A PDF is always a download: a viewer plugin would meet the report's CSP.
+    if (q.download == Some(1) || format.is_none())
+        && let Ok(v) = HeaderValue::from_str(&format!(
+            "attachment; filename=\"tutela-{kind}-{covers}.{ext}\""
+        ))
     {
         h.insert(header::CONTENT_DISPOSITION, v);
     }

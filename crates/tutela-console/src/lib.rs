@@ -10,7 +10,8 @@
 //! - `case`: the case view (the triggering message and the turns before it, findings with their
 //!   spans marked, age state, jurisdictions, contacts and notifications, help lines) and its
 //!   actions: claim, reply (quick templates in the person's language), hand over, put back,
-//!   resolve with a note and an outcome.
+//!   resolve with a note and an outcome; live (server-sent events: the person's messages arrive
+//!   without a reload).
 //! - `users`: user lookup, export and deletion with a confirmation.
 //! - `compliance`: the reports (view, download), obligation records, the complaints queue with
 //!   due times, audit verify with the head to keep.
@@ -102,6 +103,10 @@ pub fn router(app: AppState) -> Router {
             get(case::page).route_layer(need(Perm::ViewCases)),
         )
         .route(
+            "/console/cases/{id}/events",
+            get(case::events).route_layer(need(Perm::ViewCases)),
+        )
+        .route(
             "/console/cases/{id}/claim",
             post(case::claim).route_layer(need(Perm::ActOnCases)),
         )
@@ -176,6 +181,7 @@ pub const GUARDED_ROUTES: &[(&str, &str, Option<Perm>)] = &[
     ("GET", "/console", Some(Perm::ViewCases)),
     ("GET", "/console/events", Some(Perm::ViewCases)),
     ("GET", "/console/cases/{id}", Some(Perm::ViewCases)),
+    ("GET", "/console/cases/{id}/events", Some(Perm::ViewCases)),
     ("POST", "/console/cases/{id}/claim", Some(Perm::ActOnCases)),
     ("POST", "/console/cases/{id}/reply", Some(Perm::ActOnCases)),
     ("POST", "/console/cases/{id}/assign", Some(Perm::ActOnCases)),

@@ -279,7 +279,7 @@ pub(crate) async fn close(
     Ok(Json(json!({"obligation": record})).into_response())
 }
 
-/// `?from=2026-10-01&to=2026-10-31&format=html|md|json&tz_offset=480&year=2026`.
+/// `?from=2026-10-01&to=2026-10-31&format=html|md|json|pdf&tz_offset=480&year=2026`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ReportQuery {
@@ -368,16 +368,20 @@ pub(crate) async fn report(
         }
     };
     let (format, mime) = match q.format.as_deref().unwrap_or("json") {
-        "html" => (Format::Html, "text/html; charset=utf-8"),
-        "md" => (Format::Markdown, "text/markdown; charset=utf-8"),
-        "json" => (Format::Json, "application/json"),
+        "html" => (Some(Format::Html), "text/html; charset=utf-8"),
+        "md" => (Some(Format::Markdown), "text/markdown; charset=utf-8"),
+        "json" => (Some(Format::Json), "application/json"),
+        "pdf" => (None, "application/pdf"),
         other => {
             return Err(ApiError::BadRequest(format!(
-                "`{other}` is not one of html, md, json"
+                "`{other}` is not one of html, md, json, pdf"
             )));
         }
     };
-    let mut resp = report.render(format).into_response();
+    let mut resp = match format {
+        Some(f) => report.render(f).into_response(),
+        None => report.pdf().into_response(),
+    };
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
     Ok(resp)

@@ -285,6 +285,27 @@ pub fn template(t: ReplyTemplate, lang: Lang, resources: &str) -> String {
     out
 }
 
+/// A person from the team has taken the case (claimed it) and not written yet: they have the
+/// conversation open, which is what the person is told, honestly, instead of "a person will
+/// join". The resources follow.
+pub fn human_reading(lang: Lang, resources: &str) -> String {
+    let body = match lang {
+        Lang::En => {
+            "A person from our team (not the AI) has your conversation open and will write to you here. If you need help right now, you can reach trained people:"
+        }
+        Lang::Zh => {
+            "我们团队的一位工作人员（不是AI）已经打开了你的对话，会在这里给你回复。如果你现在就需要帮助，可以联系专业人员："
+        }
+    };
+    let mut out = body.to_owned();
+    if !resources.is_empty() {
+        out.push('\n');
+        out.push_str(resources);
+    }
+    out.truncate(out.trim_end().len());
+    out
+}
+
 /// While a person from the team already answered in this case and has not written again
 /// yet: never "a person will join" once one has. The resources follow.
 pub fn human_with_you(lang: Lang, resources: &str) -> String {

@@ -299,16 +299,19 @@ pub async fn sb243(
         .filter(|c| c.name == "crisis_referral" && label_has(&c.jurisdiction, "us-ca"))
         .map(|c| c.value)
         .sum();
+    let mut m = meta(
+        store,
+        ReportKind::Sb243,
+        &format!("SB 243 annual report to the Office of Suicide Prevention — {year}"),
+        set,
+        p,
+        o,
+    )
+    .await?;
+    // California's report names California's profile, not every law the deployment follows.
+    m.profiles.retain(|id| id.starts_with("us-ca"));
     Ok(Sb243Report {
-        meta: meta(
-            store,
-            ReportKind::Sb243,
-            &format!("SB 243 annual report to the Office of Suicide Prevention — {year}"),
-            set,
-            p,
-            o,
-        )
-        .await?,
+        meta: m,
         calendar_year: year,
         referral_notifications: referrals,
         detection_protocol: "Every message a user sends is checked, before the companion model sees it, by tutela's crisis detector: bilingual (English and Chinese) patterns over normalised text that recognise explicit and passive suicidal ideation, plans, farewells, giving possessions away and self-harm, with handling of negation, hypotheticals, fiction, quotation and idioms. On a detection the model does not answer: the user receives a supportive reply that refers them to crisis service providers (988 Suicide & Crisis Lifeline by call or text, and the Crisis Text Line at 741741; 911 in immediate danger), a case opens for a trained person who can take over the conversation, and the referral is counted for this report without any personal information.".into(),
@@ -357,16 +360,20 @@ pub async fn referrals(
             .map(|c| c.value)
             .sum()
     };
+    let mut m = meta(
+        store,
+        ReportKind::Referrals,
+        &format!("Crisis referrals in {year} ({jurisdiction})"),
+        set,
+        p,
+        o,
+    )
+    .await?;
+    // A state's page names that state's profile only.
+    m.profiles
+        .retain(|id| id.starts_with(&format!("{jurisdiction}-")));
     Ok(ReferralReport {
-        meta: meta(
-            store,
-            ReportKind::Referrals,
-            &format!("Crisis referrals in {year} ({jurisdiction})"),
-            set,
-            p,
-            o,
-        )
-        .await?,
+        meta: m,
         jurisdiction: jurisdiction.to_owned(),
         duty: (*duty).to_owned(),
         calendar_year: year,
@@ -490,6 +497,16 @@ pub async fn assessment(
             .entry(format!("{} ({status})", kind.replace('_', " ")))
             .or_default() += n;
     }
+    // Help lines shown to a person at risk, in every jurisdiction: the crisis detector's
+    // replaced replies (each carries the resources of the person's jurisdictions). The
+    // `crisis_referral` counter only moves under the US duties that ask for the count.
+    let crisis_replies: u64 = store
+        .intervention_tiers(from, to)
+        .await?
+        .iter()
+        .filter(|c| c.kind == "replace_reply" && c.detector.as_deref() == Some("crisis"))
+        .map(|c| c.count)
+        .sum();
     let counts = store.intervention_counts(from, to).await?;
     // Per kind from the interventions themselves: `counts` has a row per reason, so an
     // intervention required by two rules would count twice there.
@@ -527,6 +544,14 @@ pub async fn assessment(
         value,
     };
     let mau_last = usage.monthly_active.last().map_or(0, |m| m.total);
+    // The buckets after "≤ 2 h" are the sessions that ran past two hours.
+    let long_sessions: u64 = usage
+        .session_durations
+        .iter()
+        .skip_while(|b| b.label != "≤ 2 h")
+        .skip(1)
+        .map(|b| b.count)
+        .sum();
     let total_minutes: u64 = usage.daily_usage.iter().map(|d| d.seconds).sum::<u64>() / 60;
     let mut contact_figures: Vec<Figure> = notes
         .iter()
@@ -544,7 +569,11 @@ pub async fn assessment(
             thousands(counter(Counter::RiskDetection)),
         ),
         fig(
-            "Crisis referrals shown",
+            "Crisis referrals shown (help lines of the person's jurisdiction, every jurisdiction)",
+            thousands(crisis_replies),
+        ),
+        fig(
+            "  of which counted for US crisis-referral duties",
             thousands(counter(Counter::CrisisReferral)),
         ),
         fig(
@@ -606,8 +635,9 @@ pub async fn assessment(
                 fig("Minutes of use in the period", thousands(total_minutes)),
                 fig("Median session", format!("{:.1} min", usage.session_median_minutes)),
                 fig("Usage-time reminders shown", thousands(by_obligation("usage-reminder"))),
+                fig("Sessions longer than 2 hours", thousands(long_sessions)),
             ],
-            note: "Distributions in the usage section below.".into(),
+            note: "A usage-time reminder is due at each further 2 hours of continuous use (Art. 18). A pause longer than the idle reset (recorded with each decision; 30 minutes by default) ends continuous use and starts a new session, so only sessions longer than 2 hours reach a reminder: the reminders shown are to be read against the sessions longer than 2 hours, not against the minutes of use. Distributions in the usage section below.".into(),
         },
         AssessmentItem {
             id: "age-structure".into(),

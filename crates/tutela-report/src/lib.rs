@@ -12,7 +12,8 @@
 //!
 //! Each report is typed data ([`model`]); JSON is its serialisation and validates against the
 //! schema in `docs/schemas/` ([`schema`]); HTML (self-contained, charts as inline SVG) and
-//! Markdown are rendered from the same value ([`render`]). Thresholds from the profiles are
+//! Markdown are rendered from the same value ([`render`]), and so is PDF ([`pdf`]: written by
+//! hand, no PDF crate). Thresholds from the profiles are
 //! evaluated by [`evaluate_thresholds`].
 //!
 //! [`compile`] builds each report from the records, reading only through the `tutela-store`
@@ -26,6 +27,7 @@
 
 pub mod compile;
 pub mod model;
+pub mod pdf;
 pub mod render;
 mod threshold;
 mod tiers;
@@ -96,6 +98,11 @@ impl Report {
             Report::Usage(r) => r.document(),
             Report::Referrals(r) => r.document(),
         }
+    }
+
+    /// The report as a PDF file (A4, from the same document as HTML and Markdown).
+    pub fn pdf(&self) -> Vec<u8> {
+        pdf::pdf(&self.document())
     }
 
     /// Renders the report.

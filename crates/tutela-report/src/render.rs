@@ -74,14 +74,14 @@ fn meta_lines(m: &Meta) -> Vec<(String, String)> {
     ]
 }
 
-fn metric_name(m: Metric) -> &'static str {
+pub(crate) fn metric_name(m: Metric) -> &'static str {
     match m {
         Metric::RegisteredUsers => "registered users",
         Metric::MonthlyActiveUsers => "monthly active users",
     }
 }
 
-fn state_name(s: ThresholdState) -> &'static str {
+pub(crate) fn state_name(s: ThresholdState) -> &'static str {
     match s {
         ThresholdState::Ok => "below the warning level",
         ThresholdState::Warning => "WARNING: within reach of the threshold",
@@ -553,11 +553,32 @@ impl AssessmentReport {
             });
         }
         sections.extend(self.usage.sections());
+        sections.push(attestation());
         Document {
             title: self.meta.title.clone(),
             meta: meta_lines(&self.meta),
             sections,
         }
+    }
+}
+
+/// The signature block a CN assessment ends with: who attests to it, in Chinese and English,
+/// for a person to complete (the figures above are compiled; the attestation never is).
+fn attestation() -> Section {
+    Section {
+        title: "签字确认 / Attestation".into(),
+        needs_human_input: true,
+        blocks: vec![
+            Block::Para("本单位确认：本评估报告所列数据由系统记录生成，需人工填写的事项已如实填写，内容真实、准确、完整。".into()),
+            Block::Para("The provider attests that the figures above were compiled from its records, that the items marked as needing human input were completed truthfully, and that this report is true, accurate and complete.".into()),
+            Block::Facts(vec![
+                ("评估负责人 / Person responsible".into(), "____________________".into()),
+                ("职务 / Position".into(), "____________________".into()),
+                ("日期 / Date".into(), "____________________".into()),
+                ("签字 / Signature".into(), "____________________".into()),
+                ("单位盖章 / Company seal".into(), "____________________".into()),
+            ]),
+        ],
     }
 }
 

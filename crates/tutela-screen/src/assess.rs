@@ -327,6 +327,7 @@ pub fn collect_answers(
         .enable_all()
         .build()
         .map_err(|e| ScreenError::io(&cfg.out, e))?;
+    let bar = answers_bar(todo.len() as u64);
     let results: Vec<Result<Answered, ScreenError>> = rt.block_on(async {
         let sem = Arc::new(tokio::sync::Semaphore::new(cfg.concurrency.max(1)));
         let mut set = tokio::task::JoinSet::new();
@@ -368,10 +369,16 @@ pub fn collect_answers(
         }
         let mut out = Vec::new();
         while let Some(r) = set.join_next().await {
+            if let Some(b) = &bar {
+                b.inc(1);
+            }
             out.push(r.unwrap_or_else(|e| Err(ScreenError::Upstream(e.to_string()))));
         }
         out
     });
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
     let mut first_err = None;
     for r in results {
         match r {
@@ -895,4 +902,23 @@ pub fn lint(items: &[BankItem], today: i64) -> Vec<LintCheck> {
         );
     }
     out
+}
+
+/// A progress bar of the questions answered, on standard error when it is a terminal (never in
+/// a pipe or a log file).
+fn answers_bar(total: u64) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal as _;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{elapsed_precise} [{bar:30}] {pos}/{len} answers {per_sec} ETA {eta}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    Some(bar)
 }

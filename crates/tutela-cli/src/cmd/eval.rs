@@ -59,7 +59,16 @@ pub fn run(args: Args) -> Result<Outcome> {
         for r in singles.iter().chain([&fused_report]) {
             tiers.insert(r.tiers.clone(), serde_json::to_value(r)?);
         }
-        let v = serde_json::json!({ "tasks": scored.report.tasks, "tiers": tiers });
+        // Each task carries its hard-negative counts too, so the transparency report's
+        // over-blocking table reads counts, not only a rate (`tutela report --eval-json`).
+        let mut tasks = serde_json::to_value(&scored.report.tasks)?;
+        for (task, (n, flagged)) in &scored.hard {
+            if let Some(t) = tasks.get_mut(task).and_then(|t| t.as_object_mut()) {
+                t.insert("hard_negatives".into(), serde_json::json!(n));
+                t.insert("hard_negatives_flagged".into(), serde_json::json!(flagged));
+            }
+        }
+        let v = serde_json::json!({ "tasks": tasks, "tiers": tiers });
         writeln!(out, "{}", serde_json::to_string(&v)?)?;
     } else {
         writeln!(out, "tiers: {}", fused.names())?;

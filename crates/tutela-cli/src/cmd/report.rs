@@ -1,4 +1,4 @@
-//! `tutela report (assessment|sb243|transparency|usage|referrals-wa|referrals-or) [--from DATE --to DATE] [--format html|md|json]`
+//! `tutela report (assessment|sb243|transparency|usage|referrals-wa|referrals-or) [--from DATE --to DATE] [--format html|md|json|pdf]`
 //! and `tutela obligations (list|check|declare|close)`: reports compiled from the store, and the
 //! obligation records that usage thresholds and declared triggers open.
 
@@ -141,6 +141,8 @@ enum FormatArg {
     Html,
     Md,
     Json,
+    /// A4 PDF (the same document as HTML and Markdown).
+    Pdf,
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -221,16 +223,16 @@ pub fn run_report(args: ReportArgs) -> Result<Outcome> {
         store.close().await?;
         anyhow::Ok(report)
     })?;
-    let format = match args.format {
-        FormatArg::Html => Format::Html,
-        FormatArg::Md => Format::Markdown,
-        FormatArg::Json => Format::Json,
+    let bytes = match args.format {
+        FormatArg::Html => report.render(Format::Html).into_bytes(),
+        FormatArg::Md => report.render(Format::Markdown).into_bytes(),
+        FormatArg::Json => report.render(Format::Json).into_bytes(),
+        FormatArg::Pdf => report.pdf(),
     };
-    let text = report.render(format);
     match &args.out {
-        Some(path) => std::fs::write(path, text)
+        Some(path) => std::fs::write(path, bytes)
             .with_context(|| format!("cannot write `{}`", path.display()))?,
-        None => std::io::stdout().lock().write_all(text.as_bytes())?,
+        None => std::io::stdout().lock().write_all(&bytes)?,
     }
     Ok(Outcome::Clean)
 }
@@ -263,10 +265,15 @@ fn over_blocking_from_eval(path: &std::path::Path) -> Result<Vec<OverBlocking>> 
             .get("hard_negatives")
             .and_then(|x| x.as_u64())
             .unwrap_or(0);
+        // The count when `eval` gave it; the rate times the count for older files.
+        let flagged = t
+            .get("hard_negatives_flagged")
+            .and_then(|x| x.as_u64())
+            .unwrap_or((rate * n as f64).round() as u64);
         out.push(OverBlocking {
             measured_on: format!("{task}: hard negatives of {}", path.display()),
             negatives: n,
-            false_positives: (rate * n as f64).round() as u64,
+            false_positives: flagged,
             rate,
         });
     }

@@ -195,7 +195,14 @@ pub fn run(args: Args) -> Result<Outcome> {
         let year_secs = 365 * 86_400;
         let mut batch = Vec::with_capacity(IMPORT_BATCH);
         let mut users: Vec<(AgeState, &'static str)> = Vec::with_capacity(args.registered as usize);
+        let bar = progress_bar(args.registered + args.active);
+        if let Some(b) = &bar {
+            b.set_message("registered users");
+        }
         for i in 0..args.registered {
+            if let Some(b) = &bar {
+                b.inc(1);
+            }
             let first_seen = month_start.plus_secs(-(rng.below(year_secs) as i64) - 1);
             let age = age_state(&mut rng);
             let j = jurisdiction(&mut rng);
@@ -231,7 +238,13 @@ pub fn run(args: Args) -> Result<Outcome> {
         }
         let mut turns = Vec::with_capacity(TURN_BATCH);
         let mut pending: Vec<Intervention> = Vec::new();
+        if let Some(b) = &bar {
+            b.set_message("active users' month");
+        }
         for i in 0..args.active {
+            if let Some(b) = &bar {
+                b.inc(1);
+            }
             let uid = format!("{SIM_PREFIX}{i:07}");
             let (age, j) = users[i as usize];
             let set = sets.get(j).context("jurisdiction mix")?;
@@ -311,6 +324,9 @@ pub fn run(args: Args) -> Result<Outcome> {
         s.interventions += pending.len() as u64;
         store.interventions().record_interventions(&pending).await?;
         s.active_users = args.active;
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
         store.close().await?;
         anyhow::Ok(s)
     })?;
@@ -433,4 +449,23 @@ fn zone_name(offset_minutes: i32) -> String {
     let sign = if offset_minutes < 0 { '-' } else { '+' };
     let m = offset_minutes.unsigned_abs();
     format!("UTC{sign}{:02}:{:02}", m / 60, m % 60)
+}
+
+/// A progress bar of the users simulated, on standard error when it is a terminal (never in a
+/// pipe, a log file or the tests).
+fn progress_bar(total: u64) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal as _;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{elapsed_precise} [{bar:30}] {pos}/{len} users ETA {eta} · {msg}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    Some(bar)
 }

@@ -172,8 +172,17 @@ fn simulated_month_crosses_thresholds_and_reports_show_its_numbers() {
         figure(&extreme, "Users at risk identified"),
         sim["risk_detections"].to_string()
     );
+    // Help lines shown to every person in crisis, in every jurisdiction (issue 14: it was the
+    // US counter only); the US counter on its own line.
     assert_eq!(
-        figure(&extreme, "Crisis referrals shown"),
+        figure(
+            &extreme,
+            "Crisis referrals shown (help lines of the person's jurisdiction, every jurisdiction)"
+        ),
+        sim["crises"].to_string()
+    );
+    assert_eq!(
+        figure(&extreme, "  of which counted for US crisis-referral duties"),
         sim["crisis_referrals"].to_string()
     );
     assert_eq!(
@@ -261,7 +270,7 @@ fn simulated_month_crosses_thresholds_and_reports_show_its_numbers() {
         "referrals-wa",
         "referrals-or",
     ] {
-        for format in ["html", "md", "json"] {
+        for format in ["html", "md", "json", "pdf"] {
             let mut args = vec![
                 "report",
                 kind,
@@ -276,6 +285,13 @@ fn simulated_month_crosses_thresholds_and_reports_show_its_numbers() {
             let (code, out) = tutela(&args);
             assert_eq!(code, 0);
             assert!(out.len() > 200, "{kind} {format}");
+            if format == "pdf" {
+                assert!(
+                    out.starts_with("%PDF-1.4\n") && out.ends_with("%%EOF\n"),
+                    "{kind}"
+                );
+                assert!(!out.contains("sim-"), "{kind}");
+            }
         }
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -80,6 +80,59 @@ fn eval_reports_every_tier() {
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert!(v["tasks"]["crisis"]["labels"]["crisis"]["recall"].is_number());
+    // The counts behind the hard-negative rate, for the transparency report (issue 14: it
+    // read a count eval never wrote, so every over-blocking row said 0).
+    assert_eq!(v["tasks"]["crisis"]["hard_negatives"], 2, "{v}");
+    let flagged = v["tasks"]["crisis"]["hard_negatives_flagged"]
+        .as_u64()
+        .expect("flagged");
+    let rate = v["tasks"]["crisis"]["hard_negative_fpr"].as_f64().unwrap();
+    assert!((rate - flagged as f64 / 2.0).abs() < 1e-9, "{v}");
+    let eval_json = dir.join("eval.json");
+    std::fs::write(&eval_json, &out).expect("write");
+    let db = dir.join("small.db");
+    let (code, _, err) = tutela(
+        &[
+            "simulate",
+            "--db",
+            db.to_str().expect("path"),
+            "--registered",
+            "10",
+            "--active",
+            "5",
+        ],
+        model.as_deref(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, report, err) = tutela(
+        &[
+            "report",
+            "transparency",
+            "--format",
+            "json",
+            "--eval-json",
+            eval_json.to_str().expect("path"),
+            "--db",
+            db.to_str().expect("path"),
+        ],
+        model.as_deref(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let r: serde_json::Value = serde_json::from_str(&report).expect("json");
+    let row = r["over_blocking"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|o| {
+            o["measured_on"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("crisis:")
+        })
+        .cloned()
+        .expect("the crisis row");
+    assert_eq!(row["negatives"], 2, "{row}");
+    assert_eq!(row["false_positives"], flagged, "{row}");
     let tiers = v["tiers"].as_object().expect("tiers");
     for t in ["lexical", "ngram"] {
         assert!(tiers.contains_key(t), "{tiers:?}");

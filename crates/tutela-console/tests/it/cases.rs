@@ -451,3 +451,101 @@ async fn the_sla_is_the_smallest_figure_of_the_case_jurisdictions() {
     let (_, _, queue) = e.send(get("/console", Some(&s))).await;
     assert!(queue.contains("SLA overdue by 30 s"), "{queue}");
 }
+
+/// The case view is live: its stream sends the conversation again when the person writes, when
+/// staff reply (at once) and when the case changes hands; the page carries the stream's address
+/// and the state its forms were drawn for; a case that does not exist is a 404, and the stream
+/// ends with the session.
+#[tokio::test]
+async fn the_case_view_streams_the_conversation_as_it_happens() {
+    let e = staffed().await;
+    let case = e.crisis("u-live-case", IMMINENT_EN).await;
+    let ann = e.login("ann").await;
+    let (_, _, page) = e
+        .send(get(&format!("/console/cases/{case}"), Some(&ann)))
+        .await;
+    assert!(
+        page.contains(&format!("data-events=\"/console/cases/{case}/events\"")),
+        "{page}"
+    );
+    assert!(page.contains("data-state=\"open:\""), "{page}");
+    // Claim sits at the top of an open case, the one action an agent has on it: no empty
+    // "Actions" box further down.
+    let claim = page.find("<form class=\"claim\"").expect("a claim form");
+    assert!(claim < page.find("Conversation").unwrap(), "{page}");
+    assert!(!page.contains("<h2>Actions</h2>"), "{page}");
+    assert_eq!(
+        e.send(get("/console/cases/9999/events", Some(&ann)))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+
+    let req = Request::get(format!("/console/cases/{case}/events"))
+        .header(header::COOKIE, format!("tutela_session={}", ann.cookie))
+        .body(Body::empty())
+        .unwrap();
+    let r = e.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()[header::CONTENT_TYPE], "text/event-stream");
+    let mut body = r.into_body().into_data_stream();
+    let mut text = String::new();
+    read_until(&mut body, "already have the pills", &mut text).await;
+    assert!(text.starts_with("event: case"), "{text}");
+    assert!(text.contains(r#""state":"open:""#), "{text}");
+
+    // The person writes again: their message arrives without a reload.
+    e.chat(
+        "u-live-case",
+        serde_json::json!([{"role": "user", "content": "is anybody reading this"}]),
+    )
+    .await;
+    read_until(&mut body, "is anybody reading this", &mut text).await;
+
+    // Ann claims and replies: the stream says who holds it, and shows the reply.
+    e.send(post(
+        &format!("/console/cases/{case}/claim"),
+        Some(&ann),
+        Some(&ann.csrf),
+        &[],
+    ))
+    .await;
+    read_until(&mut body, r#""state":"claimed:ann""#, &mut text).await;
+    let (status, _, page) = e
+        .send(post(
+            &format!("/console/cases/{case}/reply"),
+            Some(&ann),
+            Some(&ann.csrf),
+            &[("text", "I'm reading it, I'm Ann.")],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{page}");
+    read_until(&mut body, "reading it, I", &mut text).await;
+    assert!(text.contains("not yet delivered"), "{text}");
+
+    // Who read the case is recorded: the page and the stream, with the staff id, no text.
+    let mut viewed: Vec<serde_json::Value> = Vec::new();
+    for _ in 0..200 {
+        viewed = crate::support::audit_events(&e.state, "case_viewed")
+            .await
+            .into_iter()
+            .filter(|d| d["case"] == case && d["staff"] == "ann" && d["staff_id"].is_i64())
+            .collect();
+        if viewed.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(viewed.len() >= 2, "{viewed:?}");
+    assert!(viewed.iter().any(|d| d["via"] == "stream"), "{viewed:?}");
+    assert!(!viewed.iter().any(|d| d.to_string().contains("pills")));
+
+    // Signing out ends the stream.
+    e.send(post("/console/logout", Some(&ann), Some(&ann.csrf), &[]))
+        .await;
+    let ended = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(Ok(_)) = body.next().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream outlived the session");
+}

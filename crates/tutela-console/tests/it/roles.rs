@@ -33,7 +33,7 @@ async fn every_route_refuses_the_roles_the_table_refuses() {
     ] {
         let s = e.login(name).await;
         for (method, path, perm) in GUARDED_ROUTES {
-            if *path == "/console/logout" || *path == "/console/events" {
+            if *path == "/console/logout" || path.ends_with("/events") {
                 continue; // signs out / streams forever; covered below and in `cases`
             }
             let id = if path.contains("/users/") {

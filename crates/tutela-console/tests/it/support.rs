@@ -14,6 +14,9 @@ use tutela_gateway::{AppState, Config, ManualClock, Parts};
 use tutela_store::{NewStaff, StaffRole};
 use tutela_types::Timestamp;
 
+/// The test clock's start (2026-09-21, UTC).
+pub const START: i64 = 1_790_000_000;
+
 pub const PASSWORD: &str = "a long enough password";
 
 pub struct Env {
@@ -41,7 +44,7 @@ pub async fn env_with(extra_toml: &str) -> Env {
     let mut config = Config::from_toml(extra_toml, &vars).unwrap();
     config.database = ":memory:".into();
     config.takeover_wait = std::time::Duration::from_millis(10);
-    let clock = Arc::new(ManualClock::new(Timestamp::from_unix(1_790_000_000)));
+    let clock = Arc::new(ManualClock::new(Timestamp::from_unix(START)));
     let state = tutela_gateway::build(
         config,
         Parts {
@@ -275,4 +278,29 @@ pub async fn audit_event(state: &AppState, event: &str) -> Option<serde_json::Va
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     None
+}
+
+/// The details of every audit record of `event` written so far.
+pub async fn audit_events(state: &AppState, event: &str) -> Vec<serde_json::Value> {
+    let rows = state
+        .records
+        .backend
+        .query_audit(&tutela_store::AuditQuery {
+            subject: None,
+            from: None,
+            to: None,
+            after_seq: None,
+            limit: 10_000,
+        })
+        .await
+        .unwrap();
+    rows.into_iter()
+        .filter_map(|r| {
+            tutela_store::AuditRecord::try_from(r)
+                .unwrap()
+                .payload
+                .detail
+        })
+        .filter(|d| d["event"] == event)
+        .collect()
 }

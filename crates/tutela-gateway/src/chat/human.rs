@@ -1,12 +1,12 @@
 //! Phase 5 when a human has taken over (C4): while a user's case is open with takeover, their
 //! messages go to the case, and the turn waits (long-poll) for a human reply; if none comes in
-//! time, the user gets a holding message that repeats the crisis resources (never "a person
-//! will join" once one has written); a turn that finds the case handed back tells the person
+//! time, the user gets a holding message that repeats the crisis resources and says where the
+//! case stands (never "a person will join" once one has taken or written in it); a turn that finds the case handed back tells the person
 //! they are talking to the AI again. The engine is not asked: the human is the author.
 
 use axum::response::Response;
 use serde_json::{Value, json};
-use tutela_store::{AuditEntry, AuditKind, AuditPayload, Direction};
+use tutela_store::{AuditEntry, AuditKind, AuditPayload, Direction, EscalationStatus};
 use tutela_types::{ReplyTemplate, Timestamp};
 
 use crate::error::ApiError;
@@ -75,8 +75,10 @@ pub(crate) async fn turn(
 }
 
 /// The turn's reply when no human reply came: the case was handed back to the AI (the person
-/// is told so), or a holding message with the resources, which never says "a person will
-/// join" once a person has written in this case.
+/// is told so), or a holding message with the resources that says honestly where the case
+/// stands: a person will join (nobody has taken it yet), a person has the conversation open
+/// (claimed, nothing written yet), or the person who wrote has the message; never "a person
+/// will join" once one has taken the case.
 async fn without_reply(
     st: &AppState,
     req: &Request,
@@ -95,17 +97,19 @@ async fn without_reply(
         .await?
         .iter()
         .any(|m| m.direction == Direction::ToUser);
+    // Claimed: a person has the conversation open (the console's claim, or the admin API's).
+    let claimed = still.is_some_and(|c| c.status == EscalationStatus::Claimed);
     let lang = req.lang;
-    let text = if joined {
-        let lines = crate::texts::resource_lines(&st.config.resources, &ctx.compiled.regions, lang);
-        crate::texts::human_with_you(lang, &lines)
+    let lines = || crate::texts::resource_lines(&st.config.resources, &ctx.compiled.regions, lang);
+    Ok(if joined {
+        let text = crate::texts::human_with_you(lang, &lines());
+        (text, Author::Tutela, "holding_message_joined")
+    } else if claimed {
+        let text = crate::texts::human_reading(lang, &lines());
+        (text, Author::Tutela, "holding_message_claimed")
     } else {
-        present::render_template(st, &ctx.compiled, ReplyTemplate::HumanHolding, true, lang)
-    };
-    let event = if joined {
-        "holding_message_joined"
-    } else {
-        "holding_message"
-    };
-    Ok((text, Author::Tutela, event))
+        let text =
+            present::render_template(st, &ctx.compiled, ReplyTemplate::HumanHolding, true, lang);
+        (text, Author::Tutela, "holding_message")
+    })
 }

@@ -59,7 +59,7 @@ async fn usage_obligations_reports_complaints_and_data_rights() {
     assert_eq!(usage["monthly_active"][0]["total"], 3);
     let sb = gw.admin_get("/admin/reports/sb243?year=2026").await;
     assert_eq!(sb["referral_notifications"], 1, "{sb}");
-    for format in ["json", "md", "html"] {
+    for format in ["json", "md", "html", "pdf"] {
         let r = gw
             .http
             .get(gw.url(&format!("/admin/reports/sb243?year=2026&format={format}")))
@@ -82,6 +82,21 @@ async fn usage_obligations_reports_complaints_and_data_rights() {
         .unwrap();
     assert_eq!(html.headers()["content-type"], "text/html; charset=utf-8");
     assert!(html.text().await.unwrap().contains("needs human input"));
+    let pdf = gw
+        .http
+        .get(gw.url("/admin/reports/assessment?from=2026-09-01&format=pdf"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pdf.headers()["content-type"], "application/pdf");
+    let pdf = pdf.bytes().await.unwrap();
+    assert!(pdf.starts_with(b"%PDF-1.4\n"));
+    let text = tutela_report::pdf::shown_text(&pdf);
+    assert!(
+        text.iter().any(|t| t.starts_with("NEEDS HUMAN INPUT")),
+        "{text:?}"
+    );
     let r = gw
         .http
         .get(gw.url("/admin/reports/nope"))

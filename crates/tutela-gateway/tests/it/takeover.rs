@@ -235,6 +235,29 @@ async fn no_person_will_join_after_one_has() {
     assert!(content(&v).contains("988"), "{v}");
 }
 
+/// The holding message says honestly where the case stands: a person will join while nobody
+/// has taken the case; once someone has claimed it (and not written yet), that a person has the
+/// conversation open, never "will join"; each in its own event, the resources every time.
+#[tokio::test]
+async fn the_holding_message_says_when_a_person_has_the_case_open() {
+    let gw = TestGateway::start("[takeover]\nwait_secs = 1\n", vec![]).await;
+    let case = open_case(&gw, "u-o").await;
+    let v = gw.say("u-o", Some("us-ny"), "is anyone there?").await;
+    assert!(content(&v).contains("will join"), "{v}");
+    assert!(v.to_string().contains("\"holding_message\""), "{v}");
+    staff(&gw, case, "claim", json!({"staff": "ana"})).await;
+    let v = gw.say("u-o", Some("us-ny"), "hello?").await;
+    assert_eq!(v["tutela"]["author"], "tutela", "{v}");
+    assert!(!content(&v).contains("will join"), "{v}");
+    assert!(content(&v).contains("has your conversation open"), "{v}");
+    assert!(content(&v).contains("988"), "{v}");
+    assert!(v.to_string().contains("holding_message_claimed"), "{v}");
+    // In Chinese too.
+    let v = gw.say("u-o", Some("us-ny"), "有人在吗？").await;
+    assert!(content(&v).contains("已经打开了你的对话"), "{v}");
+    assert!(!content(&v).contains("很快会来"), "{v}");
+}
+
 /// After staff resolve a takeover case, the person's next reply (the model's again) opens with
 /// the news that they are talking to the AI again, once; its delivery is in the audit log.
 #[tokio::test]

@@ -95,9 +95,20 @@ fn html_is_self_contained_and_marks_human_sections() {
                 .filter(|i| i.source == tutela_report::model::ItemSource::NeedsHumanInput)
                 .count();
             assert!(human > 0);
-            assert_eq!(html.matches("needs human input</span>").count(), human);
+            // Plus the signature block, which a person always completes.
+            assert_eq!(html.matches("needs human input</span>").count(), human + 1);
             let md = report.render(Format::Markdown);
-            assert_eq!(md.matches("NEEDS HUMAN INPUT").count(), human);
+            assert_eq!(md.matches("NEEDS HUMAN INPUT").count(), human + 1);
+            assert!(
+                md.contains("## 签字确认 / Attestation — **NEEDS HUMAN INPUT**"),
+                "{md}"
+            );
+            assert!(
+                md.contains("| 签字 / Signature | ____________________ |"),
+                "{md}"
+            );
+            let pdf = tutela_report::pdf::shown_text(&report.pdf());
+            assert!(pdf.iter().any(|t| t == "签字确认 / Attestation"), "{pdf:?}");
         }
     }
 }

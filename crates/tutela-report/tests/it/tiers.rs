@@ -336,3 +336,74 @@ async fn the_state_referral_pages_count_their_state_for_the_year() {
     assert_eq!(r.kind(), ReportKind::Referrals);
     let _ = schema(ReportKind::Referrals);
 }
+
+/// Issue 14: the CN assessment counts the help lines shown to people at risk in every
+/// jurisdiction (here three crisis replies in CN, where no duty bumps the US counter), and the
+/// US counter's share on its own line.
+#[tokio::test]
+async fn the_assessment_counts_crisis_referrals_in_every_jurisdiction() {
+    let store = filled_store().await;
+    let reg = tutela_profile::Registry::builtin().unwrap();
+    let set = reg.select(&["cn"]).unwrap();
+    let options = Options {
+        utc_offset_minutes: 480,
+        deployment: "demo".into(),
+        registration: Registration::FirstSeen,
+        complaint_time_limit_hours: 72,
+        generated_at: at("2026-11-01T00:00:00Z"),
+    };
+    let period = Period {
+        from: parse_day("2026-10-01").unwrap(),
+        to: parse_day("2026-10-31").unwrap(),
+    };
+    let a = compile::assessment(store.sqlite(), &set, period, &options)
+        .await
+        .unwrap();
+    let figures: Vec<(String, String)> = a
+        .items
+        .iter()
+        .flat_map(|i| i.figures.iter().map(|f| (f.label.clone(), f.value.clone())))
+        .collect();
+    let value = |prefix: &str| {
+        figures
+            .iter()
+            .find(|(l, _)| l.starts_with(prefix))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("{prefix} in {figures:?}"))
+    };
+    assert_eq!(value("Crisis referrals shown"), "3");
+    assert_eq!(value("  of which counted for US"), "0");
+    // The usage-time reminders are explained against the sessions long enough for one.
+    assert_eq!(value("Sessions longer than 2 hours"), "0");
+    let usage = a.items.iter().find(|i| i.id == "usage-duration").unwrap();
+    assert!(usage.note.contains("idle reset"), "{}", usage.note);
+}
+
+/// Issue 14: the SB 243 report and a state's referral page name that state's profile only,
+/// not every law the deployment follows.
+#[tokio::test]
+async fn state_reports_name_only_their_state_profile() {
+    let store = filled_store().await;
+    let reg = tutela_profile::Registry::builtin().unwrap();
+    let set = reg
+        .select(&["cn", "us-ca", "us-wa", "us-or", "eu"])
+        .unwrap();
+    assert!(set.ids().len() > 3, "{:?}", set.ids());
+    let options = Options {
+        utc_offset_minutes: 0,
+        deployment: "demo".into(),
+        registration: Registration::FirstSeen,
+        complaint_time_limit_hours: 72,
+        generated_at: at("2027-01-02T00:00:00Z"),
+    };
+    let sb = compile::sb243(store.sqlite(), &set, 2026, &options)
+        .await
+        .unwrap();
+    assert_eq!(sb.meta.profiles, ["us-ca-sb243"]);
+    for (state, profile) in [("us-wa", "us-wa-hb2225"), ("us-or", "us-or-sb1546")] {
+        let r = compile::referrals(store.sqlite(), &set, state, 2026, &options)
+            .await
+            .unwrap();
+        assert_eq!(r.meta.profiles, [profile], "{state}");
+    }
+}
