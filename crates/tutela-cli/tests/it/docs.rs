@@ -157,11 +157,11 @@ fn executed_commands(page: &str) -> Vec<String> {
     for line in page.lines() {
         if let Some(args) = line.strip_prefix("$ tutela ") {
             out.push(command_words(args));
-        } else if let Some(more) = line.strip_prefix("> ") {
-            if let Some(last) = out.last_mut() {
-                last.push(' ');
-                last.push_str(&command_words(more));
-            }
+        } else if let Some(more) = line.strip_prefix("> ")
+            && let Some(last) = out.last_mut()
+        {
+            last.push(' ');
+            last.push_str(&command_words(more));
         }
     }
     out
