@@ -11,7 +11,9 @@
 //!
 //! `readme_commands_are_executed` checks the other direction: every `cargo run --release --
 //! ARGS` line of the README appears as `$ tutela ARGS` on an executed page, but for the few
-//! that cannot run offline and quickly, each named in [`NOT_EXECUTED`] with its reason.
+//! that cannot run offline and quickly, each named in [`NOT_EXECUTED`] with its reason;
+//! `help_examples_are_executed` does the same for the example each `tutela SUB --help` ends
+//! with ([`HELP_NOT_EXECUTED`]).
 //!
 //! To refresh a page after a deliberate change of output: `TRYCMD=overwrite cargo test -p
 //! tutela-cli --test it docs` (the pages are linked into the run directory, so the sources are
@@ -198,6 +200,74 @@ fn readme_commands_are_executed() {
             "NOT_EXECUTED names `{prefix}`, which the README no longer runs"
         );
     }
+}
+
+/// Examples of `tutela SUB --help` that are not executed, with the reason.
+const HELP_NOT_EXECUTED: [(&str, &str); 5] = [
+    ("serve", "a server: runs until stopped"),
+    ("staff", "prints a random password"),
+    (
+        "model",
+        "depends on whether the model was imported on this machine",
+    ),
+    ("train", "retrains the learned tiers: minutes"),
+    (
+        "audit verify --db tutela.db",
+        "needs the database of a gateway that ran; records.md verifies sim.db",
+    ),
+];
+
+/// Runs `tutela ARGS` in the repository root: standard output.
+fn help_text(args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tutela"))
+        .args(args)
+        .current_dir(repo_root())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "tutela {args:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Every subcommand's help example is on an executed page too (or excused), so the examples
+/// `--help` prints are checked with their output like the README's.
+#[test]
+fn help_examples_are_executed() {
+    let mut executed = Vec::new();
+    for page in pages() {
+        executed.extend(executed_commands(&std::fs::read_to_string(page).unwrap()));
+    }
+    let top = help_text(&["--help"]);
+    let subs: Vec<&str> = top
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| *n != "help")
+        .collect();
+    assert!(subs.len() >= 13, "{top}");
+    let mut missing = Vec::new();
+    for sub in subs {
+        let help = help_text(&[sub, "--help"]);
+        let examples = help
+            .lines()
+            .skip_while(|l| !l.starts_with("Example:"))
+            .filter_map(|l| l.strip_prefix("  tutela "));
+        for example in examples {
+            let example = command_words(example);
+            let excused = HELP_NOT_EXECUTED
+                .iter()
+                .any(|(prefix, _)| example.starts_with(prefix));
+            if !excused && !executed.contains(&example) {
+                missing.push(format!("tutela {example}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "help examples that no page of docs/cli runs:\n  {}",
+        missing.join("\n  ")
+    );
 }
 
 #[test]
