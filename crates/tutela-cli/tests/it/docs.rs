@@ -15,7 +15,8 @@
 //! `help_examples_are_executed` does the same for the example each `tutela SUB --help` ends
 //! with ([`HELP_NOT_EXECUTED`]).
 //!
-//! To refresh a page after a deliberate change of output: `TRYCMD=overwrite cargo test -p
+//! A failure names `target/tmp/tutela-docs-PID/PAGE.md:LINE`: a link to `docs/cli/PAGE.md`, same
+//! line. To refresh a page after a deliberate change of output: `TRYCMD=overwrite cargo test -p
 //! tutela-cli --test it docs` (the pages are linked into the run directory, so the sources are
 //! rewritten), then review the diff and put the elisions back where the output varies.
 
