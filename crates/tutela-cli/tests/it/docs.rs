@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 const FIXTURE: [&str; 3] = ["data/samples", "rules/examples", "banks"];
 
 /// README commands that are not executed, with the reason.
-const NOT_EXECUTED: [(&str, &str); 10] = [
+const NOT_EXECUTED: [(&str, &str); 7] = [
     (
         "serve",
         "a server: runs until stopped (the SDK and browser tests drive it)",
@@ -49,12 +49,6 @@ const NOT_EXECUTED: [(&str, &str); 10] = [
         "a shell glob, and freshness is measured against today: assess.md names the banks and \
          fixes the date",
     ),
-    (
-        "staff add alice",
-        "prints a random password; the console tests create accounts",
-    ),
-    ("staff add bob", "as above"),
-    ("staff list", "lists the accounts of the store `serve` uses"),
     (
         "simulate --db sim.db --month 2026-10 --tz-offset 480",
         "1,050,000 users: minutes in a debug build; the pages run the same with fewer users",
@@ -204,9 +198,8 @@ fn readme_commands_are_executed() {
 }
 
 /// Examples of `tutela SUB --help` that are not executed, with the reason.
-const HELP_NOT_EXECUTED: [(&str, &str); 5] = [
+const HELP_NOT_EXECUTED: [(&str, &str); 4] = [
     ("serve", "a server: runs until stopped"),
-    ("staff", "prints a random password"),
     (
         "model",
         "depends on whether the model was imported on this machine",
