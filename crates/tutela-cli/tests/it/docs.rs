@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 const FIXTURE: [&str; 3] = ["data/samples", "rules/examples", "banks"];
 
 /// README commands that are not executed, with the reason.
-const NOT_EXECUTED: [(&str, &str); 7] = [
+const NOT_EXECUTED: [(&str, &str); 6] = [
     (
         "serve",
         "a server: runs until stopped (the SDK and browser tests drive it)",
@@ -34,10 +34,6 @@ const NOT_EXECUTED: [(&str, &str); 7] = [
     (
         "model import",
         "needs the encoder wheel downloaded from PyPI (scripts/test-all does it)",
-    ),
-    (
-        "model info",
-        "depends on whether the model was imported on this machine",
     ),
     (
         "train",
@@ -198,17 +194,9 @@ fn readme_commands_are_executed() {
 }
 
 /// Examples of `tutela SUB --help` that are not executed, with the reason.
-const HELP_NOT_EXECUTED: [(&str, &str); 4] = [
+const HELP_NOT_EXECUTED: [(&str, &str); 2] = [
     ("serve", "a server: runs until stopped"),
-    (
-        "model",
-        "depends on whether the model was imported on this machine",
-    ),
     ("train", "retrains the learned tiers: minutes"),
-    (
-        "audit verify --db tutela.db",
-        "needs the database of a gateway that ran; records.md verifies sim.db",
-    ),
 ];
 
 /// Runs `tutela ARGS` in the repository root: standard output.
