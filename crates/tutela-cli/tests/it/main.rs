@@ -4,6 +4,9 @@
 //!   the assessment, usage and SB 243 reports show exactly the numbers the simulation produced.
 //! - `assess`: `tutela assess` against a running `tutela serve` is test traffic: no figure,
 //!   count or queue changes, and the reports say how many test turns they left out.
+//! - `docs`: the command examples of `docs/cli/*.md` run with `trycmd`, each page in a sandbox,
+//!   and their output must match; every README command and every `--help` example is on such a
+//!   page or excused.
 //! - `help`: `tutela --help` names every subcommand; each one's help ends with an example.
 //! - `profiles`: aliases wherever a profile id is taken; `profiles check profiles` anywhere.
 //! - `simulate`: `tutela simulate` refuses a database that holds a deployment's data; it, `report`
@@ -20,6 +23,7 @@
 )]
 
 mod assess;
+mod docs;
 mod help;
 mod profiles;
 mod reports;
