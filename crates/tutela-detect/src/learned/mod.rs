@@ -557,10 +557,18 @@ impl<'a> WindowScan<'a> {
             start: self.last[0].start,
             end: sum.end,
         };
+        // Without the encoder, a lexical finding also needs the head's veto level (the
+        // embedded tiers' fusion); with it, the fused probability decides below.
+        let embedded = self.enc.is_none();
         drop_overruled(out, lexical, |d| {
-            model
-                .head(d)
-                .is_some_and(|h| probs[h] < model.confirm(h, lang))
+            model.head(d).is_some_and(|h| {
+                probs[h]
+                    < if embedded {
+                        model.embedded_confirm(h, lang)
+                    } else {
+                        model.confirm(h, lang)
+                    }
+            })
         });
         // The encoder's heads: only for a window some head's n-gram probability gates in, or
         // whose sentence drew a lexical finding of a head (the fused probability may overrule
