@@ -73,8 +73,9 @@ pub struct Options {
     /// The embedded tiers' fusion (no encoder) for recall-first heads: `Some(p)` chooses
     /// their n-gram threshold together with a veto level (a lexical finding stands only
     /// where the n-gram probability reaches it) for the best out-of-fold recall at precision
-    /// `p`; `None` keeps every lexical finding and the precision of
-    /// [`Options::recall_precision`].
+    /// `p` on their own task's items (as `tutela eval` reports them), flagging at most
+    /// [`EMBEDDED_OUTSIDE_CAP`] of the negatives outside it (`recall_scope_cap`, if given);
+    /// `None` keeps every lexical finding and the rule of [`Options::recall_precision`].
     pub embedded_precision: Option<f32>,
     /// The encoder heads' network (its seed: `mlp_seed`, else [`Options::seed`]).
     pub mlp: MlpOptions,
@@ -94,12 +95,20 @@ impl Default for Options {
             gate_keep: 0.9,
             recall_precision: RECALL_FIRST_PRECISION,
             recall_scope_cap: None,
-            embedded_precision: None,
+            embedded_precision: Some(EMBEDDED_PRECISION),
             mlp: MlpOptions::default(),
             mlp_seed: None,
         }
     }
 }
+
+/// The embedded fusion's out-of-fold precision for recall-first heads: the bar for
+/// the embedded tiers (recall 0.90 at precision 0.85).
+pub const EMBEDDED_PRECISION: f32 = 0.85;
+
+/// The share of negatives outside a recall-first head's task that the embedded fusion may
+/// flag: the bar for hard negatives (5 %).
+pub const EMBEDDED_OUTSIDE_CAP: f32 = 0.05;
 
 /// Which part of the corpus an item is in: 1 in 5 groups are held out for validation.
 pub fn is_validation(item: &Item) -> bool {
@@ -1039,9 +1048,13 @@ fn choose(
         let embedded = recall_first(head)
             .then_some(opt.embedded_precision)
             .flatten();
-        let opt = &Options {
-            recall_precision: embedded.unwrap_or(opt.recall_precision),
-            ..*opt
+        let opt = &match embedded {
+            Some(p) => Options {
+                recall_precision: p,
+                recall_scope_cap: Some(opt.recall_scope_cap.unwrap_or(EMBEDDED_OUTSIDE_CAP)),
+                ..*opt
+            },
+            None => *opt,
         };
         let confirms: &[f32] = if embedded.is_some() {
             &[
