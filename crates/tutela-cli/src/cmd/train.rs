@@ -62,9 +62,10 @@ pub struct Args {
     /// party: choose their n-gram threshold with a veto level that a lexical finding needs
     /// from the n-gram probability, for the best out-of-fold recall at this precision on
     /// their own task, flagging at most 5 % (or `--recall-scope-cap`) of the negatives
-    /// outside it; 0: no veto (every lexical finding stands, at `--recall-precision`).
-    #[arg(long, value_name = "PRECISION", default_value_t = train::EMBEDDED_PRECISION)]
-    pub embedded_precision: f32,
+    /// outside it (0.85, `train::EMBEDDED_PRECISION`, is the bar); without it, no
+    /// veto: every lexical finding stands, at `--recall-precision` (the built-in models).
+    #[arg(long, value_name = "PRECISION")]
+    pub embedded_precision: Option<f32>,
     /// Hidden units of the encoder heads' network.
     #[arg(long, default_value_t = Options::default().mlp.hidden)]
     pub hidden: usize,
@@ -141,7 +142,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         gate_keep: args.gate_keep,
         recall_precision: args.recall_precision,
         recall_scope_cap: args.recall_scope_cap,
-        embedded_precision: (args.embedded_precision > 0.0).then_some(args.embedded_precision),
+        embedded_precision: args.embedded_precision,
         mlp: tutela_detect::learned::encoder::MlpOptions {
             hidden: args.hidden,
             epochs: args.mlp_epochs,

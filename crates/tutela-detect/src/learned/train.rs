@@ -95,15 +95,17 @@ impl Default for Options {
             gate_keep: 0.9,
             recall_precision: RECALL_FIRST_PRECISION,
             recall_scope_cap: None,
-            embedded_precision: Some(EMBEDDED_PRECISION),
+            embedded_precision: None,
             mlp: MlpOptions::default(),
             mlp_seed: None,
         }
     }
 }
 
-/// The embedded fusion's out-of-fold precision for recall-first heads: the bar for
-/// the embedded tiers (recall 0.90 at precision 0.85).
+/// The embedded fusion's out-of-fold precision for recall-first heads that
+/// `--embedded-precision` suggests: the bar for the embedded tiers (recall 0.90 at
+/// precision 0.85). Off by default: on the validation split it bought precision with more
+/// crisis recall than noise (`bench/learned/results.md`, fourth session).
 pub const EMBEDDED_PRECISION: f32 = 0.85;
 
 /// The share of negatives outside a recall-first head's task that the embedded fusion may
