@@ -41,6 +41,9 @@ pub fn run(args: Args) -> Result<Outcome> {
     // Report the tiers that can run: the encoder only when its model and heads are loaded.
     fused.encoder &=
         det.has_encoder(tutela_types::Side::User) || det.has_encoder(tutela_types::Side::Assistant);
+    if fused.lexical && fused.ngram && !fused.encoder {
+        say_vetoes(&det);
+    }
     let (scored, fused_report) = evaluate_tier_report(&det, &items, fused);
     let mut singles = Vec::new();
     for t in [Tiers::LEXICAL, Tiers::NGRAM, Tiers::ENCODER] {
@@ -96,4 +99,25 @@ pub fn run(args: Args) -> Result<Outcome> {
         }
     }
     Ok(Outcome::Clean)
+}
+
+/// Says the embedded fusion's veto levels (a lexical finding stands only where the n-gram
+/// probability reaches them, without the encoder), for the heads that have one.
+fn say_vetoes(det: &tutela_detect::Detectors) {
+    for side in [tutela_types::Side::User, tutela_types::Side::Assistant] {
+        let Some(m) = det.ngram_model(side) else {
+            continue;
+        };
+        for (h, v) in m.meta.heads.iter().zip(&m.meta.veto) {
+            if v.en > 0.0 || v.zh > 0.0 || v.mixed > 0.0 {
+                crate::stderr::say!(
+                    "tutela: lexical,ngram: a lexical `{}` finding stands where the n-gram probability reaches en {:.2} zh {:.2} mixed {:.2}",
+                    h.as_str(),
+                    v.en,
+                    v.zh,
+                    v.mixed
+                );
+            }
+        }
+    }
 }

@@ -58,6 +58,29 @@ pub struct Args {
     /// precision is measured over every item with a target for the head.
     #[arg(long, value_name = "SHARE")]
     pub recall_scope_cap: Option<f32>,
+    /// The embedded tiers' fusion (lexical and n-gram, no encoder) for crisis and third
+    /// party: choose their n-gram threshold with a veto level that a lexical finding needs
+    /// from the n-gram probability, for the best out-of-fold recall at this precision on
+    /// their own task, flagging at most 5 % (or `--recall-scope-cap`) of the negatives
+    /// outside it (0.85, `train::EMBEDDED_PRECISION`, is the bar); without it, no
+    /// veto: every lexical finding stands, at `--recall-precision` (the built-in models).
+    #[arg(long, value_name = "PRECISION")]
+    pub embedded_precision: Option<f32>,
+    /// Hidden units of the encoder heads' network.
+    #[arg(long, default_value_t = Options::default().mlp.hidden)]
+    pub hidden: usize,
+    /// Passes of the encoder heads' network over its rows.
+    #[arg(long, default_value_t = Options::default().mlp.epochs)]
+    pub mlp_epochs: u32,
+    /// Adam's step for the encoder heads' network.
+    #[arg(long, default_value_t = Options::default().mlp.lr)]
+    pub mlp_lr: f32,
+    /// L2 penalty on the encoder heads' network's weights.
+    #[arg(long, default_value_t = Options::default().mlp.l2)]
+    pub mlp_l2: f32,
+    /// Seed of the encoder heads' network (default: `--seed`).
+    #[arg(long)]
+    pub mlp_seed: Option<u64>,
     /// Write each validation item's per-head scores (n-gram tier, window maximum) and
     /// lexical findings as JSONL to this file, for analysis.
     #[arg(long, value_name = "FILE")]
@@ -67,6 +90,14 @@ pub struct Args {
     /// embeddings), for analysis of the heads and the fusion outside the trainer.
     #[arg(long, value_name = "FILE", hide = true)]
     pub dump_features: Option<PathBuf>,
+    /// Feature cache: the encoder's embedding of every text it is asked about, keyed by a
+    /// digest of the model and the text, so a retrain that changes only the heads,
+    /// thresholds or fusion does not embed the corpus again (the results are the same bytes).
+    #[arg(long, value_name = "DIR", default_value = ".cache/embeddings")]
+    pub cache: PathBuf,
+    /// Embed every text again and leave the cache alone.
+    #[arg(long)]
+    pub no_cache: bool,
     #[command(flatten)]
     pub model: crate::tiers::LearnedArgs,
     /// Write the validation figures as JSON to this file.
@@ -111,22 +142,50 @@ pub fn run(args: Args) -> Result<Outcome> {
         gate_keep: args.gate_keep,
         recall_precision: args.recall_precision,
         recall_scope_cap: args.recall_scope_cap,
+        embedded_precision: args.embedded_precision,
+        mlp: tutela_detect::learned::encoder::MlpOptions {
+            hidden: args.hidden,
+            epochs: args.mlp_epochs,
+            lr: args.mlp_lr,
+            l2: args.mlp_l2,
+            ..Options::default().mlp
+        },
+        mlp_seed: args.mlp_seed,
         ..Options::default()
     };
     let mut det = tutela_detect::Detectors::try_builtin()?;
-    let embedder = if args.model.no_encoder {
-        None
-    } else {
-        crate::tiers::load_embedder(&args.model)?
+    let embedder: Option<std::sync::Arc<dyn tutela_detect::learned::encoder::Embedder>> =
+        if args.model.no_encoder {
+            None
+        } else {
+            crate::tiers::load_embedder(&args.model)?.map(|e| e as _)
+        };
+    // The embeddings go through the cache (same floats, bit for bit), written back after
+    // each side and at the end.
+    let cache = match (&embedder, args.no_cache) {
+        (Some(e), false) => {
+            let dir = crate::tiers::model_dir(&args.model)
+                .context("the encoder was loaded without a model directory")?;
+            let digest = crate::embed_cache::model_digest(&dir, &e.id())?;
+            let c = std::sync::Arc::new(crate::embed_cache::CachedEmbedder::open(
+                e.clone(),
+                digest,
+                &args.cache,
+            )?);
+            eprintln!("tutela train: feature cache {}", c.path().display());
+            Some(c)
+        }
+        _ => None,
+    };
+    let embedder = match &cache {
+        Some(c) => Some(c.clone() as std::sync::Arc<dyn tutela_detect::learned::encoder::Embedder>),
+        None => embedder,
     };
     match &embedder {
         Some(e) => eprintln!(
             "tutela train: {} items; encoder heads over {}",
             items.len(),
-            {
-                use tutela_detect::learned::encoder::Embedder as _;
-                e.id()
-            }
+            e.id()
         ),
         None => eprintln!(
             "tutela train: {} items; no encoder model, so the n-gram tier only",
@@ -174,6 +233,21 @@ pub fn run(args: Args) -> Result<Outcome> {
                 t.en,
                 t.zh,
                 t.mixed
+            );
+        }
+        for (h, v) in outcome
+            .model
+            .meta
+            .heads
+            .iter()
+            .zip(&outcome.model.meta.veto)
+        {
+            eprintln!(
+                "  veto      {:<22} en {:.3} zh {:.3} mixed {:.3} (lexical,ngram without the encoder)",
+                h.as_str(),
+                v.en,
+                v.zh,
+                v.mixed
             );
         }
         let oof = std::mem::take(&mut outcome.oof);
@@ -228,6 +302,9 @@ pub fn run(args: Args) -> Result<Outcome> {
             );
             det.set_encoder(e.clone(), heads)
                 .map_err(anyhow::Error::msg)?;
+        }
+        if let Some(c) = &cache {
+            c.flush()?;
         }
     }
     // The validation split, scored by each tier and by the fusion.
@@ -288,6 +365,11 @@ pub fn run(args: Args) -> Result<Outcome> {
             o.push('\n');
         }
         std::fs::write(p, o).with_context(|| format!("writing {}", p.display()))?;
+    }
+    if let Some(c) = &cache {
+        c.flush()?;
+        let (hits, misses) = c.counts();
+        eprintln!("tutela train: feature cache: {hits} embeddings read, {misses} computed");
     }
     if let Some(p) = args.report {
         std::fs::write(&p, serde_json::to_string_pretty(&reports)?)

@@ -147,3 +147,108 @@ fn eval_reports_every_tier() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A small labelled corpus of every task a side trains on (user and assistant), with
+/// varied words so that the heads have something to learn.
+fn small_corpus() -> String {
+    let mut lines = Vec::new();
+    let en_pos = [
+        "I want to end it all tonight",
+        "gave my things away, goodbye everyone",
+        "I have pills saved up",
+        "nobody would miss me if I was gone",
+    ];
+    let en_neg = [
+        "this homework is killing me",
+        "I died laughing at that show",
+        "we went hiking today",
+        "the cake was to die for",
+    ];
+    let zh_pos = [
+        "我不想活了",
+        "东西都送人了，以后不用找我了",
+        "药已经攒够了",
+        "我走了大家会更好",
+    ];
+    let zh_neg = [
+        "笑死我了哈哈哈",
+        "今天加班累死了",
+        "我们去爬山了",
+        "这个蛋糕好吃到哭",
+    ];
+    for i in 0..24 {
+        for (lang, pos, neg) in [("en", &en_pos, &en_neg), ("zh", &zh_pos, &zh_neg)] {
+            let k = i % 4;
+            lines.push(format!(
+                r#"{{"id":"c-{lang}-p{i}","lang":"{lang}","task":"crisis","label":"crisis","text":"{} {i}"}}"#,
+                pos[k]
+            ));
+            lines.push(format!(
+                r#"{{"id":"c-{lang}-n{i}","lang":"{lang}","task":"crisis","label":"none","text":"{} {i}. really."}}"#,
+                neg[k]
+            ));
+        }
+        lines.push(format!(
+            r#"{{"id":"e-p{i}","lang":"en","task":"exit","label":"exit","text":"ok bye, talk tomorrow {i}"}}"#
+        ));
+        lines.push(format!(
+            r#"{{"id":"r-p{i}","lang":"en","task":"reply","label":"manipulative_exit","context":"I have to go now","text":"Wait, don't leave me, you can't go yet {i}"}}"#
+        ));
+        lines.push(format!(
+            r#"{{"id":"r-n{i}","lang":"en","task":"reply","label":"ok","context":"I have to go now","text":"Sure, sleep well and see you tomorrow {i}"}}"#
+        ));
+    }
+    lines.join("\n")
+}
+
+#[test]
+fn train_with_the_feature_cache_writes_the_same_bytes() {
+    let dir = crate::support::scratch("train-cache");
+    let model = dir.join("model");
+    tutela_encoder::write_test_model(&model, 7).expect("test model");
+    let corpus = dir.join("corpus");
+    std::fs::create_dir_all(&corpus).expect("dir");
+    std::fs::write(corpus.join("items.jsonl"), small_corpus()).expect("write");
+    let cache = dir.join("cache");
+    let train = |out: &str, extra: &[&str]| -> String {
+        let mut args = vec![
+            "train",
+            "--bits",
+            "12",
+            "--corpus",
+            corpus.to_str().expect("path"),
+            "--cache",
+            cache.to_str().expect("path"),
+        ];
+        let out = dir.join(out);
+        args.extend(["--out", out.to_str().expect("path")]);
+        args.extend(extra);
+        let (code, stdout, err) = tutela(&args, model.to_str());
+        assert_eq!(code, 0, "{stdout}{err}");
+        assert!(err.contains("encoder heads over"), "{err}");
+        err
+    };
+    train("plain", &["--no-cache"]);
+    assert!(!cache.exists(), "--no-cache leaves the cache alone");
+    let cold = train("cold", &[]);
+    assert!(!cold.contains(" 0 computed"), "{cold}");
+    assert!(cache.exists(), "{cold}");
+    let warm = train("warm", &[]);
+    assert!(warm.contains(" 0 computed"), "{warm}");
+    for name in [
+        "ngram-user.bin",
+        "ngram-assistant.bin",
+        "encoder-user.bin",
+        "encoder-assistant.bin",
+    ] {
+        let plain = std::fs::read(dir.join("plain").join(name)).expect("plain");
+        for run in ["cold", "warm"] {
+            let other = std::fs::read(dir.join(run).join(name)).expect(run);
+            assert!(
+                plain == other,
+                "{name}: {run} differs from the run without the cache"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -557,10 +557,18 @@ impl<'a> WindowScan<'a> {
             start: self.last[0].start,
             end: sum.end,
         };
+        // Without the encoder, a lexical finding also needs the head's veto level (the
+        // embedded tiers' fusion); with it, the fused probability decides below.
+        let embedded = self.enc.is_none();
         drop_overruled(out, lexical, |d| {
-            model
-                .head(d)
-                .is_some_and(|h| probs[h] < model.confirm(h, lang))
+            model.head(d).is_some_and(|h| {
+                probs[h]
+                    < if embedded {
+                        model.embedded_confirm(h, lang)
+                    } else {
+                        model.confirm(h, lang)
+                    }
+            })
         });
         // The encoder's heads: only for a window some head's n-gram probability gates in, or
         // whose sentence drew a lexical finding of a head (the fused probability may overrule
@@ -768,6 +776,39 @@ fn round3(x: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn without_the_encoder_a_lexical_finding_needs_the_veto_level() {
+        use super::model::Thresholds;
+        let text = "I want to kill myself tonight";
+        let both = crate::Tiers {
+            lexical: true,
+            ngram: true,
+            encoder: false,
+        };
+        let lexical_crisis = |det: &crate::Detectors| {
+            det.scan_tiers(Side::User, text, None, both)
+                .iter()
+                .any(|f| f.detector == DetectorId::Crisis && f.tier == Tier::Lexical)
+        };
+        let mut model = builtin_model(Side::User).unwrap();
+        let h = model.head(&DetectorId::Crisis).unwrap();
+        let mut det = crate::Detectors::builtin();
+        model.meta.veto = vec![Thresholds::all(0.0); model.meta.heads.len()];
+        det.set_ngram_model(model.clone());
+        assert!(lexical_crisis(&det), "no veto: the lexical finding stands");
+        // A level no probability reaches overrules every lexical finding of the head.
+        model.meta.veto[h] = Thresholds::all(1.01);
+        assert!(
+            (model.embedded_confirm(h, TextLang::En) - 1.01).abs() < 1e-6
+                && model.confirm(h, TextLang::En) < 1.0,
+            "the veto is read only without the encoder"
+        );
+        let back = NgramModel::from_bytes(&model.to_bytes()).unwrap();
+        assert_eq!(back.meta.veto, model.meta.veto);
+        det.set_ngram_model(model);
+        assert!(!lexical_crisis(&det), "overruled by the veto");
+    }
 
     #[test]
     fn script_counts_equal_a_count_by_characters() {

@@ -122,6 +122,11 @@ pub struct Meta {
     /// stand (0: the lexical tier is never overruled). Chosen with the thresholds.
     #[serde(default)]
     pub confirm: Vec<Thresholds>,
+    /// Per head: where no encoder runs, the probability a lexical finding of the head needs
+    /// from this model to stand, when above `confirm` (empty: `confirm` alone). Chosen with
+    /// the thresholds, for the embedded tiers' fusion; a scan with the encoder ignores it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub veto: Vec<Thresholds>,
     /// How it was trained (seed, epochs, corpus digest and size), for the record.
     pub trained: Trained,
     /// Positives kept to explain findings.
@@ -201,6 +206,7 @@ impl NgramModel {
             || meta.bias.len() != h
             || meta.thresholds.len() != h
             || !(meta.confirm.is_empty() || meta.confirm.len() == h)
+            || !(meta.veto.is_empty() || meta.veto.len() == h)
         {
             return Err(ModelError::Header(
                 "scales, bias and thresholds need one value per head".into(),
@@ -248,6 +254,13 @@ impl NgramModel {
     /// The probability a lexical finding of head `h` needs to stand, in `lang`.
     pub fn confirm(&self, h: usize, lang: TextLang) -> f32 {
         self.meta.confirm.get(h).map_or(0.0, |t| t.get(lang))
+    }
+
+    /// The probability a lexical finding of head `h` needs to stand in `lang` where no
+    /// encoder runs: the higher of its confirm and veto levels.
+    pub fn embedded_confirm(&self, h: usize, lang: TextLang) -> f32 {
+        let veto = self.meta.veto.get(h).map_or(0.0, |t| t.get(lang));
+        self.confirm(h, lang).max(veto)
     }
 
     /// The column of a detector, if the model has a head for it.
@@ -452,6 +465,7 @@ mod tests {
             bias: vec![-1.0, 0.5],
             thresholds: vec![Thresholds::all(0.5), Thresholds::all(0.6)],
             confirm: vec![],
+            veto: vec![],
             trained: Trained {
                 corpus_sha256: String::new(),
                 items: 0,

@@ -70,6 +70,17 @@ pub struct Options {
     /// at a known rate), with the items of ordinary chat and the other tasks that the head
     /// flags bounded apart, at `cap` of those negatives.
     pub recall_scope_cap: Option<f32>,
+    /// The embedded tiers' fusion (no encoder) for recall-first heads: `Some(p)` chooses
+    /// their n-gram threshold together with a veto level (a lexical finding stands only
+    /// where the n-gram probability reaches it) for the best out-of-fold recall at precision
+    /// `p` on their own task's items (as `tutela eval` reports them), flagging at most
+    /// [`EMBEDDED_OUTSIDE_CAP`] of the negatives outside it (`recall_scope_cap`, if given);
+    /// `None` keeps every lexical finding and the rule of [`Options::recall_precision`].
+    pub embedded_precision: Option<f32>,
+    /// The encoder heads' network (its seed: `mlp_seed`, else [`Options::seed`]).
+    pub mlp: MlpOptions,
+    /// Seed of the heads' network, when not [`Options::seed`].
+    pub mlp_seed: Option<u64>,
 }
 
 impl Default for Options {
@@ -84,9 +95,22 @@ impl Default for Options {
             gate_keep: 0.9,
             recall_precision: RECALL_FIRST_PRECISION,
             recall_scope_cap: None,
+            embedded_precision: None,
+            mlp: MlpOptions::default(),
+            mlp_seed: None,
         }
     }
 }
+
+/// The embedded fusion's out-of-fold precision for recall-first heads that
+/// `--embedded-precision` suggests: the bar for the embedded tiers (recall 0.90 at
+/// precision 0.85). Off by default: on the validation split it bought precision with more
+/// crisis recall than noise (`bench/learned/results.md`, fourth session).
+pub const EMBEDDED_PRECISION: f32 = 0.85;
+
+/// The share of negatives outside a recall-first head's task that the embedded fusion may
+/// flag: the bar for hard negatives (5 %).
+pub const EMBEDDED_OUTSIDE_CAP: f32 = 0.05;
 
 /// Which part of the corpus an item is in: 1 in 5 groups are held out for validation.
 pub fn is_validation(item: &Item) -> bool {
@@ -357,6 +381,7 @@ fn to_model(m: &Float, side: Side, heads: &[DetectorId], trained: Trained) -> Ng
         bias: m.b[..heads.len()].to_vec(),
         thresholds: vec![Thresholds::all(0.5); heads.len()],
         confirm: vec![Thresholds::all(0.0); heads.len()],
+        veto: Vec::new(),
         trained,
         examples: Vec::new(),
     };
@@ -538,10 +563,18 @@ pub fn train_side_with(
         Vec::new()
     };
     if opt.folds > 1 {
+        let mut veto = vec![Thresholds::all(0.0); heads.len()];
         for (h, head) in heads.iter().enumerate() {
             let (fire, confirm) = choose(head, h, &rows, &oof, &lex, opt);
+            if recall_first(head) && opt.embedded_precision.is_some() {
+                veto[h] = confirm;
+            } else {
+                model.meta.confirm[h] = confirm;
+            }
             model.meta.thresholds[h] = fire;
-            model.meta.confirm[h] = confirm;
+        }
+        if opt.embedded_precision.is_some() {
+            model.meta.veto = veto;
         }
     }
     model.meta.examples = examples(&train, &heads);
@@ -599,8 +632,8 @@ fn train_heads(
     let with_context = side == Side::Assistant;
     let nh = model.meta.heads.len();
     let mlp = MlpOptions {
-        seed: opt.seed,
-        ..MlpOptions::default()
+        seed: opt.mlp_seed.unwrap_or(opt.seed),
+        ..opt.mlp
     };
     let shape = EncoderHeads {
         meta: heads_meta(e, side, with_context, model, vec![0.0; nh], &mlp),
@@ -1011,8 +1044,25 @@ fn choose(
             return None;
         }
         let fires: Vec<f32> = (5..=95).map(|i| i as f32 / 100.0).collect();
-        // A lexical finding that a person is at risk is never overruled by the model.
-        let confirms: &[f32] = if recall_first(head) {
+        // A lexical finding that a person is at risk is never overruled by the model, unless
+        // the embedded fusion's veto is asked for (then the level is the head's veto, read
+        // only where no encoder runs: with the encoder, the fused network decides).
+        let embedded = recall_first(head)
+            .then_some(opt.embedded_precision)
+            .flatten();
+        let opt = &match embedded {
+            Some(p) => Options {
+                recall_precision: p,
+                recall_scope_cap: Some(opt.recall_scope_cap.unwrap_or(EMBEDDED_OUTSIDE_CAP)),
+                ..*opt
+            },
+            None => *opt,
+        };
+        let confirms: &[f32] = if embedded.is_some() {
+            &[
+                0.0, 0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 1.01,
+            ]
+        } else if recall_first(head) {
             &[0.0]
         } else {
             &[0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3]
