@@ -73,11 +73,11 @@ fn eval_reports_every_tier() {
     )
     .expect("write");
     let model = model();
-    let (code, out, err) = tutela(
+    let (code, out, eval_err) = tutela(
         &["eval", "--json", "--data", data.to_str().expect("path")],
         model.as_deref(),
     );
-    assert_eq!(code, 0, "{err}");
+    assert_eq!(code, 0, "{eval_err}");
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert!(v["tasks"]["crisis"]["labels"]["crisis"]["recall"].is_number());
     // The counts behind the hard-negative rate, for the transparency report (issue 14: it
@@ -139,7 +139,7 @@ fn eval_reports_every_tier() {
         assert!(tiers[t]["over_blocking"]["crisis"]["hard_negatives"] == 2);
     }
     if model.is_some() {
-        assert!(err.contains("encoder tier on"), "{err}");
+        assert!(eval_err.contains("encoder tier on"), "{eval_err}");
         assert!(tiers.contains_key("encoder"), "{tiers:?}");
         assert!(tiers.contains_key("lexical,ngram,encoder"), "{tiers:?}");
     } else {
