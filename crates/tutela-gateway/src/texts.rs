@@ -297,13 +297,7 @@ pub fn human_reading(lang: Lang, resources: &str) -> String {
             "我们团队的一位工作人员（不是AI）已经打开了你的对话，会在这里给你回复。如果你现在就需要帮助，可以联系专业人员："
         }
     };
-    let mut out = body.to_owned();
-    if !resources.is_empty() {
-        out.push('\n');
-        out.push_str(resources);
-    }
-    out.truncate(out.trim_end().len());
-    out
+    with_resources(body, resources)
 }
 
 /// While a person from the team already answered in this case and has not written again
@@ -317,13 +311,7 @@ pub fn human_with_you(lang: Lang, resources: &str) -> String {
             "刚才和你交流的工作人员已经收到你的消息，会在这里回复你。如果你现在就需要帮助，可以联系专业人员："
         }
     };
-    let mut out = body.to_owned();
-    if !resources.is_empty() {
-        out.push('\n');
-        out.push_str(resources);
-    }
-    out.truncate(out.trim_end().len());
-    out
+    with_resources(body, resources)
 }
 
 /// Staff handed the conversation back: the person is told they are talking to the AI again.
@@ -389,6 +377,17 @@ fn duration_zh(minutes: u32) -> String {
         (h, 0) => format!("{h}小时"),
         (h, m) => format!("{h}小时{m}分钟"),
     }
+}
+
+/// A holding text with the resource lines after it (none: the text alone).
+fn with_resources(body: &str, resources: &str) -> String {
+    let mut out = body.to_owned();
+    if !resources.is_empty() {
+        out.push('\n');
+        out.push_str(resources);
+    }
+    out.truncate(out.trim_end().len());
+    out
 }
 
 #[cfg(test)]

@@ -907,18 +907,8 @@ pub fn lint(items: &[BankItem], today: i64) -> Vec<LintCheck> {
 /// A progress bar of the questions answered, on standard error when it is a terminal (never in
 /// a pipe or a log file).
 fn answers_bar(total: u64) -> Option<indicatif::ProgressBar> {
-    use std::io::IsTerminal as _;
-    if !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::with_draw_target(
-        Some(total),
-        indicatif::ProgressDrawTarget::stderr(),
-    );
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
+    crate::progress::bar(
+        total,
         "{elapsed_precise} [{bar:30}] {pos}/{len} answers {per_sec} ETA {eta}",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    Some(bar)
+    )
 }

@@ -31,6 +31,7 @@ pub mod doc;
 pub mod error;
 pub mod input;
 pub mod pii;
+pub mod progress;
 pub mod refusal;
 pub mod review;
 pub mod sample;

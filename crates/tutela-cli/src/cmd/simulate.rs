@@ -454,18 +454,8 @@ fn zone_name(offset_minutes: i32) -> String {
 /// A progress bar of the users simulated, on standard error when it is a terminal (never in a
 /// pipe, a log file or the tests).
 fn progress_bar(total: u64) -> Option<indicatif::ProgressBar> {
-    use std::io::IsTerminal as _;
-    if !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::with_draw_target(
-        Some(total),
-        indicatif::ProgressDrawTarget::stderr(),
-    );
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
+    tutela_screen::progress::bar(
+        total,
         "{elapsed_precise} [{bar:30}] {pos}/{len} users ETA {eta} · {msg}",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    Some(bar)
+    )
 }
