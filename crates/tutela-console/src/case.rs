@@ -124,6 +124,30 @@ fn store_refusal(lang: Lang, signed: &Signed, e: StoreError) -> Response {
     refusal(lang, Some(signed), status, &e.to_string())
 }
 
+/// A case opened for reading (its page or its live stream): the staff member may view cases,
+/// and since the view shows what the person wrote (personal data), who read it is recorded
+/// (`detail`, never the text).
+async fn open(
+    cs: &Console,
+    lang: Lang,
+    signed: &Signed,
+    id: i64,
+    detail: serde_json::Value,
+) -> Result<Escalation, Response> {
+    signed.require(lang, Perm::ViewCases)?;
+    let case = load(cs, lang, signed, id).await?;
+    audit_staff(
+        cs,
+        cs.app.clock.now(),
+        AuditKind::Escalation,
+        Some(&case.user_id),
+        Some(&signed.staff),
+        detail,
+    )
+    .await;
+    Ok(case)
+}
+
 async fn load(cs: &Console, lang: Lang, signed: &Signed, id: i64) -> Result<Escalation, Response> {
     match cs.app.records.backend.get_escalation(id).await {
         Ok(Some(c)) => Ok(c),
@@ -159,23 +183,18 @@ pub async fn page(
     Path(id): Path<i64>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    if let Err(r) = signed.require(lang, Perm::ViewCases) {
-        return r;
-    }
-    let case = match load(&cs, lang, &signed, id).await {
+    let case = match open(
+        &cs,
+        lang,
+        &signed,
+        id,
+        json!({"event": "case_viewed", "case": id}),
+    )
+    .await
+    {
         Ok(c) => c,
         Err(r) => return r,
     };
-    // The case view shows what the person wrote (personal data): who read it is recorded.
-    audit_staff(
-        &cs,
-        cs.app.clock.now(),
-        AuditKind::Escalation,
-        Some(&case.user_id),
-        Some(&signed.staff),
-        json!({"event": "case_viewed", "case": case.id}),
-    )
-    .await;
     match view(&cs, lang, &signed, &case).await {
         Ok(body) => html(
             StatusCode::OK,
@@ -454,22 +473,10 @@ pub async fn events(
     use axum::response::IntoResponse;
     use axum::response::sse::{Event, KeepAlive, Sse};
     let lang = Lang::of(&headers);
-    if let Err(r) = signed.require(lang, Perm::ViewCases) {
+    let detail = json!({"event": "case_viewed", "case": id, "via": "stream"});
+    if let Err(r) = open(&cs, lang, &signed, id, detail).await {
         return r;
     }
-    let case = match load(&cs, lang, &signed, id).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    audit_staff(
-        &cs,
-        cs.app.clock.now(),
-        AuditKind::Escalation,
-        Some(&case.user_id),
-        Some(&signed.staff),
-        json!({"event": "case_viewed", "case": id, "via": "stream"}),
-    )
-    .await;
     let stream = futures_util::stream::unfold(
         (cs, signed, None::<String>, true),
         move |(cs, signed, last, first)| async move {
