@@ -137,15 +137,7 @@ pub async fn overview(
     let b = &cs.app.records.backend;
     let now = cs.app.clock.now();
     let (Some(month), Some(year)) = (pq.month(now), pq.year(now)) else {
-        return refusal(
-            lang,
-            Some(&signed),
-            StatusCode::BAD_REQUEST,
-            lang.t(
-                "Choose a month such as 2026-10 and a year such as 2025.",
-                "请选择月份（如 2026-10）和年份（如 2025）。",
-            ),
-        );
+        return bad_period(lang, &signed);
     };
     let usage = usage_trend(&cs, month).await;
     let obligations = match b.list_obligations(false).await {
@@ -401,15 +393,7 @@ pub async fn report(
         year: q.year.clone(),
     };
     let (Some(month), Some(year)) = (pq.month(now), pq.year(now)) else {
-        return refusal(
-            lang,
-            Some(&signed),
-            StatusCode::BAD_REQUEST,
-            lang.t(
-                "Choose a month such as 2026-10 and a year such as 2025.",
-                "请选择月份（如 2026-10）和年份（如 2025）。",
-            ),
-        );
+        return bad_period(lang, &signed);
     };
     let options = Options {
         utc_offset_minutes: TZ,
@@ -690,4 +674,18 @@ pub async fn declare(
         }
         Err(e) => refusal(lang, Some(&signed), StatusCode::BAD_REQUEST, &e.to_string()),
     }
+}
+
+/// The answer to a report period that does not parse (the compliance page and the report
+/// download share it).
+fn bad_period(lang: Lang, signed: &Signed) -> Response {
+    refusal(
+        lang,
+        Some(signed),
+        StatusCode::BAD_REQUEST,
+        lang.t(
+            "Choose a month such as 2026-10 and a year such as 2025.",
+            "请选择月份（如 2026-10）和年份（如 2025）。",
+        ),
+    )
 }
