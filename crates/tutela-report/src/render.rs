@@ -366,6 +366,12 @@ impl UsageReport {
             thousands(self.registered_users),
         )];
         reg.extend(self.registered_by_jurisdiction.iter().map(|(j, n)| {
+            // A user with no jurisdiction on record counts under `unknown`.
+            let j = if j == "unknown" {
+                lang.t("unknown", "未知法域")
+            } else {
+                j.as_str()
+            };
             (
                 format!("{}{j}", lang.t("  of which ", "  其中 ")),
                 thousands(*n),
