@@ -229,8 +229,14 @@ def test_compliance_opens_each_report_and_downloads_one(browser):
         r = page.request.get(URL + href)
         assert r.status == 200, (href, r.status)
         assert r.headers["content-type"].startswith("text/html"), href
+    # The CN assessment in the language of its regulator, and its English version.
     page.goto(URL + "/console/reports/assessment?format=html")
+    expect(page.locator("h1")).to_have_text("人工智能拟人化互动服务安全评估报告")
+    expect(page.locator("section.human h2").last).to_contain_text("签字确认")
     shot(page, "10-report-assessment")
+    page.goto(URL + "/console/reports/assessment?format=html&lang=en")
+    expect(page.locator("h1")).to_contain_text("Security assessment")
+    shot(page, "10-report-assessment-en")
     page.goto(URL + "/console/compliance")
     with page.expect_download() as d:
         page.click("a[href^='/console/reports/transparency?format=md&download=1&month=']")
@@ -240,18 +246,22 @@ def test_compliance_opens_each_report_and_downloads_one(browser):
         assert f.read().startswith("#")
     # Every report downloads as a PDF: a well-formed file (each cross-reference entry points at
     # its object) with the report's title in it.
-    for link in page.locator("ul.reports > li").all():
-        pdf_link = link.locator("a[href*='format=pdf&download=1&']")
+    # (The CN assessment twice: in Chinese and in English.)
+    pdfs = 0
+    for pdf_link in page.locator("ul.reports > li a[href*='format=pdf&download=1&']").all():
         kind = pdf_link.get_attribute("href").split("/")[3].split("?")[0]
         with page.expect_download() as d:
             pdf_link.click()
         name = d.value.suggested_filename
-        assert re.fullmatch(r"tutela-%s-\d{4}(-\d{2})?\.pdf" % re.escape(kind), name), name
+        lang = r"-(zh|en)" if kind == "assessment" else ""
+        assert re.fullmatch(r"tutela-%s-\d{4}(-\d{2})?%s\.pdf" % (re.escape(kind), lang), name), name
         path = os.path.join(ARTIFACTS, d.value.suggested_filename)
         d.value.save_as(path)
         with open(path, "rb") as f:
             pdf = f.read()
         check_pdf(pdf, kind)
+        pdfs += 1
+    assert pdfs == 7, pdfs
     page.goto(URL + "/console/audit")
     expect(page.locator("p.ok")).to_be_visible()
 

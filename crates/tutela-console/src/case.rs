@@ -31,7 +31,7 @@ use crate::i18n::Lang;
 use crate::layout::page as shell;
 use crate::layout::{highlight, html, refusal, role_name};
 use crate::perm::Perm;
-use crate::queue::sla_minutes;
+use crate::queue::sla;
 use crate::signal::Signal;
 
 /// Outcome categories of a resolved case, as stored.
@@ -245,7 +245,8 @@ async fn view(
     regions.sort();
     regions.dedup();
     let help = texts::resource_lines(&cs.app.config.resources, &regions, person_lang);
-    let due = Timestamp::from_unix(case.created_at.unix() + i64::from(sla_minutes(cs, case)) * 60);
+    let sla = sla(cs, case);
+    let due = Timestamp::from_unix(case.created_at.unix() + i64::from(sla.minutes) * 60);
     let act = may_act(signed, case);
     let resolve_ok = act && (holds(signed, case) || signed.can(Perm::Supervise));
     let last_user = last_from_person(case, &turns, &messages);
@@ -309,12 +310,14 @@ async fn view(
                             dt { (lang.t("Jurisdictions", "法域")) } dd { (case.jurisdiction.as_deref().unwrap_or("—")) }
                             dt { (lang.t("Holder", "处理人")) } dd { (case.claimed_by.as_deref().unwrap_or("—")) }
                             dt { (lang.t("SLA", "时限")) } dd {
-                                (sla_minutes(cs, case)) (lang.t(" min · ", " 分钟 · "))
+                                (sla.minutes) (lang.t(" min · ", " 分钟 · "))
                                 @match case.claimed_at {
                                     Some(t) => { (lang.t("taken after ", "接手用时 ")) (lang.ago(t.secs_since(case.created_at))) }
                                     None if now >= due => { span.overdue { (lang.t("overdue", "已超时")) } }
                                     None => { time data-due=(due.unix()) { (lang.ago(due.secs_since(now))) } (lang.t(" left", "剩余")) }
                                 }
+                                br;
+                                small.hint.sla-source { (lang.t("From ", "来源：")) (sla.source(lang)) }
                             }
                             @if let Some(n) = &case.resolution {
                                 dt { (lang.t("Resolution note", "处理说明")) } dd { (n) }

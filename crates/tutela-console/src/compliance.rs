@@ -16,7 +16,7 @@ use tutela_profile::{ProfileSet, Registry};
 use tutela_report::compile::{self, Options, Period};
 use tutela_report::model::Metric;
 use tutela_report::render::thousands;
-use tutela_report::{Format, Report, ThresholdState, UsageReport};
+use tutela_report::{Format, Lang as ReportLang, Report, ThresholdState, UsageReport};
 use tutela_store::{AuditKind, ComplaintStatus};
 
 use crate::Console;
@@ -180,9 +180,22 @@ pub async fn overview(
                     li {
                         a href={ "/console/reports/" (kind) "?format=html&" (period) } { (lang.t(en, zh)) }
                         " · " span.hint { (period.split_once('=').map_or("", |p| p.1)) }
-                        " · " (lang.t("download", "下载")) ": "
-                        @for f in ["html", "md", "json", "pdf"] {
-                            a href={ "/console/reports/" (kind) "?format=" (f) "&download=1&" (period) } download { (f) } " "
+                        @if kind == "assessment" {
+                            // In the language of its regulator, with the English version.
+                            @for (code, name) in [("zh", "中文"), ("en", "English")] {
+                                " · " a href={ "/console/reports/" (kind) "?format=html&" (period) "&lang=" (code) } lang=(code) { (name) }
+                                " (" (lang.t("download", "下载")) ": "
+                                @for f in ["html", "md", "pdf"] {
+                                    a href={ "/console/reports/" (kind) "?format=" (f) "&download=1&" (period) "&lang=" (code) } download { (f) } " "
+                                }
+                                ")"
+                            }
+                            " · " a href={ "/console/reports/" (kind) "?format=json&download=1&" (period) } download { "json" }
+                        } @else {
+                            " · " (lang.t("download", "下载")) ": "
+                            @for f in ["html", "md", "json", "pdf"] {
+                                a href={ "/console/reports/" (kind) "?format=" (f) "&download=1&" (period) } download { (f) } " "
+                            }
                         }
                     }
                 }
@@ -193,6 +206,7 @@ pub async fn overview(
             p { a href="/console/audit" { (lang.t("Verify the hash chain", "验证哈希链")) } }
 
             h2 { (lang.t("Complaints waiting for an answer", "待答复的投诉")) " " span.count { (complaints.len()) } }
+            p.hint { (lang.t("Due times: the published handling time limit, ", "截止时间：公布的处理时限 ")) (COMPLAINT_LIMIT_HOURS) (lang.t(" h (tutela's published figure; the laws in the profiles ask the provider to set and publish one, none states a number).", " 小时（tutela 公布的时限；各法域规则配置均要求服务提供者自行设定并公布，未规定具体数值）。")) }
             @if complaints.is_empty() { p.empty { "—" } }
             ol.cases {
                 @for c in &complaints {
@@ -361,11 +375,14 @@ fn usage_section(lang: Lang, usage: &Result<UsageReport, String>) -> maud::Marku
     }
 }
 
-/// `?format=html|md|json|pdf&download=1&month=2026-10` (or `&year=2025`).
+/// `?format=html|md|json|pdf&download=1&month=2026-10` (or `&year=2025`), `&lang=zh|en` for
+/// a report written in both (the CN assessment; default: the language of its regulator).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReportQuery {
     format: Option<String>,
+    #[serde(default)]
+    lang: Option<String>,
     download: Option<u8>,
     #[serde(default)]
     month: Option<String>,
@@ -450,18 +467,33 @@ pub async fn report(
             );
         }
     };
+    let langs = report.languages();
+    let report_lang = match q.lang.as_deref().map(ReportLang::parse) {
+        None => langs[0],
+        Some(Some(l)) if langs.contains(&l) => l,
+        Some(_) => {
+            let ok: Vec<&str> = langs.iter().map(|l| l.as_str()).collect();
+            return refusal(lang, Some(&signed), StatusCode::BAD_REQUEST, &ok.join(", "));
+        }
+    };
+    // The file name says the language where the report has more than one.
+    let suffix = if langs.len() > 1 && format != Some(Format::Json) {
+        format!("-{}", report_lang.as_str())
+    } else {
+        String::new()
+    };
     audit_staff(
         &cs,
         now,
         AuditKind::Admin,
         None,
         Some(&signed.staff),
-        json!({"event": "report_viewed", "report": kind, "format": ext, "period": covers}),
+        json!({"event": "report_viewed", "report": kind, "format": ext, "period": covers, "lang": report_lang.as_str()}),
     )
     .await;
     let mut r = match format {
-        Some(f) => report.render(f).into_response(),
-        None => report.pdf().into_response(),
+        Some(f) => report.render_in(f, report_lang).into_response(),
+        None => report.pdf_in(report_lang).into_response(),
     };
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
@@ -480,7 +512,7 @@ pub async fn report(
     // A PDF is always a download: a viewer plugin would meet the report's CSP.
     if (q.download == Some(1) || format.is_none())
         && let Ok(v) = HeaderValue::from_str(&format!(
-            "attachment; filename=\"tutela-{kind}-{covers}.{ext}\""
+            "attachment; filename=\"tutela-{kind}-{covers}{suffix}.{ext}\""
         ))
     {
         h.insert(header::CONTENT_DISPOSITION, v);

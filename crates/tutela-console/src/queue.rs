@@ -81,19 +81,69 @@ pub struct Row {
     pub last_user_at: Timestamp,
     /// When a human should have taken it.
     pub due: Timestamp,
+    /// Its time to a human, and where that comes from.
+    pub sla: Sla,
 }
 
-/// The SLA of a case in minutes: the smallest figure among its jurisdictions, else the
-/// deployment's.
-pub fn sla_minutes(cs: &Console, case: &Escalation) -> u32 {
+/// A case's time to a human (its SLA) and where the figure comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sla {
+    /// Minutes from the case opening to a person taking it.
+    pub minutes: u32,
+    /// The jurisdiction whose `[console] sla_minutes_by_jurisdiction` entry set it; `None` for
+    /// the deployment's `[console] sla_minutes`.
+    pub jurisdiction: Option<String>,
+}
+
+impl Sla {
+    /// Where the figure comes from, for the page. No profile states a number of minutes to a
+    /// human (the laws ask for a takeover, or a referral, without one: CN Art. 13, CA SB 243,
+    /// OR SB 1546), so the figure is always the deployment's, and the page says so.
+    pub fn source(&self, lang: Lang) -> String {
+        match &self.jurisdiction {
+            Some(j) => format!(
+                "{} [console] sla_minutes_by_jurisdiction.{j} {}",
+                lang.t("the deployment's setting", "部署配置"),
+                lang.t(
+                    "(no profile in force states a time to a human)",
+                    "（现行法域规则配置均未规定转人工时限）"
+                )
+            ),
+            None => format!(
+                "{} [console] sla_minutes {}",
+                lang.t("the deployment's setting", "部署配置"),
+                lang.t(
+                    "(default 5; no profile in force states a time to a human)",
+                    "（默认 5 分钟；现行法域规则配置均未规定转人工时限）"
+                )
+            ),
+        }
+    }
+}
+
+/// The SLA of a case: the smallest figure among its jurisdictions in
+/// `[console] sla_minutes_by_jurisdiction`, else the deployment's `[console] sla_minutes`.
+pub fn sla(cs: &Console, case: &Escalation) -> Sla {
     let c = &cs.app.config.console;
     case.jurisdiction
         .as_deref()
         .unwrap_or("")
         .split(',')
-        .filter_map(|j| c.sla_minutes_by_jurisdiction.get(j.trim()).copied())
+        .filter_map(|j| {
+            let j = j.trim();
+            c.sla_minutes_by_jurisdiction.get(j).map(|m| (*m, j))
+        })
         .min()
-        .unwrap_or(c.sla_minutes)
+        .map_or(
+            Sla {
+                minutes: c.sla_minutes,
+                jurisdiction: None,
+            },
+            |(minutes, j)| Sla {
+                minutes,
+                jurisdiction: Some(j.to_owned()),
+            },
+        )
 }
 
 /// The rows the filters select, sorted.
@@ -162,13 +212,14 @@ pub async fn rows(cs: &Console, signed: &Signed, f: &Filters) -> Result<Vec<Row>
             .and_then(|s| s.last_user_at)
             .unwrap_or(case.created_at)
             .max(case.created_at);
-        let due =
-            Timestamp::from_unix(case.created_at.unix() + i64::from(sla_minutes(cs, &case)) * 60);
+        let sla = sla(cs, &case);
+        let due = Timestamp::from_unix(case.created_at.unix() + i64::from(sla.minutes) * 60);
         out.push(Row {
             case,
             signal,
             last_user_at,
             due,
+            sla,
         });
     }
     out.sort_by(|a, b| {
@@ -219,7 +270,8 @@ pub fn rows_html(lang: Lang, now: Timestamp, rows: &[Row]) -> Markup {
                     @if let Some(t) = c.claimed_at {
                         span.sla.met { (lang.t("taken after ", "接手用时 ")) (lang.ago(t.secs_since(c.created_at))) }
                     } @else {
-                        span class={ "sla" @if overdue { " overdue" } } data-due=(r.due.unix()) {
+                        span class={ "sla" @if overdue { " overdue" } } data-due=(r.due.unix())
+                            title={ (r.sla.minutes) (lang.t(" min to a human: ", " 分钟内转人工：")) (r.sla.source(lang)) } {
                             @if overdue {
                                 (lang.t("SLA overdue by ", "已超时 ")) (lang.ago(now.secs_since(r.due)))
                             } @else {

@@ -31,11 +31,13 @@ pub mod pdf;
 pub mod render;
 mod threshold;
 mod tiers;
+mod zh;
 
 pub use crate::model::{
     AssessmentReport, ReferralReport, ReportKind, Sb243Report, ThresholdState, ThresholdStatus,
     TransparencyReport, UsageReport,
 };
+pub use crate::render::Lang;
 pub use crate::threshold::evaluate_thresholds;
 
 /// Any report.
@@ -89,7 +91,7 @@ impl Report {
         v.unwrap_or(serde_json::Value::Null)
     }
 
-    /// The document model behind HTML and Markdown.
+    /// The document model behind HTML and Markdown, in English.
     pub fn document(&self) -> render::Document {
         match self {
             Report::Assessment(r) => r.document(),
@@ -100,16 +102,52 @@ impl Report {
         }
     }
 
-    /// The report as a PDF file (A4, from the same document as HTML and Markdown).
+    /// The languages the report is written in, the language of its regulator first: the CN
+    /// assessment in Chinese and in English, every other report in English.
+    pub fn languages(&self) -> &'static [Lang] {
+        match self {
+            Report::Assessment(_) => &[Lang::Zh, Lang::En],
+            _ => &[Lang::En],
+        }
+    }
+
+    /// The document in a language; a language the report is not written in
+    /// ([`Report::languages`]) gives the first of them.
+    pub fn document_in(&self, lang: Lang) -> render::Document {
+        match self {
+            Report::Assessment(r) => {
+                let lang = if self.languages().contains(&lang) {
+                    lang
+                } else {
+                    Lang::Zh
+                };
+                r.document_in(lang)
+            }
+            _ => self.document(),
+        }
+    }
+
+    /// The report as a PDF file (A4, from the same document as HTML and Markdown), in English.
     pub fn pdf(&self) -> Vec<u8> {
         pdf::pdf(&self.document())
     }
 
-    /// Renders the report.
+    /// The report as a PDF file in a language (see [`Report::document_in`]).
+    pub fn pdf_in(&self, lang: Lang) -> Vec<u8> {
+        pdf::pdf(&self.document_in(lang))
+    }
+
+    /// Renders the report, in English.
     pub fn render(&self, format: Format) -> String {
+        self.render_in(format, Lang::En)
+    }
+
+    /// Renders the report in a language (see [`Report::document_in`]; JSON is the data and the
+    /// same in every language).
+    pub fn render_in(&self, format: Format, lang: Lang) -> String {
         match format {
-            Format::Html => render::html(&self.document()),
-            Format::Markdown => render::markdown(&self.document()),
+            Format::Html => render::html(&self.document_in(lang)),
+            Format::Markdown => render::markdown(&self.document_in(lang)),
             Format::Json => {
                 let mut s = serde_json::to_string_pretty(&self.json()).unwrap_or_default();
                 s.push('\n');

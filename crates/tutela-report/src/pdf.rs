@@ -11,7 +11,7 @@
 
 use std::fmt::Write as _;
 
-use crate::render::{Block, Document, Section, metric_name, state_name, thousands};
+use crate::render::{Block, Document, Lang, Section, gauge_text, no_records, thousands};
 
 const PAGE_W: f64 = 595.0;
 const PAGE_H: f64 = 842.0;
@@ -342,10 +342,14 @@ fn column_widths(head: &[String], rows: &[Vec<String>]) -> Vec<f64> {
     longest.iter().map(|l| TEXT_W * l / total).collect()
 }
 
-fn bars(p: &mut Pages, caption: &str, unit: &str, bars: &[(String, f64)]) {
-    p.para(&format!("{caption} ({unit})"), true, 9.5, 0.0);
+fn bars(p: &mut Pages, caption: &str, unit: &str, bars: &[(String, f64)], lang: Lang) {
+    let head = match lang {
+        Lang::En => format!("{caption} ({unit})"),
+        Lang::Zh => format!("{caption}（{unit}）"),
+    };
+    p.para(&head, true, 9.5, 0.0);
     if bars.is_empty() {
-        p.para("No records in this period.", false, 9.0, 0.0);
+        p.para(no_records(lang), false, 9.0, 0.0);
         return;
     }
     let max = bars.iter().map(|(_, v)| *v).fold(0.0_f64, f64::max);
@@ -378,16 +382,11 @@ fn bars(p: &mut Pages, caption: &str, unit: &str, bars: &[(String, f64)]) {
     p.gap(6.0);
 }
 
-fn gauge(p: &mut Pages, t: &crate::model::ThresholdStatus) {
+fn gauge(p: &mut Pages, t: &crate::model::ThresholdStatus, lang: Lang) {
+    let g = gauge_text(t, lang);
+    let colon = lang.t(": ", "：");
     p.para(
-        &format!(
-            "{}: {} of {} ({:.1} %) — {}",
-            metric_name(t.metric),
-            thousands(t.value),
-            thousands(t.threshold),
-            t.ratio * 100.0,
-            state_name(t.state)
-        ),
+        &format!("{}{colon}{} — {}", g.metric, g.figures, g.state),
         true,
         9.5,
         0.0,
@@ -398,22 +397,11 @@ fn gauge(p: &mut Pages, t: &crate::model::ThresholdStatus) {
     p.rect(MARGIN, p.y, TEXT_W * t.ratio.clamp(0.0, 1.0), 8.0, 0.35);
     let warn = MARGIN + TEXT_W * t.warn_ratio.clamp(0.0, 1.0);
     p.rect(warn, p.y - 2.0, 1.0, 12.0, 0.0);
-    p.para(
-        &format!(
-            "{}/{}, {}; crossing opens: {}",
-            t.profile,
-            t.obligation,
-            t.article,
-            t.opens.replace('_', " ")
-        ),
-        false,
-        8.0,
-        0.0,
-    );
+    p.para(&g.source, false, 8.0, 0.0);
     p.gap(4.0);
 }
 
-fn block(p: &mut Pages, b: &Block) {
+fn block(p: &mut Pages, b: &Block, lang: Lang) {
     match b {
         Block::Para(t) => {
             p.para(t, false, 9.5, 0.0);
@@ -450,7 +438,7 @@ fn block(p: &mut Pages, b: &Block) {
         }
         Block::Table { head, rows } => {
             if rows.is_empty() {
-                p.para("No records in this period.", false, 9.0, 0.0);
+                p.para(no_records(lang), false, 9.0, 0.0);
             } else {
                 let size = if head.len() > 5 { 7.0 } else { 8.0 };
                 table(p, head, rows, &column_widths(head, rows), size);
@@ -461,18 +449,21 @@ fn block(p: &mut Pages, b: &Block) {
             caption,
             unit,
             bars: b,
-        } => bars(p, caption, unit, b),
-        Block::Gauge(t) => gauge(p, t),
+        } => bars(p, caption, unit, b, lang),
+        Block::Gauge(t) => gauge(p, t, lang),
     }
 }
 
-fn section(p: &mut Pages, s: &Section) {
+fn section(p: &mut Pages, s: &Section, lang: Lang) {
     p.need(60.0);
     p.gap(10.0);
     p.para(&s.title, true, 13.0, 0.0);
     if s.needs_human_input {
         p.para(
-            "NEEDS HUMAN INPUT: a person must complete this section.",
+            lang.t(
+                "NEEDS HUMAN INPUT: a person must complete this section.",
+                "需人工填写：本节须由人工完成。",
+            ),
             true,
             9.0,
             0.0,
@@ -480,7 +471,7 @@ fn section(p: &mut Pages, s: &Section) {
     }
     p.gap(4.0);
     for b in &s.blocks {
-        block(p, b);
+        block(p, b, lang);
     }
 }
 
@@ -489,11 +480,12 @@ pub fn pdf(doc: &Document) -> Vec<u8> {
     let mut p = Pages::new();
     p.para(&doc.title, true, 18.0, 0.0);
     p.gap(6.0);
+    let colon = doc.lang.t(": ", "：");
     for (k, v) in &doc.meta {
-        p.para(&format!("{k}: {v}"), false, 9.0, 0.0);
+        p.para(&format!("{k}{colon}{v}"), false, 9.0, 0.0);
     }
     for s in &doc.sections {
-        section(&mut p, s);
+        section(&mut p, s, doc.lang);
     }
     let pages = p.finish();
     assemble(&doc.title, pages)
@@ -619,6 +611,7 @@ mod tests {
 
     fn doc(title: &str, body: &str, rows: usize) -> Document {
         Document {
+            lang: Lang::En,
             title: title.into(),
             meta: vec![(
                 "Period".into(),

@@ -8,9 +8,59 @@ use crate::model::{
     ThresholdState, ThresholdStatus, TierAppeals, TierFigures, TransparencyReport, UsageReport,
 };
 
+/// The language a document is written in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Lang {
+    /// English.
+    #[default]
+    En,
+    /// Simplified Chinese.
+    Zh,
+}
+
+impl Lang {
+    /// `en`, `zh`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Zh => "zh",
+        }
+    }
+
+    /// `en` or `zh` (also `zh-CN`, `zh-Hans`, any case); `None` for anything else.
+    pub fn parse(s: &str) -> Option<Lang> {
+        let s = s.to_ascii_lowercase();
+        if s == "en" || s.starts_with("en-") {
+            Some(Lang::En)
+        } else if s == "zh" || s.starts_with("zh-") {
+            Some(Lang::Zh)
+        } else {
+            None
+        }
+    }
+
+    /// The text in this language.
+    pub fn t<'a>(self, en: &'a str, zh: &'a str) -> &'a str {
+        match self {
+            Lang::En => en,
+            Lang::Zh => zh,
+        }
+    }
+
+    /// The HTML `lang` attribute.
+    fn html(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Zh => "zh-CN",
+        }
+    }
+}
+
 /// A rendered-agnostic document.
 #[derive(Clone, Debug, Default)]
 pub struct Document {
+    /// The language of its text (the figures are the same in every language).
+    pub lang: Lang,
     /// Title.
     pub title: String,
     /// Lines under the title (period, profiles, generation time).
@@ -58,35 +108,101 @@ pub enum Block {
 }
 
 fn meta_lines(m: &Meta) -> Vec<(String, String)> {
+    meta_lines_in(m, Lang::En)
+}
+
+fn meta_lines_in(m: &Meta, lang: Lang) -> Vec<(String, String)> {
+    let l = |en: &str, zh: &str| lang.t(en, zh).to_owned();
     vec![
         (
-            "Period".into(),
-            format!("{} – {} (UTC{})", m.from, m.to, m.time_zone),
+            l("Period", "报告期间"),
+            match lang {
+                Lang::En => format!("{} – {} (UTC{})", m.from, m.to, m.time_zone),
+                Lang::Zh => format!("{} 至 {}（UTC{}）", m.from, m.to, m.time_zone),
+            },
         ),
-        ("Deployment".into(), m.deployment.clone()),
-        ("Profiles".into(), m.profiles.join(", ")),
-        ("Profile snapshot".into(), m.profile_snapshot.clone()),
-        ("Generated".into(), m.generated_at.clone()),
+        (l("Deployment", "部署名称"), m.deployment.clone()),
         (
-            "Test turns excluded".into(),
+            l("Profiles", "适用的法域规则配置"),
+            m.profiles.join(lang.t(", ", "、")),
+        ),
+        (
+            l("Profile snapshot", "规则配置快照"),
+            m.profile_snapshot.clone(),
+        ),
+        (l("Generated", "生成时间"), m.generated_at.clone()),
+        (
+            l("Test turns excluded", "已排除的测试对话轮次"),
             m.test_turns_excluded.to_string(),
         ),
     ]
 }
 
-pub(crate) fn metric_name(m: Metric) -> &'static str {
+pub(crate) fn metric_name(m: Metric, lang: Lang) -> &'static str {
     match m {
-        Metric::RegisteredUsers => "registered users",
-        Metric::MonthlyActiveUsers => "monthly active users",
+        Metric::RegisteredUsers => lang.t("registered users", "注册用户数"),
+        Metric::MonthlyActiveUsers => lang.t("monthly active users", "月活跃用户数"),
     }
 }
 
-pub(crate) fn state_name(s: ThresholdState) -> &'static str {
+pub(crate) fn state_name(s: ThresholdState, lang: Lang) -> &'static str {
     match s {
-        ThresholdState::Ok => "below the warning level",
-        ThresholdState::Warning => "WARNING: within reach of the threshold",
-        ThresholdState::Crossed => "CROSSED: the duty is open",
+        ThresholdState::Ok => lang.t("below the warning level", "低于预警线"),
+        ThresholdState::Warning => {
+            lang.t("WARNING: within reach of the threshold", "预警：接近阈值")
+        }
+        ThresholdState::Crossed => lang.t("CROSSED: the duty is open", "已达到：相关义务已触发"),
     }
+}
+
+/// A threshold in words: what is counted, the figure against the threshold, where it stands,
+/// and the profile's obligation behind it.
+pub(crate) struct GaugeText {
+    pub(crate) metric: &'static str,
+    pub(crate) figures: String,
+    pub(crate) state: &'static str,
+    pub(crate) source: String,
+}
+
+pub(crate) fn gauge_text(t: &ThresholdStatus, lang: Lang) -> GaugeText {
+    let pct = t.ratio * 100.0;
+    let (value, threshold) = (thousands(t.value), thousands(t.threshold));
+    let (figures, source) = match lang {
+        Lang::En => (
+            format!("{value} of {threshold} ({pct:.1} %)"),
+            format!(
+                "{}/{}, {}; opens {}",
+                t.profile,
+                t.obligation,
+                t.article,
+                t.opens.replace('_', " ")
+            ),
+        ),
+        Lang::Zh => (
+            format!("{value} / {threshold}（{pct:.1} %）"),
+            format!(
+                "{}/{}，{}；达到后触发：{}",
+                t.profile,
+                t.obligation,
+                t.article,
+                match t.opens.as_str() {
+                    "security_assessment" => "安全评估".to_owned(),
+                    other => other.replace('_', " "),
+                }
+            ),
+        ),
+    };
+    GaugeText {
+        metric: metric_name(t.metric, lang),
+        figures,
+        state: state_name(t.state, lang),
+        source,
+    }
+}
+
+/// "No records in this period."
+pub(crate) fn no_records(lang: Lang) -> &'static str {
+    lang.t("No records in this period.", "本期无记录。")
 }
 
 fn tier_name(t: DetectionTier) -> &'static str {
@@ -226,33 +342,49 @@ pub fn thousands(n: u64) -> String {
 impl UsageReport {
     /// The sections of the usage report (also used inside the assessment).
     pub fn sections(&self) -> Vec<Section> {
+        self.sections_in(Lang::En)
+    }
+
+    /// The sections in a language (the Chinese ones for the CN assessment): the same figures.
+    pub fn sections_in(&self, lang: Lang) -> Vec<Section> {
+        let l = |en: &str, zh: &str| lang.t(en, zh).to_owned();
         let mut out = Vec::new();
         out.push(Section {
-            title: "Thresholds".into(),
+            title: l("Thresholds", "用量阈值"),
             needs_human_input: false,
             blocks: if self.thresholds.is_empty() {
-                vec![Block::Para(
-                    "No profile in force sets a usage threshold.".into(),
-                )]
+                vec![Block::Para(l(
+                    "No profile in force sets a usage threshold.",
+                    "现行规则配置均未设定用量阈值。",
+                ))]
             } else {
                 self.thresholds.iter().cloned().map(Block::Gauge).collect()
             },
         });
-        let mut reg: Vec<(String, String)> =
-            vec![("Registered users".into(), thousands(self.registered_users))];
-        reg.extend(
-            self.registered_by_jurisdiction
-                .iter()
-                .map(|(j, n)| (format!("  of which {j}"), thousands(*n))),
-        );
+        let mut reg: Vec<(String, String)> = vec![(
+            l("Registered users", "注册用户数"),
+            thousands(self.registered_users),
+        )];
+        reg.extend(self.registered_by_jurisdiction.iter().map(|(j, n)| {
+            // A user with no jurisdiction on record counts under `unknown`.
+            let j = if j == "unknown" {
+                lang.t("unknown", "未知法域")
+            } else {
+                j.as_str()
+            };
+            (
+                format!("{}{j}", lang.t("  of which ", "  其中 ")),
+                thousands(*n),
+            )
+        }));
         out.push(Section {
-            title: "User scale".into(),
+            title: l("User scale", "用户规模"),
             needs_human_input: false,
             blocks: vec![
                 Block::Facts(reg),
                 Block::Bars {
-                    caption: "Monthly active users".into(),
-                    unit: "users".into(),
+                    caption: l("Monthly active users", "月活跃用户"),
+                    unit: l("users", "人"),
                     bars: self
                         .monthly_active
                         .iter()
@@ -261,9 +393,9 @@ impl UsageReport {
                 },
                 Block::Table {
                     head: vec![
-                        "Month".into(),
-                        "Active users".into(),
-                        "By jurisdiction".into(),
+                        l("Month", "月份"),
+                        l("Active users", "活跃用户"),
+                        l("By jurisdiction", "按法域"),
                     ],
                     rows: self
                         .monthly_active
@@ -276,7 +408,7 @@ impl UsageReport {
                                     .iter()
                                     .map(|(j, n)| format!("{j}: {}", thousands(*n)))
                                     .collect::<Vec<_>>()
-                                    .join("; "),
+                                    .join(lang.t("; ", "；")),
                             ]
                         })
                         .collect(),
@@ -285,22 +417,26 @@ impl UsageReport {
         });
         let total_minutes: u64 = self.daily_usage.iter().map(|d| d.seconds).sum::<u64>() / 60;
         out.push(Section {
-            title: "Usage duration".into(),
+            title: l("Usage duration", "使用时长"),
             needs_human_input: false,
             blocks: vec![
                 Block::Facts(vec![
                     (
-                        "Minutes of use in the period".into(),
+                        l("Minutes of use in the period", "本期累计使用时长（分钟）"),
                         thousands(total_minutes),
                     ),
                     (
-                        "Median session".into(),
-                        format!("{:.1} min", self.session_median_minutes),
+                        l("Median session", "单次会话时长中位数"),
+                        format!(
+                            "{:.1} {}",
+                            self.session_median_minutes,
+                            lang.t("min", "分钟")
+                        ),
                     ),
                 ]),
                 Block::Bars {
-                    caption: "Minutes of use per day".into(),
-                    unit: "min".into(),
+                    caption: l("Minutes of use per day", "每日使用时长"),
+                    unit: l("min", "分钟"),
                     bars: self
                         .daily_usage
                         .iter()
@@ -308,26 +444,38 @@ impl UsageReport {
                         .collect(),
                 },
                 Block::Bars {
-                    caption: "Session durations".into(),
-                    unit: "sessions".into(),
+                    caption: l("Session durations", "会话时长分布"),
+                    unit: l("sessions", "个会话"),
                     bars: self
                         .session_durations
                         .iter()
-                        .map(|b| (b.label.clone(), b.count as f64))
+                        .map(|b| {
+                            let label = match lang {
+                                Lang::En => b.label.clone(),
+                                Lang::Zh => crate::zh::bucket(&b.label),
+                            };
+                            (label, b.count as f64)
+                        })
                         .collect(),
                 },
             ],
         });
         out.push(Section {
-            title: "Age structure".into(),
+            title: l("Age structure", "年龄结构"),
             needs_human_input: false,
             blocks: vec![Block::Bars {
-                caption: "Users by age state".into(),
-                unit: "users".into(),
+                caption: l("Users by age state", "按年龄状态统计的用户"),
+                unit: l("users", "人"),
                 bars: self
                     .age_structure
                     .iter()
-                    .map(|(k, v)| (k.replace('_', " "), *v as f64))
+                    .map(|(k, v)| {
+                        let label = match (lang, crate::zh::age_state(k)) {
+                            (Lang::Zh, Some(zh)) => zh.to_owned(),
+                            _ => k.replace('_', " "),
+                        };
+                        (label, *v as f64)
+                    })
                     .collect(),
             }],
         });
@@ -337,6 +485,7 @@ impl UsageReport {
     /// The document.
     pub fn document(&self) -> Document {
         Document {
+            lang: Lang::En,
             title: self.meta.title.clone(),
             meta: meta_lines(&self.meta),
             sections: self.sections(),
@@ -348,6 +497,7 @@ impl Sb243Report {
     /// The document.
     pub fn document(&self) -> Document {
         Document {
+            lang: Lang::En,
             title: self.meta.title.clone(),
             meta: meta_lines(&self.meta),
             sections: vec![
@@ -404,6 +554,7 @@ impl ReferralReport {
             ));
         }
         Document {
+            lang: Lang::En,
             title: self.meta.title.clone(),
             meta: meta_lines(&self.meta),
             sections: vec![
@@ -435,6 +586,7 @@ impl TransparencyReport {
         let a = &self.appeals;
         let [detection, tier_over_blocking] = tier_sections(&self.tiers);
         Document {
+            lang: Lang::En,
             title: self.meta.title.clone(),
             meta: meta_lines(&self.meta),
             sections: vec![
@@ -524,61 +676,127 @@ impl TransparencyReport {
 }
 
 impl AssessmentReport {
-    /// The document.
+    /// The document, in English.
     pub fn document(&self) -> Document {
+        self.document_in(Lang::En)
+    }
+
+    /// The document in a language: Chinese, the language of its regulator, or English (a
+    /// translation for reference). The figures are the same values in both; only the words
+    /// around them differ.
+    pub fn document_in(&self, lang: Lang) -> Document {
+        let zh = lang == Lang::Zh;
         let mut sections = vec![Section {
-            title: "Why this assessment is due".into(),
+            title: lang.t("Why this assessment is due", "评估缘由").into(),
             needs_human_input: false,
-            blocks: vec![Block::Para(if self.triggers.is_empty() {
-                "No trigger recorded: a voluntary or periodic assessment.".into()
-            } else {
-                self.triggers.join("; ")
+            blocks: vec![Block::Para(match (self.triggers.is_empty(), lang) {
+                (true, Lang::En) => {
+                    "No trigger recorded: a voluntary or periodic assessment.".into()
+                }
+                (true, Lang::Zh) => "未记录触发事项：本次为自愿开展或定期开展的评估。".into(),
+                (false, Lang::En) => self.triggers.join("; "),
+                (false, Lang::Zh) => {
+                    format!("触发事项（义务记录原文）：{}", self.triggers.join("；"))
+                }
             })],
         }];
         for item in &self.items {
+            let words = if zh { crate::zh::item(&item.id) } else { None };
+            let (article, title, note) = match words {
+                Some((a, t, n)) => (a.to_owned(), t.to_owned(), n.to_owned()),
+                None => (item.article.clone(), item.title.clone(), item.note.clone()),
+            };
             let mut blocks = Vec::new();
             if !item.figures.is_empty() {
                 blocks.push(Block::Facts(
                     item.figures
                         .iter()
-                        .map(|f| (f.label.clone(), f.value.clone()))
+                        .map(|f| {
+                            if zh {
+                                let label = crate::zh::figure_label(&f.label)
+                                    .unwrap_or_else(|| f.label.clone());
+                                (label, crate::zh::value(&f.value))
+                            } else {
+                                (f.label.clone(), f.value.clone())
+                            }
+                        })
                         .collect(),
                 ));
             }
-            blocks.push(Block::Para(item.note.clone()));
+            blocks.push(Block::Para(note));
             sections.push(Section {
-                title: format!("{} — {}", item.article, item.title),
+                title: format!("{article} — {title}"),
                 needs_human_input: item.source == ItemSource::NeedsHumanInput,
                 blocks,
             });
         }
-        sections.extend(self.usage.sections());
-        sections.push(attestation());
+        sections.extend(self.usage.sections_in(lang));
+        sections.push(attestation(lang));
+        let mut meta = vec![match lang {
+            Lang::En => (
+                "Version".to_owned(),
+                "English, for reference; the Chinese version is the one submitted and signed"
+                    .to_owned(),
+            ),
+            Lang::Zh => ("版本".to_owned(), "中文版（报送及签署版本）".to_owned()),
+        }];
+        if zh {
+            meta.insert(0, ("依据".to_owned(), crate::zh::BASIS.to_owned()));
+        }
+        meta.extend(meta_lines_in(&self.meta, lang));
         Document {
-            title: self.meta.title.clone(),
-            meta: meta_lines(&self.meta),
+            lang,
+            title: match lang {
+                Lang::En => self.meta.title.clone(),
+                Lang::Zh => crate::zh::ASSESSMENT_TITLE.to_owned(),
+            },
+            meta,
             sections,
         }
     }
 }
 
-/// The signature block a CN assessment ends with: who attests to it, in Chinese and English,
-/// for a person to complete (the figures above are compiled; the attestation never is).
-fn attestation() -> Section {
-    Section {
-        title: "签字确认 / Attestation".into(),
-        needs_human_input: true,
-        blocks: vec![
-            Block::Para("本单位确认：本评估报告所列数据由系统记录生成，需人工填写的事项已如实填写，内容真实、准确、完整。".into()),
-            Block::Para("The provider attests that the figures above were compiled from its records, that the items marked as needing human input were completed truthfully, and that this report is true, accurate and complete.".into()),
-            Block::Facts(vec![
-                ("评估负责人 / Person responsible".into(), "____________________".into()),
-                ("职务 / Position".into(), "____________________".into()),
-                ("日期 / Date".into(), "____________________".into()),
-                ("签字 / Signature".into(), "____________________".into()),
-                ("单位盖章 / Company seal".into(), "____________________".into()),
-            ]),
-        ],
+/// The signature block a CN assessment ends with: who attests to it, for a person to complete
+/// (the figures above are compiled; the attestation never is). The Chinese version, the one
+/// signed, in Chinese; the English version keeps both languages, so a reader sees what the
+/// signatory attests to.
+fn attestation(lang: Lang) -> Section {
+    const ZH: &str = "本单位确认：本评估报告所列数据由系统记录生成，需人工填写的事项已如实填写，内容真实、准确、完整。";
+    const BLANK: &str = "____________________";
+    match lang {
+        Lang::Zh => Section {
+            title: "签字确认".into(),
+            needs_human_input: true,
+            blocks: vec![
+                Block::Para(ZH.into()),
+                Block::Facts(
+                    ["评估负责人", "职务", "日期", "签字", "单位盖章"]
+                        .iter()
+                        .map(|k| ((*k).to_owned(), BLANK.to_owned()))
+                        .collect(),
+                ),
+            ],
+        },
+        Lang::En => Section {
+            title: "签字确认 / Attestation".into(),
+            needs_human_input: true,
+            blocks: vec![
+                Block::Para(ZH.into()),
+                Block::Para("The provider attests that the figures above were compiled from its records, that the items marked as needing human input were completed truthfully, and that this report is true, accurate and complete.".into()),
+                Block::Facts(
+                    [
+                        "评估负责人 / Person responsible",
+                        "职务 / Position",
+                        "日期 / Date",
+                        "签字 / Signature",
+                        "单位盖章 / Company seal",
+                    ]
+                    .iter()
+                    .map(|k| ((*k).to_owned(), BLANK.to_owned()))
+                    .collect(),
+                ),
+            ],
+        },
     }
 }
 
@@ -610,7 +828,8 @@ pub fn html(doc: &Document) -> String {
     let mut o = String::new();
     let _ = write!(
         o,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{}</title><style>{CSS}</style></head><body>\n<h1>{}</h1>\n<dl class=\"meta\">",
+        "<!DOCTYPE html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{}</title><style>{CSS}</style></head><body>\n<h1>{}</h1>\n<dl class=\"meta\">",
+        doc.lang.html(),
         esc(&doc.title),
         esc(&doc.title)
     );
@@ -630,11 +849,15 @@ pub fn html(doc: &Document) -> String {
             esc(&s.title)
         );
         if s.needs_human_input {
-            o.push_str("<span class=\"human-tag\">needs human input</span>");
+            let _ = write!(
+                o,
+                "<span class=\"human-tag\">{}</span>",
+                doc.lang.t("needs human input", "需人工填写")
+            );
         }
         o.push_str("</h2>\n");
         for b in &s.blocks {
-            html_block(&mut o, b);
+            html_block(&mut o, b, doc.lang);
         }
         o.push_str("</section>\n");
     }
@@ -642,7 +865,7 @@ pub fn html(doc: &Document) -> String {
     o
 }
 
-fn html_block(o: &mut String, b: &Block) {
+fn html_block(o: &mut String, b: &Block, lang: Lang) {
     match b {
         Block::Para(t) => {
             let _ = writeln!(o, "<p>{}</p>", esc(t));
@@ -661,7 +884,7 @@ fn html_block(o: &mut String, b: &Block) {
         }
         Block::Table { head, rows } => {
             if rows.is_empty() {
-                o.push_str("<p><em>No records in this period.</em></p>\n");
+                let _ = writeln!(o, "<p><em>{}</em></p>", no_records(lang));
                 return;
             }
             o.push_str("<table><tr>");
@@ -682,17 +905,18 @@ fn html_block(o: &mut String, b: &Block) {
             caption,
             unit,
             bars,
-        } => svg_bars(o, caption, unit, bars),
-        Block::Gauge(t) => svg_gauge(o, t),
+        } => svg_bars(o, caption, unit, bars, lang),
+        Block::Gauge(t) => svg_gauge(o, t, lang),
     }
 }
 
-fn svg_bars(o: &mut String, caption: &str, unit: &str, bars: &[(String, f64)]) {
+fn svg_bars(o: &mut String, caption: &str, unit: &str, bars: &[(String, f64)], lang: Lang) {
     if bars.is_empty() {
         let _ = writeln!(
             o,
-            "<p><em>{}: no records in this period.</em></p>",
-            esc(caption)
+            "<p><em>{}{}</em></p>",
+            esc(caption),
+            lang.t(": no records in this period.", "：本期无记录。")
         );
         return;
     }
@@ -743,7 +967,8 @@ fn fmt_value(v: f64) -> String {
     }
 }
 
-fn svg_gauge(o: &mut String, t: &ThresholdStatus) {
+fn svg_gauge(o: &mut String, t: &ThresholdStatus, lang: Lang) {
+    let g = gauge_text(t, lang);
     let w = 520.0;
     let scale = (t.ratio.max(1.0)) * 1.05;
     let x = |r: f64| r / scale * w;
@@ -759,21 +984,20 @@ fn svg_gauge(o: &mut String, t: &ThresholdStatus) {
     };
     let _ = write!(
         o,
-        "<div class=\"gauge\"><div><strong>{}</strong>: {} of {} ({:.1} %) — <span class=\"{class}\">{}</span> <small>({}/{}, {}; opens {})</small></div>",
-        esc(metric_name(t.metric)),
-        thousands(t.value),
-        thousands(t.threshold),
-        t.ratio * 100.0,
-        state_name(t.state),
-        esc(&t.profile),
-        esc(&t.obligation),
-        esc(&t.article),
-        esc(&t.opens.replace('_', " "))
+        "<div class=\"gauge\"><div><strong>{}</strong>{} {} — <span class=\"{class}\">{}</span> <small>{}{}{}</small></div>",
+        esc(g.metric),
+        lang.t(":", "："),
+        esc(&g.figures),
+        g.state,
+        lang.t("(", "（"),
+        esc(&g.source),
+        lang.t(")", "）"),
     );
     let _ = write!(
         o,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" aria-label=\"{} against threshold\" width=\"{w}\" height=\"26\" viewBox=\"0 0 {w} 26\"><rect x=\"0\" y=\"6\" width=\"{w}\" height=\"14\" fill=\"#eef1f6\"/><rect x=\"0\" y=\"6\" width=\"{:.1}\" height=\"14\" fill=\"{fill}\"/><line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"2\" y2=\"24\" stroke=\"#d9822b\" stroke-dasharray=\"3 2\"/><line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"0\" y2=\"26\" stroke=\"#b3261e\" stroke-width=\"2\"/></svg></div>",
-        esc(metric_name(t.metric)),
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" aria-label=\"{}{}\" width=\"{w}\" height=\"26\" viewBox=\"0 0 {w} 26\"><rect x=\"0\" y=\"6\" width=\"{w}\" height=\"14\" fill=\"#eef1f6\"/><rect x=\"0\" y=\"6\" width=\"{:.1}\" height=\"14\" fill=\"{fill}\"/><line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"2\" y2=\"24\" stroke=\"#d9822b\" stroke-dasharray=\"3 2\"/><line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"0\" y2=\"26\" stroke=\"#b3261e\" stroke-width=\"2\"/></svg></div>",
+        esc(g.metric),
+        lang.t(" against threshold", "与阈值"),
         x(t.ratio),
         x(t.warn_ratio),
         x(t.warn_ratio),
@@ -788,16 +1012,19 @@ pub fn markdown(doc: &Document) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "# {}\n", doc.title);
     for (k, v) in &doc.meta {
-        let _ = writeln!(o, "- **{k}:** {v}");
+        let _ = match doc.lang {
+            Lang::En => writeln!(o, "- **{k}:** {v}"),
+            Lang::Zh => writeln!(o, "- **{k}：** {v}"),
+        };
     }
     for s in &doc.sections {
         let _ = write!(o, "\n## {}", s.title);
         if s.needs_human_input {
-            o.push_str(" — **NEEDS HUMAN INPUT**");
+            o.push_str(doc.lang.t(" — **NEEDS HUMAN INPUT**", " — **需人工填写**"));
         }
         o.push_str("\n\n");
         for b in &s.blocks {
-            md_block(&mut o, b);
+            md_block(&mut o, b, doc.lang);
         }
     }
     o
@@ -807,7 +1034,7 @@ fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
-fn md_block(o: &mut String, b: &Block) {
+fn md_block(o: &mut String, b: &Block, lang: Lang) {
     match b {
         Block::Para(t) => {
             let _ = writeln!(o, "{t}\n");
@@ -821,7 +1048,7 @@ fn md_block(o: &mut String, b: &Block) {
         }
         Block::Table { head, rows } => {
             if rows.is_empty() {
-                o.push_str("_No records in this period._\n\n");
+                let _ = writeln!(o, "_{}_\n", no_records(lang));
                 return;
             }
             let _ = writeln!(
@@ -844,9 +1071,12 @@ fn md_block(o: &mut String, b: &Block) {
             unit,
             bars,
         } => {
-            let _ = writeln!(o, "**{caption}** ({unit})\n");
+            let _ = match lang {
+                Lang::En => writeln!(o, "**{caption}** ({unit})\n"),
+                Lang::Zh => writeln!(o, "**{caption}**（{unit}）\n"),
+            };
             if bars.is_empty() {
-                o.push_str("_No records in this period._\n\n");
+                let _ = writeln!(o, "_{}_\n", no_records(lang));
                 return;
             }
             o.push_str("| | |\n| --- | ---: |\n");
@@ -856,19 +1086,19 @@ fn md_block(o: &mut String, b: &Block) {
             o.push('\n');
         }
         Block::Gauge(t) => {
-            let _ = writeln!(
-                o,
-                "- **{}**: {} of {} ({:.1} %) — {} ({}/{}, {}; opens {})\n",
-                metric_name(t.metric),
-                thousands(t.value),
-                thousands(t.threshold),
-                t.ratio * 100.0,
-                state_name(t.state),
-                t.profile,
-                t.obligation,
-                t.article,
-                t.opens.replace('_', " ")
-            );
+            let g = gauge_text(t, lang);
+            let _ = match lang {
+                Lang::En => writeln!(
+                    o,
+                    "- **{}**: {} — {} ({})\n",
+                    g.metric, g.figures, g.state, g.source
+                ),
+                Lang::Zh => writeln!(
+                    o,
+                    "- **{}**：{} — {}（{}）\n",
+                    g.metric, g.figures, g.state, g.source
+                ),
+            };
         }
     }
 }

@@ -1,4 +1,4 @@
-//! `tutela report (assessment|sb243|transparency|usage|referrals-wa|referrals-or) [--from DATE --to DATE] [--format html|md|json|pdf]`
+//! `tutela report (assessment|sb243|transparency|usage|referrals-wa|referrals-or) [--from DATE --to DATE] [--format html|md|json|pdf] [--lang zh|en]`
 //! and `tutela obligations (list|check|declare|close)`: reports compiled from the store, and the
 //! obligation records that usage thresholds and declared triggers open.
 
@@ -10,7 +10,7 @@ use tutela_gateway::clock::{Clock, SystemClock};
 use tutela_profile::ProfileSet;
 use tutela_report::compile::{self, Options, Period, day_string, parse_day};
 use tutela_report::model::OverBlocking;
-use tutela_report::{Format, Report, ThresholdState};
+use tutela_report::{Format, Lang, Report, ThresholdState};
 use tutela_store::{NewObligation, ObligationKind, Registration, Store, StoreOptions};
 use tutela_types::{LocalDate, Timestamp};
 
@@ -108,6 +108,11 @@ pub struct ReportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "html")]
     format: FormatArg,
+    /// Language of the HTML, Markdown and PDF: `zh` or `en`. Default: the language of the
+    /// report's regulator (the CN assessment in Chinese; its English version with `--lang en`;
+    /// every other report is in English only). JSON is the same in every language.
+    #[arg(long, value_enum)]
+    lang: Option<LangArg>,
     /// Write to this file instead of standard output.
     #[arg(long, short, value_name = "FILE")]
     out: Option<PathBuf>,
@@ -134,6 +139,14 @@ enum Kind {
     ReferralsWa,
     /// Oregon SB 1546: the yearly public page of crisis-referral counts and follow-ups.
     ReferralsOr,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LangArg {
+    /// Chinese (simplified).
+    Zh,
+    /// English.
+    En,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -223,11 +236,33 @@ pub fn run_report(args: ReportArgs) -> Result<Outcome> {
         store.close().await?;
         anyhow::Ok(report)
     })?;
+    let langs = report.languages();
+    let lang = match args.lang {
+        None => langs[0],
+        Some(l) => {
+            let l = match l {
+                LangArg::Zh => Lang::Zh,
+                LangArg::En => Lang::En,
+            };
+            if !langs.contains(&l) {
+                anyhow::bail!(
+                    "the {} report is written in {} only",
+                    report.kind().as_str(),
+                    langs
+                        .iter()
+                        .map(|l| l.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            l
+        }
+    };
     let bytes = match args.format {
-        FormatArg::Html => report.render(Format::Html).into_bytes(),
-        FormatArg::Md => report.render(Format::Markdown).into_bytes(),
+        FormatArg::Html => report.render_in(Format::Html, lang).into_bytes(),
+        FormatArg::Md => report.render_in(Format::Markdown, lang).into_bytes(),
         FormatArg::Json => report.render(Format::Json).into_bytes(),
-        FormatArg::Pdf => report.pdf(),
+        FormatArg::Pdf => report.pdf_in(lang),
     };
     match &args.out {
         Some(path) => std::fs::write(path, bytes)

@@ -1,6 +1,12 @@
-//! The documentation is executed (#17): every `$ tutela ...` example in `docs/cli/*.md` runs
-//! against the built binary with `trycmd`, and its output must match the page (`[..]` elides
-//! part of a line, `...` whole lines: timings, paths, hashes, versions, random passwords).
+//! The documentation is executed (#17): every `$ tutela ...` example in `docs/cli/*.md` (the
+//! command line by example) and `docs/guide/*.md` (the operator guide) runs against the built
+//! binary with `trycmd`, and its output must match the page (`[..]` elides part of a line, `...`
+//! whole lines: timings, paths, hashes, versions, random passwords).
+//!
+//! Files a page's commands write are checked too where the page has a directory of expected
+//! files beside it (`docs/cli/records.out/a.html` for `report ... -o a.html` on
+//! `records.md`): each file there must match the one the commands wrote, with the same
+//! elisions; files the directory does not name are not compared.
 //!
 //! Each page runs in a sandbox of its own, a fresh temporary directory holding what a clone of
 //! the repository holds for the examples (`data/samples/`, `rules/examples/`, `banks/`), so the
@@ -15,8 +21,8 @@
 //! `help_examples_are_executed` does the same for the example each `tutela SUB --help` ends
 //! with ([`HELP_NOT_EXECUTED`]).
 //!
-//! A failure names `target/tmp/tutela-docs-PID/PAGE.md:LINE`: a link to `docs/cli/PAGE.md`, same
-//! line. To refresh a page after a deliberate change of output: `TRYCMD=overwrite cargo test -p
+//! A failure names `target/tmp/tutela-docs-PID/DIR-PAGE.md:LINE`: a link to `docs/DIR/PAGE.md`,
+//! same line. To refresh a page after a deliberate change of output: `TRYCMD=overwrite cargo test -p
 //! tutela-cli --test it docs` (the pages are linked into the run directory, so the sources are
 //! rewritten), then review the diff and put the elisions back where the output varies.
 
@@ -55,18 +61,38 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The `docs/cli/*.md` pages, sorted.
+/// The directories of executed pages: the command line by example, the operator guide.
+const PAGE_DIRS: [&str; 2] = ["docs/cli", "docs/guide"];
+
+/// The executed pages (`*.md` of [`PAGE_DIRS`] but their `README.md`), sorted.
 fn pages() -> Vec<PathBuf> {
-    let dir = repo_root().join("docs/cli");
-    let mut pages: Vec<PathBuf> = std::fs::read_dir(&dir)
+    let mut all = Vec::new();
+    for dir in PAGE_DIRS {
+        let dir = repo_root().join(dir);
+        let mut pages: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "md"))
+            .filter(|p| p.file_name().is_some_and(|n| n != "README.md"))
+            .collect();
+        pages.sort();
+        assert!(!pages.is_empty(), "no pages in {}", dir.display());
+        all.extend(pages);
+    }
+    all
+}
+
+/// A page's name in the run directory: `cli-records` for `docs/cli/records.md`.
+fn run_name(page: &Path) -> String {
+    let dir = page
+        .parent()
         .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "md"))
-        .filter(|p| p.file_name().is_some_and(|n| n != "README.md"))
-        .collect();
-    pages.sort();
-    assert!(!pages.is_empty(), "no pages in {}", dir.display());
-    pages
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap();
+    let stem = page.file_stem().unwrap().to_str().unwrap();
+    format!("{dir}-{stem}")
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -92,10 +118,11 @@ fn documented_commands_run_as_documented() {
     let no_model = run.join("no-model");
     std::fs::create_dir_all(&no_model).unwrap();
     for page in pages() {
-        let name = page.file_stem().unwrap().to_str().unwrap().to_owned();
+        let name = run_name(&page);
         // trycmd finds `NAME.in/` (the sandbox's template) and `NAME.out/` (which turns the
-        // sandbox on) beside the page; the page itself is a link, so `TRYCMD=overwrite`
-        // rewrites the source.
+        // sandbox on, and holds the files the commands must have written) beside the page;
+        // the page itself is a link, so `TRYCMD=overwrite` rewrites the source (the expected
+        // files are copies: refresh those by hand).
         std::os::unix::fs::symlink(&page, run.join(format!("{name}.md"))).unwrap();
         for part in FIXTURE {
             copy_dir(&root.join(part), &run.join(format!("{name}.in")).join(part));
@@ -103,6 +130,10 @@ fn documented_commands_run_as_documented() {
         let out = run.join(format!("{name}.out"));
         std::fs::create_dir_all(&out).unwrap();
         std::fs::write(out.join(".keep"), "").unwrap();
+        let expected = page.with_extension("out");
+        if expected.is_dir() {
+            copy_dir(&expected, &out);
+        }
     }
     trycmd::TestCases::new()
         .register_bin("tutela", Path::new(env!("CARGO_BIN_EXE_tutela")))
@@ -247,7 +278,7 @@ fn help_examples_are_executed() {
     }
     assert!(
         missing.is_empty(),
-        "help examples that no page of docs/cli runs:\n  {}",
+        "help examples that no executed page (docs/cli, docs/guide) runs:\n  {}",
         missing.join("\n  ")
     );
 }

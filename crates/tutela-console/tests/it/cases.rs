@@ -447,9 +447,35 @@ async fn the_sla_is_the_smallest_figure_of_the_case_jurisdictions() {
         .await;
     // The deployment serves cn, us-ca, us-ny and eu: cn's two minutes apply.
     assert!(body.contains("<dd>2 min · "), "{body}");
+    // The page says where the figure comes from: the deployment's setting, since no profile
+    // states a time to a human.
+    assert!(
+        body.contains("From the deployment&#39;s setting [console] sla_minutes_by_jurisdiction.cn (no profile in force states a time to a human)")
+            || body.contains("From the deployment's setting [console] sla_minutes_by_jurisdiction.cn (no profile in force states a time to a human)"),
+        "{body}"
+    );
     e.clock.advance_secs(150);
     let (_, _, queue) = e.send(get("/console", Some(&s))).await;
     assert!(queue.contains("SLA overdue by 30 s"), "{queue}");
+    assert!(
+        queue.contains("title=\"2 min to a human: the deployment"),
+        "{queue}"
+    );
+    // Without a figure for any of the case's jurisdictions: the deployment's default, named.
+    let e = crate::support::env().await;
+    e.staff("ann", StaffRole::Agent).await;
+    let case = e.crisis("u-sla", IDEATION_EN).await;
+    let s = e.login("ann").await;
+    let (_, _, body) = e
+        .send(get(&format!("/console/cases/{case}"), Some(&s)))
+        .await;
+    assert!(body.contains("<dd>5 min · "), "{body}");
+    assert!(
+        body.contains(
+            "[console] sla_minutes (default 5; no profile in force states a time to a human)"
+        ),
+        "{body}"
+    );
 }
 
 /// The case view is live: its stream sends the conversation again when the person writes, when

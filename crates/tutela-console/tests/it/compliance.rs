@@ -77,7 +77,12 @@ async fn reports_complaints_and_the_audit_chain() {
         assert_eq!(status, StatusCode::OK);
         assert_eq!(
             headers[header::CONTENT_DISPOSITION].to_str().unwrap(),
-            format!("attachment; filename=\"tutela-{kind}-{}.md\"", covers(kind))
+            format!(
+                "attachment; filename=\"tutela-{kind}-{}{}.md\"",
+                covers(kind),
+                // The CN assessment says its language: Chinese unless asked otherwise.
+                if kind == "assessment" { "-zh" } else { "" }
+            )
         );
         assert!(body.starts_with('#'), "{kind}: {body}");
         let (_, _, json) = e
@@ -256,8 +261,10 @@ async fn every_report_downloads_as_a_pdf() {
         assert_eq!(
             headers[header::CONTENT_DISPOSITION].to_str().unwrap(),
             format!(
-                "attachment; filename=\"tutela-{kind}-{}.pdf\"",
-                covers(kind)
+                "attachment; filename=\"tutela-{kind}-{}{}.pdf\"",
+                covers(kind),
+                // The CN assessment is in Chinese unless asked otherwise.
+                if kind == "assessment" { "-zh" } else { "" }
             )
         );
         assert!(
@@ -389,4 +396,80 @@ async fn usage_against_the_thresholds_and_reports_for_a_chosen_period() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     assert_eq!(periods, ["2026-08", "2024"]);
+}
+
+/// Issue 14: the CN assessment in the language of its regulator, with an English version; the
+/// compliance page offers both, the two carry the same figures, and a language a report is not
+/// written in is refused.
+#[tokio::test]
+async fn the_cn_assessment_downloads_in_chinese_and_in_english() {
+    let e = env().await;
+    e.staff("cleo", StaffRole::Compliance).await;
+    e.crisis("u-p", "I want to die").await;
+    let s = e.login("cleo").await;
+    let (_, _, page) = e.send(get("/console/compliance", Some(&s))).await;
+    for code in ["zh", "en"] {
+        for f in ["html", "md", "pdf"] {
+            assert!(
+                page.contains(&format!(
+                    "/console/reports/assessment?format={f}&amp;download=1&amp;month="
+                )) && page.contains(&format!("&amp;lang={code}\" download")),
+                "{code} {f}: {page}"
+            );
+        }
+    }
+    let md = |q: &'static str| {
+        let e = &e;
+        let s = &s;
+        async move {
+            let (status, headers, body) = e
+                .send(get(
+                    &format!("/console/reports/assessment?format=md{q}"),
+                    Some(s),
+                ))
+                .await;
+            (status, headers, body)
+        }
+    };
+    let (status, _, zh) = md("").await;
+    assert_eq!(status, StatusCode::OK, "{zh}");
+    assert!(
+        zh.starts_with("# 人工智能拟人化互动服务安全评估报告"),
+        "{zh}"
+    );
+    assert!(zh.contains("## 签字确认 — **需人工填写**"), "{zh}");
+    let (_, headers, en) = md("&lang=en&download=1").await;
+    assert!(
+        en.contains("Identification of users' extreme situations"),
+        "{en}"
+    );
+    assert!(
+        headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .ends_with("-en.md\""),
+        "{headers:?}"
+    );
+    assert_eq!(md("&lang=zh").await.2, zh);
+    // The same figures: every table value of one is in the other, in order.
+    let values = |md: &str| -> Vec<String> {
+        md.lines()
+            .filter(|l| l.starts_with("| ") && !l.starts_with("| ---"))
+            .filter_map(|l| l.trim_matches('|').split(" | ").nth(1))
+            .map(|v| {
+                v.chars()
+                    .filter(|c| c.is_ascii_digit() || *c == '.')
+                    .collect()
+            })
+            .collect()
+    };
+    assert!(values(&zh).iter().any(|v| v == "1"), "{:?}", values(&zh));
+    assert_eq!(values(&zh), values(&en));
+    // A report written in English only refuses Chinese; an unknown language is refused.
+    for q in ["usage?format=md&lang=zh", "assessment?format=md&lang=fr"] {
+        let (status, _, _) = e
+            .send(get(&format!("/console/reports/{q}"), Some(&s)))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{q}");
+    }
 }

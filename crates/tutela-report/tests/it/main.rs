@@ -13,6 +13,9 @@ mod samples;
 /// Per-tier figures of the transparency report, compiled from a store.
 mod tiers;
 
+/// The CN assessment in Chinese and in English: the same figures.
+mod languages;
+
 use std::path::PathBuf;
 
 use tutela_report::{Format, Report, ReportKind, schema};

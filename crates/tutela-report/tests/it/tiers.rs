@@ -16,7 +16,7 @@ use tutela_types::{
 const USER: &str = "user-7731-secret";
 const TEXT: &str = "SECRET-CHAT-TEXT i only said i was tired";
 
-fn at(s: &str) -> Timestamp {
+pub(crate) fn at(s: &str) -> Timestamp {
     Timestamp::parse(s).unwrap()
 }
 
@@ -52,7 +52,7 @@ fn intervention(
     }
 }
 
-async fn filled_store() -> Store {
+pub(crate) async fn filled_store() -> Store {
     let store = Store::open_in_memory().await.unwrap();
     let when = at("2026-10-05T12:00:00Z");
     let entry = |findings: Vec<Finding>, kind| AuditEntry {

@@ -9,5 +9,6 @@
 )]
 
 mod assess;
+mod sample;
 mod screen;
 mod stats;
