@@ -11,9 +11,10 @@ use crate::obligations::{
     NewObligation, ObligationRecord, ObligationStore, Registration, parse_kind,
 };
 
-/// Rows per multi-row `INSERT` in a bulk import: 6 columns × 150 rows stays far below SQLite's
-/// default limit of 32,766 bound parameters.
-const IMPORT_CHUNK: usize = 150;
+/// Rows per multi-row `INSERT` in a bulk import: 7 columns × 150 rows stays far below SQLite's
+/// default limit of 32,766 bound parameters; on PostgreSQL (65,535 parameters, a network
+/// round trip per statement) 1,000 rows.
+const IMPORT_CHUNK: usize = if super::PG { 1_000 } else { 150 };
 
 type ObligationRow = (
     i64,

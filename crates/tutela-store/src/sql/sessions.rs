@@ -161,8 +161,9 @@ impl UsageStore for Store {
 
 /// Turns per multi-row statement: each statement is one round trip to sqlx's connection
 /// thread, which costs more than the row itself; 100 keeps parameters (5 per row) far below
-/// SQLite's limit.
-const TURNS_PER_STATEMENT: usize = 100;
+/// SQLite's limit. On PostgreSQL a statement is a network round trip: 1,000 (6,000 parameters
+/// of 65,535).
+const TURNS_PER_STATEMENT: usize = if super::PG { 1_000 } else { 100 };
 
 /// The four writes of a run of turns, inside the caller's transaction, as four multi-row
 /// upserts. The run is folded first, one row per key in order of first appearance (the later
