@@ -1276,6 +1276,27 @@ verified_at = "yesterday"
     }
 
     #[test]
+    fn a_postgres_database_is_checked_at_start_and_shown_without_its_password() {
+        let c = Config::from_toml(
+            "database = \"postgres://tutela:s3cret@db:5432/tutela?sslmode=verify-full\"\n",
+            &env(),
+        )
+        .unwrap();
+        assert_eq!(
+            c.shown_database(),
+            "postgres://tutela:***@db:5432/tutela?sslmode=verify-full"
+        );
+        let err = Config::from_toml(
+            "database = \"postgres://tutela@db/tutela?sslmode=sometimes\"\n",
+            &env(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("database"), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
+    }
+
+    #[test]
     fn complaint_bounds_are_checked_with_their_paths() {
         let c = Config::defaults(&env()).unwrap();
         assert_eq!(c.complaints, ComplaintsConfig::default());
