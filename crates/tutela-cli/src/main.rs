@@ -44,6 +44,9 @@ enum Command {
         after_help = "Example:\n  tutela simulate --db sim.db --registered 2000 --active 300 --month 2026-10 --tz-offset 480\n\n(`--tz-offset 480`: China Standard Time; give `obligations` and `report` the same.)"
     )]
     Simulate(cmd::simulate::Args),
+    /// Apply the store's migrations to a database (SQLite file or PostgreSQL URL).
+    #[command(after_help = "Example:\n  tutela migrate --db sim.db")]
+    Migrate(cmd::migrate::Args),
     /// Run the gateway (OpenAI-compatible API, admin API, operator console at `/console`, page at `/`).
     #[command(after_help = "Example:\n  tutela serve --listen 127.0.0.1:8080")]
     Serve(cmd::serve::Args),
@@ -97,6 +100,7 @@ fn main() -> ExitCode {
         Command::Report(args) => cmd::report::run_report(args),
         Command::Obligations(args) => cmd::report::run_obligations(args),
         Command::Simulate(args) => cmd::simulate::run(args),
+        Command::Migrate(args) => cmd::migrate::run(args),
         Command::Check(args) => cmd::check::run(args),
         Command::Eval(args) => cmd::eval::run(args),
         Command::Model(args) => cmd::model::run(args),

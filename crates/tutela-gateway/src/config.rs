@@ -325,7 +325,8 @@ pub struct ConsoleConfig {
 pub struct Config {
     /// Address to listen on.
     pub listen: SocketAddr,
-    /// SQLite file (`:memory:` for a throwaway store).
+    /// SQLite file (`:memory:` for a throwaway store), or a `postgres://` URL (TLS by its
+    /// `sslmode`; see `docs/deploy.md`).
     pub database: String,
     /// `[store] spill_dir`: a directory on another disk where the store's writer puts the audit
     /// records it cannot write to the database (a full disk), replayed when it can; checked at
@@ -409,6 +410,11 @@ pub struct Config {
 }
 
 impl Config {
+    /// The `database` setting as it may be logged: a PostgreSQL URL without its password.
+    pub fn shown_database(&self) -> String {
+        tutela_store::shown_database(&self.database)
+    }
+
     /// The configuration with every default, secrets from `env`.
     pub fn defaults(env: &dyn Env) -> Result<Self, ConfigErrors> {
         Self::from_toml("", env)
@@ -439,6 +445,15 @@ impl Config {
         let personas = validate_personas(raw.personas, &mut errors);
         let console = validate_console(raw.console, &mut errors);
         let spill_dir = validate_store(&raw.store, raw.top.database.as_deref(), &mut errors);
+        if let Some(url) = raw
+            .top
+            .database
+            .as_deref()
+            .filter(|d| tutela_store::is_postgres_url(d))
+            && let Err(e) = tutela_store::check_postgres_url(url)
+        {
+            errors.push(ConfigError::new("database", e));
+        }
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
@@ -1258,6 +1273,27 @@ verified_at = "yesterday"
             .unwrap_err()
             .to_string();
         assert!(err.contains("store.spill_dir"), "{err}");
+    }
+
+    #[test]
+    fn a_postgres_database_is_checked_at_start_and_shown_without_its_password() {
+        let c = Config::from_toml(
+            "database = \"postgres://tutela:s3cret@db:5432/tutela?sslmode=verify-full\"\n",
+            &env(),
+        )
+        .unwrap();
+        assert_eq!(
+            c.shown_database(),
+            "postgres://tutela:***@db:5432/tutela?sslmode=verify-full"
+        );
+        let err = Config::from_toml(
+            "database = \"postgres://tutela@db/tutela?sslmode=sometimes\"\n",
+            &env(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("database"), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
     }
 
     #[test]

@@ -281,7 +281,7 @@ pub enum BuildError {
     /// The store could not be opened.
     #[error("cannot open the store at `{path}`: {source}")]
     Store {
-        /// The database path.
+        /// The database (a path, or a URL without its password).
         path: String,
         /// Why.
         source: tutela_store::StoreError,
@@ -334,18 +334,14 @@ pub type AuditLogWrap =
 /// one), compiles detectors and profiles, builds the upstream client, starts the writer and the
 /// outbox worker and the retry worker of held writes. Returns the state.
 pub async fn build(config: Config, parts: Parts) -> Result<AppState, BuildError> {
-    let store = if config.database == ":memory:" {
-        tutela_store::SqliteStore::open_in_memory(tutela_store::StoreOptions::default()).await
-    } else {
-        tutela_store::SqliteStore::open(&config.database, tutela_store::StoreOptions::default())
+    let store =
+        tutela_store::Database::open(&config.database, tutela_store::StoreOptions::default())
             .await
-    }
-    .map_err(|source| BuildError::Store {
-        path: config.database.clone(),
-        source,
-    })?;
-    let store = Arc::new(store);
-    let log: Arc<dyn tutela_store::AuditLog> = store.clone();
+            .map_err(|source| BuildError::Store {
+                path: config.shown_database(),
+                source,
+            })?;
+    let log: Arc<dyn tutela_store::AuditLog> = store.backend();
     let log = match parts.audit_log {
         Some(wrap) => wrap(log),
         None => log,

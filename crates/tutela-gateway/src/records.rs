@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use tutela_store::{
-    AuditEntry, AuditLog, AuditWriter, Backend, ChainLink, Pseudonymizer, SessionStore,
-    SqliteStore, StoreError, Tally, TurnRecord, WriterHealth,
+    AuditEntry, AuditLog, AuditWriter, Backend, ChainLink, Database, Pseudonymizer, SessionStore,
+    StoreError, Tally, TurnRecord, WriterHealth,
 };
 
 /// The store as the gateway uses it.
@@ -17,7 +17,8 @@ use tutela_store::{
 pub struct Records {
     /// The backend, for reads and the low-volume writes (escalations, outbox, admin).
     pub backend: Arc<dyn Backend>,
-    sqlite: Arc<SqliteStore>,
+    /// The database (SQLite or PostgreSQL): opened, closed, its salt.
+    database: Database,
     writer: AuditWriter,
     /// Salted hashes for subjects and content.
     pub pseudonyms: Pseudonymizer,
@@ -32,24 +33,24 @@ pub struct Records {
 impl Records {
     /// Starts the store's writer on the current runtime; audit appends go to `log` (the store
     /// itself, or a wrapper around it in fault tests).
-    pub fn start(sqlite: Arc<SqliteStore>, log: Arc<dyn AuditLog>) -> Self {
-        Self::start_with_spill(sqlite, log, None)
+    pub fn start(database: Database, log: Arc<dyn AuditLog>) -> Self {
+        Self::start_with_spill(database, log, None)
     }
 
     /// [`Records::start`] with a spill directory (`[store] spill_dir`): audit records the
     /// database cannot take go there too, and are replayed when it can, even after a restart.
     pub fn start_with_spill(
-        sqlite: Arc<SqliteStore>,
+        database: Database,
         log: Arc<dyn AuditLog>,
         spill: Option<tutela_store::SpillDir>,
     ) -> Self {
-        let pseudonyms = sqlite.pseudonyms().clone();
-        let turns: Arc<dyn SessionStore> = sqlite.clone();
+        let pseudonyms = database.pseudonyms().clone();
+        let backend = database.backend();
+        let turns: Arc<dyn SessionStore> = backend.clone();
         let writer = AuditWriter::spawn_with_spill(log, turns, pseudonyms.clone(), spill.clone());
-        let backend: Arc<dyn Backend> = sqlite.clone();
         Self {
             backend,
-            sqlite,
+            database,
             writer,
             pseudonyms,
             spill,
@@ -128,7 +129,7 @@ impl Records {
         } else {
             self.writer.health().pending.max(1)
         };
-        self.sqlite.close().await;
+        self.database.close().await;
         lost
     }
 }

@@ -79,7 +79,16 @@ mod cases;
 mod error;
 mod model;
 mod obligations;
+#[allow(
+    clippy::duplicate_mod,
+    reason = "the query modules in src/sql/ are compiled once per backend, by design"
+)]
+mod postgres;
 pub mod spill;
+#[allow(
+    clippy::duplicate_mod,
+    reason = "the query modules in src/sql/ are compiled once per backend, by design"
+)]
 mod sqlite;
 mod staff;
 mod traits;
@@ -107,6 +116,7 @@ pub use crate::obligations::{
     AppealTierCount, EscalationStats, FindingTierCount, ImportUser, InterventionTierCount,
     NewObligation, ObligationKind, ObligationRecord, ObligationStore, Registration,
 };
+pub use crate::postgres::{PgStore, check_postgres_url, is_postgres_url, shown_database};
 pub use crate::spill::{HeldItem, SpillDir, SpillError, SpillMark};
 pub use crate::sqlite::{SqliteStore, StoreOptions};
 pub use crate::staff::{NewStaff, Staff, StaffRole, StaffSession, StaffStore};
@@ -118,11 +128,94 @@ pub use crate::writer::{
     AuditWriter, MAX_BATCH, OUTAGE_EVENT, PENDING_LIMIT, QUEUE_CAPACITY, WriterHealth,
 };
 
-/// The store handle: cheap to clone, shared by every request.
+/// An open database of either backend: what is not behind the traits (opening, the salt,
+/// closing, backend-specific tooling). Everything else goes through `Arc<dyn Backend>`.
+///
+/// An enum rather than a trait object for this part: it is closed (two backends), its methods
+/// differ per backend (a pool of another type), and matching costs nothing; the data access
+/// stays a trait object (`dyn Backend`), which every caller already used, so no generic
+/// parameter spreads through the gateway and no code is compiled twice outside the store.
 #[derive(Clone, Debug)]
+pub enum Database {
+    /// An embedded SQLite file (or in-memory database).
+    Sqlite(Arc<SqliteStore>),
+    /// A PostgreSQL server.
+    Postgres(Arc<PgStore>),
+}
+
+impl Database {
+    /// Opens `database`: a `postgres://` (or `postgresql://`) URL selects PostgreSQL, `:memory:`
+    /// a throwaway SQLite database, anything else is a SQLite file path. Migrations are applied.
+    pub async fn open(database: &str, options: StoreOptions) -> Result<Self> {
+        Ok(if is_postgres_url(database) {
+            Self::Postgres(Arc::new(PgStore::open(database, options).await?))
+        } else if database == ":memory:" {
+            Self::Sqlite(Arc::new(SqliteStore::open_in_memory(options).await?))
+        } else {
+            Self::Sqlite(Arc::new(SqliteStore::open(database, options).await?))
+        })
+    }
+
+    /// Every store trait.
+    pub fn backend(&self) -> Arc<dyn Backend> {
+        match self {
+            Self::Sqlite(s) => s.clone(),
+            Self::Postgres(s) => s.clone(),
+        }
+    }
+
+    /// Salted hashes for subjects and content, with this database's salt.
+    pub fn pseudonyms(&self) -> &Pseudonymizer {
+        match self {
+            Self::Sqlite(s) => s.pseudonyms(),
+            Self::Postgres(s) => s.pseudonyms(),
+        }
+    }
+
+    /// `sqlite` or `postgres` (logs, metrics, health).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The migrations applied to this database: how many, and the latest version (migrations
+    /// are applied on open; `tutela migrate` reports this).
+    pub async fn migrations(&self) -> Result<(u64, i64)> {
+        const SQL: &str =
+            "SELECT COUNT(*), COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success";
+        let (n, latest): (i64, i64) = match self {
+            Self::Sqlite(s) => sqlx::query_as(SQL).fetch_one(s.pool()).await?,
+            Self::Postgres(s) => sqlx::query_as(SQL).fetch_one(s.pool()).await?,
+        };
+        Ok((u64::try_from(n).unwrap_or(0), latest))
+    }
+
+    /// Closes the database (SQLite: checkpoints the WAL first).
+    pub async fn close(&self) {
+        match self {
+            Self::Sqlite(s) => s.close().await,
+            Self::Postgres(s) => s.close().await,
+        }
+    }
+}
+
+/// The store handle: cheap to clone, shared by every request.
+#[derive(Clone)]
 pub struct Store {
-    backend: Arc<SqliteStore>,
+    db: Database,
+    backend: Arc<dyn Backend>,
     audit: AuditWriter,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("db", &self.db)
+            .field("audit", &self.audit)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Store {
@@ -134,7 +227,28 @@ impl Store {
 
     /// [`Store::open`] with options.
     pub async fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<Self> {
-        Ok(Self::from_backend(SqliteStore::open(path, options).await?))
+        Ok(Self::from_db(Database::Sqlite(Arc::new(
+            SqliteStore::open(path, options).await?,
+        ))))
+    }
+
+    /// Opens a `database` setting of either backend (see [`Database::open`]): a
+    /// `postgres://` URL, `:memory:`, or a SQLite file path.
+    pub async fn connect(database: &str, options: StoreOptions) -> Result<Self> {
+        Ok(Self::from_db(Database::open(database, options).await?))
+    }
+
+    /// A store over a database opened by the caller.
+    pub fn from_db(db: Database) -> Self {
+        let backend = db.backend();
+        let pseudonyms = db.pseudonyms().clone();
+        let log: Arc<dyn AuditLog> = backend.clone();
+        let turns: Arc<dyn SessionStore> = backend.clone();
+        Self {
+            audit: AuditWriter::spawn(log, turns, pseudonyms),
+            backend,
+            db,
+        }
     }
 
     /// A fresh in-memory database (tests, demos).
@@ -144,20 +258,9 @@ impl Store {
 
     /// [`Store::open_in_memory`] with options.
     pub async fn open_in_memory_with(options: StoreOptions) -> Result<Self> {
-        Ok(Self::from_backend(
+        Ok(Self::from_db(Database::Sqlite(Arc::new(
             SqliteStore::open_in_memory(options).await?,
-        ))
-    }
-
-    fn from_backend(backend: SqliteStore) -> Self {
-        let backend = Arc::new(backend);
-        let pseudonyms = backend.pseudonyms().clone();
-        let log: Arc<dyn AuditLog> = backend.clone();
-        let turns: Arc<dyn SessionStore> = backend.clone();
-        Self {
-            audit: AuditWriter::spawn(log, turns, pseudonyms),
-            backend,
-        }
+        ))))
     }
 
     /// Users.
@@ -232,12 +335,25 @@ impl Store {
 
     /// Salted hashes for subjects (audit queries by user) and message content.
     pub fn pseudonyms(&self) -> &Pseudonymizer {
-        self.backend.pseudonyms()
+        self.db.pseudonyms()
     }
 
-    /// The SQLite backend itself (pool access for tools and tests).
-    pub fn sqlite(&self) -> &SqliteStore {
-        &self.backend
+    /// Every store trait at once (report compilation, tools).
+    pub fn backend(&self) -> &dyn Backend {
+        &*self.backend
+    }
+
+    /// The database (backend-specific tooling and tests).
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// The SQLite backend, if this store is on SQLite (pool access for tools and tests).
+    pub fn sqlite(&self) -> Option<&SqliteStore> {
+        match &self.db {
+            Database::Sqlite(s) => Some(s),
+            Database::Postgres(_) => None,
+        }
     }
 
     /// Flushes queued audit records, then walks the chain. `expected` is a head saved
@@ -306,7 +422,7 @@ impl Store {
     /// Fails (after closing) if queued records could not be written.
     pub async fn close(self) -> Result<()> {
         let flushed = self.audit.flush().await;
-        self.backend.close().await;
+        self.db.close().await;
         flushed
     }
 

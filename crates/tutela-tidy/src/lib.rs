@@ -10,7 +10,7 @@
 //! - SQL only in `tutela-store` (no SQL text, no SQL crate, no `.sql` file elsewhere);
 //! - no clock reads outside the seams in [`CLOCK_SEAMS`];
 //! - migrations are append-only: existing files unchanged (their SHA-256 in
-//!   [`MIGRATION_SUMS`]) and new ones sorted after them;
+//!   [`MIGRATIONS`], one list per backend) and new ones sorted after them;
 //! - the pure crates ([`PURE_CRATES`]) depend only on [`PURE_DEPENDENCIES`], reach none of
 //!   [`FORBIDDEN_IN_PURE`] through any dependency, and use no I/O, environment, threads,
 //!   printing or async in their non-test code ([`PURE_FORBIDDEN_CODE`]);
@@ -175,12 +175,19 @@ pub const CLOCK_CHECK_EXEMPT: &[(&str, &str)] = &[(
     "names the clock reads it looks for",
 )];
 
-/// The checked-in SHA-256 of every shipped migration (`sha256sum` format, relative to
-/// [`MIGRATIONS_DIR`]): `cd crates/tutela-store/migrations/sqlite && sha256sum -c ../sqlite.sha256`.
-pub const MIGRATION_SUMS: &str = "crates/tutela-store/migrations/sqlite.sha256";
-
-/// Where the SQLite migrations are.
-pub const MIGRATIONS_DIR: &str = "crates/tutela-store/migrations/sqlite";
+/// Each backend's migrations: the checked-in SHA-256 of every shipped migration (`sha256sum`
+/// format, relative to the directory), and the directory:
+/// `cd crates/tutela-store/migrations/sqlite && sha256sum -c ../sqlite.sha256`.
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "crates/tutela-store/migrations/sqlite.sha256",
+        "crates/tutela-store/migrations/sqlite",
+    ),
+    (
+        "crates/tutela-store/migrations/postgres.sha256",
+        "crates/tutela-store/migrations/postgres",
+    ),
+];
 
 /// The crate allowed to know SQL.
 pub const STORE_CRATE: &str = "crates/tutela-store/";

@@ -2,10 +2,8 @@
 //! chain; exit 0 when it verifies, 1 when it finds tampering (naming the record and why), 2 on
 //! errors.
 
-use std::path::PathBuf;
-
-use anyhow::{Context, Result, bail};
-use tutela_store::{ChainLink, Store, Verification};
+use anyhow::{Context, Result};
+use tutela_store::{ChainLink, StoreOptions, Verification};
 
 use crate::Outcome;
 
@@ -24,9 +22,9 @@ enum AuditCommand {
 
 #[derive(Debug, clap::Args)]
 struct VerifyArgs {
-    /// The SQLite database of `tutela serve`.
-    #[arg(long, value_name = "PATH", default_value = "./tutela.db")]
-    db: PathBuf,
+    /// The database of `tutela serve`: a SQLite file, or a `postgres://` URL.
+    #[arg(long, value_name = "PATH|URL", default_value = "./tutela.db")]
+    db: String,
     /// A head printed by an earlier run and kept elsewhere; the chain must still contain it
     /// unchanged (catches a rewrite of the whole chain).
     #[arg(long, value_name = "SEQ:HASH")]
@@ -44,17 +42,12 @@ pub fn run(args: Args) -> Result<Outcome> {
 }
 
 fn verify(args: VerifyArgs) -> Result<Outcome> {
-    if !args.db.is_file() {
-        bail!("no database at `{}`", args.db.display());
-    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     let result: Verification = runtime.block_on(async {
-        let store = Store::open(&args.db)
-            .await
-            .with_context(|| format!("cannot open `{}`", args.db.display()))?;
+        let store = super::open_existing(&args.db, StoreOptions::default()).await?;
         let result = store.verify(args.head.clone()).await;
         store.close().await?;
         result.context("cannot read the audit log")

@@ -19,14 +19,14 @@ use crate::Outcome;
 /// Where the records are and how they are counted: shared by `report` and `obligations`.
 #[derive(Debug, clap::Args)]
 pub struct Source {
-    /// The SQLite database of `tutela serve`.
+    /// The database of `tutela serve`: a SQLite file, or a `postgres://` URL.
     #[arg(
         long,
-        value_name = "PATH",
+        value_name = "PATH|URL",
         default_value = "./tutela.db",
         global = true
     )]
-    db: PathBuf,
+    db: String,
     /// Jurisdictions (ids or aliases) whose profiles apply.
     #[arg(
         long,
@@ -77,17 +77,13 @@ impl Source {
     }
 
     async fn open(&self) -> Result<Store> {
-        if !self.db.is_file() {
-            bail!("no database at `{}`", self.db.display());
-        }
-        Store::open_with(
+        super::open_existing(
             &self.db,
             StoreOptions {
                 report_utc_offset_minutes: self.tz_offset,
             },
         )
         .await
-        .with_context(|| format!("cannot open `{}`", self.db.display()))
     }
 }
 
@@ -216,7 +212,7 @@ pub fn run_report(args: ReportArgs) -> Result<Outcome> {
     let rt = runtime()?;
     let report = rt.block_on(async {
         let store = args.source.open().await?;
-        let b = store.sqlite();
+        let b = store.backend();
         let report = match args.kind {
             Kind::Usage => Report::Usage(compile::usage(b, &set, period, &options).await?),
             Kind::Assessment => Report::Assessment(Box::new(
@@ -417,7 +413,7 @@ pub fn run_obligations(args: ObligationArgs) -> Result<Outcome> {
             let (statuses, opened) = rt.block_on(async {
                 let store = args.source.open().await?;
                 let r =
-                    compile::check_thresholds(store.sqlite(), &set, registration, tz, now, month)
+                    compile::check_thresholds(store.backend(), &set, registration, tz, now, month)
                         .await?;
                 store.close().await?;
                 anyhow::Ok(r)

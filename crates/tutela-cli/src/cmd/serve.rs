@@ -25,7 +25,8 @@ pub struct Args {
     /// Listen address, overriding the file (e.g. `127.0.0.1:0` for any free port).
     #[arg(long, value_name = "ADDR")]
     listen: Option<std::net::SocketAddr>,
-    /// SQLite database file, overriding the file (`:memory:` for a throwaway store).
+    /// The database, overriding the file: a SQLite file (`:memory:` for a throwaway store) or a
+    /// `postgres://` URL.
     #[arg(long, value_name = "PATH")]
     database: Option<String>,
     /// Operator rule packs (TOML), besides those the file names in `[detectors] rules`.
@@ -101,7 +102,7 @@ async fn serve(config: Config, scanner: BuiltinScanner) -> Result<()> {
         tutela_gateway::config::UpstreamConfig::Demo => "demo (scripted companion)".to_owned(),
         tutela_gateway::config::UpstreamConfig::OpenAi { base_url, .. } => base_url.clone(),
     };
-    let database = config.database.clone();
+    let database = config.shown_database();
     let encoder_wait = config.encoder_wait;
     let tiers = tutela_gateway::scan::Scanner::tiers(&scanner);
     let parts = Parts {

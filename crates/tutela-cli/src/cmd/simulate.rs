@@ -26,10 +26,10 @@ use crate::Outcome;
 /// Arguments of `tutela simulate`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The SQLite database to fill (created if missing). A database that holds anything a
-    /// simulation did not write (a deployment's) is refused.
-    #[arg(long, value_name = "PATH", default_value = "./tutela-sim.db")]
-    db: PathBuf,
+    /// The database to fill: a SQLite file (created if missing) or a `postgres://` URL. A
+    /// database that holds anything a simulation did not write (a deployment's) is refused.
+    #[arg(long, value_name = "PATH|URL", default_value = "./tutela-sim.db")]
+    db: String,
     /// Registered users to create (first seen over the twelve months before `--month`).
     #[arg(long, default_value_t = 1_050_000)]
     registered: u64,
@@ -135,15 +135,15 @@ const TURN_BATCH: usize = 4_096;
 
 /// Refuses a database that holds data a simulation did not write (a deployment's records):
 /// simulated users, cases and counters would enter its figures and queues.
-async fn refuse_foreign_data(store: &Store, db: &std::path::Path) -> Result<()> {
+async fn refuse_foreign_data(store: &Store, db: &str) -> Result<()> {
     let foreign = store.obligations().foreign_data(SIM_PREFIX).await?;
     if foreign.is_empty() {
         return Ok(());
     }
     let what: Vec<String> = foreign.iter().map(|(w, n)| format!("{n} {w}")).collect();
     bail!(
-        "`{}` holds data that `tutela simulate` did not write ({}); simulated users, cases and counters would enter its figures: give `--db` a new file",
-        db.display(),
+        "`{}` holds data that `tutela simulate` did not write ({}); simulated users, cases and counters would enter its figures: give `--db` a new file or an empty database",
+        super::shown_db(db),
         what.join(", ")
     )
 }
@@ -175,14 +175,14 @@ pub fn run(args: Args) -> Result<Outcome> {
         .build()
         .context("cannot start the async runtime")?;
     let mut summary = runtime.block_on(async {
-        let store = Store::open_with(
+        let store = Store::connect(
             &args.db,
             StoreOptions {
                 report_utc_offset_minutes: tz,
             },
         )
         .await
-        .with_context(|| format!("cannot open `{}`", args.db.display()))?;
+        .with_context(|| format!("cannot open `{}`", super::shown_db(&args.db)))?;
         refuse_foreign_data(&store, &args.db).await?;
         let mut s = Summary {
             month: format!("{:04}-{:02}", month / 100, month % 100),
@@ -353,9 +353,9 @@ pub fn run(args: Args) -> Result<Outcome> {
             summary.escalations_opened,
             summary.seconds_elapsed,
             zone_name(args.tz_offset),
-            args.db.display(),
+            super::shown_db(&args.db),
             summary.month,
-            args.db.display(),
+            super::shown_db(&args.db),
             tutela_report::compile::day_string(period.from),
             tutela_report::compile::day_string(period.to),
         )?;

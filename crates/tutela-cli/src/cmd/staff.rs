@@ -4,7 +4,6 @@
 //! log (durably) with the staff id and `by: cli`.
 
 use std::io::Read as _;
-use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
@@ -17,14 +16,15 @@ use crate::Outcome;
 /// Arguments of `tutela staff`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The SQLite database of `tutela serve`.
+    /// The database of `tutela serve`: a SQLite file (created if missing), or a `postgres://`
+    /// URL.
     #[arg(
         long,
-        value_name = "PATH",
+        value_name = "PATH|URL",
         default_value = "./tutela.db",
         global = true
     )]
-    db: PathBuf,
+    db: String,
     #[command(subcommand)]
     command: StaffCommand,
 }
@@ -105,9 +105,9 @@ pub fn run(args: Args) -> Result<Outcome> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let store = Store::open(&args.db)
+        let store = Store::connect(&args.db, tutela_store::StoreOptions::default())
             .await
-            .with_context(|| format!("cannot open `{}`", args.db.display()))?;
+            .with_context(|| format!("cannot open `{}`", super::shown_db(&args.db)))?;
         let result = command(&store, args.command).await;
         store.close().await?;
         result

@@ -156,7 +156,7 @@ async fn compiled() -> (Store, tutela_report::TransparencyReport) {
         from: parse_day("2026-10-01").unwrap(),
         to: parse_day("2026-10-31").unwrap(),
     };
-    let r = compile::transparency(store.sqlite(), &set, period, &options, Vec::new())
+    let r = compile::transparency(store.backend(), &set, period, &options, Vec::new())
         .await
         .unwrap();
     (store, r)
@@ -279,10 +279,9 @@ async fn per_tier_figures_render_everywhere_without_identifiers_or_text() {
 /// no page.
 #[tokio::test]
 async fn the_state_referral_pages_count_their_state_for_the_year() {
-    use tutela_store::CounterStore;
     use tutela_types::Counter;
     let store = Store::open_in_memory().await.unwrap();
-    let b = store.sqlite();
+    let b = store.backend();
     let mid = at("2027-06-01T12:00:00Z");
     b.bump(Counter::CrisisReferral, "us-wa", mid, 3)
         .await
@@ -356,7 +355,7 @@ async fn the_assessment_counts_crisis_referrals_in_every_jurisdiction() {
         from: parse_day("2026-10-01").unwrap(),
         to: parse_day("2026-10-31").unwrap(),
     };
-    let a = compile::assessment(store.sqlite(), &set, period, &options)
+    let a = compile::assessment(store.backend(), &set, period, &options)
         .await
         .unwrap();
     let figures: Vec<(String, String)> = a
@@ -396,12 +395,12 @@ async fn state_reports_name_only_their_state_profile() {
         complaint_time_limit_hours: 72,
         generated_at: at("2027-01-02T00:00:00Z"),
     };
-    let sb = compile::sb243(store.sqlite(), &set, 2026, &options)
+    let sb = compile::sb243(store.backend(), &set, 2026, &options)
         .await
         .unwrap();
     assert_eq!(sb.meta.profiles, ["us-ca-sb243"]);
     for (state, profile) in [("us-wa", "us-wa-hb2225"), ("us-or", "us-or-sb1546")] {
-        let r = compile::referrals(store.sqlite(), &set, state, 2026, &options)
+        let r = compile::referrals(store.backend(), &set, state, 2026, &options)
             .await
             .unwrap();
         assert_eq!(r.meta.profiles, [profile], "{state}");

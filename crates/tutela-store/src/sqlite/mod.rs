@@ -17,18 +17,49 @@
 //! Parameters: a query uses either only `?` or only `?NNN`, never both; sqlx numbers bare `?`
 //! on its own, so a mix binds the wrong values.
 
+// The queries, shared with the PostgreSQL backend (`src/sql/`, compiled once per backend over
+// the names below; `$N` placeholders, which sqlx reads on SQLite too).
+#[path = "../sql/audit.rs"]
 mod audit;
+#[path = "../sql/cases.rs"]
 mod cases;
+#[path = "../sql/complaints.rs"]
 mod complaints;
+#[path = "../sql/escalations.rs"]
 mod escalations;
+#[path = "../sql/obligations.rs"]
 mod obligations;
+#[path = "../sql/outbox.rs"]
 mod outbox;
+#[path = "../sql/reports.rs"]
 mod reports;
+#[path = "../sql/rows.rs"]
 mod rows;
+#[path = "../sql/sessions.rs"]
 mod sessions;
+#[path = "../sql/staff.rs"]
 mod staff;
+#[path = "../sql/tiers.rs"]
 mod tiers;
+#[path = "../sql/users.rs"]
 mod users;
+
+/// The backend the shared query modules are compiled for.
+pub(crate) type Store = SqliteStore;
+/// A connection of this backend.
+pub(crate) type Conn = sqlx::SqliteConnection;
+/// A pool of this backend.
+pub(crate) type Pool = SqlitePool;
+/// Whether the shared modules speak PostgreSQL.
+pub(crate) const PG: bool = false;
+/// The two-argument maximum.
+pub(crate) const GREATEST: &str = "MAX";
+/// The aggregate that collects values into a JSON array (text).
+pub(crate) const JSON_GROUP_ARRAY: &str = "json_group_array";
+
+/// A `BEGIN IMMEDIATE` transaction: it takes the write lock at once, so a read inside it can
+/// never be invalidated by another writer (no `SQLITE_BUSY` on upgrade).
+const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
 use std::path::Path;
 use std::str::FromStr;
@@ -170,7 +201,7 @@ impl SqliteStore {
     /// A write transaction on `pool` (the pool or the audit connection), holding the gate.
     pub(crate) async fn begin_write_on<'a>(&'a self, pool: &'a SqlitePool) -> Result<WriteTx<'a>> {
         let gate = self.write_gate.lock().await;
-        let tx = pool.begin_with(users::BEGIN_WRITE).await?;
+        let tx = pool.begin_with(BEGIN_WRITE).await?;
         Ok(WriteTx { tx, _gate: gate })
     }
 

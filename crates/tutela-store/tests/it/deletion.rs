@@ -7,7 +7,7 @@ use tutela_store::{
 };
 use tutela_types::{ContactKind, SessionState, Severity};
 
-use crate::support::{both, entry, t};
+use crate::support::{both, count, entry, t};
 
 async fn populate(store: &tutela_store::Store, user: &str) -> i64 {
     store
@@ -111,11 +111,11 @@ async fn export_returns_everything_held_about_the_user() {
         assert_eq!(ts.store.export_user("nobody", t(10)).await.unwrap(), None);
         let json = serde_json::to_string(&x).unwrap();
         assert!(json.contains("I can't go on"));
-        let requests: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM data_requests WHERE kind = 'export'")
-                .fetch_one(ts.store.sqlite().pool())
-                .await
-                .unwrap();
+        let requests = count(
+            &ts.store,
+            "SELECT COUNT(*) FROM data_requests WHERE kind = 'export'",
+        )
+        .await;
         assert_eq!(requests, 1);
     }
 }
@@ -152,7 +152,6 @@ async fn deletion_removes_content_keeps_statistics_and_the_chain_verifies() {
                 .unwrap()
                 .is_empty()
         );
-        let pool = store.sqlite().pool();
         for (table, column) in [
             ("users", "id"),
             ("contacts", "user_id"),
@@ -166,30 +165,22 @@ async fn deletion_removes_content_keeps_statistics_and_the_chain_verifies() {
             ("session_state", "user_id"),
             ("complaints", "user_id"),
         ] {
-            let n: i64 = sqlx::query_scalar(&format!(
-                "SELECT COUNT(*) FROM {table} WHERE {column} LIKE '%alice%'"
-            ))
-            .fetch_one(pool)
-            .await
-            .unwrap();
+            let n = count(
+                store,
+                &format!("SELECT COUNT(*) FROM {table} WHERE {column} LIKE '%alice%'"),
+            )
+            .await;
             assert_eq!(n, 0, "{}: {table}.{column} still names the user", ts.name);
         }
-        let content: i64 = sqlx::query_scalar(
+        let content = count(
+            store,
             "SELECT COUNT(*) FROM escalation_messages WHERE body = 'I can''t go on'",
         )
-        .fetch_one(pool)
-        .await
-        .unwrap();
+        .await;
         assert_eq!(content, 1, "bob's message stays");
-        let texts: i64 = sqlx::query_scalar("SELECT COUNT(body) FROM complaints")
-            .fetch_one(pool)
-            .await
-            .unwrap();
+        let texts = count(store, "SELECT COUNT(body) FROM complaints").await;
         assert_eq!(texts, 1, "only bob's complaint text stays");
-        let complaints: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM complaints")
-            .fetch_one(pool)
-            .await
-            .unwrap();
+        let complaints = count(store, "SELECT COUNT(*) FROM complaints").await;
         assert_eq!(complaints, 2, "both complaints count in the statistics");
 
         // Kept under the pseudonym: the case, usage, monthly activity.
@@ -246,11 +237,11 @@ async fn deletion_removes_content_keeps_statistics_and_the_chain_verifies() {
         // A returning user starts afresh; deleting again keeps one tombstone.
         store.users().touch_user("alice", t(30)).await.unwrap();
         store.delete_user("alice", t(31)).await.unwrap();
-        let tombstones: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE deleted_at IS NOT NULL")
-                .fetch_one(pool)
-                .await
-                .unwrap();
+        let tombstones = count(
+            store,
+            "SELECT COUNT(*) FROM users WHERE deleted_at IS NOT NULL",
+        )
+        .await;
         assert_eq!(tombstones, 1);
         assert!(store.verify(None).await.unwrap().is_intact());
     }

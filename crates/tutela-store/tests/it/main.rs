@@ -1,5 +1,5 @@
 //! Integration tests of tutela-store: every trait method against an in-memory and a file
-//! database, the audit chain's tamper cases, the outbox retry schedule, concurrent appends and
+//! SQLite database and PostgreSQL (`support::both`), several instances on one PostgreSQL database, the audit chain's tamper cases, the outbox retry schedule, concurrent appends and
 //! deletion. One binary; one module per concern.
 
 #![allow(
@@ -54,3 +54,6 @@ mod staff;
 
 /// Case context kept for the operator console, hand-over and outcomes.
 mod cases;
+
+/// Several gateway instances on one PostgreSQL database: one chain, one case per user.
+mod instances;

@@ -19,7 +19,7 @@ async fn plan(pool: &sqlx::SqlitePool, sql: &str) -> String {
 #[tokio::test]
 async fn report_queries_search_indexes_instead_of_scanning() {
     let stores = both().await;
-    let pool = stores[1].store.sqlite().pool();
+    let pool = stores[1].store.sqlite().unwrap().pool();
     let cases = [
         // Monthly active users (total and per jurisdiction).
         (

@@ -2,7 +2,7 @@
 //! the intervention appealed against (transparency report, issue #11).
 
 use tutela_store::{
-    AppealTierCount, AuditEntry, AuditKind, AuditLog, AuditPayload, FindingTierCount, Intervention,
+    AppealTierCount, AuditEntry, AuditKind, AuditPayload, FindingTierCount, Intervention,
     InterventionTierCount, NewAuditRecord, NewComplaint, Store,
 };
 use tutela_types::{
@@ -123,7 +123,7 @@ async fn findings_interventions_and_appeals_count_by_tier() {
         .await;
         // A record written before the tier was renamed: `semantic` is the encoder tier.
         let links = s
-            .sqlite()
+            .audit_log()
             .append(&[NewAuditRecord {
                 at: t(30).unix(),
                 kind: "intervention".into(),

@@ -2,8 +2,8 @@
 //! clock reads only at the listed seams, migrations append-only.
 
 use tutela_tidy::{
-    CLOCK_CHECK_EXEMPT, CLOCK_SEAMS, MIGRATION_SUMS, MIGRATIONS_DIR, SQL_CRATES, SQL_OUTSIDE_STORE,
-    STORE_CRATE, Violation,
+    CLOCK_CHECK_EXEMPT, CLOCK_SEAMS, MIGRATIONS, SQL_CRATES, SQL_OUTSIDE_STORE, STORE_CRATE,
+    Violation,
 };
 
 use crate::{assert_none, exists, read, rust_sources};
@@ -116,24 +116,26 @@ fn the_clock_is_read_only_at_the_seams() {
 
 #[test]
 fn migrations_are_append_only() {
-    let shipped = tutela_tidy::parse_sums(&read(MIGRATION_SUMS)).unwrap();
-    let root = tutela_tidy::repo_root();
-    let mut present: Vec<(String, String)> = std::fs::read_dir(root.join(MIGRATIONS_DIR))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".sql"))
-        .map(|n| {
-            let bytes = std::fs::read(root.join(MIGRATIONS_DIR).join(&n)).unwrap();
-            let hash = tutela_tidy::sha256_hex(&bytes);
-            (n, hash)
-        })
-        .collect();
-    present.sort();
-    assert!(!shipped.is_empty() && !present.is_empty());
-    assert_none(
-        "migrations",
-        &tutela_tidy::check_migrations(MIGRATION_SUMS, &shipped, &present),
-    );
+    for &(sums, dir) in MIGRATIONS {
+        let shipped = tutela_tidy::parse_sums(&read(sums)).unwrap();
+        let root = tutela_tidy::repo_root();
+        let mut present: Vec<(String, String)> = std::fs::read_dir(root.join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".sql"))
+            .map(|n| {
+                let bytes = std::fs::read(root.join(dir).join(&n)).unwrap();
+                let hash = tutela_tidy::sha256_hex(&bytes);
+                (n, hash)
+            })
+            .collect();
+        present.sort();
+        assert!(!shipped.is_empty() && !present.is_empty(), "{dir}");
+        assert_none(
+            "migrations",
+            &tutela_tidy::check_migrations(sums, &shipped, &present),
+        );
+    }
 }
 
 /// Every path the gateway's router serves is in `docs/openai-compatibility.md`'s endpoint

@@ -1,19 +1,20 @@
-//! SQLite: obligation records and report statistics.
+//! Obligation records and report statistics.
 
 use async_trait::async_trait;
 use tutela_types::Timestamp;
 
-use super::SqliteStore;
-use super::rows::enum_name;
+use super::Store;
+use super::rows::{enum_name, marks};
 use crate::error::{Result, StoreError};
 use crate::obligations::{
     AppealTierCount, EscalationStats, FindingTierCount, ImportUser, InterventionTierCount,
     NewObligation, ObligationRecord, ObligationStore, Registration, parse_kind,
 };
 
-/// Rows per multi-row `INSERT` in a bulk import: 6 columns × 150 rows stays far below SQLite's
-/// default limit of 32,766 bound parameters.
-const IMPORT_CHUNK: usize = 150;
+/// Rows per multi-row `INSERT` in a bulk import: 7 columns × 150 rows stays far below SQLite's
+/// default limit of 32,766 bound parameters; on PostgreSQL (65,535 parameters, a network
+/// round trip per statement) 1,000 rows.
+const IMPORT_CHUNK: usize = if super::PG { 1_000 } else { 150 };
 
 type ObligationRow = (
     i64,
@@ -63,7 +64,7 @@ fn count(n: i64) -> u64 {
 }
 
 #[async_trait]
-impl ObligationStore for SqliteStore {
+impl ObligationStore for Store {
     async fn open_obligation(&self, new: &NewObligation) -> Result<(ObligationRecord, bool)> {
         let mut tx = self.begin_write().await?;
         let due = serde_json::to_string(&new.due_items)
@@ -71,7 +72,7 @@ impl ObligationStore for SqliteStore {
         let inserted = sqlx::query(
             "INSERT INTO obligations (key, kind, trigger, profile, obligation, article, value, \
              threshold, description, due_items, status, opened_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?) ON CONFLICT (key) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'open', $11) ON CONFLICT (key) DO NOTHING",
         )
         .bind(&new.key)
         .bind(new.kind.as_str())
@@ -89,7 +90,7 @@ impl ObligationStore for SqliteStore {
         .rows_affected()
             == 1;
         let row: ObligationRow = sqlx::query_as(&format!(
-            "SELECT {OBLIGATION_COLUMNS} FROM obligations WHERE key = ?"
+            "SELECT {OBLIGATION_COLUMNS} FROM obligations WHERE key = $1"
         ))
         .bind(&new.key)
         .fetch_one(&mut *tx)
@@ -119,7 +120,7 @@ impl ObligationStore for SqliteStore {
     ) -> Result<ObligationRecord> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
-            "UPDATE obligations SET status = 'closed', closed_at = ?, note = ? WHERE id = ?",
+            "UPDATE obligations SET status = 'closed', closed_at = $1, note = $2 WHERE id = $3",
         )
         .bind(at.unix())
         .bind(note)
@@ -127,7 +128,7 @@ impl ObligationStore for SqliteStore {
         .execute(&mut *tx)
         .await?;
         let row: Option<ObligationRow> = sqlx::query_as(&format!(
-            "SELECT {OBLIGATION_COLUMNS} FROM obligations WHERE id = ?"
+            "SELECT {OBLIGATION_COLUMNS} FROM obligations WHERE id = $1"
         ))
         .bind(id)
         .fetch_optional(&mut *tx)
@@ -147,7 +148,7 @@ impl ObligationStore for SqliteStore {
         };
         let rows: Vec<(Option<String>, i64)> = sqlx::query_as(&format!(
             "SELECT jurisdiction, COUNT(*) FROM users \
-             WHERE deleted_at IS NULL AND {column} <= ? \
+             WHERE deleted_at IS NULL AND {column} <= $1 \
              GROUP BY jurisdiction ORDER BY jurisdiction"
         ))
         .bind(at.unix())
@@ -173,9 +174,11 @@ impl ObligationStore for SqliteStore {
     async fn escalation_stats(&self, from: Timestamp, to: Timestamp) -> Result<EscalationStats> {
         let (opened, takeovers, claimed, resolved): (i64, Option<i64>, Option<i64>, Option<i64>) =
             sqlx::query_as(
-                "SELECT COUNT(*), SUM(takeover), SUM(claimed_at IS NOT NULL), \
-                 SUM(resolved_at IS NOT NULL) FROM escalations \
-                 WHERE created_at >= ? AND created_at < ?",
+                "SELECT COUNT(*), CAST(SUM(CASE WHEN takeover THEN 1 ELSE 0 END) AS BIGINT), \
+                 CAST(SUM(CASE WHEN claimed_at IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT), \
+                 CAST(SUM(CASE WHEN resolved_at IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT) \
+                 FROM escalations \
+                 WHERE created_at >= $1 AND created_at < $2",
             )
             .bind(from.unix())
             .bind(to.unix())
@@ -183,7 +186,7 @@ impl ObligationStore for SqliteStore {
             .await?;
         let mut waits: Vec<i64> = sqlx::query_scalar(
             "SELECT claimed_at - created_at FROM escalations \
-             WHERE created_at >= ? AND created_at < ? AND claimed_at IS NOT NULL",
+             WHERE created_at >= $1 AND created_at < $2 AND claimed_at IS NOT NULL",
         )
         .bind(from.unix())
         .bind(to.unix())
@@ -206,7 +209,7 @@ impl ObligationStore for SqliteStore {
     ) -> Result<Vec<(String, String, u64)>> {
         let rows: Vec<(String, String, i64)> = sqlx::query_as(
             "SELECT contact_kind, status, COUNT(*) FROM outbox \
-             WHERE created_at >= ? AND created_at < ? \
+             WHERE created_at >= $1 AND created_at < $2 \
              GROUP BY contact_kind, status ORDER BY contact_kind, status",
         )
         .bind(from.unix())
@@ -222,7 +225,7 @@ impl ObligationStore for SqliteStore {
         to: Timestamp,
     ) -> Result<Vec<(String, u64)>> {
         let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT kind, COUNT(*) FROM interventions WHERE at >= ? AND at < ? \
+            "SELECT kind, COUNT(*) FROM interventions WHERE at >= $1 AND at < $2 \
              GROUP BY kind ORDER BY kind",
         )
         .bind(from.unix())
@@ -238,8 +241,8 @@ impl ObligationStore for SqliteStore {
         to: tutela_types::LocalDate,
     ) -> Result<Vec<(tutela_types::LocalDate, u64, u64)>> {
         let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
-            "SELECT day, SUM(seconds), COUNT(DISTINCT user_id) FROM usage_daily \
-             WHERE day BETWEEN ? AND ? GROUP BY day ORDER BY day",
+            "SELECT day, CAST(SUM(seconds) AS BIGINT), COUNT(DISTINCT user_id) FROM usage_daily \
+             WHERE day BETWEEN $1 AND $2 GROUP BY day ORDER BY day",
         )
         .bind(from.0)
         .bind(to.0)
@@ -285,7 +288,7 @@ impl ObligationStore for SqliteStore {
                 if i > 0 {
                     sql.push(',');
                 }
-                sql.push_str("(?, ?, ?, ?, ?, ?, ?)");
+                sql.push_str(&format!("({})", marks(i * 7 + 1, 7)));
             }
             sql.push_str(" ON CONFLICT (id) DO NOTHING");
             let mut q = sqlx::query(&sql);
@@ -308,7 +311,7 @@ impl ObligationStore for SqliteStore {
     async fn foreign_data(&self, prefix: &str) -> Result<Vec<(&'static str, u64)>> {
         // `substr` rather than LIKE: an id may hold `%` or `_`.
         let users: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE substr(id, 1, length(?1)) <> ?1")
+            sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE substr(id, 1, length($1)) <> $1")
                 .bind(prefix)
                 .fetch_one(&self.pool)
                 .await?;

@@ -1,17 +1,18 @@
-//! SQLite: interventions and counters, the raw material of the transparency and SB 243 reports.
+//! Interventions and counters, the raw material of the transparency and SB 243 reports.
 
+use super::Conn;
 use async_trait::async_trait;
-use sqlx::{QueryBuilder, SqliteConnection};
+use sqlx::QueryBuilder;
 use tutela_types::{Counter, LocalDate, Timestamp};
 
-use super::SqliteStore;
+use super::Store;
 use super::rows::{StoredIntervention, enum_name};
 use crate::error::Result;
 use crate::model::{CounterBump, CounterTotal, Intervention, InterventionCount};
 use crate::traits::{CounterStore, InterventionStore};
 
 #[async_trait]
-impl InterventionStore for SqliteStore {
+impl InterventionStore for Store {
     async fn record_interventions(&self, items: &[Intervention]) -> Result<Vec<i64>> {
         if items.is_empty() {
             return Ok(Vec::new());
@@ -29,8 +30,8 @@ impl InterventionStore for SqliteStore {
         limit: u32,
     ) -> Result<Vec<Intervention>> {
         sqlx::query_as::<_, StoredIntervention>(
-            "SELECT * FROM interventions WHERE at >= ? AND at < ? ORDER BY at DESC, id DESC \
-             LIMIT ?",
+            "SELECT * FROM interventions WHERE at >= $1 AND at < $2 ORDER BY at DESC, id DESC \
+             LIMIT $3",
         )
         .bind(from.unix())
         .bind(to.unix())
@@ -50,7 +51,7 @@ impl InterventionStore for SqliteStore {
         let rows: Vec<(String, String, String, String, i64)> = sqlx::query_as(
             "SELECT i.jurisdiction, i.kind, r.profile, r.obligation, COUNT(*) \
              FROM interventions i JOIN intervention_reasons r ON r.intervention_id = i.id \
-             WHERE i.at >= ? AND i.at < ? \
+             WHERE i.at >= $1 AND i.at < $2 \
              GROUP BY i.jurisdiction, i.kind, r.profile, r.obligation ORDER BY 1, 2, 3, 4",
         )
         .bind(from.unix())
@@ -73,7 +74,7 @@ impl InterventionStore for SqliteStore {
 }
 
 #[async_trait]
-impl CounterStore for SqliteStore {
+impl CounterStore for Store {
     async fn bump(
         &self,
         counter: Counter,
@@ -94,7 +95,7 @@ impl CounterStore for SqliteStore {
 
     async fn counter_totals(&self, from: LocalDate, to: LocalDate) -> Result<Vec<CounterTotal>> {
         let rows: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT name, jurisdiction, SUM(value) FROM counters WHERE day BETWEEN ? AND ? \
+            "SELECT name, jurisdiction, CAST(SUM(value) AS BIGINT) FROM counters WHERE day BETWEEN $1 AND $2 \
              GROUP BY name, jurisdiction ORDER BY name, jurisdiction",
         )
         .bind(from.0)
@@ -115,7 +116,7 @@ impl CounterStore for SqliteStore {
 /// Inserts intervention rows and their reasons inside the caller's transaction; returns their
 /// ids in order. One statement per intervention (its id comes back) and one for all reasons.
 pub(super) async fn insert_interventions(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     items: &[&Intervention],
 ) -> Result<Vec<i64>> {
     let mut ids = Vec::with_capacity(items.len());
@@ -125,7 +126,7 @@ pub(super) async fn insert_interventions(
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO interventions (at, user_id, session_id, jurisdiction, kind, \
              detector, side, action, reasons, audit_seq) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
         )
         .bind(r.at)
         .bind(&r.user_id)
@@ -161,14 +162,14 @@ pub(super) async fn insert_interventions(
 
 /// One counter bump inside the caller's transaction (or on its own connection).
 pub(super) async fn bump_on(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     bump: &CounterBump,
     report_utc_offset_minutes: i32,
 ) -> Result<()> {
     let day = bump.at.local_date(report_utc_offset_minutes);
     sqlx::query(
-        "INSERT INTO counters (name, jurisdiction, day, value) VALUES (?, ?, ?, ?) \
-         ON CONFLICT (name, jurisdiction, day) DO UPDATE SET value = value + excluded.value",
+        "INSERT INTO counters (name, jurisdiction, day, value) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (name, jurisdiction, day) DO UPDATE SET value = counters.value + excluded.value",
     )
     .bind(enum_name(&bump.counter))
     .bind(&bump.jurisdiction)

@@ -1,23 +1,23 @@
-//! SQLite: the notification outbox with leases and exponential backoff.
+//! The notification outbox with leases and exponential backoff.
 
 use async_trait::async_trait;
 use tutela_types::Timestamp;
 
-use super::SqliteStore;
+use super::Store;
 use super::rows::{StoredNotification, enum_name, to_json};
 use crate::error::{Result, StoreError};
 use crate::model::{NewNotification, Notification, OutboxStatus, RetryPolicy};
 use crate::traits::Outbox;
 
 #[async_trait]
-impl Outbox for SqliteStore {
+impl Outbox for Store {
     async fn enqueue(&self, n: &NewNotification) -> Result<i64> {
         // An explicit transaction, so a failed commit is an error (see `file_complaint`).
         let mut tx = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO outbox (created_at, user_id, escalation_id, contact_kind, channel, \
              target, payload, status, attempts, next_attempt_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?1) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $1) RETURNING id",
         )
         .bind(n.at.unix())
         .bind(&n.user_id)
@@ -41,9 +41,9 @@ impl Outbox for SqliteStore {
         // One statement: select the due rows and lease them, so two workers never claim the
         // same row. The lease is the new `next_attempt_at`.
         let rows: Vec<StoredNotification> = sqlx::query_as(
-            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2 \
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2 \
              WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' \
-             AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?3) \
+             AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $3) \
              RETURNING *",
         )
         .bind(now.unix())
@@ -62,7 +62,7 @@ impl Outbox for SqliteStore {
     async fn mark_sent(&self, id: i64, at: Timestamp) -> Result<()> {
         let _gate = self.write_gate().await;
         let done = sqlx::query(
-            "UPDATE outbox SET status = 'sent', sent_at = ?, last_error = NULL WHERE id = ?",
+            "UPDATE outbox SET status = 'sent', sent_at = $1, last_error = NULL WHERE id = $2",
         )
         .bind(at.unix())
         .bind(id)
@@ -82,7 +82,7 @@ impl Outbox for SqliteStore {
         policy: &RetryPolicy,
     ) -> Result<Notification> {
         let mut tx = self.begin_write().await?;
-        let row: Option<StoredNotification> = sqlx::query_as("SELECT * FROM outbox WHERE id = ?")
+        let row: Option<StoredNotification> = sqlx::query_as("SELECT * FROM outbox WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
@@ -99,7 +99,7 @@ impl Outbox for SqliteStore {
             )
         };
         let row: StoredNotification = sqlx::query_as(
-            "UPDATE outbox SET status = ?, next_attempt_at = ?, last_error = ? WHERE id = ? \
+            "UPDATE outbox SET status = $1, next_attempt_at = $2, last_error = $3 WHERE id = $4 \
              RETURNING *",
         )
         .bind(status.as_str())
@@ -113,7 +113,7 @@ impl Outbox for SqliteStore {
     }
 
     async fn get_notification(&self, id: i64) -> Result<Option<Notification>> {
-        let row: Option<StoredNotification> = sqlx::query_as("SELECT * FROM outbox WHERE id = ?")
+        let row: Option<StoredNotification> = sqlx::query_as("SELECT * FROM outbox WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;

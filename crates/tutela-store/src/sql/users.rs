@@ -1,10 +1,10 @@
-//! SQLite: users, contacts, export and deletion.
+//! Users, contacts, export and deletion.
 
+use super::Conn;
 use async_trait::async_trait;
-use sqlx::SqliteConnection;
 use tutela_types::{AgeState, SessionState, Timestamp};
 
-use super::SqliteStore;
+use super::Store;
 use super::rows::{
     StoredComplaint, StoredContact, StoredDailyUsage, StoredEscalation, StoredEscalationMessage,
     StoredIntervention, StoredSession, StoredUser, enum_name, parse_json, to_json,
@@ -20,18 +20,14 @@ const USER_COLUMNS: &str = "id, first_seen, registered_at, age_state, age, elder
      guardian_consent, jurisdiction, utc_offset_minutes, minors_daily_minutes, quiet_start, \
      quiet_end, updated_at, deleted_at, age_assurance";
 
-/// A `BEGIN IMMEDIATE` transaction: it takes the write lock at once, so a read inside it can
-/// never be invalidated by another writer (no `SQLITE_BUSY` on upgrade).
-pub(crate) const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
-
 /// The id a deleted user's rows carry in statistics.
 pub(crate) fn tombstone_id(pseudonym: &str) -> String {
     format!("deleted:{pseudonym}")
 }
 
-async fn load_user(conn: &mut SqliteConnection, id: &str) -> Result<Option<User>> {
+async fn load_user(conn: &mut Conn, id: &str) -> Result<Option<User>> {
     let row: Option<StoredUser> = sqlx::query_as(&format!(
-        "SELECT {USER_COLUMNS} FROM users WHERE id = ? AND deleted_at IS NULL"
+        "SELECT {USER_COLUMNS} FROM users WHERE id = $1 AND deleted_at IS NULL"
     ))
     .bind(id)
     .fetch_optional(&mut *conn)
@@ -40,7 +36,7 @@ async fn load_user(conn: &mut SqliteConnection, id: &str) -> Result<Option<User>
         return Ok(None);
     };
     let contacts: Vec<StoredContact> = sqlx::query_as(
-        "SELECT kind, channel, address FROM contacts WHERE user_id = ? \
+        "SELECT kind, channel, address FROM contacts WHERE user_id = $1 \
          ORDER BY kind, channel, address",
     )
     .bind(id)
@@ -50,27 +46,25 @@ async fn load_user(conn: &mut SqliteConnection, id: &str) -> Result<Option<User>
 }
 
 /// The user's deferred notice (`users.deferred_notice`, JSON), if any.
-async fn load_deferred_notice(
-    conn: &mut SqliteConnection,
-    id: &str,
-) -> Result<Option<DeferredNotice>> {
-    let text: Option<Option<String>> =
-        sqlx::query_scalar("SELECT deferred_notice FROM users WHERE id = ? AND deleted_at IS NULL")
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?;
+async fn load_deferred_notice(conn: &mut Conn, id: &str) -> Result<Option<DeferredNotice>> {
+    let text: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT deferred_notice FROM users WHERE id = $1 AND deleted_at IS NULL",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
     text.flatten()
         .map(|t| parse_json("users", "deferred_notice", &t))
         .transpose()
 }
 
-async fn write_user(conn: &mut SqliteConnection, user: &User) -> Result<()> {
+async fn write_user(conn: &mut Conn, user: &User) -> Result<()> {
     let r = StoredUser::from_domain(user);
     sqlx::query(
-        "UPDATE users SET registered_at = ?, age_state = ?, age = ?, elderly = ?, \
-         guardian_consent = ?, jurisdiction = ?, utc_offset_minutes = ?, \
-         minors_daily_minutes = ?, quiet_start = ?, quiet_end = ?, updated_at = ?, \
-         age_assurance = ? WHERE id = ?",
+        "UPDATE users SET registered_at = $1, age_state = $2, age = $3, elderly = $4, \
+         guardian_consent = $5, jurisdiction = $6, utc_offset_minutes = $7, \
+         minors_daily_minutes = $8, quiet_start = $9, quiet_end = $10, updated_at = $11, \
+         age_assurance = $12 WHERE id = $13",
     )
     .bind(r.registered_at)
     .bind(r.age_state)
@@ -90,9 +84,9 @@ async fn write_user(conn: &mut SqliteConnection, user: &User) -> Result<()> {
     Ok(())
 }
 
-async fn insert_if_missing(conn: &mut SqliteConnection, id: &str, at: Timestamp) -> Result<()> {
+async fn insert_if_missing(conn: &mut Conn, id: &str, at: Timestamp) -> Result<()> {
     sqlx::query(
-        "INSERT INTO users (id, first_seen, updated_at) VALUES (?1, ?2, ?2) \
+        "INSERT INTO users (id, first_seen, updated_at) VALUES ($1, $2, $2) \
          ON CONFLICT (id) DO NOTHING",
     )
     .bind(id)
@@ -103,7 +97,7 @@ async fn insert_if_missing(conn: &mut SqliteConnection, id: &str, at: Timestamp)
 }
 
 #[async_trait]
-impl UserStore for SqliteStore {
+impl UserStore for Store {
     async fn touch_user(&self, id: &str, at: Timestamp) -> Result<User> {
         // The common case is a known user: read first, write only for a newcomer.
         if let Some(user) = self.get_user(id).await? {
@@ -160,14 +154,14 @@ impl UserStore for SqliteStore {
         user.updated_at = at;
         write_user(&mut tx, &user).await?;
         if let Some(contacts) = &update.contacts {
-            sqlx::query("DELETE FROM contacts WHERE user_id = ?")
+            sqlx::query("DELETE FROM contacts WHERE user_id = $1")
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
             for c in contacts {
                 sqlx::query(
                     "INSERT INTO contacts (user_id, kind, channel, address, added_at) \
-                     VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
                 )
                 .bind(id)
                 .bind(enum_name(&c.kind))
@@ -188,7 +182,7 @@ impl UserStore for SqliteStore {
     async fn list_users(&self, after: Option<&str>, limit: u32) -> Result<Vec<User>> {
         let mut conn = self.pool.acquire().await?;
         let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM users WHERE deleted_at IS NULL AND id > ? ORDER BY id LIMIT ?",
+            "SELECT id FROM users WHERE deleted_at IS NULL AND id > $1 ORDER BY id LIMIT $2",
         )
         .bind(after.unwrap_or(""))
         .bind(i64::from(limit.min(1000)))
@@ -209,7 +203,7 @@ impl UserStore for SqliteStore {
             return Ok(None);
         };
         let state: Option<String> =
-            sqlx::query_scalar("SELECT state FROM session_state WHERE user_id = ?")
+            sqlx::query_scalar("SELECT state FROM session_state WHERE user_id = $1")
                 .bind(id)
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -218,48 +212,48 @@ impl UserStore for SqliteStore {
             .transpose()?;
         let deferred_notice = load_deferred_notice(&mut tx, id).await?;
         let deferred_notice_at: Option<i64> = sqlx::query_scalar(
-            "SELECT deferred_notice_at FROM users WHERE id = ? AND deleted_at IS NULL",
+            "SELECT deferred_notice_at FROM users WHERE id = $1 AND deleted_at IS NULL",
         )
         .bind(id)
         .fetch_one(&mut *tx)
         .await?;
         let sessions: Vec<StoredSession> =
-            sqlx::query_as("SELECT * FROM sessions WHERE user_id = ? ORDER BY started_at")
+            sqlx::query_as("SELECT * FROM sessions WHERE user_id = $1 ORDER BY started_at")
                 .bind(id)
                 .fetch_all(&mut *tx)
                 .await?;
         let usage: Vec<StoredDailyUsage> = sqlx::query_as(
             "SELECT user_id, day, jurisdiction, seconds, turns FROM usage_daily \
-             WHERE user_id = ? ORDER BY day, jurisdiction",
+             WHERE user_id = $1 ORDER BY day, jurisdiction",
         )
         .bind(id)
         .fetch_all(&mut *tx)
         .await?;
         let interventions: Vec<StoredIntervention> =
-            sqlx::query_as("SELECT * FROM interventions WHERE user_id = ? ORDER BY at, id")
+            sqlx::query_as("SELECT * FROM interventions WHERE user_id = $1 ORDER BY at, id")
                 .bind(id)
                 .fetch_all(&mut *tx)
                 .await?;
         let escalations: Vec<StoredEscalation> =
-            sqlx::query_as("SELECT * FROM escalations WHERE user_id = ? ORDER BY id")
+            sqlx::query_as("SELECT * FROM escalations WHERE user_id = $1 ORDER BY id")
                 .bind(id)
                 .fetch_all(&mut *tx)
                 .await?;
         let messages: Vec<StoredEscalationMessage> = sqlx::query_as(
             "SELECT m.* FROM escalation_messages m JOIN escalations e ON e.id = m.escalation_id \
-             WHERE e.user_id = ? ORDER BY m.id",
+             WHERE e.user_id = $1 ORDER BY m.id",
         )
         .bind(id)
         .fetch_all(&mut *tx)
         .await?;
         let complaints: Vec<StoredComplaint> =
-            sqlx::query_as("SELECT * FROM complaints WHERE user_id = ? ORDER BY id")
+            sqlx::query_as("SELECT * FROM complaints WHERE user_id = $1 ORDER BY id")
                 .bind(id)
                 .fetch_all(&mut *tx)
                 .await?;
         sqlx::query(
             "INSERT INTO data_requests (subject, kind, requested_at, completed_at) \
-             VALUES (?1, 'export', ?2, ?2)",
+             VALUES ($1, 'export', $2, $2)",
         )
         .bind(self.pseudonyms.subject(id))
         .bind(at.unix())
@@ -309,7 +303,7 @@ impl UserStore for SqliteStore {
         // Content and contact data: removed (the turns kept with cases too).
         let case_turns = sqlx::query(
             "DELETE FROM case_turns WHERE escalation_id IN \
-             (SELECT id FROM escalations WHERE user_id = ?)",
+             (SELECT id FROM escalations WHERE user_id = $1)",
         )
         .bind(id)
         .execute(&mut *tx)
@@ -318,78 +312,92 @@ impl UserStore for SqliteStore {
         let messages = case_turns
             + sqlx::query(
                 "DELETE FROM escalation_messages WHERE escalation_id IN \
-             (SELECT id FROM escalations WHERE user_id = ?)",
+             (SELECT id FROM escalations WHERE user_id = $1)",
             )
             .bind(id)
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        let contacts = sqlx::query("DELETE FROM contacts WHERE user_id = ?")
+        let contacts = sqlx::query("DELETE FROM contacts WHERE user_id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        let notifications = sqlx::query("DELETE FROM outbox WHERE user_id = ?")
+        let notifications = sqlx::query("DELETE FROM outbox WHERE user_id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?
             .rows_affected();
         let complaint_texts = sqlx::query(
-            "UPDATE complaints SET body = NULL, user_id = ?1 WHERE user_id = ?2 AND body IS NOT NULL",
+            "UPDATE complaints SET body = NULL, user_id = $1 WHERE user_id = $2 AND body IS NOT NULL",
         )
         .bind(&tomb)
         .bind(id)
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        sqlx::query("UPDATE complaints SET user_id = ? WHERE user_id = ?")
+        sqlx::query("UPDATE complaints SET user_id = $1 WHERE user_id = $2")
             .bind(&tomb)
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM session_state WHERE user_id = ?")
+        sqlx::query("DELETE FROM session_state WHERE user_id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?;
 
         // Statistics: kept, keyed by the pseudonym instead of the user id; session ids (which
-        // the gateway may derive from the user id) become `<pseudonym>/<rowid>`.
-        sqlx::query("UPDATE sessions SET id = ?1 || '/' || rowid, user_id = ?1 WHERE user_id = ?2")
+        // the gateway may derive from the user id) become `<pseudonym>/<rowid>` (PostgreSQL has no
+        // rowid: `<pseudonym>/<n>`, numbered after the tombstone's sessions of earlier deletions).
+        let rename = if super::PG {
+            "UPDATE sessions s SET id = $1 || '/' || (n.rn + \
+             (SELECT COUNT(*) FROM sessions WHERE user_id = $1)), user_id = $1 \
+             FROM (SELECT id, row_number() OVER (ORDER BY started_at, id) AS rn \
+             FROM sessions WHERE user_id = $2) n WHERE s.id = n.id"
+        } else {
+            "UPDATE sessions SET id = $1 || '/' || rowid, user_id = $1 WHERE user_id = $2"
+        };
+        sqlx::query(rename)
             .bind(&tomb)
             .bind(id)
             .execute(&mut *tx)
             .await?;
         sqlx::query(
             "INSERT INTO usage_daily (user_id, day, jurisdiction, seconds, turns) \
-             SELECT ?1, day, jurisdiction, seconds, turns FROM usage_daily WHERE user_id = ?2 \
+             SELECT $1, day, jurisdiction, seconds, turns FROM usage_daily WHERE user_id = $2 \
              ON CONFLICT (user_id, day, jurisdiction) DO UPDATE SET \
-             seconds = seconds + excluded.seconds, turns = turns + excluded.turns",
+             seconds = usage_daily.seconds + excluded.seconds, \
+             turns = usage_daily.turns + excluded.turns",
         )
         .bind(&tomb)
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM usage_daily WHERE user_id = ?")
+        sqlx::query("DELETE FROM usage_daily WHERE user_id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("UPDATE OR IGNORE activity_monthly SET user_id = ? WHERE user_id = ?")
-            .bind(&tomb)
+        sqlx::query(
+            "INSERT INTO activity_monthly (month, jurisdiction, user_id) \
+             SELECT month, jurisdiction, $1 FROM activity_monthly WHERE user_id = $2 \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&tomb)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM activity_monthly WHERE user_id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM activity_monthly WHERE user_id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE interventions SET user_id = ?, session_id = NULL WHERE user_id = ?")
+        sqlx::query("UPDATE interventions SET user_id = $1, session_id = NULL WHERE user_id = $2")
             .bind(&tomb)
             .bind(id)
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "UPDATE escalations SET user_id = ?, session_id = NULL, resolution = NULL \
-             WHERE user_id = ?",
+            "UPDATE escalations SET user_id = $1, session_id = NULL, resolution = NULL \
+             WHERE user_id = $2",
         )
         .bind(&tomb)
         .bind(id)
@@ -400,7 +408,7 @@ impl UserStore for SqliteStore {
         // a returning user keeps the one tombstone.
         sqlx::query(
             "INSERT INTO users (id, first_seen, registered_at, age_state, updated_at, deleted_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5) \
+             VALUES ($1, $2, $3, $4, $5, $5) \
              ON CONFLICT (id) DO UPDATE SET deleted_at = excluded.deleted_at, \
              updated_at = excluded.updated_at",
         )
@@ -411,13 +419,13 @@ impl UserStore for SqliteStore {
         .bind(at.unix())
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM users WHERE id = ?")
+        sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?;
         sqlx::query(
             "INSERT INTO data_requests (subject, kind, requested_at, completed_at) \
-             VALUES (?1, 'deletion', ?2, ?2)",
+             VALUES ($1, 'deletion', $2, $2)",
         )
         .bind(pseudonym)
         .bind(at.unix())
@@ -437,7 +445,7 @@ impl UserStore for SqliteStore {
         // Grouped by the bare column so the (jurisdiction, registered_at) index gives the order.
         let rows: Vec<(Option<String>, i64)> = sqlx::query_as(
             "SELECT jurisdiction, COUNT(*) FROM users \
-             WHERE deleted_at IS NULL AND registered_at <= ? \
+             WHERE deleted_at IS NULL AND registered_at <= $1 \
              GROUP BY jurisdiction ORDER BY jurisdiction",
         )
         .bind(at.unix())
@@ -464,8 +472,8 @@ impl UserStore for SqliteStore {
         let json = notice.map(|n| to_json("deferred notice", n)).transpose()?;
         let _gate = self.write_gate().await;
         let done = sqlx::query(
-            "UPDATE users SET deferred_notice = ?, deferred_notice_at = ? \
-             WHERE id = ? AND deleted_at IS NULL",
+            "UPDATE users SET deferred_notice = $1, deferred_notice_at = $2 \
+             WHERE id = $3 AND deleted_at IS NULL",
         )
         .bind(json)
         .bind(notice.map(|_| at.unix()))

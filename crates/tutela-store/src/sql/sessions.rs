@@ -1,23 +1,24 @@
-//! SQLite: session clocks, session rows, daily usage and monthly activity.
+//! Session clocks, session rows, daily usage and monthly activity.
 
+use super::Conn;
 use async_trait::async_trait;
-use sqlx::{QueryBuilder, SqliteConnection};
+use sqlx::QueryBuilder;
 use tutela_types::{LocalDate, SessionState, Timestamp};
 
-use super::SqliteStore;
+use super::Store;
 use super::rows::{StoredDailyUsage, StoredSession, parse_json, to_json};
 use crate::error::{Result, StoreError};
 use crate::model::{DailyUsage, Intervention, MonthlyActive, Session, Tally, TurnRecord, month_of};
 use crate::traits::{SessionStore, UsageStore};
 
-const UPSERT_STATE: &str = "INSERT INTO session_state (user_id, state, updated_at) VALUES (?, ?, ?) \
+const UPSERT_STATE: &str = "INSERT INTO session_state (user_id, state, updated_at) VALUES ($1, $2, $3) \
      ON CONFLICT (user_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at";
 
 #[async_trait]
-impl SessionStore for SqliteStore {
+impl SessionStore for Store {
     async fn session_state(&self, user_id: &str) -> Result<Option<SessionState>> {
         let state: Option<String> =
-            sqlx::query_scalar("SELECT state FROM session_state WHERE user_id = ?")
+            sqlx::query_scalar("SELECT state FROM session_state WHERE user_id = $1")
                 .bind(user_id)
                 .fetch_optional(&self.pool)
                 .await?;
@@ -72,7 +73,7 @@ impl SessionStore for SqliteStore {
     async fn end_session(&self, session_id: &str, at: Timestamp, reason: &str) -> Result<()> {
         let _gate = self.write_gate().await;
         let done = sqlx::query(
-            "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
+            "UPDATE sessions SET ended_at = $1, end_reason = $2 WHERE id = $3 AND ended_at IS NULL",
         )
         .bind(at.unix())
         .bind(reason)
@@ -86,7 +87,7 @@ impl SessionStore for SqliteStore {
     }
 
     async fn get_session(&self, session_id: &str) -> Result<Option<Session>> {
-        let row: Option<StoredSession> = sqlx::query_as("SELECT * FROM sessions WHERE id = ?")
+        let row: Option<StoredSession> = sqlx::query_as("SELECT * FROM sessions WHERE id = $1")
             .bind(session_id)
             .fetch_optional(&self.pool)
             .await?;
@@ -96,7 +97,7 @@ impl SessionStore for SqliteStore {
     async fn session_durations(&self, from: Timestamp, to: Timestamp) -> Result<Vec<i64>> {
         Ok(sqlx::query_scalar(
             "SELECT COALESCE(ended_at, last_seen_at) - started_at FROM sessions \
-             WHERE started_at >= ? AND started_at < ? ORDER BY started_at",
+             WHERE started_at >= $1 AND started_at < $2 ORDER BY started_at",
         )
         .bind(from.unix())
         .bind(to.unix())
@@ -106,10 +107,10 @@ impl SessionStore for SqliteStore {
 }
 
 #[async_trait]
-impl UsageStore for SqliteStore {
+impl UsageStore for Store {
     async fn daily_usage_secs(&self, user_id: &str, day: LocalDate) -> Result<u32> {
         let secs: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(SUM(seconds), 0) FROM usage_daily WHERE user_id = ? AND day = ?",
+            "SELECT CAST(COALESCE(SUM(seconds), 0) AS BIGINT) FROM usage_daily WHERE user_id = $1 AND day = $2",
         )
         .bind(user_id)
         .bind(day.0)
@@ -121,7 +122,7 @@ impl UsageStore for SqliteStore {
     async fn usage_between(&self, from: LocalDate, to: LocalDate) -> Result<Vec<DailyUsage>> {
         sqlx::query_as::<_, StoredDailyUsage>(
             "SELECT user_id, day, jurisdiction, seconds, turns FROM usage_daily \
-             WHERE day BETWEEN ? AND ? ORDER BY day, jurisdiction, user_id",
+             WHERE day BETWEEN $1 AND $2 ORDER BY day, jurisdiction, user_id",
         )
         .bind(from.0)
         .bind(to.0)
@@ -135,13 +136,13 @@ impl UsageStore for SqliteStore {
     async fn monthly_active(&self, month: u32) -> Result<MonthlyActive> {
         let month_key = i64::from(month);
         let total: i64 = sqlx::query_scalar(
-            "SELECT COUNT(DISTINCT user_id) FROM activity_monthly WHERE month = ?",
+            "SELECT COUNT(DISTINCT user_id) FROM activity_monthly WHERE month = $1",
         )
         .bind(month_key)
         .fetch_one(&self.pool)
         .await?;
         let per: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT jurisdiction, COUNT(*) FROM activity_monthly WHERE month = ? \
+            "SELECT jurisdiction, COUNT(*) FROM activity_monthly WHERE month = $1 \
              GROUP BY jurisdiction ORDER BY jurisdiction",
         )
         .bind(month_key)
@@ -160,27 +161,24 @@ impl UsageStore for SqliteStore {
 
 /// Turns per multi-row statement: each statement is one round trip to sqlx's connection
 /// thread, which costs more than the row itself; 100 keeps parameters (5 per row) far below
-/// SQLite's limit.
-const TURNS_PER_STATEMENT: usize = 100;
+/// SQLite's limit. On PostgreSQL a statement is a network round trip: 1,000 (6,000 parameters
+/// of 65,535).
+const TURNS_PER_STATEMENT: usize = if super::PG { 1_000 } else { 100 };
 
 /// The four writes of a run of turns, inside the caller's transaction, as four multi-row
-/// upserts. SQLite applies the rows of one statement in order, so two turns of the same user
-/// in one run add up and the later clocks win.
+/// upserts. The run is folded first, one row per key in order of first appearance (the later
+/// clocks win, two turns of a user add up), since PostgreSQL refuses a statement that updates
+/// a row twice; SQLite gives the same rows either way.
 async fn write_turns(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     turns: &[TurnRecord],
     report_utc_offset_minutes: i32,
 ) -> Result<()> {
-    let states = turns
-        .iter()
-        .map(|t| to_json("session state", &t.state))
-        .collect::<Result<Vec<_>>>()?;
+    let fold = Fold::of(turns, report_utc_offset_minutes)?;
 
     let mut q = QueryBuilder::new("INSERT INTO session_state (user_id, state, updated_at) ");
-    q.push_values(turns.iter().zip(&states), |mut b, (t, state)| {
-        b.push_bind(&t.user_id)
-            .push_bind(state)
-            .push_bind(t.at.unix());
+    q.push_values(&fold.states, |mut b, (user, state, at)| {
+        b.push_bind(*user).push_bind(state).push_bind(*at);
     });
     q.push(
         " ON CONFLICT (user_id) DO UPDATE SET state = excluded.state, \
@@ -191,42 +189,138 @@ async fn write_turns(
     let mut q = QueryBuilder::new(
         "INSERT INTO sessions (id, user_id, jurisdiction, started_at, last_seen_at, turns) ",
     );
-    q.push_values(turns, |mut b, t| {
-        b.push_bind(&t.session_id)
-            .push_bind(&t.user_id)
-            .push_bind(&t.jurisdiction)
-            .push_bind(t.at.unix())
-            .push_bind(t.at.unix())
-            .push_bind(1_i64);
+    q.push_values(&fold.sessions, |mut b, s| {
+        b.push_bind(s.id)
+            .push_bind(s.user_id)
+            .push_bind(s.jurisdiction)
+            .push_bind(s.first)
+            .push_bind(s.last)
+            .push_bind(s.turns);
     });
     q.push(
-        " ON CONFLICT (id) DO UPDATE SET turns = turns + 1, \
-         last_seen_at = max(last_seen_at, excluded.last_seen_at)",
+        " ON CONFLICT (id) DO UPDATE SET turns = sessions.turns + excluded.turns, \
+         last_seen_at = CASE WHEN sessions.last_seen_at > excluded.last_seen_at \
+         THEN sessions.last_seen_at ELSE excluded.last_seen_at END",
     );
     q.build().execute(&mut *conn).await?;
 
     let mut q =
         QueryBuilder::new("INSERT INTO usage_daily (user_id, day, jurisdiction, seconds, turns) ");
-    q.push_values(turns, |mut b, t| {
-        b.push_bind(&t.user_id)
-            .push_bind(t.local_day.0)
-            .push_bind(&t.jurisdiction)
-            .push_bind(i64::from(t.usage_secs))
-            .push_bind(1_i64);
-    });
+    q.push_values(
+        &fold.usage,
+        |mut b, ((user, day, jurisdiction), (secs, n))| {
+            b.push_bind(*user)
+                .push_bind(*day)
+                .push_bind(*jurisdiction)
+                .push_bind(*secs)
+                .push_bind(*n);
+        },
+    );
     q.push(
         " ON CONFLICT (user_id, day, jurisdiction) DO UPDATE SET \
-         seconds = seconds + excluded.seconds, turns = turns + 1",
+         seconds = usage_daily.seconds + excluded.seconds, \
+         turns = usage_daily.turns + excluded.turns",
     );
     q.build().execute(&mut *conn).await?;
 
     let mut q = QueryBuilder::new("INSERT INTO activity_monthly (month, jurisdiction, user_id) ");
-    q.push_values(turns, |mut b, t| {
-        b.push_bind(i64::from(month_of(t.at, report_utc_offset_minutes)))
-            .push_bind(&t.jurisdiction)
-            .push_bind(&t.user_id);
+    q.push_values(&fold.active, |mut b, (month, jurisdiction, user)| {
+        b.push_bind(*month)
+            .push_bind(*jurisdiction)
+            .push_bind(*user);
     });
     q.push(" ON CONFLICT DO NOTHING");
     q.build().execute(&mut *conn).await?;
     Ok(())
+}
+
+/// A session's turns in a run.
+struct SessionRun<'a> {
+    id: &'a str,
+    user_id: &'a str,
+    jurisdiction: &'a str,
+    first: i64,
+    last: i64,
+    turns: i64,
+}
+
+/// A `usage_daily` key: user, local day, jurisdiction.
+type UsageKey<'a> = (&'a str, i64, &'a str);
+
+/// A run of turns folded to one row per key, keys in order of first appearance.
+struct Fold<'a> {
+    /// user, clocks (JSON), at: the last turn's.
+    states: Vec<(&'a str, String, i64)>,
+    sessions: Vec<SessionRun<'a>>,
+    /// (user, day, jurisdiction) -> (seconds, turns).
+    usage: Vec<(UsageKey<'a>, (i64, i64))>,
+    /// (month, jurisdiction, user), each once.
+    active: Vec<(i64, &'a str, &'a str)>,
+}
+
+impl<'a> Fold<'a> {
+    fn of(turns: &'a [TurnRecord], report_utc_offset_minutes: i32) -> Result<Self> {
+        use std::collections::HashMap;
+        let mut fold = Fold {
+            states: Vec::new(),
+            sessions: Vec::new(),
+            usage: Vec::new(),
+            active: Vec::new(),
+        };
+        let mut state_of: HashMap<&str, usize> = HashMap::new();
+        let mut session_of: HashMap<&str, usize> = HashMap::new();
+        let mut usage_of: HashMap<UsageKey<'_>, usize> = HashMap::new();
+        let mut active: std::collections::HashSet<(i64, &str, &str)> = Default::default();
+        for t in turns {
+            let state = to_json("session state", &t.state)?;
+            let at = t.at.unix();
+            match state_of.get(t.user_id.as_str()) {
+                Some(&i) => fold.states[i] = (&t.user_id, state, at),
+                None => {
+                    state_of.insert(&t.user_id, fold.states.len());
+                    fold.states.push((&t.user_id, state, at));
+                }
+            }
+            match session_of.get(t.session_id.as_str()) {
+                Some(&i) => {
+                    let s = &mut fold.sessions[i];
+                    s.last = s.last.max(at);
+                    s.turns += 1;
+                }
+                None => {
+                    session_of.insert(&t.session_id, fold.sessions.len());
+                    fold.sessions.push(SessionRun {
+                        id: &t.session_id,
+                        user_id: &t.user_id,
+                        jurisdiction: &t.jurisdiction,
+                        first: at,
+                        last: at,
+                        turns: 1,
+                    });
+                }
+            }
+            let key = (
+                t.user_id.as_str(),
+                i64::from(t.local_day.0),
+                t.jurisdiction.as_str(),
+            );
+            let secs = i64::from(t.usage_secs);
+            match usage_of.get(&key) {
+                Some(&i) => {
+                    fold.usage[i].1.0 += secs;
+                    fold.usage[i].1.1 += 1;
+                }
+                None => {
+                    usage_of.insert(key, fold.usage.len());
+                    fold.usage.push((key, (secs, 1)));
+                }
+            }
+            let month = i64::from(month_of(t.at, report_utc_offset_minutes));
+            let row = (month, t.jurisdiction.as_str(), t.user_id.as_str());
+            if active.insert(row) {
+                fold.active.push(row);
+            }
+        }
+        Ok(fold)
+    }
 }

@@ -1,16 +1,16 @@
-//! SQLite: complaints and appeals.
+//! Complaints and appeals.
 
 use async_trait::async_trait;
 use tutela_types::Timestamp;
 
-use super::SqliteStore;
+use super::Store;
 use super::rows::StoredComplaint;
 use crate::error::{Result, StoreError};
 use crate::model::{Complaint, ComplaintCount, ComplaintStatus, NewComplaint, PurgeReport};
 use crate::traits::{ComplaintStore, Retention};
 
 #[async_trait]
-impl ComplaintStore for SqliteStore {
+impl ComplaintStore for Store {
     async fn file_complaint(&self, new: &NewComplaint) -> Result<Complaint> {
         // An explicit transaction, so a failed commit is an error: in autocommit mode the
         // commit of an `INSERT ... RETURNING` happens when the statement is reset, after the
@@ -20,7 +20,7 @@ impl ComplaintStore for SqliteStore {
         let mut tx = self.begin_write().await?;
         let row: StoredComplaint = sqlx::query_as(
             "INSERT INTO complaints (user_id, category, intervention_id, body, status, \
-             received_at, due_at) VALUES (?, ?, ?, ?, 'open', ?, ?) RETURNING *",
+             received_at, due_at) VALUES ($1, $2, $3, $4, 'open', $5, $6) RETURNING *",
         )
         .bind(&new.user_id)
         .bind(&new.category)
@@ -35,7 +35,7 @@ impl ComplaintStore for SqliteStore {
     }
 
     async fn get_complaint(&self, id: i64) -> Result<Option<Complaint>> {
-        let row: Option<StoredComplaint> = sqlx::query_as("SELECT * FROM complaints WHERE id = ?")
+        let row: Option<StoredComplaint> = sqlx::query_as("SELECT * FROM complaints WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -51,7 +51,7 @@ impl ComplaintStore for SqliteStore {
         let rows: Vec<StoredComplaint> = match status {
             Some(s) => {
                 sqlx::query_as(
-                    "SELECT * FROM complaints WHERE status = ? ORDER BY due_at, id LIMIT ?",
+                    "SELECT * FROM complaints WHERE status = $1 ORDER BY due_at, id LIMIT $2",
                 )
                 .bind(s.as_str())
                 .bind(limit)
@@ -59,7 +59,7 @@ impl ComplaintStore for SqliteStore {
                 .await?
             }
             None => {
-                sqlx::query_as("SELECT * FROM complaints ORDER BY due_at, id LIMIT ?")
+                sqlx::query_as("SELECT * FROM complaints ORDER BY due_at, id LIMIT $1")
                     .bind(limit)
                     .fetch_all(&self.pool)
                     .await?
@@ -70,7 +70,7 @@ impl ComplaintStore for SqliteStore {
 
     async fn resolve_complaint(&self, id: i64, outcome: &str, at: Timestamp) -> Result<Complaint> {
         let mut tx = self.begin_write().await?;
-        let row: Option<StoredComplaint> = sqlx::query_as("SELECT * FROM complaints WHERE id = ?")
+        let row: Option<StoredComplaint> = sqlx::query_as("SELECT * FROM complaints WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
@@ -85,8 +85,8 @@ impl ComplaintStore for SqliteStore {
             });
         }
         let row: StoredComplaint = sqlx::query_as(
-            "UPDATE complaints SET status = 'resolved', outcome = ?, resolved_at = ? \
-             WHERE id = ? RETURNING *",
+            "UPDATE complaints SET status = 'resolved', outcome = $1, resolved_at = $2 \
+             WHERE id = $3 RETURNING *",
         )
         .bind(outcome)
         .bind(at.unix())
@@ -105,8 +105,8 @@ impl ComplaintStore for SqliteStore {
     ) -> Result<Vec<ComplaintCount>> {
         let rows: Vec<(String, Option<String>, i64, i64)> = sqlx::query_as(
             "SELECT category, outcome, COUNT(*), \
-             SUM(CASE WHEN COALESCE(resolved_at, ?3) > due_at THEN 1 ELSE 0 END) \
-             FROM complaints WHERE received_at >= ?1 AND received_at < ?2 \
+             CAST(SUM(CASE WHEN COALESCE(resolved_at, $3) > due_at THEN 1 ELSE 0 END) AS BIGINT) \
+             FROM complaints WHERE received_at >= $1 AND received_at < $2 \
              GROUP BY category, outcome ORDER BY category, outcome",
         )
         .bind(from.unix())
@@ -127,27 +127,28 @@ impl ComplaintStore for SqliteStore {
 }
 
 #[async_trait]
-impl Retention for SqliteStore {
+impl Retention for Store {
     async fn purge_content(&self, before: Timestamp) -> Result<PurgeReport> {
         let cutoff = before.unix();
         let mut tx = self.begin_write().await?;
         let messages = sqlx::query(
             "DELETE FROM escalation_messages WHERE escalation_id IN \
-             (SELECT id FROM escalations WHERE status = 'resolved' AND resolved_at < ?)",
+             (SELECT id FROM escalations WHERE status = 'resolved' AND resolved_at < $1)",
         )
         .bind(cutoff)
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        let notifications =
-            sqlx::query("DELETE FROM outbox WHERE status IN ('sent', 'failed') AND created_at < ?")
-                .bind(cutoff)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+        let notifications = sqlx::query(
+            "DELETE FROM outbox WHERE status IN ('sent', 'failed') AND created_at < $1",
+        )
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         let complaint_texts = sqlx::query(
             "UPDATE complaints SET body = NULL \
-             WHERE status = 'resolved' AND resolved_at < ? AND body IS NOT NULL",
+             WHERE status = 'resolved' AND resolved_at < $1 AND body IS NOT NULL",
         )
         .bind(cutoff)
         .execute(&mut *tx)

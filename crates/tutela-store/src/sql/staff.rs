@@ -1,10 +1,10 @@
-//! SQLite: staff accounts and console sessions.
+//! Staff accounts and console sessions.
 
+use super::Conn;
 use async_trait::async_trait;
-use sqlx::SqliteConnection;
 use tutela_types::Timestamp;
 
-use super::SqliteStore;
+use super::Store;
 use crate::error::{Result, StoreError};
 use crate::staff::{NewStaff, Staff, StaffRole, StaffSession, StaffStore};
 
@@ -41,9 +41,9 @@ fn to_staff(r: StaffRow) -> Result<Staff> {
     })
 }
 
-async fn load(conn: &mut SqliteConnection, id: i64) -> Result<Staff> {
+async fn load(conn: &mut Conn, id: i64) -> Result<Staff> {
     let row: Option<StaffRow> =
-        sqlx::query_as(&format!("SELECT {STAFF_COLUMNS} FROM staff WHERE id = ?"))
+        sqlx::query_as(&format!("SELECT {STAFF_COLUMNS} FROM staff WHERE id = $1"))
             .bind(id)
             .fetch_optional(&mut *conn)
             .await?;
@@ -53,10 +53,10 @@ async fn load(conn: &mut SqliteConnection, id: i64) -> Result<Staff> {
 }
 
 #[async_trait]
-impl StaffStore for SqliteStore {
+impl StaffStore for Store {
     async fn add_staff(&self, new: &NewStaff) -> Result<Staff> {
         let mut tx = self.begin_write().await?;
-        let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM staff WHERE username = ?")
+        let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM staff WHERE username = $1")
             .bind(&new.username)
             .fetch_optional(&mut *tx)
             .await?;
@@ -70,7 +70,7 @@ impl StaffStore for SqliteStore {
         }
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO staff (username, display_name, role, password_hash, created_at, \
-             password_changed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5) RETURNING id",
+             password_changed_at) VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
         )
         .bind(&new.username)
         .bind(&new.display_name)
@@ -86,7 +86,7 @@ impl StaffStore for SqliteStore {
 
     async fn staff_by_id(&self, id: i64) -> Result<Option<Staff>> {
         let row: Option<StaffRow> =
-            sqlx::query_as(&format!("SELECT {STAFF_COLUMNS} FROM staff WHERE id = ?"))
+            sqlx::query_as(&format!("SELECT {STAFF_COLUMNS} FROM staff WHERE id = $1"))
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?;
@@ -95,7 +95,7 @@ impl StaffStore for SqliteStore {
 
     async fn staff_by_username(&self, username: &str) -> Result<Option<Staff>> {
         let row: Option<StaffRow> = sqlx::query_as(&format!(
-            "SELECT {STAFF_COLUMNS} FROM staff WHERE username = ?"
+            "SELECT {STAFF_COLUMNS} FROM staff WHERE username = $1"
         ))
         .bind(username)
         .fetch_optional(&self.pool)
@@ -115,7 +115,7 @@ impl StaffStore for SqliteStore {
     async fn set_staff_disabled(&self, id: i64, disabled: bool, at: Timestamp) -> Result<Staff> {
         let mut tx = self.begin_write().await?;
         load(&mut tx, id).await?;
-        sqlx::query("UPDATE staff SET disabled_at = ? WHERE id = ?")
+        sqlx::query("UPDATE staff SET disabled_at = $1 WHERE id = $2")
             .bind(disabled.then_some(at.unix()))
             .bind(id)
             .execute(&mut *tx)
@@ -137,8 +137,8 @@ impl StaffStore for SqliteStore {
         let mut tx = self.begin_write().await?;
         load(&mut tx, id).await?;
         sqlx::query(
-            "UPDATE staff SET password_hash = ?1, password_changed_at = ?2, failed_logins = 0, \
-             locked_until = NULL WHERE id = ?3",
+            "UPDATE staff SET password_hash = $1, password_changed_at = $2, failed_logins = 0, \
+             locked_until = NULL WHERE id = $3",
         )
         .bind(password_hash)
         .bind(at.unix())
@@ -155,7 +155,7 @@ impl StaffStore for SqliteStore {
         let _gate = self.write_gate().await;
         sqlx::query(
             "UPDATE staff SET failed_logins = failed_logins + 1, \
-             locked_until = COALESCE(?1, locked_until) WHERE id = ?2",
+             locked_until = COALESCE($1, locked_until) WHERE id = $2",
         )
         .bind(lock_until.map(Timestamp::unix))
         .bind(id)
@@ -172,13 +172,13 @@ impl StaffStore for SqliteStore {
         at: Timestamp,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE staff SET failed_logins = 0, locked_until = NULL WHERE id = ?")
+        sqlx::query("UPDATE staff SET failed_logins = 0, locked_until = NULL WHERE id = $1")
             .bind(staff_id)
             .execute(&mut *tx)
             .await?;
         sqlx::query(
             "INSERT INTO staff_sessions (token_hash, staff_id, csrf, created_at, last_seen_at) \
-             VALUES (?1, ?2, ?3, ?4, ?4)",
+             VALUES ($1, $2, $3, $4, $4)",
         )
         .bind(token_hash)
         .bind(staff_id)
@@ -193,7 +193,7 @@ impl StaffStore for SqliteStore {
     async fn staff_session(&self, token_hash: &str) -> Result<Option<StaffSession>> {
         let row: Option<(i64, String, i64, i64)> = sqlx::query_as(
             "SELECT staff_id, csrf, created_at, last_seen_at FROM staff_sessions \
-             WHERE token_hash = ? AND ended_at IS NULL",
+             WHERE token_hash = $1 AND ended_at IS NULL",
         )
         .bind(token_hash)
         .fetch_optional(&self.pool)
@@ -218,7 +218,7 @@ impl StaffStore for SqliteStore {
     async fn touch_staff_session(&self, token_hash: &str, at: Timestamp) -> Result<()> {
         let _gate = self.write_gate().await;
         sqlx::query(
-            "UPDATE staff_sessions SET last_seen_at = MAX(last_seen_at, ?1) WHERE token_hash = ?2",
+            "UPDATE staff_sessions SET last_seen_at = CASE WHEN last_seen_at > $1 THEN last_seen_at ELSE $1 END WHERE token_hash = $2",
         )
         .bind(at.unix())
         .bind(token_hash)
@@ -230,7 +230,7 @@ impl StaffStore for SqliteStore {
     async fn end_staff_session(&self, token_hash: &str, at: Timestamp) -> Result<()> {
         let _gate = self.write_gate().await;
         sqlx::query(
-            "UPDATE staff_sessions SET ended_at = ?1 WHERE token_hash = ?2 AND ended_at IS NULL",
+            "UPDATE staff_sessions SET ended_at = $1 WHERE token_hash = $2 AND ended_at IS NULL",
         )
         .bind(at.unix())
         .bind(token_hash)
@@ -240,8 +240,8 @@ impl StaffStore for SqliteStore {
     }
 }
 
-async fn end_all(conn: &mut SqliteConnection, staff_id: i64, at: Timestamp) -> Result<()> {
-    sqlx::query("UPDATE staff_sessions SET ended_at = ?1 WHERE staff_id = ?2 AND ended_at IS NULL")
+async fn end_all(conn: &mut Conn, staff_id: i64, at: Timestamp) -> Result<()> {
+    sqlx::query("UPDATE staff_sessions SET ended_at = $1 WHERE staff_id = $2 AND ended_at IS NULL")
         .bind(at.unix())
         .bind(staff_id)
         .execute(&mut *conn)

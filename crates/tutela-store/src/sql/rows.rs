@@ -11,6 +11,15 @@ use crate::model::{
     EscalationStatus, Intervention, Notification, OutboxStatus, Session, User,
 };
 
+/// `n` numbered placeholders from `$first` on, comma-separated (`$3, $4, $5`): one query text
+/// for both backends (sqlx reads `$N` on SQLite too).
+pub(crate) fn marks(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The snake_case name of a unit enum variant, as serde writes it.
 pub(crate) fn enum_name<T: Serialize>(value: &T) -> String {
     match serde_json::to_value(value) {

@@ -1,8 +1,8 @@
-//! SQLite: appending to and reading the audit chain.
+//! Appending to and reading the audit chain.
 
 use async_trait::async_trait;
 
-use super::SqliteStore;
+use super::Store;
 use crate::audit::{AuditQuery, ChainLink, GENESIS_HASH, NewAuditRecord, StoredAuditRecord};
 use crate::error::Result;
 use crate::traits::AuditLog;
@@ -14,7 +14,7 @@ const ROWS_PER_INSERT: usize = 128;
 const MAX_QUERY: u32 = 1_000;
 
 #[async_trait]
-impl AuditLog for SqliteStore {
+impl AuditLog for Store {
     async fn append(&self, records: &[NewAuditRecord]) -> Result<Vec<ChainLink>> {
         if records.is_empty() {
             return Ok(Vec::new());
@@ -59,7 +59,7 @@ impl AuditLog for SqliteStore {
         }
         let links: Vec<ChainLink> = rows.iter().map(StoredAuditRecord::link).collect();
         sqlx::query(
-            "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) \
+            "INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2) \
              ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
         )
         .bind(seq)
@@ -72,7 +72,7 @@ impl AuditLog for SqliteStore {
 
     async fn audit_page(&self, after_seq: i64, limit: u32) -> Result<Vec<StoredAuditRecord>> {
         Ok(
-            sqlx::query_as("SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?")
+            sqlx::query_as("SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2")
                 .bind(after_seq)
                 .bind(i64::from(limit))
                 .fetch_all(&self.pool)
@@ -96,17 +96,22 @@ impl AuditLog for SqliteStore {
         };
         // Only the conditions asked for, so SQLite picks the subject index for per-user
         // queries and the primary key for paging.
-        let mut sql = String::from("SELECT * FROM audit_log WHERE seq > ?");
+        let mut sql = String::from("SELECT * FROM audit_log WHERE seq > $1");
+        let mut n = 1;
+        let mut next = || {
+            n += 1;
+            n
+        };
         if q.subject.is_some() {
-            sql.push_str(" AND subject = ?");
+            sql.push_str(&format!(" AND subject = ${}", next()));
         }
         if q.from.is_some() {
-            sql.push_str(" AND at >= ?");
+            sql.push_str(&format!(" AND at >= ${}", next()));
         }
         if q.to.is_some() {
-            sql.push_str(" AND at < ?");
+            sql.push_str(&format!(" AND at < ${}", next()));
         }
-        sql.push_str(" ORDER BY seq LIMIT ?");
+        sql.push_str(&format!(" ORDER BY seq LIMIT ${}", next()));
         let mut query = sqlx::query_as(&sql).bind(q.after_seq.unwrap_or(0));
         if let Some(s) = &q.subject {
             query = query.bind(s);

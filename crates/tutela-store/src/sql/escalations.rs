@@ -1,26 +1,26 @@
-//! SQLite: escalation cases and takeover messages.
+//! Escalation cases and takeover messages.
 
+use super::Conn;
 use async_trait::async_trait;
-use sqlx::SqliteConnection;
 use tutela_types::Timestamp;
 
-use super::SqliteStore;
-use super::rows::{StoredEscalation, StoredEscalationMessage, enum_name, to_json};
+use super::Store;
+use super::rows::{StoredEscalation, StoredEscalationMessage, enum_name, marks, to_json};
 use crate::error::{Result, StoreError};
 use crate::model::{Direction, Escalation, EscalationMessage, EscalationStatus, NewEscalation};
 use crate::traits::EscalationStore;
 
-pub(super) async fn load(conn: &mut SqliteConnection, id: i64) -> Result<Option<Escalation>> {
-    let row: Option<StoredEscalation> = sqlx::query_as("SELECT * FROM escalations WHERE id = ?")
+pub(super) async fn load(conn: &mut Conn, id: i64) -> Result<Option<Escalation>> {
+    let row: Option<StoredEscalation> = sqlx::query_as("SELECT * FROM escalations WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?;
     row.map(Escalation::try_from).transpose()
 }
 
-async fn active_for(conn: &mut SqliteConnection, user_id: &str) -> Result<Option<Escalation>> {
+async fn active_for(conn: &mut Conn, user_id: &str) -> Result<Option<Escalation>> {
     let row: Option<StoredEscalation> = sqlx::query_as(
-        "SELECT * FROM escalations WHERE user_id = ? AND status IN ('open', 'claimed') \
+        "SELECT * FROM escalations WHERE user_id = $1 AND status IN ('open', 'claimed') \
          ORDER BY id DESC LIMIT 1",
     )
     .bind(user_id)
@@ -42,14 +42,14 @@ pub(super) fn conflict(e: &Escalation, operation: &'static str) -> StoreError {
 }
 
 #[async_trait]
-impl EscalationStore for SqliteStore {
+impl EscalationStore for Store {
     async fn open_escalation(&self, new: &NewEscalation) -> Result<(Escalation, bool)> {
         let mut tx = self.begin_write().await?;
         if let Some(mut active) = active_for(&mut tx, &new.user_id).await? {
             // One active case per user: a second crisis turn raises the case, not the queue.
             active.severity = active.severity.max(new.severity);
             active.takeover |= new.takeover;
-            sqlx::query("UPDATE escalations SET severity = ?, takeover = ? WHERE id = ?")
+            sqlx::query("UPDATE escalations SET severity = $1, takeover = $2 WHERE id = $3")
                 .bind(enum_name(&active.severity))
                 .bind(active.takeover)
                 .bind(active.id)
@@ -61,7 +61,7 @@ impl EscalationStore for SqliteStore {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO escalations (user_id, session_id, jurisdiction, status, severity, \
              takeover, detector, reasons, created_at) \
-             VALUES (?, ?, ?, 'open', ?, ?, ?, ?, ?) RETURNING id",
+             VALUES ($1, $2, $3, 'open', $4, $5, $6, $7, $8) RETURNING id",
         )
         .bind(&new.user_id)
         .bind(&new.session_id)
@@ -98,9 +98,11 @@ impl EscalationStore for SqliteStore {
         if statuses.is_empty() {
             return Ok(Vec::new());
         }
-        let marks = vec!["?"; statuses.len()].join(", ");
+        let marks = marks(1, statuses.len());
+        let last = statuses.len() + 1;
         let sql = format!(
-            "SELECT * FROM escalations WHERE status IN ({marks}) ORDER BY created_at, id LIMIT ?"
+            "SELECT * FROM escalations WHERE status IN ({marks}) ORDER BY created_at, id \
+             LIMIT ${last}"
         );
         let mut q = sqlx::query_as::<_, StoredEscalation>(&sql);
         for s in statuses {
@@ -122,8 +124,8 @@ impl EscalationStore for SqliteStore {
         match case.status {
             EscalationStatus::Open => {
                 sqlx::query(
-                    "UPDATE escalations SET status = 'claimed', claimed_by = ?, claimed_at = ? \
-                     WHERE id = ?",
+                    "UPDATE escalations SET status = 'claimed', claimed_by = $1, claimed_at = $2 \
+                     WHERE id = $3",
                 )
                 .bind(staff)
                 .bind(at.unix())
@@ -156,9 +158,9 @@ impl EscalationStore for SqliteStore {
             return Err(conflict(&case, "resolve"));
         }
         sqlx::query(
-            "UPDATE escalations SET status = 'resolved', resolved_at = ?1, resolution = ?2, \
-             claimed_by = COALESCE(claimed_by, ?3), claimed_at = COALESCE(claimed_at, ?1) \
-             WHERE id = ?4",
+            "UPDATE escalations SET status = 'resolved', resolved_at = $1, resolution = $2, \
+             claimed_by = COALESCE(claimed_by, $3), claimed_at = COALESCE(claimed_at, $1) \
+             WHERE id = $4",
         )
         .bind(at.unix())
         .bind(resolution)
@@ -190,7 +192,7 @@ impl EscalationStore for SqliteStore {
         }
         let row: StoredEscalationMessage = sqlx::query_as(
             "INSERT INTO escalation_messages (escalation_id, direction, author, body, at) \
-             VALUES (?, ?, ?, ?, ?) RETURNING *",
+             VALUES ($1, $2, $3, $4, $5) RETURNING *",
         )
         .bind(escalation_id)
         .bind(direction.as_str())
@@ -205,7 +207,7 @@ impl EscalationStore for SqliteStore {
 
     async fn escalation_messages(&self, escalation_id: i64) -> Result<Vec<EscalationMessage>> {
         sqlx::query_as::<_, StoredEscalationMessage>(
-            "SELECT * FROM escalation_messages WHERE escalation_id = ? ORDER BY id",
+            "SELECT * FROM escalation_messages WHERE escalation_id = $1 ORDER BY id",
         )
         .bind(escalation_id)
         .fetch_all(&self.pool)
@@ -218,7 +220,7 @@ impl EscalationStore for SqliteStore {
     async fn undelivered_replies(&self, user_id: &str) -> Result<Vec<EscalationMessage>> {
         sqlx::query_as::<_, StoredEscalationMessage>(
             "SELECT m.* FROM escalation_messages m JOIN escalations e ON e.id = m.escalation_id \
-             WHERE e.user_id = ? AND m.direction = 'to_user' AND m.delivered_at IS NULL \
+             WHERE e.user_id = $1 AND m.direction = 'to_user' AND m.delivered_at IS NULL \
              ORDER BY m.id",
         )
         .bind(user_id)
@@ -234,9 +236,9 @@ impl EscalationStore for SqliteStore {
         if message_ids.is_empty() {
             return Ok(());
         }
-        let marks = vec!["?"; message_ids.len()].join(", ");
+        let marks = marks(2, message_ids.len());
         let sql = format!(
-            "UPDATE escalation_messages SET delivered_at = ? \
+            "UPDATE escalation_messages SET delivered_at = $1 \
              WHERE delivered_at IS NULL AND id IN ({marks})"
         );
         let mut q = sqlx::query(&sql).bind(at.unix());

@@ -1,11 +1,11 @@
-//! SQLite: case context (kept turns, findings) and hand-over between staff.
+//! Case context (kept turns, findings) and hand-over between staff.
 
 use async_trait::async_trait;
 use tutela_types::{Finding, Timestamp};
 
-use super::SqliteStore;
+use super::Store;
 use super::escalations::{conflict, load};
-use super::rows::{StoredNotification, to_json};
+use super::rows::{StoredNotification, marks, to_json};
 use crate::cases::{CaseStore, CaseSummary, CaseTurn, NewCaseTurn};
 use crate::error::{Result, StoreError};
 use crate::model::{Escalation, EscalationStatus, Notification};
@@ -16,7 +16,7 @@ fn findings(s: &str) -> Result<Vec<Finding>> {
 }
 
 #[async_trait]
-impl CaseStore for SqliteStore {
+impl CaseStore for Store {
     async fn keep_case_turns(
         &self,
         case_id: i64,
@@ -26,7 +26,7 @@ impl CaseStore for SqliteStore {
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let kept: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM case_turns WHERE escalation_id = ?")
+            sqlx::query_scalar("SELECT COUNT(*) FROM case_turns WHERE escalation_id = $1")
                 .bind(case_id)
                 .fetch_one(&mut *tx)
                 .await?;
@@ -34,7 +34,7 @@ impl CaseStore for SqliteStore {
         for t in turns.iter().chain(std::iter::once(trigger)) {
             sqlx::query(
                 "INSERT INTO case_turns (escalation_id, role, body, at, trigger, findings) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
+                 VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(case_id)
             .bind(&t.role)
@@ -52,7 +52,7 @@ impl CaseStore for SqliteStore {
     async fn case_turns(&self, case_id: i64) -> Result<Vec<CaseTurn>> {
         let rows: Vec<(i64, i64, String, String, i64, bool, String)> = sqlx::query_as(
             "SELECT id, escalation_id, role, body, at, trigger, findings FROM case_turns \
-             WHERE escalation_id = ? ORDER BY id",
+             WHERE escalation_id = $1 ORDER BY id",
         )
         .bind(case_id)
         .fetch_all(&self.pool)
@@ -75,16 +75,19 @@ impl CaseStore for SqliteStore {
     async fn case_summaries(&self, case_ids: &[i64]) -> Result<Vec<CaseSummary>> {
         let mut out = Vec::with_capacity(case_ids.len());
         for chunk in case_ids.chunks(500) {
-            let marks = vec!["?"; chunk.len()].join(", ");
+            let marks = marks(1, chunk.len());
             let sql = format!(
                 "SELECT e.id, e.outcome, \
-                 (SELECT json_group_array(t.findings) FROM case_turns t \
-                  WHERE t.escalation_id = e.id AND t.trigger = 1), \
-                 MAX(COALESCE((SELECT MAX(t.at) FROM case_turns t \
-                  WHERE t.escalation_id = e.id AND t.trigger = 1), 0), \
+                 (SELECT {group_array}(t.findings){as_text} FROM case_turns t \
+                  WHERE t.escalation_id = e.id AND t.trigger), \
+                 {greatest}(COALESCE((SELECT MAX(t.at) FROM case_turns t \
+                  WHERE t.escalation_id = e.id AND t.trigger), 0), \
                  COALESCE((SELECT MAX(m.at) FROM escalation_messages m \
                   WHERE m.escalation_id = e.id AND m.direction = 'from_user'), 0)) \
-                 FROM escalations e WHERE e.id IN ({marks})"
+                 FROM escalations e WHERE e.id IN ({marks})",
+                group_array = super::JSON_GROUP_ARRAY,
+                as_text = if super::PG { "::text" } else { "" },
+                greatest = super::GREATEST,
             );
             let mut q = sqlx::query_as::<_, (i64, Option<String>, Option<String>, i64)>(&sql);
             for id in chunk {
@@ -120,8 +123,8 @@ impl CaseStore for SqliteStore {
             return Err(conflict(&case, "assign"));
         }
         sqlx::query(
-            "UPDATE escalations SET status = 'claimed', claimed_by = ?1, \
-             claimed_at = COALESCE(claimed_at, ?2) WHERE id = ?3",
+            "UPDATE escalations SET status = 'claimed', claimed_by = $1, \
+             claimed_at = COALESCE(claimed_at, $2) WHERE id = $3",
         )
         .bind(staff)
         .bind(at.unix())
@@ -143,7 +146,7 @@ impl CaseStore for SqliteStore {
         if case.status != EscalationStatus::Claimed {
             return Err(conflict(&case, "put back in the queue"));
         }
-        sqlx::query("UPDATE escalations SET status = 'open', claimed_by = NULL WHERE id = ?")
+        sqlx::query("UPDATE escalations SET status = 'open', claimed_by = NULL WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?;
@@ -170,9 +173,9 @@ impl CaseStore for SqliteStore {
             return Err(conflict(&case, "resolve"));
         }
         sqlx::query(
-            "UPDATE escalations SET status = 'resolved', resolved_at = ?1, resolution = ?2, \
-             outcome = ?3, claimed_by = COALESCE(claimed_by, ?4), \
-             claimed_at = COALESCE(claimed_at, ?1) WHERE id = ?5",
+            "UPDATE escalations SET status = 'resolved', resolved_at = $1, resolution = $2, \
+             outcome = $3, claimed_by = COALESCE(claimed_by, $4), \
+             claimed_at = COALESCE(claimed_at, $1) WHERE id = $5",
         )
         .bind(at.unix())
         .bind(note)
@@ -190,7 +193,7 @@ impl CaseStore for SqliteStore {
 
     async fn case_notifications(&self, case_id: i64) -> Result<Vec<Notification>> {
         sqlx::query_as::<_, StoredNotification>(
-            "SELECT * FROM outbox WHERE escalation_id = ? ORDER BY id",
+            "SELECT * FROM outbox WHERE escalation_id = $1 ORDER BY id",
         )
         .bind(case_id)
         .fetch_all(&self.pool)
@@ -204,7 +207,7 @@ impl CaseStore for SqliteStore {
         let _gate = self.write_gate().await;
         Ok(sqlx::query(
             "DELETE FROM case_turns WHERE escalation_id IN \
-             (SELECT id FROM escalations WHERE status = 'resolved' AND resolved_at < ?)",
+             (SELECT id FROM escalations WHERE status = 'resolved' AND resolved_at < $1)",
         )
         .bind(before.unix())
         .execute(&self.pool)

@@ -1,0 +1,282 @@
+//! The PostgreSQL backend: the same queries as SQLite (`src/sql/`, compiled a second time over
+//! this module's names), migrations embedded from `migrations/postgres/`, runtime-checked
+//! queries (no `DATABASE_URL` at build).
+//!
+//! Connections: a pool for everything except audit appends (`POOL_MAX` connections, failing
+//! fast with `ACQUIRE_TIMEOUT` when the server is away), and a small audit pool. Every commit
+//! is durable when it returns (`synchronous_commit = on`, set on each connection whatever the
+//! server's default), so an intervention's audit record is on the server's disk before the
+//! reply leaves, as on SQLite.
+//!
+//! Several gateways on one database: every write transaction takes one transaction-scoped
+//! advisory lock (`WRITE_LOCK`) before anything else, so writes are serialised across
+//! instances exactly as SQLite serialises them across processes (`BEGIN IMMEDIATE`): every
+//! read-then-write the shared queries do (open a case unless one is active, claim, resolve)
+//! sees no concurrent writer. Audit appends take their own lock (`AUDIT_LOCK`), so the chain is
+//! one chain for every instance: the head is read and advanced under it, and `seq` has no gaps.
+//! Inside one process the write gate still orders writers first (see the SQLite backend).
+//!
+//! TLS: the URL's `sslmode` (`disable`, `prefer`, `require`, `verify-ca`, `verify-full`) and
+//! `sslrootcert`, as libpq reads them (rustls with the webpki roots, or the given CA).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use tokio::sync::{Mutex, MutexGuard};
+
+use crate::audit::Pseudonymizer;
+use crate::error::{Result, StoreError};
+use crate::sqlite::StoreOptions;
+
+// The queries, shared with the SQLite backend (see `src/sqlite/mod.rs`).
+#[path = "../sql/audit.rs"]
+mod audit;
+#[path = "../sql/cases.rs"]
+mod cases;
+#[path = "../sql/complaints.rs"]
+mod complaints;
+#[path = "../sql/escalations.rs"]
+mod escalations;
+#[path = "../sql/obligations.rs"]
+mod obligations;
+#[path = "../sql/outbox.rs"]
+mod outbox;
+#[path = "../sql/reports.rs"]
+mod reports;
+#[path = "../sql/rows.rs"]
+mod rows;
+#[path = "../sql/sessions.rs"]
+mod sessions;
+#[path = "../sql/staff.rs"]
+mod staff;
+#[path = "../sql/tiers.rs"]
+mod tiers;
+#[path = "../sql/users.rs"]
+mod users;
+
+/// The backend the shared query modules are compiled for.
+pub(crate) type Store = PgStore;
+/// A connection of this backend.
+pub(crate) type Conn = sqlx::PgConnection;
+/// A pool of this backend.
+pub(crate) type Pool = PgPool;
+/// Whether the shared modules speak PostgreSQL.
+pub(crate) const PG: bool = true;
+/// The two-argument maximum.
+pub(crate) const GREATEST: &str = "GREATEST";
+/// The aggregate that collects values into a JSON array (`::text` is added by the caller).
+pub(crate) const JSON_GROUP_ARRAY: &str = "json_agg";
+
+/// Connections per instance for requests and the writer: a gateway's writes are serialised
+/// anyway (one writer task, the advisory lock), reads are short; ten keeps a fleet of gateways
+/// far below the server's default `max_connections` (100).
+const POOL_MAX: u32 = 10;
+
+/// How long a request waits for a connection before failing: a database that is away shows as
+/// failed writes (held and retried by the writer) within seconds, never as a hung turn.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A statement running longer than this is cancelled by the server (a stuck lock shows up as
+/// an error, which the writer retries).
+const STATEMENT_TIMEOUT: &str = "30s";
+
+/// The advisory lock every write transaction takes (`pg_advisory_xact_lock`): writes of every
+/// instance, one at a time. The number is arbitrary and fixed ("tutela" in ASCII).
+const WRITE_LOCK: i64 = 0x0000_7475_7465_6c61;
+
+/// The advisory lock of the audit chain's head: appends of every instance, one at a time.
+const AUDIT_LOCK: i64 = WRITE_LOCK + 1;
+
+/// The embedded migrations.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Whether a `database` setting names a PostgreSQL server (`postgres://` or `postgresql://`).
+pub fn is_postgres_url(database: &str) -> bool {
+    database.starts_with("postgres://") || database.starts_with("postgresql://")
+}
+
+/// A `database` setting as it may be printed or logged: a PostgreSQL URL without its password.
+pub fn shown_database(database: &str) -> String {
+    if !is_postgres_url(database) {
+        return database.to_owned();
+    }
+    let Some(scheme) = database.find("://") else {
+        return database.to_owned();
+    };
+    let rest = &database[scheme + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => match rest[..at].split_once(':') {
+            Some((user, _)) => format!("{}{user}:***{}", &database[..scheme + 3], &rest[at..]),
+            None => database.to_owned(),
+        },
+        None => database.to_owned(),
+    }
+}
+
+/// Checks a PostgreSQL URL without connecting (configuration validation): its syntax and its
+/// `sslmode`. `Err` says what is wrong.
+pub fn check_postgres_url(url: &str) -> std::result::Result<(), String> {
+    PgConnectOptions::from_str(url)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// The PostgreSQL implementation of every store trait.
+#[derive(Debug)]
+pub struct PgStore {
+    pool: PgPool,
+    /// The pool of audit appends (see the module docs).
+    audit_pool: PgPool,
+    /// The in-process write gate, as in the SQLite backend.
+    /// INVARIANT: never taken while this task holds a pool connection, and never twice.
+    write_gate: Mutex<()>,
+    pseudonyms: Pseudonymizer,
+    options: StoreOptions,
+}
+
+impl PgStore {
+    /// Connects to the database at `url` and applies pending migrations (concurrent starts of
+    /// several instances are safe: the migrator holds an advisory lock).
+    pub async fn open(url: &str, options: StoreOptions) -> Result<Self> {
+        let connect = PgConnectOptions::from_str(url)?
+            .application_name("tutela")
+            .options([
+                ("synchronous_commit", "on"),
+                ("statement_timeout", STATEMENT_TIMEOUT),
+                ("timezone", "UTC"),
+            ]);
+        Self::open_with(connect, options).await
+    }
+
+    /// [`PgStore::open`] with connection options built by the caller (tests: a schema of
+    /// their own through `search_path`).
+    pub async fn open_with(connect: PgConnectOptions, options: StoreOptions) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL_MAX)
+            .min_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .idle_timeout(Duration::from_secs(600))
+            .connect_with(connect.clone())
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        let audit_pool = PgPoolOptions::new()
+            .max_connections(2)
+            .min_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(connect)
+            .await?;
+        let salt: Option<String> =
+            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'subject_salt'")
+                .fetch_optional(&pool)
+                .await?;
+        let salt = salt.ok_or_else(|| StoreError::corrupt("meta", "subject_salt", "missing"))?;
+        Ok(Self {
+            pool,
+            audit_pool,
+            write_gate: Mutex::new(()),
+            pseudonyms: Pseudonymizer::new(salt.into_bytes()),
+            options,
+        })
+    }
+
+    /// Salted hashes for subjects and content, with this database's salt.
+    pub fn pseudonyms(&self) -> &Pseudonymizer {
+        &self.pseudonyms
+    }
+
+    /// The options the store was opened with.
+    pub fn options(&self) -> StoreOptions {
+        self.options
+    }
+
+    /// The connection pool, for backend-specific tooling and tests.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Waits for the in-process write gate, for a single-statement write outside
+    /// [`Self::begin_write`] (one statement is atomic on its own).
+    pub(crate) async fn write_gate(&self) -> MutexGuard<'_, ()> {
+        self.write_gate.lock().await
+    }
+
+    /// A write transaction on the pool holding the write gate and the advisory write lock.
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx<'_>> {
+        self.begin_write_on(&self.pool).await
+    }
+
+    /// A write transaction on `pool` (the pool, or the audit pool: then under the audit lock).
+    pub(crate) async fn begin_write_on<'a>(&'a self, pool: &'a PgPool) -> Result<WriteTx<'a>> {
+        let gate = self.write_gate.lock().await;
+        let mut tx = pool.begin().await?;
+        let key = if std::ptr::eq(pool, &self.audit_pool) {
+            AUDIT_LOCK
+        } else {
+            WRITE_LOCK
+        };
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+        Ok(WriteTx { tx, _gate: gate })
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.audit_pool.close().await;
+        self.pool.close().await;
+    }
+}
+
+/// A write transaction that holds the write gate until it commits or is dropped (rolled back).
+pub(crate) struct WriteTx<'a> {
+    tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    _gate: MutexGuard<'a, ()>,
+}
+
+impl WriteTx<'_> {
+    /// Commits, then lets the next writer in.
+    pub(crate) async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for WriteTx<'_> {
+    type Target = sqlx::PgConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{check_postgres_url, shown_database};
+
+    #[test]
+    fn a_url_is_shown_without_its_password() {
+        assert_eq!(
+            shown_database("postgres://tutela:s3cret@db:5432/tutela?sslmode=require"),
+            "postgres://tutela:***@db:5432/tutela?sslmode=require"
+        );
+        assert_eq!(
+            shown_database("postgres://postgres@127.0.0.1/test"),
+            "postgres://postgres@127.0.0.1/test"
+        );
+        assert_eq!(shown_database("./tutela.db"), "./tutela.db");
+    }
+
+    #[test]
+    fn urls_are_checked_without_connecting() {
+        assert!(check_postgres_url("postgres://u@h:5432/d?sslmode=verify-full").is_ok());
+        assert!(check_postgres_url("postgres://u@h:5432/d?sslmode=sometimes").is_err());
+    }
+}
