@@ -25,7 +25,7 @@ async fn assessment() -> Report {
         to: parse_day("2026-10-31").unwrap(),
     };
     Report::Assessment(Box::new(
-        compile::assessment(store.sqlite(), &set, period, &options)
+        compile::assessment(store.backend(), &set, period, &options)
             .await
             .unwrap(),
     ))
