@@ -250,7 +250,11 @@ fn featurise(det: &Detectors, items: &[&Item], heads: &[DetectorId], bits: u32) 
                     norm.fill(&c[s..e]);
                     features::collect(&norm.text, NS_CONTEXT, bits, &mut ctx);
                 }
-                for l in det.context_labels(c) {
+                for l in det
+                    .context_labels(c)
+                    .into_iter()
+                    .filter(super::reads_context_label)
+                {
                     ctx.push(features::label(
                         &format!("ctx:{}", l.as_str()),
                         NS_CONTEXT,
