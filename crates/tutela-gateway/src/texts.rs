@@ -215,7 +215,21 @@ pub fn resource_lines(
 
 /// The text of a reply template. `resources` is the rendered resource list (may be empty).
 pub fn template(t: ReplyTemplate, lang: Lang, resources: &str) -> String {
-    let body: &str = match (t, lang) {
+    let body = at_risk_body(t, lang).unwrap_or_else(|| other_body(t, lang));
+    let mut out = String::with_capacity(body.len() + resources.len() + 2);
+    out.push_str(body);
+    if !resources.is_empty() {
+        out.push('\n');
+        out.push_str(resources);
+    }
+    out.truncate(out.trim_end().len());
+    out
+}
+
+/// The words of a reply written for a person at risk, or worried about someone (the
+/// resources follow); `None` for the other templates.
+fn at_risk_body(t: ReplyTemplate, lang: Lang) -> Option<&'static str> {
+    Some(match (t, lang) {
         (ReplyTemplate::CrisisSupport, Lang::En) => {
             "I'm really glad you told me, and I'm sorry you're going through this. I'm an AI, so I can't be there the way a person can, but you don't have to face this alone. Please reach out to someone who can help right now:"
         }
@@ -252,6 +266,13 @@ pub fn template(t: ReplyTemplate, lang: Lang, resources: &str) -> String {
         (ReplyTemplate::ViolenceSupport, Lang::Zh) => {
             "听起来你现在心里压着很大的火。我是人工智能，不能帮助任何人受到伤害，但我不希望你独自扛着。如果可以，先和那个人保持距离，现在就找人聊一聊（这些热线也帮助担心自己会伤害别人的人）。如果有人正处于危险中，请立即拨打当地的紧急电话："
         }
+        _ => return None,
+    })
+}
+
+/// The words of every other template.
+fn other_body(t: ReplyTemplate, lang: Lang) -> &'static str {
+    match (t, lang) {
         (ReplyTemplate::Goodbye, Lang::En) => "Goodbye, take care!",
         (ReplyTemplate::Goodbye, Lang::Zh) => "再见，保重！",
         (ReplyTemplate::SafeReply, Lang::En) => {
@@ -286,15 +307,17 @@ pub fn template(t: ReplyTemplate, lang: Lang, resources: &str) -> String {
         (ReplyTemplate::HonestAi, Lang::Zh) => {
             "坦白说：我是人工智能，不是真人。我很乐意继续和你聊天。"
         }
-    };
-    let mut out = String::with_capacity(body.len() + resources.len() + 2);
-    out.push_str(body);
-    if !resources.is_empty() {
-        out.push('\n');
-        out.push_str(resources);
+        // The templates for a person at risk are `at_risk_body`'s.
+        (
+            ReplyTemplate::CrisisSupport
+            | ReplyTemplate::ThirdPartySupport
+            | ReplyTemplate::Comfort
+            | ReplyTemplate::PropertyLossHelp
+            | ReplyTemplate::EatingDisorderSupport
+            | ReplyTemplate::ViolenceSupport,
+            _,
+        ) => "",
     }
-    out.truncate(out.trim_end().len());
-    out
 }
 
 /// A person from the team has taken the case (claimed it) and not written yet: they have the
