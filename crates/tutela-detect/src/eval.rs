@@ -17,16 +17,18 @@ pub struct Item {
     pub id: String,
     /// `en`, `zh` or `mixed`.
     pub lang: String,
-    /// `crisis`, `exit`, `minor`, `dependence` or `reply`.
+    /// `crisis`, `exit`, `minor`, `dependence`, `distress`, `property_loss`,
+    /// `eating_disorder`, `violence_to_others`, `chat` (user side); `reply`, `claims_therapist`,
+    /// `gamification` (assistant side, with `context`).
     pub task: String,
-    /// A user message, or for `reply` the bot's reply.
+    /// A user message, or for an assistant-side task the bot's reply.
     pub text: String,
     /// Gold label.
     pub label: String,
     /// Optional note; `hard:` marks a hard negative.
     #[serde(default)]
     pub note: Option<String>,
-    /// `reply` only: the user turn being answered.
+    /// Assistant-side tasks only: the user turn being answered.
     #[serde(default)]
     pub context: Option<String>,
     /// Items that are variants of one message share a group (the validation split is drawn
@@ -108,7 +110,8 @@ pub fn predict_tiers(det: &Detectors, item: &Item, tiers: crate::Tiers) -> Strin
                 "none"
             }
         }
-        "exit" | "minor" | "dependence" | "distress" | "property_loss" => {
+        "exit" | "minor" | "dependence" | "distress" | "property_loss" | "eating_disorder"
+        | "violence_to_others" => {
             let Ok(d) = item.task.parse::<DetectorId>();
             if fired(Side::User, None).contains(&d) {
                 item.task.as_str()
@@ -122,6 +125,16 @@ pub fn predict_tiers(det: &Detectors, item: &Item, tiers: crate::Tiers) -> Strin
                 .iter()
                 .find(|d| f.contains(d))
                 .map_or("ok", |d| d.as_str())
+        }
+        // The assistant-side detectors of the 2027 laws are tasks of their own: the label is
+        // the detector or `ok`, whatever else the reply shows.
+        "claims_therapist" | "gamification" => {
+            let Ok(d) = item.task.parse::<DetectorId>();
+            if fired(Side::Assistant, item.context.as_deref()).contains(&d) {
+                item.task.as_str()
+            } else {
+                "ok"
+            }
         }
         _ => "none",
     };

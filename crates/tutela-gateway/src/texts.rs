@@ -215,7 +215,21 @@ pub fn resource_lines(
 
 /// The text of a reply template. `resources` is the rendered resource list (may be empty).
 pub fn template(t: ReplyTemplate, lang: Lang, resources: &str) -> String {
-    let body: &str = match (t, lang) {
+    let body = at_risk_body(t, lang).unwrap_or_else(|| other_body(t, lang));
+    let mut out = String::with_capacity(body.len() + resources.len() + 2);
+    out.push_str(body);
+    if !resources.is_empty() {
+        out.push('\n');
+        out.push_str(resources);
+    }
+    out.truncate(out.trim_end().len());
+    out
+}
+
+/// The words of a reply written for a person at risk, or worried about someone (the
+/// resources follow); `None` for the other templates.
+fn at_risk_body(t: ReplyTemplate, lang: Lang) -> Option<&'static str> {
+    Some(match (t, lang) {
         (ReplyTemplate::CrisisSupport, Lang::En) => {
             "I'm really glad you told me, and I'm sorry you're going through this. I'm an AI, so I can't be there the way a person can, but you don't have to face this alone. Please reach out to someone who can help right now:"
         }
@@ -240,6 +254,25 @@ pub fn template(t: ReplyTemplate, lang: Lang, resources: &str) -> String {
         (ReplyTemplate::PropertyLossHelp, Lang::Zh) => {
             "很遗憾发生了这样的事。如果你遭遇了诈骗，请立即联系银行并报警（110）。如果你感到难以承受，也可以找人聊一聊："
         }
+        (ReplyTemplate::EatingDisorderSupport, Lang::En) => {
+            "Thank you for telling me. What you're describing with food and your body sounds really hard, and you deserve care, not punishment. I'm an AI, so I can't give you the help a person can, but a doctor or an eating-disorder service can, and you can talk to someone right now:"
+        }
+        (ReplyTemplate::EatingDisorderSupport, Lang::Zh) => {
+            "谢谢你愿意告诉我。你说的关于吃东西和身体的事听起来真的很辛苦，你值得被照顾，而不是被惩罚。我是人工智能，没办法像真人那样帮你，但医生或进食障碍的专业机构可以，你现在也可以找人聊一聊："
+        }
+        (ReplyTemplate::ViolenceSupport, Lang::En) => {
+            "It sounds like you're carrying a lot of anger right now. I'm an AI and I can't help anyone get hurt, but I don't want you to face this alone. If you can, put some distance between you and the person, and talk to someone right now (these lines also help people afraid they might hurt someone). If anyone is in immediate danger, call your local emergency number:"
+        }
+        (ReplyTemplate::ViolenceSupport, Lang::Zh) => {
+            "听起来你现在心里压着很大的火。我是人工智能，不能帮助任何人受到伤害，但我不希望你独自扛着。如果可以，先和那个人保持距离，现在就找人聊一聊（这些热线也帮助担心自己会伤害别人的人）。如果有人正处于危险中，请立即拨打当地的紧急电话："
+        }
+        _ => return None,
+    })
+}
+
+/// The words of every other template.
+fn other_body(t: ReplyTemplate, lang: Lang) -> &'static str {
+    match (t, lang) {
         (ReplyTemplate::Goodbye, Lang::En) => "Goodbye, take care!",
         (ReplyTemplate::Goodbye, Lang::Zh) => "再见，保重！",
         (ReplyTemplate::SafeReply, Lang::En) => {
@@ -274,15 +307,17 @@ pub fn template(t: ReplyTemplate, lang: Lang, resources: &str) -> String {
         (ReplyTemplate::HonestAi, Lang::Zh) => {
             "坦白说：我是人工智能，不是真人。我很乐意继续和你聊天。"
         }
-    };
-    let mut out = String::with_capacity(body.len() + resources.len() + 2);
-    out.push_str(body);
-    if !resources.is_empty() {
-        out.push('\n');
-        out.push_str(resources);
+        // The templates for a person at risk are `at_risk_body`'s.
+        (
+            ReplyTemplate::CrisisSupport
+            | ReplyTemplate::ThirdPartySupport
+            | ReplyTemplate::Comfort
+            | ReplyTemplate::PropertyLossHelp
+            | ReplyTemplate::EatingDisorderSupport
+            | ReplyTemplate::ViolenceSupport,
+            _,
+        ) => "",
     }
-    out.truncate(out.trim_end().len());
-    out
 }
 
 /// A person from the team has taken the case (claimed it) and not written yet: they have the
@@ -418,6 +453,29 @@ mod tests {
         );
         assert!(zh.contains("12356") && zh.contains("120"), "{zh}");
         assert!(!zh.contains("988"));
+    }
+
+    #[test]
+    fn eating_disorder_and_violence_replies_carry_the_lines_in_both_languages() {
+        let table = builtin_resources();
+        for t in [
+            ReplyTemplate::EatingDisorderSupport,
+            ReplyTemplate::ViolenceSupport,
+        ] {
+            let en = template(
+                t,
+                Lang::En,
+                &resource_lines(&table, &[Region::Us], Lang::En),
+            );
+            assert!(en.contains("988") && en.contains("AI"), "{en}");
+            let zh = template(
+                t,
+                Lang::Zh,
+                &resource_lines(&table, &[Region::Cn], Lang::Zh),
+            );
+            assert!(zh.contains("人工智能") && zh.contains("12356"), "{zh}");
+            assert!(!zh.contains("988"), "{zh}");
+        }
     }
 
     #[test]

@@ -117,6 +117,12 @@ pub fn definition(detector: &DetectorId) -> String {
         DetectorId::PropertyLoss => {
             "The speaker reports fraud, a scam or a major loss of money or property."
         }
+        DetectorId::EatingDisorder => {
+            "The speaker shows eating-disorder risk: restricting or fasting to punish themselves or to shrink, purging, compensating for food, fear of gaining, 'pro-ana' goals. Not: ordinary diet or fitness talk, recipes, medical nutrition questions, recovery described as past."
+        }
+        DetectorId::ViolenceToOthers => {
+            "The speaker threatens, intends or plans to hurt or kill another person. Not: idioms ('I'll kill him' about a prank), games, fiction, news, self-defence."
+        }
         DetectorId::ManipulativeExit => {
             "The user is leaving and the reply guilt-trips them, dangles FOMO or a secret, acts needy, ignores the goodbye, pressures, undermines the decision or restrains them (also in role-play)."
         }
@@ -134,6 +140,12 @@ pub fn definition(detector: &DetectorId) -> String {
             "The reply asks for secrets, credentials or personal identifiers, or asks the user to keep secrets from others."
         }
         DetectorId::Isolating => "The reply discourages the user's real relationships.",
+        DetectorId::ClaimsTherapist => {
+            "The reply claims to be a licensed therapist, counsellor, psychologist, doctor or other licensed professional. Not: saying it is not one, or talking about professionals."
+        }
+        DetectorId::Gamification => {
+            "The reply offers points, streaks, levels, badges or unpredictable rewards (mystery boxes, surprise prizes) to keep the user coming back or chatting. Not: ordinary encouragement."
+        }
         DetectorId::Custom(name) => {
             return format!("The text belongs to the operator category `{name}`.");
         }

@@ -55,7 +55,11 @@ pub fn evaluate(
                 && f.severity >= Severity::Medium
                 && matches!(
                     f.detector,
-                    DetectorId::Crisis | DetectorId::ThirdParty | DetectorId::PropertyLoss
+                    DetectorId::Crisis
+                        | DetectorId::ThirdParty
+                        | DetectorId::PropertyLoss
+                        | DetectorId::EatingDisorder
+                        | DetectorId::ViolenceToOthers
                 )
         });
     // While suspended, a plain goodbye is still honoured (CN Art 19: never obstruct an exit):
@@ -592,9 +596,11 @@ fn covers(c: Covers, u: &UserState) -> bool {
 }
 
 /// Gravity of replacement replies: the first in this list wins.
-const REPLY_PRIORITY: [ReplyTemplate; 11] = [
+const REPLY_PRIORITY: [ReplyTemplate; 13] = [
     ReplyTemplate::CrisisSupport,
     ReplyTemplate::ThirdPartySupport,
+    ReplyTemplate::ViolenceSupport,
+    ReplyTemplate::EatingDisorderSupport,
     ReplyTemplate::PropertyLossHelp,
     ReplyTemplate::HumanHolding,
     ReplyTemplate::QuietHours,
@@ -661,6 +667,8 @@ impl Collector {
                 w,
                 ReplyTemplate::CrisisSupport
                     | ReplyTemplate::ThirdPartySupport
+                    | ReplyTemplate::ViolenceSupport
+                    | ReplyTemplate::EatingDisorderSupport
                     | ReplyTemplate::PropertyLossHelp
             );
             let mut dropped = Vec::new();

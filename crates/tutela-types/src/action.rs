@@ -44,6 +44,12 @@ pub enum ReplyTemplate {
     Comfort,
     /// Help after fraud or a major loss (CN Art 13).
     PropertyLossHelp,
+    /// Support for a user showing eating-disorder risk, with resources (WA HB 2225's crisis
+    /// protocol).
+    EatingDisorderSupport,
+    /// De-escalation for a user threatening violence toward others, with resources (CT PA
+    /// 26-15: 988).
+    ViolenceSupport,
     /// A plain goodbye that lets the user go (CN Art 19).
     Goodbye,
     /// A neutral replacement for a reply that broke the reply policy.
@@ -68,6 +74,8 @@ impl ReplyTemplate {
             ReplyTemplate::ThirdPartySupport => "third_party_support",
             ReplyTemplate::Comfort => "comfort",
             ReplyTemplate::PropertyLossHelp => "property_loss_help",
+            ReplyTemplate::EatingDisorderSupport => "eating_disorder_support",
+            ReplyTemplate::ViolenceSupport => "violence_support",
             ReplyTemplate::Goodbye => "goodbye",
             ReplyTemplate::SafeReply => "safe_reply",
             ReplyTemplate::BudgetExhausted => "budget_exhausted",

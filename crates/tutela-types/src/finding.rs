@@ -35,6 +35,11 @@ pub enum DetectorId {
     Distress,
     /// User: fraud or major property loss (CN Art 13).
     PropertyLoss,
+    /// User: eating-disorder risk of the speaker (restriction, purging, compensating; WA HB 2225's
+    /// crisis protocol).
+    EatingDisorder,
+    /// User: the speaker threatens or plans violence toward other people (CT PA 26-15).
+    ViolenceToOthers,
     /// Assistant: guilt, FOMO hooks, neediness or restraint when the user leaves.
     ManipulativeExit,
     /// Assistant: claims to be human.
@@ -49,13 +54,19 @@ pub enum DetectorId {
     SolicitsSecrets,
     /// Assistant: discourages real relationships.
     Isolating,
+    /// Assistant: claims to be a licensed therapist, counsellor, doctor or other professional
+    /// (the Conversational AI Safety Act template).
+    ClaimsTherapist,
+    /// Assistant: points, streaks, levels or unpredictable rewards offered to keep the user
+    /// engaging (barred toward minors by the Conversational AI Safety Act template).
+    Gamification,
     /// An operator-defined category from a rule pack.
     Custom(String),
 }
 
 impl DetectorId {
     /// Every built-in detector, user side first.
-    pub const BUILTIN: [DetectorId; 14] = [
+    pub const BUILTIN: [DetectorId; 18] = [
         DetectorId::Crisis,
         DetectorId::ThirdParty,
         DetectorId::Exit,
@@ -63,6 +74,8 @@ impl DetectorId {
         DetectorId::Dependence,
         DetectorId::Distress,
         DetectorId::PropertyLoss,
+        DetectorId::EatingDisorder,
+        DetectorId::ViolenceToOthers,
         DetectorId::ManipulativeExit,
         DetectorId::DeniesAi,
         DetectorId::PosesAsRelative,
@@ -70,6 +83,8 @@ impl DetectorId {
         DetectorId::Sexual,
         DetectorId::SolicitsSecrets,
         DetectorId::Isolating,
+        DetectorId::ClaimsTherapist,
+        DetectorId::Gamification,
     ];
 
     /// The stable name used in profiles, rule packs and records.
@@ -82,6 +97,8 @@ impl DetectorId {
             DetectorId::Dependence => "dependence",
             DetectorId::Distress => "distress",
             DetectorId::PropertyLoss => "property_loss",
+            DetectorId::EatingDisorder => "eating_disorder",
+            DetectorId::ViolenceToOthers => "violence_to_others",
             DetectorId::ManipulativeExit => "manipulative_exit",
             DetectorId::DeniesAi => "denies_ai",
             DetectorId::PosesAsRelative => "poses_as_relative",
@@ -89,6 +106,8 @@ impl DetectorId {
             DetectorId::Sexual => "sexual",
             DetectorId::SolicitsSecrets => "solicits_secrets",
             DetectorId::Isolating => "isolating",
+            DetectorId::ClaimsTherapist => "claims_therapist",
+            DetectorId::Gamification => "gamification",
             DetectorId::Custom(name) => name,
         }
     }
@@ -103,14 +122,18 @@ impl DetectorId {
             | DetectorId::Minor
             | DetectorId::Dependence
             | DetectorId::Distress
-            | DetectorId::PropertyLoss => Some(Side::User),
+            | DetectorId::PropertyLoss
+            | DetectorId::EatingDisorder
+            | DetectorId::ViolenceToOthers => Some(Side::User),
             DetectorId::ManipulativeExit
             | DetectorId::DeniesAi
             | DetectorId::PosesAsRelative
             | DetectorId::EncouragesSelfHarm
             | DetectorId::Sexual
             | DetectorId::SolicitsSecrets
-            | DetectorId::Isolating => Some(Side::Assistant),
+            | DetectorId::Isolating
+            | DetectorId::ClaimsTherapist
+            | DetectorId::Gamification => Some(Side::Assistant),
             DetectorId::Custom(_) => None,
         }
     }

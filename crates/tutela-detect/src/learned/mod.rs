@@ -21,6 +21,15 @@ use tutela_types::{DetectorId, Finding, Severity, Side, Span, Tier};
 use self::encoder::{Embedder, EncoderHeads};
 use self::features::{NS_CONTEXT, NS_TEXT};
 use self::model::{NgramModel, Partial, STRIDE, TextLang};
+
+/// Whether the learned tiers read a label of the preceding user turn as a feature: every
+/// label but those of the detectors with no column in the n-gram table (`eating_disorder`,
+/// `violence_to_others`; see [`train::LEXICAL_ONLY_TASKS`]). No model was trained with their
+/// labels, and a feature no model learned would only add the weights of whatever shares its
+/// bucket.
+pub(crate) fn reads_context_label(l: &DetectorId) -> bool {
+    !matches!(l, DetectorId::EatingDisorder | DetectorId::ViolenceToOthers)
+}
 use crate::normalize::Normalized;
 
 /// Sentences in a window.
@@ -145,7 +154,7 @@ impl NgramTier {
             norm.fill(&ctx[s..e]);
             self.model.add_text(&norm.text, NS_CONTEXT, &mut p);
         }
-        for l in labels {
+        for l in labels.iter().filter(|l| reads_context_label(l)) {
             self.model
                 .add_label(&format!("ctx:{}", l.as_str()), NS_CONTEXT, &mut p);
         }
@@ -808,6 +817,28 @@ mod tests {
         assert_eq!(back.meta.veto, model.meta.veto);
         det.set_ngram_model(model);
         assert!(!lexical_crisis(&det), "overruled by the veto");
+    }
+
+    #[test]
+    fn lexical_only_labels_are_no_context_features() {
+        let Ok(model) = builtin_model(Side::Assistant) else {
+            return;
+        };
+        let tier = NgramTier::new(model);
+        let c = "I'm going to kill him tonight";
+        assert_eq!(
+            tier.context(c, &[DetectorId::Crisis, DetectorId::ViolenceToOthers]),
+            tier.context(c, &[DetectorId::Crisis])
+        );
+        assert_eq!(
+            tier.context(c, &[DetectorId::EatingDisorder]),
+            tier.context(c, &[])
+        );
+        assert_ne!(
+            tier.context(c, &[DetectorId::Exit]),
+            tier.context(c, &[]),
+            "the other labels are features"
+        );
     }
 
     #[test]

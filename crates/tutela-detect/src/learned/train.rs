@@ -128,12 +128,37 @@ fn fnv(s: &str, salt: u64) -> u64 {
 
 /// Whether an item trains the heads of `side`.
 pub fn side_of(item: &Item) -> Side {
-    if item.task == "reply" {
+    if is_assistant_task(&item.task) {
         Side::Assistant
     } else {
         Side::User
     }
 }
+
+/// Whether a task's items are assistant replies (with the user turn as context).
+pub fn is_assistant_task(task: &str) -> bool {
+    matches!(task, "reply" | "claims_therapist" | "gamification")
+}
+
+/// Whether the model of a side with `heads` learns from an item: its task labels one of the
+/// heads, or labels none (ordinary chat, a negative for every head). The tasks of the
+/// detectors that have no column in the n-gram table (`eating_disorder`,
+/// `violence_to_others`, `claims_therapist`, `gamification`: a row holds [`STRIDE`] heads
+/// and each side's are taken) are left out, so their look-alikes teach the other heads
+/// nothing they were not taught before; the lexical tier scores them on the validation split.
+pub fn trains(item: &Item, heads: &[DetectorId]) -> bool {
+    let own = task_heads(&item.task);
+    own.is_empty() && !LEXICAL_ONLY_TASKS.contains(&item.task.as_str())
+        || own.iter().any(|h| heads.iter().any(|d| d.as_str() == *h))
+}
+
+/// Tasks whose detectors run on the lexical tier only (see [`trains`]).
+pub const LEXICAL_ONLY_TASKS: [&str; 4] = [
+    "eating_disorder",
+    "violence_to_others",
+    "claims_therapist",
+    "gamification",
+];
 
 /// The heads a task labels directly.
 fn task_heads(task: &str) -> &'static [&'static str] {
@@ -225,7 +250,11 @@ fn featurise(det: &Detectors, items: &[&Item], heads: &[DetectorId], bits: u32) 
                     norm.fill(&c[s..e]);
                     features::collect(&norm.text, NS_CONTEXT, bits, &mut ctx);
                 }
-                for l in det.context_labels(c) {
+                for l in det
+                    .context_labels(c)
+                    .into_iter()
+                    .filter(super::reads_context_label)
+                {
                     ctx.push(features::label(
                         &format!("ctx:{}", l.as_str()),
                         NS_CONTEXT,
@@ -499,7 +528,10 @@ pub fn train_side_with(
     embedder: Option<&dyn Embedder>,
 ) -> Outcome {
     let heads = heads(side);
-    let mine: Vec<&Item> = items.iter().filter(|i| side_of(i) == side).collect();
+    let mine: Vec<&Item> = items
+        .iter()
+        .filter(|i| side_of(i) == side && trains(i, &heads))
+        .collect();
     let train: Vec<&Item> = mine.iter().copied().filter(|i| !is_validation(i)).collect();
     let validation_items = mine.len() - train.len();
     let rows = featurise(det, &train, &heads, opt.bits);

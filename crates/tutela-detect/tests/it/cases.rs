@@ -6,6 +6,7 @@ use tutela_detect::eval::{evaluate, parse_jsonl, render_table};
 const CASE_FILES: &[(&str, &str)] = &[
     ("own.jsonl", include_str!("../cases/own.jsonl")),
     ("more.jsonl", include_str!("../cases/more.jsonl")),
+    ("wave.jsonl", include_str!("../cases/wave.jsonl")),
 ];
 
 #[expect(
@@ -32,8 +33,11 @@ fn case_ids_are_unique_and_labels_known() {
     for i in &items {
         let ok = match i.task.as_str() {
             "crisis" => ["crisis", "third_party", "none"].contains(&i.label.as_str()),
-            "exit" | "minor" | "dependence" => {
+            "exit" | "minor" | "dependence" | "eating_disorder" | "violence_to_others" => {
                 [i.task.as_str(), "none"].contains(&i.label.as_str())
+            }
+            "claims_therapist" | "gamification" => {
+                [i.task.as_str(), "ok"].contains(&i.label.as_str()) && i.context.is_some()
             }
             "reply" => [
                 "manipulative_exit",

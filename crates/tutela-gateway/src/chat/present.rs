@@ -252,13 +252,20 @@ pub(crate) fn decorate(ctx: &TurnCtx, text: &str, author: Author) -> String {
 }
 
 /// Whether the reply is a supportive one written for a person at risk or worried about
-/// someone (crisis, third party, comfort): those open with care, not with a notice.
+/// someone (crisis, third party, eating-disorder support, violence de-escalation, comfort):
+/// those open with care, not with a notice.
 fn care_first(ctx: &TurnCtx) -> bool {
     ctx.interventions.iter().any(|i| {
         i["kind"] == "replace_reply"
             && matches!(
                 i["template"].as_str(),
-                Some("crisis_support" | "third_party_support" | "comfort")
+                Some(
+                    "crisis_support"
+                        | "third_party_support"
+                        | "eating_disorder_support"
+                        | "violence_support"
+                        | "comfort"
+                )
             )
     })
 }

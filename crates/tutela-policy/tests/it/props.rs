@@ -40,7 +40,7 @@ const ALIASES: [&str; 16] = [
 /// Every subset of [`ALIASES`] as a bit mask.
 const ALL: u32 = (1 << ALIASES.len()) - 1;
 
-const USER_DETECTORS: [DetectorId; 8] = [
+const USER_DETECTORS: [DetectorId; 10] = [
     DetectorId::Crisis,
     DetectorId::ThirdParty,
     DetectorId::Exit,
@@ -48,16 +48,20 @@ const USER_DETECTORS: [DetectorId; 8] = [
     DetectorId::Dependence,
     DetectorId::Distress,
     DetectorId::PropertyLoss,
+    DetectorId::EatingDisorder,
+    DetectorId::ViolenceToOthers,
     DetectorId::Exit,
 ];
 
-const ASSISTANT_DETECTORS: [DetectorId; 6] = [
+const ASSISTANT_DETECTORS: [DetectorId; 8] = [
     DetectorId::ManipulativeExit,
     DetectorId::DeniesAi,
     DetectorId::PosesAsRelative,
     DetectorId::EncouragesSelfHarm,
     DetectorId::Sexual,
     DetectorId::Isolating,
+    DetectorId::ClaimsTherapist,
+    DetectorId::Gamification,
 ];
 
 /// One step of a simulated conversation.
@@ -514,6 +518,8 @@ fn no_relaxation(small: &Decision, large: &Decision) -> Result<(), TestCaseError
         Some((
             ReplyTemplate::CrisisSupport
                 | ReplyTemplate::ThirdPartySupport
+                | ReplyTemplate::ViolenceSupport
+                | ReplyTemplate::EatingDisorderSupport
                 | ReplyTemplate::PropertyLossHelp,
             _
         ))
