@@ -22,15 +22,15 @@ use self::encoder::{Embedder, EncoderHeads};
 use self::features::{NS_CONTEXT, NS_TEXT};
 use self::model::{NgramModel, Partial, STRIDE, TextLang};
 
-/// Whether the learned tiers read a label of the preceding user turn as a feature: every
-/// label but those of the detectors with no column in the n-gram table (`eating_disorder`,
-/// `violence_to_others`; see [`train::LEXICAL_ONLY_TASKS`]). No model was trained with their
-/// labels, and a feature no model learned would only add the weights of whatever shares its
-/// bucket.
-pub(crate) fn reads_context_label(l: &DetectorId) -> bool {
-    !matches!(l, DetectorId::EatingDisorder | DetectorId::ViolenceToOthers)
-}
 use crate::normalize::Normalized;
+
+/// Whether the learned tiers read a label of the preceding user turn as a feature: every
+/// label but those of the detectors with no column in the n-gram table
+/// ([`train::LEXICAL_ONLY_TASKS`]). No model was trained with their labels, and a feature no
+/// model learned would only add the weights of whatever shares its bucket.
+pub(crate) fn reads_context_label(l: &DetectorId) -> bool {
+    !train::LEXICAL_ONLY_TASKS.contains(&l.as_str())
+}
 
 /// Sentences in a window.
 pub const WINDOW: usize = 3;

@@ -2,28 +2,17 @@
 //! (issue 14): compiled once from a store, rendered twice; both versions carry the same numbers,
 //! and the Chinese one has no English label left.
 
-use tutela_report::compile::{self, Options, Period, parse_day};
+use tutela_report::compile;
 use tutela_report::render::{Block, Document};
 use tutela_report::{Format, Lang, Report};
-use tutela_store::Registration;
 
-use crate::tiers::{at, filled_store};
+use crate::tiers::{filled_store, october};
 
 async fn assessment() -> Report {
     let store = filled_store().await;
     let reg = tutela_profile::Registry::builtin().unwrap();
     let set = reg.select(&["cn", "us-ca"]).unwrap();
-    let options = Options {
-        utc_offset_minutes: 480,
-        deployment: "demo".into(),
-        registration: Registration::FirstSeen,
-        complaint_time_limit_hours: 72,
-        generated_at: at("2026-11-01T00:00:00Z"),
-    };
-    let period = Period {
-        from: parse_day("2026-10-01").unwrap(),
-        to: parse_day("2026-10-31").unwrap(),
-    };
+    let (options, period) = october();
     Report::Assessment(Box::new(
         compile::assessment(store.backend(), &set, period, &options)
             .await

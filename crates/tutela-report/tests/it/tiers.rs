@@ -52,6 +52,23 @@ fn intervention(
     }
 }
 
+/// The report options and period the tests compile the filled store with: the demo
+/// deployment, October 2026, at UTC+8.
+pub(crate) fn october() -> (Options, Period) {
+    let options = Options {
+        utc_offset_minutes: 480,
+        deployment: "demo".into(),
+        registration: Registration::FirstSeen,
+        complaint_time_limit_hours: 72,
+        generated_at: at("2026-11-01T00:00:00Z"),
+    };
+    let period = Period {
+        from: parse_day("2026-10-01").unwrap(),
+        to: parse_day("2026-10-31").unwrap(),
+    };
+    (options, period)
+}
+
 pub(crate) async fn filled_store() -> Store {
     let store = Store::open_in_memory().await.unwrap();
     let when = at("2026-10-05T12:00:00Z");
@@ -145,17 +162,7 @@ async fn compiled() -> (Store, tutela_report::TransparencyReport) {
     let store = filled_store().await;
     let reg = tutela_profile::Registry::builtin().unwrap();
     let set = reg.select(&["cn"]).unwrap();
-    let options = Options {
-        utc_offset_minutes: 480,
-        deployment: "demo".into(),
-        registration: Registration::FirstSeen,
-        complaint_time_limit_hours: 72,
-        generated_at: at("2026-11-01T00:00:00Z"),
-    };
-    let period = Period {
-        from: parse_day("2026-10-01").unwrap(),
-        to: parse_day("2026-10-31").unwrap(),
-    };
+    let (options, period) = october();
     let r = compile::transparency(store.backend(), &set, period, &options, Vec::new())
         .await
         .unwrap();
@@ -344,17 +351,7 @@ async fn the_assessment_counts_crisis_referrals_in_every_jurisdiction() {
     let store = filled_store().await;
     let reg = tutela_profile::Registry::builtin().unwrap();
     let set = reg.select(&["cn"]).unwrap();
-    let options = Options {
-        utc_offset_minutes: 480,
-        deployment: "demo".into(),
-        registration: Registration::FirstSeen,
-        complaint_time_limit_hours: 72,
-        generated_at: at("2026-11-01T00:00:00Z"),
-    };
-    let period = Period {
-        from: parse_day("2026-10-01").unwrap(),
-        to: parse_day("2026-10-31").unwrap(),
-    };
+    let (options, period) = october();
     let a = compile::assessment(store.backend(), &set, period, &options)
         .await
         .unwrap();
