@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use tutela_detect::Tiers;
 use tutela_detect::eval::{Item, evaluate_tier_report, parse_jsonl, render_table};
+use tutela_detect::learned::model::STRIDE;
 use tutela_detect::learned::train::{self, Options, is_validation};
 use tutela_types::Side;
 
@@ -267,7 +268,7 @@ pub fn run(args: Args) -> Result<Outcome> {
             std::fs::write(&path, heads.to_bytes())
                 .with_context(|| format!("writing {}", path.display()))?;
             // Ordinary chat of the training split, out of fold: how much passes each gate.
-            let chat: Vec<&[f32; 8]> = oof
+            let chat: Vec<&[f32; STRIDE]> = oof
                 .iter()
                 .filter(|(id, _)| chat_ids.contains(id.as_str()))
                 .map(|(_, p)| p)
@@ -383,14 +384,14 @@ fn dump_features(
     det: &tutela_detect::Detectors,
     items: &[Item],
     side: Side,
-    oof: &[(String, [f32; 8])],
+    oof: &[(String, [f32; STRIDE])],
     embedder: Option<&dyn tutela_detect::learned::encoder::Embedder>,
     path: &Path,
     folds: u32,
 ) -> Result<()> {
     use std::io::Write as _;
     let heads = train::heads(side);
-    let oof: std::collections::HashMap<&str, &[f32; 8]> =
+    let oof: std::collections::HashMap<&str, &[f32; STRIDE]> =
         oof.iter().map(|(i, p)| (i.as_str(), p)).collect();
     let mut f = std::fs::OpenOptions::new()
         .create(true)

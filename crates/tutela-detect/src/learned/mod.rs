@@ -24,14 +24,6 @@ use self::model::{NgramModel, Partial, STRIDE, TextLang};
 
 use crate::normalize::Normalized;
 
-/// Whether the learned tiers read a label of the preceding user turn as a feature: every
-/// label but those of the detectors with no column in the n-gram table
-/// ([`train::LEXICAL_ONLY_TASKS`]). No model was trained with their labels, and a feature no
-/// model learned would only add the weights of whatever shares its bucket.
-pub(crate) fn reads_context_label(l: &DetectorId) -> bool {
-    !train::LEXICAL_ONLY_TASKS.contains(&l.as_str())
-}
-
 /// Sentences in a window.
 pub const WINDOW: usize = 3;
 
@@ -154,7 +146,7 @@ impl NgramTier {
             norm.fill(&ctx[s..e]);
             self.model.add_text(&norm.text, NS_CONTEXT, &mut p);
         }
-        for l in labels.iter().filter(|l| reads_context_label(l)) {
+        for l in labels {
             self.model
                 .add_label(&format!("ctx:{}", l.as_str()), NS_CONTEXT, &mut p);
         }
@@ -820,25 +812,19 @@ mod tests {
     }
 
     #[test]
-    fn lexical_only_labels_are_no_context_features() {
+    fn context_labels_are_features() {
         let Ok(model) = builtin_model(Side::Assistant) else {
             return;
         };
         let tier = NgramTier::new(model);
         let c = "I'm going to kill him tonight";
-        assert_eq!(
-            tier.context(c, &[DetectorId::Crisis, DetectorId::ViolenceToOthers]),
-            tier.context(c, &[DetectorId::Crisis])
-        );
-        assert_eq!(
-            tier.context(c, &[DetectorId::EatingDisorder]),
-            tier.context(c, &[])
-        );
-        assert_ne!(
-            tier.context(c, &[DetectorId::Exit]),
-            tier.context(c, &[]),
-            "the other labels are features"
-        );
+        for d in [DetectorId::Exit, DetectorId::ViolenceToOthers] {
+            assert_ne!(
+                tier.context(c, &[d]),
+                tier.context(c, &[]),
+                "{d:?}: every lexical label of the user turn is a feature"
+            );
+        }
     }
 
     #[test]

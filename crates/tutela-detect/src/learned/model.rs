@@ -8,9 +8,16 @@ use tutela_types::{DetectorId, Side};
 
 use super::features;
 
-/// Heads per weight row (padded: a row is one 8-byte load).
-pub const STRIDE: usize = 8;
-const MAGIC: &[u8; 8] = b"TUTNGRM1";
+/// Heads per weight row (padded: a row is two 8-byte words, in one cache line).
+pub const STRIDE: usize = 16;
+/// 8-byte words per row.
+const WORDS: usize = STRIDE / 8;
+/// Version 2: rows of [`STRIDE`] (16) weights.
+const MAGIC: &[u8; 8] = b"TUTNGRM2";
+/// Version 1: rows of 8 weights (read, widened with zero weights).
+const MAGIC_V1: &[u8; 8] = b"TUTNGRM1";
+/// Weights per row in a version 1 file.
+const STRIDE_V1: usize = 8;
 
 /// Which language's threshold applies to a text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,9 +173,10 @@ pub enum ModelError {
 pub struct NgramModel {
     /// The header.
     pub meta: Meta,
-    /// `2^bits` rows of [`STRIDE`] quantised `i8` weights, each row's bytes as one
-    /// little-endian word (one load per feature; see [`NgramModel::add_text`]).
-    rows: Vec<u64>,
+    /// `2^bits` rows of [`STRIDE`] quantised `i8` weights, each row's bytes as
+    /// [`WORDS`] little-endian words (one 16-byte load per feature, aligned so that a row
+    /// never straddles a cache line; see [`NgramModel::add_text`]).
+    rows: Vec<Row>,
 }
 
 /// The running sum of a text's features: per head, the sum of their quantised weights, and
@@ -221,20 +229,42 @@ impl NgramModel {
         }
         let rows = weights
             .chunks_exact(STRIDE)
-            .map(|r| u64::from_le_bytes(std::array::from_fn(|j| r[j] as u8)))
+            .map(|r| {
+                Row(std::array::from_fn(|w| {
+                    u64::from_le_bytes(std::array::from_fn(|j| r[8 * w + j] as u8))
+                }))
+            })
             .collect();
         Ok(Self { meta, rows })
     }
 
-    /// Reads a model file's bytes.
+    /// The `i8` weights of row `b` (zeros past the table).
+    fn row_weights(&self, b: usize) -> [i8; STRIDE] {
+        let r = self.rows.get(b).copied().unwrap_or_default();
+        std::array::from_fn(|j| (r.0[j / 8] >> (8 * (j % 8))) as u8 as i8)
+    }
+
+    /// Reads a model file's bytes (version 2, or version 1: rows of 8 weights, widened).
     pub fn from_bytes(b: &[u8]) -> Result<Self, ModelError> {
-        let rest = b.strip_prefix(MAGIC).ok_or(ModelError::Format)?;
+        let (rest, width) = match b.strip_prefix(MAGIC) {
+            Some(rest) => (rest, STRIDE),
+            None => (
+                b.strip_prefix(MAGIC_V1).ok_or(ModelError::Format)?,
+                STRIDE_V1,
+            ),
+        };
         let (len, rest) = rest.split_at_checked(4).ok_or(ModelError::Format)?;
         let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
         let (head, table) = rest.split_at_checked(len).ok_or(ModelError::Format)?;
         let meta: Meta =
             serde_json::from_slice(head).map_err(|e| ModelError::Header(e.to_string()))?;
-        let weights = table.iter().map(|&x| x as i8).collect();
+        if table.len() % width != 0 {
+            return Err(ModelError::Format);
+        }
+        let weights = table
+            .chunks_exact(width)
+            .flat_map(|r| (0..STRIDE).map(|j| r.get(j).map_or(0, |&x| x as i8)))
+            .collect();
         Self::from_parts(meta, weights)
     }
 
@@ -246,7 +276,9 @@ impl NgramModel {
         out.extend_from_slice(&(head.len() as u32).to_le_bytes());
         out.extend_from_slice(&head);
         for r in &self.rows {
-            out.extend_from_slice(&r.to_le_bytes());
+            for w in r.0 {
+                out.extend_from_slice(&w.to_le_bytes());
+            }
         }
         out
     }
@@ -291,34 +323,38 @@ impl NgramModel {
         counts
     }
 
-    /// Adds the rows `idx` (at most [`LANE_MAX`]) to `p`, exactly: each row (8 `i8`
-    /// weights) is read as one word, its bytes offset by 128 into `0..=255` (`^ 0x80`) and
-    /// added into 16-bit lanes, even heads in one word and odd heads in another; the lanes
-    /// go into `p` minus 128 per row.
+    /// Adds the rows `idx` (at most [`LANE_MAX`]) to `p`, exactly: each row (16 `i8`
+    /// weights) is read as two words, their bytes offset by 128 into `0..=255` (`^ 0x80`)
+    /// and added into 16-bit lanes, even heads of a word in one sum and odd heads in
+    /// another; the lanes go into `p` minus 128 per row.
     #[inline(always)]
     fn add_rows(&self, idx: &[u32], p: &mut Partial) {
-        let (mut even, mut odd) = (0u64, 0u64);
+        let mut even = [0u64; WORDS];
+        let mut odd = [0u64; WORDS];
         for &b in idx {
             // `b < 2^bits = rows.len()` (checked in `from_parts`); a missing row would read
             // as zeros.
-            let r = self.rows.get(b as usize).copied().unwrap_or(0) ^ BIAS;
-            even += r & LOW_BYTES;
-            odd += (r >> 8) & LOW_BYTES;
+            let r = self.rows.get(b as usize).copied().unwrap_or_default();
+            for w in 0..WORDS {
+                let r = r.0[w] ^ BIAS;
+                even[w] += r & LOW_BYTES;
+                odd[w] += (r >> 8) & LOW_BYTES;
+            }
         }
         let off = 128 * idx.len() as i32;
-        for k in 0..STRIDE / 2 {
-            p.acc[2 * k] += ((even >> (16 * k)) & 0xFFFF) as i32 - off;
-            p.acc[2 * k + 1] += ((odd >> (16 * k)) & 0xFFFF) as i32 - off;
+        for w in 0..WORDS {
+            for k in 0..4 {
+                p.acc[8 * w + 2 * k] += ((even[w] >> (16 * k)) & 0xFFFF) as i32 - off;
+                p.acc[8 * w + 2 * k + 1] += ((odd[w] >> (16 * k)) & 0xFFFF) as i32 - off;
+            }
         }
     }
 
     /// Adds a named label feature (a lexical label of the context) to `p`.
     pub fn add_label(&self, name: &str, ns: u64, p: &mut Partial) {
         let i = features::label(name, ns, self.meta.bits) as usize;
-        if let Some(row) = self.rows.get(i) {
-            for (a, x) in p.acc.iter_mut().zip(row.to_le_bytes()) {
-                *a += i32::from(x as i8);
-            }
+        for (a, x) in p.acc.iter_mut().zip(self.row_weights(i)) {
+            *a += i32::from(x);
         }
         p.n += 1;
     }
@@ -421,6 +457,12 @@ impl features::Sink for Batch<'_> {
     }
 }
 
+/// One row of the table: [`STRIDE`] `i8` weights in [`WORDS`] little-endian words, 16-byte
+/// aligned (a row is one aligned load, never split across cache lines).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C, align(16))]
+struct Row([u64; WORDS]);
+
 /// Flips the sign bit of every byte: an `i8` weight `w` becomes the `u8` `w + 128`.
 const BIAS: u64 = 0x8080_8080_8080_8080;
 /// The low byte of every 16-bit lane.
@@ -492,6 +534,28 @@ mod tests {
     }
 
     #[test]
+    fn version_1_files_are_read_with_zero_weights_past_their_eight_heads() {
+        let m = tiny();
+        let v2 = m.to_bytes();
+        let len = u32::from_le_bytes(v2[8..12].try_into().unwrap()) as usize;
+        let (head, table) = v2[12..].split_at(len);
+        let mut v1 = MAGIC_V1.to_vec();
+        v1.extend_from_slice(&v2[8..12]);
+        v1.extend_from_slice(head);
+        for row in table.chunks_exact(STRIDE) {
+            v1.extend_from_slice(&row[..STRIDE_V1]);
+        }
+        let back = NgramModel::from_bytes(&v1).unwrap();
+        assert_eq!(back.meta, m.meta);
+        for b in [0, 1, 77, (1 << m.meta.bits) - 1] {
+            let (old, new) = (m.row_weights(b), back.row_weights(b));
+            assert_eq!(old[..STRIDE_V1], new[..STRIDE_V1]);
+            assert!(new[STRIDE_V1..].iter().all(|&w| w == 0));
+        }
+        assert!(NgramModel::from_bytes(&v1[..v1.len() - 3]).is_err());
+    }
+
+    #[test]
     fn partials_add_up() {
         let m = tiny();
         let mut a = Partial::default();
@@ -540,9 +604,8 @@ mod tests {
             let mut f = Vec::new();
             features::collect(text, features::NS_TEXT, m.meta.bits, &mut f);
             for b in &f {
-                let row = m.rows[*b as usize].to_le_bytes();
-                for (a, x) in want.acc.iter_mut().zip(row) {
-                    *a += i32::from(x as i8);
+                for (a, x) in want.acc.iter_mut().zip(m.row_weights(*b as usize)) {
+                    *a += i32::from(x);
                 }
             }
             want.n = f.len() as u32;
@@ -566,9 +629,8 @@ mod tests {
                 let mut f = Vec::new();
                 features::collect(&text, features::NS_TEXT, m.meta.bits, &mut f);
                 for b in &f {
-                    let row = m.rows[*b as usize].to_le_bytes();
-                    for (a, x) in want.acc.iter_mut().zip(row) {
-                        *a += i32::from(x as i8);
+                    for (a, x) in want.acc.iter_mut().zip(m.row_weights(*b as usize)) {
+                        *a += i32::from(x);
                     }
                 }
                 want.n = f.len() as u32;

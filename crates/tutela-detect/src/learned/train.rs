@@ -30,6 +30,8 @@ pub fn heads(side: Side) -> Vec<DetectorId> {
             DetectorId::Dependence,
             DetectorId::Distress,
             DetectorId::PropertyLoss,
+            DetectorId::EatingDisorder,
+            DetectorId::ViolenceToOthers,
         ],
         Side::Assistant => vec![
             DetectorId::ManipulativeExit,
@@ -39,6 +41,8 @@ pub fn heads(side: Side) -> Vec<DetectorId> {
             DetectorId::Sexual,
             DetectorId::SolicitsSecrets,
             DetectorId::Isolating,
+            DetectorId::ClaimsTherapist,
+            DetectorId::Gamification,
         ],
     }
 }
@@ -141,24 +145,11 @@ pub fn is_assistant_task(task: &str) -> bool {
 }
 
 /// Whether the model of a side with `heads` learns from an item: its task labels one of the
-/// heads, or labels none (ordinary chat, a negative for every head). The tasks of the
-/// detectors that have no column in the n-gram table (`eating_disorder`,
-/// `violence_to_others`, `claims_therapist`, `gamification`: a row holds [`STRIDE`] heads
-/// and each side's are taken) are left out, so their look-alikes teach the other heads
-/// nothing they were not taught before; the lexical tier scores them on the validation split.
+/// heads, or labels none (ordinary chat, a negative for every head).
 pub fn trains(item: &Item, heads: &[DetectorId]) -> bool {
     let own = task_heads(&item.task);
-    own.is_empty() && !LEXICAL_ONLY_TASKS.contains(&item.task.as_str())
-        || own.iter().any(|h| heads.iter().any(|d| d.as_str() == *h))
+    own.is_empty() || own.iter().any(|h| heads.iter().any(|d| d.as_str() == *h))
 }
-
-/// Tasks whose detectors run on the lexical tier only (see [`trains`]).
-pub const LEXICAL_ONLY_TASKS: [&str; 4] = [
-    "eating_disorder",
-    "violence_to_others",
-    "claims_therapist",
-    "gamification",
-];
 
 /// The heads a task labels directly.
 fn task_heads(task: &str) -> &'static [&'static str] {
@@ -169,6 +160,10 @@ fn task_heads(task: &str) -> &'static [&'static str] {
         "dependence" => &["dependence"],
         "distress" => &["distress"],
         "property_loss" => &["property_loss"],
+        "eating_disorder" => &["eating_disorder"],
+        "violence_to_others" => &["violence_to_others"],
+        "claims_therapist" => &["claims_therapist"],
+        "gamification" => &["gamification"],
         "reply" => &[
             "manipulative_exit",
             "denies_ai",
@@ -201,7 +196,14 @@ fn target(item: &Item, head: &DetectorId) -> Option<(bool, f32)> {
     if task_heads(&item.task).contains(&h) {
         return Some((item.label == h, 1.0));
     }
-    if item.task == "reply" || matches!(head.side(), Some(Side::Assistant)) {
+    if matches!(head.side(), Some(Side::Assistant)) {
+        // A reply of another assistant-side task: its `ok` replies are negatives here too
+        // (an ordinary companion reply claims no licence and gives no points); a reply
+        // labelled for another head says nothing about this one (a streak reward may also
+        // guilt a person into staying).
+        return (is_assistant_task(&item.task) && negative).then_some((false, 1.0));
+    }
+    if item.task == "reply" {
         return None;
     }
     if negative {
@@ -210,7 +212,10 @@ fn target(item: &Item, head: &DetectorId) -> Option<(bool, f32)> {
     }
     let excluded = match h {
         "exit" => item.task == "crisis",
-        "distress" => item.task == "crisis" || item.task == "dependence",
+        "distress" => matches!(
+            item.task.as_str(),
+            "crisis" | "dependence" | "eating_disorder" | "violence_to_others"
+        ),
         "minor" => true,
         "crisis" | "third_party" => item.task == "distress",
         _ => false,
@@ -250,11 +255,7 @@ fn featurise(det: &Detectors, items: &[&Item], heads: &[DetectorId], bits: u32) 
                     norm.fill(&c[s..e]);
                     features::collect(&norm.text, NS_CONTEXT, bits, &mut ctx);
                 }
-                for l in det
-                    .context_labels(c)
-                    .into_iter()
-                    .filter(super::reads_context_label)
-                {
+                for l in det.context_labels(c) {
                     ctx.push(features::label(
                         &format!("ctx:{}", l.as_str()),
                         NS_CONTEXT,
