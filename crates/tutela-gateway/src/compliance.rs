@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tutela_profile::{ProfileSet, Registry};
 use tutela_report::compile::{self, Options, Period, parse_day};
-use tutela_report::{Format, Report};
+use tutela_report::{Format, Lang, Report};
 use tutela_store::{ComplaintStatus, NewComplaint, NewObligation, ObligationKind, Registration};
 use tutela_types::LocalDate;
 
@@ -279,13 +279,14 @@ pub(crate) async fn close(
     Ok(Json(json!({"obligation": record})).into_response())
 }
 
-/// `?from=2026-10-01&to=2026-10-31&format=html|md|json|pdf&tz_offset=480&year=2026`.
+/// `?from=2026-10-01&to=2026-10-31&format=html|md|json|pdf&lang=zh|en&tz_offset=480&year=2026`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ReportQuery {
     from: Option<String>,
     to: Option<String>,
     format: Option<String>,
+    lang: Option<String>,
     tz_offset: Option<i32>,
     year: Option<i32>,
     registration: Option<Registration>,
@@ -378,13 +379,39 @@ pub(crate) async fn report(
             )));
         }
     };
+    let lang = report_lang(&report, q.lang.as_deref())?;
     let mut resp = match format {
-        Some(f) => report.render(f).into_response(),
-        None => report.pdf().into_response(),
+        Some(f) => report.render_in(f, lang).into_response(),
+        None => report.pdf_in(lang).into_response(),
     };
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
     Ok(resp)
+}
+
+/// The language of a report's HTML, Markdown and PDF, as `tutela report --lang` and the
+/// console choose it: by default the language of the report's regulator (the CN assessment in
+/// Chinese); `lang` names another the report is written in (`zh`, `en`, also `zh-CN`, `en-US`).
+/// An unknown value, or a language the report is not written in, is a 400. JSON is the same in
+/// every language.
+fn report_lang(report: &Report, lang: Option<&str>) -> Result<Lang, ApiError> {
+    let langs = report.languages();
+    let Some(asked) = lang else {
+        return Ok(langs[0]);
+    };
+    let written: Vec<&str> = langs.iter().map(|l| l.as_str()).collect();
+    match Lang::parse(asked) {
+        Some(l) if langs.contains(&l) => Ok(l),
+        Some(_) => Err(ApiError::BadRequest(format!(
+            "the {} report is written in {} only",
+            report.kind().as_str(),
+            written.join(", ")
+        ))),
+        None => Err(ApiError::BadRequest(format!(
+            "`{asked}` is not a report language; one of {}",
+            written.join(", ")
+        ))),
+    }
 }
 
 /// Body of the public complaint intake.

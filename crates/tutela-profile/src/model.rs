@@ -233,6 +233,25 @@ pub enum Rule {
     },
 }
 
+impl Rule {
+    /// The detectors whose findings the rule reads (empty for rules no finding triggers).
+    pub fn on(&self) -> &[DetectorId] {
+        match self {
+            Rule::FindingNotice { on, .. }
+            | Rule::OnFinding { on, .. }
+            | Rule::Exit { on }
+            | Rule::HardStop { on, .. }
+            | Rule::AgeAssuranceGate { on, .. } => on,
+            Rule::SessionStartNotice { .. }
+            | Rule::PeriodicNotice { .. }
+            | Rule::DailyBudget { .. }
+            | Rule::QuietHours(_)
+            | Rule::PersonaGate { .. }
+            | Rule::Label { .. } => &[],
+        }
+    }
+}
+
 /// One age band of a daily budget: ages up to and including `max_age` get `minutes`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Band {

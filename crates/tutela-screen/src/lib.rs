@@ -9,6 +9,9 @@
 //! - [`assess`]: question banks, the bilingual [`refusal`] detector, grading, gates, the bank
 //!   linter, and the OpenAI-compatible client behind the [`assess::Model`] seam.
 //! - [`stats`]: Wilson intervals and the gates.
+//! - [`laws`]: the built-in detectors whose findings are duties of other laws than TC260-003
+//!   (`claims_therapist`, `gamification`): removed and recorded, counted apart, outside the 5 %
+//!   rule and the gates.
 //!
 //! # Scale
 //!
@@ -30,6 +33,7 @@ pub mod corpus;
 pub mod doc;
 pub mod error;
 pub mod input;
+pub mod laws;
 pub mod pii;
 pub mod progress;
 pub mod refusal;

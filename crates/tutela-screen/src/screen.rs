@@ -15,7 +15,9 @@
 //! solicits secrets, isolating, ...) and the rule-pack categories for the assistant side are
 //! violations. With `user_side`, the user-side detectors also run: built-in ones are counted
 //! as tags (a post about feeling low is not a violation), rule-pack categories for the user
-//! side are violations.
+//! side are violations. The assistant-side detectors of the 2027 US laws (`claims_therapist`,
+//! `gamification`, [`crate::laws`]) name no TC260-003 risk: their documents are removed and
+//! counted apart (`other_laws`), never as violations.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -33,6 +35,7 @@ use tutela_types::{DetectorId, Severity, Side};
 use crate::doc::{self, Fields};
 use crate::error::ScreenError;
 use crate::input::{RecordReader, Records};
+use crate::laws;
 use crate::pii;
 use crate::sample;
 use crate::summary::{Accum, Malformed, Report, SampleItem, SampleSet, SourceStats};
@@ -634,6 +637,7 @@ fn screen_batch(
             user_findings = det.scan_tiers(Side::User, text, None, cfg.tiers);
         }
         let mut violation = false;
+        let mut other_law = false;
         for f in findings
             .iter()
             .chain(user_findings.iter().filter(|f| !f.detector.is_builtin()))
@@ -641,7 +645,11 @@ fn screen_batch(
             if f.severity < cfg.min_severity {
                 continue;
             }
-            violation = true;
+            if laws::other_law(&f.detector) {
+                other_law = true;
+            } else {
+                violation = true;
+            }
             let span = f
                 .spans
                 .first()
@@ -678,7 +686,7 @@ fn screen_batch(
                 end: h.end,
             });
         }
-        let remove = violation || (has_pii && cfg.remove_pii);
+        let remove = violation || other_law || (has_pii && cfg.remove_pii);
         acc.docs += 1;
         let st: &mut SourceStats = match acc.sources.get_mut(source) {
             Some(st) => st,
@@ -695,6 +703,10 @@ fn screen_batch(
         if violation {
             st.violations += 1;
             acc.violations += 1;
+        }
+        if other_law {
+            st.other_laws += 1;
+            acc.other_laws += 1;
         }
         if has_pii {
             st.pii_docs += 1;

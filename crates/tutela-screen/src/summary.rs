@@ -20,9 +20,13 @@ pub struct SourceStats {
     pub text_bytes: u64,
     /// Documents with at least one content violation (detectors, rule packs).
     pub violations: u64,
+    /// Documents with content that laws other than TC260-003 name ([`crate::laws`]): removed,
+    /// not counted as violations.
+    #[serde(default)]
+    pub other_laws: u64,
     /// Documents with personal information.
     pub pii_docs: u64,
-    /// Documents removed (violation or personal information).
+    /// Documents removed (violation, content other laws name, or personal information).
     pub removed: u64,
     /// Documents per reason (`detector:sexual`, `rules:gambling`, `pii:email`).
     pub by_reason: BTreeMap<String, u64>,
@@ -33,6 +37,7 @@ impl SourceStats {
         self.docs += o.docs;
         self.text_bytes += o.text_bytes;
         self.violations += o.violations;
+        self.other_laws += o.other_laws;
         self.pii_docs += o.pii_docs;
         self.removed += o.removed;
         add_map(&mut self.by_reason, &o.by_reason);
@@ -152,6 +157,10 @@ pub struct Accum {
     pub removed: u64,
     /// Documents with content violations.
     pub violations: u64,
+    /// Documents with content that laws other than TC260-003 name ([`crate::laws`]): removed,
+    /// outside the 5 % rule and the 9.2 b) gate.
+    #[serde(default)]
+    pub other_laws: u64,
     /// Documents with personal information.
     pub pii_docs: u64,
     /// Personal-information hits by kind.
@@ -178,6 +187,7 @@ impl Accum {
         self.kept += o.kept;
         self.removed += o.removed;
         self.violations += o.violations;
+        self.other_laws += o.other_laws;
         self.pii_docs += o.pii_docs;
         add_map(&mut self.pii_hits, &o.pii_hits);
         add_map(&mut self.tags, &o.tags);
@@ -313,13 +323,17 @@ impl Report {
             self.manual_sample_size
         ));
         h.push_str("<h2>Totals</h2><table>");
-        let rows: [(&str, u64); 10] = [
+        let rows: [(&str, u64); 11] = [
             ("files", t.files),
             ("lines read", t.lines),
             ("documents", t.docs),
             ("kept", t.kept),
             ("removed", t.removed),
             ("with content violations", t.violations),
+            (
+                "with content other laws name (not TC260-003 risks: claims_therapist, gamification)",
+                t.other_laws,
+            ),
             ("with personal information", t.pii_docs),
             ("malformed lines (see malformed.jsonl)", t.malformed),
             ("blank lines", t.blank),

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use tutela_detect::{Detectors, RulePack};
+use tutela_screen::laws;
 use tutela_screen::pii::PiiKind;
 use tutela_screen::screen::{self, ScreenConfig};
 use tutela_screen::stats::Verdict;
@@ -224,7 +225,7 @@ fn checked(settings: &BTreeMap<String, String>, packs: Option<&[String]>) -> Vec
     let names = |side: Side| {
         DetectorId::BUILTIN
             .iter()
-            .filter(|d| d.side() == Some(side))
+            .filter(|d| d.side() == Some(side) && !laws::other_law(d))
             .map(DetectorId::as_str)
             .collect::<Vec<_>>()
             .join(", ")
@@ -249,6 +250,11 @@ fn checked(settings: &BTreeMap<String, String>, packs: Option<&[String]>) -> Vec
          detectors on the text as a reply ({})",
         names(Side::Assistant)
     )];
+    lines.push(format!(
+        "  content other laws name, not TC260-003 risks (documents removed, outside the 5 % rule \
+         and the 9.2 gates): {}",
+        other_laws()
+    ));
     if get("sides").contains("user") {
         lines.push(format!(
             "  user-side detectors, counted as tags, never violations: {}",
@@ -293,6 +299,32 @@ fn checked(settings: &BTreeMap<String, String>, packs: Option<&[String]>) -> Vec
     lines
 }
 
+/// The detectors of [`laws::OTHER_LAWS`], each with the jurisdictions whose built-in profiles
+/// name it: `claims_therapist (us-ct, us-ga, ...)`.
+fn other_laws() -> String {
+    let registry = tutela_profile::Registry::builtin().ok();
+    laws::OTHER_LAWS
+        .iter()
+        .map(|d| {
+            let mut by: Vec<&str> = registry
+                .iter()
+                .flat_map(|r| r.profiles())
+                .filter(|p| {
+                    p.is_current()
+                        && p.obligations()
+                            .iter()
+                            .any(|o| o.rules.iter().any(|r| r.on().contains(d)))
+                })
+                .map(|p| p.jurisdiction())
+                .collect();
+            by.sort_unstable();
+            by.dedup();
+            format!("{d} ({})", by.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 fn print_report(
     r: &Report,
     json: bool,
@@ -326,8 +358,14 @@ fn print_report(
         println!("{}", serde_json::to_string_pretty(&lean)?);
         return Ok(());
     }
+    // Said only where there is some, so a run without such content prints as before.
+    let other = if t.other_laws > 0 {
+        format!(", {} with content other laws name", t.other_laws)
+    } else {
+        String::new()
+    };
     println!(
-        "{} documents from {} files: {} kept, {} removed ({} with violations, {} with personal information); {} malformed, {} blank lines",
+        "{} documents from {} files: {} kept, {} removed ({} with violations{other}, {} with personal information); {} malformed, {} blank lines",
         t.docs, t.files, t.kept, t.removed, t.violations, t.pii_docs, t.malformed, t.blank
     );
     for line in &checked {

@@ -73,18 +73,73 @@ async fn usage_obligations_reports_complaints_and_data_rights() {
             "a user id leaked ({format})"
         );
     }
-    let html = gw
-        .http
-        .get(gw.url("/admin/reports/assessment?from=2026-09-01&format=html"))
-        .bearer_auth(TOKEN)
-        .send()
+    // The language, as `tutela report --lang` and the console: by default the regulator's
+    // (the CN assessment in Chinese), `lang=en` for its English version, 400 otherwise.
+    let get = |path: &str| gw.http.get(gw.url(path)).bearer_auth(TOKEN).send();
+    let html = get("/admin/reports/assessment?from=2026-09-01&format=html")
         .await
         .unwrap();
+    assert_eq!(html.status(), 200);
     assert_eq!(html.headers()["content-type"], "text/html; charset=utf-8");
+    let zh = html.text().await.unwrap();
+    assert!(zh.contains("需人工填写"), "the default is Chinese");
+    assert!(!zh.contains("needs human input"));
+    for lang in ["zh", "zh-CN"] {
+        let page = get(&format!(
+            "/admin/reports/assessment?from=2026-09-01&format=html&lang={lang}"
+        ))
+        .await
+        .unwrap();
+        assert_eq!(page.status(), 200);
+        assert_eq!(page.text().await.unwrap(), zh, "lang={lang}");
+    }
+    let html = get("/admin/reports/assessment?from=2026-09-01&format=html&lang=en")
+        .await
+        .unwrap();
+    assert_eq!(html.status(), 200);
     assert!(html.text().await.unwrap().contains("needs human input"));
+    let md = get("/admin/reports/assessment?from=2026-09-01&format=md&lang=en")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(md.contains("NEEDS HUMAN INPUT"), "{md}");
+    for (path, says) in [
+        (
+            "/admin/reports/assessment?from=2026-09-01&format=html&lang=fr",
+            "`fr` is not a report language; one of zh, en",
+        ),
+        (
+            "/admin/reports/assessment?from=2026-09-01&lang=",
+            "`` is not a report language",
+        ),
+        (
+            "/admin/reports/sb243?year=2026&format=html&lang=zh",
+            "the sb243 report is written in en only",
+        ),
+    ] {
+        let r = get(path).await.unwrap();
+        assert_eq!(r.status(), 400, "{path}");
+        let body = r.text().await.unwrap();
+        assert!(body.contains(says), "{path}: {body}");
+    }
+    let en = get("/admin/reports/sb243?year=2026&format=md&lang=en")
+        .await
+        .unwrap();
+    assert_eq!(en.status(), 200);
+    assert_eq!(
+        en.text().await.unwrap(),
+        get("/admin/reports/sb243?year=2026&format=md")
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    );
     let pdf = gw
         .http
-        .get(gw.url("/admin/reports/assessment?from=2026-09-01&format=pdf"))
+        .get(gw.url("/admin/reports/assessment?from=2026-09-01&format=pdf&lang=en"))
         .bearer_auth(TOKEN)
         .send()
         .await

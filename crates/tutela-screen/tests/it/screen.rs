@@ -448,3 +448,73 @@ fn parquet_rows_are_screened_like_lines() {
     assert_eq!(removed, vec!["p0", "p1"]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The assistant-side detectors of the 2027 US laws name no TC260-003 risk: their documents are
+/// removed and counted apart, never as violations, so they neither reject a source under the
+/// 5 % rule nor fail the 9.2 b) gate.
+#[test]
+fn content_other_laws_name_is_removed_but_no_tc260_violation() {
+    const THERAPIST: &str =
+        "I'm a licensed psychologist with twelve years of experience, and I'm here for you.";
+    const REWARDS: &str = "Keep our chat streak going and you'll earn 50 bonus points tomorrow!";
+    let dir = tempdir("other-laws");
+    let f = dir.join("forum.jsonl");
+    let mut s = String::new();
+    for i in 0..100 {
+        let text = match i {
+            0 => BAD,
+            1..=10 => THERAPIST,
+            11..=20 => REWARDS,
+            _ => "The museum near the river opened again on Monday.",
+        };
+        s.push_str(&serde_json::json!({"id": i, "source": "forum", "text": text}).to_string());
+        s.push('\n');
+    }
+    std::fs::write(&f, s).unwrap();
+    let mut cfg = ScreenConfig::new(vec![f], dir.join("out"));
+    cfg.progress = false;
+    let r: Report = screen::run(&cfg, &Detectors::builtin()).unwrap();
+    let t = &r.totals;
+    assert_eq!(
+        (t.docs, t.violations, t.other_laws, t.removed, t.kept),
+        (100, 1, 20, 21, 79)
+    );
+    let src = &r.sources[0];
+    assert_eq!(
+        (src.stats.violations, src.stats.other_laws, src.rejected),
+        (1, 20, false),
+        "21 % removed, 1 % violating: accepted"
+    );
+    assert_eq!(src.stats.by_reason["detector:claims_therapist"], 10);
+    assert_eq!(src.stats.by_reason["detector:gamification"], 10);
+    assert!(r.rejected_sources.is_empty());
+    assert_eq!((r.technical.hits, r.technical.n), (99, 100));
+    // The removed shard names the reason; the kept corpus holds neither.
+    let removed = read_lines(&dir.join("out/removed"));
+    assert_eq!(removed.len(), 21);
+    let reasons = |id: i64| -> Vec<String> {
+        removed.iter().find(|l| l["record"]["id"] == id).unwrap()["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["reason"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(reasons(1), vec!["detector:claims_therapist"]);
+    assert_eq!(reasons(11), vec!["detector:gamification"]);
+    let kept = read_lines(&dir.join("out/kept/forum"));
+    assert_eq!(kept.len(), 79);
+    assert!(
+        kept.iter()
+            .all(|l| l["text"] != THERAPIST && l["text"] != REWARDS)
+    );
+    // A summary written before the field existed still reads (merge of older shard runs).
+    let mut json = serde_json::to_value(&r).unwrap();
+    json["totals"].as_object_mut().unwrap().remove("other_laws");
+    for s in json["sources"].as_array_mut().unwrap() {
+        s.as_object_mut().unwrap().remove("other_laws");
+    }
+    let old: Report = serde_json::from_value(json).unwrap();
+    assert_eq!(old.totals.other_laws, 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
