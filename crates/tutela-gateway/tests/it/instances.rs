@@ -208,8 +208,9 @@ async fn three_instances_keep_one_user_s_clocks_exact() {
     assert_eq!(want_sessions.len(), 2, "the pause opened a second session");
 }
 
-/// A case opened through A, answered by staff through B, reaches the person waiting on C at
-/// once (B's event wakes C's turn, which would otherwise wait `wait_secs`); resolved through
+/// A case opened through A, answered by staff through B, reaches the person waiting on C and
+/// the app's long poll on A at once (B's event wakes them, which would otherwise wait their
+/// timeouts); resolved through
 /// B, the hand-back is told once, by whichever instance the next turn reaches.
 #[tokio::test]
 async fn a_case_opened_on_one_is_answered_on_another_and_delivered_on_a_third() {
@@ -252,8 +253,28 @@ async fn a_case_opened_on_one_is_answered_on_another_and_delivered_on_a_third() 
         )
         .await
     };
-    let (v, _) = tokio::join!(waiting, staff);
+    // The app's channel long-polls A meanwhile: woken by B's event too.
+    let key = tutela_gateway::auth::app_key_for(TOKEN);
+    let poll = tokio::time::timeout(
+        Duration::from_secs(10),
+        a.http
+            .get(a.url(&format!("/v1/tutela/replies?user={user}&wait=20")))
+            .bearer_auth(&key)
+            .send(),
+    );
+    let (v, polled, _) = tokio::join!(waiting, poll, staff);
     let v = v.expect("the waiting turn on C was woken by B's event");
+    let polled: Value = polled
+        .expect("the app's long poll on A was woken by B's event")
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        polled["replies"].as_array().map(Vec::len),
+        Some(1),
+        "{polled}"
+    );
     assert_eq!(v["tutela"]["author"], "human", "{v}");
     assert!(content(&v).contains("I'm here with you"), "{v}");
     let shown = b.admin_get(&format!("/admin/escalations/{case}")).await;
