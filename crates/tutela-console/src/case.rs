@@ -486,7 +486,7 @@ pub async fn events(
             let mut first = first;
             loop {
                 if !first {
-                    let bell = cs.changed.notified();
+                    let bell = cs.app.bell().notified();
                     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), bell).await;
                 }
                 first = false;
@@ -657,7 +657,7 @@ pub async fn reply(
     {
         return store_refusal(lang, &signed, e);
     }
-    cs.app.waiter(&case.user_id).notify_waiters();
+    cs.app.wake(&case.user_id);
     audit_staff(
         &cs,
         now,
@@ -850,7 +850,7 @@ pub async fn resolve(
                 cs.app.hand_back(&done.user_id, id).await;
             } else {
                 cs.app.forget_user(&done.user_id).await;
-                cs.app.waiter(&done.user_id).notify_waiters();
+                cs.app.wake(&done.user_id);
             }
             audit_staff(
                 &cs,

@@ -46,14 +46,14 @@ use std::sync::Arc;
 use axum::Router;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
-use tokio::sync::Notify;
 use tutela_gateway::AppState;
 
 use crate::perm::Perm;
 pub use crate::signal::Signal;
 
-/// The console's state: the gateway's, the sign-in limiter, and a bell rung when staff change a
-/// case (the queue's event streams then look at once instead of at their next tick).
+/// The console's state: the gateway's and the sign-in limiter. Staff changing a case ring the
+/// gateway's bell (`AppState::queue_changed`, heard by every instance of a shared database),
+/// so the queue's event streams look at once instead of at their next tick.
 #[derive(Clone)]
 pub struct Console(Arc<Inner>);
 
@@ -62,7 +62,6 @@ pub struct Inner {
     /// The gateway's state (store, clock, configuration).
     pub app: AppState,
     limiter: auth::Limiter,
-    changed: Notify,
 }
 
 impl std::ops::Deref for Console {
@@ -73,9 +72,9 @@ impl std::ops::Deref for Console {
 }
 
 impl Console {
-    /// Rings the bell: the queue changed.
+    /// Rings the bell: the queue changed (here and on every instance of a shared database).
     fn changed(&self) {
-        self.changed.notify_waiters();
+        self.app.queue_changed();
     }
 }
 
@@ -85,7 +84,6 @@ pub fn router(app: AppState) -> Router {
     let cs = Console(Arc::new(Inner {
         app,
         limiter: auth::Limiter::default(),
-        changed: Notify::new(),
     }));
     tokio::spawn(case::retention(cs.clone()));
     let need = |perm: Perm| from_fn(move |req, next| auth::check(perm, req, next));

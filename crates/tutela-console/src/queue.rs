@@ -395,7 +395,7 @@ pub async fn events(
             let mut first = first;
             loop {
                 if !first {
-                    let bell = cs.changed.notified();
+                    let bell = cs.app.bell().notified();
                     let _ = tokio::time::timeout(Duration::from_secs(2), bell).await;
                 }
                 first = false;

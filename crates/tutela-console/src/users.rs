@@ -213,7 +213,7 @@ pub async fn delete(
     };
     cs.app.forget_user(&id).await;
     // Nothing of the deleted user stays, not even a pending hand-back.
-    cs.app.take_handback(&id);
+    cs.app.drop_handback(&id).await;
     audit(
         &cs,
         now,

@@ -159,8 +159,9 @@ pub(crate) async fn reply(
     let msg = b
         .add_escalation_message(id, Direction::ToUser, Some(&body.staff), text, now)
         .await?;
-    // Every waiter: the person's turn and the app's channel may both be waiting.
-    st.waiter(&case.user_id).notify_waiters();
+    // Every waiter: the person's turn and the app's channel may both be waiting, on any
+    // instance of a shared database.
+    st.wake(&case.user_id);
     staff_audit(
         &st,
         now,
@@ -190,7 +191,7 @@ pub(crate) async fn resolve(
         st.hand_back(&case.user_id, id).await;
     } else {
         st.forget_user(&case.user_id).await;
-        st.waiter(&case.user_id).notify_waiters();
+        st.wake(&case.user_id);
     }
     staff_audit(
         &st,
@@ -324,7 +325,8 @@ pub(crate) async fn follow_up(
 ) -> Result<Response, ApiError> {
     authorize(&st, &headers)?;
     let now = st.clock.now();
-    st.clear_suspension(&id, tutela_types::ClearedBy::FollowUp);
+    st.clear_suspension(&id, tutela_types::ClearedBy::FollowUp)
+        .await;
     user_audit(
         &st,
         AuditKind::Admin,

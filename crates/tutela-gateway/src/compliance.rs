@@ -619,6 +619,6 @@ pub(crate) async fn delete_user(
     let report = st.records.backend.delete_user(&id, st.clock.now()).await?;
     st.forget_user(&id).await;
     // Nothing of the deleted user stays, not even a pending hand-back.
-    st.take_handback(&id);
+    st.drop_handback(&id).await;
     Ok(Json(json!({"deleted": report})).into_response())
 }

@@ -39,6 +39,7 @@ mod page;
 pub mod records;
 mod responses;
 pub mod scan;
+mod shared;
 pub mod state;
 mod takeover;
 pub mod test_traffic;
@@ -392,5 +393,8 @@ pub async fn build(config: Config, parts: Parts) -> Result<AppState, BuildError>
     tokio::spawn(async move { worker.held.run(&worker, backoff).await });
     tokio::spawn(outbox::run(state.clone()));
     tokio::spawn(compliance::watch_thresholds(state.clone()));
+    if state.records.shared() {
+        tokio::spawn(shared::run(state.clone()));
+    }
     Ok(state)
 }

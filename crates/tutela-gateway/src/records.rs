@@ -58,11 +58,49 @@ impl Records {
         }
     }
 
-    /// Queues a normal turn's clocks and usage. Waits only while the writer's queue is full.
+    /// Queues a normal turn's clocks and usage. Waits only while the writer's queue is full;
+    /// on a shared database (PostgreSQL) also until they are committed, so the person's next
+    /// turn finds them through any instance (the writer still commits many turns at once).
     pub async fn turn(&self, turn: TurnRecord) {
         if let Err(e) = self.writer.record_turn(turn).await {
             tracing::error!(error = %e, "a turn record could not be queued");
+            return;
         }
+        if self.shared()
+            && let Err(e) = self.writer.flush().await
+        {
+            // Held and retried: the instance's own entry stays right; other instances see
+            // the clocks once they are written.
+            tracing::warn!(error = %e, "a turn's clocks are not committed yet");
+        }
+    }
+
+    /// Whether several instances may share the database (PostgreSQL): each keeps its per-user
+    /// cache exact by the clocks' stamps and hears the others' events.
+    pub fn shared(&self) -> bool {
+        self.database.shared()
+    }
+
+    /// Tells the other instances on the database about `event` (in the background: nothing
+    /// waits for it; a lost event is made up for by the listeners' timeouts and stamps).
+    pub(crate) fn publish(&self, event: &Event) {
+        if !self.shared() {
+            return;
+        }
+        let Ok(payload) = serde_json::to_string(event) else {
+            return;
+        };
+        let database = self.database.clone();
+        tokio::spawn(async move {
+            if let Err(e) = database.publish(&payload).await {
+                tracing::warn!(error = %e, "an event to the other instances was not sent");
+            }
+        });
+    }
+
+    /// The other instances' events (PostgreSQL); `None` on SQLite.
+    pub(crate) async fn listen(&self) -> Result<Option<tutela_store::Events>, StoreError> {
+        self.database.listen().await
     }
 
     /// Queues a decision's statistics rows (see [`Tally`]). Waits only while the writer's
@@ -132,6 +170,30 @@ impl Records {
         self.database.close().await;
         lost
     }
+}
+
+/// An event between the instances on one database (PostgreSQL's NOTIFY; no chat content, no
+/// personal data but the user id, which the database holds anyway).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Event {
+    /// The instance that published it (its own events are not handled twice).
+    pub(crate) from: String,
+    /// What happened.
+    pub(crate) kind: EventKind,
+    /// Whose (for `Wake`).
+    #[serde(default)]
+    pub(crate) user: Option<String>,
+}
+
+/// What an [`Event`] says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum EventKind {
+    /// Something for the user's waiting turn or the app's channel (a staff reply, a hand-back):
+    /// waiters on the user wake and read the store again.
+    Wake,
+    /// The console's queue or a case changed: its event streams look again.
+    Queue,
 }
 
 /// Fault tests: while broken, the writes the held queue retries (an intervention's side

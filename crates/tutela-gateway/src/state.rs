@@ -49,6 +49,10 @@ pub struct Cached {
     /// Whether the store holds `deferred_notice` (it was loaded from there or written): only
     /// then does showing it clear the store, and deferring it again unchanged writes nothing.
     pub deferred_stored: bool,
+    /// On a shared database: the stamp of the clocks this entry holds (loaded or written by
+    /// this instance). A turn that finds another stamp in the store reloads the entry: another
+    /// instance (or an admin change) wrote since. `None` on SQLite, where nobody else writes.
+    pub stamp: Option<String>,
 }
 
 /// A notice the person has not seen in a reply yet. It was delivered in `tutela.notices` and
@@ -76,11 +80,18 @@ pub struct Inner {
     pub records: Records,
     /// Per-user cache; a turn holds its user's lock only while it reads and writes the clocks.
     users: Mutex<Slots>,
-    /// Wakes a user's waiting takeover turn when a human replies.
+    /// Wakes a user's waiting takeover turn when a human replies (through this instance, or
+    /// another one on a shared database: its event, `crate::shared`).
     waiters: Mutex<HashMap<String, Arc<Notify>>>,
+    /// Rung when the console's queue or a case changes (here, or on another instance of a
+    /// shared database); the console's event streams then look at once.
+    bell: Notify,
+    /// This process among the instances on one database (its events are not handled twice).
+    pub instance: String,
     /// Cases staff handed back to the AI whose person has not been told yet (user → case):
-    /// their next reply says so first. In memory: a restart forgets them (the hand-back itself
-    /// is in the audit log).
+    /// their next reply says so first. On SQLite in memory only: a restart forgets them (the
+    /// hand-back itself is in the audit log). On a shared database the store holds them
+    /// (`user_pending`) and this map is this instance's view, read with the user's entry.
     handbacks: Mutex<HashMap<String, i64>>,
     /// Suspended conversations (OR SB 1546 hard stop) a person or the follow-up step cleared,
     /// whose person has not had a turn since: the next turn hands the clearance to the engine,
@@ -186,6 +197,8 @@ impl AppState {
             records,
             users: Mutex::new(HashMap::new()),
             waiters: Mutex::new(HashMap::new()),
+            bell: Notify::new(),
+            instance: ids.next(),
             handbacks: Mutex::new(HashMap::new()),
             clearances: Mutex::new(HashMap::new()),
             metrics,
@@ -272,42 +285,208 @@ impl AppState {
         users.entry(id.to_owned()).or_default().clone()
     }
 
-    /// Drops a user's cache entry (after an admin change), so the next turn reloads it.
+    /// Drops a user's cache entry (after an admin change), so the next turn reloads it; on a
+    /// shared database every instance's entry (the clocks get a new stamp).
     pub async fn forget_user(&self, id: &str) {
         let slot = self.user_slot(id);
         *slot.lock().await = None;
+        self.restamp(id).await;
+    }
+
+    /// A new stamp on the user's clocks in a shared store, so every instance's cached entry is
+    /// reloaded before its next turn; returns it (`None` on SQLite, or when it failed: logged).
+    pub(crate) async fn restamp(&self, id: &str) -> Option<String> {
+        if !self.records.shared() {
+            return None;
+        }
+        let stamp = self.ids.next();
+        match self.records.backend.restamp(id, &stamp).await {
+            Ok(()) => Some(stamp),
+            Err(e) => {
+                self.write_failed("restamping a user for the other instances", &e);
+                None
+            }
+        }
     }
 
     /// Staff resolved `case`: the user's cache entry is dropped (the next turn reloads it and
     /// goes to the model again), a waiting takeover turn wakes, and the person's next reply
-    /// tells them they are talking to the AI again ([`AppState::take_handback`]).
+    /// tells them they are talking to the AI again ([`AppState::take_handback`]). On a shared
+    /// database the hand-back and the clearance are noted in the store, for whichever
+    /// instance the person's next turn reaches.
     pub async fn hand_back(&self, user: &str, case: i64) {
-        if let Ok(mut h) = self.handbacks.lock() {
-            h.insert(user.to_owned(), case);
-        }
+        let at = self.clock.now();
         // A person from the team resolved the case: that clears a hard stop too.
-        self.clear_suspension(user, tutela_types::ClearedBy::Human);
-        self.forget_user(user).await;
-        self.waiter(user).notify_waiters();
+        let clearance = tutela_types::Clearance {
+            at,
+            by: tutela_types::ClearedBy::Human,
+        };
+        let note = tutela_store::Pending {
+            handback: Some(case),
+            clearance: Some(clearance),
+        };
+        if !self.note_shared(user, &note).await {
+            if let Ok(mut h) = self.handbacks.lock() {
+                h.insert(user.to_owned(), case);
+            }
+            if let Ok(mut c) = self.clearances.lock() {
+                c.insert(user.to_owned(), clearance);
+            }
+        }
+        let slot = self.user_slot(user);
+        *slot.lock().await = None;
+        self.wake(user);
+    }
+
+    /// Notes `note` in a shared store (restamping the user); false on SQLite or when that
+    /// failed (logged): then the caller keeps it in memory.
+    async fn note_shared(&self, user: &str, note: &tutela_store::Pending) -> bool {
+        if !self.records.shared() {
+            return false;
+        }
+        let stamp = self.ids.next();
+        let at = self.clock.now();
+        match self
+            .records
+            .backend
+            .note_pending(user, note, &stamp, at)
+            .await
+        {
+            Ok(()) => true,
+            Err(e) => {
+                self.write_failed(
+                    "noting a hand-back or clearance for the other instances",
+                    &e,
+                );
+                false
+            }
+        }
     }
 
     /// Notes that `user`'s suspended conversation, if any, was cleared now by `by`; their next
     /// turn passes it to the engine.
-    pub fn clear_suspension(&self, user: &str, by: tutela_types::ClearedBy) {
+    pub async fn clear_suspension(&self, user: &str, by: tutela_types::ClearedBy) {
         let at = self.clock.now();
+        let clearance = tutela_types::Clearance { at, by };
+        let note = tutela_store::Pending {
+            handback: None,
+            clearance: Some(clearance),
+        };
+        if self.note_shared(user, &note).await {
+            return;
+        }
         if let Ok(mut c) = self.clearances.lock() {
-            c.insert(user.to_owned(), tutela_types::Clearance { at, by });
+            c.insert(user.to_owned(), clearance);
         }
     }
 
-    /// The clearance of `user`'s suspension not yet passed to the engine; taking it removes it.
-    pub fn take_clearance(&self, user: &str) -> Option<tutela_types::Clearance> {
-        self.clearances.lock().ok().and_then(|mut c| c.remove(user))
+    /// The clearance of `user`'s suspension not yet passed to the engine; taking it removes it
+    /// (on a shared database from the store too, so one turn only takes it).
+    pub async fn take_clearance(&self, user: &str) -> Option<tutela_types::Clearance> {
+        let local = self.clearances.lock().ok().and_then(|mut c| c.remove(user));
+        if local.is_none() || !self.records.shared() {
+            return local;
+        }
+        match self.records.backend.take_clearance(user).await {
+            Ok(taken) => taken,
+            Err(e) => {
+                self.write_failed("taking a clearance", &e);
+                local
+            }
+        }
     }
 
-    /// The case handed back to the AI that `user` has not been told of yet; taking it clears it.
-    pub fn take_handback(&self, user: &str) -> Option<i64> {
-        self.handbacks.lock().ok().and_then(|mut h| h.remove(user))
+    /// The case handed back to the AI that `user` has not been told of yet; taking it clears it
+    /// (on a shared database in the store too, so one turn only tells them).
+    pub async fn take_handback(&self, user: &str) -> Option<i64> {
+        let local = self.handbacks.lock().ok().and_then(|mut h| h.remove(user));
+        if local.is_none() || !self.records.shared() {
+            return local;
+        }
+        self.take_stored_handback(user).await.or(local)
+    }
+
+    /// Clears `user`'s pending hand-back wherever it is (the person was told otherwise, or is
+    /// deleted); returns it.
+    pub async fn drop_handback(&self, user: &str) -> Option<i64> {
+        let local = self.handbacks.lock().ok().and_then(|mut h| h.remove(user));
+        if !self.records.shared() {
+            return local;
+        }
+        self.take_stored_handback(user).await.or(local)
+    }
+
+    async fn take_stored_handback(&self, user: &str) -> Option<i64> {
+        match self.records.backend.take_handback(user).await {
+            Ok(taken) => taken,
+            Err(e) => {
+                self.write_failed("taking a hand-back", &e);
+                None
+            }
+        }
+    }
+
+    /// Sets this instance's view of `user`'s pending hand-back and clearance to the store's
+    /// (a shared database, when their entry is loaded).
+    pub(crate) fn set_pending(&self, user: &str, pending: tutela_store::Pending) {
+        if let Ok(mut h) = self.handbacks.lock() {
+            match pending.handback {
+                Some(case) => h.insert(user.to_owned(), case),
+                None => h.remove(user),
+            };
+        }
+        if let Ok(mut c) = self.clearances.lock() {
+            match pending.clearance {
+                Some(cl) => c.insert(user.to_owned(), cl),
+                None => c.remove(user),
+            };
+        }
+    }
+
+    /// Wakes whatever waits on `user` (their takeover turn, the app's channel), here and on
+    /// every other instance of a shared database; the console's streams look again too.
+    pub fn wake(&self, user: &str) {
+        self.waiter(user).notify_waiters();
+        self.bell.notify_waiters();
+        self.records.publish(&crate::records::Event {
+            from: self.instance.clone(),
+            kind: crate::records::EventKind::Wake,
+            user: Some(user.to_owned()),
+        });
+    }
+
+    /// The console's queue or a case changed: its event streams look again, here and on every
+    /// other instance of a shared database.
+    pub fn queue_changed(&self) {
+        self.bell.notify_waiters();
+        self.records.publish(&crate::records::Event {
+            from: self.instance.clone(),
+            kind: crate::records::EventKind::Queue,
+            user: None,
+        });
+    }
+
+    /// The bell [`AppState::queue_changed`] rings (the console's event streams wait on it).
+    pub fn bell(&self) -> &Notify {
+        &self.bell
+    }
+
+    /// Rings the bell and wakes `user`'s waiters here only: another instance's event.
+    pub(crate) fn heard(&self, user: Option<&str>) {
+        if let Some(u) = user {
+            self.waiter(u).notify_waiters();
+        }
+        self.bell.notify_waiters();
+    }
+
+    /// Wakes every waiter here (events may have been lost: they read the store again).
+    pub(crate) fn wake_all_here(&self) {
+        if let Ok(w) = self.waiters.lock() {
+            for n in w.values() {
+                n.notify_waiters();
+            }
+        }
+        self.bell.notify_waiters();
     }
 
     /// The sizes of the in-memory maps, for `/metrics`.
@@ -383,6 +562,7 @@ mod tests {
             turns: 1,
             deferred_notice: None,
             deferred_stored: false,
+            stamp: None,
         })))
     }
 

@@ -50,6 +50,8 @@ pub(crate) async fn take_replies(
 /// good (the case was resolved or deleted meanwhile) is said at error level and not held.
 pub(crate) async fn store_case_message(st: &AppState, case: i64, text: &str, at: Timestamp) {
     let Err(e) = write_case_message(st, case, text, at).await else {
+        // The case's page shows it at once, on every instance.
+        st.queue_changed();
         return;
     };
     st.metrics

@@ -56,6 +56,7 @@ fn turn(i: u64) -> TurnRecord {
         },
         local_day: at.local_date(480),
         usage_secs: 30,
+        stamp: None,
     }
 }
 

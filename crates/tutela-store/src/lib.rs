@@ -109,14 +109,14 @@ pub use crate::model::{
     Complaint, ComplaintCount, ComplaintStatus, ContactAddress, CounterBump, CounterTotal,
     DailyUsage, DeferredNotice, DeletionReport, Direction, Escalation, EscalationMessage,
     EscalationStatus, Intervention, InterventionCount, MonthlyActive, NewComplaint, NewEscalation,
-    NewNotification, Notification, OutboxStatus, PurgeReport, RetryPolicy, Session, Tally,
-    TurnRecord, User, UserExport, UserUpdate, month_of, year_days, year_month,
+    NewNotification, Notification, OutboxStatus, Pending, PurgeReport, RetryPolicy, Session,
+    StampedState, Tally, TurnRecord, User, UserExport, UserUpdate, month_of, year_days, year_month,
 };
 pub use crate::obligations::{
     AppealTierCount, EscalationStats, FindingTierCount, ImportUser, InterventionTierCount,
     NewObligation, ObligationKind, ObligationRecord, ObligationStore, Registration,
 };
-pub use crate::postgres::{PgStore, check_postgres_url, is_postgres_url, shown_database};
+pub use crate::postgres::{Events, PgStore, check_postgres_url, is_postgres_url, shown_database};
 pub use crate::spill::{HeldItem, SpillDir, SpillError, SpillMark};
 pub use crate::sqlite::{SqliteStore, StoreOptions};
 pub use crate::staff::{NewStaff, Staff, StaffRole, StaffSession, StaffStore};
@@ -190,6 +190,29 @@ impl Database {
             Self::Postgres(s) => sqlx::query_as(SQL).fetch_one(s.pool()).await?,
         };
         Ok((u64::try_from(n).unwrap_or(0), latest))
+    }
+
+    /// Whether several gateways may share this database (PostgreSQL): then each keeps its cache
+    /// exact by the clocks' stamps and hears the others' events ([`Database::publish`]).
+    pub fn shared(&self) -> bool {
+        matches!(self, Self::Postgres(_))
+    }
+
+    /// Sends an event to every instance listening on this database (PostgreSQL's NOTIFY);
+    /// nothing on SQLite, where the one gateway is every listener.
+    pub async fn publish(&self, payload: &str) -> Result<()> {
+        match self {
+            Self::Sqlite(_) => Ok(()),
+            Self::Postgres(s) => s.publish(payload).await,
+        }
+    }
+
+    /// The events of the other instances (PostgreSQL's LISTEN); `None` on SQLite.
+    pub async fn listen(&self) -> Result<Option<Events>> {
+        match self {
+            Self::Sqlite(_) => Ok(None),
+            Self::Postgres(s) => s.listen().await.map(Some),
+        }
     }
 
     /// Closes the database (SQLite: checkpoints the WAL first).

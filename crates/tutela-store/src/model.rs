@@ -183,6 +183,30 @@ pub struct TurnRecord {
     pub local_day: LocalDate,
     /// Seconds of use to add to that day (0 is fine: the turn still counts as activity).
     pub usage_secs: u32,
+    /// The stamp written with the clocks (gateways on PostgreSQL: a fresh one per turn, which
+    /// other instances compare with their cached entry's); `None` on one gateway.
+    pub stamp: Option<String>,
+}
+
+/// A user's clocks as several instances read them: with the stamp of the turn that wrote them
+/// and its session id.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StampedState {
+    /// The clocks.
+    pub state: SessionState,
+    /// The stamp written with them (`None`: written by a single gateway, or before stamps).
+    pub stamp: Option<String>,
+    /// The session they belong to.
+    pub session_id: Option<String>,
+}
+
+/// What a user's next turn must do, whichever instance takes it (see `SessionStore::pending`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pending {
+    /// A case staff handed back to the AI: the next reply says so first.
+    pub handback: Option<i64>,
+    /// A suspension's clearance not yet passed to the engine.
+    pub clearance: Option<tutela_types::Clearance>,
 }
 
 /// The statistics rows of one decision that changes nothing anyone reads back at once (a

@@ -11,7 +11,8 @@ use crate::model::{
     Complaint, ComplaintCount, ComplaintStatus, CounterTotal, DailyUsage, DeferredNotice,
     DeletionReport, Direction, Escalation, EscalationMessage, EscalationStatus, Intervention,
     InterventionCount, MonthlyActive, NewComplaint, NewEscalation, NewNotification, Notification,
-    PurgeReport, RetryPolicy, Session, Tally, TurnRecord, User, UserExport, UserUpdate,
+    Pending, PurgeReport, RetryPolicy, Session, StampedState, Tally, TurnRecord, User, UserExport,
+    UserUpdate,
 };
 
 /// Users, their settings and contacts, export and deletion.
@@ -76,6 +77,30 @@ pub trait SessionStore: Send + Sync {
     async fn get_session(&self, session_id: &str) -> Result<Option<Session>>;
     /// Durations in seconds of sessions started in `[from, to)` (end, or last turn, minus start).
     async fn session_durations(&self, from: Timestamp, to: Timestamp) -> Result<Vec<i64>>;
+    /// The clocks with the stamp and the session id written with them (several gateways on one
+    /// database: an instance builds a user's entry from this).
+    async fn stamped_state(&self, user_id: &str) -> Result<Option<StampedState>>;
+    /// The stamp of the user's clocks row alone: one primary-key read, which an instance
+    /// compares with the stamp of its cached entry before a turn.
+    async fn state_stamp(&self, user_id: &str) -> Result<Option<String>>;
+    /// Sets a new stamp on the user's clocks row (a change every instance's cache must see:
+    /// an admin change, a hand-back, a shown or deferred notice). No row, nothing to do.
+    async fn restamp(&self, user_id: &str, stamp: &str) -> Result<()>;
+    /// What the user's next turn must do, whichever instance takes it.
+    async fn pending(&self, user_id: &str) -> Result<Pending>;
+    /// Notes a hand-back and/or a suspension's clearance for the user's next turn (each given
+    /// one replaces the one noted before) and restamps the clocks row, in one transaction.
+    async fn note_pending(
+        &self,
+        user_id: &str,
+        note: &Pending,
+        stamp: &str,
+        at: Timestamp,
+    ) -> Result<()>;
+    /// Takes the noted hand-back: the case, to this caller only (an atomic update).
+    async fn take_handback(&self, user_id: &str) -> Result<Option<i64>>;
+    /// Takes the noted clearance: to this caller only (an atomic update).
+    async fn take_clearance(&self, user_id: &str) -> Result<Option<tutela_types::Clearance>>;
 }
 
 /// Daily usage and monthly activity.

@@ -299,6 +299,7 @@ pub fn run(args: Args) -> Result<Outcome> {
                         state: state.clone(),
                         local_day: at.local_date(tz),
                         usage_secs: usage,
+                        stamp: None,
                     });
                     s.turns += 1;
                     s.usage_seconds += u64::from(usage);

@@ -14,6 +14,8 @@
 //! - `screen`: the summary names the categories it checked and warns without operator packs.
 //! - `shutdown`: `tutela serve` whose log cannot be written (standard error on a full disk)
 //!   serves, and exits 0 on SIGTERM with every record written.
+//! - `instances`: three `tutela serve` on one PostgreSQL database, one killed with SIGKILL under
+//!   load: the others carry on, the chain verifies, no acknowledged crisis lacks its records.
 
 #![allow(
     clippy::unwrap_used,
@@ -25,6 +27,7 @@
 mod assess;
 mod docs;
 mod help;
+mod instances;
 mod profiles;
 mod reports;
 mod screen;

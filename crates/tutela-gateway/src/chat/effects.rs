@@ -58,6 +58,7 @@ pub(crate) async fn user_side(
         state: side.decision.session.clone(),
         local_day: now.local_date(side.user_state.utc_offset_minutes),
         usage_secs: side.usage_secs,
+        stamp: side.stamp.clone(),
     };
     let audit = user_audit(st, req, compiled, side, now);
     let mut done = Recorded {
@@ -378,6 +379,8 @@ async fn act(
             if esc.takeover && e.named {
                 cached.takeover_case = Some(esc.id);
             }
+            // The console's queue, on every instance.
+            st.queue_changed();
             return Ok(Some(esc.id));
         }
         Action::Count { counter } => {
@@ -663,6 +666,7 @@ fn replayed_user(user: User, e: &Effects) -> Cached {
         turns: 0,
         deferred_notice: None,
         deferred_stored: false,
+        stamp: None,
     }
 }
 

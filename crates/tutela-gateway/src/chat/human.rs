@@ -88,7 +88,7 @@ async fn without_reply(
     let b = &st.records.backend;
     let still = b.active_escalation(&req.user_id).await?;
     if still.as_ref().map(|c| c.id) != Some(case) {
-        st.take_handback(&req.user_id);
+        st.drop_handback(&req.user_id).await;
         let text = crate::texts::ai_again(req.lang).to_owned();
         return Ok((text, Author::Tutela, "ai_resumed"));
     }

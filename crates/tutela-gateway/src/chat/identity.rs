@@ -51,6 +51,9 @@ pub(crate) async fn resolve(st: &AppState, req: &Request, now: Timestamp) -> Res
         st.user_slot(&req.user_id)
     };
     let mut guard = slot.clone().lock_owned().await;
+    if !(req.anonymous || req.test) && stale(st, &req.user_id, guard.as_ref()).await {
+        *guard = None;
+    }
     if guard.is_none() {
         *guard = Some(load_user(st, &req.user_id, now).await?);
     }
@@ -97,7 +100,30 @@ async fn private_slot(st: &AppState, req: &Request, now: Timestamp) -> Slot {
         turns: 0,
         deferred_notice: None,
         deferred_stored: false,
+        stamp: None,
     })))
+}
+
+/// On a shared database: whether the cached entry is older than the store's clocks (another
+/// instance, or an admin change, wrote since): one primary-key read. A notification from the
+/// other instance could not be sure to arrive before this request (the person's app may send
+/// it the moment the other instance's reply reaches it), so the stamp is read, never assumed.
+/// While this instance's writes fail, its entry is ahead of the store and is kept.
+async fn stale(st: &AppState, user: &str, cached: Option<&Cached>) -> bool {
+    let Some(cached) = cached else {
+        return false;
+    };
+    if !st.records.shared() || st.records.health().failing {
+        return false;
+    }
+    match st.records.backend.state_stamp(user).await {
+        Ok(stamp) => stamp != cached.stamp,
+        Err(e) => {
+            // The cached entry is the best this instance knows; the turn goes on with it.
+            tracing::warn!(error = %e, "cannot compare a user's clocks with the store's");
+            false
+        }
+    }
 }
 
 /// The user's record, clocks, case and the notice they have not seen yet. A store that cannot
@@ -113,18 +139,29 @@ pub(crate) async fn load_user(st: &AppState, id: &str, now: Timestamp) -> Result
             b.get_user(id).await?.unwrap_or_else(|| User::new(id, now))
         }
     };
-    let session = b.session_state(id).await?.unwrap_or_default();
+    let (session, stamp, session_id) = if st.records.shared() {
+        // Another instance may have started the session: continue it.
+        st.set_pending(id, b.pending(id).await?);
+        match b.stamped_state(id).await? {
+            Some(s) => (s.state, s.stamp, s.session_id),
+            None => (SessionState::default(), None, None),
+        }
+    } else {
+        let session = b.session_state(id).await?.unwrap_or_default();
+        (session, None, None)
+    };
     let case = b.active_escalation(id).await?;
     // A notice deferred before a restart or before this entry was dropped (idle, the cap).
     let deferred_notice = b.deferred_notice(id).await?;
     Ok(Cached {
         user,
         session,
-        session_id: st.ids.next(),
+        session_id: session_id.unwrap_or_else(|| st.ids.next()),
         takeover_case: case.filter(|c| c.takeover).map(|c| c.id),
         turns: 0,
         deferred_stored: deferred_notice.is_some(),
         deferred_notice,
+        stamp,
     })
 }
 

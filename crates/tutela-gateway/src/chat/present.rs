@@ -520,6 +520,7 @@ pub(crate) async fn settle_notice(ctx: &TurnCtx, shown: bool, why: &'static str)
         // keeps it for the reload. An anonymous request has no entry and keeps nothing.
         None if !ctx.anonymous => {
             store_notice(ctx, notice.as_ref()).await;
+            st.restamp(&ctx.user_id).await;
         }
         None => return,
     }
@@ -551,6 +552,10 @@ async fn keep_notice(ctx: &TurnCtx, cached: &mut Cached, notice: Option<Deferred
     let stored_before = cached.deferred_stored;
     if !unchanged && (notice.is_some() || stored_before) {
         cached.deferred_stored = store_notice(ctx, notice.as_ref()).await && notice.is_some();
+        // Every other instance's entry of this user is older now (a shared database).
+        if let Some(stamp) = ctx.st.restamp(&ctx.user_id).await {
+            cached.stamp = Some(stamp);
+        }
     }
     cached.deferred_notice = notice;
 }

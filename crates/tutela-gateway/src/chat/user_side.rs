@@ -36,6 +36,8 @@ pub(crate) struct UserSide {
     pub(crate) carried: Option<DeferredNotice>,
     /// The session id.
     pub(crate) session_id: String,
+    /// The stamp the turn writes with the clocks (a shared database; see `Cached::stamp`).
+    pub(crate) stamp: Option<String>,
     /// The user's lock, when the turn still holds it (an intervention's side effects, or
     /// clocks to write back).
     pub(crate) held: Option<OwnedMutexGuard<Option<Cached>>>,
@@ -83,7 +85,7 @@ pub(crate) async fn decide(
     let compiled = who.compiled.clone();
     let cached = who.cached()?;
     let user_state = cached.user.state();
-    let session_before = with_clearance(st, &req.user_id, &cached.session);
+    let session_before = with_clearance(st, &req.user_id, &cached.session).await;
     let eval = |findings: &[Finding]| {
         compiled.set.evaluate(
             &EvalContext {
@@ -102,12 +104,13 @@ pub(crate) async fn decide(
     let usage_secs = advance_clocks(st, cached, &first.session);
     model.turn_no = cached.turns;
     if cached.deferred_notice.is_none()
-        && let Some(case) = st.take_handback(&req.user_id)
+        && let Some(case) = st.take_handback(&req.user_id).await
     {
         cached.deferred_notice = Some(handback_notice(case, req.lang));
     }
     let carried = cached.deferred_notice.clone();
     let session_id = cached.session_id.clone();
+    let stamp = cached.stamp.clone();
     let mut side = UserSide {
         findings: quick,
         decision: first.clone(),
@@ -116,6 +119,7 @@ pub(crate) async fn decide(
         usage_secs,
         carried,
         session_id,
+        stamp,
         held: Some(who.guard),
     };
     if let Some(pending) = encoder {
@@ -145,9 +149,9 @@ pub(crate) async fn decide(
 
 /// The clocks to decide on: with the clearance of a suspension (OR hard stop) that a person or
 /// the follow-up step gave since the last turn, so the engine records the follow-up and lifts it.
-fn with_clearance(st: &AppState, user_id: &str, session: &SessionState) -> SessionState {
+async fn with_clearance(st: &AppState, user_id: &str, session: &SessionState) -> SessionState {
     let mut s = session.clone();
-    let clearance = st.take_clearance(user_id);
+    let clearance = st.take_clearance(user_id).await;
     if let (Some(susp), Some(c)) = (s.suspension.as_mut(), clearance)
         && susp.cleared.is_none()
     {
@@ -171,6 +175,9 @@ fn advance_clocks(st: &AppState, cached: &mut Cached, after: &SessionState) -> u
     };
     cached.session = after.clone();
     cached.turns += 1;
+    if st.records.shared() {
+        cached.stamp = Some(st.ids.next());
+    }
     usage_secs
 }
 

@@ -164,6 +164,7 @@ async fn intervene(ctx: &TurnCtx, audit: AuditEntry, findings: &[Finding], decis
             turns: 0,
             deferred_notice: None,
             deferred_stored: false,
+            stamp: None,
         }),
     };
     let e = Effects {

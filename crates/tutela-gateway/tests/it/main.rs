@@ -10,7 +10,8 @@
 //! pass-through, structured output, tool calls), `deferred` (notices deferred by replies for the app:
 //! kept across a restart and a dropped cache entry; CA's and CN's clocks through JSON-only turns), `controls` (control characters hide no crisis), `faults` (a full disk: the crisis
 //! reply still leaves, readiness, records written late; side effects and case messages held and
-//! written in order by one worker).
+//! written in order by one worker), `instances` (three instances on one PostgreSQL database: one
+//! user's clocks exact round-robin, a case opened, answered and delivered through three).
 
 mod admin;
 mod compliance;
@@ -20,6 +21,7 @@ mod crisis;
 mod deferred;
 mod encoder;
 mod faults;
+mod instances;
 mod labels;
 mod minors;
 mod openai;

@@ -134,6 +134,8 @@ pub struct PgStore {
     write_gate: Mutex<()>,
     pseudonyms: Pseudonymizer,
     options: StoreOptions,
+    /// How to connect, for the listener of events between instances (its own connection).
+    connect: PgConnectOptions,
 }
 
 impl PgStore {
@@ -165,7 +167,7 @@ impl PgStore {
             .max_connections(2)
             .min_connections(1)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(connect)
+            .connect_with(connect.clone())
             .await?;
         let salt: Option<String> =
             sqlx::query_scalar("SELECT value FROM meta WHERE key = 'subject_salt'")
@@ -178,6 +180,7 @@ impl PgStore {
             write_gate: Mutex::new(()),
             pseudonyms: Pseudonymizer::new(salt.into_bytes()),
             options,
+            connect,
         })
     }
 
@@ -223,10 +226,59 @@ impl PgStore {
         Ok(WriteTx { tx, _gate: gate })
     }
 
+    /// Sends `payload` to every instance listening on this database ([`PgStore::listen`]), once
+    /// this statement commits (at once: it is a transaction of its own).
+    pub async fn publish(&self, payload: &str) -> Result<()> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(EVENTS_CHANNEL)
+            .bind(payload)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Listens to the events of every instance on a connection of its own (never one of the
+    /// pool's, which it would hold for good).
+    pub async fn listen(&self) -> Result<Events> {
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_lazy_with(self.connect.clone());
+        let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
+        listener.listen(EVENTS_CHANNEL).await?;
+        Ok(Events {
+            listener,
+            _pool: pool,
+        })
+    }
+
     /// Closes every connection.
     pub async fn close(&self) {
         self.audit_pool.close().await;
         self.pool.close().await;
+    }
+}
+
+/// The LISTEN/NOTIFY channel of events between the instances on one database.
+const EVENTS_CHANNEL: &str = "tutela_events";
+
+/// The events other instances publish ([`PgStore::publish`]), in the order they committed.
+pub struct Events {
+    listener: sqlx::postgres::PgListener,
+    _pool: PgPool,
+}
+
+impl Events {
+    /// The next event's payload; `Ok(None)` when the connection was lost and made again:
+    /// events published meanwhile are lost, so the caller must look again at what they would
+    /// have told it. An error when the server cannot be reached (the caller waits and calls
+    /// again: the listener reconnects).
+    pub async fn next(&mut self) -> Result<Option<String>> {
+        Ok(self
+            .listener
+            .try_recv()
+            .await?
+            .map(|n| n.payload().to_owned()))
     }
 }
 

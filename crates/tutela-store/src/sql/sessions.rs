@@ -8,7 +8,10 @@ use tutela_types::{LocalDate, SessionState, Timestamp};
 use super::Store;
 use super::rows::{StoredDailyUsage, StoredSession, parse_json, to_json};
 use crate::error::{Result, StoreError};
-use crate::model::{DailyUsage, Intervention, MonthlyActive, Session, Tally, TurnRecord, month_of};
+use crate::model::{
+    DailyUsage, Intervention, MonthlyActive, Pending, Session, StampedState, Tally, TurnRecord,
+    month_of,
+};
 use crate::traits::{SessionStore, UsageStore};
 
 const UPSERT_STATE: &str = "INSERT INTO session_state (user_id, state, updated_at) VALUES ($1, $2, $3) \
@@ -104,6 +107,130 @@ impl SessionStore for Store {
         .fetch_all(&self.pool)
         .await?)
     }
+
+    async fn stamped_state(&self, user_id: &str) -> Result<Option<StampedState>> {
+        let row: Option<(String, Option<String>, Option<String>)> =
+            sqlx::query_as("SELECT state, stamp, session_id FROM session_state WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|(state, stamp, session_id)| {
+            Ok(StampedState {
+                state: parse_json("session_state", "state", &state)?,
+                stamp,
+                session_id,
+            })
+        })
+        .transpose()
+    }
+
+    async fn state_stamp(&self, user_id: &str) -> Result<Option<String>> {
+        let stamp: Option<Option<String>> =
+            sqlx::query_scalar("SELECT stamp FROM session_state WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(stamp.flatten())
+    }
+
+    async fn restamp(&self, user_id: &str, stamp: &str) -> Result<()> {
+        let _gate = self.write_gate().await;
+        sqlx::query("UPDATE session_state SET stamp = $1 WHERE user_id = $2")
+            .bind(stamp)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn pending(&self, user_id: &str) -> Result<Pending> {
+        let row: Option<(Option<i64>, Option<String>)> =
+            sqlx::query_as("SELECT handback_case, clearance FROM user_pending WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some((handback, clearance)) = row else {
+            return Ok(Pending::default());
+        };
+        Ok(Pending {
+            handback,
+            clearance: clearance
+                .map(|c| parse_json("user_pending", "clearance", &c))
+                .transpose()?,
+        })
+    }
+
+    async fn note_pending(
+        &self,
+        user_id: &str,
+        note: &Pending,
+        stamp: &str,
+        at: Timestamp,
+    ) -> Result<()> {
+        let clearance = note
+            .clearance
+            .as_ref()
+            .map(|c| to_json("clearance", c))
+            .transpose()?;
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO user_pending (user_id, handback_case, clearance, updated_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (user_id) DO UPDATE SET \
+             handback_case = COALESCE(excluded.handback_case, user_pending.handback_case), \
+             clearance = COALESCE(excluded.clearance, user_pending.clearance), \
+             updated_at = excluded.updated_at",
+        )
+        .bind(user_id)
+        .bind(note.handback)
+        .bind(clearance)
+        .bind(at.unix())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE session_state SET stamp = $1 WHERE user_id = $2")
+            .bind(stamp)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }
+
+    async fn take_handback(&self, user_id: &str) -> Result<Option<i64>> {
+        let mut tx = self.begin_write().await?;
+        let case: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT handback_case FROM user_pending WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let case = case.flatten();
+        if case.is_some() {
+            sqlx::query("UPDATE user_pending SET handback_case = NULL WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(case)
+    }
+
+    async fn take_clearance(&self, user_id: &str) -> Result<Option<tutela_types::Clearance>> {
+        let mut tx = self.begin_write().await?;
+        let clearance: Option<Option<String>> =
+            sqlx::query_scalar("SELECT clearance FROM user_pending WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let clearance = clearance.flatten();
+        if clearance.is_some() {
+            sqlx::query("UPDATE user_pending SET clearance = NULL WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        clearance
+            .map(|c| parse_json("user_pending", "clearance", &c))
+            .transpose()
+    }
 }
 
 #[async_trait]
@@ -176,13 +303,20 @@ async fn write_turns(
 ) -> Result<()> {
     let fold = Fold::of(turns, report_utc_offset_minutes)?;
 
-    let mut q = QueryBuilder::new("INSERT INTO session_state (user_id, state, updated_at) ");
-    q.push_values(&fold.states, |mut b, (user, state, at)| {
-        b.push_bind(*user).push_bind(state).push_bind(*at);
+    let mut q = QueryBuilder::new(
+        "INSERT INTO session_state (user_id, state, updated_at, stamp, session_id) ",
+    );
+    q.push_values(&fold.states, |mut b, s| {
+        b.push_bind(s.user)
+            .push_bind(&s.state)
+            .push_bind(s.at)
+            .push_bind(s.stamp)
+            .push_bind(s.session);
     });
     q.push(
         " ON CONFLICT (user_id) DO UPDATE SET state = excluded.state, \
-         updated_at = excluded.updated_at",
+         updated_at = excluded.updated_at, stamp = excluded.stamp, \
+         session_id = excluded.session_id",
     );
     q.build().execute(&mut *conn).await?;
 
@@ -244,13 +378,22 @@ struct SessionRun<'a> {
     turns: i64,
 }
 
+/// A user's clocks row in a run: the last turn's clocks (JSON), time, stamp and session.
+struct StateRow<'a> {
+    user: &'a str,
+    state: String,
+    at: i64,
+    stamp: Option<&'a str>,
+    session: &'a str,
+}
+
 /// A `usage_daily` key: user, local day, jurisdiction.
 type UsageKey<'a> = (&'a str, i64, &'a str);
 
 /// A run of turns folded to one row per key, keys in order of first appearance.
 struct Fold<'a> {
-    /// user, clocks (JSON), at: the last turn's.
-    states: Vec<(&'a str, String, i64)>,
+    /// The clocks row of each user: the last turn's.
+    states: Vec<StateRow<'a>>,
     sessions: Vec<SessionRun<'a>>,
     /// (user, day, jurisdiction) -> (seconds, turns).
     usage: Vec<(UsageKey<'a>, (i64, i64))>,
@@ -274,11 +417,18 @@ impl<'a> Fold<'a> {
         for t in turns {
             let state = to_json("session state", &t.state)?;
             let at = t.at.unix();
+            let row = StateRow {
+                user: &t.user_id,
+                state,
+                at,
+                stamp: t.stamp.as_deref(),
+                session: &t.session_id,
+            };
             match state_of.get(t.user_id.as_str()) {
-                Some(&i) => fold.states[i] = (&t.user_id, state, at),
+                Some(&i) => fold.states[i] = row,
                 None => {
                     state_of.insert(&t.user_id, fold.states.len());
-                    fold.states.push((&t.user_id, state, at));
+                    fold.states.push(row);
                 }
             }
             match session_of.get(t.session_id.as_str()) {

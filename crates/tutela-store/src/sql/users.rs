@@ -345,6 +345,10 @@ impl UserStore for Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM user_pending WHERE user_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
 
         // Statistics: kept, keyed by the pseudonym instead of the user id; session ids (which
         // the gateway may derive from the user id) become `<pseudonym>/<rowid>` (PostgreSQL has no

@@ -38,6 +38,7 @@ async fn populate(store: &tutela_store::Store, user: &str) -> i64 {
             state: SessionState::default(),
             local_day: t(1).local_date(0),
             usage_secs: 120,
+            stamp: None,
         })
         .await
         .unwrap();

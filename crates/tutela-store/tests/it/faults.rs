@@ -306,6 +306,39 @@ impl SessionStore for PanickyTurns {
     ) -> tutela_store::Result<Vec<i64>> {
         self.inner.session_durations(from, to).await
     }
+    async fn stamped_state(
+        &self,
+        user_id: &str,
+    ) -> tutela_store::Result<Option<tutela_store::StampedState>> {
+        self.inner.stamped_state(user_id).await
+    }
+    async fn state_stamp(&self, user_id: &str) -> tutela_store::Result<Option<String>> {
+        self.inner.state_stamp(user_id).await
+    }
+    async fn restamp(&self, user_id: &str, stamp: &str) -> tutela_store::Result<()> {
+        self.inner.restamp(user_id, stamp).await
+    }
+    async fn pending(&self, user_id: &str) -> tutela_store::Result<tutela_store::Pending> {
+        self.inner.pending(user_id).await
+    }
+    async fn note_pending(
+        &self,
+        user_id: &str,
+        note: &tutela_store::Pending,
+        stamp: &str,
+        at: tutela_types::Timestamp,
+    ) -> tutela_store::Result<()> {
+        self.inner.note_pending(user_id, note, stamp, at).await
+    }
+    async fn take_handback(&self, user_id: &str) -> tutela_store::Result<Option<i64>> {
+        self.inner.take_handback(user_id).await
+    }
+    async fn take_clearance(
+        &self,
+        user_id: &str,
+    ) -> tutela_store::Result<Option<tutela_types::Clearance>> {
+        self.inner.take_clearance(user_id).await
+    }
 }
 
 fn turn(user: &str, secs: i64) -> tutela_store::TurnRecord {
@@ -320,6 +353,7 @@ fn turn(user: &str, secs: i64) -> tutela_store::TurnRecord {
         },
         local_day: t(secs).local_date(0),
         usage_secs: 5,
+        stamp: None,
     }
 }
 
@@ -339,6 +373,7 @@ async fn turn_records_go_through_the_one_writer() {
         },
         local_day: t(5).local_date(0),
         usage_secs: 5,
+        stamp: None,
     };
     writer.record_turn(turn).await.unwrap();
     writer.flush().await.unwrap();

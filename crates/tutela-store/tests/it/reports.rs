@@ -171,6 +171,7 @@ async fn tallies_are_written_by_the_writer_with_the_turns() {
             state: tutela_types::SessionState::default(),
             local_day: t(1).local_date(0),
             usage_secs: 30,
+            stamp: None,
         })
         .await
         .unwrap();

@@ -18,6 +18,7 @@ fn turn(user: &str, session: &str, jurisdiction: &str, at: Timestamp, secs: u32)
         },
         local_day: at.local_date(0),
         usage_secs: secs,
+        stamp: None,
     }
 }
 
@@ -277,5 +278,64 @@ async fn batches_longer_than_one_statement_add_up() {
             assert_eq!(s.turns, 25);
             assert_eq!(s.last_seen_at, t(240 + u));
         }
+    }
+}
+
+/// What several gateways on one database share: the stamp and session written with the
+/// clocks, a new stamp for an admin change, and a pending hand-back and clearance that one
+/// caller only takes; a deleted user's are gone.
+#[tokio::test]
+async fn stamps_and_pending_hand_backs_are_shared() {
+    for ts in both().await {
+        let s = ts.store.sessions();
+        ts.store.users().touch_user("u", t(0)).await.unwrap();
+        assert_eq!(s.state_stamp("u").await.unwrap(), None, "{}", ts.name);
+        let mut first = turn("u", "s1", "cn", t(10), 5);
+        first.stamp = Some("a".into());
+        let mut second = turn("u", "s1", "cn", t(20), 10);
+        second.stamp = Some("b".into());
+        s.record_turns(&[first, second]).await.unwrap();
+        assert_eq!(s.state_stamp("u").await.unwrap().as_deref(), Some("b"));
+        let stamped = s.stamped_state("u").await.unwrap().unwrap();
+        assert_eq!(stamped.stamp.as_deref(), Some("b"));
+        assert_eq!(stamped.session_id.as_deref(), Some("s1"));
+        assert_eq!(stamped.state.used_today_secs, 10);
+        s.restamp("u", "c").await.unwrap();
+        assert_eq!(s.state_stamp("u").await.unwrap().as_deref(), Some("c"));
+
+        assert_eq!(
+            s.pending("u").await.unwrap(),
+            tutela_store::Pending::default()
+        );
+        let clearance = tutela_types::Clearance {
+            at: t(30),
+            by: tutela_types::ClearedBy::Human,
+        };
+        let note = tutela_store::Pending {
+            handback: Some(7),
+            clearance: Some(clearance),
+        };
+        s.note_pending("u", &note, "d", t(30)).await.unwrap();
+        assert_eq!(s.state_stamp("u").await.unwrap().as_deref(), Some("d"));
+        assert_eq!(s.pending("u").await.unwrap(), note, "{}", ts.name);
+        // A clearance alone keeps the hand-back noted before.
+        let only = tutela_store::Pending {
+            handback: None,
+            clearance: Some(clearance),
+        };
+        s.note_pending("u", &only, "e", t(31)).await.unwrap();
+        assert_eq!(s.pending("u").await.unwrap().handback, Some(7));
+        assert_eq!(s.take_handback("u").await.unwrap(), Some(7));
+        assert_eq!(s.take_handback("u").await.unwrap(), None, "taken once");
+        assert_eq!(s.take_clearance("u").await.unwrap(), Some(clearance));
+        assert_eq!(s.take_clearance("u").await.unwrap(), None, "taken once");
+
+        s.note_pending("u", &note, "f", t(40)).await.unwrap();
+        ts.store.delete_user("u", t(50)).await.unwrap();
+        assert_eq!(
+            s.pending("u").await.unwrap(),
+            tutela_store::Pending::default()
+        );
+        assert_eq!(s.stamped_state("u").await.unwrap(), None);
     }
 }
