@@ -721,16 +721,16 @@ impl Stream<'_> {
 
     /// How much of the text as fed may be shown before the unfinished sentence ends (the
     /// relay's early release): every finished sentence, and of the unfinished one the longest
-    /// prefix that ends after a space, an ideograph or `，、：`, and
+    /// prefix that ends after a space or `，、：`, and
     ///
     /// 1. holds no letter or ideograph of a cue of the lexical rules, whatever text follows
     ///    (`Engine::cue_free_prefix`: no cue's skeleton in it, and the prefix stops before the
     ///    earliest point at which a cue begun in the sentence may still be going on), and
     /// 2. would give no finding of any tier as the text's last sentence: with (1) no lexical
     ///    rule can fire on it, and the window of the learned tiers that it would end (it and
-    ///    the sentences before it in the window) is quiet (`WindowScan::quiet`: too short
-    ///    to decide on, or every head below its n-gram threshold and, with the encoder, below
-    ///    its gate, so the encoder would not be asked).
+    ///    the sentences before it in the window) is quiet (`WindowScan::quiet`: long enough
+    ///    for the model to judge, and every head under half its n-gram threshold and, with
+    ///    the encoder, under half its gate, so the encoder would not be asked).
     ///
     /// So the text up to the offset returned, scanned whole, gives no finding
     /// ([`Detectors::scan`] of it is empty: a property test). What comes after it may still
@@ -757,11 +757,7 @@ impl Stream<'_> {
         let r = self.buf[..guard]
             .char_indices()
             .rev()
-            .find(|&(_, c)| {
-                c.is_whitespace()
-                    || normalize::is_cjk(c)
-                    || matches!(c, '\u{3001}' | '\u{FF0C}' | '\u{FF1A}')
-            })
+            .find(|&(_, c)| c.is_whitespace() || matches!(c, '\u{3001}' | '\u{FF0C}' | '\u{FF1A}'))
             .map(|(i, c)| i + c.len_utf8())?;
         if let Some(l) = &self.learned
             && !l.quiet(&self.buf[..r])

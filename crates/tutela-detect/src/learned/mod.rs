@@ -698,11 +698,17 @@ impl<'a> WindowScan<'a> {
     }
 }
 
+/// The share of a head's limit (its n-gram threshold, or the encoder's gate) that a window
+/// must stay under to be quiet ([`WindowScan::quiet`]): the words still to come can raise the
+/// score, so a prefix near the limit is held (measured: `load/results/2026-12-07-ttft-early.md`).
+const EARLY_MARGIN: f32 = 0.5;
+
 impl WindowScan<'_> {
     /// Whether the window that `seg` would end, if it were the text's last sentence (the
-    /// sentences before it in the window as they stand), is quiet: too short to decide on,
-    /// or every head's n-gram probability below its threshold and, with the encoder, below
-    /// its gate as well (so the encoder would not be asked). A quiet window gives no learned
+    /// sentences before it in the window as they stand), is quiet: long enough for the model
+    /// to judge (a shorter lead-in, such as "bie zou", can be the harm itself), and every
+    /// head's n-gram probability under [`EARLY_MARGIN`] of its threshold and, with the
+    /// encoder, of its gate as well (so the encoder would not be asked). A quiet window gives no learned
     /// finding. Reads nothing after `seg` and changes nothing; never runs the encoder. For
     /// the relay's early release of a prefix of an unfinished sentence (see
     /// [`crate::Stream::releasable`]).
@@ -725,7 +731,9 @@ impl WindowScan<'_> {
             latin += s.latin;
         }
         if win.n < model::MIN_DECIDE {
-            return true;
+            // Too short for the model to judge: not quiet (a short lead-in such as "bie zou"
+            // can be the harm itself).
+            return false;
         }
         let lang = TextLang::from_counts(cjk as usize, latin as usize);
         let logits = model.logits(&win, self.ctx.as_ref());
@@ -737,7 +745,7 @@ impl WindowScan<'_> {
                     .min(e.tier.heads.meta.gate[h]),
                 None => model.meta.thresholds[h].get(lang),
             };
-            p < limit
+            p < EARLY_MARGIN * limit
         })
     }
 
