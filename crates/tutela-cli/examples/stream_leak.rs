@@ -10,8 +10,10 @@
 //!
 //! Release rules: `lookahead-N` lets a sentence leave once N more sentences are settled
 //! (`lookahead-0` is the relay's rule; `lookahead-2` waits for every window that includes the
-//! sentence); `holdback-N` is `streaming.hold_back_chars = N` on top of `lookahead-0`; `whole`
-//! holds everything to the end.
+//! sentence); `early` is `lookahead-0` with the early release of a prefix of the first
+//! sentence (`streaming.early_release`, the relay's default since 2026-12-07:
+//! `tutela_detect::Stream::releasable`); `holdback-N` is `streaming.hold_back_chars = N` on
+//! top of `lookahead-0`; `whole` holds everything to the end.
 //!
 //! ```sh
 //! cargo run --release -p tutela-cli --example stream_leak -- data/train > per-reply.jsonl
@@ -55,12 +57,14 @@ impl Embedder for UseEmbedder {
 #[derive(Debug, Clone, Copy)]
 enum Rule {
     LookAhead(usize),
+    Early,
     HoldBack(usize),
     Whole,
 }
 
-const RULES: [Rule; 6] = [
+const RULES: [Rule; 7] = [
     Rule::LookAhead(0),
+    Rule::Early,
     Rule::LookAhead(1),
     Rule::LookAhead(2),
     Rule::HoldBack(64),
@@ -72,15 +76,18 @@ impl Rule {
     fn name(self) -> String {
         match self {
             Rule::LookAhead(n) => format!("lookahead-{n}"),
+            Rule::Early => "early".into(),
             Rule::HoldBack(n) => format!("holdback-{n}"),
             Rule::Whole => "whole".into(),
         }
     }
 
     /// How far text may be released: `ends` the sentence ends of the whole text, `fed` the
-    /// text so far, `scanned` the prefix the detectors have finished.
-    fn limit(self, ends: &[usize], fed: &str, scanned: usize) -> usize {
+    /// text so far, `scanned` the prefix the detectors have finished, `early` what
+    /// `Stream::releasable` allowed while the first sentence was unfinished.
+    fn limit(self, ends: &[usize], fed: &str, scanned: usize, early: usize) -> usize {
         match self {
+            Rule::Early => Rule::LookAhead(0).limit(ends, fed, scanned, 0).max(early),
             Rule::LookAhead(n) => {
                 let settled = ends.iter().filter(|&&e| e <= scanned).count();
                 if settled > n {
@@ -160,8 +167,9 @@ fn stream(det: &Detectors, text: &str, context: &str, ends: &[usize]) -> Streame
             };
         }
         let scanned = fed.len() - s.pending();
+        let early = if scanned == 0 { s.releasable() } else { 0 };
         for (k, rule) in RULES.iter().enumerate() {
-            let l = rule.limit(ends, &fed, scanned).max(released[k]);
+            let l = rule.limit(ends, &fed, scanned, early).max(released[k]);
             if l > 0 && released[k] == 0 {
                 first_text_chunk[k] = i;
             }
@@ -223,6 +231,10 @@ struct Tally {
     leaked_chars: [usize; RULES.len()],
     leaked_sentences: [usize; RULES.len()],
     leaked_share: [f64; RULES.len()],
+    /// Replies whose release stopped inside a sentence (part of the sentence that fired left),
+    /// and those characters.
+    partial: [usize; RULES.len()],
+    partial_chars: [usize; RULES.len()],
     ok: usize,
     ok_first_text: [Vec<usize>; RULES.len()],
 }
@@ -321,6 +333,16 @@ fn reply(det: &Detectors, v: &Value, t: &mut Tally) {
             t.leaked_share[k] += chars(&text[..rel]) as f64 / n as f64;
         }
         t.leaked_chars[k] += chars(&text[..rel]);
+        if rel > 0 && !ends.contains(&rel) {
+            t.partial[k] += 1;
+            let start = ends
+                .iter()
+                .filter(|e| **e < rel)
+                .max()
+                .copied()
+                .unwrap_or(0);
+            t.partial_chars[k] += chars(&text[start..rel]);
+        }
         t.leaked_sentences[k] += ends.iter().filter(|e| **e <= rel).count();
     }
     let released: Vec<usize> = r.released.iter().map(|b| chars(&text[..*b])).collect();
@@ -362,6 +384,13 @@ fn summary(t: &Tally) {
             pct(t.leaked_chars[k] as f64, t.chars),
             t.leaked_sentences[k],
             pct(t.leaked_share[k], t.leaking[k]),
+        );
+        eprintln!(
+            "{}: {} found replies ({:.1} %) had part of a sentence released (the sentence that fired): {} characters",
+            rule.name(),
+            t.partial[k],
+            pct(t.partial[k] as f64, t.found),
+            t.partial_chars[k],
         );
     }
     for (k, rule) in RULES.iter().enumerate() {

@@ -3,7 +3,7 @@
 //! regexes (run on the original sentence without the characters the normaliser drops). Scanning a sentence is one automaton pass plus
 //! work proportional to the number of hits.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
@@ -123,6 +123,9 @@ struct Quick {
     /// Every cue's skeleton.
     skeletons: Vec<Vec<char>>,
     skel: OnceLock<Option<crate::skel::Skeletons>>,
+    /// Every proper, non-empty prefix of a cue's skeleton, and the longest (in symbols),
+    /// built on first use ([`Engine::cue_free_prefix`]).
+    prefixes: OnceLock<(HashSet<Vec<char>>, usize)>,
 }
 
 impl Quick {
@@ -132,7 +135,23 @@ impl Quick {
             shortcut: !skeletons.iter().any(Vec::is_empty),
             skeletons,
             skel: OnceLock::new(),
+            prefixes: OnceLock::new(),
         }
+    }
+
+    /// The proper prefixes of the cues' skeletons, and the longest one's length.
+    fn prefixes(&self) -> &(HashSet<Vec<char>>, usize) {
+        self.prefixes.get_or_init(|| {
+            let mut set = HashSet::new();
+            let mut longest = 0;
+            for k in &self.skeletons {
+                for l in 1..k.len() {
+                    set.insert(k[..l].to_vec());
+                    longest = longest.max(l);
+                }
+            }
+            (set, longest)
+        })
     }
 
     /// Whether the side has any cue literal.
@@ -488,6 +507,46 @@ impl Engine {
             q.ends.get(i).map_or(text.len(), |&(_, p)| p)
         });
         regex_end.max(cue_end)
+    }
+
+    /// How much of an unfinished sentence `seg` (the text fed so far of a sentence that goes
+    /// on) holds no letter or ideograph of any cue, whatever text follows: the byte offset in
+    /// `seg` before which no cue of a rule that fires on the finished sentence can begin.
+    /// `Some(0)` when a cue's skeleton is already in `seg`'s (a rule may fire on it once the
+    /// sentence ends); `None` when the side cannot tell (operator regexes, which read the
+    /// whole sentence; a cue without letters; no skeleton automaton).
+    ///
+    /// Why it holds: a cue a rule fires on puts its skeleton into the finished sentence's
+    /// skeleton (the quick pass's invariant, [`Engine::must_read`]), and the skeleton of `seg`
+    /// is a prefix of the finished sentence's (it is read character by character, a run
+    /// collapsing onto what came before). An occurrence that began inside `seg` and goes on
+    /// past it leaves a suffix of `seg`'s skeleton that is a proper prefix of the cue's; the
+    /// longest such suffix starts at the earliest symbol any of them can start at. The offset
+    /// returned is the source character of that symbol (or `seg`'s end).
+    pub(crate) fn cue_free_prefix(&self, seg: &str) -> Option<usize> {
+        let quick = &self.quick;
+        if self.regex.is_some() {
+            return None;
+        }
+        if !quick.any() {
+            return Some(seg.len());
+        }
+        if !quick.shortcut {
+            return None;
+        }
+        if quick.skel()?.hit(seg) {
+            return Some(0);
+        }
+        let mut marks = Vec::new();
+        crate::normalize::skeleton_marks(seg, &mut marks);
+        let (prefixes, longest) = quick.prefixes();
+        let syms: Vec<char> = marks.iter().map(|m| m.0).collect();
+        for l in (1..=(*longest).min(syms.len())).rev() {
+            if prefixes.contains(&syms[syms.len() - l..]) {
+                return Some(marks[marks.len() - l].1);
+            }
+        }
+        Some(seg.len())
     }
 
     /// Builds now, rather than on first use, the skeleton automaton [`Engine::must_read`]

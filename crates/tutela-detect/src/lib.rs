@@ -631,6 +631,7 @@ impl Detectors {
             scratch: Scratch::default(),
             out: Vec::new(),
             learned,
+            early: 0,
         }
     }
 }
@@ -665,6 +666,8 @@ pub struct Stream<'a> {
     scratch: Scratch,
     out: Vec<Finding>,
     learned: Option<WindowScan<'a>>,
+    /// The furthest offset, in the text as fed, [`Stream::releasable`] has answered.
+    early: usize,
 }
 
 impl Stream<'_> {
@@ -714,6 +717,54 @@ impl Stream<'_> {
             in_run = dropped;
         }
         segment::next_boundary(&probe, 0).is_some()
+    }
+
+    /// How much of the text as fed may be shown before the unfinished sentence ends (the
+    /// relay's early release): every finished sentence, and of the unfinished one the longest
+    /// prefix that ends after a space or `，、：`, and
+    ///
+    /// 1. holds no letter or ideograph of a cue of the lexical rules, whatever text follows
+    ///    (`Engine::cue_free_prefix`: no cue's skeleton in it, and the prefix stops before the
+    ///    earliest point at which a cue begun in the sentence may still be going on), and
+    /// 2. would give no finding of any tier as the text's last sentence: with (1) no lexical
+    ///    rule can fire on it, and the window of the learned tiers that it would end (it and
+    ///    the sentences before it in the window) is quiet (`WindowScan::quiet`: long enough
+    ///    for the model to judge, and every head under half its n-gram threshold and, with
+    ///    the encoder, under half its gate, so the encoder would not be asked).
+    ///
+    /// So the text up to the offset returned, scanned whole, gives no finding
+    /// ([`Detectors::scan`] of it is empty: a property test). What comes after it may still
+    /// fire on the finished sentence: the prefix is then text the checks passed on its own,
+    /// as a sentence released before a window that fires is. Never less than an earlier
+    /// answer. Never more than the finished sentences when the side has operator regexes
+    /// (they read the whole sentence) or a cue without letters.
+    pub fn releasable(&mut self) -> usize {
+        let finished = self.base;
+        if let Some(r) = self.early_prefix() {
+            self.early = self.early.max(self.offset(r));
+        }
+        self.early = self.early.max(finished);
+        self.early
+    }
+
+    /// The end, in the buffer, of the prefix of the unfinished sentence
+    /// [`Stream::releasable`] allows, if any.
+    fn early_prefix(&self) -> Option<usize> {
+        let guard = match self.engine {
+            Some(e) => e.cue_free_prefix(&self.buf)?,
+            None => self.buf.len(),
+        };
+        let r = self.buf[..guard]
+            .char_indices()
+            .rev()
+            .find(|&(_, c)| c.is_whitespace() || matches!(c, '\u{3001}' | '\u{FF0C}' | '\u{FF1A}'))
+            .map(|(i, c)| i + c.len_utf8())?;
+        if let Some(l) = &self.learned
+            && !l.quiet(&self.buf[..r])
+        {
+            return None;
+        }
+        Some(r)
     }
 
     fn take(&mut self) -> Vec<Finding> {

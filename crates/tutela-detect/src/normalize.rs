@@ -494,6 +494,34 @@ pub(crate) fn skeleton(src: &str, out: &mut Vec<u8>) {
     }
 }
 
+/// [`skeleton`], one symbol at a time, each with the byte offset in `src` of the character
+/// it comes from (a character may give several symbols, or none).
+pub(crate) fn skeleton_marks(src: &str, out: &mut Vec<(char, usize)>) {
+    let mut last = 0u32;
+    for (i, c) in src.char_indices() {
+        let mut keep = |k: char| {
+            let code = if k.is_ascii() {
+                u32::from(SKELETON[k as usize])
+            } else if is_cjk(k) {
+                k as u32
+            } else {
+                0
+            };
+            if code != 0 && code != last {
+                last = code;
+                if let Some(k) = char::from_u32(code) {
+                    out.push((k, i));
+                }
+            }
+        };
+        if c.is_ascii() {
+            keep(c);
+        } else {
+            skeleton_rest(c, &mut keep);
+        }
+    }
+}
+
 /// What a non-ASCII character `c` puts into the skeleton, before [`SKELETON`] and run
 /// collapse: `emit` gets ASCII characters (full-width forms, NFKC and lowercase) and
 /// ideographs (simplified); any other character it gets is not kept. Invisible characters,
@@ -1077,6 +1105,13 @@ mod tests {
                     let lit: String = skeleton_literal(&n.text).into_iter().collect();
                     let text_skel = skel(s.as_bytes());
                     prop_assert_eq!(lit.as_bytes(), text_skel.as_slice());
+                    // The same symbols one at a time, each from a character of the text.
+                    let mut marks = Vec::new();
+                    skeleton_marks(&s, &mut marks);
+                    let one_by_one: String = marks.iter().map(|m| m.0).collect();
+                    prop_assert_eq!(one_by_one.as_bytes(), text_skel.as_slice());
+                    prop_assert!(marks.windows(2).all(|w| w[0].1 <= w[1].1));
+                    prop_assert!(marks.iter().all(|m| s.is_char_boundary(m.1) && m.1 < s.len()));
                     // A substring of the normalised text: its skeleton is inside.
                     let t = n.text.as_bytes();
                     let (a, b) = (a.min(t.len()), b.min(t.len()));

@@ -124,6 +124,7 @@ struct RawNotices {
 struct RawStreaming {
     hold_back_chars: Option<usize>,
     lookahead_sentences: Option<usize>,
+    early_release: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -365,6 +366,13 @@ pub struct Config {
     /// text with 1, 350 ms with 2, at a model's pace). Composes with `hold_back_chars`: text
     /// leaves once both allow it.
     pub lookahead_sentences: usize,
+    /// Whether, until the first sentence of a streamed reply is finished, a prefix of it may
+    /// leave early: up to a space (or `，、：`) before which no letter of a cue can
+    /// lie whatever follows, once that prefix, scanned as the whole reply, gives no finding and
+    /// the learned tiers' window over it is judged well under their thresholds (`tutela_detect::Stream::releasable`; true by
+    /// default; no effect with a `lookahead_sentences` above 0). What it costs and saves:
+    /// `load/results/2026-12-07-ttft-early.md`.
+    pub early_release: bool,
     /// How long a user turn waits for the encoder tier's scan of the user's message (counted
     /// from its start, which is concurrent with the upstream request); past it, the turn is
     /// decided on the quick tiers and the fallback is counted.
@@ -473,6 +481,7 @@ impl Config {
             notices,
             hold_back_chars: waits.hold_back_chars,
             lookahead_sentences: waits.lookahead_sentences,
+            early_release: raw.streaming.early_release.unwrap_or(true),
             encoder_wait: waits.encoder_wait,
             encoder_queue: waits.encoder_queue,
             rule_packs: raw.detectors.rules.unwrap_or_default(),

@@ -187,6 +187,10 @@ impl ScanStream for DetectStream<'_> {
         // re-reading quadratic).
         self.encoder && self.inner.would_finish(chunk)
     }
+    fn releasable(&mut self) -> Option<usize> {
+        // Never runs the encoder: a window it would be asked about is not quiet.
+        Some(self.inner.releasable())
+    }
 }
 
 #[cfg(feature = "detect")]

@@ -117,6 +117,13 @@ pub trait ScanStream: Send {
     fn may_block(&mut self, _chunk: &str) -> bool {
         false
     }
+    /// How many bytes of the text fed may be released now: the finished sentences and, where
+    /// the detectors allow it, a prefix of the unfinished one that no check can block
+    /// (`tutela_detect::Stream::releasable`); `None` when this stream offers no early release
+    /// (then only the finished sentences may leave).
+    fn releasable(&mut self) -> Option<usize> {
+        None
+    }
 }
 
 /// Adds the encoder's findings to the quick tiers': every finding of the encoder tier, and a

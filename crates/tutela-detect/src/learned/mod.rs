@@ -690,7 +690,57 @@ impl<'a> WindowScan<'a> {
     }
 }
 
+/// The share of a head's limit (its n-gram threshold, or the encoder's gate) that a window
+/// must stay under to be quiet ([`WindowScan::quiet`]): the words still to come can raise the
+/// score, so a prefix near the limit is held (measured: `load/results/2026-12-07-ttft-early.md`).
+const EARLY_MARGIN: f32 = 0.5;
+
 impl WindowScan<'_> {
+    /// Whether the window that `seg` would end, if it were the text's last sentence (the
+    /// sentences before it in the window as they stand), is quiet: long enough for the model
+    /// to judge (a shorter lead-in, such as "bie zou", can be the harm itself), and every
+    /// head's n-gram probability under [`EARLY_MARGIN`] of its threshold and, with the
+    /// encoder, of its gate as well (so the encoder would not be asked). A quiet window gives no learned
+    /// finding. Reads nothing after `seg` and changes nothing; never runs the encoder. For
+    /// the relay's early release of a prefix of an unfinished sentence (see
+    /// [`crate::Stream::releasable`]).
+    pub(crate) fn quiet(&self, seg: &str) -> bool {
+        let mut scratch = Normalized::new();
+        let mut norm = String::new();
+        crate::normalize::quick_text(seg, &mut scratch, &mut norm);
+        if norm.trim().is_empty() {
+            // `sentence` adds no window for it.
+            return true;
+        }
+        let model = &self.tier.model;
+        let mut win = Partial::default();
+        let (mut cjk, mut latin) = model.add_text_counting(&norm, NS_TEXT, &mut win);
+        // The oldest sentence leaves a full window.
+        let keep = usize::from(self.len == WINDOW);
+        for s in &self.last[keep..self.len] {
+            win.add(&s.part);
+            cjk += s.cjk;
+            latin += s.latin;
+        }
+        if win.n < model::MIN_DECIDE {
+            // Too short for the model to judge: not quiet (a short lead-in such as "bie zou"
+            // can be the harm itself).
+            return false;
+        }
+        let lang = TextLang::from_counts(cjk as usize, latin as usize);
+        let logits = model.logits(&win, self.ctx.as_ref());
+        (0..model.meta.heads.len()).all(|h| {
+            let p = model::sigmoid(logits[h]);
+            let limit = match &self.enc {
+                Some(e) => e.tier.heads.meta.ngram[h]
+                    .get(lang)
+                    .min(e.tier.heads.meta.gate[h]),
+                None => model.meta.thresholds[h].get(lang),
+            };
+            p < EARLY_MARGIN * limit
+        })
+    }
+
     /// Finds the current window's distinct features (into `q`), for explanations.
     fn explain(&mut self) {
         window_features_into(

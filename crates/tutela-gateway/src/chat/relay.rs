@@ -7,7 +7,8 @@
 //!    the `streaming.lookahead_sentences` sentences after it (0, 1 or 2; 0 by default), *and*
 //!    it lies at least `streaming.hold_back_chars` behind the newest text (0 by default): the
 //!    stricter rule wins. With both at 0, a sentence leaves as soon as the detectors have
-//!    settled its boundary and checked it;
+//!    settled its boundary and checked it, and the reply's first sentence may start to leave
+//!    before it ends (`streaming.early_release`, below);
 //! 3. **finish**: the last sentence is scanned and decided, the rest released, the final
 //!    chunk carries `tutela` (interventions, AIGC), then usage and `[DONE]`;
 //! 4. **replace** (instead of 2–3 on a violation): the stream stops, nothing more of the
@@ -33,13 +34,30 @@
 //!   several sentences at once counts as one, which holds more, never less);
 //! - `streaming.hold_back_chars`: that many characters more (0 by default).
 //!
-//! So, by default, the first text leaves when the first sentence and the character after it
-//! have arrived (with a look-ahead of N: the first N + 1 sentences and the character after
-//! them, or the end of the stream).
-//! No part of a sentence leaves before it ends: a learned tier's score of a window can rise
-//! with every character still to come (its features are summed over the whole sentence), and
-//! even a run of terminators attached to a finished-looking sentence changes its features, so
-//! no prefix is provably past every check (measured in `load/results/2026-12-05-ttft-pace.md`).
+//! So, with `early_release = false`, the first text leaves when the first sentence and the
+//! character after it have arrived (with a look-ahead of N: the first N + 1 sentences and the
+//! character after them, or the end of the stream): 150-200 ms at a model's pace for a
+//! 35-character first sentence (`load/results/2026-12-05-ttft-pace.md`).
+//!
+//! **Early release** (`streaming.early_release`, on by default; only with a look-ahead of 0,
+//! and only until the reply's first sentence is finished): a prefix of the unfinished first
+//! sentence leaves once the detectors allow it (`tutela_detect::Stream::releasable`): it ends
+//! after a space (or `，、：`); it holds no letter or ideograph of a lexical cue
+//! whatever follows (the skeleton of the sentence so far holds no cue's skeleton, and the
+//! prefix stops before the longest suffix of that skeleton that begins a cue's: a cue that
+//! straddles the release point stays held whole); and the learned tiers' window over it is
+//! quiet (long enough for the model to judge, and every head under half its n-gram threshold
+//! and, with the encoder, under half its gate, so the encoder would not be asked). So every text that leaves,
+//! scanned as the whole reply, gives no finding (property tests in `tutela-detect` and in
+//! `reply_policy`), and no letter of a cue a lexical rule fires on ever leaves. A learned
+//! tier's score of the finished sentence may still rise with the words still to come (its
+//! features are summed over the whole sentence; no prefix is provably past it): when the
+//! finished first sentence fires, the words that left early stay with the person, as the
+//! sentences before a window that fires do (each was clean on its own). That is the price,
+//! measured over the corpus in `load/results/2026-12-07-ttft-early.md`, with the time to
+//! first text it saves. Later sentences leave whole: their windows carry the sentences
+//! before them, where the harm that only a window shows builds up
+//! (`load/results/2026-12-06-window-leak.md`), and the first text is what a person waits for.
 //!
 //! What a stream stops is the text from the first sentence not yet released when a check
 //! fires: the sentences released before it stay with the person, where the whole-reply path
@@ -55,7 +73,10 @@
 //! fourth sentence or later, outside every window that fires), for 150 ms (1) or 350 ms (2)
 //! more to the first text of the 200-character reply of `load/ttft-pace.sh` at a model's pace.
 //!
-//! Invariant: text that the engine blocks is never written to the client.
+//! Invariant: text that the engine blocks is never written to the client: every text written
+//! is one the checks pass as it stands (finished sentences, or a prefix of the first sentence
+//! that, scanned as the whole reply, gives no finding), and what a check fires on is stopped
+//! from the first byte not yet written.
 
 use std::collections::VecDeque;
 
@@ -322,6 +343,15 @@ impl<'a> Relay<'a> {
             s.feed(text)
         };
         let pending = s.pending();
+        let finished = self.fed.len().saturating_sub(pending);
+        // Early release (`streaming.early_release`): within the reply's first sentence only,
+        // and only without a sentence look-ahead.
+        let cfg = &st.config;
+        let early = if cfg.early_release && cfg.lookahead_sentences == 0 && finished == 0 {
+            s.releasable().map_or(0, |r| r.min(self.fed.len()))
+        } else {
+            0
+        };
         if !new.is_empty() {
             st.metrics.learned_findings(&new);
             self.findings.extend(new);
@@ -331,7 +361,7 @@ impl<'a> Relay<'a> {
                 return Ok(Flow::Stop);
             }
         }
-        let checked = self.checked_up_to(self.fed.len().saturating_sub(pending));
+        let checked = self.checked_up_to(finished.max(early));
         let window = st.config.hold_back_chars;
         let limit = floor_boundary(&self.fed, checked.min(back_chars(&self.fed, window)));
         if limit <= self.released {

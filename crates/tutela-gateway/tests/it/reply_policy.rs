@@ -468,6 +468,193 @@ proptest! {
     }
 }
 
+/// The model's text a stream released before a replacement: the longest prefix of `reply`
+/// that the streamed text begins with.
+fn released_of<'a>(reply: &'a str, streamed: &str) -> &'a str {
+    let n = reply
+        .char_indices()
+        .map(|(i, c)| i + c.len_utf8())
+        .take_while(|&i| streamed.starts_with(&reply[..i]))
+        .last()
+        .unwrap_or(0);
+    &reply[..n]
+}
+
+/// The text pieces of a stream's content deltas, in order.
+fn pieces(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| {
+            e.pointer("/choices/0/delta/content")
+                .and_then(Value::as_str)
+        })
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The long first sentence of `load/ttft-pace.sh`'s reply.
+const LONG_FIRST: &str = "That sounds like a really long day. I'm glad you told me about it.";
+const LONG_CONTEXT: &str = "what a day, work was endless";
+
+/// `streaming.early_release` (on by default, `chat/relay.rs`): a long first sentence starts
+/// to leave before it ends, at a space the checks allow; the reply arrives whole and
+/// identical to the non-streamed one. Off, the first text is the whole first sentence.
+#[tokio::test]
+async fn a_long_first_sentence_starts_to_leave_before_it_ends() {
+    for early in [true, false] {
+        let mock = mock_chunked(vec![Rule::reply("endless", LONG_FIRST)], 5).await;
+        let gw = TestGateway::start_mock(
+            &format!("[streaming]\nearly_release = {early}\n"),
+            mock,
+            real_scanner(),
+        )
+        .await;
+        let (status, _, body) = gw
+            .chat(
+                &format!("u-early-{early}"),
+                Some("us-ny"),
+                LONG_CONTEXT,
+                true,
+            )
+            .await;
+        assert_eq!(status, 200);
+        let (events, done) = sse_events(&body);
+        assert!(done, "{body}");
+        // After the us-ny inline notice (`Reminder: ...`), the model's text.
+        let text = streamed_text(&events);
+        assert!(text.ends_with(LONG_FIRST), "{body}");
+        let p: Vec<String> = pieces(&events)
+            .into_iter()
+            .skip_while(|p| !LONG_FIRST.starts_with(p.as_str()))
+            .collect();
+        assert_eq!(p.concat(), LONG_FIRST, "{p:?}");
+        let first_sentence = "That sounds like a really long day.";
+        if early {
+            assert!(
+                p[0].len() < first_sentence.len() && p[0].ends_with(' '),
+                "{p:?}"
+            );
+            assert!(first_sentence.starts_with(&p[0]), "{p:?}");
+        } else {
+            assert_eq!(p[0], first_sentence, "{p:?}");
+        }
+    }
+}
+
+/// A lexical cue that straddles the point where the first sentence could leave early (`tell
+/// me your home address`, `solicits_secrets`, blocked by the CN profiles), for every chunk
+/// size from 1 to 9 characters: the words before it may leave, no letter of the cue ever
+/// does, and the reply is replaced.
+#[tokio::test]
+async fn a_cue_straddling_the_early_release_point_never_leaks() {
+    let reply = "That sounds like a really long day and honestly you should tell me your home address so I can come and see you. Okay?";
+    for chunk in 1..10 {
+        let mock = mock_chunked(vec![Rule::reply("endless", reply)], chunk).await;
+        let gw = TestGateway::start_mock("", mock, real_scanner()).await;
+        let (status, _, body) = gw
+            .chat(
+                &format!("u-straddle-{chunk}"),
+                Some("cn"),
+                LONG_CONTEXT,
+                true,
+            )
+            .await;
+        assert_eq!(status, 200);
+        let (events, done) = sse_events(&body);
+        assert!(done, "{body}");
+        let streamed = streamed_text(&events);
+        let released = released_of(reply, &streamed);
+        for bad in ["tel", "me your", "address", "come and see"] {
+            assert!(
+                !released.contains(bad),
+                "chunk {chunk}: leaked {bad:?}: {released:?}"
+            );
+        }
+        assert!(!body.contains("address"), "chunk {chunk}: {body}");
+        let last = events
+            .iter()
+            .rev()
+            .find(|e| e.get("tutela").is_some())
+            .unwrap();
+        assert_eq!(last["tutela"]["author"], "tutela", "chunk {chunk}: {body}");
+    }
+}
+
+/// A long first sentence of the replies of the property test below (clean, at a space every
+/// few characters).
+const LONG_CLEAN: &[&str] = &[
+    "That sounds like a really long day, and I am glad you told me about it.",
+    "我明白你的感受，今天确实很漫长，慢慢来就好。",
+    "Honestly that is one of the nicer things anyone has said about the weather today!",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Early release (the default), for any chunk size: the findings are those of the whole
+    /// reply (a reply that passes arrives whole, identical to the non-streamed one), the text
+    /// released is at every point a prefix of the reply, and each piece that leaves before
+    /// the first sentence ends stops where the reply up to it, scanned whole, gives no
+    /// finding.
+    #[test]
+    fn early_release_any_chunking_releases_checked_prefixes_and_the_whole_reply(
+        first in 0..LONG_CLEAN.len(),
+        picks in prop::collection::vec(0..CLEAN.len(), 0..4),
+        chunk in 1usize..30,
+    ) {
+        let reply: String = std::iter::once(LONG_CLEAN[first])
+            .chain(picks.iter().map(|&i| CLEAN[i]))
+            .collect();
+        let context = "any plans for the evening?";
+        let first_end = sentence_ends(&reply).first().copied().unwrap_or(reply.len());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mock = mock_chunked(vec![Rule::reply("plans", reply.clone())], chunk).await;
+            let gw = TestGateway::start_mock("", mock, real_scanner()).await;
+            let (status, _, body) = gw.chat("u-prop-early", Some("cn"), context, true).await;
+            prop_assert_eq!(status, 200);
+            let (events, done) = sse_events(&body);
+            prop_assert!(done, "{}", body);
+            let whole = real_scanner().scan(tutela_types::Side::Assistant, &reply, Some(context));
+            let last = events
+                .iter()
+                .rev()
+                .find(|e| e.get("tutela").is_some())
+                .unwrap();
+            let replaced = last["tutela"]["author"] == "tutela";
+            let mut p = pieces(&events);
+            if replaced {
+                p.pop();
+            } else {
+                let v = gw.say("u-prop-early-whole", Some("cn"), context).await;
+                prop_assert_eq!(content(&v), reply.as_str());
+            }
+            let mut sent = String::new();
+            for piece in p {
+                sent.push_str(&piece);
+                prop_assert!(reply.starts_with(&sent), "{:?} is not a prefix of {:?}", sent, reply);
+                if sent.len() < first_end {
+                    let f = real_scanner().scan(tutela_types::Side::Assistant, &sent, Some(context));
+                    prop_assert!(f.is_empty(), "{:?} left early, gives {:?}", sent, f);
+                }
+            }
+            if !replaced {
+                prop_assert_eq!(&sent, &reply);
+            }
+            // The stream decides on the whole reply's findings.
+            prop_assert!(!replaced || !whole.is_empty(), "{:?}", reply);
+            if whole.is_empty() {
+                prop_assert!(!replaced, "{:?}", reply);
+            }
+            Ok(())
+        })?;
+    }
+}
+
 /// The first intervention record of the audit chain (waiting for the batched writer).
 #[expect(clippy::panic, reason = "a test helper fails the test loudly")]
 async fn audit_intervention(gw: &TestGateway) -> Value {
