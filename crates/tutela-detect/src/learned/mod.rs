@@ -870,7 +870,7 @@ mod tests {
         let c = "I'm going to kill him tonight";
         for d in [DetectorId::Exit, DetectorId::ViolenceToOthers] {
             assert_ne!(
-                tier.context(c, &[d]),
+                tier.context(c, std::slice::from_ref(&d)),
                 tier.context(c, &[]),
                 "{d:?}: every lexical label of the user turn is a feature"
             );
