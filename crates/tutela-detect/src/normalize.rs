@@ -465,32 +465,11 @@ fn next_stage_quick(b: &[u8], mut from: usize) -> Option<(u8, usize)> {
 /// This is the definition the quick pass's automaton (`skel`) is tested against.
 #[cfg(test)]
 pub(crate) fn skeleton(src: &str, out: &mut Vec<u8>) {
-    // The last kept character (a byte for ASCII letters, a code point for ideographs).
-    let mut last = 0u32;
-    // Keeps one character: ASCII through the table, ideographs as they are, anything else
-    // dropped; a repeat of the last kept character is dropped too.
-    let mut keep = |k: char| {
-        let code = if k.is_ascii() {
-            u32::from(SKELETON[k as usize])
-        } else if is_cjk(k) {
-            k as u32
-        } else {
-            0
-        };
-        if code != 0 && code != last {
-            last = code;
-            let mut buf = [0u8; 4];
-            if let Some(k) = char::from_u32(code) {
-                out.extend_from_slice(k.encode_utf8(&mut buf).as_bytes());
-            }
-        }
-    };
-    for c in src.chars() {
-        if c.is_ascii() {
-            keep(c);
-        } else {
-            skeleton_rest(c, &mut keep);
-        }
+    let mut marks = Vec::new();
+    skeleton_marks(src, &mut marks);
+    let mut buf = [0u8; 4];
+    for (k, _) in marks {
+        out.extend_from_slice(k.encode_utf8(&mut buf).as_bytes());
     }
 }
 
