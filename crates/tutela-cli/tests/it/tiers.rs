@@ -252,3 +252,38 @@ fn train_with_the_feature_cache_writes_the_same_bytes() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A lexical finding is about its own sentence: friendly sentences before it in the learned
+/// tiers' window must not talk it away (the encoder's window over a warm goodbye and then
+/// "Wait, don't go yet!" once scored under the veto level, and the clingy sentence reached the
+/// person before the next one was caught).
+#[test]
+fn the_sentences_before_a_lexical_finding_do_not_overrule_it() {
+    let reply = "Okay, it was lovely talking with you today. Sleep well and see you soon. \
+                 Wait, don't go yet!";
+    let models = [None, model()];
+    for m in models.iter().take(if models[1].is_some() { 2 } else { 1 }) {
+        let (code, out, err) = tutela(
+            &[
+                "check",
+                "--json",
+                "--side",
+                "assistant",
+                "--context",
+                "shape:bye ok bye, I have to go now",
+                reply,
+            ],
+            m.as_deref(),
+        );
+        assert_eq!(code, 1, "model {m:?}: {out}{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+        assert!(
+            v["findings"]
+                .as_array()
+                .expect("findings")
+                .iter()
+                .any(|f| { f["detector"] == "manipulative_exit" && f["tier"] == "lexical" }),
+            "model {m:?}: {out}"
+        );
+    }
+}

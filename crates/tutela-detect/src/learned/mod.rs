@@ -558,17 +558,28 @@ impl<'a> WindowScan<'a> {
             start: self.last[0].start,
             end: sum.end,
         };
+        // A lexical finding is about its own sentence: the other sentences of the window must
+        // not talk it away (a friendly goodbye before "Wait, don't go yet!" diluted the
+        // window's score under the veto level, and the sentence left). Where the window holds
+        // more than the sentence, a head overrules a lexical finding only if the sentence
+        // alone is under the level too (one more sum of the sentence's features, only for a
+        // sentence with a lexical finding of a head).
+        let alone = (self.len > 1
+            && out[lexical..]
+                .iter()
+                .any(|f| model.head(&f.detector).is_some()))
+        .then(|| model.probs(&sum.part, self.ctx.as_ref()));
         // Without the encoder, a lexical finding also needs the head's veto level (the
         // embedded tiers' fusion); with it, the fused probability decides below.
         let embedded = self.enc.is_none();
         drop_overruled(out, lexical, |d| {
             model.head(d).is_some_and(|h| {
-                probs[h]
-                    < if embedded {
-                        model.embedded_confirm(h, lang)
-                    } else {
-                        model.confirm(h, lang)
-                    }
+                let level = if embedded {
+                    model.embedded_confirm(h, lang)
+                } else {
+                    model.confirm(h, lang)
+                };
+                probs[h] < level && alone.as_ref().is_none_or(|a| a[h] < level)
             })
         });
         // The encoder's heads: only for a window some head's n-gram probability gates in, or
@@ -615,10 +626,29 @@ impl<'a> WindowScan<'a> {
                 };
             }
             let confirm = &e.tier.heads.meta.confirm;
+            let below = |h: usize, p: &[f32]| confirm.get(h).is_some_and(|c| p[h] < c.get(lang));
+            // As above: the sentence alone must be under the level too, read by the encoder
+            // only where the window's fused probability would overrule a lexical finding.
+            let alone_fused = match &alone {
+                Some(a)
+                    if out[lexical..]
+                        .iter()
+                        .any(|f| model.head(&f.detector).is_some_and(|h| below(h, &combined))) =>
+                {
+                    let emb = e.tier.embedder.embed(&self.orig[self.len - 1]);
+                    let pa = e.tier.heads.probs(&emb, e.ctx_emb.as_deref(), &a[..nh]);
+                    Some(
+                        (0..nh)
+                            .map(|h| if fused { pa[h] } else { (a[h] + pa[h]) / 2.0 })
+                            .collect::<Vec<f32>>(),
+                    )
+                }
+                _ => None,
+            };
             drop_overruled(out, lexical, |d| {
-                model
-                    .head(d)
-                    .is_some_and(|h| confirm.get(h).is_some_and(|c| combined[h] < c.get(lang)))
+                model.head(d).is_some_and(|h| {
+                    below(h, &combined) && alone_fused.as_ref().is_none_or(|a| below(h, a))
+                })
             });
             for h in 0..nh {
                 enc_pass[h] = combined[h] >= e.tier.heads.meta.combined[h].get(lang)
