@@ -28,6 +28,7 @@ mod assess;
 mod docs;
 mod help;
 mod instances;
+mod outage;
 mod profiles;
 mod reports;
 mod screen;
