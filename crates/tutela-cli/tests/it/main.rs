@@ -16,6 +16,9 @@
 //!   serves, and exits 0 on SIGTERM with every record written.
 //! - `instances`: three `tutela serve` on one PostgreSQL database, one killed with SIGKILL under
 //!   load: the others carry on, the chain verifies, no acknowledged crisis lacks its records.
+//! - `outage`: PostgreSQL away for 10 s under `tutela serve` (a loopback proxy cut): crisis
+//!   replies leave within seconds, `/readyz` 503, turns degrade as docs/deploy.md says, the
+//!   instance recovers by itself and the records of the crisis turns are written.
 
 #![allow(
     clippy::unwrap_used,

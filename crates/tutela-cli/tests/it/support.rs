@@ -209,7 +209,8 @@ pub fn wait_ready(child: &mut Child, port: u16) {
 
 /// A loopback TCP proxy in front of a database server: while up it relays every connection
 /// byte for byte; [`Proxy::cut`] makes the server unreachable as a restart does (the open
-/// connections are cut and its port refuses new ones: the listener is closed) for a while. Its thread lives as long as the test process.
+/// connections are cut and its port refuses new ones: the listener is closed) for a while.
+/// Its thread lives as long as the test process.
 pub struct Proxy {
     /// The port it listens on (127.0.0.1).
     pub port: u16,
@@ -268,7 +269,7 @@ impl Proxy {
         }
     }
 
-    /// [`Proxy::cut`] now and [`Proxy::heal`] after `outage` (on a thread of its own, so the
+    /// [`Proxy::cut`] now and the port open again after `outage` (on a thread of its own, so the
     /// outage lasts `outage` whatever the test does meanwhile).
     pub fn cut_for(&self, outage: Duration) {
         self.cut();
