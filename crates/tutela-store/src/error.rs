@@ -67,6 +67,21 @@ pub enum StoreError {
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 impl StoreError {
+    /// Whether the database could not be reached at all (no connection within the pool's
+    /// acquire timeout, a connection cut): a read would fail the same way, so a caller that
+    /// can do without it does not try.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database(
+                sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Io(_)
+                    | sqlx::Error::WorkerCrashed
+            )
+        )
+    }
+
     pub(crate) fn corrupt(
         table: &'static str,
         column: &'static str,

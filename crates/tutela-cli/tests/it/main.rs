@@ -16,6 +16,9 @@
 //!   serves, and exits 0 on SIGTERM with every record written.
 //! - `instances`: three `tutela serve` on one PostgreSQL database, one killed with SIGKILL under
 //!   load: the others carry on, the chain verifies, no acknowledged crisis lacks its records.
+//! - `outage`: PostgreSQL away for 10 s under `tutela serve` (a loopback proxy cut): crisis
+//!   replies leave within seconds, `/readyz` 503, turns degrade as docs/deploy.md says, the
+//!   instance recovers by itself and the records of the crisis turns are written.
 
 #![allow(
     clippy::unwrap_used,
@@ -28,6 +31,7 @@ mod assess;
 mod docs;
 mod help;
 mod instances;
+mod outage;
 mod profiles;
 mod reports;
 mod screen;

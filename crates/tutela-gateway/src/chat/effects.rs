@@ -76,7 +76,8 @@ pub(crate) async fn user_side(
             .as_mut()
             .and_then(|g| g.as_mut())
             .ok_or_else(empty_slot)?;
-        done.case_id = intervening_turn(st, cached, audit, &turn_record, effects).await;
+        let unread = side.unread;
+        done.case_id = intervening_turn(st, cached, audit, &turn_record, effects, unread).await;
         done.user_after = cached.user.state();
         if let Some(case) = done.case_id {
             let text = &req.chat.user_text;
@@ -149,14 +150,24 @@ async fn test_turn(
 /// An intervening user turn: its record durable before anything of the turn reaches the
 /// user (if the store cannot write, the record is held and retried, and the reply, help
 /// lines, still goes out), then the session row and the side effects. Returns the case.
+/// While the store's writes fail, or when the user's record could not be read (`unread`),
+/// the session row and the side effects are held without a try: on PostgreSQL away, each
+/// try would keep the reply waiting for the pool's acquire timeout.
 async fn intervening_turn(
     st: &AppState,
     cached: &mut Cached,
     audit: AuditEntry,
     turn_record: &TurnRecord,
     mut effects: Effects,
+    unread: bool,
 ) -> Option<i64> {
     effects.seq = durable(st, audit).await;
+    if unread || st.records.health().failing {
+        st.records.turn(turn_record.clone()).await;
+        let held = (!unread).then(|| cached.clone());
+        hold_side_effects(st, &cached.user.id, held, effects).await;
+        return None;
+    }
     if only_tallies(&effects.decision) {
         // Nothing below reads these rows back at once: the one writer batches them.
         st.records.turn(turn_record.clone()).await;
@@ -455,10 +466,17 @@ const EFFECTS_BYTES: usize = 4 * 1024;
 /// returned); a counter bumped, a row or a notification written before the failure, or before
 /// a crash that left the held file behind, may be written again.
 pub(crate) async fn retry_side_effects(st: &AppState, cached: Cached, e: Effects) {
-    let file = spill(st, &cached.user.id, &e);
+    let user = cached.user.id.clone();
+    hold_side_effects(st, &user, Some(cached), e).await;
+}
+
+/// Holds side effects in the queue of held writes (and the spill directory); without the
+/// user's entry (`None`), the first attempt reads the user's record from the store.
+async fn hold_side_effects(st: &AppState, user: &str, cached: Option<Cached>, e: Effects) {
+    let file = spill(st, user, &e);
     let held = Box::new(HeldSideEffects {
-        user: cached.user.id.clone(),
-        cached: Some(cached),
+        user: user.to_owned(),
+        cached,
         effects: e,
         file,
     });
@@ -505,11 +523,15 @@ impl HeldSideEffects {
     async fn attempt(&mut self, st: &AppState) -> Outcome {
         let cached = match &self.cached {
             Some(c) => c.clone(),
-            None => match st.records.backend.get_user(&self.user).await {
-                Ok(u) => {
-                    let u = u.unwrap_or_else(|| User::new(&self.user, self.effects.now));
-                    self.cached.insert(replayed_user(u, &self.effects)).clone()
-                }
+            // Recorded if the turn could not (its record unread or unwritten): the case and
+            // the rows refer to the user.
+            None => match st
+                .records
+                .backend
+                .touch_user(&self.user, self.effects.now)
+                .await
+            {
+                Ok(u) => self.cached.insert(replayed_user(u, &self.effects)).clone(),
                 Err(err) => return Outcome::Failed(format!("reading the user: {err}")),
             },
         };

@@ -25,6 +25,10 @@ pub(crate) struct Who {
     pub(crate) guard: OwnedMutexGuard<Option<Cached>>,
     /// The composed profiles of the turn's jurisdictions.
     pub(crate) compiled: Arc<Compiled>,
+    /// The store could not be read for a user this instance does not hold (PostgreSQL away):
+    /// the entry is a fresh one of this turn only, and the turn goes on only to give crisis
+    /// help (`chat::turn`); any other turn answers this error.
+    pub(crate) unread: Option<ApiError>,
 }
 
 impl Who {
@@ -45,7 +49,7 @@ pub(crate) async fn resolve(st: &AppState, req: &Request, now: Timestamp) -> Res
     // Anonymous requests share no state: each gets fresh clocks and never enters takeover
     // (there is no one to hand a human's reply back to). Test traffic is the same: a user
     // that is never stored (see `test_traffic`).
-    let slot = if req.anonymous || req.test {
+    let mut slot = if req.anonymous || req.test {
         private_slot(st, req, now).await
     } else {
         st.user_slot(&req.user_id)
@@ -54,8 +58,18 @@ pub(crate) async fn resolve(st: &AppState, req: &Request, now: Timestamp) -> Res
     if !(req.anonymous || req.test) && stale(st, &req.user_id, guard.as_ref()).await {
         *guard = None;
     }
+    let mut unread = None;
     if guard.is_none() {
-        *guard = Some(load_user(st, &req.user_id, now).await?);
+        match load_user(st, &req.user_id, now).await {
+            Ok(entry) => *guard = Some(entry),
+            Err(e @ ApiError::Store(_)) => {
+                // Nothing cached for them: a fresh entry of this turn only, for the help lines.
+                slot = fresh_slot(st, User::new(&req.user_id, now));
+                guard = slot.clone().lock_owned().await;
+                unread = Some(e);
+            }
+            Err(e) => return Err(e),
+        }
     }
     let cached = guard.as_ref().ok_or_else(empty_slot)?;
     let jurisdictions: Vec<String> = match (&req.jurisdiction, &cached.user.jurisdiction) {
@@ -72,6 +86,7 @@ pub(crate) async fn resolve(st: &AppState, req: &Request, now: Timestamp) -> Res
         slot,
         guard,
         compiled,
+        unread,
     })
 }
 
@@ -92,6 +107,11 @@ async fn private_slot(st: &AppState, req: &Request, now: Timestamp) -> Slot {
             }
         }
     };
+    fresh_slot(st, user)
+}
+
+/// An entry of fresh clocks for `user`, in no cache.
+fn fresh_slot(st: &AppState, user: User) -> Slot {
     Arc::new(Mutex::new(Some(Cached {
         user,
         session: SessionState::default(),
@@ -129,15 +149,28 @@ async fn stale(st: &AppState, user: &str, cached: Option<&Cached>) -> bool {
 /// The user's record, clocks, case and the notice they have not seen yet. A store that cannot
 /// write (a full disk) must not keep a person from the crisis reply: a newcomer who cannot be
 /// written is served as a fresh user (logged, counted); only a store that cannot be read fails
-/// the turn.
+/// the turn. While the store's writes fail, the write is not tried (on PostgreSQL away, each
+/// try waits out the pool's acquire timeout), nor the read after a write that found the
+/// database unreachable.
 pub(crate) async fn load_user(st: &AppState, id: &str, now: Timestamp) -> Result<Cached, ApiError> {
     let b = &st.records.backend;
-    let user = match b.touch_user(id, now).await {
-        Ok(u) => u,
-        Err(e) => {
-            st.write_failed("recording a user", &e);
-            b.get_user(id).await?.unwrap_or_else(|| User::new(id, now))
+    let touched = if st.records.health().failing {
+        None
+    } else {
+        match b.touch_user(id, now).await {
+            Ok(u) => Some(u),
+            Err(e) => {
+                st.write_failed("recording a user", &e);
+                if e.is_unreachable() {
+                    return Err(e.into());
+                }
+                None
+            }
         }
+    };
+    let user = match touched {
+        Some(u) => u,
+        None => b.get_user(id).await?.unwrap_or_else(|| User::new(id, now)),
     };
     let (session, stamp, session_id) = if st.records.shared() {
         // Another instance may have started the session: continue it.

@@ -95,9 +95,18 @@ async fn turn(
         return human::turn(st, &req, who, case, now).await;
     }
     let compiled = who.compiled.clone();
+    let unread = who.unread.take();
     // 3. User side (the model may be asked while the encoder finishes).
     let mut model = model::ModelCall::new(st, &req, now);
     let mut side = user_side::decide(st, &req, who, encoder, &mut model, now).await?;
+    if let Some(e) = unread {
+        // The store could not be read for this person: only crisis help goes on (its side
+        // effects are held until the store is back); any other turn answers the error.
+        if !side.decision.replacement().is_some_and(|(_, help)| help) {
+            return Err(e);
+        }
+        side.unread = true;
+    }
     let template = side
         .decision
         .replacement()

@@ -41,6 +41,9 @@ pub(crate) struct UserSide {
     /// The user's lock, when the turn still holds it (an intervention's side effects, or
     /// clocks to write back).
     pub(crate) held: Option<OwnedMutexGuard<Option<Cached>>>,
+    /// The user's record could not be read (the store away): the entry is a fresh one, so the
+    /// side effects are held and read the record when they are written.
+    pub(crate) unread: bool,
 }
 
 /// Refuses the turn with 503 when the encoder tier's queue is full, unless the quick tiers
@@ -121,6 +124,7 @@ pub(crate) async fn decide(
         session_id,
         stamp,
         held: Some(who.guard),
+        unread: false,
     };
     if let Some(pending) = encoder {
         side.held = None;
