@@ -111,6 +111,14 @@ impl Records {
         }
     }
 
+    /// Queues a turn record without waiting for room (an intervening turn while writes fail:
+    /// it must not wait behind a full queue); committed with the next batch that succeeds.
+    pub fn turn_now(&self, turn: TurnRecord) {
+        if let Err(e) = self.writer.record_turn_now(turn) {
+            tracing::error!(error = %e, "a turn record could not be queued");
+        }
+    }
+
     /// Queues an audit record. Waits only while the writer's queue is full.
     pub async fn audit(&self, audit: AuditEntry) {
         if let Err(e) = self.writer.record(&audit).await {

@@ -282,6 +282,12 @@ impl AuditWriter {
             .map_err(|_| StoreError::WriterClosed)
     }
 
+    /// Queues a turn's clocks and session row without waiting for room (the durable lane
+    /// when the queue is full or writes fail): for an intervening turn, which never waits.
+    pub fn record_turn_now(&self, turn: TurnRecord) -> Result<()> {
+        self.send_now(Msg::Turn(Box::new(turn)))
+    }
+
     /// Queues a decision's statistics rows (intervention rows, counter bumps) for the next
     /// batch, committed with the turns' clocks in one transaction.
     pub async fn record_tally(&self, tally: Tally) -> Result<()> {

@@ -163,7 +163,8 @@ async fn intervening_turn(
 ) -> Option<i64> {
     effects.seq = durable(st, audit).await;
     if unread || st.records.health().failing {
-        st.records.turn(turn_record.clone()).await;
+        // Never behind a full queue: in a long outage under load it fills.
+        st.records.turn_now(turn_record.clone());
         let held = (!unread).then(|| cached.clone());
         hold_side_effects(st, &cached.user.id, held, effects).await;
         return None;
