@@ -269,15 +269,9 @@ impl Proxy {
         }
     }
 
-    /// [`Proxy::cut`] now and the port open again after `outage` (on a thread of its own, so the
-    /// outage lasts `outage` whatever the test does meanwhile).
-    pub fn cut_for(&self, outage: Duration) {
-        self.cut();
-        let (inner, port) = (self.inner.clone(), self.port);
-        std::thread::spawn(move || {
-            std::thread::sleep(outage);
-            heal(&inner, port);
-        });
+    /// Connections relayed again (the end of a [`Proxy::cut`]).
+    pub fn heal(&self) {
+        heal(&self.inner, self.port);
     }
 
     /// Whether connections are relayed.
