@@ -246,9 +246,24 @@ async fn replies(
     notified.as_mut().enable();
     let mut list = takeover::pending_replies(&st, &q.user, after).await?;
     if list.is_empty() {
+        // A wake-up that brings no reply (an event about the user from another instance, a
+        // resolve) does not end the poll: it waits on until a reply or its time is up.
         let wait = std::time::Duration::from_secs(q.wait.unwrap_or(25).min(60));
-        let _ = tokio::time::timeout(wait, notified).await;
-        list = takeover::pending_replies(&st, &q.user, after).await?;
+        let deadline = tokio::time::sleep(wait);
+        tokio::pin!(deadline);
+        loop {
+            let woken = tokio::select! {
+                () = &mut deadline => false,
+                () = &mut notified => true,
+            };
+            // Armed before the read, so a wake-up between the read and the wait is kept.
+            notified.set(waiter.notified());
+            notified.as_mut().enable();
+            list = takeover::pending_replies(&st, &q.user, after).await?;
+            if !woken || !list.is_empty() {
+                break;
+            }
+        }
     }
     let replies: Vec<serde_json::Value> = list
         .iter()
