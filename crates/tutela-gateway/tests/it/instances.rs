@@ -208,9 +208,9 @@ async fn three_instances_keep_one_user_s_clocks_exact() {
     assert_eq!(want_sessions.len(), 2, "the pause opened a second session");
 }
 
-/// A case opened through A, answered by staff through B, reaches the person waiting on C and
-/// the app's long poll on A at once (B's event wakes them, which would otherwise wait their
-/// timeouts); resolved through
+/// A case opened through A, answered by staff through B, reaches the person waiting on C, and
+/// a second reply the app's long poll on A (B's events wake them, which would otherwise wait
+/// their timeouts); resolved through
 /// B, the hand-back is told once, by whichever instance the next turn reaches.
 #[tokio::test]
 async fn a_case_opened_on_one_is_answered_on_another_and_delivered_on_a_third() {
@@ -253,7 +253,14 @@ async fn a_case_opened_on_one_is_answered_on_another_and_delivered_on_a_third() 
         )
         .await
     };
-    // The app's channel long-polls A meanwhile: woken by B's event too.
+    let (v, _) = tokio::join!(waiting, staff);
+    let v = v.expect("the waiting turn on C was woken by B's event");
+    assert_eq!(v["tutela"]["author"], "human", "{v}");
+    assert!(content(&v).contains("I'm here with you"), "{v}");
+
+    // The app's channel long-polls A while staff write again through B: woken by B's event
+    // (its own wait is 20 s). (Apart from the waiting turn above: both would take the same
+    // reply, and whichever reads second finds it delivered.)
     let key = tutela_gateway::auth::app_key_for(TOKEN);
     let poll = tokio::time::timeout(
         Duration::from_secs(10),
@@ -262,21 +269,38 @@ async fn a_case_opened_on_one_is_answered_on_another_and_delivered_on_a_third() 
             .bearer_auth(&key)
             .send(),
     );
-    let (v, polled, _) = tokio::join!(waiting, poll, staff);
-    let v = v.expect("the waiting turn on C was woken by B's event");
+    let staff = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        b.admin_send(
+            reqwest::Method::POST,
+            &format!("/admin/escalations/{case}/reply"),
+            json!({"staff": "ana", "text": "I'll stay on this chat with you."}),
+        )
+        .await
+    };
+    let (polled, _) = tokio::join!(poll, staff);
     let polled: Value = polled
         .expect("the app's long poll on A was woken by B's event")
         .unwrap()
         .json()
         .await
         .unwrap();
+    let replies = polled["replies"].as_array().unwrap();
+    assert_eq!(replies.len(), 1, "{polled}");
     assert_eq!(
-        polled["replies"].as_array().map(Vec::len),
-        Some(1),
+        replies[0]["text"], "I'll stay on this chat with you.",
         "{polled}"
     );
-    assert_eq!(v["tutela"]["author"], "human", "{v}");
-    assert!(content(&v).contains("I'm here with you"), "{v}");
+    // The app showed it: acknowledged, so no turn repeats it.
+    let ack = a
+        .http
+        .post(a.url("/v1/tutela/replies/ack"))
+        .bearer_auth(&key)
+        .json(&json!({"user": user, "through": replies[0]["id"]}))
+        .send()
+        .await
+        .unwrap();
+    assert!(ack.status().is_success());
     let shown = b.admin_get(&format!("/admin/escalations/{case}")).await;
     let from_user = shown["messages"]
         .as_array()
