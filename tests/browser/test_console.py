@@ -175,8 +175,14 @@ def test_a_new_imminent_case_rings_and_notifies(browser):
     expect(page.locator("#alerts")).to_be_disabled()  # permission already granted
     chat("u-browser-alert", [{"role": "user", "content": IMMINENT_EN}])
     expect(page.locator("li.case", has_text="u-browser-alert")).to_have_count(1, timeout=15_000)
-    page.wait_for_function("window.__notes.length > 0", timeout=5_000)
-    notes = page.evaluate("window.__notes")
+    # Polled from here: `wait_for_function` evaluates its predicate as a string inside the page,
+    # which the console's Content-Security-Policy (no 'unsafe-eval') rightly refuses.
+    notes = []
+    for _ in range(50):
+        notes = page.evaluate("window.__notes")
+        if notes:
+            break
+        page.wait_for_timeout(100)
     assert any(n.startswith("New imminent case #") for n in notes), notes
     assert page.evaluate("window.__beeps") >= 1
     assert page.title().startswith("(!) ")
