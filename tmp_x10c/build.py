@@ -12,7 +12,7 @@ NOTE = dict(ih='idiom or hyperbole', te='tech sense', gm='game', fi='fiction fra
 L = dict(c='crisis', t='third_party', n='none')
 cjk = re.compile(r'[\u3400-\u9fff]')
 lat = re.compile(r'[A-Za-z]{2,}')
-ZHOK={'zs','cs','zsq','bxhl','xs','xswl','wsl','yyds','emo','awsl','ig','qq','app','vx','dd','nb','tm','fb','line','ok','kpi','ppt','ddl','pdd','gg','bgm','xhs','vlog','id'}
+ZHOK={'zs','cs','zsq','bxhl','xs','xswl','wsl','yyds','emo','awsl','ig','qq','app','vx','dd','nb','tm','fb','line','ok','kpi','ppt','ddl','pdd','gg','bgm','xhs','vlog','id','rap'}
 def norm(s):
     return ''.join(ch for ch in s.lower() if not (ch.isspace() or unicodedata.category(ch)[0] in 'PS'))
 items=[]; g=0
@@ -25,11 +25,11 @@ for f in sorted(glob.glob('/work/wt-x10c/tmp_x10c/batch*.txt')):
         parts=ln.split(' ',2)
         lab, sg_ = parts[0], parts[1]; rest=parts[2]
         reg=None; note=None
+        if ' ## ' in rest:
+            rest, note = rest.split(' ## ',1)
         m=re.search(r'\s@(\w+)\s*$', rest)
         if m:
             reg=m.group(1); rest=rest[:m.start()]
-        if ' ## ' in rest:
-            rest, note = rest.split(' ## ',1)
         text=rest.strip()
         assert lab in L and sg_ in S, (f, ln)
         if not same: g+=1
