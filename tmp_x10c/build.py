@@ -20,8 +20,10 @@ for f in sorted(glob.glob('/work/wt-x10c/tmp_x10c/batch*.txt')):
     for ln in open(f, encoding='utf-8'):
         ln=ln.rstrip('\n')
         if not ln.strip() or ln.startswith('#'): continue
-        same = ln.startswith('+')
+        same = ln.startswith('+'); link=None
         if same: ln=ln[1:]
+        if ln.startswith('>'):
+            link, ln = ln[1:].split('\t',1)
         parts=ln.split(' ',2)
         lab, sg_ = parts[0], parts[1]; rest=parts[2]
         reg=None; note=None
@@ -32,7 +34,7 @@ for f in sorted(glob.glob('/work/wt-x10c/tmp_x10c/batch*.txt')):
             reg=m.group(1); rest=rest[:m.start()]
         text=rest.strip()
         assert lab in L and sg_ in S, (f, ln)
-        if not same: g+=1
+        if not same and link is None: g+=1
         if reg=='trad': reg='traditional'
         if reg=='py': lang='zh'; reg='pinyin'
         elif cjk.search(text):
@@ -42,7 +44,12 @@ for f in sorted(glob.glob('/work/wt-x10c/tmp_x10c/batch*.txt')):
         if reg=='mixed' and lang!='mixed': lang='mixed'
         if reg is None or lang=='mixed':
             reg = 'mixed' if lang=='mixed' else 'plain'
-        it=dict(id=None, lang=lang, task='crisis', label=L[lab], text=text, group='x10c-g%04d'%g, sign=S[sg_], register=reg)
+        grp='x10c-g%04d'%g
+        if link is not None:
+            hit=[x for x in items if x['text'].startswith(link)]
+            assert len(hit)==1, (link, len(hit))
+            grp=hit[0]['group']
+        it=dict(id=None, lang=lang, task='crisis', label=L[lab], text=text, group=grp, sign=S[sg_], register=reg)
         if lab=='n':
             it['note'] = 'hard: ' + (note or NOTE.get(sg_,'no current risk'))
         elif note: it['note']=note

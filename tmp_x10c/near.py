@@ -25,6 +25,7 @@ for j,n in enumerate(new):
             if k!=k0: cnt[k]+=1
     for k,c in cnt.items():
         if k>len(old)+j and k>=len(old): continue  # compare each new pair once
+        if k>=len(old) and new[k-len(old)]['group']==n['group']: continue  # register variants / twins share a group on purpose
         jac=c/len(g|og[k])
         if jac>=thr:
             other = old[k] if k<len(old) else (new[k-len(old)]['id'], new[k-len(old)]['text'])
