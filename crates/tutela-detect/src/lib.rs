@@ -730,7 +730,9 @@ impl Stream<'_> {
     ///    rule can fire on it, and the window of the learned tiers that it would end (it and
     ///    the sentences before it in the window) is quiet (`WindowScan::quiet`: long enough
     ///    for the model to judge, and every head under half its n-gram threshold and, with
-    ///    the encoder, under half its gate, so the encoder would not be asked).
+    ///    the encoder, either under half its gate, so the encoder would not be asked, or,
+    ///    the window embedded, every head's fused probability under half its threshold: with
+    ///    the encoder this call may embed, milliseconds).
     ///
     /// So the text up to the offset returned, scanned whole, gives no finding
     /// ([`Detectors::scan`] of it is empty: a property test). What comes after it may still
@@ -749,7 +751,7 @@ impl Stream<'_> {
 
     /// The end, in the buffer, of the prefix of the unfinished sentence
     /// [`Stream::releasable`] allows, if any.
-    fn early_prefix(&self) -> Option<usize> {
+    fn early_prefix(&mut self) -> Option<usize> {
         let guard = match self.engine {
             Some(e) => e.cue_free_prefix(&self.buf)?,
             None => self.buf.len(),
@@ -759,7 +761,7 @@ impl Stream<'_> {
             .rev()
             .find(|&(_, c)| c.is_whitespace() || matches!(c, '\u{3001}' | '\u{FF0C}' | '\u{FF1A}'))
             .map(|(i, c)| i + c.len_utf8())?;
-        if let Some(l) = &self.learned
+        if let Some(l) = &mut self.learned
             && !l.quiet(&self.buf[..r])
         {
             return None;

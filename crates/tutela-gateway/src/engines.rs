@@ -188,8 +188,11 @@ impl ScanStream for DetectStream<'_> {
         self.encoder && self.inner.would_finish(chunk)
     }
     fn releasable(&mut self) -> Option<usize> {
-        // Never runs the encoder: a window it would be asked about is not quiet.
+        // With the encoder, a window it would be asked about is embedded (milliseconds).
         Some(self.inner.releasable())
+    }
+    fn embeds(&self) -> bool {
+        self.encoder
     }
 }
 

@@ -120,9 +120,14 @@ pub trait ScanStream: Send {
     /// How many bytes of the text fed may be released now: the finished sentences and, where
     /// the detectors allow it, a prefix of the unfinished one that no check can block
     /// (`tutela_detect::Stream::releasable`); `None` when this stream offers no early release
-    /// (then only the finished sentences may leave).
+    /// (then only the finished sentences may leave). May run the encoder where
+    /// [`ScanStream::embeds`] says so (the caller then runs it through [`blocking`]).
     fn releasable(&mut self) -> Option<usize> {
         None
+    }
+    /// Whether the encoder runs in this stream (so [`ScanStream::releasable`] may embed).
+    fn embeds(&self) -> bool {
+        false
     }
 }
 

@@ -79,7 +79,7 @@ pub struct Args {
     /// L2 penalty on the encoder heads' network's weights.
     #[arg(long, default_value_t = Options::default().mlp.l2)]
     pub mlp_l2: f32,
-    /// Seed of the encoder heads' network (default: `--seed`).
+    /// Seed of the encoder heads' network (default 2, the built-in heads' seed).
     #[arg(long)]
     pub mlp_seed: Option<u64>,
     /// Write each validation item's per-head scores (n-gram tier, window maximum) and
@@ -151,7 +151,7 @@ pub fn run(args: Args) -> Result<Outcome> {
             l2: args.mlp_l2,
             ..Options::default().mlp
         },
-        mlp_seed: args.mlp_seed,
+        mlp_seed: args.mlp_seed.or(Options::default().mlp_seed),
         ..Options::default()
     };
     let mut det = tutela_detect::Detectors::try_builtin()?;

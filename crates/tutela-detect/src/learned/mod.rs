@@ -728,13 +728,16 @@ const EARLY_MARGIN: f32 = 0.5;
 impl WindowScan<'_> {
     /// Whether the window that `seg` would end, if it were the text's last sentence (the
     /// sentences before it in the window as they stand), is quiet: long enough for the model
-    /// to judge (a shorter lead-in, such as "bie zou", can be the harm itself), and every
-    /// head's n-gram probability under [`EARLY_MARGIN`] of its threshold and, with the
-    /// encoder, of its gate as well (so the encoder would not be asked). A quiet window gives no learned
-    /// finding. Reads nothing after `seg` and changes nothing; never runs the encoder. For
-    /// the relay's early release of a prefix of an unfinished sentence (see
-    /// [`crate::Stream::releasable`]).
-    pub(crate) fn quiet(&self, seg: &str) -> bool {
+    /// to judge (a shorter lead-in, such as "bie zou", can be the harm itself), every head's
+    /// n-gram probability under [`EARLY_MARGIN`] of its threshold, and, with the encoder, the
+    /// encoder's view of it too: where some head's n-gram probability reaches [`EARLY_MARGIN`]
+    /// of its gate (so the encoder would be asked about the window), the window is embedded
+    /// and every head's fused probability must be under [`EARLY_MARGIN`] of its threshold. A
+    /// quiet window gives no learned finding. Reads nothing after `seg` and changes nothing
+    /// but the cached embedding of the user turn. For the relay's early release of a prefix
+    /// of an unfinished sentence (see [`crate::Stream::releasable`]); with the encoder it may
+    /// embed (milliseconds).
+    pub(crate) fn quiet(&mut self, seg: &str) -> bool {
         let mut scratch = Normalized::new();
         let mut norm = String::new();
         crate::normalize::quick_text(seg, &mut scratch, &mut norm);
@@ -758,16 +761,42 @@ impl WindowScan<'_> {
             return false;
         }
         let lang = TextLang::from_counts(cjk as usize, latin as usize);
-        let logits = model.logits(&win, self.ctx.as_ref());
-        (0..model.meta.heads.len()).all(|h| {
-            let p = model::sigmoid(logits[h]);
-            let limit = match &self.enc {
-                Some(e) => e.tier.heads.meta.ngram[h]
-                    .get(lang)
-                    .min(e.tier.heads.meta.gate[h]),
-                None => model.meta.thresholds[h].get(lang),
+        let nh = model.meta.heads.len();
+        let mut probs = [0.0f32; STRIDE];
+        for (p, z) in probs
+            .iter_mut()
+            .zip(model.logits(&win, self.ctx.as_ref()))
+            .take(nh)
+        {
+            *p = model::sigmoid(z);
+        }
+        let Some(e) = self.enc.as_mut() else {
+            return (0..nh).all(|h| probs[h] < EARLY_MARGIN * model.meta.thresholds[h].get(lang));
+        };
+        let heads = &e.tier.heads;
+        if !(0..nh).all(|h| probs[h] < EARLY_MARGIN * heads.meta.ngram[h].get(lang)) {
+            return false;
+        }
+        if (0..nh).all(|h| probs[h] < EARLY_MARGIN * heads.meta.gate[h]) {
+            // The encoder would not be asked about this window.
+            return true;
+        }
+        // The encoder would be asked: ask it, as the finished sentence's window would.
+        let mut text = self.orig[keep..self.len].concat();
+        push_visible(seg, &mut text);
+        let emb = e.tier.embedder.embed(&text);
+        if heads.meta.with_context && e.ctx_emb.is_none() {
+            e.ctx_emb = e.context.as_deref().map(|c| e.tier.embedder.embed(c));
+        }
+        let pe = heads.probs(&emb, e.ctx_emb.as_deref(), &probs[..nh]);
+        let fused = heads.fused();
+        (0..nh).all(|h| {
+            let p = if fused {
+                pe[h]
+            } else {
+                (probs[h] + pe[h]) / 2.0
             };
-            p < EARLY_MARGIN * limit
+            p < EARLY_MARGIN * heads.meta.combined[h].get(lang)
         })
     }
 

@@ -83,7 +83,11 @@ pub struct Options {
     pub embedded_precision: Option<f32>,
     /// The encoder heads' network (its seed: `mlp_seed`, else [`Options::seed`]).
     pub mlp: MlpOptions,
-    /// Seed of the heads' network, when not [`Options::seed`].
+    /// Seed of the heads' network, when not [`Options::seed`]. Default 2: of the two seeds
+    /// tried on the 29,583-item corpus (the default seed and 2), the one whose heads scored
+    /// better on the validation split (`bench/learned/results.md`, 2026-12-07, eighth
+    /// session), so that split's figures for the built-in heads are those of a choice
+    /// between two.
     pub mlp_seed: Option<u64>,
 }
 
@@ -101,7 +105,7 @@ impl Default for Options {
             recall_scope_cap: None,
             embedded_precision: None,
             mlp: MlpOptions::default(),
-            mlp_seed: None,
+            mlp_seed: Some(2),
         }
     }
 }

@@ -240,4 +240,30 @@ fn encoder_tier_trains_gates_and_streams_invariantly() {
         got.extend(s.finish());
         assert_eq!(got, whole);
     }
+    // The early release with the encoder attached (`Stream::releasable`, which may embed a
+    // window the encoder would be asked about): never shrinks, never passes the text fed, and
+    // until the first finding the text it allows, scanned whole, gives no finding.
+    let calm = "That sounds like a really long day, and I am glad you told me about it. \
+                那听起来真是漫长的一天，谢谢你愿意告诉我。";
+    for text in [calm, text] {
+        for step in [3, 5, 11] {
+            let mut s = d.stream(Side::User, None);
+            let (mut last, mut at, mut found) = (0, 0, false);
+            while at < text.len() {
+                let mut end = (at + step).min(text.len());
+                while !text.is_char_boundary(end) {
+                    end += 1;
+                }
+                found |= !s.feed(&text[at..end]).is_empty();
+                at = end;
+                let r = s.releasable();
+                assert!(r >= last && r <= at, "{r} after {last}, {at} fed");
+                last = r;
+                if !found {
+                    let f = d.scan(Side::User, &text[..r], None);
+                    assert!(f.is_empty(), "{:?} allowed, gives {f:?}", &text[..r]);
+                }
+            }
+        }
+    }
 }

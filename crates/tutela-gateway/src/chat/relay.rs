@@ -47,7 +47,9 @@
 //! prefix stops before the longest suffix of that skeleton that begins a cue's: a cue that
 //! straddles the release point stays held whole); and the learned tiers' window over it is
 //! quiet (long enough for the model to judge, and every head under half its n-gram threshold
-//! and, with the encoder, under half its gate, so the encoder would not be asked). So every text that leaves,
+//! and, with the encoder, under half its gate (the encoder would not be asked) or, the window
+//! embedded (off the async worker, as a finished sentence's is), every head's fused
+//! probability under half its threshold). So every text that leaves,
 //! scanned as the whole reply, gives no finding (property tests in `tutela-detect` and in
 //! `reply_policy`), and no letter of a cue a lexical rule fires on ever leaves. A learned
 //! tier's score of the finished sentence may still rise with the words still to come (its
@@ -348,7 +350,15 @@ impl<'a> Relay<'a> {
         // and only without a sentence look-ahead.
         let cfg = &st.config;
         let early = if cfg.early_release && cfg.lookahead_sentences == 0 && finished == 0 {
-            s.releasable().map_or(0, |r| r.min(self.fed.len()))
+            // With the encoder, judging the prefix may embed it: off the async worker.
+            let r = if s.embeds() {
+                let (r, w) = st.encoder.run_here(|| s.releasable()).await;
+                self.windows += w;
+                r
+            } else {
+                s.releasable()
+            };
+            r.map_or(0, |r| r.min(self.fed.len()))
         } else {
             0
         };
