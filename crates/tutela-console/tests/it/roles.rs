@@ -157,3 +157,68 @@ async fn compliance_reads_cases_but_cannot_reply_or_claim() {
         .unwrap();
     assert!(msgs.is_empty());
 }
+
+/// Every `(METHOD, path)` the console's router serves, from the source of `router` in
+/// `src/lib.rs`: each `.route("...", get(..).post(..))` call with every method it carries.
+fn routes_in_source() -> Vec<(String, String)> {
+    let src = include_str!("../../src/lib.rs");
+    let mut out = Vec::new();
+    let mut rest = src;
+    while let Some(at) = rest.find(".route(") {
+        rest = &rest[at + ".route(".len()..];
+        let mut depth = 1;
+        let end = rest
+            .char_indices()
+            .find(|&(_, c)| {
+                match c {
+                    '(' => depth += 1,
+                    ')' => depth -= 1,
+                    _ => {}
+                }
+                depth == 0
+            })
+            .map(|(i, _)| i)
+            .expect("a closed .route( call");
+        let call = &rest[..end];
+        let path = call.split('"').nth(1).expect("a path literal").to_owned();
+        for (word, method) in [("get(", "GET"), ("post(", "POST")] {
+            let called = call
+                .match_indices(word)
+                .any(|(i, _)| !call[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_'));
+            if called {
+                out.push((method.to_owned(), path.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// The list the role, session and CSRF tests walk is the router's: every route the router
+/// serves is in `GUARDED_ROUTES` or is one of the few public ones (sign-in, the language
+/// switch, the assets, the bare `/console/`), and every listed route is served.
+#[test]
+fn the_walked_list_is_every_route_of_the_router() {
+    const PUBLIC: &[(&str, &str)] = &[
+        ("GET", "/console/"),
+        ("GET", "/console/login"),
+        ("POST", "/console/login"),
+        ("GET", "/console/lang"),
+        ("GET", "/console/assets/{file}"),
+    ];
+    let served = routes_in_source();
+    assert!(served.len() >= GUARDED_ROUTES.len(), "{served:?}");
+    for (m, p) in &served {
+        let listed = GUARDED_ROUTES.iter().any(|(lm, lp, _)| lm == m && lp == p)
+            || PUBLIC.iter().any(|(lm, lp)| lm == m && lp == p);
+        assert!(
+            listed,
+            "{m} {p} is served but not in GUARDED_ROUTES: the role tests do not walk it"
+        );
+    }
+    for (m, p, _) in GUARDED_ROUTES {
+        assert!(
+            served.iter().any(|(sm, sp)| sm == m && sp == p),
+            "{m} {p} is listed but not served"
+        );
+    }
+}
