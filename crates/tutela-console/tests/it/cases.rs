@@ -575,3 +575,85 @@ async fn the_case_view_streams_the_conversation_as_it_happens() {
     .await;
     assert!(ended.is_ok(), "the stream outlived the session");
 }
+
+/// Sets a person's record through the admin API (age state, jurisdiction, contacts).
+async fn on_file(e: &Env, user: &str, record: serde_json::Value) {
+    let req = Request::patch(format!("/admin/users/{user}"))
+        .header(
+            header::AUTHORIZATION,
+            format!("Bearer {}", e.state.admin_token),
+        )
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(record.to_string()))
+        .unwrap();
+    let (status, _, body) = e.send(req).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// The case view's "Person" box: the age state by its name (every state the store records,
+/// in both languages), the contacts on file and the notifications sent to them.
+#[tokio::test]
+async fn the_case_view_names_the_age_state_and_shows_contacts_and_notifications() {
+    let e = staffed().await;
+    on_file(
+        &e,
+        "u-minor",
+        serde_json::json!({
+            "jurisdiction": "cn",
+            "age_state": "known_minor",
+            "contacts": [{"kind": "guardian", "channel": "sms", "address": "+86 138 0000 0000"}],
+        }),
+    )
+    .await;
+    let case = e.crisis("u-minor", IMMINENT_ZH).await;
+    let s = e.login("ann").await;
+    let person = |body: &str| {
+        let from = body
+            .find("<h2>Person</h2>")
+            .or_else(|| body.find("<h2>用户</h2>"));
+        let from = from.unwrap_or_else(|| panic!("no person box in {body}"));
+        let to = body[from..].find("</section>").unwrap() + from;
+        body[from..to].to_owned()
+    };
+    let (_, _, body) = e
+        .send(get(&format!("/console/cases/{case}"), Some(&s)))
+        .await;
+    let p = person(&body);
+    assert!(p.contains("<dd>known minor</dd>"), "{p}");
+    assert!(p.contains("<dd>1</dd>"), "one contact on file: {p}");
+    assert!(
+        p.contains("guardian: "),
+        "the notification to the guardian: {p}"
+    );
+    let req = Request::get(format!("/console/cases/{case}"))
+        .header(
+            header::COOKIE,
+            format!("tutela_session={}; tutela_lang=zh", s.cookie),
+        )
+        .body(Body::empty())
+        .unwrap();
+    let (_, _, body) = e.send(req).await;
+    assert!(person(&body).contains("<dd>已知未成年人</dd>"), "{body}");
+    // Every age state the store records has a name of its own, in both languages.
+    for (state, en, zh) in [
+        ("unknown", "unknown", "未知"),
+        ("self_declared_adult", "self-declared adult", "自称成年"),
+        ("suspected_minor", "suspected minor", "疑似未成年人"),
+        ("verified_adult", "verified adult", "已核验成年"),
+    ] {
+        on_file(&e, "u-minor", serde_json::json!({ "age_state": state })).await;
+        let (_, _, body) = e
+            .send(get(&format!("/console/cases/{case}"), Some(&s)))
+            .await;
+        assert!(person(&body).contains(&format!("<dd>{en}</dd>")), "{state}");
+        let req = Request::get(format!("/console/cases/{case}"))
+            .header(
+                header::COOKIE,
+                format!("tutela_session={}; tutela_lang=zh", s.cookie),
+            )
+            .body(Body::empty())
+            .unwrap();
+        let (_, _, body) = e.send(req).await;
+        assert!(person(&body).contains(&format!("<dd>{zh}</dd>")), "{state}");
+    }
+}
