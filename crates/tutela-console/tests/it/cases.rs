@@ -657,3 +657,76 @@ async fn the_case_view_names_the_age_state_and_shows_contacts_and_notifications(
         assert!(person(&body).contains(&format!("<dd>{zh}</dd>")), "{state}");
     }
 }
+
+/// Resolving a takeover case in the console hands the person back: their next reply tells them
+/// they are talking to the AI again, once, and both the hand-back and its delivery are in the
+/// audit log.
+#[tokio::test]
+async fn resolving_in_the_console_tells_the_person_the_ai_is_back() {
+    let e = staffed().await;
+    let case = e.crisis("u-handback", IMMINENT_EN).await;
+    let ann = e.login("ann").await;
+    let path = |a: &str| format!("/console/cases/{case}/{a}");
+    e.send(post(&path("claim"), Some(&ann), Some(&ann.csrf), &[]))
+        .await;
+    e.send(post(
+        &path("reply"),
+        Some(&ann),
+        Some(&ann.csrf),
+        &[("text", "I'm Ann, a real person.")],
+    ))
+    .await;
+    let said = |text: &'static str| {
+        let e = &e;
+        async move {
+            let v = e
+                .chat(
+                    "u-handback",
+                    serde_json::json!([{"role": "user", "content": text}]),
+                )
+                .await;
+            (
+                v["choices"][0]["message"]["content"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
+                v["tutela"]["author"].as_str().unwrap_or("").to_owned(),
+            )
+        }
+    };
+    let (text, _) = said("ok").await;
+    assert!(text.contains("real person"), "{text}");
+    let (status, _, _) = e
+        .send(post(
+            &path("resolve"),
+            Some(&ann),
+            Some(&ann.csrf),
+            &[("note", "Safe at home."), ("outcome", "safe_with_support")],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let d = audit_event(&e.state, "resolved").await.unwrap();
+    assert_eq!(
+        (d["staff"].as_str(), d["handed_back"].as_bool()),
+        (Some("ann"), Some(true))
+    );
+    let (text, author) = said("can we talk about music?").await;
+    assert!(text.contains("talking to the AI again"), "{text}");
+    assert_eq!(author, "model", "the AI answers again");
+    let (text, _) = said("what's your favourite film?").await;
+    assert!(!text.contains("talking to the AI again"), "once: {text}");
+    // The delivery of the news is recorded (the turn's records are batched).
+    let mut found = false;
+    for _ in 0..100 {
+        let page = e.state.records.backend.audit_page(0, 10_000).await.unwrap();
+        if page
+            .iter()
+            .any(|r| r.payload.to_string().contains("ai_resumed"))
+        {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(found, "the hand-back's delivery is in the audit log");
+}
