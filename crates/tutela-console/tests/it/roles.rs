@@ -222,3 +222,62 @@ fn the_walked_list_is_every_route_of_the_router() {
         );
     }
 }
+
+/// User lookup (compliance): the age state, consents and guardian settings on file, each view
+/// recorded; the export downloads the person's data as JSON and is recorded with the staff id.
+#[tokio::test]
+async fn compliance_looks_a_user_up_and_exports_their_data_on_the_record() {
+    let (e, _) = setup().await;
+    let comply = e.login("comply").await;
+    let (status, _, page) = e
+        .send(get("/console/users?id=u-roles", Some(&comply)))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    for want in [
+        "Age state",
+        "Guardian consent",
+        "Minors&#39; settings",
+        "Contacts on file",
+        "action=\"/console/users/u-roles/export\"",
+        "name=\"confirm\"",
+    ] {
+        assert!(
+            page.contains(want) || page.contains(&want.replace("&#39;", "'")),
+            "{want} in {page}"
+        );
+    }
+    let viewed = crate::support::audit_event(&e.state, "user_viewed")
+        .await
+        .expect("the lookup recorded");
+    assert_eq!(viewed["staff"], "comply");
+    let (status, headers, body) = e
+        .send(post(
+            "/console/users/u-roles/export",
+            Some(&comply),
+            Some(&comply.csrf),
+            &[],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers[axum::http::header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment"),
+        "{headers:?}"
+    );
+    let data: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(body.contains("u-roles"), "{data}");
+    let exported = crate::support::audit_event(&e.state, "exported")
+        .await
+        .expect("the export recorded");
+    assert_eq!(exported["staff"], "comply");
+    // An agent can do neither (the walk above checks every route; here the page itself).
+    let agent = e.login("agent").await;
+    assert_eq!(
+        e.send(get("/console/users?id=u-roles", Some(&agent)))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+}
