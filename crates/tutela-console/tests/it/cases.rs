@@ -730,3 +730,38 @@ async fn resolving_in_the_console_tells_the_person_the_ai_is_back() {
     }
     assert!(found, "the hand-back's delivery is in the audit log");
 }
+
+/// The queue's filters: state, jurisdiction, detector (and assignee, with search, above).
+#[tokio::test]
+async fn the_queue_filters_by_state_jurisdiction_and_detector() {
+    let e = staffed().await;
+    on_file(&e, "u-f-cn", serde_json::json!({"jurisdiction": "cn"})).await;
+    on_file(&e, "u-f-ca", serde_json::json!({"jurisdiction": "us-ca"})).await;
+    let cn = e.crisis("u-f-cn", IMMINENT_ZH).await;
+    let ca = e.crisis("u-f-ca", IDEATION_EN).await;
+    let ann = e.login("ann").await;
+    e.send(post(
+        &format!("/console/cases/{ca}/claim"),
+        Some(&ann),
+        Some(&ann.csrf),
+        &[],
+    ))
+    .await;
+    let shows = |body: &str, id: i64| body.contains(&format!("data-case=\"{id}\""));
+    let (_, _, all) = e.send(get("/console", Some(&ann))).await;
+    assert!(shows(&all, cn) && shows(&all, ca), "{all}");
+    // Each row says how long ago the person last wrote (the script keeps it ticking).
+    assert!(all.contains("last message <time data-since="), "{all}");
+    let (_, _, open) = e.send(get("/console?state=open", Some(&ann))).await;
+    assert!(shows(&open, cn) && !shows(&open, ca), "{open}");
+    let (_, _, claimed) = e.send(get("/console?state=claimed", Some(&ann))).await;
+    assert!(!shows(&claimed, cn) && shows(&claimed, ca), "{claimed}");
+    let (_, _, in_cn) = e.send(get("/console?jurisdiction=cn", Some(&ann))).await;
+    assert!(shows(&in_cn, cn) && !shows(&in_cn, ca), "{in_cn}");
+    let (_, _, crisis) = e.send(get("/console?detector=crisis", Some(&ann))).await;
+    assert!(shows(&crisis, cn) && shows(&crisis, ca), "{crisis}");
+    let (_, _, other) = e
+        .send(get("/console?detector=third_party", Some(&ann)))
+        .await;
+    assert!(!shows(&other, cn) && !shows(&other, ca), "{other}");
+}
