@@ -107,7 +107,7 @@ fn templates(lang: texts::Lang) -> [(&'static str, &'static str); 5] {
 
 /// An age state by its name, from its stored key (`known_minor`); every state the store
 /// records (`tutela_types::AgeState`), in both languages.
-fn age_state_label(lang: Lang, s: &str) -> String {
+pub(crate) fn age_state_label(lang: Lang, s: &str) -> String {
     match s {
         "unknown" => lang.t("unknown", "未知").to_owned(),
         "self_declared_adult" => lang.t("self-declared adult", "自称成年").to_owned(),

@@ -246,6 +246,29 @@ async fn compliance_looks_a_user_up_and_exports_their_data_on_the_record() {
             "{want} in {page}"
         );
     }
+    // The age state by its name, in the console's language.
+    let req = axum::http::Request::patch("/admin/users/u-roles")
+        .header(
+            axum::http::header::AUTHORIZATION,
+            format!("Bearer {}", e.state.admin_token),
+        )
+        .header(axum::http::header::CONTENT_TYPE, "application/json")
+        .body(axum::body::Body::from(r#"{"age_state": "known_minor"}"#))
+        .unwrap();
+    assert_eq!(e.send(req).await.0, StatusCode::OK);
+    let (_, _, page) = e
+        .send(get("/console/users?id=u-roles", Some(&comply)))
+        .await;
+    assert!(page.contains("<dd>known minor</dd>"), "{page}");
+    let req = axum::http::Request::get("/console/users?id=u-roles")
+        .header(
+            axum::http::header::COOKIE,
+            format!("tutela_session={}; tutela_lang=zh", comply.cookie),
+        )
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let (_, _, page) = e.send(req).await;
+    assert!(page.contains("<dd>已知未成年人</dd>"), "{page}");
     let viewed = crate::support::audit_event(&e.state, "user_viewed")
         .await
         .expect("the lookup recorded");
