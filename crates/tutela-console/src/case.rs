@@ -105,12 +105,15 @@ fn templates(lang: texts::Lang) -> [(&'static str, &'static str); 5] {
     }
 }
 
-fn age_state_label(lang: Lang, s: &str) -> String {
+/// An age state by its name, from its stored key (`known_minor`); every state the store
+/// records (`tutela_types::AgeState`), in both languages.
+pub(crate) fn age_state_label(lang: Lang, s: &str) -> String {
     match s {
         "unknown" => lang.t("unknown", "未知").to_owned(),
-        "adult" => lang.t("adult", "成年人").to_owned(),
-        "minor" => lang.t("minor", "未成年人").to_owned(),
+        "self_declared_adult" => lang.t("self-declared adult", "自称成年").to_owned(),
         "suspected_minor" => lang.t("suspected minor", "疑似未成年人").to_owned(),
+        "known_minor" => lang.t("known minor", "已知未成年人").to_owned(),
+        "verified_adult" => lang.t("verified adult", "已核验成年").to_owned(),
         other => other.to_owned(),
     }
 }

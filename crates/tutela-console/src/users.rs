@@ -76,7 +76,7 @@ pub async fn lookup(
             @if let Some(u) = &user {
                 dl {
                     dt { (lang.t("User pseudonym", "用户假名")) } dd { (u.id) }
-                    dt { (lang.t("Age state", "年龄状态")) } dd { (json!(u.age_state).as_str().unwrap_or("")) @if let Some(a) = u.age { " (" (a) ")" } }
+                    dt { (lang.t("Age state", "年龄状态")) } dd { (crate::case::age_state_label(lang, json!(u.age_state).as_str().unwrap_or(""))) @if let Some(a) = u.age { " (" (a) ")" } }
                     dt { (lang.t("Age assurance", "年龄核验级别")) } dd { (u.age_assurance.as_str()) }
                     dt { (lang.t("Guardian consent", "监护人同意")) } dd { (if u.guardian_consent { lang.t("yes", "是") } else { lang.t("no", "否") }) }
                     dt { (lang.t("Elderly", "老年用户")) } dd { (if u.elderly { lang.t("yes", "是") } else { lang.t("no", "否") }) }

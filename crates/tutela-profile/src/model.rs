@@ -102,6 +102,11 @@ pub struct Obligation {
     pub article: String,
     /// Short title.
     pub title: String,
+    /// The citation in Chinese (`第二十二条第（三）项`), for reports written in Chinese; `None`:
+    /// the profile gives none and such reports cite [`Obligation::article`].
+    pub article_zh: Option<String>,
+    /// The short title in Chinese, for reports written in Chinese.
+    pub title_zh: Option<String>,
     /// What the law requires, paraphrased.
     pub summary: String,
     /// Which users it covers.

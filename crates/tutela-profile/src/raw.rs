@@ -115,6 +115,11 @@ pub(crate) struct RawObligation {
     pub id: String,
     pub article: String,
     pub title: String,
+    /// The citation and the title in Chinese, for reports in Chinese (the CN assessment).
+    #[serde(default)]
+    pub article_zh: Option<String>,
+    #[serde(default)]
+    pub title_zh: Option<String>,
     pub summary: String,
     pub covers: Covers,
     pub met_by: Vec<MetBy>,

@@ -313,6 +313,8 @@ impl Validator<'_> {
             id: o.id,
             article: o.article,
             title: o.title,
+            article_zh: o.article_zh,
+            title_zh: o.title_zh,
             summary: o.summary,
             covers: o.covers,
             met_by: o.met_by,

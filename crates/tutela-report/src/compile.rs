@@ -469,14 +469,18 @@ pub async fn assessment(
     let from = start_of(p.from, tz);
     let to = start_of(LocalDate(p.to.0 + 1), tz);
     let usage = usage(store, set, p, o).await?;
-    let mut triggers: Vec<String> = store
+    let mut records: Vec<(String, String)> = store
         .list_obligations(true)
         .await?
         .into_iter()
-        .map(|r| r.description)
+        .map(|r| {
+            let zh = trigger_zh(&r, set);
+            (r.description, zh)
+        })
         .collect();
-    triggers.sort();
-    triggers.dedup();
+    records.sort();
+    records.dedup_by(|a, b| a.0 == b.0);
+    let (triggers, triggers_zh): (Vec<String>, Vec<String>) = records.into_iter().unzip();
 
     let counters = store.counter_totals(p.from, p.to).await?;
     let counter = |name: Counter| -> u64 {
@@ -698,9 +702,50 @@ pub async fn assessment(
         )
         .await?,
         triggers,
+        triggers_zh,
         items,
         usage,
     })
+}
+
+/// An obligation record in Chinese, for the Chinese assessment: a threshold record in words
+/// from its figures, with the profile's Chinese citation (`article_zh`; the recorded citation
+/// where the profile gives none); a declared trigger as the operator wrote it.
+fn trigger_zh(r: &tutela_store::ObligationRecord, set: &ProfileSet) -> String {
+    let (Some(value), Some(threshold)) = (r.value, r.threshold) else {
+        return r.description.clone();
+    };
+    let metric = match r.trigger.as_str() {
+        "registered_users" => "注册用户数",
+        "monthly_active_users" => "月活跃用户数",
+        _ => return r.description.clone(),
+    };
+    let reached = match r.kind {
+        ObligationKind::ThresholdCrossed => "已达到阈值",
+        ObligationKind::ThresholdWarning => "已达到预警线，阈值为",
+        ObligationKind::Declared => return r.description.clone(),
+    };
+    let obligation = set
+        .profiles()
+        .find(|p| Some(p.id()) == r.profile.as_deref())
+        .and_then(|p| {
+            p.obligations()
+                .iter()
+                .find(|o| Some(o.id.as_str()) == r.obligation.as_deref())
+        });
+    let article = obligation
+        .and_then(|o| o.article_zh.clone())
+        .or_else(|| r.article.clone())
+        .unwrap_or_default();
+    let opens = match obligation.and_then(|o| o.threshold.as_ref()) {
+        Some(t) if t.opens != "security_assessment" => t.opens.replace('_', " "),
+        _ => "安全评估".to_owned(),
+    };
+    format!(
+        "{metric} {} {reached} {}（{article}：{opens}）",
+        thousands(value),
+        thousands(threshold)
+    )
 }
 
 /// Items due when a CN security assessment opens (Art. 23).

@@ -98,6 +98,13 @@ pub struct ThresholdStatus {
     pub obligation: String,
     /// Citation.
     pub article: String,
+    /// The citation in Chinese, where the profile gives one (`article_zh`): the Chinese
+    /// version of the CN assessment cites it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub article_zh: Option<String>,
+    /// The obligation's title in Chinese, where the profile gives one (`title_zh`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title_zh: Option<String>,
     /// What is counted.
     pub metric: Metric,
     /// The count.
@@ -443,8 +450,13 @@ pub struct AssessmentItem {
 pub struct AssessmentReport {
     /// About the report.
     pub meta: Meta,
-    /// Why it is due (thresholds crossed, declared triggers).
+    /// Why it is due (thresholds crossed, declared triggers): the records' descriptions.
     pub triggers: Vec<String>,
+    /// The same records in Chinese, one per entry of `triggers`, for the Chinese version: a
+    /// threshold record in words from its figures and the profile's Chinese citation; a
+    /// declared trigger as the operator wrote it.
+    #[serde(default)]
+    pub triggers_zh: Vec<String>,
     /// The Art. 23 items.
     pub items: Vec<AssessmentItem>,
     /// The usage figures behind the scale items.

@@ -184,7 +184,12 @@ pub(crate) fn gauge_text(t: &ThresholdStatus, lang: Lang) -> GaugeText {
                 "{}/{}，{}；达到后触发：{}",
                 t.profile,
                 t.obligation,
-                t.article,
+                // The profile's Chinese citation and title where it gives them.
+                match (&t.article_zh, &t.title_zh) {
+                    (Some(a), Some(title)) => format!("{a} {title}"),
+                    (Some(a), None) => a.clone(),
+                    (None, _) => t.article.clone(),
+                },
                 match t.opens.as_str() {
                     "security_assessment" => "安全评估".to_owned(),
                     other => other.replace('_', " "),
@@ -696,7 +701,14 @@ impl AssessmentReport {
                 (true, Lang::Zh) => "未记录触发事项：本次为自愿开展或定期开展的评估。".into(),
                 (false, Lang::En) => self.triggers.join("; "),
                 (false, Lang::Zh) => {
-                    format!("触发事项（义务记录原文）：{}", self.triggers.join("；"))
+                    // A report compiled before `triggers_zh` existed has none: the records'
+                    // own words then.
+                    let lines = if self.triggers_zh.len() == self.triggers.len() {
+                        &self.triggers_zh
+                    } else {
+                        &self.triggers
+                    };
+                    format!("触发事项（依义务记录）：{}", lines.join("；"))
                 }
             })],
         }];

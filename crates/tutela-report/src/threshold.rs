@@ -41,6 +41,8 @@ pub fn evaluate_thresholds(
                 profile: p.id().to_owned(),
                 obligation: o.id.clone(),
                 article: o.article.clone(),
+                article_zh: o.article_zh.clone(),
+                title_zh: o.title_zh.clone(),
                 metric,
                 value,
                 threshold,

@@ -309,3 +309,12 @@ async fn assets_are_served_with_the_policy() {
         StatusCode::NOT_FOUND
     );
 }
+
+/// The demo page at `/` stays for newcomers and links to the console.
+#[tokio::test]
+async fn the_demo_page_links_to_the_console() {
+    let e = env().await;
+    let (status, _, body) = e.send(get("/", None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("href=\"/console\""), "{body}");
+}

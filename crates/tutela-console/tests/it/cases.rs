@@ -575,3 +575,193 @@ async fn the_case_view_streams_the_conversation_as_it_happens() {
     .await;
     assert!(ended.is_ok(), "the stream outlived the session");
 }
+
+/// Sets a person's record through the admin API (age state, jurisdiction, contacts).
+async fn on_file(e: &Env, user: &str, record: serde_json::Value) {
+    let req = Request::patch(format!("/admin/users/{user}"))
+        .header(
+            header::AUTHORIZATION,
+            format!("Bearer {}", e.state.admin_token),
+        )
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(record.to_string()))
+        .unwrap();
+    let (status, _, body) = e.send(req).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// The case view's "Person" box: the age state by its name (every state the store records,
+/// in both languages), the contacts on file and the notifications sent to them.
+#[tokio::test]
+async fn the_case_view_names_the_age_state_and_shows_contacts_and_notifications() {
+    let e = staffed().await;
+    on_file(
+        &e,
+        "u-minor",
+        serde_json::json!({
+            "jurisdiction": "cn",
+            "age_state": "known_minor",
+            "contacts": [{"kind": "guardian", "channel": "sms", "address": "+86 138 0000 0000"}],
+        }),
+    )
+    .await;
+    let case = e.crisis("u-minor", IMMINENT_ZH).await;
+    let s = e.login("ann").await;
+    let person = |body: &str| {
+        let from = body
+            .find("<h2>Person</h2>")
+            .or_else(|| body.find("<h2>用户</h2>"));
+        let from = from.unwrap_or_else(|| panic!("no person box in {body}"));
+        let to = body[from..].find("</section>").unwrap() + from;
+        body[from..to].to_owned()
+    };
+    let (_, _, body) = e
+        .send(get(&format!("/console/cases/{case}"), Some(&s)))
+        .await;
+    let p = person(&body);
+    assert!(p.contains("<dd>known minor</dd>"), "{p}");
+    assert!(p.contains("<dd>1</dd>"), "one contact on file: {p}");
+    assert!(
+        p.contains("guardian: "),
+        "the notification to the guardian: {p}"
+    );
+    let req = Request::get(format!("/console/cases/{case}"))
+        .header(
+            header::COOKIE,
+            format!("tutela_session={}; tutela_lang=zh", s.cookie),
+        )
+        .body(Body::empty())
+        .unwrap();
+    let (_, _, body) = e.send(req).await;
+    assert!(person(&body).contains("<dd>已知未成年人</dd>"), "{body}");
+    // Every age state the store records has a name of its own, in both languages.
+    for (state, en, zh) in [
+        ("unknown", "unknown", "未知"),
+        ("self_declared_adult", "self-declared adult", "自称成年"),
+        ("suspected_minor", "suspected minor", "疑似未成年人"),
+        ("verified_adult", "verified adult", "已核验成年"),
+    ] {
+        on_file(&e, "u-minor", serde_json::json!({ "age_state": state })).await;
+        let (_, _, body) = e
+            .send(get(&format!("/console/cases/{case}"), Some(&s)))
+            .await;
+        assert!(person(&body).contains(&format!("<dd>{en}</dd>")), "{state}");
+        let req = Request::get(format!("/console/cases/{case}"))
+            .header(
+                header::COOKIE,
+                format!("tutela_session={}; tutela_lang=zh", s.cookie),
+            )
+            .body(Body::empty())
+            .unwrap();
+        let (_, _, body) = e.send(req).await;
+        assert!(person(&body).contains(&format!("<dd>{zh}</dd>")), "{state}");
+    }
+}
+
+/// Resolving a takeover case in the console hands the person back: their next reply tells them
+/// they are talking to the AI again, once, and both the hand-back and its delivery are in the
+/// audit log.
+#[tokio::test]
+async fn resolving_in_the_console_tells_the_person_the_ai_is_back() {
+    let e = staffed().await;
+    let case = e.crisis("u-handback", IMMINENT_EN).await;
+    let ann = e.login("ann").await;
+    let path = |a: &str| format!("/console/cases/{case}/{a}");
+    e.send(post(&path("claim"), Some(&ann), Some(&ann.csrf), &[]))
+        .await;
+    e.send(post(
+        &path("reply"),
+        Some(&ann),
+        Some(&ann.csrf),
+        &[("text", "I'm Ann, a real person.")],
+    ))
+    .await;
+    let said = |text: &'static str| {
+        let e = &e;
+        async move {
+            let v = e
+                .chat(
+                    "u-handback",
+                    serde_json::json!([{"role": "user", "content": text}]),
+                )
+                .await;
+            (
+                v["choices"][0]["message"]["content"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
+                v["tutela"]["author"].as_str().unwrap_or("").to_owned(),
+            )
+        }
+    };
+    let (text, _) = said("ok").await;
+    assert!(text.contains("real person"), "{text}");
+    let (status, _, _) = e
+        .send(post(
+            &path("resolve"),
+            Some(&ann),
+            Some(&ann.csrf),
+            &[("note", "Safe at home."), ("outcome", "safe_with_support")],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let d = audit_event(&e.state, "resolved").await.unwrap();
+    assert_eq!(
+        (d["staff"].as_str(), d["handed_back"].as_bool()),
+        (Some("ann"), Some(true))
+    );
+    let (text, author) = said("can we talk about music?").await;
+    assert!(text.contains("talking to the AI again"), "{text}");
+    assert_eq!(author, "model", "the AI answers again");
+    let (text, _) = said("what's your favourite film?").await;
+    assert!(!text.contains("talking to the AI again"), "once: {text}");
+    // The delivery of the news is recorded (the turn's records are batched).
+    let mut found = false;
+    for _ in 0..100 {
+        let page = e.state.records.backend.audit_page(0, 10_000).await.unwrap();
+        if page
+            .iter()
+            .any(|r| r.payload.to_string().contains("ai_resumed"))
+        {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(found, "the hand-back's delivery is in the audit log");
+}
+
+/// The queue's filters: state, jurisdiction, detector (and assignee, with search, above).
+#[tokio::test]
+async fn the_queue_filters_by_state_jurisdiction_and_detector() {
+    let e = staffed().await;
+    on_file(&e, "u-f-cn", serde_json::json!({"jurisdiction": "cn"})).await;
+    on_file(&e, "u-f-ca", serde_json::json!({"jurisdiction": "us-ca"})).await;
+    let cn = e.crisis("u-f-cn", IMMINENT_ZH).await;
+    let ca = e.crisis("u-f-ca", IDEATION_EN).await;
+    let ann = e.login("ann").await;
+    e.send(post(
+        &format!("/console/cases/{ca}/claim"),
+        Some(&ann),
+        Some(&ann.csrf),
+        &[],
+    ))
+    .await;
+    let shows = |body: &str, id: i64| body.contains(&format!("data-case=\"{id}\""));
+    let (_, _, all) = e.send(get("/console", Some(&ann))).await;
+    assert!(shows(&all, cn) && shows(&all, ca), "{all}");
+    // Each row says how long ago the person last wrote (the script keeps it ticking).
+    assert!(all.contains("last message <time data-since="), "{all}");
+    let (_, _, open) = e.send(get("/console?state=open", Some(&ann))).await;
+    assert!(shows(&open, cn) && !shows(&open, ca), "{open}");
+    let (_, _, claimed) = e.send(get("/console?state=claimed", Some(&ann))).await;
+    assert!(!shows(&claimed, cn) && shows(&claimed, ca), "{claimed}");
+    let (_, _, in_cn) = e.send(get("/console?jurisdiction=cn", Some(&ann))).await;
+    assert!(shows(&in_cn, cn) && !shows(&in_cn, ca), "{in_cn}");
+    let (_, _, crisis) = e.send(get("/console?detector=crisis", Some(&ann))).await;
+    assert!(shows(&crisis, cn) && shows(&crisis, ca), "{crisis}");
+    let (_, _, other) = e
+        .send(get("/console?detector=third_party", Some(&ann)))
+        .await;
+    assert!(!shows(&other, cn) && !shows(&other, ca), "{other}");
+}

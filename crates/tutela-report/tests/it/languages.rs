@@ -6,7 +6,7 @@ use tutela_report::compile;
 use tutela_report::render::{Block, Document};
 use tutela_report::{Format, Lang, Report};
 
-use crate::tiers::{filled_store, october};
+use crate::tiers::{at, filled_store, october};
 
 async fn assessment() -> Report {
     let store = filled_store().await;
@@ -186,4 +186,62 @@ fn other_reports_are_in_english_only() {
             report.render(Format::Markdown)
         );
     }
+}
+
+/// Where the profiles give a citation and a title in Chinese (`article_zh`, `title_zh`), the
+/// Chinese assessment cites them: the thresholds and the records that opened the assessment
+/// are in Chinese, with the same figures; the English version keeps the English citation.
+#[tokio::test]
+async fn the_chinese_assessment_cites_the_profiles_in_chinese() {
+    let store = filled_store().await;
+    // The record `obligations check` opens when monthly active users reach the threshold.
+    store
+        .backend()
+        .open_obligation(&tutela_store::NewObligation {
+            key: "threshold:cn-anthropomorphic-2026/security-assessment:monthly_active_users:threshold_crossed".into(),
+            kind: tutela_store::ObligationKind::ThresholdCrossed,
+            trigger: "monthly_active_users".into(),
+            profile: Some("cn-anthropomorphic-2026".into()),
+            obligation: Some("security-assessment".into()),
+            article: Some("Art. 22(3)".into()),
+            value: Some(100_000),
+            threshold: Some(100_000),
+            description: "monthly active users 100,000 reached 100,000 (Art. 22(3): security assessment)".into(),
+            due_items: vec![],
+            at: at("2026-10-20T00:00:00Z"),
+        })
+        .await
+        .unwrap();
+    let reg = tutela_profile::Registry::builtin().unwrap();
+    let set = reg.select(&["cn", "us-ca"]).unwrap();
+    let (options, period) = october();
+    let report = Report::Assessment(Box::new(
+        compile::assessment(store.backend(), &set, period, &options)
+            .await
+            .unwrap(),
+    ));
+    let md = report.render_in(Format::Markdown, Lang::Zh);
+    assert!(
+        !md.contains("Art."),
+        "an English citation in the Chinese version:\n{md}"
+    );
+    assert!(
+        md.contains("月活跃用户数 100,000 已达到阈值 100,000（第二十二条第（三）项"),
+        "the record in Chinese:\n{md}"
+    );
+    assert!(
+        md.contains("第二十二条第（三）项 注册用户达100万或月活跃用户达10万时开展安全评估"),
+        "the threshold's citation and title in Chinese:\n{md}"
+    );
+    let html = report.render_in(Format::Html, Lang::Zh);
+    assert!(!html.contains("Art."), "{html}");
+    let pdf = tutela_report::pdf::shown_text(&report.pdf_in(Lang::Zh));
+    assert!(!pdf.iter().any(|t| t.contains("Art.")), "{pdf:?}");
+    // The English version cites as before.
+    let en = report.render_in(Format::Markdown, Lang::En);
+    assert!(en.contains("Art. 22(3)"), "{en}");
+    assert!(
+        en.contains("monthly active users 100,000 reached 100,000"),
+        "{en}"
+    );
 }

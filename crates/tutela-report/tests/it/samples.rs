@@ -197,6 +197,7 @@ pub fn all() -> Vec<Report> {
         Report::Assessment(Box::new(AssessmentReport {
             meta: meta(ReportKind::Assessment),
             triggers: vec!["registered users crossed 1,000,000".into()],
+            triggers_zh: vec!["注册用户数 1,000,000 已达到阈值 1,000,000".into()],
             items: vec![
                 AssessmentItem {
                     id: "user-scale".into(),

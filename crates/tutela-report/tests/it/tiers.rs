@@ -6,7 +6,8 @@ use tutela_report::compile::{self, Options, Period, parse_day};
 use tutela_report::model::DetectionTier;
 use tutela_report::{Format, Report, ReportKind, schema};
 use tutela_store::{
-    AuditEntry, AuditKind, AuditPayload, Intervention, NewComplaint, Registration, Store,
+    AuditEntry, AuditKind, AuditPayload, Intervention, NewComplaint, NewEscalation, Registration,
+    Store,
 };
 use tutela_types::{
     Action, DetectorId, Finding, NoticeContent, Reason, ReplyTemplate, Severity, Side, Tier,
@@ -402,4 +403,78 @@ async fn state_reports_name_only_their_state_profile() {
             .unwrap();
         assert_eq!(r.meta.profiles, [profile], "{state}");
     }
+}
+
+/// Issue 14: the assessment tells the model replies tutela withheld from the ones it replaced,
+/// and gives the median time from a case opening to a person claiming it (claimed cases only).
+#[tokio::test]
+async fn the_assessment_tells_withheld_from_replaced_and_times_the_human() {
+    let store = filled_store().await; // three replaced replies
+    let when = at("2026-10-05T12:00:00Z");
+    store
+        .interventions()
+        .record_interventions(&[
+            intervention(
+                Action::BlockOutput,
+                Some("encourages_self_harm"),
+                None,
+                when,
+            ),
+            intervention(
+                Action::BlockOutput,
+                Some("encourages_self_harm"),
+                None,
+                when,
+            ),
+        ])
+        .await
+        .unwrap();
+    let cases = store.escalations();
+    for (i, wait) in [(0_i64, Some(60)), (1, Some(180)), (2, Some(300)), (3, None)] {
+        let opened = when.plus_secs(1000 * i);
+        let (case, _) = cases
+            .open_escalation(&NewEscalation {
+                user_id: format!("u-case-{i}"),
+                session_id: None,
+                jurisdiction: Some("cn".into()),
+                severity: Severity::High,
+                takeover: true,
+                detector: Some("crisis".into()),
+                reasons: Vec::new(),
+                at: opened,
+            })
+            .await
+            .unwrap();
+        if let Some(w) = wait {
+            cases
+                .claim_escalation(case.id, "ann", opened.plus_secs(w))
+                .await
+                .unwrap();
+        }
+    }
+    let reg = tutela_profile::Registry::builtin().unwrap();
+    let set = reg.select(&["cn"]).unwrap();
+    let (options, period) = october();
+    let a = compile::assessment(store.backend(), &set, period, &options)
+        .await
+        .unwrap();
+    let extreme = a
+        .items
+        .iter()
+        .find(|i| i.id == "extreme-situations")
+        .unwrap();
+    let value = |label: &str| {
+        extreme
+            .figures
+            .iter()
+            .find(|f| f.label == label)
+            .map(|f| f.value.clone())
+            .unwrap_or_else(|| panic!("{label} in {:?}", extreme.figures))
+    };
+    assert_eq!(value("Replies replaced by tutela"), "3");
+    assert_eq!(value("Model replies withheld"), "2");
+    assert_eq!(value("Cases opened for a human"), "4");
+    assert_eq!(value("Human takeovers"), "4");
+    // 1, 3 and 5 minutes; the unclaimed case has no time to a human.
+    assert_eq!(value("Median time to a human (claimed cases)"), "3.0 min");
 }
