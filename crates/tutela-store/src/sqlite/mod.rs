@@ -43,6 +43,8 @@ mod staff;
 mod tiers;
 #[path = "../sql/users.rs"]
 mod users;
+// A writer's batch in this backend's own statements.
+mod batch;
 
 /// The backend the shared query modules are compiled for.
 pub(crate) type Store = SqliteStore;
