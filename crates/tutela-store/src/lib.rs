@@ -5,7 +5,7 @@
 //!
 //! - Narrow async traits, one per concern: [`UserStore`], [`SessionStore`], [`UsageStore`],
 //!   [`InterventionStore`], [`EscalationStore`], [`Outbox`], [`CounterStore`],
-//!   [`ComplaintStore`], [`Retention`], [`StaffStore`], [`CaseStore`], [`AuditLog`]. They are object-safe (`async-trait`),
+//!   [`ComplaintStore`], [`Retention`], [`StaffStore`], [`CaseStore`], [`EffectsStore`] (an intervening turn's writes in one transaction), [`AuditLog`]. They are object-safe (`async-trait`),
 //!   so callers can hold `Arc<dyn Backend>` or `&dyn UserStore`. A backend implements them all ([`Backend`]);
 //!   today that is [`SqliteStore`] (sqlx, WAL, runtime-checked queries so builds need no
 //!   `DATABASE_URL`, migrations embedded from `migrations/sqlite/`). A PostgreSQL backend
@@ -76,6 +76,7 @@
 
 pub mod audit;
 mod cases;
+mod effects;
 mod error;
 mod model;
 mod obligations;
@@ -104,6 +105,7 @@ pub use crate::audit::{
     Outages, Pseudonymizer, StoredAuditRecord, Tamper, TamperKind, Verification,
 };
 pub use crate::cases::{CaseStore, CaseSummary, CaseTurn, NewCaseTurn};
+pub use crate::effects::{EffectsStore, EffectsWritten, TurnEffects};
 pub use crate::error::{Result, StoreError};
 pub use crate::model::{
     Complaint, ComplaintCount, ComplaintStatus, ContactAddress, CounterBump, CounterTotal,

@@ -1,5 +1,6 @@
 //! Session clocks, session rows, daily usage and monthly activity.
 
+use super::Conn;
 use async_trait::async_trait;
 use tutela_types::{LocalDate, SessionState, Timestamp};
 
@@ -11,6 +12,32 @@ use crate::model::{
     TurnRecord, month_of,
 };
 use crate::traits::{SessionStore, UsageStore};
+
+/// Ends a session inside the caller's write transaction (as [`SessionStore::end_session`]);
+/// false when there is no such session.
+pub(super) async fn end_on(
+    conn: &mut Conn,
+    session_id: &str,
+    at: Timestamp,
+    reason: &str,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE sessions SET ended_at = $1, end_reason = $2 WHERE id = $3 AND ended_at IS NULL",
+    )
+    .bind(at.unix())
+    .bind(reason)
+    .bind(session_id)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() > 0 {
+        return Ok(true);
+    }
+    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM sessions WHERE id = $1")
+        .bind(session_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(found.is_some())
+}
 
 const UPSERT_STATE: &str = "INSERT INTO session_state (user_id, state, updated_at) VALUES ($1, $2, $3) \
      ON CONFLICT (user_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at";

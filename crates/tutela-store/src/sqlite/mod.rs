@@ -25,6 +25,8 @@ mod audit;
 mod cases;
 #[path = "../sql/complaints.rs"]
 mod complaints;
+#[path = "../sql/effects.rs"]
+mod effects;
 #[path = "../sql/escalations.rs"]
 mod escalations;
 #[path = "../sql/obligations.rs"]
