@@ -85,3 +85,44 @@ async fn instances_open_one_case_per_user() {
     let seen = stores[0].escalations().get_escalation(a.id).await.unwrap();
     assert_eq!(seen.unwrap().claimed_by.as_deref(), Some("staff-1"));
 }
+
+/// A newcomer's first record is one statement of its own (atomic alone), outside the write
+/// lock every instance's write transactions queue on: it is written while another instance
+/// holds that lock, and a user recorded twice at once is one row with the first time.
+#[tokio::test]
+async fn a_newcomer_is_recorded_while_the_write_lock_is_held() {
+    let Some(stores) = postgres_instances(2, StoreOptions::default()).await else {
+        return;
+    };
+    let tutela_store::Database::Postgres(pg) = stores[0].database() else {
+        panic!("a PostgreSQL store");
+    };
+    // Another instance's write transaction, holding the write lock (`WRITE_LOCK`).
+    let mut other = pg.pool().begin().await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(0x0000_7475_7465_6c61_i64)
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    let touched = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stores[1].users().touch_user("newcomer", t(5)),
+    )
+    .await
+    .expect("not queued behind the write lock")
+    .unwrap();
+    assert_eq!(touched.first_seen, t(5));
+    other.rollback().await.unwrap();
+    let (a, b) = tokio::join!(
+        stores[0].users().touch_user("twice", t(7)),
+        stores[1].users().touch_user("twice", t(8)),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.first_seen, b.first_seen);
+    let again = stores[0]
+        .users()
+        .touch_user("newcomer", t(9))
+        .await
+        .unwrap();
+    assert_eq!(again.first_seen, t(5));
+}
