@@ -168,17 +168,6 @@ impl UserStore for Store {
         if let Some(user) = self.get_user(id).await? {
             return Ok(user);
         }
-        if super::PG {
-            // One statement, atomic on its own (no read-then-write to guard): neither the
-            // write gate nor the write lock, so a newcomer's first turn does not queue behind
-            // every instance's write transactions. (SQLite keeps the gate: there it spares a
-            // writer SQLite's busy handler.)
-            let mut conn = self.pool.acquire().await?;
-            insert_if_missing(&mut conn, id, at).await?;
-            return load_user(&mut conn, id)
-                .await?
-                .ok_or_else(|| StoreError::not_found("user", id));
-        }
         // The read's connection is back in the pool before the gate is taken (see `mod.rs`).
         let mut tx = self.begin_write().await?;
         insert_if_missing(&mut tx, id, at).await?;
