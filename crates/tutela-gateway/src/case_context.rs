@@ -7,7 +7,7 @@
 use tutela_openai::ChatCompletionRequest;
 use tutela_openai::chat::Role;
 use tutela_store::NewCaseTurn;
-use tutela_types::{Finding, Side, Timestamp};
+use tutela_types::{Finding, Side};
 
 use crate::state::AppState;
 
@@ -39,16 +39,16 @@ pub(crate) fn prior_turns(req: &ChatCompletionRequest, n: usize) -> Vec<NewCaseT
     turns
 }
 
-/// Keeps the triggering message of `case_id` (and, for a new case, the turns before it, from
-/// the request body). A failure is logged, not raised: the person's reply must not wait on it.
-pub(crate) async fn keep(
+/// What to keep beside the case a user turn opens or raises: the triggering message with its
+/// user-side findings, and the turns before it (kept only for a new case: the store keeps
+/// them only when the case has none yet). Written with the turn's side effects, in their
+/// transaction (`chat::effects`).
+pub(crate) fn turns(
     st: &AppState,
-    case_id: i64,
     body: &ChatCompletionRequest,
     user_text: &str,
     findings: &[Finding],
-    now: Timestamp,
-) {
+) -> (Vec<NewCaseTurn>, NewCaseTurn) {
     let prior = prior_turns(body, st.config.console.case_turns);
     let trigger = NewCaseTurn {
         role: "user".into(),
@@ -60,14 +60,7 @@ pub(crate) async fn keep(
             .cloned()
             .collect(),
     };
-    if let Err(e) = st
-        .records
-        .backend
-        .keep_case_turns(case_id, &prior, &trigger, now)
-        .await
-    {
-        tracing::error!(case = case_id, error = %e, "cannot keep the turns of a case");
-    }
+    (prior, trigger)
 }
 
 #[cfg(test)]

@@ -204,9 +204,12 @@ async fn metrics(State(st): State<AppState>) -> Response {
         .await
         .unwrap_or(0);
     let (users, waiters) = st.memory_sizes();
-    let mut text = st
-        .metrics
-        .render(open, &st.records.health(), &st.held.counts());
+    let mut text = st.metrics.render(
+        open,
+        &st.records.health(),
+        &st.records.write_gate(),
+        &st.held.counts(),
+    );
     let _ = std::fmt::Write::write_fmt(
         &mut text,
         format_args!(

@@ -186,10 +186,12 @@ impl Metrics {
         &self,
         open_escalations: u64,
         store: &tutela_store::WriterHealth,
+        gate: &tutela_store::GateStats,
         held: &HeldCounts,
     ) -> String {
         let mut out = String::with_capacity(4096);
         self.render_store(&mut out, store);
+        render_gate(&mut out, gate);
         self.render_side_effects(&mut out, held);
         self.render_counters(&mut out);
         self.render_tiers(&mut out);
@@ -217,7 +219,7 @@ impl Metrics {
         out
     }
 
-    /// The store's writer and the failures around it.
+    /// The store's writer and the failures around it (the write gate: [`render_gate`]).
     fn render_store(&self, out: &mut String, store: &tutela_store::WriterHealth) {
         for (name, kind, help, v) in [
             (
@@ -538,5 +540,36 @@ impl Metrics {
                 );
             }
         }
+    }
+}
+
+/// The store's in-process write gate: every write transaction of this instance queues there
+/// (the writer's rounds, an intervening turn's transaction, a newcomer's record, admin
+/// writes); a queue that stays above zero means writes, not requests, set the pace.
+fn render_gate(out: &mut String, gate: &tutela_store::GateStats) {
+    for (name, kind, help, v) in [
+        (
+            "tutela_store_write_gate_waiting",
+            "gauge",
+            "Writes of this instance waiting for the store's write gate now.",
+            gate.waiting,
+        ),
+        (
+            "tutela_store_write_gate_taken_total",
+            "counter",
+            "Writes that took the store's write gate.",
+            gate.taken,
+        ),
+        (
+            "tutela_store_write_gate_waited_total",
+            "counter",
+            "Writes that found the store's write gate held and waited for it.",
+            gate.waited,
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+        );
     }
 }

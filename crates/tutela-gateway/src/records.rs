@@ -146,6 +146,11 @@ impl Records {
         self.writer.flush().await
     }
 
+    /// The store's write gate: writers waiting now, taken and waited since start.
+    pub fn write_gate(&self) -> tutela_store::GateStats {
+        self.database.write_gate()
+    }
+
     /// Whether writes succeed, and how many records are held.
     pub fn health(&self) -> WriterHealth {
         self.writer.health()

@@ -5,7 +5,7 @@
 //!
 //! - Narrow async traits, one per concern: [`UserStore`], [`SessionStore`], [`UsageStore`],
 //!   [`InterventionStore`], [`EscalationStore`], [`Outbox`], [`CounterStore`],
-//!   [`ComplaintStore`], [`Retention`], [`StaffStore`], [`CaseStore`], [`AuditLog`]. They are object-safe (`async-trait`),
+//!   [`ComplaintStore`], [`Retention`], [`StaffStore`], [`CaseStore`], [`EffectsStore`] (an intervening turn's writes in one transaction), [`AuditLog`]. They are object-safe (`async-trait`),
 //!   so callers can hold `Arc<dyn Backend>` or `&dyn UserStore`. A backend implements them all ([`Backend`]);
 //!   today that is [`SqliteStore`] (sqlx, WAL, runtime-checked queries so builds need no
 //!   `DATABASE_URL`, migrations embedded from `migrations/sqlite/`). A PostgreSQL backend
@@ -76,7 +76,9 @@
 
 pub mod audit;
 mod cases;
+mod effects;
 mod error;
+mod gate;
 mod model;
 mod obligations;
 #[allow(
@@ -104,7 +106,9 @@ pub use crate::audit::{
     Outages, Pseudonymizer, StoredAuditRecord, Tamper, TamperKind, Verification,
 };
 pub use crate::cases::{CaseStore, CaseSummary, CaseTurn, NewCaseTurn};
+pub use crate::effects::{EffectsStore, EffectsWritten, TurnEffects};
 pub use crate::error::{Result, StoreError};
+pub use crate::gate::GateStats;
 pub use crate::model::{
     Complaint, ComplaintCount, ComplaintStatus, ContactAddress, CounterBump, CounterTotal,
     DailyUsage, DeferredNotice, DeletionReport, Direction, Escalation, EscalationMessage,
@@ -190,6 +194,15 @@ impl Database {
             Self::Postgres(s) => sqlx::query_as(SQL).fetch_one(s.pool()).await?,
         };
         Ok((u64::try_from(n).unwrap_or(0), latest))
+    }
+
+    /// The counts of the in-process write gate (`/metrics`): writers waiting now, and since
+    /// start how many took it and how many of those had to wait.
+    pub fn write_gate(&self) -> GateStats {
+        match self {
+            Self::Sqlite(s) => s.write_gate_stats(),
+            Self::Postgres(s) => s.write_gate_stats(),
+        }
     }
 
     /// Whether several gateways may share this database (PostgreSQL): then each keeps its cache

@@ -285,6 +285,7 @@ pub trait Backend:
     + crate::obligations::ObligationStore
     + crate::staff::StaffStore
     + crate::cases::CaseStore
+    + crate::effects::EffectsStore
     + AuditLog
 {
 }
@@ -302,6 +303,7 @@ impl<T> Backend for T where
         + crate::obligations::ObligationStore
         + crate::staff::StaffStore
         + crate::cases::CaseStore
+        + crate::effects::EffectsStore
         + AuditLog
 {
 }

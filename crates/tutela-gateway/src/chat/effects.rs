@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tutela_store::{
     AuditEntry, AuditKind, AuditPayload, ContactAddress, CounterBump, HeldItem, Intervention,
-    NewEscalation, NewNotification, Tally, TurnRecord, User, UserUpdate,
+    NewCaseTurn, NewEscalation, NewNotification, Tally, TurnEffects, TurnRecord, User, UserUpdate,
 };
 use tutela_types::{
     Action, AgeState, Counter, Decision, Finding, SessionState, Side, Timestamp, UserState,
@@ -77,12 +77,13 @@ pub(crate) async fn user_side(
             .and_then(|g| g.as_mut())
             .ok_or_else(empty_slot)?;
         let unread = side.unread;
-        done.case_id = intervening_turn(st, cached, audit, &turn_record, effects, unread).await;
+        // What staff see of the case, kept with the side effects in their transaction.
+        let context = opens_case(&side.decision).then(|| {
+            crate::case_context::turns(st, &req.body, &req.chat.user_text, &side.findings)
+        });
+        done.case_id =
+            intervening_turn(st, cached, audit, &turn_record, effects, unread, context).await;
         done.user_after = cached.user.state();
-        if let Some(case) = done.case_id {
-            let text = &req.chat.user_text;
-            crate::case_context::keep(st, case, &req.body, text, &side.findings, now).await;
-        }
     } else {
         done.pending = Some(audit);
     }
@@ -149,7 +150,8 @@ async fn test_turn(
 
 /// An intervening user turn: its record durable before anything of the turn reaches the
 /// user (if the store cannot write, the record is held and retried, and the reply, help
-/// lines, still goes out), then the session row and the side effects. Returns the case.
+/// lines, still goes out), then the session row, the side effects and the case's context in
+/// one transaction (a notice's only through the writer's batch). Returns the case.
 /// While the store's writes fail, or when the user's record could not be read (`unread`),
 /// the session row and the side effects are held without a try: on PostgreSQL away, each
 /// try would keep the reply waiting for the pool's acquire timeout.
@@ -160,6 +162,7 @@ async fn intervening_turn(
     turn_record: &TurnRecord,
     mut effects: Effects,
     unread: bool,
+    context: Option<CaseTurns>,
 ) -> Option<i64> {
     effects.seq = durable(st, audit).await;
     if unread || st.records.health().failing {
@@ -172,18 +175,39 @@ async fn intervening_turn(
     if only_tallies(&effects.decision) {
         // Nothing below reads these rows back at once: the one writer batches them.
         st.records.turn(turn_record.clone()).await;
-    } else if let Err(e) = st.records.backend.record_turn(turn_record).await {
-        // The session row must exist before an `end_session` can close it.
-        st.write_failed("recording an intervening turn", &e);
+        return match side_effects(st, cached, &effects).await {
+            Ok(case) => case,
+            Err(e) => {
+                st.write_failed("the user side's side effects", &e);
+                retry_side_effects(st, cached.clone(), effects).await;
+                None
+            }
+        };
     }
-    match side_effects(st, cached, &effects).await {
+    // One commit: the session row (which ending the session needs), the side effects and
+    // the case's context.
+    match write_effects(st, cached, &effects, Some(turn_record), context).await {
         Ok(case) => case,
         Err(e) => {
+            // Nothing of it is written: the clocks go to the writer (which retries them), the
+            // side effects to the queue of held writes.
+            st.records.turn_now(turn_record.clone());
             st.write_failed("the user side's side effects", &e);
             retry_side_effects(st, cached.clone(), effects).await;
             None
         }
     }
+}
+
+/// The turns kept beside a case: those before the trigger, and the trigger.
+type CaseTurns = (Vec<NewCaseTurn>, NewCaseTurn);
+
+/// Whether a decision opens (or raises) a case.
+fn opens_case(decision: &Decision) -> bool {
+    decision
+        .actions
+        .iter()
+        .any(|d| matches!(d.action, Action::Escalate { .. }))
 }
 
 /// Appends an intervention's audit record and waits for the commit; returns its seq. When the
@@ -260,6 +284,19 @@ pub(crate) async fn side_effects(
     cached: &mut Cached,
     e: &Effects,
 ) -> Result<Option<i64>, ApiError> {
+    write_effects(st, cached, e, None, None).await
+}
+
+/// [`side_effects`], with the turn's clocks and session row and the case's context written in
+/// the same transaction (the user side of an intervening turn). A decision that only tallies
+/// goes to the writer's next batch instead (`turn` is then the caller's to write).
+async fn write_effects(
+    st: &AppState,
+    cached: &mut Cached,
+    e: &Effects,
+    turn: Option<&TurnRecord>,
+    context: Option<CaseTurns>,
+) -> Result<Option<i64>, ApiError> {
     if let Some(fault) = &st.records.write_fault
         && fault.fails(&cached.user.id)
     {
@@ -271,22 +308,20 @@ pub(crate) async fn side_effects(
         st.records.tally(tally_of(st, &cached.user.id, e)).await;
         return Ok(None);
     }
-    let detector = e.detector.clone();
-    let mut case_id = None;
-    let mut rows = Vec::new();
+    let mut fx = TurnEffects::new(&cached.user.id, e.now);
+    fx.turn = turn.cloned();
+    fx.case_turns = context;
     for d in &e.decision.actions {
-        if let Some(case) = act(st, cached, e, &d.action, &d.reasons, &detector).await? {
-            case_id = Some(case);
-        }
+        act(cached, e, &d.action, &d.reasons, &mut fx);
         if !matches!(d.action, Action::Label { .. } | Action::Count { .. }) {
             st.metrics.intervention(d.action.kind());
-            rows.push(Intervention {
+            fx.interventions.push(Intervention {
                 id: 0,
                 at: e.now,
                 user_id: Some(cached.user.id.clone()),
                 session_id: Some(e.session_id.clone()),
                 jurisdiction: e.jurisdiction.clone(),
-                detector: detector.clone(),
+                detector: e.detector.clone(),
                 side: Some(e.side),
                 action: d.action.clone(),
                 reasons: d.reasons.clone(),
@@ -294,17 +329,35 @@ pub(crate) async fn side_effects(
             });
         }
     }
-    // Notifications after the case exists, so they can name it.
+    // Alerts name the case the same transaction opens (the store fills its id in).
     for d in &e.decision.actions {
         if let Action::NotifyContact { contact } = d.action {
-            let addrs: Vec<ContactAddress> = cached.user.contacts_of(contact).cloned().collect();
-            for a in addrs {
-                notify(st, cached, e, a, case_id).await?;
+            for a in cached.user.contacts_of(contact) {
+                fx.notifications.push(notification(cached, e, a.clone()));
             }
         }
     }
-    if !rows.is_empty() {
-        st.records.backend.record_interventions(&rows).await?;
+    let written = st.records.backend.record_effects(&fx).await?;
+    if let Some(user) = written.user {
+        cached.user = user;
+    }
+    let case_id = written.escalation.map(|(esc, _created)| {
+        if esc.takeover && e.named {
+            cached.takeover_case = Some(esc.id);
+        }
+        esc.id
+    });
+    if !fx.escalations.is_empty() {
+        // The console's queue, on every instance.
+        st.queue_changed();
+    }
+    if !fx.notifications.is_empty() {
+        crate::outbox::kick(st);
+    }
+    if written.session_missing {
+        // Everything else is written; held side effects replayed before their turn's session
+        // row (written by the writer) meet this.
+        tracing::warn!("an intervention ended a session that is not recorded");
     }
     Ok(case_id)
 }
@@ -357,72 +410,57 @@ fn tally_of(st: &AppState, user_id: &str, e: &Effects) -> Tally {
     tally
 }
 
-/// One action's effect on the store; returns the case an escalation opened or raised.
-async fn act(
-    st: &AppState,
-    cached: &mut Cached,
+/// One action's writes, added to the turn's effects.
+fn act(
+    cached: &Cached,
     e: &Effects,
     action: &Action,
     reasons: &[tutela_types::Reason],
-    detector: &Option<String>,
-) -> Result<Option<i64>, ApiError> {
-    let b = &st.records.backend;
+    fx: &mut TurnEffects,
+) {
     match action {
         Action::SwitchMinorsMode if !cached.user.age_state.is_minor_or_suspected() => {
-            let update = UserUpdate {
+            fx.user_update = Some(UserUpdate {
                 age_state: Some(AgeState::SuspectedMinor),
                 ..UserUpdate::default()
-            };
-            cached.user = b.update_user(&cached.user.id, &update, e.now).await?;
+            });
         }
-        Action::Escalate { takeover, severity } => {
-            let (esc, _created) = b
-                .open_escalation(&NewEscalation {
-                    user_id: cached.user.id.clone(),
-                    session_id: Some(e.session_id.clone()),
-                    jurisdiction: Some(e.jurisdiction.clone()),
-                    severity: *severity,
-                    takeover: *takeover,
-                    detector: detector.clone(),
-                    reasons: reasons.to_vec(),
-                    at: e.now,
-                })
-                .await?;
-            if esc.takeover && e.named {
-                cached.takeover_case = Some(esc.id);
-            }
-            // The console's queue, on every instance.
-            st.queue_changed();
-            return Ok(Some(esc.id));
-        }
-        Action::Count { counter } => {
-            b.bump(*counter, &e.jurisdiction, e.now, 1).await?;
-        }
-        Action::EndSession { reason } => {
+        Action::Escalate { takeover, severity } => fx.escalations.push(NewEscalation {
+            user_id: cached.user.id.clone(),
+            session_id: Some(e.session_id.clone()),
+            jurisdiction: Some(e.jurisdiction.clone()),
+            severity: *severity,
+            takeover: *takeover,
+            detector: e.detector.clone(),
+            reasons: reasons.to_vec(),
+            at: e.now,
+        }),
+        Action::Count { counter } => fx.counts.push(CounterBump {
+            counter: *counter,
+            jurisdiction: e.jurisdiction.clone(),
+            at: e.now,
+            by: 1,
+        }),
+        // A session ends once: the first reason stays.
+        Action::EndSession { reason } if fx.end_session.is_none() => {
             let r = serde_json::to_value(reason)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default();
-            b.end_session(&e.session_id, e.now, &r).await?;
+            fx.end_session = Some((e.session_id.clone(), r));
         }
         _ => {}
     }
-    Ok(None)
 }
 
-/// Queues a safety alert to one of the user's contacts (no conversation text in it).
-async fn notify(
-    st: &AppState,
-    cached: &Cached,
-    e: &Effects,
-    contact: ContactAddress,
-    case_id: Option<i64>,
-) -> Result<(), ApiError> {
+/// A safety alert to one of the user's contacts (no conversation text in it); its
+/// `escalation` is filled in by the store with the case the same transaction opens.
+fn notification(cached: &Cached, e: &Effects, contact: ContactAddress) -> NewNotification {
     let payload = json!({
         "type": "tutela.safety_alert",
         "user": cached.user.id,
         "contact_kind": contact.kind,
-        "escalation": case_id,
+        "escalation": null,
         "jurisdiction": e.jurisdiction,
         "at": e.now,
         "language": e.lang.code(),
@@ -431,18 +469,13 @@ async fn notify(
             Lang::Zh => "您登记的联系人目前可能需要帮助，请尽快与其联系。（通知不包含对话内容。）",
         },
     });
-    st.records
-        .backend
-        .enqueue(&NewNotification {
-            user_id: Some(cached.user.id.clone()),
-            escalation_id: case_id,
-            contact,
-            payload,
-            at: e.now,
-        })
-        .await?;
-    crate::outbox::kick(st);
-    Ok(())
+    NewNotification {
+        user_id: Some(cached.user.id.clone()),
+        escalation_id: None,
+        contact,
+        payload,
+        at: e.now,
+    }
 }
 
 /// The kind of the spill directory's held items that are side effects.

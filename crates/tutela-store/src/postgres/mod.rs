@@ -23,7 +23,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::MutexGuard;
 
 use crate::audit::Pseudonymizer;
 use crate::error::{Result, StoreError};
@@ -36,6 +36,8 @@ mod audit;
 mod cases;
 #[path = "../sql/complaints.rs"]
 mod complaints;
+#[path = "../sql/effects.rs"]
+mod effects;
 #[path = "../sql/escalations.rs"]
 mod escalations;
 #[path = "../sql/obligations.rs"]
@@ -54,6 +56,8 @@ mod staff;
 mod tiers;
 #[path = "../sql/users.rs"]
 mod users;
+// A writer's batch in this backend's own statements: arrays, a constant number of statements.
+mod batch;
 
 /// The backend the shared query modules are compiled for.
 pub(crate) type Store = PgStore;
@@ -131,7 +135,7 @@ pub struct PgStore {
     audit_pool: PgPool,
     /// The in-process write gate, as in the SQLite backend.
     /// INVARIANT: never taken while this task holds a pool connection, and never twice.
-    write_gate: Mutex<()>,
+    write_gate: crate::gate::WriteGate,
     pseudonyms: Pseudonymizer,
     options: StoreOptions,
     /// How to connect, for the listener of events between instances (its own connection).
@@ -177,7 +181,7 @@ impl PgStore {
         Ok(Self {
             pool,
             audit_pool,
-            write_gate: Mutex::new(()),
+            write_gate: crate::gate::WriteGate::default(),
             pseudonyms: Pseudonymizer::new(salt.into_bytes()),
             options,
             connect,
@@ -201,6 +205,11 @@ impl PgStore {
 
     /// Waits for the in-process write gate, for a single-statement write outside
     /// [`Self::begin_write`] (one statement is atomic on its own).
+    /// The write gate's counts (see [`crate::GateStats`]).
+    pub fn write_gate_stats(&self) -> crate::GateStats {
+        self.write_gate.stats()
+    }
+
     pub(crate) async fn write_gate(&self) -> MutexGuard<'_, ()> {
         self.write_gate.lock().await
     }

@@ -1,5 +1,6 @@
 //! Case context (kept turns, findings) and hand-over between staff.
 
+use super::Conn;
 use async_trait::async_trait;
 use tutela_types::{Finding, Timestamp};
 
@@ -15,6 +16,36 @@ fn findings(s: &str) -> Result<Vec<Finding>> {
         .map_err(|e| StoreError::corrupt("case_turns", "findings", e.to_string()))
 }
 
+/// [`CaseStore::keep_case_turns`] inside the caller's write transaction.
+pub(super) async fn keep_on(
+    conn: &mut Conn,
+    case_id: i64,
+    prior: &[NewCaseTurn],
+    trigger: &NewCaseTurn,
+    at: Timestamp,
+) -> Result<()> {
+    let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM case_turns WHERE escalation_id = $1")
+        .bind(case_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let turns = if kept == 0 { prior } else { &[] };
+    for t in turns.iter().chain(std::iter::once(trigger)) {
+        sqlx::query(
+            "INSERT INTO case_turns (escalation_id, role, body, at, trigger, findings) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(case_id)
+        .bind(&t.role)
+        .bind(&t.body)
+        .bind(at.unix())
+        .bind(t.trigger)
+        .bind(to_json("case findings", &t.findings)?)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl CaseStore for Store {
     async fn keep_case_turns(
@@ -25,26 +56,7 @@ impl CaseStore for Store {
         at: Timestamp,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let kept: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM case_turns WHERE escalation_id = $1")
-                .bind(case_id)
-                .fetch_one(&mut *tx)
-                .await?;
-        let turns = if kept == 0 { prior } else { &[] };
-        for t in turns.iter().chain(std::iter::once(trigger)) {
-            sqlx::query(
-                "INSERT INTO case_turns (escalation_id, role, body, at, trigger, findings) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(case_id)
-            .bind(&t.role)
-            .bind(&t.body)
-            .bind(at.unix())
-            .bind(t.trigger)
-            .bind(to_json("case findings", &t.findings)?)
-            .execute(&mut *tx)
-            .await?;
-        }
+        keep_on(&mut tx, case_id, prior, trigger, at).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -29,6 +29,41 @@ async fn active_for(conn: &mut Conn, user_id: &str) -> Result<Option<Escalation>
     row.map(Escalation::try_from).transpose()
 }
 
+/// [`EscalationStore::open_escalation`] inside the caller's write transaction.
+pub(super) async fn open_on(conn: &mut Conn, new: &NewEscalation) -> Result<(Escalation, bool)> {
+    if let Some(mut active) = active_for(&mut *conn, &new.user_id).await? {
+        // One active case per user: a second crisis turn raises the case, not the queue.
+        active.severity = active.severity.max(new.severity);
+        active.takeover |= new.takeover;
+        sqlx::query("UPDATE escalations SET severity = $1, takeover = $2 WHERE id = $3")
+            .bind(enum_name(&active.severity))
+            .bind(active.takeover)
+            .bind(active.id)
+            .execute(&mut *conn)
+            .await?;
+        return Ok((active, false));
+    }
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO escalations (user_id, session_id, jurisdiction, status, severity, \
+         takeover, detector, reasons, created_at) \
+         VALUES ($1, $2, $3, 'open', $4, $5, $6, $7, $8) RETURNING id",
+    )
+    .bind(&new.user_id)
+    .bind(&new.session_id)
+    .bind(&new.jurisdiction)
+    .bind(enum_name(&new.severity))
+    .bind(new.takeover)
+    .bind(&new.detector)
+    .bind(to_json("escalation reasons", &new.reasons)?)
+    .bind(new.at.unix())
+    .fetch_one(&mut *conn)
+    .await?;
+    let created = load(&mut *conn, id)
+        .await?
+        .ok_or_else(|| StoreError::not_found("escalation", id))?;
+    Ok((created, true))
+}
+
 pub(super) fn conflict(e: &Escalation, operation: &'static str) -> StoreError {
     StoreError::Conflict {
         what: "escalation",
@@ -45,39 +80,9 @@ pub(super) fn conflict(e: &Escalation, operation: &'static str) -> StoreError {
 impl EscalationStore for Store {
     async fn open_escalation(&self, new: &NewEscalation) -> Result<(Escalation, bool)> {
         let mut tx = self.begin_write().await?;
-        if let Some(mut active) = active_for(&mut tx, &new.user_id).await? {
-            // One active case per user: a second crisis turn raises the case, not the queue.
-            active.severity = active.severity.max(new.severity);
-            active.takeover |= new.takeover;
-            sqlx::query("UPDATE escalations SET severity = $1, takeover = $2 WHERE id = $3")
-                .bind(enum_name(&active.severity))
-                .bind(active.takeover)
-                .bind(active.id)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            return Ok((active, false));
-        }
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO escalations (user_id, session_id, jurisdiction, status, severity, \
-             takeover, detector, reasons, created_at) \
-             VALUES ($1, $2, $3, 'open', $4, $5, $6, $7, $8) RETURNING id",
-        )
-        .bind(&new.user_id)
-        .bind(&new.session_id)
-        .bind(&new.jurisdiction)
-        .bind(enum_name(&new.severity))
-        .bind(new.takeover)
-        .bind(&new.detector)
-        .bind(to_json("escalation reasons", &new.reasons)?)
-        .bind(new.at.unix())
-        .fetch_one(&mut *tx)
-        .await?;
-        let created = load(&mut tx, id)
-            .await?
-            .ok_or_else(|| StoreError::not_found("escalation", id))?;
+        let opened = open_on(&mut tx, new).await?;
         tx.commit().await?;
-        Ok((created, true))
+        Ok(opened)
     }
 
     async fn get_escalation(&self, id: i64) -> Result<Option<Escalation>> {

@@ -1,5 +1,6 @@
 //! The notification outbox with leases and exponential backoff.
 
+use super::Conn;
 use async_trait::async_trait;
 use tutela_types::Timestamp;
 
@@ -9,25 +10,31 @@ use crate::error::{Result, StoreError};
 use crate::model::{NewNotification, Notification, OutboxStatus, RetryPolicy};
 use crate::traits::Outbox;
 
+/// [`Outbox::enqueue`] inside the caller's write transaction.
+pub(super) async fn enqueue_on(conn: &mut Conn, n: &NewNotification) -> Result<i64> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO outbox (created_at, user_id, escalation_id, contact_kind, channel, \
+         target, payload, status, attempts, next_attempt_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $1) RETURNING id",
+    )
+    .bind(n.at.unix())
+    .bind(&n.user_id)
+    .bind(n.escalation_id)
+    .bind(enum_name(&n.contact.kind))
+    .bind(&n.contact.channel)
+    .bind(&n.contact.address)
+    .bind(to_json("notification payload", &n.payload)?)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(id)
+}
+
 #[async_trait]
 impl Outbox for Store {
     async fn enqueue(&self, n: &NewNotification) -> Result<i64> {
         // An explicit transaction, so a failed commit is an error (see `file_complaint`).
         let mut tx = self.begin_write().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO outbox (created_at, user_id, escalation_id, contact_kind, channel, \
-             target, payload, status, attempts, next_attempt_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $1) RETURNING id",
-        )
-        .bind(n.at.unix())
-        .bind(&n.user_id)
-        .bind(n.escalation_id)
-        .bind(enum_name(&n.contact.kind))
-        .bind(&n.contact.channel)
-        .bind(&n.contact.address)
-        .bind(to_json("notification payload", &n.payload)?)
-        .fetch_one(&mut *tx)
-        .await?;
+        let id = enqueue_on(&mut tx, n).await?;
         tx.commit().await?;
         Ok(id)
     }

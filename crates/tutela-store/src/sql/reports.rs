@@ -2,7 +2,6 @@
 
 use super::Conn;
 use async_trait::async_trait;
-use sqlx::QueryBuilder;
 use tutela_types::{Counter, LocalDate, Timestamp};
 
 use super::Store;
@@ -18,7 +17,8 @@ impl InterventionStore for Store {
             return Ok(Vec::new());
         }
         let mut tx = self.begin_write().await?;
-        let ids = insert_interventions(&mut tx, &items.iter().collect::<Vec<_>>()).await?;
+        let ids =
+            super::batch::insert_interventions(&mut tx, &items.iter().collect::<Vec<_>>()).await?;
         tx.commit().await?;
         Ok(ids)
     }
@@ -111,53 +111,6 @@ impl CounterStore for Store {
             })
             .collect())
     }
-}
-
-/// Inserts intervention rows and their reasons inside the caller's transaction; returns their
-/// ids in order. One statement per intervention (its id comes back) and one for all reasons.
-pub(super) async fn insert_interventions(
-    conn: &mut Conn,
-    items: &[&Intervention],
-) -> Result<Vec<i64>> {
-    let mut ids = Vec::with_capacity(items.len());
-    let mut reasons = Vec::new();
-    for item in items {
-        let r = StoredIntervention::from_domain(item)?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO interventions (at, user_id, session_id, jurisdiction, kind, \
-             detector, side, action, reasons, audit_seq) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
-        )
-        .bind(r.at)
-        .bind(&r.user_id)
-        .bind(&r.session_id)
-        .bind(&r.jurisdiction)
-        .bind(&r.kind)
-        .bind(&r.detector)
-        .bind(&r.side)
-        .bind(&r.action)
-        .bind(&r.reasons)
-        .bind(r.audit_seq)
-        .fetch_one(&mut *conn)
-        .await?;
-        reasons.extend(item.reasons.iter().map(|reason| (id, reason)));
-        ids.push(id);
-    }
-    // 4 parameters a row: 200 rows stay far below SQLite's limit.
-    for chunk in reasons.chunks(200) {
-        let mut q = QueryBuilder::new(
-            "INSERT INTO intervention_reasons (intervention_id, profile, obligation, article) ",
-        );
-        q.push_values(chunk, |mut b, (id, reason)| {
-            b.push_bind(*id)
-                .push_bind(&reason.profile)
-                .push_bind(&reason.obligation)
-                .push_bind(&reason.article);
-        });
-        q.push(" ON CONFLICT DO NOTHING");
-        q.build().execute(&mut *conn).await?;
-    }
-    Ok(ids)
 }
 
 /// One counter bump inside the caller's transaction (or on its own connection).

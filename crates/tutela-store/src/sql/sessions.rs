@@ -2,17 +2,42 @@
 
 use super::Conn;
 use async_trait::async_trait;
-use sqlx::QueryBuilder;
 use tutela_types::{LocalDate, SessionState, Timestamp};
 
 use super::Store;
 use super::rows::{StoredDailyUsage, StoredSession, parse_json, to_json};
 use crate::error::{Result, StoreError};
 use crate::model::{
-    DailyUsage, Intervention, MonthlyActive, Pending, Session, StampedState, Tally, TurnRecord,
-    month_of,
+    CounterBump, DailyUsage, Intervention, MonthlyActive, Pending, Session, StampedState, Tally,
+    TurnRecord, month_of,
 };
 use crate::traits::{SessionStore, UsageStore};
+
+/// Ends a session inside the caller's write transaction (as [`SessionStore::end_session`]);
+/// false when there is no such session.
+pub(super) async fn end_on(
+    conn: &mut Conn,
+    session_id: &str,
+    at: Timestamp,
+    reason: &str,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE sessions SET ended_at = $1, end_reason = $2 WHERE id = $3 AND ended_at IS NULL",
+    )
+    .bind(at.unix())
+    .bind(reason)
+    .bind(session_id)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() > 0 {
+        return Ok(true);
+    }
+    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM sessions WHERE id = $1")
+        .bind(session_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(found.is_some())
+}
 
 const UPSERT_STATE: &str = "INSERT INTO session_state (user_id, state, updated_at) VALUES ($1, $2, $3) \
      ON CONFLICT (user_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at";
@@ -59,16 +84,13 @@ impl SessionStore for Store {
             return Ok(());
         }
         let offset = self.options.report_utc_offset_minutes;
-        let mut tx = self.begin_write().await?;
-        for chunk in turns.chunks(TURNS_PER_STATEMENT) {
-            write_turns(&mut tx, chunk, offset).await?;
-        }
         let interventions: Vec<&Intervention> =
             tallies.iter().flat_map(|t| &t.interventions).collect();
-        super::reports::insert_interventions(&mut tx, &interventions).await?;
-        for bump in tallies.iter().flat_map(|t| &t.counts) {
-            super::reports::bump_on(&mut tx, bump, offset).await?;
-        }
+        let bumps: Vec<&CounterBump> = tallies.iter().flat_map(|t| &t.counts).collect();
+        let mut tx = self.begin_write().await?;
+        // The backend's own statements: multi-row on SQLite, a constant number of statements
+        // whatever the batch carries on PostgreSQL (`postgres/batch.rs`).
+        super::batch::write_batch(&mut tx, turns, &interventions, &bumps, offset).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -286,123 +308,41 @@ impl UsageStore for Store {
     }
 }
 
-/// Turns per multi-row statement: each statement is one round trip to sqlx's connection
-/// thread, which costs more than the row itself; 100 keeps parameters (5 per row) far below
-/// SQLite's limit. On PostgreSQL a statement is a network round trip: 1,000 (6,000 parameters
-/// of 65,535).
-const TURNS_PER_STATEMENT: usize = if super::PG { 1_000 } else { 100 };
-
-/// The four writes of a run of turns, inside the caller's transaction, as four multi-row
-/// upserts. The run is folded first, one row per key in order of first appearance (the later
-/// clocks win, two turns of a user add up), since PostgreSQL refuses a statement that updates
-/// a row twice; SQLite gives the same rows either way.
-async fn write_turns(
-    conn: &mut Conn,
-    turns: &[TurnRecord],
-    report_utc_offset_minutes: i32,
-) -> Result<()> {
-    let fold = Fold::of(turns, report_utc_offset_minutes)?;
-
-    let mut q = QueryBuilder::new(
-        "INSERT INTO session_state (user_id, state, updated_at, stamp, session_id) ",
-    );
-    q.push_values(&fold.states, |mut b, s| {
-        b.push_bind(s.user)
-            .push_bind(&s.state)
-            .push_bind(s.at)
-            .push_bind(s.stamp)
-            .push_bind(s.session);
-    });
-    q.push(
-        " ON CONFLICT (user_id) DO UPDATE SET state = excluded.state, \
-         updated_at = excluded.updated_at, stamp = excluded.stamp, \
-         session_id = excluded.session_id",
-    );
-    q.build().execute(&mut *conn).await?;
-
-    let mut q = QueryBuilder::new(
-        "INSERT INTO sessions (id, user_id, jurisdiction, started_at, last_seen_at, turns) ",
-    );
-    q.push_values(&fold.sessions, |mut b, s| {
-        b.push_bind(s.id)
-            .push_bind(s.user_id)
-            .push_bind(s.jurisdiction)
-            .push_bind(s.first)
-            .push_bind(s.last)
-            .push_bind(s.turns);
-    });
-    q.push(
-        " ON CONFLICT (id) DO UPDATE SET turns = sessions.turns + excluded.turns, \
-         last_seen_at = CASE WHEN sessions.last_seen_at > excluded.last_seen_at \
-         THEN sessions.last_seen_at ELSE excluded.last_seen_at END",
-    );
-    q.build().execute(&mut *conn).await?;
-
-    let mut q =
-        QueryBuilder::new("INSERT INTO usage_daily (user_id, day, jurisdiction, seconds, turns) ");
-    q.push_values(
-        &fold.usage,
-        |mut b, ((user, day, jurisdiction), (secs, n))| {
-            b.push_bind(*user)
-                .push_bind(*day)
-                .push_bind(*jurisdiction)
-                .push_bind(*secs)
-                .push_bind(*n);
-        },
-    );
-    q.push(
-        " ON CONFLICT (user_id, day, jurisdiction) DO UPDATE SET \
-         seconds = usage_daily.seconds + excluded.seconds, \
-         turns = usage_daily.turns + excluded.turns",
-    );
-    q.build().execute(&mut *conn).await?;
-
-    let mut q = QueryBuilder::new("INSERT INTO activity_monthly (month, jurisdiction, user_id) ");
-    q.push_values(&fold.active, |mut b, (month, jurisdiction, user)| {
-        b.push_bind(*month)
-            .push_bind(*jurisdiction)
-            .push_bind(*user);
-    });
-    q.push(" ON CONFLICT DO NOTHING");
-    q.build().execute(&mut *conn).await?;
-    Ok(())
-}
-
 /// A session's turns in a run.
-struct SessionRun<'a> {
-    id: &'a str,
-    user_id: &'a str,
-    jurisdiction: &'a str,
-    first: i64,
-    last: i64,
-    turns: i64,
+pub(super) struct SessionRun<'a> {
+    pub(super) id: &'a str,
+    pub(super) user_id: &'a str,
+    pub(super) jurisdiction: &'a str,
+    pub(super) first: i64,
+    pub(super) last: i64,
+    pub(super) turns: i64,
 }
 
 /// A user's clocks row in a run: the last turn's clocks (JSON), time, stamp and session.
-struct StateRow<'a> {
-    user: &'a str,
-    state: String,
-    at: i64,
-    stamp: Option<&'a str>,
-    session: &'a str,
+pub(super) struct StateRow<'a> {
+    pub(super) user: &'a str,
+    pub(super) state: String,
+    pub(super) at: i64,
+    pub(super) stamp: Option<&'a str>,
+    pub(super) session: &'a str,
 }
 
 /// A `usage_daily` key: user, local day, jurisdiction.
-type UsageKey<'a> = (&'a str, i64, &'a str);
+pub(super) type UsageKey<'a> = (&'a str, i64, &'a str);
 
 /// A run of turns folded to one row per key, keys in order of first appearance.
-struct Fold<'a> {
+pub(super) struct Fold<'a> {
     /// The clocks row of each user: the last turn's.
-    states: Vec<StateRow<'a>>,
-    sessions: Vec<SessionRun<'a>>,
+    pub(super) states: Vec<StateRow<'a>>,
+    pub(super) sessions: Vec<SessionRun<'a>>,
     /// (user, day, jurisdiction) -> (seconds, turns).
-    usage: Vec<(UsageKey<'a>, (i64, i64))>,
+    pub(super) usage: Vec<(UsageKey<'a>, (i64, i64))>,
     /// (month, jurisdiction, user), each once.
-    active: Vec<(i64, &'a str, &'a str)>,
+    pub(super) active: Vec<(i64, &'a str, &'a str)>,
 }
 
 impl<'a> Fold<'a> {
-    fn of(turns: &'a [TurnRecord], report_utc_offset_minutes: i32) -> Result<Self> {
+    pub(super) fn of(turns: &'a [TurnRecord], report_utc_offset_minutes: i32) -> Result<Self> {
         use std::collections::HashMap;
         let mut fold = Fold {
             states: Vec::new(),

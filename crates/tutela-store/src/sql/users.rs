@@ -84,6 +84,71 @@ async fn write_user(conn: &mut Conn, user: &User) -> Result<()> {
     Ok(())
 }
 
+/// [`UserStore::update_user`] inside the caller's transaction.
+pub(super) async fn update_on(
+    conn: &mut Conn,
+    id: &str,
+    update: &UserUpdate,
+    at: Timestamp,
+) -> Result<User> {
+    insert_if_missing(&mut *conn, id, at).await?;
+    let mut user = load_user(&mut *conn, id)
+        .await?
+        .ok_or_else(|| StoreError::not_found("user", id))?;
+    if let Some(r) = update.registered_at {
+        user.registered_at.get_or_insert(r);
+    }
+    if let Some(v) = update.age_state {
+        user.age_state = v;
+    }
+    if let Some(v) = update.age {
+        user.age = v;
+    }
+    if let Some(v) = update.age_assurance {
+        user.age_assurance = v;
+    }
+    if let Some(v) = update.elderly {
+        user.elderly = v;
+    }
+    if let Some(v) = update.guardian_consent {
+        user.guardian_consent = v;
+    }
+    if let Some(v) = &update.jurisdiction {
+        user.jurisdiction.clone_from(v);
+    }
+    if let Some(v) = update.utc_offset_minutes {
+        user.utc_offset_minutes = v;
+    }
+    if let Some(v) = &update.minors {
+        user.minors = v.clone();
+    }
+    user.updated_at = at;
+    write_user(&mut *conn, &user).await?;
+    if let Some(contacts) = &update.contacts {
+        sqlx::query("DELETE FROM contacts WHERE user_id = $1")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        for c in contacts {
+            sqlx::query(
+                "INSERT INTO contacts (user_id, kind, channel, address, added_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            )
+            .bind(id)
+            .bind(enum_name(&c.kind))
+            .bind(&c.channel)
+            .bind(&c.address)
+            .bind(at.unix())
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    let user = load_user(&mut *conn, id)
+        .await?
+        .ok_or_else(|| StoreError::not_found("user", id))?;
+    Ok(user)
+}
+
 async fn insert_if_missing(conn: &mut Conn, id: &str, at: Timestamp) -> Result<()> {
     sqlx::query(
         "INSERT INTO users (id, first_seen, updated_at) VALUES ($1, $2, $2) \
@@ -120,61 +185,7 @@ impl UserStore for Store {
 
     async fn update_user(&self, id: &str, update: &UserUpdate, at: Timestamp) -> Result<User> {
         let mut tx = self.begin_write().await?;
-        insert_if_missing(&mut tx, id, at).await?;
-        let mut user = load_user(&mut tx, id)
-            .await?
-            .ok_or_else(|| StoreError::not_found("user", id))?;
-        if let Some(r) = update.registered_at {
-            user.registered_at.get_or_insert(r);
-        }
-        if let Some(v) = update.age_state {
-            user.age_state = v;
-        }
-        if let Some(v) = update.age {
-            user.age = v;
-        }
-        if let Some(v) = update.age_assurance {
-            user.age_assurance = v;
-        }
-        if let Some(v) = update.elderly {
-            user.elderly = v;
-        }
-        if let Some(v) = update.guardian_consent {
-            user.guardian_consent = v;
-        }
-        if let Some(v) = &update.jurisdiction {
-            user.jurisdiction.clone_from(v);
-        }
-        if let Some(v) = update.utc_offset_minutes {
-            user.utc_offset_minutes = v;
-        }
-        if let Some(v) = &update.minors {
-            user.minors = v.clone();
-        }
-        user.updated_at = at;
-        write_user(&mut tx, &user).await?;
-        if let Some(contacts) = &update.contacts {
-            sqlx::query("DELETE FROM contacts WHERE user_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            for c in contacts {
-                sqlx::query(
-                    "INSERT INTO contacts (user_id, kind, channel, address, added_at) \
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-                )
-                .bind(id)
-                .bind(enum_name(&c.kind))
-                .bind(&c.channel)
-                .bind(&c.address)
-                .bind(at.unix())
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        let user = load_user(&mut tx, id)
-            .await?
-            .ok_or_else(|| StoreError::not_found("user", id))?;
+        let user = update_on(&mut tx, id, update, at).await?;
         tx.commit().await?;
         Ok(user)
     }

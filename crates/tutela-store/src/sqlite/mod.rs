@@ -25,6 +25,8 @@ mod audit;
 mod cases;
 #[path = "../sql/complaints.rs"]
 mod complaints;
+#[path = "../sql/effects.rs"]
+mod effects;
 #[path = "../sql/escalations.rs"]
 mod escalations;
 #[path = "../sql/obligations.rs"]
@@ -43,6 +45,8 @@ mod staff;
 mod tiers;
 #[path = "../sql/users.rs"]
 mod users;
+// A writer's batch in this backend's own statements.
+mod batch;
 
 /// The backend the shared query modules are compiled for.
 pub(crate) type Store = SqliteStore;
@@ -68,7 +72,7 @@ use std::time::Duration;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::MutexGuard;
 
 use crate::audit::Pseudonymizer;
 use crate::error::{Result, StoreError};
@@ -99,7 +103,7 @@ pub struct SqliteStore {
     /// before its connection is taken to its commit, so writers queue here in order rather
     /// than sleep in SQLite's busy handler. Across processes `BEGIN IMMEDIATE` does the same.
     /// INVARIANT: never taken while this task holds a pool connection, and never twice.
-    write_gate: Mutex<()>,
+    write_gate: crate::gate::WriteGate,
     /// Salted hashes for subjects and content (salt from the `meta` table).
     pseudonyms: Pseudonymizer,
     options: StoreOptions,
@@ -166,7 +170,7 @@ impl SqliteStore {
         Ok(Self {
             pool,
             audit_pool,
-            write_gate: Mutex::new(()),
+            write_gate: crate::gate::WriteGate::default(),
             pseudonyms: Pseudonymizer::new(salt),
             options,
         })
@@ -188,6 +192,11 @@ impl SqliteStore {
     }
 
     /// Waits for the write gate (see the module docs), for a write outside [`Self::begin_write`].
+    /// The write gate's counts (see [`crate::GateStats`]).
+    pub fn write_gate_stats(&self) -> crate::GateStats {
+        self.write_gate.stats()
+    }
+
     pub(crate) async fn write_gate(&self) -> MutexGuard<'_, ()> {
         self.write_gate.lock().await
     }

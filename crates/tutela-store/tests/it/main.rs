@@ -55,5 +55,8 @@ mod staff;
 /// Case context kept for the operator console, hand-over and outcomes.
 mod cases;
 
+/// An intervening turn's writes in one transaction.
+mod effects;
+
 /// Several gateway instances on one PostgreSQL database: one chain, one case per user.
 mod instances;
