@@ -18,7 +18,7 @@
 //! ```sh
 //! cargo run --release -p tutela-cli --example stream_leak -- data/train > per-reply.jsonl
 //! TUTELA_MODEL_DIR=DIR cargo run --release -p tutela-cli --example stream_leak -- --encoder data/train
-//! cargo run --release -p tutela-cli --example stream_leak -- --ttft "REPLY TEXT"
+//! [TUTELA_MODEL_DIR=DIR] cargo run --release -p tutela-cli --example stream_leak -- [--encoder] --ttft "REPLY TEXT"
 //! ```
 //!
 //! The summary goes to stderr, one JSON line per harmful reply found to stdout.
@@ -200,12 +200,32 @@ fn detectors(encoder: bool) -> Res<Detectors> {
 }
 
 /// `--ttft TEXT`: when each rule first lets text of a harmless reply leave.
-fn ttft(text: &str) -> Res<()> {
-    let det = detectors(false)?;
+fn ttft(text: &str, context: &str, encoder: bool) -> Res<()> {
+    let det = detectors(encoder)?;
     let ends = sentence_ends(text);
     let ends_chars: Vec<usize> = ends.iter().map(|e| chars(&text[..*e])).collect();
     println!("{} characters, sentence ends {ends_chars:?}", chars(text));
-    let r = stream(&det, text, "", &ends);
+    // Per chunk, what the early rule lets leave of the first sentence.
+    let mut s = det.stream(Side::Assistant, Some(context));
+    let mut fed = String::new();
+    for (i, piece) in chunks(text).iter().enumerate() {
+        fed.push_str(piece);
+        eprintln!("--- chunk {i}");
+        let found = s.feed(piece).len();
+        let scanned = fed.len() - s.pending();
+        let early = if scanned == 0 { s.releasable() } else { 0 };
+        println!(
+            "chunk {i} ({} ms): fed {:?}, finished {scanned}, early {:?}{}",
+            i * PACE_MS,
+            fed,
+            &fed[..early.max(scanned)],
+            if found > 0 { ", finding" } else { "" }
+        );
+        if scanned > 0 || found > 0 {
+            break;
+        }
+    }
+    let r = stream(&det, text, context, &ends);
     for (k, rule) in RULES.iter().enumerate() {
         let c = r.first_text_chunk[k];
         println!(
@@ -245,7 +265,13 @@ fn main() -> Res<()> {
         .last()
         .ok_or("usage: stream_leak [--encoder] DATA_DIR | --ttft TEXT")?;
     if args.iter().any(|a| a == "--ttft") {
-        return ttft(last);
+        // The user turn `load/ttft.py` sends, unless `--context TEXT` says otherwise.
+        let context = args
+            .iter()
+            .position(|a| a == "--context")
+            .and_then(|i| args.get(i + 1))
+            .map_or("Tell me about your day, please.", String::as_str);
+        return ttft(last, context, args.iter().any(|a| a == "--encoder"));
     }
     let det = detectors(args.iter().any(|a| a == "--encoder"))?;
     eprintln!(

@@ -553,18 +553,25 @@ fn sse(
         }
         steps.push(Step::Send(Bytes::from_static(b"data: [DONE]\n\n")));
     }
-    let body = stream::unfold(steps.into_iter(), |mut it| async move {
+    // Sleeps keep to a clock started with the first one, so that a pace of 25 ms is 25 ms per
+    // chunk on average whatever each wake-up costs (sleeping 25 ms each time drifted by about
+    // 1.3 ms per chunk on the 2-core VM, 51 ms over a 40-chunk reply).
+    let body = stream::unfold((steps.into_iter(), None), |(mut it, mut due)| async move {
         loop {
             match it.next()? {
-                Step::Send(b) => return Some((Ok::<Bytes, std::io::Error>(b), it)),
-                Step::Sleep(d) => tokio::time::sleep(d).await,
+                Step::Send(b) => return Some((Ok::<Bytes, std::io::Error>(b), (it, due))),
+                Step::Sleep(d) => {
+                    let at = due.unwrap_or_else(tokio::time::Instant::now) + d;
+                    due = Some(at);
+                    tokio::time::sleep_until(at).await;
+                }
                 Step::Cut => {
                     return Some((
                         Err(std::io::Error::new(
                             std::io::ErrorKind::ConnectionAborted,
                             "injected disconnect",
                         )),
-                        it,
+                        (it, due),
                     ));
                 }
             }

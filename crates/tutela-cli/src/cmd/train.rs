@@ -79,6 +79,10 @@ pub struct Args {
     /// L2 penalty on the encoder heads' network's weights.
     #[arg(long, default_value_t = Options::default().mlp.l2)]
     pub mlp_l2: f32,
+    /// Networks of the encoder heads trained from consecutive seeds and averaged (one
+    /// thread each).
+    #[arg(long, default_value_t = Options::default().mlp.members)]
+    pub mlp_members: usize,
     /// Seed of the encoder heads' network (default 2, the built-in heads' seed).
     #[arg(long)]
     pub mlp_seed: Option<u64>,
@@ -149,6 +153,7 @@ pub fn run(args: Args) -> Result<Outcome> {
             epochs: args.mlp_epochs,
             lr: args.mlp_lr,
             l2: args.mlp_l2,
+            members: args.mlp_members,
             ..Options::default().mlp
         },
         mlp_seed: args.mlp_seed.or(Options::default().mlp_seed),
