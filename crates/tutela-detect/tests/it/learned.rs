@@ -174,6 +174,23 @@ impl tutela_detect::learned::encoder::Embedder for BagEmbedder {
     }
 }
 
+/// [`BagEmbedder`], counting the texts it embeds.
+#[derive(Debug)]
+struct Counting(std::sync::atomic::AtomicUsize);
+
+impl tutela_detect::learned::encoder::Embedder for Counting {
+    fn dim(&self) -> usize {
+        BagEmbedder.dim()
+    }
+    fn embed(&self, text: &str) -> Vec<f32> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        BagEmbedder.embed(text)
+    }
+    fn id(&self) -> String {
+        BagEmbedder.id()
+    }
+}
+
 #[test]
 fn encoder_tier_trains_gates_and_streams_invariantly() {
     let items: Vec<Item> = corpus()
@@ -240,9 +257,11 @@ fn encoder_tier_trains_gates_and_streams_invariantly() {
         got.extend(s.finish());
         assert_eq!(got, whole);
     }
-    // The early release with the encoder attached (`Stream::releasable`, which may embed a
-    // window the encoder would be asked about): never shrinks, never passes the text fed, and
-    // until the first finding the text it allows, scanned whole, gives no finding.
+    // The early release with the encoder attached (`Stream::releasable`): never shrinks,
+    // never passes the text fed, and until the first finding the text it allows, scanned
+    // whole, gives no finding. (The user side's cues without letters keep it to finished
+    // sentences here; `early_release_asks_the_encoder_where_a_gate_is_passed` covers the
+    // assistant side, where it embeds.)
     let calm = "That sounds like a really long day, and I am glad you told me about it. \
                 那听起来真是漫长的一天，谢谢你愿意告诉我。";
     for text in [calm, text] {
@@ -266,4 +285,78 @@ fn encoder_tier_trains_gates_and_streams_invariantly() {
             }
         }
     }
+}
+
+/// The early release (`Stream::releasable`) on the assistant side (the user side has cues
+/// without letters, so it never releases a prefix early) with encoder heads whose gates are
+/// all 0: the encoder would be asked about every window, so a prefix is quiet only once its
+/// embedded window scores under half of every threshold (`WindowScan::quiet`'s encoder
+/// branch, which the trained gates of the tests above never reach). The release embeds, never
+/// shrinks, never passes the text fed, and until the first finding the text it allows,
+/// scanned whole, gives no finding.
+#[test]
+fn early_release_asks_the_encoder_where_a_gate_is_passed() {
+    let items: Vec<Item> = corpus()
+        .into_iter()
+        .filter(|i| i.task == "reply")
+        .take(600)
+        .collect();
+    let opt = Options {
+        bits: 14,
+        epochs: 3,
+        mlp: tutela_detect::learned::encoder::MlpOptions {
+            hidden: 8,
+            epochs: 2,
+            ..Options::default().mlp
+        },
+        ..Options::default()
+    };
+    let out = train::train_side_with(
+        super::det(),
+        &items,
+        Side::Assistant,
+        &opt,
+        Some(&BagEmbedder),
+    );
+    let mut heads = out.heads.expect("heads");
+    heads.meta.gate.iter_mut().for_each(|g| *g = 0.0);
+    let counting = std::sync::Arc::new(Counting(std::sync::atomic::AtomicUsize::new(0)));
+    let mut d = tutela_detect::Detectors::builtin();
+    d.set_ngram_model(out.model);
+    d.set_encoder(counting.clone(), heads).expect("attach");
+    let ctx = Some("Tell me about your day, please.");
+    let texts = [
+        "That sounds like a really long day, and I am glad you told me about it. \
+         What part of it felt the heaviest for you?",
+        "Okay, it was lovely talking with you today. Sleep well and see you soon.",
+        "Wait, don't go yet! I'll be so lonely without you. Please stay five more minutes.",
+    ];
+    let (mut embedded, mut released_early) = (0, 0);
+    for text in texts {
+        for step in [3, 5, 11] {
+            let mut s = d.stream(Side::Assistant, ctx);
+            let (mut last, mut at, mut found) = (0, 0, false);
+            while at < text.len() {
+                let mut end = (at + step).min(text.len());
+                while !text.is_char_boundary(end) {
+                    end += 1;
+                }
+                found |= !s.feed(&text[at..end]).is_empty();
+                at = end;
+                let finished = at - s.pending();
+                let before = counting.0.load(std::sync::atomic::Ordering::Relaxed);
+                let r = s.releasable();
+                embedded += counting.0.load(std::sync::atomic::Ordering::Relaxed) - before;
+                released_early += usize::from(r > finished);
+                assert!(r >= last && r <= at, "{r} after {last}, {at} fed");
+                last = r;
+                if !found {
+                    let f = d.scan(Side::Assistant, &text[..r], ctx);
+                    assert!(f.is_empty(), "{:?} allowed, gives {f:?}", &text[..r]);
+                }
+            }
+        }
+    }
+    assert!(embedded > 0, "the early release never asked the encoder");
+    assert!(released_early > 0, "no prefix was ever quiet");
 }
