@@ -247,9 +247,7 @@ pub async fn usage(
         .collect();
     let mut durations = store.session_durations(start_of(p.from, tz), end).await?;
     durations.sort_unstable();
-    let median = durations
-        .get(durations.len() / 2)
-        .map_or(0.0, |s| *s as f64 / 60.0);
+    let median = tutela_store::median_sorted(&durations).map_or(0.0, |s| s / 60.0);
     let mut buckets: Vec<Bucket> = DURATION_BUCKETS
         .iter()
         .map(|(_, l)| Bucket {

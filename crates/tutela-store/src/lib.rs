@@ -118,7 +118,7 @@ pub use crate::model::{
 };
 pub use crate::obligations::{
     AppealTierCount, EscalationStats, FindingTierCount, ImportUser, InterventionTierCount,
-    NewObligation, ObligationKind, ObligationRecord, ObligationStore, Registration,
+    NewObligation, ObligationKind, ObligationRecord, ObligationStore, Registration, median_sorted,
 };
 pub use crate::postgres::{Events, PgStore, check_postgres_url, is_postgres_url, shown_database};
 pub use crate::spill::{HeldItem, SpillDir, SpillError, SpillMark};

@@ -125,8 +125,20 @@ pub struct EscalationStats {
     pub claimed: u64,
     /// Resolved.
     pub resolved: u64,
-    /// Median seconds from opening to claim, over claimed cases.
+    /// Median seconds from opening to claim, over claimed cases (an even count: the mean of
+    /// the two middle waits, rounded to the second).
     pub median_secs_to_claim: Option<i64>,
+}
+
+/// The median of sorted values: the middle one, or for an even count the mean of the two
+/// middle ones; `None` when there are none.
+pub fn median_sorted(sorted: &[i64]) -> Option<f64> {
+    let n = sorted.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(sorted[n / 2] as f64),
+        _ => Some((sorted[n / 2 - 1] as f64 + sorted[n / 2] as f64) / 2.0),
+    }
 }
 
 /// Findings recorded in the audit log, per detector and detection tier (transparency report).
@@ -259,4 +271,18 @@ pub trait ObligationStore: Send + Sync {
 
 pub(crate) fn parse_kind(s: &str) -> ObligationKind {
     ObligationKind::parse(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median_sorted;
+
+    #[test]
+    fn the_median_of_an_even_count_is_the_mean_of_the_middle_two() {
+        assert_eq!(median_sorted(&[]), None);
+        assert_eq!(median_sorted(&[7]), Some(7.0));
+        assert_eq!(median_sorted(&[30, 60]), Some(45.0));
+        assert_eq!(median_sorted(&[1, 2, 10]), Some(2.0));
+        assert_eq!(median_sorted(&[1, 2, 3, 10]), Some(2.5));
+    }
 }

@@ -198,7 +198,8 @@ impl ObligationStore for Store {
             takeovers: count(takeovers.unwrap_or(0)),
             claimed: count(claimed.unwrap_or(0)),
             resolved: count(resolved.unwrap_or(0)),
-            median_secs_to_claim: waits.get(waits.len() / 2).copied(),
+            median_secs_to_claim: crate::obligations::median_sorted(&waits)
+                .map(|m| m.round() as i64),
         })
     }
 

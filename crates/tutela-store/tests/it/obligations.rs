@@ -159,7 +159,8 @@ async fn escalation_stats_count_takeovers_and_time_to_claim() {
             "{}",
             ts.name
         );
-        assert_eq!(s.median_secs_to_claim, Some(60));
+        // Waits of 30 and 60 seconds: the median of an even count is their mean.
+        assert_eq!(s.median_secs_to_claim, Some(45));
         let none = ts
             .store
             .obligations()
