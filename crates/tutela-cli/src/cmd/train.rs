@@ -79,8 +79,8 @@ pub struct Args {
     /// L2 penalty on the encoder heads' network's weights.
     #[arg(long, default_value_t = Options::default().mlp.l2)]
     pub mlp_l2: f32,
-    /// Networks of the encoder heads trained from consecutive seeds and averaged (one
-    /// thread each).
+    /// Networks of the encoder heads trained from consecutive seeds and averaged (each
+    /// trained in turn: N times the heads' training time).
     #[arg(long, default_value_t = Options::default().mlp.members)]
     pub mlp_members: usize,
     /// Seed of the encoder heads' network (default 2, the built-in heads' seed).

@@ -402,11 +402,11 @@ pub(crate) fn fit_mlp(
     (w1, b1, b2)
 }
 
-/// [`fit_mlp`] for each of `opt.members` seeds (`opt.seed + k`), each member on its own
-/// thread (every member's bytes depend only on its seed, so the result is the same whatever
-/// the scheduling), merged into one network of `members × hidden` units: the hidden layers
-/// side by side, the output layer each member's weights over `members` and the mean of the
-/// biases, so its logit is the mean of the members' logits. One member is [`fit_mlp`].
+/// [`fit_mlp`] for each of `opt.members` seeds (`opt.seed + k`), one after another (the
+/// core crates start no threads), merged into one network of `members × hidden` units: the
+/// hidden layers side by side, the output layer each member's weights over `members` and the
+/// mean of the biases, so its logit is the mean of the members' logits. One member is
+/// [`fit_mlp`].
 pub(crate) fn fit_mlp_ensemble(
     rows: &[Vec<f32>],
     targets: &[Vec<Option<(bool, f32)>>],
@@ -417,25 +417,16 @@ pub(crate) fn fit_mlp_ensemble(
     if k == 1 {
         return fit_mlp(rows, targets, heads, opt);
     }
-    let fits: Vec<(Vec<f32>, Vec<f32>, Vec<f32>)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..k as u64)
-            .map(|m| {
-                let o = MlpOptions {
-                    seed: opt.seed.wrapping_add(m),
-                    members: 1,
-                    ..*opt
-                };
-                s.spawn(move || fit_mlp(rows, targets, heads, &o))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| match h.join() {
-                Ok(f) => f,
-                Err(p) => std::panic::resume_unwind(p),
-            })
-            .collect()
-    });
+    let fits: Vec<(Vec<f32>, Vec<f32>, Vec<f32>)> = (0..k as u64)
+        .map(|m| {
+            let o = MlpOptions {
+                seed: opt.seed.wrapping_add(m),
+                members: 1,
+                ..*opt
+            };
+            fit_mlp(rows, targets, heads, &o)
+        })
+        .collect();
     merge_members(
         &fits,
         rows.first().map_or(0, Vec::len),
@@ -633,7 +624,7 @@ mod tests {
         assert_eq!(
             merged.weights,
             fit_mlp_ensemble(&rows, &targets, 2, &opt).0,
-            "same inputs, same weights, whatever the threads did"
+            "same inputs, same weights"
         );
         let members: Vec<EncoderHeads> = (0..3u64)
             .map(|k| {
