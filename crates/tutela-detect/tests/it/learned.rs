@@ -266,23 +266,7 @@ fn encoder_tier_trains_gates_and_streams_invariantly() {
                 那听起来真是漫长的一天，谢谢你愿意告诉我。";
     for text in [calm, text] {
         for step in [3, 5, 11] {
-            let mut s = d.stream(Side::User, None);
-            let (mut last, mut at, mut found) = (0, 0, false);
-            while at < text.len() {
-                let mut end = (at + step).min(text.len());
-                while !text.is_char_boundary(end) {
-                    end += 1;
-                }
-                found |= !s.feed(&text[at..end]).is_empty();
-                at = end;
-                let r = s.releasable();
-                assert!(r >= last && r <= at, "{r} after {last}, {at} fed");
-                last = r;
-                if !found {
-                    let f = d.scan(Side::User, &text[..r], None);
-                    assert!(f.is_empty(), "{:?} allowed, gives {f:?}", &text[..r]);
-                }
-            }
+            early_release_holds(&d, Side::User, None, text, step, &|| 0);
         }
     }
 }
@@ -332,31 +316,52 @@ fn early_release_asks_the_encoder_where_a_gate_is_passed() {
         "Wait, don't go yet! I'll be so lonely without you. Please stay five more minutes.",
     ];
     let (mut embedded, mut released_early) = (0, 0);
+    let embeds = || counting.0.load(std::sync::atomic::Ordering::Relaxed);
     for text in texts {
         for step in [3, 5, 11] {
-            let mut s = d.stream(Side::Assistant, ctx);
-            let (mut last, mut at, mut found) = (0, 0, false);
-            while at < text.len() {
-                let mut end = (at + step).min(text.len());
-                while !text.is_char_boundary(end) {
-                    end += 1;
-                }
-                found |= !s.feed(&text[at..end]).is_empty();
-                at = end;
-                let finished = at - s.pending();
-                let before = counting.0.load(std::sync::atomic::Ordering::Relaxed);
-                let r = s.releasable();
-                embedded += counting.0.load(std::sync::atomic::Ordering::Relaxed) - before;
-                released_early += usize::from(r > finished);
-                assert!(r >= last && r <= at, "{r} after {last}, {at} fed");
-                last = r;
-                if !found {
-                    let f = d.scan(Side::Assistant, &text[..r], ctx);
-                    assert!(f.is_empty(), "{:?} allowed, gives {f:?}", &text[..r]);
-                }
-            }
+            let (e, r) = early_release_holds(&d, Side::Assistant, ctx, text, step, &embeds);
+            embedded += e;
+            released_early += r;
         }
     }
     assert!(embedded > 0, "the early release never asked the encoder");
     assert!(released_early > 0, "no prefix was ever quiet");
+}
+
+/// Feeds `text` in chunks of `step` bytes, asking for the early release after each: it never
+/// shrinks, never passes the text fed, and until the first finding the text it allows,
+/// scanned whole, gives no finding. Returns how many texts the encoder embedded during the
+/// release calls (by `embeds`, a running count) and how many calls allowed more than the
+/// finished sentences.
+fn early_release_holds(
+    d: &tutela_detect::Detectors,
+    side: Side,
+    ctx: Option<&str>,
+    text: &str,
+    step: usize,
+    embeds: &dyn Fn() -> usize,
+) -> (usize, usize) {
+    let mut s = d.stream(side, ctx);
+    let (mut last, mut at, mut found) = (0, 0, false);
+    let (mut embedded, mut early) = (0, 0);
+    while at < text.len() {
+        let mut end = (at + step).min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        found |= !s.feed(&text[at..end]).is_empty();
+        at = end;
+        let finished = at - s.pending();
+        let before = embeds();
+        let r = s.releasable();
+        embedded += embeds() - before;
+        early += usize::from(r > finished);
+        assert!(r >= last && r <= at, "{r} after {last}, {at} fed");
+        last = r;
+        if !found {
+            let f = d.scan(side, &text[..r], ctx);
+            assert!(f.is_empty(), "{:?} allowed, gives {f:?}", &text[..r]);
+        }
+    }
+    (embedded, early)
 }
