@@ -405,8 +405,8 @@ pub(crate) fn fit_mlp(
 /// [`fit_mlp`] for each of `opt.members` seeds (`opt.seed + k`), one after another (the
 /// core crates start no threads), merged into one network of `members × hidden` units: the
 /// hidden layers side by side, the output layer each member's weights over `members` and the
-/// mean of the biases, so its logit is the mean of the members' logits. One member is
-/// [`fit_mlp`].
+/// mean of the biases, so its logit is the mean of the members' logits (one member: the
+/// bytes of [`fit_mlp`]).
 pub(crate) fn fit_mlp_ensemble(
     rows: &[Vec<f32>],
     targets: &[Vec<Option<(bool, f32)>>],
@@ -414,9 +414,6 @@ pub(crate) fn fit_mlp_ensemble(
     opt: &MlpOptions,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let k = opt.members.max(1);
-    if k == 1 {
-        return fit_mlp(rows, targets, heads, opt);
-    }
     let fits: Vec<(Vec<f32>, Vec<f32>, Vec<f32>)> = (0..k as u64)
         .map(|m| {
             let o = MlpOptions {

@@ -785,6 +785,7 @@ fn heads_meta(
     mlp: &MlpOptions,
 ) -> HeadsMeta {
     let nh = model.meta.heads.len();
+    let hidden = mlp.hidden * mlp.members.max(1);
     HeadsMeta {
         side,
         encoder: e.id(),
@@ -792,8 +793,8 @@ fn heads_meta(
         with_context,
         heads: model.meta.heads.clone(),
         bias,
-        hidden: mlp.hidden * mlp.members.max(1),
-        hidden_bias: vec![0.0; mlp.hidden * mlp.members.max(1)],
+        hidden,
+        hidden_bias: vec![0.0; hidden],
         ngram_inputs: true,
         combined: vec![Thresholds::all(0.5); nh],
         confirm: vec![Thresholds::all(0.0); nh],
