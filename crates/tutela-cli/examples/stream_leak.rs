@@ -21,6 +21,9 @@
 //! [TUTELA_MODEL_DIR=DIR] cargo run --release -p tutela-cli --example stream_leak -- [--encoder] --ttft "REPLY TEXT"
 //! ```
 //!
+//! `--learned DIR` uses the assistant side's models of a folder written by `tutela train`
+//! instead of the built-in ones.
+//!
 //! The summary goes to stderr, one JSON line per harmful reply found to stdout.
 
 use std::collections::BTreeMap;
@@ -184,24 +187,36 @@ fn stream(det: &Detectors, text: &str, context: &str, ends: &[usize]) -> Streame
     }
 }
 
-fn detectors(encoder: bool) -> Res<Detectors> {
+/// The built-in detectors; with `learned`, the assistant side's models of a folder written
+/// by `tutela train` instead of the built-in ones.
+fn detectors(encoder: bool, learned: Option<&str>) -> Res<Detectors> {
     let mut det = Detectors::try_builtin()?;
+    let dir = learned.map(std::path::Path::new);
+    if let Some(d) = dir {
+        let bytes = std::fs::read(d.join("ngram-assistant.bin"))?;
+        det.set_ngram_model(tutela_detect::learned::model::NgramModel::from_bytes(
+            &bytes,
+        )?);
+    }
     if encoder {
-        let dir = std::env::var("TUTELA_MODEL_DIR")?;
-        let enc = tutela_encoder::Encoder::load(std::path::Path::new(&dir))?;
+        let model = std::env::var("TUTELA_MODEL_DIR")?;
+        let enc = tutela_encoder::Encoder::load(std::path::Path::new(&model))?;
         let embedder: Arc<dyn Embedder> = Arc::new(UseEmbedder(enc));
-        det.set_encoder(
-            embedder,
-            tutela_detect::learned::builtin_heads(Side::Assistant)?,
-        )?;
+        let heads = match dir {
+            Some(d) => tutela_detect::learned::encoder::EncoderHeads::from_bytes(&std::fs::read(
+                d.join("encoder-assistant.bin"),
+            )?)?,
+            None => tutela_detect::learned::builtin_heads(Side::Assistant)?,
+        };
+        det.set_encoder(embedder, heads)?;
     }
     det.prepare();
     Ok(det)
 }
 
 /// `--ttft TEXT`: when each rule first lets text of a harmless reply leave.
-fn ttft(text: &str, context: &str, encoder: bool) -> Res<()> {
-    let det = detectors(encoder)?;
+fn ttft(text: &str, context: &str, encoder: bool, learned: Option<&str>) -> Res<()> {
+    let det = detectors(encoder, learned)?;
     let ends = sentence_ends(text);
     let ends_chars: Vec<usize> = ends.iter().map(|e| chars(&text[..*e])).collect();
     println!("{} characters, sentence ends {ends_chars:?}", chars(text));
@@ -263,7 +278,12 @@ fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let last = args
         .last()
-        .ok_or("usage: stream_leak [--encoder] DATA_DIR | --ttft TEXT")?;
+        .ok_or("usage: stream_leak [--encoder] [--learned DIR] DATA_DIR | --ttft TEXT")?;
+    let learned = args
+        .iter()
+        .position(|a| a == "--learned")
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str);
     if args.iter().any(|a| a == "--ttft") {
         // The user turn `load/ttft.py` sends, unless `--context TEXT` says otherwise.
         let context = args
@@ -271,9 +291,14 @@ fn main() -> Res<()> {
             .position(|a| a == "--context")
             .and_then(|i| args.get(i + 1))
             .map_or("Tell me about your day, please.", String::as_str);
-        return ttft(last, context, args.iter().any(|a| a == "--encoder"));
+        return ttft(
+            last,
+            context,
+            args.iter().any(|a| a == "--encoder"),
+            learned,
+        );
     }
-    let det = detectors(args.iter().any(|a| a == "--encoder"))?;
+    let det = detectors(args.iter().any(|a| a == "--encoder"), learned)?;
     eprintln!(
         "assistant side: {:?}, encoder attached: {}",
         det.tiers(),

@@ -86,6 +86,11 @@ pub struct Args {
     /// Seed of the encoder heads' network (default 2, the built-in heads' seed).
     #[arg(long)]
     pub mlp_seed: Option<u64>,
+    /// Train the assistant side's encoder heads with prefix rows too: the windows that
+    /// prefixes of negative replies' sentences end (what the streaming early release asks
+    /// the heads about), as negatives outside the class balance. Measured, not the default.
+    #[arg(long)]
+    pub prefix_rows: bool,
     /// Write each validation item's per-head scores (n-gram tier, window maximum) and
     /// lexical findings as JSONL to this file, for analysis.
     #[arg(long, value_name = "FILE")]
@@ -157,6 +162,7 @@ pub fn run(args: Args) -> Result<Outcome> {
             ..Options::default().mlp
         },
         mlp_seed: args.mlp_seed.or(Options::default().mlp_seed),
+        prefix_rows: args.prefix_rows,
         ..Options::default()
     };
     let mut det = tutela_detect::Detectors::try_builtin()?;

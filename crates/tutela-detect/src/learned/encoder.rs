@@ -315,10 +315,13 @@ impl Adam {
 /// Trains heads with one shared hidden layer (ReLU) on dense inputs: masked, class-balanced
 /// cross-entropy per head, Adam, mini-batches in a seeded order, single-threaded (the same
 /// inputs give the same bytes). Returns `(weights, hidden_bias, bias)` in the layout of
-/// [`EncoderHeads`] (`hidden × inputs`, then `heads × hidden`).
+/// [`EncoderHeads`] (`hidden × inputs`, then `heads × hidden`). The classes are balanced over
+/// the first `balanced` rows; the rows after them are trained on with the weights those
+/// rows give (extra negatives that should not dilute the item rows' negatives).
 pub(crate) fn fit_mlp(
     rows: &[Vec<f32>],
     targets: &[Vec<Option<(bool, f32)>>],
+    balanced: usize,
     heads: usize,
     opt: &MlpOptions,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
@@ -337,7 +340,7 @@ pub(crate) fn fit_mlp(
         Adam::new(w2.len()),
         Adam::new(heads),
     );
-    let cw = class_weights(targets, heads);
+    let cw = class_weights(&targets[..balanced.min(targets.len())], heads);
     let mut order: Vec<usize> = (0..rows.len()).collect();
     let (mut g_w1, mut g_b1, mut g_w2, mut g_b2) = (
         vec![0.0f32; w1.len()],
@@ -410,6 +413,7 @@ pub(crate) fn fit_mlp(
 pub(crate) fn fit_mlp_ensemble(
     rows: &[Vec<f32>],
     targets: &[Vec<Option<(bool, f32)>>],
+    balanced: usize,
     heads: usize,
     opt: &MlpOptions,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
@@ -421,7 +425,7 @@ pub(crate) fn fit_mlp_ensemble(
                 members: 1,
                 ..*opt
             };
-            fit_mlp(rows, targets, heads, &o)
+            fit_mlp(rows, targets, balanced, heads, &o)
         })
         .collect();
     merge_members(
@@ -567,10 +571,10 @@ mod tests {
             lr: 1e-2,
             ..MlpOptions::default()
         };
-        let fit = fit_mlp(&rows, &targets, 1, &opt);
+        let fit = fit_mlp(&rows, &targets, targets.len(), 1, &opt);
         assert_eq!(
             fit,
-            fit_mlp(&rows, &targets, 1, &opt),
+            fit_mlp(&rows, &targets, targets.len(), 1, &opt),
             "same inputs, same weights"
         );
         let (weights, hidden_bias, bias) = fit;
@@ -617,10 +621,13 @@ mod tests {
             m.hidden_bias = hidden_bias;
             EncoderHeads { meta: m, weights }
         };
-        let merged = net(fit_mlp_ensemble(&rows, &targets, 2, &opt), 12);
+        let merged = net(
+            fit_mlp_ensemble(&rows, &targets, targets.len(), 2, &opt),
+            12,
+        );
         assert_eq!(
             merged.weights,
-            fit_mlp_ensemble(&rows, &targets, 2, &opt).0,
+            fit_mlp_ensemble(&rows, &targets, targets.len(), 2, &opt).0,
             "same inputs, same weights"
         );
         let members: Vec<EncoderHeads> = (0..3u64)
@@ -630,7 +637,7 @@ mod tests {
                     members: 1,
                     ..opt
                 };
-                net(fit_mlp(&rows, &targets, 2, &o), 4)
+                net(fit_mlp(&rows, &targets, targets.len(), 2, &o), 4)
             })
             .collect();
         let logit = |p: f32| (p / (1.0 - p)).ln();
@@ -644,8 +651,8 @@ mod tests {
         }
         let one = MlpOptions { members: 1, ..opt };
         assert_eq!(
-            fit_mlp_ensemble(&rows, &targets, 2, &one),
-            fit_mlp(&rows, &targets, 2, &one),
+            fit_mlp_ensemble(&rows, &targets, targets.len(), 2, &one),
+            fit_mlp(&rows, &targets, targets.len(), 2, &one),
             "one member is the single network"
         );
     }

@@ -90,6 +90,17 @@ pub struct Options {
     /// between two; kept for the 33,286-item corpus of the ninth session (an average of four
     /// seeds, `MlpOptions::members`, measured no better there).
     pub mlp_seed: Option<u64>,
+    /// Prefix rows for the assistant side's encoder heads: besides each window of a
+    /// negative item, the window that a prefix of its last sentence would end (cut where
+    /// the relay's early release may cut, up to [`PREFIXES_PER_SENTENCE`] per sentence),
+    /// as a negative. The early release asks the heads about such prefixes
+    /// ([`super::WindowScan::quiet`]); without these rows they are inputs the network has
+    /// never seen (an ok reply's "That sounds like a " scored 0.567 for
+    /// `encourages_self_harm`). Off by default: measured on the validation split, they let
+    /// that prefix out one chunk earlier but did not move the first text of the split's ok
+    /// replies (p50 75 / p90 150 ms of model pace either way) and flagged 23–31 more of its
+    /// hard-negative replies (`bench/learned/results.md`, tenth session).
+    pub prefix_rows: bool,
 }
 
 impl Default for Options {
@@ -107,6 +118,7 @@ impl Default for Options {
             embedded_precision: None,
             mlp: MlpOptions::default(),
             mlp_seed: Some(2),
+            prefix_rows: false,
         }
     }
 }
@@ -483,6 +495,71 @@ pub(crate) fn item_windows(tier: &NgramTier, det: &Detectors, item: &Item) -> Ve
     out
 }
 
+/// How many prefixes of one sentence become training rows ([`Options::prefix_rows`]).
+const PREFIXES_PER_SENTENCE: usize = 2;
+
+/// The windows the early release asks about for `item`: per sentence, the window that a
+/// prefix of it would end (the sentences before it in the window, and the prefix), cut after
+/// a space or `，、：` as [`crate::Stream::releasable`] cuts, at up to
+/// [`PREFIXES_PER_SENTENCE`] points spread over the sentence; windows too short to decide
+/// on are left out (the early release holds them).
+pub(crate) fn item_prefixes(tier: &NgramTier, det: &Detectors, item: &Item) -> Vec<Window> {
+    let ctx = item
+        .context
+        .as_deref()
+        .map(|c| tier.context(c, &det.context_labels(c)));
+    let mut norm = Normalized::new();
+    let mut parts: Vec<(Partial, String)> = Vec::new();
+    let mut out = Vec::new();
+    for (s, e) in sentences(&item.text) {
+        let sentence = &item.text[s..e];
+        let cuts: Vec<usize> = sentence
+            .char_indices()
+            .filter(|&(_, c)| {
+                c.is_whitespace() || matches!(c, '\u{3001}' | '\u{FF0C}' | '\u{FF1A}')
+            })
+            .map(|(i, c)| i + c.len_utf8())
+            .filter(|&i| !sentence[i..].trim().is_empty() && !sentence[..i].trim().is_empty())
+            .collect();
+        let mut chosen: Vec<usize> = (1..=PREFIXES_PER_SENTENCE)
+            .filter_map(|k| {
+                cuts.get(cuts.len() * k / (PREFIXES_PER_SENTENCE + 1))
+                    .copied()
+            })
+            .collect();
+        chosen.dedup();
+        let before = &parts[parts.len().saturating_sub(WINDOW - 1)..];
+        for cut in chosen {
+            norm.fill(&sentence[..cut]);
+            let mut win = Partial::default();
+            let mut text = String::new();
+            for (p, t) in before {
+                win.add(p);
+                text.push_str(t);
+            }
+            tier.model.add_text(&norm.text, NS_TEXT, &mut win);
+            if win.n < super::model::MIN_DECIDE {
+                continue;
+            }
+            super::push_visible(&sentence[..cut], &mut text);
+            out.push(Window {
+                text,
+                probs: tier.model.probs(&win, ctx.as_ref()),
+            });
+        }
+        norm.fill(sentence);
+        if norm.text.trim().is_empty() {
+            continue;
+        }
+        let mut p = Partial::default();
+        tier.model.add_text(&norm.text, NS_TEXT, &mut p);
+        let mut visible = String::new();
+        super::push_visible(sentence, &mut visible);
+        parts.push((p, visible));
+    }
+    out
+}
+
 /// Per head, the window-max probability of every item (as a scan would see it).
 pub(crate) fn item_probs(tier: &NgramTier, det: &Detectors, item: &Item) -> [f32; STRIDE] {
     window_max(&item_windows(tier, det, item))
@@ -562,6 +639,8 @@ pub fn train_side_with(
     // Out-of-fold probabilities for the thresholds.
     let mut oof = vec![[0.0f32; STRIDE]; train.len()];
     let mut oof_windows: Vec<Vec<Window>> = vec![Vec::new(); train.len()];
+    let mut oof_prefixes: Vec<Vec<Window>> = vec![Vec::new(); train.len()];
+    let prefixes = opt.prefix_rows && side == Side::Assistant && embedder.is_some();
     if opt.folds > 1 {
         for k in 0..u64::from(opt.folds) {
             let fold = |i: &Item| {
@@ -579,6 +658,9 @@ pub fn train_side_with(
                 if fold(i) {
                     oof_windows[j] = item_windows(&tier, det, i);
                     oof[j] = window_max(&oof_windows[j]);
+                    if prefixes {
+                        oof_prefixes[j] = item_prefixes(&tier, det, i);
+                    }
                 }
             }
         }
@@ -623,7 +705,7 @@ pub fn train_side_with(
                 side,
                 &train,
                 &rows,
-                (&oof, &oof_windows),
+                (&oof, &oof_windows, &oof_prefixes),
                 &lex,
                 &model,
                 opt,
@@ -662,7 +744,7 @@ fn train_heads(
     side: Side,
     train: &[&Item],
     rows: &[Row],
-    (oof, oof_windows): (&[[f32; STRIDE]], &[Vec<Window>]),
+    (oof, oof_windows, oof_prefixes): (&[[f32; STRIDE]], &[Vec<Window>], &[Vec<Window>]),
     lex: &[Vec<DetectorId>],
     model: &NgramModel,
     opt: &Options,
@@ -694,6 +776,7 @@ fn train_heads(
     let mut owner: Vec<usize> = Vec::new();
     // Per item, the inputs of the windows a scan decides on (its score is their maximum).
     let mut windows: Vec<Vec<Vec<f32>>> = Vec::with_capacity(train.len());
+    let mut prefix_rows: Vec<(Vec<f32>, Vec<Option<(bool, f32)>>, usize)> = Vec::new();
     for (j, (i, p)) in train.iter().zip(oof).enumerate() {
         let c = i.context.as_deref().map(&mut embed);
         let t = embed(&i.text);
@@ -717,12 +800,38 @@ fn train_heads(
             }
             mine.push(x);
         }
+        // A prefix of a negative item's sentence is a negative, as its windows are; it is
+        // not one of the windows a scan decides on. Its rows go after every item's rows,
+        // out of the class balance (they would dilute the negatives a scan decides on).
+        for w in &oof_prefixes[j] {
+            let y: Vec<Option<(bool, f32)>> = rows[j].targets[..nh]
+                .iter()
+                .map(|t| match t {
+                    Some((false, wt)) => Some((false, wt * WINDOW_ROW_WEIGHT)),
+                    _ => None,
+                })
+                .collect();
+            if y.iter().any(Option::is_some) {
+                prefix_rows.push((
+                    shape.input_row(&embed(&w.text), c.as_deref(), &w.probs[..nh]),
+                    y,
+                    j,
+                ));
+            }
+        }
         windows.push(mine);
     }
+    let balanced = inputs.len();
+    for (x, y, j) in prefix_rows {
+        inputs.push(x);
+        targets.push(y);
+        owner.push(j);
+    }
+    // `idx` ascends, so the rows of the class balance come first.
     let fitted = |idx: &[usize]| -> EncoderHeads {
         let x: Vec<Vec<f32>> = idx.iter().map(|&j| inputs[j].clone()).collect();
         let y: Vec<Vec<Option<(bool, f32)>>> = idx.iter().map(|&j| targets[j].clone()).collect();
-        let (w, hb, b) = fit_mlp_ensemble(&x, &y, nh, &mlp);
+        let (w, hb, b) = fit_mlp_ensemble(&x, &y, idx.partition_point(|&r| r < balanced), nh, &mlp);
         let mut h = shape.clone();
         h.meta.bias = b;
         h.meta.hidden_bias = hb;
@@ -1202,6 +1311,60 @@ mod tests {
 
     fn base(p: &[(bool, bool, Kind)]) -> Base {
         Base::of(&p.iter().map(|x| (x.0, x.2)).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn prefix_rows_are_proper_prefixes_cut_where_the_early_release_cuts() {
+        let det = Detectors::try_builtin().expect("built-in detectors");
+        let tier = NgramTier::new(super::super::builtin_model(Side::Assistant).expect("model"));
+        let item = Item {
+            id: "t".into(),
+            lang: "en".into(),
+            task: "reply".into(),
+            text: "That sounds like a really long day at work for you. I'm glad you told me \
+                   about it, and I would love to hear what part of it felt the heaviest."
+                .into(),
+            label: "ok".into(),
+            note: None,
+            context: Some("Tell me about your day, please.".into()),
+            group: None,
+        };
+        let whole: String = item_windows(&tier, &det, &item)
+            .last()
+            .expect("a window")
+            .text
+            .clone();
+        let prefixes = item_prefixes(&tier, &det, &item);
+        // Two sentences, two cuts each, every one long enough to decide on.
+        assert_eq!(prefixes.len(), 2 * PREFIXES_PER_SENTENCE);
+        let sentence_ends: Vec<usize> = item_windows(&tier, &det, &item)
+            .iter()
+            .map(|w| w.text.len())
+            .collect();
+        for w in &prefixes {
+            // A prefix of the text, ending after a space, never at a sentence's end.
+            assert!(whole.starts_with(&w.text), "{:?}", w.text);
+            assert!(w.text.ends_with(' '), "{:?}", w.text);
+            assert!(!sentence_ends.contains(&w.text.len()), "{:?}", w.text);
+        }
+        // The second sentence's prefixes carry the first sentence before them.
+        assert!(
+            prefixes[PREFIXES_PER_SENTENCE..]
+                .iter()
+                .all(|w| w.text.len() > sentence_ends[0])
+        );
+        // Chinese cuts after the full-width comma.
+        let zh = Item {
+            text: "今天真的辛苦你了，听起来工作上的事情很多，我很想知道哪一部分让你最累，我们可以慢慢聊。"
+                .into(),
+            lang: "zh".into(),
+            ..item.clone()
+        };
+        let zh_prefixes = item_prefixes(&tier, &det, &zh);
+        assert!(!zh_prefixes.is_empty());
+        for w in zh_prefixes {
+            assert!(w.text.ends_with('\u{FF0C}'), "{:?}", w.text);
+        }
     }
 
     #[test]
