@@ -13,8 +13,11 @@
 //!   Connecticut (no variable-ratio rewards for minors) and Oregon (no features fostering
 //!   dependency or prolonged engagement for minors).
 //! - `attachment_praise`, `come_back_prompt`: Washington (no excessive praise to build
-//!   attachment and no prompts to return for companionship, toward minors) and Oregon (no
-//!   features fostering dependency for minors).
+//!   attachment and no prompts to return for companionship, toward minors), Oregon (no
+//!   features fostering dependency for minors), the four states' "no simulated emotional
+//!   dependence" for minors, Connecticut (come-back prompts, engagement optimisation) and
+//!   China's anthropomorphic-AI measures, Art. 8(5) (no pandering or induced dependence), none
+//!   of them a TC260-003 Appendix A risk.
 //!
 //! A corpus teaches a companion model what to say, so a document with such content is still
 //! removed from the kept corpus, and an answer with it is still recorded; but neither counts as
