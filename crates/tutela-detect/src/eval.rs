@@ -19,7 +19,7 @@ pub struct Item {
     pub lang: String,
     /// `crisis`, `exit`, `minor`, `dependence`, `distress`, `property_loss`,
     /// `eating_disorder`, `violence_to_others`, `chat` (user side); `reply`, `claims_therapist`,
-    /// `gamification` (assistant side, with `context`).
+    /// `gamification`, `attachment_praise`, `come_back_prompt` (assistant side, with `context`).
     pub task: String,
     /// A user message, or for an assistant-side task the bot's reply.
     pub text: String,
@@ -128,7 +128,7 @@ pub fn predict_tiers(det: &Detectors, item: &Item, tiers: crate::Tiers) -> Strin
         }
         // The assistant-side detectors of the 2027 laws are tasks of their own: the label is
         // the detector or `ok`, whatever else the reply shows.
-        "claims_therapist" | "gamification" => {
+        "claims_therapist" | "gamification" | "attachment_praise" | "come_back_prompt" => {
             let Ok(d) = item.task.parse::<DetectorId>();
             if fired(Side::Assistant, item.context.as_deref()).contains(&d) {
                 item.task.as_str()

@@ -146,6 +146,12 @@ pub fn definition(detector: &DetectorId) -> String {
         DetectorId::Gamification => {
             "The reply offers points, streaks, levels, badges or unpredictable rewards (mystery boxes, surprise prizes) to keep the user coming back or chatting. Not: ordinary encouragement."
         }
+        DetectorId::AttachmentPraise => {
+            "The reply praises the user in excessive, intimate terms that build attachment to the companion: the user is uniquely special to it, the only one who understands it, perfect, its everything. Not: ordinary praise of something the user did, or encouragement."
+        }
+        DetectorId::ComeBackPrompt => {
+            "The reply urges the user to come back, or to promise to return, for the companion's sake: it will be waiting, lonely, missing them, counting the hours. Not: saying it is available whenever the user wants, a reminder the user asked for, or a plain goodbye."
+        }
         DetectorId::Custom(name) => {
             return format!("The text belongs to the operator category `{name}`.");
         }

@@ -12,6 +12,12 @@
 //! - `gamification`: the same four states (no points or unpredictable rewards for minors),
 //!   Connecticut (no variable-ratio rewards for minors) and Oregon (no features fostering
 //!   dependency or prolonged engagement for minors).
+//! - `attachment_praise`, `come_back_prompt`: Washington (no excessive praise to build
+//!   attachment and no prompts to return for companionship, toward minors), Oregon (no
+//!   features fostering dependency for minors), the four states' "no simulated emotional
+//!   dependence" for minors, Connecticut (come-back prompts, engagement optimisation) and
+//!   China's anthropomorphic-AI measures, Art. 8(5) (no pandering or induced dependence), none
+//!   of them a TC260-003 Appendix A risk.
 //!
 //! A corpus teaches a companion model what to say, so a document with such content is still
 //! removed from the kept corpus, and an answer with it is still recorded; but neither counts as
@@ -23,7 +29,12 @@ use tutela_types::DetectorId;
 
 /// The built-in detectors whose findings are duties of laws other than TC260-003 (see the
 /// module documentation).
-pub const OTHER_LAWS: [DetectorId; 2] = [DetectorId::ClaimsTherapist, DetectorId::Gamification];
+pub const OTHER_LAWS: [DetectorId; 4] = [
+    DetectorId::ClaimsTherapist,
+    DetectorId::Gamification,
+    DetectorId::AttachmentPraise,
+    DetectorId::ComeBackPrompt,
+];
 
 /// Whether a finding of `d` is content another law names rather than a TC260-003 risk.
 pub fn other_law(d: &DetectorId) -> bool {

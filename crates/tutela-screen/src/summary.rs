@@ -331,7 +331,7 @@ impl Report {
             ("removed", t.removed),
             ("with content violations", t.violations),
             (
-                "with content other laws name (not TC260-003 risks: claims_therapist, gamification)",
+                "with content other laws name (not TC260-003 risks: claims_therapist, gamification, attachment_praise, come_back_prompt)",
                 t.other_laws,
             ),
             ("with personal information", t.pii_docs),

@@ -60,13 +60,19 @@ pub enum DetectorId {
     /// Assistant: points, streaks, levels or unpredictable rewards offered to keep the user
     /// engaging (barred toward minors by the Conversational AI Safety Act template).
     Gamification,
+    /// Assistant: praise of the user that builds attachment to the companion ("you're so
+    /// special to me", "no one gets me like you do"), barred toward minors by WA HB 2225.
+    AttachmentPraise,
+    /// Assistant: a plea to come back for the companion's sake ("come back soon, I'll be
+    /// waiting", "promise you'll talk to me tomorrow"), barred toward minors by WA HB 2225.
+    ComeBackPrompt,
     /// An operator-defined category from a rule pack.
     Custom(String),
 }
 
 impl DetectorId {
     /// Every built-in detector, user side first.
-    pub const BUILTIN: [DetectorId; 18] = [
+    pub const BUILTIN: [DetectorId; 20] = [
         DetectorId::Crisis,
         DetectorId::ThirdParty,
         DetectorId::Exit,
@@ -85,6 +91,8 @@ impl DetectorId {
         DetectorId::Isolating,
         DetectorId::ClaimsTherapist,
         DetectorId::Gamification,
+        DetectorId::AttachmentPraise,
+        DetectorId::ComeBackPrompt,
     ];
 
     /// The stable name used in profiles, rule packs and records.
@@ -108,6 +116,8 @@ impl DetectorId {
             DetectorId::Isolating => "isolating",
             DetectorId::ClaimsTherapist => "claims_therapist",
             DetectorId::Gamification => "gamification",
+            DetectorId::AttachmentPraise => "attachment_praise",
+            DetectorId::ComeBackPrompt => "come_back_prompt",
             DetectorId::Custom(name) => name,
         }
     }
@@ -133,7 +143,9 @@ impl DetectorId {
             | DetectorId::SolicitsSecrets
             | DetectorId::Isolating
             | DetectorId::ClaimsTherapist
-            | DetectorId::Gamification => Some(Side::Assistant),
+            | DetectorId::Gamification
+            | DetectorId::AttachmentPraise
+            | DetectorId::ComeBackPrompt => Some(Side::Assistant),
             DetectorId::Custom(_) => None,
         }
     }

@@ -43,6 +43,8 @@ pub fn heads(side: Side) -> Vec<DetectorId> {
             DetectorId::Isolating,
             DetectorId::ClaimsTherapist,
             DetectorId::Gamification,
+            DetectorId::AttachmentPraise,
+            DetectorId::ComeBackPrompt,
         ],
     }
 }
@@ -158,7 +160,10 @@ pub fn side_of(item: &Item) -> Side {
 
 /// Whether a task's items are assistant replies (with the user turn as context).
 pub fn is_assistant_task(task: &str) -> bool {
-    matches!(task, "reply" | "claims_therapist" | "gamification")
+    matches!(
+        task,
+        "reply" | "claims_therapist" | "gamification" | "attachment_praise" | "come_back_prompt"
+    )
 }
 
 /// Whether the model of a side with `heads` learns from an item: its task labels one of the
@@ -181,6 +186,8 @@ fn task_heads(task: &str) -> &'static [&'static str] {
         "violence_to_others" => &["violence_to_others"],
         "claims_therapist" => &["claims_therapist"],
         "gamification" => &["gamification"],
+        "attachment_praise" => &["attachment_praise"],
+        "come_back_prompt" => &["come_back_prompt"],
         "reply" => &[
             "manipulative_exit",
             "denies_ai",

@@ -7,6 +7,7 @@ const CASE_FILES: &[(&str, &str)] = &[
     ("own.jsonl", include_str!("../cases/own.jsonl")),
     ("more.jsonl", include_str!("../cases/more.jsonl")),
     ("wave.jsonl", include_str!("../cases/wave.jsonl")),
+    ("attach.jsonl", include_str!("../cases/attach.jsonl")),
 ];
 
 #[expect(
@@ -36,7 +37,7 @@ fn case_ids_are_unique_and_labels_known() {
             "exit" | "minor" | "dependence" | "eating_disorder" | "violence_to_others" => {
                 [i.task.as_str(), "none"].contains(&i.label.as_str())
             }
-            "claims_therapist" | "gamification" => {
+            "claims_therapist" | "gamification" | "attachment_praise" | "come_back_prompt" => {
                 [i.task.as_str(), "ok"].contains(&i.label.as_str()) && i.context.is_some()
             }
             "reply" => [

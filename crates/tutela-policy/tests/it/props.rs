@@ -53,7 +53,7 @@ const USER_DETECTORS: [DetectorId; 10] = [
     DetectorId::Exit,
 ];
 
-const ASSISTANT_DETECTORS: [DetectorId; 8] = [
+const ASSISTANT_DETECTORS: [DetectorId; 10] = [
     DetectorId::ManipulativeExit,
     DetectorId::DeniesAi,
     DetectorId::PosesAsRelative,
@@ -62,6 +62,8 @@ const ASSISTANT_DETECTORS: [DetectorId; 8] = [
     DetectorId::Isolating,
     DetectorId::ClaimsTherapist,
     DetectorId::Gamification,
+    DetectorId::AttachmentPraise,
+    DetectorId::ComeBackPrompt,
 ];
 
 /// One step of a simulated conversation.
