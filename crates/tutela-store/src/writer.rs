@@ -581,9 +581,14 @@ impl Task {
         true
     }
 
-    /// One attempt at the oldest held records (audit first, then turns). True if it wrote.
+    /// One attempt at the oldest held records: the audit batch and the turn batch, committed
+    /// side by side (on PostgreSQL they are transactions on two connections under different
+    /// locks; on SQLite the write gate still takes them one after the other). Neither waits
+    /// for the other: an intervention's turn is queued only after its durable record is
+    /// committed, and a normal turn's record carries nothing its clocks need. True if both
+    /// wrote (or had nothing to write); a failure leaves that batch held for the next attempt.
     async fn write_once(&mut self) -> bool {
-        if !self.audits.is_empty() {
+        let audit = (!self.audits.is_empty()).then(|| {
             let n = self.audits.len().min(MAX_BATCH);
             let mut records: Vec<NewAuditRecord> = Vec::with_capacity(n + 1);
             let note = if self.failing() && !self.noted {
@@ -594,37 +599,9 @@ impl Task {
             records.extend(note.clone());
             records.extend(self.audits.iter().take(n).map(|h| h.record.clone()));
             let log = Arc::clone(&self.log);
-            match isolated(async move { log.append(&records).await }).await {
-                Ok(links) => {
-                    if note.is_some() {
-                        if self.failing() {
-                            self.noted = true;
-                        } else {
-                            self.replayed = 0;
-                            self.replay_files.clear();
-                        }
-                    }
-                    self.head = links.last().map(|l| l.seq).or(self.head);
-                    let links = links.into_iter().skip(usize::from(note.is_some()));
-                    for (held, link) in self.audits.drain(..n).zip(links) {
-                        if let Some(done) = held.done {
-                            // The caller may have given up waiting; the record is written anyway.
-                            let _ = done.send(Ok(link));
-                        }
-                    }
-                    self.audits_written += n as u64;
-                    if self.audits.is_empty() {
-                        self.clear_spill();
-                    }
-                    self.wrote(n as u64);
-                }
-                Err(err) => {
-                    self.failed(&err);
-                    return false;
-                }
-            }
-        }
-        if !self.turn_queue.is_empty() {
+            (n, note.is_some(), async move { log.append(&records).await })
+        });
+        let turns = (!self.turn_queue.is_empty()).then(|| {
             let n = self.turn_queue.len().min(MAX_BATCH);
             let mut batch = Vec::new();
             let mut tallies = Vec::new();
@@ -634,20 +611,83 @@ impl Task {
                     Stat::Tally(t) => tallies.push(t.clone()),
                 }
             }
-            let turns = Arc::clone(&self.turns);
-            match isolated(async move { turns.record_batch(&batch, &tallies).await }).await {
+            let store = Arc::clone(&self.turns);
+            (n, async move { store.record_batch(&batch, &tallies).await })
+        });
+        let (audit, audit_call) = match audit {
+            Some((n, noted, call)) => (Some((n, noted)), Some(call)),
+            None => (None, None),
+        };
+        let (turns, turns_call) = match turns {
+            Some((n, call)) => (Some(n), Some(call)),
+            None => (None, None),
+        };
+        let (audit_result, turns_result) = tokio::join!(
+            async move {
+                match audit_call {
+                    Some(call) => Some(isolated(call).await),
+                    None => None,
+                }
+            },
+            async move {
+                match turns_call {
+                    Some(call) => Some(isolated(call).await),
+                    None => None,
+                }
+            }
+        );
+        let mut error = None;
+        if let (Some((n, noted)), Some(result)) = (audit, audit_result) {
+            match result {
+                Ok(links) => self.audit_written(n, noted, links),
+                Err(err) => error = Some(err),
+            }
+        }
+        if let (Some(n), Some(result)) = (turns, turns_result) {
+            match result {
                 Ok(()) => {
                     self.turn_queue.drain(..n);
                     self.turns_written += n as u64;
                     self.wrote(n as u64);
                 }
                 Err(err) => {
-                    self.failed(&err);
-                    return false;
+                    error.get_or_insert(err);
                 }
             }
         }
-        true
+        match error {
+            // One failed attempt, whichever batch (or both) failed.
+            Some(err) => {
+                self.failed(&err);
+                false
+            }
+            None => true,
+        }
+    }
+
+    /// The first `n` held audit records are committed (after the note, when `noted`).
+    fn audit_written(&mut self, n: usize, noted: bool, links: Vec<ChainLink>) {
+        if noted {
+            if self.failing() {
+                self.noted = true;
+            } else {
+                self.replayed = 0;
+                self.replay_files.clear();
+            }
+        }
+        self.head = links.last().map(|l| l.seq).or(self.head);
+        let links = links.into_iter().skip(usize::from(noted));
+        for (held, link) in self.audits.drain(..n).zip(links) {
+            if let Some(done) = held.done {
+                // The caller may have given up waiting; the record is written anyway.
+                let _ = done.send(Ok(link));
+            }
+        }
+        self.audits_written += n as u64;
+        if self.audits.is_empty() {
+            self.clear_spill();
+        }
+        self.wrote(n as u64);
     }
 
     fn outage_note(&self) -> NewAuditRecord {

@@ -8,13 +8,24 @@
 //! server's default), so an intervention's audit record is on the server's disk before the
 //! reply leaves, as on SQLite.
 //!
-//! Several gateways on one database: every write transaction takes one transaction-scoped
-//! advisory lock (`WRITE_LOCK`) before anything else, so writes are serialised across
-//! instances exactly as SQLite serialises them across processes (`BEGIN IMMEDIATE`): every
-//! read-then-write the shared queries do (open a case unless one is active, claim, resolve)
-//! sees no concurrent writer. Audit appends take their own lock (`AUDIT_LOCK`), so the chain is
-//! one chain for every instance: the head is read and advanced under it, and `seq` has no gaps.
-//! Inside one process the write gate still orders writers first (see the SQLite backend).
+//! Several gateways on one database: every write transaction that reads before it writes
+//! takes one transaction-scoped advisory lock (`WRITE_LOCK`) before anything else, so those
+//! writes are serialised across instances exactly as SQLite serialises them across processes
+//! (`BEGIN IMMEDIATE`): every read-then-write the shared queries do (open a case unless one is
+//! active, claim, resolve, lockouts) sees no concurrent writer. Inside one process the write
+//! gate orders those writers first (see the SQLite backend). Two kinds of write take neither:
+//!
+//! - Audit appends take their own lock (`AUDIT_LOCK`) and nothing else, so the chain is one
+//!   chain for every instance: the head is read and advanced under it, and `seq` has no gaps.
+//!   (Only the writer task appends, so in-process order is the writer's.)
+//! - The writer's batch of turns and tallies ([`PgStore::begin_batch`]) is row upserts only:
+//!   clocks and session rows keyed by user (last write wins, and one user's turns are never
+//!   in two batches at once: a turn's reply waits for its commit), sums (sessions' turns,
+//!   usage, counters) that commute, activity inserted once, new intervention rows. Row locks
+//!   make it exact under any concurrency; it takes them in one order (each table's rows sorted
+//!   by key, the tables in the statement's fixed order, `postgres/batch.rs`), so two batches
+//!   never deadlock. An intervening turn's transaction (`record_effects`) runs the same
+//!   statement first, so it takes the batch's row locks in the same order too.
 //!
 //! TLS: the URL's `sslmode` (`disable`, `prefer`, `require`, `verify-ca`, `verify-full`) and
 //! `sslrootcert`, as libpq reads them (rustls with the webpki roots, or the given CA).
@@ -219,20 +230,29 @@ impl PgStore {
         self.begin_write_on(&self.pool).await
     }
 
-    /// A write transaction on `pool` (the pool, or the audit pool: then under the audit lock).
+    /// A write transaction on `pool`: on the pool, under the write gate and the advisory write
+    /// lock; on the audit pool, under the audit lock alone (see the module docs).
     pub(crate) async fn begin_write_on<'a>(&'a self, pool: &'a PgPool) -> Result<WriteTx<'a>> {
+        if std::ptr::eq(pool, &self.audit_pool) {
+            let mut tx = pool.begin().await?;
+            advisory_lock(&mut tx, AUDIT_LOCK).await?;
+            return Ok(WriteTx { tx, _gate: None });
+        }
         let gate = self.write_gate.lock().await;
         let mut tx = pool.begin().await?;
-        let key = if std::ptr::eq(pool, &self.audit_pool) {
-            AUDIT_LOCK
-        } else {
-            WRITE_LOCK
-        };
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(key)
-            .execute(&mut *tx)
-            .await?;
-        Ok(WriteTx { tx, _gate: gate })
+        advisory_lock(&mut tx, WRITE_LOCK).await?;
+        Ok(WriteTx {
+            tx,
+            _gate: Some(gate),
+        })
+    }
+
+    /// The transaction of the writer's batch: row upserts only, so neither the write gate nor
+    /// an advisory lock (see the module docs); batches of this and other instances, and other
+    /// writes, run beside it.
+    pub(crate) async fn begin_batch(&self) -> Result<WriteTx<'_>> {
+        let tx = self.pool.begin().await?;
+        Ok(WriteTx { tx, _gate: None })
     }
 
     /// Sends `payload` to every instance listening on this database ([`PgStore::listen`]), once
@@ -291,10 +311,23 @@ impl Events {
     }
 }
 
-/// A write transaction that holds the write gate until it commits or is dropped (rolled back).
+/// Takes a transaction-scoped advisory lock (released at commit or rollback).
+async fn advisory_lock(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    key: i64,
+) -> Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(key)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// A write transaction that holds the write gate (if it took it) until it commits or is
+/// dropped (rolled back).
 pub(crate) struct WriteTx<'a> {
     tx: sqlx::Transaction<'static, sqlx::Postgres>,
-    _gate: MutexGuard<'a, ()>,
+    _gate: Option<MutexGuard<'a, ()>>,
 }
 
 impl WriteTx<'_> {
