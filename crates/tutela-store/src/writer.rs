@@ -99,6 +99,8 @@ enum Msg {
     Turn(Box<TurnRecord>),
     Tally(Box<Tally>),
     Flush(oneshot::Sender<Result<()>>),
+    /// A flush of the turn lane only (turns and tallies, not audit records).
+    FlushTurns(oneshot::Sender<Result<()>>),
 }
 
 /// What the writer is doing, for readiness checks and metrics.
@@ -317,6 +319,27 @@ impl AuditWriter {
         wait.await.map_err(|_| StoreError::WriterClosed)?
     }
 
+    /// Waits until every turn record and tally queued before this call is committed, not the
+    /// audit records (a normal turn on a shared database waits for its clocks only, so it
+    /// hears as soon as the round's turn batch commits, even while the round's audit batch
+    /// is still committing). Fails at once while writes are failing, as [`Self::flush`].
+    pub async fn flush_turns(&self) -> Result<()> {
+        let health = self.health();
+        if health.failing {
+            return Err(StoreError::AuditPending(format!(
+                "{} records held in memory and retried; {}",
+                health.pending,
+                health.last_error.unwrap_or_default()
+            )));
+        }
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(Msg::FlushTurns(done))
+            .await
+            .map_err(|_| StoreError::WriterClosed)?;
+        wait.await.map_err(|_| StoreError::WriterClosed)?
+    }
+
     /// What the writer is doing now.
     pub fn health(&self) -> WriterHealth {
         let s = &self.shared;
@@ -455,6 +478,15 @@ impl Task {
                 }
                 return;
             }
+            Msg::FlushTurns(done) => {
+                if self.failing() {
+                    let _ = done.send(Err(self.pending_error()));
+                } else {
+                    // No audit record to wait for: an audit mark every count meets.
+                    self.flushes.push(((0, self.turns_received), done));
+                }
+                return;
+            }
         }
         if self.failing() {
             self.late += 1;
@@ -585,8 +617,9 @@ impl Task {
     /// side by side (on PostgreSQL they are transactions on two connections under different
     /// locks; on SQLite the write gate still takes them one after the other). Neither waits
     /// for the other: an intervention's turn is queued only after its durable record is
-    /// committed, and a normal turn's record carries nothing its clocks need. True if both
-    /// wrote (or had nothing to write); a failure leaves that batch held for the next attempt.
+    /// committed, and a normal turn's record carries nothing its clocks need. The flushes the
+    /// turn batch completes are answered as soon as it commits. True if both wrote (or had
+    /// nothing to write); a failure leaves that batch held for the next attempt.
     async fn write_once(&mut self) -> bool {
         let audit = (!self.audits.is_empty()).then(|| {
             let n = self.audits.len().min(MAX_BATCH);
@@ -622,34 +655,46 @@ impl Task {
             Some((n, call)) => (Some(n), Some(call)),
             None => (None, None),
         };
-        let (audit_result, turns_result) = tokio::join!(
-            async move {
-                match audit_call {
-                    Some(call) => Some(isolated(call).await),
-                    None => None,
-                }
-            },
-            async move {
-                match turns_call {
-                    Some(call) => Some(isolated(call).await),
-                    None => None,
-                }
+        let audit_call = async move {
+            match audit_call {
+                Some(call) => Some(isolated(call).await),
+                None => None,
             }
-        );
+        };
+        let turns_call = async move {
+            match turns_call {
+                Some(call) => Some(isolated(call).await),
+                None => None,
+            }
+        };
+        tokio::pin!(audit_call, turns_call);
+        let mut audit_result = None;
+        let mut turns_done = false;
         let mut error = None;
-        if let (Some((n, noted)), Some(result)) = (audit, audit_result) {
-            match result {
-                Ok(links) => self.audit_written(n, noted, links),
-                Err(err) => error = Some(err),
+        while audit_result.is_none() || !turns_done {
+            tokio::select! {
+                result = &mut audit_call, if audit_result.is_none() => {
+                    audit_result = Some(result);
+                }
+                result = &mut turns_call, if !turns_done => {
+                    turns_done = true;
+                    match (turns, result) {
+                        (Some(n), Some(Ok(()))) => {
+                            self.turn_queue.drain(..n);
+                            self.turns_written += n as u64;
+                            self.wrote(n as u64);
+                            // The turn lane's waiters hear now, not after the audit batch.
+                            self.answer_flushes();
+                        }
+                        (_, Some(Err(err))) => error = Some(err),
+                        _ => {}
+                    }
+                }
             }
         }
-        if let (Some(n), Some(result)) = (turns, turns_result) {
+        if let (Some((n, noted)), Some(Some(result))) = (audit, audit_result) {
             match result {
-                Ok(()) => {
-                    self.turn_queue.drain(..n);
-                    self.turns_written += n as u64;
-                    self.wrote(n as u64);
-                }
+                Ok(links) => self.audit_written(n, noted, links),
                 Err(err) => {
                     error.get_or_insert(err);
                 }
@@ -824,7 +869,10 @@ impl Task {
             };
             match msg {
                 Ok(m) => {
-                    let awaited = matches!(m, Msg::Flush(_) | Msg::Append { done: Some(_), .. });
+                    let awaited = matches!(
+                        m,
+                        Msg::Flush(_) | Msg::FlushTurns(_) | Msg::Append { done: Some(_), .. }
+                    );
                     self.accept(m);
                     if awaited {
                         self.drain();
