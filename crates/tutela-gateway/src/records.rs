@@ -60,14 +60,15 @@ impl Records {
 
     /// Queues a normal turn's clocks and usage. Waits only while the writer's queue is full;
     /// on a shared database (PostgreSQL) also until they are committed, so the person's next
-    /// turn finds them through any instance (the writer still commits many turns at once).
+    /// turn finds them through any instance (the writer still commits many turns at once; the
+    /// wait is for the turn batch only, not for the audit records queued before it).
     pub async fn turn(&self, turn: TurnRecord) {
         if let Err(e) = self.writer.record_turn(turn).await {
             tracing::error!(error = %e, "a turn record could not be queued");
             return;
         }
         if self.shared()
-            && let Err(e) = self.writer.flush().await
+            && let Err(e) = self.writer.flush_turns().await
         {
             // Held and retried: the instance's own entry stays right; other instances see
             // the clocks once they are written.

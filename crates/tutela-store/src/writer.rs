@@ -99,6 +99,8 @@ enum Msg {
     Turn(Box<TurnRecord>),
     Tally(Box<Tally>),
     Flush(oneshot::Sender<Result<()>>),
+    /// A flush of the turn lane only (turns and tallies, not audit records).
+    FlushTurns(oneshot::Sender<Result<()>>),
 }
 
 /// What the writer is doing, for readiness checks and metrics.
@@ -317,6 +319,27 @@ impl AuditWriter {
         wait.await.map_err(|_| StoreError::WriterClosed)?
     }
 
+    /// Waits until every turn record and tally queued before this call is committed, not the
+    /// audit records (a normal turn on a shared database waits for its clocks only, so it
+    /// hears as soon as the round's turn batch commits, even while the round's audit batch
+    /// is still committing). Fails at once while writes are failing, as [`Self::flush`].
+    pub async fn flush_turns(&self) -> Result<()> {
+        let health = self.health();
+        if health.failing {
+            return Err(StoreError::AuditPending(format!(
+                "{} records held in memory and retried; {}",
+                health.pending,
+                health.last_error.unwrap_or_default()
+            )));
+        }
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(Msg::FlushTurns(done))
+            .await
+            .map_err(|_| StoreError::WriterClosed)?;
+        wait.await.map_err(|_| StoreError::WriterClosed)?
+    }
+
     /// What the writer is doing now.
     pub fn health(&self) -> WriterHealth {
         let s = &self.shared;
@@ -455,6 +478,15 @@ impl Task {
                 }
                 return;
             }
+            Msg::FlushTurns(done) => {
+                if self.failing() {
+                    let _ = done.send(Err(self.pending_error()));
+                } else {
+                    // No audit record to wait for: an audit mark every count meets.
+                    self.flushes.push(((0, self.turns_received), done));
+                }
+                return;
+            }
         }
         if self.failing() {
             self.late += 1;
@@ -581,9 +613,15 @@ impl Task {
         true
     }
 
-    /// One attempt at the oldest held records (audit first, then turns). True if it wrote.
+    /// One attempt at the oldest held records: the audit batch and the turn batch, committed
+    /// side by side (on PostgreSQL they are transactions on two connections under different
+    /// locks; on SQLite the write gate still takes them one after the other). Neither waits
+    /// for the other: an intervention's turn is queued only after its durable record is
+    /// committed, and a normal turn's record carries nothing its clocks need. The flushes the
+    /// turn batch completes are answered as soon as it commits. True if both wrote (or had
+    /// nothing to write); a failure leaves that batch held for the next attempt.
     async fn write_once(&mut self) -> bool {
-        if !self.audits.is_empty() {
+        let audit = (!self.audits.is_empty()).then(|| {
             let n = self.audits.len().min(MAX_BATCH);
             let mut records: Vec<NewAuditRecord> = Vec::with_capacity(n + 1);
             let note = if self.failing() && !self.noted {
@@ -594,37 +632,9 @@ impl Task {
             records.extend(note.clone());
             records.extend(self.audits.iter().take(n).map(|h| h.record.clone()));
             let log = Arc::clone(&self.log);
-            match isolated(async move { log.append(&records).await }).await {
-                Ok(links) => {
-                    if note.is_some() {
-                        if self.failing() {
-                            self.noted = true;
-                        } else {
-                            self.replayed = 0;
-                            self.replay_files.clear();
-                        }
-                    }
-                    self.head = links.last().map(|l| l.seq).or(self.head);
-                    let links = links.into_iter().skip(usize::from(note.is_some()));
-                    for (held, link) in self.audits.drain(..n).zip(links) {
-                        if let Some(done) = held.done {
-                            // The caller may have given up waiting; the record is written anyway.
-                            let _ = done.send(Ok(link));
-                        }
-                    }
-                    self.audits_written += n as u64;
-                    if self.audits.is_empty() {
-                        self.clear_spill();
-                    }
-                    self.wrote(n as u64);
-                }
-                Err(err) => {
-                    self.failed(&err);
-                    return false;
-                }
-            }
-        }
-        if !self.turn_queue.is_empty() {
+            (n, note.is_some(), async move { log.append(&records).await })
+        });
+        let turns = (!self.turn_queue.is_empty()).then(|| {
             let n = self.turn_queue.len().min(MAX_BATCH);
             let mut batch = Vec::new();
             let mut tallies = Vec::new();
@@ -634,20 +644,95 @@ impl Task {
                     Stat::Tally(t) => tallies.push(t.clone()),
                 }
             }
-            let turns = Arc::clone(&self.turns);
-            match isolated(async move { turns.record_batch(&batch, &tallies).await }).await {
-                Ok(()) => {
-                    self.turn_queue.drain(..n);
-                    self.turns_written += n as u64;
-                    self.wrote(n as u64);
+            let store = Arc::clone(&self.turns);
+            (n, async move { store.record_batch(&batch, &tallies).await })
+        });
+        let (audit, audit_call) = match audit {
+            Some((n, noted, call)) => (Some((n, noted)), Some(call)),
+            None => (None, None),
+        };
+        let (turns, turns_call) = match turns {
+            Some((n, call)) => (Some(n), Some(call)),
+            None => (None, None),
+        };
+        let audit_call = async move {
+            match audit_call {
+                Some(call) => Some(isolated(call).await),
+                None => None,
+            }
+        };
+        let turns_call = async move {
+            match turns_call {
+                Some(call) => Some(isolated(call).await),
+                None => None,
+            }
+        };
+        tokio::pin!(audit_call, turns_call);
+        let mut audit_result = None;
+        let mut turns_done = false;
+        let mut error = None;
+        while audit_result.is_none() || !turns_done {
+            tokio::select! {
+                result = &mut audit_call, if audit_result.is_none() => {
+                    audit_result = Some(result);
                 }
-                Err(err) => {
-                    self.failed(&err);
-                    return false;
+                result = &mut turns_call, if !turns_done => {
+                    turns_done = true;
+                    match (turns, result) {
+                        (Some(n), Some(Ok(()))) => {
+                            self.turn_queue.drain(..n);
+                            self.turns_written += n as u64;
+                            self.wrote(n as u64);
+                            // The turn lane's waiters hear now, not after the audit batch.
+                            self.answer_flushes();
+                        }
+                        (_, Some(Err(err))) => error = Some(err),
+                        _ => {}
+                    }
                 }
             }
         }
-        true
+        if let (Some((n, noted)), Some(Some(result))) = (audit, audit_result) {
+            match result {
+                Ok(links) => self.audit_written(n, noted, links),
+                Err(err) => {
+                    error.get_or_insert(err);
+                }
+            }
+        }
+        match error {
+            // One failed attempt, whichever batch (or both) failed.
+            Some(err) => {
+                self.failed(&err);
+                false
+            }
+            None => true,
+        }
+    }
+
+    /// The first `n` held audit records are committed (after the note, when `noted`).
+    fn audit_written(&mut self, n: usize, noted: bool, links: Vec<ChainLink>) {
+        if noted {
+            if self.failing() {
+                self.noted = true;
+            } else {
+                self.replayed = 0;
+                self.replay_files.clear();
+            }
+        }
+        self.head = links.last().map(|l| l.seq).or(self.head);
+        let links = links.into_iter().skip(usize::from(noted));
+        for (held, link) in self.audits.drain(..n).zip(links) {
+            if let Some(done) = held.done {
+                // The caller may have given up waiting; the record is written anyway.
+                let _ = done.send(Ok(link));
+            }
+        }
+        self.audits_written += n as u64;
+        if self.audits.is_empty() {
+            self.clear_spill();
+        }
+        self.wrote(n as u64);
     }
 
     fn outage_note(&self) -> NewAuditRecord {
@@ -784,7 +869,10 @@ impl Task {
             };
             match msg {
                 Ok(m) => {
-                    let awaited = matches!(m, Msg::Flush(_) | Msg::Append { done: Some(_), .. });
+                    let awaited = matches!(
+                        m,
+                        Msg::Flush(_) | Msg::FlushTurns(_) | Msg::Append { done: Some(_), .. }
+                    );
                     self.accept(m);
                     if awaited {
                         self.drain();

@@ -12,6 +12,12 @@
 //! bumps (one row per counter, jurisdiction and day, summed), since PostgreSQL refuses a
 //! statement that updates one row twice. Intervention ids are taken from the table's identity
 //! sequence in the order of the rows, so ids still ascend in the order the rows came.
+//!
+//! The statement runs without the advisory write lock (`PgStore::begin_batch`), beside the
+//! batches of other instances and other writes, so the rows it updates are taken in one order
+//! by every transaction that runs it: each table's rows sorted by their key (the tables come
+//! in the statement's fixed order). Two transactions then never hold what the other waits
+//! for, and a hot row (a counter of the day) is only waited for, never a deadlock.
 
 use std::collections::HashMap;
 
@@ -86,13 +92,23 @@ pub(super) async fn write_batch(
     let mut chunks = turns.chunks(TURNS_PER_STATEMENT);
     // The tallies go with the first statement (the only one but for very large imports).
     let first = chunks.next().unwrap_or(&[]);
-    let fold = Fold::of(first, report_utc_offset_minutes)?;
+    let fold = sorted(Fold::of(first, report_utc_offset_minutes)?);
     run(conn, &fold, interventions, bumps, report_utc_offset_minutes).await?;
     for chunk in chunks {
-        let fold = Fold::of(chunk, report_utc_offset_minutes)?;
+        let fold = sorted(Fold::of(chunk, report_utc_offset_minutes)?);
         run(conn, &fold, &[], &[], report_utc_offset_minutes).await?;
     }
     Ok(())
+}
+
+/// A fold's rows in the order of their keys: the order every transaction takes their row
+/// locks in (see the module docs). Each key is once in a fold, so the order is total.
+fn sorted(mut fold: Fold<'_>) -> Fold<'_> {
+    fold.states.sort_unstable_by(|a, b| a.user.cmp(b.user));
+    fold.sessions.sort_unstable_by(|a, b| a.id.cmp(b.id));
+    fold.usage.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    fold.active.sort_unstable();
+    fold
 }
 
 /// Inserts intervention rows and their reasons inside the caller's transaction; returns their
@@ -122,7 +138,7 @@ async fn run(
     let usage = &fold.usage;
     let active = &fold.active;
 
-    // Counter bumps, one row per (counter, jurisdiction, day) in order of first appearance.
+    // Counter bumps, one row per (counter, jurisdiction, day), in the order of that key.
     let mut counter_rows: Vec<(String, &str, i64, i64)> = Vec::new();
     let mut counter_of: HashMap<(String, &str, i64), usize> = HashMap::new();
     for bump in bumps {
@@ -138,6 +154,8 @@ async fn run(
             }
         }
     }
+
+    counter_rows.sort_unstable_by(|a, b| (&a.0, a.1, a.2).cmp(&(&b.0, b.1, b.2)));
 
     let rows = interventions
         .iter()

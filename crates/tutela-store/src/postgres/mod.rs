@@ -2,19 +2,32 @@
 //! this module's names), migrations embedded from `migrations/postgres/`, runtime-checked
 //! queries (no `DATABASE_URL` at build).
 //!
-//! Connections: a pool for everything except audit appends (`POOL_MAX` connections, failing
-//! fast with `ACQUIRE_TIMEOUT` when the server is away), and a small audit pool. Every commit
-//! is durable when it returns (`synchronous_commit = on`, set on each connection whatever the
-//! server's default), so an intervention's audit record is on the server's disk before the
-//! reply leaves, as on SQLite.
+//! Connections: a pool for everything except audit appends and the writer's batches
+//! (`POOL_MAX` connections, failing fast with `ACQUIRE_TIMEOUT` when the server is away), a
+//! small audit pool and a small batch pool. Every commit but a batch's is durable when it
+//! returns (`synchronous_commit = on`, set on each connection whatever the server's default),
+//! so an intervention's audit record is on the server's disk before the reply leaves, as on
+//! SQLite; a batch of normal turns commits with `synchronous_commit = off`, as SQLite commits
+//! it with `synchronous = NORMAL` (see [`PgStore::begin_batch`]).
 //!
-//! Several gateways on one database: every write transaction takes one transaction-scoped
-//! advisory lock (`WRITE_LOCK`) before anything else, so writes are serialised across
-//! instances exactly as SQLite serialises them across processes (`BEGIN IMMEDIATE`): every
-//! read-then-write the shared queries do (open a case unless one is active, claim, resolve)
-//! sees no concurrent writer. Audit appends take their own lock (`AUDIT_LOCK`), so the chain is
-//! one chain for every instance: the head is read and advanced under it, and `seq` has no gaps.
-//! Inside one process the write gate still orders writers first (see the SQLite backend).
+//! Several gateways on one database: every write transaction that reads before it writes
+//! takes one transaction-scoped advisory lock (`WRITE_LOCK`) before anything else, so those
+//! writes are serialised across instances exactly as SQLite serialises them across processes
+//! (`BEGIN IMMEDIATE`): every read-then-write the shared queries do (open a case unless one is
+//! active, claim, resolve, lockouts) sees no concurrent writer. Inside one process the write
+//! gate orders those writers first (see the SQLite backend). Two kinds of write take neither:
+//!
+//! - Audit appends take their own lock (`AUDIT_LOCK`) and nothing else, so the chain is one
+//!   chain for every instance: the head is read and advanced under it, and `seq` has no gaps.
+//!   (Only the writer task appends, so in-process order is the writer's.)
+//! - The writer's batch of turns and tallies ([`PgStore::begin_batch`]) is row upserts only:
+//!   clocks and session rows keyed by user (last write wins, and one user's turns are never
+//!   in two batches at once: a turn's reply waits for its commit), sums (sessions' turns,
+//!   usage, counters) that commute, activity inserted once, new intervention rows. Row locks
+//!   make it exact under any concurrency; it takes them in one order (each table's rows sorted
+//!   by key, the tables in the statement's fixed order, `postgres/batch.rs`), so two batches
+//!   never deadlock. An intervening turn's transaction (`record_effects`) runs the same
+//!   statement first, so it takes the batch's row locks in the same order too.
 //!
 //! TLS: the URL's `sslmode` (`disable`, `prefer`, `require`, `verify-ca`, `verify-full`) and
 //! `sslrootcert`, as libpq reads them (rustls with the webpki roots, or the given CA).
@@ -77,6 +90,10 @@ pub(crate) const JSON_GROUP_ARRAY: &str = "json_agg";
 /// far below the server's default `max_connections` (100).
 const POOL_MAX: u32 = 10;
 
+/// Connections of the writer's batches (one batch at a time; a second for a retry while the
+/// first is being closed).
+const BATCH_POOL_MAX: u32 = 2;
+
 /// How long a request waits for a connection before failing: a database that is away shows as
 /// failed writes (held and retried by the writer) within seconds, never as a hung turn.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -133,6 +150,8 @@ pub struct PgStore {
     pool: PgPool,
     /// The pool of audit appends (see the module docs).
     audit_pool: PgPool,
+    /// The pool of the writer's batches: `synchronous_commit = off` (see [`PgStore::begin_batch`]).
+    batch_pool: PgPool,
     /// The in-process write gate, as in the SQLite backend.
     /// INVARIANT: never taken while this task holds a pool connection, and never twice.
     write_gate: crate::gate::WriteGate,
@@ -173,6 +192,19 @@ impl PgStore {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(connect.clone())
             .await?;
+        // The writer's batches commit without waiting for the WAL flush (see `begin_batch`).
+        let batch_pool = PgPoolOptions::new()
+            .max_connections(BATCH_POOL_MAX)
+            .min_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::Executor::execute(&mut *conn, "SET synchronous_commit = off").await?;
+                    Ok(())
+                })
+            })
+            .connect_with(connect.clone())
+            .await?;
         let salt: Option<String> =
             sqlx::query_scalar("SELECT value FROM meta WHERE key = 'subject_salt'")
                 .fetch_optional(&pool)
@@ -181,6 +213,7 @@ impl PgStore {
         Ok(Self {
             pool,
             audit_pool,
+            batch_pool,
             write_gate: crate::gate::WriteGate::default(),
             pseudonyms: Pseudonymizer::new(salt.into_bytes()),
             options,
@@ -219,20 +252,36 @@ impl PgStore {
         self.begin_write_on(&self.pool).await
     }
 
-    /// A write transaction on `pool` (the pool, or the audit pool: then under the audit lock).
+    /// A write transaction on `pool`: on the pool, under the write gate and the advisory write
+    /// lock; on the audit pool, under the audit lock alone (see the module docs).
     pub(crate) async fn begin_write_on<'a>(&'a self, pool: &'a PgPool) -> Result<WriteTx<'a>> {
+        if std::ptr::eq(pool, &self.audit_pool) {
+            let mut tx = pool.begin().await?;
+            advisory_lock(&mut tx, AUDIT_LOCK).await?;
+            return Ok(WriteTx { tx, _gate: None });
+        }
         let gate = self.write_gate.lock().await;
         let mut tx = pool.begin().await?;
-        let key = if std::ptr::eq(pool, &self.audit_pool) {
-            AUDIT_LOCK
-        } else {
-            WRITE_LOCK
-        };
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(key)
-            .execute(&mut *tx)
-            .await?;
-        Ok(WriteTx { tx, _gate: gate })
+        advisory_lock(&mut tx, WRITE_LOCK).await?;
+        Ok(WriteTx {
+            tx,
+            _gate: Some(gate),
+        })
+    }
+
+    /// The transaction of the writer's batch: row upserts only, so neither the write gate nor
+    /// an advisory lock (see the module docs); batches of this and other instances, and other
+    /// writes, run beside it. On a connection of the batch pool, whose commits do not wait for
+    /// the WAL flush (`synchronous_commit = off`): visible to every instance at once, durable
+    /// within the server's WAL writer delay (by default at most 0.6 s later) and with the next
+    /// durable commit of any connection (the WAL is one sequence). This is the durability
+    /// SQLite gives the same rows (`synchronous = NORMAL`): normal turns' clocks, usage and
+    /// statistics rows, lost only if the server itself crashes in that window. What must be on
+    /// disk before a reply leaves (an intervention's audit record, an intervening turn's
+    /// effects) commits with `synchronous_commit = on`, on the other pools.
+    pub(crate) async fn begin_batch(&self) -> Result<WriteTx<'_>> {
+        let tx = self.batch_pool.begin().await?;
+        Ok(WriteTx { tx, _gate: None })
     }
 
     /// Sends `payload` to every instance listening on this database ([`PgStore::listen`]), once
@@ -263,6 +312,7 @@ impl PgStore {
 
     /// Closes every connection.
     pub async fn close(&self) {
+        self.batch_pool.close().await;
         self.audit_pool.close().await;
         self.pool.close().await;
     }
@@ -291,10 +341,23 @@ impl Events {
     }
 }
 
-/// A write transaction that holds the write gate until it commits or is dropped (rolled back).
+/// Takes a transaction-scoped advisory lock (released at commit or rollback).
+async fn advisory_lock(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    key: i64,
+) -> Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(key)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// A write transaction that holds the write gate (if it took it) until it commits or is
+/// dropped (rolled back).
 pub(crate) struct WriteTx<'a> {
     tx: sqlx::Transaction<'static, sqlx::Postgres>,
-    _gate: MutexGuard<'a, ()>,
+    _gate: Option<MutexGuard<'a, ()>>,
 }
 
 impl WriteTx<'_> {

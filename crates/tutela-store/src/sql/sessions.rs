@@ -87,7 +87,9 @@ impl SessionStore for Store {
         let interventions: Vec<&Intervention> =
             tallies.iter().flat_map(|t| &t.interventions).collect();
         let bumps: Vec<&CounterBump> = tallies.iter().flat_map(|t| &t.counts).collect();
-        let mut tx = self.begin_write().await?;
+        // On SQLite a write transaction like any other; on PostgreSQL one without the write
+        // gate and the advisory write lock (row upserts only, see `postgres/mod.rs`).
+        let mut tx = self.begin_batch().await?;
         // The backend's own statements: multi-row on SQLite, a constant number of statements
         // whatever the batch carries on PostgreSQL (`postgres/batch.rs`).
         super::batch::write_batch(&mut tx, turns, &interventions, &bumps, offset).await?;

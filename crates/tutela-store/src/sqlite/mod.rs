@@ -207,6 +207,11 @@ impl SqliteStore {
         self.begin_write_on(&self.pool).await
     }
 
+    /// The transaction of the writer's batch: on SQLite a write transaction like any other.
+    pub(crate) async fn begin_batch(&self) -> Result<WriteTx<'_>> {
+        self.begin_write().await
+    }
+
     /// A write transaction on `pool` (the pool or the audit connection), holding the gate.
     pub(crate) async fn begin_write_on<'a>(&'a self, pool: &'a SqlitePool) -> Result<WriteTx<'a>> {
         let gate = self.write_gate.lock().await;

@@ -575,3 +575,70 @@ fn a_replay_never_writes_a_record_twice() {
         assert!(spill_files(&spill).is_empty());
     });
 }
+
+/// An audit log whose appends wait for a permit of `open`: an audit commit that takes long.
+struct Slow {
+    inner: Arc<SqliteStore>,
+    open: tokio::sync::Semaphore,
+}
+
+#[async_trait]
+impl AuditLog for Slow {
+    async fn append(&self, records: &[NewAuditRecord]) -> tutela_store::Result<Vec<ChainLink>> {
+        let _permit = self.open.acquire().await.expect("never closed");
+        self.inner.append(records).await
+    }
+    async fn audit_page(
+        &self,
+        after_seq: i64,
+        limit: u32,
+    ) -> tutela_store::Result<Vec<StoredAuditRecord>> {
+        self.inner.audit_page(after_seq, limit).await
+    }
+    async fn recorded_head(&self) -> tutela_store::Result<Option<ChainLink>> {
+        self.inner.recorded_head().await
+    }
+    async fn query_audit(&self, q: &AuditQuery) -> tutela_store::Result<Vec<StoredAuditRecord>> {
+        self.inner.query_audit(q).await
+    }
+}
+
+/// A round's audit batch and turn batch are committed side by side, and a turn flush (a
+/// normal turn on a shared database) is answered once the turn batch is committed, while the
+/// round's audit batch is still on its way; a full flush waits for both.
+#[tokio::test]
+async fn a_turn_flush_waits_for_the_turns_not_the_audit_batch() {
+    let store = Arc::new(
+        SqliteStore::open_in_memory(StoreOptions::default())
+            .await
+            .unwrap(),
+    );
+    let slow = Arc::new(Slow {
+        inner: store.clone(),
+        open: tokio::sync::Semaphore::new(0),
+    });
+    let log: Arc<dyn AuditLog> = slow.clone();
+    let turns: Arc<dyn SessionStore> = store.clone();
+    let writer = AuditWriter::spawn(log, turns, store.pseudonyms().clone());
+    // Queued before the writer runs (one thread): one round carries both.
+    writer.record(&entry("alice", 1)).await.unwrap();
+    writer.record_turn(turn("u1", 5)).await.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), writer.flush_turns())
+        .await
+        .expect("answered before the audit batch commits")
+        .unwrap();
+    let state = store.session_state("u1").await.unwrap().unwrap();
+    assert_eq!(state.last_activity, Some(t(5)));
+    assert!(store.audit_page(0, 10).await.unwrap().is_empty());
+    let flush = writer.flush();
+    tokio::pin!(flush);
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(50), &mut flush)
+            .await
+            .is_err(),
+        "a full flush waits for the audit batch"
+    );
+    slow.open.add_permits(1_000);
+    flush.await.unwrap();
+    assert_eq!(store.audit_page(0, 10).await.unwrap().len(), 1);
+}

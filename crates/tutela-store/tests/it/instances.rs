@@ -85,3 +85,119 @@ async fn instances_open_one_case_per_user() {
     let seen = stores[0].escalations().get_escalation(a.id).await.unwrap();
     assert_eq!(seen.unwrap().claimed_by.as_deref(), Some("staff-1"));
 }
+
+/// A turn of `user` at `secs`, one second of use, in the session `user-s`.
+fn turn(user: &str, secs: i64) -> tutela_store::TurnRecord {
+    let at = t(secs);
+    tutela_store::TurnRecord {
+        user_id: user.into(),
+        session_id: format!("{user}-s"),
+        jurisdiction: "cn".into(),
+        at,
+        state: tutela_types::SessionState {
+            last_activity: Some(at),
+            ..tutela_types::SessionState::default()
+        },
+        local_day: at.local_date(0),
+        usage_secs: 1,
+        stamp: Some(format!("{user}-{secs}")),
+    }
+}
+
+/// The writer's batch of turns takes no advisory lock (row upserts only): it commits while
+/// another instance holds the write lock and the audit lock. Batches of two instances at once,
+/// with a user and counters in common given in opposite orders, all commit (their row locks
+/// are taken in one order: no deadlock) and every sum adds up.
+#[tokio::test]
+async fn batches_commit_beside_the_locks_and_each_other() {
+    use tutela_store::{CounterBump, Tally};
+    use tutela_types::Counter;
+    let Some(stores) = postgres_instances(2, StoreOptions::default()).await else {
+        return;
+    };
+    let tutela_store::Database::Postgres(pg) = stores[0].database() else {
+        panic!("a PostgreSQL store");
+    };
+    // Another instance's transaction holding the write lock and the audit lock.
+    let mut other = pg.pool().begin().await.unwrap();
+    for key in [0x0000_7475_7465_6c61_i64, 0x0000_7475_7465_6c62] {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(key)
+            .execute(&mut *other)
+            .await
+            .unwrap();
+    }
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stores[1].sessions().record_batch(&[turn("held", 1)], &[]),
+    )
+    .await
+    .expect("not queued behind the advisory locks")
+    .unwrap();
+    other.rollback().await.unwrap();
+
+    let rounds = 25_i64;
+    let counters = [
+        Counter::CrisisReferral,
+        Counter::RiskDetection,
+        Counter::ExitHonoured,
+    ];
+    let mut tasks = Vec::new();
+    for (i, store) in stores.iter().enumerate() {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for k in 0..rounds {
+                let mut turns = vec![
+                    turn("both", 10 + k),
+                    turn(&format!("a{i}-{k}"), 10 + k),
+                    turn(&format!("z{i}-{k}"), 10 + k),
+                ];
+                let mut counts: Vec<CounterBump> = counters
+                    .iter()
+                    .map(|c| CounterBump {
+                        counter: *c,
+                        jurisdiction: "cn".into(),
+                        at: t(10 + k),
+                        by: 1,
+                    })
+                    .collect();
+                if i == 1 {
+                    turns.reverse();
+                    counts.reverse();
+                }
+                let tally = Tally {
+                    interventions: Vec::new(),
+                    counts,
+                };
+                store
+                    .sessions()
+                    .record_batch(&turns, &[tally])
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let day = t(10).local_date(0);
+    let totals = stores[0].counters().counter_totals(day, day).await.unwrap();
+    for c in &counters {
+        let name = serde_json::to_value(c).unwrap();
+        let total = totals
+            .iter()
+            .find(|x| serde_json::Value::String(x.name.clone()) == name)
+            .map(|x| x.value);
+        assert_eq!(total, Some(2 * rounds as u64), "{name}");
+    }
+    let both = stores[1]
+        .usage()
+        .daily_usage_secs("both", day)
+        .await
+        .unwrap();
+    assert_eq!(i64::from(both), 2 * rounds);
+    let session = stores[0].sessions().get_session("both-s").await.unwrap();
+    assert_eq!(session.map(|s| s.turns), Some(2 * rounds as u32));
+    let users = crate::support::count(&stores[0], "SELECT COUNT(*) FROM session_state").await;
+    assert_eq!(users, 1 + 1 + 2 * 2 * rounds);
+}
