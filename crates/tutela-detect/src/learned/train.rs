@@ -712,7 +712,11 @@ pub fn train_side_with(
                 side,
                 &train,
                 &rows,
-                (&oof, &oof_windows, &oof_prefixes),
+                &Oof {
+                    max: &oof,
+                    windows: &oof_windows,
+                    prefixes: &oof_prefixes,
+                },
                 &lex,
                 &model,
                 opt,
@@ -737,6 +741,17 @@ pub fn train_side_with(
     }
 }
 
+/// The training split's out-of-fold n-gram scores: per item, the window maximum, the windows
+/// a scan decides on and the windows the early release asks about (prefix rows).
+struct Oof<'a> {
+    max: &'a [[f32; STRIDE]],
+    windows: &'a [Vec<Window>],
+    prefixes: &'a [Vec<Window>],
+}
+
+/// A row's target per head: none, or the class and the row's weight.
+type RowTargets = Vec<Option<(bool, f32)>>;
+
 /// The weight of a window's row beside its item's, in the encoder heads' training.
 const WINDOW_ROW_WEIGHT: f32 = 0.5;
 
@@ -751,7 +766,7 @@ fn train_heads(
     side: Side,
     train: &[&Item],
     rows: &[Row],
-    (oof, oof_windows, oof_prefixes): (&[[f32; STRIDE]], &[Vec<Window>], &[Vec<Window>]),
+    oof: &Oof<'_>,
     lex: &[Vec<DetectorId>],
     model: &NgramModel,
     opt: &Options,
@@ -783,15 +798,15 @@ fn train_heads(
     let mut owner: Vec<usize> = Vec::new();
     // Per item, the inputs of the windows a scan decides on (its score is their maximum).
     let mut windows: Vec<Vec<Vec<f32>>> = Vec::with_capacity(train.len());
-    let mut prefix_rows: Vec<(Vec<f32>, Vec<Option<(bool, f32)>>, usize)> = Vec::new();
-    for (j, (i, p)) in train.iter().zip(oof).enumerate() {
+    let mut prefix_rows: Vec<(Vec<f32>, RowTargets, usize)> = Vec::new();
+    for (j, (i, p)) in train.iter().zip(oof.max).enumerate() {
         let c = i.context.as_deref().map(&mut embed);
         let t = embed(&i.text);
         inputs.push(shape.input_row(&t, c.as_deref(), &p[..nh]));
         targets.push(rows[j].targets[..nh].to_vec());
         owner.push(j);
         let mut mine = Vec::new();
-        for w in &oof_windows[j] {
+        for w in &oof.windows[j] {
             let x = shape.input_row(&embed(&w.text), c.as_deref(), &w.probs[..nh]);
             let y: Vec<Option<(bool, f32)>> = rows[j].targets[..nh]
                 .iter()
@@ -810,7 +825,7 @@ fn train_heads(
         // A prefix of a negative item's sentence is a negative, as its windows are; it is
         // not one of the windows a scan decides on. Its rows go after every item's rows,
         // out of the class balance (they would dilute the negatives a scan decides on).
-        for w in &oof_prefixes[j] {
+        for w in &oof.prefixes[j] {
             let y: Vec<Option<(bool, f32)>> = rows[j].targets[..nh]
                 .iter()
                 .map(|t| match t {
@@ -866,7 +881,7 @@ fn train_heads(
     let mut heads = fitted(&all);
     for (h, head) in model.meta.heads.iter().enumerate() {
         let (ngram, combined, confirm, gate) =
-            choose_with_encoder(head, h, rows, oof, &penc, lex, model, opt);
+            choose_with_encoder(head, h, rows, oof.max, &penc, lex, model, opt);
         heads.meta.ngram[h] = ngram;
         heads.meta.combined[h] = combined;
         heads.meta.confirm[h] = confirm;
@@ -874,7 +889,7 @@ fn train_heads(
     }
     // How much ordinary text reaches the encoder: negatives passing some head's gate.
     let (mut neg, mut gated, mut chat, mut chat_gated) = (0usize, 0usize, 0usize, 0usize);
-    for (r, p) in rows.iter().zip(oof) {
+    for (r, p) in rows.iter().zip(oof.max) {
         if r.targets[..nh]
             .iter()
             .all(|t| !matches!(t, Some((true, _))))
