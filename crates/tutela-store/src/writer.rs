@@ -302,21 +302,7 @@ impl AuditWriter {
     /// Waits until every record queued before this call is committed. Fails at once, with the
     /// number of records held, while writes are failing (they are still retried).
     pub async fn flush(&self) -> Result<()> {
-        let health = self.health();
-        if health.failing {
-            return Err(StoreError::AuditPending(format!(
-                "{} records held in memory and retried; {}",
-                health.pending,
-                health.last_error.unwrap_or_default()
-            )));
-        }
-        let (done, wait) = oneshot::channel();
-        // Through the bounded lane, so it lands behind every record queued before it.
-        self.tx
-            .send(Msg::Flush(done))
-            .await
-            .map_err(|_| StoreError::WriterClosed)?;
-        wait.await.map_err(|_| StoreError::WriterClosed)?
+        self.wait_for(Msg::Flush).await
     }
 
     /// Waits until every turn record and tally queued before this call is committed, not the
@@ -324,6 +310,12 @@ impl AuditWriter {
     /// hears as soon as the round's turn batch commits, even while the round's audit batch
     /// is still committing). Fails at once while writes are failing, as [`Self::flush`].
     pub async fn flush_turns(&self) -> Result<()> {
+        self.wait_for(Msg::FlushTurns).await
+    }
+
+    /// Sends the writer `msg` with a channel for its answer, through the bounded lane (so it
+    /// lands behind every record queued before it), and waits for the answer.
+    async fn wait_for(&self, msg: fn(oneshot::Sender<Result<()>>) -> Msg) -> Result<()> {
         let health = self.health();
         if health.failing {
             return Err(StoreError::AuditPending(format!(
@@ -334,7 +326,7 @@ impl AuditWriter {
         }
         let (done, wait) = oneshot::channel();
         self.tx
-            .send(Msg::FlushTurns(done))
+            .send(msg(done))
             .await
             .map_err(|_| StoreError::WriterClosed)?;
         wait.await.map_err(|_| StoreError::WriterClosed)?

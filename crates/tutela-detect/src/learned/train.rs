@@ -465,44 +465,64 @@ pub(crate) struct Window {
     pub(crate) probs: [f32; STRIDE],
 }
 
-/// The windows of `item` a scan decides on, in order: one per sentence that is not blank,
-/// holding up to [`WINDOW`] sentences, leaving out those too short to decide on (a scan asks
-/// neither tier about them).
-pub(crate) fn item_windows(tier: &NgramTier, det: &Detectors, item: &Item) -> Vec<Window> {
-    let ctx = item
-        .context
+/// The user turn of `item` as the n-gram tier reads it, if it has one.
+fn item_context(tier: &NgramTier, det: &Detectors, item: &Item) -> Option<Partial> {
+    item.context
         .as_deref()
-        .map(|c| tier.context(c, &det.context_labels(c)));
+        .map(|c| tier.context(c, &det.context_labels(c)))
+}
+
+/// A sentence, or a prefix of one, as a part of a window: its n-gram features and its
+/// visible text (what the encoder embeds); none for a blank one.
+fn part(tier: &NgramTier, norm: &mut Normalized, seg: &str) -> Option<(Partial, String)> {
+    norm.fill(seg);
+    if norm.text.trim().is_empty() {
+        return None;
+    }
+    let mut p = Partial::default();
+    tier.model.add_text(&norm.text, NS_TEXT, &mut p);
+    let mut visible = String::new();
+    super::push_visible(seg, &mut visible);
+    Some((p, visible))
+}
+
+/// The window of `parts`, in order; none if too short to decide on (a scan asks neither
+/// tier about it).
+fn window_of<'a>(
+    tier: &NgramTier,
+    parts: impl IntoIterator<Item = &'a (Partial, String)>,
+    ctx: Option<&Partial>,
+) -> Option<Window> {
+    let mut win = Partial::default();
+    let mut text = String::new();
+    for (p, t) in parts {
+        win.add(p);
+        text.push_str(t);
+    }
+    (win.n >= super::model::MIN_DECIDE).then(|| Window {
+        text,
+        probs: tier.model.probs(&win, ctx),
+    })
+}
+
+/// The windows of `item` a scan decides on, in order: one per sentence that is not blank,
+/// holding up to [`WINDOW`] sentences, leaving out those too short to decide on.
+pub(crate) fn item_windows(tier: &NgramTier, det: &Detectors, item: &Item) -> Vec<Window> {
+    let ctx = item_context(tier, det, item);
     let mut norm = Normalized::new();
-    let mut parts: Vec<(Partial, String)> = Vec::new();
-    for (s, e) in sentences(&item.text) {
-        norm.fill(&item.text[s..e]);
-        if norm.text.trim().is_empty() {
-            continue;
-        }
-        let mut p = Partial::default();
-        tier.model.add_text(&norm.text, NS_TEXT, &mut p);
-        let mut visible = String::new();
-        super::push_visible(&item.text[s..e], &mut visible);
-        parts.push((p, visible));
-    }
-    let mut out = Vec::new();
-    for end in 0..parts.len() {
-        let mut win = Partial::default();
-        let mut text = String::new();
-        for (p, t) in &parts[end.saturating_sub(WINDOW - 1)..=end] {
-            win.add(p);
-            text.push_str(t);
-        }
-        if win.n < super::model::MIN_DECIDE {
-            continue;
-        }
-        out.push(Window {
-            text,
-            probs: tier.model.probs(&win, ctx.as_ref()),
-        });
-    }
-    out
+    let parts: Vec<(Partial, String)> = sentences(&item.text)
+        .into_iter()
+        .filter_map(|(s, e)| part(tier, &mut norm, &item.text[s..e]))
+        .collect();
+    (0..parts.len())
+        .filter_map(|end| {
+            window_of(
+                tier,
+                &parts[end.saturating_sub(WINDOW - 1)..=end],
+                ctx.as_ref(),
+            )
+        })
+        .collect()
 }
 
 /// How many prefixes of one sentence become training rows ([`Options::prefix_rows`]).
@@ -514,10 +534,7 @@ const PREFIXES_PER_SENTENCE: usize = 2;
 /// [`PREFIXES_PER_SENTENCE`] points spread over the sentence; windows too short to decide
 /// on are left out (the early release holds them).
 pub(crate) fn item_prefixes(tier: &NgramTier, det: &Detectors, item: &Item) -> Vec<Window> {
-    let ctx = item
-        .context
-        .as_deref()
-        .map(|c| tier.context(c, &det.context_labels(c)));
+    let ctx = item_context(tier, det, item);
     let mut norm = Normalized::new();
     let mut parts: Vec<(Partial, String)> = Vec::new();
     let mut out = Vec::new();
@@ -538,34 +555,18 @@ pub(crate) fn item_prefixes(tier: &NgramTier, det: &Detectors, item: &Item) -> V
             })
             .collect();
         chosen.dedup();
-        let before = &parts[parts.len().saturating_sub(WINDOW - 1)..];
+        let before = parts.len().saturating_sub(WINDOW - 1);
         for cut in chosen {
-            norm.fill(&sentence[..cut]);
-            let mut win = Partial::default();
-            let mut text = String::new();
-            for (p, t) in before {
-                win.add(p);
-                text.push_str(t);
-            }
-            tier.model.add_text(&norm.text, NS_TEXT, &mut win);
-            if win.n < super::model::MIN_DECIDE {
+            let Some(prefix) = part(tier, &mut norm, &sentence[..cut]) else {
                 continue;
-            }
-            super::push_visible(&sentence[..cut], &mut text);
-            out.push(Window {
-                text,
-                probs: tier.model.probs(&win, ctx.as_ref()),
-            });
+            };
+            out.extend(window_of(
+                tier,
+                parts[before..].iter().chain([&prefix]),
+                ctx.as_ref(),
+            ));
         }
-        norm.fill(sentence);
-        if norm.text.trim().is_empty() {
-            continue;
-        }
-        let mut p = Partial::default();
-        tier.model.add_text(&norm.text, NS_TEXT, &mut p);
-        let mut visible = String::new();
-        super::push_visible(sentence, &mut visible);
-        parts.push((p, visible));
+        parts.extend(part(tier, &mut norm, sentence));
     }
     out
 }
