@@ -803,6 +803,16 @@ fn train_heads(
     // Per item, the inputs of the windows a scan decides on (its score is their maximum).
     let mut windows: Vec<Vec<Vec<f32>>> = Vec::with_capacity(train.len());
     let mut prefix_rows: Vec<(Vec<f32>, RowTargets, usize)> = Vec::new();
+    // A window's (or a prefix's) targets: its item's negatives, at the window's weight.
+    let window_targets = |j: usize| -> RowTargets {
+        rows[j].targets[..nh]
+            .iter()
+            .map(|t| match t {
+                Some((false, wt)) => Some((false, wt * WINDOW_ROW_WEIGHT)),
+                _ => None,
+            })
+            .collect()
+    };
     for (j, (i, p)) in train.iter().zip(oof.max).enumerate() {
         let c = i.context.as_deref().map(&mut embed);
         let t = embed(&i.text);
@@ -812,13 +822,7 @@ fn train_heads(
         let mut mine = Vec::new();
         for w in &oof.windows[j] {
             let x = shape.input_row(&embed(&w.text), c.as_deref(), &w.probs[..nh]);
-            let y: Vec<Option<(bool, f32)>> = rows[j].targets[..nh]
-                .iter()
-                .map(|t| match t {
-                    Some((false, wt)) => Some((false, wt * WINDOW_ROW_WEIGHT)),
-                    _ => None,
-                })
-                .collect();
+            let y = window_targets(j);
             if w.text.trim() != i.text.trim() && y.iter().any(Option::is_some) {
                 inputs.push(x.clone());
                 targets.push(y);
@@ -830,13 +834,7 @@ fn train_heads(
         // not one of the windows a scan decides on. Its rows go after every item's rows,
         // out of the class balance (they would dilute the negatives a scan decides on).
         for w in &oof.prefixes[j] {
-            let y: Vec<Option<(bool, f32)>> = rows[j].targets[..nh]
-                .iter()
-                .map(|t| match t {
-                    Some((false, wt)) => Some((false, wt * WINDOW_ROW_WEIGHT)),
-                    _ => None,
-                })
-                .collect();
+            let y = window_targets(j);
             if y.iter().any(Option::is_some) {
                 prefix_rows.push((
                     shape.input_row(&embed(&w.text), c.as_deref(), &w.probs[..nh]),
