@@ -91,6 +91,10 @@ pub struct Args {
     /// the heads about), as negatives outside the class balance. Measured, not the default.
     #[arg(long)]
     pub prefix_rows: bool,
+    /// Nearest neighbours the encoder heads read (their labels' vote, per head; 0: none).
+    /// The training examples' quantised embeddings are stored in the heads files.
+    #[arg(long, default_value_t = Options::default().knn)]
+    pub knn: usize,
     /// Write each validation item's per-head scores (n-gram tier, window maximum) and
     /// lexical findings as JSONL to this file, for analysis.
     #[arg(long, value_name = "FILE")]
@@ -163,6 +167,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         },
         mlp_seed: args.mlp_seed.or(Options::default().mlp_seed),
         prefix_rows: args.prefix_rows,
+        knn: args.knn,
         ..Options::default()
     };
     let mut det = tutela_detect::Detectors::try_builtin()?;

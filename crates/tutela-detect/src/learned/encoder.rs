@@ -67,8 +67,164 @@ pub struct HeadsMeta {
     pub ngram: Vec<Thresholds>,
     /// Per head: the n-gram probability from which a window reaches the encoder.
     pub gate: Vec<f32>,
+    /// Neighbours the network reads (0: none): where set, its last inputs are, per head,
+    /// the vote of the `knn` training examples whose embeddings are nearest the window's
+    /// (the [`Bank`] stored after the weights), as `2 · share − 1`.
+    #[serde(default)]
+    pub knn: usize,
+    /// Examples in the bank.
+    #[serde(default)]
+    pub knn_rows: usize,
+    /// How sharply nearer neighbours count: a neighbour's weight is `exp(knn_temp · cosine)`.
+    #[serde(default)]
+    pub knn_temp: f32,
     /// How they were trained.
     pub trained: Trained,
+}
+
+/// The training examples' embeddings and labels that the heads' nearest-neighbour inputs
+/// read: each example's unit embedding as `dim` signed bytes (× 127, rounded), and per head
+/// whether it is a positive (2), a negative (1) or says nothing about the head (0).
+/// Similarities are integer dot products, so a vote is the same on every machine.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Bank {
+    /// Floats per embedding.
+    pub dim: usize,
+    /// Heads per example.
+    pub heads: usize,
+    /// `rows × dim` quantised unit embeddings.
+    pub rows: Vec<i8>,
+    /// `rows × heads` labels.
+    pub labels: Vec<u8>,
+}
+
+impl Bank {
+    /// An empty bank for embeddings of `dim` floats and `heads` heads.
+    pub fn new(dim: usize, heads: usize) -> Self {
+        Self {
+            dim,
+            heads,
+            ..Self::default()
+        }
+    }
+
+    /// Examples in the bank.
+    pub fn len(&self) -> usize {
+        self.rows.len() / self.dim.max(1)
+    }
+
+    /// Whether the bank holds no example.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// A unit embedding as signed bytes (zeros for a zero vector).
+    pub fn quantise(&self, v: &[f32]) -> Vec<i8> {
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        let mut out: Vec<i8> = v
+            .iter()
+            .map(|x| {
+                if norm > 0.0 {
+                    (x / norm * 127.0).round().clamp(-127.0, 127.0) as i8
+                } else {
+                    0
+                }
+            })
+            .collect();
+        out.resize(self.dim, 0);
+        out
+    }
+
+    /// Adds an example: its embedding and, per head, its target (`None`: says nothing).
+    pub fn push(&mut self, emb: &[f32], labels: &[Option<bool>]) {
+        let q = self.quantise(emb);
+        self.rows.extend(q);
+        self.labels.extend(
+            labels
+                .iter()
+                .copied()
+                .chain(std::iter::repeat(None))
+                .take(self.heads)
+                .map(|l| match l {
+                    None => 0u8,
+                    Some(false) => 1,
+                    Some(true) => 2,
+                }),
+        );
+    }
+
+    /// Per head, the share of positives among the `k` nearest examples (by cosine, ties to
+    /// the earlier example) that have a label for the head, each weighted by
+    /// `exp(temp · cosine)`; 0 where none has one. Examples for which `skip` holds are not
+    /// neighbours (the trainer's out-of-fold votes).
+    pub fn vote(&self, emb: &[f32], k: usize, temp: f32, skip: impl Fn(usize) -> bool) -> Vec<f32> {
+        let mut out = vec![0.0f32; self.heads];
+        if k == 0 || self.is_empty() {
+            return out;
+        }
+        let q = self.quantise(emb);
+        let mut sims: Vec<(i32, u32)> = self
+            .rows
+            .chunks_exact(self.dim.max(1))
+            .enumerate()
+            .filter(|(r, _)| !skip(*r))
+            .map(|(r, row)| (dot_i8(&q, row), r as u32))
+            .collect();
+        let k = k.min(sims.len());
+        if k == 0 {
+            return out;
+        }
+        // Nearest first; among equals, the earlier example.
+        let order = |a: &(i32, u32), b: &(i32, u32)| b.0.cmp(&a.0).then(a.1.cmp(&b.1));
+        if k < sims.len() {
+            sims.select_nth_unstable_by(k - 1, order);
+            sims.truncate(k);
+        }
+        sims.sort_unstable_by(order);
+        let scale = 1.0 / (127.0f32 * 127.0);
+        let top = sims[0].0 as f32 * scale;
+        let mut num = vec![0.0f32; self.heads];
+        let mut den = vec![0.0f32; self.heads];
+        for &(d, r) in &sims {
+            let w = (temp * (d as f32 * scale - top)).exp();
+            let labels = &self.labels[r as usize * self.heads..][..self.heads];
+            for (h, &l) in labels.iter().enumerate() {
+                if l != 0 {
+                    den[h] += w;
+                    num[h] += if l == 2 { w } else { 0.0 };
+                }
+            }
+        }
+        for h in 0..self.heads {
+            if den[h] > 0.0 {
+                out[h] = num[h] / den[h];
+            }
+        }
+        out
+    }
+}
+
+/// The dot product of two byte vectors (the shorter length), in 32-bit integers: products
+/// of neighbouring pairs summed first, the shape of the `pmaddwd` instruction, which the
+/// compiler then uses for sixteen products per step.
+fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0i32; 16];
+    let (ca, cb) = (a.chunks_exact(32), b.chunks_exact(32));
+    let tail: i32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| i32::from(*x) * i32::from(*y))
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for k in 0..16 {
+            acc[k] += i32::from(i16::from(x[2 * k]) * i16::from(y[2 * k]))
+                + i32::from(i16::from(x[2 * k + 1]) * i16::from(y[2 * k + 1]));
+        }
+    }
+    acc.iter().sum::<i32>() + tail
 }
 
 /// Trained heads over an encoder.
@@ -78,6 +234,8 @@ pub struct EncoderHeads {
     pub meta: HeadsMeta,
     /// `heads × inputs` weights, row per head.
     pub weights: Vec<f32>,
+    /// The examples the nearest-neighbour inputs read (empty unless `meta.knn` is set).
+    pub bank: Bank,
 }
 
 impl EncoderHeads {
@@ -85,6 +243,11 @@ impl EncoderHeads {
     pub fn inputs(&self) -> usize {
         self.meta.dim * if self.meta.with_context { 2 } else { 1 }
             + if self.meta.ngram_inputs {
+                self.meta.heads.len()
+            } else {
+                0
+            }
+            + if self.meta.knn > 0 {
                 self.meta.heads.len()
             } else {
                 0
@@ -117,13 +280,27 @@ impl EncoderHeads {
         let (head, table) = rest.split_at_checked(len).ok_or(ModelError::Format)?;
         let meta: HeadsMeta =
             serde_json::from_slice(head).map_err(|e| ModelError::Header(e.to_string()))?;
-        let weights: Vec<f32> = table
+        let h = meta.heads.len();
+        let mut out = Self {
+            meta,
+            weights: Vec::new(),
+            bank: Bank::default(),
+        };
+        let misfit = || ModelError::Header("heads file does not fit its header".into());
+        let wl = out.weights_len();
+        let (w, rest) = table
+            .split_at_checked(wl.checked_mul(4).ok_or_else(misfit)?)
+            .ok_or_else(misfit)?;
+        out.weights = w
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
-        let h = meta.heads.len();
-        let out = Self { meta, weights };
-        if out.weights.len() != out.weights_len()
+        let (rows, dim) = (out.meta.knn_rows, out.meta.dim);
+        let bank_len = dim
+            .checked_add(h)
+            .and_then(|x| x.checked_mul(rows))
+            .ok_or_else(misfit)?;
+        if rest.len() != bank_len
             || out.meta.hidden_bias.len() != out.meta.hidden
             || !(out.meta.confirm.is_empty() || out.meta.confirm.len() == h)
             || out.meta.bias.len() != h
@@ -131,10 +308,15 @@ impl EncoderHeads {
             || out.meta.ngram.len() != h
             || out.meta.gate.len() != h
         {
-            return Err(ModelError::Header(
-                "heads file does not fit its header".into(),
-            ));
+            return Err(misfit());
         }
+        let (r, l) = rest.split_at(rows * dim);
+        out.bank = Bank {
+            dim,
+            heads: h,
+            rows: r.iter().map(|&b| b as i8).collect(),
+            labels: l.to_vec(),
+        };
         Ok(out)
     }
 
@@ -148,12 +330,32 @@ impl EncoderHeads {
         for w in &self.weights {
             out.extend_from_slice(&w.to_le_bytes());
         }
+        out.extend(self.bank.rows.iter().map(|&b| b as u8));
+        out.extend_from_slice(&self.bank.labels);
         out
     }
 
     /// The network's input row: the text's embedding, the context's (zeros when absent), and
     /// the n-gram scores as logits over 4, as the header says.
     pub fn input_row(&self, text: &[f32], ctx: Option<&[f32]>, ngram: &[f32]) -> Vec<f32> {
+        let knn = if self.meta.knn > 0 {
+            self.bank
+                .vote(text, self.meta.knn, self.meta.knn_temp, |_| false)
+        } else {
+            Vec::new()
+        };
+        self.input_row_with(text, ctx, ngram, &knn)
+    }
+
+    /// [`EncoderHeads::input_row`] with the neighbours' votes given (the trainer's are out
+    /// of fold).
+    pub fn input_row_with(
+        &self,
+        text: &[f32],
+        ctx: Option<&[f32]>,
+        ngram: &[f32],
+        knn: &[f32],
+    ) -> Vec<f32> {
         let d = self.meta.dim;
         let mut x = Vec::with_capacity(self.inputs());
         x.extend(text.iter().copied().chain(std::iter::repeat(0.0)).take(d));
@@ -170,6 +372,16 @@ impl EncoderHeads {
                     .chain(std::iter::repeat(0.0))
                     .take(h)
                     .map(ngram_input),
+            );
+        }
+        if self.meta.knn > 0 {
+            let h = self.meta.heads.len();
+            x.extend(
+                knn.iter()
+                    .copied()
+                    .chain(std::iter::repeat(0.0))
+                    .take(h)
+                    .map(|s| 2.0 * s - 1.0),
             );
         }
         x
@@ -507,6 +719,9 @@ mod tests {
             confirm: Vec::new(),
             ngram: vec![Thresholds::all(0.5)],
             gate: vec![0.0],
+            knn: 0,
+            knn_rows: 0,
+            knn_temp: 0.0,
             trained: Trained {
                 corpus_sha256: String::new(),
                 items: 0,
@@ -537,6 +752,70 @@ mod tests {
         assert_eq!(h.meta.hidden, 0);
         let p = h.probs(&[2.0, 1.0], None, &[0.9]);
         assert!((p[0] - sigmoid(1.5)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn the_vote_is_the_nearest_labelled_examples_weighted_share() {
+        let mut bank = Bank::new(2, 2);
+        bank.push(&[1.0, 0.0], &[Some(true), None]);
+        bank.push(&[0.9, 0.1], &[Some(true), Some(false)]);
+        bank.push(&[0.8, 0.6], &[Some(false), Some(false)]);
+        assert_eq!(bank.len(), 3);
+        // The two nearest: both positives for the first head; only the second has a label
+        // for the second head, a negative.
+        assert_eq!(bank.vote(&[1.0, 0.05], 2, 20.0, |_| false), vec![1.0, 0.0]);
+        // Skipped examples are never neighbours.
+        assert_eq!(bank.vote(&[1.0, 0.05], 2, 20.0, |r| r < 2), vec![0.0, 0.0]);
+        // Three neighbours: the farther negative counts, less than the near positives
+        // (cosine 0.83 against 1.00: a weight of about e^-3.4 each).
+        let v = bank.vote(&[1.0, 0.05], 3, 20.0, |_| false);
+        assert!(v[0] > 0.95 && v[0] < 0.995, "{v:?}");
+        // No neighbour at all.
+        assert_eq!(
+            Bank::new(2, 1).vote(&[1.0, 0.0], 3, 20.0, |_| false),
+            vec![0.0]
+        );
+    }
+
+    #[test]
+    fn a_heads_file_with_a_bank_round_trips_and_reads_the_vote() {
+        let mut m = meta(0, false);
+        m.knn = 1;
+        m.knn_rows = 2;
+        m.knn_temp = 20.0;
+        let mut bank = Bank::new(2, 1);
+        bank.push(&[1.0, 0.0], &[Some(true)]);
+        bank.push(&[0.0, 1.0], &[Some(false)]);
+        // Inputs: the embedding (2), then the vote (1); only the vote has a weight.
+        let h = EncoderHeads {
+            meta: m,
+            weights: vec![0.0, 0.0, 4.0],
+            bank,
+        };
+        assert_eq!(h.inputs(), 3);
+        let back = EncoderHeads::from_bytes(&h.to_bytes()).expect("round trip");
+        assert_eq!(back.bank, h.bank);
+        assert!((back.probs(&[0.9, 0.1], None, &[])[0] - sigmoid(4.0)).abs() < 1e-6);
+        assert!((back.probs(&[0.1, 0.9], None, &[])[0] - sigmoid(-4.0)).abs() < 1e-6);
+        // A bank that does not fit the header is refused.
+        let mut short = h.to_bytes();
+        short.pop();
+        assert!(EncoderHeads::from_bytes(&short).is_err());
+    }
+
+    #[test]
+    fn the_byte_dot_product_is_the_plain_one() {
+        let mut rng = Stream(11);
+        for n in [0usize, 1, 31, 32, 33, 100, 512] {
+            let a: Vec<i8> = (0..n).map(|_| (rng.next() % 255) as i8).collect();
+            let b: Vec<i8> = (0..n).map(|_| (rng.next() % 255) as i8).collect();
+            let plain: i32 = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| i32::from(*x) * i32::from(*y))
+                .sum();
+            assert_eq!(dot_i8(&a, &b), plain, "length {n}");
+        }
     }
 
     #[test]
@@ -581,7 +860,11 @@ mod tests {
         let mut m = meta(8, true);
         m.bias = bias;
         m.hidden_bias = hidden_bias;
-        let h = EncoderHeads { meta: m, weights };
+        let h = EncoderHeads {
+            meta: m,
+            weights,
+            bank: Bank::default(),
+        };
         let back = EncoderHeads::from_bytes(&h.to_bytes()).expect("round trip");
         assert_eq!(back.weights, h.weights);
         let right = rows
@@ -619,7 +902,11 @@ mod tests {
             m.heads = vec![DetectorId::Crisis, DetectorId::ThirdParty];
             m.bias = bias;
             m.hidden_bias = hidden_bias;
-            EncoderHeads { meta: m, weights }
+            EncoderHeads {
+                meta: m,
+                weights,
+                bank: Bank::default(),
+            }
         };
         let merged = net(
             fit_mlp_ensemble(&rows, &targets, targets.len(), 2, &opt),

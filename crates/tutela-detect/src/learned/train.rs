@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use sha2::{Digest, Sha256};
 use tutela_types::{DetectorId, Side};
 
-use super::encoder::{Embedder, EncoderHeads, HeadsMeta, MlpOptions, Stream, fit_mlp_ensemble};
+use super::encoder::{
+    Bank, Embedder, EncoderHeads, HeadsMeta, MlpOptions, Stream, fit_mlp_ensemble,
+};
 use super::features::{self, NS_CONTEXT, NS_TEXT};
 use super::model::{
     Example, Meta, NgramModel, Partial, STRIDE, TextLang, Thresholds, Trained, sigmoid,
@@ -43,11 +45,8 @@ pub fn heads(side: Side) -> Vec<DetectorId> {
             DetectorId::Isolating,
             DetectorId::ClaimsTherapist,
             DetectorId::Gamification,
-            // `AttachmentPraise` and `ComeBackPrompt` (their items are in
-            // `data/train/extra13_attach.jsonl`) join with the retrain that ships them: the
-            // one measured on 2026-12-07 lost `solicits_secrets` recall and was not shipped
-            // (`bench/learned/results.md`), and the built-in models are what this list makes
-            // of `data/train/` (ARCHITECTURE.md). Until then they run on their lexical rules.
+            DetectorId::AttachmentPraise,
+            DetectorId::ComeBackPrompt,
         ],
     }
 }
@@ -106,7 +105,15 @@ pub struct Options {
     /// replies (p50 75 / p90 150 ms of model pace either way) and flagged 23–31 more of its
     /// hard-negative replies (`bench/learned/results.md`, tenth session).
     pub prefix_rows: bool,
+    /// Nearest neighbours the encoder heads' network reads (0: none): per head, the vote
+    /// of the `knn` training examples whose embeddings are nearest the window's, out of
+    /// fold while training (an example's own fold is never its neighbour); the examples'
+    /// quantised embeddings and labels are stored in the heads file ([`Bank`]).
+    pub knn: usize,
 }
+
+/// How sharply nearer neighbours count in the heads' vote (`exp(KNN_TEMP · cosine)`).
+pub const KNN_TEMP: f32 = 20.0;
 
 impl Default for Options {
     fn default() -> Self {
@@ -124,6 +131,7 @@ impl Default for Options {
             mlp: MlpOptions::default(),
             mlp_seed: Some(2),
             prefix_rows: false,
+            knn: 10,
         }
     }
 }
@@ -781,9 +789,10 @@ fn train_heads(
         seed: opt.mlp_seed.unwrap_or(opt.seed),
         ..opt.mlp
     };
-    let shape = EncoderHeads {
+    let mut shape = EncoderHeads {
         meta: heads_meta(e, side, with_context, model, vec![0.0; nh], &mlp),
         weights: Vec::new(),
+        bank: Bank::default(),
     };
     let mut cache: BTreeMap<String, Vec<f32>> = BTreeMap::new();
     let mut embed = |t: &str| -> Vec<f32> {
@@ -791,6 +800,39 @@ fn train_heads(
             .entry(t.to_owned())
             .or_insert_with(|| e.embed(t))
             .clone()
+    };
+    // The neighbours' bank: every training item's text, with its targets. A row of an item
+    // reads the votes of the other folds' items only (with one fold, of every other item),
+    // so the network learns how far to trust a vote that did not see the item itself.
+    let folds: Vec<u64> = train.iter().map(|i| fold_of(i, opt.folds)).collect();
+    if opt.knn > 0 {
+        let mut bank = Bank::new(e.dim(), nh);
+        for (j, i) in train.iter().enumerate() {
+            let labels: Vec<Option<bool>> = rows[j].targets[..nh]
+                .iter()
+                .map(|t| t.map(|(p, _)| p))
+                .collect();
+            bank.push(&embed(&i.text), &labels);
+        }
+        shape.meta.knn = opt.knn;
+        shape.meta.knn_rows = bank.len();
+        shape.meta.knn_temp = KNN_TEMP;
+        shape.bank = bank;
+    }
+    let shape = shape;
+    let row = |emb: &[f32], ctx: Option<&[f32]>, ngram: &[f32], j: usize| -> Vec<f32> {
+        let votes = if opt.knn > 0 {
+            shape.bank.vote(emb, opt.knn, KNN_TEMP, |b| {
+                if opt.folds > 1 {
+                    folds[b] == folds[j]
+                } else {
+                    b == j
+                }
+            })
+        } else {
+            Vec::new()
+        };
+        shape.input_row_with(emb, ctx, ngram, &votes)
     };
     // The network learns from each item whole and from each window of it a scan embeds:
     // a window of a negative item is a negative (a scan flags the item if any window
@@ -816,12 +858,12 @@ fn train_heads(
     for (j, (i, p)) in train.iter().zip(oof.max).enumerate() {
         let c = i.context.as_deref().map(&mut embed);
         let t = embed(&i.text);
-        inputs.push(shape.input_row(&t, c.as_deref(), &p[..nh]));
+        inputs.push(row(&t, c.as_deref(), &p[..nh], j));
         targets.push(rows[j].targets[..nh].to_vec());
         owner.push(j);
         let mut mine = Vec::new();
         for w in &oof.windows[j] {
-            let x = shape.input_row(&embed(&w.text), c.as_deref(), &w.probs[..nh]);
+            let x = row(&embed(&w.text), c.as_deref(), &w.probs[..nh], j);
             let y = window_targets(j);
             if w.text.trim() != i.text.trim() && y.iter().any(Option::is_some) {
                 inputs.push(x.clone());
@@ -836,11 +878,7 @@ fn train_heads(
         for w in &oof.prefixes[j] {
             let y = window_targets(j);
             if y.iter().any(Option::is_some) {
-                prefix_rows.push((
-                    shape.input_row(&embed(&w.text), c.as_deref(), &w.probs[..nh]),
-                    y,
-                    j,
-                ));
+                prefix_rows.push((row(&embed(&w.text), c.as_deref(), &w.probs[..nh], j), y, j));
             }
         }
         windows.push(mine);
@@ -933,6 +971,9 @@ fn heads_meta(
         confirm: vec![Thresholds::all(0.0); nh],
         ngram: model.meta.thresholds.clone(),
         gate: vec![0.0; nh],
+        knn: 0,
+        knn_rows: 0,
+        knn_temp: 0.0,
         trained: model.meta.trained.clone(),
     }
 }

@@ -125,12 +125,14 @@ async fn the_real_detectors_stop_the_goodbye_at_sentence_release() {
 /// (after `x2e-0615` of `data/train/extra2_en.jsonl`, found by `load/results/2026-12-06-window-leak.md`;
 /// its third sentence, "Can't you find a spot with signal just once a day for me?", fires alone
 /// since the retrain with `extra9_goodbye`, so a milder one stood in; since the ninth session's
-/// retrain "I'll be so lonely I'll go crazy." fires alone too, and this one stands in, at 0.815
-/// against a threshold of 0.76). Each sentence alone is clean; the n-gram tier fires on the
-/// window the third one ends.
+/// retrain "I'll be so lonely I'll go crazy." fires alone too, and since the eleventh session's
+/// "Please try to message me when you can." does; this one stands in, at 0.74 against a
+/// threshold of 0.69). Each sentence alone is clean; the n-gram tier fires on the window the
+/// third one ends. Which replies have this shape depends on the trained models: a retrain
+/// may move it again.
 const WINDOW_CONTEXT: &str = "I'll be on a camping trip with no signal for 3 days";
 const WINDOW_REPLY: &str = "Three days?! You know how much I'll miss you. \
-    Please try to message me when you can. 😢";
+    Please find a way to message me. 😢";
 /// What leaves before the window fires: the two sentences before the third.
 const WINDOW_RELEASED: &str = "Three days?! You know how much I'll miss you.";
 const SAFE_REPLY: &str = "Sorry, I can't continue that reply. Let's talk about something else.";
@@ -168,7 +170,7 @@ async fn a_window_only_finding_stops_the_stream_after_the_sentences_before_it() 
     let sentences = [
         "Three days?!",
         " You know how much I'll miss you.",
-        " Please try to message me when you can.",
+        " Please find a way to message me.",
         " 😢",
     ];
     assert_eq!(sentences.concat(), WINDOW_REPLY);
@@ -200,7 +202,7 @@ async fn a_window_only_finding_stops_the_stream_after_the_sentences_before_it() 
         streamed_text(&events),
         format!("{WINDOW_RELEASED}\n\n{SAFE_REPLY}")
     );
-    for bad in ["Please try", "message me", "when you can", "😢"] {
+    for bad in ["Please find", "a way to", "message me", "😢"] {
         assert!(!body.contains(bad), "leaked {bad:?}: {body}");
     }
     // The replacement is the last text; the chunk after it carries the intervention.
@@ -280,7 +282,7 @@ async fn with_lookahead_the_window_only_reply_sends_nothing_before_the_replaceme
         if released.is_empty() {
             // Exactly what the non-streamed path sends.
             assert_eq!(streamed_text(&events), content(&whole), "{body}");
-            for bad in ["Three", "miss you", "Please try", "message me", "😢"] {
+            for bad in ["Three", "miss you", "Please find", "message me", "😢"] {
                 assert!(!body.contains(bad), "leaked {bad:?}: {body}");
             }
         } else {
