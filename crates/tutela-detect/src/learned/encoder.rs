@@ -83,17 +83,18 @@ pub struct HeadsMeta {
 }
 
 /// The training examples' embeddings and labels that the heads' nearest-neighbour inputs
-/// read: each example's unit embedding as `dim` signed bytes (× 127, rounded), and per head
-/// whether it is a positive (2), a negative (1) or says nothing about the head (0).
-/// Similarities are integer dot products, so a vote is the same on every machine.
+/// read: each example's unit embedding as `dim` signed bytes in the file (× 127, rounded;
+/// widened to 16 bits in memory, where the dot products run fastest), and per head whether it
+/// is a positive (2), a negative (1) or says nothing about the head (0). Similarities are
+/// integer dot products, so a vote is the same on every machine.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Bank {
     /// Floats per embedding.
     pub dim: usize,
     /// Heads per example.
     pub heads: usize,
-    /// `rows × dim` quantised unit embeddings.
-    pub rows: Vec<i8>,
+    /// `rows × dim` quantised unit embeddings (each in -127..=127).
+    pub rows: Vec<i16>,
     /// `rows × heads` labels.
     pub labels: Vec<u8>,
 }
@@ -118,14 +119,14 @@ impl Bank {
         self.rows.is_empty()
     }
 
-    /// A unit embedding as signed bytes (zeros for a zero vector).
-    pub fn quantise(&self, v: &[f32]) -> Vec<i8> {
+    /// A unit embedding as signed bytes, widened (zeros for a zero vector).
+    pub fn quantise(&self, v: &[f32]) -> Vec<i16> {
         let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        let mut out: Vec<i8> = v
+        let mut out: Vec<i16> = v
             .iter()
             .map(|x| {
                 if norm > 0.0 {
-                    (x / norm * 127.0).round().clamp(-127.0, 127.0) as i8
+                    (x / norm * 127.0).round().clamp(-127.0, 127.0) as i16
                 } else {
                     0
                 }
@@ -168,7 +169,7 @@ impl Bank {
             .chunks_exact(self.dim.max(1))
             .enumerate()
             .filter(|(r, _)| !skip(*r))
-            .map(|(r, row)| (dot_i8(&q, row), r as u32))
+            .map(|(r, row)| (dot_i16(&q, row), r as u32))
             .collect();
         let k = k.min(sims.len());
         if k == 0 {
@@ -204,14 +205,14 @@ impl Bank {
     }
 }
 
-/// The dot product of two byte vectors (the shorter length), in 32-bit integers: products
-/// of neighbouring pairs summed first, the shape of the `pmaddwd` instruction, which the
-/// compiler then uses for sixteen products per step.
-fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+/// The dot product of two vectors of bytes widened to 16 bits (the shorter length), in
+/// 32-bit integers: sixteen lanes, which the compiler turns into `pmaddwd` steps (measured
+/// about three times faster than bytes widened in the loop).
+fn dot_i16(a: &[i16], b: &[i16]) -> i32 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     let mut acc = [0i32; 16];
-    let (ca, cb) = (a.chunks_exact(32), b.chunks_exact(32));
+    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
     let tail: i32 = ca
         .remainder()
         .iter()
@@ -220,8 +221,7 @@ fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
         .sum();
     for (x, y) in ca.zip(cb) {
         for k in 0..16 {
-            acc[k] += i32::from(i16::from(x[2 * k]) * i16::from(y[2 * k]))
-                + i32::from(i16::from(x[2 * k + 1]) * i16::from(y[2 * k + 1]));
+            acc[k] += i32::from(x[k]) * i32::from(y[k]);
         }
     }
     acc.iter().sum::<i32>() + tail
@@ -314,7 +314,7 @@ impl EncoderHeads {
         out.bank = Bank {
             dim,
             heads: h,
-            rows: r.iter().map(|&b| b as i8).collect(),
+            rows: r.iter().map(|&b| i16::from(b as i8)).collect(),
             labels: l.to_vec(),
         };
         Ok(out)
@@ -330,7 +330,7 @@ impl EncoderHeads {
         for w in &self.weights {
             out.extend_from_slice(&w.to_le_bytes());
         }
-        out.extend(self.bank.rows.iter().map(|&b| b as u8));
+        out.extend(self.bank.rows.iter().map(|&b| b as i8 as u8));
         out.extend_from_slice(&self.bank.labels);
         out
     }
@@ -806,15 +806,19 @@ mod tests {
     #[test]
     fn the_byte_dot_product_is_the_plain_one() {
         let mut rng = Stream(11);
-        for n in [0usize, 1, 31, 32, 33, 100, 512] {
-            let a: Vec<i8> = (0..n).map(|_| (rng.next() % 255) as i8).collect();
-            let b: Vec<i8> = (0..n).map(|_| (rng.next() % 255) as i8).collect();
+        for n in [0usize, 1, 15, 16, 17, 100, 512] {
+            let a: Vec<i16> = (0..n)
+                .map(|_| i16::from((rng.next() % 255) as i8))
+                .collect();
+            let b: Vec<i16> = (0..n)
+                .map(|_| i16::from((rng.next() % 255) as i8))
+                .collect();
             let plain: i32 = a
                 .iter()
                 .zip(&b)
                 .map(|(x, y)| i32::from(*x) * i32::from(*y))
                 .sum();
-            assert_eq!(dot_i8(&a, &b), plain, "length {n}");
+            assert_eq!(dot_i16(&a, &b), plain, "length {n}");
         }
     }
 
