@@ -188,7 +188,11 @@ impl EscalationStore for Store {
         body: &str,
         at: Timestamp,
     ) -> Result<EscalationMessage> {
-        let mut tx = self.begin_write().await?;
+        // Only this case's messages (its status is changed under the exclusive write lock,
+        // which this transaction's shared one excludes): beside other cases' on PostgreSQL.
+        let mut tx = self
+            .begin_write_for(&format!("case {escalation_id}"))
+            .await?;
         let case = load(&mut tx, escalation_id)
             .await?
             .ok_or_else(|| StoreError::not_found("escalation", escalation_id))?;
