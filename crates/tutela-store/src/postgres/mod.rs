@@ -15,7 +15,11 @@
 //! writes are serialised across instances exactly as SQLite serialises them across processes
 //! (`BEGIN IMMEDIATE`): every read-then-write the shared queries do (open a case unless one is
 //! active, claim, resolve, lockouts) sees no concurrent writer. Inside one process the write
-//! gate orders those writers first (see the SQLite backend). Two kinds of write take neither:
+//! gate orders those writers first (see the SQLite backend). The frequent writes that read and
+//! write one user's or one case's rows only (an intervening turn's effects, a newcomer's
+//! record, a message to a case: [`PgStore::begin_write_for`]) take `WRITE_LOCK` shared and a
+//! lock of their own key instead, and no gate: different keys run side by side, none while a
+//! read-then-write across users holds `WRITE_LOCK`. Two kinds of write take neither:
 //!
 //! - Audit appends take their own lock (`AUDIT_LOCK`) and nothing else, so the chain is one
 //!   chain for every instance: the head is read and advanced under it, and `seq` has no gaps.
