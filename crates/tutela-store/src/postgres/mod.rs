@@ -16,10 +16,11 @@
 //! (`BEGIN IMMEDIATE`): every read-then-write the shared queries do (open a case unless one is
 //! active, claim, resolve, lockouts) sees no concurrent writer. Inside one process the write
 //! gate orders those writers first (see the SQLite backend). The frequent writes that read and
-//! write one user's or one case's rows only (an intervening turn's effects, a newcomer's
-//! record, a message to a case: [`PgStore::begin_write_for`]) take `WRITE_LOCK` shared and a
-//! lock of their own key instead, and no gate: different keys run side by side, none while a
-//! read-then-write across users holds `WRITE_LOCK`. Two kinds of write take neither:
+//! write one user's rows only (an intervening turn's effects, a newcomer's record:
+//! [`PgStore::begin_write_for`]) take `WRITE_LOCK` shared and a lock of their own key instead,
+//! and no gate: different keys run side by side, none while a read-then-write across users
+//! holds `WRITE_LOCK`. (A person's message to their case is one statement holding the case's
+//! row lock: `sql/escalations.rs`.) Two kinds of write take neither:
 //!
 //! - Audit appends take their own lock (`AUDIT_LOCK`) and nothing else, so the chain is one
 //!   chain for every instance: the head is read and advanced under it, and `seq` has no gaps.
@@ -279,7 +280,7 @@ impl PgStore {
 
     /// A write transaction that reads and writes only what belongs to `key` (one user's clocks,
     /// record, case, session end and notifications: an intervening turn's effects, a
-    /// newcomer's record; one case's messages): neither the write gate nor `WRITE_LOCK`
+    /// newcomer's record): neither the write gate nor `WRITE_LOCK`
     /// exclusively, but `WRITE_LOCK` shared and a lock of `key` of its own (`KEY_LOCKS`,
     /// `hashtext(key)`), so transactions of different keys, in this instance and in others,
     /// run side by side, two of one key one after the other, and every transaction under
