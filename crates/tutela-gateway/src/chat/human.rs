@@ -6,7 +6,7 @@
 
 use axum::response::Response;
 use serde_json::{Value, json};
-use tutela_store::{AuditEntry, AuditKind, AuditPayload, Direction, EscalationStatus};
+use tutela_store::{AuditEntry, AuditKind, AuditPayload, Direction, Escalation, EscalationStatus};
 use tutela_types::{ReplyTemplate, Timestamp};
 
 use crate::error::ApiError;
@@ -18,14 +18,16 @@ use super::identity::Who;
 use super::present;
 use super::request::Request;
 
-/// A user turn during takeover of `case`.
+/// A user turn during takeover of `active`, the user's case as the store had it a moment ago
+/// (`identity::takeover_case` read it in this turn).
 pub(crate) async fn turn(
     st: &AppState,
     req: &Request,
     mut who: Who,
-    case: i64,
+    active: Escalation,
     now: Timestamp,
 ) -> Result<Response, ApiError> {
+    let case = active.id;
     let cached = who.cached()?;
     cached.turns += 1;
     let session_id = cached.session_id.clone();
@@ -35,13 +37,9 @@ pub(crate) async fn turn(
         .takeover_turns
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let (user_id, user_text) = (&req.user_id, &req.chat.user_text);
-    let b = &st.records.backend;
-    // The case may have been resolved since the cache saw it.
-    let active = b.active_escalation(user_id).await?;
-    if active.as_ref().map(|c| c.id) != Some(case) {
-        st.forget_user(user_id).await;
-    }
-    if !user_text.is_empty() && active.is_some() {
+    // The case was read active in this turn (`identity::takeover_case`): if staff resolve it
+    // in between, the store refuses the message (the holding message still goes out).
+    if !user_text.is_empty() {
         crate::takeover::store_case_message(st, case, user_text, now).await;
     }
     // Register interest before looking, so a reply that lands in between is not missed.
@@ -50,13 +48,15 @@ pub(crate) async fn turn(
     tokio::pin!(notified);
     notified.as_mut().enable();
     let mut text = take_replies(st, user_id, now).await?;
-    if text.is_none() && active.is_some() {
+    // Without a wait (`[takeover] wait_secs = 0`) nothing can have changed worth a second look.
+    let waited = text.is_none() && !st.config.takeover_wait.is_zero();
+    if waited {
         let _ = tokio::time::timeout(st.config.takeover_wait, notified).await;
         text = take_replies(st, user_id, st.clock.now()).await?;
     }
     let (reply, author, event) = match text {
         Some(t) => (t, Author::Human, "human_reply_delivered"),
-        None => without_reply(st, req, &ctx, case).await?,
+        None => without_reply(st, req, &ctx, active, waited).await?,
     };
     // On the writer's durable lane: a person with an open case is never kept waiting by a
     // full queue of records (a long outage), as a crisis turn is not.
@@ -79,14 +79,21 @@ pub(crate) async fn turn(
 /// stands: a person will join (nobody has taken it yet), a person has the conversation open
 /// (claimed, nothing written yet), or the person who wrote has the message; never "a person
 /// will join" once one has taken the case.
+/// `active` is the case as read at the turn's start; after a wait (`waited`) it is read again.
 async fn without_reply(
     st: &AppState,
     req: &Request,
     ctx: &super::context::TurnCtx,
-    case: i64,
+    active: Escalation,
+    waited: bool,
 ) -> Result<(String, Author, &'static str), ApiError> {
     let b = &st.records.backend;
-    let still = b.active_escalation(&req.user_id).await?;
+    let case = active.id;
+    let still = if waited {
+        b.active_escalation(&req.user_id).await?
+    } else {
+        Some(active)
+    };
     if still.as_ref().map(|c| c.id) != Some(case) {
         st.drop_handback(&req.user_id).await;
         let text = crate::texts::ai_again(req.lang).to_owned();

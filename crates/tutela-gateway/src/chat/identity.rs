@@ -199,8 +199,11 @@ pub(crate) async fn load_user(st: &AppState, id: &str, now: Timestamp) -> Result
 }
 
 /// The case a human has taken over for this user, if it is still active (staff may have
-/// resolved it since the user's last turn: then the entry forgets it).
-pub(crate) async fn takeover_case(st: &AppState, who: &mut Who) -> Result<Option<i64>, ApiError> {
+/// resolved it since the user's last turn: then the entry forgets it), as the store has it now.
+pub(crate) async fn takeover_case(
+    st: &AppState,
+    who: &mut Who,
+) -> Result<Option<tutela_store::Escalation>, ApiError> {
     let cached = who.cached()?;
     let Some(case) = cached.takeover_case else {
         return Ok(None);
@@ -210,11 +213,13 @@ pub(crate) async fn takeover_case(st: &AppState, who: &mut Who) -> Result<Option
         .backend
         .active_escalation(&cached.user.id)
         .await?;
-    if active.as_ref().is_none_or(|c| c.id != case || !c.takeover) {
-        cached.takeover_case = None;
-        return Ok(None);
+    match active {
+        Some(c) if c.id == case && c.takeover => Ok(Some(c)),
+        _ => {
+            cached.takeover_case = None;
+            Ok(None)
+        }
     }
-    Ok(Some(case))
 }
 
 /// `cn, US-CA` → `["cn", "us-ca"]`.

@@ -91,8 +91,8 @@ async fn turn(
     let encoder = user_side::start_encoder(st, &req);
     // 2. Identity and jurisdiction; a person whose case a human took over talks to them.
     let mut who = identity::resolve(st, &req, now).await?;
-    if let Some(case) = identity::takeover_case(st, &mut who).await? {
-        return human::turn(st, &req, who, case, now).await;
+    if let Some(active) = identity::takeover_case(st, &mut who).await? {
+        return human::turn(st, &req, who, active, now).await;
     }
     let compiled = who.compiled.clone();
     let unread = who.unread.take();

@@ -15,7 +15,12 @@
 //! writes are serialised across instances exactly as SQLite serialises them across processes
 //! (`BEGIN IMMEDIATE`): every read-then-write the shared queries do (open a case unless one is
 //! active, claim, resolve, lockouts) sees no concurrent writer. Inside one process the write
-//! gate orders those writers first (see the SQLite backend). Two kinds of write take neither:
+//! gate orders those writers first (see the SQLite backend). The frequent writes that read and
+//! write one user's rows only (an intervening turn's effects, a newcomer's record:
+//! [`PgStore::begin_write_for`]) take `WRITE_LOCK` shared and a lock of their own key instead,
+//! and no gate: different keys run side by side, none while a read-then-write across users
+//! holds `WRITE_LOCK`. (A person's message to their case is one statement holding the case's
+//! row lock: `sql/escalations.rs`.) Two kinds of write take neither:
 //!
 //! - Audit appends take their own lock (`AUDIT_LOCK`) and nothing else, so the chain is one
 //!   chain for every instance: the head is read and advanced under it, and `seq` has no gaps.
@@ -108,6 +113,10 @@ const WRITE_LOCK: i64 = 0x0000_7475_7465_6c61;
 
 /// The advisory lock of the audit chain's head: appends of every instance, one at a time.
 const AUDIT_LOCK: i64 = WRITE_LOCK + 1;
+
+/// The first half of the two-part advisory locks of keyed writes (`begin_write_for`); the
+/// second is the key's `hashtext`. ("tute" in ASCII; two-part keys are a space of their own.)
+const KEY_LOCKS: i32 = 0x7475_7465;
 
 /// The embedded migrations.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -267,6 +276,32 @@ impl PgStore {
             tx,
             _gate: Some(gate),
         })
+    }
+
+    /// A write transaction that reads and writes only what belongs to `key` (one user's clocks,
+    /// record, case, session end and notifications: an intervening turn's effects, a
+    /// newcomer's record): neither the write gate nor `WRITE_LOCK`
+    /// exclusively, but `WRITE_LOCK` shared and a lock of `key` of its own (`KEY_LOCKS`,
+    /// `hashtext(key)`), so transactions of different keys, in this instance and in others,
+    /// run side by side, two of one key one after the other, and every transaction under
+    /// `WRITE_LOCK` (claims, resolutions, lockouts: reads then writes across keys) still sees
+    /// none of them running. The shared lock is taken first (one statement, its subquery
+    /// evaluated before the key's lock), so no transaction holds a key while it waits for
+    /// `WRITE_LOCK`. Rows such a transaction shares with others (counters, through the batch
+    /// statement) are taken in the batch statement's order, as by the writer's batches.
+    /// Two keys that hash alike only wait for each other.
+    pub(crate) async fn begin_write_for(&self, key: &str) -> Result<WriteTx<'_>> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock($2, hashtext($3)) \
+             FROM (SELECT pg_advisory_xact_lock_shared($1) OFFSET 0) AS write_lock",
+        )
+        .bind(WRITE_LOCK)
+        .bind(KEY_LOCKS)
+        .bind(key)
+        .execute(&mut *tx)
+        .await?;
+        Ok(WriteTx { tx, _gate: None })
     }
 
     /// The transaction of the writer's batch: row upserts only, so neither the write gate nor

@@ -14,7 +14,9 @@ impl EffectsStore for Store {
         let interventions: Vec<&Intervention> = e.interventions.iter().collect();
         let bumps: Vec<&CounterBump> = e.counts.iter().collect();
         let mut out = EffectsWritten::default();
-        let mut tx = self.begin_write().await?;
+        // Everything here is the user's own (their clocks, record, case, session, case
+        // turns, notifications), so it runs beside other users' effects on PostgreSQL.
+        let mut tx = self.begin_write_for(&e.user_id).await?;
         // The turn's session row first: ending the session needs it.
         super::batch::write_batch(&mut tx, e.turn.as_slice(), &interventions, &bumps, offset)
             .await?;

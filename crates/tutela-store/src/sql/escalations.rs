@@ -188,7 +188,38 @@ impl EscalationStore for Store {
         body: &str,
         at: Timestamp,
     ) -> Result<EscalationMessage> {
-        let mut tx = self.begin_write().await?;
+        if super::PG {
+            // One statement, no advisory lock: the case's row is locked (`FOR SHARE`) while
+            // the message goes in, so a claim or resolution updating it waits for this commit,
+            // or this statement for theirs, and then reads the case as they left it. A
+            // person's message to their case is a fifth of the chat mix's turns; this is one
+            // round trip where the transaction took five.
+            let row: Option<StoredEscalationMessage> = sqlx::query_as(
+                "INSERT INTO escalation_messages (escalation_id, direction, author, body, at) \
+                 SELECT id, $2, $3, $4, $5 FROM escalations \
+                 WHERE id = $1 AND status IN ('open', 'claimed') FOR SHARE \
+                 RETURNING *",
+            )
+            .bind(escalation_id)
+            .bind(direction.as_str())
+            .bind(author)
+            .bind(body)
+            .bind(at.unix())
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(row) = row {
+                return EscalationMessage::try_from(row);
+            }
+            let mut conn = self.pool.acquire().await?;
+            let case = load(&mut conn, escalation_id)
+                .await?
+                .ok_or_else(|| StoreError::not_found("escalation", escalation_id))?;
+            return Err(conflict(&case, "add a message"));
+        }
+        // Only this case's messages (its status is changed under the exclusive write lock).
+        let mut tx = self
+            .begin_write_for(&format!("case {escalation_id}"))
+            .await?;
         let case = load(&mut tx, escalation_id)
             .await?
             .ok_or_else(|| StoreError::not_found("escalation", escalation_id))?;

@@ -169,7 +169,8 @@ impl UserStore for Store {
             return Ok(user);
         }
         // The read's connection is back in the pool before the gate is taken (see `mod.rs`).
-        let mut tx = self.begin_write().await?;
+        // Only this user's row: beside other users' writes on PostgreSQL.
+        let mut tx = self.begin_write_for(id).await?;
         insert_if_missing(&mut tx, id, at).await?;
         let user = load_user(&mut tx, id)
             .await?

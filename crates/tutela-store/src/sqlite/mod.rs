@@ -207,6 +207,14 @@ impl SqliteStore {
         self.begin_write_on(&self.pool).await
     }
 
+    /// A write transaction that reads and writes only what belongs to `key` (one user's rows,
+    /// one case's messages): on SQLite a write transaction like any other (the file has one
+    /// writer at a time); on PostgreSQL one that runs beside other keys' (see
+    /// `PgStore::begin_write_for`).
+    pub(crate) async fn begin_write_for(&self, _key: &str) -> Result<WriteTx<'_>> {
+        self.begin_write().await
+    }
+
     /// The transaction of the writer's batch: on SQLite a write transaction like any other.
     pub(crate) async fn begin_batch(&self) -> Result<WriteTx<'_>> {
         self.begin_write().await

@@ -201,3 +201,79 @@ async fn batches_commit_beside_the_locks_and_each_other() {
     let users = crate::support::count(&stores[0], "SELECT COUNT(*) FROM session_state").await;
     assert_eq!(users, 1 + 1 + 2 * 2 * rounds);
 }
+
+/// Users' own writes (an intervening turn's effects, a newcomer's record) lock their user, not
+/// the deployment: with another instance holding one user's key, another user's effects and
+/// a newcomer commit at once and that user's effects wait; with another instance holding the
+/// write lock exclusively (a claim, a resolution), every user's effects wait for it.
+#[tokio::test]
+async fn users_writes_lock_their_user_and_wait_for_the_write_lock() {
+    use std::time::Duration;
+    use tutela_store::{TurnEffects, UserUpdate};
+    use tutela_types::AgeState;
+    let Some(stores) = postgres_instances(2, StoreOptions::default()).await else {
+        return;
+    };
+    let tutela_store::Database::Postgres(pg) = stores[0].database() else {
+        panic!("a PostgreSQL store");
+    };
+    let effects = |user: &str, secs: i64| {
+        let mut e = TurnEffects::new(user, t(secs));
+        e.turn = Some(turn(user, secs));
+        e.user_update = Some(UserUpdate {
+            age_state: Some(AgeState::SuspectedMinor),
+            ..UserUpdate::default()
+        });
+        e
+    };
+    let b = stores[1].backend();
+    // Another instance's transaction holding alice's key (as its own effects of alice would).
+    let mut other = pg.pool().begin().await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock(1953854565, hashtext('alice'))")
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        b.record_effects(&effects("bob", 1)),
+    )
+    .await
+    .expect("bob's effects do not wait for alice's")
+    .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), b.touch_user("carol", t(1)))
+        .await
+        .expect("a newcomer does not wait for alice's effects")
+        .unwrap();
+    let alice = effects("alice", 2);
+    let waiting = b.record_effects(&alice);
+    tokio::pin!(waiting);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), &mut waiting)
+            .await
+            .is_err(),
+        "alice's effects wait for her key"
+    );
+    other.rollback().await.unwrap();
+    waiting.await.unwrap();
+
+    // The write lock held exclusively: users' effects wait for it.
+    let mut other = pg.pool().begin().await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(0x0000_7475_7465_6c61_i64)
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    let dave = effects("dave", 3);
+    let waiting = b.record_effects(&dave);
+    tokio::pin!(waiting);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), &mut waiting)
+            .await
+            .is_err(),
+        "users' effects wait for the exclusive write lock"
+    );
+    other.rollback().await.unwrap();
+    waiting.await.unwrap();
+    let minor = stores[0].users().get_user("dave").await.unwrap().unwrap();
+    assert_eq!(minor.age_state, AgeState::SuspectedMinor);
+}
