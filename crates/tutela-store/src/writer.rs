@@ -613,52 +613,41 @@ impl Task {
     /// turn batch completes are answered as soon as it commits. True if both wrote (or had
     /// nothing to write); a failure leaves that batch held for the next attempt.
     async fn write_once(&mut self) -> bool {
-        let audit = (!self.audits.is_empty()).then(|| {
-            let n = self.audits.len().min(MAX_BATCH);
-            let mut records: Vec<NewAuditRecord> = Vec::with_capacity(n + 1);
-            let note = if self.failing() && !self.noted {
-                Some(self.outage_note())
-            } else {
-                (self.replayed > 0).then(|| self.replay_note())
-            };
-            records.extend(note.clone());
-            records.extend(self.audits.iter().take(n).map(|h| h.record.clone()));
-            let log = Arc::clone(&self.log);
-            (n, note.is_some(), async move { log.append(&records).await })
-        });
-        let turns = (!self.turn_queue.is_empty()).then(|| {
-            let n = self.turn_queue.len().min(MAX_BATCH);
-            let mut batch = Vec::new();
-            let mut tallies = Vec::new();
-            for stat in self.turn_queue.iter().take(n) {
-                match stat {
-                    Stat::Turn(t) => batch.push(t.clone()),
-                    Stat::Tally(t) => tallies.push(t.clone()),
+        let (audit, audit_call) = (!self.audits.is_empty())
+            .then(|| {
+                let n = self.audits.len().min(MAX_BATCH);
+                let mut records: Vec<NewAuditRecord> = Vec::with_capacity(n + 1);
+                let note = if self.failing() && !self.noted {
+                    Some(self.outage_note())
+                } else {
+                    (self.replayed > 0).then(|| self.replay_note())
+                };
+                records.extend(note.clone());
+                records.extend(self.audits.iter().take(n).map(|h| h.record.clone()));
+                let log = Arc::clone(&self.log);
+                (
+                    (n, note.is_some()),
+                    async move { log.append(&records).await },
+                )
+            })
+            .unzip();
+        let (turns, turns_call) = (!self.turn_queue.is_empty())
+            .then(|| {
+                let n = self.turn_queue.len().min(MAX_BATCH);
+                let mut batch = Vec::new();
+                let mut tallies = Vec::new();
+                for stat in self.turn_queue.iter().take(n) {
+                    match stat {
+                        Stat::Turn(t) => batch.push(t.clone()),
+                        Stat::Tally(t) => tallies.push(t.clone()),
+                    }
                 }
-            }
-            let store = Arc::clone(&self.turns);
-            (n, async move { store.record_batch(&batch, &tallies).await })
-        });
-        let (audit, audit_call) = match audit {
-            Some((n, noted, call)) => (Some((n, noted)), Some(call)),
-            None => (None, None),
-        };
-        let (turns, turns_call) = match turns {
-            Some((n, call)) => (Some(n), Some(call)),
-            None => (None, None),
-        };
-        let audit_call = async move {
-            match audit_call {
-                Some(call) => Some(isolated(call).await),
-                None => None,
-            }
-        };
-        let turns_call = async move {
-            match turns_call {
-                Some(call) => Some(isolated(call).await),
-                None => None,
-            }
-        };
+                let store = Arc::clone(&self.turns);
+                (n, async move { store.record_batch(&batch, &tallies).await })
+            })
+            .unzip();
+        let audit_call = isolated_if(audit_call);
+        let turns_call = isolated_if(turns_call);
         tokio::pin!(audit_call, turns_call);
         let mut audit_result = None;
         let mut turns_done = false;
@@ -1106,6 +1095,16 @@ async fn isolated<T: Send + 'static>(
         Ok(result) => result,
         Err(e) if e.is_panic() => Err(StoreError::Panicked(panic_message(&*e.into_panic()))),
         Err(e) => Err(StoreError::Panicked(e.to_string())),
+    }
+}
+
+/// [`isolated`] for a call that may not be there (`None`: nothing to do).
+async fn isolated_if<T: Send + 'static>(
+    call: Option<impl Future<Output = Result<T>> + Send + 'static>,
+) -> Option<Result<T>> {
+    match call {
+        Some(call) => Some(isolated(call).await),
+        None => None,
     }
 }
 

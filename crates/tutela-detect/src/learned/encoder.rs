@@ -164,30 +164,30 @@ impl Bank {
             return out;
         }
         let q = self.quantise(emb);
-        let mut sims: Vec<(i32, u32)> = self
-            .rows
-            .chunks_exact(self.dim.max(1))
-            .enumerate()
-            .filter(|(r, _)| !skip(*r))
-            .map(|(r, row)| (dot_i16(&q, row), r as u32))
-            .collect();
-        let k = k.min(sims.len());
-        if k == 0 {
+        // The `k` nearest so far, nearest first; among equals, the earlier example (rows are
+        // read in order, so a later one goes after its equals). No list of every similarity.
+        let mut top: Vec<(i32, u32)> = Vec::with_capacity(k + 1);
+        for (r, row) in self.rows.chunks_exact(self.dim.max(1)).enumerate() {
+            if skip(r) {
+                continue;
+            }
+            let d = dot_i16(&q, row);
+            if top.len() == k && top.last().is_some_and(|w| w.0 >= d) {
+                continue;
+            }
+            let at = top.partition_point(|x| x.0 >= d);
+            top.insert(at, (d, r as u32));
+            top.truncate(k);
+        }
+        let Some(&(best, _)) = top.first() else {
             return out;
-        }
-        // Nearest first; among equals, the earlier example.
-        let order = |a: &(i32, u32), b: &(i32, u32)| b.0.cmp(&a.0).then(a.1.cmp(&b.1));
-        if k < sims.len() {
-            sims.select_nth_unstable_by(k - 1, order);
-            sims.truncate(k);
-        }
-        sims.sort_unstable_by(order);
+        };
         let scale = 1.0 / (127.0f32 * 127.0);
-        let top = sims[0].0 as f32 * scale;
+        let best = best as f32 * scale;
         let mut num = vec![0.0f32; self.heads];
         let mut den = vec![0.0f32; self.heads];
-        for &(d, r) in &sims {
-            let w = (temp * (d as f32 * scale - top)).exp();
+        for &(d, r) in &top {
+            let w = (temp * (d as f32 * scale - best)).exp();
             let labels = &self.labels[r as usize * self.heads..][..self.heads];
             for (h, &l) in labels.iter().enumerate() {
                 if l != 0 {
@@ -338,13 +338,16 @@ impl EncoderHeads {
     /// The network's input row: the text's embedding, the context's (zeros when absent), and
     /// the n-gram scores as logits over 4, as the header says.
     pub fn input_row(&self, text: &[f32], ctx: Option<&[f32]>, ngram: &[f32]) -> Vec<f32> {
-        let knn = if self.meta.knn > 0 {
-            self.bank
-                .vote(text, self.meta.knn, self.meta.knn_temp, |_| false)
-        } else {
-            Vec::new()
-        };
-        self.input_row_with(text, ctx, ngram, &knn)
+        self.input_row_with(text, ctx, ngram, &self.votes(text, |_| false))
+    }
+
+    /// Per head, the neighbours' vote for an embedding as the header sets it (empty where the
+    /// heads read none); examples for which `skip` holds are not neighbours.
+    pub fn votes(&self, emb: &[f32], skip: impl Fn(usize) -> bool) -> Vec<f32> {
+        if self.meta.knn == 0 {
+            return Vec::new();
+        }
+        self.bank.vote(emb, self.meta.knn, self.meta.knn_temp, skip)
     }
 
     /// [`EncoderHeads::input_row`] with the neighbours' votes given (the trainer's are out

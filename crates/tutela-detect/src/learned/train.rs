@@ -821,17 +821,13 @@ fn train_heads(
     }
     let shape = shape;
     let row = |emb: &[f32], ctx: Option<&[f32]>, ngram: &[f32], j: usize| -> Vec<f32> {
-        let votes = if opt.knn > 0 {
-            shape.bank.vote(emb, opt.knn, KNN_TEMP, |b| {
-                if opt.folds > 1 {
-                    folds[b] == folds[j]
-                } else {
-                    b == j
-                }
-            })
-        } else {
-            Vec::new()
-        };
+        let votes = shape.votes(emb, |b| {
+            if opt.folds > 1 {
+                folds[b] == folds[j]
+            } else {
+                b == j
+            }
+        });
         shape.input_row_with(emb, ctx, ngram, &votes)
     };
     // The network learns from each item whole and from each window of it a scan embeds:

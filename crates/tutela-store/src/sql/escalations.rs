@@ -216,10 +216,8 @@ impl EscalationStore for Store {
                 .ok_or_else(|| StoreError::not_found("escalation", escalation_id))?;
             return Err(conflict(&case, "add a message"));
         }
-        // Only this case's messages (its status is changed under the exclusive write lock).
-        let mut tx = self
-            .begin_write_for(&format!("case {escalation_id}"))
-            .await?;
+        // SQLite: a write transaction, which sees no claim or resolution running.
+        let mut tx = self.begin_write().await?;
         let case = load(&mut tx, escalation_id)
             .await?
             .ok_or_else(|| StoreError::not_found("escalation", escalation_id))?;

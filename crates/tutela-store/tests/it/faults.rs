@@ -14,17 +14,34 @@ use tutela_store::{
 use crate::support::{TempDir, entry, t};
 
 /// An audit log that fails every append while `broken` is set, like a full disk, and panics
-/// instead while `panics` is set, like a driver bug or a log subscriber writing to a full disk.
+/// instead while `panics` is set, like a driver bug or a log subscriber writing to a full disk;
+/// each append first waits for a permit of `open` (an audit commit that takes long while it
+/// has none).
 struct Faulty {
     inner: Arc<SqliteStore>,
     broken: AtomicBool,
     panics: AtomicBool,
     attempts: AtomicU64,
+    open: tokio::sync::Semaphore,
+}
+
+impl Faulty {
+    /// A log over `inner` that fails while `broken` and never waits.
+    fn over(inner: Arc<SqliteStore>, broken: bool) -> Self {
+        Faulty {
+            inner,
+            broken: AtomicBool::new(broken),
+            panics: AtomicBool::new(false),
+            attempts: AtomicU64::new(0),
+            open: tokio::sync::Semaphore::new(tokio::sync::Semaphore::MAX_PERMITS),
+        }
+    }
 }
 
 #[async_trait]
 impl AuditLog for Faulty {
     async fn append(&self, records: &[NewAuditRecord]) -> tutela_store::Result<Vec<ChainLink>> {
+        let _permit = self.open.acquire().await.expect("never closed");
         self.attempts.fetch_add(1, Ordering::SeqCst);
         if self.panics.load(Ordering::SeqCst) {
             panic!("the audit backend panicked (test)");
@@ -57,12 +74,7 @@ async fn faulty_writer() -> (Arc<Faulty>, AuditWriter, Arc<SqliteStore>) {
             .await
             .unwrap(),
     );
-    let faulty = Arc::new(Faulty {
-        inner: store.clone(),
-        broken: AtomicBool::new(true),
-        panics: AtomicBool::new(false),
-        attempts: AtomicU64::new(0),
-    });
+    let faulty = Arc::new(Faulty::over(store.clone(), true));
     let log: Arc<dyn AuditLog> = faulty.clone();
     let turns: Arc<dyn SessionStore> = store.clone();
     let writer = AuditWriter::spawn(log, turns, store.pseudonyms().clone());
@@ -447,12 +459,7 @@ fn outage_then_kill(db: &std::path::Path, spill: &std::path::Path, then_heal: bo
                 .await
                 .unwrap(),
         );
-        let faulty = Arc::new(Faulty {
-            inner: store.clone(),
-            broken: AtomicBool::new(false),
-            panics: AtomicBool::new(false),
-            attempts: AtomicU64::new(0),
-        });
+        let faulty = Arc::new(Faulty::over(store.clone(), false));
         let log: Arc<dyn AuditLog> = faulty.clone();
         let turns: Arc<dyn SessionStore> = store.clone();
         let writer = AuditWriter::spawn_with_spill(
@@ -576,33 +583,6 @@ fn a_replay_never_writes_a_record_twice() {
     });
 }
 
-/// An audit log whose appends wait for a permit of `open`: an audit commit that takes long.
-struct Slow {
-    inner: Arc<SqliteStore>,
-    open: tokio::sync::Semaphore,
-}
-
-#[async_trait]
-impl AuditLog for Slow {
-    async fn append(&self, records: &[NewAuditRecord]) -> tutela_store::Result<Vec<ChainLink>> {
-        let _permit = self.open.acquire().await.expect("never closed");
-        self.inner.append(records).await
-    }
-    async fn audit_page(
-        &self,
-        after_seq: i64,
-        limit: u32,
-    ) -> tutela_store::Result<Vec<StoredAuditRecord>> {
-        self.inner.audit_page(after_seq, limit).await
-    }
-    async fn recorded_head(&self) -> tutela_store::Result<Option<ChainLink>> {
-        self.inner.recorded_head().await
-    }
-    async fn query_audit(&self, q: &AuditQuery) -> tutela_store::Result<Vec<StoredAuditRecord>> {
-        self.inner.query_audit(q).await
-    }
-}
-
 /// A round's audit batch and turn batch are committed side by side, and a turn flush (a
 /// normal turn on a shared database) is answered once the turn batch is committed, while the
 /// round's audit batch is still on its way; a full flush waits for both.
@@ -613,9 +593,9 @@ async fn a_turn_flush_waits_for_the_turns_not_the_audit_batch() {
             .await
             .unwrap(),
     );
-    let slow = Arc::new(Slow {
-        inner: store.clone(),
+    let slow = Arc::new(Faulty {
         open: tokio::sync::Semaphore::new(0),
+        ..Faulty::over(store.clone(), false)
     });
     let log: Arc<dyn AuditLog> = slow.clone();
     let turns: Arc<dyn SessionStore> = store.clone();

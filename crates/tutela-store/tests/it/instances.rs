@@ -202,6 +202,24 @@ async fn batches_commit_beside_the_locks_and_each_other() {
     assert_eq!(users, 1 + 1 + 2 * 2 * rounds);
 }
 
+/// Asserts that `write` does not finish while `other` (another instance's transaction holding
+/// a lock) is open, then that it finishes once `other` rolls back.
+async fn waits_for<T>(
+    other: sqlx::Transaction<'static, sqlx::Postgres>,
+    write: impl std::future::Future<Output = tutela_store::Result<T>>,
+    why: &str,
+) {
+    tokio::pin!(write);
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(300), &mut write)
+            .await
+            .is_err(),
+        "{why}"
+    );
+    other.rollback().await.unwrap();
+    write.await.unwrap();
+}
+
 /// Users' own writes (an intervening turn's effects, a newcomer's record) lock their user, not
 /// the deployment: with another instance holding one user's key, another user's effects and
 /// a newcomer commit at once and that user's effects wait; with another instance holding the
@@ -245,16 +263,12 @@ async fn users_writes_lock_their_user_and_wait_for_the_write_lock() {
         .expect("a newcomer does not wait for alice's effects")
         .unwrap();
     let alice = effects("alice", 2);
-    let waiting = b.record_effects(&alice);
-    tokio::pin!(waiting);
-    assert!(
-        tokio::time::timeout(Duration::from_millis(300), &mut waiting)
-            .await
-            .is_err(),
-        "alice's effects wait for her key"
-    );
-    other.rollback().await.unwrap();
-    waiting.await.unwrap();
+    waits_for(
+        other,
+        b.record_effects(&alice),
+        "alice's effects wait for her key",
+    )
+    .await;
 
     // The write lock held exclusively: users' effects wait for it.
     let mut other = pg.pool().begin().await.unwrap();
@@ -264,16 +278,12 @@ async fn users_writes_lock_their_user_and_wait_for_the_write_lock() {
         .await
         .unwrap();
     let dave = effects("dave", 3);
-    let waiting = b.record_effects(&dave);
-    tokio::pin!(waiting);
-    assert!(
-        tokio::time::timeout(Duration::from_millis(300), &mut waiting)
-            .await
-            .is_err(),
-        "users' effects wait for the exclusive write lock"
-    );
-    other.rollback().await.unwrap();
-    waiting.await.unwrap();
+    waits_for(
+        other,
+        b.record_effects(&dave),
+        "users' effects wait for the exclusive write lock",
+    )
+    .await;
     let minor = stores[0].users().get_user("dave").await.unwrap().unwrap();
     assert_eq!(minor.age_state, AgeState::SuspectedMinor);
 }
